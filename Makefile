@@ -1,0 +1,133 @@
+# gradc: plain make.  `make` builds build/gradc; `make test` runs every check;
+# `make demo` trains the seed network on real digits.  Missing build
+# dependencies are installed by scripts/deps.sh (Debian, non-interactive).
+#
+# The targets a person types (all, test, demo) first run deps.sh, then call
+# make again for the real work: on a fresh machine pkg-config and Lua do not
+# exist while this file is read, so nothing here may need them before
+# deps.sh has run.  The pkg-config variables are also evaluated lazily (on
+# first use, then remembered) for the same reason.
+#
+# Layout: compiler/*.c -> build/gradc (main.c only there); every other
+# compiler/*.c and every runtime/*.c, runtime/host/*.c is also built with
+# sanitizers into build/tobj/ and linked into each test, tests/test_*.c ->
+# build/tests/test_*.  Scripts tests/t_*.sh run from tests/run.sh.
+
+CC      ?= cc
+BUILD   := build
+PREFIX  ?= /usr/local
+MAKEFLAGS += --no-print-directory
+
+# lazily evaluated, once: $(eval) replaces the variable by its value
+LUA_CFLAGS = $(eval LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null))$(LUA_CFLAGS)
+LUA_LIBS   = $(eval LUA_LIBS := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4))$(LUA_LIBS)
+CHECK_LIBS = $(eval CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck))$(CHECK_LIBS)
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+CFLAGS  ?= -O2 -g
+INCS    := -Icompiler -Iruntime -Iruntime/host -I$(BUILD)
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(LUA_CFLAGS) $(INCS)
+# test builds: warnings are errors, sanitizers on
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+TEST_CFLAGS = -std=c11 $(WARN) -Werror -O1 -g $(SAN) $(LUA_CFLAGS) $(INCS)
+# the runtime is C99 (it goes on devices); host helpers are held to it too
+RT_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -Iruntime -Iruntime/host
+RT_TEST_CFLAGS = -std=c99 $(WARN) -Werror -O1 -g $(SAN) -Iruntime -Iruntime/host
+
+SRCS    := $(wildcard compiler/*.c)
+LIBSRCS := $(filter-out compiler/main.c,$(SRCS))
+LUAS    := $(sort $(wildcard compiler/emit/*.lua))
+RT_SRCS := $(wildcard runtime/*.c runtime/host/*.c)
+RT_HDRS := $(wildcard runtime/*.h runtime/host/*.h)
+HDRS    := compiler/gradc.h compiler/ops.def $(BUILD)/lua_scripts.h $(RT_HDRS) \
+	   $(BUILD)/runtime_src.h
+OBJS    := $(SRCS:compiler/%.c=$(BUILD)/obj/%.o) $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
+RT_TOBJS := $(RT_SRCS:%.c=$(BUILD)/tobj/%.o)
+TOBJS   := $(LIBSRCS:compiler/%.c=$(BUILD)/tobj/%.o) $(RT_TOBJS)
+TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+FMT_SRCS := $(wildcard compiler/*.[ch] runtime/*.[ch] runtime/host/*.[ch] tests/*.[ch])
+
+.PHONY: all gradc deps test check clean install lines demo bench embedded fuzz \
+	format-check
+
+all:
+	@sh scripts/deps.sh build
+	@$(MAKE) gradc
+
+gradc: $(BUILD)/gradc
+
+deps:
+	@sh scripts/deps.sh test
+
+$(BUILD)/gradc: $(OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(LUA_LIBS) -lm
+
+$(BUILD)/obj/%.o: compiler/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tobj/%.o: compiler/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -DGRADC_TEST -c -o $@ $<
+
+$(BUILD)/obj/runtime/%.o: runtime/%.c $(RT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tobj/runtime/%.o: runtime/%.c $(RT_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(RT_TEST_CFLAGS) -c -o $@ $<
+
+# the Lua emitter scripts, compiled into the binary as C strings
+$(BUILD)/embed: scripts/embed.c
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -o $@ $<
+$(BUILD)/lua_scripts.h: $(BUILD)/embed $(LUAS)
+	$(BUILD)/embed $(LUAS) > $@.tmp && mv $@.tmp $@
+
+# run.c: the runtime sources, embedded so `gradc run` / `gradc check` can
+# build the generated code from any directory (entry 0 the header, 1 the .c)
+$(BUILD)/runtime_src.h: $(BUILD)/embed runtime/gradc_rt.h runtime/gradc_rt.c
+	$(BUILD)/embed runtime/gradc_rt.h runtime/gradc_rt.c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/%: tests/%.c $(TOBJS) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Itests -o $@ $< $(TOBJS) $(CHECK_LIBS) $(LUA_LIBS) -lm
+
+# the runtime's own test needs no compiler file (so it builds while they do not)
+$(BUILD)/tests/test_runtime: tests/test_runtime.c $(RT_TOBJS) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Itests -o $@ $< $(RT_TOBJS) $(CHECK_LIBS) -lm
+
+# Build what can be built (-k), so that one broken file does not hide the
+# results of the rest; a test that did not build, or a compiler that is not
+# up to date, is removed and so reported as a failure by run.sh.
+test:
+	@sh scripts/deps.sh test
+	@rm -f $(TESTS)
+	@$(MAKE) -k $(BUILD)/gradc $(TESTS) || { $(MAKE) -q $(BUILD)/gradc || rm -f $(BUILD)/gradc; }
+	@sh tests/run.sh $(TESTS)
+
+check: test
+
+demo:
+	@sh scripts/deps.sh demo
+	@$(MAKE) gradc
+	@if [ -f scripts/demo.sh ]; then sh scripts/demo.sh; \
+	else echo "make demo: not written yet" >&2; exit 1; fi
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/gradc $(DESTDIR)$(PREFIX)/bin/gradc
+
+lines:
+	@wc -l compiler/*.c compiler/*.h compiler/ops.def $(LUAS) $(RT_SRCS) $(RT_HDRS) | sort -n
+
+format-check:
+	clang-format --dry-run -Werror $(FMT_SRCS)
+
+clean:
+	rm -rf $(BUILD)
+
+# more targets, each in its own file beside this one (fuzz.mk: fuzz, fuzz-smoke)
+-include fuzz.mk

@@ -1,0 +1,341 @@
+/* emit.c: the bridge to the Lua emitter.
+ *
+ * Requires: planned graphs (optimize, schedule, plan done), MODE_INFER
+ *           first, then MODE_TRAIN and MODE_GRAD unless --infer-only.
+ * Fills:    the two output buffers, NAME.h and NAME.c.
+ *
+ * 1. Open a Lua state and register every embedded script of
+ *    build/lua_scripts.h (the scripts of compiler/emit) in package.preload, so
+ *    `require "kernels"` works from any directory.
+ * 2. Convert each graph to plain Lua tables (emit_model_table): one table
+ *    per node with every field a kernel may need, ids kept 0-based as in
+ *    the C graph, and the broadcast strides of each input (bcast_strides).
+ * 3. Call require("emitter").emit(model) and copy the two strings it returns.
+ *
+ * Errors raised in Lua are compiler bugs: die() with the Lua traceback.
+ * The Lua side iterates arrays only, so the output is byte-identical for
+ * the same input.
+ */
+#include "gradc.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <string.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#include "lua_scripts.h"
+#pragma GCC diagnostic pop
+
+static const char *const sto_name[] = {
+	[STO_NONE] = "none", [STO_INPUT] = "input", [STO_PARAM] = "param",
+	[STO_ARENA] = "arena", [STO_OUTPUT] = "output", [STO_GRAD] = "grad",
+};
+static const char *const kind_name[] = {
+	[K_LEAF] = "leaf", [K_UNARY] = "unary", [K_BINARY] = "binary", [K_GRAD] = "grad",
+	[K_ROW] = "row", [K_REDUCE] = "reduce", [K_OTHER] = "other",
+};
+static const char *const init_name[] = {
+	[INIT_ZEROS] = "zeros", [INIT_ONES] = "ones", [INIT_CONSTANT] = "constant",
+	[INIT_NORMAL] = "normal", [INIT_UNIFORM] = "uniform", [INIT_XAVIER] = "xavier",
+	[INIT_HE] = "he",
+};
+static const char *const mode_name[] = {
+	[MODE_FWD] = "fwd", [MODE_INFER] = "infer", [MODE_TRAIN] = "train", [MODE_GRAD] = "grad",
+};
+
+/* ---- table building: each helper sets t[key] of the table on top */
+
+static void set_int(lua_State *L, const char *key, int64_t v)
+{
+	lua_pushinteger(L, (lua_Integer)v);
+	lua_setfield(L, -2, key);
+}
+
+static void set_num(lua_State *L, const char *key, double v)
+{
+	lua_pushnumber(L, v);
+	lua_setfield(L, -2, key);
+}
+
+static void set_bool(lua_State *L, const char *key, bool v)
+{
+	lua_pushboolean(L, v);
+	lua_setfield(L, -2, key);
+}
+
+static void set_str(lua_State *L, const char *key, const char *s)
+{
+	if (!s)
+		return;
+	lua_pushstring(L, s);
+	lua_setfield(L, -2, key);
+}
+
+static void set_ints(lua_State *L, const char *key, const int64_t *v, int n)
+{
+	lua_createtable(L, n, 0);
+	for (int i = 0; i < n; i++) {
+		lua_pushinteger(L, (lua_Integer)v[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, key);
+}
+
+static void set_id_list(lua_State *L, const char *key, const int *v, int n)
+{
+	int64_t w[MAX_LIST > MAX_IN ? MAX_LIST : MAX_IN];
+	for (int i = 0; i < n; i++)
+		w[i] = v[i];
+	set_ints(L, key, w, n);
+}
+
+static void push_matmul(lua_State *L, const Matmul *mm)
+{
+	lua_createtable(L, 0, 10);
+	set_int(L, "m", mm->m);
+	set_int(L, "n", mm->n);
+	set_int(L, "k", mm->k);
+	set_bool(L, "ta", mm->ta);
+	set_bool(L, "tb", mm->tb);
+	set_int(L, "nb", mm->nb);
+	set_int(L, "sl", mm->sl);
+	set_int(L, "sr", mm->sr);
+	set_int(L, "sc", mm->sc);
+	set_bool(L, "acc", mm->acc);
+}
+
+static void push_node(lua_State *L, const Graph *g, int id)
+{
+	const Node *n = &g->node[id];
+	int64_t dim[MAX_RANK + 1], st[MAX_RANK + 1];
+	lua_createtable(L, 0, 40);
+	set_int(L, "id", id);
+	set_str(L, "op", op_name[n->op]);
+	set_str(L, "kind", kind_name[op_kind[n->op]]);
+	set_ints(L, "shape", n->shape.dim, n->shape.rank);
+	set_bool(L, "batched", n->batched);
+	set_str(L, "type", n->type == T_INT ? "int" : "f");
+	lua_createtable(L, 2, 0);
+	for (int i = 0; i < 2; i++) {
+		lua_pushnumber(L, n->attr[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "attr");
+	if (n->op == OP_MATMUL) {
+		push_matmul(L, &n->mm);
+		lua_setfield(L, -2, "mm");
+	}
+	set_id_list(L, "inputs", n->in, n->n_in);
+	int r = full_dims(g, n, dim);
+	set_ints(L, "full", dim, r);
+	lua_createtable(L, n->n_in, 0);
+	for (int k = 0; k < n->n_in; k++) {
+		int rr = bcast_strides(g, n, &g->node[n->in[k]], st);
+		lua_createtable(L, rr, 0);
+		for (int i = 0; i < rr; i++) {
+			lua_pushinteger(L, (lua_Integer)st[i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_setfield(L, -2, "bcast");
+	set_str(L, "name", n->name);
+	set_int(L, "line", n->loc.line);
+	set_int(L, "col", n->loc.col);
+	set_str(L, "text", n->text);
+	if (n->op == OP_PARAM) {
+		set_str(L, "init", init_name[n->init]);
+		lua_createtable(L, 2, 0);
+		for (int i = 0; i < 2; i++) {
+			lua_pushnumber(L, n->init_arg[i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		lua_setfield(L, -2, "init_arg");
+		set_bool(L, "frozen", n->frozen);
+		set_int(L, "grad", n->grad);
+	}
+	set_bool(L, "backward", n->backward);
+	set_int(L, "fwd", n->fwd);
+	set_str(L, "deriv", n->deriv);
+	set_int(L, "fuse", n->fuse);
+	set_int(L, "n_use", n->n_use);
+	set_str(L, "sto", sto_name[n->sto]);
+	set_int(L, "offset", n->offset);
+	set_int(L, "bytes", n->bytes);
+	set_int(L, "first", n->first);
+	set_int(L, "last", n->last);
+	set_int(L, "alias", n->alias);
+}
+
+static void push_optim(lua_State *L, const Optim *o)
+{
+	lua_createtable(L, 0, 8);
+	set_str(L, "kind", o->kind == OPT_ADAM ? "adam" : "sgd");
+	set_num(L, "lr", o->lr);
+	set_num(L, "momentum", o->momentum);
+	set_num(L, "beta1", o->beta1);
+	set_num(L, "beta2", o->beta2);
+	set_num(L, "eps", o->eps);
+	set_num(L, "weight_decay", o->weight_decay);
+	set_int(L, "line", o->loc.line);
+}
+
+static void push_graph(lua_State *L, const Graph *g)
+{
+	lua_createtable(L, 0, 20);
+	set_str(L, "mode", mode_name[g->mode]);
+	set_int(L, "batch", g->batch);
+	set_int(L, "loss", g->loss);
+	set_int(L, "objective", g->objective);
+	set_id_list(L, "out", g->out, g->n_out);
+	set_id_list(L, "track", g->track, g->n_track);
+	set_id_list(L, "track_mean", g->track_mean, g->n_track);
+	set_bool(L, "has_minimize", g->has_minimize);
+	set_int(L, "arena_bytes", g->arena_bytes);
+	set_int(L, "lower_bound", g->lower_bound);
+	set_int(L, "unshared_bytes", g->unshared_bytes);
+	push_optim(L, &g->opt);
+	lua_setfield(L, -2, "opt");
+	lua_createtable(L, g->n_node, 0);
+	for (int i = 0; i < g->n_node; i++) {
+		push_node(L, g, i);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "nodes");
+}
+
+/* Baked parameter values (Node.value, --params), once per parameter name,
+ * as model.values = { {name = "W1", values = {...}}, ... }.  */
+static void push_values(lua_State *L, Graph *const *modes, int n_modes)
+{
+	lua_newtable(L);
+	int n = 0;
+	const Graph *g = n_modes > 0 ? modes[0] : NULL;
+	for (int i = 0; g && i < g->n_node; i++) {
+		const Node *nd = &g->node[i];
+		if (nd->op != OP_PARAM || !nd->value)
+			continue;
+		lua_createtable(L, 0, 2);
+		set_str(L, "name", nd->name);
+		int64_t cnt = shape_numel(nd->shape);
+		lua_createtable(L, (int)cnt, 0);
+		for (int64_t k = 0; k < cnt; k++) {
+			lua_pushnumber(L, nd->value[k]);
+			lua_rawseti(L, -2, (lua_Integer)k + 1);
+		}
+		lua_setfield(L, -2, "values");
+		lua_rawseti(L, -2, ++n);
+	}
+}
+
+/* The table handed to emitter.emit(): flags, then one table per mode. */
+static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Options *opt)
+{
+	const Graph *g0 = modes[0];
+	lua_createtable(L, 0, 20);
+	set_str(L, "name", opt->name ? opt->name : g0->model);
+	set_str(L, "model", g0->model);
+	set_str(L, "source", g0->src ? g0->src->path : "model.nn");
+	set_str(L, "version", GRADC_VERSION);
+	set_int(L, "batch", g0->batch);
+	set_int(L, "batch_flag", opt->batch);
+	set_bool(L, "f64", opt->f64);
+	set_bool(L, "infer_only", opt->infer_only);
+	set_bool(L, "no_fuse", opt->no_fuse);
+	set_str(L, "params", opt->params);
+	set_int(L, "align", ALIGN);
+	lua_createtable(L, n_modes, 0);
+	for (int i = 0; i < n_modes; i++) {
+		push_graph(L, modes[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "modes");
+	push_values(L, modes, n_modes);
+	lua_setfield(L, -2, "values");
+}
+
+/* ---- the Lua state */
+
+static int traceback(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+	return 1;
+}
+
+/* package.preload loader: the embedded script named by upvalue 1. */
+static int load_script(lua_State *L)
+{
+	int i = (int)lua_tointeger(L, lua_upvalueindex(1));
+	const char *text = lua_scripts[i].text;
+	const char *chunk = lua_pushfstring(L, "@emit/%s.lua", lua_scripts[i].name);
+	if (luaL_loadbuffer(L, text, strlen(text), chunk) != LUA_OK)
+		return lua_error(L);
+	lua_pushstring(L, lua_scripts[i].name);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
+/* A fresh state with the standard libraries and the embedded scripts
+ * registered as modules.  */
+lua_State *emit_lua_state(void)
+{
+	lua_State *L = luaL_newstate();
+	if (!L)
+		die("cannot create a Lua state");
+	luaL_openlibs(L);
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
+	for (int i = 0; lua_scripts[i].name; i++) {
+		lua_pushinteger(L, i);
+		lua_pushcclosure(L, load_script, 1);
+		lua_setfield(L, -2, lua_scripts[i].name);
+	}
+	lua_pop(L, 2);
+	return L;
+}
+
+/* Call require(module)[fn] with the value on top of the stack as its one
+ * argument; leaves 'nret' results.  A Lua error is a compiler bug.  */
+void emit_lua_call(lua_State *L, const char *module, const char *fn, int nret)
+{
+	int arg = lua_gettop(L);
+	lua_pushcfunction(L, traceback);
+	lua_getglobal(L, "require");
+	lua_pushstring(L, module);
+	if (lua_pcall(L, 1, 1, arg + 1) != LUA_OK)
+		die("lua: %s", lua_tostring(L, -1));
+	lua_getfield(L, -1, fn);
+	lua_remove(L, -2);
+	lua_pushvalue(L, arg);
+	if (lua_pcall(L, 1, nret, arg + 1) != LUA_OK)
+		die("lua: %s", lua_tostring(L, -1));
+	lua_remove(L, arg + 1);
+	lua_remove(L, arg);
+}
+
+static void take_string(lua_State *L, int idx, Buf *b)
+{
+	size_t n;
+	const char *s = lua_tolstring(L, idx, &n);
+	if (!s)
+		die("lua: the emitter returned no string");
+	b->s = alloc(n + 1);
+	memcpy(b->s, s, n);
+	b->len = n;
+	b->cap = n + 1;
+}
+
+void emit(Buf *h, Buf *c, Graph *const *modes, int n_modes, const Options *opt)
+{
+	if (n_modes < 1 || modes[0]->mode != MODE_INFER)
+		die("emit: the first graph must be MODE_INFER");
+	lua_State *L = emit_lua_state();
+	push_model(L, modes, n_modes, opt);
+	emit_lua_call(L, "emitter", "emit", 2);
+	take_string(L, -2, h);
+	take_string(L, -1, c);
+	lua_close(L);
+}

@@ -1,0 +1,468 @@
+/* gradc.h: the one header of the compiler, a section per file, in pipeline
+ * order (QBE's all.h).  main.c calls the passes top to bottom:
+ *
+ *   parse -> lower -> autodiff (per mode) -> optimize -> schedule -> plan -> emit
+ *
+ * The IR is a graph of nodes in one array; a node's id is its index and the
+ * array is always in a valid topological order (after `schedule`, in schedule
+ * order).  Shapes are per sample (as the model is written) plus a flag saying
+ * whether the node carries the implicit leading batch dimension.
+ */
+#ifndef GRADC_H
+#define GRADC_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum {
+	MAX_RANK = 4,      /* per-sample rank */
+	MAX_IN = 3,        /* inputs of one node */
+	MAX_NAME = 63,     /* longest name, so every generated symbol fits C */
+	MAX_LINE = 4096,   /* longest source line */
+	MAX_DEPTH = 200,   /* deepest expression nesting */
+	MAX_LIST = 64,     /* names in one output/track statement */
+	ALIGN = 64,        /* arena alignment in bytes (>= 16, a cache line) */
+};
+/* the largest tensor or arena, in bytes: offsets stay in 32 bits */
+#define MAX_BYTES ((int64_t)INT32_MAX)
+
+#define GRADC_VERSION "0.1"
+
+#if defined(__GNUC__)
+#define PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define NORETURN __attribute__((noreturn))
+#else
+#define PRINTF(a, b)
+#define NORETURN
+/* ------------------------------------------------------------ main.c */
+
+Graph *front_end(const Source *src, const Options *o);            /* parse, lower */
+Graph *build_mode(const Graph *fwd, Mode mode, const Options *o); /* .. plan */
+
+/* ---------------------------------------------------------- params.c */
+
+/* Read parameter values from a safetensors file (F32 or F64, shapes as
+ * declared) into Node.value of every parameter of the graphs.  */
+void load_params(const char *path, Graph *const *modes, int n_modes);
+
+/* ------------------------------------------------------------- run.c */
+
+int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
+            const char *out, int steps, uint32_t seed);
+int cmd_check(const char *path, const Graph *fwd, const Options *o);
+
+#endif
+
+/* ---------------------------------------------------------------- util.c */
+
+typedef struct Loc {
+	int line, col;  /* 1-based; line 0: no place in the source */
+} Loc;
+
+typedef struct Source {
+	const char *path;  /* as given on the command line */
+	const char *text;  /* whole file, NUL-terminated (copied) */
+	size_t len;        /* bytes, without the added NUL */
+} Source;
+
+/* The error channel.  error_at() formats into err_msg and longjmps to
+ * *err_jmp, which the caller (main, a test, the fuzzer) has set.  */
+extern jmp_buf *err_jmp;
+extern char err_msg[8192];
+extern const Source *err_src;  /* source that Loc refers to */
+
+NORETURN void error_at(Loc loc, const char *fmt, ...) PRINTF(2, 3);
+NORETURN void error_plain(const char *fmt, ...) PRINTF(1, 2); /* "gradc: error: ..." */
+#define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
+NORETURN void die_at(const char *file, int line, const char *fmt, ...) PRINTF(3, 4);
+
+/* One bump arena per compilation: alloc never returns NULL and memory is
+ * zeroed; free_all() releases everything at once.  */
+void *alloc(size_t n);
+void *alloc_grow(void *p, size_t old_n, size_t new_n);
+char *str_ndup(const char *s, size_t n);
+char *str_fmt(const char *fmt, ...) PRINTF(1, 2);
+void free_all(void);
+
+/* Growable text buffer (for DOT, reports, JSON); lives in the arena. */
+typedef struct Buf {
+	char *s;
+	size_t len, cap;
+} Buf;
+void buf_printf(Buf *b, const char *fmt, ...) PRINTF(2, 3);
+
+/* Read a whole file; NULL (errno set) on failure. */
+char *read_file(const char *path, size_t *len);
+/* Write atomically: a temporary beside 'path', then rename.  0 on success. */
+int write_file_atomic(const char *path, const char *data, size_t len);
+
+/* ------------------------------------------------------------ ops.def */
+
+typedef enum Op {
+#define OP(e, name, nin, kind) OP_##e,
+#include "ops.def"
+#undef OP
+	N_OP
+} Op;
+
+typedef enum OpKind {
+	K_LEAF, K_UNARY, K_BINARY, K_GRAD, K_ROW, K_REDUCE, K_OTHER
+} OpKind;
+
+extern const char *const op_name[N_OP];
+extern const int op_nin[N_OP];
+extern const OpKind op_kind[N_OP];
+
+/* -------------------------------------------------------------- ir.c */
+
+typedef enum Type { T_F, T_INT } Type;  /* float (f32/f64 per --dtype), class label */
+
+typedef struct Shape {
+	int rank;               /* 0: scalar */
+	int64_t dim[MAX_RANK];  /* each >= 1 */
+} Shape;
+
+typedef enum Init {  /* parameter initializers, SPEC 1 */
+	INIT_ZEROS, INIT_ONES, INIT_CONSTANT, INIT_NORMAL, INIT_UNIFORM,
+	INIT_XAVIER, INIT_HE
+} Init;
+
+/* Matrix product C = op(L) op(R), repeated nb times (strides in elements;
+ * 0 = the same matrix every time).  op(X) = X^T when the flag is set: L is
+ * stored [K,M] if ta else [M,K]; R is stored [N,K] if tb else [K,N]; C is
+ * [M,N].  acc: the nb products are summed into one C (sc == 0).  */
+typedef struct Matmul {
+	int64_t m, n, k;
+	bool ta, tb;
+	int64_t nb;
+	int64_t sl, sr, sc;
+	bool acc;
+} Matmul;
+
+typedef enum Storage {  /* where a node's value lives (filled by plan) */
+	STO_NONE,     /* no memory: literal, fused into its consumer, update */
+	STO_INPUT,    /* the caller's input array */
+	STO_PARAM,    /* the parameter struct */
+	STO_ARENA,    /* the arena, at Node.offset */
+	STO_OUTPUT,   /* the caller's output array (inference outputs) */
+	STO_GRAD,     /* the caller's gradient struct (MODE_GRAD) */
+} Storage;
+
+typedef struct Node {
+	/* parse + lower */
+	Op op;
+	int n_in;
+	int in[MAX_IN];      /* input node ids, all < this id */
+	Shape shape;         /* per-sample shape */
+	bool batched;        /* has the implicit leading batch dimension */
+	Type type;
+	double attr[2];      /* op constants (see ops.def) */
+	Matmul mm;           /* OP_MATMUL, filled by lower / autodiff */
+	const char *name;    /* user's name, or derived ("dW2"); NULL: anonymous */
+	Loc loc;             /* defining line, or the forward node's for gradients */
+	const char *text;    /* source text of the defining statement, for comments */
+	Init init;           /* OP_PARAM */
+	double init_arg[2];  /* OP_PARAM: initializer arguments */
+	bool frozen;         /* OP_PARAM: never trained */
+	const double *value; /* OP_PARAM with --params: the baked values, or NULL */
+	/* autodiff */
+	bool backward;       /* belongs to the backward pass or the update */
+	int fwd;             /* backward: the forward node it differentiates, or -1 */
+	int grad;            /* OP_PARAM in TRAIN/GRAD: its complete gradient, or -1 */
+	const char *deriv;   /* backward: the derivative it implements, for comments */
+	/* optimize */
+	int fuse;            /* computed inside the loop of node 'fuse'; -1: not fused */
+	int n_use;           /* consumers in the graph */
+	/* plan */
+	Storage sto;
+	int64_t offset;      /* STO_ARENA: byte offset in the arena */
+	int64_t bytes;       /* STO_ARENA: allocation size, rounded up to ALIGN */
+	int first, last;     /* live range in schedule steps (node ids), inclusive */
+	int alias;           /* shares the allocation of this node (in place); -1 */
+} Node;
+
+typedef enum OptKind { OPT_SGD, OPT_ADAM } OptKind;
+
+typedef struct Optim {
+	OptKind kind;
+	double lr;
+	double momentum;               /* sgd */
+	double beta1, beta2, eps;      /* adam */
+	double weight_decay;
+	Loc loc;
+} Optim;
+
+typedef enum Mode {
+	MODE_FWD,    /* the forward graph as parsed: every definition */
+	MODE_INFER,  /* forward to the outputs only */
+	MODE_TRAIN,  /* forward, backward, optimizer update */
+	MODE_GRAD,   /* forward, backward; parameter gradients to the caller */
+} Mode;
+
+typedef struct Graph {
+	const char *model;       /* symbol prefix */
+	const Source *src;
+	Mode mode;
+	int batch;               /* B */
+	bool f64;                /* --dtype f64 */
+	Node *node;
+	int n_node, cap;
+	int objective;           /* per-sample objective J (minimize), or -1 */
+	Loc min_loc;             /* the minimize statement */
+	int loss;                /* BATCH_MEAN(J): the trained scalar, or -1 */
+	int n_out, out[MAX_LIST];      /* output nodes */
+	int n_track, track[MAX_LIST];  /* tracked per-sample scalars */
+	int track_mean[MAX_LIST];      /* their BATCH_MEAN nodes (train/grad), or -1 */
+	Optim opt;
+	bool has_minimize;
+	/* plan */
+	int64_t arena_bytes;     /* arena size */
+	int64_t lower_bound;     /* liveness lower bound for the schedule */
+	int64_t unshared_bytes;  /* sum of all arena allocations */
+} Graph;
+
+Graph *new_graph(const char *model, const Source *src);
+Graph *copy_graph(const Graph *g);
+/* Node constructors.  Each infers the shape and batch flag, reports a user
+ * error at 'loc' on a mismatch, and folds constants (x*1 -> x, FILL op FILL
+ * -> FILL, ...): the id returned may be an existing node.  */
+int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, Type t, Loc loc);
+int new_const(Graph *g, double v, Loc loc);
+int new_fill(Graph *g, double v, Shape s, bool batched);
+int new_unary(Graph *g, Op op, int a, double attr, Loc loc);
+int new_binary(Graph *g, Op op, int a, int b, Loc loc);
+int new_node(Graph *g, Op op, int n_in, const int *in, Loc loc); /* everything else */
+/* The gradient kernels of autodiff: result shape given, no user errors. */
+int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched);
+int new_matmul(Graph *g, int l, int r, Matmul mm, Shape s, bool batched);
+
+Shape shape_of(int rank, ...);         /* shape_of(2, 10, 32) */
+bool shape_eq(Shape a, Shape b);
+int64_t shape_numel(Shape s);
+int64_t node_numel(const Graph *g, const Node *n);     /* with the batch */
+int64_t node_bytes(const Graph *g, const Node *n);     /* numel * element size */
+const char *shape_str(Shape s);                         /* "[10, 32]" */
+/* Broadcasting: the NumPy result of two per-sample shapes; false if they
+ * do not broadcast.  */
+bool broadcast_shape(Shape a, Shape b, Shape *out);
+/* Index map from a node's full index space (batch first when batched) onto
+ * its input 'in' (possibly broadcast): the stride of 'in' for each full
+ * dimension of 'out', 0 where 'in' is broadcast.  Returns the full rank.  */
+int full_dims(const Graph *g, const Node *n, int64_t dim[MAX_RANK + 1]);
+int bcast_strides(const Graph *g, const Node *out, const Node *in,
+                  int64_t stride[MAX_RANK + 1]);
+const char *node_label(const Graph *g, int id);  /* name, or "op#id" */
+int find_name(const Graph *g, const char *name);  /* node id or -1 */
+bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
+/* The elementwise ops on one value (attr 'c'), shared by folding and eval. */
+double apply_unary(Op op, double x, double c);
+double apply_binary(Op op, double a, double b);
+
+/* ------------------------------------------------------------- lex.c */
+
+typedef enum TokKind {
+	TOK_IDENT, TOK_NUM, TOK_PUNCT, TOK_NEWLINE, TOK_EOF
+} TokKind;
+
+typedef struct Token {
+	TokKind kind;
+	const char *s;   /* into the source text */
+	int len;
+	double num;      /* TOK_NUM */
+	Loc loc;
+} Token;
+
+/* Tokenize the whole source; the array ends with TOK_EOF.  Errors (bad
+ * character, malformed number, long line or name) go to error_at.  */
+Token *tokenize(const Source *src, int *n_tok);
+
+/* ----------------------------------------------------------- parse.c */
+
+typedef struct Options {
+	const char *name;    /* --name, or NULL: the model's own */
+	int batch;           /* --batch, or 0: the model's */
+	bool f64;            /* --dtype f64 */
+	bool infer_only;     /* --infer-only */
+	bool no_fuse;        /* --no-fuse */
+	const char *params;  /* --params FILE, or NULL */
+	const char *dump;    /* -d letters */
+} Options;
+
+/* Parse a model into its forward graph (MODE_FWD), with per-sample shapes
+ * checked and every name resolved.  User errors go to error_at.  */
+Graph *parse(const Source *src, const Options *opt);
+
+/* ----------------------------------------------------------- lower.c */
+
+/* Fix the batch size (g->batch), fill Node.mm for every OP_MATMUL, and
+ * reject tensors whose bytes at that batch exceed MAX_BYTES.  */
+void lower(Graph *g);
+
+/* -------------------------------------------------------- autodiff.c */
+
+/* Derive the graph of a mode from the forward graph: MODE_INFER keeps what
+ * the outputs need; MODE_TRAIN and MODE_GRAD add BATCH_MEAN(J), the
+ * backward pass, and (TRAIN) one update node per trainable parameter.  */
+Graph *autodiff(const Graph *fwd, Mode mode);
+/* The gradient node of parameter 'p' in a TRAIN/GRAD graph, or -1. */
+int param_grad(const Graph *g, int p);
+
+/* ------------------------------------------------------------ eval.c */
+
+/* The reference evaluator (in the spirit of Glow's Interpreter): runs a
+ * graph in double precision, node by node, with the plainest loops.  It is
+ * the oracle for the tests and for the generated code.  val[id] holds
+ * node_numel doubles (int labels too); the caller fills inputs and
+ * parameters (new_eval zeroes them), runs, and reads any node.  Update nodes
+ * change the parameter values in place, as the training step does.  */
+typedef struct Eval {
+	const Graph *g;
+	double **val;        /* per node id */
+	double **state[2];   /* per parameter id: momentum / Adam m, v */
+	double lr;           /* the optimizer's learning rate (g->opt.lr) */
+	int64_t step;        /* optimizer steps taken (Adam's t) */
+	int status;          /* 0, 1 bad label, 2 non-finite objective (runtime codes) */
+} Eval;
+Eval *new_eval(const Graph *g);
+/* Run every node once; returns e->status.  A bad label or a non-finite
+ * loss stops before any parameter changes.  */
+int eval_run(Eval *e);
+/* Copy parameter values between evaluators of two modes (same forward). */
+void eval_copy_params(Eval *dst, const Eval *src);
+
+/* -------------------------------------------------------- optimize.c */
+
+/* Dead-code elimination, use counts, and fusion marks (Node.fuse). */
+void optimize(Graph *g, bool fuse);
+
+/* -------------------------------------------------------- schedule.c */
+
+/* Reorder the nodes (renumbering ids) to keep peak live bytes low and to
+ * place every update after each read of its parameter's old value.  */
+void schedule(Graph *g);
+/* die() unless the order is topological, each fused node runs right before
+ * its consumer, and every update follows each read of its parameter and
+ * the loss.  */
+void verify_schedule(const Graph *g);
+
+/* ------------------------------------------------------------ plan.c */
+
+/* Fill Node.sto/offset/bytes/first/last/alias and Graph.arena_bytes,
+ * lower_bound, unshared_bytes.  */
+void plan(Graph *g);
+/* Check that no two allocations live at the same step overlap; die() if so. */
+void verify_plan(const Graph *g);
+
+/* The offset planner on plain intervals (plan() builds one per arena node).
+ * An interval asks for 'bytes' (rounded up to ALIGN by the planner) live
+ * from step 'first' to 'last' inclusive; alias >= 0: written in place over
+ * interval 'alias' (same size, dead by 'first'), sharing its allocation.  */
+typedef struct Interval {
+	int64_t bytes;   /* requested size */
+	int first, last; /* live steps, inclusive */
+	int alias;       /* shares the allocation of this interval; -1 */
+	int64_t offset;  /* filled by plan_intervals */
+} Interval;
+/* Fill iv[].offset; returns the arena size and sets *lower_bound. */
+int64_t plan_intervals(Interval *iv, int n, int64_t *lower_bound);
+/* Max over steps of the rounded bytes of the allocations live there. */
+int64_t intervals_lower_bound(const Interval *iv, int n);
+/* die() on overlap of simultaneously live allocations, misalignment, or an
+ * allocation outside [0, arena).  */
+void verify_intervals(const Interval *iv, int n, int64_t arena);
+/* Node.fuse checked: the consumer computing node 'id', or -1 (leaves never). */
+int fused_into(const Graph *g, int id);
+/* The step whose kernel computes node 'id' (follows fuse to the end). */
+int exec_step(const Graph *g, int id);
+/* Fill Node.sto of every node (SPEC storage rules, see plan.c). */
+void assign_storage(Graph *g);
+/* Storage, live ranges, in-place aliases, Graph.lower_bound and
+ * unshared_bytes, without offsets; returns the lower bound.  */
+int64_t plan_liveness(Graph *g);
+/* One interval per STO_ARENA node of a planned graph, in id order;
+ * *node_of (if given) maps interval index -> node id.  */
+Interval *graph_intervals(const Graph *g, int *n_iv, int **node_of);
+/* TRAIN: the lower bound if every parameter gradient were kept to the end
+ * (one optimizer step after the backward pass), the baseline of issue 4. */
+int64_t baseline_lower_bound(const Graph *g);
+
+/* ------------------------------------------------------------ dot.c */
+
+/* Graphviz DOT of the forward graph and, if 'bwd' is given, its backward. */
+void write_dot(Buf *b, const Graph *fwd, const Graph *bwd);
+/* One line per node, for the -d dumps and for tests. */
+void dump_graph(Buf *b, const Graph *g);
+
+/* ----------------------------------------------------------- report.c */
+
+/* The memory figures of one planned mode, in bytes (issue 4's JSON keys). */
+typedef struct Figures {
+	int64_t params_bytes;       /* trainable parameters (element bytes) */
+	int64_t frozen_bytes;       /* frozen parameters */
+	int64_t optimizer_bytes;    /* TRAIN: momentum, or adam m, v + step count */
+	int64_t arena_bytes;        /* Graph.arena_bytes */
+	int64_t lower_bound_bytes;  /* Graph.lower_bound */
+	int64_t unshared_bytes;     /* Graph.unshared_bytes */
+	int64_t total_bytes;        /* arena + optimizer + params (unless flash) */
+	int64_t kept_bytes;         /* forward values live when backward starts */
+	bool flash;                 /* parameters const in flash, not in RAM */
+} Figures;
+/* Figures of 'g'; 'flash': the parameters are baked in as const (an
+ * --infer-only build with --params), so total RAM is the arena alone.  */
+Figures figures(const Graph *g, bool flash);
+/* `gradc report`: both modes' figures, every arena allocation, a timeline
+ * ('json': one object, issue 4).  'train' or 'infer' may be NULL.  */
+void report(Buf *b, const Graph *train, const Graph *infer, bool json);
+/* `--sweep-batch`: a header, then one row per batch size (training total,
+ * inference total, activations kept for backward); either graph may be NULL. */
+void report_sweep_header(Buf *b);
+void report_sweep_row(Buf *b, int batch, const Graph *train, const Graph *infer);
+
+/* ------------------------------------------------------------- emit.c */
+
+/* Run the Lua emitter on the planned graphs; fills 'h' and 'c'.  'modes':
+ * MODE_INFER first, then (unless --infer-only) MODE_TRAIN and MODE_GRAD.
+ * Baked parameter values (--params) come from Node.value of the params.  */
+void emit(Buf *h, Buf *c, Graph *const *modes, int n_modes, const Options *opt);
+/* For tests: a Lua state with the embedded emitter scripts as modules, and
+ * a call of require(module)[fn](top of stack) leaving 'nret' results (a Lua
+ * error is a die()).  */
+struct lua_State;
+struct lua_State *emit_lua_state(void);
+void emit_lua_call(struct lua_State *L, const char *module, const char *fn, int nret);
+
+/* ------------------------------------------------------------ main.c */
+
+Graph *front_end(const Source *src, const Options *o);            /* parse, lower */
+Graph *build_mode(const Graph *fwd, Mode mode, const Options *o); /* .. plan */
+
+/* ---------------------------------------------------------- params.c */
+
+/* Read parameter values from a safetensors file (F32 or F64, shapes as
+ * declared) into Node.value of every parameter of the graphs.  */
+void load_params(const char *path, Graph *const *modes, int n_modes);
+/* The checks behind load_params and `gradc run`, returning a message (in
+ * the arena, without the file name) or NULL, so the caller can free the
+ * file before reporting.  Values become doubles in the arena.  */
+struct gradc_st_tensor;
+/* A parameter: F32 or F64, exactly the declared shape. */
+const char *param_tensor(const struct gradc_st_tensor *t, const Node *n, double **values);
+/* An input of forward graph 'g': F32/F64 [B, dims...] or (int) I32/I64 [B]
+ * with labels in [0, label_classes); *batch: B so far (0: unknown), set.  */
+const char *input_tensor(const struct gradc_st_tensor *t, const Graph *g, const Node *n,
+                         int64_t *batch, double **values);
+/* Classes indexed by int input 'id' (the smallest cross_entropy using it),
+ * or INT32_MAX if none uses it.  */
+int64_t label_classes(const Graph *g, int id);
+
+/* ------------------------------------------------------------- run.c */
+
+int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
+            const char *out, int steps, uint32_t seed);
+int cmd_check(const char *path, const Graph *fwd, const Options *o);
+
+#endif

@@ -1,0 +1,459 @@
+/* ir.c: the graph, its shapes, and the node constructors.
+ *
+ * Every node is made by one of the new_* constructors, which
+ *   1. check the operand types (an int label is only a cross_entropy label),
+ *   2. infer the per-sample shape (NumPy broadcasting for + - * /, the three
+ *      forms of @, reductions to a scalar) and the batch flag (a node is
+ *      batched if any input is),
+ *   3. fold constants, so that neither the parser's `lambda / 2` nor the
+ *      backward pass's seeds leave a multiplication by one or an addition of
+ *      zero in the graph: a constructor may return an existing node.
+ * User errors (shape mismatch, int used as float) go to error_at() at the
+ * caller's location; everything else is a compiler bug.
+ */
+#include "gradc.h"
+
+#include <math.h>
+#include <string.h>
+
+Graph *new_graph(const char *model, const Source *src)
+{
+	Graph *g = alloc(sizeof *g);
+	g->model = model;
+	g->src = src;
+	g->batch = 1;
+	g->objective = g->loss = -1;
+	g->opt = (Optim){.kind = OPT_SGD, .lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+	return g;
+}
+
+Graph *copy_graph(const Graph *g)
+{
+	Graph *c = alloc(sizeof *c);
+	*c = *g;
+	c->cap = g->n_node + 16;
+	c->node = alloc(sizeof(Node) * (size_t)c->cap);
+	memcpy(c->node, g->node, sizeof(Node) * (size_t)g->n_node);
+	return c;
+}
+
+static int push(Graph *g, Op op, Shape s, bool batched, Loc loc)
+{
+	if (g->n_node == g->cap) {
+		int cap = g->cap ? 2 * g->cap : 64;
+		g->node = alloc_grow(g->node, sizeof(Node) * (size_t)g->n_node,
+		                     sizeof(Node) * (size_t)cap);
+		g->cap = cap;
+	}
+	/* every shape is checked here; each factor fits, so the product can't wrap */
+	int64_t numel = 1;
+	for (int i = 0; i < s.rank; i++) {
+		if (numel > MAX_BYTES / 8 / s.dim[i])
+			error_at(loc, "size overflow: the result %s has more than %lld bytes",
+			         shape_str(s), (long long)MAX_BYTES);
+		numel *= s.dim[i];
+	}
+	Node *n = &g->node[g->n_node];
+	memset(n, 0, sizeof *n);
+	n->op = op;
+	n->shape = s;
+	n->batched = batched;
+	n->type = T_F;
+	n->loc = loc;
+	n->fwd = n->fuse = n->alias = n->grad = -1;
+	return g->n_node++;
+}
+
+/* ---- shapes */
+
+Shape shape_of(int rank, ...)
+{
+	Shape s = {.rank = rank};
+	va_list ap;
+	va_start(ap, rank);
+	for (int i = 0; i < rank; i++)
+		s.dim[i] = va_arg(ap, int64_t);
+	va_end(ap);
+	return s;
+}
+
+bool shape_eq(Shape a, Shape b)
+{
+	if (a.rank != b.rank)
+		return false;
+	for (int i = 0; i < a.rank; i++)
+		if (a.dim[i] != b.dim[i])
+			return false;
+	return true;
+}
+
+int64_t shape_numel(Shape s)
+{
+	int64_t n = 1;
+	for (int i = 0; i < s.rank; i++)
+		n *= s.dim[i];
+	return n;
+}
+
+int64_t node_numel(const Graph *g, const Node *n)
+{
+	return shape_numel(n->shape) * (n->batched ? g->batch : 1);
+}
+
+int64_t node_bytes(const Graph *g, const Node *n)
+{
+	int64_t size = n->type == T_INT ? 4 : g->f64 ? 8 : 4;
+	return node_numel(g, n) * size;
+}
+
+const char *shape_str(Shape s)
+{
+	Buf b = {0};
+	buf_printf(&b, "[");
+	for (int i = 0; i < s.rank; i++)
+		buf_printf(&b, "%s%lld", i ? ", " : "", (long long)s.dim[i]);
+	buf_printf(&b, "]");
+	return b.s;
+}
+
+bool broadcast_shape(Shape a, Shape b, Shape *out)
+{
+	Shape r = a.rank >= b.rank ? a : b;
+	for (int i = 1; i <= a.rank && i <= b.rank; i++) {
+		int64_t x = a.dim[a.rank - i], y = b.dim[b.rank - i];
+		if (x != y && x != 1 && y != 1)
+			return false;
+		r.dim[r.rank - i] = x == 1 ? y : x;
+	}
+	*out = r;
+	return true;
+}
+
+int full_dims(const Graph *g, const Node *n, int64_t dim[MAX_RANK + 1])
+{
+	int r = 0;
+	if (n->batched)
+		dim[r++] = g->batch;
+	for (int i = 0; i < n->shape.rank; i++)
+		dim[r++] = n->shape.dim[i];
+	return r;
+}
+
+int bcast_strides(const Graph *g, const Node *out, const Node *in,
+                  int64_t stride[MAX_RANK + 1])
+{
+	int r = 0;
+	if (out->batched)
+		stride[r++] = in->batched ? shape_numel(in->shape) : 0;
+	int off = out->shape.rank - in->shape.rank;
+	for (int i = 0; i < out->shape.rank; i++) {
+		int j = i - off;
+		int64_t s = 0;
+		if (j >= 0 && in->shape.dim[j] != 1) {
+			s = 1;
+			for (int k = j + 1; k < in->shape.rank; k++)
+				s *= in->shape.dim[k];
+		}
+		stride[r++] = s;
+	}
+	(void)g;
+	return r;
+}
+
+const char *node_label(const Graph *g, int id)
+{
+	const Node *n = &g->node[id];
+	if (n->name)
+		return n->name;
+	if (n->op == OP_CONST || n->op == OP_FILL)
+		return str_fmt("%g", n->attr[0]);
+	return str_fmt("%s#%d", op_name[n->op], id);
+}
+
+int find_name(const Graph *g, const char *name)
+{
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].name && !strcmp(g->node[i].name, name))
+			return i;
+	return -1;
+}
+
+/* ---- literals */
+
+/* Is node 'id' a literal (every element one value)?  Its value in *v. */
+static bool literal(const Graph *g, int id, double *v)
+{
+	const Node *n = &g->node[id];
+	if (n->op != OP_CONST && n->op != OP_FILL)
+		return false;
+	*v = n->attr[0];
+	return true;
+}
+
+int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, Type t, Loc loc)
+{
+	int64_t n = 1;
+	for (int i = 0; i < s.rank; i++) {
+		if (s.dim[i] < 1)
+			die("dimension %lld of '%s'", (long long)s.dim[i], name);
+		if (n > MAX_BYTES / 8 / s.dim[i])
+			error_at(loc, "size overflow: '%s' %s has more than %lld bytes", name,
+			         shape_str(s), (long long)MAX_BYTES);
+		n *= s.dim[i];
+	}
+	int id = push(g, op, s, batched, loc);
+	g->node[id].name = name;
+	g->node[id].type = t;
+	return id;
+}
+
+int new_const(Graph *g, double v, Loc loc)
+{
+	int id = push(g, OP_CONST, (Shape){0}, false, loc);
+	g->node[id].attr[0] = v;
+	return id;
+}
+
+int new_fill(Graph *g, double v, Shape s, bool batched)
+{
+	if (s.rank == 0 && !batched)
+		return new_const(g, v, (Loc){0});
+	int id = push(g, OP_FILL, s, batched, (Loc){0});
+	g->node[id].attr[0] = v;
+	return id;
+}
+
+/* A literal of the shape of node 'like' with value v. */
+static int fill_like(Graph *g, int like, double v)
+{
+	Node *n = &g->node[like];
+	return new_fill(g, v, n->shape, n->batched);
+}
+
+/* ---- operators */
+
+static void check_float(Graph *g, int a, Loc loc)
+{
+	Node *n = &g->node[a];
+	if (n->type == T_INT)
+		error_at(loc, "'%s' is an int (a class label) and cannot be used as a float",
+		         node_label(g, a));
+}
+
+/* y = f(x) on one value: the elementwise unary ops (folding, eval). */
+double apply_unary(Op op, double x, double c)
+{
+	switch (op) {
+	case OP_NEG: return -x;
+	case OP_SCALE: return c * x;
+	case OP_RELU: return x > 0 ? x : 0;
+	case OP_LEAKY_RELU: return x > 0 ? x : c * x;
+	case OP_SIGMOID: return 1 / (1 + exp(-x));
+	case OP_TANH: return tanh(x);
+	case OP_EXP: return exp(x);
+	case OP_LOG: return log(x);
+	case OP_SQRT: return sqrt(x);
+	case OP_ABS: return fabs(x);
+	default: die("apply_unary: %s", op_name[op]);
+	}
+}
+
+double apply_binary(Op op, double a, double b)
+{
+	switch (op) {
+	case OP_ADD: return a + b;
+	case OP_SUB: return a - b;
+	case OP_MUL: return a * b;
+	case OP_DIV: return a / b;
+	default: die("apply_binary: %s", op_name[op]);
+	}
+}
+
+static const char *op_symbol(Op op)
+{
+	switch (op) {
+	case OP_ADD: return "+";
+	case OP_SUB: return "-";
+	case OP_MUL: return "*";
+	case OP_DIV: return "/";
+	case OP_MATMUL: return "@";
+	default: return op_name[op];
+	}
+}
+
+int new_unary(Graph *g, Op op, int a, double attr, Loc loc)
+{
+	check_float(g, a, loc);
+	Node *x = &g->node[a];
+	Shape s = x->shape;
+	bool batched = x->batched;
+	double v;
+	switch (op_kind[op]) {
+	case K_UNARY:
+		if (op == OP_SCALE && attr == 1)
+			return a;
+		if (literal(g, a, &v))
+			return fill_like(g, a, apply_unary(op, v, attr));
+		if (op == OP_SCALE && x->op == OP_SCALE)
+			return new_unary(g, OP_SCALE, x->in[0], attr * x->attr[0], loc);
+		if (op == OP_NEG && x->op == OP_NEG)
+			return x->in[0];
+		if (op == OP_SCALE && attr == -1)
+			op = OP_NEG;
+		break;
+	case K_ROW:
+		if (s.rank == 0)
+			error_at(loc, "'%s' needs at least one axis, got a scalar", op_name[op]);
+		break;
+	case K_REDUCE:
+		s = (Shape){0};
+		break;
+	default:
+		if (op != OP_TRANSPOSE)
+			die("new_unary: %s", op_name[op]);
+		if (s.rank != 2)
+			error_at(loc, "transpose needs a 2-D tensor, got %s", shape_str(s));
+		s = shape_of(2, x->shape.dim[1], x->shape.dim[0]);
+	}
+	int id = push(g, op, s, batched, loc);
+	g->node[id].n_in = 1;
+	g->node[id].in[0] = a;
+	g->node[id].attr[0] = attr;
+	return id;
+}
+
+/* [m,k]@[k] -> [m], [k]@[k,n] -> [n], [m,k]@[k,n] -> [m,n]; false otherwise. */
+static bool matmul_shape(Shape a, Shape b, Shape *out)
+{
+	if (a.rank == 2 && b.rank == 1 && a.dim[1] == b.dim[0])
+		*out = shape_of(1, a.dim[0]);
+	else if (a.rank == 1 && b.rank == 2 && a.dim[0] == b.dim[0])
+		*out = shape_of(1, b.dim[1]);
+	else if (a.rank == 2 && b.rank == 2 && a.dim[1] == b.dim[0])
+		*out = shape_of(2, a.dim[0], b.dim[1]);
+	else
+		return false;
+	return true;
+}
+
+/* Fold x op literal when the result is x's own shape.  Returns -1 if not. */
+static int fold_identity(Graph *g, Op op, int a, int b, Shape s, bool batched, Loc loc)
+{
+	double va = 0, vb = 0;
+	bool la = literal(g, a, &va), lb = literal(g, b, &vb);
+	Node *x = &g->node[a], *y = &g->node[b];
+	bool a_full = shape_eq(x->shape, s) && x->batched == batched;
+	bool b_full = shape_eq(y->shape, s) && y->batched == batched;
+	if (lb && a_full) {
+		if ((op == OP_ADD || op == OP_SUB) && vb == 0)
+			return a;
+		if (op == OP_MUL)
+			return new_unary(g, OP_SCALE, a, vb, loc);
+		if (op == OP_DIV)
+			return new_unary(g, OP_SCALE, a, 1 / vb, loc);
+	}
+	if (la && b_full) {
+		if (op == OP_ADD && va == 0)
+			return b;
+		if (op == OP_SUB && va == 0)
+			return new_unary(g, OP_NEG, b, 0, loc);
+		if (op == OP_MUL)
+			return new_unary(g, OP_SCALE, b, va, loc);
+	}
+	return -1;
+}
+
+int new_binary(Graph *g, Op op, int a, int b, Loc loc)
+{
+	Node *x = &g->node[a], *y = &g->node[b];
+	Shape s;
+	bool batched = x->batched || y->batched;
+	double va = 0, vb = 0;
+	int id;
+	switch (op) {
+	case OP_CROSS_ENTROPY:
+		check_float(g, a, loc);
+		if (y->type != T_INT)
+			error_at(loc, "cross_entropy expects an int class label, got float '%s'",
+			         node_label(g, b));
+		if (x->shape.rank != 1)
+			error_at(loc, "cross_entropy expects 1-D logits, got %s", shape_str(x->shape));
+		if (y->shape.rank != 0)
+			die("int input of rank %d", y->shape.rank);
+		s = (Shape){0};
+		break;
+	case OP_MSE:
+		check_float(g, a, loc);
+		check_float(g, b, loc);
+		if (!shape_eq(x->shape, y->shape))
+			error_at(loc, "shape mismatch in 'mse': %s and %s", shape_str(x->shape),
+			         shape_str(y->shape));
+		s = (Shape){0};
+		break;
+	case OP_MATMUL:
+		check_float(g, a, loc);
+		check_float(g, b, loc);
+		if (!matmul_shape(x->shape, y->shape, &s))
+			error_at(loc, "shape mismatch in '@': %s @ %s", shape_str(x->shape),
+			         shape_str(y->shape));
+		break;
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+		check_float(g, a, loc);
+		check_float(g, b, loc);
+		if (!broadcast_shape(x->shape, y->shape, &s))
+			error_at(loc, "shape mismatch in '%s': %s and %s", op_symbol(op),
+			         shape_str(x->shape), shape_str(y->shape));
+		if (literal(g, a, &va) && literal(g, b, &vb))
+			return new_fill(g, apply_binary(op, va, vb), s, batched);
+		if ((id = fold_identity(g, op, a, b, s, batched, loc)) >= 0)
+			return id;
+		break;
+	default:
+		die("new_binary: %s", op_name[op]);
+	}
+	id = push(g, op, s, batched, loc);
+	g->node[id].n_in = 2;
+	g->node[id].in[0] = a;
+	g->node[id].in[1] = b;
+	if (op == OP_CROSS_ENTROPY)
+		g->node[id].attr[0] = (double)x->shape.dim[0];
+	return id;
+}
+
+int new_node(Graph *g, Op op, int n_in, const int *in, Loc loc)
+{
+	if (n_in == 1)
+		return new_unary(g, op, in[0], 0, loc);
+	if (n_in == 2)
+		return new_binary(g, op, in[0], in[1], loc);
+	die("new_node: %s with %d inputs", op_name[op], n_in);
+}
+
+int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched)
+{
+	int id = push(g, op, s, batched, (Loc){0});
+	g->node[id].n_in = n_in;
+	for (int i = 0; i < n_in; i++)
+		g->node[id].in[i] = in[i];
+	return id;
+}
+
+int new_matmul(Graph *g, int l, int r, Matmul mm, Shape s, bool batched)
+{
+	int in[2] = {l, r};
+	int id = new_grad(g, OP_MATMUL, 2, in, s, batched);
+	g->node[id].mm = mm;
+	return id;
+}
+
+bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > MAX_NAME || !(s[0] == '_' || ((s[0] | 32) >= 'a' && (s[0] | 32) <= 'z')))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') ||
+		      ((s[i] | 32) >= 'a' && (s[i] | 32) <= 'z')))
+			return false;
+	return true;
+}

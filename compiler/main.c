@@ -1,0 +1,288 @@
+/* main.c: the gradc command line, and the pipeline read top to bottom.
+ *
+ *   source --parse--> forward graph --lower--> batch explicit
+ *     per mode (inference, training step, gradients):
+ *       --autodiff--> backward + update --optimize--> dead code out, fusion
+ *       --schedule--> order --plan--> arena offsets --emit--> NAME.h, NAME.c
+ *
+ * Exit status: 0 success, 1 an error in the user's input, 2 bad usage.
+ * `-d LETTERS` dumps the graph after passes: p parse, l lower, a autodiff,
+ * o optimize, s schedule, m plan (memory).
+ */
+#include "gradc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
+	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse]\n"
+	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
+	"       gradc dot MODEL.nn [--batch N]\n"
+	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
+	"                 [--dtype f32|f64] [--steps K] [--seed S]\n"
+	"       gradc check MODEL.nn [--batch N]\n"
+	"common: -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
+	"                    o optimize, s schedule, m plan) to stderr\n";
+
+static NORETURN void bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "gradc: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage);
+	exit(2);
+}
+
+/* ---- the pipeline */
+
+static void dump(const Options *o, char pass, const char *title, const Graph *g)
+{
+	if (!o->dump || !strchr(o->dump, pass))
+		return;
+	Buf b = {0};
+	dump_graph(&b, g);
+	fprintf(stderr, "## after %s (%s)\n%s\n", title,
+	        g->mode == MODE_INFER ? "infer" : g->mode == MODE_TRAIN ? "train"
+	        : g->mode == MODE_GRAD ? "grad" : "forward", b.s ? b.s : "");
+}
+
+/* Parse and lower: the forward graph. */
+Graph *front_end(const Source *src, const Options *o)
+{
+	err_src = src;
+	Graph *g = parse(src, o);
+	dump(o, 'p', "parse", g);
+	lower(g);
+	dump(o, 'l', "lower", g);
+	return g;
+}
+
+/* The planned graph of one mode. */
+Graph *build_mode(const Graph *fwd, Mode mode, const Options *o)
+{
+	Graph *g = autodiff(fwd, mode);
+	dump(o, 'a', "autodiff", g);
+	optimize(g, !o->no_fuse);
+	dump(o, 'o', "optimize", g);
+	schedule(g);
+	dump(o, 's', "schedule", g);
+	plan(g);
+	dump(o, 'm', "plan", g);
+	return g;
+}
+
+/* ---- arguments */
+
+typedef struct Args {
+	const char *cmd, *model, *outdir, *in, *out, *sweep;
+	bool json;
+	int64_t budget;  /* -1: none */
+	int steps;
+	uint32_t seed;
+	Options opt;
+} Args;
+
+static int64_t parse_int(const char *s, const char *what, int64_t max)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max)
+		bad_usage(str_fmt("bad %s '%%s'", what), s);
+	return v;
+}
+
+/* BYTES with an optional K or M suffix (1024-based). */
+static int64_t parse_bytes(const char *s)
+{
+	size_t n = strlen(s);
+	int64_t mul = 1;
+	if (n && (s[n - 1] == 'K' || s[n - 1] == 'k'))
+		mul = 1024;
+	else if (n && (s[n - 1] == 'M' || s[n - 1] == 'm'))
+		mul = 1024 * 1024;
+	const char *digits = mul == 1 ? s : str_ndup(s, n - 1);
+	return parse_int(digits, "byte count", INT64_MAX / mul) * mul;
+}
+
+static Args parse_args(int argc, char **argv)
+{
+	Args a = {.budget = -1, .outdir = "."};
+	if (argc < 2)
+		bad_usage("%s", "missing command");
+	a.cmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		const char *s = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define VAL() (v ? (i++, v) : (bad_usage("option '%s' needs a value", s), v))
+		if (!strcmp(s, "-o"))
+			a.outdir = VAL();
+		else if (!strcmp(s, "--batch"))
+			a.opt.batch = (int)parse_int(VAL(), "batch", 1 << 30);
+		else if (!strcmp(s, "--infer-only"))
+			a.opt.infer_only = true;
+		else if (!strcmp(s, "--no-fuse"))
+			a.opt.no_fuse = true;
+		else if (!strcmp(s, "--params"))
+			a.opt.params = VAL();
+		else if (!strcmp(s, "--name"))
+			a.opt.name = VAL();
+		else if (!strcmp(s, "--dtype")) {
+			const char *d = VAL();
+			if (strcmp(d, "f32") && strcmp(d, "f64"))
+				bad_usage("bad dtype '%s' (f32 or f64)", d);
+			a.opt.f64 = !strcmp(d, "f64");
+		} else if (!strcmp(s, "--budget"))
+			a.budget = parse_bytes(VAL());
+		else if (!strcmp(s, "--json"))
+			a.json = true;
+		else if (!strcmp(s, "--sweep-batch"))
+			a.sweep = VAL();
+		else if (!strcmp(s, "--in"))
+			a.in = VAL();
+		else if (!strcmp(s, "--out"))
+			a.out = VAL();
+		else if (!strcmp(s, "--steps"))
+			a.steps = (int)parse_int(VAL(), "step count", 1 << 30);
+		else if (!strcmp(s, "--seed"))
+			a.seed = (uint32_t)parse_int(VAL(), "seed", UINT32_MAX);
+		else if (!strcmp(s, "-d"))
+			a.opt.dump = VAL();
+		else if (s[0] == '-' && s[1])
+			bad_usage("unknown option '%s'", s);
+		else if (!a.model)
+			a.model = s;
+		else
+			bad_usage("unexpected argument '%s'", s);
+#undef VAL
+	}
+	if (!a.model)
+		bad_usage("%s", "missing MODEL.nn");
+	if (a.opt.name && !valid_name(a.opt.name))
+		bad_usage("--name '%s' is not a C identifier", a.opt.name);
+	return a;
+}
+
+/* ---- commands */
+
+static Source *load_source(const char *path)
+{
+	Source *s = alloc(sizeof *s);
+	s->path = path;
+	s->text = read_file(path, &s->len);
+	if (!s->text)
+		error_plain("cannot read '%s': %s", path, strerror(errno));
+	return s;
+}
+
+static int cmd_compile(Args *a, const Graph *fwd)
+{
+	Graph *modes[3];
+	int n = 0;
+	modes[n++] = build_mode(fwd, MODE_INFER, &a->opt);
+	if (!a->opt.infer_only) {
+		if (!fwd->has_minimize)
+			error_at((Loc){0}, "no 'minimize' statement: nothing to train "
+			                   "(use --infer-only for inference alone)");
+		modes[n++] = build_mode(fwd, MODE_TRAIN, &a->opt);
+		modes[n++] = build_mode(fwd, MODE_GRAD, &a->opt);
+		if (a->budget >= 0) {
+			Figures f = figures(modes[1], false);
+			if (f.total_bytes > a->budget) {
+				Buf b = {0};
+				report(&b, modes[1], modes[0], false);
+				error_plain("training needs %lld bytes of RAM, over the budget of %lld\n%s",
+				            (long long)f.total_bytes, (long long)a->budget, b.s);
+			}
+		}
+	}
+	if (a->opt.params)
+		load_params(a->opt.params, modes, n);
+	Buf h = {0}, c = {0};
+	emit(&h, &c, modes, n, &a->opt);
+	if (mkdir(a->outdir, 0777) != 0 && errno != EEXIST)
+		error_plain("cannot create '%s': %s", a->outdir, strerror(errno));
+	const char *hp = str_fmt("%s/%s.h", a->outdir, fwd->model);
+	const char *cp = str_fmt("%s/%s.c", a->outdir, fwd->model);
+	if (write_file_atomic(hp, h.s, h.len) || write_file_atomic(cp, c.s, c.len)) {
+		remove(hp);
+		error_plain("cannot write '%s': %s", hp, strerror(errno));
+	}
+	return 0;
+}
+
+static int cmd_report(Args *a, const Graph *fwd, const Source *src)
+{
+	Buf b = {0};
+	if (a->sweep) {
+		report_sweep_header(&b);
+		for (const char *p = a->sweep; *p;) {
+			char *end;
+			long bs = strtol(p, &end, 10);
+			if (end == p || bs < 1 || bs > (1 << 30) || (*end && *end != ','))
+				bad_usage("bad --sweep-batch list '%s'", a->sweep);
+			Options o = a->opt;
+			o.batch = (int)bs;
+			const Graph *f = front_end(src, &o);
+			Graph *train = f->has_minimize ? build_mode(f, MODE_TRAIN, &o) : NULL;
+			report_sweep_row(&b, (int)bs, train, build_mode(f, MODE_INFER, &o));
+			p = *end ? end + 1 : end;
+		}
+	} else {
+		Graph *infer = build_mode(fwd, MODE_INFER, &a->opt);
+		Graph *train = fwd->has_minimize ? build_mode(fwd, MODE_TRAIN, &a->opt) : NULL;
+		report(&b, train, infer, a->json);
+	}
+	fwrite(b.s, 1, b.len, stdout);
+	return 0;
+}
+
+static int cmd_dot(Args *a, const Graph *fwd)
+{
+	Buf b = {0};
+	Graph *bwd = fwd->has_minimize ? autodiff(fwd, MODE_TRAIN) : NULL;
+	if (bwd)
+		optimize(bwd, false);
+	write_dot(&b, fwd, bwd);
+	fwrite(b.s, 1, b.len, stdout);
+	(void)a;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		puts("gradc " GRADC_VERSION);
+		return 0;
+	}
+	Args a = parse_args(argc, argv);
+	jmp_buf jb;
+	err_jmp = &jb;
+	if (setjmp(jb)) {
+		fputs(err_msg, stderr);
+		free_all();
+		return 1;
+	}
+	Source *src = load_source(a.model);
+	int rc;
+	if (!strcmp(a.cmd, "compile"))
+		rc = cmd_compile(&a, front_end(src, &a.opt));
+	else if (!strcmp(a.cmd, "report"))
+		rc = cmd_report(&a, front_end(src, &a.opt), src);
+	else if (!strcmp(a.cmd, "dot"))
+		rc = cmd_dot(&a, front_end(src, &a.opt));
+	else if (!strcmp(a.cmd, "run"))
+		rc = cmd_run(a.model, front_end(src, &a.opt), &a.opt, a.in, a.out, a.steps, a.seed);
+	else if (!strcmp(a.cmd, "check"))
+		rc = cmd_check(a.model, front_end(src, &a.opt), &a.opt);
+	else
+		bad_usage("unknown command '%s'", a.cmd);
+	free_all();
+	return rc;
+}

@@ -1,0 +1,812 @@
+/* run.c: `gradc run` and `gradc check`: the generated code, built with the
+ * host C compiler and run on tensors.
+ *
+ * Both commands do the same five steps:
+ *   1. build the model's graphs (inference, training step, gradients) at
+ *      the batch size of the data, and emit NAME.h and NAME.c;
+ *   2. write them, the runtime (embedded in gradc, build/runtime_src.h) and
+ *      a generated harness (harness.c) into a fresh temporary directory;
+ *   3. compile with $CC (default cc) -std=c99 -O2;
+ *   4. run the harness on a flat file of doubles (in.bin) that gradc writes:
+ *      every input, then the parameters given; it writes out.bin, doubles:
+ *      a status and the call that returned it, then the results;
+ *   5. read the results, remove the directory (also on an error).
+ *
+ * `run` (SPEC 2): IN is checked completely before anything is built (every
+ * input present with its dtype and shape, one batch size B, labels in
+ * range, parameters of their exact shapes); the harness calls NAME_init
+ * (--seed), overwrites the parameters IN gives, then NAME_infer (the
+ * outputs), NAME_grad (objective and gradients at those parameters), and K
+ * NAME_train_step; OUT is written atomically by the safetensors writer, so
+ * an error leaves no file.  A nonzero status of the generated code is a
+ * user error (status 1 from gradc), as is any problem in IN.
+ *
+ * `check`: the f64 build, inputs uniform in [-1, 1) and labels uniform in
+ * range from a fixed seed, parameters from NAME_init(seed 1).  For each
+ * trainable parameter the harness compares NAME_grad's gradient g with
+ * central differences of NAME_grad's objective, step 1e-5 max(1, |p|), on
+ * the elements gradc picks: all of them, or a deterministic random sample
+ * when the parameter is large or the model is expensive (at most
+ * CHECK_MAX_SAMPLE per parameter, and about CHECK_BUDGET multiply-adds in
+ * all), and reports ||g_fd - g|| / max(||g||, 1e-12) over those elements.
+ *
+ * Limits: POSIX (mkdtemp, system); the harness exchanges doubles in the
+ * host's byte order (it runs on the same machine).
+ */
+#define _XOPEN_SOURCE 700
+#include "gradc.h"
+#include "gradc_safetensors.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+#define lua_scripts runtime_src
+#include "runtime_src.h"
+#undef lua_scripts
+#pragma GCC diagnostic pop
+
+enum {
+	CHECK_SEED = 1,          /* check: the parameters' seed */
+	CHECK_MAX_SAMPLE = 4096, /* check: elements per parameter, at most */
+	CHECK_MIN_SAMPLE = 8,    /* ... and at least (or all, if fewer) */
+};
+/* check: multiply-adds (of all the finite-difference calls) to aim for */
+#define CHECK_BUDGET 1.2e10
+#define CHECK_TOL 1e-6
+
+/* What one harness does. */
+typedef struct Job {
+	const char *path;       /* the model file, for messages */
+	const char *in;         /* run: IN, for messages */
+	const char *prefix;     /* symbol prefix */
+	Graph *fwd;             /* at the batch of the data */
+	Graph *modes[3];        /* infer, then train and grad (if minimize) */
+	int n_modes;
+	Graph *infer, *train, *grad;
+	bool f64;
+	int64_t batch;
+	uint32_t seed;
+	int steps;
+	double **input;         /* per forward node id: B * numel values */
+	double **param;         /* per forward node id: given values, or NULL */
+	const Graph *orig;      /* the forward graph 'input' and 'param' were read for */
+	bool check;
+} Job;
+
+/* ---- the temporary directory */
+
+static char *volatile tmpdir;  /* removed by cleanup(); NULL: none */
+
+static void cleanup(void)
+{
+	if (!tmpdir)
+		return;
+	DIR *d = opendir(tmpdir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char *p = str_fmt("%s/%s", tmpdir, e->d_name);
+			remove(p);
+		}
+		closedir(d);
+	}
+	rmdir(tmpdir);
+	tmpdir = NULL;
+}
+
+static void make_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+	if (!t || !*t)
+		t = "/tmp";
+	char *p = str_fmt("%s/gradc-XXXXXX", t);
+	if (!mkdtemp(p))
+		error_plain("cannot create a temporary directory in '%s': %s", t, strerror(errno));
+	tmpdir = p;
+}
+
+static const char *tmp_path(const char *name)
+{
+	return str_fmt("%s/%s", tmpdir, name);
+}
+
+static void put_file(const char *name, const char *text, size_t len)
+{
+	const char *p = tmp_path(name);
+	FILE *f = fopen(p, "wb");
+	if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0)
+		error_plain("cannot write '%s': %s", p, strerror(errno));
+}
+
+/* 's' quoted for sh. */
+static const char *sh_quote(const char *s)
+{
+	Buf b = {0};
+	buf_printf(&b, "'");
+	for (; *s; s++)
+		if (*s == '\'')
+			buf_printf(&b, "'\\''");
+		else
+			buf_printf(&b, "%c", *s);
+	buf_printf(&b, "'");
+	return b.s;
+}
+
+/* The last 'max' bytes of file 'name' in the directory, for messages. */
+static const char *log_tail(const char *name, size_t max)
+{
+	size_t n;
+	char *s = read_file(tmp_path(name), &n);
+	if (!s || !n)
+		return "";
+	return n > max ? str_fmt("...%s", s + n - max) : s;
+}
+
+/* ---- values exchanged with the harness */
+
+typedef struct Doubles {
+	double *v;
+	size_t n, cap;
+} Doubles;
+
+static void push(Doubles *d, double v)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 4096;
+		d->v = alloc_grow(d->v, d->n * sizeof(double), cap * sizeof(double));
+		d->cap = cap;
+	}
+	d->v[d->n++] = v;
+}
+
+/* ---- the harness */
+
+/* The C type of a forward input node's array. */
+static const char *in_type(const Job *j, const Node *n)
+{
+	return n->type == T_INT ? "int32_t" : str_fmt("%s_real", j->prefix);
+}
+
+/* The ids of j->fwd's nodes of kind 'op' in declaration order (by source
+ * position, as the emitter orders the API); *n of them.  */
+static int *declared(const Job *j, Op op, int *n)
+{
+	const Graph *g = j->fwd;
+	int *ids = alloc(sizeof(int) * (size_t)g->n_node);
+	*n = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		if (g->node[i].op != op)
+			continue;
+		int k = (*n)++;
+		Loc l = g->node[i].loc;
+		for (; k > 0; k--) {
+			Loc m = g->node[ids[k - 1]].loc;
+			if (m.line < l.line || (m.line == l.line && m.col <= l.col))
+				break;
+			ids[k] = ids[k - 1];
+		}
+		ids[k] = i;
+	}
+	return ids;
+}
+
+/* The input arguments of an entry point, in declaration order: every
+ * input for the training step and the gradients ('infer' false); for
+ * inference, those the inference graph uses or outputs (as the emitter
+ * decides).  "in_x, in_y, " */
+static const char *input_args(const Job *j, bool infer)
+{
+	Buf b = {0};
+	buf_printf(&b, "%s", "");
+	int n;
+	int *ids = declared(j, OP_INPUT, &n);
+	for (int k = 0; k < n; k++) {
+		const char *name = j->fwd->node[ids[k]].name;
+		bool used = !infer;
+		int id = infer ? find_name(j->infer, name) : -1;
+		if (id >= 0) {
+			used = j->infer->node[id].n_use > 0;
+			for (int o = 0; o < j->infer->n_out; o++)
+				used = used || j->infer->out[o] == id;
+		}
+		if (used)
+			buf_printf(&b, "in_%s, ", name);
+	}
+	return b.s;
+}
+
+static const char harness_common[] =
+	"#include <stdint.h>\n"
+	"#include <stdio.h>\n"
+	"#include <stdlib.h>\n"
+	"#include <math.h>\n"
+	"#include \"%s.h\"\n"
+	"\n"
+	"typedef %s_real real;\n"
+	"static FILE *fin, *fout;\n"
+	"\n"
+	"static void rd(real *d, long n)\n"
+	"{\n"
+	"\tdouble v;\n"
+	"\tfor (long i = 0; i < n; i++) {\n"
+	"\t\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
+	"\t\t\tfputs(\"harness: short input\\n\", stderr);\n"
+	"\t\t\texit(4);\n"
+	"\t\t}\n"
+	"\t\td[i] = (real)v;\n"
+	"\t}\n"
+	"}\n"
+	"\n"
+	"static void rdi(int32_t *d, long n)\n"
+	"{\n"
+	"\tdouble v;\n"
+	"\tfor (long i = 0; i < n; i++) {\n"
+	"\t\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
+	"\t\t\tfputs(\"harness: short input\\n\", stderr);\n"
+	"\t\t\texit(4);\n"
+	"\t\t}\n"
+	"\t\td[i] = (int32_t)v;\n"
+	"\t}\n"
+	"}\n"
+	"\n"
+	"static double rd1(void)\n"
+	"{\n"
+	"\tdouble v;\n"
+	"\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
+	"\t\tfputs(\"harness: short input\\n\", stderr);\n"
+	"\t\texit(4);\n"
+	"\t}\n"
+	"\treturn v;\n"
+	"}\n"
+	"\n"
+	"static void wr1(double v)\n"
+	"{\n"
+	"\tif (fwrite(&v, sizeof v, 1, fout) != 1) {\n"
+	"\t\tfputs(\"harness: cannot write\\n\", stderr);\n"
+	"\t\texit(4);\n"
+	"\t}\n"
+	"}\n"
+	"\n"
+	"static void wr(const real *d, long n)\n"
+	"{\n"
+	"\tfor (long i = 0; i < n; i++)\n"
+	"\t\twr1((double)d[i]);\n"
+	"}\n"
+	"\n"
+	"/* a status from the generated code: report it and which call */\n"
+	"static void fail(int status, int where)\n"
+	"{\n"
+	"\twr1((double)status);\n"
+	"\twr1((double)where);\n"
+	"\tfclose(fout);\n"
+	"\texit(0);\n"
+	"}\n"
+	"\n";
+
+/* Write harness.c for job 'j'. */
+static void write_harness(const Job *j)
+{
+	const Graph *fwd = j->fwd;
+	const char *P = j->prefix;
+	int n_in, n_pa;
+	int *ins = declared(j, OP_INPUT, &n_in), *pas = declared(j, OP_PARAM, &n_pa);
+	Buf b = {0};
+	buf_printf(&b, "/* harness.c: generated by gradc %s for %s */\n", j->check ? "check" : "run",
+	           j->path);
+	buf_printf(&b, harness_common, P, P);
+	buf_printf(&b, "static %s_params p, g%s;\n", P, j->check ? ", g2" : "");
+	buf_printf(&b, "static %s_state s;\nstatic %s_stats st;\n", P, P);
+	for (int k = 0; k < n_in; k++) {
+		const Node *n = &fwd->node[ins[k]];
+		buf_printf(&b, "static %s in_%s[%lld];\n", in_type(j, n), n->name,
+		           (long long)node_numel(fwd, n));
+	}
+	for (int k = 0; k < fwd->n_out && !j->check; k++) {
+		const Node *n = &fwd->node[fwd->out[k]];
+		buf_printf(&b, "static real out_%s[%lld];\n", n->name, (long long)node_numel(fwd, n));
+	}
+	buf_printf(&b, "\nint main(int argc, char **argv)\n{\n");
+	buf_printf(&b, "\tint rc;\n\t(void)rc;\n");
+	buf_printf(&b, "\tif (argc != 3 || !(fin = fopen(argv[1], \"rb\")) ||"
+	               " !(fout = fopen(argv[2], \"wb\"))) {\n"
+	               "\t\tfputs(\"harness: cannot open its files\\n\", stderr);\n"
+	               "\t\treturn 4;\n\t}\n");
+	buf_printf(&b, "\t%s_init(&p, &s, %lluu);\n", P,
+	           (unsigned long long)(j->check ? CHECK_SEED : j->seed));
+	for (int k = 0; k < n_in; k++) {
+		const Node *n = &fwd->node[ins[k]];
+		buf_printf(&b, "\t%s(in_%s, %lld);\n", n->type == T_INT ? "rdi" : "rd", n->name,
+		           (long long)node_numel(fwd, n));
+	}
+	for (int k = 0; k < n_pa; k++) {
+		const Node *n = &fwd->node[pas[k]];
+		if (j->param && j->param[pas[k]])
+			buf_printf(&b, "\trd(%s_param_values(&p, %d), %lld); /* %s */\n", P, k,
+			           (long long)shape_numel(n->shape), n->name);
+	}
+	if (!j->check && fwd->n_out) {
+		buf_printf(&b, "\trc = %s_infer(&p, %s", P, input_args(j, true));
+		for (int k = 0; k < fwd->n_out; k++)
+			buf_printf(&b, "out_%s, ", fwd->node[fwd->out[k]].name);
+		buf_printf(&b, "NULL);\n\tif (rc)\n\t\tfail(rc, 0);\n");
+	}
+	const char *args = input_args(j, false);
+	if (j->grad)
+		buf_printf(&b, "\trc = %s_grad(&p, %s&g, &st, NULL);\n\tif (rc)\n\t\tfail(rc, 1);\n", P,
+		           args);
+	buf_printf(&b, "\twr1(0);\n\twr1(0);\n");
+	if (j->check) {
+		/* per trainable parameter: n and n indices in; n, sum (fd - g)^2,
+		 * sum g^2 out */
+		buf_printf(&b, "\t{\n\t\treal *w, *gw;\n\t\tlong n, i, k;\n");
+		for (int k = 0; k < n_pa; k++) {
+			const Node *n = &fwd->node[pas[k]];
+			if (n->frozen)
+				continue;
+			buf_printf(&b, "\t\t/* %s */\n", n->name);
+			buf_printf(&b, "\t\tw = %s_param_values(&p, %d);\n", P, k);
+			buf_printf(&b, "\t\tgw = %s_param_values(&g, %d);\n", P, k);
+			buf_printf(&b,
+			           "\t\tn = (long)rd1();\n"
+			           "\t\t{\n"
+			           "\t\t\tdouble se = 0, sg = 0;\n"
+			           "\t\t\tfor (k = 0; k < n; k++) {\n"
+			           "\t\t\t\tdouble v, h, jp, jm, fd, d;\n"
+			           "\t\t\t\ti = (long)rd1();\n"
+			           "\t\t\t\tv = w[i];\n"
+			           "\t\t\t\th = 1e-5 * (fabs(v) > 1 ? fabs(v) : 1);\n"
+			           "\t\t\t\tw[i] = v + h;\n"
+			           "\t\t\t\trc = %s_grad(&p, %s&g2, &st, NULL);\n"
+			           "\t\t\t\tif (rc)\n\t\t\t\t\tfail(rc, 2);\n"
+			           "\t\t\t\tjp = st.objective;\n"
+			           "\t\t\t\tw[i] = v - h;\n"
+			           "\t\t\t\trc = %s_grad(&p, %s&g2, &st, NULL);\n"
+			           "\t\t\t\tif (rc)\n\t\t\t\t\tfail(rc, 2);\n"
+			           "\t\t\t\tjm = st.objective;\n"
+			           "\t\t\t\tw[i] = v;\n"
+			           "\t\t\t\tfd = (jp - jm) / (2 * h);\n"
+			           "\t\t\t\td = fd - gw[i];\n"
+			           "\t\t\t\tse += d * d;\n"
+			           "\t\t\t\tsg += (double)gw[i] * gw[i];\n"
+			           "\t\t\t}\n"
+			           "\t\t\twr1((double)n);\n\t\t\twr1(se);\n\t\t\twr1(sg);\n"
+			           "\t\t}\n",
+			           P, args, P, args);
+		}
+		buf_printf(&b, "\t}\n");
+	} else {
+		for (int k = 0; k < fwd->n_out; k++) {
+			const Node *n = &fwd->node[fwd->out[k]];
+			buf_printf(&b, "\twr(out_%s, %lld);\n", n->name, (long long)node_numel(fwd, n));
+		}
+		if (j->grad) {
+			buf_printf(&b, "\twr1((double)st.objective);\n");
+			for (int k = 0; k < n_pa; k++) {
+				const Node *n = &fwd->node[pas[k]];
+				if (!n->frozen)
+					buf_printf(&b, "\twr(%s_param_values(&g, %d), %lld); /* %s */\n", P,
+					           k, (long long)shape_numel(n->shape), n->name);
+			}
+		}
+		if (j->train && j->steps > 0) {
+			buf_printf(&b, "\t{\n\t\tlong k;\n\t\tfor (k = 0; k < %d; k++) {\n", j->steps);
+			buf_printf(&b, "\t\t\trc = %s_train_step(&p, &s, %s&st, NULL);\n", P, args);
+			buf_printf(&b, "\t\t\tif (rc) {\n\t\t\t\tfseek(fout, 0, SEEK_SET);\n"
+			               "\t\t\t\tfail(rc, 2 + (int)k);\n\t\t\t}\n\t\t}\n\t}\n");
+		}
+		for (int k = 0; k < n_pa; k++) {
+			const Node *n = &fwd->node[pas[k]];
+			buf_printf(&b, "\twr(%s_param_values(&p, %d), %lld); /* %s */\n", P, k,
+			           (long long)shape_numel(n->shape), n->name);
+		}
+	}
+	buf_printf(&b, "\tif (fclose(fout) != 0)\n\t\treturn 4;\n\treturn 0;\n}\n");
+	put_file("harness.c", b.s, b.len);
+}
+
+/* ---- building and running */
+
+/* main.c's front_end and build_mode without the dumps: main.c is not
+ * linked into the tests, which call cmd_run and cmd_check directly.  */
+static Graph *rebuild_fwd(const Source *src, const Options *o)
+{
+	err_src = src;
+	Graph *g = parse(src, o);
+	lower(g);
+	return g;
+}
+
+static Graph *rebuild_mode(const Graph *fwd, Mode mode, const Options *o)
+{
+	Graph *g = autodiff(fwd, mode);
+	optimize(g, !o->no_fuse);
+	schedule(g);
+	plan(g);
+	return g;
+}
+
+/* Build the graphs of 'src' at batch 'batch', emit, and write every file. */
+static void generate(Job *j, const Source *src, const Options *o)
+{
+	Options opt = *o;
+	opt.batch = (int)j->batch;
+	opt.f64 = j->f64;
+	opt.params = NULL;
+	opt.dump = NULL;
+	j->fwd = rebuild_fwd(src, &opt);
+	j->prefix = opt.name ? opt.name : j->fwd->model;
+	opt.infer_only = !j->fwd->has_minimize;
+	j->n_modes = 0;
+	j->modes[j->n_modes++] = j->infer = rebuild_mode(j->fwd, MODE_INFER, &opt);
+	if (j->fwd->has_minimize) {
+		j->modes[j->n_modes++] = j->train = rebuild_mode(j->fwd, MODE_TRAIN, &opt);
+		j->modes[j->n_modes++] = j->grad = rebuild_mode(j->fwd, MODE_GRAD, &opt);
+	}
+	Buf h = {0}, c = {0};
+	emit(&h, &c, j->modes, j->n_modes, &opt);
+	put_file(str_fmt("%s.h", j->prefix), h.s, h.len);
+	put_file(str_fmt("%s.c", j->prefix), c.s, c.len);
+	for (int i = 0; runtime_src[i].name; i++)
+		if (i < 2)
+			put_file(i == 0 ? "gradc_rt.h" : "gradc_rt.c", runtime_src[i].text,
+			         strlen(runtime_src[i].text));
+}
+
+/* Compile the harness with $CC. */
+static void build(const Job *j)
+{
+	const char *cc = getenv("CC");
+	if (!cc || !*cc)
+		cc = "cc";
+	const char *cmd = str_fmt("%s -std=c99 -O2 -o %s %s %s %s -lm >%s 2>&1", cc,
+	                          sh_quote(tmp_path("harness")), sh_quote(tmp_path("harness.c")),
+	                          sh_quote(tmp_path(str_fmt("%s.c", j->prefix))),
+	                          sh_quote(tmp_path("gradc_rt.c")), sh_quote(tmp_path("cc.log")));
+	int st = system(cmd);
+	if (st != 0)
+		error_plain("%s: the generated code did not build with '%s' (status %d):\n%s", j->path,
+		            cc, WIFEXITED(st) ? WEXITSTATUS(st) : st, log_tail("cc.log", 4000));
+}
+
+/* Run the harness on in.bin; return out.bin's doubles (*n of them). */
+static double *execute(const Job *j, const Doubles *in, size_t *n)
+{
+	put_file("in.bin", (const char *)in->v, in->n * sizeof(double));
+	const char *cmd = str_fmt("%s %s %s >%s 2>&1", sh_quote(tmp_path("harness")),
+	                          sh_quote(tmp_path("in.bin")), sh_quote(tmp_path("out.bin")),
+	                          sh_quote(tmp_path("run.log")));
+	int st = system(cmd);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		const char *why = st == -1 ? strerror(errno)
+		                  : WIFSIGNALED(st) ? str_fmt("killed by signal %d", WTERMSIG(st))
+		                  : WIFEXITED(st) ? str_fmt("exit status %d", WEXITSTATUS(st))
+		                                  : "failed";
+		error_plain("%s: the generated program failed (%s)\n%s", j->path, why,
+		            log_tail("run.log", 4000));
+	}
+	size_t len;
+	char *s = read_file(tmp_path("out.bin"), &len);
+	if (!s)
+		error_plain("%s: cannot read the generated program's results: %s", j->path,
+		            strerror(errno));
+	if (len % sizeof(double) || len < 2 * sizeof(double))
+		error_plain("%s: the generated program wrote %zu bytes of results", j->path, len);
+	*n = len / sizeof(double);
+	double *v = alloc(len);
+	memcpy(v, s, len);
+	return v;
+}
+
+/* The message for a status the generated code returned. */
+static const char *status_msg(const Job *j, int status, int where)
+{
+	const char *call = where == 0   ? str_fmt("%s_infer", j->prefix)
+	                   : where == 1 ? str_fmt("%s_grad", j->prefix)
+	                   : j->check   ? str_fmt("%s_grad (finite differences)", j->prefix)
+	                                : str_fmt("%s_train_step (step %d)", j->prefix, where - 1);
+	const char *what = status == 1   ? "a label is outside its range"
+	                   : status == 2 ? "the objective is not finite"
+	                                 : "an error";
+	return str_fmt("%s (status %d from %s)", what, status, call);
+}
+
+/* Run the steps 1-5 of the top comment with cleanup on every exit path:
+ * 'fill' writes in.bin's values once the graphs are built.  The results
+ * (after the status pair) in *res, *n_res.  */
+static void run_job(Job *j, const Source *src, const Options *o,
+                    void (*fill)(Job *, Doubles *), double **res, size_t *n_res)
+{
+	jmp_buf jb, *prev = err_jmp;
+	err_jmp = &jb;
+	if (setjmp(jb)) {
+		err_jmp = prev;
+		cleanup();
+		longjmp(*prev, 1);
+	}
+	make_tmpdir();
+	generate(j, src, o);
+	Doubles in = {0};
+	fill(j, &in);
+	write_harness(j);
+	build(j);
+	double *v = execute(j, &in, n_res);
+	if (v[0] != 0)
+		error_plain("%s: %s", j->check ? j->path : j->in,
+		            status_msg(j, (int)v[0], (int)v[1]));
+	*res = v + 2;
+	*n_res -= 2;
+	cleanup();
+	err_jmp = prev;
+}
+
+/* ---- gradc run */
+
+/* Check IN against the forward graph 'fwd' (any batch); fill j->input,
+ * j->param (by the ids of 'fwd', kept in j->orig) and j->batch.  */
+static void read_in(Job *j, const Graph *fwd, int want_batch)
+{
+	gradc_st_file f = {0};
+	const char *msg = gradc_st_read(j->in, &f);
+	if (msg)
+		error_plain("%s: %s", j->in, msg);
+	j->orig = fwd;
+	j->input = alloc(sizeof(double *) * (size_t)fwd->n_node);
+	j->param = alloc(sizeof(double *) * (size_t)fwd->n_node);
+	int64_t batch = 0;
+	for (int i = 0; i < fwd->n_node && !msg; i++) {
+		const Node *n = &fwd->node[i];
+		const gradc_st_tensor *t = n->op == OP_INPUT || n->op == OP_PARAM
+		                           ? gradc_st_find(&f, n->name) : NULL;
+		if (n->op == OP_INPUT && !t)
+			msg = str_fmt("missing input '%s' (%s of shape [B%s%s)", n->name,
+			              n->type == T_INT ? "I32 or I64" : "F32 or F64",
+			              n->shape.rank ? ", " : "]",
+			              n->shape.rank ? shape_str(n->shape) + 1 : "");
+		else if (n->op == OP_INPUT)
+			msg = input_tensor(t, fwd, n, &batch, &j->input[i]);
+		else if (t)
+			msg = param_tensor(t, n, &j->param[i]);
+	}
+	gradc_st_free(&f);
+	if (msg)
+		error_plain("%s: %s", j->in, msg);
+	if (want_batch && batch && want_batch != batch)
+		error_plain("%s: the tensors have batch %lld, but --batch is %d", j->in,
+		            (long long)batch, want_batch);
+	if (!batch)
+		batch = want_batch ? want_batch : fwd->batch;
+	j->batch = batch;
+}
+
+/* Values by the ids of j->orig -> by the ids of the rebuilt j->fwd. */
+static double **remap(const Job *j, double **v)
+{
+	double **w = alloc(sizeof(double *) * (size_t)j->fwd->n_node);
+	for (int i = 0; i < j->orig->n_node; i++)
+		if (v[i]) {
+			int k = find_name(j->fwd, j->orig->node[i].name);
+			if (k < 0)
+				die("remap: no '%s'", j->orig->node[i].name);
+			w[k] = v[i];
+		}
+	return w;
+}
+
+/* in.bin of `run`: the inputs, then the parameters given, in declaration
+ * order (the harness reads them so).  */
+static void fill_run(Job *j, Doubles *d)
+{
+	const Graph *g = j->fwd;
+	j->input = remap(j, j->input);
+	j->param = remap(j, j->param);
+	int n_in, n_pa;
+	int *ins = declared(j, OP_INPUT, &n_in), *pas = declared(j, OP_PARAM, &n_pa);
+	for (int k = 0; k < n_in; k++)
+		for (int64_t i = 0, c = node_numel(g, &g->node[ins[k]]); i < c; i++)
+			push(d, j->input[ins[k]][i]);
+	for (int k = 0; k < n_pa; k++)
+		if (j->param[pas[k]])
+			for (int64_t i = 0, c = shape_numel(g->node[pas[k]].shape); i < c; i++)
+				push(d, j->param[pas[k]][i]);
+}
+
+/* Fill tensor 't' (name, shape of node 'n', with a leading batch if
+ * 'batch' > 0) from res[*at..], converted to the OUT dtype.  */
+static void out_tensor(const Job *j, gradc_st_tensor *t, const char *name, const Node *n,
+                       int64_t batch, const double *res, size_t n_res, size_t *at)
+{
+	t->name = name;
+	t->dtype = j->f64 ? GRADC_ST_F64 : GRADC_ST_F32;
+	t->rank = 0;
+	if (batch > 0)
+		t->shape[t->rank++] = batch;
+	for (int r = 0; n && r < n->shape.rank; r++)
+		t->shape[t->rank++] = n->shape.dim[r];
+	size_t c = (size_t)(n ? shape_numel(n->shape) : 1) * (size_t)(batch > 0 ? batch : 1);
+	if (*at + c > n_res)
+		error_plain("%s: the generated program wrote too few results", j->path);
+	t->nbytes = c * (j->f64 ? sizeof(double) : sizeof(float));
+	t->data = alloc(t->nbytes ? t->nbytes : 1);
+	for (size_t k = 0; k < c; k++)
+		if (j->f64)
+			((double *)t->data)[k] = res[*at + k];
+		else
+			((float *)t->data)[k] = (float)res[*at + k];
+	*at += c;
+}
+
+int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
+            const char *out, int steps, uint32_t seed)
+{
+	if (!in || !out)
+		error_plain("'run' needs --in IN.safetensors and --out OUT.safetensors");
+	Job j = {.path = path, .in = in, .f64 = o->f64, .seed = seed, .steps = steps};
+	read_in(&j, fwd, o->batch);
+	double *res;
+	size_t n_res;
+	run_job(&j, fwd->src, o, fill_run, &res, &n_res);
+
+	/* OUT: outputs, objective, grad.P, then every parameter */
+	const Graph *g = j.fwd;
+	int n_pa;
+	int *pas = declared(&j, OP_PARAM, &n_pa);
+	gradc_st_tensor *t = alloc(sizeof *t * (size_t)(g->n_out + 2 * n_pa + 1));
+	int n_t = 0;
+	size_t at = 0;
+	for (int k = 0; k < g->n_out; k++) {
+		const Node *n = &g->node[g->out[k]];
+		out_tensor(&j, &t[n_t++], n->name, n, j.batch, res, n_res, &at);
+	}
+	if (j.grad) {
+		out_tensor(&j, &t[n_t++], "objective", NULL, 0, res, n_res, &at);
+		for (int k = 0; k < n_pa; k++) {
+			const Node *n = &g->node[pas[k]];
+			if (!n->frozen)
+				out_tensor(&j, &t[n_t++], str_fmt("grad.%s", n->name), n, 0, res, n_res,
+				           &at);
+		}
+	}
+	for (int k = 0; k < n_pa; k++)
+		out_tensor(&j, &t[n_t++], g->node[pas[k]].name, &g->node[pas[k]], 0, res, n_res, &at);
+	if (at != n_res)
+		error_plain("%s: the generated program wrote %zu results, expected %zu", path, n_res,
+		            at);
+	const char *msg = gradc_st_write(out, t, n_t);
+	if (msg)
+		error_plain("%s: %s", out, msg);
+	return 0;
+}
+
+/* ---- gradc check */
+
+/* splitmix64: the check's inputs and samples, the same on every host */
+static uint64_t mix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15u);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+	return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s)
+{
+	return (double)(mix(s) >> 11) * 0x1.0p-53;
+}
+
+/* Multiply-adds of one NAME_grad call: its matrix products, plus one per
+ * element of every other node.  */
+static double grad_cost(const Graph *g)
+{
+	double c = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Node *n = &g->node[i];
+		if (n->op == OP_MATMUL)
+			c += (double)n->mm.m * (double)n->mm.n * (double)n->mm.k * (double)n->mm.nb;
+		else
+			c += (double)node_numel(g, n);
+	}
+	return c;
+}
+
+/* in.bin of `check`: random inputs (labels in range), then per trainable
+ * parameter the number of elements to check and their indices.  */
+static void fill_check(Job *j, Doubles *d)
+{
+	const Graph *g = j->fwd;
+	uint64_t rng = 0x6772616463u;  /* "gradc" */
+	int n_in, n_pa;
+	int *ins = declared(j, OP_INPUT, &n_in), *pas = declared(j, OP_PARAM, &n_pa);
+	for (int k = 0; k < n_in; k++) {
+		const Node *n = &g->node[ins[k]];
+		int64_t classes = n->type == T_INT ? label_classes(g, ins[k]) : 0;
+		if (classes == INT32_MAX)
+			classes = 2;
+		for (int64_t i = 0, c = node_numel(g, n); i < c; i++)
+			push(d, n->type == T_INT ? floor(uniform01(&rng) * (double)classes)
+			                         : 2 * uniform01(&rng) - 1);
+	}
+	/* elements per parameter: the budget shared out smallest first, so
+	 * what a small parameter does not need goes to the larger ones */
+	int64_t *m_of = alloc(sizeof(int64_t) * (size_t)(n_pa + 1));
+	bool *done = alloc((size_t)n_pa + 1);
+	int left = 0;
+	for (int k = 0; k < n_pa; k++)
+		left += !g->node[pas[k]].frozen;
+	double calls = CHECK_BUDGET / fmax(grad_cost(j->grad), 1) / 2;
+	for (; left > 0; left--) {
+		int best = -1;
+		for (int k = 0; k < n_pa; k++)
+			if (!g->node[pas[k]].frozen && !done[k] &&
+			    (best < 0 || shape_numel(g->node[pas[k]].shape) <
+			                         shape_numel(g->node[pas[best]].shape)))
+				best = k;
+		double per = fmin(fmax(calls / left, CHECK_MIN_SAMPLE), CHECK_MAX_SAMPLE);
+		int64_t numel = shape_numel(g->node[pas[best]].shape);
+		m_of[best] = (double)numel < per ? numel : (int64_t)per;
+		calls -= (double)m_of[best];
+		done[best] = true;
+	}
+	for (int k = 0; k < n_pa; k++) {
+		const Node *n = &g->node[pas[k]];
+		if (n->frozen)
+			continue;
+		int64_t numel = shape_numel(n->shape), m = m_of[k];
+		push(d, (double)m);
+		/* m distinct indices in increasing order (Floyd's sampling) */
+		bool *chosen = alloc((size_t)numel);
+		for (int64_t r = numel - m; r < numel; r++) {
+			int64_t v = (int64_t)(uniform01(&rng) * (double)(r + 1));
+			chosen[chosen[v] ? r : v] = true;
+		}
+		for (int64_t i = 0; i < numel; i++)
+			if (chosen[i])
+				push(d, (double)i);
+	}
+}
+
+int cmd_check(const char *path, const Graph *fwd, const Options *o)
+{
+	if (!fwd->has_minimize)
+		error_plain("%s: no 'minimize' statement: there is no gradient to check", path);
+	Job j = {.path = path, .f64 = true, .check = true, .batch = fwd->batch, .orig = fwd};
+	double *res;
+	size_t n_res;
+	run_job(&j, fwd->src, o, fill_check, &res, &n_res);
+	const Graph *g = j.fwd;
+	printf("gradc check %s: f64, batch %lld, central differences of step 1e-5 max(1, |p|)\n",
+	       path, (long long)j.batch);
+	int bad = 0, n_tp = 0, n_pa;
+	int *pas = declared(&j, OP_PARAM, &n_pa);
+	size_t at = 0;
+	for (int k = 0; k < n_pa; k++) {
+		const Node *n = &g->node[pas[k]];
+		if (n->frozen)
+			continue;
+		if (at + 3 > n_res)
+			error_plain("%s: the generated program wrote too few results", path);
+		double m = res[at], se = res[at + 1], sg = res[at + 2];
+		at += 3;
+		double err = sqrt(se) / fmax(sqrt(sg), 1e-12);
+		int64_t numel = shape_numel(n->shape);
+		bool ok = err <= CHECK_TOL;  /* NaN fails */
+		bad += !ok;
+		n_tp++;
+		printf("  %-12s %7lld of %-7lld elements%s  error %.2e  %s\n", n->name, (long long)m,
+		       (long long)numel, m < (double)numel ? " (sampled)" : "          ", err,
+		       ok ? "ok" : "FAIL");
+	}
+	if (bad) {
+		printf("%d of %d parameters have an error above %g\n", bad, n_tp, CHECK_TOL);
+		return 1;
+	}
+	return 0;
+}

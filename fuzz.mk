@@ -1,0 +1,36 @@
+# fuzz.mk: the front-end fuzzer, included by the Makefile (`-include fuzz.mk`).
+#
+#   make fuzz-smoke          60 s from the seeds (models/, tests/bad/); fails on
+#                            any crash, sanitizer report, leak or timeout
+#   make fuzz FUZZ_TIME=N    a long run (default 3600 s) that keeps its corpus in
+#                            fuzz-corpus/ (not committed) and its crashes in
+#                            build/fuzz/; extra libFuzzer flags in FUZZ_ARGS,
+#                            e.g. FUZZ_ARGS=-jobs=8
+#
+# A crash leaves build/fuzz*/crash-*; reproduce with build/fuzz_frontend FILE.
+# Needs clang with libFuzzer (scripts/deps.sh test installs it).
+
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 3600
+FUZZ_ARGS  ?=
+FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer $(LUA_CFLAGS) $(INCS)
+FUZZ_RUN   := -max_len=16384 -timeout=10 -rss_limit_mb=2048 -dict=tests/fuzz_frontend.dict \
+	-print_final_stats=1
+
+.PHONY: fuzz fuzz-smoke
+
+# linked like the tests: every compiler file but main.c, and the runtime
+$(BUILD)/fuzz_frontend: tests/fuzz_frontend.c $(LIBSRCS) $(RT_SRCS) $(HDRS)
+	@mkdir -p $(BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz_frontend.c $(LIBSRCS) $(RT_SRCS) $(LUA_LIBS) -lm
+
+fuzz-smoke: $(BUILD)/fuzz_frontend
+	@rm -rf $(BUILD)/fuzz-smoke && mkdir -p $(BUILD)/fuzz-smoke/corpus
+	$(BUILD)/fuzz_frontend $(FUZZ_RUN) -max_total_time=60 \
+		-artifact_prefix=$(BUILD)/fuzz-smoke/ $(BUILD)/fuzz-smoke/corpus models tests/bad
+
+fuzz: $(BUILD)/fuzz_frontend
+	@mkdir -p fuzz-corpus $(BUILD)/fuzz
+	$(BUILD)/fuzz_frontend $(FUZZ_RUN) -max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
+		-artifact_prefix=$(BUILD)/fuzz/ fuzz-corpus models tests/bad

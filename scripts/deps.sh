@@ -1,0 +1,28 @@
+#!/bin/sh
+# Install what a target needs and the machine lacks (Debian, non-interactive).
+# deps.sh build|test|demo|embedded|bench
+# Called by the Makefile before anything else, so it may assume nothing but
+# sh, dpkg and apt-get (make itself excepted, a fresh Debian 12 has no C
+# compiler).  Packages already installed are not asked for again.
+set -e
+need=""
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+want() { for p in "$@"; do have_pkg "$p" || need="$need $p"; done; }
+
+case "$1" in
+build) want gcc libc6-dev liblua5.4-dev pkg-config ;;
+test) want gcc libc6-dev liblua5.4-dev pkg-config check clang ;;
+demo) want gcc libc6-dev liblua5.4-dev pkg-config ;;
+embedded) want gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ;;
+bench) want libopenblas-dev valgrind ;;
+*) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
+esac
+
+[ -z "$need" ] && exit 0
+echo "deps: installing$need"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086 # $need is a list
+$SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
