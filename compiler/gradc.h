@@ -38,23 +38,6 @@ enum {
 #else
 #define PRINTF(a, b)
 #define NORETURN
-/* ------------------------------------------------------------ main.c */
-
-Graph *front_end(const Source *src, const Options *o);            /* parse, lower */
-Graph *build_mode(const Graph *fwd, Mode mode, const Options *o); /* .. plan */
-
-/* ---------------------------------------------------------- params.c */
-
-/* Read parameter values from a safetensors file (F32 or F64, shapes as
- * declared) into Node.value of every parameter of the graphs.  */
-void load_params(const char *path, Graph *const *modes, int n_modes);
-
-/* ------------------------------------------------------------- run.c */
-
-int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
-            const char *out, int steps, uint32_t seed);
-int cmd_check(const char *path, const Graph *fwd, const Options *o);
-
 #endif
 
 /* ---------------------------------------------------------------- util.c */
@@ -435,7 +418,7 @@ struct lua_State;
 struct lua_State *emit_lua_state(void);
 void emit_lua_call(struct lua_State *L, const char *module, const char *fn, int nret);
 
-/* ------------------------------------------------------------ main.c */
+/* -------------------------------------------------------- pipeline.c */
 
 Graph *front_end(const Source *src, const Options *o);            /* parse, lower */
 Graph *build_mode(const Graph *fwd, Mode mode, const Options *o); /* .. plan */

@@ -246,8 +246,8 @@ double apply_unary(Op op, double x, double c)
 	switch (op) {
 	case OP_NEG: return -x;
 	case OP_SCALE: return c * x;
-	case OP_RELU: return x > 0 ? x : 0;
-	case OP_LEAKY_RELU: return x > 0 ? x : c * x;
+	case OP_RELU: return x < 0 ? 0 : x;  /* NaN stays NaN, as in PyTorch */
+	case OP_LEAKY_RELU: return x < 0 ? c * x : x;
 	case OP_SIGMOID: return 1 / (1 + exp(-x));
 	case OP_TANH: return tanh(x);
 	case OP_EXP: return exp(x);

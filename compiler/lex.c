@@ -31,12 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_FILE = 8 << 20 };  /* bytes: keeps line and token counts far from INT_MAX */
+enum { MAX_FILE = 8 << 20 }; /* bytes: keeps line and token counts far from INT_MAX */
 
 typedef struct Lexer {
 	const Source *src;
-	const char *p, *end;   /* current byte, end of text */
-	const char *line_at;   /* first byte of the current line */
+	const char *p, *end; /* current byte, end of text */
+	const char *line_at; /* first byte of the current line */
 	int line;
 	Token *tok;
 	int n_tok, cap;
@@ -67,7 +67,7 @@ static Token *push(Lexer *lx, TokKind kind, const char *s, int len)
 	if (lx->n_tok == lx->cap) {
 		int cap = lx->cap ? 2 * lx->cap : 256;
 		lx->tok = alloc_grow(lx->tok, (size_t)lx->n_tok * sizeof(Token),
-		                     (size_t)cap * sizeof(Token));
+				     (size_t)cap * sizeof(Token));
 		lx->cap = cap;
 	}
 	Token *t = &lx->tok[lx->n_tok++];
@@ -84,8 +84,7 @@ static void check_line(Lexer *lx)
 	if (e > lx->p && e[-1] == '\r')
 		e--;
 	if (e - lx->p > MAX_LINE)
-		error_at((Loc){lx->line, MAX_LINE + 1},
-		         "line is longer than %d bytes", MAX_LINE);
+		error_at((Loc){lx->line, MAX_LINE + 1}, "line is longer than %d bytes", MAX_LINE);
 }
 
 /* A byte that may not appear outside a comment, quoted for a message. */
@@ -94,10 +93,14 @@ static const char *show_byte(unsigned char c)
 	if (c >= 33 && c < 127)
 		return str_fmt("'%c'", c);
 	switch (c) {
-	case ' ': return "' '";
-	case '\r': return "'\\r' (a carriage return not followed by a line feed)";
-	case '\v': return "'\\v'";
-	case '\f': return "'\\f'";
+	case ' ':
+		return "' '";
+	case '\r':
+		return "'\\r' (a carriage return not followed by a line feed)";
+	case '\v':
+		return "'\\v'";
+	case '\f':
+		return "'\\f'";
 	}
 	if (c >= 128)
 		return str_fmt("'\\x%02x' (only ASCII is allowed outside comments)", c);
@@ -112,8 +115,8 @@ static const char *glued_end(const char *s, const char *end)
 	while (q < end) {
 		if (is_alnum(*q) || *q == '.')
 			q++;
-		else if ((*q == '+' || *q == '-') && q > s && (q[-1] == 'e' || q[-1] == 'E') &&
-		         is_digit(*s))
+		else if ((*q == '+' || *q == '-') && q > s && (q[-1] == 'e' || q[-1] == 'E')
+			 && is_digit(*s))
 			q++;
 		else
 			break;
@@ -169,7 +172,7 @@ static void lex_number(Lexer *lx)
 	double v = strtod(text, NULL);
 	if (!isfinite(v))
 		error_at(loc_of(lx, s), "number %s is out of range",
-		         quote_text(s, (size_t)(q - s)));
+			 quote_text(s, (size_t)(q - s)));
 	Token *t = push(lx, TOK_NUM, s, (int)(q - s));
 	t->num = v;
 	lx->p = q;
@@ -182,14 +185,14 @@ static void lex_ident(Lexer *lx)
 		q++;
 	if (q - s > MAX_NAME)
 		error_at(loc_of(lx, s), "name %s is longer than %d characters",
-		         quote_text(s, (size_t)(q - s)), MAX_NAME);
+			 quote_text(s, (size_t)(q - s)), MAX_NAME);
 	push(lx, TOK_IDENT, s, (int)(q - s));
 	lx->p = q;
 }
 
 static void new_line(Lexer *lx)
 {
-	if (lx->n_tok && lx->tok[lx->n_tok - 1].kind != TOK_NEWLINE)  /* no blank lines */
+	if (lx->n_tok && lx->tok[lx->n_tok - 1].kind != TOK_NEWLINE) /* no blank lines */
 		push(lx, TOK_NEWLINE, lx->p, 1);
 	lx->p++;
 	lx->line++;
@@ -201,13 +204,16 @@ static void new_line(Lexer *lx)
  * number of tokens, the last being TOK_EOF.  Sets err_src to 'src'.  */
 Token *tokenize(const Source *src, int *n_tok)
 {
-	Lexer lx = {.src = src, .p = src->text, .end = src->text + src->len,
-	            .line_at = src->text, .line = 1};
+	Lexer lx = {.src = src,
+		    .p = src->text,
+		    .end = src->text + src->len,
+		    .line_at = src->text,
+		    .line = 1};
 	err_src = src;
 	if (src->len >= (size_t)MAX_FILE)
 		error_at((Loc){0, 0}, "file is too large (%d MiB or more)", MAX_FILE >> 20);
 	if (src->len >= 3 && !memcmp(src->text, "\xef\xbb\xbf", 3))
-		lx.p += 3;  /* a UTF-8 byte order mark, as some editors write */
+		lx.p += 3; /* a UTF-8 byte order mark, as some editors write */
 	check_line(&lx);
 	while (lx.p < lx.end) {
 		unsigned char c = (unsigned char)*lx.p;
@@ -229,7 +235,8 @@ Token *tokenize(const Source *src, int *n_tok)
 			push(&lx, TOK_PUNCT, lx.p, 1);
 			lx.p++;
 		} else if (c == 0) {
-			error_at(loc_of(&lx, lx.p), "NUL byte in the source (is this a binary file?)");
+			error_at(loc_of(&lx, lx.p),
+				 "NUL byte in the source (is this a binary file?)");
 		} else {
 			error_at(loc_of(&lx, lx.p), "invalid character %s", show_byte(c));
 		}

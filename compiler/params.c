@@ -35,10 +35,14 @@ static const char *st_shape_str(const gradc_st_tensor *t)
 static double st_elem(const gradc_st_tensor *t, size_t i)
 {
 	switch (t->dtype) {
-	case GRADC_ST_F32: return (double)((const float *)t->data)[i];
-	case GRADC_ST_F64: return ((const double *)t->data)[i];
-	case GRADC_ST_I32: return (double)((const int32_t *)t->data)[i];
-	case GRADC_ST_I64: return (double)((const int64_t *)t->data)[i];
+	case GRADC_ST_F32:
+		return (double)((const float *)t->data)[i];
+	case GRADC_ST_F64:
+		return ((const double *)t->data)[i];
+	case GRADC_ST_I32:
+		return (double)((const int32_t *)t->data)[i];
+	case GRADC_ST_I64:
+		return (double)((const int64_t *)t->data)[i];
 	}
 	return 0;
 }
@@ -50,13 +54,13 @@ const char *param_tensor(const struct gradc_st_tensor *t, const Node *n, double 
 {
 	if (t->dtype != GRADC_ST_F32 && t->dtype != GRADC_ST_F64)
 		return str_fmt("parameter '%s' has dtype %s; expected F32 or F64", n->name,
-		               gradc_st_dtype_name(t->dtype));
+			       gradc_st_dtype_name(t->dtype));
 	bool same = t->rank == n->shape.rank;
 	for (int i = 0; same && i < t->rank; i++)
 		same = t->shape[i] == n->shape.dim[i];
 	if (!same)
-		return str_fmt("parameter '%s' has shape %s; expected %s", n->name,
-		               st_shape_str(t), shape_str(n->shape));
+		return str_fmt("parameter '%s' has shape %s; expected %s", n->name, st_shape_str(t),
+			       shape_str(n->shape));
 	size_t count = (size_t)shape_numel(n->shape);
 	double *v = alloc(sizeof(double) * count);
 	for (size_t i = 0; i < count; i++)
@@ -89,32 +93,32 @@ int64_t label_classes(const Graph *g, int id)
  * here).  On success store B * per-sample-count doubles in *values and
  * return NULL, else the message.  */
 const char *input_tensor(const struct gradc_st_tensor *t, const Graph *g, const Node *n,
-                         int64_t *batch, double **values)
+			 int64_t *batch, double **values)
 {
 	bool is_int = n->type == T_INT;
 	const char *want = is_int ? "I32 or I64" : "F32 or F64";
 	bool dtype_ok = is_int ? t->dtype == GRADC_ST_I32 || t->dtype == GRADC_ST_I64
-	                       : t->dtype == GRADC_ST_F32 || t->dtype == GRADC_ST_F64;
+			       : t->dtype == GRADC_ST_F32 || t->dtype == GRADC_ST_F64;
 	const char *full = n->shape.rank ? str_fmt("[B, %s", shape_str(n->shape) + 1) : "[B]";
 	if (!dtype_ok)
 		return str_fmt("input '%s' has dtype %s; expected %s", n->name,
-		               gradc_st_dtype_name(t->dtype), want);
+			       gradc_st_dtype_name(t->dtype), want);
 	bool same = t->rank == n->shape.rank + 1;
 	for (int i = 0; same && i < n->shape.rank; i++)
 		same = t->shape[i + 1] == n->shape.dim[i];
 	if (!same)
-		return str_fmt("input '%s' has shape %s; expected %s %s", n->name,
-		               st_shape_str(t), want, full);
+		return str_fmt("input '%s' has shape %s; expected %s %s", n->name, st_shape_str(t),
+			       want, full);
 	int64_t b = t->shape[0];
 	if (b < 1)
 		return str_fmt("input '%s' has shape %s: the batch is empty", n->name,
-		               st_shape_str(t));
+			       st_shape_str(t));
 	if (b > (1 << 30))
 		return str_fmt("input '%s' has shape %s: a batch of at most %d", n->name,
-		               st_shape_str(t), 1 << 30);
+			       st_shape_str(t), 1 << 30);
 	if (*batch && b != *batch)
 		return str_fmt("input '%s' has batch %lld, but an earlier input has %lld", n->name,
-		               (long long)b, (long long)*batch);
+			       (long long)b, (long long)*batch);
 	*batch = b;
 	size_t count = (size_t)(b * shape_numel(n->shape));
 	double *v = alloc(sizeof(double) * count);
@@ -122,10 +126,11 @@ const char *input_tensor(const struct gradc_st_tensor *t, const Graph *g, const 
 	for (size_t i = 0; i < count; i++) {
 		v[i] = st_elem(t, i);
 		if (is_int && (v[i] < 0 || v[i] >= (double)classes)) {
-			long long raw = t->dtype == GRADC_ST_I32 ? ((const int32_t *)t->data)[i]
-			                                         : (long long)((const int64_t *)t->data)[i];
-			return str_fmt("label '%s'[%zu] = %lld is outside [0, %lld)", n->name, i, raw,
-			               (long long)classes);
+			long long raw = t->dtype == GRADC_ST_I32
+						? ((const int32_t *)t->data)[i]
+						: (long long)((const int64_t *)t->data)[i];
+			return str_fmt("label '%s'[%zu] = %lld is outside [0, %lld)", n->name, i,
+				       raw, (long long)classes);
 		}
 	}
 	*values = v;
@@ -140,7 +145,7 @@ void load_params(const char *path, Graph *const *modes, int n_modes)
 	gradc_st_file f = {0};
 	const char *msg = gradc_st_read(path, &f);
 	if (msg)
-		error_plain("%s: %s", path, msg);
+		error_plain("%s", strstr(msg, path) ? msg : str_fmt("%s: %s", path, msg));
 	/* name -> values, over every mode */
 	const char **names = NULL;
 	const double **vals = NULL;
@@ -158,8 +163,9 @@ void load_params(const char *path, Graph *const *modes, int n_modes)
 				const gradc_st_tensor *t = gradc_st_find(&f, p->name);
 				double *v = NULL;
 				if (!t)
-					msg = str_fmt("missing parameter '%s' (F32 or F64 of shape %s)",
-					              p->name, shape_str(p->shape));
+					msg = str_fmt(
+						"missing parameter '%s' (F32 or F64 of shape %s)",
+						p->name, shape_str(p->shape));
 				else
 					msg = param_tensor(t, p, &v);
 				if (msg)
@@ -167,9 +173,9 @@ void load_params(const char *path, Graph *const *modes, int n_modes)
 				if (n == cap) {
 					int nc = cap ? 2 * cap : 16;
 					names = alloc_grow(names, sizeof *names * (size_t)cap,
-					                   sizeof *names * (size_t)nc);
+							   sizeof *names * (size_t)nc);
 					vals = alloc_grow(vals, sizeof *vals * (size_t)cap,
-					                  sizeof *vals * (size_t)nc);
+							  sizeof *vals * (size_t)nc);
 					cap = nc;
 				}
 				names[n] = p->name;

@@ -42,15 +42,16 @@
 /* ---- tables */
 
 static const char *const stmt_words[] = {
-	"model", "batch", "input", "param", "const", "output", "track", "minimize",
-	"with", "frozen", "int",
+	"model", "batch",    "input", "param",  "const", "output",
+	"track", "minimize", "with",  "frozen", "int",
 };
 
 static const char *const c_words[] = {
-	"auto", "break", "case", "char", "continue", "default", "do", "double", "else",
-	"enum", "extern", "float", "for", "goto", "if", "inline", "long", "register",
-	"restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
-	"typedef", "union", "unsigned", "void", "volatile", "while", "NULL",
+	"auto",     "break",  "case",     "char",     "continue", "default", "do",
+	"double",   "else",   "enum",     "extern",   "float",    "for",     "goto",
+	"if",       "inline", "long",     "register", "restrict", "return",  "short",
+	"signed",   "sizeof", "static",   "struct",   "switch",   "typedef", "union",
+	"unsigned", "void",   "volatile", "while",    "NULL",
 };
 
 typedef enum ArgKind { A_TENSOR, A_LABEL, A_LIT } ArgKind;
@@ -58,7 +59,7 @@ typedef enum ArgKind { A_TENSOR, A_LABEL, A_LIT } ArgKind;
 typedef struct Param {
 	const char *name;
 	ArgKind kind;
-	bool has_def;  /* optional, with default 'def' */
+	bool has_def; /* optional, with default 'def' */
 	double def;
 } Param;
 
@@ -67,32 +68,32 @@ enum { MAX_ARGS = 5 };
 /* A function, initializer or optimizer and its signature. */
 typedef struct Callee {
 	const char *name;
-	int code;      /* Op, Init or OptKind */
+	int code; /* Op, Init or OptKind */
 	int n_param;
 	Param param[MAX_ARGS];
 } Callee;
 
-#define X1 {{"x", A_TENSOR, false, 0}}
 static const Callee funcs[] = {
-	{"relu", OP_RELU, 1, X1},
-	{"sigmoid", OP_SIGMOID, 1, X1},
-	{"tanh", OP_TANH, 1, X1},
-	{"exp", OP_EXP, 1, X1},
-	{"log", OP_LOG, 1, X1},
-	{"sqrt", OP_SQRT, 1, X1},
-	{"abs", OP_ABS, 1, X1},
+	{"relu", OP_RELU, 1, {{"x", A_TENSOR, false, 0}}},
+	{"sigmoid", OP_SIGMOID, 1, {{"x", A_TENSOR, false, 0}}},
+	{"tanh", OP_TANH, 1, {{"x", A_TENSOR, false, 0}}},
+	{"exp", OP_EXP, 1, {{"x", A_TENSOR, false, 0}}},
+	{"log", OP_LOG, 1, {{"x", A_TENSOR, false, 0}}},
+	{"sqrt", OP_SQRT, 1, {{"x", A_TENSOR, false, 0}}},
+	{"abs", OP_ABS, 1, {{"x", A_TENSOR, false, 0}}},
 	{"leaky_relu", OP_LEAKY_RELU, 2, {{"x", A_TENSOR, false, 0}, {"alpha", A_LIT, false, 0}}},
-	{"softmax", OP_SOFTMAX, 1, X1},
-	{"log_softmax", OP_LOG_SOFTMAX, 1, X1},
-	{"sum", OP_SUM, 1, X1},
-	{"mean", OP_MEAN, 1, X1},
-	{"sumsq", OP_SUMSQ, 1, X1},
-	{"transpose", OP_TRANSPOSE, 1, X1},
-	{"cross_entropy", OP_CROSS_ENTROPY, 2,
+	{"softmax", OP_SOFTMAX, 1, {{"x", A_TENSOR, false, 0}}},
+	{"log_softmax", OP_LOG_SOFTMAX, 1, {{"x", A_TENSOR, false, 0}}},
+	{"sum", OP_SUM, 1, {{"x", A_TENSOR, false, 0}}},
+	{"mean", OP_MEAN, 1, {{"x", A_TENSOR, false, 0}}},
+	{"sumsq", OP_SUMSQ, 1, {{"x", A_TENSOR, false, 0}}},
+	{"transpose", OP_TRANSPOSE, 1, {{"x", A_TENSOR, false, 0}}},
+	{"cross_entropy",
+	 OP_CROSS_ENTROPY,
+	 2,
 	 {{"logits", A_TENSOR, false, 0}, {"y", A_LABEL, false, 0}}},
 	{"mse", OP_MSE, 2, {{"a", A_TENSOR, false, 0}, {"b", A_TENSOR, false, 0}}},
 };
-#undef X1
 
 static const Callee inits[] = {
 	{"zeros", INIT_ZEROS, 0, {{0}}},
@@ -105,12 +106,18 @@ static const Callee inits[] = {
 };
 
 static const Callee optims[] = {
-	{"sgd", OPT_SGD, 3,
-	 {{"lr", A_LIT, false, 0}, {"momentum", A_LIT, true, 0},
+	{"sgd",
+	 OPT_SGD,
+	 3,
+	 {{"lr", A_LIT, false, 0}, {"momentum", A_LIT, true, 0}, {"weight_decay", A_LIT, true, 0}}},
+	{"adam",
+	 OPT_ADAM,
+	 5,
+	 {{"lr", A_LIT, false, 0},
+	  {"beta1", A_LIT, true, 0.9},
+	  {"beta2", A_LIT, true, 0.999},
+	  {"eps", A_LIT, true, 1e-8},
 	  {"weight_decay", A_LIT, true, 0}}},
-	{"adam", OPT_ADAM, 5,
-	 {{"lr", A_LIT, false, 0}, {"beta1", A_LIT, true, 0.9}, {"beta2", A_LIT, true, 0.999},
-	  {"eps", A_LIT, true, 1e-8}, {"weight_decay", A_LIT, true, 0}}},
 };
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -118,9 +125,9 @@ static const Callee optims[] = {
 /* ---- parser state */
 
 typedef struct Sym {
-	const char *name;  /* NULL: empty slot */
-	int id;            /* node, or -1 while only the prepass has seen it */
-	Loc loc;           /* the (first) definition */
+	const char *name; /* NULL: empty slot */
+	int id;           /* node, or -1 while only the prepass has seen it */
+	Loc loc;          /* the (first) definition */
 } Sym;
 
 typedef struct Parser {
@@ -130,12 +137,12 @@ typedef struct Parser {
 	int n_tok, pos;
 	Graph *g;
 	Sym *sym;
-	int n_sym, cap_sym;     /* hash table, open addressing, cap a power of 2 */
-	int depth;              /* expression nesting */
-	Loc model_loc;          /* first `model` statement seen by the prepass */
-	Loc batch_loc;          /* the `batch` statement, line 0 if none */
+	int n_sym, cap_sym; /* hash table, open addressing, cap a power of 2 */
+	int depth;          /* expression nesting */
+	Loc model_loc;      /* first `model` statement seen by the prepass */
+	Loc batch_loc;      /* the `batch` statement, line 0 if none */
 	int batch;
-	Loc stmt_loc;           /* the current statement */
+	Loc stmt_loc; /* the current statement */
 	const char *stmt_text;
 } Parser;
 
@@ -167,7 +174,8 @@ static bool is_punct(const Token *t, char c)
 
 static bool is_word(const Token *t, const char *w)
 {
-	return t->kind == TOK_IDENT && (size_t)t->len == strlen(w) && !memcmp(t->s, w, (size_t)t->len);
+	return t->kind == TOK_IDENT && (size_t)t->len == strlen(w)
+	       && !memcmp(t->s, w, (size_t)t->len);
 }
 
 static bool is_eol(const Token *t)
@@ -282,8 +290,8 @@ static void prepass(Parser *p)
 			continue;
 		if (is_word(t, "model") && !p->model_loc.line)
 			p->model_loc = t->loc;
-		if ((is_word(t, "input") || is_word(t, "param") || is_word(t, "const")) &&
-		    u->kind == TOK_IDENT)
+		if ((is_word(t, "input") || is_word(t, "param") || is_word(t, "const"))
+		    && u->kind == TOK_IDENT)
 			intern(p, u);
 		else if (is_punct(u, '=') && !in_list(t, stmt_words, COUNT(stmt_words)))
 			intern(p, t);
@@ -300,8 +308,10 @@ static void check_new_name(const Token *t)
 	if (in_list(t, c_words, COUNT(c_words)))
 		error_at(t->loc, "'%.*s' is a C keyword and cannot be a name", t->len, t->s);
 	if (t->s[0] == '_' && t->len > 1 && (t->s[1] == '_' || (t->s[1] >= 'A' && t->s[1] <= 'Z')))
-		error_at(t->loc, "'%.*s' is reserved in C (a name may not start with '__' or '_' "
-		         "and a capital)", t->len, t->s);
+		error_at(t->loc,
+			 "'%.*s' is reserved in C (a name may not start with '__' or '_' "
+			 "and a capital)",
+			 t->len, t->s);
 }
 
 /* Enter name 't' for node 'id'; the second definition of a name is an error. */
@@ -320,8 +330,8 @@ static int resolve(Parser *p, const Token *t)
 	Sym *e = lookup(p, t);
 	if (!e || e->id < 0) {
 		if (find_callee(t, funcs, COUNT(funcs)))
-			error_at(t->loc, "'%.*s' is a function: call it as '%.*s(...)'", t->len, t->s,
-			         t->len, t->s);
+			error_at(t->loc, "'%.*s' is a function: call it as '%.*s(...)'", t->len,
+				 t->s, t->len, t->s);
 		if (in_list(t, stmt_words, COUNT(stmt_words)))
 			error_at(t->loc, "'%.*s' is a keyword, not a value", t->len, t->s);
 		if (!e)
@@ -329,7 +339,7 @@ static int resolve(Parser *p, const Token *t)
 		if (e->loc.line == p->stmt_loc.line)
 			error_at(t->loc, "'%.*s' is used in its own definition", t->len, t->s);
 		error_at(t->loc, "'%.*s' is used before its definition at line %d", t->len, t->s,
-		         e->loc.line);
+			 e->loc.line);
 	}
 	return e->id;
 }
@@ -340,7 +350,7 @@ static int resolve_float(Parser *p, const Token *t)
 	int id = resolve(p, t);
 	if (p->g->node[id].type == T_INT)
 		error_at(t->loc, "'%.*s' is an int (a class label) and cannot be used as a float",
-		         t->len, t->s);
+			 t->len, t->s);
 	return id;
 }
 
@@ -378,7 +388,7 @@ static int64_t parse_count(Parser *p, const char *what, int64_t max)
 		error_at(t->loc, "%s must be at least 1, got %s", what, text);
 	if (v > (double)max)
 		error_at(t->loc, "size overflow: %s is too large: %s > %lld", what, text,
-		         (long long)max);
+			 (long long)max);
 	return (int64_t)v;
 }
 
@@ -423,9 +433,9 @@ static NORETURN void arg_count_error(const Callee *c, const Token *at, int got)
 		error_at(at->loc, "'%s' takes no arguments, got %d", c->name, got);
 	if (req == c->n_param)
 		error_at(at->loc, "'%s' takes %d argument%s %s, got %d", c->name, req,
-		         req == 1 ? "" : "s", signature(c), got);
+			 req == 1 ? "" : "s", signature(c), got);
 	error_at(at->loc, "'%s' takes %d to %d arguments %s, got %d", c->name, req, c->n_param,
-	         signature(c), got);
+		 signature(c), got);
 }
 
 /* label = NAME of an int input (cross_entropy's second argument). */
@@ -439,12 +449,11 @@ static int parse_label(Parser *p, const Callee *c)
 			return e->id;
 		}
 		resolve(p, t);
-		error_at(t->loc, "the label of '%s' must be an int input, got float '%.*s'", c->name,
-		         t->len, t->s);
+		error_at(t->loc, "the label of '%s' must be an int input, got float '%.*s'",
+			 c->name, t->len, t->s);
 	}
 	parse_expr(p);
-	error_at(t->loc, "the label of '%s' must be an int input, got a float expression",
-	         c->name);
+	error_at(t->loc, "the label of '%s' must be an int input, got a float expression", c->name);
 }
 
 /* args = '(' [arg {',' arg}] ')'   arg = [NAME '='] value
@@ -462,8 +471,10 @@ static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, d
 				error_at(open->loc, "unbalanced '(': missing ')'");
 			if (n_given) {
 				if (!is_punct(peek(p), ','))
-					error_at(peek(p)->loc, "expected ',' or ')' in the arguments of '%s', "
-					         "got %s", c->name, tok_str(peek(p)));
+					error_at(peek(p)->loc,
+						 "expected ',' or ')' in the arguments of '%s', "
+						 "got %s",
+						 c->name, tok_str(peek(p)));
 				next(p);
 			}
 			Token *t = peek(p);
@@ -472,16 +483,18 @@ static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, d
 				for (i = 0; i < c->n_param && !is_word(t, c->param[i].name); i++)
 					;
 				if (i == c->n_param)
-					error_at(t->loc, "unknown named argument '%.*s' of '%s' %s", t->len, t->s,
-					         c->name, signature(c));
+					error_at(t->loc, "unknown named argument '%.*s' of '%s' %s",
+						 t->len, t->s, c->name, signature(c));
 				if (set[i])
-					error_at(t->loc, "argument '%s' of '%s' is given twice", c->param[i].name,
-					         c->name);
+					error_at(t->loc, "argument '%s' of '%s' is given twice",
+						 c->param[i].name, c->name);
 				p->pos += 2;
 				named = true;
 			} else {
 				if (named)
-					error_at(t->loc, "positional argument after a named one in '%s'", c->name);
+					error_at(t->loc,
+						 "positional argument after a named one in '%s'",
+						 c->name);
 				if (n_pos == c->n_param)
 					arg_count_error(c, t, count_args(p, from));
 				i = n_pos++;
@@ -504,8 +517,8 @@ static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, d
 			continue;
 		if (!c->param[i].has_def) {
 			if (named)
-				error_at(at->loc, "missing argument '%s' of '%s' %s", c->param[i].name, c->name,
-				         signature(c));
+				error_at(at->loc, "missing argument '%s' of '%s' %s",
+					 c->param[i].name, c->name, signature(c));
 			arg_count_error(c, at, n_given);
 		}
 		val[i] = c->param[i].def;
@@ -585,8 +598,10 @@ static int parse_term(Parser *p)
 	int a = parse_unary(p);
 	for (;;) {
 		Token *t = peek(p);
-		Op op = is_punct(t, '*') ? OP_MUL : is_punct(t, '/') ? OP_DIV
-		        : is_punct(t, '@') ? OP_MATMUL : N_OP;
+		Op op = is_punct(t, '*')   ? OP_MUL
+			: is_punct(t, '/') ? OP_DIV
+			: is_punct(t, '@') ? OP_MATMUL
+					   : N_OP;
 		if (op == N_OP)
 			return a;
 		next(p);
@@ -600,7 +615,7 @@ static int parse_expr(Parser *p)
 {
 	if (++p->depth > MAX_DEPTH)
 		error_at(peek(p)->loc, "expression nested too deeply (more than %d levels)",
-		         MAX_DEPTH);
+			 MAX_DEPTH);
 	int a = parse_term(p);
 	for (;;) {
 		Token *t = peek(p);
@@ -644,8 +659,10 @@ static void parse_model(Parser *p)
 	next(p);
 	Token *t = expect_name(p, "a model name after 'model'");
 	if (t->s[0] == '_' && t->len > 1 && (t->s[1] == '_' || (t->s[1] >= 'A' && t->s[1] <= 'Z')))
-		error_at(t->loc, "model name '%.*s' is reserved in C (it may not start with '__' "
-		         "or '_' and a capital)", t->len, t->s);
+		error_at(t->loc,
+			 "model name '%.*s' is reserved in C (it may not start with '__' "
+			 "or '_' and a capital)",
+			 t->len, t->s);
 	p->g = new_graph(tok_name(t), p->src);
 	end_stmt(p);
 }
@@ -656,7 +673,7 @@ static void parse_batch(Parser *p)
 	Token *kw = next(p);
 	if (p->batch_loc.line)
 		error_at(kw->loc, "more than one 'batch' statement (the first is at line %d)",
-		         p->batch_loc.line);
+			 p->batch_loc.line);
 	p->batch_loc = kw->loc;
 	p->batch = (int)parse_count(p, "batch size", INT32_MAX);
 	end_stmt(p);
@@ -682,7 +699,8 @@ static Shape parse_dims(Parser *p)
 		if (is_eol(t))
 			error_at(open->loc, "unbalanced '[': missing ']'");
 		if (!is_punct(t, ','))
-			error_at(t->loc, "expected ',' or ']' in the dimensions, got %s", tok_str(t));
+			error_at(t->loc, "expected ',' or ']' in the dimensions, got %s",
+				 tok_str(t));
 		next(p);
 	}
 	next(p);
@@ -705,7 +723,7 @@ static void parse_input(Parser *p)
 		id = new_leaf(p->g, OP_INPUT, tok_name(t), s, true, T_F, t->loc);
 	} else {
 		error_at(u->loc, "expected '[' or 'int' after 'input %.*s', got %s", t->len, t->s,
-		         tok_str(u));
+			 tok_str(u));
 	}
 	define(p, t, id);
 	end_stmt(p);
@@ -717,8 +735,10 @@ static void parse_init(Parser *p, Node *n)
 	Token *t = expect_name(p, "an initializer after '~'");
 	const Callee *c = find_callee(t, inits, COUNT(inits));
 	if (!c)
-		error_at(t->loc, "unknown initializer '%.*s' (expected zeros, ones, constant, "
-		         "normal, uniform, xavier or he)", t->len, t->s);
+		error_at(t->loc,
+			 "unknown initializer '%.*s' (expected zeros, ones, constant, "
+			 "normal, uniform, xavier or he)",
+			 t->len, t->s);
 	int in[MAX_ARGS];
 	double val[MAX_ARGS] = {0};
 	parse_args(p, c, t, in, val);
@@ -726,8 +746,10 @@ static void parse_init(Parser *p, Node *n)
 	n->init_arg[0] = val[0];
 	n->init_arg[1] = val[1];
 	if ((n->init == INIT_XAVIER || n->init == INIT_HE) && n->shape.rank < 2)
-		error_at(t->loc, "'%s' needs a parameter of at least 2 dimensions [out, in, ...], "
-		         "got %s", c->name, shape_str(n->shape));
+		error_at(t->loc,
+			 "'%s' needs a parameter of at least 2 dimensions [out, in, ...], "
+			 "got %s",
+			 c->name, shape_str(n->shape));
 	if (n->init == INIT_NORMAL && val[1] < 0)
 		error_at(t->loc, "'std' of 'normal' must not be negative, got %g", val[1]);
 	if (n->init == INIT_UNIFORM && val[0] > val[1])
@@ -742,11 +764,13 @@ static void parse_param(Parser *p)
 	check_new_name(t);
 	if (!is_punct(peek(p), '['))
 		error_at(peek(p)->loc, "expected '[' and the shape of '%.*s', got %s", t->len, t->s,
-		         tok_str(peek(p)));
+			 tok_str(peek(p)));
 	Shape s = parse_dims(p);
 	if (!is_punct(peek(p), '~'))
-		error_at(peek(p)->loc, "expected '~' and an initializer after the shape of '%.*s', "
-		         "got %s", t->len, t->s, tok_str(peek(p)));
+		error_at(peek(p)->loc,
+			 "expected '~' and an initializer after the shape of '%.*s', "
+			 "got %s",
+			 t->len, t->s, tok_str(peek(p)));
 	next(p);
 	int id = new_leaf(p->g, OP_PARAM, tok_name(t), s, false, T_F, t->loc);
 	parse_init(p, &p->g->node[id]);
@@ -777,7 +801,7 @@ static void parse_def(Parser *p)
 {
 	Token *t = next(p);
 	check_new_name(t);
-	next(p);  /* '=' */
+	next(p); /* '=' */
 	p->depth = 0;
 	int id = parse_expr(p);
 	Node *n = &p->g->node[id];
@@ -798,15 +822,18 @@ static int parse_names(Parser *p, const char *stmt, int *ids, int max)
 		int id = resolve_float(p, t);
 		for (int i = 0; i < n; i++)
 			if (ids[i] == id)
-				error_at(t->loc, "'%.*s' is listed twice in '%s'", t->len, t->s, stmt);
+				error_at(t->loc, "'%.*s' is listed twice in '%s'", t->len, t->s,
+					 stmt);
 		if (n == max)
 			error_at(t->loc, "too many names in '%s' (at most %d)", stmt, max);
 		if (!strcmp(stmt, "track") && p->g->node[id].shape.rank != 0)
-			error_at(t->loc, "tracked value '%.*s' must be a scalar, got %s", t->len, t->s,
-			         shape_str(p->g->node[id].shape));
+			error_at(t->loc, "tracked value '%.*s' must be a scalar, got %s", t->len,
+				 t->s, shape_str(p->g->node[id].shape));
 		if (!strcmp(stmt, "output") && !p->g->node[id].batched)
-			error_at(t->loc, "output '%.*s' does not depend on any input (an output is "
-			         "computed per sample)", t->len, t->s);
+			error_at(t->loc,
+				 "output '%.*s' does not depend on any input (an output is "
+				 "computed per sample)",
+				 t->len, t->s);
 		ids[n++] = id;
 		if (!is_punct(peek(p), ','))
 			return n;
@@ -858,14 +885,14 @@ static void set_optim(Parser *p, const Callee *c, const double *v, Loc loc)
 		o->beta1 = v[1], o->beta2 = v[2], o->eps = v[3], o->weight_decay = v[4];
 		for (int i = 1; i <= 2; i++)
 			if (!(v[i] >= 0 && v[i] < 1))
-				error_at(loc, "'%s' of 'adam' must be in [0, 1), got %g", c->param[i].name,
-				         v[i]);
+				error_at(loc, "'%s' of 'adam' must be in [0, 1), got %g",
+					 c->param[i].name, v[i]);
 		if (!(v[3] > 0))
 			error_at(loc, "'eps' of 'adam' must be positive, got %g", v[3]);
 	}
 	if (o->weight_decay < 0)
 		error_at(loc, "'weight_decay' of '%s' must not be negative, got %g", c->name,
-		         o->weight_decay);
+			 o->weight_decay);
 }
 
 /* minimize_stmt = 'minimize' NAME ['with' OPT [args]] */
@@ -875,17 +902,17 @@ static void parse_minimize(Parser *p)
 	Graph *g = p->g;
 	if (g->has_minimize)
 		error_at(kw->loc, "more than one 'minimize' statement (the first is at line %d)",
-		         g->min_loc.line);
+			 g->min_loc.line);
 	Token *t = expect_name(p, "the name of the objective after 'minimize'");
 	if (!lookup(p, t) && !find_callee(t, funcs, COUNT(funcs)))
 		error_at(t->loc, "unknown name '%.*s' in 'minimize'", t->len, t->s);
 	int id = resolve_float(p, t);
 	if (g->node[id].shape.rank != 0)
 		error_at(t->loc, "objective '%.*s' must be a scalar, got %s", t->len, t->s,
-		         shape_str(g->node[id].shape));
+			 shape_str(g->node[id].shape));
 	if (!depends_on_param(g, id))
 		error_at(t->loc, "objective '%.*s' does not depend on any trainable parameter",
-		         t->len, t->s);
+			 t->len, t->s);
 	g->objective = id;
 	g->min_loc = kw->loc;
 	g->has_minimize = true;
@@ -894,7 +921,8 @@ static void parse_minimize(Parser *p)
 		Token *o = expect_name(p, "an optimizer after 'with'");
 		const Callee *c = find_callee(o, optims, COUNT(optims));
 		if (!c)
-			error_at(o->loc, "unknown optimizer '%.*s' (expected sgd or adam)", o->len, o->s);
+			error_at(o->loc, "unknown optimizer '%.*s' (expected sgd or adam)", o->len,
+				 o->s);
 		int in[MAX_ARGS];
 		double v[MAX_ARGS] = {0};
 		parse_args(p, c, o, in, v);
@@ -929,7 +957,7 @@ static void parse_stmt(Parser *p)
 		error_at(t->loc, "'%.*s' is a keyword and cannot be a name", t->len, t->s);
 	if (is_word(t, "model"))
 		error_at(t->loc, "more than one 'model' statement (the first is at line %d)",
-		         p->model_loc.line);
+			 p->model_loc.line);
 	if (is_word(t, "batch"))
 		parse_batch(p);
 	else if (is_word(t, "input"))
@@ -989,7 +1017,7 @@ Graph *parse(const Source *src, const Options *opt)
 	if (p.opt->name) {
 		if (!valid_name(p.opt->name))
 			error_plain("--name '%s' is not a C identifier of at most %d characters",
-			            p.opt->name, MAX_NAME);
+				    p.opt->name, MAX_NAME);
 		g->model = p.opt->name;
 	}
 	g->batch = p.opt->batch > 0 ? p.opt->batch : p.batch > 0 ? p.batch : 1;

@@ -13,7 +13,8 @@ case "$1" in
 build) want gcc libc6-dev liblua5.4-dev pkg-config ;;
 test) want gcc libc6-dev liblua5.4-dev pkg-config check clang ;;
 demo) want gcc libc6-dev liblua5.4-dev pkg-config ;;
-embedded) want gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ;;
+# the host side of embedded: the harness's twin and the QEMU plugin (gcc)
+embedded) want gcc libc6-dev gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ;;
 bench) want libopenblas-dev valgrind ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac

@@ -17,12 +17,13 @@
 
 #include "gradc.h"
 
-#define CHECK(c) \
-	do { \
-		if (!(c)) { \
-			fprintf(stderr, "fuzz_frontend: check failed: %s (line %d)\n", #c, __LINE__); \
-			abort(); \
-		} \
+#define CHECK(c)                                                                           \
+	do {                                                                               \
+		if (!(c)) {                                                                \
+			fprintf(stderr, "fuzz_frontend: check failed: %s (line %d)\n", #c, \
+				__LINE__);                                                 \
+			abort();                                                           \
+		}                                                                          \
 	} while (0)
 
 /* The diagnostic in err_msg is "fuzz.nn:L:C: error: M\n  LINE\n  ^\n" or,
@@ -36,8 +37,8 @@ static void check_message(void)
 	CHECK(n > 0 && m[n - 1] == '\n');
 	const char *nl = strchr(m, '\n');
 	if (!strncmp(m, "fuzz.nn:", 8) && m[8] >= '1' && m[8] <= '9') {
-		CHECK(nl[1] == ' ' && nl[2] == ' ');   /* the source line */
-		CHECK(n >= 2 && m[n - 2] == '^');       /* the caret */
+		CHECK(nl[1] == ' ' && nl[2] == ' '); /* the source line */
+		CHECK(n >= 2 && m[n - 2] == '^');    /* the caret */
 	}
 }
 
@@ -66,11 +67,11 @@ static void check_graph(const Graph *g)
 	for (int i = 0; i < g->n_out; i++)
 		CHECK(g->out[i] >= 0 && g->out[i] < g->n_node && g->node[g->out[i]].batched);
 	for (int i = 0; i < g->n_track; i++)
-		CHECK(g->track[i] >= 0 && g->track[i] < g->n_node &&
-		      g->node[g->track[i]].shape.rank == 0);
+		CHECK(g->track[i] >= 0 && g->track[i] < g->n_node
+		      && g->node[g->track[i]].shape.rank == 0);
 	if (g->has_minimize)
-		CHECK(g->objective >= 0 && g->objective < g->n_node &&
-		      g->node[g->objective].shape.rank == 0 && g->opt.lr > 0);
+		CHECK(g->objective >= 0 && g->objective < g->n_node
+		      && g->node[g->objective].shape.rank == 0 && g->opt.lr > 0);
 	else
 		CHECK(g->objective == -1);
 }

@@ -45,8 +45,8 @@ def proto(fn):
 
 infer, train, grad = proto("infer"), proto("train_step"), proto("grad")
 inputs = []   # (cname, macro name, is int)
-for m in re.finditer(r"#define %s_(\w+)_SIZE (\d+) /\* input '(\w+)'[^*]*?(class label)?" % re.escape(P), h):
-    inputs.append((m.group(3), m.group(1), m.group(4) is not None, int(m.group(2))))
+for m in re.finditer(r"#define %s_(\w+)_SIZE (\d+) /\* input '(\w+)'([^*]*)\*/" % re.escape(P), h):
+    inputs.append((m.group(3), m.group(1), "class label" in m.group(4), int(m.group(2))))
 outputs = []
 for m in re.finditer(r"#define %s_(\w+)_SIZE (\d+) /\* output '(\w+)'" % re.escape(P), h):
     outputs.append((m.group(3), m.group(1), int(m.group(2))))
@@ -103,12 +103,16 @@ for name, M, size in outputs:
     n = f"{P}_BATCH * {P}_{M}_SIZE"
     w(f"static float out_{name}[{n}], outn_{name}[{n}];\nstatic double outd_{name}[{n}];")
 w(f"""
-static {P}_params p, pn, pref;
-static {P}_params gr, grn;
+static {P}_params p, pref, gr;
+static {P}_nf_params pn, grn;
 static {P}_d_params pd, grd;
-static {P}_state s, sn, sref;
+static {P}_state s, sref;
+static {P}_nf_state sn;
 static {P}_d_state sd;
-static {P}_stats st, stn;
+static {P}_stats st;
+static {P}_nf_stats stn;
+static {P}_params pl, pc;
+static {P}_state sl;
 static {P}_d_stats std_;
 static unsigned char blob[{P}_BLOB_BYTES + 64];
 """)
@@ -213,20 +217,20 @@ if train:
         name = floats[0][0]
         w(f"\tin_{name}[0] = (float)HUGE_VAL;")
         w(f"\trc = {P}_train_step({args(train, '')});")
+        w(f"\tif (rc == GRADC_OK) {{\n\t\tp = pref;\n\t\ts = sref;\n\t\tin_{name}[0] = (float)NAN;")
+        w(f"\t\trc = {P}_train_step({args(train, '')});\n\t}}")
         w(f'\tif (rc == GRADC_ENONFINITE && (memcmp(&p, &pref, sizeof p) || memcmp(&s, &sref, sizeof s))) fail("non-finite: parameters changed", 0);')
         w(f'\tif (rc == GRADC_ENONFINITE && GRADC_ISFINITE(st.objective)) fail("non-finite: objective reported finite", st.objective);')
         w(f'\tif (rc != GRADC_ENONFINITE && rc != GRADC_OK) fail("non-finite: status", rc);')
-        w(f'\tif (rc == GRADC_OK) printf("note: an infinite input left the objective finite\\n");')
+        w(f'\tif (rc == GRADC_OK) printf("note: neither an infinite nor a NaN input made the objective non-finite\\n");')
         w(f"\tp = pref;\n\ts = sref;")
     # save / load
     w(f"\tsize_t nb = {P}_save(&p, &s, blob, sizeof blob);")
     w(f'\tif (nb != {P}_BLOB_BYTES) fail("save: bytes", (double)nb);')
     w(f"\tif ({P}_save(&p, &s, blob, 10) != 0) fail(\"save: small buffer\", 0);")
-    w(f"\tmemset(&pn, 0, sizeof pn);")
-    w(f"\t{P}_params pl;\n\t{P}_state sl;\n\tmemset(&pl, 0, sizeof pl);\n\tmemset(&sl, 0, sizeof sl);")
     w(f"\trc = {P}_load(&pl, &sl, blob, nb);")
     w(f'\tif (rc != GRADC_OK || memcmp(&pl, &p, sizeof p) || memcmp(&sl, &s, sizeof s)) fail("load: round trip", rc);')
-    w(f"\tblob[nb / 2] ^= 1;\n\t{P}_params pc = pl;")
+    w(f"\tblob[nb / 2] ^= 1;\n\tpc = pl;")
     w(f"\trc = {P}_load(&pl, &sl, blob, nb);")
     w(f'\tif (rc != GRADC_EBLOB || memcmp(&pl, &pc, sizeof pl)) fail("load: corrupted blob accepted", rc);')
     w(f"\tblob[nb / 2] ^= 1;")

@@ -2,6 +2,7 @@
  *
  *   mkst FILE NAME:DTYPE:SHAPE:VALUES ...   write FILE with those tensors
  *   mkst -l FILE                            list FILE: "NAME DTYPE [SHAPE]" per line
+ *   mkst -p FILE NAME                       print tensor NAME's values, one a line (%.17g)
  *
  * DTYPE is F32, F64, I32 or I64; SHAPE is dims separated by commas ("4,64"),
  * or "-" for a scalar; VALUES is one of
@@ -43,6 +44,35 @@ static int list(const char *path)
 	return 0;
 }
 
+static int print(const char *path, const char *name)
+{
+	gradc_st_file f = {0};
+	const char *msg = gradc_st_read(path, &f);
+	const gradc_st_tensor *t = msg ? NULL : gradc_st_find(&f, name);
+	if (!t) {
+		fprintf(stderr, "mkst: %s: %s\n", path, msg ? msg : "no such tensor");
+		return 1;
+	}
+	size_t n = t->nbytes / gradc_st_dtype_size(t->dtype);
+	for (size_t i = 0; i < n; i++)
+		switch (t->dtype) {
+		case GRADC_ST_F32:
+			printf("%.17g\n", (double)((const float *)t->data)[i]);
+			break;
+		case GRADC_ST_F64:
+			printf("%.17g\n", ((const double *)t->data)[i]);
+			break;
+		case GRADC_ST_I32:
+			printf("%ld\n", (long)((const int32_t *)t->data)[i]);
+			break;
+		case GRADC_ST_I64:
+			printf("%lld\n", (long long)((const int64_t *)t->data)[i]);
+			break;
+		}
+	gradc_st_free(&f);
+	return 0;
+}
+
 /* Element i of the value spec 'v' (after the last ':'). */
 static double value(const char *v, size_t i, uint64_t *rng)
 {
@@ -71,8 +101,12 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "-l"))
 		return list(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "-p"))
+		return print(argv[2], argv[3]);
 	if (argc < 2)
-		fail("usage: mkst FILE NAME:DTYPE:SHAPE:VALUES ... | mkst -l FILE", "");
+		fail("usage: mkst FILE NAME:DTYPE:SHAPE:VALUES ... | mkst -l FILE | mkst -p FILE "
+		     "NAME",
+		     "");
 	int n = argc - 2;
 	gradc_st_tensor *t = calloc((size_t)n + 1, sizeof *t);
 	for (int k = 0; k < n; k++) {
@@ -114,10 +148,18 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < count; i++) {
 			double v = value(f[3], i, &rng);
 			switch (x->dtype) {
-			case GRADC_ST_F32: ((float *)x->data)[i] = (float)v; break;
-			case GRADC_ST_F64: ((double *)x->data)[i] = v; break;
-			case GRADC_ST_I32: ((int32_t *)x->data)[i] = (int32_t)v; break;
-			case GRADC_ST_I64: ((int64_t *)x->data)[i] = (int64_t)v; break;
+			case GRADC_ST_F32:
+				((float *)x->data)[i] = (float)v;
+				break;
+			case GRADC_ST_F64:
+				((double *)x->data)[i] = v;
+				break;
+			case GRADC_ST_I32:
+				((int32_t *)x->data)[i] = (int32_t)v;
+				break;
+			case GRADC_ST_I64:
+				((int64_t *)x->data)[i] = (int64_t)v;
+				break;
 			}
 		}
 	}

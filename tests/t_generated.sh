@@ -6,8 +6,8 @@
 #      --infer-only, --name NAME_b3 --batch 3) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
 #      also with -DGRADC_NO_LIBM; compiling twice gives identical bytes;
-#   2. the generated files contain no trailing whitespace, no tabs after
-#      text, and every symbol they define starts with the model's prefix;
+#   2. no trailing whitespace; every global symbol the .c defines starts
+#      with the model's prefix (generated/ is tests/t_golden.sh);
 #   3. a harness generated from the header (tests/gen_harness.py) links the
 #      default, --no-fuse and f64 builds into one program, built with
 #      ASan/UBSan, and checks that they agree (outputs, objective, tracked
@@ -61,7 +61,7 @@ for m in "$ROOT"/models/*.nn; do
 			bad "$name: $cc -DGRADC_NO_LIBM: $(head -5 "$d/cc.txt")"
 	done
 
-	# determinism
+	# determinism (generated/ itself is tests/t_golden.sh)
 	mkdir -p "$d/again"
 	"$GRADC" compile "$m" -o "$d/again" 2>/dev/null
 	cmp -s "$d/def/$name.c" "$d/again/$name.c" && cmp -s "$d/def/$name.h" "$d/again/$name.h" ||
@@ -88,7 +88,7 @@ for m in "$ROOT"/models/*.nn; do
 		continue
 	fi
 	cc=${CC:-cc}
-	if ! $cc -std=c99 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	if ! $cc -std=c99 -Wall -Wextra -Werror -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-I"$RT" -I"$h" "$h/harness.c" "$h/$name.c" "$h/${name}_nf.c" "$h/${name}_d.c" \
 		"$RT/gradc_rt.c" -lm -o "$h/harness" 2>"$h/cc.txt"; then
 		bad "$name: harness build: $(head -10 "$h/cc.txt")"

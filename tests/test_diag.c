@@ -45,26 +45,25 @@ static const char *msg(const char *text)
 START_TEST(test_format)
 {
 	ck_assert_str_eq(diag("model mlp\ninput x[64]\nparam W2[10, 32] ~ he\n"
-	                      "o = W2 @ x\n"),
-	                 "bad.nn:4:8: error: shape mismatch in '@': [10, 32] @ [64]\n"
-	                 "  o = W2 @ x\n"
-	                 "         ^\n");
+			      "o = W2 @ x\n"),
+			 "bad.nn:4:8: error: shape mismatch in '@': [10, 32] @ [64]\n"
+			 "  o = W2 @ x\n"
+			 "         ^\n");
 	/* tabs are kept on the caret line so the caret lines up */
-	ck_assert_str_eq(diag("model m\n\tz =\tq\n"),
-	                 "bad.nn:2:6: error: unknown name 'q'\n"
-	                 "  \tz =\tq\n"
-	                 "  \t   \t^\n");
+	ck_assert_str_eq(diag("model m\n\tz =\tq\n"), "bad.nn:2:6: error: unknown name 'q'\n"
+						      "  \tz =\tq\n"
+						      "  \t   \t^\n");
 	/* CRLF: the CR is not shown */
 	ck_assert_str_eq(diag("model m\r\ninput x[0]\r\n"),
-	                 "bad.nn:2:9: error: a dimension must be at least 1, got 0\n"
-	                 "  input x[0]\n"
-	                 "          ^\n");
+			 "bad.nn:2:9: error: a dimension must be at least 1, got 0\n"
+			 "  input x[0]\n"
+			 "          ^\n");
 	ck_assert_str_eq(diag(""), "bad.nn:1:1: error: empty model file (expected 'model NAME')\n"
-	                           "  \n  ^\n");
+				   "  \n  ^\n");
 	Options o = {.name = "9lives"};
 	ck_assert_str_eq(diag_opt("model m\n", &o),
-	                 "gradc: error: --name '9lives' is not a C identifier of at most 63 "
-	                 "characters\n");
+			 "gradc: error: --name '9lives' is not a C identifier of at most 63 "
+			 "characters\n");
 }
 END_TEST
 
@@ -74,17 +73,17 @@ START_TEST(test_names)
 	ck_assert_str_eq(msg(M "z = W @ x\nz = W @ x\n"), "'z' is already defined at line 5");
 	ck_assert_str_eq(msg(M "input W[2]\n"), "'W' is already defined at line 4");
 	ck_assert_str_eq(msg(M "h = relu(z)\nz = W @ x\n"),
-	                 "'z' is used before its definition at line 6");
+			 "'z' is used before its definition at line 6");
 	ck_assert_str_eq(msg(M "output z\nz = W @ x\n"),
-	                 "'z' is used before its definition at line 6");
+			 "'z' is used before its definition at line 6");
 	ck_assert_str_eq(msg(M "z = z + 1\n"), "'z' is used in its own definition");
 	ck_assert_str_eq(msg(M "param track[2] ~ ones\n"),
-	                 "'track' is a keyword and cannot be a name");
+			 "'track' is a keyword and cannot be a name");
 	ck_assert_str_eq(msg(M "with = x\n"), "'with' is a keyword and cannot be a name");
 	ck_assert_str_eq(msg(M "exp = x\n"), "'exp' is a function and cannot be a name");
 	ck_assert_str_eq(msg(M "while = x\n"), "'while' is a C keyword and cannot be a name");
 	ck_assert_str_eq(msg(M "__z = x\n"), "'__z' is reserved in C (a name may not start with "
-	                 "'__' or '_' and a capital)");
+					     "'__' or '_' and a capital)");
 	ck_assert_str_eq(msg(M "z = x + frozen\n"), "'frozen' is a keyword, not a value");
 	ck_assert_str_eq(msg(M "z = tanh + x\n"), "'tanh' is a function: call it as 'tanh(...)'");
 }
@@ -93,19 +92,21 @@ END_TEST
 START_TEST(test_types_shapes)
 {
 	ck_assert_str_eq(msg(M "z = x * y\n"),
-	                 "'y' is an int (a class label) and cannot be used as a float");
+			 "'y' is an int (a class label) and cannot be used as a float");
 	ck_assert_str_eq(msg(M "L = cross_entropy(y, y)\n"),
-	                 "'y' is an int (a class label) and cannot be used as a float");
+			 "'y' is an int (a class label) and cannot be used as a float");
 	ck_assert_str_eq(msg(M "L = cross_entropy(W @ x, x)\n"),
-	                 "the label of 'cross_entropy' must be an int input, got float 'x'");
-	ck_assert_str_eq(msg(M "L = cross_entropy(W @ x, 2 * sum(x))\n"),
-	                 "the label of 'cross_entropy' must be an int input, got a float expression");
+			 "the label of 'cross_entropy' must be an int input, got float 'x'");
+	ck_assert_str_eq(
+		msg(M "L = cross_entropy(W @ x, 2 * sum(x))\n"),
+		"the label of 'cross_entropy' must be an int input, got a float expression");
 	ck_assert_str_eq(msg(M "L = cross_entropy(W @ x, y\n"), "unbalanced '(': missing ')'");
-	ck_assert_str_eq(msg(M "L = cross_entropy(W @ x, (y))\n"),  /* a bare name only */
-	                 "'y' is an int (a class label) and cannot be used as a float");
+	ck_assert_str_eq(msg(M "L = cross_entropy(W @ x, (y))\n"), /* a bare name only */
+			 "'y' is an int (a class label) and cannot be used as a float");
 	ck_assert_str_eq(msg(M "z = W @ W\n"), "shape mismatch in '@': [3, 4] @ [3, 4]");
 	ck_assert_str_eq(msg(M "z = W @ x + x\n"), "shape mismatch in '+': [3] and [4]");
-	ck_assert_str_eq(msg(M "o = W @ x\nminimize o\n"), "objective 'o' must be a scalar, got [3]");
+	ck_assert_str_eq(msg(M "o = W @ x\nminimize o\n"),
+			 "objective 'o' must be a scalar, got [3]");
 	ck_assert_str_eq(msg(M "track x\n"), "tracked value 'x' must be a scalar, got [4]");
 	ck_assert_str_eq(msg(M "output x, x\n"), "'x' is listed twice in 'output'");
 	ck_assert_str_eq(msg(M "output x\noutput x\n"), "more than one 'output' statement");
@@ -120,14 +121,14 @@ START_TEST(test_calls)
 	ck_assert_str_eq(msg(M "z = relu(x, (1, 2))\n"), "'relu' takes 1 argument (x), got 2");
 	ck_assert_str_eq(msg(M "z = relu(y = x)\n"), "unknown named argument 'y' of 'relu' (x)");
 	ck_assert_str_eq(msg(M "z = leaky_relu(x, alpha = 1, alpha = 2)\n"),
-	                 "argument 'alpha' of 'leaky_relu' is given twice");
+			 "argument 'alpha' of 'leaky_relu' is given twice");
 	ck_assert_str_eq(msg(M "z = leaky_relu(x, -a)\n"),
-	                 "expected a number for 'alpha' of 'leaky_relu', got 'a'");
+			 "expected a number for 'alpha' of 'leaky_relu', got 'a'");
 	ck_assert_str_eq(msg(M "z = gelu(x)\n"), "unknown function 'gelu'");
 	ck_assert_str_eq(msg(M "z = he(x)\n"), "'he' is an initializer, not a function");
 	ck_assert_str_eq(msg(M "z = adam(x)\n"), "'adam' is an optimizer, not a function");
 	ck_assert_str_eq(msg(M "z = relu(x x)\n"),
-	                 "expected ',' or ')' in the arguments of 'relu', got 'x'");
+			 "expected ',' or ')' in the arguments of 'relu', got 'x'");
 	ck_assert_str_eq(msg(M "z = relu(x\n"), "unbalanced '(': missing ')'");
 	ck_assert_str_eq(msg(M "z = (x\n"), "unbalanced '(': missing ')'");
 	ck_assert_str_eq(msg(M "z = x)\n"), "unbalanced ')'");
@@ -139,90 +140,98 @@ END_TEST
 START_TEST(test_init_optim)
 {
 	ck_assert_str_eq(msg("model m\nparam a[2] ~ normal(0)\n"),
-	                 "'normal' takes 2 arguments (mean, std), got 1");
+			 "'normal' takes 2 arguments (mean, std), got 1");
 	ck_assert_str_eq(msg("model m\nparam a[2] ~ normal(std = 1)\n"),
-	                 "missing argument 'mean' of 'normal' (mean, std)");
+			 "missing argument 'mean' of 'normal' (mean, std)");
 	ck_assert_str_eq(msg("model m\nparam a[2] ~ constant\n"),
-	                 "'constant' takes 1 argument (v), got 0");
-	ck_assert_str_eq(msg("model m\nparam a[2] ~ zeros(1)\n"), "'zeros' takes no arguments, got 1");
+			 "'constant' takes 1 argument (v), got 0");
+	ck_assert_str_eq(msg("model m\nparam a[2] ~ zeros(1)\n"),
+			 "'zeros' takes no arguments, got 1");
 	ck_assert_str_eq(msg("model m\nparam a[2] ~ normal(0, -1)\n"),
-	                 "'std' of 'normal' must not be negative, got -1");
+			 "'std' of 'normal' must not be negative, got -1");
 	ck_assert_str_eq(msg("model m\nparam a[2] ~ kaiming\n"),
-	                 "unknown initializer 'kaiming' (expected zeros, ones, constant, normal, "
-	                 "uniform, xavier or he)");
-	ck_assert_str_eq(msg("model m\nparam a[2] ~ xavier\n"),
-	                 "'xavier' needs a parameter of at least 2 dimensions [out, in, ...], got [2]");
+			 "unknown initializer 'kaiming' (expected zeros, ones, constant, normal, "
+			 "uniform, xavier or he)");
+	ck_assert_str_eq(
+		msg("model m\nparam a[2] ~ xavier\n"),
+		"'xavier' needs a parameter of at least 2 dimensions [out, in, ...], got [2]");
 	ck_assert_str_eq(msg("model m\nparam a[2] ~ ones frozen frozen\n"),
-	                 "expected end of line after the statement, got 'frozen'");
+			 "expected end of line after the statement, got 'frozen'");
 	ck_assert_str_eq(msg(M MIN "sgd\n"),
-	                 "'sgd' takes 1 to 3 arguments (lr, momentum, weight_decay), got 0");
+			 "'sgd' takes 1 to 3 arguments (lr, momentum, weight_decay), got 0");
 	ck_assert_str_eq(msg(M MIN "sgd(0.1, 0.9, 0, 1)\n"),
-	                 "'sgd' takes 1 to 3 arguments (lr, momentum, weight_decay), got 4");
+			 "'sgd' takes 1 to 3 arguments (lr, momentum, weight_decay), got 4");
 	ck_assert_str_eq(msg(M MIN "adam(0.1, beta1 = 1)\n"),
-	                 "'beta1' of 'adam' must be in [0, 1), got 1");
-	ck_assert_str_eq(msg(M MIN "adam(0.1, eps = 0)\n"), "'eps' of 'adam' must be positive, got 0");
+			 "'beta1' of 'adam' must be in [0, 1), got 1");
+	ck_assert_str_eq(msg(M MIN "adam(0.1, eps = 0)\n"),
+			 "'eps' of 'adam' must be positive, got 0");
 	ck_assert_str_eq(msg(M MIN "sgd(0.1, momentum = -1)\n"),
-	                 "'momentum' of 'sgd' must not be negative, got -1");
+			 "'momentum' of 'sgd' must not be negative, got -1");
 	ck_assert_str_eq(msg(M MIN "sgd(0.1, weight_decay = -1)\n"),
-	                 "'weight_decay' of 'sgd' must not be negative, got -1");
+			 "'weight_decay' of 'sgd' must not be negative, got -1");
 	ck_assert_str_eq(msg(M MIN "sgd(0)\n"), "'lr' of 'sgd' must be positive, got 0");
-	ck_assert_str_eq(msg(M MIN "lbfgs(1)\n"), "unknown optimizer 'lbfgs' (expected sgd or adam)");
+	ck_assert_str_eq(msg(M MIN "lbfgs(1)\n"),
+			 "unknown optimizer 'lbfgs' (expected sgd or adam)");
 	ck_assert_str_eq(msg(M "L = sum(W @ x)\nminimize L using sgd(1)\n"),
-	                 "expected end of line after the statement, got 'using'");
+			 "expected end of line after the statement, got 'using'");
 }
 END_TEST
 
 START_TEST(test_statements)
 {
 	ck_assert_str_eq(msg("# c\n\n"), "empty model file (expected 'model NAME')");
-	ck_assert_str_eq(msg("input x[2]\n"), "missing 'model NAME' statement (it must come first)");
+	ck_assert_str_eq(msg("input x[2]\n"),
+			 "missing 'model NAME' statement (it must come first)");
 	ck_assert_str_eq(msg("batch 2\nmodel m\n"), "'model' must be the first statement");
 	ck_assert_str_eq(msg("model m\nmodel m\n"),
-	                 "more than one 'model' statement (the first is at line 1)");
+			 "more than one 'model' statement (the first is at line 1)");
 	ck_assert_str_eq(msg("model\n"), "expected a model name after 'model', got end of line");
 	ck_assert_str_eq(msg("model 3\n"), "expected a model name after 'model', got '3'");
 	ck_assert_str_eq(msg("model _M\n"), "model name '_M' is reserved in C (it may not start "
-	                 "with '__' or '_' and a capital)");
+					    "with '__' or '_' and a capital)");
 	ck_assert_str_eq(msg("model m\nbatch 0\n"), "batch size must be at least 1, got 0");
 	ck_assert_str_eq(msg("model m\nbatch -3\n"), "batch size must be at least 1, got -3");
 	ck_assert_str_eq(msg("model m\nbatch 1e10\n"),
-	                 "size overflow: batch size is too large: 1e10 > 2147483647");
+			 "size overflow: batch size is too large: 1e10 > 2147483647");
 	ck_assert_str_eq(msg("model m\nbatch n\n"), "expected a number for batch size, got 'n'");
 	ck_assert_str_eq(msg("model m\ninput x[]\n"), "expected a number for a dimension, got ']'");
 	ck_assert_str_eq(msg("model m\ninput x[n]\n"), "a dimension must be a number, got 'n'");
 	ck_assert_str_eq(msg("model m\ninput x[2 3]\n"),
-	                 "expected ',' or ']' in the dimensions, got '3'");
+			 "expected ',' or ']' in the dimensions, got '3'");
 	ck_assert_str_eq(msg("model m\ninput x float\n"),
-	                 "expected '[' or 'int' after 'input x', got 'float'");
-	ck_assert_str_eq(msg("model m\nparam p ~ he\n"), "expected '[' and the shape of 'p', got '~'");
+			 "expected '[' or 'int' after 'input x', got 'float'");
+	ck_assert_str_eq(msg("model m\nparam p ~ he\n"),
+			 "expected '[' and the shape of 'p', got '~'");
 	ck_assert_str_eq(msg("model m\nconst c 3\n"), "expected '=' after 'const c', got '3'");
 	ck_assert_str_eq(msg("model m\nconst c = x\n"), "expected a number for 'const c', got 'x'");
 	ck_assert_str_eq(msg("model m\nz 3\n"), "expected '=' after 'z', got '3'");
 	ck_assert_str_eq(msg("model m\nz\n"), "unknown statement 'z'");
 	ck_assert_str_eq(msg("model m\n= 3\n"), "expected a statement, got '='");
 	ck_assert_str_eq(msg(M "output\n"), "expected a name in 'output', got end of line");
-	ck_assert_str_eq(msg(M "L = sum(x)\ntrack L,\n"), "expected a name in 'track', got end of line");
+	ck_assert_str_eq(msg(M "L = sum(x)\ntrack L,\n"),
+			 "expected a name in 'track', got end of line");
 	ck_assert_str_eq(msg(M "output q\n"), "unknown name 'q' in 'output'");
 	ck_assert_str_eq(msg(M "track q\n"), "unknown name 'q' in 'track'");
 	ck_assert_str_eq(msg(M "minimize q\n"), "unknown name 'q' in 'minimize'");
 	ck_assert_str_eq(msg(M "minimize\n"),
-	                 "expected the name of the objective after 'minimize', got end of line");
+			 "expected the name of the objective after 'minimize', got end of line");
 }
 END_TEST
 
 START_TEST(test_sizes)
 {
 	ck_assert_str_eq(msg("model m\nparam W[65536, 65536] ~ zeros\n"),
-	                 "size overflow: 'W' [65536, 65536] has more than 2147483647 bytes");
+			 "size overflow: 'W' [65536, 65536] has more than 2147483647 bytes");
 	ck_assert_str_eq(msg("model m\ninput x[3000000000]\n"),
-	                 "size overflow: a dimension is too large: 3000000000 > 2147483647");
+			 "size overflow: a dimension is too large: 3000000000 > 2147483647");
 	ck_assert_str_eq(msg("model m\ninput a[60000]\nz = a @ a\n"),
-	                 "shape mismatch in '@': [60000] @ [60000]");
+			 "shape mismatch in '@': [60000] @ [60000]");
 	ck_assert_str_eq(msg("model m\ninput a[60000, 1]\nz = a @ transpose(a)\n"),
-	                 "size overflow: the result [60000, 60000] has more than 2147483647 bytes");
+			 "size overflow: the result [60000, 60000] has more than 2147483647 bytes");
 	ck_assert_str_eq(msg("model m\ninput a[60000, 1]\nz = a + transpose(a)\n"),
-	                 "size overflow: the result [60000, 60000] has more than 2147483647 bytes");
-	ck_assert_str_eq(msg("model m\ninput x[2, 2, 2, 2, 2]\n"), "too many dimensions (at most 4)");
+			 "size overflow: the result [60000, 60000] has more than 2147483647 bytes");
+	ck_assert_str_eq(msg("model m\ninput x[2, 2, 2, 2, 2]\n"),
+			 "too many dimensions (at most 4)");
 }
 END_TEST
 

@@ -55,16 +55,17 @@ static Node *in(const Node *n, int i)
 	return &g->node[n->in[i]];
 }
 
-#define HEAD "model m\ninput x[4]\ninput y int\ninput q[4]\nparam W[3, 4] ~ he\n" \
+#define HEAD                                                                 \
+	"model m\ninput x[4]\ninput y int\ninput q[4]\nparam W[3, 4] ~ he\n" \
 	"param v[4] ~ zeros\nparam M[4, 5] ~ ones\n"
 
 START_TEST(test_seed_model)
 {
 	parse_ok("# mlp.nn\nmodel mlp\nbatch 32\n\ninput x[64]\ninput y int\n"
-	         "param W1[32, 64] ~ he\nparam W2[10, 32] ~ xavier\nconst lambda = 1e-4\n\n"
-	         "z = W1 @ x\nh = relu(z)\no = W2 @ h\nL = cross_entropy(o, y)\n"
-	         "s = lambda / 2 * (sumsq(W1) + sumsq(W2))\nJ = L + s\n\n"
-	         "output o\ntrack L, s\nminimize J with sgd(lr = 0.1)\n");
+		 "param W1[32, 64] ~ he\nparam W2[10, 32] ~ xavier\nconst lambda = 1e-4\n\n"
+		 "z = W1 @ x\nh = relu(z)\no = W2 @ h\nL = cross_entropy(o, y)\n"
+		 "s = lambda / 2 * (sumsq(W1) + sumsq(W2))\nJ = L + s\n\n"
+		 "output o\ntrack L, s\nminimize J with sgd(lr = 0.1)\n");
 	ck_assert_str_eq(g->model, "mlp");
 	ck_assert_int_eq(g->batch, 32);
 	ck_assert_int_eq(g->mode, MODE_FWD);
@@ -92,7 +93,7 @@ START_TEST(test_seed_model)
 	ck_assert(shape_eq(N("o")->shape, shape_of(1, (int64_t)10)));
 	ck_assert_int_eq(N("L")->shape.rank, 0);
 	ck_assert(N("L")->batched);
-	ck_assert(!N("s")->batched);  /* parameters only */
+	ck_assert(!N("s")->batched); /* parameters only */
 	ck_assert(N("J")->batched);
 }
 END_TEST
@@ -147,7 +148,7 @@ START_TEST(test_optimizers)
 	ck_assert_double_eq(g->opt.eps, 1e-8);
 	ck_assert_double_eq(g->opt.weight_decay, 0);
 	parse_ok(str_fmt("%sminimize J with adam(0.01, 0.8, eps = 1e-6, weight_decay = 0.1)\n",
-	                 base));
+			 base));
 	ck_assert_double_eq(g->opt.beta1, 0.8);
 	ck_assert_double_eq(g->opt.beta2, 0.999);
 	ck_assert_double_eq(g->opt.eps, 1e-6);
@@ -159,10 +160,11 @@ END_TEST
 
 START_TEST(test_initializers)
 {
-	parse_ok("model m\nparam a[2] ~ zeros\nparam b[2] ~ ones frozen\n"
-	         "param c[2] ~ constant(-1.5)\nparam d[2] ~ normal(0, 0.1)\n"
-	         "param e[2] ~ uniform(-0.5, 0.5)\nparam f[3, 2] ~ xavier\nparam h[3, 2, 2] ~ he()\n"
-	         "param k[2] ~ normal(std = 2, mean = 1)\nparam l[2] ~ constant(v = 3)\n");
+	parse_ok(
+		"model m\nparam a[2] ~ zeros\nparam b[2] ~ ones frozen\n"
+		"param c[2] ~ constant(-1.5)\nparam d[2] ~ normal(0, 0.1)\n"
+		"param e[2] ~ uniform(-0.5, 0.5)\nparam f[3, 2] ~ xavier\nparam h[3, 2, 2] ~ he()\n"
+		"param k[2] ~ normal(std = 2, mean = 1)\nparam l[2] ~ constant(v = 3)\n");
 	ck_assert_int_eq(N("a")->init, INIT_ZEROS);
 	ck_assert_int_eq(N("b")->init, INIT_ONES);
 	ck_assert(N("b")->frozen);
@@ -188,26 +190,26 @@ START_TEST(test_precedence)
 	parse_ok(HEAD "a = x - v - q\n");
 	Node *a = N("a");
 	ck_assert_int_eq(a->op, OP_SUB);
-	ck_assert_int_eq(in(a, 0)->op, OP_SUB);  /* (x - v) - q */
+	ck_assert_int_eq(in(a, 0)->op, OP_SUB); /* (x - v) - q */
 	ck_assert_ptr_eq(in(a, 1), N("q"));
 	parse_ok(HEAD "b = x + v * q\n");
 	ck_assert_int_eq(N("b")->op, OP_ADD);
 	ck_assert_int_eq(in(N("b"), 1)->op, OP_MUL);
 	parse_ok(HEAD "c = -W @ x\n");
 	ck_assert_int_eq(N("c")->op, OP_MATMUL);
-	ck_assert_int_eq(in(N("c"), 0)->op, OP_NEG);  /* (-W) @ x */
+	ck_assert_int_eq(in(N("c"), 0)->op, OP_NEG); /* (-W) @ x */
 	parse_ok(HEAD "d = x / v * q\n");
 	ck_assert_int_eq(N("d")->op, OP_MUL);
-	ck_assert_int_eq(in(N("d"), 0)->op, OP_DIV);  /* (x / v) * q, left to right */
+	ck_assert_int_eq(in(N("d"), 0)->op, OP_DIV); /* (x / v) * q, left to right */
 	parse_ok(HEAD "e = x * (v + q)\n");
 	ck_assert_int_eq(N("e")->op, OP_MUL);
 	ck_assert_int_eq(in(N("e"), 1)->op, OP_ADD);
 	parse_ok(HEAD "f = W @ x * 2 - -x @ transpose(W)\n");
 	ck_assert_int_eq(N("f")->op, OP_SUB);
-	parse_ok(HEAD "h = x - - - v\n");  /* x - (-(-v)) */
+	parse_ok(HEAD "h = x - - - v\n"); /* x - (-(-v)) */
 	ck_assert_int_eq(N("h")->op, OP_SUB);
 	ck_assert_ptr_eq(in(N("h"), 1), N("v"));
-	parse_ok(HEAD "k = x @ M @ transpose(M)\n");  /* ([4]@[4,5]) @ [5,4] */
+	parse_ok(HEAD "k = x @ M @ transpose(M)\n"); /* ([4]@[4,5]) @ [5,4] */
 	ck_assert(shape_eq(N("k")->shape, shape_of(1, (int64_t)4)));
 }
 END_TEST
@@ -217,8 +219,8 @@ static void check_shape(const char *expr, Shape s, bool batched)
 {
 	parse_ok(str_fmt(HEAD "input m[2, 4]\nparam P[2, 4] ~ ones\nr = %s\n", expr));
 	Node *r = N("r");
-	ck_assert_msg(shape_eq(r->shape, s), "%s: shape %s, expected %s", expr,
-	              shape_str(r->shape), shape_str(s));
+	ck_assert_msg(shape_eq(r->shape, s), "%s: shape %s, expected %s", expr, shape_str(r->shape),
+		      shape_str(s));
 	ck_assert_msg(r->batched == batched, "%s: batched %d", expr, r->batched);
 	ck_assert_int_eq(r->type, T_F);
 }
@@ -227,8 +229,8 @@ START_TEST(test_shapes)
 {
 	Shape sc = {0}, s3 = shape_of(1, (int64_t)3), s4 = shape_of(1, (int64_t)4);
 	Shape s24 = shape_of(2, (int64_t)2, (int64_t)4), s42 = shape_of(2, (int64_t)4, (int64_t)2);
-	static const char *const unary[] = {"relu", "sigmoid", "tanh", "exp", "log", "sqrt",
-	                                    "abs", "softmax", "log_softmax"};
+	static const char *const unary[] = {"relu", "sigmoid", "tanh",    "exp",        "log",
+					    "sqrt", "abs",     "softmax", "log_softmax"};
 	for (size_t i = 0; i < sizeof unary / sizeof unary[0]; i++) {
 		check_shape(str_fmt("%s(m)", unary[i]), s24, true);
 		check_shape(str_fmt("%s(v)", unary[i]), s4, false);
@@ -246,12 +248,13 @@ START_TEST(test_shapes)
 	ck_assert_int_eq(N("r")->op, OP_CROSS_ENTROPY);
 	check_shape("mse(x, q)", sc, true);
 	check_shape("mse(v, v * 2)", sc, false);
-	check_shape("W @ x", s3, true);            /* [m,k]@[k] */
+	check_shape("W @ x", s3, true); /* [m,k]@[k] */
 	check_shape("W @ v", s3, false);
-	check_shape("x @ transpose(W)", s3, true);  /* [k]@[k,n] */
-	check_shape("m @ transpose(P)", shape_of(2, (int64_t)2, (int64_t)2), true); /* [m,k]@[k,n] */
+	check_shape("x @ transpose(W)", s3, true); /* [k]@[k,n] */
+	check_shape("m @ transpose(P)", shape_of(2, (int64_t)2, (int64_t)2),
+		    true); /* [m,k]@[k,n] */
 	check_shape("P @ M", shape_of(2, (int64_t)2, (int64_t)5), false);
-	check_shape("m + x", s24, true);            /* broadcasting [2,4] + [4] */
+	check_shape("m + x", s24, true); /* broadcasting [2,4] + [4] */
 	check_shape("v * P", s24, false);
 	check_shape("m - 1", s24, true);
 	check_shape("2 / x", s4, true);
@@ -282,22 +285,23 @@ END_TEST
 START_TEST(test_locations_text)
 {
 	parse_ok("model m\ninput x[4]\nparam W[3, 4] ~ he\n\n  o  =  W  @  x   # the product\n"
-	         "p = relu(o)\noutput p\n");
+		 "p = relu(o)\noutput p\n");
 	Node *o = N("o"), *x = N("x");
 	ck_assert_int_eq(o->loc.line, 5);
-	ck_assert_int_eq(o->loc.col, 12);  /* the '@' */
+	ck_assert_int_eq(o->loc.col, 12); /* the '@' */
 	ck_assert_str_eq(o->text, "o  =  W  @  x");
 	ck_assert_int_eq(x->loc.line, 2);
-	ck_assert_int_eq(x->loc.col, 7);   /* the name */
+	ck_assert_int_eq(x->loc.col, 7); /* the name */
 	ck_assert_str_eq(x->text, "input x[4]");
-	ck_assert_int_eq(N("p")->loc.col, 5);  /* the function name */
+	ck_assert_int_eq(N("p")->loc.col, 5); /* the function name */
 }
 END_TEST
 
 START_TEST(test_crlf_tabs_comments)
 {
-	parse_ok("# a model\r\nmodel m\t# comment\r\n\r\n\tinput\tx[2]\r\nparam W[2,2]~he frozen\r\n"
-	         "o=W@x#no spaces\r\noutput o");
+	parse_ok(
+		"# a model\r\nmodel m\t# comment\r\n\r\n\tinput\tx[2]\r\nparam W[2,2]~he frozen\r\n"
+		"o=W@x#no spaces\r\noutput o");
 	ck_assert(N("W")->frozen);
 	ck_assert_int_eq(N("o")->loc.line, 6);
 	ck_assert_str_eq(N("o")->text, "o=W@x");
@@ -315,7 +319,7 @@ START_TEST(test_nesting)
 		buf_printf(&b, ")");
 	buf_printf(&b, "\noutput r\n");
 	parse_ok(b.s);
-	ck_assert_int_eq(g->out[0], find_name(g, "x"));  /* r is an alias of x */
+	ck_assert_int_eq(g->out[0], find_name(g, "x")); /* r is an alias of x */
 	b = (Buf){0};
 	buf_printf(&b, "model m\ninput x[1]\nr = ");
 	for (int i = 0; i < MAX_DEPTH; i++)
@@ -324,7 +328,7 @@ START_TEST(test_nesting)
 	for (int i = 0; i < MAX_DEPTH; i++)
 		buf_printf(&b, ")");
 	ck_assert_str_eq(parse_err(b.s), "3:1005: error: expression nested too deeply "
-	                 "(more than 200 levels)");
+					 "(more than 200 levels)");
 	/* a long chain of unary minus is folded in a loop */
 	b = (Buf){0};
 	buf_printf(&b, "model m\ninput x[1]\nr = ");

@@ -24,7 +24,7 @@ static const char *const models[] = {"mlp", "iris", "cancer", "ops", "wide", "de
 enum { N_MODELS = 6, BATCH = 3, STEPS = 3 };
 
 static uint64_t rng;
-static double urand(void)  /* xorshift64, [0, 1) */
+static double urand(void) /* xorshift64, [0, 1) */
 {
 	rng ^= rng << 13;
 	rng ^= rng >> 7;
@@ -53,7 +53,7 @@ static const char *tmp_name(const char *what)
 {
 	const char *dir = getenv("TMPDIR");
 	return str_fmt("%s/gradc-test-run-%ld-%s.safetensors", dir && *dir ? dir : "/tmp",
-	               (long)getpid(), what);
+		       (long)getpid(), what);
 }
 
 static bool exists(const char *path)
@@ -64,7 +64,7 @@ static bool exists(const char *path)
 /* A tensor of node 'n' (leading batch 'b' if > 0) with 'count' values
  * from v, stored as 'dt'.  */
 static gradc_st_tensor tensor(const char *name, gradc_st_dtype dt, const Node *n, int64_t b,
-                              const double *v)
+			      const double *v)
 {
 	gradc_st_tensor t = {.name = name, .dtype = dt};
 	if (b > 0)
@@ -76,10 +76,18 @@ static gradc_st_tensor tensor(const char *name, gradc_st_dtype dt, const Node *n
 	t.data = alloc(t.nbytes);
 	for (size_t i = 0; i < count; i++)
 		switch (dt) {
-		case GRADC_ST_F32: ((float *)t.data)[i] = (float)v[i]; break;
-		case GRADC_ST_F64: ((double *)t.data)[i] = v[i]; break;
-		case GRADC_ST_I32: ((int32_t *)t.data)[i] = (int32_t)v[i]; break;
-		case GRADC_ST_I64: ((int64_t *)t.data)[i] = (int64_t)v[i]; break;
+		case GRADC_ST_F32:
+			((float *)t.data)[i] = (float)v[i];
+			break;
+		case GRADC_ST_F64:
+			((double *)t.data)[i] = v[i];
+			break;
+		case GRADC_ST_I32:
+			((int32_t *)t.data)[i] = (int32_t)v[i];
+			break;
+		case GRADC_ST_I64:
+			((int64_t *)t.data)[i] = (int64_t)v[i];
+			break;
 		}
 	return t;
 }
@@ -98,9 +106,9 @@ static double **random_values(const Graph *fwd, bool f64)
 		int64_t classes = n->type == T_INT ? label_classes(fwd, i) : 0;
 		v[i] = alloc(sizeof(double) * (size_t)count);
 		for (int64_t k = 0; k < count; k++) {
-			double x = n->type == T_INT ? floor(urand() * (double)classes)
-			                            : n->op == OP_PARAM ? urand() - 0.5
-			                                                : 2 * urand() - 1;
+			double x = n->type == T_INT    ? floor(urand() * (double)classes)
+				   : n->op == OP_PARAM ? urand() - 0.5
+						       : 2 * urand() - 1;
 			v[i][k] = f64 ? x : (double)(float)x;
 		}
 	}
@@ -116,9 +124,10 @@ static void write_in(const char *path, const Graph *fwd, double **v, bool f64, b
 		const Node *n = &fwd->node[i];
 		gradc_st_dtype ft = f64 ? GRADC_ST_F64 : GRADC_ST_F32;
 		if (n->op == OP_INPUT)
-			t[n_t++] = tensor(n->name,
-			                  n->type == T_INT ? (n_int++ % 2 ? GRADC_ST_I32 : GRADC_ST_I64) : ft,
-			                  n, fwd->batch, v[i]);
+			t[n_t++] = tensor(
+				n->name,
+				n->type == T_INT ? (n_int++ % 2 ? GRADC_ST_I32 : GRADC_ST_I64) : ft,
+				n, fwd->batch, v[i]);
 		else if (n->op == OP_PARAM && params)
 			t[n_t++] = tensor(n->name, ft, n, 0, v[i]);
 	}
@@ -151,7 +160,7 @@ static double rel_err(const gradc_st_tensor *t, const double *want, size_t count
 	double se = 0, sw = 0;
 	for (size_t i = 0; i < count; i++) {
 		double got = t->dtype == GRADC_ST_F64 ? ((const double *)t->data)[i]
-		                                      : (double)((const float *)t->data)[i];
+						      : (double)((const float *)t->data)[i];
 		se += (got - want[i]) * (got - want[i]);
 		sw += want[i] * want[i];
 	}
@@ -168,7 +177,7 @@ static const gradc_st_tensor *find(const gradc_st_file *f, const char *name)
 
 /* Run 'fwd' with cmd_run; NULL, or the error message. */
 static const char *run(const Graph *fwd, const char *in, const char *out, bool f64, int steps,
-                       uint32_t seed, int batch_flag)
+		       uint32_t seed, int batch_flag)
 {
 	Options o = {.f64 = f64, .batch = batch_flag};
 	const char *msg;
@@ -269,14 +278,16 @@ START_TEST(test_seed)
 		ck_assert_msg(!msg, "%s", msg);
 	}
 	remove(in);
-	const gradc_st_tensor *a = find(&f[0], "W1"), *b = find(&f[1], "W1"), *c = find(&f[2], "W1");
+	const gradc_st_tensor *a = find(&f[0], "W1"), *b = find(&f[1], "W1"),
+			      *c = find(&f[2], "W1");
 	ck_assert(!memcmp(a->data, b->data, a->nbytes));
 	ck_assert(memcmp(a->data, c->data, a->nbytes));
 	/* the evaluator at the initialized parameters */
 	for (int i = 0; i < fwd->n_node; i++) {
 		const Node *n = &fwd->node[i];
 		if (n->op == OP_PARAM)
-			memcpy(v[i], find(&f[0], n->name)->data, sizeof(double) * (size_t)shape_numel(n->shape));
+			memcpy(v[i], find(&f[0], n->name)->data,
+			       sizeof(double) * (size_t)shape_numel(n->shape));
 	}
 	Eval *eg = evaluator(fwd, MODE_GRAD, v);
 	ck_assert_int_eq(eval_run(eg), 0);
@@ -308,14 +319,16 @@ START_TEST(test_load_params)
 	/* a wrong shape, a missing parameter, a wrong dtype */
 	Node *p = &fwd->node[w2f];
 	gradc_st_tensor t = tensor("W2", GRADC_ST_F32, &fwd->node[find_name(fwd, "W1")], 0,
-	                           v[find_name(fwd, "W1")]);
+				   v[find_name(fwd, "W1")]);
 	gradc_st_tensor t1 = tensor("W1", GRADC_ST_I32, p, 0, v[w2f]);
 	struct {
 		gradc_st_tensor t[2];
 		int n;
 		const char *want;
 	} cases[] = {
-		{{t, tensor("W1", GRADC_ST_F64, &fwd->node[find_name(fwd, "W1")], 0, v[find_name(fwd, "W1")])}, 2,
+		{{t, tensor("W1", GRADC_ST_F64, &fwd->node[find_name(fwd, "W1")], 0,
+			    v[find_name(fwd, "W1")])},
+		 2,
 		 "parameter 'W2' has shape [32, 64]; expected [10, 32]"},
 		{{tensor("W2", GRADC_ST_F32, p, 0, v[w2f])}, 1, "missing parameter 'W1'"},
 		{{t1}, 1, "dtype I32"},
@@ -323,8 +336,8 @@ START_TEST(test_load_params)
 	for (volatile size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
 		ck_assert(!gradc_st_write(in, cases[k].t, cases[k].n));
 		CATCH_ERROR(msg, load_params(in, modes, 1));
-		ck_assert_msg(msg && strstr(msg, cases[k].want) && strstr(msg, in), "case %zu: %s", (size_t)k,
-		              msg ? msg : "(no error)");
+		ck_assert_msg(msg && strstr(msg, cases[k].want) && strstr(msg, in), "case %zu: %s",
+			      (size_t)k, msg ? msg : "(no error)");
 	}
 	remove(in);
 	CATCH_ERROR(msg, load_params(in, modes, 1));
@@ -345,7 +358,7 @@ START_TEST(test_errors)
 	remove(out);
 	const char *msg = run(fwd, in, out, false, 1, 0, 0);
 	ck_assert_msg(msg && strstr(msg, "not finite") && strstr(msg, "status 2"), "%s",
-	              msg ? msg : "(no error)");
+		      msg ? msg : "(no error)");
 	ck_assert(!exists(out));
 	/* a label out of range, caught before anything is built */
 	fwd = load("mlp", BATCH, false);
@@ -354,7 +367,7 @@ START_TEST(test_errors)
 	write_in(in, fwd, v, false, true);
 	msg = run(fwd, in, out, false, 1, 0, 0);
 	ck_assert_msg(msg && strstr(msg, "label 'y'[2] = 10 is outside [0, 10)"), "%s",
-	              msg ? msg : "(no error)");
+		      msg ? msg : "(no error)");
 	ck_assert(!exists(out));
 	/* --batch other than the tensors' */
 	v[find_name(fwd, "y")][2] = 9;

@@ -256,7 +256,10 @@ local function doc(A, h)
   h:addf(" * %s_BATCH holds %s_BATCH * %s_X_SIZE elements (row-major per sample).", P, P, P)
   h:add(" *")
   if not (A.model.infer_only and A.baked) then
-    if A.training then
+    if A.baked then
+      h:addf(" *   %s_init(&p, &s, seed)     parameters: %s_baked (--params), the others from", P, P)
+      h:add(" *                             'seed'; optimizer state zeroed, s.lr = the model's")
+    elseif A.training then
       h:addf(" *   %s_init(&p, &s, seed)     parameters from 'seed' (stream = parameter index),", P)
       h:add(" *                             optimizer state zeroed, s.lr = the model's")
     else

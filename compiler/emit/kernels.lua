@@ -76,10 +76,10 @@ F.div = function(K, n, a, b) return a .. " / " .. b end
 F.neg = function(K, n, a) return "-" .. a end
 F.scale = function(K, n, a) return atom(K:lit(n.attr[1])) .. " * " .. a end
 F.relu = function(K, n, a)
-  return fmt("%s > 0 ? %s : %s", a, a, K:lit(0))
+  return fmt("%s < 0 ? %s : %s", a, K:lit(0), a)  -- NaN stays NaN, as in PyTorch
 end
 F.leaky_relu = function(K, n, a)
-  return fmt("%s > 0 ? %s : %s * %s", a, a, atom(K:lit(n.attr[1])), a)
+  return fmt("%s < 0 ? %s * %s : %s", a, atom(K:lit(n.attr[1])), a, a)
 end
 F.sigmoid = function(K, n, a)
   return fmt("%s / (%s + %s)", K:lit(1), K:lit(1), K:math("EXP", "-" .. a))

@@ -1,0 +1,50 @@
+/* pipeline.c: the passes in order, as every command runs them.
+ *
+ *   source --parse--> forward graph --lower--> batch explicit
+ *     per mode (inference, training step, gradients):
+ *       --autodiff--> backward + update --optimize--> dead code out, fusion
+ *       --schedule--> order --plan--> arena offsets   (then emit)
+ *
+ * Options.dump (`-d LETTERS`) prints the graph after passes: p parse,
+ * l lower, a autodiff, o optimize, s schedule, m plan (memory).
+ */
+#include "gradc.h"
+
+#include <string.h>
+
+static void dump(const Options *o, char pass, const char *title, const Graph *g)
+{
+	if (!o->dump || !strchr(o->dump, pass))
+		return;
+	Buf b = {0};
+	dump_graph(&b, g);
+	fprintf(stderr, "## after %s (%s)\n%s\n", title,
+	        g->mode == MODE_INFER ? "infer" : g->mode == MODE_TRAIN ? "train"
+	        : g->mode == MODE_GRAD ? "grad" : "forward", b.s ? b.s : "");
+}
+
+/* Parse and lower: the forward graph. */
+Graph *front_end(const Source *src, const Options *o)
+{
+	err_src = src;
+	Graph *g = parse(src, o);
+	dump(o, 'p', "parse", g);
+	lower(g);
+	dump(o, 'l', "lower", g);
+	return g;
+}
+
+/* The planned graph of one mode. */
+Graph *build_mode(const Graph *fwd, Mode mode, const Options *o)
+{
+	Graph *g = autodiff(fwd, mode);
+	dump(o, 'a', "autodiff", g);
+	optimize(g, !o->no_fuse);
+	dump(o, 'o', "optimize", g);
+	schedule(g);
+	dump(o, 's', "schedule", g);
+	plan(g);
+	dump(o, 'm', "plan", g);
+	return g;
+}
+
