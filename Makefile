@@ -47,7 +47,7 @@ TOBJS   := $(LIBSRCS:compiler/%.c=$(BUILD)/tobj/%.o) $(RT_TOBJS)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 FMT_SRCS := $(wildcard compiler/*.[ch] runtime/*.[ch] runtime/host/*.[ch] tests/*.[ch])
 
-.PHONY: all gradc deps test check clean install lines demo bench embedded fuzz generated \
+.PHONY: all gradc deps test check clean install lines demo bench embedded fuzz generated memory \
 	format-check
 
 all:
@@ -114,6 +114,11 @@ demo:
 	@sh scripts/deps.sh demo
 	@$(MAKE) gradc
 	@sh scripts/demo.sh
+
+# the static memory figures of every model (README, issue 4)
+memory:
+	@$(MAKE) gradc
+	@sh scripts/memory.sh
 
 # the checked-in output of every model (tests/t_golden.sh diffs against it)
 generated:

@@ -41,6 +41,9 @@ static void dot_node(Buf *b, const Graph *g, int id, bool bwd)
 	if (n->op == OP_CONST || n->op == OP_FILL)
 		buf_printf(b, "  n%d [label=\"%s%s%g\", %s];\n", id, name, *name ? " = " : "",
 		           n->attr[0], style);
+	else if (n->op == OP_SCALE || n->op == OP_LEAKY_RELU || n->op == OP_LEAKY_RELU_GRAD)
+		buf_printf(b, "  n%d [label=\"%s%s%s %g\\n%s\", %s];\n", id, name, *name ? ": " : "",
+		           op_name[n->op], n->attr[0], full_shape(n), style);
 	else
 		buf_printf(b, "  n%d [label=\"%s%s%s\\n%s\", %s];\n", id, name, *name ? ": " : "",
 		           op_name[n->op], full_shape(n), style);
@@ -57,9 +60,16 @@ void write_dot(Buf *b, const Graph *fwd, const Graph *bwd)
 {
 	buf_printf(b, "digraph \"%s\" {\n  rankdir=TB;\n  node [fontname=\"Helvetica\"];\n",
 	           fwd->model);
+	/* literals folded into their users are left out */
+	bool *used = alloc(sizeof(bool) * (size_t)fwd->n_node);
+	for (int i = 0; i < fwd->n_node; i++)
+		for (int k = 0; k < fwd->node[i].n_in; k++)
+			used[fwd->node[i].in[k]] = true;
 	buf_printf(b, "  subgraph cluster_forward {\n  label=\"forward\";\n");
 	for (int i = 0; i < fwd->n_node; i++)
-		dot_node(b, fwd, i, false);
+		if (used[i] || op_kind[fwd->node[i].op] != K_LEAF || fwd->node[i].op == OP_INPUT ||
+		    fwd->node[i].op == OP_PARAM)
+			dot_node(b, fwd, i, false);
 	buf_printf(b, "  }\n");
 	for (int i = 0; i < fwd->n_node; i++)
 		dot_edges(b, fwd, i, false);

@@ -392,6 +392,8 @@ typedef struct Figures {
 	int64_t unshared_bytes;     /* Graph.unshared_bytes */
 	int64_t total_bytes;        /* arena + optimizer + params (unless flash) */
 	int64_t kept_bytes;         /* forward values live when backward starts */
+	int64_t baseline_lower_bound_bytes; /* TRAIN: lower bound if every parameter
+	                                       gradient lived to one update at the end */
 	bool flash;                 /* parameters const in flash, not in RAM */
 } Figures;
 /* Figures of 'g'; 'flash': the parameters are baked in as const (an

@@ -23,7 +23,6 @@
 
 enum {
 	TIMELINE_COLS = 64,
-	ADAM_STEP_BYTES = 8,  /* Adam's step count t, an int64_t */
 };
 
 typedef struct Buffer {
@@ -79,10 +78,14 @@ Figures figures(const Graph *g, bool flash)
 			f.params_bytes += node_bytes(g, n);
 	}
 	if (g->mode == MODE_TRAIN) {
+		/* sizeof(NAME_state): lr and the step count (a real and an int32,
+		 * padded to 16 bytes in f64), then momentum or Adam's moments */
+		f.optimizer_bytes = g->f64 ? 16 : 8;
 		if (g->opt.kind == OPT_ADAM)
-			f.optimizer_bytes = 2 * f.params_bytes + ADAM_STEP_BYTES;
+			f.optimizer_bytes += 2 * f.params_bytes;
 		else if (g->opt.momentum != 0)
-			f.optimizer_bytes = f.params_bytes;
+			f.optimizer_bytes += f.params_bytes;
+		f.baseline_lower_bound_bytes = baseline_lower_bound(g);
 	}
 	f.arena_bytes = g->arena_bytes;
 	f.lower_bound_bytes = g->lower_bound;
@@ -159,7 +162,7 @@ static const char *opt_str(const Optim *o)
 		return str_fmt("adam (lr %g): moments m, v and a step count", o->lr);
 	if (o->momentum != 0)
 		return str_fmt("sgd (lr %g, momentum %g): one momentum buffer", o->lr, o->momentum);
-	return str_fmt("sgd (lr %g): no state", o->lr);
+	return str_fmt("sgd (lr %g): state is the learning rate and step count", o->lr);
 }
 
 static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *infer,
@@ -273,11 +276,13 @@ static void json_figures(Buf *b, const char *key, const Figures *f)
 	}
 	buf_printf(b, "{\"params_bytes\": %lld, \"frozen_bytes\": %lld, \"optimizer_bytes\": %lld, "
 	              "\"arena_bytes\": %lld, \"lower_bound_bytes\": %lld, \"unshared_bytes\": %lld, "
-	              "\"total_bytes\": %lld},\n",
+	              "\"total_bytes\": %lld, \"kept_bytes\": %lld, "
+	              "\"baseline_lower_bound_bytes\": %lld},\n",
 	           (long long)f->params_bytes, (long long)f->frozen_bytes,
 	           (long long)f->optimizer_bytes, (long long)f->arena_bytes,
 	           (long long)f->lower_bound_bytes, (long long)f->unshared_bytes,
-	           (long long)f->total_bytes);
+	           (long long)f->total_bytes, (long long)f->kept_bytes,
+	           (long long)f->baseline_lower_bound_bytes);
 }
 
 static void json_buffers(Buf *b, const char *mode, const Graph *g, bool *first)

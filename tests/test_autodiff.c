@@ -146,6 +146,8 @@ START_TEST(every_small_model)
 	char *text = read_file(model_files[_i], &n);
 	ck_assert_msg(text != NULL, "cannot read %s", model_files[_i]);
 	double err = grad_error(text);
+	if (getenv("GRADC_VERBOSE"))
+		printf("%s: error %.2e\n", model_files[_i], err);
 	ck_assert_msg(err < 1e-7, "%s: gradient error %g", model_files[_i], err);
 }
 END_TEST
@@ -153,6 +155,8 @@ END_TEST
 START_TEST(every_operator)
 {
 	double err = grad_error(op_models[_i]);
+	if (getenv("GRADC_VERBOSE"))
+		printf("operator model %d: error %.2e\n", _i, err);
 	ck_assert_msg(err < 1e-7, "model %d: gradient error %g\n%s", _i, err, op_models[_i]);
 }
 END_TEST
