@@ -312,7 +312,7 @@ int new_unary(Graph *g, Op op, int a, double attr, Loc loc)
 		if (op != OP_TRANSPOSE)
 			die("new_unary: %s", op_name[op]);
 		if (s.rank != 2)
-			error_at(loc, "transpose needs a 2-D tensor, got %s", shape_str(s));
+			error_at(loc, "'transpose' needs a 2-D tensor, got %s", shape_str(s));
 		s = shape_of(2, x->shape.dim[1], x->shape.dim[0]);
 	}
 	int id = push(g, op, s, batched, loc);
@@ -374,10 +374,10 @@ int new_binary(Graph *g, Op op, int a, int b, Loc loc)
 	case OP_CROSS_ENTROPY:
 		check_float(g, a, loc);
 		if (y->type != T_INT)
-			error_at(loc, "cross_entropy expects an int class label, got float '%s'",
+			error_at(loc, "'cross_entropy' expects an int class label, got float '%s'",
 			         node_label(g, b));
 		if (x->shape.rank != 1)
-			error_at(loc, "cross_entropy expects 1-D logits, got %s", shape_str(x->shape));
+			error_at(loc, "'cross_entropy' expects 1-D logits, got %s", shape_str(x->shape));
 		if (y->shape.rank != 0)
 			die("int input of rank %d", y->shape.rank);
 		s = (Shape){0};
