@@ -34,6 +34,9 @@ TEST_CFLAGS = -std=c11 $(WARN) -Werror -O1 -g $(SAN) $(LUA_CFLAGS) $(INCS)
 RT_CFLAGS = -std=c99 $(WARN) $(CFLAGS) -Iruntime -Iruntime/host
 RT_TEST_CFLAGS = -std=c99 $(WARN) -Werror -O1 -g $(SAN) -Iruntime -Iruntime/host
 
+# keep the objects make considers intermediate (tests link them)
+.SECONDARY:
+
 SRCS    := $(wildcard compiler/*.c)
 LIBSRCS := $(filter-out compiler/main.c,$(SRCS))
 LUAS    := $(sort $(wildcard compiler/emit/*.lua))
@@ -133,6 +136,12 @@ embedded:
 	@sh scripts/deps.sh embedded
 	@$(MAKE) gradc
 	@sh scripts/embedded.sh
+
+# performance against --no-fuse and OpenBLAS (bench/bench.sh; a few minutes)
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) gradc
+	@sh bench/bench.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -23,6 +23,8 @@
  * 3. Instruction counts (argument "cg N", under valgrind --tool=callgrind
  *    --collect-atstart=no): N calls of each implementation between client
  *    requests, one dump per implementation ("gen-train", ...).
+ * 4. "loop WHAT N" (WHAT: gen-train, gen-infer, ref-train, ref-infer): N
+ *    calls of one implementation (parameters restored every 256), for perf.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -319,6 +321,20 @@ static void cg(int n)
 	}
 }
 
+/* "loop WHAT N": N calls of one implementation, for a profiler */
+static void loop(const char *what, int n)
+{
+	void (*fn)(int) = strcmp(what, "gen-infer") == 0   ? gen_infer
+	                  : strcmp(what, "ref-train") == 0 ? ref_train
+	                  : strcmp(what, "ref-infer") == 0 ? ref_infer_
+	                                                   : gen_train;
+	for (int i = 0; i < n; i++) {
+		if (i % 256 == 0)
+			reset();
+		fn(i);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	openblas_set_num_threads(1);
@@ -352,6 +368,8 @@ int main(int argc, char **argv)
 	int fail = check();
 	if (argc > 2 && strcmp(argv[1], "cg") == 0)
 		cg(atoi(argv[2]));
+	else if (argc > 3 && strcmp(argv[1], "loop") == 0)
+		loop(argv[2], atoi(argv[3]));
 	else if (argc > 1 && strcmp(argv[1], "time") == 0 && !fail)
 		timing();
 	ref_free(&R);

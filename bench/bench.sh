@@ -33,7 +33,7 @@ status=0
 build() {
 	name=$1 outbin=$2
 	shift 2
-	$CC -std=c99 -O3 "$@" -DMODEL="$name" -DPEAK_GFLOPS="$PEAK" -I"$ROOT/runtime" \
+	$CC -O3 "$@" -DMODEL="$name" -DPEAK_GFLOPS="$PEAK" -I"$ROOT/runtime" \
 		-I"$B/$name" -I"$ROOT/bench" -o "$outbin" "$ROOT/bench/bench.c" "$ROOT/bench/ref.c" \
 		"$B/$name/$name.c" "$B/$name/${name}_nf.c" "$ROOT/runtime/gradc_rt.c" -lopenblas -lm
 }

@@ -118,14 +118,83 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 	 * add#11 = matmul#10 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
 	 * h = relu(add#11)   [B,8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))
 	 */
-	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 8; j++) {
-			cancer_real acc = 0.0f;
-			for (int k = 0; k < 30; k++) {
-				acc += u[i * 30 + k] * p->W1[j * 30 + k];
+	for (int i0 = 0; i0 < 8; i0 += 2) {
+		cancer_real d[16][16];
+		for (int t_ = 0; t_ < 16; t_++) {
+			for (int l = 0; l < 16; l++) {
+				d[t_][l] = 0.0f;
 			}
-			const cancer_real t11 = acc + p->b1[j];
-			h[i * 8 + j] = t11 < 0 ? 0.0f : t11;
+		}
+		for (int l = 0; l < 16; l++) {
+			const cancer_real x0 = u[i0 * 30 + l];
+			const cancer_real x1 = u[(i0 + 1) * 30 + l];
+			const cancer_real w0 = p->W1[l];
+			const cancer_real w1 = p->W1[30 + l];
+			const cancer_real w2 = p->W1[60 + l];
+			const cancer_real w3 = p->W1[90 + l];
+			const cancer_real w4 = p->W1[120 + l];
+			const cancer_real w5 = p->W1[150 + l];
+			const cancer_real w6 = p->W1[180 + l];
+			const cancer_real w7 = p->W1[210 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x0 * w3;
+			d[4][l] += x0 * w4;
+			d[5][l] += x0 * w5;
+			d[6][l] += x0 * w6;
+			d[7][l] += x0 * w7;
+			d[8][l] += x1 * w0;
+			d[9][l] += x1 * w1;
+			d[10][l] += x1 * w2;
+			d[11][l] += x1 * w3;
+			d[12][l] += x1 * w4;
+			d[13][l] += x1 * w5;
+			d[14][l] += x1 * w6;
+			d[15][l] += x1 * w7;
+		}
+		for (int l = 0; l < 14; l++) {
+			const cancer_real x0 = u[i0 * 30 + 16 + l];
+			const cancer_real x1 = u[(i0 + 1) * 30 + 16 + l];
+			const cancer_real w0 = p->W1[16 + l];
+			const cancer_real w1 = p->W1[30 + 16 + l];
+			const cancer_real w2 = p->W1[60 + 16 + l];
+			const cancer_real w3 = p->W1[90 + 16 + l];
+			const cancer_real w4 = p->W1[120 + 16 + l];
+			const cancer_real w5 = p->W1[150 + 16 + l];
+			const cancer_real w6 = p->W1[180 + 16 + l];
+			const cancer_real w7 = p->W1[210 + 16 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x0 * w3;
+			d[4][l] += x0 * w4;
+			d[5][l] += x0 * w5;
+			d[6][l] += x0 * w6;
+			d[7][l] += x0 * w7;
+			d[8][l] += x1 * w0;
+			d[9][l] += x1 * w1;
+			d[10][l] += x1 * w2;
+			d[11][l] += x1 * w3;
+			d[12][l] += x1 * w4;
+			d[13][l] += x1 * w5;
+			d[14][l] += x1 * w6;
+			d[15][l] += x1 * w7;
+		}
+		for (int t_ = 0; t_ < 16; t_++) {
+			for (int l = 0; l < 8; l++) {
+				d[t_][l] += d[t_][l + 8];
+			}
+			for (int l = 0; l < 4; l++) {
+				d[t_][l] += d[t_][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 8; jj++) {
+				const cancer_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+				const cancer_real t11 = v + p->b1[jj];
+				h[(i0 + ii) * 8 + jj] = t11 < 0 ? 0.0f : t11;
+			}
 		}
 	}
 
@@ -180,14 +249,83 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 * add#12 = matmul#11 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
 	 * h = relu(add#12)   [B,8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))
 	 */
-	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 8; j++) {
-			cancer_real acc = 0.0f;
-			for (int k = 0; k < 30; k++) {
-				acc += u[i * 30 + k] * p->W1[j * 30 + k];
+	for (int i0 = 0; i0 < 8; i0 += 2) {
+		cancer_real d[16][16];
+		for (int t_ = 0; t_ < 16; t_++) {
+			for (int l = 0; l < 16; l++) {
+				d[t_][l] = 0.0f;
 			}
-			const cancer_real t12 = acc + p->b1[j];
-			h[i * 8 + j] = t12 < 0 ? 0.0f : t12;
+		}
+		for (int l = 0; l < 16; l++) {
+			const cancer_real x0 = u[i0 * 30 + l];
+			const cancer_real x1 = u[(i0 + 1) * 30 + l];
+			const cancer_real w0 = p->W1[l];
+			const cancer_real w1 = p->W1[30 + l];
+			const cancer_real w2 = p->W1[60 + l];
+			const cancer_real w3 = p->W1[90 + l];
+			const cancer_real w4 = p->W1[120 + l];
+			const cancer_real w5 = p->W1[150 + l];
+			const cancer_real w6 = p->W1[180 + l];
+			const cancer_real w7 = p->W1[210 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x0 * w3;
+			d[4][l] += x0 * w4;
+			d[5][l] += x0 * w5;
+			d[6][l] += x0 * w6;
+			d[7][l] += x0 * w7;
+			d[8][l] += x1 * w0;
+			d[9][l] += x1 * w1;
+			d[10][l] += x1 * w2;
+			d[11][l] += x1 * w3;
+			d[12][l] += x1 * w4;
+			d[13][l] += x1 * w5;
+			d[14][l] += x1 * w6;
+			d[15][l] += x1 * w7;
+		}
+		for (int l = 0; l < 14; l++) {
+			const cancer_real x0 = u[i0 * 30 + 16 + l];
+			const cancer_real x1 = u[(i0 + 1) * 30 + 16 + l];
+			const cancer_real w0 = p->W1[16 + l];
+			const cancer_real w1 = p->W1[30 + 16 + l];
+			const cancer_real w2 = p->W1[60 + 16 + l];
+			const cancer_real w3 = p->W1[90 + 16 + l];
+			const cancer_real w4 = p->W1[120 + 16 + l];
+			const cancer_real w5 = p->W1[150 + 16 + l];
+			const cancer_real w6 = p->W1[180 + 16 + l];
+			const cancer_real w7 = p->W1[210 + 16 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x0 * w3;
+			d[4][l] += x0 * w4;
+			d[5][l] += x0 * w5;
+			d[6][l] += x0 * w6;
+			d[7][l] += x0 * w7;
+			d[8][l] += x1 * w0;
+			d[9][l] += x1 * w1;
+			d[10][l] += x1 * w2;
+			d[11][l] += x1 * w3;
+			d[12][l] += x1 * w4;
+			d[13][l] += x1 * w5;
+			d[14][l] += x1 * w6;
+			d[15][l] += x1 * w7;
+		}
+		for (int t_ = 0; t_ < 16; t_++) {
+			for (int l = 0; l < 8; l++) {
+				d[t_][l] += d[t_][l + 8];
+			}
+			for (int l = 0; l < 4; l++) {
+				d[t_][l] += d[t_][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 8; jj++) {
+				const cancer_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+				const cancer_real t12 = v + p->b1[jj];
+				h[(i0 + ii) * 8 + jj] = t12 < 0 ? 0.0f : t12;
+			}
 		}
 	}
 
@@ -216,11 +354,35 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 
 	/* sumsq#18 = sumsq(W1)   [8,30] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
 	{
-		cancer_real acc = 0.0f;
-		for (int j = 0; j < 240; j++) {
-			acc += p->W1[j] * p->W1[j];
+		cancer_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t18[0] = acc;
+		for (int j0 = 0; j0 < 192; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] += p->W1[192 + l] * p->W1[192 + l];
+			lane[1][l] += p->W1[192 + 16 + l] * p->W1[192 + 16 + l];
+			lane[2][l] += p->W1[192 + 32 + l] * p->W1[192 + 32 + l];
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t18[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* R = 0.001 * sumsq#18   [] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
@@ -319,43 +481,79 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 *   dJ/dW1 = dJ/d(matmul#10) u^T + 0.002 W1   [fused]
 	 * W1 -= sgd step(dJ/dW1)   [8,30] x [8,30]   (cancer.nn:27)
 	 */
-	for (int i = 0; i < 8; i++) {
-		for (int j0 = 0; j0 < 16; j0 += 16) {
-			cancer_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 8; k++) {
-				const cancer_real a = t28[k * 8 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * u[k * 30 + (j0 + jj)];
-				}
-			}
-			for (int jj = 0; jj < 16; jj++) {
-				const cancer_real t29 = 0.002f * p->W1[i * 30 + (j0 + jj)];
-				const cancer_real dW1 = acc[jj] + t29;
-				const cancer_real g = dW1 + 0.0001f * p->W1[i * 30 + (j0 + jj)];
-				s->mom_W1[i * 30 + (j0 + jj)] = 0.9f * s->mom_W1[i * 30 + (j0 + jj)] + g;
-				p->W1[i * 30 + (j0 + jj)] -= lr * s->mom_W1[i * 30 + (j0 + jj)];
+	{
+		cancer_real a[8][16];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 16; l++) {
+				a[t_][l] = 0.0f;
 			}
 		}
-		{
-			cancer_real acc[14];
-			for (int jj = 0; jj < 14; jj++) {
-				acc[jj] = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8];
+			const cancer_real x1 = t28[k * 8 + 1];
+			const cancer_real x2 = t28[k * 8 + 2];
+			const cancer_real x3 = t28[k * 8 + 3];
+			const cancer_real x4 = t28[k * 8 + 4];
+			const cancer_real x5 = t28[k * 8 + 5];
+			const cancer_real x6 = t28[k * 8 + 6];
+			const cancer_real x7 = t28[k * 8 + 7];
+			for (int l = 0; l < 16; l++) {
+				const cancer_real r = u[k * 30 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
 			}
-			for (int k = 0; k < 8; k++) {
-				const cancer_real a = t28[k * 8 + i];
-				for (int jj = 0; jj < 14; jj++) {
-					acc[jj] += a * u[k * 30 + (16 + jj)];
-				}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int l = 0; l < 16; l++) {
+				const cancer_real t29 = 0.002f * p->W1[ii * 30 + l];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + l];
+				s->mom_W1[ii * 30 + l] = 0.9f * s->mom_W1[ii * 30 + l] + g;
+				p->W1[ii * 30 + l] -= lr * s->mom_W1[ii * 30 + l];
 			}
-			for (int jj = 0; jj < 14; jj++) {
-				const cancer_real t29 = 0.002f * p->W1[i * 30 + (16 + jj)];
-				const cancer_real dW1 = acc[jj] + t29;
-				const cancer_real g = dW1 + 0.0001f * p->W1[i * 30 + (16 + jj)];
-				s->mom_W1[i * 30 + (16 + jj)] = 0.9f * s->mom_W1[i * 30 + (16 + jj)] + g;
-				p->W1[i * 30 + (16 + jj)] -= lr * s->mom_W1[i * 30 + (16 + jj)];
+		}
+	}
+	{
+		cancer_real a[8][14];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 14; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8];
+			const cancer_real x1 = t28[k * 8 + 1];
+			const cancer_real x2 = t28[k * 8 + 2];
+			const cancer_real x3 = t28[k * 8 + 3];
+			const cancer_real x4 = t28[k * 8 + 4];
+			const cancer_real x5 = t28[k * 8 + 5];
+			const cancer_real x6 = t28[k * 8 + 6];
+			const cancer_real x7 = t28[k * 8 + 7];
+			for (int l = 0; l < 14; l++) {
+				const cancer_real r = u[k * 30 + 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int l = 0; l < 14; l++) {
+				const cancer_real t29 = 0.002f * p->W1[ii * 30 + (16 + l)];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + (16 + l)];
+				s->mom_W1[ii * 30 + (16 + l)] = 0.9f * s->mom_W1[ii * 30 + (16 + l)] + g;
+				p->W1[ii * 30 + (16 + l)] -= lr * s->mom_W1[ii * 30 + (16 + l)];
 			}
 		}
 	}
@@ -423,11 +621,35 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 
 	/* sumsq#9 = sumsq(W1)   [8,30] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
 	{
-		cancer_real acc = 0.0f;
-		for (int j = 0; j < 240; j++) {
-			acc += p->W1[j] * p->W1[j];
+		cancer_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t9[0] = acc;
+		for (int j0 = 0; j0 < 192; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] += p->W1[192 + l] * p->W1[192 + l];
+			lane[1][l] += p->W1[192 + 16 + l] * p->W1[192 + 16 + l];
+			lane[2][l] += p->W1[192 + 32 + l] * p->W1[192 + 32 + l];
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* R = 0.001 * sumsq#9   [] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
@@ -452,14 +674,83 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 * add#14 = matmul#13 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
 	 * h = relu(add#14)   [B,8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))
 	 */
-	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 8; j++) {
-			cancer_real acc = 0.0f;
-			for (int k = 0; k < 30; k++) {
-				acc += u[i * 30 + k] * p->W1[j * 30 + k];
+	for (int i0 = 0; i0 < 8; i0 += 2) {
+		cancer_real d[16][16];
+		for (int t_ = 0; t_ < 16; t_++) {
+			for (int l = 0; l < 16; l++) {
+				d[t_][l] = 0.0f;
 			}
-			const cancer_real t14 = acc + p->b1[j];
-			h[i * 8 + j] = t14 < 0 ? 0.0f : t14;
+		}
+		for (int l = 0; l < 16; l++) {
+			const cancer_real x0 = u[i0 * 30 + l];
+			const cancer_real x1 = u[(i0 + 1) * 30 + l];
+			const cancer_real w0 = p->W1[l];
+			const cancer_real w1 = p->W1[30 + l];
+			const cancer_real w2 = p->W1[60 + l];
+			const cancer_real w3 = p->W1[90 + l];
+			const cancer_real w4 = p->W1[120 + l];
+			const cancer_real w5 = p->W1[150 + l];
+			const cancer_real w6 = p->W1[180 + l];
+			const cancer_real w7 = p->W1[210 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x0 * w3;
+			d[4][l] += x0 * w4;
+			d[5][l] += x0 * w5;
+			d[6][l] += x0 * w6;
+			d[7][l] += x0 * w7;
+			d[8][l] += x1 * w0;
+			d[9][l] += x1 * w1;
+			d[10][l] += x1 * w2;
+			d[11][l] += x1 * w3;
+			d[12][l] += x1 * w4;
+			d[13][l] += x1 * w5;
+			d[14][l] += x1 * w6;
+			d[15][l] += x1 * w7;
+		}
+		for (int l = 0; l < 14; l++) {
+			const cancer_real x0 = u[i0 * 30 + 16 + l];
+			const cancer_real x1 = u[(i0 + 1) * 30 + 16 + l];
+			const cancer_real w0 = p->W1[16 + l];
+			const cancer_real w1 = p->W1[30 + 16 + l];
+			const cancer_real w2 = p->W1[60 + 16 + l];
+			const cancer_real w3 = p->W1[90 + 16 + l];
+			const cancer_real w4 = p->W1[120 + 16 + l];
+			const cancer_real w5 = p->W1[150 + 16 + l];
+			const cancer_real w6 = p->W1[180 + 16 + l];
+			const cancer_real w7 = p->W1[210 + 16 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x0 * w3;
+			d[4][l] += x0 * w4;
+			d[5][l] += x0 * w5;
+			d[6][l] += x0 * w6;
+			d[7][l] += x0 * w7;
+			d[8][l] += x1 * w0;
+			d[9][l] += x1 * w1;
+			d[10][l] += x1 * w2;
+			d[11][l] += x1 * w3;
+			d[12][l] += x1 * w4;
+			d[13][l] += x1 * w5;
+			d[14][l] += x1 * w6;
+			d[15][l] += x1 * w7;
+		}
+		for (int t_ = 0; t_ < 16; t_++) {
+			for (int l = 0; l < 8; l++) {
+				d[t_][l] += d[t_][l + 8];
+			}
+			for (int l = 0; l < 4; l++) {
+				d[t_][l] += d[t_][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 8; jj++) {
+				const cancer_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+				const cancer_real t14 = v + p->b1[jj];
+				h[(i0 + ii) * 8 + jj] = t14 < 0 ? 0.0f : t14;
+			}
 		}
 	}
 
@@ -551,37 +842,73 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 * dW1 = matmul#27 + scale#26   [8,30] x [8,30] -> [8,30]   (cancer.nn:19)
 	 *   dJ/dW1 = dJ/d(matmul#10) u^T + 0.002 W1
 	 */
-	for (int i = 0; i < 8; i++) {
-		for (int j0 = 0; j0 < 16; j0 += 16) {
-			cancer_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 8; k++) {
-				const cancer_real a = t25[k * 8 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * u[k * 30 + (j0 + jj)];
-				}
-			}
-			for (int jj = 0; jj < 16; jj++) {
-				const cancer_real t26 = 0.002f * p->W1[i * 30 + (j0 + jj)];
-				grad->W1[i * 30 + (j0 + jj)] = acc[jj] + t26;
+	{
+		cancer_real a[8][16];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 16; l++) {
+				a[t_][l] = 0.0f;
 			}
 		}
-		{
-			cancer_real acc[14];
-			for (int jj = 0; jj < 14; jj++) {
-				acc[jj] = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8];
+			const cancer_real x1 = t25[k * 8 + 1];
+			const cancer_real x2 = t25[k * 8 + 2];
+			const cancer_real x3 = t25[k * 8 + 3];
+			const cancer_real x4 = t25[k * 8 + 4];
+			const cancer_real x5 = t25[k * 8 + 5];
+			const cancer_real x6 = t25[k * 8 + 6];
+			const cancer_real x7 = t25[k * 8 + 7];
+			for (int l = 0; l < 16; l++) {
+				const cancer_real r = u[k * 30 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
 			}
-			for (int k = 0; k < 8; k++) {
-				const cancer_real a = t25[k * 8 + i];
-				for (int jj = 0; jj < 14; jj++) {
-					acc[jj] += a * u[k * 30 + (16 + jj)];
-				}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int l = 0; l < 16; l++) {
+				const cancer_real t26 = 0.002f * p->W1[ii * 30 + l];
+				grad->W1[ii * 30 + l] = a[ii][l] + t26;
 			}
-			for (int jj = 0; jj < 14; jj++) {
-				const cancer_real t26 = 0.002f * p->W1[i * 30 + (16 + jj)];
-				grad->W1[i * 30 + (16 + jj)] = acc[jj] + t26;
+		}
+	}
+	{
+		cancer_real a[8][14];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 14; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8];
+			const cancer_real x1 = t25[k * 8 + 1];
+			const cancer_real x2 = t25[k * 8 + 2];
+			const cancer_real x3 = t25[k * 8 + 3];
+			const cancer_real x4 = t25[k * 8 + 4];
+			const cancer_real x5 = t25[k * 8 + 5];
+			const cancer_real x6 = t25[k * 8 + 6];
+			const cancer_real x7 = t25[k * 8 + 7];
+			for (int l = 0; l < 14; l++) {
+				const cancer_real r = u[k * 30 + 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int l = 0; l < 14; l++) {
+				const cancer_real t26 = 0.002f * p->W1[ii * 30 + (16 + l)];
+				grad->W1[ii * 30 + (16 + l)] = a[ii][l] + t26;
 			}
 		}
 	}

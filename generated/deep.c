@@ -115,50 +115,221 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	/* matmul#6 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 784; k++) {
-				acc += x[i * 784 + k] * p->W1[j * 784 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h1[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 784; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = x[i0 * 784 + k0 + l];
+					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
+					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					const deep_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
+					const deep_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
+					const deep_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
+					const deep_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* matmul#8 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#8)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h1[i * 512 + k] * p->W2[j * 512 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h2[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h1[i0 * 512 + k0 + l];
+					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W2[(j0 + 4) * 512 + k0 + l];
+					const deep_real w5 = p->W2[(j0 + 5) * 512 + k0 + l];
+					const deep_real w6 = p->W2[(j0 + 6) * 512 + k0 + l];
+					const deep_real w7 = p->W2[(j0 + 7) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* matmul#10 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#10)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h2[i * 512 + k] * p->W3[j * 512 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h3[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h2[i0 * 512 + k0 + l];
+					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W3[(j0 + 4) * 512 + k0 + l];
+					const deep_real w5 = p->W3[(j0 + 5) * 512 + k0 + l];
+					const deep_real w6 = p->W3[(j0 + 6) * 512 + k0 + l];
+					const deep_real w7 = p->W3[(j0 + 7) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* o = h3 @ W4^T   [B,512] x [10,512] -> [B,10]   (deep.nn:17: o = W4 @ h3) */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 10; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h3[i * 512 + k] * p->W4[j * 512 + k];
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			o[i * 10 + j] = acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W4[(j0 + 4) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x1 * w0;
+					d[6][l] += x1 * w1;
+					d[7][l] += x1 * w2;
+					d[8][l] += x1 * w3;
+					d[9][l] += x1 * w4;
+				}
+			}
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 5; jj++) {
+					const deep_real v = (d[ii * 5 + jj][0] + d[ii * 5 + jj][2]) + (d[ii * 5 + jj][1] + d[ii * 5 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
 		}
 	}
 	return GRADC_OK;
@@ -197,50 +368,221 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 784; k++) {
-				acc += x[i * 784 + k] * p->W1[j * 784 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h1[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 784; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = x[i0 * 784 + k0 + l];
+					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
+					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					const deep_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
+					const deep_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
+					const deep_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
+					const deep_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h1[i * 512 + k] * p->W2[j * 512 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h2[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h1[i0 * 512 + k0 + l];
+					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W2[(j0 + 4) * 512 + k0 + l];
+					const deep_real w5 = p->W2[(j0 + 5) * 512 + k0 + l];
+					const deep_real w6 = p->W2[(j0 + 6) * 512 + k0 + l];
+					const deep_real w7 = p->W2[(j0 + 7) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h2[i * 512 + k] * p->W3[j * 512 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h3[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h2[i0 * 512 + k0 + l];
+					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W3[(j0 + 4) * 512 + k0 + l];
+					const deep_real w5 = p->W3[(j0 + 5) * 512 + k0 + l];
+					const deep_real w6 = p->W3[(j0 + 6) * 512 + k0 + l];
+					const deep_real w7 = p->W3[(j0 + 7) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* o = h3 @ W4^T   [B,512] x [10,512] -> [B,10]   (deep.nn:17: o = W4 @ h3) */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 10; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h3[i * 512 + k] * p->W4[j * 512 + k];
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			o[i * 10 + j] = acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W4[(j0 + 4) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x1 * w0;
+					d[6][l] += x1 * w1;
+					d[7][l] += x1 * w2;
+					d[8][l] += x1 * w3;
+					d[9][l] += x1 * w4;
+				}
+			}
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 5; jj++) {
+					const deep_real v = (d[ii * 5 + jj][0] + d[ii * 5 + jj][2]) + (d[ii * 5 + jj][1] + d[ii * 5 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
 		}
 	}
 
@@ -262,38 +604,114 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 
 	/* sumsq#15 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 401408; j++) {
-			acc += p->W1[j] * p->W1[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t15[0] = acc;
+		for (int j0 = 0; j0 < 401408; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t15[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#16 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 262144; j++) {
-			acc += p->W2[j] * p->W2[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t16[0] = acc;
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
+				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
+				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
+				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t16[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#17 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 262144; j++) {
-			acc += p->W3[j] * p->W3[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t17[0] = acc;
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W3[j0 + l] * p->W3[j0 + l];
+				lane[1][l] += p->W3[j0 + 16 + l] * p->W3[j0 + 16 + l];
+				lane[2][l] += p->W3[j0 + 32 + l] * p->W3[j0 + 32 + l];
+				lane[3][l] += p->W3[j0 + 48 + l] * p->W3[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t17[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#18 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 5120; j++) {
-			acc += p->W4[j] * p->W4[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t18[0] = acc;
+		for (int j0 = 0; j0 < 5120; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W4[j0 + l] * p->W4[j0 + l];
+				lane[1][l] += p->W4[j0 + 16 + l] * p->W4[j0 + 16 + l];
+				lane[2][l] += p->W4[j0 + 32 + l] * p->W4[j0 + 32 + l];
+				lane[3][l] += p->W4[j0 + 48 + l] * p->W4[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t18[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
@@ -365,20 +783,39 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#28 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh3 * relu'(matmul#11)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 10; k++) {
-				const deep_real a = do_[i * 10 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W4[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t28[i * 512 + (j0 + jj)] = h3[i * 512 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				const deep_real x4 = do_[(i0 + 4) * 10 + k];
+				const deep_real x5 = do_[(i0 + 5) * 10 + k];
+				const deep_real x6 = do_[(i0 + 6) * 10 + k];
+				const deep_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t28[(i0 + ii) * 512 + (j0 + l)] = h3[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -396,24 +833,47 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4   [fused]
 	 * W4 -= sgd step(dJ/dW4)   [10,512] x [10,512]   (deep.nn:24)
 	 */
-	for (int i = 0; i < 10; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = do_[k * 10 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h3[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		{
+			deep_real a[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t29 = 0.0005f * p->W4[i * 512 + (j0 + jj)];
-				const deep_real dW4 = acc[jj] + t29;
-				const deep_real g = dW4;
-				s->mom_W4[i * 512 + (j0 + jj)] = 0.9f * s->mom_W4[i * 512 + (j0 + jj)] + g;
-				p->W4[i * 512 + (j0 + jj)] -= lr * s->mom_W4[i * 512 + (j0 + jj)];
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10];
+				const deep_real x1 = do_[k * 10 + 1];
+				const deep_real x2 = do_[k * 10 + 2];
+				const deep_real x3 = do_[k * 10 + 3];
+				const deep_real x4 = do_[k * 10 + 4];
+				const deep_real x5 = do_[k * 10 + 5];
+				const deep_real x6 = do_[k * 10 + 6];
+				const deep_real x7 = do_[k * 10 + 7];
+				const deep_real x8 = do_[k * 10 + 8];
+				const deep_real x9 = do_[k * 10 + 9];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+				}
+			}
+			for (int ii = 0; ii < 10; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t29 = 0.0005f * p->W4[ii * 512 + (j0 + l)];
+					const deep_real dW4 = a[ii][l] + t29;
+					const deep_real g = dW4;
+					s->mom_W4[ii * 512 + (j0 + l)] = 0.9f * s->mom_W4[ii * 512 + (j0 + l)] + g;
+					p->W4[ii * 512 + (j0 + l)] -= lr * s->mom_W4[ii * 512 + (j0 + l)];
+				}
 			}
 		}
 	}
@@ -423,20 +883,39 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#34 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh2 * relu'(matmul#9)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real a = t28[i * 512 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W3[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t34[i * 512 + (j0 + jj)] = h2[i * 512 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t28[i0 * 512 + k];
+				const deep_real x1 = t28[(i0 + 1) * 512 + k];
+				const deep_real x2 = t28[(i0 + 2) * 512 + k];
+				const deep_real x3 = t28[(i0 + 3) * 512 + k];
+				const deep_real x4 = t28[(i0 + 4) * 512 + k];
+				const deep_real x5 = t28[(i0 + 5) * 512 + k];
+				const deep_real x6 = t28[(i0 + 6) * 512 + k];
+				const deep_real x7 = t28[(i0 + 7) * 512 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t34[(i0 + ii) * 512 + (j0 + l)] = h2[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -449,24 +928,59 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3   [fused]
 	 * W3 -= sgd step(dJ/dW3)   [512,512] x [512,512]   (deep.nn:24)
 	 */
-	for (int i = 0; i < 512; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = t28[k * 512 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h2[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 16) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t35 = 0.0005f * p->W3[i * 512 + (j0 + jj)];
-				const deep_real dW3 = acc[jj] + t35;
-				const deep_real g = dW3;
-				s->mom_W3[i * 512 + (j0 + jj)] = 0.9f * s->mom_W3[i * 512 + (j0 + jj)] + g;
-				p->W3[i * 512 + (j0 + jj)] -= lr * s->mom_W3[i * 512 + (j0 + jj)];
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t28[k * 512 + i0];
+				const deep_real x1 = t28[k * 512 + (i0 + 1)];
+				const deep_real x2 = t28[k * 512 + (i0 + 2)];
+				const deep_real x3 = t28[k * 512 + (i0 + 3)];
+				const deep_real x4 = t28[k * 512 + (i0 + 4)];
+				const deep_real x5 = t28[k * 512 + (i0 + 5)];
+				const deep_real x6 = t28[k * 512 + (i0 + 6)];
+				const deep_real x7 = t28[k * 512 + (i0 + 7)];
+				const deep_real x8 = t28[k * 512 + (i0 + 8)];
+				const deep_real x9 = t28[k * 512 + (i0 + 9)];
+				const deep_real x10 = t28[k * 512 + (i0 + 10)];
+				const deep_real x11 = t28[k * 512 + (i0 + 11)];
+				const deep_real x12 = t28[k * 512 + (i0 + 12)];
+				const deep_real x13 = t28[k * 512 + (i0 + 13)];
+				const deep_real x14 = t28[k * 512 + (i0 + 14)];
+				const deep_real x15 = t28[k * 512 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + l)];
+					const deep_real dW3 = a[ii][l] + t35;
+					const deep_real g = dW3;
+					s->mom_W3[(i0 + ii) * 512 + (j0 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + l)] + g;
+					p->W3[(i0 + ii) * 512 + (j0 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + l)];
+				}
 			}
 		}
 	}
@@ -476,20 +990,39 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#40 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
 	 *   dJ/dh1 * relu'(matmul#7)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real a = t34[i * 512 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W2[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t40[i * 512 + (j0 + jj)] = h1[i * 512 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t34[i0 * 512 + k];
+				const deep_real x1 = t34[(i0 + 1) * 512 + k];
+				const deep_real x2 = t34[(i0 + 2) * 512 + k];
+				const deep_real x3 = t34[(i0 + 3) * 512 + k];
+				const deep_real x4 = t34[(i0 + 4) * 512 + k];
+				const deep_real x5 = t34[(i0 + 5) * 512 + k];
+				const deep_real x6 = t34[(i0 + 6) * 512 + k];
+				const deep_real x7 = t34[(i0 + 7) * 512 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t40[(i0 + ii) * 512 + (j0 + l)] = h1[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -502,24 +1035,59 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1   [fused]
 	 * W1 -= sgd step(dJ/dW1)   [512,784] x [512,784]   (deep.nn:24)
 	 */
-	for (int i = 0; i < 512; i++) {
-		for (int j0 = 0; j0 < 784; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = t40[k * 512 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * x[k * 784 + (j0 + jj)];
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 16) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t41 = 0.0005f * p->W1[i * 784 + (j0 + jj)];
-				const deep_real dW1 = acc[jj] + t41;
-				const deep_real g = dW1;
-				s->mom_W1[i * 784 + (j0 + jj)] = 0.9f * s->mom_W1[i * 784 + (j0 + jj)] + g;
-				p->W1[i * 784 + (j0 + jj)] -= lr * s->mom_W1[i * 784 + (j0 + jj)];
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t40[k * 512 + i0];
+				const deep_real x1 = t40[k * 512 + (i0 + 1)];
+				const deep_real x2 = t40[k * 512 + (i0 + 2)];
+				const deep_real x3 = t40[k * 512 + (i0 + 3)];
+				const deep_real x4 = t40[k * 512 + (i0 + 4)];
+				const deep_real x5 = t40[k * 512 + (i0 + 5)];
+				const deep_real x6 = t40[k * 512 + (i0 + 6)];
+				const deep_real x7 = t40[k * 512 + (i0 + 7)];
+				const deep_real x8 = t40[k * 512 + (i0 + 8)];
+				const deep_real x9 = t40[k * 512 + (i0 + 9)];
+				const deep_real x10 = t40[k * 512 + (i0 + 10)];
+				const deep_real x11 = t40[k * 512 + (i0 + 11)];
+				const deep_real x12 = t40[k * 512 + (i0 + 12)];
+				const deep_real x13 = t40[k * 512 + (i0 + 13)];
+				const deep_real x14 = t40[k * 512 + (i0 + 14)];
+				const deep_real x15 = t40[k * 512 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + l)];
+					const deep_real dW1 = a[ii][l] + t41;
+					const deep_real g = dW1;
+					s->mom_W1[(i0 + ii) * 784 + (j0 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + l)] + g;
+					p->W1[(i0 + ii) * 784 + (j0 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + l)];
+				}
 			}
 		}
 	}
@@ -532,24 +1100,59 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2   [fused]
 	 * W2 -= sgd step(dJ/dW2)   [512,512] x [512,512]   (deep.nn:24)
 	 */
-	for (int i = 0; i < 512; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = t34[k * 512 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h1[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 16) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t45 = 0.0005f * p->W2[i * 512 + (j0 + jj)];
-				const deep_real dW2 = acc[jj] + t45;
-				const deep_real g = dW2;
-				s->mom_W2[i * 512 + (j0 + jj)] = 0.9f * s->mom_W2[i * 512 + (j0 + jj)] + g;
-				p->W2[i * 512 + (j0 + jj)] -= lr * s->mom_W2[i * 512 + (j0 + jj)];
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t34[k * 512 + i0];
+				const deep_real x1 = t34[k * 512 + (i0 + 1)];
+				const deep_real x2 = t34[k * 512 + (i0 + 2)];
+				const deep_real x3 = t34[k * 512 + (i0 + 3)];
+				const deep_real x4 = t34[k * 512 + (i0 + 4)];
+				const deep_real x5 = t34[k * 512 + (i0 + 5)];
+				const deep_real x6 = t34[k * 512 + (i0 + 6)];
+				const deep_real x7 = t34[k * 512 + (i0 + 7)];
+				const deep_real x8 = t34[k * 512 + (i0 + 8)];
+				const deep_real x9 = t34[k * 512 + (i0 + 9)];
+				const deep_real x10 = t34[k * 512 + (i0 + 10)];
+				const deep_real x11 = t34[k * 512 + (i0 + 11)];
+				const deep_real x12 = t34[k * 512 + (i0 + 12)];
+				const deep_real x13 = t34[k * 512 + (i0 + 13)];
+				const deep_real x14 = t34[k * 512 + (i0 + 14)];
+				const deep_real x15 = t34[k * 512 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + l)];
+					const deep_real dW2 = a[ii][l] + t45;
+					const deep_real g = dW2;
+					s->mom_W2[(i0 + ii) * 512 + (j0 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + l)] + g;
+					p->W2[(i0 + ii) * 512 + (j0 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + l)];
+				}
 			}
 		}
 	}
@@ -589,50 +1192,221 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 784; k++) {
-				acc += x[i * 784 + k] * p->W1[j * 784 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h1[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 784; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = x[i0 * 784 + k0 + l];
+					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
+					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					const deep_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
+					const deep_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
+					const deep_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
+					const deep_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h1[i * 512 + k] * p->W2[j * 512 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h2[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h1[i0 * 512 + k0 + l];
+					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W2[(j0 + 4) * 512 + k0 + l];
+					const deep_real w5 = p->W2[(j0 + 5) * 512 + k0 + l];
+					const deep_real w6 = p->W2[(j0 + 6) * 512 + k0 + l];
+					const deep_real w7 = p->W2[(j0 + 7) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 512; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h2[i * 512 + k] * p->W3[j * 512 + k];
+	for (int j0 = 0; j0 < 512; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			h3[i * 512 + j] = acc < 0 ? 0.0f : acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h2[i0 * 512 + k0 + l];
+					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W3[(j0 + 4) * 512 + k0 + l];
+					const deep_real w5 = p->W3[(j0 + 5) * 512 + k0 + l];
+					const deep_real w6 = p->W3[(j0 + 6) * 512 + k0 + l];
+					const deep_real w7 = p->W3[(j0 + 7) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
 		}
 	}
 
 	/* o = h3 @ W4^T   [B,512] x [10,512] -> [B,10]   (deep.nn:17: o = W4 @ h3) */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 10; j++) {
-			deep_real acc = 0.0f;
-			for (int k = 0; k < 512; k++) {
-				acc += h3[i * 512 + k] * p->W4[j * 512 + k];
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			o[i * 10 + j] = acc;
+			for (int k0 = 0; k0 < 512; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					const deep_real w4 = p->W4[(j0 + 4) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x1 * w0;
+					d[6][l] += x1 * w1;
+					d[7][l] += x1 * w2;
+					d[8][l] += x1 * w3;
+					d[9][l] += x1 * w4;
+				}
+			}
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 5; jj++) {
+					const deep_real v = (d[ii * 5 + jj][0] + d[ii * 5 + jj][2]) + (d[ii * 5 + jj][1] + d[ii * 5 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
 		}
 	}
 
@@ -654,38 +1428,114 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 
 	/* sumsq#15 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 401408; j++) {
-			acc += p->W1[j] * p->W1[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t15[0] = acc;
+		for (int j0 = 0; j0 < 401408; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t15[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#16 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 262144; j++) {
-			acc += p->W2[j] * p->W2[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t16[0] = acc;
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
+				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
+				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
+				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t16[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#17 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 262144; j++) {
-			acc += p->W3[j] * p->W3[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t17[0] = acc;
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W3[j0 + l] * p->W3[j0 + l];
+				lane[1][l] += p->W3[j0 + 16 + l] * p->W3[j0 + 16 + l];
+				lane[2][l] += p->W3[j0 + 32 + l] * p->W3[j0 + 32 + l];
+				lane[3][l] += p->W3[j0 + 48 + l] * p->W3[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t17[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#18 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int j = 0; j < 5120; j++) {
-			acc += p->W4[j] * p->W4[j];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t18[0] = acc;
+		for (int j0 = 0; j0 < 5120; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W4[j0 + l] * p->W4[j0 + l];
+				lane[1][l] += p->W4[j0 + 16 + l] * p->W4[j0 + 16 + l];
+				lane[2][l] += p->W4[j0 + 32 + l] * p->W4[j0 + 32 + l];
+				lane[3][l] += p->W4[j0 + 48 + l] * p->W4[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t18[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
@@ -759,21 +1609,44 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW4 = matmul#28 + scale#27   [10,512] x [10,512] -> [10,512]   (deep.nn:17)
 	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4
 	 */
-	for (int i = 0; i < 10; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = do_[k * 10 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h3[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		{
+			deep_real a[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t27 = 0.0005f * p->W4[i * 512 + (j0 + jj)];
-				grad->W4[i * 512 + (j0 + jj)] = acc[jj] + t27;
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10];
+				const deep_real x1 = do_[k * 10 + 1];
+				const deep_real x2 = do_[k * 10 + 2];
+				const deep_real x3 = do_[k * 10 + 3];
+				const deep_real x4 = do_[k * 10 + 4];
+				const deep_real x5 = do_[k * 10 + 5];
+				const deep_real x6 = do_[k * 10 + 6];
+				const deep_real x7 = do_[k * 10 + 7];
+				const deep_real x8 = do_[k * 10 + 8];
+				const deep_real x9 = do_[k * 10 + 9];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+				}
+			}
+			for (int ii = 0; ii < 10; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t27 = 0.0005f * p->W4[ii * 512 + (j0 + l)];
+					grad->W4[ii * 512 + (j0 + l)] = a[ii][l] + t27;
+				}
 			}
 		}
 	}
@@ -783,20 +1656,39 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * relu_grad#31 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh3 * relu'(matmul#11)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 10; k++) {
-				const deep_real a = do_[i * 10 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W4[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t31[i * 512 + (j0 + jj)] = h3[i * 512 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				const deep_real x4 = do_[(i0 + 4) * 10 + k];
+				const deep_real x5 = do_[(i0 + 5) * 10 + k];
+				const deep_real x6 = do_[(i0 + 6) * 10 + k];
+				const deep_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t31[(i0 + ii) * 512 + (j0 + l)] = h3[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -808,21 +1700,56 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW3 = matmul#33 + scale#32   [512,512] x [512,512] -> [512,512]   (deep.nn:16)
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3
 	 */
-	for (int i = 0; i < 512; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = t31[k * 512 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h2[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 16) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t32 = 0.0005f * p->W3[i * 512 + (j0 + jj)];
-				grad->W3[i * 512 + (j0 + jj)] = acc[jj] + t32;
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t31[k * 512 + i0];
+				const deep_real x1 = t31[k * 512 + (i0 + 1)];
+				const deep_real x2 = t31[k * 512 + (i0 + 2)];
+				const deep_real x3 = t31[k * 512 + (i0 + 3)];
+				const deep_real x4 = t31[k * 512 + (i0 + 4)];
+				const deep_real x5 = t31[k * 512 + (i0 + 5)];
+				const deep_real x6 = t31[k * 512 + (i0 + 6)];
+				const deep_real x7 = t31[k * 512 + (i0 + 7)];
+				const deep_real x8 = t31[k * 512 + (i0 + 8)];
+				const deep_real x9 = t31[k * 512 + (i0 + 9)];
+				const deep_real x10 = t31[k * 512 + (i0 + 10)];
+				const deep_real x11 = t31[k * 512 + (i0 + 11)];
+				const deep_real x12 = t31[k * 512 + (i0 + 12)];
+				const deep_real x13 = t31[k * 512 + (i0 + 13)];
+				const deep_real x14 = t31[k * 512 + (i0 + 14)];
+				const deep_real x15 = t31[k * 512 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + l)];
+					grad->W3[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t32;
+				}
 			}
 		}
 	}
@@ -832,20 +1759,39 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * relu_grad#36 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh2 * relu'(matmul#9)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real a = t31[i * 512 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W3[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t36[i * 512 + (j0 + jj)] = h2[i * 512 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t31[i0 * 512 + k];
+				const deep_real x1 = t31[(i0 + 1) * 512 + k];
+				const deep_real x2 = t31[(i0 + 2) * 512 + k];
+				const deep_real x3 = t31[(i0 + 3) * 512 + k];
+				const deep_real x4 = t31[(i0 + 4) * 512 + k];
+				const deep_real x5 = t31[(i0 + 5) * 512 + k];
+				const deep_real x6 = t31[(i0 + 6) * 512 + k];
+				const deep_real x7 = t31[(i0 + 7) * 512 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t36[(i0 + ii) * 512 + (j0 + l)] = h2[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -857,21 +1803,56 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW2 = matmul#38 + scale#37   [512,512] x [512,512] -> [512,512]   (deep.nn:15)
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2
 	 */
-	for (int i = 0; i < 512; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = t36[k * 512 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h1[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 16) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t37 = 0.0005f * p->W2[i * 512 + (j0 + jj)];
-				grad->W2[i * 512 + (j0 + jj)] = acc[jj] + t37;
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t36[k * 512 + i0];
+				const deep_real x1 = t36[k * 512 + (i0 + 1)];
+				const deep_real x2 = t36[k * 512 + (i0 + 2)];
+				const deep_real x3 = t36[k * 512 + (i0 + 3)];
+				const deep_real x4 = t36[k * 512 + (i0 + 4)];
+				const deep_real x5 = t36[k * 512 + (i0 + 5)];
+				const deep_real x6 = t36[k * 512 + (i0 + 6)];
+				const deep_real x7 = t36[k * 512 + (i0 + 7)];
+				const deep_real x8 = t36[k * 512 + (i0 + 8)];
+				const deep_real x9 = t36[k * 512 + (i0 + 9)];
+				const deep_real x10 = t36[k * 512 + (i0 + 10)];
+				const deep_real x11 = t36[k * 512 + (i0 + 11)];
+				const deep_real x12 = t36[k * 512 + (i0 + 12)];
+				const deep_real x13 = t36[k * 512 + (i0 + 13)];
+				const deep_real x14 = t36[k * 512 + (i0 + 14)];
+				const deep_real x15 = t36[k * 512 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + l)];
+					grad->W2[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t37;
+				}
 			}
 		}
 	}
@@ -881,20 +1862,39 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * relu_grad#41 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
 	 *   dJ/dh1 * relu'(matmul#7)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 512; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real a = t36[i * 512 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W2[k * 512 + (j0 + jj)];
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t41[i * 512 + (j0 + jj)] = h1[i * 512 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t36[i0 * 512 + k];
+				const deep_real x1 = t36[(i0 + 1) * 512 + k];
+				const deep_real x2 = t36[(i0 + 2) * 512 + k];
+				const deep_real x3 = t36[(i0 + 3) * 512 + k];
+				const deep_real x4 = t36[(i0 + 4) * 512 + k];
+				const deep_real x5 = t36[(i0 + 5) * 512 + k];
+				const deep_real x6 = t36[(i0 + 6) * 512 + k];
+				const deep_real x7 = t36[(i0 + 7) * 512 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t41[(i0 + ii) * 512 + (j0 + l)] = h1[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -906,21 +1906,56 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW1 = matmul#43 + scale#42   [512,784] x [512,784] -> [512,784]   (deep.nn:14)
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1
 	 */
-	for (int i = 0; i < 512; i++) {
-		for (int j0 = 0; j0 < 784; j0 += 16) {
-			deep_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real a = t41[k * 512 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * x[k * 784 + (j0 + jj)];
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 16) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const deep_real t42 = 0.0005f * p->W1[i * 784 + (j0 + jj)];
-				grad->W1[i * 784 + (j0 + jj)] = acc[jj] + t42;
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t41[k * 512 + i0];
+				const deep_real x1 = t41[k * 512 + (i0 + 1)];
+				const deep_real x2 = t41[k * 512 + (i0 + 2)];
+				const deep_real x3 = t41[k * 512 + (i0 + 3)];
+				const deep_real x4 = t41[k * 512 + (i0 + 4)];
+				const deep_real x5 = t41[k * 512 + (i0 + 5)];
+				const deep_real x6 = t41[k * 512 + (i0 + 6)];
+				const deep_real x7 = t41[k * 512 + (i0 + 7)];
+				const deep_real x8 = t41[k * 512 + (i0 + 8)];
+				const deep_real x9 = t41[k * 512 + (i0 + 9)];
+				const deep_real x10 = t41[k * 512 + (i0 + 10)];
+				const deep_real x11 = t41[k * 512 + (i0 + 11)];
+				const deep_real x12 = t41[k * 512 + (i0 + 12)];
+				const deep_real x13 = t41[k * 512 + (i0 + 13)];
+				const deep_real x14 = t41[k * 512 + (i0 + 14)];
+				const deep_real x15 = t41[k * 512 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + l)];
+					grad->W1[(i0 + ii) * 784 + (j0 + l)] = a[ii][l] + t42;
+				}
 			}
 		}
 	}

@@ -121,13 +121,39 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 	/* matmul#9 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#9 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)
 	 */
-	for (int i = 0; i < 16; i++) {
-		for (int j = 0; j < 3; j++) {
-			iris_real acc = 0.0f;
-			for (int k = 0; k < 16; k++) {
-				acc += h[i * 16 + k] * p->W2[j * 16 + k];
+	for (int i0 = 0; i0 < 16; i0 += 2) {
+		iris_real d[6][16];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 16; l++) {
+				d[t][l] = 0.0f;
 			}
-			o[i * 3 + j] = acc + p->b2[j];
+		}
+		for (int l = 0; l < 16; l++) {
+			const iris_real x0 = h[i0 * 16 + l];
+			const iris_real x1 = h[(i0 + 1) * 16 + l];
+			const iris_real w0 = p->W2[l];
+			const iris_real w1 = p->W2[16 + l];
+			const iris_real w2 = p->W2[32 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x1 * w0;
+			d[4][l] += x1 * w1;
+			d[5][l] += x1 * w2;
+		}
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] += d[t][l + 8];
+			}
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				const iris_real v = (d[ii * 3 + jj][0] + d[ii * 3 + jj][2]) + (d[ii * 3 + jj][1] + d[ii * 3 + jj][3]);
+				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
+			}
 		}
 	}
 
@@ -195,13 +221,39 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	/* matmul#10 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)
 	 */
-	for (int i = 0; i < 16; i++) {
-		for (int j = 0; j < 3; j++) {
-			iris_real acc = 0.0f;
-			for (int k = 0; k < 16; k++) {
-				acc += h[i * 16 + k] * p->W2[j * 16 + k];
+	for (int i0 = 0; i0 < 16; i0 += 2) {
+		iris_real d[6][16];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 16; l++) {
+				d[t][l] = 0.0f;
 			}
-			o[i * 3 + j] = acc + p->b2[j];
+		}
+		for (int l = 0; l < 16; l++) {
+			const iris_real x0 = h[i0 * 16 + l];
+			const iris_real x1 = h[(i0 + 1) * 16 + l];
+			const iris_real w0 = p->W2[l];
+			const iris_real w1 = p->W2[16 + l];
+			const iris_real w2 = p->W2[32 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x1 * w0;
+			d[4][l] += x1 * w1;
+			d[5][l] += x1 * w2;
+		}
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] += d[t][l + 8];
+			}
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				const iris_real v = (d[ii * 3 + jj][0] + d[ii * 3 + jj][2]) + (d[ii * 3 + jj][1] + d[ii * 3 + jj][3]);
+				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
+			}
 		}
 	}
 
@@ -286,20 +338,37 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 * tanh_grad#18 = tanh_grad(dh, h)   [B,16] x [B,16] -> [B,16]   (iris.nn:13)
 	 *   dL/dh * (1 - h^2)
 	 */
-	for (int i = 0; i < 16; i++) {
-		{
-			iris_real acc[16];
-			for (int j = 0; j < 16; j++) {
-				acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 16; i0 += 8) {
+		iris_real a[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 3; k++) {
-				const iris_real a = do_[i * 3 + k];
-				for (int j = 0; j < 16; j++) {
-					acc[j] += a * p->W2[k * 16 + j];
-				}
+		}
+		for (int k = 0; k < 3; k++) {
+			const iris_real x0 = do_[i0 * 3 + k];
+			const iris_real x1 = do_[(i0 + 1) * 3 + k];
+			const iris_real x2 = do_[(i0 + 2) * 3 + k];
+			const iris_real x3 = do_[(i0 + 3) * 3 + k];
+			const iris_real x4 = do_[(i0 + 4) * 3 + k];
+			const iris_real x5 = do_[(i0 + 5) * 3 + k];
+			const iris_real x6 = do_[(i0 + 6) * 3 + k];
+			const iris_real x7 = do_[(i0 + 7) * 3 + k];
+			for (int l = 0; l < 16; l++) {
+				const iris_real r = p->W2[k * 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
 			}
-			for (int j = 0; j < 16; j++) {
-				t18[i * 16 + j] = acc[j] * (1.0f - h[i * 16 + j] * h[i * 16 + j]);
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int l = 0; l < 16; l++) {
+				t18[(i0 + ii) * 16 + l] = a[ii][l] * (1.0f - h[(i0 + ii) * 16 + l] * h[(i0 + ii) * 16 + l]);
 			}
 		}
 	}
@@ -308,23 +377,56 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 *   dL/dW1 = dL/d(matmul#6) x^T   [fused]
 	 * W1 -= adam step(dL/dW1)   [16,4] x [16,4]   (iris.nn:20)
 	 */
-	for (int i = 0; i < 16; i++) {
-		{
-			iris_real acc[4];
-			for (int j = 0; j < 4; j++) {
-				acc[j] = 0.0f;
+	{
+		iris_real a[16][4];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 4; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 16; k++) {
-				const iris_real a = t18[k * 16 + i];
-				for (int j = 0; j < 4; j++) {
-					acc[j] += a * x[k * 4 + j];
-				}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = t18[k * 16];
+			const iris_real x1 = t18[k * 16 + 1];
+			const iris_real x2 = t18[k * 16 + 2];
+			const iris_real x3 = t18[k * 16 + 3];
+			const iris_real x4 = t18[k * 16 + 4];
+			const iris_real x5 = t18[k * 16 + 5];
+			const iris_real x6 = t18[k * 16 + 6];
+			const iris_real x7 = t18[k * 16 + 7];
+			const iris_real x8 = t18[k * 16 + 8];
+			const iris_real x9 = t18[k * 16 + 9];
+			const iris_real x10 = t18[k * 16 + 10];
+			const iris_real x11 = t18[k * 16 + 11];
+			const iris_real x12 = t18[k * 16 + 12];
+			const iris_real x13 = t18[k * 16 + 13];
+			const iris_real x14 = t18[k * 16 + 14];
+			const iris_real x15 = t18[k * 16 + 15];
+			for (int l = 0; l < 4; l++) {
+				const iris_real r = x[k * 4 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+				a[8][l] += x8 * r;
+				a[9][l] += x9 * r;
+				a[10][l] += x10 * r;
+				a[11][l] += x11 * r;
+				a[12][l] += x12 * r;
+				a[13][l] += x13 * r;
+				a[14][l] += x14 * r;
+				a[15][l] += x15 * r;
 			}
-			for (int j = 0; j < 4; j++) {
-				const iris_real g = acc[j];
-				s->m_W1[i * 4 + j] += 0.1f * (g - s->m_W1[i * 4 + j]);
-				s->v_W1[i * 4 + j] = 0.999f * s->v_W1[i * 4 + j] + 0.001f * g * g;
-				p->W1[i * 4 + j] -= step * s->m_W1[i * 4 + j] / (GRADC_SQRTF(s->v_W1[i * 4 + j]) / bc2s + 1e-08f);
+		}
+		for (int ii = 0; ii < 16; ii++) {
+			for (int l = 0; l < 4; l++) {
+				const iris_real g = a[ii][l];
+				s->m_W1[ii * 4 + l] += 0.1f * (g - s->m_W1[ii * 4 + l]);
+				s->v_W1[ii * 4 + l] = 0.999f * s->v_W1[ii * 4 + l] + 0.001f * g * g;
+				p->W1[ii * 4 + l] -= step * s->m_W1[ii * 4 + l] / (GRADC_SQRTF(s->v_W1[ii * 4 + l]) / bc2s + 1e-08f);
 			}
 		}
 	}
@@ -333,23 +435,30 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 *   dL/dW2 = dL/d(matmul#9) h^T   [fused]
 	 * W2 -= adam step(dL/dW2)   [3,16] x [3,16]   (iris.nn:20)
 	 */
-	for (int i = 0; i < 3; i++) {
-		{
-			iris_real acc[16];
-			for (int j = 0; j < 16; j++) {
-				acc[j] = 0.0f;
+	{
+		iris_real a[3][16];
+		for (int t = 0; t < 3; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 16; k++) {
-				const iris_real a = do_[k * 3 + i];
-				for (int j = 0; j < 16; j++) {
-					acc[j] += a * h[k * 16 + j];
-				}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = do_[k * 3];
+			const iris_real x1 = do_[k * 3 + 1];
+			const iris_real x2 = do_[k * 3 + 2];
+			for (int l = 0; l < 16; l++) {
+				const iris_real r = h[k * 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
 			}
-			for (int j = 0; j < 16; j++) {
-				const iris_real g = acc[j];
-				s->m_W2[i * 16 + j] += 0.1f * (g - s->m_W2[i * 16 + j]);
-				s->v_W2[i * 16 + j] = 0.999f * s->v_W2[i * 16 + j] + 0.001f * g * g;
-				p->W2[i * 16 + j] -= step * s->m_W2[i * 16 + j] / (GRADC_SQRTF(s->v_W2[i * 16 + j]) / bc2s + 1e-08f);
+		}
+		for (int ii = 0; ii < 3; ii++) {
+			for (int l = 0; l < 16; l++) {
+				const iris_real g = a[ii][l];
+				s->m_W2[ii * 16 + l] += 0.1f * (g - s->m_W2[ii * 16 + l]);
+				s->v_W2[ii * 16 + l] = 0.999f * s->v_W2[ii * 16 + l] + 0.001f * g * g;
+				p->W2[ii * 16 + l] -= step * s->m_W2[ii * 16 + l] / (GRADC_SQRTF(s->v_W2[ii * 16 + l]) / bc2s + 1e-08f);
 			}
 		}
 	}
@@ -413,13 +522,39 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	/* matmul#10 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)
 	 */
-	for (int i = 0; i < 16; i++) {
-		for (int j = 0; j < 3; j++) {
-			iris_real acc = 0.0f;
-			for (int k = 0; k < 16; k++) {
-				acc += h[i * 16 + k] * p->W2[j * 16 + k];
+	for (int i0 = 0; i0 < 16; i0 += 2) {
+		iris_real d[6][16];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 16; l++) {
+				d[t][l] = 0.0f;
 			}
-			o[i * 3 + j] = acc + p->b2[j];
+		}
+		for (int l = 0; l < 16; l++) {
+			const iris_real x0 = h[i0 * 16 + l];
+			const iris_real x1 = h[(i0 + 1) * 16 + l];
+			const iris_real w0 = p->W2[l];
+			const iris_real w1 = p->W2[16 + l];
+			const iris_real w2 = p->W2[32 + l];
+			d[0][l] += x0 * w0;
+			d[1][l] += x0 * w1;
+			d[2][l] += x0 * w2;
+			d[3][l] += x1 * w0;
+			d[4][l] += x1 * w1;
+			d[5][l] += x1 * w2;
+		}
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] += d[t][l + 8];
+			}
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				const iris_real v = (d[ii * 3 + jj][0] + d[ii * 3 + jj][2]) + (d[ii * 3 + jj][1] + d[ii * 3 + jj][3]);
+				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
+			}
 		}
 	}
 
@@ -489,20 +624,27 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	/* dW2 = do^T @ h   [B,3] x [B,16] -> [3,16]   (iris.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T
 	 */
-	for (int i = 0; i < 3; i++) {
-		{
-			iris_real acc[16];
-			for (int j = 0; j < 16; j++) {
-				acc[j] = 0.0f;
+	{
+		iris_real a[3][16];
+		for (int t = 0; t < 3; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 16; k++) {
-				const iris_real a = do_[k * 3 + i];
-				for (int j = 0; j < 16; j++) {
-					acc[j] += a * h[k * 16 + j];
-				}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = do_[k * 3];
+			const iris_real x1 = do_[k * 3 + 1];
+			const iris_real x2 = do_[k * 3 + 2];
+			for (int l = 0; l < 16; l++) {
+				const iris_real r = h[k * 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
 			}
-			for (int j = 0; j < 16; j++) {
-				grad->W2[i * 16 + j] = acc[j];
+		}
+		for (int ii = 0; ii < 3; ii++) {
+			for (int l = 0; l < 16; l++) {
+				grad->W2[ii * 16 + l] = a[ii][l];
 			}
 		}
 	}
@@ -512,20 +654,37 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	 * tanh_grad#18 = tanh_grad(dh, h)   [B,16] x [B,16] -> [B,16]   (iris.nn:13)
 	 *   dL/dh * (1 - h^2)
 	 */
-	for (int i = 0; i < 16; i++) {
-		{
-			iris_real acc[16];
-			for (int j = 0; j < 16; j++) {
-				acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 16; i0 += 8) {
+		iris_real a[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 3; k++) {
-				const iris_real a = do_[i * 3 + k];
-				for (int j = 0; j < 16; j++) {
-					acc[j] += a * p->W2[k * 16 + j];
-				}
+		}
+		for (int k = 0; k < 3; k++) {
+			const iris_real x0 = do_[i0 * 3 + k];
+			const iris_real x1 = do_[(i0 + 1) * 3 + k];
+			const iris_real x2 = do_[(i0 + 2) * 3 + k];
+			const iris_real x3 = do_[(i0 + 3) * 3 + k];
+			const iris_real x4 = do_[(i0 + 4) * 3 + k];
+			const iris_real x5 = do_[(i0 + 5) * 3 + k];
+			const iris_real x6 = do_[(i0 + 6) * 3 + k];
+			const iris_real x7 = do_[(i0 + 7) * 3 + k];
+			for (int l = 0; l < 16; l++) {
+				const iris_real r = p->W2[k * 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
 			}
-			for (int j = 0; j < 16; j++) {
-				t18[i * 16 + j] = acc[j] * (1.0f - h[i * 16 + j] * h[i * 16 + j]);
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int l = 0; l < 16; l++) {
+				t18[(i0 + ii) * 16 + l] = a[ii][l] * (1.0f - h[(i0 + ii) * 16 + l] * h[(i0 + ii) * 16 + l]);
 			}
 		}
 	}
@@ -545,20 +704,53 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	/* dW1 = tanh_grad#18^T @ x   [B,16] x [B,4] -> [16,4]   (iris.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
-	for (int i = 0; i < 16; i++) {
-		{
-			iris_real acc[4];
-			for (int j = 0; j < 4; j++) {
-				acc[j] = 0.0f;
+	{
+		iris_real a[16][4];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 4; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 16; k++) {
-				const iris_real a = t18[k * 16 + i];
-				for (int j = 0; j < 4; j++) {
-					acc[j] += a * x[k * 4 + j];
-				}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = t18[k * 16];
+			const iris_real x1 = t18[k * 16 + 1];
+			const iris_real x2 = t18[k * 16 + 2];
+			const iris_real x3 = t18[k * 16 + 3];
+			const iris_real x4 = t18[k * 16 + 4];
+			const iris_real x5 = t18[k * 16 + 5];
+			const iris_real x6 = t18[k * 16 + 6];
+			const iris_real x7 = t18[k * 16 + 7];
+			const iris_real x8 = t18[k * 16 + 8];
+			const iris_real x9 = t18[k * 16 + 9];
+			const iris_real x10 = t18[k * 16 + 10];
+			const iris_real x11 = t18[k * 16 + 11];
+			const iris_real x12 = t18[k * 16 + 12];
+			const iris_real x13 = t18[k * 16 + 13];
+			const iris_real x14 = t18[k * 16 + 14];
+			const iris_real x15 = t18[k * 16 + 15];
+			for (int l = 0; l < 4; l++) {
+				const iris_real r = x[k * 4 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+				a[8][l] += x8 * r;
+				a[9][l] += x9 * r;
+				a[10][l] += x10 * r;
+				a[11][l] += x11 * r;
+				a[12][l] += x12 * r;
+				a[13][l] += x13 * r;
+				a[14][l] += x14 * r;
+				a[15][l] += x15 * r;
 			}
-			for (int j = 0; j < 4; j++) {
-				grad->W1[i * 4 + j] = acc[j];
+		}
+		for (int ii = 0; ii < 16; ii++) {
+			for (int l = 0; l < 4; l++) {
+				grad->W1[ii * 4 + l] = a[ii][l];
 			}
 		}
 	}

@@ -87,24 +87,139 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j = 0; j < 32; j++) {
-			mlp_real acc = 0.0f;
-			for (int k = 0; k < 64; k++) {
-				acc += x[i * 64 + k] * p->W1[j * 64 + k];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				cp[i][l] = 0.0f;
 			}
-			h[i * 32 + j] = acc < 0 ? 0.0f : acc;
+		}
+		for (int k0 = 0; k0 < 64; k0 += 32) {
+			for (int l = 0; l < 16; l++) {
+				for (int kk = 0; kk < 32; kk++) {
+					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+				}
+			}
+			for (int i0 = 0; i0 < 32; i0 += 8) {
+				mlp_real a[8][16];
+				for (int l = 0; l < 16; l++) {
+					a[0][l] = cp[i0][l];
+					a[1][l] = cp[i0 + 1][l];
+					a[2][l] = cp[i0 + 2][l];
+					a[3][l] = cp[i0 + 3][l];
+					a[4][l] = cp[i0 + 4][l];
+					a[5][l] = cp[i0 + 5][l];
+					a[6][l] = cp[i0 + 6][l];
+					a[7][l] = cp[i0 + 7][l];
+				}
+				for (int kk = 0; kk < 32; kk++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + kk];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
+					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
+					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
+					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
+					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
+					for (int l = 0; l < 16; l++) {
+						const mlp_real r = pk[kk][l];
+						a[0][l] += x0 * r;
+						a[1][l] += x1 * r;
+						a[2][l] += x2 * r;
+						a[3][l] += x3 * r;
+						a[4][l] += x4 * r;
+						a[5][l] += x5 * r;
+						a[6][l] += x6 * r;
+						a[7][l] += x7 * r;
+					}
+				}
+				for (int l = 0; l < 16; l++) {
+					cp[i0][l] = a[0][l];
+					cp[i0 + 1][l] = a[1][l];
+					cp[i0 + 2][l] = a[2][l];
+					cp[i0 + 3][l] = a[3][l];
+					cp[i0 + 4][l] = a[4][l];
+					cp[i0 + 5][l] = a[5][l];
+					cp[i0 + 6][l] = a[6][l];
+					cp[i0 + 7][l] = a[7][l];
+				}
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			}
 		}
 	}
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp.nn:13: o = W2 @ h) */
-	for (int i = 0; i < 32; i++) {
-		for (int j = 0; j < 10; j++) {
-			mlp_real acc = 0.0f;
-			for (int k = 0; k < 32; k++) {
-				acc += h[i * 32 + k] * p->W2[j * 32 + k];
+	{
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				cp[i][l] = 0.0f;
 			}
-			o[i * 10 + j] = acc;
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 10; l < 16; l++) {
+				pk[kk][l] = 0.0f;
+			}
+		}
+		for (int l = 0; l < 10; l++) {
+			for (int kk = 0; kk < 32; kk++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][16];
+			for (int l = 0; l < 16; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int l = 0; l < 16; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 10; l++) {
+				o[i * 10 + l] = cp[i][l];
+			}
 		}
 	}
 	return GRADC_OK;
@@ -137,24 +252,139 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j = 0; j < 32; j++) {
-			mlp_real acc = 0.0f;
-			for (int k = 0; k < 64; k++) {
-				acc += x[i * 64 + k] * p->W1[j * 64 + k];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				cp[i][l] = 0.0f;
 			}
-			h[i * 32 + j] = acc < 0 ? 0.0f : acc;
+		}
+		for (int k0 = 0; k0 < 64; k0 += 32) {
+			for (int l = 0; l < 16; l++) {
+				for (int kk = 0; kk < 32; kk++) {
+					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+				}
+			}
+			for (int i0 = 0; i0 < 32; i0 += 8) {
+				mlp_real a[8][16];
+				for (int l = 0; l < 16; l++) {
+					a[0][l] = cp[i0][l];
+					a[1][l] = cp[i0 + 1][l];
+					a[2][l] = cp[i0 + 2][l];
+					a[3][l] = cp[i0 + 3][l];
+					a[4][l] = cp[i0 + 4][l];
+					a[5][l] = cp[i0 + 5][l];
+					a[6][l] = cp[i0 + 6][l];
+					a[7][l] = cp[i0 + 7][l];
+				}
+				for (int kk = 0; kk < 32; kk++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + kk];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
+					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
+					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
+					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
+					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
+					for (int l = 0; l < 16; l++) {
+						const mlp_real r = pk[kk][l];
+						a[0][l] += x0 * r;
+						a[1][l] += x1 * r;
+						a[2][l] += x2 * r;
+						a[3][l] += x3 * r;
+						a[4][l] += x4 * r;
+						a[5][l] += x5 * r;
+						a[6][l] += x6 * r;
+						a[7][l] += x7 * r;
+					}
+				}
+				for (int l = 0; l < 16; l++) {
+					cp[i0][l] = a[0][l];
+					cp[i0 + 1][l] = a[1][l];
+					cp[i0 + 2][l] = a[2][l];
+					cp[i0 + 3][l] = a[3][l];
+					cp[i0 + 4][l] = a[4][l];
+					cp[i0 + 5][l] = a[5][l];
+					cp[i0 + 6][l] = a[6][l];
+					cp[i0 + 7][l] = a[7][l];
+				}
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			}
 		}
 	}
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp.nn:13: o = W2 @ h) */
-	for (int i = 0; i < 32; i++) {
-		for (int j = 0; j < 10; j++) {
-			mlp_real acc = 0.0f;
-			for (int k = 0; k < 32; k++) {
-				acc += h[i * 32 + k] * p->W2[j * 32 + k];
+	{
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				cp[i][l] = 0.0f;
 			}
-			o[i * 10 + j] = acc;
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 10; l < 16; l++) {
+				pk[kk][l] = 0.0f;
+			}
+		}
+		for (int l = 0; l < 10; l++) {
+			for (int kk = 0; kk < 32; kk++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][16];
+			for (int l = 0; l < 16; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int l = 0; l < 16; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 10; l++) {
+				o[i * 10 + l] = cp[i][l];
+			}
 		}
 	}
 
@@ -176,20 +406,58 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 
 	/* sumsq#9 = sumsq(W1)   [32,64] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
 	{
-		mlp_real acc = 0.0f;
-		for (int j = 0; j < 2048; j++) {
-			acc += p->W1[j] * p->W1[j];
+		mlp_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t9[0] = acc;
+		for (int j0 = 0; j0 < 2048; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#10 = sumsq(W2)   [10,32] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
 	{
-		mlp_real acc = 0.0f;
-		for (int j = 0; j < 320; j++) {
-			acc += p->W2[j] * p->W2[j];
+		mlp_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t10[0] = acc;
+		for (int j0 = 0; j0 < 320; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
+				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
+				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
+				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
@@ -257,20 +525,39 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			mlp_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 10; k++) {
-				const mlp_real a = do_[i * 10 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W2[k * 32 + (j0 + jj)];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				dz[i * 32 + (j0 + jj)] = h[i * 32 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 10; k++) {
+				const mlp_real x0 = do_[i0 * 10 + k];
+				const mlp_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_real x3 = do_[(i0 + 3) * 10 + k];
+				const mlp_real x4 = do_[(i0 + 4) * 10 + k];
+				const mlp_real x5 = do_[(i0 + 5) * 10 + k];
+				const mlp_real x6 = do_[(i0 + 6) * 10 + k];
+				const mlp_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					dz[(i0 + ii) * 32 + (j0 + l)] = h[(i0 + ii) * 32 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -288,23 +575,58 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1   [fused]
 	 * W1 -= sgd step(dJ/dW1)   [32,64] x [32,64]   (mlp.nn:20)
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j0 = 0; j0 < 64; j0 += 16) {
-			mlp_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 32; k++) {
-				const mlp_real a = dz[k * 32 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * x[k * 64 + (j0 + jj)];
+	for (int j0 = 0; j0 < 64; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 16) {
+			mlp_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const mlp_real t19 = 0.0001f * p->W1[i * 64 + (j0 + jj)];
-				const mlp_real dW1 = acc[jj] + t19;
-				const mlp_real g = dW1;
-				p->W1[i * 64 + (j0 + jj)] -= lr * g;
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = dz[k * 32 + i0];
+				const mlp_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_real x3 = dz[k * 32 + (i0 + 3)];
+				const mlp_real x4 = dz[k * 32 + (i0 + 4)];
+				const mlp_real x5 = dz[k * 32 + (i0 + 5)];
+				const mlp_real x6 = dz[k * 32 + (i0 + 6)];
+				const mlp_real x7 = dz[k * 32 + (i0 + 7)];
+				const mlp_real x8 = dz[k * 32 + (i0 + 8)];
+				const mlp_real x9 = dz[k * 32 + (i0 + 9)];
+				const mlp_real x10 = dz[k * 32 + (i0 + 10)];
+				const mlp_real x11 = dz[k * 32 + (i0 + 11)];
+				const mlp_real x12 = dz[k * 32 + (i0 + 12)];
+				const mlp_real x13 = dz[k * 32 + (i0 + 13)];
+				const mlp_real x14 = dz[k * 32 + (i0 + 14)];
+				const mlp_real x15 = dz[k * 32 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const mlp_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + l)];
+					const mlp_real dW1 = a[ii][l] + t19;
+					const mlp_real g = dW1;
+					p->W1[(i0 + ii) * 64 + (j0 + l)] -= lr * g;
+				}
 			}
 		}
 	}
@@ -317,23 +639,46 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2   [fused]
 	 * W2 -= sgd step(dJ/dW2)   [10,32] x [10,32]   (mlp.nn:20)
 	 */
-	for (int i = 0; i < 10; i++) {
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			mlp_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 32; k++) {
-				const mlp_real a = do_[k * 10 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h[k * 32 + (j0 + jj)];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		{
+			mlp_real a[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const mlp_real t23 = 0.0001f * p->W2[i * 32 + (j0 + jj)];
-				const mlp_real dW2 = acc[jj] + t23;
-				const mlp_real g = dW2;
-				p->W2[i * 32 + (j0 + jj)] -= lr * g;
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = do_[k * 10];
+				const mlp_real x1 = do_[k * 10 + 1];
+				const mlp_real x2 = do_[k * 10 + 2];
+				const mlp_real x3 = do_[k * 10 + 3];
+				const mlp_real x4 = do_[k * 10 + 4];
+				const mlp_real x5 = do_[k * 10 + 5];
+				const mlp_real x6 = do_[k * 10 + 6];
+				const mlp_real x7 = do_[k * 10 + 7];
+				const mlp_real x8 = do_[k * 10 + 8];
+				const mlp_real x9 = do_[k * 10 + 9];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = h[k * 32 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+				}
+			}
+			for (int ii = 0; ii < 10; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const mlp_real t23 = 0.0001f * p->W2[ii * 32 + (j0 + l)];
+					const mlp_real dW2 = a[ii][l] + t23;
+					const mlp_real g = dW2;
+					p->W2[ii * 32 + (j0 + l)] -= lr * g;
+				}
 			}
 		}
 	}
@@ -367,24 +712,139 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j = 0; j < 32; j++) {
-			mlp_real acc = 0.0f;
-			for (int k = 0; k < 64; k++) {
-				acc += x[i * 64 + k] * p->W1[j * 64 + k];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				cp[i][l] = 0.0f;
 			}
-			h[i * 32 + j] = acc < 0 ? 0.0f : acc;
+		}
+		for (int k0 = 0; k0 < 64; k0 += 32) {
+			for (int l = 0; l < 16; l++) {
+				for (int kk = 0; kk < 32; kk++) {
+					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+				}
+			}
+			for (int i0 = 0; i0 < 32; i0 += 8) {
+				mlp_real a[8][16];
+				for (int l = 0; l < 16; l++) {
+					a[0][l] = cp[i0][l];
+					a[1][l] = cp[i0 + 1][l];
+					a[2][l] = cp[i0 + 2][l];
+					a[3][l] = cp[i0 + 3][l];
+					a[4][l] = cp[i0 + 4][l];
+					a[5][l] = cp[i0 + 5][l];
+					a[6][l] = cp[i0 + 6][l];
+					a[7][l] = cp[i0 + 7][l];
+				}
+				for (int kk = 0; kk < 32; kk++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + kk];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
+					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
+					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
+					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
+					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
+					for (int l = 0; l < 16; l++) {
+						const mlp_real r = pk[kk][l];
+						a[0][l] += x0 * r;
+						a[1][l] += x1 * r;
+						a[2][l] += x2 * r;
+						a[3][l] += x3 * r;
+						a[4][l] += x4 * r;
+						a[5][l] += x5 * r;
+						a[6][l] += x6 * r;
+						a[7][l] += x7 * r;
+					}
+				}
+				for (int l = 0; l < 16; l++) {
+					cp[i0][l] = a[0][l];
+					cp[i0 + 1][l] = a[1][l];
+					cp[i0 + 2][l] = a[2][l];
+					cp[i0 + 3][l] = a[3][l];
+					cp[i0 + 4][l] = a[4][l];
+					cp[i0 + 5][l] = a[5][l];
+					cp[i0 + 6][l] = a[6][l];
+					cp[i0 + 7][l] = a[7][l];
+				}
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			}
 		}
 	}
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp.nn:13: o = W2 @ h) */
-	for (int i = 0; i < 32; i++) {
-		for (int j = 0; j < 10; j++) {
-			mlp_real acc = 0.0f;
-			for (int k = 0; k < 32; k++) {
-				acc += h[i * 32 + k] * p->W2[j * 32 + k];
+	{
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 16; l++) {
+				cp[i][l] = 0.0f;
 			}
-			o[i * 10 + j] = acc;
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 10; l < 16; l++) {
+				pk[kk][l] = 0.0f;
+			}
+		}
+		for (int l = 0; l < 10; l++) {
+			for (int kk = 0; kk < 32; kk++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][16];
+			for (int l = 0; l < 16; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int l = 0; l < 16; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			for (int l = 0; l < 10; l++) {
+				o[i * 10 + l] = cp[i][l];
+			}
 		}
 	}
 
@@ -406,20 +866,58 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 
 	/* sumsq#9 = sumsq(W1)   [32,64] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
 	{
-		mlp_real acc = 0.0f;
-		for (int j = 0; j < 2048; j++) {
-			acc += p->W1[j] * p->W1[j];
+		mlp_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t9[0] = acc;
+		for (int j0 = 0; j0 < 2048; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* sumsq#10 = sumsq(W2)   [10,32] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
 	{
-		mlp_real acc = 0.0f;
-		for (int j = 0; j < 320; j++) {
-			acc += p->W2[j] * p->W2[j];
+		mlp_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		t10[0] = acc;
+		for (int j0 = 0; j0 < 320; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
+				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
+				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
+				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
 	}
 
 	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
@@ -489,21 +987,44 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	 * dW2 = matmul#18 + scale#17   [10,32] x [10,32] -> [10,32]   (mlp.nn:13)
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2
 	 */
-	for (int i = 0; i < 10; i++) {
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			mlp_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 32; k++) {
-				const mlp_real a = do_[k * 10 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h[k * 32 + (j0 + jj)];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		{
+			mlp_real a[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const mlp_real t17 = 0.0001f * p->W2[i * 32 + (j0 + jj)];
-				grad->W2[i * 32 + (j0 + jj)] = acc[jj] + t17;
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = do_[k * 10];
+				const mlp_real x1 = do_[k * 10 + 1];
+				const mlp_real x2 = do_[k * 10 + 2];
+				const mlp_real x3 = do_[k * 10 + 3];
+				const mlp_real x4 = do_[k * 10 + 4];
+				const mlp_real x5 = do_[k * 10 + 5];
+				const mlp_real x6 = do_[k * 10 + 6];
+				const mlp_real x7 = do_[k * 10 + 7];
+				const mlp_real x8 = do_[k * 10 + 8];
+				const mlp_real x9 = do_[k * 10 + 9];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = h[k * 32 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+				}
+			}
+			for (int ii = 0; ii < 10; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const mlp_real t17 = 0.0001f * p->W2[ii * 32 + (j0 + l)];
+					grad->W2[ii * 32 + (j0 + l)] = a[ii][l] + t17;
+				}
 			}
 		}
 	}
@@ -513,20 +1034,39 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			mlp_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 10; k++) {
-				const mlp_real a = do_[i * 10 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W2[k * 32 + (j0 + jj)];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				dz[i * 32 + (j0 + jj)] = h[i * 32 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 10; k++) {
+				const mlp_real x0 = do_[i0 * 10 + k];
+				const mlp_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_real x3 = do_[(i0 + 3) * 10 + k];
+				const mlp_real x4 = do_[(i0 + 4) * 10 + k];
+				const mlp_real x5 = do_[(i0 + 5) * 10 + k];
+				const mlp_real x6 = do_[(i0 + 6) * 10 + k];
+				const mlp_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					dz[(i0 + ii) * 32 + (j0 + l)] = h[(i0 + ii) * 32 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -538,21 +1078,56 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	 * dW1 = matmul#23 + scale#22   [32,64] x [32,64] -> [32,64]   (mlp.nn:11)
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1
 	 */
-	for (int i = 0; i < 32; i++) {
-		for (int j0 = 0; j0 < 64; j0 += 16) {
-			mlp_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 32; k++) {
-				const mlp_real a = dz[k * 32 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * x[k * 64 + (j0 + jj)];
+	for (int j0 = 0; j0 < 64; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 16) {
+			mlp_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const mlp_real t22 = 0.0001f * p->W1[i * 64 + (j0 + jj)];
-				grad->W1[i * 64 + (j0 + jj)] = acc[jj] + t22;
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = dz[k * 32 + i0];
+				const mlp_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_real x3 = dz[k * 32 + (i0 + 3)];
+				const mlp_real x4 = dz[k * 32 + (i0 + 4)];
+				const mlp_real x5 = dz[k * 32 + (i0 + 5)];
+				const mlp_real x6 = dz[k * 32 + (i0 + 6)];
+				const mlp_real x7 = dz[k * 32 + (i0 + 7)];
+				const mlp_real x8 = dz[k * 32 + (i0 + 8)];
+				const mlp_real x9 = dz[k * 32 + (i0 + 9)];
+				const mlp_real x10 = dz[k * 32 + (i0 + 10)];
+				const mlp_real x11 = dz[k * 32 + (i0 + 11)];
+				const mlp_real x12 = dz[k * 32 + (i0 + 12)];
+				const mlp_real x13 = dz[k * 32 + (i0 + 13)];
+				const mlp_real x14 = dz[k * 32 + (i0 + 14)];
+				const mlp_real x15 = dz[k * 32 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const mlp_real r = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const mlp_real t22 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + l)];
+					grad->W1[(i0 + ii) * 64 + (j0 + l)] = a[ii][l] + t22;
+				}
 			}
 		}
 	}

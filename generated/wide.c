@@ -86,27 +86,108 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * h = relu(add#7)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 1024; j++) {
-			wide_real acc = 0.0f;
-			for (int k = 0; k < 784; k++) {
-				acc += x[i * 784 + k] * p->W1[j * 784 + k];
+	for (int j0 = 0; j0 < 1024; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			const wide_real t7 = acc + p->b1[j];
-			h[i * 1024 + j] = t7 < 0 ? 0.0f : t7;
+			for (int k0 = 0; k0 < 784; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real x0 = x[i0 * 784 + k0 + l];
+					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
+					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					const wide_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
+					const wide_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
+					const wide_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
+					const wide_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const wide_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					const wide_real t7 = v + p->b1[(j0 + jj)];
+					h[(i0 + ii) * 1024 + (j0 + jj)] = t7 < 0 ? 0.0f : t7;
+				}
+			}
 		}
 	}
 
 	/* matmul#9 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#9 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 10; j++) {
-			wide_real acc = 0.0f;
-			for (int k = 0; k < 1024; k++) {
-				acc += h[i * 1024 + k] * p->W2[j * 1024 + k];
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			o[i * 10 + j] = acc + p->b2[j];
+			for (int k0 = 0; k0 < 1024; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					const wide_real w4 = p->W2[(j0 + 4) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x1 * w0;
+					d[6][l] += x1 * w1;
+					d[7][l] += x1 * w2;
+					d[8][l] += x1 * w3;
+					d[9][l] += x1 * w4;
+				}
+			}
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 5; jj++) {
+					const wide_real v = (d[ii * 5 + jj][0] + d[ii * 5 + jj][2]) + (d[ii * 5 + jj][1] + d[ii * 5 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
+				}
+			}
 		}
 	}
 	return GRADC_OK;
@@ -137,27 +218,108 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 1024; j++) {
-			wide_real acc = 0.0f;
-			for (int k = 0; k < 784; k++) {
-				acc += x[i * 784 + k] * p->W1[j * 784 + k];
+	for (int j0 = 0; j0 < 1024; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			const wide_real t8 = acc + p->b1[j];
-			h[i * 1024 + j] = t8 < 0 ? 0.0f : t8;
+			for (int k0 = 0; k0 < 784; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real x0 = x[i0 * 784 + k0 + l];
+					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
+					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					const wide_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
+					const wide_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
+					const wide_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
+					const wide_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const wide_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					const wide_real t8 = v + p->b1[(j0 + jj)];
+					h[(i0 + ii) * 1024 + (j0 + jj)] = t8 < 0 ? 0.0f : t8;
+				}
+			}
 		}
 	}
 
 	/* matmul#10 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 10; j++) {
-			wide_real acc = 0.0f;
-			for (int k = 0; k < 1024; k++) {
-				acc += h[i * 1024 + k] * p->W2[j * 1024 + k];
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			o[i * 10 + j] = acc + p->b2[j];
+			for (int k0 = 0; k0 < 1024; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					const wide_real w4 = p->W2[(j0 + 4) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x1 * w0;
+					d[6][l] += x1 * w1;
+					d[7][l] += x1 * w2;
+					d[8][l] += x1 * w3;
+					d[9][l] += x1 * w4;
+				}
+			}
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 5; jj++) {
+					const wide_real v = (d[ii * 5 + jj][0] + d[ii * 5 + jj][2]) + (d[ii * 5 + jj][1] + d[ii * 5 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
+				}
+			}
 		}
 	}
 
@@ -240,20 +402,39 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * relu_grad#18 = relu_grad(dh, h)   [B,1024] x [B,1024] -> [B,1024]   (wide.nn:13)
 	 *   dL/dh * relu'(add#7)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 1024; j0 += 16) {
-			wide_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 10; k++) {
-				const wide_real a = do_[i * 10 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W2[k * 1024 + (j0 + jj)];
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			wide_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t18[i * 1024 + (j0 + jj)] = h[i * 1024 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				const wide_real x4 = do_[(i0 + 4) * 10 + k];
+				const wide_real x5 = do_[(i0 + 5) * 10 + k];
+				const wide_real x6 = do_[(i0 + 6) * 10 + k];
+				const wide_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const wide_real r = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t18[(i0 + ii) * 1024 + (j0 + l)] = h[(i0 + ii) * 1024 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -262,21 +443,56 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 *   dL/dW1 = dL/d(matmul#6) x^T   [fused]
 	 * W1 -= sgd step(dL/dW1)   [1024,784] x [1024,784]   (wide.nn:19)
 	 */
-	for (int i = 0; i < 1024; i++) {
-		for (int j0 = 0; j0 < 784; j0 += 16) {
-			wide_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const wide_real a = t18[k * 1024 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * x[k * 784 + (j0 + jj)];
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 1024; i0 += 16) {
+			wide_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const wide_real g = acc[jj];
-				p->W1[i * 784 + (j0 + jj)] -= lr * g;
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = t18[k * 1024 + i0];
+				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+				const wide_real x4 = t18[k * 1024 + (i0 + 4)];
+				const wide_real x5 = t18[k * 1024 + (i0 + 5)];
+				const wide_real x6 = t18[k * 1024 + (i0 + 6)];
+				const wide_real x7 = t18[k * 1024 + (i0 + 7)];
+				const wide_real x8 = t18[k * 1024 + (i0 + 8)];
+				const wide_real x9 = t18[k * 1024 + (i0 + 9)];
+				const wide_real x10 = t18[k * 1024 + (i0 + 10)];
+				const wide_real x11 = t18[k * 1024 + (i0 + 11)];
+				const wide_real x12 = t18[k * 1024 + (i0 + 12)];
+				const wide_real x13 = t18[k * 1024 + (i0 + 13)];
+				const wide_real x14 = t18[k * 1024 + (i0 + 14)];
+				const wide_real x15 = t18[k * 1024 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const wide_real r = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real g = a[ii][l];
+					p->W1[(i0 + ii) * 784 + (j0 + l)] -= lr * g;
+				}
 			}
 		}
 	}
@@ -285,21 +501,44 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 *   dL/dW2 = dL/d(matmul#9) h^T   [fused]
 	 * W2 -= sgd step(dL/dW2)   [10,1024] x [10,1024]   (wide.nn:19)
 	 */
-	for (int i = 0; i < 10; i++) {
-		for (int j0 = 0; j0 < 1024; j0 += 16) {
-			wide_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const wide_real a = do_[k * 10 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h[k * 1024 + (j0 + jj)];
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		{
+			wide_real a[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				const wide_real g = acc[jj];
-				p->W2[i * 1024 + (j0 + jj)] -= lr * g;
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10];
+				const wide_real x1 = do_[k * 10 + 1];
+				const wide_real x2 = do_[k * 10 + 2];
+				const wide_real x3 = do_[k * 10 + 3];
+				const wide_real x4 = do_[k * 10 + 4];
+				const wide_real x5 = do_[k * 10 + 5];
+				const wide_real x6 = do_[k * 10 + 6];
+				const wide_real x7 = do_[k * 10 + 7];
+				const wide_real x8 = do_[k * 10 + 8];
+				const wide_real x9 = do_[k * 10 + 9];
+				for (int l = 0; l < 16; l++) {
+					const wide_real r = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+				}
+			}
+			for (int ii = 0; ii < 10; ii++) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real g = a[ii][l];
+					p->W2[ii * 1024 + (j0 + l)] -= lr * g;
+				}
 			}
 		}
 	}
@@ -347,27 +586,108 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 1024; j++) {
-			wide_real acc = 0.0f;
-			for (int k = 0; k < 784; k++) {
-				acc += x[i * 784 + k] * p->W1[j * 784 + k];
+	for (int j0 = 0; j0 < 1024; j0 += 8) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			const wide_real t8 = acc + p->b1[j];
-			h[i * 1024 + j] = t8 < 0 ? 0.0f : t8;
+			for (int k0 = 0; k0 < 784; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real x0 = x[i0 * 784 + k0 + l];
+					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
+					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					const wide_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
+					const wide_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
+					const wide_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
+					const wide_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+					d[8][l] += x1 * w0;
+					d[9][l] += x1 * w1;
+					d[10][l] += x1 * w2;
+					d[11][l] += x1 * w3;
+					d[12][l] += x1 * w4;
+					d[13][l] += x1 * w5;
+					d[14][l] += x1 * w6;
+					d[15][l] += x1 * w7;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 8; jj++) {
+					const wide_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
+					const wide_real t8 = v + p->b1[(j0 + jj)];
+					h[(i0 + ii) * 1024 + (j0 + jj)] = t8 < 0 ? 0.0f : t8;
+				}
+			}
 		}
 	}
 
 	/* matmul#10 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j = 0; j < 10; j++) {
-			wide_real acc = 0.0f;
-			for (int k = 0; k < 1024; k++) {
-				acc += h[i * 1024 + k] * p->W2[j * 1024 + k];
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					d[t][l] = 0.0f;
+				}
 			}
-			o[i * 10 + j] = acc + p->b2[j];
+			for (int k0 = 0; k0 < 1024; k0 += 16) {
+				for (int l = 0; l < 16; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					const wide_real w4 = p->W2[(j0 + 4) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x1 * w0;
+					d[6][l] += x1 * w1;
+					d[7][l] += x1 * w2;
+					d[8][l] += x1 * w3;
+					d[9][l] += x1 * w4;
+				}
+			}
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] += d[t][l + 8];
+				}
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 5; jj++) {
+					const wide_real v = (d[ii * 5 + jj][0] + d[ii * 5 + jj][2]) + (d[ii * 5 + jj][1] + d[ii * 5 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
+				}
+			}
 		}
 	}
 
@@ -437,20 +757,43 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	/* dW2 = do^T @ h   [B,10] x [B,1024] -> [10,1024]   (wide.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T
 	 */
-	for (int i = 0; i < 10; i++) {
-		for (int j0 = 0; j0 < 1024; j0 += 16) {
-			wide_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const wide_real a = do_[k * 10 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * h[k * 1024 + (j0 + jj)];
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		{
+			wide_real a[10][16];
+			for (int t = 0; t < 10; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				grad->W2[i * 1024 + (j0 + jj)] = acc[jj];
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10];
+				const wide_real x1 = do_[k * 10 + 1];
+				const wide_real x2 = do_[k * 10 + 2];
+				const wide_real x3 = do_[k * 10 + 3];
+				const wide_real x4 = do_[k * 10 + 4];
+				const wide_real x5 = do_[k * 10 + 5];
+				const wide_real x6 = do_[k * 10 + 6];
+				const wide_real x7 = do_[k * 10 + 7];
+				const wide_real x8 = do_[k * 10 + 8];
+				const wide_real x9 = do_[k * 10 + 9];
+				for (int l = 0; l < 16; l++) {
+					const wide_real r = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+				}
+			}
+			for (int ii = 0; ii < 10; ii++) {
+				for (int l = 0; l < 16; l++) {
+					grad->W2[ii * 1024 + (j0 + l)] = a[ii][l];
+				}
 			}
 		}
 	}
@@ -460,20 +803,39 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 * relu_grad#18 = relu_grad(dh, h)   [B,1024] x [B,1024] -> [B,1024]   (wide.nn:13)
 	 *   dL/dh * relu'(add#7)
 	 */
-	for (int i = 0; i < 64; i++) {
-		for (int j0 = 0; j0 < 1024; j0 += 16) {
-			wide_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 10; k++) {
-				const wide_real a = do_[i * 10 + k];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * p->W2[k * 1024 + (j0 + jj)];
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			wide_real a[8][16];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				t18[i * 1024 + (j0 + jj)] = h[i * 1024 + (j0 + jj)] > 0 ? acc[jj] : 0.0f;
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				const wide_real x4 = do_[(i0 + 4) * 10 + k];
+				const wide_real x5 = do_[(i0 + 5) * 10 + k];
+				const wide_real x6 = do_[(i0 + 6) * 10 + k];
+				const wide_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const wide_real r = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int l = 0; l < 16; l++) {
+					t18[(i0 + ii) * 1024 + (j0 + l)] = h[(i0 + ii) * 1024 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				}
 			}
 		}
 	}
@@ -493,20 +855,55 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	/* dW1 = relu_grad#18^T @ x   [B,1024] x [B,784] -> [1024,784]   (wide.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
-	for (int i = 0; i < 1024; i++) {
-		for (int j0 = 0; j0 < 784; j0 += 16) {
-			wide_real acc[16];
-			for (int jj = 0; jj < 16; jj++) {
-				acc[jj] = 0.0f;
-			}
-			for (int k = 0; k < 64; k++) {
-				const wide_real a = t18[k * 1024 + i];
-				for (int jj = 0; jj < 16; jj++) {
-					acc[jj] += a * x[k * 784 + (j0 + jj)];
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 1024; i0 += 16) {
+			wide_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int jj = 0; jj < 16; jj++) {
-				grad->W1[i * 784 + (j0 + jj)] = acc[jj];
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = t18[k * 1024 + i0];
+				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+				const wide_real x4 = t18[k * 1024 + (i0 + 4)];
+				const wide_real x5 = t18[k * 1024 + (i0 + 5)];
+				const wide_real x6 = t18[k * 1024 + (i0 + 6)];
+				const wide_real x7 = t18[k * 1024 + (i0 + 7)];
+				const wide_real x8 = t18[k * 1024 + (i0 + 8)];
+				const wide_real x9 = t18[k * 1024 + (i0 + 9)];
+				const wide_real x10 = t18[k * 1024 + (i0 + 10)];
+				const wide_real x11 = t18[k * 1024 + (i0 + 11)];
+				const wide_real x12 = t18[k * 1024 + (i0 + 12)];
+				const wide_real x13 = t18[k * 1024 + (i0 + 13)];
+				const wide_real x14 = t18[k * 1024 + (i0 + 14)];
+				const wide_real x15 = t18[k * 1024 + (i0 + 15)];
+				for (int l = 0; l < 16; l++) {
+					const wide_real r = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+					a[8][l] += x8 * r;
+					a[9][l] += x9 * r;
+					a[10][l] += x10 * r;
+					a[11][l] += x11 * r;
+					a[12][l] += x12 * r;
+					a[13][l] += x13 * r;
+					a[14][l] += x14 * r;
+					a[15][l] += x15 * r;
+				}
+			}
+			for (int ii = 0; ii < 16; ii++) {
+				for (int l = 0; l < 16; l++) {
+					grad->W1[(i0 + ii) * 784 + (j0 + l)] = a[ii][l];
+				}
 			}
 		}
 	}

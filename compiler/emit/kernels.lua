@@ -4,13 +4,29 @@
 -- Its group is the root plus every node fused into it (optimize.c): a tree
 -- of elementwise nodes and at most one matrix product.  The group is
 -- emitted as one loop nest:
---   1. with a product: the product's loops (dot form when the right operand
---      is stored transposed, else a register-blocked axpy form with a row
---      of accumulators); the elementwise nodes run as the epilogue on the
---      accumulator;
+--   1. with a product: the product's loops, in one of four forms chosen
+--      from its fixed shape (product_form); the elementwise nodes run as
+--      the epilogue on the finished sums (bias, activation, activation
+--      derivative, weight decay, optimizer update);
+--        lane    C = L R^T (forward X W^T): MR x NR tiles of accumulators
+--                of V lanes over k, summed by halves at the end;
+--        packed  the same with a short k and 16+ rows: panels of R^T
+--                packed into a stack buffer (<= 4 KiB), then rank-1 tiles;
+--        tile    C = L R or L^T R (backward dY W, dY^T X): MR rows x G V
+--                columns of accumulators, rank-1 updates over k (k == 1:
+--                the outer product, straight into the epilogue);
+--        simple  one scalar dot or one row of V accumulators per row:
+--                small or repeated products, and every product of a
+--                --no-fuse build (the naive baseline);
+--      V = K.block (16 f32, 8 f64: one AVX-512 vector).  Every inner loop
+--      is unit-stride and exactly one vector wide with independent lanes,
+--      so gcc and clang vectorize it at -O2/-O3 without -ffast-math and
+--      keep the accumulators in registers; sums differ from the simple
+--      forms by reassociation only;
 --   2. without: nested loops over the root's index space, with the
 --      dimensions that every operand walks contiguously merged into one;
---   3. a root that is no elementwise op or update: its kernel below.
+--   3. a root that is no elementwise op or update: its kernel below
+--      (long reductions sum in independent lanes, lane_sum).
 -- Each fused node becomes a `const` local in the loop body, named after the
 -- node, so the body reads like the math; operands are array reads at
 -- offsets derived from the broadcast strides (cfmt.offset), or literals.
@@ -20,8 +36,13 @@
 -- K:iname(base), K:line(s), K:open(s), K:close(), K:loop(v, n), K.batch,
 -- K.opt (optimizer), K:state(prefix, param id), K.upd (update locals).
 --
--- Limits: no cache blocking yet (issue 8); the dot form accumulates in one
--- register, which the C compiler cannot vectorize without reassociation.
+-- Limits: tiles hold the whole k range in registers (no k blocking but in
+-- the packed form), so very long k streams its operands from L2; the
+-- unrolling is bounded by the tile (at most 16 rows, 16 accumulators).
+-- Stack: the packed form's buffers (<= 4 KiB), the tiles' accumulators
+-- (<= 16 V elements, 1 KiB f32).  With GCC, strict ISO modes (-std=c99)
+-- disable contraction into FMA; -ffp-contract=fast (the GNU-mode default)
+-- gives it back.
 
 local cfmt = require "cfmt"
 
@@ -311,8 +332,11 @@ local function ew_group(K, root, members)
   for _ = 1, math.max(#D, 1) do K:close() end
 end
 
--- A group around a matrix product C = op(L) op(R) (Node.mm), nb times.
-local function matmul_group(K, root, members, p)
+-- A group around a matrix product C = op(L) op(R) (Node.mm), nb times,
+-- in the simple forms: one scalar dot per element, or one row block of
+-- accumulators per row.  Small products, repeated products, both operands
+-- transposed, and every product of a --no-fuse build (the baseline).
+local function simple_product(K, root, members, p)
   local mm, T = p.mm, K.T
   local Lid, Rid = p.inputs[1], p.inputs[2]
   local rv = mm.nb > 1 and K:iname("r") or nil
@@ -404,6 +428,371 @@ local function matmul_group(K, root, members, p)
   end
   if iv then K:close() end
   if rv and not mm.acc then K:close() end
+end
+
+-- base + c as C text: a literal when base is one, else "(base + c)".
+local function plus(base, c)
+  if type(base) == "number" then return cfmt.int(base + c) end
+  if c == 0 then return base end
+  return fmt("(%s + %d)", base, c)
+end
+
+-- The largest d in [lo, hi] dividing n, or nil.
+local function divisor(n, lo, hi)
+  for d = math.min(hi, n), math.max(lo, 1), -1 do
+    if n % d == 0 then return d end
+  end
+  return nil
+end
+
+-- Tiles of the index range [0, n): 'step' wide blocks then a tail.  Calls
+-- tile(start, width, body) with start a number (a single or tail block)
+-- or a loop variable named after 'var' (the full blocks); body is true
+-- inside the loop (a block of its own for declarations).
+local function blocks(K, var, n, step, tile)
+  local full = n - n % step
+  if full == step then
+    tile(0, step, false)
+  elseif full > 0 then
+    local v = K:iname(var)
+    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", v, v, full, v, step))
+    tile(v, step, true)
+    K:close()
+  end
+  if full < n then tile(full, n - full, false) end
+end
+
+-- Index variables of C's element (row, column): the epilogue's vars.
+local function c_vars(mm, row, col)
+  local v = {}
+  if mm.m > 1 then v[#v + 1] = {e = row, n = mm.m, w = mm.n} end
+  if mm.n > 1 then v[#v + 1] = {e = col, n = mm.n, w = 1} end
+  return v
+end
+
+-- e * c as a term of a sum (nil for 0), folded when e is a literal.
+local function times(e, c)
+  local v = math.tointeger(tonumber(e))
+  if v then return v * c ~= 0 and cfmt.int(v * c) or nil end
+  return cfmt.term(e, c)
+end
+
+-- L[row][q] and R[q][col] of C = op(L) op(R) (nb == 1), C text.
+local function operands(K, p)
+  local mm = p.mm
+  local Lid, Rid = p.inputs[1], p.inputs[2]
+  local function L(row, q)
+    if mm.ta then return K:read(Lid, cfmt.sum({times(q, mm.m), times(row, 1)}, 2)) end
+    return K:read(Lid, cfmt.sum({times(row, mm.k), times(q, 1)}, 2))
+  end
+  local function R(q, col)
+    if mm.tb then return K:read(Rid, cfmt.sum({times(col, mm.k), times(q, 1)}, 2)) end
+    return K:read(Rid, cfmt.sum({times(q, mm.n), times(col, 1)}, 2))
+  end
+  return L, R
+end
+
+-- k == 1: C is an outer product, each element one multiplication in the
+-- epilogue (rows outside, the unit-stride columns inside).
+local function outer_product(K, root, members, p)
+  local mm = p.mm
+  local L, R = operands(K, p)
+  local i, j = K:iname("i"), K:iname("j")
+  if mm.m > 1 then K:loop(i, mm.m) end
+  if mm.n > 1 then K:loop(j, mm.n) else K:open("") end
+  local row, col = mm.m > 1 and i or "0", mm.n > 1 and j or "0"
+  group_body(K, root, members, c_vars(mm, row, col), p.id,
+    fmt("%s * %s", L(row, "0"), R("0", col)))
+  K:close()
+  if mm.m > 1 then K:close() end
+end
+
+-- Lane form, for L and R both unit-stride along k (C = L R^T, the forward
+-- product X W^T): a tile of MR rows of L by NR rows of R keeps MR * NR
+-- accumulators of V lanes each, lane l summing the terms k = l (mod V),
+-- so the loop over the lanes is independent and vectorizes without
+-- reassociation; the lanes are summed by halves (a fixed tree) at the end.
+-- Each step over k loads MR + NR vectors for MR * NR vector FMAs.
+local function lane_product(K, root, members, p)
+  local mm, T, V = p.mm, K.T, K.block
+  local L, R = operands(K, p)
+  local MR = mm.m >= 2 and 2 or 1
+  local NR = divisor(mm.n, 5, 8) or math.min(mm.n, 8)
+  local kfull = mm.k - mm.k % V
+  blocks(K, "j0", mm.n, NR, function(j0, nr)
+    blocks(K, "i0", mm.m, MR, function(i0, mr, inloop)
+      local d, l, q, t = K:iname("d"), K:iname("l"), K:iname("k0"), K:iname("t")
+      local nt = mr * nr
+      if not inloop then K:open("") end
+      K:line(fmt("%s %s[%d][%d];", T, d, nt, V))
+      K:loop(t, nt)
+      K:loop(l, V)
+      K:line(fmt("%s[%s][%s] = %s;", d, t, l, K:lit(0)))
+      K:close()
+      K:close()
+      local function step(k0, width)
+        K:loop(l, width)
+        local kk = k0 == "0" and l or fmt("%s + %s", k0, l)
+        for a = 0, mr - 1 do
+          K:line(fmt("const %s %s = %s;", T, K:iname("x" .. a), L(plus(i0, a), kk)))
+        end
+        for b = 0, nr - 1 do
+          K:line(fmt("const %s %s = %s;", T, K:iname("w" .. b), R(kk, plus(j0, b))))
+        end
+        for a = 0, mr - 1 do
+          for b = 0, nr - 1 do
+            K:line(fmt("%s[%d][%s] += %s * %s;", d, a * nr + b, l, K:iname("x" .. a), K:iname("w" .. b)))
+          end
+        end
+        K:close()
+      end
+      if kfull == V then
+        step("0", V)
+      elseif kfull > 0 then
+        K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", q, q, kfull, q, V))
+        step(q, V)
+        K:close()
+      end
+      if kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
+      -- the lanes of each accumulator, summed by halves
+      local w = V
+      K:loop(t, nt)
+      while w > 4 do
+        w = w // 2
+        K:loop(l, w)
+        K:line(fmt("%s[%s][%s] += %s[%s][%s + %d];", d, t, l, d, t, l, w))
+        K:close()
+      end
+      K:close()
+      local ii, jj = K:iname("ii"), K:iname("jj")
+      if mr > 1 then K:loop(ii, mr) end
+      if nr > 1 then K:loop(jj, nr) end
+      local ti = cfmt.sum({mr > 1 and cfmt.term(ii, nr) or nil, nr > 1 and jj or nil}, 2)
+      local val = K:iname("v")
+      K:line(fmt("const %s %s = (%s[%s][0] + %s[%s][2]) + (%s[%s][1] + %s[%s][3]);", T, val,
+        d, ti, d, ti, d, ti, d, ti))
+      local row = mr > 1 and (type(i0) == "number" and i0 == 0 and ii or
+        fmt("(%s + %s)", i0, ii)) or plus(i0, 0)
+      local col = nr > 1 and (type(j0) == "number" and j0 == 0 and jj or
+        fmt("(%s + %s)", j0, jj)) or plus(j0, 0)
+      group_body(K, root, members, c_vars(mm, row, col), p.id, val)
+      if nr > 1 then K:close() end
+      if mr > 1 then K:close() end
+      if not inloop then K:close() end
+    end)
+  end)
+end
+
+-- Tile form, for R unit-stride along j (C = L R or L^T R: the backward
+-- products dY W and dY^T X): a tile of MR rows by G * V columns of C keeps
+-- MR * G accumulators of V lanes; each step over k broadcasts MR values of
+-- L and loads G vectors of R, MR * G vector FMAs (rank-1 updates,
+-- independent lanes; the lane loop is exactly one vector wide, so the C
+-- compiler keeps the accumulators in registers).  Columns outside, rows
+-- inside, so a panel of R (K by G * V) is reused by every row block.  The
+-- epilogue runs on the accumulators, row by row.
+local function tile_product(K, root, members, p)
+  local mm, T, V = p.mm, K.T, K.block
+  if mm.k == 1 then return outer_product(K, root, members, p) end
+  local L, R = operands(K, p)
+  local MRmax = mm.ta and 16 or 8
+  local MR = divisor(mm.m, MRmax // 2, MRmax) or math.min(mm.m, MRmax)
+  -- at least about 8 independent vector accumulators when rows are few
+  local G = math.max(1, math.min(4, (8 + MR - 1) // MR))
+  if mm.n < G * V then G = math.max(1, mm.n // V) end
+  local function tile(j0, nr, i0, mr)
+    local g = nr > V and nr // V or 1
+    local w = nr > V and V or nr
+    local a, l, q, ii, t = K:iname("a"), K:iname("l"), K:iname("k"), K:iname("ii"), K:iname("t")
+    K:line(fmt("%s %s[%d][%d];", T, a, mr * g, w))
+    K:loop(t, mr * g)
+    K:loop(l, w)
+    K:line(fmt("%s[%s][%s] = %s;", a, t, l, K:lit(0)))
+    K:close()
+    K:close()
+    local function body(kq)
+      for r = 0, mr - 1 do
+        K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(plus(i0, r), kq)))
+      end
+      K:loop(l, w)
+      for c = 0, g - 1 do
+        local rv = K:iname(g > 1 and "r" .. c or "r")
+        local col = plus(j0, c * V)
+        col = (col == "0") and l or fmt("%s + %s", col, l)
+        K:line(fmt("const %s %s = %s;", T, rv, R(kq, col)))
+        for r = 0, mr - 1 do
+          K:line(fmt("%s[%d][%s] += %s * %s;", a, r * g + c, l, K:iname("x" .. r), rv))
+        end
+      end
+      K:close()
+    end
+    if mm.k > 1 then
+      K:loop(q, mm.k)
+      body(q)
+      K:close()
+    else
+      body("0")
+    end
+    -- the epilogue, row by row (column j = c * V + l of the tile)
+    if mr > 1 then K:loop(ii, mr) end
+    local cv = g > 1 and K:iname("c") or nil
+    if cv then K:loop(cv, g) end
+    K:loop(l, w)
+    local row = mr > 1 and (i0 == 0 and ii or fmt("(%s + %s)", i0, ii)) or plus(i0, 0)
+    local inner = cv and fmt("%s * %d + %s", cv, V, l) or l
+    local col = j0 == 0 and inner or fmt("(%s + %s)", j0, inner)
+    local t_ = cfmt.sum({mr > 1 and cfmt.term(ii, g) or nil, cv}, 2)
+    group_body(K, root, members, c_vars(mm, row, col), p.id, fmt("%s[%s][%s]", a, t_, l))
+    K:close()
+    if cv then K:close() end
+    if mr > 1 then K:close() end
+  end
+  blocks(K, "j0", mm.n, G * V, function(j0, nr)
+    -- a tail wider than V: its whole vectors, then the rest
+    local parts = {{j0, nr}}
+    if nr > V and nr % V ~= 0 then
+      parts = {{j0, nr - nr % V}, {type(j0) == "number" and j0 + nr - nr % V or nil, nr % V}}
+    end
+    for _, pt in ipairs(parts) do
+      blocks(K, "i0", mm.m, MR, function(i0, mr, body)
+        if not body then K:open("") end
+        tile(pt[1], pt[2], i0, mr)
+        if not body then K:close() end
+      end)
+    end
+  end)
+end
+
+-- Packed form, for C = L R^T with enough rows and a short k (the forward
+-- product X W^T at a batch of 16 or more, k <= 128, where the lane form's
+-- final sums would cost as much as its products): panels of V rows of R are transposed into a
+-- stack buffer pk[KC][V], KC values of k at a time, so the tile form's
+-- rank-1 updates apply (broadcast L, unit-stride pk); the partial sums of
+-- an MB-row block of C live in cp[MB][V] across the KC blocks, and the
+-- epilogue runs on cp.  Stack: (KC + MB) V elements, at most 4 KiB
+-- (f32: KC, MB <= 32).  A panel narrower than V (the last of N) is padded
+-- with zeros.  Packing costs N K copies per MB rows of C.
+local PACK_MR = 8
+local function pack_shape(K, mm)
+  local V = K.block
+  local cap = 4096 // (K.f64 and 8 or 4) // V  -- KC + MB elements of V
+  local MB = mm.m <= cap // 2 and mm.m or divisor(mm.m, cap // 4, cap // 2)
+  local KC = divisor(mm.k, cap // 4, cap // 2)
+  if not MB or not KC or MB % PACK_MR ~= 0 then return nil end
+  return MB, KC
+end
+
+local function packed_product(K, root, members, p)
+  local mm, T, V = p.mm, K.T, K.block
+  local L, R = operands(K, p)
+  local MB, KC = pack_shape(K, mm)
+  local MR = PACK_MR
+  local pk, cp, l, kk, k0, ib, i, ii, a = K:iname("pk"), K:iname("cp"), K:iname("l"),
+    K:iname("kk"), K:iname("k0"), K:iname("ib"), K:iname("i"), K:iname("ii"), K:iname("a")
+  local ibv = mm.m > MB and ib or nil
+  if ibv then K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", ib, ib, mm.m, ib, MB)) end
+  blocks(K, "j0", mm.n, V, function(j0, w, inloop)
+    if not inloop then K:open("") end
+    K:line(fmt("%s %s[%d][%d];", T, pk, KC, V))
+    K:line(fmt("%s %s[%d][%d];", T, cp, MB, V))
+    K:loop(i, MB)
+    K:loop(l, V)
+    K:line(fmt("%s[%s][%s] = %s;", cp, i, l, K:lit(0)))
+    K:close()
+    K:close()
+    if w < V then  -- padding columns of the last panel
+      K:loop(kk, KC)
+      K:open(fmt("for (int %s = %d; %s < %d; %s++)", l, w, l, V, l))
+      K:line(fmt("%s[%s][%s] = %s;", pk, kk, l, K:lit(0)))
+      K:close()
+      K:close()
+    end
+    local kv = mm.k > KC and k0 or nil
+    if kv then K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", k0, k0, mm.k, k0, KC)) end
+    local kexpr = kv and fmt("%s + %s", k0, kk) or kk
+    -- pack: pk[kk][l] = R[j0 + l][k0 + kk]
+    K:loop(l, w)
+    K:loop(kk, KC)
+    local col = j0 == 0 and l or fmt("(%s + %s)", j0, l)
+    K:line(fmt("%s[%s][%s] = %s;", pk, kk, l, R(kexpr, col)))
+    K:close()
+    K:close()
+    -- rank-1 updates of MR rows at a time
+    local iv = MB > MR and K:iname("i0") or nil
+    if iv then K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", iv, iv, MB, iv, MR)) else K:open("") end
+    local function crow(r)
+      if not iv then return cfmt.int(r) end
+      return r == 0 and iv or fmt("%s + %d", iv, r)
+    end
+    K:line(fmt("%s %s[%d][%d];", T, a, MR, V))
+    K:loop(l, V)
+    for r = 0, MR - 1 do
+      K:line(fmt("%s[%d][%s] = %s[%s][%s];", a, r, l, cp, crow(r), l))
+    end
+    K:close()
+    K:loop(kk, KC)
+    for r = 0, MR - 1 do
+      local row = crow(r)
+      if ibv then row = fmt("%s + %s", ib, row) end
+      if row:find(" ") then row = "(" .. row .. ")" end
+      K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(row, kexpr)))
+    end
+    K:loop(l, V)
+    local rv = K:iname("r")
+    K:line(fmt("const %s %s = %s[%s][%s];", T, rv, pk, kk, l))
+    for r = 0, MR - 1 do
+      K:line(fmt("%s[%d][%s] += %s * %s;", a, r, l, K:iname("x" .. r), rv))
+    end
+    K:close()
+    K:close()
+    K:loop(l, V)
+    for r = 0, MR - 1 do
+      K:line(fmt("%s[%s][%s] = %s[%d][%s];", cp, crow(r), l, a, r, l))
+    end
+    K:close()
+    K:close()
+    if kv then K:close() end
+    -- the epilogue on the block's sums
+    K:loop(i, MB)
+    K:loop(l, w)
+    local row = ibv and fmt("(%s + %s)", ib, i) or i
+    local c = j0 == 0 and l or fmt("(%s + %s)", j0, l)
+    group_body(K, root, members, c_vars(mm, row, c), p.id, fmt("%s[%s][%s]", cp, i, l))
+    K:close()
+    K:close()
+    if not inloop then K:close() end
+  end)
+  if ibv then K:close() end
+end
+
+-- The form of a product: "lane", "tile" or "simple" (see above).  The
+-- blocked forms pay once the product has some size; tiny products and
+-- the --no-fuse baseline keep the simple loops.
+local function product_form(K, mm)
+  local V = K.block
+  if K.A.model.no_fuse or mm.nb > 1 or (mm.ta and mm.tb) then return "simple" end
+  if not mm.ta and mm.tb and mm.m >= 16 and mm.n >= 8 and mm.k <= 128 and pack_shape(K, mm) then
+    return "packed"
+  end
+  if not mm.ta and (mm.tb or mm.n == 1) then
+    return mm.k >= V and "lane" or "simple"
+  end
+  if not mm.tb and mm.n > 1 and mm.m * mm.n * mm.k >= 512 then return "tile" end
+  return "simple"
+end
+M.product_form = product_form
+
+local function matmul_group(K, root, members, p)
+  local form = product_form(K, p.mm)
+  if form == "packed" then
+    packed_product(K, root, members, p)
+  elseif form == "lane" then
+    lane_product(K, root, members, p)
+  elseif form == "tile" then
+    tile_product(K, root, members, p)
+  else
+    simple_product(K, root, members, p)
+  end
 end
 
 ------------------------------------------------------------------ kernels
@@ -514,24 +903,95 @@ kernel.log_softmax_grad = function(K, n)
   end)
 end
 
--- Per-sample reductions to a scalar: sum, mean, sumsq.
+-- Statements summing term(j) over j in [0, m) in g groups of V
+-- independent lanes (lane l of group c sums j = c V + l mod g V, so the
+-- loop, exactly one vector wide, vectorizes without reassociation and
+-- keeps g sums in flight), then the groups and the lanes by halves;
+-- returns the sum's C text.
+local function lane_sum(K, m, g, term)
+  local T, V = K.T, K.block
+  local acc, l, j0, c = K:iname("lane"), K:iname("l"), K:iname("j0"), K:iname("c")
+  local width = g * V
+  K:line(fmt("%s %s[%d][%d];", T, acc, g, V))
+  K:loop(c, g)
+  K:loop(l, V)
+  K:line(fmt("%s[%s][%s] = %s;", acc, c, l, K:lit(0)))
+  K:close()
+  K:close()
+  local full = m - m % width
+  local function step(base, n)
+    K:loop(l, V)
+    for k = 0, n - 1 do
+      local off = base and fmt("%s + %s", base, l) or l
+      if k > 0 then off = fmt("%s%d + %s", base and base .. " + " or "", k * V, l) end
+      K:line(fmt("%s[%d][%s] += %s;", acc, k, l, term(off)))
+    end
+    K:close()
+  end
+  if full > width then
+    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", j0, j0, full, j0, width))
+    step(j0, g)
+    K:close()
+  elseif full > 0 then
+    step(nil, g)
+  end
+  -- the tail: whole vectors, then lanes
+  local rest = m - full
+  if rest >= V then step(cfmt.int(full), rest // V) end
+  if rest % V > 0 then
+    K:loop(l, rest % V)
+    K:line(fmt("%s[0][%s] += %s;", acc, l, term(fmt("%d + %s", m - rest % V, l))))
+    K:close()
+  end
+  K:loop(l, V)
+  local t = {}
+  for k = 0, g - 1 do t[#t + 1] = fmt("%s[%d][%s]", acc, k, l) end
+  while #t > 1 do
+    local u = {}
+    for k = 1, #t, 2 do u[#u + 1] = t[k + 1] and fmt("(%s + %s)", t[k], t[k + 1]) or t[k] end
+    t = u
+  end
+  if g > 1 then K:line(fmt("%s[0][%s] = %s;", acc, l, t[1]:sub(2, -2))) end
+  K:close()
+  local w = V
+  while w > 4 do
+    w = w // 2
+    K:loop(l, w)
+    K:line(fmt("%s[0][%s] += %s[0][%s + %d];", acc, l, acc, l, w))
+    K:close()
+  end
+  return fmt("(%s[0][0] + %s[0][2]) + (%s[0][1] + %s[0][3])", acc, acc, acc, acc)
+end
+
+-- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones (at
+-- least 2 V elements) sum in independent lanes (lane_sum): V of them, 4 V
+-- past 8 V elements, so several vector additions are in flight.
 local function reduction(K, n)
   local x = K:node(n.inputs[1])
   local m = cfmt.numel(x.shape)
   local nrow = cfmt.numel(full(K, n))
   local b, e, acc = K:iname("b"), K:iname("j"), K:iname("acc")
   if nrow > 1 then K:loop(b, nrow) else K:open("") end
-  K:line(fmt("%s %s = %s;", K.T, acc, K:lit(0)))
-  local off = cfmt.sum({nrow > 1 and cfmt.term(b, m) or nil, m > 1 and e or nil}, 2)
-  local v = K:read(x.id, off)
-  if m > 1 then K:loop(e, m) end
-  if n.op == "sumsq" then
-    K:line(fmt("%s += %s * %s;", acc, v, v))
-  else
-    K:line(fmt("%s += %s;", acc, v))
+  local base = nrow > 1 and cfmt.term(b, m) or nil
+  local function term(j)
+    local v = K:read(x.id, cfmt.sum({base, j}, 2))
+    if n.op == "sumsq" then return v .. " * " .. v end
+    return v
   end
-  if m > 1 then K:close() end
-  local res = n.op == "mean" and fmt("%s / %s", acc, K:lit(m)) or acc
+  local sum
+  if m >= 2 * K.block then
+    sum = lane_sum(K, m, m >= 8 * K.block and 4 or 1, term)
+  else
+    K:line(fmt("%s %s = %s;", K.T, acc, K:lit(0)))
+    if m > 1 then K:loop(e, m) end
+    K:line(fmt("%s += %s;", acc, term(m > 1 and e or nil)))
+    if m > 1 then K:close() end
+    sum = acc
+  end
+  local res = sum
+  if n.op == "mean" then
+    res = fmt(sum == acc and "%s / %s" or "(%s) / %s", sum, K:lit(m))
+  end
   K:line(fmt("%s[%s] = %s;", K:ptr(n.id), nrow > 1 and b or "0", res))
   K:close()
 end
