@@ -248,9 +248,11 @@ static void backprop(AD *ad, int id, int dy)
 		break;
 	}
 	case OP_CROSS_ENTROPY: {  /* dlogits = dy (softmax(logits) - onehot(y)) */
-		int in[3] = {dy, a, b};
+		/* L itself is an input: L + logits[y] is the row's logsumexp, so
+		 * the softmax costs one exp per logit, not a second max and sum */
+		int in[4] = {dy, a, b, id};
 		Node *x = &g->node[a];
-		accumulate(ad, a, new_grad(g, OP_CE_GRAD, 3, in, x->shape, n.batched),
+		accumulate(ad, a, new_grad(g, OP_CE_GRAD, 4, in, x->shape, n.batched),
 		           str_fmt("%s (softmax(%s) - onehot(%s))", gy, la, lb));
 		break;
 	}

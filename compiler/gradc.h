@@ -20,7 +20,7 @@
 
 enum {
 	MAX_RANK = 4,      /* per-sample rank */
-	MAX_IN = 3,        /* inputs of one node */
+	MAX_IN = 4,        /* inputs of one node */
 	MAX_NAME = 63,     /* longest name, so every generated symbol fits C */
 	MAX_LINE = 4096,   /* longest source line */
 	MAX_DEPTH = 200,   /* deepest expression nesting */

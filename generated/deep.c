@@ -18,7 +18,7 @@
  *   h2            relu                [B,512]  131072  131072  10..38
  *   h3            relu                [B,512]  262144  131072  12..32
  *   o             matmul              [B,10]   393216  2560    13..26
- *   L             cross_entropy       [B]      395776  256     14..25
+ *   L             cross_entropy       [B]      395776  256     14..26
  *   sumsq#15      sumsq               []       396032  64      15..22
  *   sumsq#16      sumsq               []       396096  64      16..22
  *   sumsq#17      sumsq               []       396160  64      17..22
@@ -33,25 +33,25 @@
  *   relu_grad#40  relu_grad           [B,512]  131072  131072  40..44
  */
 
-/* Buffer plan, gradients: arena 398528 bytes (lower bound 398528, 399296 without sharing).
+/* Buffer plan, gradients: arena 398656 bytes (lower bound 398656, 399040 without sharing).
  *   buffer        op                  shape    offset  bytes   live
- *   h1            relu                [B,512]  0       131072  8..41
- *   h2            relu                [B,512]  131072  131072  10..36
- *   h3            relu                [B,512]  262144  131072  12..31
- *   o             matmul              [B,10]   393216  2560    13..26
- *   L             cross_entropy       [B]      395776  256     14..25
- *   sumsq#15      sumsq               []       396032  64      15..22
- *   sumsq#16      sumsq               []       396096  64      16..22
- *   sumsq#17      sumsq               []       396160  64      17..22
- *   sumsq#18      sumsq               []       396224  64      18..22
- *   s             scale               []       398336  64      22..44
- *   J             add                 [B]      396032  256     23..24
- *   mean_J        batch_mean          []       398400  64      24..44
- *   mean_L        batch_mean          []       398464  64      25..44
- *   do            cross_entropy_grad  [B,10]   395776  2560    26..31
- *   relu_grad#31  relu_grad           [B,512]  262144  131072  31..36 (in place of #12)
- *   relu_grad#36  relu_grad           [B,512]  131072  131072  36..41 (in place of #10)
- *   relu_grad#41  relu_grad           [B,512]  0       131072  41..44 (in place of #8)
+ *   sumsq#7       sumsq               []       0       64      7..14
+ *   sumsq#8       sumsq               []       64      64      8..14
+ *   sumsq#9       sumsq               []       128     64      9..14
+ *   sumsq#10      sumsq               []       192     64      10..14
+ *   s             scale               []       398592  64      14..44
+ *   h1            relu                [B,512]  0       131072  16..38
+ *   h2            relu                [B,512]  131072  131072  18..33
+ *   h3            relu                [B,512]  262144  131072  20..28
+ *   o             matmul              [B,10]   393216  2560    21..23
+ *   L             cross_entropy       [B]      398336  256     22..43
+ *   do            cross_entropy_grad  [B,10]   395776  2560    23..28
+ *   relu_grad#28  relu_grad           [B,512]  262144  131072  28..33 (in place of #20)
+ *   relu_grad#33  relu_grad           [B,512]  131072  131072  33..38 (in place of #18)
+ *   relu_grad#38  relu_grad           [B,512]  0       131072  38..41 (in place of #16)
+ *   mean_L        batch_mean          []       0       64      42..44
+ *   J             add                 [B]      398336  256     43..44 (in place of #22)
+ *   mean_J        batch_mean          []       64      64      44..44
  */
 
 /* The static arena: the largest of the entry points' (527040 bytes). */
@@ -758,23 +758,14 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		st->L = mean_L[0];
 	}
 
-	/* do = cross_entropy_grad(0.015625, o, y)   [B,10] -> [B,10]   (deep.nn:18)
+	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		deep_real mx = o[b * 10];
-		for (int j = 1; j < 10; j++) {
-			if (o[b * 10 + j] > mx) {
-				mx = o[b * 10 + j];
-			}
-		}
-		deep_real sum = 0.0f;
+		const deep_real lse = L[b] + o[b * 10 + c];
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - mx) / sum - (deep_real)(j == c));
+			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (deep_real)(j == c));
 		}
 	}
 
@@ -1165,23 +1156,23 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_params *grad, deep_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
+	deep_real *t7 = (deep_real *)(mem + 0);
+	deep_real *t8 = (deep_real *)(mem + 64);
+	deep_real *t9 = (deep_real *)(mem + 128);
+	deep_real *t10 = (deep_real *)(mem + 192);
+	deep_real *s = (deep_real *)(mem + 398592);
 	deep_real *h1 = (deep_real *)(mem + 0);
 	deep_real *h2 = (deep_real *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(mem + 262144);
 	deep_real *o = (deep_real *)(mem + 393216);
-	deep_real *L = (deep_real *)(mem + 395776);
-	deep_real *t15 = (deep_real *)(mem + 396032);
-	deep_real *t16 = (deep_real *)(mem + 396096);
-	deep_real *t17 = (deep_real *)(mem + 396160);
-	deep_real *t18 = (deep_real *)(mem + 396224);
-	deep_real *s = (deep_real *)(mem + 398336);
-	deep_real *J = (deep_real *)(mem + 396032);
-	deep_real *mean_J = (deep_real *)(mem + 398400);
-	deep_real *mean_L = (deep_real *)(mem + 398464);
+	deep_real *L = (deep_real *)(mem + 398336);
 	deep_real *do_ = (deep_real *)(mem + 395776);
-	deep_real *t31 = (deep_real *)(mem + 262144);
-	deep_real *t36 = (deep_real *)(mem + 131072);
-	deep_real *t41 = (deep_real *)(mem + 0);
+	deep_real *t28 = (deep_real *)(mem + 262144);
+	deep_real *t33 = (deep_real *)(mem + 131072);
+	deep_real *t38 = (deep_real *)(mem + 0);
+	deep_real *mean_L = (deep_real *)(mem + 0);
+	deep_real *J = (deep_real *)(mem + 398336);
+	deep_real *mean_J = (deep_real *)(mem + 64);
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
@@ -1189,8 +1180,135 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 
-	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
-	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
+	/* sumsq#7 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 401408; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t7[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+	}
+
+	/* sumsq#8 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
+				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
+				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
+				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t8[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+	}
+
+	/* sumsq#9 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W3[j0 + l] * p->W3[j0 + l];
+				lane[1][l] += p->W3[j0 + 16 + l] * p->W3[j0 + 16 + l];
+				lane[2][l] += p->W3[j0 + 32 + l] * p->W3[j0 + 32 + l];
+				lane[3][l] += p->W3[j0 + 48 + l] * p->W3[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+	}
+
+	/* sumsq#10 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 5120; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W4[j0 + l] * p->W4[j0 + l];
+				lane[1][l] += p->W4[j0 + 16 + l] * p->W4[j0 + 16 + l];
+				lane[2][l] += p->W4[j0 + 32 + l] * p->W4[j0 + 32 + l];
+				lane[3][l] += p->W4[j0 + 48 + l] * p->W4[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+	}
+
+	/* add#11 = sumsq#7 + sumsq#8   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
+	 * add#12 = add#11 + sumsq#9   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
+	 * add#13 = add#12 + sumsq#10   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
+	 * s = 0.00025 * add#13   [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))
+	 */
+	{
+		const deep_real t11 = t7[0] + t8[0];
+		const deep_real t12 = t11 + t9[0];
+		const deep_real t13 = t12 + t10[0];
+		s[0] = 0.00025f * t13;
+	}
+	if (st) {
+		st->s = s[0];
+	}
+
+	/* matmul#15 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
+	 * h1 = relu(matmul#15)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 8) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
@@ -1247,8 +1365,8 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 
-	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
-	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
+	/* matmul#17 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
+	 * h2 = relu(matmul#17)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 8) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
@@ -1305,8 +1423,8 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 
-	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
-	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
+	/* matmul#19 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
+	 * h3 = relu(matmul#19)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 8) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
@@ -1426,187 +1544,22 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
 	}
 
-	/* sumsq#15 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 401408; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
-			}
-		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
-		}
-		t15[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
-	}
-
-	/* sumsq#16 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
-			}
-		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
-		}
-		t16[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
-	}
-
-	/* sumsq#17 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W3[j0 + l] * p->W3[j0 + l];
-				lane[1][l] += p->W3[j0 + 16 + l] * p->W3[j0 + 16 + l];
-				lane[2][l] += p->W3[j0 + 32 + l] * p->W3[j0 + 32 + l];
-				lane[3][l] += p->W3[j0 + 48 + l] * p->W3[j0 + 48 + l];
-			}
-		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
-		}
-		t17[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
-	}
-
-	/* sumsq#18 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 5120; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W4[j0 + l] * p->W4[j0 + l];
-				lane[1][l] += p->W4[j0 + 16 + l] * p->W4[j0 + 16 + l];
-				lane[2][l] += p->W4[j0 + 32 + l] * p->W4[j0 + 32 + l];
-				lane[3][l] += p->W4[j0 + 48 + l] * p->W4[j0 + 48 + l];
-			}
-		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
-		}
-		t18[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
-	}
-
-	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#20 = add#19 + sumsq#17   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#21 = add#20 + sumsq#18   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * s = 0.00025 * add#21   [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))
-	 */
-	{
-		const deep_real t19 = t15[0] + t16[0];
-		const deep_real t20 = t19 + t17[0];
-		const deep_real t21 = t20 + t18[0];
-		s[0] = 0.00025f * t21;
-	}
-	if (st) {
-		st->s = s[0];
-	}
-
-	/* J = L + s   [B] x [] -> [B]   (deep.nn:20: J = L + s) */
-	for (int i = 0; i < 64; i++) {
-		J[i] = L[i] + s[0];
-	}
-
-	/* mean_J = batch_mean(J)   [B] -> []   (deep.nn:20: J = L + s) */
-	{
-		deep_real acc = 0.0f;
-		for (int b = 0; b < 64; b++) {
-			acc += J[b];
-		}
-		mean_J[0] = acc / 64.0f;
-	}
-	if (st) {
-		st->objective = mean_J[0];
-	}
-
-	/* mean_L = batch_mean(L)   [B] -> []   (deep.nn:18: L = cross_entropy(o, y)) */
-	{
-		deep_real acc = 0.0f;
-		for (int b = 0; b < 64; b++) {
-			acc += L[b];
-		}
-		mean_L[0] = acc / 64.0f;
-	}
-	if (st) {
-		st->L = mean_L[0];
-	}
-
-	/* do = cross_entropy_grad(0.015625, o, y)   [B,10] -> [B,10]   (deep.nn:18)
+	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		deep_real mx = o[b * 10];
-		for (int j = 1; j < 10; j++) {
-			if (o[b * 10 + j] > mx) {
-				mx = o[b * 10 + j];
-			}
-		}
-		deep_real sum = 0.0f;
+		const deep_real lse = L[b] + o[b * 10 + c];
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - mx) / sum - (deep_real)(j == c));
+			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (deep_real)(j == c));
 		}
 	}
 
-	/* scale#27 = 0.0005 * W4   [10,512] -> [10,512]   (deep.nn:19)
+	/* scale#24 = 0.0005 * W4   [10,512] -> [10,512]   (deep.nn:19)
 	 *   0.0005 W4   [fused]
-	 * matmul#28 = do^T @ h3   [B,10] x [B,512] -> [10,512]   (deep.nn:17)
+	 * matmul#25 = do^T @ h3   [B,10] x [B,512] -> [10,512]   (deep.nn:17)
 	 *   dJ/do h3^T   [fused]
-	 * dW4 = matmul#28 + scale#27   [10,512] x [10,512] -> [10,512]   (deep.nn:17)
+	 * dW4 = matmul#25 + scale#24   [10,512] x [10,512] -> [10,512]   (deep.nn:17)
 	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 16) {
@@ -1644,8 +1597,8 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 10; ii++) {
 				for (int l = 0; l < 16; l++) {
-					const deep_real t27 = 0.0005f * p->W4[ii * 512 + (j0 + l)];
-					grad->W4[ii * 512 + (j0 + l)] = a[ii][l] + t27;
+					const deep_real t24 = 0.0005f * p->W4[ii * 512 + (j0 + l)];
+					grad->W4[ii * 512 + (j0 + l)] = a[ii][l] + t24;
 				}
 			}
 		}
@@ -1653,7 +1606,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 
 	/* dh3 = do @ W4   [B,10] x [10,512] -> [B,512]   (deep.nn:17)
 	 *   dJ/dh3 = W4^T dJ/do   [fused]
-	 * relu_grad#31 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
+	 * relu_grad#28 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh3 * relu'(matmul#11)
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 16) {
@@ -1687,17 +1640,17 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 8; ii++) {
 				for (int l = 0; l < 16; l++) {
-					t31[(i0 + ii) * 512 + (j0 + l)] = h3[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+					t28[(i0 + ii) * 512 + (j0 + l)] = h3[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
 				}
 			}
 		}
 	}
 
-	/* scale#32 = 0.0005 * W3   [512,512] -> [512,512]   (deep.nn:19)
+	/* scale#29 = 0.0005 * W3   [512,512] -> [512,512]   (deep.nn:19)
 	 *   0.0005 W3   [fused]
-	 * matmul#33 = relu_grad#31^T @ h2   [B,512] x [B,512] -> [512,512]   (deep.nn:16)
+	 * matmul#30 = relu_grad#28^T @ h2   [B,512] x [B,512] -> [512,512]   (deep.nn:16)
 	 *   dJ/d(matmul#11) h2^T   [fused]
-	 * dW3 = matmul#33 + scale#32   [512,512] x [512,512] -> [512,512]   (deep.nn:16)
+	 * dW3 = matmul#30 + scale#29   [512,512] x [512,512] -> [512,512]   (deep.nn:16)
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 16) {
@@ -1709,22 +1662,22 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t31[k * 512 + i0];
-				const deep_real x1 = t31[k * 512 + (i0 + 1)];
-				const deep_real x2 = t31[k * 512 + (i0 + 2)];
-				const deep_real x3 = t31[k * 512 + (i0 + 3)];
-				const deep_real x4 = t31[k * 512 + (i0 + 4)];
-				const deep_real x5 = t31[k * 512 + (i0 + 5)];
-				const deep_real x6 = t31[k * 512 + (i0 + 6)];
-				const deep_real x7 = t31[k * 512 + (i0 + 7)];
-				const deep_real x8 = t31[k * 512 + (i0 + 8)];
-				const deep_real x9 = t31[k * 512 + (i0 + 9)];
-				const deep_real x10 = t31[k * 512 + (i0 + 10)];
-				const deep_real x11 = t31[k * 512 + (i0 + 11)];
-				const deep_real x12 = t31[k * 512 + (i0 + 12)];
-				const deep_real x13 = t31[k * 512 + (i0 + 13)];
-				const deep_real x14 = t31[k * 512 + (i0 + 14)];
-				const deep_real x15 = t31[k * 512 + (i0 + 15)];
+				const deep_real x0 = t28[k * 512 + i0];
+				const deep_real x1 = t28[k * 512 + (i0 + 1)];
+				const deep_real x2 = t28[k * 512 + (i0 + 2)];
+				const deep_real x3 = t28[k * 512 + (i0 + 3)];
+				const deep_real x4 = t28[k * 512 + (i0 + 4)];
+				const deep_real x5 = t28[k * 512 + (i0 + 5)];
+				const deep_real x6 = t28[k * 512 + (i0 + 6)];
+				const deep_real x7 = t28[k * 512 + (i0 + 7)];
+				const deep_real x8 = t28[k * 512 + (i0 + 8)];
+				const deep_real x9 = t28[k * 512 + (i0 + 9)];
+				const deep_real x10 = t28[k * 512 + (i0 + 10)];
+				const deep_real x11 = t28[k * 512 + (i0 + 11)];
+				const deep_real x12 = t28[k * 512 + (i0 + 12)];
+				const deep_real x13 = t28[k * 512 + (i0 + 13)];
+				const deep_real x14 = t28[k * 512 + (i0 + 14)];
+				const deep_real x15 = t28[k * 512 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
 					const deep_real r = h2[k * 512 + j0 + l];
 					a[0][l] += x0 * r;
@@ -1747,16 +1700,16 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 16; ii++) {
 				for (int l = 0; l < 16; l++) {
-					const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + l)];
-					grad->W3[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t32;
+					const deep_real t29 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + l)];
+					grad->W3[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t29;
 				}
 			}
 		}
 	}
 
-	/* dh2 = relu_grad#31 @ W3   [B,512] x [512,512] -> [B,512]   (deep.nn:16)
+	/* dh2 = relu_grad#28 @ W3   [B,512] x [512,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh2 = W3^T dJ/d(matmul#11)   [fused]
-	 * relu_grad#36 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
+	 * relu_grad#33 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh2 * relu'(matmul#9)
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 16) {
@@ -1768,14 +1721,14 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t31[i0 * 512 + k];
-				const deep_real x1 = t31[(i0 + 1) * 512 + k];
-				const deep_real x2 = t31[(i0 + 2) * 512 + k];
-				const deep_real x3 = t31[(i0 + 3) * 512 + k];
-				const deep_real x4 = t31[(i0 + 4) * 512 + k];
-				const deep_real x5 = t31[(i0 + 5) * 512 + k];
-				const deep_real x6 = t31[(i0 + 6) * 512 + k];
-				const deep_real x7 = t31[(i0 + 7) * 512 + k];
+				const deep_real x0 = t28[i0 * 512 + k];
+				const deep_real x1 = t28[(i0 + 1) * 512 + k];
+				const deep_real x2 = t28[(i0 + 2) * 512 + k];
+				const deep_real x3 = t28[(i0 + 3) * 512 + k];
+				const deep_real x4 = t28[(i0 + 4) * 512 + k];
+				const deep_real x5 = t28[(i0 + 5) * 512 + k];
+				const deep_real x6 = t28[(i0 + 6) * 512 + k];
+				const deep_real x7 = t28[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
 					const deep_real r = p->W3[k * 512 + j0 + l];
 					a[0][l] += x0 * r;
@@ -1790,17 +1743,17 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 8; ii++) {
 				for (int l = 0; l < 16; l++) {
-					t36[(i0 + ii) * 512 + (j0 + l)] = h2[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+					t33[(i0 + ii) * 512 + (j0 + l)] = h2[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
 				}
 			}
 		}
 	}
 
-	/* scale#37 = 0.0005 * W2   [512,512] -> [512,512]   (deep.nn:19)
+	/* scale#34 = 0.0005 * W2   [512,512] -> [512,512]   (deep.nn:19)
 	 *   0.0005 W2   [fused]
-	 * matmul#38 = relu_grad#36^T @ h1   [B,512] x [B,512] -> [512,512]   (deep.nn:15)
+	 * matmul#35 = relu_grad#33^T @ h1   [B,512] x [B,512] -> [512,512]   (deep.nn:15)
 	 *   dJ/d(matmul#9) h1^T   [fused]
-	 * dW2 = matmul#38 + scale#37   [512,512] x [512,512] -> [512,512]   (deep.nn:15)
+	 * dW2 = matmul#35 + scale#34   [512,512] x [512,512] -> [512,512]   (deep.nn:15)
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 16) {
@@ -1812,22 +1765,22 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t36[k * 512 + i0];
-				const deep_real x1 = t36[k * 512 + (i0 + 1)];
-				const deep_real x2 = t36[k * 512 + (i0 + 2)];
-				const deep_real x3 = t36[k * 512 + (i0 + 3)];
-				const deep_real x4 = t36[k * 512 + (i0 + 4)];
-				const deep_real x5 = t36[k * 512 + (i0 + 5)];
-				const deep_real x6 = t36[k * 512 + (i0 + 6)];
-				const deep_real x7 = t36[k * 512 + (i0 + 7)];
-				const deep_real x8 = t36[k * 512 + (i0 + 8)];
-				const deep_real x9 = t36[k * 512 + (i0 + 9)];
-				const deep_real x10 = t36[k * 512 + (i0 + 10)];
-				const deep_real x11 = t36[k * 512 + (i0 + 11)];
-				const deep_real x12 = t36[k * 512 + (i0 + 12)];
-				const deep_real x13 = t36[k * 512 + (i0 + 13)];
-				const deep_real x14 = t36[k * 512 + (i0 + 14)];
-				const deep_real x15 = t36[k * 512 + (i0 + 15)];
+				const deep_real x0 = t33[k * 512 + i0];
+				const deep_real x1 = t33[k * 512 + (i0 + 1)];
+				const deep_real x2 = t33[k * 512 + (i0 + 2)];
+				const deep_real x3 = t33[k * 512 + (i0 + 3)];
+				const deep_real x4 = t33[k * 512 + (i0 + 4)];
+				const deep_real x5 = t33[k * 512 + (i0 + 5)];
+				const deep_real x6 = t33[k * 512 + (i0 + 6)];
+				const deep_real x7 = t33[k * 512 + (i0 + 7)];
+				const deep_real x8 = t33[k * 512 + (i0 + 8)];
+				const deep_real x9 = t33[k * 512 + (i0 + 9)];
+				const deep_real x10 = t33[k * 512 + (i0 + 10)];
+				const deep_real x11 = t33[k * 512 + (i0 + 11)];
+				const deep_real x12 = t33[k * 512 + (i0 + 12)];
+				const deep_real x13 = t33[k * 512 + (i0 + 13)];
+				const deep_real x14 = t33[k * 512 + (i0 + 14)];
+				const deep_real x15 = t33[k * 512 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
 					const deep_real r = h1[k * 512 + j0 + l];
 					a[0][l] += x0 * r;
@@ -1850,16 +1803,16 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 16; ii++) {
 				for (int l = 0; l < 16; l++) {
-					const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + l)];
-					grad->W2[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t37;
+					const deep_real t34 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + l)];
+					grad->W2[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t34;
 				}
 			}
 		}
 	}
 
-	/* dh1 = relu_grad#36 @ W2   [B,512] x [512,512] -> [B,512]   (deep.nn:15)
+	/* dh1 = relu_grad#33 @ W2   [B,512] x [512,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh1 = W2^T dJ/d(matmul#9)   [fused]
-	 * relu_grad#41 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
+	 * relu_grad#38 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
 	 *   dJ/dh1 * relu'(matmul#7)
 	 */
 	for (int j0 = 0; j0 < 512; j0 += 16) {
@@ -1871,14 +1824,14 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t36[i0 * 512 + k];
-				const deep_real x1 = t36[(i0 + 1) * 512 + k];
-				const deep_real x2 = t36[(i0 + 2) * 512 + k];
-				const deep_real x3 = t36[(i0 + 3) * 512 + k];
-				const deep_real x4 = t36[(i0 + 4) * 512 + k];
-				const deep_real x5 = t36[(i0 + 5) * 512 + k];
-				const deep_real x6 = t36[(i0 + 6) * 512 + k];
-				const deep_real x7 = t36[(i0 + 7) * 512 + k];
+				const deep_real x0 = t33[i0 * 512 + k];
+				const deep_real x1 = t33[(i0 + 1) * 512 + k];
+				const deep_real x2 = t33[(i0 + 2) * 512 + k];
+				const deep_real x3 = t33[(i0 + 3) * 512 + k];
+				const deep_real x4 = t33[(i0 + 4) * 512 + k];
+				const deep_real x5 = t33[(i0 + 5) * 512 + k];
+				const deep_real x6 = t33[(i0 + 6) * 512 + k];
+				const deep_real x7 = t33[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
 					const deep_real r = p->W2[k * 512 + j0 + l];
 					a[0][l] += x0 * r;
@@ -1893,17 +1846,17 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 8; ii++) {
 				for (int l = 0; l < 16; l++) {
-					t41[(i0 + ii) * 512 + (j0 + l)] = h1[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+					t38[(i0 + ii) * 512 + (j0 + l)] = h1[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
 				}
 			}
 		}
 	}
 
-	/* scale#42 = 0.0005 * W1   [512,784] -> [512,784]   (deep.nn:19)
+	/* scale#39 = 0.0005 * W1   [512,784] -> [512,784]   (deep.nn:19)
 	 *   0.0005 W1   [fused]
-	 * matmul#43 = relu_grad#41^T @ x   [B,512] x [B,784] -> [512,784]   (deep.nn:14)
+	 * matmul#40 = relu_grad#38^T @ x   [B,512] x [B,784] -> [512,784]   (deep.nn:14)
 	 *   dJ/d(matmul#7) x^T   [fused]
-	 * dW1 = matmul#43 + scale#42   [512,784] x [512,784] -> [512,784]   (deep.nn:14)
+	 * dW1 = matmul#40 + scale#39   [512,784] x [512,784] -> [512,784]   (deep.nn:14)
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1
 	 */
 	for (int j0 = 0; j0 < 784; j0 += 16) {
@@ -1915,22 +1868,22 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t41[k * 512 + i0];
-				const deep_real x1 = t41[k * 512 + (i0 + 1)];
-				const deep_real x2 = t41[k * 512 + (i0 + 2)];
-				const deep_real x3 = t41[k * 512 + (i0 + 3)];
-				const deep_real x4 = t41[k * 512 + (i0 + 4)];
-				const deep_real x5 = t41[k * 512 + (i0 + 5)];
-				const deep_real x6 = t41[k * 512 + (i0 + 6)];
-				const deep_real x7 = t41[k * 512 + (i0 + 7)];
-				const deep_real x8 = t41[k * 512 + (i0 + 8)];
-				const deep_real x9 = t41[k * 512 + (i0 + 9)];
-				const deep_real x10 = t41[k * 512 + (i0 + 10)];
-				const deep_real x11 = t41[k * 512 + (i0 + 11)];
-				const deep_real x12 = t41[k * 512 + (i0 + 12)];
-				const deep_real x13 = t41[k * 512 + (i0 + 13)];
-				const deep_real x14 = t41[k * 512 + (i0 + 14)];
-				const deep_real x15 = t41[k * 512 + (i0 + 15)];
+				const deep_real x0 = t38[k * 512 + i0];
+				const deep_real x1 = t38[k * 512 + (i0 + 1)];
+				const deep_real x2 = t38[k * 512 + (i0 + 2)];
+				const deep_real x3 = t38[k * 512 + (i0 + 3)];
+				const deep_real x4 = t38[k * 512 + (i0 + 4)];
+				const deep_real x5 = t38[k * 512 + (i0 + 5)];
+				const deep_real x6 = t38[k * 512 + (i0 + 6)];
+				const deep_real x7 = t38[k * 512 + (i0 + 7)];
+				const deep_real x8 = t38[k * 512 + (i0 + 8)];
+				const deep_real x9 = t38[k * 512 + (i0 + 9)];
+				const deep_real x10 = t38[k * 512 + (i0 + 10)];
+				const deep_real x11 = t38[k * 512 + (i0 + 11)];
+				const deep_real x12 = t38[k * 512 + (i0 + 12)];
+				const deep_real x13 = t38[k * 512 + (i0 + 13)];
+				const deep_real x14 = t38[k * 512 + (i0 + 14)];
+				const deep_real x15 = t38[k * 512 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
 					const deep_real r = x[k * 784 + j0 + l];
 					a[0][l] += x0 * r;
@@ -1953,11 +1906,40 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 			for (int ii = 0; ii < 16; ii++) {
 				for (int l = 0; l < 16; l++) {
-					const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + l)];
-					grad->W1[(i0 + ii) * 784 + (j0 + l)] = a[ii][l] + t42;
+					const deep_real t39 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + l)];
+					grad->W1[(i0 + ii) * 784 + (j0 + l)] = a[ii][l] + t39;
 				}
 			}
 		}
+	}
+
+	/* mean_L = batch_mean(L)   [B] -> []   (deep.nn:18: L = cross_entropy(o, y)) */
+	{
+		deep_real acc = 0.0f;
+		for (int b = 0; b < 64; b++) {
+			acc += L[b];
+		}
+		mean_L[0] = acc / 64.0f;
+	}
+	if (st) {
+		st->L = mean_L[0];
+	}
+
+	/* J = L + s   [B] x [] -> [B]   (deep.nn:20: J = L + s) */
+	for (int i = 0; i < 64; i++) {
+		J[i] = L[i] + s[0];
+	}
+
+	/* mean_J = batch_mean(J)   [B] -> []   (deep.nn:20: J = L + s) */
+	{
+		deep_real acc = 0.0f;
+		for (int b = 0; b < 64; b++) {
+			acc += J[b];
+		}
+		mean_J[0] = acc / 64.0f;
+	}
+	if (st) {
+		st->objective = mean_J[0];
 	}
 
 	/* a non-finite objective changes nothing */

@@ -14,7 +14,7 @@
  *   buffer        op                  shape   offset  bytes  live
  *   h             tanh                [B,16]  0       1024   9..22
  *   o             add                 [B,3]   1024    192    11..14
- *   L             cross_entropy       [B]     1216    64     12..13
+ *   L             cross_entropy       [B]     1216    64     12..14
  *   mean_L        batch_mean          []      2240    64     13..24
  *   do            cross_entropy_grad  [B,3]   2048    192    14..22
  *   db2           reduce_to           [3]     1024    64     15..16
@@ -25,10 +25,10 @@
 /* Buffer plan, gradients: arena 1472 bytes (lower bound 1472, 1536 without sharing).
  *   buffer        op                  shape   offset  bytes  live
  *   h             tanh                [B,16]  0       1024   9..18
- *   o             add                 [B,3]   1024    192    11..14
- *   L             cross_entropy       [B]     1216    64     12..13
- *   mean_L        batch_mean          []      1408    64     13..20
- *   do            cross_entropy_grad  [B,3]   1216    192    14..18
+ *   o             add                 [B,3]   1024    192    11..13
+ *   L             cross_entropy       [B]     1408    64     12..14
+ *   do            cross_entropy_grad  [B,3]   1216    192    13..18
+ *   mean_L        batch_mean          []      1024    64     14..20
  *   tanh_grad#18  tanh_grad           [B,16]  0       1024   18..20 (in place of #9)
  */
 
@@ -288,23 +288,14 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 		st->L = mean_L[0];
 	}
 
-	/* do = cross_entropy_grad(0.0625, o, y)   [B,3] -> [B,3]   (iris.nn:16)
+	/* do = cross_entropy_grad(0.0625, o, y, L)   [B,3] x [B] -> [B,3]   (iris.nn:16)
 	 *   dL/do = dL/dL (softmax(o) - onehot(y))
 	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];
-		iris_real mx = o[b * 3];
-		for (int j = 1; j < 3; j++) {
-			if (o[b * 3 + j] > mx) {
-				mx = o[b * 3 + j];
-			}
-		}
-		iris_real sum = 0.0f;
+		const iris_real lse = L[b] + o[b * 3 + c];
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(o[b * 3 + j] - mx);
-		}
-		for (int j = 0; j < 3; j++) {
-			do_[b * 3 + j] = 0.0625f * (GRADC_EXPF(o[b * 3 + j] - mx) / sum - (iris_real)(j == c));
+			do_[b * 3 + j] = 0.0625f * (GRADC_EXPF(o[b * 3 + j] - lse) - (iris_real)(j == c));
 		}
 	}
 
@@ -493,9 +484,9 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
 	iris_real *h = (iris_real *)(mem + 0);
 	iris_real *o = (iris_real *)(mem + 1024);
-	iris_real *L = (iris_real *)(mem + 1216);
-	iris_real *mean_L = (iris_real *)(mem + 1408);
+	iris_real *L = (iris_real *)(mem + 1408);
 	iris_real *do_ = (iris_real *)(mem + 1216);
+	iris_real *mean_L = (iris_real *)(mem + 1024);
 	iris_real *t18 = (iris_real *)(mem + 0);
 	/* class labels in [0, 3), before anything changes */
 	for (int b = 0; b < 16; b++) {
@@ -574,6 +565,17 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 		L[b] = mx + GRADC_LOGF(sum) - o[b * 3 + c];
 	}
 
+	/* do = cross_entropy_grad(0.0625, o, y, L)   [B,3] x [B] -> [B,3]   (iris.nn:16)
+	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 */
+	for (int b = 0; b < 16; b++) {
+		const int32_t c = y[b];
+		const iris_real lse = L[b] + o[b * 3 + c];
+		for (int j = 0; j < 3; j++) {
+			do_[b * 3 + j] = 0.0625f * (GRADC_EXPF(o[b * 3 + j] - lse) - (iris_real)(j == c));
+		}
+	}
+
 	/* mean_L = batch_mean(L)   [B] -> []   (iris.nn:16: L = cross_entropy(o, y)) */
 	{
 		iris_real acc = 0.0f;
@@ -587,26 +589,6 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	}
 	if (st) {
 		st->L = mean_L[0];
-	}
-
-	/* do = cross_entropy_grad(0.0625, o, y)   [B,3] -> [B,3]   (iris.nn:16)
-	 *   dL/do = dL/dL (softmax(o) - onehot(y))
-	 */
-	for (int b = 0; b < 16; b++) {
-		const int32_t c = y[b];
-		iris_real mx = o[b * 3];
-		for (int j = 1; j < 3; j++) {
-			if (o[b * 3 + j] > mx) {
-				mx = o[b * 3 + j];
-			}
-		}
-		iris_real sum = 0.0f;
-		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(o[b * 3 + j] - mx);
-		}
-		for (int j = 0; j < 3; j++) {
-			do_[b * 3 + j] = 0.0625f * (GRADC_EXPF(o[b * 3 + j] - mx) / sum - (iris_real)(j == c));
-		}
 	}
 
 	/* db2 = reduce_to(do)   [B,3] -> [3]   (iris.nn:14)

@@ -14,7 +14,7 @@
  *   buffer    op                  shape   offset  bytes  live
  *   h         relu                [B,32]  0       4096   6..26
  *   o         matmul              [B,10]  4096    1280   7..16
- *   L         cross_entropy       [B]     5376    128    8..15
+ *   L         cross_entropy       [B]     5376    128    8..16
  *   sumsq#9   sumsq               []      5504    64     9..12
  *   sumsq#10  sumsq               []      5568    64     10..12
  *   s         scale               []      9472    64     12..26
@@ -25,19 +25,19 @@
  *   dz        relu_grad           [B,32]  4096    4096   18..22
  */
 
-/* Buffer plan, gradients: arena 6848 bytes (lower bound 6848, 7232 without sharing).
- *   buffer    op                  shape   offset  bytes  live
- *   h         relu                [B,32]  0       4096   6..21
- *   o         matmul              [B,10]  4096    1280   7..16
- *   L         cross_entropy       [B]     5376    128    8..15
- *   sumsq#9   sumsq               []      5504    64     9..12
- *   sumsq#10  sumsq               []      5568    64     10..12
- *   s         scale               []      6656    64     12..24
- *   J         add                 [B]     5504    128    13..14
- *   mean_J    batch_mean          []      6720    64     14..24
- *   mean_L    batch_mean          []      6784    64     15..24
- *   do        cross_entropy_grad  [B,10]  5376    1280   16..21
- *   dz        relu_grad           [B,32]  0       4096   21..24 (in place of #6)
+/* Buffer plan, gradients: arena 6848 bytes (lower bound 6848, 7104 without sharing).
+ *   buffer   op                  shape   offset  bytes  live
+ *   sumsq#5  sumsq               []      0       64     5..8
+ *   sumsq#6  sumsq               []      64      64     6..8
+ *   s        scale               []      6784    64     8..24
+ *   h        relu                [B,32]  0       4096   10..18
+ *   o        matmul              [B,10]  4096    1280   11..13
+ *   L        cross_entropy       [B]     6656    128    12..23
+ *   do       cross_entropy_grad  [B,10]  5376    1280   13..18
+ *   dz       relu_grad           [B,32]  0       4096   18..21 (in place of #10)
+ *   mean_L   batch_mean          []      0       64     22..24
+ *   J        add                 [B]     6656    128    23..24 (in place of #12)
+ *   mean_J   batch_mean          []      64      64     24..24
  */
 
 /* The static arena: the largest of the entry points' (9664 bytes). */
@@ -522,23 +522,14 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		st->L = mean_L[0];
 	}
 
-	/* do = cross_entropy_grad(0.03125, o, y)   [B,10] -> [B,10]   (mlp_adam.nn:14)
+	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp_adam.nn:14)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
-		mlp_adam_real mx = o[b * 10];
-		for (int j = 1; j < 10; j++) {
-			if (o[b * 10 + j] > mx) {
-				mx = o[b * 10 + j];
-			}
-		}
-		mlp_adam_real sum = 0.0f;
+		const mlp_adam_real lse = L[b] + o[b * 10 + c];
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - mx) / sum - (mlp_adam_real)(j == c));
+			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - lse) - (mlp_adam_real)(j == c));
 		}
 	}
 
@@ -717,22 +708,89 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_t *y, mlp_adam_params *grad, mlp_adam_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
+	mlp_adam_real *t5 = (mlp_adam_real *)(mem + 0);
+	mlp_adam_real *t6 = (mlp_adam_real *)(mem + 64);
+	mlp_adam_real *s = (mlp_adam_real *)(mem + 6784);
 	mlp_adam_real *h = (mlp_adam_real *)(mem + 0);
 	mlp_adam_real *o = (mlp_adam_real *)(mem + 4096);
-	mlp_adam_real *L = (mlp_adam_real *)(mem + 5376);
-	mlp_adam_real *t9 = (mlp_adam_real *)(mem + 5504);
-	mlp_adam_real *t10 = (mlp_adam_real *)(mem + 5568);
-	mlp_adam_real *s = (mlp_adam_real *)(mem + 6656);
-	mlp_adam_real *J = (mlp_adam_real *)(mem + 5504);
-	mlp_adam_real *mean_J = (mlp_adam_real *)(mem + 6720);
-	mlp_adam_real *mean_L = (mlp_adam_real *)(mem + 6784);
+	mlp_adam_real *L = (mlp_adam_real *)(mem + 6656);
 	mlp_adam_real *do_ = (mlp_adam_real *)(mem + 5376);
 	mlp_adam_real *dz = (mlp_adam_real *)(mem + 0);
+	mlp_adam_real *mean_L = (mlp_adam_real *)(mem + 0);
+	mlp_adam_real *J = (mlp_adam_real *)(mem + 6656);
+	mlp_adam_real *mean_J = (mlp_adam_real *)(mem + 64);
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 32; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
 			return GRADC_EBADLABEL;
 		}
+	}
+
+	/* sumsq#5 = sumsq(W1)   [32,64] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
+	{
+		mlp_adam_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 2048; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
+				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
+				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
+				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t5[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+	}
+
+	/* sumsq#6 = sumsq(W2)   [10,32] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
+	{
+		mlp_adam_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 320; j0 += 64) {
+			for (int l = 0; l < 16; l++) {
+				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
+				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
+				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
+				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			}
+		}
+		for (int l = 0; l < 16; l++) {
+			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			lane[0][l] += lane[0][l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			lane[0][l] += lane[0][l + 4];
+		}
+		t6[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+	}
+
+	/* add#7 = sumsq#5 + sumsq#6   [] x [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
+	 * s = 5e-05 * add#7   [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))
+	 */
+	{
+		const mlp_adam_real t7 = t5[0] + t6[0];
+		s[0] = 5e-05f * t7;
+	}
+	if (st) {
+		st->s = s[0];
 	}
 
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp_adam.nn:11: z = W1 @ x)   [fused]
@@ -890,127 +948,22 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
 	}
 
-	/* sumsq#9 = sumsq(W1)   [32,64] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
-	{
-		mlp_adam_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 2048; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
-			}
-		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
-		}
-		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
-	}
-
-	/* sumsq#10 = sumsq(W2)   [10,32] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
-	{
-		mlp_adam_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 320; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
-			}
-		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
-		}
-		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
-	}
-
-	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
-	 * s = 5e-05 * add#11   [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))
-	 */
-	{
-		const mlp_adam_real t11 = t9[0] + t10[0];
-		s[0] = 5e-05f * t11;
-	}
-	if (st) {
-		st->s = s[0];
-	}
-
-	/* J = L + s   [B] x [] -> [B]   (mlp_adam.nn:16: J = L + s) */
-	for (int i = 0; i < 32; i++) {
-		J[i] = L[i] + s[0];
-	}
-
-	/* mean_J = batch_mean(J)   [B] -> []   (mlp_adam.nn:16: J = L + s) */
-	{
-		mlp_adam_real acc = 0.0f;
-		for (int b = 0; b < 32; b++) {
-			acc += J[b];
-		}
-		mean_J[0] = acc / 32.0f;
-	}
-	if (st) {
-		st->objective = mean_J[0];
-	}
-
-	/* mean_L = batch_mean(L)   [B] -> []   (mlp_adam.nn:14: L = cross_entropy(o, y)) */
-	{
-		mlp_adam_real acc = 0.0f;
-		for (int b = 0; b < 32; b++) {
-			acc += L[b];
-		}
-		mean_L[0] = acc / 32.0f;
-	}
-	if (st) {
-		st->L = mean_L[0];
-	}
-
-	/* do = cross_entropy_grad(0.03125, o, y)   [B,10] -> [B,10]   (mlp_adam.nn:14)
+	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp_adam.nn:14)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
-		mlp_adam_real mx = o[b * 10];
-		for (int j = 1; j < 10; j++) {
-			if (o[b * 10 + j] > mx) {
-				mx = o[b * 10 + j];
-			}
-		}
-		mlp_adam_real sum = 0.0f;
+		const mlp_adam_real lse = L[b] + o[b * 10 + c];
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - mx) / sum - (mlp_adam_real)(j == c));
+			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - lse) - (mlp_adam_real)(j == c));
 		}
 	}
 
-	/* scale#17 = 0.0001 * W2   [10,32] -> [10,32]   (mlp_adam.nn:15)
+	/* scale#14 = 0.0001 * W2   [10,32] -> [10,32]   (mlp_adam.nn:15)
 	 *   0.0001 W2   [fused]
-	 * matmul#18 = do^T @ h   [B,10] x [B,32] -> [10,32]   (mlp_adam.nn:13)
+	 * matmul#15 = do^T @ h   [B,10] x [B,32] -> [10,32]   (mlp_adam.nn:13)
 	 *   dJ/do h^T   [fused]
-	 * dW2 = matmul#18 + scale#17   [10,32] x [10,32] -> [10,32]   (mlp_adam.nn:13)
+	 * dW2 = matmul#15 + scale#14   [10,32] x [10,32] -> [10,32]   (mlp_adam.nn:13)
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2
 	 */
 	for (int j0 = 0; j0 < 32; j0 += 16) {
@@ -1048,8 +1001,8 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 			for (int ii = 0; ii < 10; ii++) {
 				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real t17 = 0.0001f * p->W2[ii * 32 + (j0 + l)];
-					grad->W2[ii * 32 + (j0 + l)] = a[ii][l] + t17;
+					const mlp_adam_real t14 = 0.0001f * p->W2[ii * 32 + (j0 + l)];
+					grad->W2[ii * 32 + (j0 + l)] = a[ii][l] + t14;
 				}
 			}
 		}
@@ -1097,11 +1050,11 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 
-	/* scale#22 = 0.0001 * W1   [32,64] -> [32,64]   (mlp_adam.nn:15)
+	/* scale#19 = 0.0001 * W1   [32,64] -> [32,64]   (mlp_adam.nn:15)
 	 *   0.0001 W1   [fused]
-	 * matmul#23 = dz^T @ x   [B,32] x [B,64] -> [32,64]   (mlp_adam.nn:11)
+	 * matmul#20 = dz^T @ x   [B,32] x [B,64] -> [32,64]   (mlp_adam.nn:11)
 	 *   dJ/dz x^T   [fused]
-	 * dW1 = matmul#23 + scale#22   [32,64] x [32,64] -> [32,64]   (mlp_adam.nn:11)
+	 * dW1 = matmul#20 + scale#19   [32,64] x [32,64] -> [32,64]   (mlp_adam.nn:11)
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1
 	 */
 	for (int j0 = 0; j0 < 64; j0 += 16) {
@@ -1151,11 +1104,40 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 			for (int ii = 0; ii < 16; ii++) {
 				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real t22 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + l)];
-					grad->W1[(i0 + ii) * 64 + (j0 + l)] = a[ii][l] + t22;
+					const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + l)];
+					grad->W1[(i0 + ii) * 64 + (j0 + l)] = a[ii][l] + t19;
 				}
 			}
 		}
+	}
+
+	/* mean_L = batch_mean(L)   [B] -> []   (mlp_adam.nn:14: L = cross_entropy(o, y)) */
+	{
+		mlp_adam_real acc = 0.0f;
+		for (int b = 0; b < 32; b++) {
+			acc += L[b];
+		}
+		mean_L[0] = acc / 32.0f;
+	}
+	if (st) {
+		st->L = mean_L[0];
+	}
+
+	/* J = L + s   [B] x [] -> [B]   (mlp_adam.nn:16: J = L + s) */
+	for (int i = 0; i < 32; i++) {
+		J[i] = L[i] + s[0];
+	}
+
+	/* mean_J = batch_mean(J)   [B] -> []   (mlp_adam.nn:16: J = L + s) */
+	{
+		mlp_adam_real acc = 0.0f;
+		for (int b = 0; b < 32; b++) {
+			acc += J[b];
+		}
+		mean_J[0] = acc / 32.0f;
+	}
+	if (st) {
+		st->objective = mean_J[0];
 	}
 
 	/* a non-finite objective changes nothing */

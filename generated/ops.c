@@ -46,10 +46,10 @@
  *   mean#44                mean                [B]      704     64     44..90
  *   sum#45                 sum                 [B]      896     64     45..106
  *   mse#46                 mse                 [B]      960     64     46..48
- *   cross_entropy#47       cross_entropy       [B]      1024    64     47..48
+ *   cross_entropy#47       cross_entropy       [B]      1024    64     47..49
  *   l2                     add                 [B]      960     64     48..110 (in place of #46)
- *   cross_entropy_grad#49  cross_entropy_grad  [B,3]    1024    64     49..77
- *   tanh#50                tanh                [B,2,2]  1088    64     50..132
+ *   cross_entropy_grad#49  cross_entropy_grad  [B,3]    1088    64     49..77
+ *   tanh#50                tanh                [B,2,2]  1024    64     50..132
  *   sum#51                 sum                 [B]      1152    64     51..90
  *   transpose#52           transpose           [4,3]    1216    64     52..121
  *   matmul#53              matmul              [3]      0       64     53..54
@@ -64,7 +64,7 @@
  *   neg#72                 neg                 [B,3]    384     64     72..73
  *   reduce_to#73           reduce_to           [3]      1664    64     73..150
  *   db                     add                 [B,3]    0       64     75..80
- *   da                     add                 [B,3]    1024    64     77..115 (in place of #49)
+ *   da                     add                 [B,3]    1088    64     77..115 (in place of #49)
  *   matmul#78              matmul              [4,3]    192     64     78..81
  *   mul#80                 mul                 [B,4]    64      64     80..82
  *   transpose#81           transpose           [3,4]    512     64     81..115
@@ -537,8 +537,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	ops_real *t46 = (ops_real *)(mem + 960);
 	ops_real *t47 = (ops_real *)(mem + 1024);
 	ops_real *l2 = (ops_real *)(mem + 960);
-	ops_real *t49 = (ops_real *)(mem + 1024);
-	ops_real *t50 = (ops_real *)(mem + 1088);
+	ops_real *t49 = (ops_real *)(mem + 1088);
+	ops_real *t50 = (ops_real *)(mem + 1024);
 	ops_real *t51 = (ops_real *)(mem + 1152);
 	ops_real *t52 = (ops_real *)(mem + 1216);
 	ops_real *t53 = (ops_real *)(mem + 0);
@@ -553,7 +553,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	ops_real *t72 = (ops_real *)(mem + 384);
 	ops_real *t73 = (ops_real *)(mem + 1664);
 	ops_real *db = (ops_real *)(mem + 0);
-	ops_real *da = (ops_real *)(mem + 1024);
+	ops_real *da = (ops_real *)(mem + 1088);
 	ops_real *t78 = (ops_real *)(mem + 192);
 	ops_real *t80 = (ops_real *)(mem + 64);
 	ops_real *t81 = (ops_real *)(mem + 512);
@@ -823,23 +823,14 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		l2[i] = t46[i] + t47[i];
 	}
 
-	/* cross_entropy_grad#49 = cross_entropy_grad(0.166667, add#24, y)   [B,3] -> [B,3]   (ops.nn:29)
+	/* cross_entropy_grad#49 = cross_entropy_grad(0.166667, add#24, y, cross_entropy#47)   [B,3] x [B] -> [B,3]   (ops.nn:29)
 	 *   dJ/d(cross_entropy#56) (softmax(add#55) - onehot(y))
 	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
-		ops_real mx = t24[b_ * 3];
-		for (int j = 1; j < 3; j++) {
-			if (t24[b_ * 3 + j] > mx) {
-				mx = t24[b_ * 3 + j];
-			}
-		}
-		ops_real sum = 0.0f;
+		const ops_real lse = t47[b_] + t24[b_ * 3 + c];
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(t24[b_ * 3 + j] - mx);
-		}
-		for (int j = 0; j < 3; j++) {
-			t49[b_ * 3 + j] = 0.16666667f * (GRADC_EXPF(t24[b_ * 3 + j] - mx) / sum - (ops_real)(j == c));
+			t49[b_ * 3 + j] = 0.16666667f * (GRADC_EXPF(t24[b_ * 3 + j] - lse) - (ops_real)(j == c));
 		}
 	}
 
@@ -1798,23 +1789,14 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		t23[b_] = mx + GRADC_LOGF(sum) - t22[b_ * 3 + c];
 	}
 
-	/* cross_entropy_grad#24 = cross_entropy_grad(0.166667, add#22, y)   [B,3] -> [B,3]   (ops.nn:29)
+	/* cross_entropy_grad#24 = cross_entropy_grad(0.166667, add#22, y, cross_entropy#23)   [B,3] x [B] -> [B,3]   (ops.nn:29)
 	 *   dJ/d(cross_entropy#56) (softmax(add#55) - onehot(y))
 	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
-		ops_real mx = t22[b_ * 3];
-		for (int j = 1; j < 3; j++) {
-			if (t22[b_ * 3 + j] > mx) {
-				mx = t22[b_ * 3 + j];
-			}
-		}
-		ops_real sum = 0.0f;
+		const ops_real lse = t23[b_] + t22[b_ * 3 + c];
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(t22[b_ * 3 + j] - mx);
-		}
-		for (int j = 0; j < 3; j++) {
-			t24[b_ * 3 + j] = 0.16666667f * (GRADC_EXPF(t22[b_ * 3 + j] - mx) / sum - (ops_real)(j == c));
+			t24[b_ * 3 + j] = 0.16666667f * (GRADC_EXPF(t22[b_ * 3 + j] - lse) - (ops_real)(j == c));
 		}
 	}
 

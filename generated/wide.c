@@ -14,7 +14,7 @@
  *   buffer        op                  shape     offset  bytes   live
  *   h             relu                [B,1024]  0       262144  9..22
  *   o             add                 [B,10]    262144  2560    11..14
- *   L             cross_entropy       [B]       264704  256     12..13
+ *   L             cross_entropy       [B]       264704  256     12..14
  *   mean_L        batch_mean          []        526848  64      13..24
  *   do            cross_entropy_grad  [B,10]    524288  2560    14..22
  *   db2           reduce_to           [10]      262144  64      15..16
@@ -22,13 +22,13 @@
  *   db1           reduce_to           [1024]    0       4096    23..24
  */
 
-/* Buffer plan, gradients: arena 267328 bytes (lower bound 267328, 267584 without sharing).
+/* Buffer plan, gradients: arena 267520 bytes (lower bound 267520, 267584 without sharing).
  *   buffer        op                  shape     offset  bytes   live
  *   h             relu                [B,1024]  0       262144  9..18
- *   o             add                 [B,10]    262144  2560    11..14
- *   L             cross_entropy       [B]       264704  256     12..13
- *   mean_L        batch_mean          []        267264  64      13..20
- *   do            cross_entropy_grad  [B,10]    264704  2560    14..18
+ *   o             add                 [B,10]    262144  2560    11..13
+ *   L             cross_entropy       [B]       267264  256     12..14
+ *   do            cross_entropy_grad  [B,10]    264704  2560    13..18
+ *   mean_L        batch_mean          []        262144  64      14..20
  *   relu_grad#18  relu_grad           [B,1024]  0       262144  18..20 (in place of #9)
  */
 
@@ -354,23 +354,14 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		st->L = mean_L[0];
 	}
 
-	/* do = cross_entropy_grad(0.015625, o, y)   [B,10] -> [B,10]   (wide.nn:15)
+	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
 	 *   dL/do = dL/dL (softmax(o) - onehot(y))
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		wide_real mx = o[b * 10];
-		for (int j = 1; j < 10; j++) {
-			if (o[b * 10 + j] > mx) {
-				mx = o[b * 10 + j];
-			}
-		}
-		wide_real sum = 0.0f;
+		const wide_real lse = L[b] + o[b * 10 + c];
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - mx) / sum - (wide_real)(j == c));
+			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (wide_real)(j == c));
 		}
 	}
 
@@ -571,9 +562,9 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
 	wide_real *h = (wide_real *)(mem + 0);
 	wide_real *o = (wide_real *)(mem + 262144);
-	wide_real *L = (wide_real *)(mem + 264704);
-	wide_real *mean_L = (wide_real *)(mem + 267264);
+	wide_real *L = (wide_real *)(mem + 267264);
 	wide_real *do_ = (wide_real *)(mem + 264704);
+	wide_real *mean_L = (wide_real *)(mem + 262144);
 	wide_real *t18 = (wide_real *)(mem + 0);
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -707,6 +698,17 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
 	}
 
+	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
+	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 */
+	for (int b = 0; b < 64; b++) {
+		const int32_t c = y[b];
+		const wide_real lse = L[b] + o[b * 10 + c];
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (wide_real)(j == c));
+		}
+	}
+
 	/* mean_L = batch_mean(L)   [B] -> []   (wide.nn:15: L = cross_entropy(o, y)) */
 	{
 		wide_real acc = 0.0f;
@@ -720,26 +722,6 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	}
 	if (st) {
 		st->L = mean_L[0];
-	}
-
-	/* do = cross_entropy_grad(0.015625, o, y)   [B,10] -> [B,10]   (wide.nn:15)
-	 *   dL/do = dL/dL (softmax(o) - onehot(y))
-	 */
-	for (int b = 0; b < 64; b++) {
-		const int32_t c = y[b];
-		wide_real mx = o[b * 10];
-		for (int j = 1; j < 10; j++) {
-			if (o[b * 10 + j] > mx) {
-				mx = o[b * 10 + j];
-			}
-		}
-		wide_real sum = 0.0f;
-		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - mx) / sum - (wide_real)(j == c));
-		}
 	}
 
 	/* db2 = reduce_to(do)   [B,10] -> [10]   (wide.nn:14)

@@ -1105,22 +1105,26 @@ kernel.cross_entropy = function(K, n)
   end)
 end
 
--- dlogits = dL (softmax(x) - onehot(y)).
+-- dlogits = dL (softmax(x) - onehot(y)), softmax(x)_j = exp(x_j - lse) with the
+-- row's logsumexp lse = L + x[y] taken from the forward loss L (one exp a logit).
 kernel.cross_entropy_grad = function(K, n)
-  local lo, lab = n.inputs[2], n.inputs[3]
+  local lo, lab, loss = n.inputs[2], n.inputs[3], n.inputs[4]
   local x = K:node(lo)
   local m = x.shape[1]
   per_sample(K, n, lab, function(b, c)
     local base = x.batched and b and cfmt.term(b, m) or nil
-    local xr, j, mx, sum = logsumexp_parts(K, lo, base, m)
+    local function xr(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
+    local j, lse = K:iname("j"), K:iname("lse")
+    local ln = K:node(loss)
+    K:line(fmt("const %s %s = %s + %s;", K.T, lse, K:read(loss, ln.batched and b or "0"), xr(c)))
     local vars = {}
     if b then vars[1] = {e = b, n = K.batch, w = m} end
     vars[#vars + 1] = {e = j, n = m, w = 1}
     local dl = K:node(n.inputs[1])
     local dlv = is_literal(dl) and atom(K:lit(dl.attr[1])) or at(K, n, 1, vars)
     K:loop(j, m)
-    K:line(fmt("%s[%s] = %s * (%s / %s - (%s)(%s == %s));", K:ptr(n.id), cfmt.linear(vars),
-      dlv, K:math("EXP", xr(j) .. " - " .. mx), sum, K.T, j, c))
+    K:line(fmt("%s[%s] = %s * (%s - (%s)(%s == %s));", K:ptr(n.id), cfmt.linear(vars),
+      dlv, K:math("EXP", xr(j) .. " - " .. lse), K.T, j, c))
     K:close()
   end)
 end
