@@ -150,6 +150,23 @@ static bool can_fuse(const Graph *g, int p, int c)
 	       pn->type == T_F && cn->type == T_F;
 }
 
+/* Does node 'p', or a node already fused into it, read a trainable
+ * parameter other than 'w'?  Such a group must not become the loop of w's
+ * update: that parameter's own update has to wait for the read, and two
+ * such groups (the gradients of a * b) would wait for each other.  */
+static bool reads_other_param(const Graph *g, int p, int w)
+{
+	const Node *n = &g->node[p];
+	for (int k = 0; k < n->n_in; k++) {
+		const Node *x = &g->node[n->in[k]];
+		if (x->op == OP_PARAM && n->in[k] != w && !x->frozen)
+			return true;
+		if (x->fuse == p && reads_other_param(g, n->in[k], w))
+			return true;
+	}
+	return false;
+}
+
 static void fuse_all(Graph *g)
 {
 	int n = g->n_node;
@@ -175,6 +192,8 @@ static void fuse_all(Graph *g)
 		 * must not read W (it would see new values) */
 		const Node *cn = &g->node[c], *mn = mm_of[p] >= 0 ? &g->node[mm_of[p]] : NULL;
 		if (is_update(cn->op) && mn && (mn->in[0] == cn->in[0] || mn->in[1] == cn->in[0]))
+			continue;
+		if (is_update(cn->op) && reads_other_param(g, p, cn->in[0]))
 			continue;
 		pn->fuse = c;
 		if (mm_of[p] >= 0)

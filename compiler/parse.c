@@ -38,6 +38,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- tables */
 
@@ -834,6 +835,11 @@ static int parse_names(Parser *p, const char *stmt, int *ids, int max)
 				 "output '%.*s' does not depend on any input (an output is "
 				 "computed per sample)",
 				 t->len, t->s);
+		if (!strcmp(stmt, "output") && p->g->node[id].op == OP_INPUT)
+			error_at(t->loc,
+				 "output '%.*s' is the input '%s' itself (an output must be "
+				 "computed from the inputs)",
+				 t->len, t->s, p->g->node[id].name);
 		ids[n++] = id;
 		if (!is_punct(peek(p), ','))
 			return n;
@@ -991,6 +997,25 @@ static void skip_newlines(Parser *p)
 
 /* Parse 'src' into its forward graph (see the file comment); 'opt' may be
  * NULL.  User errors go to error_at (err_src is set to 'src').  */
+/* Inputs and outputs name size macros in upper case (NAME_X_SIZE): two
+ * names that differ only in case would define one macro twice.  */
+static void check_macro_names(const Graph *g)
+{
+	int ids[2 * MAX_LIST + 64], n = 0;
+	for (int i = 0; i < g->n_node && n < 64; i++)
+		if (g->node[i].op == OP_INPUT)
+			ids[n++] = i;
+	for (int k = 0; k < g->n_out; k++)
+		ids[n++] = g->out[k];
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < a; b++) {
+			const Node *x = &g->node[ids[a]], *y = &g->node[ids[b]];
+			if (strcmp(x->name, y->name) && !strcasecmp(x->name, y->name))
+				error_at(x->loc, "'%s' and '%s' differ only in case: their size "
+				                 "macros (upper case) would collide", y->name, x->name);
+		}
+}
+
 Graph *parse(const Source *src, const Options *opt)
 {
 	static const Options none;
@@ -1014,6 +1039,7 @@ Graph *parse(const Source *src, const Options *opt)
 		parse_stmt(&p);
 	}
 	Graph *g = p.g;
+	check_macro_names(g);
 	if (p.opt->name) {
 		if (!valid_name(p.opt->name))
 			error_plain("--name '%s' is not a C identifier of at most %d characters",

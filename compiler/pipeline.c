@@ -45,6 +45,10 @@ Graph *build_mode(const Graph *fwd, Mode mode, const Options *o)
 	dump(o, 's', "schedule", g);
 	plan(g);
 	dump(o, 'm', "plan", g);
+	if (g->arena_bytes > MAX_BYTES)  /* offsets must fit in 32 bits */
+		error_plain("the %s arena of '%s' needs %lld bytes, more than %lld",
+		            mode == MODE_INFER ? "inference" : "training", g->model,
+		            (long long)g->arena_bytes, (long long)MAX_BYTES);
 	return g;
 }
 

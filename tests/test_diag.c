@@ -108,8 +108,8 @@ START_TEST(test_types_shapes)
 	ck_assert_str_eq(msg(M "o = W @ x\nminimize o\n"),
 			 "objective 'o' must be a scalar, got [3]");
 	ck_assert_str_eq(msg(M "track x\n"), "tracked value 'x' must be a scalar, got [4]");
-	ck_assert_str_eq(msg(M "output x, x\n"), "'x' is listed twice in 'output'");
-	ck_assert_str_eq(msg(M "output x\noutput x\n"), "more than one 'output' statement");
+	ck_assert_str_eq(msg(M "h = -x\noutput h, h\n"), "'h' is listed twice in 'output'");
+	ck_assert_str_eq(msg(M "h = -x\noutput h\noutput h\n"), "more than one 'output' statement");
 }
 END_TEST
 

@@ -317,9 +317,10 @@ START_TEST(test_nesting)
 	buf_printf(&b, "x");
 	for (int i = 0; i < MAX_DEPTH - 1; i++)
 		buf_printf(&b, ")");
-	buf_printf(&b, "\noutput r\n");
+	buf_printf(&b, " * 2\noutput r\n");
 	parse_ok(b.s);
-	ck_assert_int_eq(g->out[0], find_name(g, "x")); /* r is an alias of x */
+	ck_assert_int_eq(g->node[g->out[0]].op, OP_SCALE);
+	ck_assert_int_eq(g->node[g->out[0]].in[0], find_name(g, "x"));
 	b = (Buf){0};
 	buf_printf(&b, "model m\ninput x[1]\nr = ");
 	for (int i = 0; i < MAX_DEPTH; i++)
