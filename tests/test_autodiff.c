@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gradc.h"
+#include "testutil.h"
 
 static uint64_t rng = 88172645463325252ull;
 static double urand(void)  /* xorshift64, [0, 1) */
@@ -23,22 +24,6 @@ static double urand(void)  /* xorshift64, [0, 1) */
 }
 
 static Source src;
-
-/* Parse and lower 'text' (errors fail the test). */
-static Graph *model(const char *text)
-{
-	src = (Source){.path = "test.nn", .text = text, .len = strlen(text)};
-	err_src = &src;
-	jmp_buf jb;
-	err_jmp = &jb;
-	if (setjmp(jb))
-		ck_abort_msg("unexpected error: %s", err_msg);
-	Options o = {0};
-	Graph *g = parse(&src, &o);
-	lower(g);
-	err_jmp = NULL;
-	return g;
-}
 
 /* Random inputs (labels in range) and parameters. */
 static void randomize(Eval *e)
@@ -61,7 +46,7 @@ static void randomize(Eval *e)
 /* Largest per-parameter error |g_fd - g| / max(|g|, 1e-12) over the model. */
 static double grad_error(const char *text)
 {
-	Graph *g = autodiff(model(text), MODE_GRAD);
+	Graph *g = autodiff(lowered_model(text, NULL), MODE_GRAD);
 	Eval *e = new_eval(g);
 	randomize(e);
 	ck_assert_int_eq(eval_run(e), 0);
@@ -179,7 +164,7 @@ static double *val(Eval *e, const char *name)
  * dJ/dh = W2^T dJ/do, dJ/dz = dJ/dh * relu'(z), dJ/dW1 = dJ/dz x^T + lambda W1 */
 START_TEST(seed_network_closed_form)
 {
-	Graph *g = autodiff(model(mlp), MODE_GRAD);
+	Graph *g = autodiff(lowered_model(mlp, NULL), MODE_GRAD);
 	Eval *e = new_eval(g);
 	randomize(e);
 	ck_assert_int_eq(eval_run(e), 0);
@@ -242,7 +227,7 @@ END_TEST
  * one, the penalty's gradient one SCALE of the weight, the seed 1/B. */
 START_TEST(seed_network_graph_shape)
 {
-	Graph *g = autodiff(model(mlp), MODE_TRAIN);
+	Graph *g = autodiff(lowered_model(mlp, NULL), MODE_TRAIN);
 	int n_matmul = 0, n_scale = 0, n_update = 0;
 	for (int i = 0; i < g->n_node; i++) {
 		Node *n = &g->node[i];
@@ -270,7 +255,7 @@ END_TEST
 /* Several steps of a model on a fixed batch; returns the evaluator. */
 static Eval *train(const char *text, int steps)
 {
-	Graph *g = autodiff(model(text), MODE_TRAIN);
+	Graph *g = autodiff(lowered_model(text, NULL), MODE_TRAIN);
 	Eval *e = new_eval(g);
 	rng = 42;
 	randomize(e);

@@ -71,15 +71,6 @@ END_TEST
 
 /* ---- the pipeline */
 
-static Graph *front(const char *text, const Options *opt)
-{
-	Graph *g;
-	const char *msg = parse_model_opt(text, opt, &g);
-	ck_assert_msg(!msg, "%s", msg ? msg : "");
-	lower(g);
-	return g;
-}
-
 static Graph *mode(const Graph *fwd, Mode m, bool fuse)
 {
 	Graph *g = autodiff(fwd, m);
@@ -116,7 +107,7 @@ static int update_of(const Graph *g, const char *param)
 
 START_TEST(fuse_mlp)
 {
-	Graph *g = mode(front(mlp, NULL), MODE_TRAIN, true);
+	Graph *g = mode(lowered_model(mlp, NULL), MODE_TRAIN, true);
 	int z = node_named(g, "z"), h = node_named(g, "h");
 	ck_assert_int_eq(g->node[z].fuse, h);  /* matmul + relu epilogue */
 	ck_assert_int_eq(g->node[h].fuse, -1); /* h is read by the backward pass */
@@ -143,7 +134,7 @@ END_TEST
 
 START_TEST(no_fuse)
 {
-	Graph *g = mode(front(mlp, NULL), MODE_TRAIN, false);
+	Graph *g = mode(lowered_model(mlp, NULL), MODE_TRAIN, false);
 	for (int i = 0; i < g->n_node; i++)
 		ck_assert_int_eq(g->node[i].fuse, -1);
 }
@@ -151,7 +142,7 @@ END_TEST
 
 START_TEST(dead_code)
 {
-	Graph *fwd = front(mlp, NULL);
+	Graph *fwd = lowered_model(mlp, NULL);
 	Graph *g = mode(fwd, MODE_INFER, true);
 	ck_assert_int_lt(g->n_node, fwd->n_node);
 	int y = node_named(g, "y");
@@ -175,7 +166,7 @@ END_TEST
 /* emit() of the three modes of 'text' with 'opt'. */
 static void emit_model(const char *text, const Options *opt, Buf *h, Buf *c)
 {
-	Graph *fwd = front(text, opt);
+	Graph *fwd = lowered_model(text, opt);
 	Graph *modes[3];
 	int n = 0;
 	modes[n++] = planned(fwd, MODE_INFER, !opt->no_fuse);

@@ -19,16 +19,6 @@ static unsigned rnd(unsigned n)
 	return (unsigned)(rng_state >> 11) % n;
 }
 
-static Graph *parsed(const char *text, int batch)
-{
-	Options o = {.batch = batch};
-	Graph *f;
-	const char *msg = parse_model_opt(text, &o, &f);
-	ck_assert_msg(!msg, "%s", msg);
-	lower(f);
-	return f;
-}
-
 static Graph *derive(const Graph *f, Mode mode, bool fuse)
 {
 	Graph *g = autodiff(f, mode);
@@ -112,7 +102,7 @@ START_TEST(updates_early)
 	const char *names[] = {"mlp", "deep", "iris", "cancer", "ops", "wide"};
 	for (size_t m = 0; m < sizeof names / sizeof *names; m++)
 		for (int fuse = 0; fuse < 2; fuse++) {
-			Graph *g = derive(parsed(model_file(names[m]), 0), MODE_TRAIN, fuse);
+			Graph *g = derive(lowered_model(model_file(names[m]), NULL), MODE_TRAIN, fuse);
 			schedule(g);
 			verify_schedule(g);
 			for (int u = 0; u < g->n_node; u++) {
@@ -149,7 +139,7 @@ END_TEST
 
 START_TEST(deterministic)
 {
-	Graph *f = parsed(model_file("deep"), 0);
+	Graph *f = lowered_model(model_file("deep"), NULL);
 	Graph *a = derive(f, MODE_TRAIN, true), *b = derive(f, MODE_TRAIN, true);
 	schedule(a);
 	schedule(b);
@@ -171,7 +161,7 @@ START_TEST(branches)
 	                   "param W1[64, 16] ~ he\nparam W2[64, 16] ~ he\n"
 	                   "a = relu(W1 @ x)\nb = tanh(W2 @ x)\n"
 	                   "c = sum(a) + sum(b)\noutput c\n";
-	Graph *f = parsed(text, 0);
+	Graph *f = lowered_model(text, NULL);
 	Graph *given = derive(f, MODE_INFER, false), *g = derive(f, MODE_INFER, false);
 	int64_t before = plan_liveness(given);
 	schedule(g);
@@ -214,7 +204,7 @@ START_TEST(random_models)
 {
 	const Mode modes[] = {MODE_INFER, MODE_TRAIN, MODE_GRAD};
 	for (int r = 0; r < 60; r++) {
-		Graph *f = parsed(random_model(), 0);
+		Graph *f = lowered_model(random_model(), NULL);
 		for (int k = 0; k < 3; k++) {
 			bool fuse = rnd(2);
 			Graph *given = derive(f, modes[k], fuse), *g = derive(f, modes[k], fuse);

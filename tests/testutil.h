@@ -96,6 +96,17 @@ static inline const char *parse_model(const char *text, Graph **g)
 	return parse_model_opt(text, NULL, g);
 }
 
+/* The lowered forward graph of a model that must be valid (any diagnostic
+ * fails the test): what the passes after lower() start from.  */
+static inline Graph *lowered_model(const char *text, const Options *opt)
+{
+	Graph *g;
+	const char *msg = parse_model_opt(text, opt, &g);
+	ck_assert_msg(!msg, "unexpected error: %s", msg ? msg : "");
+	lower(g);
+	return g;
+}
+
 /* The first line of diagnostic 'msg' without its "PATH:" prefix, as the
  * tests/bad/ *.err files hold it: "3:7: error: ..." (a static buffer).  */
 static inline const char *diag_line(const char *msg)
