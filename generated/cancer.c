@@ -108,7 +108,7 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 	 * u = sub#8 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
 	 */
 	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 30; j++) {
+		GRADC_VECTOR for (int j = 0; j < 30; j++) {
 			const cancer_real t8 = x[i * 30 + j] - p->mu[j];
 			u[i * 30 + j] = t8 * p->inv_sd[j];
 		}
@@ -239,7 +239,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 * u = sub#9 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
 	 */
 	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 30; j++) {
+		GRADC_VECTOR for (int j = 0; j < 30; j++) {
 			const cancer_real t9 = x[i * 30 + j] - p->mu[j];
 			u[i * 30 + j] = t9 * p->inv_sd[j];
 		}
@@ -361,28 +361,28 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			}
 		}
 		for (int j0 = 0; j0 < 192; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] += p->W1[192 + l] * p->W1[192 + l];
-			lane[1][l] += p->W1[192 + 16 + l] * p->W1[192 + 16 + l];
-			lane[2][l] += p->W1[192 + 32 + l] * p->W1[192 + 32 + l];
+		for (int c = 0; c < 3; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] += p->W1[192 + c * 16 + l] * p->W1[192 + c * 16 + l];
+			}
 		}
+		cancer_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t18[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t18[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* R = 0.001 * sumsq#18   [] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
@@ -458,18 +458,8 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 *   dJ/dh * relu'(add#11)
 	 */
 	for (int i = 0; i < 8; i++) {
-		{
-			cancer_real acc[8];
-			for (int j = 0; j < 8; j++) {
-				acc[j] = 0.0f;
-			}
-			const cancer_real a = t24[i + 0];
-			for (int j = 0; j < 8; j++) {
-				acc[j] += a * p->W2[0 * 8 + j];
-			}
-			for (int j = 0; j < 8; j++) {
-				t28[i * 8 + j] = h[i * 8 + j] > 0 ? acc[j] : 0.0f;
-			}
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			t28[i * 8 + j] = h[i * 8 + j] > 0 ? t24[i] * p->W2[j] : 0.0f;
 		}
 	}
 
@@ -564,16 +554,16 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 */
 	{
 		cancer_real acc[8];
-		for (int j = 0; j < 8; j++) {
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
 			acc[j] = 0.0f;
 		}
 		for (int k = 0; k < 8; k++) {
 			const cancer_real a = t24[k];
-			for (int j = 0; j < 8; j++) {
+			GRADC_VECTOR for (int j = 0; j < 8; j++) {
 				acc[j] += a * h[k * 8 + j];
 			}
 		}
-		for (int j = 0; j < 8; j++) {
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
 			const cancer_real g = acc[j] + 0.0001f * p->W2[j];
 			s->mom_W2[j] = 0.9f * s->mom_W2[j] + g;
 			p->W2[j] -= lr * s->mom_W2[j];
@@ -628,28 +618,28 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			}
 		}
 		for (int j0 = 0; j0 < 192; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
-		for (int l = 0; l < 16; l++) {
-			lane[0][l] += p->W1[192 + l] * p->W1[192 + l];
-			lane[1][l] += p->W1[192 + 16 + l] * p->W1[192 + 16 + l];
-			lane[2][l] += p->W1[192 + 32 + l] * p->W1[192 + 32 + l];
+		for (int c = 0; c < 3; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] += p->W1[192 + c * 16 + l] * p->W1[192 + c * 16 + l];
+			}
 		}
+		cancer_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t9[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* R = 0.001 * sumsq#9   [] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
@@ -664,7 +654,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 * u = sub#11 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
 	 */
 	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 30; j++) {
+		GRADC_VECTOR for (int j = 0; j < 30; j++) {
 			const cancer_real t11 = x[i * 30 + j] - p->mu[j];
 			u[i * 30 + j] = t11 * p->inv_sd[j];
 		}
@@ -800,16 +790,16 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 */
 	{
 		cancer_real acc[8];
-		for (int j = 0; j < 8; j++) {
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
 			acc[j] = 0.0f;
 		}
 		for (int k = 0; k < 8; k++) {
 			const cancer_real a = t21[k];
-			for (int j = 0; j < 8; j++) {
+			GRADC_VECTOR for (int j = 0; j < 8; j++) {
 				acc[j] += a * h[k * 8 + j];
 			}
 		}
-		for (int j = 0; j < 8; j++) {
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
 			grad->W2[j] = acc[j];
 		}
 	}
@@ -820,18 +810,8 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 *   dJ/dh * relu'(add#11)
 	 */
 	for (int i = 0; i < 8; i++) {
-		{
-			cancer_real acc[8];
-			for (int j = 0; j < 8; j++) {
-				acc[j] = 0.0f;
-			}
-			const cancer_real a = t21[i + 0];
-			for (int j = 0; j < 8; j++) {
-				acc[j] += a * p->W2[0 * 8 + j];
-			}
-			for (int j = 0; j < 8; j++) {
-				t25[i * 8 + j] = h[i * 8 + j] > 0 ? acc[j] : 0.0f;
-			}
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			t25[i * 8 + j] = h[i * 8 + j] > 0 ? t21[i] * p->W2[j] : 0.0f;
 		}
 	}
 

@@ -611,23 +611,23 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 		for (int j0 = 0; j0 < 401408; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t15[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t15[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#16 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -639,23 +639,23 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t16[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t16[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#17 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -667,23 +667,23 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W3[j0 + l] * p->W3[j0 + l];
-				lane[1][l] += p->W3[j0 + 16 + l] * p->W3[j0 + 16 + l];
-				lane[2][l] += p->W3[j0 + 32 + l] * p->W3[j0 + 32 + l];
-				lane[3][l] += p->W3[j0 + 48 + l] * p->W3[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W3[j0 + c * 16 + l] * p->W3[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t17[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t17[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#18 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -695,23 +695,23 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 		for (int j0 = 0; j0 < 5120; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W4[j0 + l] * p->W4[j0 + l];
-				lane[1][l] += p->W4[j0 + 16 + l] * p->W4[j0 + 16 + l];
-				lane[2][l] += p->W4[j0 + 32 + l] * p->W4[j0 + 32 + l];
-				lane[3][l] += p->W4[j0 + 48 + l] * p->W4[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W4[j0 + c * 16 + l] * p->W4[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t18[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t18[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
@@ -1189,23 +1189,23 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 		for (int j0 = 0; j0 < 401408; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t7[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t7[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#8 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -1217,23 +1217,23 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t8[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t8[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#9 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -1245,23 +1245,23 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W3[j0 + l] * p->W3[j0 + l];
-				lane[1][l] += p->W3[j0 + 16 + l] * p->W3[j0 + 16 + l];
-				lane[2][l] += p->W3[j0 + 32 + l] * p->W3[j0 + 32 + l];
-				lane[3][l] += p->W3[j0 + 48 + l] * p->W3[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W3[j0 + c * 16 + l] * p->W3[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t9[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#10 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -1273,23 +1273,23 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 		for (int j0 = 0; j0 < 5120; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W4[j0 + l] * p->W4[j0 + l];
-				lane[1][l] += p->W4[j0 + 16 + l] * p->W4[j0 + 16 + l];
-				lane[2][l] += p->W4[j0 + 32 + l] * p->W4[j0 + 32 + l];
-				lane[3][l] += p->W4[j0 + 48 + l] * p->W4[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W4[j0 + c * 16 + l] * p->W4[j0 + c * 16 + l];
+				}
 			}
 		}
+		deep_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t10[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* add#11 = sumsq#7 + sumsq#8   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]

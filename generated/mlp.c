@@ -413,23 +413,23 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 		for (int j0 = 0; j0 < 2048; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t9[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#10 = sumsq(W2)   [10,32] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
@@ -441,23 +441,23 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 		for (int j0 = 0; j0 < 320; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t10[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
@@ -709,23 +709,23 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 		for (int j0 = 0; j0 < 2048; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t5[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t5[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#6 = sumsq(W2)   [10,32] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
@@ -737,23 +737,23 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 		for (int j0 = 0; j0 < 320; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t6[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t6[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* add#7 = sumsq#5 + sumsq#6   [] x [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]

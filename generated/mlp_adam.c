@@ -435,23 +435,23 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 		for (int j0 = 0; j0 < 2048; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_adam_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t9[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t9[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#10 = sumsq(W2)   [10,32] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
@@ -463,23 +463,23 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 		for (int j0 = 0; j0 < 320; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_adam_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t10[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t10[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
@@ -735,23 +735,23 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 		for (int j0 = 0; j0 < 2048; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W1[j0 + l] * p->W1[j0 + l];
-				lane[1][l] += p->W1[j0 + 16 + l] * p->W1[j0 + 16 + l];
-				lane[2][l] += p->W1[j0 + 32 + l] * p->W1[j0 + 32 + l];
-				lane[3][l] += p->W1[j0 + 48 + l] * p->W1[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_adam_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t5[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t5[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* sumsq#6 = sumsq(W2)   [10,32] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
@@ -763,23 +763,23 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 		for (int j0 = 0; j0 < 320; j0 += 64) {
-			for (int l = 0; l < 16; l++) {
-				lane[0][l] += p->W2[j0 + l] * p->W2[j0 + l];
-				lane[1][l] += p->W2[j0 + 16 + l] * p->W2[j0 + 16 + l];
-				lane[2][l] += p->W2[j0 + 32 + l] * p->W2[j0 + 32 + l];
-				lane[3][l] += p->W2[j0 + 48 + l] * p->W2[j0 + 48 + l];
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
 			}
 		}
+		mlp_adam_real sum[16];
 		for (int l = 0; l < 16; l++) {
-			lane[0][l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
 		}
 		for (int l = 0; l < 8; l++) {
-			lane[0][l] += lane[0][l + 8];
+			sum[l] += sum[l + 8];
 		}
 		for (int l = 0; l < 4; l++) {
-			lane[0][l] += lane[0][l + 4];
+			sum[l] += sum[l + 4];
 		}
-		t6[0] = (lane[0][0] + lane[0][2]) + (lane[0][1] + lane[0][3]);
+		t6[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
 	}
 
 	/* add#7 = sumsq#5 + sumsq#6   [] x [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]

@@ -275,7 +275,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 
 	/* mul#10 = x * v   [B,4] x [4] -> [B,4]   (ops.nn:19: b = (x * v) @ transpose(A)) */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			t10[i * 4 + j] = x[i * 4 + j] * p->v[j];
 		}
 	}
@@ -295,16 +295,16 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 4; k_++) {
 				const ops_real a_ = t10[i * 4 + k_];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] += a_ * t11[k_ * 3 + j];
 				}
 			}
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				t13[i * 3 + j] = acc[j] < 0 ? (-0.05f) * acc[j] : acc[j];
 			}
 		}
@@ -314,16 +314,16 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	for (int i = 0; i < 6; i++) {
 		{
 			ops_real acc[2];
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = m[i * 3 + k_];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] += a_ * p->B[k_ * 2 + j];
 				}
 			}
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				P[i * 2 + j] = acc[j];
 			}
 		}
@@ -378,7 +378,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	 * n = neg#26 - scale#25   [B,4] x [4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			const ops_real t26 = -x[i * 4 + j];
 			n[i * 4 + j] = t26 - t25[j];
 		}
@@ -398,16 +398,16 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 3; k_++) {
 					const ops_real a_ = t15[i * 3 + k_];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * t28[r_ * 6 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					Q[r_ * 4 + i * 2 + j] = acc[j];
 				}
 			}
@@ -419,16 +419,16 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * Q[r_ * 4 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					t30[r_ * 4 + i * 2 + j] = acc[j];
 				}
 			}
@@ -457,7 +457,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	 * r = mul#32 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25: r = m * c - s)
 	 */
 	for (int i = 0; i < 6; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t32 = m[i * 3 + j] * p->c[j];
 			r[i * 3 + j] = t32 - p->s[0];
 		}
@@ -489,16 +489,16 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[3];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = t31[r_ * 4 + i * 2 + k_];
-					for (int j = 0; j < 3; j++) {
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
 						acc[j] += a_ * r[r_ * 6 + k_ * 3 + j];
 					}
 				}
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					const ops_real t36 = 0.25f * acc[j];
 					k[r_ * 6 + i * 3 + j] = t34[r_ * 6 + i * 3 + j] + t36;
 				}
@@ -616,7 +616,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 
 	/* mul#18 = x * v   [B,4] x [4] -> [B,4]   (ops.nn:19: b = (x * v) @ transpose(A)) */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			t18[i * 4 + j] = x[i * 4 + j] * p->v[j];
 		}
 	}
@@ -634,16 +634,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 4; k_++) {
 				const ops_real a_ = t18[i * 4 + k_];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] += a_ * t19[k_ * 3 + j];
 				}
 			}
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				b[i * 3 + j] = acc[j];
 			}
 		}
@@ -653,16 +653,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	for (int i = 0; i < 6; i++) {
 		{
 			ops_real acc[2];
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = m[i * 3 + k_];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] += a_ * p->B[k_ * 2 + j];
 				}
 			}
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				P[i * 2 + j] = acc[j];
 			}
 		}
@@ -712,7 +712,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 
 	/* f = exp#29 / add#30   [B,3] x [3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c)) */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			f[i * 3 + j] = t29[i * 3 + j] / t30[j];
 		}
 	}
@@ -768,7 +768,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * n = neg#42 - scale#41   [B,4] x [4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			const ops_real t42 = -x[i * 4 + j];
 			n[i * 4 + j] = t42 - t41[j];
 		}
@@ -860,16 +860,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	/* matmul#53 = v @ transpose#52   [4] x [4,3] -> [3]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
 	{
 		ops_real acc[3];
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			acc[j] = 0.0f;
 		}
 		for (int k_ = 0; k_ < 4; k_++) {
 			const ops_real a_ = p->v[k_];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] += a_ * t52[k_ * 3 + j];
 			}
 		}
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			t53[j] = acc[j];
 		}
 	}
@@ -906,18 +906,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 *   v^T dJ/d(matmul#65)
 	 */
 	for (int i = 0; i < 4; i++) {
-		{
-			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
-				acc[j] = 0.0f;
-			}
-			const ops_real a_ = p->v[0 * 4 + i];
-			for (int j = 0; j < 3; j++) {
-				acc[j] += a_ * 1.0f;
-			}
-			for (int j = 0; j < 3; j++) {
-				t57[i * 3 + j] = acc[j];
-			}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t57[i * 3 + j] = p->v[i] * 1.0f;
 		}
 	}
 
@@ -967,7 +957,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 *   dJ/de = dJ/d(mul#27) * e + dJ/d(mul#27) * e + dJ/d(abs#22) * sign(e)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t62 = t37[i * 3 + j] * e[i * 3 + j];
 			const ops_real t63 = t37[i * 3 + j] * e[i * 3 + j];
 			const ops_real t64 = t62 + t63;
@@ -984,7 +974,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * neg#72 = -div#71   [B,3] -> [B,3]   (ops.nn:23)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t70 = df[i * 3 + j] * f[i * 3 + j];
 			const ops_real t71 = t70 / t30[j];
 			t72[i * 3 + j] = -t71;
@@ -1029,16 +1019,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	for (int i = 0; i < 4; i++) {
 		{
 			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = t18[k_ * 4 + i];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] += a_ * db[k_ * 3 + j];
 				}
 			}
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				t78[i * 3 + j] = acc[j];
 			}
 		}
@@ -1095,16 +1085,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 3; k_++) {
 					const ops_real a_ = t22[i * 3 + k_];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * t83[r_ * 6 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					Q[r_ * 4 + i * 2 + j] = acc[j];
 				}
 			}
@@ -1116,16 +1106,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * Q[r_ * 4 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					t85[r_ * 4 + i * 2 + j] = acc[j];
 				}
 			}
@@ -1182,7 +1172,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * neg#94 = -dn   [B,4] -> [B,4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			const ops_real t92 = t91[i];
 			const ops_real dn = 0.25f * t92;
 			t94[i * 4 + j] = -dn;
@@ -1217,7 +1207,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * r = mul#97 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25: r = m * c - s)
 	 */
 	for (int i = 0; i < 6; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t97 = m[i * 3 + j] * p->c[j];
 			r[i * 3 + j] = t97 - p->s[0];
 		}
@@ -1249,16 +1239,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[3];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = t86[r_ * 4 + i * 2 + k_];
-					for (int j = 0; j < 3; j++) {
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
 						acc[j] += a_ * r[r_ * 6 + k_ * 3 + j];
 					}
 				}
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					const ops_real t101 = 0.25f * acc[j];
 					k[r_ * 6 + i * 3 + j] = t99[r_ * 6 + i * 3 + j] + t101;
 				}
@@ -1325,16 +1315,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[4];
-			for (int j = 0; j < 4; j++) {
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = da[k_ * 3 + i];
-				for (int j = 0; j < 4; j++) {
+				GRADC_VECTOR for (int j = 0; j < 4; j++) {
 					acc[j] += a_ * x[k_ * 4 + j];
 				}
 			}
-			for (int j = 0; j < 4; j++) {
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
 				const ops_real t112 = t58[i * 4 + j] + t81[i * 4 + j];
 				const ops_real dA = t112 + acc[j];
 				const ops_real g_ = dA + 0.01f * p->A[i * 4 + j];
@@ -1420,16 +1410,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[3];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = t86[r_ * 4 + k_ * 2 + i];
-					for (int j = 0; j < 3; j++) {
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
 						acc[j] += a_ * t124[r_ * 6 + k_ * 3 + j];
 					}
 				}
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					dr[r_ * 6 + i * 3 + j] = acc[j] + t125[r_ * 6 + i * 3 + j];
 				}
 			}
@@ -1496,16 +1486,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = P[r_ * 4 + k_ * 2 + i];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * t129[r_ * 4 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					const ops_real t133 = t59[r_];
 					const ops_real t134 = 0.25f * t133;
 					dQ[r_ * 4 + i * 2 + j] = t134 + acc[j];
@@ -1549,16 +1539,16 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[2];
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 6; k_++) {
 				const ops_real a_ = m[k_ * 3 + i];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] += a_ * dP[k_ * 2 + j];
 				}
 			}
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				const ops_real dB = t138[i * 2 + j] + acc[j];
 				const ops_real g_ = dB + 0.01f * p->B[i * 2 + j];
 				s->m_B[i * 2 + j] += 0.1f * (g_ - s->m_B[i * 2 + j]);
@@ -1735,7 +1725,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 
 	/* mul#19 = x * v   [B,4] x [4] -> [B,4]   (ops.nn:19: b = (x * v) @ transpose(A)) */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			t19[i * 4 + j] = x[i * 4 + j] * p->v[j];
 		}
 	}
@@ -1753,16 +1743,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 4; k_++) {
 				const ops_real a_ = t19[i * 4 + k_];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] += a_ * t20[k_ * 3 + j];
 				}
 			}
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				b[i * 3 + j] = acc[j];
 			}
 		}
@@ -1861,16 +1851,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	for (int i = 0; i < 6; i++) {
 		{
 			ops_real acc[2];
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = m[i * 3 + k_];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] += a_ * p->B[k_ * 2 + j];
 				}
 			}
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				P[i * 2 + j] = acc[j];
 			}
 		}
@@ -1906,7 +1896,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 
 	/* f = exp#29 / add#42   [B,3] x [3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c)) */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			f[i * 3 + j] = t29[i * 3 + j] / t42[j];
 		}
 	}
@@ -1975,7 +1965,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 *   dJ/de = dJ/d(mul#27) * e + dJ/d(mul#27) * e + dJ/d(abs#22) * sign(e)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t50 = t35[i * 3 + j] * e[i * 3 + j];
 			const ops_real t51 = t35[i * 3 + j] * e[i * 3 + j];
 			const ops_real t52 = t50 + t51;
@@ -2003,16 +1993,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	for (int i = 0; i < 4; i++) {
 		{
 			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = t19[k_ * 4 + i];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] += a_ * db[k_ * 3 + j];
 				}
 			}
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				t60[i * 3 + j] = acc[j];
 			}
 		}
@@ -2070,7 +2060,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * neg#69 = -div#68   [B,3] -> [B,3]   (ops.nn:23)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t67 = df[i * 3 + j] * f[i * 3 + j];
 			const ops_real t68 = t67 / t42[j];
 			t69[i * 3 + j] = -t68;
@@ -2101,7 +2091,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * n = neg#73 - scale#72   [B,4] x [4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			const ops_real t73 = -x[i * 4 + j];
 			n[i * 4 + j] = t73 - t72[j];
 		}
@@ -2135,16 +2125,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	/* matmul#78 = v @ transpose#77   [4] x [4,3] -> [3]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
 	{
 		ops_real acc[3];
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			acc[j] = 0.0f;
 		}
 		for (int k_ = 0; k_ < 4; k_++) {
 			const ops_real a_ = p->v[k_];
-			for (int j = 0; j < 3; j++) {
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
 				acc[j] += a_ * t77[k_ * 3 + j];
 			}
 		}
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			t78[j] = acc[j];
 		}
 	}
@@ -2169,18 +2159,8 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 *   v^T dJ/d(matmul#65)
 	 */
 	for (int i = 0; i < 4; i++) {
-		{
-			ops_real acc[3];
-			for (int j = 0; j < 3; j++) {
-				acc[j] = 0.0f;
-			}
-			const ops_real a_ = p->v[0 * 4 + i];
-			for (int j = 0; j < 3; j++) {
-				acc[j] += a_ * 1.0f;
-			}
-			for (int j = 0; j < 3; j++) {
-				t81[i * 3 + j] = acc[j];
-			}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t81[i * 3 + j] = p->v[i] * 1.0f;
 		}
 	}
 
@@ -2205,16 +2185,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[4];
-			for (int j = 0; j < 4; j++) {
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 3; k_++) {
 				const ops_real a_ = da[k_ * 3 + i];
-				for (int j = 0; j < 4; j++) {
+				GRADC_VECTOR for (int j = 0; j < 4; j++) {
 					acc[j] += a_ * x[k_ * 4 + j];
 				}
 			}
-			for (int j = 0; j < 4; j++) {
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
 				const ops_real t83 = t82[i * 4 + j] + t61[i * 4 + j];
 				grad->A[i * 4 + j] = t83 + acc[j];
 			}
@@ -2235,16 +2215,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 3; k_++) {
 					const ops_real a_ = t41[i * 3 + k_];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * t86[r_ * 6 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					Q[r_ * 4 + i * 2 + j] = acc[j];
 				}
 			}
@@ -2256,16 +2236,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * Q[r_ * 4 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					t88[r_ * 4 + i * 2 + j] = acc[j];
 				}
 			}
@@ -2334,7 +2314,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * neg#98 = -dn   [B,4] -> [B,4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 3; i++) {
-		for (int j = 0; j < 4; j++) {
+		GRADC_VECTOR for (int j = 0; j < 4; j++) {
 			const ops_real t96 = t95[i];
 			const ops_real dn = 0.25f * t96;
 			t98[i * 4 + j] = -dn;
@@ -2379,7 +2359,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * r = mul#105 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25: r = m * c - s)
 	 */
 	for (int i = 0; i < 6; i++) {
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			const ops_real t105 = m[i * 3 + j] * p->c[j];
 			r[i * 3 + j] = t105 - p->s[0];
 		}
@@ -2411,16 +2391,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[3];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = t89[r_ * 4 + i * 2 + k_];
-					for (int j = 0; j < 3; j++) {
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
 						acc[j] += a_ * r[r_ * 6 + k_ * 3 + j];
 					}
 				}
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					const ops_real t109 = 0.25f * acc[j];
 					k[r_ * 6 + i * 3 + j] = t107[r_ * 6 + i * 3 + j] + t109;
 				}
@@ -2519,16 +2499,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[3];
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = t89[r_ * 4 + k_ * 2 + i];
-					for (int j = 0; j < 3; j++) {
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
 						acc[j] += a_ * t123[r_ * 6 + k_ * 3 + j];
 					}
 				}
-				for (int j = 0; j < 3; j++) {
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
 					dr[r_ * 6 + i * 3 + j] = acc[j] + t122[r_ * 6 + i * 3 + j];
 				}
 			}
@@ -2642,16 +2622,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		for (int i = 0; i < 2; i++) {
 			{
 				ops_real acc[2];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] = 0.0f;
 				}
 				for (int k_ = 0; k_ < 2; k_++) {
 					const ops_real a_ = P[r_ * 4 + k_ * 2 + i];
-					for (int j = 0; j < 2; j++) {
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
 						acc[j] += a_ * t134[r_ * 4 + k_ * 2 + j];
 					}
 				}
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					const ops_real t138 = t76[r_];
 					const ops_real t139 = 0.25f * t138;
 					dQ[r_ * 4 + i * 2 + j] = t139 + acc[j];
@@ -2694,16 +2674,16 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[2];
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				acc[j] = 0.0f;
 			}
 			for (int k_ = 0; k_ < 6; k_++) {
 				const ops_real a_ = m[k_ * 3 + i];
-				for (int j = 0; j < 2; j++) {
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
 					acc[j] += a_ * dP[k_ * 2 + j];
 				}
 			}
-			for (int j = 0; j < 2; j++) {
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
 				grad->B[i * 2 + j] = t143[i * 2 + j] + acc[j];
 			}
 		}

@@ -137,6 +137,19 @@ float gradc_sqrtf(float x);
 #define GRADC_SQRTF(x) sqrtf(x)
 #endif
 
+/* Before a short innermost loop (at most two vectors of the target's
+ * widest SIMD): GCC unrolls such loops completely and then vectorizes the
+ * loop around them, transposing through permutes; kept rolled, the loop
+ * itself becomes one or two vector operations.  Only where GCC targets
+ * SIMD (x86 SSE and up, Arm NEON/MVE); elsewhere (a Cortex-M4 has no
+ * SIMD) the unrolling helps and the macro is empty.  */
+#if defined(__GNUC__) && !defined(__clang__) && \
+	(defined(__SSE2__) || defined(__ARM_NEON) || defined(__ARM_FEATURE_MVE))
+#define GRADC_VECTOR _Pragma("GCC unroll 1")
+#else
+#define GRADC_VECTOR
+#endif
+
 /* Finite tests without <math.h> (isfinite is a libm-header macro): true
  * unless x is NaN or +-inf.  */
 #define GRADC_ISFINITE(x) ((x) - (x) == (x) - (x))

@@ -107,8 +107,10 @@ function Ctx:close()
   self:line("}")
 end
 
-function Ctx:loop(v, n)
-  self:open(fmt("for (int %s = 0; %s < %d; %s++)", v, v, n, v))
+-- for (v = 0; v < n; v++) {; 'vec': a short innermost loop to vectorize
+-- as it stands (GRADC_VECTOR, gradc_rt.h).
+function Ctx:loop(v, n, vec)
+  self:open(fmt("%sfor (int %s = 0; %s < %d; %s++)", vec and "GRADC_VECTOR " or "", v, v, n, v))
 end
 
 -- The C expression of node id's storage (a pointer to its first element).

@@ -326,7 +326,7 @@ local function ew_group(K, root, members)
   for k = 1, #D do
     local v = K:iname(LOOP_NAMES[k])
     vars[k] = {e = v, n = D[k], w = P[k]}
-    K:loop(v, D[k])
+    K:loop(v, D[k], k == #D and k > 1 and D[k] <= 2 * K.block)
   end
   group_body(K, root, members, vars)
   for _ = 1, math.max(#D, 1) do K:close() end
@@ -401,16 +401,16 @@ local function simple_product(K, root, members, p)
       local jexpr = j0 and fmt("(%s + %s)", j0, jj) or jj
       if j0 == nil or j0:match("^%d") then K:open("") end
       K:line(fmt("%s %s[%d];", T, acc, width))
-      K:loop(jj, width)
+      K:loop(jj, width, true)
       K:line(fmt("%s[%s] = %s;", acc, jj, K:lit(0)))
       K:close()
       reduce(function(q)
         K:line(fmt("const %s %s = %s;", T, l, L(q)))
-        K:loop(jj, width)
+        K:loop(jj, width, true)
         K:line(fmt("%s[%s] += %s * %s;", acc, jj, l, R(q, jexpr)))
         K:close()
       end)
-      K:loop(jj, width)
+      K:loop(jj, width, true)
       group_body(K, root, members, vars_for(jexpr), p.id, fmt("%s[%s]", acc, jj))
       K:close()
       if j0 == nil or j0:match("^%d") then K:close() end
@@ -499,7 +499,7 @@ local function outer_product(K, root, members, p)
   local L, R = operands(K, p)
   local i, j = K:iname("i"), K:iname("j")
   if mm.m > 1 then K:loop(i, mm.m) end
-  if mm.n > 1 then K:loop(j, mm.n) else K:open("") end
+  if mm.n > 1 then K:loop(j, mm.n, mm.m > 1 and mm.n <= 2 * K.block) else K:open("") end
   local row, col = mm.m > 1 and i or "0", mm.n > 1 and j or "0"
   group_body(K, root, members, c_vars(mm, row, col), p.id,
     fmt("%s * %s", L(row, "0"), R("0", col)))
@@ -777,7 +777,7 @@ local function product_form(K, mm)
   if not mm.ta and (mm.tb or mm.n == 1) then
     return mm.k >= V and "lane" or "simple"
   end
-  if not mm.tb and mm.n > 1 and mm.m * mm.n * mm.k >= 512 then return "tile" end
+  if not mm.tb and mm.n > 1 and (mm.k == 1 or mm.m * mm.n * mm.k >= 512) then return "tile" end
   return "simple"
 end
 M.product_form = product_form
@@ -906,11 +906,12 @@ end
 -- Statements summing term(j) over j in [0, m) in g groups of V
 -- independent lanes (lane l of group c sums j = c V + l mod g V, so the
 -- loop, exactly one vector wide, vectorizes without reassociation and
--- keeps g sums in flight), then the groups and the lanes by halves;
+-- keeps g sums in flight), then the groups and the lanes by halves in a
+-- second array (summed in place, GCC keeps the accumulators in memory);
 -- returns the sum's C text.
 local function lane_sum(K, m, g, term)
   local T, V = K.T, K.block
-  local acc, l, j0, c = K:iname("lane"), K:iname("l"), K:iname("j0"), K:iname("c")
+  local acc, s, l, j0, c = K:iname("lane"), K:iname("sum"), K:iname("l"), K:iname("j0"), K:iname("c")
   local width = g * V
   K:line(fmt("%s %s[%d][%d];", T, acc, g, V))
   K:loop(c, g)
@@ -919,13 +920,13 @@ local function lane_sum(K, m, g, term)
   K:close()
   K:close()
   local full = m - m % width
+  -- n groups of V from 'base' (C text or nil for 0)
   local function step(base, n)
+    if n > 1 then K:loop(c, n) else K:open("") end
+    local t = {base, n > 1 and cfmt.term(c, V) or nil, l}
     K:loop(l, V)
-    for k = 0, n - 1 do
-      local off = base and fmt("%s + %s", base, l) or l
-      if k > 0 then off = fmt("%s%d + %s", base and base .. " + " or "", k * V, l) end
-      K:line(fmt("%s[%d][%s] += %s;", acc, k, l, term(off)))
-    end
+    K:line(fmt("%s[%s][%s] += %s;", acc, n > 1 and c or "0", l, term(cfmt.sum(t, 3))))
+    K:close()
     K:close()
   end
   if full > width then
@@ -943,6 +944,7 @@ local function lane_sum(K, m, g, term)
     K:line(fmt("%s[0][%s] += %s;", acc, l, term(fmt("%d + %s", m - rest % V, l))))
     K:close()
   end
+  K:line(fmt("%s %s[%d];", T, s, V))
   K:loop(l, V)
   local t = {}
   for k = 0, g - 1 do t[#t + 1] = fmt("%s[%d][%s]", acc, k, l) end
@@ -951,16 +953,16 @@ local function lane_sum(K, m, g, term)
     for k = 1, #t, 2 do u[#u + 1] = t[k + 1] and fmt("(%s + %s)", t[k], t[k + 1]) or t[k] end
     t = u
   end
-  if g > 1 then K:line(fmt("%s[0][%s] = %s;", acc, l, t[1]:sub(2, -2))) end
+  K:line(fmt("%s[%s] = %s;", s, l, g > 1 and t[1]:sub(2, -2) or t[1]))
   K:close()
   local w = V
   while w > 4 do
     w = w // 2
     K:loop(l, w)
-    K:line(fmt("%s[0][%s] += %s[0][%s + %d];", acc, l, acc, l, w))
+    K:line(fmt("%s[%s] += %s[%s + %d];", s, l, s, l, w))
     K:close()
   end
-  return fmt("(%s[0][0] + %s[0][2]) + (%s[0][1] + %s[0][3])", acc, acc, acc, acc)
+  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", s, s, s, s)
 end
 
 -- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones (at
