@@ -595,11 +595,13 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				mx = o[b * 10 + j];
 			}
 		}
+		const deep_real xc = o[b * 10 + c];
 		deep_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* sumsq#15 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
@@ -763,9 +765,12 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		const deep_real lse = L[b] + o[b * 10 + c];
+		deep_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (deep_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (deep_real)(j == c));
 		}
 	}
 
@@ -1537,11 +1542,13 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				mx = o[b * 10 + j];
 			}
 		}
+		const deep_real xc = o[b * 10 + c];
 		deep_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
@@ -1549,9 +1556,12 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		const deep_real lse = L[b] + o[b * 10 + c];
+		deep_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (deep_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (deep_real)(j == c));
 		}
 	}
 

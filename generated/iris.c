@@ -266,11 +266,13 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 				mx = o[b * 3 + j];
 			}
 		}
+		const iris_real xc = o[b * 3 + c];
 		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(o[b * 3 + j] - mx);
+			o[b * 3 + j] = GRADC_EXPF(o[b * 3 + j] - mx);
+			sum += o[b * 3 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 3 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* mean_L = batch_mean(L)   [B] -> []   (iris.nn:16: L = cross_entropy(o, y)) */
@@ -293,9 +295,12 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];
-		const iris_real lse = L[b] + o[b * 3 + c];
+		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			do_[b * 3 + j] = 0.0625f * (GRADC_EXPF(o[b * 3 + j] - lse) - (iris_real)(j == c));
+			sum += o[b * 3 + j];
+		}
+		for (int j = 0; j < 3; j++) {
+			do_[b * 3 + j] = 0.0625f * (o[b * 3 + j] / sum - (iris_real)(j == c));
 		}
 	}
 
@@ -558,11 +563,13 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 				mx = o[b * 3 + j];
 			}
 		}
+		const iris_real xc = o[b * 3 + c];
 		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(o[b * 3 + j] - mx);
+			o[b * 3 + j] = GRADC_EXPF(o[b * 3 + j] - mx);
+			sum += o[b * 3 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 3 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* do = cross_entropy_grad(0.0625, o, y, L)   [B,3] x [B] -> [B,3]   (iris.nn:16)
@@ -570,9 +577,12 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];
-		const iris_real lse = L[b] + o[b * 3 + c];
+		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			do_[b * 3 + j] = 0.0625f * (GRADC_EXPF(o[b * 3 + j] - lse) - (iris_real)(j == c));
+			sum += o[b * 3 + j];
+		}
+		for (int j = 0; j < 3; j++) {
+			do_[b * 3 + j] = 0.0625f * (o[b * 3 + j] / sum - (iris_real)(j == c));
 		}
 	}
 

@@ -397,11 +397,13 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 				mx = o[b * 10 + j];
 			}
 		}
+		const mlp_real xc = o[b * 10 + c];
 		mlp_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* sumsq#9 = sumsq(W1)   [32,64] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
@@ -505,9 +507,12 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
-		const mlp_real lse = L[b] + o[b * 10 + c];
+		mlp_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - lse) - (mlp_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_real)(j == c));
 		}
 	}
 
@@ -915,11 +920,13 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 				mx = o[b * 10 + j];
 			}
 		}
+		const mlp_real xc = o[b * 10 + c];
 		mlp_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp.nn:14)
@@ -927,9 +934,12 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
-		const mlp_real lse = L[b] + o[b * 10 + c];
+		mlp_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - lse) - (mlp_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_real)(j == c));
 		}
 	}
 

@@ -419,11 +419,13 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 				mx = o[b * 10 + j];
 			}
 		}
+		const mlp_adam_real xc = o[b * 10 + c];
 		mlp_adam_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* sumsq#9 = sumsq(W1)   [32,64] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2))) */
@@ -527,9 +529,12 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
-		const mlp_adam_real lse = L[b] + o[b * 10 + c];
+		mlp_adam_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - lse) - (mlp_adam_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_adam_real)(j == c));
 		}
 	}
 
@@ -941,11 +946,13 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 				mx = o[b * 10 + j];
 			}
 		}
+		const mlp_adam_real xc = o[b * 10 + c];
 		mlp_adam_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp_adam.nn:14)
@@ -953,9 +960,12 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
-		const mlp_adam_real lse = L[b] + o[b * 10 + c];
+		mlp_adam_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.03125f * (GRADC_EXPF(o[b * 10 + j] - lse) - (mlp_adam_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_adam_real)(j == c));
 		}
 	}
 

@@ -811,11 +811,13 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 				mx = t24[b_ * 3 + j];
 			}
 		}
+		const ops_real xc = t24[b_ * 3 + c];
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(t24[b_ * 3 + j] - mx);
+			t24[b_ * 3 + j] = GRADC_EXPF(t24[b_ * 3 + j] - mx);
+			sum += t24[b_ * 3 + j];
 		}
-		t47[b_] = mx + GRADC_LOGF(sum) - t24[b_ * 3 + c];
+		t47[b_] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* l2 = mse#46 + cross_entropy#47   [B] x [B] -> [B]   (ops.nn:29: l2 = mse(f, t) + cross_entropy(a + b, y)) */
@@ -828,9 +830,12 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
-		const ops_real lse = t47[b_] + t24[b_ * 3 + c];
+		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t49[b_ * 3 + j] = 0.16666667f * (GRADC_EXPF(t24[b_ * 3 + j] - lse) - (ops_real)(j == c));
+			sum += t24[b_ * 3 + j];
+		}
+		for (int j = 0; j < 3; j++) {
+			t49[b_ * 3 + j] = 0.16666667f * (t24[b_ * 3 + j] / sum - (ops_real)(j == c));
 		}
 	}
 
@@ -1772,11 +1777,13 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 				mx = t22[b_ * 3 + j];
 			}
 		}
+		const ops_real xc = t22[b_ * 3 + c];
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			sum += GRADC_EXPF(t22[b_ * 3 + j] - mx);
+			t22[b_ * 3 + j] = GRADC_EXPF(t22[b_ * 3 + j] - mx);
+			sum += t22[b_ * 3 + j];
 		}
-		t23[b_] = mx + GRADC_LOGF(sum) - t22[b_ * 3 + c];
+		t23[b_] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* cross_entropy_grad#24 = cross_entropy_grad(0.166667, add#22, y, cross_entropy#23)   [B,3] x [B] -> [B,3]   (ops.nn:29)
@@ -1784,9 +1791,12 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
-		const ops_real lse = t23[b_] + t22[b_ * 3 + c];
+		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t24[b_ * 3 + j] = 0.16666667f * (GRADC_EXPF(t22[b_ * 3 + j] - lse) - (ops_real)(j == c));
+			sum += t22[b_ * 3 + j];
+		}
+		for (int j = 0; j < 3; j++) {
+			t24[b_ * 3 + j] = 0.16666667f * (t22[b_ * 3 + j] / sum - (ops_real)(j == c));
 		}
 	}
 

@@ -332,11 +332,13 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				mx = o[b * 10 + j];
 			}
 		}
+		const wide_real xc = o[b * 10 + c];
 		wide_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* mean_L = batch_mean(L)   [B] -> []   (wide.nn:15: L = cross_entropy(o, y)) */
@@ -359,9 +361,12 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		const wide_real lse = L[b] + o[b * 10 + c];
+		wide_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (wide_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (wide_real)(j == c));
 		}
 	}
 
@@ -691,11 +696,13 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				mx = o[b * 10 + j];
 			}
 		}
+		const wide_real xc = o[b * 10 + c];
 		wide_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			sum += GRADC_EXPF(o[b * 10 + j] - mx);
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+			sum += o[b * 10 + j];
 		}
-		L[b] = mx + GRADC_LOGF(sum) - o[b * 10 + c];
+		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
 	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
@@ -703,9 +710,12 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
-		const wide_real lse = L[b] + o[b * 10 + c];
+		wide_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (GRADC_EXPF(o[b * 10 + j] - lse) - (wide_real)(j == c));
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (wide_real)(j == c));
 		}
 	}
 

@@ -1075,23 +1075,29 @@ local function per_sample(K, n, lab, body)
   K:close()
 end
 
--- mx and sum(exp(x - mx)) over the logits row at 'base'.
-local function logsumexp_parts(K, lo, base, m)
-  local j, mx, sum = K:iname("j"), K:iname("mx"), K:iname("sum")
-  local function x(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
-  K:line(fmt("%s %s = %s;", K.T, mx, x(nil)))
-  if m > 1 then
-    K:open(fmt("for (int %s = 1; %s < %d; %s++)", j, j, m, j))
-    K:open(fmt("if (%s > %s)", x(j), mx))
-    K:line(fmt("%s = %s;", mx, x(j)))
-    K:close()
-    K:close()
+-- The gradient node that may take exp(x - max) from loss n's kernel: when
+-- the logits x are a transient buffer read by nothing but n and one
+-- cross_entropy_grad of n, the loss leaves e_j = exp(x_j - max) in x's
+-- buffer and the gradient needs no exp (PyTorch keeps the softmax
+-- likewise).  Returns that gradient node, or nil.
+local function ce_shares_exp(K, n)
+  if K.ce_share == nil then
+    K.ce_share = {}
+    local readers = {}
+    for _, m in ipairs(K.g.nodes) do
+      for _, id in ipairs(m.inputs) do readers[id] = (readers[id] or 0) + 1 end
+    end
+    for _, m in ipairs(K.g.nodes) do
+      if m.op == "cross_entropy_grad" then
+        local lo, loss = K:node(m.inputs[2]), K:node(m.inputs[4])
+        if loss.op == "cross_entropy" and loss.inputs[1] == lo.id and lo.sto == "arena"
+            and readers[lo.id] == 2 then
+          K.ce_share[loss.id] = m
+        end
+      end
+    end
   end
-  K:line(fmt("%s %s = %s;", K.T, sum, K:lit(0)))
-  K:loop(j, m)
-  K:line(fmt("%s += %s;", sum, K:math("EXP", x(j) .. " - " .. mx)))
-  K:close()
-  return x, j, mx, sum
+  return K.ce_share[n.id]
 end
 
 -- L = logsumexp(x) - x[y], stable (the row max subtracted).
@@ -1099,26 +1105,61 @@ kernel.cross_entropy = function(K, n)
   local lo, lab = n.inputs[1], n.inputs[2]
   local x = K:node(lo)
   local m = x.shape[1]
+  local share = ce_shares_exp(K, n)
   per_sample(K, n, lab, function(b, c)
     local base = x.batched and b and cfmt.term(b, m) or nil
-    local xr, _, mx, sum = logsumexp_parts(K, lo, base, m)
+    local function xr(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
+    local j, mx, sum, xc = K:iname("j"), K:iname("mx"), K:iname("sum"), K:iname("xc")
+    K:line(fmt("%s %s = %s;", K.T, mx, xr(nil)))
+    if m > 1 then
+      K:open(fmt("for (int %s = 1; %s < %d; %s++)", j, j, m, j))
+      K:open(fmt("if (%s > %s)", xr(j), mx))
+      K:line(fmt("%s = %s;", mx, xr(j)))
+      K:close()
+      K:close()
+    end
+    if share then K:line(fmt("const %s %s = %s;", K.T, xc, xr(c))) end
+    K:line(fmt("%s %s = %s;", K.T, sum, K:lit(0)))
+    K:loop(j, m)
+    local e = K:math("EXP", xr(j) .. " - " .. mx)
+    if share then
+      K:line(fmt("%s = %s;", xr(j), e))
+      K:line(fmt("%s += %s;", sum, xr(j)))
+    else
+      K:line(fmt("%s += %s;", sum, e))
+    end
+    K:close()
     K:line(fmt("%s[%s] = %s + %s - %s;", K:ptr(n.id), b or "0", mx, K:math("LOG", sum),
-      xr(c)))
+      share and xc or xr(c)))
   end)
 end
 
--- dlogits = dL (softmax(x) - onehot(y)), softmax(x)_j = exp(x_j - lse) with the
--- row's logsumexp lse = L + x[y] taken from the forward loss L (one exp a logit).
+-- dlogits = dL (softmax(x) - onehot(y)).  softmax(x)_j = exp(x_j - lse),
+-- with the row's logsumexp lse = L + x[y] taken from the forward loss L
+-- (one exp a logit), or e_j / sum(e) when the loss left e_j = exp(x_j -
+-- max) in x's buffer (no exp; the sum before any write, so the gradient
+-- may overwrite x).
 kernel.cross_entropy_grad = function(K, n)
   local lo, lab, loss = n.inputs[2], n.inputs[3], n.inputs[4]
   local x = K:node(lo)
   local m = x.shape[1]
+  local shared = ce_shares_exp(K, K:node(loss)) == n
   per_sample(K, n, lab, function(b, c)
     local base = x.batched and b and cfmt.term(b, m) or nil
     local function xr(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
-    local j, lse = K:iname("j"), K:iname("lse")
-    local ln = K:node(loss)
-    K:line(fmt("const %s %s = %s + %s;", K.T, lse, K:read(loss, ln.batched and b or "0"), xr(c)))
+    local j, lse, sum = K:iname("j"), K:iname("lse"), K:iname("sum")
+    local p
+    if shared then
+      K:line(fmt("%s %s = %s;", K.T, sum, K:lit(0)))
+      K:loop(j, m)
+      K:line(fmt("%s += %s;", sum, xr(j)))
+      K:close()
+      p = fmt("%s / %s", xr(j), sum)
+    else
+      local ln = K:node(loss)
+      K:line(fmt("const %s %s = %s + %s;", K.T, lse, K:read(loss, ln.batched and b or "0"), xr(c)))
+      p = K:math("EXP", xr(j) .. " - " .. lse)
+    end
     local vars = {}
     if b then vars[1] = {e = b, n = K.batch, w = m} end
     vars[#vars + 1] = {e = j, n = m, w = 1}
@@ -1126,7 +1167,7 @@ kernel.cross_entropy_grad = function(K, n)
     local dlv = is_literal(dl) and atom(K:lit(dl.attr[1])) or at(K, n, 1, vars)
     K:loop(j, m)
     K:line(fmt("%s[%s] = %s * (%s - (%s)(%s == %s));", K:ptr(n.id), cfmt.linear(vars),
-      dlv, K:math("EXP", xr(j) .. " - " .. lse), K.T, j, c))
+      dlv, p, K.T, j, c))
     K:close()
   end)
 end
