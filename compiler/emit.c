@@ -93,7 +93,7 @@ static void set_id_list(lua_State *L, const char *key, const int *v, int n)
 
 static void push_matmul(lua_State *L, const Matmul *mm)
 {
-	lua_createtable(L, 0, 10);
+	lua_createtable(L, 0, 11);
 	set_int(L, "m", mm->m);
 	set_int(L, "n", mm->n);
 	set_int(L, "k", mm->k);
@@ -104,6 +104,7 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 	set_int(L, "sr", mm->sr);
 	set_int(L, "sc", mm->sc);
 	set_bool(L, "acc", mm->acc);
+	set_int(L, "pack", mm->pack);
 }
 
 static void push_node(lua_State *L, const Graph *g, int id)
@@ -164,6 +165,8 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_str(L, "sto", sto_name[n->sto]);
 	set_int(L, "offset", n->offset);
 	set_int(L, "bytes", n->bytes);
+	set_int(L, "scratch", n->scratch);
+	set_int(L, "scratch_offset", n->scratch_offset);
 	set_int(L, "first", n->first);
 	set_int(L, "last", n->last);
 	set_int(L, "alias", n->alias);

@@ -124,6 +124,7 @@ typedef struct Matmul {
 	int64_t nb;
 	int64_t sl, sr, sc;
 	bool acc;
+	int64_t pack;  /* optimize: rows of L transposed into scratch per block; 0: none */
 } Matmul;
 
 typedef enum Storage {  /* where a node's value lives (filled by plan) */
@@ -164,6 +165,9 @@ typedef struct Node {
 	Storage sto;
 	int64_t offset;      /* STO_ARENA: byte offset in the arena */
 	int64_t bytes;       /* STO_ARENA: allocation size, rounded up to ALIGN */
+	int64_t scratch;     /* bytes of arena the kernel computing this node needs at
+	                      * its step only (Matmul.pack), rounded; 0: none */
+	int64_t scratch_offset;
 	int first, last;     /* live range in schedule steps (node ids), inclusive */
 	int alias;           /* shares the allocation of this node (in place); -1 */
 } Node;
@@ -228,6 +232,9 @@ bool shape_eq(Shape a, Shape b);
 int64_t shape_numel(Shape s);
 int64_t node_numel(const Graph *g, const Node *n);     /* with the batch */
 int64_t node_bytes(const Graph *g, const Node *n);     /* numel * element size */
+/* The rows of L a product packs transposed per block: two vectors of the
+ * emitter (32 f32, 16 f64).  */
+#define PACK_ROWS(f64) ((f64) ? 16 : 32)
 const char *shape_str(Shape s);                         /* "[10, 32]" */
 /* Broadcasting: the NumPy result of two per-sample shapes; false if they
  * do not broadcast.  */
@@ -271,6 +278,7 @@ typedef struct Options {
 	bool f64;            /* --dtype f64 */
 	bool infer_only;     /* --infer-only */
 	bool no_fuse;        /* --no-fuse */
+	bool no_pack;        /* --no-pack: no product packs into scratch (smallest arena) */
 	const char *params;  /* --params FILE, or NULL */
 	const char *dump;    /* -d letters */
 } Options;
@@ -319,8 +327,9 @@ void eval_copy_params(Eval *dst, const Eval *src);
 
 /* -------------------------------------------------------- optimize.c */
 
-/* Dead-code elimination, use counts, and fusion marks (Node.fuse). */
-void optimize(Graph *g, bool fuse);
+/* Dead-code elimination, use counts, fusion marks (Node.fuse) and, with
+ * pack, the products packed into scratch (Matmul.pack).  */
+void optimize(Graph *g, bool fuse, bool pack);
 
 /* -------------------------------------------------------- schedule.c */
 
@@ -366,8 +375,9 @@ void assign_storage(Graph *g);
 /* Storage, live ranges, in-place aliases, Graph.lower_bound and
  * unshared_bytes, without offsets; returns the lower bound.  */
 int64_t plan_liveness(Graph *g);
-/* One interval per STO_ARENA node of a planned graph, in id order;
- * *node_of (if given) maps interval index -> node id.  */
+/* One interval per STO_ARENA node of a planned graph, in id order, then
+ * one per node with scratch; *node_of (if given) maps interval index ->
+ * node id, or -1 - id for the scratch of node id.  */
 Interval *graph_intervals(const Graph *g, int *n_iv, int **node_of);
 /* TRAIN: the lower bound if every parameter gradient were kept to the end
  * (one optimizer step after the backward pass), the baseline of issue 4. */

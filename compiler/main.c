@@ -19,7 +19,7 @@
 
 static const char usage[] =
 	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
-	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse]\n"
+	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"       gradc dot MODEL.nn [--batch N]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
@@ -88,6 +88,8 @@ static Args parse_args(int argc, char **argv)
 			a.opt.infer_only = true;
 		else if (!strcmp(s, "--no-fuse"))
 			a.opt.no_fuse = true;
+		else if (!strcmp(s, "--no-pack"))
+			a.opt.no_pack = true;
 		else if (!strcmp(s, "--params"))
 			a.opt.params = VAL();
 		else if (!strcmp(s, "--name"))
@@ -140,9 +142,10 @@ static Source *load_source(const char *path)
 	return s;
 }
 
-static int cmd_compile(Args *a, const Graph *fwd)
+/* The entry points' graphs of a compile: inference, then training and
+ * gradients unless --infer-only; returns how many. */
+static int build_modes(const Args *a, const Graph *fwd, Graph **modes)
 {
-	Graph *modes[3];
 	int n = 0;
 	modes[n++] = build_mode(fwd, MODE_INFER, &a->opt);
 	if (!a->opt.infer_only) {
@@ -151,6 +154,20 @@ static int cmd_compile(Args *a, const Graph *fwd)
 			                   "(use --infer-only for inference alone)");
 		modes[n++] = build_mode(fwd, MODE_TRAIN, &a->opt);
 		modes[n++] = build_mode(fwd, MODE_GRAD, &a->opt);
+	}
+	return n;
+}
+
+static int cmd_compile(Args *a, const Graph *fwd)
+{
+	Graph *modes[3];
+	int n = build_modes(a, fwd, modes);
+	if (!a->opt.infer_only) {
+		if (a->budget >= 0 && !a->opt.no_pack && figures(modes[1], false).total_bytes > a->budget) {
+			/* over the budget: first give up the packing scratch */
+			a->opt.no_pack = true;
+			n = build_modes(a, fwd, modes);
+		}
 		if (a->budget >= 0) {
 			Figures f = figures(modes[1], false);
 			if (f.total_bytes > a->budget) {
@@ -207,7 +224,7 @@ static int cmd_dot(Args *a, const Graph *fwd)
 	Buf b = {0};
 	Graph *bwd = fwd->has_minimize ? autodiff(fwd, MODE_TRAIN) : NULL;
 	if (bwd)
-		optimize(bwd, false);
+		optimize(bwd, false, false);
 	write_dot(&b, fwd, bwd);
 	fwrite(b.s, 1, b.len, stdout);
 	(void)a;

@@ -30,6 +30,15 @@
  *    Groups are trees of fused nodes ending at one root (fuse == -1) that
  *    has memory; the emitter writes one loop nest per root.
  *
+ * 4. Packing (with fusion, unless --no-pack).  A product C = L R^T (the
+ *    forward X W^T) of 16 or more rows, 64 or more columns and k >= 16
+ *    packs blocks of PACK_ROWS rows of L transposed into scratch memory
+ *    (Matmul.pack; the planner gives the scratch a live range of that one
+ *    step), so that its kernel runs with the rows of C along vectors:
+ *    broadcasts of R, unit-stride loads of L^T, no horizontal sums
+ *    (emit/kernels.lua, the xt form).  Each packed element then serves 64
+ *    or more products, so the copy costs a few percent at most.
+ *
  * Limits: producers are never fused into reductions, row ops or matrix
  * products (no prologue fusion); a value used twice is always stored.
  */
@@ -201,7 +210,7 @@ static void fuse_all(Graph *g)
 	}
 }
 
-void optimize(Graph *g, bool fuse)
+void optimize(Graph *g, bool fuse, bool pack)
 {
 	bool *live = alloc(sizeof(bool) * (size_t)(g->n_node + 1));
 	mark_live(g, live);
@@ -220,10 +229,18 @@ void optimize(Graph *g, bool fuse)
 	for (int i = 0; i < g->n_node; i++) {
 		g->node[i].n_use = 0;
 		g->node[i].fuse = -1;
+		g->node[i].mm.pack = 0;
 	}
 	for (int i = 0; i < g->n_node; i++)
 		for (int k = 0; k < g->node[i].n_in; k++)
 			g->node[g->node[i].in[k]].n_use++;
-	if (fuse)
-		fuse_all(g);
+	if (!fuse)
+		return;
+	fuse_all(g);
+	for (int i = 0; pack && i < g->n_node; i++) {
+		Matmul *mm = &g->node[i].mm;
+		if (g->node[i].op == OP_MATMUL && mm->nb == 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 64 &&
+		    mm->k >= 16)
+			mm->pack = mm->m < PACK_ROWS(g->f64) ? mm->m : PACK_ROWS(g->f64);
+	}
 }

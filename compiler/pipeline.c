@@ -39,7 +39,7 @@ Graph *build_mode(const Graph *fwd, Mode mode, const Options *o)
 {
 	Graph *g = autodiff(fwd, mode);
 	dump(o, 'a', "autodiff", g);
-	optimize(g, !o->no_fuse);
+	optimize(g, !o->no_fuse, !o->no_fuse && !o->no_pack);
 	dump(o, 'o', "optimize", g);
 	schedule(g);
 	dump(o, 's', "schedule", g);

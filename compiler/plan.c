@@ -21,6 +21,8 @@
  *    one allocation (Node.alias = the node owning it, the first of the
  *    chain).  Row-wise K_GRAD ops (softmax_grad) qualify too: the emitter
  *    finishes a row's reduction before writing that row.
+ *    A product with Matmul.pack gets scratch: pack * k elements live at
+ *    its step only (another interval, not a value: nothing reads it).
  * 4. Offsets (plan_intervals).  Allocations are rounded up to ALIGN.  The
  *    lower bound is the peak, over steps, of the bytes live at that step.
  *    Each allocation in turn goes into the lowest/smallest gap among the
@@ -439,6 +441,9 @@ int64_t plan_liveness(Graph *g)
 		nd->alias = -1;
 		nd->offset = 0;
 		nd->bytes = nd->sto == STO_ARENA ? round_up(node_bytes(g, nd)) : 0;
+		nd->scratch = nd->op == OP_MATMUL && nd->mm.pack > 0 ?
+		              round_up(nd->mm.pack * nd->mm.k * (g->f64 ? 8 : 4)) : 0;
+		nd->scratch_offset = 0;
 	}
 	mark_end_live(g, end);
 	for (int i = 0; i < n; i++) {
@@ -481,8 +486,8 @@ Interval *graph_intervals(const Graph *g, int *n_iv, int **node_of)
 {
 	int n = g->n_node, k = 0;
 	int *slot = alloc(sizeof(int) * (size_t)(n + 1));
-	int *of = alloc(sizeof(int) * (size_t)(n + 1));
-	Interval *iv = alloc(sizeof(Interval) * (size_t)(n + 1));
+	int *of = alloc(sizeof(int) * (size_t)(2 * n + 1));
+	Interval *iv = alloc(sizeof(Interval) * (size_t)(2 * n + 1));
 	for (int i = 0; i < n; i++) {
 		const Node *nd = &g->node[i];
 		slot[i] = -1;
@@ -494,6 +499,14 @@ Interval *graph_intervals(const Graph *g, int *n_iv, int **node_of)
 		                   nd->alias >= 0 ? slot[nd->alias] : -1, nd->offset};
 		of[k] = i;
 		slot[i] = k++;
+	}
+	for (int i = 0; i < n; i++) {
+		const Node *nd = &g->node[i];
+		if (nd->scratch <= 0)
+			continue;
+		int s = exec_step(g, i);
+		iv[k] = (Interval){nd->scratch, s, s, -1, nd->scratch_offset};
+		of[k++] = -1 - i;
 	}
 	*n_iv = k;
 	if (node_of)
@@ -511,8 +524,12 @@ void plan(Graph *g)
 	g->arena_bytes = plan_intervals(iv, ni, &lb);
 	if (lb != g->lower_bound)
 		die("lower bound %lld, then %lld", (long long)g->lower_bound, (long long)lb);
-	for (int k = 0; k < ni; k++)
-		g->node[of[k]].offset = iv[k].offset;
+	for (int k = 0; k < ni; k++) {
+		if (of[k] >= 0)
+			g->node[of[k]].offset = iv[k].offset;
+		else
+			g->node[-1 - of[k]].scratch_offset = iv[k].offset;
+	}
 	verify_plan(g);
 }
 
@@ -567,7 +584,8 @@ int64_t baseline_lower_bound(const Graph *g)
 	for (int i = 0; i < n; i++)
 		slot[i] = -1;
 	for (int k = 0; k < ni; k++)
-		slot[of[k]] = k;
+		if (of[k] >= 0)
+			slot[of[k]] = k;
 	for (int p = 0; p < n; p++) {
 		if (g->node[p].op != OP_PARAM || g->node[p].frozen || g->mode != MODE_TRAIN)
 			continue;

@@ -40,6 +40,13 @@ static int cmp_buffer(const void *x, const void *y)
 	return (a->offset > b->offset) - (a->offset < b->offset);
 }
 
+/* What interval 'id' of graph_intervals holds: a value, or a kernel's
+ * scratch ("scratch(z1)"). */
+static const char *buffer_name(const Graph *g, int id)
+{
+	return id >= 0 ? node_label(g, id) : str_fmt("scratch(%s)", node_label(g, -1 - id));
+}
+
 /* The arena allocations of planned graph 'g', by first step then offset. */
 static Buffer *buffers(const Graph *g, int *n_buf)
 {
@@ -106,7 +113,7 @@ Figures figures(const Graph *g, bool flash)
 	for (int k = 0; k < nb && start < g->n_node; k++) {
 		bool fwd = false;
 		for (int j = 0; j < b[k].n_names; j++)
-			fwd |= !g->node[b[k].names[j]].backward;
+			fwd |= b[k].names[j] >= 0 && !g->node[b[k].names[j]].backward;
 		if (fwd && b[k].first < start && b[k].last >= start)
 			f.kept_bytes += b[k].bytes;
 	}
@@ -196,7 +203,7 @@ static void buffer_list(Buf *b, const Graph *g, const Buffer *buf, int nb)
 		buf_printf(b, "  %3c %10lld %10lld %6d %6d  ", buffer_letter(k),
 		           (long long)buf[k].offset, (long long)buf[k].bytes, buf[k].first, buf[k].last);
 		for (int j = 0; j < buf[k].n_names; j++)
-			buf_printf(b, "%s%s", j ? ", " : "", node_label(g, buf[k].names[j]));
+			buf_printf(b, "%s%s", j ? ", " : "", buffer_name(g, buf[k].names[j]));
 		buf_printf(b, "\n");
 	}
 }
@@ -293,7 +300,7 @@ static void json_buffers(Buf *b, const char *mode, const Graph *g, bool *first)
 		buf_printf(b, "%s  {\"mode\": \"%s\", \"names\": [", *first ? "" : ",\n", mode);
 		for (int j = 0; j < buf[k].n_names; j++) {
 			buf_printf(b, "%s", j ? ", " : "");
-			json_str(b, node_label(g, buf[k].names[j]));
+			json_str(b, buffer_name(g, buf[k].names[j]));
 		}
 		buf_printf(b, "], \"offset\": %lld, \"bytes\": %lld, \"first\": %d, \"last\": %d}",
 		           (long long)buf[k].offset, (long long)buf[k].bytes, buf[k].first,

@@ -500,7 +500,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			}
 		}
 		for (int ii = 0; ii < 8; ii++) {
-			for (int l = 0; l < 16; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				const cancer_real t29 = 0.002f * p->W1[ii * 30 + l];
 				const cancer_real dW1 = a[ii][l] + t29;
 				const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + l];
@@ -538,7 +538,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			}
 		}
 		for (int ii = 0; ii < 8; ii++) {
-			for (int l = 0; l < 14; l++) {
+			GRADC_VECTOR for (int l = 0; l < 14; l++) {
 				const cancer_real t29 = 0.002f * p->W1[ii * 30 + (16 + l)];
 				const cancer_real dW1 = a[ii][l] + t29;
 				const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + (16 + l)];
@@ -851,7 +851,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			}
 		}
 		for (int ii = 0; ii < 8; ii++) {
-			for (int l = 0; l < 16; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				const cancer_real t26 = 0.002f * p->W1[ii * 30 + l];
 				grad->W1[ii * 30 + l] = a[ii][l] + t26;
 			}
@@ -886,7 +886,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			}
 		}
 		for (int ii = 0; ii < 8; ii++) {
-			for (int l = 0; l < 14; l++) {
+			GRADC_VECTOR for (int l = 0; l < 14; l++) {
 				const cancer_real t26 = 0.002f * p->W1[ii * 30 + (16 + l)];
 				grad->W1[ii * 30 + (16 + l)] = a[ii][l] + t26;
 			}

@@ -5,53 +5,62 @@
  */
 #include "deep.h"
 
-/* Buffer plan, inference: arena 262144 bytes (lower bound 262144, 393216 without sharing).
- *   buffer  op    shape    offset  bytes   live
- *   h1      relu  [B,512]  0       131072  7..9
- *   h2      relu  [B,512]  131072  131072  9..11
- *   h3      relu  [B,512]  0       131072  11..12
+/* Buffer plan, inference: arena 327680 bytes (lower bound 327680, 624640 without sharing).
+ *   buffer              op    shape     offset  bytes   live
+ *   h1                  relu  [B,512]   0       131072  7..9
+ *   h2                  relu  [B,512]   131072  131072  9..11
+ *   h3                  relu  [B,512]   0       131072  11..12
+ *   scratch(matmul#6)   pack  [784,32]  131072  100352  7..7
+ *   scratch(matmul#8)   pack  [512,32]  262144  65536   9..9
+ *   scratch(matmul#10)  pack  [512,32]  262144  65536   11..11
  */
 
-/* Buffer plan, training step: arena 527040 bytes (lower bound 527040, 792512 without sharing).
- *   buffer        op                  shape    offset  bytes   live
- *   h1            relu                [B,512]  0       131072  8..48
- *   h2            relu                [B,512]  131072  131072  10..38
- *   h3            relu                [B,512]  262144  131072  12..32
- *   o             matmul              [B,10]   393216  2560    13..26
- *   L             cross_entropy       [B]      395776  256     14..26
- *   sumsq#15      sumsq               []       396032  64      15..22
- *   sumsq#16      sumsq               []       396096  64      16..22
- *   sumsq#17      sumsq               []       396160  64      17..22
- *   sumsq#18      sumsq               []       396224  64      18..22
- *   s             scale               []       526848  64      22..48
- *   J             add                 [B]      396032  256     23..24
- *   mean_J        batch_mean          []       526912  64      24..48
- *   mean_L        batch_mean          []       526976  64      25..48
- *   do            cross_entropy_grad  [B,10]   524288  2560    26..32
- *   relu_grad#28  relu_grad           [B,512]  393216  131072  28..38
- *   relu_grad#34  relu_grad           [B,512]  262144  131072  34..48
- *   relu_grad#40  relu_grad           [B,512]  131072  131072  40..44
+/* Buffer plan, training step: arena 527040 bytes (lower bound 527040, 1023936 without sharing).
+ *   buffer              op                  shape     offset  bytes   live
+ *   h1                  relu                [B,512]   0       131072  8..48
+ *   h2                  relu                [B,512]   131072  131072  10..38
+ *   h3                  relu                [B,512]   262144  131072  12..32
+ *   o                   matmul              [B,10]    393216  2560    13..26
+ *   L                   cross_entropy       [B]       395776  256     14..26
+ *   sumsq#15            sumsq               []        396032  64      15..22
+ *   sumsq#16            sumsq               []        396096  64      16..22
+ *   sumsq#17            sumsq               []        396160  64      17..22
+ *   sumsq#18            sumsq               []        396224  64      18..22
+ *   s                   scale               []        526848  64      22..48
+ *   J                   add                 [B]       396032  256     23..24
+ *   mean_J              batch_mean          []        526912  64      24..48
+ *   mean_L              batch_mean          []        526976  64      25..48
+ *   do                  cross_entropy_grad  [B,10]    524288  2560    26..32
+ *   relu_grad#28        relu_grad           [B,512]   393216  131072  28..38
+ *   relu_grad#34        relu_grad           [B,512]   262144  131072  34..48
+ *   relu_grad#40        relu_grad           [B,512]   131072  131072  40..44
+ *   scratch(matmul#7)   pack                [784,32]  131072  100352  8..8
+ *   scratch(matmul#9)   pack                [512,32]  262144  65536   10..10
+ *   scratch(matmul#11)  pack                [512,32]  393216  65536   12..12
  */
 
-/* Buffer plan, gradients: arena 398656 bytes (lower bound 398656, 399040 without sharing).
- *   buffer        op                  shape    offset  bytes   live
- *   sumsq#7       sumsq               []       0       64      7..14
- *   sumsq#8       sumsq               []       64      64      8..14
- *   sumsq#9       sumsq               []       128     64      9..14
- *   sumsq#10      sumsq               []       192     64      10..14
- *   s             scale               []       398592  64      14..44
- *   h1            relu                [B,512]  0       131072  16..38
- *   h2            relu                [B,512]  131072  131072  18..33
- *   h3            relu                [B,512]  262144  131072  20..28
- *   o             matmul              [B,10]   393216  2560    21..23
- *   L             cross_entropy       [B]      398336  256     22..43
- *   do            cross_entropy_grad  [B,10]   395776  2560    23..28
- *   relu_grad#28  relu_grad           [B,512]  262144  131072  28..33 (in place of #20)
- *   relu_grad#33  relu_grad           [B,512]  131072  131072  33..38 (in place of #18)
- *   relu_grad#38  relu_grad           [B,512]  0       131072  38..41 (in place of #16)
- *   mean_L        batch_mean          []       0       64      42..44
- *   J             add                 [B]      398336  256     43..44 (in place of #22)
- *   mean_J        batch_mean          []       64      64      44..44
+/* Buffer plan, gradients: arena 458752 bytes (lower bound 458752, 630720 without sharing).
+ *   buffer              op                  shape     offset  bytes   live
+ *   h1                  relu                [B,512]   0       131072  8..41
+ *   h2                  relu                [B,512]   131072  131072  10..36
+ *   h3                  relu                [B,512]   262144  131072  12..31
+ *   o                   matmul              [B,10]    393216  2560    13..26
+ *   L                   cross_entropy       [B]       398336  256     14..26
+ *   sumsq#15            sumsq               []        395776  64      15..22
+ *   sumsq#16            sumsq               []        395840  64      16..22
+ *   sumsq#17            sumsq               []        395904  64      17..22
+ *   sumsq#18            sumsq               []        395968  64      18..22
+ *   s                   scale               []        398592  64      22..44
+ *   J                   add                 [B]       395776  256     23..24
+ *   mean_J              batch_mean          []        398656  64      24..44
+ *   mean_L              batch_mean          []        398720  64      25..44
+ *   do                  cross_entropy_grad  [B,10]    395776  2560    26..31
+ *   relu_grad#31        relu_grad           [B,512]   262144  131072  31..36 (in place of #12)
+ *   relu_grad#36        relu_grad           [B,512]   131072  131072  36..41 (in place of #10)
+ *   relu_grad#41        relu_grad           [B,512]   0       131072  41..44 (in place of #8)
+ *   scratch(matmul#7)   pack                [784,32]  131072  100352  8..8
+ *   scratch(matmul#9)   pack                [512,32]  262144  65536   10..10
+ *   scratch(matmul#11)  pack                [512,32]  393216  65536   12..12
  */
 
 /* The static arena: the largest of the entry points' (527040 bytes). */
@@ -111,60 +120,61 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	deep_real *h1 = (deep_real *)(mem + 0);
 	deep_real *h2 = (deep_real *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(mem + 0);
+	deep_real *xt_t6 = (deep_real *)(mem + 131072);  /* scratch of matmul#6 */
+	deep_real *xt_t8 = (deep_real *)(mem + 262144);  /* scratch of matmul#8 */
+	deep_real *xt_t10 = (deep_real *)(mem + 262144);  /* scratch of matmul#10 */
 
 	/* matmul#6 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 784; k0 += 16) {
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
+				const deep_real x4 = p->W1[(i0 + 4) * 784 + k];
+				const deep_real x5 = p->W1[(i0 + 5) * 784 + k];
+				const deep_real x6 = p->W1[(i0 + 6) * 784 + k];
+				const deep_real x7 = p->W1[(i0 + 7) * 784 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = x[i0 * 784 + k0 + l];
-					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
-					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
-					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
-					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
-					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
-					const deep_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
-					const deep_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
-					const deep_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
-					const deep_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t6[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t6[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h1[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -173,56 +183,54 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	/* matmul#8 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#8)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t8[k * 32 + i] = h1[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 512; k0 += 16) {
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
+				const deep_real x4 = p->W2[(i0 + 4) * 512 + k];
+				const deep_real x5 = p->W2[(i0 + 5) * 512 + k];
+				const deep_real x6 = p->W2[(i0 + 6) * 512 + k];
+				const deep_real x7 = p->W2[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = h1[i0 * 512 + k0 + l];
-					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
-					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
-					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
-					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
-					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
-					const deep_real w4 = p->W2[(j0 + 4) * 512 + k0 + l];
-					const deep_real w5 = p->W2[(j0 + 5) * 512 + k0 + l];
-					const deep_real w6 = p->W2[(j0 + 6) * 512 + k0 + l];
-					const deep_real w7 = p->W2[(j0 + 7) * 512 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t8[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t8[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h2[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -231,56 +239,54 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	/* matmul#10 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#10)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t10[k * 32 + i] = h2[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 512; k0 += 16) {
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
+				const deep_real x4 = p->W3[(i0 + 4) * 512 + k];
+				const deep_real x5 = p->W3[(i0 + 5) * 512 + k];
+				const deep_real x6 = p->W3[(i0 + 6) * 512 + k];
+				const deep_real x7 = p->W3[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = h2[i0 * 512 + k0 + l];
-					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
-					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
-					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
-					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
-					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
-					const deep_real w4 = p->W3[(j0 + 4) * 512 + k0 + l];
-					const deep_real w5 = p->W3[(j0 + 5) * 512 + k0 + l];
-					const deep_real w6 = p->W3[(j0 + 6) * 512 + k0 + l];
-					const deep_real w7 = p->W3[(j0 + 7) * 512 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t10[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t10[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h3[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -357,6 +363,9 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	deep_real *t28 = (deep_real *)(mem + 393216);
 	deep_real *t34 = (deep_real *)(mem + 262144);
 	deep_real *t40 = (deep_real *)(mem + 131072);
+	deep_real *xt_t7 = (deep_real *)(mem + 131072);  /* scratch of matmul#7 */
+	deep_real *xt_t9 = (deep_real *)(mem + 262144);  /* scratch of matmul#9 */
+	deep_real *xt_t11 = (deep_real *)(mem + 393216);  /* scratch of matmul#11 */
 	const deep_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -368,56 +377,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 784; k0 += 16) {
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
+				const deep_real x4 = p->W1[(i0 + 4) * 784 + k];
+				const deep_real x5 = p->W1[(i0 + 5) * 784 + k];
+				const deep_real x6 = p->W1[(i0 + 6) * 784 + k];
+				const deep_real x7 = p->W1[(i0 + 7) * 784 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = x[i0 * 784 + k0 + l];
-					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
-					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
-					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
-					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
-					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
-					const deep_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
-					const deep_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
-					const deep_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
-					const deep_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t7[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h1[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -426,56 +433,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 512; k0 += 16) {
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
+				const deep_real x4 = p->W2[(i0 + 4) * 512 + k];
+				const deep_real x5 = p->W2[(i0 + 5) * 512 + k];
+				const deep_real x6 = p->W2[(i0 + 6) * 512 + k];
+				const deep_real x7 = p->W2[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = h1[i0 * 512 + k0 + l];
-					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
-					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
-					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
-					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
-					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
-					const deep_real w4 = p->W2[(j0 + 4) * 512 + k0 + l];
-					const deep_real w5 = p->W2[(j0 + 5) * 512 + k0 + l];
-					const deep_real w6 = p->W2[(j0 + 6) * 512 + k0 + l];
-					const deep_real w7 = p->W2[(j0 + 7) * 512 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t9[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t9[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h2[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -484,56 +489,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 512; k0 += 16) {
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
+				const deep_real x4 = p->W3[(i0 + 4) * 512 + k];
+				const deep_real x5 = p->W3[(i0 + 5) * 512 + k];
+				const deep_real x6 = p->W3[(i0 + 6) * 512 + k];
+				const deep_real x7 = p->W3[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = h2[i0 * 512 + k0 + l];
-					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
-					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
-					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
-					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
-					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
-					const deep_real w4 = p->W3[(j0 + 4) * 512 + k0 + l];
-					const deep_real w5 = p->W3[(j0 + 5) * 512 + k0 + l];
-					const deep_real w6 = p->W3[(j0 + 6) * 512 + k0 + l];
-					const deep_real w7 = p->W3[(j0 + 7) * 512 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t11[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t11[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h3[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -779,10 +782,10 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#28 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh3 * relu'(matmul#11)
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
+	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
-			deep_real a[8][16];
-			for (int t = 0; t < 8; t++) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -797,20 +800,31 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				const deep_real x6 = do_[(i0 + 6) * 10 + k];
 				const deep_real x7 = do_[(i0 + 7) * 10 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = p->W4[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
+					const deep_real r0 = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = p->W4[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t28[(i0 + ii) * 512 + (j0 + l)] = h3[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t28[(i0 + ii) * 512 + (j0 + c * 16 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
 				}
 			}
 		}
@@ -829,46 +843,56 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4   [fused]
 	 * W4 -= sgd step(dJ/dW4)   [10,512] x [10,512]   (deep.nn:24)
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		{
-			deep_real a[10][16];
-			for (int t = 0; t < 10; t++) {
+	for (int j0 = 0; j0 < 512; j0 += 64) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			deep_real a[20][16];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = do_[k * 10];
-				const deep_real x1 = do_[k * 10 + 1];
-				const deep_real x2 = do_[k * 10 + 2];
-				const deep_real x3 = do_[k * 10 + 3];
-				const deep_real x4 = do_[k * 10 + 4];
-				const deep_real x5 = do_[k * 10 + 5];
-				const deep_real x6 = do_[k * 10 + 6];
-				const deep_real x7 = do_[k * 10 + 7];
-				const deep_real x8 = do_[k * 10 + 8];
-				const deep_real x9 = do_[k * 10 + 9];
+				const deep_real x0 = do_[k * 10 + i0];
+				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				const deep_real x2 = do_[k * 10 + (i0 + 2)];
+				const deep_real x3 = do_[k * 10 + (i0 + 3)];
+				const deep_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = h3[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
+					const deep_real r0 = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const deep_real r1 = h3[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const deep_real r2 = h3[k * 512 + (j0 + 32) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const deep_real r3 = h3[k * 512 + (j0 + 48) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 10; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t29 = 0.0005f * p->W4[ii * 512 + (j0 + l)];
-					const deep_real dW4 = a[ii][l] + t29;
-					const deep_real g = dW4;
-					s->mom_W4[ii * 512 + (j0 + l)] = 0.9f * s->mom_W4[ii * 512 + (j0 + l)] + g;
-					p->W4[ii * 512 + (j0 + l)] -= lr * s->mom_W4[ii * 512 + (j0 + l)];
+			for (int ii = 0; ii < 5; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t29 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+						const deep_real dW4 = a[ii * 4 + c][l] + t29;
+						const deep_real g = dW4;
+						s->mom_W4[(i0 + ii) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 16 + l)] + g;
+						p->W4[(i0 + ii) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+					}
 				}
 			}
 		}
@@ -879,10 +903,10 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#34 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh2 * relu'(matmul#9)
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
+	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
-			deep_real a[8][16];
-			for (int t = 0; t < 8; t++) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -897,20 +921,31 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				const deep_real x6 = t28[(i0 + 6) * 512 + k];
 				const deep_real x7 = t28[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
+					const deep_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = p->W3[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t34[(i0 + ii) * 512 + (j0 + l)] = h2[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t34[(i0 + ii) * 512 + (j0 + c * 16 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
 				}
 			}
 		}
@@ -924,8 +959,8 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3   [fused]
 	 * W3 -= sgd step(dJ/dW3)   [512,512] x [512,512]   (deep.nn:24)
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 16) {
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -941,41 +976,36 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				const deep_real x5 = t28[k * 512 + (i0 + 5)];
 				const deep_real x6 = t28[k * 512 + (i0 + 6)];
 				const deep_real x7 = t28[k * 512 + (i0 + 7)];
-				const deep_real x8 = t28[k * 512 + (i0 + 8)];
-				const deep_real x9 = t28[k * 512 + (i0 + 9)];
-				const deep_real x10 = t28[k * 512 + (i0 + 10)];
-				const deep_real x11 = t28[k * 512 + (i0 + 11)];
-				const deep_real x12 = t28[k * 512 + (i0 + 12)];
-				const deep_real x13 = t28[k * 512 + (i0 + 13)];
-				const deep_real x14 = t28[k * 512 + (i0 + 14)];
-				const deep_real x15 = t28[k * 512 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = h2[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const deep_real r0 = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = h2[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + l)];
-					const deep_real dW3 = a[ii][l] + t35;
-					const deep_real g = dW3;
-					s->mom_W3[(i0 + ii) * 512 + (j0 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + l)] + g;
-					p->W3[(i0 + ii) * 512 + (j0 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + l)];
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+						const deep_real dW3 = a[ii * 2 + c][l] + t35;
+						const deep_real g = dW3;
+						s->mom_W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] + g;
+						p->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+					}
 				}
 			}
 		}
@@ -986,10 +1016,10 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#40 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
 	 *   dJ/dh1 * relu'(matmul#7)
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
+	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
-			deep_real a[8][16];
-			for (int t = 0; t < 8; t++) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -1004,20 +1034,31 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				const deep_real x6 = t34[(i0 + 6) * 512 + k];
 				const deep_real x7 = t34[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = p->W2[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
+					const deep_real r0 = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = p->W2[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t40[(i0 + ii) * 512 + (j0 + l)] = h1[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t40[(i0 + ii) * 512 + (j0 + c * 16 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
 				}
 			}
 		}
@@ -1031,8 +1072,8 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1   [fused]
 	 * W1 -= sgd step(dJ/dW1)   [512,784] x [512,784]   (deep.nn:24)
 	 */
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 16) {
+	for (int j0 = 0; j0 < 768; j0 += 32) {
+		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -1048,42 +1089,75 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				const deep_real x5 = t40[k * 512 + (i0 + 5)];
 				const deep_real x6 = t40[k * 512 + (i0 + 6)];
 				const deep_real x7 = t40[k * 512 + (i0 + 7)];
-				const deep_real x8 = t40[k * 512 + (i0 + 8)];
-				const deep_real x9 = t40[k * 512 + (i0 + 9)];
-				const deep_real x10 = t40[k * 512 + (i0 + 10)];
-				const deep_real x11 = t40[k * 512 + (i0 + 11)];
-				const deep_real x12 = t40[k * 512 + (i0 + 12)];
-				const deep_real x13 = t40[k * 512 + (i0 + 13)];
-				const deep_real x14 = t40[k * 512 + (i0 + 14)];
-				const deep_real x15 = t40[k * 512 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const deep_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = x[k * 784 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + l)];
-					const deep_real dW1 = a[ii][l] + t41;
-					const deep_real g = dW1;
-					s->mom_W1[(i0 + ii) * 784 + (j0 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + l)] + g;
-					p->W1[(i0 + ii) * 784 + (j0 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + l)];
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)];
+						const deep_real dW1 = a[ii * 2 + c][l] + t41;
+						const deep_real g = dW1;
+						s->mom_W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] + g;
+						p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 16 + l)];
+					}
 				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 512; i0 += 8) {
+		deep_real a[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const deep_real x0 = t40[k * 512 + i0];
+			const deep_real x1 = t40[k * 512 + (i0 + 1)];
+			const deep_real x2 = t40[k * 512 + (i0 + 2)];
+			const deep_real x3 = t40[k * 512 + (i0 + 3)];
+			const deep_real x4 = t40[k * 512 + (i0 + 4)];
+			const deep_real x5 = t40[k * 512 + (i0 + 5)];
+			const deep_real x6 = t40[k * 512 + (i0 + 6)];
+			const deep_real x7 = t40[k * 512 + (i0 + 7)];
+			for (int l = 0; l < 16; l++) {
+				const deep_real r = x[k * 784 + 768 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (768 + l)];
+				const deep_real dW1 = a[ii][l] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + ii) * 784 + (768 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (768 + l)] + g;
+				p->W1[(i0 + ii) * 784 + (768 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (768 + l)];
 			}
 		}
 	}
@@ -1096,8 +1170,8 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2   [fused]
 	 * W2 -= sgd step(dJ/dW2)   [512,512] x [512,512]   (deep.nn:24)
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 16) {
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -1113,41 +1187,36 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				const deep_real x5 = t34[k * 512 + (i0 + 5)];
 				const deep_real x6 = t34[k * 512 + (i0 + 6)];
 				const deep_real x7 = t34[k * 512 + (i0 + 7)];
-				const deep_real x8 = t34[k * 512 + (i0 + 8)];
-				const deep_real x9 = t34[k * 512 + (i0 + 9)];
-				const deep_real x10 = t34[k * 512 + (i0 + 10)];
-				const deep_real x11 = t34[k * 512 + (i0 + 11)];
-				const deep_real x12 = t34[k * 512 + (i0 + 12)];
-				const deep_real x13 = t34[k * 512 + (i0 + 13)];
-				const deep_real x14 = t34[k * 512 + (i0 + 14)];
-				const deep_real x15 = t34[k * 512 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r = h1[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const deep_real r0 = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = h1[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + l)];
-					const deep_real dW2 = a[ii][l] + t45;
-					const deep_real g = dW2;
-					s->mom_W2[(i0 + ii) * 512 + (j0 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + l)] + g;
-					p->W2[(i0 + ii) * 512 + (j0 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + l)];
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+						const deep_real dW2 = a[ii * 2 + c][l] + t45;
+						const deep_real g = dW2;
+						s->mom_W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] + g;
+						p->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+					}
 				}
 			}
 		}
@@ -1161,23 +1230,26 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_params *grad, deep_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
-	deep_real *t7 = (deep_real *)(mem + 0);
-	deep_real *t8 = (deep_real *)(mem + 64);
-	deep_real *t9 = (deep_real *)(mem + 128);
-	deep_real *t10 = (deep_real *)(mem + 192);
-	deep_real *s = (deep_real *)(mem + 398592);
 	deep_real *h1 = (deep_real *)(mem + 0);
 	deep_real *h2 = (deep_real *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(mem + 262144);
 	deep_real *o = (deep_real *)(mem + 393216);
 	deep_real *L = (deep_real *)(mem + 398336);
+	deep_real *t15 = (deep_real *)(mem + 395776);
+	deep_real *t16 = (deep_real *)(mem + 395840);
+	deep_real *t17 = (deep_real *)(mem + 395904);
+	deep_real *t18 = (deep_real *)(mem + 395968);
+	deep_real *s = (deep_real *)(mem + 398592);
+	deep_real *J = (deep_real *)(mem + 395776);
+	deep_real *mean_J = (deep_real *)(mem + 398656);
+	deep_real *mean_L = (deep_real *)(mem + 398720);
 	deep_real *do_ = (deep_real *)(mem + 395776);
-	deep_real *t28 = (deep_real *)(mem + 262144);
-	deep_real *t33 = (deep_real *)(mem + 131072);
-	deep_real *t38 = (deep_real *)(mem + 0);
-	deep_real *mean_L = (deep_real *)(mem + 0);
-	deep_real *J = (deep_real *)(mem + 398336);
-	deep_real *mean_J = (deep_real *)(mem + 64);
+	deep_real *t31 = (deep_real *)(mem + 262144);
+	deep_real *t36 = (deep_real *)(mem + 131072);
+	deep_real *t41 = (deep_real *)(mem + 0);
+	deep_real *xt_t7 = (deep_real *)(mem + 131072);  /* scratch of matmul#7 */
+	deep_real *xt_t9 = (deep_real *)(mem + 262144);  /* scratch of matmul#9 */
+	deep_real *xt_t11 = (deep_real *)(mem + 393216);  /* scratch of matmul#11 */
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
@@ -1185,302 +1257,169 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 
-	/* sumsq#7 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 401408; j0 += 64) {
-			for (int c = 0; c < 4; c++) {
-				for (int l = 0; l < 16; l++) {
-					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
-				}
-			}
-		}
-		deep_real sum[16];
-		for (int l = 0; l < 16; l++) {
-			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			sum[l] += sum[l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			sum[l] += sum[l + 4];
-		}
-		t7[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
-	}
-
-	/* sumsq#8 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int c = 0; c < 4; c++) {
-				for (int l = 0; l < 16; l++) {
-					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
-				}
-			}
-		}
-		deep_real sum[16];
-		for (int l = 0; l < 16; l++) {
-			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			sum[l] += sum[l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			sum[l] += sum[l + 4];
-		}
-		t8[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
-	}
-
-	/* sumsq#9 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 262144; j0 += 64) {
-			for (int c = 0; c < 4; c++) {
-				for (int l = 0; l < 16; l++) {
-					lane[c][l] += p->W3[j0 + c * 16 + l] * p->W3[j0 + c * 16 + l];
-				}
-			}
-		}
-		deep_real sum[16];
-		for (int l = 0; l < 16; l++) {
-			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			sum[l] += sum[l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			sum[l] += sum[l + 4];
-		}
-		t9[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
-	}
-
-	/* sumsq#10 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
-	{
-		deep_real lane[4][16];
-		for (int c = 0; c < 4; c++) {
-			for (int l = 0; l < 16; l++) {
-				lane[c][l] = 0.0f;
-			}
-		}
-		for (int j0 = 0; j0 < 5120; j0 += 64) {
-			for (int c = 0; c < 4; c++) {
-				for (int l = 0; l < 16; l++) {
-					lane[c][l] += p->W4[j0 + c * 16 + l] * p->W4[j0 + c * 16 + l];
-				}
-			}
-		}
-		deep_real sum[16];
-		for (int l = 0; l < 16; l++) {
-			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
-		}
-		for (int l = 0; l < 8; l++) {
-			sum[l] += sum[l + 8];
-		}
-		for (int l = 0; l < 4; l++) {
-			sum[l] += sum[l + 4];
-		}
-		t10[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
-	}
-
-	/* add#11 = sumsq#7 + sumsq#8   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#12 = add#11 + sumsq#9   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#13 = add#12 + sumsq#10   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * s = 0.00025 * add#13   [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))
+	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
+	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
 	 */
-	{
-		const deep_real t11 = t7[0] + t8[0];
-		const deep_real t12 = t11 + t9[0];
-		const deep_real t13 = t12 + t10[0];
-		s[0] = 0.00025f * t13;
-	}
-	if (st) {
-		st->s = s[0];
-	}
-
-	/* matmul#15 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
-	 * h1 = relu(matmul#15)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 784; k0 += 16) {
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
+				const deep_real x4 = p->W1[(i0 + 4) * 784 + k];
+				const deep_real x5 = p->W1[(i0 + 5) * 784 + k];
+				const deep_real x6 = p->W1[(i0 + 6) * 784 + k];
+				const deep_real x7 = p->W1[(i0 + 7) * 784 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = x[i0 * 784 + k0 + l];
-					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
-					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
-					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
-					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
-					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
-					const deep_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
-					const deep_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
-					const deep_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
-					const deep_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t7[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h1[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
 	}
 
-	/* matmul#17 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
-	 * h2 = relu(matmul#17)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
+	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
+	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 512; k0 += 16) {
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
+				const deep_real x4 = p->W2[(i0 + 4) * 512 + k];
+				const deep_real x5 = p->W2[(i0 + 5) * 512 + k];
+				const deep_real x6 = p->W2[(i0 + 6) * 512 + k];
+				const deep_real x7 = p->W2[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = h1[i0 * 512 + k0 + l];
-					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
-					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
-					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
-					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
-					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
-					const deep_real w4 = p->W2[(j0 + 4) * 512 + k0 + l];
-					const deep_real w5 = p->W2[(j0 + 5) * 512 + k0 + l];
-					const deep_real w6 = p->W2[(j0 + 6) * 512 + k0 + l];
-					const deep_real w7 = p->W2[(j0 + 7) * 512 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t9[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t9[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h2[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
 	}
 
-	/* matmul#19 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
-	 * h3 = relu(matmul#19)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
+	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
+	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
 	 */
-	for (int j0 = 0; j0 < 512; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			deep_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 512; k0 += 16) {
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
+				const deep_real x4 = p->W3[(i0 + 4) * 512 + k];
+				const deep_real x5 = p->W3[(i0 + 5) * 512 + k];
+				const deep_real x6 = p->W3[(i0 + 6) * 512 + k];
+				const deep_real x7 = p->W3[(i0 + 7) * 512 + k];
 				for (int l = 0; l < 16; l++) {
-					const deep_real x0 = h2[i0 * 512 + k0 + l];
-					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
-					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
-					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
-					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
-					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
-					const deep_real w4 = p->W3[(j0 + 4) * 512 + k0 + l];
-					const deep_real w5 = p->W3[(j0 + 5) * 512 + k0 + l];
-					const deep_real w6 = p->W3[(j0 + 6) * 512 + k0 + l];
-					const deep_real w7 = p->W3[(j0 + 7) * 512 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const deep_real r0 = xt_t11[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = xt_t11[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const deep_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						h3[(ib + c * 16 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -1551,388 +1490,131 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
-	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
-	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
-	 */
-	for (int b = 0; b < 64; b++) {
-		const int32_t c = y[b];
-		deep_real sum = 0.0f;
-		for (int j = 0; j < 10; j++) {
-			sum += o[b * 10 + j];
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (deep_real)(j == c));
-		}
-	}
-
-	/* scale#24 = 0.0005 * W4   [10,512] -> [10,512]   (deep.nn:19)
-	 *   0.0005 W4   [fused]
-	 * matmul#25 = do^T @ h3   [B,10] x [B,512] -> [10,512]   (deep.nn:17)
-	 *   dJ/do h3^T   [fused]
-	 * dW4 = matmul#25 + scale#24   [10,512] x [10,512] -> [10,512]   (deep.nn:17)
-	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		{
-			deep_real a[10][16];
-			for (int t = 0; t < 10; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = do_[k * 10];
-				const deep_real x1 = do_[k * 10 + 1];
-				const deep_real x2 = do_[k * 10 + 2];
-				const deep_real x3 = do_[k * 10 + 3];
-				const deep_real x4 = do_[k * 10 + 4];
-				const deep_real x5 = do_[k * 10 + 5];
-				const deep_real x6 = do_[k * 10 + 6];
-				const deep_real x7 = do_[k * 10 + 7];
-				const deep_real x8 = do_[k * 10 + 8];
-				const deep_real x9 = do_[k * 10 + 9];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = h3[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-				}
-			}
-			for (int ii = 0; ii < 10; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t24 = 0.0005f * p->W4[ii * 512 + (j0 + l)];
-					grad->W4[ii * 512 + (j0 + l)] = a[ii][l] + t24;
-				}
-			}
-		}
-	}
-
-	/* dh3 = do @ W4   [B,10] x [10,512] -> [B,512]   (deep.nn:17)
-	 *   dJ/dh3 = W4^T dJ/do   [fused]
-	 * relu_grad#28 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
-	 *   dJ/dh3 * relu'(matmul#11)
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 8) {
-			deep_real a[8][16];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 10; k++) {
-				const deep_real x0 = do_[i0 * 10 + k];
-				const deep_real x1 = do_[(i0 + 1) * 10 + k];
-				const deep_real x2 = do_[(i0 + 2) * 10 + k];
-				const deep_real x3 = do_[(i0 + 3) * 10 + k];
-				const deep_real x4 = do_[(i0 + 4) * 10 + k];
-				const deep_real x5 = do_[(i0 + 5) * 10 + k];
-				const deep_real x6 = do_[(i0 + 6) * 10 + k];
-				const deep_real x7 = do_[(i0 + 7) * 10 + k];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = p->W4[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t28[(i0 + ii) * 512 + (j0 + l)] = h3[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
-				}
-			}
-		}
-	}
-
-	/* scale#29 = 0.0005 * W3   [512,512] -> [512,512]   (deep.nn:19)
-	 *   0.0005 W3   [fused]
-	 * matmul#30 = relu_grad#28^T @ h2   [B,512] x [B,512] -> [512,512]   (deep.nn:16)
-	 *   dJ/d(matmul#11) h2^T   [fused]
-	 * dW3 = matmul#30 + scale#29   [512,512] x [512,512] -> [512,512]   (deep.nn:16)
-	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 16) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t28[k * 512 + i0];
-				const deep_real x1 = t28[k * 512 + (i0 + 1)];
-				const deep_real x2 = t28[k * 512 + (i0 + 2)];
-				const deep_real x3 = t28[k * 512 + (i0 + 3)];
-				const deep_real x4 = t28[k * 512 + (i0 + 4)];
-				const deep_real x5 = t28[k * 512 + (i0 + 5)];
-				const deep_real x6 = t28[k * 512 + (i0 + 6)];
-				const deep_real x7 = t28[k * 512 + (i0 + 7)];
-				const deep_real x8 = t28[k * 512 + (i0 + 8)];
-				const deep_real x9 = t28[k * 512 + (i0 + 9)];
-				const deep_real x10 = t28[k * 512 + (i0 + 10)];
-				const deep_real x11 = t28[k * 512 + (i0 + 11)];
-				const deep_real x12 = t28[k * 512 + (i0 + 12)];
-				const deep_real x13 = t28[k * 512 + (i0 + 13)];
-				const deep_real x14 = t28[k * 512 + (i0 + 14)];
-				const deep_real x15 = t28[k * 512 + (i0 + 15)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = h2[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
-				}
-			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t29 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + l)];
-					grad->W3[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t29;
-				}
-			}
-		}
-	}
-
-	/* dh2 = relu_grad#28 @ W3   [B,512] x [512,512] -> [B,512]   (deep.nn:16)
-	 *   dJ/dh2 = W3^T dJ/d(matmul#11)   [fused]
-	 * relu_grad#33 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
-	 *   dJ/dh2 * relu'(matmul#9)
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 8) {
-			deep_real a[8][16];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t28[i0 * 512 + k];
-				const deep_real x1 = t28[(i0 + 1) * 512 + k];
-				const deep_real x2 = t28[(i0 + 2) * 512 + k];
-				const deep_real x3 = t28[(i0 + 3) * 512 + k];
-				const deep_real x4 = t28[(i0 + 4) * 512 + k];
-				const deep_real x5 = t28[(i0 + 5) * 512 + k];
-				const deep_real x6 = t28[(i0 + 6) * 512 + k];
-				const deep_real x7 = t28[(i0 + 7) * 512 + k];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t33[(i0 + ii) * 512 + (j0 + l)] = h2[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
-				}
-			}
-		}
-	}
-
-	/* scale#34 = 0.0005 * W2   [512,512] -> [512,512]   (deep.nn:19)
-	 *   0.0005 W2   [fused]
-	 * matmul#35 = relu_grad#33^T @ h1   [B,512] x [B,512] -> [512,512]   (deep.nn:15)
-	 *   dJ/d(matmul#9) h1^T   [fused]
-	 * dW2 = matmul#35 + scale#34   [512,512] x [512,512] -> [512,512]   (deep.nn:15)
-	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 16) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t33[k * 512 + i0];
-				const deep_real x1 = t33[k * 512 + (i0 + 1)];
-				const deep_real x2 = t33[k * 512 + (i0 + 2)];
-				const deep_real x3 = t33[k * 512 + (i0 + 3)];
-				const deep_real x4 = t33[k * 512 + (i0 + 4)];
-				const deep_real x5 = t33[k * 512 + (i0 + 5)];
-				const deep_real x6 = t33[k * 512 + (i0 + 6)];
-				const deep_real x7 = t33[k * 512 + (i0 + 7)];
-				const deep_real x8 = t33[k * 512 + (i0 + 8)];
-				const deep_real x9 = t33[k * 512 + (i0 + 9)];
-				const deep_real x10 = t33[k * 512 + (i0 + 10)];
-				const deep_real x11 = t33[k * 512 + (i0 + 11)];
-				const deep_real x12 = t33[k * 512 + (i0 + 12)];
-				const deep_real x13 = t33[k * 512 + (i0 + 13)];
-				const deep_real x14 = t33[k * 512 + (i0 + 14)];
-				const deep_real x15 = t33[k * 512 + (i0 + 15)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = h1[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
-				}
-			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t34 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + l)];
-					grad->W2[(i0 + ii) * 512 + (j0 + l)] = a[ii][l] + t34;
-				}
-			}
-		}
-	}
-
-	/* dh1 = relu_grad#33 @ W2   [B,512] x [512,512] -> [B,512]   (deep.nn:15)
-	 *   dJ/dh1 = W2^T dJ/d(matmul#9)   [fused]
-	 * relu_grad#38 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
-	 *   dJ/dh1 * relu'(matmul#7)
-	 */
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 8) {
-			deep_real a[8][16];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t33[i0 * 512 + k];
-				const deep_real x1 = t33[(i0 + 1) * 512 + k];
-				const deep_real x2 = t33[(i0 + 2) * 512 + k];
-				const deep_real x3 = t33[(i0 + 3) * 512 + k];
-				const deep_real x4 = t33[(i0 + 4) * 512 + k];
-				const deep_real x5 = t33[(i0 + 5) * 512 + k];
-				const deep_real x6 = t33[(i0 + 6) * 512 + k];
-				const deep_real x7 = t33[(i0 + 7) * 512 + k];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = p->W2[k * 512 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t38[(i0 + ii) * 512 + (j0 + l)] = h1[(i0 + ii) * 512 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
-				}
-			}
-		}
-	}
-
-	/* scale#39 = 0.0005 * W1   [512,784] -> [512,784]   (deep.nn:19)
-	 *   0.0005 W1   [fused]
-	 * matmul#40 = relu_grad#38^T @ x   [B,512] x [B,784] -> [512,784]   (deep.nn:14)
-	 *   dJ/d(matmul#7) x^T   [fused]
-	 * dW1 = matmul#40 + scale#39   [512,784] x [512,784] -> [512,784]   (deep.nn:14)
-	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1
-	 */
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 16) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
-			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t38[k * 512 + i0];
-				const deep_real x1 = t38[k * 512 + (i0 + 1)];
-				const deep_real x2 = t38[k * 512 + (i0 + 2)];
-				const deep_real x3 = t38[k * 512 + (i0 + 3)];
-				const deep_real x4 = t38[k * 512 + (i0 + 4)];
-				const deep_real x5 = t38[k * 512 + (i0 + 5)];
-				const deep_real x6 = t38[k * 512 + (i0 + 6)];
-				const deep_real x7 = t38[k * 512 + (i0 + 7)];
-				const deep_real x8 = t38[k * 512 + (i0 + 8)];
-				const deep_real x9 = t38[k * 512 + (i0 + 9)];
-				const deep_real x10 = t38[k * 512 + (i0 + 10)];
-				const deep_real x11 = t38[k * 512 + (i0 + 11)];
-				const deep_real x12 = t38[k * 512 + (i0 + 12)];
-				const deep_real x13 = t38[k * 512 + (i0 + 13)];
-				const deep_real x14 = t38[k * 512 + (i0 + 14)];
-				const deep_real x15 = t38[k * 512 + (i0 + 15)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
-				}
-			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const deep_real t39 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + l)];
-					grad->W1[(i0 + ii) * 784 + (j0 + l)] = a[ii][l] + t39;
-				}
-			}
-		}
-	}
-
-	/* mean_L = batch_mean(L)   [B] -> []   (deep.nn:18: L = cross_entropy(o, y)) */
+	/* sumsq#15 = sumsq(W1)   [512,784] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
 	{
-		deep_real acc = 0.0f;
-		for (int b = 0; b < 64; b++) {
-			acc += L[b];
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
 		}
-		mean_L[0] = acc / 64.0f;
+		for (int j0 = 0; j0 < 401408; j0 += 64) {
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W1[j0 + c * 16 + l] * p->W1[j0 + c * 16 + l];
+				}
+			}
+		}
+		deep_real sum[16];
+		for (int l = 0; l < 16; l++) {
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			sum[l] += sum[l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			sum[l] += sum[l + 4];
+		}
+		t15[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
+	}
+
+	/* sumsq#16 = sumsq(W2)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W2[j0 + c * 16 + l] * p->W2[j0 + c * 16 + l];
+				}
+			}
+		}
+		deep_real sum[16];
+		for (int l = 0; l < 16; l++) {
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			sum[l] += sum[l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			sum[l] += sum[l + 4];
+		}
+		t16[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
+	}
+
+	/* sumsq#17 = sumsq(W3)   [512,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 262144; j0 += 64) {
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W3[j0 + c * 16 + l] * p->W3[j0 + c * 16 + l];
+				}
+			}
+		}
+		deep_real sum[16];
+		for (int l = 0; l < 16; l++) {
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			sum[l] += sum[l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			sum[l] += sum[l + 4];
+		}
+		t17[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
+	}
+
+	/* sumsq#18 = sumsq(W4)   [10,512] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4))) */
+	{
+		deep_real lane[4][16];
+		for (int c = 0; c < 4; c++) {
+			for (int l = 0; l < 16; l++) {
+				lane[c][l] = 0.0f;
+			}
+		}
+		for (int j0 = 0; j0 < 5120; j0 += 64) {
+			for (int c = 0; c < 4; c++) {
+				for (int l = 0; l < 16; l++) {
+					lane[c][l] += p->W4[j0 + c * 16 + l] * p->W4[j0 + c * 16 + l];
+				}
+			}
+		}
+		deep_real sum[16];
+		for (int l = 0; l < 16; l++) {
+			sum[l] = (lane[0][l] + lane[1][l]) + (lane[2][l] + lane[3][l]);
+		}
+		for (int l = 0; l < 8; l++) {
+			sum[l] += sum[l + 8];
+		}
+		for (int l = 0; l < 4; l++) {
+			sum[l] += sum[l + 4];
+		}
+		t18[0] = (sum[0] + sum[2]) + (sum[1] + sum[3]);
+	}
+
+	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
+	 * add#20 = add#19 + sumsq#17   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
+	 * add#21 = add#20 + sumsq#18   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
+	 * s = 0.00025 * add#21   [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))
+	 */
+	{
+		const deep_real t19 = t15[0] + t16[0];
+		const deep_real t20 = t19 + t17[0];
+		const deep_real t21 = t20 + t18[0];
+		s[0] = 0.00025f * t21;
 	}
 	if (st) {
-		st->L = mean_L[0];
+		st->s = s[0];
 	}
 
 	/* J = L + s   [B] x [] -> [B]   (deep.nn:20: J = L + s) */
@@ -1950,6 +1632,453 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 	if (st) {
 		st->objective = mean_J[0];
+	}
+
+	/* mean_L = batch_mean(L)   [B] -> []   (deep.nn:18: L = cross_entropy(o, y)) */
+	{
+		deep_real acc = 0.0f;
+		for (int b = 0; b < 64; b++) {
+			acc += L[b];
+		}
+		mean_L[0] = acc / 64.0f;
+	}
+	if (st) {
+		st->L = mean_L[0];
+	}
+
+	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
+	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 */
+	for (int b = 0; b < 64; b++) {
+		const int32_t c = y[b];
+		deep_real sum = 0.0f;
+		for (int j = 0; j < 10; j++) {
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (deep_real)(j == c));
+		}
+	}
+
+	/* scale#27 = 0.0005 * W4   [10,512] -> [10,512]   (deep.nn:19)
+	 *   0.0005 W4   [fused]
+	 * matmul#28 = do^T @ h3   [B,10] x [B,512] -> [10,512]   (deep.nn:17)
+	 *   dJ/do h3^T   [fused]
+	 * dW4 = matmul#28 + scale#27   [10,512] x [10,512] -> [10,512]   (deep.nn:17)
+	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4
+	 */
+	for (int j0 = 0; j0 < 512; j0 += 64) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			deep_real a[20][16];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10 + i0];
+				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				const deep_real x2 = do_[k * 10 + (i0 + 2)];
+				const deep_real x3 = do_[k * 10 + (i0 + 3)];
+				const deep_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const deep_real r1 = h3[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const deep_real r2 = h3[k * 512 + (j0 + 32) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const deep_real r3 = h3[k * 512 + (j0 + 48) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			for (int ii = 0; ii < 5; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t27 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+						grad->W4[(i0 + ii) * 512 + (j0 + c * 16 + l)] = a[ii * 4 + c][l] + t27;
+					}
+				}
+			}
+		}
+	}
+
+	/* dh3 = do @ W4   [B,10] x [10,512] -> [B,512]   (deep.nn:17)
+	 *   dJ/dh3 = W4^T dJ/do   [fused]
+	 * relu_grad#31 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
+	 *   dJ/dh3 * relu'(matmul#11)
+	 */
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				const deep_real x4 = do_[(i0 + 4) * 10 + k];
+				const deep_real x5 = do_[(i0 + 5) * 10 + k];
+				const deep_real x6 = do_[(i0 + 6) * 10 + k];
+				const deep_real x7 = do_[(i0 + 7) * 10 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = p->W4[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t31[(i0 + ii) * 512 + (j0 + c * 16 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+
+	/* scale#32 = 0.0005 * W3   [512,512] -> [512,512]   (deep.nn:19)
+	 *   0.0005 W3   [fused]
+	 * matmul#33 = relu_grad#31^T @ h2   [B,512] x [B,512] -> [512,512]   (deep.nn:16)
+	 *   dJ/d(matmul#11) h2^T   [fused]
+	 * dW3 = matmul#33 + scale#32   [512,512] x [512,512] -> [512,512]   (deep.nn:16)
+	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3
+	 */
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t31[k * 512 + i0];
+				const deep_real x1 = t31[k * 512 + (i0 + 1)];
+				const deep_real x2 = t31[k * 512 + (i0 + 2)];
+				const deep_real x3 = t31[k * 512 + (i0 + 3)];
+				const deep_real x4 = t31[k * 512 + (i0 + 4)];
+				const deep_real x5 = t31[k * 512 + (i0 + 5)];
+				const deep_real x6 = t31[k * 512 + (i0 + 6)];
+				const deep_real x7 = t31[k * 512 + (i0 + 7)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = h2[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+						grad->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t32;
+					}
+				}
+			}
+		}
+	}
+
+	/* dh2 = relu_grad#31 @ W3   [B,512] x [512,512] -> [B,512]   (deep.nn:16)
+	 *   dJ/dh2 = W3^T dJ/d(matmul#11)   [fused]
+	 * relu_grad#36 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
+	 *   dJ/dh2 * relu'(matmul#9)
+	 */
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t31[i0 * 512 + k];
+				const deep_real x1 = t31[(i0 + 1) * 512 + k];
+				const deep_real x2 = t31[(i0 + 2) * 512 + k];
+				const deep_real x3 = t31[(i0 + 3) * 512 + k];
+				const deep_real x4 = t31[(i0 + 4) * 512 + k];
+				const deep_real x5 = t31[(i0 + 5) * 512 + k];
+				const deep_real x6 = t31[(i0 + 6) * 512 + k];
+				const deep_real x7 = t31[(i0 + 7) * 512 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = p->W3[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t36[(i0 + ii) * 512 + (j0 + c * 16 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+
+	/* scale#37 = 0.0005 * W2   [512,512] -> [512,512]   (deep.nn:19)
+	 *   0.0005 W2   [fused]
+	 * matmul#38 = relu_grad#36^T @ h1   [B,512] x [B,512] -> [512,512]   (deep.nn:15)
+	 *   dJ/d(matmul#9) h1^T   [fused]
+	 * dW2 = matmul#38 + scale#37   [512,512] x [512,512] -> [512,512]   (deep.nn:15)
+	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2
+	 */
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t36[k * 512 + i0];
+				const deep_real x1 = t36[k * 512 + (i0 + 1)];
+				const deep_real x2 = t36[k * 512 + (i0 + 2)];
+				const deep_real x3 = t36[k * 512 + (i0 + 3)];
+				const deep_real x4 = t36[k * 512 + (i0 + 4)];
+				const deep_real x5 = t36[k * 512 + (i0 + 5)];
+				const deep_real x6 = t36[k * 512 + (i0 + 6)];
+				const deep_real x7 = t36[k * 512 + (i0 + 7)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = h1[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+						grad->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t37;
+					}
+				}
+			}
+		}
+	}
+
+	/* dh1 = relu_grad#36 @ W2   [B,512] x [512,512] -> [B,512]   (deep.nn:15)
+	 *   dJ/dh1 = W2^T dJ/d(matmul#9)   [fused]
+	 * relu_grad#41 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
+	 *   dJ/dh1 * relu'(matmul#7)
+	 */
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t36[i0 * 512 + k];
+				const deep_real x1 = t36[(i0 + 1) * 512 + k];
+				const deep_real x2 = t36[(i0 + 2) * 512 + k];
+				const deep_real x3 = t36[(i0 + 3) * 512 + k];
+				const deep_real x4 = t36[(i0 + 4) * 512 + k];
+				const deep_real x5 = t36[(i0 + 5) * 512 + k];
+				const deep_real x6 = t36[(i0 + 6) * 512 + k];
+				const deep_real x7 = t36[(i0 + 7) * 512 + k];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = p->W2[k * 512 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t41[(i0 + ii) * 512 + (j0 + c * 16 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+
+	/* scale#42 = 0.0005 * W1   [512,784] -> [512,784]   (deep.nn:19)
+	 *   0.0005 W1   [fused]
+	 * matmul#43 = relu_grad#41^T @ x   [B,512] x [B,784] -> [512,784]   (deep.nn:14)
+	 *   dJ/d(matmul#7) x^T   [fused]
+	 * dW1 = matmul#43 + scale#42   [512,784] x [512,784] -> [512,784]   (deep.nn:14)
+	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1
+	 */
+	for (int j0 = 0; j0 < 768; j0 += 32) {
+		for (int i0 = 0; i0 < 512; i0 += 8) {
+			deep_real a[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t41[k * 512 + i0];
+				const deep_real x1 = t41[k * 512 + (i0 + 1)];
+				const deep_real x2 = t41[k * 512 + (i0 + 2)];
+				const deep_real x3 = t41[k * 512 + (i0 + 3)];
+				const deep_real x4 = t41[k * 512 + (i0 + 4)];
+				const deep_real x5 = t41[k * 512 + (i0 + 5)];
+				const deep_real x6 = t41[k * 512 + (i0 + 6)];
+				const deep_real x7 = t41[k * 512 + (i0 + 7)];
+				for (int l = 0; l < 16; l++) {
+					const deep_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const deep_real r1 = x[k * 784 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)];
+						grad->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t42;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 512; i0 += 8) {
+		deep_real a[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const deep_real x0 = t41[k * 512 + i0];
+			const deep_real x1 = t41[k * 512 + (i0 + 1)];
+			const deep_real x2 = t41[k * 512 + (i0 + 2)];
+			const deep_real x3 = t41[k * 512 + (i0 + 3)];
+			const deep_real x4 = t41[k * 512 + (i0 + 4)];
+			const deep_real x5 = t41[k * 512 + (i0 + 5)];
+			const deep_real x6 = t41[k * 512 + (i0 + 6)];
+			const deep_real x7 = t41[k * 512 + (i0 + 7)];
+			for (int l = 0; l < 16; l++) {
+				const deep_real r = x[k * 784 + 768 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (768 + l)];
+				grad->W1[(i0 + ii) * 784 + (768 + l)] = a[ii][l] + t42;
+			}
+		}
 	}
 
 	/* a non-finite objective changes nothing */

@@ -51,7 +51,7 @@ extern "C" {
 #define deep_PARAMS_BYTES 3723264 /* sizeof(deep_params) */
 #define deep_STATE_BYTES 3723272 /* sizeof(deep_state) */
 #define deep_ARENA_BYTES 527040 /* arena of deep_train_step and deep_grad */
-#define deep_INFER_ARENA_BYTES 262144 /* arena of deep_infer */
+#define deep_INFER_ARENA_BYTES 327680 /* arena of deep_infer */
 #define deep_BLOB_BYTES 7446560 /* deep_save of parameters and state */
 
 typedef float deep_real;

@@ -363,7 +363,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 		for (int ii = 0; ii < 8; ii++) {
-			for (int l = 0; l < 16; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				t18[(i0 + ii) * 16 + l] = a[ii][l] * (1.0f - h[(i0 + ii) * 16 + l] * h[(i0 + ii) * 16 + l]);
 			}
 		}
@@ -373,30 +373,22 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 *   dL/dW1 = dL/d(matmul#6) x^T   [fused]
 	 * W1 -= adam step(dL/dW1)   [16,4] x [16,4]   (iris.nn:20)
 	 */
-	{
-		iris_real a[16][4];
-		for (int t = 0; t < 16; t++) {
+	for (int i0 = 0; i0 < 16; i0 += 8) {
+		iris_real a[8][4];
+		for (int t = 0; t < 8; t++) {
 			for (int l = 0; l < 4; l++) {
 				a[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 16; k++) {
-			const iris_real x0 = t18[k * 16];
-			const iris_real x1 = t18[k * 16 + 1];
-			const iris_real x2 = t18[k * 16 + 2];
-			const iris_real x3 = t18[k * 16 + 3];
-			const iris_real x4 = t18[k * 16 + 4];
-			const iris_real x5 = t18[k * 16 + 5];
-			const iris_real x6 = t18[k * 16 + 6];
-			const iris_real x7 = t18[k * 16 + 7];
-			const iris_real x8 = t18[k * 16 + 8];
-			const iris_real x9 = t18[k * 16 + 9];
-			const iris_real x10 = t18[k * 16 + 10];
-			const iris_real x11 = t18[k * 16 + 11];
-			const iris_real x12 = t18[k * 16 + 12];
-			const iris_real x13 = t18[k * 16 + 13];
-			const iris_real x14 = t18[k * 16 + 14];
-			const iris_real x15 = t18[k * 16 + 15];
+			const iris_real x0 = t18[k * 16 + i0];
+			const iris_real x1 = t18[k * 16 + (i0 + 1)];
+			const iris_real x2 = t18[k * 16 + (i0 + 2)];
+			const iris_real x3 = t18[k * 16 + (i0 + 3)];
+			const iris_real x4 = t18[k * 16 + (i0 + 4)];
+			const iris_real x5 = t18[k * 16 + (i0 + 5)];
+			const iris_real x6 = t18[k * 16 + (i0 + 6)];
+			const iris_real x7 = t18[k * 16 + (i0 + 7)];
 			for (int l = 0; l < 4; l++) {
 				const iris_real r = x[k * 4 + l];
 				a[0][l] += x0 * r;
@@ -407,22 +399,14 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 				a[5][l] += x5 * r;
 				a[6][l] += x6 * r;
 				a[7][l] += x7 * r;
-				a[8][l] += x8 * r;
-				a[9][l] += x9 * r;
-				a[10][l] += x10 * r;
-				a[11][l] += x11 * r;
-				a[12][l] += x12 * r;
-				a[13][l] += x13 * r;
-				a[14][l] += x14 * r;
-				a[15][l] += x15 * r;
 			}
 		}
-		for (int ii = 0; ii < 16; ii++) {
-			for (int l = 0; l < 4; l++) {
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const iris_real g = a[ii][l];
-				s->m_W1[ii * 4 + l] += 0.1f * (g - s->m_W1[ii * 4 + l]);
-				s->v_W1[ii * 4 + l] = 0.999f * s->v_W1[ii * 4 + l] + 0.001f * g * g;
-				p->W1[ii * 4 + l] -= step * s->m_W1[ii * 4 + l] / (GRADC_SQRTF(s->v_W1[ii * 4 + l]) / bc2s + 1e-08f);
+				s->m_W1[(i0 + ii) * 4 + l] += 0.1f * (g - s->m_W1[(i0 + ii) * 4 + l]);
+				s->v_W1[(i0 + ii) * 4 + l] = 0.999f * s->v_W1[(i0 + ii) * 4 + l] + 0.001f * g * g;
+				p->W1[(i0 + ii) * 4 + l] -= step * s->m_W1[(i0 + ii) * 4 + l] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 4 + l]) / bc2s + 1e-08f);
 			}
 		}
 	}
@@ -450,7 +434,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 		for (int ii = 0; ii < 3; ii++) {
-			for (int l = 0; l < 16; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				const iris_real g = a[ii][l];
 				s->m_W2[ii * 16 + l] += 0.1f * (g - s->m_W2[ii * 16 + l]);
 				s->v_W2[ii * 16 + l] = 0.999f * s->v_W2[ii * 16 + l] + 0.001f * g * g;
@@ -635,7 +619,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 		for (int ii = 0; ii < 3; ii++) {
-			for (int l = 0; l < 16; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				grad->W2[ii * 16 + l] = a[ii][l];
 			}
 		}
@@ -675,7 +659,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 		for (int ii = 0; ii < 8; ii++) {
-			for (int l = 0; l < 16; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				t18[(i0 + ii) * 16 + l] = a[ii][l] * (1.0f - h[(i0 + ii) * 16 + l] * h[(i0 + ii) * 16 + l]);
 			}
 		}
@@ -696,30 +680,22 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	/* dW1 = tanh_grad#18^T @ x   [B,16] x [B,4] -> [16,4]   (iris.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
-	{
-		iris_real a[16][4];
-		for (int t = 0; t < 16; t++) {
+	for (int i0 = 0; i0 < 16; i0 += 8) {
+		iris_real a[8][4];
+		for (int t = 0; t < 8; t++) {
 			for (int l = 0; l < 4; l++) {
 				a[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 16; k++) {
-			const iris_real x0 = t18[k * 16];
-			const iris_real x1 = t18[k * 16 + 1];
-			const iris_real x2 = t18[k * 16 + 2];
-			const iris_real x3 = t18[k * 16 + 3];
-			const iris_real x4 = t18[k * 16 + 4];
-			const iris_real x5 = t18[k * 16 + 5];
-			const iris_real x6 = t18[k * 16 + 6];
-			const iris_real x7 = t18[k * 16 + 7];
-			const iris_real x8 = t18[k * 16 + 8];
-			const iris_real x9 = t18[k * 16 + 9];
-			const iris_real x10 = t18[k * 16 + 10];
-			const iris_real x11 = t18[k * 16 + 11];
-			const iris_real x12 = t18[k * 16 + 12];
-			const iris_real x13 = t18[k * 16 + 13];
-			const iris_real x14 = t18[k * 16 + 14];
-			const iris_real x15 = t18[k * 16 + 15];
+			const iris_real x0 = t18[k * 16 + i0];
+			const iris_real x1 = t18[k * 16 + (i0 + 1)];
+			const iris_real x2 = t18[k * 16 + (i0 + 2)];
+			const iris_real x3 = t18[k * 16 + (i0 + 3)];
+			const iris_real x4 = t18[k * 16 + (i0 + 4)];
+			const iris_real x5 = t18[k * 16 + (i0 + 5)];
+			const iris_real x6 = t18[k * 16 + (i0 + 6)];
+			const iris_real x7 = t18[k * 16 + (i0 + 7)];
 			for (int l = 0; l < 4; l++) {
 				const iris_real r = x[k * 4 + l];
 				a[0][l] += x0 * r;
@@ -730,19 +706,11 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 				a[5][l] += x5 * r;
 				a[6][l] += x6 * r;
 				a[7][l] += x7 * r;
-				a[8][l] += x8 * r;
-				a[9][l] += x9 * r;
-				a[10][l] += x10 * r;
-				a[11][l] += x11 * r;
-				a[12][l] += x12 * r;
-				a[13][l] += x13 * r;
-				a[14][l] += x14 * r;
-				a[15][l] += x15 * r;
 			}
 		}
-		for (int ii = 0; ii < 16; ii++) {
-			for (int l = 0; l < 4; l++) {
-				grad->W1[ii * 4 + l] = a[ii][l];
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				grad->W1[(i0 + ii) * 4 + l] = a[ii][l];
 			}
 		}
 	}

@@ -543,38 +543,47 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp_adam.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_adam_real a[8][16];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int i0 = 0; i0 < 32; i0 += 8) {
+		mlp_adam_real a[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 10; k++) {
-				const mlp_adam_real x0 = do_[i0 * 10 + k];
-				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
-				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
-				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
-				const mlp_adam_real x4 = do_[(i0 + 4) * 10 + k];
-				const mlp_adam_real x5 = do_[(i0 + 5) * 10 + k];
-				const mlp_adam_real x6 = do_[(i0 + 6) * 10 + k];
-				const mlp_adam_real x7 = do_[(i0 + 7) * 10 + k];
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = p->W2[k * 32 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
+		}
+		for (int k = 0; k < 10; k++) {
+			const mlp_adam_real x0 = do_[i0 * 10 + k];
+			const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+			const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+			const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
+			const mlp_adam_real x4 = do_[(i0 + 4) * 10 + k];
+			const mlp_adam_real x5 = do_[(i0 + 5) * 10 + k];
+			const mlp_adam_real x6 = do_[(i0 + 6) * 10 + k];
+			const mlp_adam_real x7 = do_[(i0 + 7) * 10 + k];
+			for (int l = 0; l < 16; l++) {
+				const mlp_adam_real r0 = p->W2[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				a[8][l] += x4 * r0;
+				a[10][l] += x5 * r0;
+				a[12][l] += x6 * r0;
+				a[14][l] += x7 * r0;
+				const mlp_adam_real r1 = p->W2[k * 32 + 16 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+				a[9][l] += x4 * r1;
+				a[11][l] += x5 * r1;
+				a[13][l] += x6 * r1;
+				a[15][l] += x7 * r1;
 			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					dz[(i0 + ii) * 32 + (j0 + l)] = h[(i0 + ii) * 32 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					dz[(i0 + ii) * 32 + c * 16 + l] = h[(i0 + ii) * 32 + c * 16 + l] > 0 ? a[ii * 2 + c][l] : 0.0f;
 				}
 			}
 		}
@@ -593,8 +602,8 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1   [fused]
 	 * W1 -= adam step(dJ/dW1)   [32,64] x [32,64]   (mlp_adam.nn:20)
 	 */
-	for (int j0 = 0; j0 < 64; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 16) {
+	for (int j0 = 0; j0 < 64; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
 			mlp_adam_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -610,42 +619,37 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 				const mlp_adam_real x5 = dz[k * 32 + (i0 + 5)];
 				const mlp_adam_real x6 = dz[k * 32 + (i0 + 6)];
 				const mlp_adam_real x7 = dz[k * 32 + (i0 + 7)];
-				const mlp_adam_real x8 = dz[k * 32 + (i0 + 8)];
-				const mlp_adam_real x9 = dz[k * 32 + (i0 + 9)];
-				const mlp_adam_real x10 = dz[k * 32 + (i0 + 10)];
-				const mlp_adam_real x11 = dz[k * 32 + (i0 + 11)];
-				const mlp_adam_real x12 = dz[k * 32 + (i0 + 12)];
-				const mlp_adam_real x13 = dz[k * 32 + (i0 + 13)];
-				const mlp_adam_real x14 = dz[k * 32 + (i0 + 14)];
-				const mlp_adam_real x15 = dz[k * 32 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = x[k * 64 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const mlp_adam_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const mlp_adam_real r1 = x[k * 64 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + l)];
-					const mlp_adam_real dW1 = a[ii][l] + t19;
-					const mlp_adam_real g = dW1;
-					s->m_W1[(i0 + ii) * 64 + (j0 + l)] += 0.1f * (g - s->m_W1[(i0 + ii) * 64 + (j0 + l)]);
-					s->v_W1[(i0 + ii) * 64 + (j0 + l)] = 0.999f * s->v_W1[(i0 + ii) * 64 + (j0 + l)] + 0.001f * g * g;
-					p->W1[(i0 + ii) * 64 + (j0 + l)] -= step * s->m_W1[(i0 + ii) * 64 + (j0 + l)] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 64 + (j0 + l)]) / bc2s + 1e-08f);
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)];
+						const mlp_adam_real dW1 = a[ii * 2 + c][l] + t19;
+						const mlp_adam_real g = dW1;
+						s->m_W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] += 0.1f * (g - s->m_W1[(i0 + ii) * 64 + (j0 + c * 16 + l)]);
+						s->v_W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] = 0.999f * s->v_W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] + 0.001f * g * g;
+						p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] -= step * s->m_W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 64 + (j0 + c * 16 + l)]) / bc2s + 1e-08f);
+					}
 				}
 			}
 		}
@@ -659,47 +663,43 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2   [fused]
 	 * W2 -= adam step(dJ/dW2)   [10,32] x [10,32]   (mlp_adam.nn:20)
 	 */
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		{
-			mlp_adam_real a[10][16];
-			for (int t = 0; t < 10; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int i0 = 0; i0 < 10; i0 += 5) {
+		mlp_adam_real a[10][16];
+		for (int t = 0; t < 10; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 32; k++) {
-				const mlp_adam_real x0 = do_[k * 10];
-				const mlp_adam_real x1 = do_[k * 10 + 1];
-				const mlp_adam_real x2 = do_[k * 10 + 2];
-				const mlp_adam_real x3 = do_[k * 10 + 3];
-				const mlp_adam_real x4 = do_[k * 10 + 4];
-				const mlp_adam_real x5 = do_[k * 10 + 5];
-				const mlp_adam_real x6 = do_[k * 10 + 6];
-				const mlp_adam_real x7 = do_[k * 10 + 7];
-				const mlp_adam_real x8 = do_[k * 10 + 8];
-				const mlp_adam_real x9 = do_[k * 10 + 9];
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = h[k * 32 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-				}
+		}
+		for (int k = 0; k < 32; k++) {
+			const mlp_adam_real x0 = do_[k * 10 + i0];
+			const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+			const mlp_adam_real x2 = do_[k * 10 + (i0 + 2)];
+			const mlp_adam_real x3 = do_[k * 10 + (i0 + 3)];
+			const mlp_adam_real x4 = do_[k * 10 + (i0 + 4)];
+			for (int l = 0; l < 16; l++) {
+				const mlp_adam_real r0 = h[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				a[8][l] += x4 * r0;
+				const mlp_adam_real r1 = h[k * 32 + 16 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+				a[9][l] += x4 * r1;
 			}
-			for (int ii = 0; ii < 10; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real t23 = 0.0001f * p->W2[ii * 32 + (j0 + l)];
-					const mlp_adam_real dW2 = a[ii][l] + t23;
+		}
+		for (int ii = 0; ii < 5; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 16 + l];
+					const mlp_adam_real dW2 = a[ii * 2 + c][l] + t23;
 					const mlp_adam_real g = dW2;
-					s->m_W2[ii * 32 + (j0 + l)] += 0.1f * (g - s->m_W2[ii * 32 + (j0 + l)]);
-					s->v_W2[ii * 32 + (j0 + l)] = 0.999f * s->v_W2[ii * 32 + (j0 + l)] + 0.001f * g * g;
-					p->W2[ii * 32 + (j0 + l)] -= step * s->m_W2[ii * 32 + (j0 + l)] / (GRADC_SQRTF(s->v_W2[ii * 32 + (j0 + l)]) / bc2s + 1e-08f);
+					s->m_W2[(i0 + ii) * 32 + c * 16 + l] += 0.1f * (g - s->m_W2[(i0 + ii) * 32 + c * 16 + l]);
+					s->v_W2[(i0 + ii) * 32 + c * 16 + l] = 0.999f * s->v_W2[(i0 + ii) * 32 + c * 16 + l] + 0.001f * g * g;
+					p->W2[(i0 + ii) * 32 + c * 16 + l] -= step * s->m_W2[(i0 + ii) * 32 + c * 16 + l] / (GRADC_SQRTF(s->v_W2[(i0 + ii) * 32 + c * 16 + l]) / bc2s + 1e-08f);
 				}
 			}
 		}
@@ -976,43 +976,39 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	 * dW2 = matmul#15 + scale#14   [10,32] x [10,32] -> [10,32]   (mlp_adam.nn:13)
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2
 	 */
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		{
-			mlp_adam_real a[10][16];
-			for (int t = 0; t < 10; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int i0 = 0; i0 < 10; i0 += 5) {
+		mlp_adam_real a[10][16];
+		for (int t = 0; t < 10; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 32; k++) {
-				const mlp_adam_real x0 = do_[k * 10];
-				const mlp_adam_real x1 = do_[k * 10 + 1];
-				const mlp_adam_real x2 = do_[k * 10 + 2];
-				const mlp_adam_real x3 = do_[k * 10 + 3];
-				const mlp_adam_real x4 = do_[k * 10 + 4];
-				const mlp_adam_real x5 = do_[k * 10 + 5];
-				const mlp_adam_real x6 = do_[k * 10 + 6];
-				const mlp_adam_real x7 = do_[k * 10 + 7];
-				const mlp_adam_real x8 = do_[k * 10 + 8];
-				const mlp_adam_real x9 = do_[k * 10 + 9];
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = h[k * 32 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-				}
+		}
+		for (int k = 0; k < 32; k++) {
+			const mlp_adam_real x0 = do_[k * 10 + i0];
+			const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+			const mlp_adam_real x2 = do_[k * 10 + (i0 + 2)];
+			const mlp_adam_real x3 = do_[k * 10 + (i0 + 3)];
+			const mlp_adam_real x4 = do_[k * 10 + (i0 + 4)];
+			for (int l = 0; l < 16; l++) {
+				const mlp_adam_real r0 = h[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				a[8][l] += x4 * r0;
+				const mlp_adam_real r1 = h[k * 32 + 16 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+				a[9][l] += x4 * r1;
 			}
-			for (int ii = 0; ii < 10; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real t14 = 0.0001f * p->W2[ii * 32 + (j0 + l)];
-					grad->W2[ii * 32 + (j0 + l)] = a[ii][l] + t14;
+		}
+		for (int ii = 0; ii < 5; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 16 + l];
+					grad->W2[(i0 + ii) * 32 + c * 16 + l] = a[ii * 2 + c][l] + t14;
 				}
 			}
 		}
@@ -1023,38 +1019,47 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp_adam.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_adam_real a[8][16];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int i0 = 0; i0 < 32; i0 += 8) {
+		mlp_adam_real a[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
 			}
-			for (int k = 0; k < 10; k++) {
-				const mlp_adam_real x0 = do_[i0 * 10 + k];
-				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
-				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
-				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
-				const mlp_adam_real x4 = do_[(i0 + 4) * 10 + k];
-				const mlp_adam_real x5 = do_[(i0 + 5) * 10 + k];
-				const mlp_adam_real x6 = do_[(i0 + 6) * 10 + k];
-				const mlp_adam_real x7 = do_[(i0 + 7) * 10 + k];
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = p->W2[k * 32 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
+		}
+		for (int k = 0; k < 10; k++) {
+			const mlp_adam_real x0 = do_[i0 * 10 + k];
+			const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+			const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+			const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
+			const mlp_adam_real x4 = do_[(i0 + 4) * 10 + k];
+			const mlp_adam_real x5 = do_[(i0 + 5) * 10 + k];
+			const mlp_adam_real x6 = do_[(i0 + 6) * 10 + k];
+			const mlp_adam_real x7 = do_[(i0 + 7) * 10 + k];
+			for (int l = 0; l < 16; l++) {
+				const mlp_adam_real r0 = p->W2[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				a[8][l] += x4 * r0;
+				a[10][l] += x5 * r0;
+				a[12][l] += x6 * r0;
+				a[14][l] += x7 * r0;
+				const mlp_adam_real r1 = p->W2[k * 32 + 16 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+				a[9][l] += x4 * r1;
+				a[11][l] += x5 * r1;
+				a[13][l] += x6 * r1;
+				a[15][l] += x7 * r1;
 			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					dz[(i0 + ii) * 32 + (j0 + l)] = h[(i0 + ii) * 32 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					dz[(i0 + ii) * 32 + c * 16 + l] = h[(i0 + ii) * 32 + c * 16 + l] > 0 ? a[ii * 2 + c][l] : 0.0f;
 				}
 			}
 		}
@@ -1067,8 +1072,8 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	 * dW1 = matmul#20 + scale#19   [32,64] x [32,64] -> [32,64]   (mlp_adam.nn:11)
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1
 	 */
-	for (int j0 = 0; j0 < 64; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 16) {
+	for (int j0 = 0; j0 < 64; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
 			mlp_adam_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -1084,38 +1089,33 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 				const mlp_adam_real x5 = dz[k * 32 + (i0 + 5)];
 				const mlp_adam_real x6 = dz[k * 32 + (i0 + 6)];
 				const mlp_adam_real x7 = dz[k * 32 + (i0 + 7)];
-				const mlp_adam_real x8 = dz[k * 32 + (i0 + 8)];
-				const mlp_adam_real x9 = dz[k * 32 + (i0 + 9)];
-				const mlp_adam_real x10 = dz[k * 32 + (i0 + 10)];
-				const mlp_adam_real x11 = dz[k * 32 + (i0 + 11)];
-				const mlp_adam_real x12 = dz[k * 32 + (i0 + 12)];
-				const mlp_adam_real x13 = dz[k * 32 + (i0 + 13)];
-				const mlp_adam_real x14 = dz[k * 32 + (i0 + 14)];
-				const mlp_adam_real x15 = dz[k * 32 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = x[k * 64 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const mlp_adam_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const mlp_adam_real r1 = x[k * 64 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + l)];
-					grad->W1[(i0 + ii) * 64 + (j0 + l)] = a[ii][l] + t19;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)];
+						grad->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t19;
+					}
 				}
 			}
 		}

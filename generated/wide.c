@@ -5,31 +5,34 @@
  */
 #include "wide.h"
 
-/* Buffer plan, inference: arena 262144 bytes (lower bound 262144, 262144 without sharing).
- *   buffer  op    shape     offset  bytes   live
- *   h       relu  [B,1024]  0       262144  8..10
+/* Buffer plan, inference: arena 362496 bytes (lower bound 362496, 362496 without sharing).
+ *   buffer             op    shape     offset  bytes   live
+ *   h                  relu  [B,1024]  0       262144  8..10
+ *   scratch(matmul#6)  pack  [784,32]  262144  100352  8..8
  */
 
-/* Buffer plan, training step: arena 526912 bytes (lower bound 526912, 533888 without sharing).
- *   buffer        op                  shape     offset  bytes   live
- *   h             relu                [B,1024]  0       262144  9..22
- *   o             add                 [B,10]    262144  2560    11..14
- *   L             cross_entropy       [B]       264704  256     12..14
- *   mean_L        batch_mean          []        526848  64      13..24
- *   do            cross_entropy_grad  [B,10]    524288  2560    14..22
- *   db2           reduce_to           [10]      262144  64      15..16
- *   relu_grad#18  relu_grad           [B,1024]  262144  262144  18..23
- *   db1           reduce_to           [1024]    0       4096    23..24
+/* Buffer plan, training step: arena 526912 bytes (lower bound 526912, 634240 without sharing).
+ *   buffer             op                  shape     offset  bytes   live
+ *   h                  relu                [B,1024]  0       262144  9..22
+ *   o                  add                 [B,10]    262144  2560    11..14
+ *   L                  cross_entropy       [B]       264704  256     12..14
+ *   mean_L             batch_mean          []        526848  64      13..24
+ *   do                 cross_entropy_grad  [B,10]    524288  2560    14..22
+ *   db2                reduce_to           [10]      262144  64      15..16
+ *   relu_grad#18       relu_grad           [B,1024]  262144  262144  18..23
+ *   db1                reduce_to           [1024]    0       4096    23..24
+ *   scratch(matmul#7)  pack                [784,32]  262144  100352  9..9
  */
 
-/* Buffer plan, gradients: arena 267520 bytes (lower bound 267520, 267584 without sharing).
- *   buffer        op                  shape     offset  bytes   live
- *   h             relu                [B,1024]  0       262144  9..18
- *   o             add                 [B,10]    262144  2560    11..13
- *   L             cross_entropy       [B]       267264  256     12..14
- *   do            cross_entropy_grad  [B,10]    264704  2560    13..18
- *   mean_L        batch_mean          []        262144  64      14..20
- *   relu_grad#18  relu_grad           [B,1024]  0       262144  18..20 (in place of #9)
+/* Buffer plan, gradients: arena 362496 bytes (lower bound 362496, 367936 without sharing).
+ *   buffer             op                  shape     offset  bytes   live
+ *   h                  relu                [B,1024]  0       262144  9..18
+ *   o                  add                 [B,10]    262144  2560    11..14
+ *   L                  cross_entropy       [B]       267264  256     12..14
+ *   mean_L             batch_mean          []        267520  64      13..20
+ *   do                 cross_entropy_grad  [B,10]    264704  2560    14..18
+ *   relu_grad#18       relu_grad           [B,1024]  0       262144  18..20 (in place of #9)
+ *   scratch(matmul#7)  pack                [784,32]  262144  100352  9..9
  */
 
 /* The static arena: the largest of the entry points' (526912 bytes). */
@@ -81,62 +84,61 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
 	wide_real *h = (wide_real *)(mem + 0);
+	wide_real *xt_t6 = (wide_real *)(mem + 262144);  /* scratch of matmul#6 */
 
 	/* matmul#6 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * h = relu(add#7)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			wide_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 1024; i0 += 8) {
+			wide_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 784; k0 += 16) {
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
+				const wide_real x4 = p->W1[(i0 + 4) * 784 + k];
+				const wide_real x5 = p->W1[(i0 + 5) * 784 + k];
+				const wide_real x6 = p->W1[(i0 + 6) * 784 + k];
+				const wide_real x7 = p->W1[(i0 + 7) * 784 + k];
 				for (int l = 0; l < 16; l++) {
-					const wide_real x0 = x[i0 * 784 + k0 + l];
-					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
-					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
-					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
-					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
-					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
-					const wide_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
-					const wide_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
-					const wide_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
-					const wide_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const wide_real r0 = xt_t6[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = xt_t6[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const wide_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					const wide_real t7 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 1024 + (j0 + jj)] = t7 < 0 ? 0.0f : t7;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const wide_real t7 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 16 + l) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
+					}
 				}
 			}
 		}
@@ -206,6 +208,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	wide_real *db2 = (wide_real *)(mem + 262144);
 	wide_real *t18 = (wide_real *)(mem + 262144);
 	wide_real *db1 = (wide_real *)(mem + 0);
+	wide_real *xt_t7 = (wide_real *)(mem + 262144);  /* scratch of matmul#7 */
 	const wide_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -218,57 +221,55 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			wide_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 1024; i0 += 8) {
+			wide_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 784; k0 += 16) {
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
+				const wide_real x4 = p->W1[(i0 + 4) * 784 + k];
+				const wide_real x5 = p->W1[(i0 + 5) * 784 + k];
+				const wide_real x6 = p->W1[(i0 + 6) * 784 + k];
+				const wide_real x7 = p->W1[(i0 + 7) * 784 + k];
 				for (int l = 0; l < 16; l++) {
-					const wide_real x0 = x[i0 * 784 + k0 + l];
-					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
-					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
-					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
-					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
-					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
-					const wide_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
-					const wide_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
-					const wide_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
-					const wide_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const wide_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = xt_t7[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const wide_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					const wide_real t8 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 1024 + (j0 + jj)] = t8 < 0 ? 0.0f : t8;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 16 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+					}
 				}
 			}
 		}
@@ -398,10 +399,10 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * relu_grad#18 = relu_grad(dh, h)   [B,1024] x [B,1024] -> [B,1024]   (wide.nn:13)
 	 *   dL/dh * relu'(add#7)
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 16) {
+	for (int j0 = 0; j0 < 1024; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
-			wide_real a[8][16];
-			for (int t = 0; t < 8; t++) {
+			wide_real a[16][16];
+			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -416,20 +417,31 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				const wide_real x6 = do_[(i0 + 6) * 10 + k];
 				const wide_real x7 = do_[(i0 + 7) * 10 + k];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r = p->W2[k * 1024 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
+					const wide_real r0 = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = p->W2[k * 1024 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t18[(i0 + ii) * 1024 + (j0 + l)] = h[(i0 + ii) * 1024 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t18[(i0 + ii) * 1024 + (j0 + c * 16 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
 				}
 			}
 		}
@@ -439,8 +451,8 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 *   dL/dW1 = dL/d(matmul#6) x^T   [fused]
 	 * W1 -= sgd step(dL/dW1)   [1024,784] x [1024,784]   (wide.nn:19)
 	 */
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 1024; i0 += 16) {
+	for (int j0 = 0; j0 < 768; j0 += 32) {
+		for (int i0 = 0; i0 < 1024; i0 += 8) {
 			wide_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -456,39 +468,69 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				const wide_real x5 = t18[k * 1024 + (i0 + 5)];
 				const wide_real x6 = t18[k * 1024 + (i0 + 6)];
 				const wide_real x7 = t18[k * 1024 + (i0 + 7)];
-				const wide_real x8 = t18[k * 1024 + (i0 + 8)];
-				const wide_real x9 = t18[k * 1024 + (i0 + 9)];
-				const wide_real x10 = t18[k * 1024 + (i0 + 10)];
-				const wide_real x11 = t18[k * 1024 + (i0 + 11)];
-				const wide_real x12 = t18[k * 1024 + (i0 + 12)];
-				const wide_real x13 = t18[k * 1024 + (i0 + 13)];
-				const wide_real x14 = t18[k * 1024 + (i0 + 14)];
-				const wide_real x15 = t18[k * 1024 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const wide_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = x[k * 784 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const wide_real g = a[ii][l];
-					p->W1[(i0 + ii) * 784 + (j0 + l)] -= lr * g;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const wide_real g = a[ii * 2 + c][l];
+						p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] -= lr * g;
+					}
 				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 1024; i0 += 8) {
+		wide_real a[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const wide_real x0 = t18[k * 1024 + i0];
+			const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+			const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+			const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+			const wide_real x4 = t18[k * 1024 + (i0 + 4)];
+			const wide_real x5 = t18[k * 1024 + (i0 + 5)];
+			const wide_real x6 = t18[k * 1024 + (i0 + 6)];
+			const wide_real x7 = t18[k * 1024 + (i0 + 7)];
+			for (int l = 0; l < 16; l++) {
+				const wide_real r = x[k * 784 + 768 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const wide_real g = a[ii][l];
+				p->W1[(i0 + ii) * 784 + (768 + l)] -= lr * g;
 			}
 		}
 	}
@@ -497,43 +539,53 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 *   dL/dW2 = dL/d(matmul#9) h^T   [fused]
 	 * W2 -= sgd step(dL/dW2)   [10,1024] x [10,1024]   (wide.nn:19)
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 16) {
-		{
-			wide_real a[10][16];
-			for (int t = 0; t < 10; t++) {
+	for (int j0 = 0; j0 < 1024; j0 += 64) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			wide_real a[20][16];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = do_[k * 10];
-				const wide_real x1 = do_[k * 10 + 1];
-				const wide_real x2 = do_[k * 10 + 2];
-				const wide_real x3 = do_[k * 10 + 3];
-				const wide_real x4 = do_[k * 10 + 4];
-				const wide_real x5 = do_[k * 10 + 5];
-				const wide_real x6 = do_[k * 10 + 6];
-				const wide_real x7 = do_[k * 10 + 7];
-				const wide_real x8 = do_[k * 10 + 8];
-				const wide_real x9 = do_[k * 10 + 9];
+				const wide_real x0 = do_[k * 10 + i0];
+				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				const wide_real x2 = do_[k * 10 + (i0 + 2)];
+				const wide_real x3 = do_[k * 10 + (i0 + 3)];
+				const wide_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r = h[k * 1024 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
+					const wide_real r0 = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const wide_real r1 = h[k * 1024 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const wide_real r2 = h[k * 1024 + (j0 + 32) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const wide_real r3 = h[k * 1024 + (j0 + 48) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 10; ii++) {
-				for (int l = 0; l < 16; l++) {
-					const wide_real g = a[ii][l];
-					p->W2[ii * 1024 + (j0 + l)] -= lr * g;
+			for (int ii = 0; ii < 5; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const wide_real g = a[ii * 4 + c][l];
+						p->W2[(i0 + ii) * 1024 + (j0 + c * 16 + l)] -= lr * g;
+					}
 				}
 			}
 		}
@@ -568,9 +620,10 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	wide_real *h = (wide_real *)(mem + 0);
 	wide_real *o = (wide_real *)(mem + 262144);
 	wide_real *L = (wide_real *)(mem + 267264);
+	wide_real *mean_L = (wide_real *)(mem + 267520);
 	wide_real *do_ = (wide_real *)(mem + 264704);
-	wide_real *mean_L = (wide_real *)(mem + 262144);
 	wide_real *t18 = (wide_real *)(mem + 0);
+	wide_real *xt_t7 = (wide_real *)(mem + 262144);  /* scratch of matmul#7 */
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
@@ -582,57 +635,55 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 8) {
-		for (int i0 = 0; i0 < 64; i0 += 2) {
-			wide_real d[16][16];
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 1024; i0 += 8) {
+			wide_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 784; k0 += 16) {
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
+				const wide_real x4 = p->W1[(i0 + 4) * 784 + k];
+				const wide_real x5 = p->W1[(i0 + 5) * 784 + k];
+				const wide_real x6 = p->W1[(i0 + 6) * 784 + k];
+				const wide_real x7 = p->W1[(i0 + 7) * 784 + k];
 				for (int l = 0; l < 16; l++) {
-					const wide_real x0 = x[i0 * 784 + k0 + l];
-					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
-					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
-					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
-					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
-					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
-					const wide_real w4 = p->W1[(j0 + 4) * 784 + k0 + l];
-					const wide_real w5 = p->W1[(j0 + 5) * 784 + k0 + l];
-					const wide_real w6 = p->W1[(j0 + 6) * 784 + k0 + l];
-					const wide_real w7 = p->W1[(j0 + 7) * 784 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x0 * w4;
-					d[5][l] += x0 * w5;
-					d[6][l] += x0 * w6;
-					d[7][l] += x0 * w7;
-					d[8][l] += x1 * w0;
-					d[9][l] += x1 * w1;
-					d[10][l] += x1 * w2;
-					d[11][l] += x1 * w3;
-					d[12][l] += x1 * w4;
-					d[13][l] += x1 * w5;
-					d[14][l] += x1 * w6;
-					d[15][l] += x1 * w7;
+					const wide_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = xt_t7[k * 32 + 16 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 8; l++) {
-					d[t][l] += d[t][l + 8];
-				}
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 8; jj++) {
-					const wide_real v = (d[ii * 8 + jj][0] + d[ii * 8 + jj][2]) + (d[ii * 8 + jj][1] + d[ii * 8 + jj][3]);
-					const wide_real t8 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 1024 + (j0 + jj)] = t8 < 0 ? 0.0f : t8;
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 16 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+					}
 				}
 			}
 		}
@@ -705,20 +756,6 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		L[b] = mx + GRADC_LOGF(sum) - xc;
 	}
 
-	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
-	 *   dL/do = dL/dL (softmax(o) - onehot(y))
-	 */
-	for (int b = 0; b < 64; b++) {
-		const int32_t c = y[b];
-		wide_real sum = 0.0f;
-		for (int j = 0; j < 10; j++) {
-			sum += o[b * 10 + j];
-		}
-		for (int j = 0; j < 10; j++) {
-			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (wide_real)(j == c));
-		}
-	}
-
 	/* mean_L = batch_mean(L)   [B] -> []   (wide.nn:15: L = cross_entropy(o, y)) */
 	{
 		wide_real acc = 0.0f;
@@ -732,6 +769,20 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	}
 	if (st) {
 		st->L = mean_L[0];
+	}
+
+	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
+	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 */
+	for (int b = 0; b < 64; b++) {
+		const int32_t c = y[b];
+		wide_real sum = 0.0f;
+		for (int j = 0; j < 10; j++) {
+			sum += o[b * 10 + j];
+		}
+		for (int j = 0; j < 10; j++) {
+			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (wide_real)(j == c));
+		}
 	}
 
 	/* db2 = reduce_to(do)   [B,10] -> [10]   (wide.nn:14)
@@ -749,42 +800,52 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	/* dW2 = do^T @ h   [B,10] x [B,1024] -> [10,1024]   (wide.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 16) {
-		{
-			wide_real a[10][16];
-			for (int t = 0; t < 10; t++) {
+	for (int j0 = 0; j0 < 1024; j0 += 64) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			wide_real a[20][16];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = do_[k * 10];
-				const wide_real x1 = do_[k * 10 + 1];
-				const wide_real x2 = do_[k * 10 + 2];
-				const wide_real x3 = do_[k * 10 + 3];
-				const wide_real x4 = do_[k * 10 + 4];
-				const wide_real x5 = do_[k * 10 + 5];
-				const wide_real x6 = do_[k * 10 + 6];
-				const wide_real x7 = do_[k * 10 + 7];
-				const wide_real x8 = do_[k * 10 + 8];
-				const wide_real x9 = do_[k * 10 + 9];
+				const wide_real x0 = do_[k * 10 + i0];
+				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				const wide_real x2 = do_[k * 10 + (i0 + 2)];
+				const wide_real x3 = do_[k * 10 + (i0 + 3)];
+				const wide_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r = h[k * 1024 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
+					const wide_real r0 = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const wide_real r1 = h[k * 1024 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const wide_real r2 = h[k * 1024 + (j0 + 32) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const wide_real r3 = h[k * 1024 + (j0 + 48) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 10; ii++) {
-				for (int l = 0; l < 16; l++) {
-					grad->W2[ii * 1024 + (j0 + l)] = a[ii][l];
+			for (int ii = 0; ii < 5; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						grad->W2[(i0 + ii) * 1024 + (j0 + c * 16 + l)] = a[ii * 4 + c][l];
+					}
 				}
 			}
 		}
@@ -795,10 +856,10 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 * relu_grad#18 = relu_grad(dh, h)   [B,1024] x [B,1024] -> [B,1024]   (wide.nn:13)
 	 *   dL/dh * relu'(add#7)
 	 */
-	for (int j0 = 0; j0 < 1024; j0 += 16) {
+	for (int j0 = 0; j0 < 1024; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
-			wide_real a[8][16];
-			for (int t = 0; t < 8; t++) {
+			wide_real a[16][16];
+			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -813,20 +874,31 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				const wide_real x6 = do_[(i0 + 6) * 10 + k];
 				const wide_real x7 = do_[(i0 + 7) * 10 + k];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r = p->W2[k * 1024 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
+					const wide_real r0 = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = p->W2[k * 1024 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int l = 0; l < 16; l++) {
-					t18[(i0 + ii) * 1024 + (j0 + l)] = h[(i0 + ii) * 1024 + (j0 + l)] > 0 ? a[ii][l] : 0.0f;
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						t18[(i0 + ii) * 1024 + (j0 + c * 16 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 16 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
 				}
 			}
 		}
@@ -847,8 +919,8 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	/* dW1 = relu_grad#18^T @ x   [B,1024] x [B,784] -> [1024,784]   (wide.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 1024; i0 += 16) {
+	for (int j0 = 0; j0 < 768; j0 += 32) {
+		for (int i0 = 0; i0 < 1024; i0 += 8) {
 			wide_real a[16][16];
 			for (int t = 0; t < 16; t++) {
 				for (int l = 0; l < 16; l++) {
@@ -864,38 +936,67 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				const wide_real x5 = t18[k * 1024 + (i0 + 5)];
 				const wide_real x6 = t18[k * 1024 + (i0 + 6)];
 				const wide_real x7 = t18[k * 1024 + (i0 + 7)];
-				const wide_real x8 = t18[k * 1024 + (i0 + 8)];
-				const wide_real x9 = t18[k * 1024 + (i0 + 9)];
-				const wide_real x10 = t18[k * 1024 + (i0 + 10)];
-				const wide_real x11 = t18[k * 1024 + (i0 + 11)];
-				const wide_real x12 = t18[k * 1024 + (i0 + 12)];
-				const wide_real x13 = t18[k * 1024 + (i0 + 13)];
-				const wide_real x14 = t18[k * 1024 + (i0 + 14)];
-				const wide_real x15 = t18[k * 1024 + (i0 + 15)];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-					a[8][l] += x8 * r;
-					a[9][l] += x9 * r;
-					a[10][l] += x10 * r;
-					a[11][l] += x11 * r;
-					a[12][l] += x12 * r;
-					a[13][l] += x13 * r;
-					a[14][l] += x14 * r;
-					a[15][l] += x15 * r;
+					const wide_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					a[8][l] += x4 * r0;
+					a[10][l] += x5 * r0;
+					a[12][l] += x6 * r0;
+					a[14][l] += x7 * r0;
+					const wide_real r1 = x[k * 784 + (j0 + 16) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+					a[9][l] += x4 * r1;
+					a[11][l] += x5 * r1;
+					a[13][l] += x6 * r1;
+					a[15][l] += x7 * r1;
 				}
 			}
-			for (int ii = 0; ii < 16; ii++) {
-				for (int l = 0; l < 16; l++) {
-					grad->W1[(i0 + ii) * 784 + (j0 + l)] = a[ii][l];
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						grad->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] = a[ii * 2 + c][l];
+					}
 				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 1024; i0 += 8) {
+		wide_real a[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const wide_real x0 = t18[k * 1024 + i0];
+			const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+			const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+			const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+			const wide_real x4 = t18[k * 1024 + (i0 + 4)];
+			const wide_real x5 = t18[k * 1024 + (i0 + 5)];
+			const wide_real x6 = t18[k * 1024 + (i0 + 6)];
+			const wide_real x7 = t18[k * 1024 + (i0 + 7)];
+			for (int l = 0; l < 16; l++) {
+				const wide_real r = x[k * 784 + 768 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+				a[4][l] += x4 * r;
+				a[5][l] += x5 * r;
+				a[6][l] += x6 * r;
+				a[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				grad->W1[(i0 + ii) * 784 + (768 + l)] = a[ii][l];
 			}
 		}
 	}

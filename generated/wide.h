@@ -51,7 +51,7 @@ extern "C" {
 #define wide_PARAMS_BYTES 3256360 /* sizeof(wide_params) */
 #define wide_STATE_BYTES 8 /* sizeof(wide_state) */
 #define wide_ARENA_BYTES 526912 /* arena of wide_train_step and wide_grad */
-#define wide_INFER_ARENA_BYTES 262144 /* arena of wide_infer */
+#define wide_INFER_ARENA_BYTES 362496 /* arena of wide_infer */
 #define wide_BLOB_BYTES 3256392 /* wide_save of parameters and state */
 
 typedef float wide_real;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_generated.sh: the generated C of every model, compiled and run.
 #
-# For every model in models/:
+# For every model in models/, and tests/models/packtail.nn (the packed
+# forward products with every tail):
 #   1. `gradc compile` in five variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
@@ -29,12 +30,12 @@ compilers=""
 for c in gcc clang; do command -v $c >/dev/null 2>&1 && compilers="$compilers $c"; done
 [ -n "$compilers" ] || compilers="${CC:-cc}"
 
-# compile_variant NAME DIR FLAGS...: gradc compile, then every compiler.
+# compile_variant NAME DIR FLAGS...: gradc compile of $m, then every compiler.
 compile_variant() {
 	local name=$1 dir=$2
 	shift 2
 	mkdir -p "$dir"
-	if ! "$GRADC" compile "$ROOT/models/$name.nn" -o "$dir" "$@" 2>"$dir/err.txt"; then
+	if ! "$GRADC" compile "$m" -o "$dir" "$@" 2>"$dir/err.txt"; then
 		bad "$name $*: compile failed: $(head -5 "$dir/err.txt")"
 		return 1
 	fi
@@ -48,7 +49,7 @@ compile_variant() {
 	return 0
 }
 
-for m in "$ROOT"/models/*.nn; do
+for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn; do
 	name=$(basename "$m" .nn)
 	d="$tmp/$name"
 	compile_variant "$name" "$d/def" || continue

@@ -7,6 +7,10 @@
 # --sweep-batch prints a header and one row per batch size.  `compile
 # --budget` fails with status 1 and the report one byte under the training
 # total, and (when compiling works at all) succeeds at exactly the total.
+# Packing (tests/models/packbudget.nn, whose training peak is the scratch):
+# the scratch shows in the report and the code,
+# --no-pack removes it and needs less RAM, and a --budget between the two
+# totals compiles without packing instead of failing.
 # Environment: GRADC (default build/gradc), ROOT.
 set -u
 ROOT=${ROOT:-$(pwd)}
@@ -60,5 +64,26 @@ if "$GRADC" compile "$ROOT/models/mlp.nn" -o "$tmp/plain" >/dev/null 2>&1; then
 else
 	echo "t_report: compile does not work yet; skipping the exact-budget case"
 fi
+# json_total MODEL FLAGS...: the training total_bytes of the report
+json_total() {
+	"$GRADC" report "$@" --json | grep -o '"total_bytes": [0-9]*' | head -n 1 | grep -o '[0-9]*$'
+}
+pb="$ROOT/tests/models/packbudget.nn"
+packed=$(json_total "$pb")
+small=$(json_total "$pb" --no-pack)
+[ -n "$packed" ] && [ -n "$small" ] && [ "$small" -lt "$packed" ] ||
+	bad "packbudget: --no-pack total '$small' not below the packed total '$packed'"
+"$GRADC" report "$pb" | grep -q "scratch(" || bad "packbudget: no scratch in the report"
+"$GRADC" report "$pb" --no-pack | grep -q "scratch(" && bad "packbudget: scratch with --no-pack"
+"$GRADC" compile "$pb" -o "$tmp/pk" && grep -q "scratch of" "$tmp/pk/packbudget.c" ||
+	bad "packbudget: the default build packs nothing"
+"$GRADC" compile "$pb" -o "$tmp/np" --no-pack && ! grep -q "scratch of" "$tmp/np/packbudget.c" ||
+	bad "packbudget: --no-pack still packs"
+"$GRADC" compile "$pb" -o "$tmp/bp" --budget "$small" && ! grep -q "scratch of" "$tmp/bp/packbudget.c" ||
+	bad "packbudget: a budget of the unpacked total ($small) did not compile without packing"
+cmp -s "$tmp/np/packbudget.c" "$tmp/bp/packbudget.c" || bad "packbudget: budget fallback differs from --no-pack"
+"$GRADC" compile "$pb" -o "$tmp/b1" --budget $((small - 1)) >/dev/null 2>&1 &&
+	bad "packbudget: a budget one byte under the unpacked total compiled"
+
 [ "$fail" -eq 0 ] && echo "t_report: ok"
 exit "$fail"

@@ -74,7 +74,7 @@ END_TEST
 static Graph *mode(const Graph *fwd, Mode m, bool fuse)
 {
 	Graph *g = autodiff(fwd, m);
-	optimize(g, fuse);
+	optimize(g, fuse, fuse);
 	return g;
 }
 

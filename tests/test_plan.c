@@ -4,7 +4,8 @@
  * rounding, everything live at once), property tests over random interval
  * sets and random models (no overlap — plan_intervals and plan verify every
  * result —, arena >= lower bound, arena == sum when nothing can share), and
- * every model in models/ in every mode: arena == lower bound.
+ * every model in models/ in every mode: arena == lower bound; the scratch
+ * of packed products.
  */
 #include "testutil.h"
 
@@ -29,7 +30,7 @@ static Graph *build(const char *text, Mode mode, bool fuse, int batch)
 	CATCH_ERROR(m2, {
 		lower(f);
 		g = autodiff(f, mode);
-		optimize(g, fuse);
+		optimize(g, fuse, fuse);
 		schedule(g);
 		plan(g);
 	});
@@ -353,6 +354,43 @@ START_TEST(random_graphs)
 }
 END_TEST
 
+/* A batched product X W^T with 64+ columns packs PACK_ROWS rows of X per
+ * block into scratch live at its step alone, disjoint from every value live
+ * there; without fusion nothing packs. */
+START_TEST(packed_scratch)
+{
+	const char *text = "model t\nbatch 40\ninput x[70]\ninput y int\nparam W[100, 70] ~ he\n"
+	                   "param V[3, 100] ~ he\no = V @ relu(W @ x)\nL = cross_entropy(o, y)\noutput o\n"
+	                   "minimize L with sgd(0.1)\n";
+	for (int mode = MODE_INFER; mode <= MODE_GRAD; mode++) {
+		Graph *g = build(text, (Mode)mode, true, 0);
+		int packed = 0;
+		for (int i = 0; i < g->n_node; i++) {
+			const Node *n = &g->node[i];
+			if (n->op != OP_MATMUL || n->mm.pack == 0) {
+				ck_assert_int_eq(n->scratch, 0);
+				continue;
+			}
+			packed++;
+			ck_assert(!n->mm.ta && n->mm.tb && n->mm.n == 100 && n->mm.k == 70);
+			ck_assert_int_eq(n->mm.pack, PACK_ROWS(false));
+			ck_assert_int_eq(n->scratch, PACK_ROWS(false) * 70 * 4);
+			int s = exec_step(g, i);
+			for (int j = 0; j < g->n_node; j++) {
+				const Node *x = &g->node[j];
+				if (x->sto == STO_ARENA && x->first <= s && s <= x->last)
+					ck_assert(x->offset + x->bytes <= n->scratch_offset ||
+					          n->scratch_offset + n->scratch <= x->offset);
+			}
+		}
+		ck_assert_int_eq(packed, 1);  /* V @ h has 3 columns: not packed */
+		Graph *u = build(text, (Mode)mode, false, 0);
+		for (int i = 0; i < u->n_node; i++)
+			ck_assert_int_eq(u->node[i].scratch, 0);
+	}
+}
+END_TEST
+
 START_TEST(baseline)
 {
 	for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
@@ -392,6 +430,7 @@ static Suite *plan_suite(void)
 	tcase_add_test(tc, in_place_in_graph);
 	tcase_add_test(tc, random_graphs);
 	tcase_add_test(tc, baseline);
+	tcase_add_test(tc, packed_scratch);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -141,7 +141,7 @@ static Graph *build(const char *text, Mode mode, int batch)
 	ck_assert_msg(!msg, "%s", msg);
 	lower(f);
 	Graph *g = autodiff(f, mode);
-	optimize(g, true);
+	optimize(g, true, true);
 	schedule(g);
 	plan(g);
 	return g;

@@ -22,7 +22,7 @@ static unsigned rnd(unsigned n)
 static Graph *derive(const Graph *f, Mode mode, bool fuse)
 {
 	Graph *g = autodiff(f, mode);
-	optimize(g, fuse);
+	optimize(g, fuse, fuse);
 	return g;
 }
 

@@ -40,7 +40,7 @@ local function new_ctx(A, g, fixed)
     A = A, g = g, T = A.T, f64 = A.f64, batch = g.batch, opt = g.opt,
     file = A.file, block = A.f64 and 8 or 16,
     out = cfmt.lines(), ind = 1, names = {}, taken = {}, inames = {},
-    used = {}, decl = {}, upd = {},
+    used = {}, decl = {}, sdecl = {}, upd = {},
   }, Ctx)
   for _, f in ipairs(fixed) do K.taken[f] = true end
   for _, n in ipairs(g.nodes) do
@@ -132,6 +132,15 @@ function Ctx:ptr(id)
     return self:name(id)
   end
   error(fmt("emitter.lua: %s#%d (%s) has no memory", n.op, id, tostring(sto)), 0)
+end
+
+-- The scratch memory of node id's kernel (Node.scratch, in the arena at
+-- Node.scratch_offset), declared "xt_NAME".
+function Ctx:scratch(id)
+  local n = self:node(id)
+  if n.scratch <= 0 then error(fmt("emitter.lua: %s#%d has no scratch", n.op, id), 0) end
+  self.sdecl[id] = self.sdecl[id] or self:iname("xt_" .. self:name(id))
+  return self.sdecl[id]
 end
 
 -- Element 'off' of node id: a literal for constants and fills.
@@ -375,7 +384,7 @@ local function finish(A, K, sig, params)
   lines:add("{")
   local any = false
   for _, n in ipairs(K.g.nodes) do
-    if K.decl[n.id] then any = true end
+    if K.decl[n.id] or K.sdecl[n.id] then any = true end
   end
   if any then
     K.used.arena = true
@@ -385,6 +394,12 @@ local function finish(A, K, sig, params)
       if K.decl[n.id] then
         lines:add(fmt("\t%s *%s = (%s *)(%s + %d);", A.T, K:name(n.id), A.T, K:iname("mem"),
           n.offset))
+      end
+    end
+    for _, n in ipairs(K.g.nodes) do
+      if K.sdecl[n.id] then
+        lines:add(fmt("\t%s *%s = (%s *)(%s + %d);  /* scratch of %s */", A.T, K.sdecl[n.id],
+          A.T, K:iname("mem"), n.scratch_offset, kernels.label(K, n.id)))
       end
     end
   end
@@ -462,6 +477,16 @@ local function plan_comment(A, g, out)
       rows[#rows + 1] = {kernels.label(K, n.id), n.op, cfmt.comment(api.full_shape(n)),
         cfmt.int(n.offset), cfmt.int(n.bytes),
         fmt("%d..%d%s", n.first, n.last, n.alias >= 0 and fmt(" (in place of #%d)", n.alias) or "")}
+    end
+  end
+  for _, n in ipairs(g.nodes) do
+    if (n.scratch or 0) > 0 then
+      local K = {node = function(_, id) return g.nodes[id + 1] end}
+      local s = n
+      while s.fuse >= 0 do s = g.nodes[s.fuse + 1] end
+      rows[#rows + 1] = {fmt("scratch(%s)", kernels.label(K, n.id)), "pack",
+        fmt("[%d,%d]", n.mm.k, n.mm.pack), cfmt.int(n.scratch_offset), cfmt.int(n.scratch),
+        fmt("%d..%d", s.id, s.id)}
     end
   end
   if #rows == 1 then

@@ -4,14 +4,17 @@
 -- Its group is the root plus every node fused into it (optimize.c): a tree
 -- of elementwise nodes and at most one matrix product.  The group is
 -- emitted as one loop nest:
---   1. with a product: the product's loops, in one of four forms chosen
+--   1. with a product: the product's loops, in one of five forms chosen
 --      from its fixed shape (product_form); the elementwise nodes run as
 --      the epilogue on the finished sums (bias, activation, activation
 --      derivative, weight decay, optimizer update);
---        lane    C = L R^T (forward X W^T): MR x NR tiles of accumulators
---                of V lanes over k, summed by halves at the end;
---        packed  the same with a short k and 16+ rows: panels of R^T
---                packed into a stack buffer (<= 4 KiB), then rank-1 tiles;
+--        xt      C = X W^T with Matmul.pack (optimize.c: 16+ rows, 64+
+--                columns): blocks of X^T packed into the kernel's arena
+--                scratch, then the tile form on C^T = W X^T;
+--        lane    C = L R^T otherwise (batch 1): MR x NR tiles of
+--                accumulators of V lanes over k, summed by halves at the end;
+--        packed  the same with a short k, 16+ rows and few columns: panels
+--                of R^T packed into a stack buffer (<= 4 KiB), rank-1 tiles;
 --        tile    C = L R or L^T R (backward dY W, dY^T X): MR rows x G V
 --                columns of accumulators, rank-1 updates over k (k == 1:
 --                the outer product, straight into the epilogue);
@@ -22,7 +25,9 @@
 --      is unit-stride and exactly one vector wide with independent lanes,
 --      so gcc and clang vectorize it at -O2/-O3 without -ffast-math and
 --      keep the accumulators in registers; sums differ from the simple
---      forms by reassociation only;
+--      forms by reassociation only.  Short innermost loops carry
+--      GRADC_VECTOR (gradc_rt.h), which keeps GCC from unrolling them and
+--      vectorizing the loop around them instead;
 --   2. without: nested loops over the root's index space, with the
 --      dimensions that every operand walks contiguously merged into one;
 --   3. a root that is no elementwise op or update: its kernel below
@@ -33,16 +38,18 @@
 --
 -- The context K (emitter.lua) gives: K.T (element type), K:lit(v),
 -- K:math(F, x), K:node(id), K:name(id), K:ptr(id), K:read(id, off),
--- K:iname(base), K:line(s), K:open(s), K:close(), K:loop(v, n), K.batch,
--- K.opt (optimizer), K:state(prefix, param id), K.upd (update locals).
+-- K:scratch(id), K:iname(base), K:line(s), K:open(s), K:close(),
+-- K:loop(v, n, vec), K.batch, K.opt (optimizer), K:state(prefix, param
+-- id), K.upd (update locals).
 --
 -- Limits: tiles hold the whole k range in registers (no k blocking but in
 -- the packed form), so very long k streams its operands from L2; the
--- unrolling is bounded by the tile (at most 16 rows, 16 accumulators).
+-- unrolling is bounded by the tile (at most 8 rows, 16 accumulators).
 -- Stack: the packed form's buffers (<= 4 KiB), the tiles' accumulators
--- (<= 16 V elements, 1 KiB f32).  With GCC, strict ISO modes (-std=c99)
--- disable contraction into FMA; -ffp-contract=fast (the GNU-mode default)
--- gives it back.
+-- (<= 16 V elements, 1 KiB f32); the xt form's scratch is in the arena,
+-- planned and reported (--no-pack: none).  With GCC, strict ISO modes
+-- (-std=c99) disable contraction into FMA; -ffp-contract=fast (the
+-- GNU-mode default) gives it back.
 
 local cfmt = require "cfmt"
 
@@ -590,16 +597,22 @@ end
 -- independent lanes; the lane loop is exactly one vector wide, so the C
 -- compiler keeps the accumulators in registers).  Columns outside, rows
 -- inside, so a panel of R (K by G * V) is reused by every row block.  The
--- epilogue runs on the accumulators, row by row.
-local function tile_product(K, root, members, p)
-  local mm, T, V = p.mm, K.T, K.block
-  if mm.k == 1 then return outer_product(K, root, members, p) end
-  local L, R = operands(K, p)
-  local MRmax = mm.ta and 16 or 8
-  local MR = divisor(mm.m, MRmax // 2, MRmax) or math.min(mm.m, MRmax)
-  -- at least about 8 independent vector accumulators when rows are few
-  local G = math.max(1, math.min(4, (8 + MR - 1) // MR))
-  if mm.n < G * V then G = math.max(1, mm.n // V) end
+-- epilogue runs on the accumulators, row by row.  MR = 8, G = 2: each
+-- value loaded is used from a register by two or eight FMAs, 10 loads for
+-- 16 FMAs; with G = 1, GCC folds each broadcast into its FMA (one load an
+-- FMA) and with G = 4 the vector loads (measured on Zen 4: 8 x 2 runs at
+-- 96% of peak, 16 x 1 at 42%).  Fewer rows: more columns, about 16
+-- accumulators.
+--
+-- The loops work on a view v of the product: its sizes v.m, v.n, v.k, the
+-- operands v.L(row, q) and v.R(q, col), and v.vars(row, col), the
+-- epilogue's index variables of C's element (row, col) of the view.
+local function tile_loops(K, root, members, p, v)
+  local T, V = K.T, K.block
+  local L, R = v.L, v.R
+  local MR = divisor(v.m, 4, 8) or math.min(v.m, 8)
+  local G = math.max(1, math.min(4, (16 + MR - 1) // MR))
+  if v.n < G * V then G = math.max(1, v.n // V) end
   local function tile(j0, nr, i0, mr)
     local g = nr > V and nr // V or 1
     local w = nr > V and V or nr
@@ -626,8 +639,8 @@ local function tile_product(K, root, members, p)
       end
       K:close()
     end
-    if mm.k > 1 then
-      K:loop(q, mm.k)
+    if v.k > 1 then
+      K:loop(q, v.k)
       body(q)
       K:close()
     else
@@ -637,29 +650,69 @@ local function tile_product(K, root, members, p)
     if mr > 1 then K:loop(ii, mr) end
     local cv = g > 1 and K:iname("c") or nil
     if cv then K:loop(cv, g) end
-    K:loop(l, w)
+    K:loop(l, w, true)
     local row = mr > 1 and (i0 == 0 and ii or fmt("(%s + %s)", i0, ii)) or plus(i0, 0)
     local inner = cv and fmt("%s * %d + %s", cv, V, l) or l
     local col = j0 == 0 and inner or fmt("(%s + %s)", j0, inner)
     local t_ = cfmt.sum({mr > 1 and cfmt.term(ii, g) or nil, cv}, 2)
-    group_body(K, root, members, c_vars(mm, row, col), p.id, fmt("%s[%s][%s]", a, t_, l))
+    group_body(K, root, members, v.vars(row, col), p.id, fmt("%s[%s][%s]", a, t_, l))
     K:close()
     if cv then K:close() end
     if mr > 1 then K:close() end
   end
-  blocks(K, "j0", mm.n, G * V, function(j0, nr)
+  blocks(K, "j0", v.n, G * V, function(j0, nr)
     -- a tail wider than V: its whole vectors, then the rest
     local parts = {{j0, nr}}
     if nr > V and nr % V ~= 0 then
       parts = {{j0, nr - nr % V}, {type(j0) == "number" and j0 + nr - nr % V or nil, nr % V}}
     end
     for _, pt in ipairs(parts) do
-      blocks(K, "i0", mm.m, MR, function(i0, mr, body)
+      blocks(K, "i0", v.m, MR, function(i0, mr, body)
         if not body then K:open("") end
         tile(pt[1], pt[2], i0, mr)
         if not body then K:close() end
       end)
     end
+  end)
+end
+
+local function tile_product(K, root, members, p)
+  local mm = p.mm
+  if mm.k == 1 then return outer_product(K, root, members, p) end
+  local L, R = operands(K, p)
+  tile_loops(K, root, members, p, {m = mm.m, n = mm.n, k = mm.k, L = L, R = R,
+    vars = function(row, col) return c_vars(mm, row, col) end})
+end
+
+-- Transposed form (xt), for C = X W^T with Matmul.pack (optimize.c: 16
+-- or more rows): per block of P = pack rows of X, X^T is packed into the
+-- kernel's scratch memory, xt[q][i] = X[ib + i][q] (P k elements), and the
+-- tile form computes C^T = W X^T over the block: broadcasts of W's rows,
+-- unit-stride vectors of xt along the rows of C, so no horizontal sums
+-- (the lane form's cost) and no packing of W.  The epilogue writes C[i][j]
+-- at stride n.  Packing costs one copy of X; W is read once a block.
+local function xt_product(K, root, members, p)
+  local mm = p.mm
+  local L, R = operands(K, p)
+  local xt, P = K:scratch(p.id), mm.pack
+  blocks(K, "ib", mm.m, P, function(ib, pb, inloop)
+    if not inloop then K:open("") end
+    local q, i = K:iname("k"), K:iname("i")
+    K:loop(q, mm.k)
+    K:loop(i, pb)
+    K:line(fmt("%s[%s] = %s;", xt, cfmt.sum({cfmt.term(q, pb), i}, 2), L(plus(ib, 0) == "0" and i or
+      fmt("(%s + %s)", ib, i), q)))
+    K:close()
+    K:close()
+    tile_loops(K, root, members, p, {m = mm.n, n = pb, k = mm.k,
+      L = function(row, kq) return R(kq, row) end,
+      R = function(kq, col) return fmt("%s[%s]", xt, cfmt.sum({cfmt.term(kq, pb), col}, 2)) end,
+      vars = function(row, col)
+        local i = plus(ib, 0) == "0" and col or fmt("%s + %s", ib, col)
+        if i:find(" ") and not i:match("^%b()$") then i = "(" .. i .. ")" end
+        return c_vars(mm, i, row)
+      end})
+    if not inloop then K:close() end
   end)
 end
 
@@ -771,6 +824,7 @@ end
 local function product_form(K, mm)
   local V = K.block
   if K.A.model.no_fuse or mm.nb > 1 or (mm.ta and mm.tb) then return "simple" end
+  if (mm.pack or 0) > 0 then return "xt" end
   if not mm.ta and mm.tb and mm.m >= 16 and mm.n >= 8 and mm.k <= 128 and pack_shape(K, mm) then
     return "packed"
   end
@@ -784,7 +838,9 @@ M.product_form = product_form
 
 local function matmul_group(K, root, members, p)
   local form = product_form(K, p.mm)
-  if form == "packed" then
+  if form == "xt" then
+    xt_product(K, root, members, p)
+  elseif form == "packed" then
     packed_product(K, root, members, p)
   elseif form == "lane" then
     lane_product(K, root, members, p)
