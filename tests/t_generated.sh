@@ -1,8 +1,9 @@
 #!/bin/bash
 # t_generated.sh: the generated C of every model, compiled and run.
 #
-# For every model in models/, and tests/models/packtail.nn (the packed
-# forward products with every tail):
+# For every model in models/, tests/models/packtail.nn (the packed forward
+# products with every tail) and tests/models/l2one.nn (batch 1, sumsq(W)
+# summed inside the forward products):
 #   1. `gradc compile` in five variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
@@ -11,7 +12,8 @@
 #      with the model's prefix (generated/ is tests/t_golden.sh);
 #   3. a harness generated from the header (tests/gen_harness.py) links the
 #      default, --no-fuse and f64 builds into one program, built with
-#      ASan/UBSan, and checks that they agree (outputs, objective, tracked
+#      ASan/UBSan (without -g: GCC's variable tracking on the unrolled
+#      kernels would take ten times as long), and checks that they agree (outputs, objective, tracked
 #      means, gradients, parameters after three steps), the status paths
 #      (bad label, non-finite objective: parameters bit-identical) and
 #      save/load (round trip; corrupted or truncated blob refused).
@@ -49,7 +51,7 @@ compile_variant() {
 	return 0
 }
 
-for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn; do
+for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn; do
 	name=$(basename "$m" .nn)
 	d="$tmp/$name"
 	compile_variant "$name" "$d/def" || continue
@@ -89,7 +91,7 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn; do
 		continue
 	fi
 	cc=${CC:-cc}
-	if ! $cc -std=c99 -Wall -Wextra -Werror -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	if ! $cc -std=c99 -Wall -Wextra -Werror -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-I"$RT" -I"$h" "$h/harness.c" "$h/$name.c" "$h/${name}_nf.c" "$h/${name}_d.c" \
 		"$RT/gradc_rt.c" -lm -o "$h/harness" 2>"$h/cc.txt"; then
 		bad "$name: harness build: $(head -10 "$h/cc.txt")"

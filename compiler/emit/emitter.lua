@@ -40,7 +40,7 @@ local function new_ctx(A, g, fixed)
     A = A, g = g, T = A.T, f64 = A.f64, batch = g.batch, opt = g.opt,
     file = A.file, block = A.f64 and 8 or 16,
     out = cfmt.lines(), ind = 1, names = {}, taken = {}, inames = {},
-    used = {}, decl = {}, sdecl = {}, upd = {},
+    used = {}, decl = {}, sdecl = {}, upd = {}, sq = {}, fdecl = {},
   }, Ctx)
   for _, f in ipairs(fixed) do K.taken[f] = true end
   for _, n in ipairs(g.nodes) do
@@ -403,6 +403,7 @@ local function finish(A, K, sig, params)
       end
     end
   end
+  for _, d in ipairs(K.fdecl) do lines:add("\t" .. d) end
   for _, p in ipairs(params) do
     if not K.used[p] then lines:add(fmt("\t(void)%s;", p)) end
   end

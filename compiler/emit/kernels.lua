@@ -520,21 +520,49 @@ end
 -- so the loop over the lanes is independent and vectorizes without
 -- reassociation; the lanes are summed by halves (a fixed tree) at the end.
 -- Each step over k loads MR + NR vectors for MR * NR vector FMAs.
+--
+-- At one row (batch 1) every element of R is loaded exactly once, so a
+-- later sumsq(R) of a parameter R (the L2 penalty) is summed here too,
+-- from the registers (sq: NR more accumulators of V lanes, each tile's
+-- lanes added to a function-level total that the sumsq kernel then
+-- stores): one pass over the weights instead of two.
+local function sumsq_sibling(K, root, p)
+  local mm, Rid = p.mm, p.inputs[2]
+  if mm.m ~= 1 or not mm.tb or K:node(Rid).sto ~= "param" then return nil end
+  for _, n in ipairs(K.g.nodes) do
+    if n.op == "sumsq" and n.inputs[1] == Rid and n.fuse < 0 and n.id > root.id
+        and not K.sq[n.id] then
+      return n
+    end
+  end
+  return nil
+end
+
 local function lane_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
   local MR = mm.m >= 2 and 2 or 1
   local NR = divisor(mm.n, 5, 8) or math.min(mm.n, 8)
   local kfull = mm.k - mm.k % V
+  local S = sumsq_sibling(K, root, p)
+  local total, sq = nil, K:iname("sq")
+  if S then
+    total = K:iname("ssq_" .. label(K, S.inputs[1]))
+    K.sq[S.id] = total
+    K.fdecl[#K.fdecl + 1] = fmt("%s %s = %s;  /* sumsq(%s), summed in the product's kernel */", T,
+      total, K:lit(0), label(K, S.inputs[1]))
+  end
   blocks(K, "j0", mm.n, NR, function(j0, nr)
     blocks(K, "i0", mm.m, MR, function(i0, mr, inloop)
       local d, l, q, t = K:iname("d"), K:iname("l"), K:iname("k0"), K:iname("t")
       local nt = mr * nr
       if not inloop then K:open("") end
       K:line(fmt("%s %s[%d][%d];", T, d, nt, V))
+      if S then K:line(fmt("%s %s[%d][%d];", T, sq, nr, V)) end
       K:loop(t, nt)
       K:loop(l, V)
       K:line(fmt("%s[%s][%s] = %s;", d, t, l, K:lit(0)))
+      if S and nt == nr then K:line(fmt("%s[%s][%s] = %s;", sq, t, l, K:lit(0))) end
       K:close()
       K:close()
       local function step(k0, width)
@@ -549,6 +577,12 @@ local function lane_product(K, root, members, p)
         for a = 0, mr - 1 do
           for b = 0, nr - 1 do
             K:line(fmt("%s[%d][%s] += %s * %s;", d, a * nr + b, l, K:iname("x" .. a), K:iname("w" .. b)))
+          end
+        end
+        if S then
+          for b = 0, nr - 1 do
+            local w = K:iname("w" .. b)
+            K:line(fmt("%s[%d][%s] += %s * %s;", sq, b, l, w, w))
           end
         end
         K:close()
@@ -571,6 +605,28 @@ local function lane_product(K, root, members, p)
         K:close()
       end
       K:close()
+      if S then  -- the tile's squares into the total: rows, then lanes by halves
+        local ss = K:iname("sqs")
+        K:line(fmt("%s %s[%d];", T, ss, V))
+        K:loop(l, V)
+        K:line(fmt("%s[%s] = %s[0][%s];", ss, l, sq, l))
+        K:close()
+        if nr > 1 then
+          K:open(fmt("for (int %s = 1; %s < %d; %s++)", t, t, nr, t))
+          K:loop(l, V)
+          K:line(fmt("%s[%s] += %s[%s][%s];", ss, l, sq, t, l))
+          K:close()
+          K:close()
+        end
+        local h = V
+        while h > 4 do
+          h = h // 2
+          K:loop(l, h)
+          K:line(fmt("%s[%s] += %s[%s + %d];", ss, l, ss, l, h))
+          K:close()
+        end
+        K:line(fmt("%s += (%s[0] + %s[2]) + (%s[1] + %s[3]);", total, ss, ss, ss, ss))
+      end
       local ii, jj = K:iname("ii"), K:iname("jj")
       if mr > 1 then K:loop(ii, mr) end
       if nr > 1 then K:loop(jj, nr) end
@@ -1025,6 +1081,10 @@ end
 -- least 2 V elements) sum in independent lanes (lane_sum): V of them, 4 V
 -- past 8 V elements, so several vector additions are in flight.
 local function reduction(K, n)
+  if K.sq[n.id] then  -- summed by the product reading the same weights (lane_product)
+    K:line(fmt("%s[0] = %s;", K:ptr(n.id), K.sq[n.id]))
+    return
+  end
   local x = K:node(n.inputs[1])
   local m = cfmt.numel(x.shape)
   local nrow = cfmt.numel(full(K, n))
