@@ -247,6 +247,7 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	set_bool(L, "f64", opt->f64);
 	set_bool(L, "infer_only", opt->infer_only);
 	set_bool(L, "no_fuse", opt->no_fuse);
+	set_bool(L, "no_pack", opt->no_pack);
 	set_str(L, "params", opt->params);
 	set_int(L, "align", ALIGN);
 	lua_createtable(L, n_modes, 0);

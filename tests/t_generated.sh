@@ -4,8 +4,8 @@
 # For every model in models/, tests/models/packtail.nn (the packed forward
 # products with every tail) and tests/models/l2one.nn (batch 1, sumsq(W)
 # summed inside the forward products):
-#   1. `gradc compile` in five variants (default, --dtype f64, --no-fuse,
-#      --infer-only, --name NAME_b3 --batch 3) compiles with gcc and clang
+#   1. `gradc compile` in six variants (default, --dtype f64, --no-fuse,
+#      --infer-only, --name NAME_b3 --batch 3, --no-pack) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
 #      also with -DGRADC_NO_LIBM; compiling twice gives identical bytes;
 #   2. no trailing whitespace; every global symbol the .c defines starts
@@ -59,6 +59,7 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	compile_variant "$name" "$d/nf" --no-fuse --name "${name}_nf"
 	compile_variant "$name" "$d/io" --infer-only
 	compile_variant "$name" "$d/b3" --name "${name}_b3" --batch 3
+	compile_variant "$name" "$d/np" --name "${name}_np" --no-pack
 	for cc in $compilers; do
 		$cc $STRICT -DGRADC_NO_LIBM -I"$RT" -c "$d/def/$name.c" -o "$d/nolibm.o" 2>"$d/cc.txt" ||
 			bad "$name: $cc -DGRADC_NO_LIBM: $(head -5 "$d/cc.txt")"

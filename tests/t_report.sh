@@ -10,7 +10,8 @@
 # Packing (tests/models/packbudget.nn, whose training peak is the scratch):
 # the scratch shows in the report and the code,
 # --no-pack removes it and needs less RAM, and a --budget between the two
-# totals compiles without packing instead of failing.
+# totals compiles without packing instead of failing; --no-pack also drops
+# the packed form's stack panels.
 # Environment: GRADC (default build/gradc), ROOT.
 set -u
 ROOT=${ROOT:-$(pwd)}
@@ -82,6 +83,11 @@ small=$(json_total "$pb" --no-pack)
 "$GRADC" compile "$pb" -o "$tmp/bp" --budget "$small" && ! grep -q "scratch of" "$tmp/bp/packbudget.c" ||
 	bad "packbudget: a budget of the unpacked total ($small) did not compile without packing"
 cmp -s "$tmp/np/packbudget.c" "$tmp/bp/packbudget.c" || bad "packbudget: budget fallback differs from --no-pack"
+# --no-pack also drops the stack panels of the packed form (models/mlp.nn)
+"$GRADC" compile "$ROOT/models/mlp.nn" -o "$tmp/mp" && grep -q "pk\[" "$tmp/mp/mlp.c" ||
+	bad "mlp: no stack panels in the default build"
+"$GRADC" compile "$ROOT/models/mlp.nn" -o "$tmp/mn" --no-pack && ! grep -q "pk\[" "$tmp/mn/mlp.c" ||
+	bad "mlp: stack panels with --no-pack"
 "$GRADC" compile "$pb" -o "$tmp/b1" --budget $((small - 1)) >/dev/null 2>&1 &&
 	bad "packbudget: a budget one byte under the unpacked total compiled"
 

@@ -14,7 +14,8 @@
 --        lane    C = L R^T otherwise (batch 1): MR x NR tiles of
 --                accumulators of V lanes over k, summed by halves at the end;
 --        packed  the same with a short k, 16+ rows and few columns: panels
---                of R^T packed into a stack buffer (<= 4 KiB), rank-1 tiles;
+--                of R^T packed into a stack buffer (<= 4 KiB), rank-1 tiles
+--                (not with --no-pack);
 --        tile    C = L R or L^T R (backward dY W, dY^T X): MR rows x G V
 --                columns of accumulators, rank-1 updates over k (k == 1:
 --                the outer product, straight into the epilogue);
@@ -881,7 +882,8 @@ local function product_form(K, mm)
   local V = K.block
   if K.A.model.no_fuse or mm.nb > 1 or (mm.ta and mm.tb) then return "simple" end
   if (mm.pack or 0) > 0 then return "xt" end
-  if not mm.ta and mm.tb and mm.m >= 16 and mm.n >= 8 and mm.k <= 128 and pack_shape(K, mm) then
+  if not mm.ta and mm.tb and mm.m >= 16 and mm.n >= 8 and mm.k <= 128 and pack_shape(K, mm)
+      and not K.A.model.no_pack then
     return "packed"
   end
   if not mm.ta and (mm.tb or mm.n == 1) then
