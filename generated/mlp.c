@@ -96,8 +96,8 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int l = 0; l < 16; l++) {
-				for (int kk = 0; kk < 32; kk++) {
+			for (int kk = 0; kk < 32; kk++) {
+				for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
@@ -167,8 +167,8 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 				pk[kk][l] = 0.0f;
 			}
 		}
-		for (int l = 0; l < 10; l++) {
-			for (int kk = 0; kk < 32; kk++) {
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 0; l < 10; l++) {
 				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
@@ -261,8 +261,8 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int l = 0; l < 16; l++) {
-				for (int kk = 0; kk < 32; kk++) {
+			for (int kk = 0; kk < 32; kk++) {
+				for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
@@ -332,8 +332,8 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 				pk[kk][l] = 0.0f;
 			}
 		}
-		for (int l = 0; l < 10; l++) {
-			for (int kk = 0; kk < 32; kk++) {
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 0; l < 10; l++) {
 				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
@@ -784,8 +784,8 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int l = 0; l < 16; l++) {
-				for (int kk = 0; kk < 32; kk++) {
+			for (int kk = 0; kk < 32; kk++) {
+				for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
@@ -855,8 +855,8 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 				pk[kk][l] = 0.0f;
 			}
 		}
-		for (int l = 0; l < 10; l++) {
-			for (int kk = 0; kk < 32; kk++) {
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 0; l < 10; l++) {
 				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}

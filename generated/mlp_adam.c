@@ -113,8 +113,8 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int l = 0; l < 16; l++) {
-				for (int kk = 0; kk < 32; kk++) {
+			for (int kk = 0; kk < 32; kk++) {
+				for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
@@ -184,8 +184,8 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 				pk[kk][l] = 0.0f;
 			}
 		}
-		for (int l = 0; l < 10; l++) {
-			for (int kk = 0; kk < 32; kk++) {
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 0; l < 10; l++) {
 				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
@@ -283,8 +283,8 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int l = 0; l < 16; l++) {
-				for (int kk = 0; kk < 32; kk++) {
+			for (int kk = 0; kk < 32; kk++) {
+				for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
@@ -354,8 +354,8 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 				pk[kk][l] = 0.0f;
 			}
 		}
-		for (int l = 0; l < 10; l++) {
-			for (int kk = 0; kk < 32; kk++) {
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 0; l < 10; l++) {
 				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
@@ -810,8 +810,8 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int l = 0; l < 16; l++) {
-				for (int kk = 0; kk < 32; kk++) {
+			for (int kk = 0; kk < 32; kk++) {
+				for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
@@ -881,8 +881,8 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 				pk[kk][l] = 0.0f;
 			}
 		}
-		for (int l = 0; l < 10; l++) {
-			for (int kk = 0; kk < 32; kk++) {
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 0; l < 10; l++) {
 				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}

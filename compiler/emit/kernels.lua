@@ -820,9 +820,10 @@ local function packed_product(K, root, members, p)
     local kv = mm.k > KC and k0 or nil
     if kv then K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", k0, k0, mm.k, k0, KC)) end
     local kexpr = kv and fmt("%s + %s", k0, kk) or kk
-    -- pack: pk[kk][l] = R[j0 + l][k0 + kk]
-    K:loop(l, w)
+    -- pack: pk[kk][l] = R[j0 + l][k0 + kk], rows of pk inside (GCC
+    -- transposes through permutes: 4x fewer instructions than column order)
     K:loop(kk, KC)
+    K:loop(l, w)
     local col = j0 == 0 and l or fmt("(%s + %s)", j0, l)
     K:line(fmt("%s[%s][%s] = %s;", pk, kk, l, R(kexpr, col)))
     K:close()
