@@ -470,6 +470,20 @@ local function blocks(K, var, n, step, tile)
   if full < n then tile(full, n - full, false) end
 end
 
+-- Sum the V lanes of row a (C text: "sum", "d[t]") by halves in place
+-- down to 4 (loops over lane variable l), and return the C text adding
+-- the last four: a fixed tree, the same in every kernel.
+local function halves(K, a, l)
+  local w = K.block
+  while w > 4 do
+    w = w // 2
+    K:loop(l, w)
+    K:line(fmt("%s[%s] += %s[%s + %d];", a, l, a, l, w))
+    K:close()
+  end
+  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", a, a, a, a)
+end
+
 -- Index variables of C's element (row, column): the epilogue's vars.
 local function c_vars(mm, row, col)
   local v = {}
@@ -597,14 +611,8 @@ local function lane_product(K, root, members, p)
       end
       if kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
       -- the lanes of each accumulator, summed by halves
-      local w = V
       K:loop(t, nt)
-      while w > 4 do
-        w = w // 2
-        K:loop(l, w)
-        K:line(fmt("%s[%s][%s] += %s[%s][%s + %d];", d, t, l, d, t, l, w))
-        K:close()
-      end
+      halves(K, fmt("%s[%s]", d, t), l)
       K:close()
       if S then  -- the tile's squares into the total: rows, then lanes by halves
         local ss = K:iname("sqs")
@@ -619,14 +627,7 @@ local function lane_product(K, root, members, p)
           K:close()
           K:close()
         end
-        local h = V
-        while h > 4 do
-          h = h // 2
-          K:loop(l, h)
-          K:line(fmt("%s[%s] += %s[%s + %d];", ss, l, ss, l, h))
-          K:close()
-        end
-        K:line(fmt("%s += (%s[0] + %s[2]) + (%s[1] + %s[3]);", total, ss, ss, ss, ss))
+        K:line(fmt("%s += %s;", total, halves(K, ss, l)))
       end
       local ii, jj = K:iname("ii"), K:iname("jj")
       if mr > 1 then K:loop(ii, mr) end
@@ -1070,14 +1071,7 @@ local function lane_sum(K, m, g, term)
   end
   K:line(fmt("%s[%s] = %s;", s, l, g > 1 and t[1]:sub(2, -2) or t[1]))
   K:close()
-  local w = V
-  while w > 4 do
-    w = w // 2
-    K:loop(l, w)
-    K:line(fmt("%s[%s] += %s[%s + %d];", s, l, s, l, w))
-    K:close()
-  end
-  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", s, s, s, s)
+  return halves(K, s, l)
 end
 
 -- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones (at
