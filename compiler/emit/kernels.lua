@@ -1203,7 +1203,8 @@ local function ce_shares_exp(K, n)
     for _, m in ipairs(K.g.nodes) do
       if m.op == "cross_entropy_grad" then
         local lo, loss = K:node(m.inputs[2]), K:node(m.inputs[4])
-        if loss.op == "cross_entropy" and loss.inputs[1] == lo.id and lo.sto == "arena"
+        if loss.op == "cross_entropy" and loss.inputs[1] == lo.id and lo.sto == "arena" and lo.batched
+            and not K.A.model.no_fuse
             and readers[lo.id] == 2 then
           K.ce_share[loss.id] = m
         end
