@@ -621,10 +621,8 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			for (int ii = 0; ii < 8; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const mlp_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)];
-						const mlp_real dW1 = a[ii * 2 + c][l] + t19;
-						const mlp_real g = dW1;
-						p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] -= lr * g;
+						const mlp_real g = a[ii * 2 + c][l];
+						p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] = (1.0f - lr * 0.0001f) * p->W1[(i0 + ii) * 64 + (j0 + c * 16 + l)] - lr * g;
 					}
 				}
 			}
@@ -670,10 +668,8 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 		for (int ii = 0; ii < 5; ii++) {
 			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					const mlp_real t23 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 16 + l];
-					const mlp_real dW2 = a[ii * 2 + c][l] + t23;
-					const mlp_real g = dW2;
-					p->W2[(i0 + ii) * 32 + c * 16 + l] -= lr * g;
+					const mlp_real g = a[ii * 2 + c][l];
+					p->W2[(i0 + ii) * 32 + c * 16 + l] = (1.0f - lr * 0.0001f) * p->W2[(i0 + ii) * 32 + c * 16 + l] - lr * g;
 				}
 			}
 		}

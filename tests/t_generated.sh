@@ -2,8 +2,9 @@
 # t_generated.sh: the generated C of every model, compiled and run.
 #
 # For every model in models/, tests/models/packtail.nn (the packed forward
-# products with every tail) and tests/models/l2one.nn (batch 1, sumsq(W)
-# summed inside the forward products):
+# products with every tail), tests/models/l2one.nn (batch 1, sumsq(W)
+# summed inside the forward products; L2 term and weight_decay in one
+# decay factor) and tests/models/wdecay.nn (weight_decay alone):
 #   1. `gradc compile` in six variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3, --no-pack) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
@@ -51,7 +52,8 @@ compile_variant() {
 	return 0
 }
 
-for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn; do
+for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn \
+	"$ROOT"/tests/models/wdecay.nn; do
 	name=$(basename "$m" .nn)
 	d="$tmp/$name"
 	compile_variant "$name" "$d/def" || continue
