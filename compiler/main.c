@@ -158,25 +158,33 @@ static int build_modes(const Args *a, const Graph *fwd, Graph **modes)
 	return n;
 }
 
+/* The static RAM of a build: parameters (in flash when baked into an
+ * inference build), optimizer state, and the one arena, the largest of
+ * the entry points' (NAME_arena). */
+static int64_t build_ram(const Args *a, Graph **modes, int n)
+{
+	Figures f = figures(modes[n > 1 ? 1 : 0], a->opt.infer_only && a->opt.params);
+	int64_t arena = 0;
+	for (int k = 0; k < n; k++)
+		arena = modes[k]->arena_bytes > arena ? modes[k]->arena_bytes : arena;
+	return f.total_bytes - f.arena_bytes + arena;
+}
+
 static int cmd_compile(Args *a, const Graph *fwd)
 {
 	Graph *modes[3];
 	int n = build_modes(a, fwd, modes);
-	if (!a->opt.infer_only) {
-		if (a->budget >= 0 && !a->opt.no_pack && figures(modes[1], false).total_bytes > a->budget) {
-			/* over the budget: first give up the packing scratch */
-			a->opt.no_pack = true;
-			n = build_modes(a, fwd, modes);
-		}
-		if (a->budget >= 0) {
-			Figures f = figures(modes[1], false);
-			if (f.total_bytes > a->budget) {
-				Buf b = {0};
-				report(&b, modes[1], modes[0], false);
-				error_plain("training needs %lld bytes of RAM, over the budget of %lld\n%s",
-				            (long long)f.total_bytes, (long long)a->budget, b.s);
-			}
-		}
+	if (a->budget >= 0 && !a->opt.no_pack && build_ram(a, modes, n) > a->budget) {
+		/* over the budget: first give up the packing scratch */
+		a->opt.no_pack = true;
+		n = build_modes(a, fwd, modes);
+	}
+	if (a->budget >= 0 && build_ram(a, modes, n) > a->budget) {
+		Buf b = {0};
+		report(&b, n > 1 ? modes[1] : NULL, modes[0], false);
+		error_plain("%s needs %lld bytes of RAM, over the budget of %lld\n%s",
+		            n > 1 ? "training" : "inference", (long long)build_ram(a, modes, n),
+		            (long long)a->budget, b.s);
 	}
 	if (a->opt.params)
 		load_params(a->opt.params, modes, n);

@@ -11,7 +11,8 @@
 # the scratch shows in the report and the code,
 # --no-pack removes it and needs less RAM, and a --budget between the two
 # totals compiles without packing instead of failing; --no-pack also drops
-# the packed form's stack panels.
+# the packed form's stack panels.  With --infer-only the budget is the
+# inference RAM, without the parameters when --params bakes them in (flash).
 # Environment: GRADC (default build/gradc), ROOT.
 set -u
 ROOT=${ROOT:-$(pwd)}
@@ -90,6 +91,31 @@ cmp -s "$tmp/np/packbudget.c" "$tmp/bp/packbudget.c" || bad "packbudget: budget 
 	bad "mlp: stack panels with --no-pack"
 "$GRADC" compile "$pb" -o "$tmp/b1" --budget $((small - 1)) >/dev/null 2>&1 &&
 	bad "packbudget: a budget one byte under the unpacked total compiled"
+
+# --infer-only: the budget is the inference build's RAM (parameters and
+# its arena), and parameters baked in with --params live in flash
+itotal=$("$GRADC" report "$ROOT/models/mlp.nn" --json | grep -o '"total_bytes": [0-9]*' | sed -n 2p |
+	grep -o '[0-9]*$')
+iarena=$("$GRADC" report "$ROOT/models/mlp.nn" --json | grep -o '"arena_bytes": [0-9]*' | sed -n 2p |
+	grep -o '[0-9]*$')
+"$GRADC" compile "$ROOT/models/mlp.nn" --infer-only -o "$tmp/i1" --budget $((itotal - 1)) 2>"$tmp/e"
+st=$?
+[ "$st" -eq 1 ] && grep -q "inference needs $itotal bytes" "$tmp/e" ||
+	bad "infer-only budget one byte short: status $st, $(head -1 "$tmp/e")"
+[ -e "$tmp/i1/mlp.c" ] && bad "infer-only budget one byte short: mlp.c written"
+"$GRADC" compile "$ROOT/models/mlp.nn" --infer-only -o "$tmp/i2" --budget "$itotal" ||
+	bad "infer-only budget of exactly $itotal bytes refused"
+CC=${CC:-cc}
+if $CC -std=c99 -O1 -I"$ROOT/runtime/host" -o "$tmp/mkst" "$ROOT/tests/mkst.c" \
+	"$ROOT/runtime/host/gradc_safetensors.c"; then
+	"$tmp/mkst" "$tmp/p.st" W1:F32:32,64:rand1 W2:F32:10,32:rand2
+	"$GRADC" compile "$ROOT/models/mlp.nn" --infer-only --params "$tmp/p.st" -o "$tmp/i3" \
+		--budget "$iarena" || bad "baked parameters counted against the budget ($iarena bytes)"
+	"$GRADC" compile "$ROOT/models/mlp.nn" --infer-only --params "$tmp/p.st" -o "$tmp/i4" \
+		--budget $((iarena - 1)) 2>/dev/null && bad "baked: a budget under the arena compiled"
+else
+	bad "cannot build tests/mkst.c"
+fi
 
 [ "$fail" -eq 0 ] && echo "t_report: ok"
 exit "$fail"
