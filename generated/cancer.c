@@ -181,6 +181,16 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 			d[14][l] += x1 * w6;
 			d[15][l] += x1 * w7;
 		}
+#if GRADC_ROWSUM16
+		cancer_real r[16];
+		gradc_rowsum16_f32(d, 16, r);
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int jj = 0; jj < 8; jj++) {
+				const cancer_real t11 = r[ii * 8 + jj] + p->b1[jj];
+				h[(i0 + ii) * 8 + jj] = t11 < 0 ? 0.0f : t11;
+			}
+		}
+#else
 		for (int t_ = 0; t_ < 16; t_++) {
 			for (int l = 0; l < 8; l++) {
 				d[t_][l] += d[t_][l + 8];
@@ -196,6 +206,7 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 				h[(i0 + ii) * 8 + jj] = t11 < 0 ? 0.0f : t11;
 			}
 		}
+#endif
 	}
 
 	/* matmul#13 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
@@ -312,6 +323,16 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			d[14][l] += x1 * w6;
 			d[15][l] += x1 * w7;
 		}
+#if GRADC_ROWSUM16
+		cancer_real r[16];
+		gradc_rowsum16_f32(d, 16, r);
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int jj = 0; jj < 8; jj++) {
+				const cancer_real t12 = r[ii * 8 + jj] + p->b1[jj];
+				h[(i0 + ii) * 8 + jj] = t12 < 0 ? 0.0f : t12;
+			}
+		}
+#else
 		for (int t_ = 0; t_ < 16; t_++) {
 			for (int l = 0; l < 8; l++) {
 				d[t_][l] += d[t_][l + 8];
@@ -327,6 +348,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 				h[(i0 + ii) * 8 + jj] = t12 < 0 ? 0.0f : t12;
 			}
 		}
+#endif
 	}
 
 	/* matmul#14 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
@@ -727,6 +749,16 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			d[14][l] += x1 * w6;
 			d[15][l] += x1 * w7;
 		}
+#if GRADC_ROWSUM16
+		cancer_real r[16];
+		gradc_rowsum16_f32(d, 16, r);
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int jj = 0; jj < 8; jj++) {
+				const cancer_real t14 = r[ii * 8 + jj] + p->b1[jj];
+				h[(i0 + ii) * 8 + jj] = t14 < 0 ? 0.0f : t14;
+			}
+		}
+#else
 		for (int t_ = 0; t_ < 16; t_++) {
 			for (int l = 0; l < 8; l++) {
 				d[t_][l] += d[t_][l + 8];
@@ -742,6 +774,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 				h[(i0 + ii) * 8 + jj] = t14 < 0 ? 0.0f : t14;
 			}
 		}
+#endif
 	}
 
 	/* matmul#16 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]

@@ -322,6 +322,15 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					d[9][l] += x1 * w4;
 				}
 			}
+#if GRADC_ROWSUM16
+			deep_real r[10];
+			gradc_rowsum16_f32(d, 10, r);
+			for (int ii = 0; ii < 2; ii++) {
+				GRADC_VECTOR for (int jj = 0; jj < 5; jj++) {
+					o[(i0 + ii) * 10 + (j0 + jj)] = r[ii * 5 + jj];
+				}
+			}
+#else
 			for (int t = 0; t < 10; t++) {
 				for (int l = 0; l < 8; l++) {
 					d[t][l] += d[t][l + 8];
@@ -336,6 +345,7 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					o[(i0 + ii) * 10 + (j0 + jj)] = v;
 				}
 			}
+#endif
 		}
 	}
 	return GRADC_OK;
@@ -572,6 +582,15 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					d[9][l] += x1 * w4;
 				}
 			}
+#if GRADC_ROWSUM16
+			deep_real r[10];
+			gradc_rowsum16_f32(d, 10, r);
+			for (int ii = 0; ii < 2; ii++) {
+				GRADC_VECTOR for (int jj = 0; jj < 5; jj++) {
+					o[(i0 + ii) * 10 + (j0 + jj)] = r[ii * 5 + jj];
+				}
+			}
+#else
 			for (int t = 0; t < 10; t++) {
 				for (int l = 0; l < 8; l++) {
 					d[t][l] += d[t][l + 8];
@@ -586,6 +605,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					o[(i0 + ii) * 10 + (j0 + jj)] = v;
 				}
 			}
+#endif
 		}
 	}
 
@@ -1455,6 +1475,15 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					d[9][l] += x1 * w4;
 				}
 			}
+#if GRADC_ROWSUM16
+			deep_real r[10];
+			gradc_rowsum16_f32(d, 10, r);
+			for (int ii = 0; ii < 2; ii++) {
+				GRADC_VECTOR for (int jj = 0; jj < 5; jj++) {
+					o[(i0 + ii) * 10 + (j0 + jj)] = r[ii * 5 + jj];
+				}
+			}
+#else
 			for (int t = 0; t < 10; t++) {
 				for (int l = 0; l < 8; l++) {
 					d[t][l] += d[t][l + 8];
@@ -1469,6 +1498,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					o[(i0 + ii) * 10 + (j0 + jj)] = v;
 				}
 			}
+#endif
 		}
 	}
 

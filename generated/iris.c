@@ -141,6 +141,15 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 			d[4][l] += x1 * w1;
 			d[5][l] += x1 * w2;
 		}
+#if GRADC_ROWSUM16
+		iris_real r[6];
+		gradc_rowsum16_f32(d, 6, r);
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				o[(i0 + ii) * 3 + jj] = r[ii * 3 + jj] + p->b2[jj];
+			}
+		}
+#else
 		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 8; l++) {
 				d[t][l] += d[t][l + 8];
@@ -155,6 +164,7 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
 			}
 		}
+#endif
 	}
 
 	/* p = softmax(o)   [B,3] -> [B,3]   (iris.nn:15: p = softmax(o)) */
@@ -241,6 +251,15 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			d[4][l] += x1 * w1;
 			d[5][l] += x1 * w2;
 		}
+#if GRADC_ROWSUM16
+		iris_real r[6];
+		gradc_rowsum16_f32(d, 6, r);
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				o[(i0 + ii) * 3 + jj] = r[ii * 3 + jj] + p->b2[jj];
+			}
+		}
+#else
 		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 8; l++) {
 				d[t][l] += d[t][l + 8];
@@ -255,6 +274,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
 			}
 		}
+#endif
 	}
 
 	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y)) */
@@ -522,6 +542,15 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			d[4][l] += x1 * w1;
 			d[5][l] += x1 * w2;
 		}
+#if GRADC_ROWSUM16
+		iris_real r[6];
+		gradc_rowsum16_f32(d, 6, r);
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				o[(i0 + ii) * 3 + jj] = r[ii * 3 + jj] + p->b2[jj];
+			}
+		}
+#else
 		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 8; l++) {
 				d[t][l] += d[t][l + 8];
@@ -536,6 +565,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
 			}
 		}
+#endif
 	}
 
 	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y)) */

@@ -176,6 +176,15 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 					d[9][l] += x1 * w4;
 				}
 			}
+#if GRADC_ROWSUM16
+			wide_real r[10];
+			gradc_rowsum16_f32(d, 10, r);
+			for (int ii = 0; ii < 2; ii++) {
+				GRADC_VECTOR for (int jj = 0; jj < 5; jj++) {
+					o[(i0 + ii) * 10 + (j0 + jj)] = r[ii * 5 + jj] + p->b2[(j0 + jj)];
+				}
+			}
+#else
 			for (int t = 0; t < 10; t++) {
 				for (int l = 0; l < 8; l++) {
 					d[t][l] += d[t][l + 8];
@@ -190,6 +199,7 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
 				}
 			}
+#endif
 		}
 	}
 	return GRADC_OK;
@@ -307,6 +317,15 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					d[9][l] += x1 * w4;
 				}
 			}
+#if GRADC_ROWSUM16
+			wide_real r[10];
+			gradc_rowsum16_f32(d, 10, r);
+			for (int ii = 0; ii < 2; ii++) {
+				GRADC_VECTOR for (int jj = 0; jj < 5; jj++) {
+					o[(i0 + ii) * 10 + (j0 + jj)] = r[ii * 5 + jj] + p->b2[(j0 + jj)];
+				}
+			}
+#else
 			for (int t = 0; t < 10; t++) {
 				for (int l = 0; l < 8; l++) {
 					d[t][l] += d[t][l + 8];
@@ -321,6 +340,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
 				}
 			}
+#endif
 		}
 	}
 
@@ -721,6 +741,15 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					d[9][l] += x1 * w4;
 				}
 			}
+#if GRADC_ROWSUM16
+			wide_real r[10];
+			gradc_rowsum16_f32(d, 10, r);
+			for (int ii = 0; ii < 2; ii++) {
+				GRADC_VECTOR for (int jj = 0; jj < 5; jj++) {
+					o[(i0 + ii) * 10 + (j0 + jj)] = r[ii * 5 + jj] + p->b2[(j0 + jj)];
+				}
+			}
+#else
 			for (int t = 0; t < 10; t++) {
 				for (int l = 0; l < 8; l++) {
 					d[t][l] += d[t][l + 8];
@@ -735,6 +764,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
 				}
 			}
+#endif
 		}
 	}
 

@@ -150,6 +150,66 @@ float gradc_sqrtf(float x);
 #define GRADC_VECTOR
 #endif
 
+/* GRADC_ROWSUM16: gradc_rowsum16_f32(d, n, out) sets out[t] to the sum of
+ * the 16 lanes of accumulator row d[t], t < n <= 16 (the lane form's rows,
+ * emit/kernels.lua).  The plain C of the kernels sums each row by halves
+ * (lanes l + 8, then l + 4, then (0 + 2) + (1 + 3)), which GCC turns into
+ * several shuffles and scalar adds per row; this sums several rows per
+ * vector operation, GNU vector extensions halving two rows into one
+ * vector at each step, so 16 rows take 15 vector adds.  The tree is the
+ * same, so the results are bit-identical.  Only on AVX-512 (16 lanes in
+ * one register) with __builtin_shufflevector (GCC 12, clang): elsewhere,
+ * or with GRADC_NO_VECTOR_EXT, the kernels keep their plain C.  */
+#if defined(__AVX512F__) && defined(__has_builtin) && !defined(GRADC_NO_VECTOR_EXT)
+#if __has_builtin(__builtin_shufflevector)
+#define GRADC_ROWSUM16 1
+typedef float gradc_v16f_ __attribute__((vector_size(64)));
+
+/* rows of width w in a and b -> their first halves + their second halves:
+ * a's rows then b's, each w / 2 lanes wide */
+static inline gradc_v16f_ gradc_halve16_(gradc_v16f_ a, gradc_v16f_ b, int w)
+{
+	gradc_v16f_ p, q;
+	if (w == 16) {
+		p = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+		q = __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+	} else if (w == 8) {
+		p = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+		q = __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+	} else if (w == 4) {
+		p = __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+		q = __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+	} else {
+		p = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+		q = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+	}
+	return p + q;
+}
+
+static inline gradc_v16f_ gradc_row16_(float (*d)[16], int t, int n)
+{
+	gradc_v16f_ v = {0};
+	if (t < n)
+		__builtin_memcpy(&v, d[t], sizeof v);
+	return v;
+}
+
+/* n is a constant where it is inlined: rows past n fold away */
+static inline void gradc_rowsum16_f32(float (*d)[16], int n, float *out)
+{
+	gradc_v16f_ b[8], c[4], e[2], f;
+	for (int k = 0; k < 8; k++)
+		b[k] = gradc_halve16_(gradc_row16_(d, 2 * k, n), gradc_row16_(d, 2 * k + 1, n), 16);
+	for (int k = 0; k < 4; k++)
+		c[k] = gradc_halve16_(b[2 * k], b[2 * k + 1], 8);
+	e[0] = gradc_halve16_(c[0], c[1], 4);
+	e[1] = gradc_halve16_(c[2], c[3], 4);
+	f = gradc_halve16_(e[0], e[1], 2);
+	__builtin_memcpy(out, &f, (size_t)n * sizeof(float));
+}
+#endif
+#endif
+
 /* Finite tests without <math.h> (isfinite is a libm-header macro): true
  * unless x is NaN or +-inf.  */
 #define GRADC_ISFINITE(x) ((x) - (x) == (x) - (x))

@@ -13,7 +13,10 @@ API from NAME.h (size macros and prototypes), so it works for any model:
      outputs, objective, tracked means, gradients and parameters after the
      steps of NAME and NAME_nf must agree to 1e-5 and of NAME and NAME_d to
      2e-4 (normwise relative error);
-  3. status paths on NAME: a label out of range returns GRADC_EBADLABEL and
+  3. a digest line: an FNV-1a hash of NAME's parameters after the steps,
+     gradients, objective and inference outputs (t_generated.sh compares
+     builds that must agree to the bit);
+  4. status paths on NAME: a label out of range returns GRADC_EBADLABEL and
      an infinite input GRADC_ENONFINITE (when it makes the objective
      non-finite), each leaving parameters and state bit-identical; a saved
      blob loads back, a corrupted one is refused with nothing changed.
@@ -75,6 +78,13 @@ static double relerr(const double *a, const double *b, int n)
 	}
 	den = sqrt(den);
 	return sqrt(num) / (den > 1e-6 ? den : 1e-6);
+}
+/* FNV-1a over n bytes at p, continuing from h */
+static unsigned long long fnv1a(unsigned long long h, const void *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+	return h;
 }
 static double bufa[1 << 22], bufb[1 << 22];
 static void cmpf(const char *what, const float *a, const float *b, int n, double tol)
@@ -201,6 +211,13 @@ if train:
     w(f'\t\tcmpd({P}_param_table[i].name, {P}_param_values(&p, i), {P}_d_param_values(&pd, i), n, 2e-4);')
     w("\t}")
     w(f'\tif (s.step != 3) fail("state step", s.step);')
+    # the bits of the results so far, which builds of other flags must match
+    digest = ["&p, sizeof p", "&gr, sizeof gr" if grad else None, "&st.objective, sizeof st.objective"]
+    digest += [f"out_{name}, sizeof out_{name}" for name, M, size in outputs if infer]
+    w("\tunsigned long long h = 14695981039346656037ull;")
+    for a in filter(None, digest):
+        w(f"\th = fnv1a(h, {a});")
+    w('\tprintf("digest %016llx\\n", h);')
     # status paths
     w("\tpref = p;\n\tsref = s;")
     labels = [i for i in inputs if i[2]]

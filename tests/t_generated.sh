@@ -17,7 +17,12 @@
 #      kernels would take ten times as long), and checks that they agree (outputs, objective, tracked
 #      means, gradients, parameters after three steps), the status paths
 #      (bad label, non-finite objective: parameters bit-identical) and
-#      save/load (round trip; corrupted or truncated blob refused).
+#      save/load (round trip; corrupted or truncated blob refused);
+#   4. for a model whose kernels use gradc_rt.h's vector row sums, where
+#      the C compiler builds them with
+#      -march=native (AVX-512): the harness built that way with and without
+#      them (-DGRADC_NO_VECTOR_EXT): both pass and their digests (the bits
+#      of parameters, gradients, objective, outputs) are equal.
 # Environment: GRADC (default build/gradc), ROOT.  Needs python3 for step 3.
 set -u
 ROOT=${ROOT:-$(pwd)}
@@ -51,6 +56,11 @@ compile_variant() {
 	done
 	return 0
 }
+
+# does ${CC:-cc} -march=native build gradc_rt.h's vector row sums here?
+rowsum=0
+printf '#include "gradc_rt.h"\n#ifndef GRADC_ROWSUM16\n#error no\n#endif\n' >"$tmp/rs.c"
+${CC:-cc} -march=native -I"$RT" -c "$tmp/rs.c" -o "$tmp/rs.o" 2>/dev/null && rowsum=1
 
 for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn \
 	"$ROOT"/tests/models/wdecay.nn; do
@@ -103,5 +113,23 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	if ! "$h/harness" >"$h/out.txt" 2>&1; then
 		bad "$name: harness: $(head -20 "$h/out.txt")"
 	fi
+
+	# the vector-extension row sums (gradc_rt.h, AVX-512 only) give the bits
+	# of the plain C: the harness with -march=native, with and without them
+	[ "$rowsum" = 1 ] && grep -q GRADC_ROWSUM16 "$h/$name.c" || continue
+	for v in vec plain; do
+		flag=
+		[ $v = plain ] && flag=-DGRADC_NO_VECTOR_EXT
+		if ! $cc -std=c99 -Wall -Wextra -Wpedantic -Werror -O1 -march=native $flag -I"$RT" -I"$h" "$h/harness.c" \
+			"$h/$name.c" "$h/${name}_nf.c" "$h/${name}_d.c" "$RT/gradc_rt.c" -lm \
+			-o "$h/harness_$v" 2>"$h/cc.txt"; then
+			bad "$name: -march=native $flag harness build: $(head -10 "$h/cc.txt")"
+			continue 2
+		fi
+		"$h/harness_$v" >"$h/out_$v.txt" 2>&1 || bad "$name: -march=native $flag: $(head -20 "$h/out_$v.txt")"
+	done
+	a=$(grep '^digest' "$h/out_vec.txt") b=$(grep '^digest' "$h/out_plain.txt")
+	[ -n "$a" ] && [ "$a" = "$b" ] || bad "$name: vector row sums and plain C differ ($a, $b)"
 done
+[ "$rowsum" = 1 ] || echo "t_generated: no AVX-512 or no __builtin_shufflevector: vector row sums not tested"
 exit $fail

@@ -97,6 +97,11 @@ function Ctx:line(s)
   self.out:add(s == "" and "" or ("\t"):rep(self.ind) .. s)
 end
 
+-- A preprocessor line, at the first column.
+function Ctx:directive(s)
+  self.out:add(s)
+end
+
 function Ctx:open(s)
   self:line(s == "" and "{" or s .. " {")
   self.ind = self.ind + 1

@@ -647,10 +647,6 @@ local function lane_product(K, root, members, p)
         K:close()
       end
       if kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
-      -- the lanes of each accumulator, summed by halves
-      K:loop(t, nt)
-      halves(K, fmt("%s[%s]", d, t), l)
-      K:close()
       if S then  -- the tile's squares into the total: rows, then lanes by halves
         local ss = K:iname("sqs")
         K:line(fmt("%s %s[%d];", T, ss, V))
@@ -666,20 +662,42 @@ local function lane_product(K, root, members, p)
         end
         K:line(fmt("%s += %s;", total, halves(K, ss, l)))
       end
+      -- the epilogue of each element of the tile, sum(ti) its row sum
       local ii, jj = K:iname("ii"), K:iname("jj")
-      if mr > 1 then K:loop(ii, mr) end
-      if nr > 1 then K:loop(jj, nr) end
-      local ti = cfmt.sum({mr > 1 and cfmt.term(ii, nr) or nil, nr > 1 and jj or nil}, 2)
-      local val = K:iname("v")
-      K:line(fmt("const %s %s = (%s[%s][0] + %s[%s][2]) + (%s[%s][1] + %s[%s][3]);", T, val,
-        d, ti, d, ti, d, ti, d, ti))
-      local row = mr > 1 and (type(i0) == "number" and i0 == 0 and ii or
-        fmt("(%s + %s)", i0, ii)) or plus(i0, 0)
-      local col = nr > 1 and (type(j0) == "number" and j0 == 0 and jj or
-        fmt("(%s + %s)", j0, jj)) or plus(j0, 0)
-      group_body(K, root, members, c_vars(mm, row, col), p.id, val)
-      if nr > 1 then K:close() end
-      if mr > 1 then K:close() end
+      local function epilogue(sum, vec)
+        if mr > 1 then K:loop(ii, mr) end
+        if nr > 1 then K:loop(jj, nr, vec) end
+        local ti = cfmt.sum({mr > 1 and cfmt.term(ii, nr) or nil, nr > 1 and jj or nil}, 2)
+        local row = mr > 1 and (type(i0) == "number" and i0 == 0 and ii or
+          fmt("(%s + %s)", i0, ii)) or plus(i0, 0)
+        local col = nr > 1 and (type(j0) == "number" and j0 == 0 and jj or
+          fmt("(%s + %s)", j0, jj)) or plus(j0, 0)
+        group_body(K, root, members, c_vars(mm, row, col), p.id, sum(ti))
+        if nr > 1 then K:close() end
+        if mr > 1 then K:close() end
+      end
+      -- the lanes of each accumulator summed by halves: several rows per
+      -- vector operation where gradc_rt.h can (GRADC_ROWSUM16, the same
+      -- tree; the epilogue then runs on vectors of row sums), else in place
+      local vec = V == 16 and K.A.real_bytes == 4
+      if vec then
+        local r = K:iname("r")
+        K:directive("#if GRADC_ROWSUM16")
+        K:line(fmt("%s %s[%d];", T, r, nt))
+        K:line(fmt("gradc_rowsum16_f32(%s, %d, %s);", d, nt, r))
+        epilogue(function(ti) return fmt("%s[%s]", r, ti) end, nr >= 4)
+        K:directive("#else")
+      end
+      K:loop(t, nt)
+      halves(K, fmt("%s[%s]", d, t), l)
+      K:close()
+      epilogue(function(ti)
+        local val = K:iname("v")
+        K:line(fmt("const %s %s = (%s[%s][0] + %s[%s][2]) + (%s[%s][1] + %s[%s][3]);", T, val,
+          d, ti, d, ti, d, ti, d, ti))
+        return val
+      end)
+      if vec then K:directive("#endif") end
       if not inloop then K:close() end
     end)
   end)
