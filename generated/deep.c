@@ -619,9 +619,11 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 		const deep_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		deep_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -792,7 +794,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (deep_real)(j == c));
 		}
 	}
@@ -1512,9 +1514,11 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 		const deep_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		deep_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -1685,7 +1689,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (deep_real)(j == c));
 		}
 	}

@@ -175,9 +175,11 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 				mx = o[r * 3 + j];
 			}
 		}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			p_[r * 3 + j] = GRADC_EXPF(o[r * 3 + j] - mx);
+		}
 		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			p_[r * 3 + j] = GRADC_EXPF(o[r * 3 + j] - mx);
 			sum += p_[r * 3 + j];
 		}
 		for (int j = 0; j < 3; j++) {
@@ -287,9 +289,11 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 		const iris_real xc = o[b * 3 + c];
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			o[b * 3 + j] = GRADC_EXPF(o[b * 3 + j] - mx);
+		}
 		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			o[b * 3 + j] = GRADC_EXPF(o[b * 3 + j] - mx);
 			sum += o[b * 3 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -319,7 +323,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 		for (int j = 0; j < 3; j++) {
 			sum += o[b * 3 + j];
 		}
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			do_[b * 3 + j] = 0.0625f * (o[b * 3 + j] / sum - (iris_real)(j == c));
 		}
 	}
@@ -578,9 +582,11 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 		const iris_real xc = o[b * 3 + c];
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			o[b * 3 + j] = GRADC_EXPF(o[b * 3 + j] - mx);
+		}
 		iris_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			o[b * 3 + j] = GRADC_EXPF(o[b * 3 + j] - mx);
 			sum += o[b * 3 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -595,7 +601,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 		for (int j = 0; j < 3; j++) {
 			sum += o[b * 3 + j];
 		}
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			do_[b * 3 + j] = 0.0625f * (o[b * 3 + j] / sum - (iris_real)(j == c));
 		}
 	}

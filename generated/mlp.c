@@ -398,9 +398,11 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 		const mlp_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		mlp_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -511,7 +513,7 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_real)(j == c));
 		}
 	}
@@ -917,9 +919,11 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 		const mlp_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		mlp_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -934,7 +938,7 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_real)(j == c));
 		}
 	}

@@ -420,9 +420,11 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 		const mlp_adam_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		mlp_adam_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -533,7 +535,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_adam_real)(j == c));
 		}
 	}
@@ -947,9 +949,11 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 		const mlp_adam_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		mlp_adam_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -964,7 +968,7 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.03125f * (o[b * 10 + j] / sum - (mlp_adam_real)(j == c));
 		}
 	}

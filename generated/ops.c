@@ -471,9 +471,11 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 				mx = r[r_ * 3 + j];
 			}
 		}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t34[r_ * 3 + j] = GRADC_EXPF(r[r_ * 3 + j] - mx);
+		}
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t34[r_ * 3 + j] = GRADC_EXPF(r[r_ * 3 + j] - mx);
 			sum += t34[r_ * 3 + j];
 		}
 		for (int j = 0; j < 3; j++) {
@@ -812,9 +814,11 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 		const ops_real xc = t24[b_ * 3 + c];
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t24[b_ * 3 + j] = GRADC_EXPF(t24[b_ * 3 + j] - mx);
+		}
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t24[b_ * 3 + j] = GRADC_EXPF(t24[b_ * 3 + j] - mx);
 			sum += t24[b_ * 3 + j];
 		}
 		t47[b_] = mx + GRADC_LOGF(sum) - xc;
@@ -834,7 +838,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		for (int j = 0; j < 3; j++) {
 			sum += t24[b_ * 3 + j];
 		}
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			t49[b_ * 3 + j] = 0.16666667f * (t24[b_ * 3 + j] / sum - (ops_real)(j == c));
 		}
 	}
@@ -1226,9 +1230,11 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 				mx = r[r_ * 3 + j];
 			}
 		}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t99[r_ * 3 + j] = GRADC_EXPF(r[r_ * 3 + j] - mx);
+		}
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t99[r_ * 3 + j] = GRADC_EXPF(r[r_ * 3 + j] - mx);
 			sum += t99[r_ * 3 + j];
 		}
 		for (int j = 0; j < 3; j++) {
@@ -1778,9 +1784,11 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 		const ops_real xc = t22[b_ * 3 + c];
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t22[b_ * 3 + j] = GRADC_EXPF(t22[b_ * 3 + j] - mx);
+		}
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t22[b_ * 3 + j] = GRADC_EXPF(t22[b_ * 3 + j] - mx);
 			sum += t22[b_ * 3 + j];
 		}
 		t23[b_] = mx + GRADC_LOGF(sum) - xc;
@@ -1795,7 +1803,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		for (int j = 0; j < 3; j++) {
 			sum += t22[b_ * 3 + j];
 		}
-		for (int j = 0; j < 3; j++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			t24[b_ * 3 + j] = 0.16666667f * (t22[b_ * 3 + j] / sum - (ops_real)(j == c));
 		}
 	}
@@ -2383,9 +2391,11 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 				mx = r[r_ * 3 + j];
 			}
 		}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t107[r_ * 3 + j] = GRADC_EXPF(r[r_ * 3 + j] - mx);
+		}
 		ops_real sum = 0.0f;
 		for (int j = 0; j < 3; j++) {
-			t107[r_ * 3 + j] = GRADC_EXPF(r[r_ * 3 + j] - mx);
 			sum += t107[r_ * 3 + j];
 		}
 		for (int j = 0; j < 3; j++) {

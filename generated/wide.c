@@ -354,9 +354,11 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			}
 		}
 		const wide_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		wide_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -386,7 +388,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (wide_real)(j == c));
 		}
 	}
@@ -778,9 +780,11 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			}
 		}
 		const wide_real xc = o[b * 10 + c];
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
+			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
+		}
 		wide_real sum = 0.0f;
 		for (int j = 0; j < 10; j++) {
-			o[b * 10 + j] = GRADC_EXPF(o[b * 10 + j] - mx);
 			sum += o[b * 10 + j];
 		}
 		L[b] = mx + GRADC_LOGF(sum) - xc;
@@ -810,7 +814,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		for (int j = 0; j < 10; j++) {
 			sum += o[b * 10 + j];
 		}
-		for (int j = 0; j < 10; j++) {
+		GRADC_VECTOR for (int j = 0; j < 10; j++) {
 			do_[b * 10 + j] = 0.015625f * (o[b * 10 + j] / sum - (wide_real)(j == c));
 		}
 	}

@@ -364,19 +364,6 @@ double gradc_cos(double x)
 
 /* ---------------------------------------------------------------- math: float */
 
-/* e^r - 1 for |r| <= ln2/2: Taylor to degree 8 */
-static float expm1_smallf(float r)
-{
-	float p = 1.0f / 40320.0f;
-	p = 1.0f / 5040.0f + r * p;
-	p = 1.0f / 720.0f + r * p;
-	p = 1.0f / 120.0f + r * p;
-	p = 1.0f / 24.0f + r * p;
-	p = 1.0f / 6.0f + r * p;
-	p = 0.5f + r * p;
-	return r + r * (r * p);
-}
-
 static float reduce_ln2f(float x, int *k)
 {
 	*k = round_intf(x * LOG2EF);
@@ -385,17 +372,7 @@ static float reduce_ln2f(float x, int *k)
 
 float gradc_expf(float x)
 {
-	if (x != x)
-		return x + x;
-	if (x > 88.72284f)
-		return INF32;
-	if (x < -103.98f)
-		return 0.0f;
-	int k;
-	float r = reduce_ln2f(x, &k);
-	float y = 1.0f + expm1_smallf(r);
-	int k1 = k / 2;
-	return y * pow2f(k1) * pow2f(k - k1);
+	return gradc_expf_inline(x);
 }
 
 float gradc_logf(float x)
@@ -435,7 +412,7 @@ static float expm1_posf(float y)
 	int k;
 	float r = reduce_ln2f(y, &k);
 	float p = pow2f(k);
-	return p * expm1_smallf(r) + (p - 1.0f);
+	return p * gradc_expm1_small_(r) + (p - 1.0f);
 }
 
 float gradc_tanhf(float x)

@@ -289,10 +289,14 @@ END_TEST
 
 START_TEST(math_macros_and_isfinite)
 {
-	/* this build has libm: the macros are libm's functions */
+	/* this build has libm: the macros are libm's functions (but expf) */
 	volatile float xf = 0.7f;
 	volatile double xd = 0.7;
+#ifdef GRADC_EXPF_INLINE  /* where GCC vectorizes: the runtime's branch-free expf */
+	ck_assert(GRADC_EXPF(xf) == gradc_expf(xf) && GRADC_LOGF(xf) == logf(xf));
+#else
 	ck_assert(GRADC_EXPF(xf) == expf(xf) && GRADC_LOGF(xf) == logf(xf));
+#endif
 	ck_assert(GRADC_TANHF(xf) == tanhf(xf) && GRADC_SQRTF(xf) == sqrtf(xf));
 	ck_assert(GRADC_EXP(xd) == exp(xd) && GRADC_LOG(xd) == log(xd));
 	ck_assert(GRADC_TANH(xd) == tanh(xd) && GRADC_SQRT(xd) == sqrt(xd));

@@ -1016,9 +1016,13 @@ kernel.softmax = function(K, n)
     local j, mx, sum = K:iname("j"), K:iname("mx"), K:iname("sum")
     row_max(K, n, 1, vars, m, mx, j)
     local y = K:read(n.id, cfmt.linear(vars(j)))
+    -- the exps in a loop of their own, which vectorizes (GRADC_EXPF has
+    -- no branch where GCC vectorizes); the sum in order after it
+    K:loop(j, m, true)
+    K:line(fmt("%s = %s;", y, K:math("EXP", at(K, n, 1, vars(j)) .. " - " .. mx)))
+    K:close()
     K:line(fmt("%s %s = %s;", K.T, sum, K:lit(0)))
     K:loop(j, m)
-    K:line(fmt("%s = %s;", y, K:math("EXP", at(K, n, 1, vars(j)) .. " - " .. mx)))
     K:line(fmt("%s += %s;", sum, y))
     K:close()
     K:loop(j, m)
@@ -1288,15 +1292,15 @@ kernel.cross_entropy = function(K, n)
       K:close()
     end
     if share then K:line(fmt("const %s %s = %s;", K.T, xc, xr(c))) end
+    local e = K:math("EXP", xr(j) .. " - " .. mx)
+    if share then  -- the exps in a loop of their own (vectorizes), as softmax
+      K:loop(j, m, true)
+      K:line(fmt("%s = %s;", xr(j), e))
+      K:close()
+    end
     K:line(fmt("%s %s = %s;", K.T, sum, K:lit(0)))
     K:loop(j, m)
-    local e = K:math("EXP", xr(j) .. " - " .. mx)
-    if share then
-      K:line(fmt("%s = %s;", xr(j), e))
-      K:line(fmt("%s += %s;", sum, xr(j)))
-    else
-      K:line(fmt("%s += %s;", sum, e))
-    end
+    K:line(fmt("%s += %s;", sum, share and xr(j) or e))
     K:close()
     K:line(fmt("%s[%s] = %s + %s - %s;", K:ptr(n.id), b or "0", mx, K:math("LOG", sum),
       share and xc or xr(c)))
@@ -1334,7 +1338,7 @@ kernel.cross_entropy_grad = function(K, n)
     vars[#vars + 1] = {e = j, n = m, w = 1}
     local dl = K:node(n.inputs[1])
     local dlv = is_literal(dl) and atom(K:lit(dl.attr[1])) or at(K, n, 1, vars)
-    K:loop(j, m)
+    K:loop(j, m, true)
     K:line(fmt("%s[%s] = %s * (%s - (%s)(%s == %s));", K:ptr(n.id), cfmt.linear(vars),
       dlv, p, K.T, j, c))
     K:close()
