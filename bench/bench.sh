@@ -7,7 +7,10 @@
 # one call under callgrind.  Ends with one line per model:
 #   vs-openblas MODEL train RATIO infer RATIO US_TRAIN US_INFER
 # (generated median / OpenBLAS median in the same process, then the
-# generated medians in µs).
+# generated medians in µs).  Where the generated code has gradc_rt.h's
+# optional vector row sums, a second build without them
+# (-DGRADC_NO_VECTOR_EXT) reports its vs-openblas figures in the model's
+# section, so the plain C is measured too.
 #
 # Timing builds: gcc -O3 -march=native, one thread (OPENBLAS_NUM_THREADS=1
 # and openblas_set_num_threads(1)).  Callgrind builds: -O3
@@ -53,6 +56,12 @@ for name in $MODELS; do
 	fi
 	grep -v '^vs-openblas' "$B/$name/out.txt" || true
 	grep '^vs-openblas' "$B/$name/out.txt" >>"$summary" || echo "vs-openblas $name FAILED" >>"$summary"
+	# the same with the plain C where gradc_rt.h's optional vector row sums apply
+	if grep -q GRADC_ROWSUM16 "$B/$name/$name.c"; then
+		build "$name" "$B/$name/bench_plain" -march=native -DGRADC_NO_VECTOR_EXT
+		"$B/$name/bench_plain" time >"$B/$name/plain.txt" 2>&1 || status=1
+		sed -n 's/^vs-openblas [^ ]* \(.*\)/  plain C (-DGRADC_NO_VECTOR_EXT), same measures: \1/p' "$B/$name/plain.txt"
+	fi
 	case " $CG_MODELS " in
 	*" $name "*) ;;
 	*) continue ;;
