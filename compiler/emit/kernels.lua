@@ -12,7 +12,9 @@
 --                columns): blocks of X^T packed into the kernel's arena
 --                scratch, then the tile form on C^T = W X^T;
 --        lane    C = L R^T otherwise (batch 1): MR x NR tiles of
---                accumulators of V lanes over k, summed by halves at the end;
+--                accumulators of V lanes over k, summed by halves at the end
+--                (in f32 with gradc_rowsum16_f32 where GRADC_ROWSUM16: the
+--                one optional, non-C99 path, same tree, same bits);
 --        packed  the same with a short k, 16+ rows and few columns: panels
 --                of R^T packed into a stack buffer (<= 4 KiB), rank-1 tiles
 --                (not with --no-pack);
@@ -39,8 +41,8 @@
 --
 -- The context K (emitter.lua) gives: K.T (element type), K:lit(v),
 -- K:math(F, x), K:node(id), K:name(id), K:ptr(id), K:read(id, off),
--- K:scratch(id), K:iname(base), K:line(s), K:open(s), K:close(),
--- K:loop(v, n, vec), K.batch, K.opt (optimizer), K:state(prefix, param
+-- K:scratch(id), K:iname(base), K:line(s), K:directive(s), K:open(s),
+-- K:close(), K:loop(v, n, vec), K.batch, K.opt (optimizer), K:state(prefix, param
 -- id), K.upd (update locals).
 --
 -- Limits: tiles hold the whole k range in registers (no k blocking but in
@@ -307,7 +309,8 @@ end
 
 -- Optimizer step on one element of parameter W (PyTorch semantics, the
 -- optimizer's weight_decay added to the gradient, as eval.c).  With
--- 'decay' (decay_term below) the gradient is grad + decay W.
+-- 'decay' (decay_term) the gradient is grad + decay W, and plain SGD steps
+-- W = (1 - lr decay') W - lr grad, decay' counting weight_decay too.
 function M.update(K, u, vars, grad, decay)
   local o, T = K.opt, K.T
   local pid = u.inputs[1]
