@@ -370,9 +370,22 @@ static float reduce_ln2f(float x, int *k)
 	return (x - (float)*k * LN2F_HI) - (float)*k * LN2F_LO;
 }
 
+/* The same operations as gradc_expf_inline (gradc_rt.h), with branches,
+ * which cost less where nothing vectorizes (a Cortex-M4 runs a third fewer
+ * instructions); test_runtime checks that the two agree bit for bit.  */
 float gradc_expf(float x)
 {
-	return gradc_expf_inline(x);
+	if (x != x)
+		return x + x;
+	if (x > 88.72284f)
+		return INF32;
+	if (x < -103.98f)
+		return 0.0f;
+	int k;
+	float r = reduce_ln2f(x, &k);
+	float y = 1.0f + gradc_expm1_small_(r);
+	int k1 = k / 2;
+	return y * pow2f(k1) * pow2f(k - k1);
 }
 
 float gradc_logf(float x)

@@ -117,9 +117,11 @@ float gradc_sqrtf(float x);
 /* gradc_expf as an inline function of selects and bit operations, with no
  * branch, so that a loop calling it vectorizes (GCC does not if-convert a
  * floating-point operation that may trap, so every choice below is a
- * select of bits, and the comparisons are the quiet ones).  gradc_expf
- * calls it.  Arguments are clamped before the reduction, so 2^k stays two
- * normal factors; NaN comes back unchanged.  */
+ * select of bits, and the comparisons are the quiet ones).  It does what
+ * gradc_expf does, operation for operation, so the two agree bit for bit
+ * without contraction (-ffp-contract=off), which the embedded comparison
+ * relies on (host: this, device: gradc_expf).  Arguments are clamped before
+ * the reduction, so 2^k stays two normal factors; NaN comes back as is.  */
 #if defined(__GNUC__)
 #define GRADC_GT_(a, b) __builtin_isgreater(a, b)
 #define GRADC_LT_(a, b) __builtin_isless(a, b)
