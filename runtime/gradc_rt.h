@@ -170,9 +170,9 @@ static inline float gradc_expf_inline(float x)
 	float t = gradc_sel_(GRADC_GT_(x, -103.98f), x, -103.98f);
 	t = gradc_sel_(GRADC_LT_(t, 88.72284f), t, 88.72284f);
 	/* k = round(t / ln 2), halves away from zero; r = t - k ln 2 in two parts */
-	float kt = t * 0x1.715476p+0f;
+	float kt = t * 1.4426950216293335f;  /* 0x1.715476p+0f, as C++ before 17 reads it */
 	int k = (int)(kt + gradc_uf_(0x3f000000u | (gradc_fu_(kt) & 0x80000000u)));
-	float r = (t - (float)k * 0x1.62e4p-1f) - (float)k * 0x1.7f7d1cp-20f;
+	float r = (t - (float)k * 0.693145751953125f) - (float)k * 1.428606765330187e-06f;
 	float y = 1.0f + gradc_expm1_small_(r);
 	int k1 = k / 2;
 	float e = y * gradc_uf_((uint32_t)(k1 + 127) << 23) * gradc_uf_((uint32_t)(k - k1 + 127) << 23);

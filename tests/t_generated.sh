@@ -8,7 +8,8 @@
 #   1. `gradc compile` in six variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3, --no-pack) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
-#      also with -DGRADC_NO_LIBM; compiling twice gives identical bytes;
+#      also with -DGRADC_NO_LIBM; the header compiles as C++11 (g++ and
+#      clang++, also -march=native); compiling twice gives identical bytes;
 #   2. no trailing whitespace; every global symbol the .c defines starts
 #      with the model's prefix (generated/ is tests/t_golden.sh);
 #   3. a harness generated from the header (tests/gen_harness.py) links the
@@ -75,6 +76,15 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	for cc in $compilers; do
 		$cc $STRICT -DGRADC_NO_LIBM -I"$RT" -c "$d/def/$name.c" -o "$d/nolibm.o" 2>"$d/cc.txt" ||
 			bad "$name: $cc -DGRADC_NO_LIBM: $(head -5 "$d/cc.txt")"
+	done
+	# the header from C++ (C++11: no hex float literals), also with -march=native
+	printf '#include "%s.h"\nint main() { return 0; }\n' "$name" >"$d/cxx.cpp"
+	for cxx in g++ clang++; do
+		command -v $cxx >/dev/null 2>&1 || continue
+		for fl in "" -march=native; do
+			$cxx -std=c++11 -Wall -Wextra -Wpedantic -Werror $fl -I"$RT" -I"$d/def" -fsyntax-only \
+				"$d/cxx.cpp" 2>"$d/cxx.txt" || bad "$name: $cxx -std=c++11 $fl: $(head -5 "$d/cxx.txt")"
+		done
 	done
 
 	# determinism (generated/ itself is tests/t_golden.sh)
