@@ -182,7 +182,8 @@ static int cmd_compile(Args *a, const Graph *fwd)
 	if (a->budget >= 0 && build_ram(a, modes, n) > a->budget) {
 		Buf b = {0};
 		report(&b, n > 1 ? modes[1] : NULL, modes[0], false);
-		error_plain("%s needs %lld bytes of RAM, over the budget of %lld\n%s",
+		error_plain("%s needs %lld bytes of RAM (parameters, state and the largest arena of "
+		            "the entry points), over the budget of %lld\n%s",
 		            n > 1 ? "training" : "inference", (long long)build_ram(a, modes, n),
 		            (long long)a->budget, b.s);
 	}

@@ -181,7 +181,7 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 			d[14][l] += x1 * w6;
 			d[15][l] += x1 * w7;
 		}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 		cancer_real r[16];
 		gradc_rowsum16_f32(d, 16, r);
 		for (int ii = 0; ii < 2; ii++) {
@@ -323,7 +323,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			d[14][l] += x1 * w6;
 			d[15][l] += x1 * w7;
 		}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 		cancer_real r[16];
 		gradc_rowsum16_f32(d, 16, r);
 		for (int ii = 0; ii < 2; ii++) {
@@ -749,7 +749,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			d[14][l] += x1 * w6;
 			d[15][l] += x1 * w7;
 		}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 		cancer_real r[16];
 		gradc_rowsum16_f32(d, 16, r);
 		for (int ii = 0; ii < 2; ii++) {

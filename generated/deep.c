@@ -322,7 +322,7 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					d[9][l] += x1 * w4;
 				}
 			}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 			deep_real r[10];
 			gradc_rowsum16_f32(d, 10, r);
 			for (int ii = 0; ii < 2; ii++) {
@@ -582,7 +582,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					d[9][l] += x1 * w4;
 				}
 			}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 			deep_real r[10];
 			gradc_rowsum16_f32(d, 10, r);
 			for (int ii = 0; ii < 2; ii++) {
@@ -1477,7 +1477,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					d[9][l] += x1 * w4;
 				}
 			}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 			deep_real r[10];
 			gradc_rowsum16_f32(d, 10, r);
 			for (int ii = 0; ii < 2; ii++) {

@@ -141,7 +141,7 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 			d[4][l] += x1 * w1;
 			d[5][l] += x1 * w2;
 		}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 		iris_real r[6];
 		gradc_rowsum16_f32(d, 6, r);
 		for (int ii = 0; ii < 2; ii++) {
@@ -253,7 +253,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			d[4][l] += x1 * w1;
 			d[5][l] += x1 * w2;
 		}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 		iris_real r[6];
 		gradc_rowsum16_f32(d, 6, r);
 		for (int ii = 0; ii < 2; ii++) {
@@ -546,7 +546,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			d[4][l] += x1 * w1;
 			d[5][l] += x1 * w2;
 		}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 		iris_real r[6];
 		gradc_rowsum16_f32(d, 6, r);
 		for (int ii = 0; ii < 2; ii++) {

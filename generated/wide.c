@@ -176,7 +176,7 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 					d[9][l] += x1 * w4;
 				}
 			}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 			wide_real r[10];
 			gradc_rowsum16_f32(d, 10, r);
 			for (int ii = 0; ii < 2; ii++) {
@@ -317,7 +317,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					d[9][l] += x1 * w4;
 				}
 			}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 			wide_real r[10];
 			gradc_rowsum16_f32(d, 10, r);
 			for (int ii = 0; ii < 2; ii++) {
@@ -743,7 +743,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					d[9][l] += x1 * w4;
 				}
 			}
-#if GRADC_ROWSUM16
+#ifdef GRADC_ROWSUM16
 			wide_real r[10];
 			gradc_rowsum16_f32(d, 10, r);
 			for (int ii = 0; ii < 2; ii++) {

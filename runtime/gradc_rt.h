@@ -121,7 +121,7 @@ float gradc_sqrtf(float x);
  * gradc_expf does, operation for operation, so the two agree bit for bit
  * without contraction (-ffp-contract=off), which the embedded comparison
  * relies on (host: this, device: gradc_expf).  Arguments are clamped before
- * the reduction, so 2^k stays two normal factors; NaN comes back as is.  */
+ * the reduction, so 2^k stays two normal factors; NaN gives x + x.  */
 #if defined(__GNUC__)
 #define GRADC_GT_(a, b) __builtin_isgreater(a, b)
 #define GRADC_LT_(a, b) __builtin_isless(a, b)
@@ -131,21 +131,37 @@ float gradc_sqrtf(float x);
 #define GRADC_LT_(a, b) ((a) < (b))
 #define GRADC_NAN_(a) ((a) != (a))
 #endif
-typedef union {
-	float f;
-	uint32_t u;
-} gradc_b32_;
+/* the bits of a float and back (memcpy, which is defined in C++ too, and
+ * which GCC and clang vectorize; a union elsewhere, as C allows) */
 static inline uint32_t gradc_fu_(float f)
 {
-	gradc_b32_ b;
+	uint32_t u;
+#if defined(__GNUC__)
+	__builtin_memcpy(&u, &f, sizeof u);
+#else
+	union {
+		float f;
+		uint32_t u;
+	} b;
 	b.f = f;
-	return b.u;
+	u = b.u;
+#endif
+	return u;
 }
 static inline float gradc_uf_(uint32_t u)
 {
-	gradc_b32_ b;
+	float f;
+#if defined(__GNUC__)
+	__builtin_memcpy(&f, &u, sizeof f);
+#else
+	union {
+		float f;
+		uint32_t u;
+	} b;
 	b.u = u;
-	return b.f;
+	f = b.f;
+#endif
+	return f;
 }
 /* c ? a : b, as bits */
 static inline float gradc_sel_(int c, float a, float b)
@@ -178,7 +194,7 @@ static inline float gradc_expf_inline(float x)
 	float e = y * gradc_uf_((uint32_t)(k1 + 127) << 23) * gradc_uf_((uint32_t)(k - k1 + 127) << 23);
 	e = gradc_sel_(GRADC_GT_(x, 88.72284f), gradc_uf_(0x7f800000u), e);
 	e = gradc_sel_(GRADC_LT_(x, -103.98f), 0.0f, e);
-	return gradc_sel_(GRADC_NAN_(x), x, e);
+	return gradc_sel_(GRADC_NAN_(x), x + x, e);
 }
 
 /* What generated code calls: libm normally, this runtime under

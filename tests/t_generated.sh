@@ -7,7 +7,7 @@
 # decay factor) and tests/models/wdecay.nn (weight_decay alone):
 #   1. `gradc compile` in six variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3, --no-pack) compiles with gcc and clang
-#      under -std=c99 -Wall -Wextra -Wpedantic -Werror, and the default
+#      under -std=c99 -Wall -Wextra -Wpedantic -Wundef -Werror, and the default
 #      also with -DGRADC_NO_LIBM; the header compiles as C++11 (g++ and
 #      clang++, also -march=native); compiling twice gives identical bytes;
 #   2. no trailing whitespace; every global symbol the .c defines starts
@@ -34,7 +34,7 @@ bad() { echo "t_generated: $*"; fail=1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-STRICT="-std=c99 -Wall -Wextra -Wpedantic -Werror"
+STRICT="-std=c99 -Wall -Wextra -Wpedantic -Wundef -Werror"
 compilers=""
 for c in gcc clang; do command -v $c >/dev/null 2>&1 && compilers="$compilers $c"; done
 [ -n "$compilers" ] || compilers="${CC:-cc}"

@@ -685,7 +685,7 @@ local function lane_product(K, root, members, p)
       local vec = V == 16 and K.A.real_bytes == 4
       if vec then
         local r = K:iname("r")
-        K:directive("#if GRADC_ROWSUM16")
+        K:directive("#ifdef GRADC_ROWSUM16")
         K:line(fmt("%s %s[%d];", T, r, nt))
         K:line(fmt("gradc_rowsum16_f32(%s, %d, %s);", d, nt, r))
         epilogue(function(ti) return fmt("%s[%s]", r, ti) end, nr >= 4)
