@@ -174,18 +174,19 @@ static int cmd_compile(Args *a, const Graph *fwd)
 {
 	Graph *modes[3];
 	int n = build_modes(a, fwd, modes);
-	if (a->budget >= 0 && !a->opt.no_pack && build_ram(a, modes, n) > a->budget) {
+	int64_t ram = build_ram(a, modes, n);
+	if (a->budget >= 0 && !a->opt.no_pack && ram > a->budget) {
 		/* over the budget: first give up the packing scratch */
 		a->opt.no_pack = true;
 		n = build_modes(a, fwd, modes);
+		ram = build_ram(a, modes, n);
 	}
-	if (a->budget >= 0 && build_ram(a, modes, n) > a->budget) {
+	if (a->budget >= 0 && ram > a->budget) {
 		Buf b = {0};
 		report(&b, n > 1 ? modes[1] : NULL, modes[0], false);
 		error_plain("%s needs %lld bytes of RAM (parameters, state and the largest arena of "
 		            "the entry points), over the budget of %lld\n%s",
-		            n > 1 ? "training" : "inference", (long long)build_ram(a, modes, n),
-		            (long long)a->budget, b.s);
+		            n > 1 ? "training" : "inference", (long long)ram, (long long)a->budget, b.s);
 	}
 	if (a->opt.params)
 		load_params(a->opt.params, modes, n);

@@ -130,11 +130,6 @@ typedef union {
 	uint64_t u;
 } Bits64;
 
-typedef union {
-	float f;
-	uint32_t u;
-} Bits32;
-
 static double from_bits(uint64_t u)
 {
 	Bits64 b;
@@ -149,30 +144,10 @@ static uint64_t to_bits(double f)
 	return b.u;
 }
 
-static float from_bitsf(uint32_t u)
-{
-	Bits32 b;
-	b.u = u;
-	return b.f;
-}
-
-static uint32_t to_bitsf(float f)
-{
-	Bits32 b;
-	b.f = f;
-	return b.u;
-}
-
 /* 2^k for -1022 <= k <= 1023 */
 static double pow2(int k)
 {
 	return from_bits((uint64_t)(k + 1023) << 52);
-}
-
-/* 2^k for -126 <= k <= 127 */
-static float pow2f(int k)
-{
-	return from_bitsf((uint32_t)(k + 127) << 23);
 }
 
 /* nearest integer to t (halves away from zero); |t| < 2^31 */
@@ -188,8 +163,8 @@ static int round_intf(float t)
 
 #define INF64 from_bits(0x7ff0000000000000ull)
 #define NAN64 from_bits(0x7ff8000000000000ull)
-#define INF32 from_bitsf(0x7f800000u)
-#define NAN32 from_bitsf(0x7fc00000u)
+#define INF32 gradc_uf_(0x7f800000u)
+#define NAN32 gradc_uf_(0x7fc00000u)
 
 /* ln 2 = LN2_HI + LN2_LO; LN2_HI has 32 significant bits */
 #define LN2_HI 0x1.62e42feep-1
@@ -385,12 +360,12 @@ float gradc_expf(float x)
 	float r = reduce_ln2f(x, &k);
 	float y = 1.0f + gradc_expm1_small_(r);
 	int k1 = k / 2;
-	return y * pow2f(k1) * pow2f(k - k1);
+	return y * gradc_pow2f_(k1) * gradc_pow2f_(k - k1);
 }
 
 float gradc_logf(float x)
 {
-	uint32_t u = to_bitsf(x);
+	uint32_t u = gradc_fu_(x);
 	if (x != x || x < 0)
 		return NAN32;
 	if (x == 0)
@@ -399,11 +374,11 @@ float gradc_logf(float x)
 		return x;
 	int e = 0;
 	if (u < 0x00800000u) {  /* subnormal: scale by 2^25 */
-		u = to_bitsf(x * 33554432.0f);
+		u = gradc_fu_(x * 33554432.0f);
 		e = -25;
 	}
 	e += (int)(u >> 23) - 127;
-	float m = from_bitsf((u & 0x007fffffu) | 0x3f800000u);
+	float m = gradc_uf_((u & 0x007fffffu) | 0x3f800000u);
 	if (m > 1.41421356f) {
 		m *= 0.5f;
 		e++;
@@ -424,7 +399,7 @@ static float expm1_posf(float y)
 {
 	int k;
 	float r = reduce_ln2f(y, &k);
-	float p = pow2f(k);
+	float p = gradc_pow2f_(k);
 	return p * gradc_expm1_small_(r) + (p - 1.0f);
 }
 
@@ -453,7 +428,7 @@ float gradc_sqrtf(float x)
 		x *= 0x1p+50f;
 		scale = 0x1p-25f;
 	}
-	float y = from_bitsf((to_bitsf(x) >> 1) + 0x1fc00000u);
+	float y = gradc_uf_((gradc_fu_(x) >> 1) + 0x1fc00000u);
 	for (int i = 0; i < 4; i++)
 		y = 0.5f * (y + x / y);
 	return y * scale;

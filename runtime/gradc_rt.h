@@ -131,37 +131,29 @@ float gradc_sqrtf(float x);
 #define GRADC_LT_(a, b) ((a) < (b))
 #define GRADC_NAN_(a) ((a) != (a))
 #endif
-/* the bits of a float and back (memcpy, which is defined in C++ too, and
- * which GCC and clang vectorize; a union elsewhere, as C allows) */
+/* the bits of a float and back (memcpy: defined in C and C++ alike, and
+ * GCC and clang vectorize it), and 2^k for -126 <= k <= 127 */
+#if defined(__GNUC__)
+#define GRADC_COPY_(d, s, n) __builtin_memcpy(d, s, n)
+#else
+#include <string.h>
+#define GRADC_COPY_(d, s, n) memcpy(d, s, n)
+#endif
 static inline uint32_t gradc_fu_(float f)
 {
 	uint32_t u;
-#if defined(__GNUC__)
-	__builtin_memcpy(&u, &f, sizeof u);
-#else
-	union {
-		float f;
-		uint32_t u;
-	} b;
-	b.f = f;
-	u = b.u;
-#endif
+	GRADC_COPY_(&u, &f, sizeof u);
 	return u;
 }
 static inline float gradc_uf_(uint32_t u)
 {
 	float f;
-#if defined(__GNUC__)
-	__builtin_memcpy(&f, &u, sizeof f);
-#else
-	union {
-		float f;
-		uint32_t u;
-	} b;
-	b.u = u;
-	f = b.f;
-#endif
+	GRADC_COPY_(&f, &u, sizeof f);
 	return f;
+}
+static inline float gradc_pow2f_(int k)
+{
+	return gradc_uf_((uint32_t)(k + 127) << 23);
 }
 /* c ? a : b, as bits */
 static inline float gradc_sel_(int c, float a, float b)
@@ -191,7 +183,7 @@ static inline float gradc_expf_inline(float x)
 	float r = (t - (float)k * 0.693145751953125f) - (float)k * 1.428606765330187e-06f;
 	float y = 1.0f + gradc_expm1_small_(r);
 	int k1 = k / 2;
-	float e = y * gradc_uf_((uint32_t)(k1 + 127) << 23) * gradc_uf_((uint32_t)(k - k1 + 127) << 23);
+	float e = y * gradc_pow2f_(k1) * gradc_pow2f_(k - k1);
 	e = gradc_sel_(GRADC_GT_(x, 88.72284f), gradc_uf_(0x7f800000u), e);
 	e = gradc_sel_(GRADC_LT_(x, -103.98f), 0.0f, e);
 	return gradc_sel_(GRADC_NAN_(x), x + x, e);
@@ -281,7 +273,7 @@ static inline gradc_v16f_ gradc_row16_(float (*d)[16], int t, int n)
 {
 	gradc_v16f_ v = {0};
 	if (t < n)
-		__builtin_memcpy(&v, d[t], sizeof v);
+		GRADC_COPY_(&v, d[t], sizeof v);
 	return v;
 }
 
@@ -296,7 +288,7 @@ static inline void gradc_rowsum16_f32(float (*d)[16], int n, float *out)
 	e[0] = gradc_halve16_(c[0], c[1], 4);
 	e[1] = gradc_halve16_(c[2], c[3], 4);
 	f = gradc_halve16_(e[0], e[1], 2);
-	__builtin_memcpy(out, &f, (size_t)n * sizeof(float));
+	GRADC_COPY_(out, &f, (size_t)n * sizeof(float));
 }
 #endif
 #endif
