@@ -264,10 +264,21 @@ local function decay_term(K, root, members)
   return K.opt.weight_decay ~= 0 and {c = 0} or nil
 end
 
+-- The node whose value a plain SGD step of a fused build takes as the
+-- gradient, its decay folded (decay_term), or nil for other steps.
+local function sgd_gradient(K, root, members)
+  if root.op ~= "sgd_step" or K.opt.momentum ~= 0 or K.A.model.no_fuse then return nil end
+  local decay = decay_term(K, root, members)
+  if decay and decay.add then return K:node(decay.add).inputs[decay.other] end
+  return root.inputs[2]
+end
+
 -- Statements computing the group at one element: each fused node as a
 -- local, then the root's store (or update).  'vars' index the root's
--- elements; the product 'mmid', if any, has the value 'mmval'.
-local function group_body(K, root, members, vars, mmid, mmval)
+-- elements; the product 'mmid', if any, has the value 'mmval', and
+-- 'lrval', when the product is a plain SGD step's gradient
+-- (sgd_gradient), is lr times that value.
+local function group_body(K, root, members, vars, mmid, mmval, lrval)
   local val = {}
   if mmid then val[mmid] = mmval end
   local decay = decay_term(K, root, members)
@@ -295,8 +306,9 @@ local function group_body(K, root, members, vars, mmid, mmval)
     end
   end
   if UPDATE[root.op] then
-    local grad = decay and decay.add and operand(K:node(decay.add), decay.other)
-    M.update(K, root, vars, grad or operand(root, 2), decay and decay.c)
+    local add = decay and decay.add and K:node(decay.add)
+    local grad = add and operand(add, decay.other) or operand(root, 2)
+    M.update(K, root, vars, grad, decay and decay.c, lrval)
     return
   end
   local at = fmt("%s[%s]", K:ptr(root.id), cfmt.linear(vars))
@@ -311,11 +323,21 @@ end
 -- optimizer's weight_decay added to the gradient, as eval.c).  With
 -- 'decay' (decay_term) the gradient is grad + decay W, and plain SGD steps
 -- W = (1 - lr decay') W - lr grad, decay' counting weight_decay too.
-function M.update(K, u, vars, grad, decay)
+-- 'lrgrad', if given, is lr grad, computed so by the caller (plain SGD
+-- of a fused build only).
+function M.update(K, u, vars, grad, decay, lrgrad)
   local o, T = K.opt, K.T
   local pid = u.inputs[1]
   local idx = cfmt.linear(vars)
   local w = fmt("%s[%s]", K:ptr(pid), idx)
+  if lrgrad and decay then
+    K:line(fmt("%s = (%s - %s * %s) * %s - %s;", w, K:lit(1), K.upd.lr,
+      atom(K:lit(decay + o.weight_decay)), w, lrgrad))
+    return
+  elseif lrgrad then
+    K:line(fmt("%s -= %s;", w, lrgrad))
+    return
+  end
   local g = K:iname("g")
   if decay then
     -- W - lr (G + c W) = (1 - lr c) W - lr G: one FMA depends on the load
@@ -555,18 +577,29 @@ local function operands(K, p)
 end
 
 -- k == 1: C is an outer product, each element one multiplication in the
--- epilogue (rows outside, the unit-stride columns inside).
+-- epilogue (rows outside, the unit-stride columns inside).  When a plain
+-- SGD step of a fused build takes C as its gradient (the batch-1 dW of a
+-- layer), lr L[row] is taken once per row, so that each element of W
+-- costs a multiplication and an FMA instead of three operations: the
+-- step is the pass over the weights that a batch-1 training step cannot
+-- avoid, and at three operations it is bound by them rather than by
+-- memory.  (lr L) R for lr (L R): a reassociation.
 local function outer_product(K, root, members, p)
   local mm = p.mm
   local L, R = operands(K, p)
   local i, j = K:iname("i"), K:iname("j")
-  if mm.m > 1 then K:loop(i, mm.m) end
-  if mm.n > 1 then K:loop(j, mm.n, mm.m > 1 and mm.n <= 2 * K.block) else K:open("") end
+  if mm.m > 1 then K:loop(i, mm.m) else K:open("") end
   local row, col = mm.m > 1 and i or "0", mm.n > 1 and j or "0"
+  local lrl
+  if sgd_gradient(K, root, members) == p.id then
+    lrl = K:iname("c")
+    K:line(fmt("const %s %s = %s * %s;", K.T, lrl, K.upd.lr, L(row, "0")))
+  end
+  if mm.n > 1 then K:loop(j, mm.n, mm.m > 1 and mm.n <= 2 * K.block) else K:open("") end
   group_body(K, root, members, c_vars(mm, row, col), p.id,
-    fmt("%s * %s", L(row, "0"), R("0", col)))
+    fmt("%s * %s", L(row, "0"), R("0", col)), lrl and fmt("%s * %s", lrl, R("0", col)))
   K:close()
-  if mm.m > 1 then K:close() end
+  K:close()
 end
 
 -- Lane form, for L and R both unit-stride along k (C = L R^T, the forward
