@@ -19,7 +19,12 @@
  *    reported, with GFLOP/s (2*M*N*K per product, forward and backward)
  *    and the share of PEAK_GFLOPS (the fp32 peak of one core).  At batch
  *    1 the reference is timed in both its sgemm and its sgemv/sger forms
- *    and the faster one is kept.
+ *    and the faster one is kept.  Timed with them, a floor: the passes
+ *    over the parameters that no implementation can skip, as plain loops
+ *    on a copy of them (inference: one read of every weight; training: a
+ *    read, for the forward, then a read and a write, for the update that
+ *    needs the whole forward first).  At batch 1 these passes are most
+ *    of the work, so the floor bounds the ratios that can be reached.
  * 3. Instruction counts (argument "cg N", under valgrind --tool=callgrind
  *    --collect-atstart=no): N calls of each implementation between client
  *    requests, one dump per implementation ("gen-train", ...).
@@ -68,6 +73,10 @@ static float *x;      /* [NBATCH][XN] */
 static int32_t *y;    /* [NBATCH][BATCH] */
 static float out[ON];
 static double flops_train, flops_infer;
+static float *fw;          /* the floor's copy of the parameters */
+static size_t fwn;         /* its length, a multiple of FLOOR_LANES */
+static volatile float fw_scale = 1.0f;
+float bench_floor_acc[128]; /* the floor's sums: stored, not summed (external, so kept) */
 
 static double now_us(void)
 {
@@ -140,6 +149,28 @@ static void ref_infer_vec(int i)
 	R.vec = 1;
 	ref_infer_(i);
 	R.vec = 0;
+}
+
+/* The floor: one read of the parameters, summed in FLOOR_LANES
+ * independent lanes (eight AVX-512 vectors, so that the adds keep up with
+ * the loads) that are stored, not summed; and a read and write, each
+ * element scaled by fw_scale (1). */
+#define FLOOR_LANES 128
+static void floor_infer(int i)
+{
+	(void)i;
+	float acc[FLOOR_LANES] = {0};
+	for (size_t k = 0; k < fwn; k += FLOOR_LANES)
+		for (int l = 0; l < FLOOR_LANES; l++)
+			acc[l] += fw[k + l];
+	memcpy(bench_floor_acc, acc, sizeof acc);
+}
+static void floor_train(int i)
+{
+	floor_infer(i);
+	const float a = fw_scale;
+	for (size_t k = 0; k < fwn; k++)
+		fw[k] *= a;
 }
 
 /* ------------------------------------------------------------ check */
@@ -245,13 +276,16 @@ static double sample(impl *m)
 static void timing(void)
 {
 	const int vec = BATCH == 1;
+	enum { NR = 5 }; /* rows: I[k] trains, I[k + NR] infers */
 	impl I[] = {
 		{"generated", gen_train, 1, 0, {0}}, {"no-fuse", nf_train, 1, 0, {0}},
 		{"openblas", ref_train, 1, 0, {0}}, {"openblas-vec", ref_train_vec, 1, 0, {0}},
+		{"floor", floor_train, 0, 0, {0}},
 		{"generated", gen_infer, 0, 0, {0}}, {"no-fuse", nf_infer, 0, 0, {0}},
 		{"openblas", ref_infer_, 0, 0, {0}}, {"openblas-vec", ref_infer_vec, 0, 0, {0}},
+		{"floor", floor_infer, 0, 0, {0}},
 	};
-	const int ni = 8;
+	const int ni = 2 * NR;
 	/* warm-up and calibration: about 2 ms per sample, at least one call */
 	double slowest = 0;
 	for (int k = 0; k < ni; k++) {
@@ -273,31 +307,35 @@ static void timing(void)
 				I[k].t[r] = sample(&I[k]);
 	if (bad_status)
 		printf("warning: a call returned an error status during timing\n");
-	double med[8];
+	double med[2 * NR];
 	for (int k = 0; k < ni; k++)
 		med[k] = I[k].reps ? median(&I[k], ns) : 0;
 	printf("%d samples, median µs per call (GFLOP/s, %% of %.0f GFLOP/s peak):\n", ns,
 	       (double)PEAK_GFLOPS);
 	printf("  %-13s %12s %9s %7s %12s %9s %7s\n", "", "train µs", "GFLOP/s", "peak", "infer µs",
 	       "GFLOP/s", "peak");
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < NR - 1; k++) {
 		if (!I[k].reps)
 			continue;
-		double gt = flops_train / med[k] * 1e-3, gi = flops_infer / med[k + 4] * 1e-3;
+		double gt = flops_train / med[k] * 1e-3, gi = flops_infer / med[k + NR] * 1e-3;
 		printf("  %-13s %12.2f %9.2f %6.1f%% %12.2f %9.2f %6.1f%%\n", I[k].name, med[k], gt,
-		       100 * gt / PEAK_GFLOPS, med[k + 4], gi, 100 * gi / (double)PEAK_GFLOPS);
+		       100 * gt / PEAK_GFLOPS, med[k + NR], gi, 100 * gi / (double)PEAK_GFLOPS);
 	}
+	printf("  %-13s %12.2f %17s %12.2f\n", "floor", med[NR - 1], "", med[2 * NR - 1]);
 	/* the reference: the faster of its forms */
-	double rt = med[2], ri = med[6];
+	double rt = med[2], ri = med[NR + 2];
 	if (vec) {
 		rt = fmin(rt, med[3]);
-		ri = fmin(ri, med[7]);
+		ri = fmin(ri, med[NR + 3]);
 	}
-	printf("  generated / no-fuse:  train %.3fx  infer %.3fx\n", med[0] / med[1], med[4] / med[5]);
-	printf("  generated / openblas: train %.3fx  infer %.3fx%s\n", med[0] / rt, med[4] / ri,
+	printf("  generated / no-fuse:  train %.3fx  infer %.3fx\n", med[0] / med[1],
+	       med[NR] / med[NR + 1]);
+	printf("  generated / openblas: train %.3fx  infer %.3fx%s\n", med[0] / rt, med[NR] / ri,
 	       vec ? "  (openblas: the faster of sgemm and sgemv forms)" : "");
+	printf("  floor / openblas:     train %.3fx  infer %.3fx  (the passes over the parameters "
+	       "alone)\n", med[NR - 1] / rt, med[2 * NR - 1] / ri);
 	printf("vs-openblas %s train %.3f infer %.3f %.2f %.2f\n", STR(MODEL), med[0] / rt,
-	       med[4] / ri, med[0], med[4]);
+	       med[NR] / ri, med[0], med[NR]);
 }
 
 /* ------------------------------------------------------------ callgrind */
@@ -354,6 +392,15 @@ int main(int argc, char **argv)
 		flops_train += f * (i > 0 ? 3 : 2);  /* forward, dW, and dX but for the input */
 	}
 	ref_new(&R, nl, dim, BATCH, LAMBDA, s.lr);
+	size_t np = 0;
+	for (int i = 0; i < nl; i++)
+		np += (size_t)G(_param_table)[i].count;
+	fwn = (np + FLOOR_LANES - 1) / FLOOR_LANES * FLOOR_LANES;
+	fw = aligned_alloc(64, fwn * sizeof(float));
+	memset(fw, 0, fwn * sizeof(float));
+	for (int i = 0, o = 0; i < nl; o += G(_param_table)[i].count, i++)
+		memcpy(fw + o, G(_param_values)(&p0, i),
+		       (size_t)G(_param_table)[i].count * sizeof(float));
 	x = malloc(sizeof(float) * XN * NBATCH);
 	y = malloc(sizeof(int32_t) * BATCH * NBATCH);
 	for (int i = 0; i < XN * NBATCH; i++)
@@ -373,6 +420,7 @@ int main(int argc, char **argv)
 	else if (argc > 1 && strcmp(argv[1], "time") == 0 && !fail)
 		timing();
 	ref_free(&R);
+	free(fw);
 	free(x);
 	free(y);
 	return fail;
