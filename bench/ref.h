@@ -3,8 +3,8 @@
  * cross-entropy, L2 weight decay lambda/2 sum ||W||^2 in the objective,
  * plain SGD), written on OpenBLAS cblas_sgemm, single precision.
  *
- * The same step as the generated code of bench/models/*.nn computes, so
- * bench.c can check that all of them agree before timing them.
+ * The same step as the generated code of the models in bench/models
+ * computes, so bench.c can check that all of them agree before timing them.
  */
 #ifndef REF_H
 #define REF_H
