@@ -218,6 +218,7 @@ char *read_file(const char *path, size_t *len)
 		return NULL;
 	size_t cap = 1 << 16, n = 0;
 	char *p = malloc(cap);
+	errno = 0;
 	for (size_t k; p && (k = fread(p + n, 1, cap - n - 1, f)) > 0;) {
 		n += k;
 		if (cap - n - 1 == 0) {
@@ -231,12 +232,13 @@ char *read_file(const char *path, size_t *len)
 			cap *= 2;
 		}
 	}
-	int err = ferror(f);
+	/* fread's errno (EISDIR for a directory), EIO if it left none */
+	int err = ferror(f) ? (errno ? errno : EIO) : 0;
 	if (f != stdin)
 		fclose(f);
 	if (!p || err) {
 		free(p);
-		errno = err ? EIO : ENOMEM;
+		errno = err ? err : ENOMEM;
 		return NULL;
 	}
 	char *s = str_ndup(p, n);

@@ -2,7 +2,8 @@
 # t_run.sh: `gradc run` and `gradc check` from the command line.
 #
 # run: OUT's tensors, names, dtypes and shapes for F32/F64/I32/I64 inputs,
-# --dtype f64, given and missing parameters; every malformed IN (missing
+# --dtype f64, given and missing parameters; a model file that cannot be
+# read (missing, a directory); every malformed IN (missing
 # input, wrong dtype, wrong shape, label out of range, truncated, garbage,
 # empty, batch mismatch, --batch mismatch, bad parameter) and the status
 # path of a non-finite objective: exit status 1, a message naming IN, and
@@ -182,6 +183,19 @@ grep -q "gradc: error: $T/no/such/dir/out.st" "$T/log" || fail "unwritable OUT: 
 # usage errors: status 2
 "$GRADC" run "$MLP" --in "$IN" --steps -1 --out "$T/out.st" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--steps -1: exit status not 2"
+# a model that cannot be read: status 1, the path and the system's reason
+# (a directory is "Is a directory", not a generic I/O error), nothing written
+for cmd in compile report check; do
+	for m in "$T/no-such.nn" "$T"; do
+		case $m in "$T") why="Is a directory" ;; *) why="No such file or directory" ;; esac
+		"$GRADC" $cmd "$m" -o "$T/unread" >"$T/log" 2>&1
+		st=$?
+		[ $st -eq 1 ] || fail "$cmd of unreadable $m: exit status $st, expected 1"
+		grep -qx "gradc: error: cannot read '$m': $why" "$T/log" ||
+			fail "$cmd of unreadable $m: message: $(cat "$T/log")"
+		[ ! -e "$T/unread" ] || fail "$cmd of unreadable $m: wrote $T/unread"
+	done
+done
 # no temporary directory is left behind
 TMPDIR="$T/tmp"
 mkdir "$TMPDIR"
