@@ -3,7 +3,8 @@
 # those named), in one process: the generated training step and inference
 # against the same model emitted with --no-fuse and against a hand-written
 # OpenBLAS reference (bench/ref.c), checked to compute the same step, then
-# timed (bench/bench.c says how); for the small models, the instructions of
+# timed (bench/bench.c says how) with a floor (the bare passes over the
+# parameters every step makes); for the small models, the instructions of
 # one call under callgrind.  Ends with one line per model:
 #   vs-openblas MODEL train RATIO infer RATIO US_TRAIN US_INFER
 # (generated median / OpenBLAS median in the same process, then the
