@@ -397,6 +397,10 @@ int main(int argc, char **argv)
 		np += (size_t)G(_param_table)[i].count;
 	fwn = (np + FLOOR_LANES - 1) / FLOOR_LANES * FLOOR_LANES;
 	fw = aligned_alloc(64, fwn * sizeof(float));
+	if (!fw) {
+		fprintf(stderr, "bench: out of memory\n");
+		return 1;
+	}
 	memset(fw, 0, fwn * sizeof(float));
 	for (int i = 0, o = 0; i < nl; o += G(_param_table)[i].count, i++)
 		memcpy(fw + o, G(_param_values)(&p0, i),

@@ -218,8 +218,7 @@ char *read_file(const char *path, size_t *len)
 		return NULL;
 	size_t cap = 1 << 16, n = 0;
 	char *p = malloc(cap);
-	errno = 0;
-	for (size_t k; p && (k = fread(p + n, 1, cap - n - 1, f)) > 0;) {
+	for (size_t k; p && (errno = 0, k = fread(p + n, 1, cap - n - 1, f)) > 0;) {
 		n += k;
 		if (cap - n - 1 == 0) {
 			char *q = realloc(p, cap * 2);

@@ -4,7 +4,8 @@
 # For every model in models/, tests/models/packtail.nn (the packed forward
 # products with every tail), tests/models/l2one.nn (batch 1, sumsq(W)
 # summed inside the forward products; L2 term and weight_decay in one
-# decay factor) and tests/models/wdecay.nn (weight_decay alone):
+# decay factor), tests/models/wdecay.nn (weight_decay alone) and
+# tests/models/sgd1.nn (batch 1, SGD without decay: W -= (lr dz[i]) x[j]):
 #   1. `gradc compile` in six variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3, --no-pack) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Wundef -Werror, and the default
@@ -64,7 +65,7 @@ printf '#include "gradc_rt.h"\n#ifndef GRADC_ROWSUM16\n#error no\n#endif\n' >"$t
 ${CC:-cc} -march=native -I"$RT" -c "$tmp/rs.c" -o "$tmp/rs.o" 2>/dev/null && rowsum=1
 
 for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn \
-	"$ROOT"/tests/models/wdecay.nn; do
+	"$ROOT"/tests/models/wdecay.nn "$ROOT"/tests/models/sgd1.nn; do
 	name=$(basename "$m" .nn)
 	d="$tmp/$name"
 	compile_variant "$name" "$d/def" || continue

@@ -188,7 +188,9 @@ grep -q "gradc: error: $T/no/such/dir/out.st" "$T/log" || fail "unwritable OUT: 
 for cmd in compile report check; do
 	for m in "$T/no-such.nn" "$T"; do
 		case $m in "$T") why="Is a directory" ;; *) why="No such file or directory" ;; esac
-		"$GRADC" $cmd "$m" -o "$T/unread" >"$T/log" 2>&1
+		out=""
+		[ $cmd = compile ] && out="-o $T/unread"
+		"$GRADC" $cmd "$m" $out >"$T/log" 2>&1
 		st=$?
 		[ $st -eq 1 ] || fail "$cmd of unreadable $m: exit status $st, expected 1"
 		grep -qx "gradc: error: cannot read '$m': $why" "$T/log" ||
