@@ -82,6 +82,7 @@ void buf_printf(Buf *b, const char *fmt, ...) PRINTF(2, 3);
 char *read_file(const char *path, size_t *len);
 /* Write atomically: a temporary beside 'path', then rename.  0 on success. */
 int write_file_atomic(const char *path, const char *data, size_t len);
+int make_dirs(const char *path);
 
 /* ------------------------------------------------------------ ops.def */
 

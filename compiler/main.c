@@ -192,13 +192,16 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		load_params(a->opt.params, modes, n);
 	Buf h = {0}, c = {0};
 	emit(&h, &c, modes, n, &a->opt);
-	if (mkdir(a->outdir, 0777) != 0 && errno != EEXIST)
+	if (make_dirs(a->outdir) != 0)
 		error_plain("cannot create '%s': %s", a->outdir, strerror(errno));
 	const char *hp = str_fmt("%s/%s.h", a->outdir, fwd->model);
 	const char *cp = str_fmt("%s/%s.c", a->outdir, fwd->model);
-	if (write_file_atomic(hp, h.s, h.len) || write_file_atomic(cp, c.s, c.len)) {
-		remove(hp);
+	if (write_file_atomic(hp, h.s, h.len) != 0)
 		error_plain("cannot write '%s': %s", hp, strerror(errno));
+	if (write_file_atomic(cp, c.s, c.len) != 0) {
+		int e = errno;
+		remove(hp);
+		error_plain("cannot write '%s': %s", cp, strerror(e));
 	}
 	return 0;
 }

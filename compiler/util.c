@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 jmp_buf *err_jmp;
@@ -253,9 +254,29 @@ int write_file_atomic(const char *path, const char *data, size_t len)
 	if (!f)
 		return -1;
 	size_t k = fwrite(data, 1, len, f);
+	int e = errno;
 	if (fclose(f) != 0 || k != len || rename(tmp, path) != 0) {
+		e = k != len ? e : errno;
 		remove(tmp);
+		errno = e;
 		return -1;
+	}
+	return 0;
+}
+
+/* mkdir -p: every missing directory of path; 0 or -1 with errno. */
+int make_dirs(const char *path)
+{
+	char *p = str_ndup(path, strlen(path));
+	for (char *s = p + (*p != 0);; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+		*s = 0;
+		if (mkdir(p, 0777) != 0 && errno != EEXIST)
+			return -1;
+		if (!(*s = c))
+			break;
 	}
 	return 0;
 }

@@ -3,7 +3,8 @@
 #
 # run: OUT's tensors, names, dtypes and shapes for F32/F64/I32/I64 inputs,
 # --dtype f64, given and missing parameters; a model file that cannot be
-# read (missing, a directory); every malformed IN (missing
+# read (missing, a directory); compile -o creating nested directories, or
+# failing under a file; every malformed IN (missing
 # input, wrong dtype, wrong shape, label out of range, truncated, garbage,
 # empty, batch mismatch, --batch mismatch, bad parameter) and the status
 # path of a non-finite objective: exit status 1, a message naming IN, and
@@ -198,6 +199,16 @@ for cmd in compile report check; do
 		[ ! -e "$T/unread" ] || fail "$cmd of unreadable $m: wrote $T/unread"
 	done
 done
+# compile -o: missing directories are created (mkdir -p); one that cannot
+# be (a file in the way) is status 1 and names it
+"$GRADC" compile "$MLP" -o "$T/o/p/q" >"$T/log" 2>&1 && [ -f "$T/o/p/q/mlp.c" ] &&
+	[ -f "$T/o/p/q/mlp.h" ] || fail "compile -o into new nested directories: $(cat "$T/log")"
+: >"$T/file"
+"$GRADC" compile "$MLP" -o "$T/file/sub" >"$T/log" 2>&1
+st=$?
+[ $st -eq 1 ] || fail "compile -o under a file: exit status $st, expected 1"
+grep -qx "gradc: error: cannot create '$T/file/sub': Not a directory" "$T/log" ||
+	fail "compile -o under a file: message: $(cat "$T/log")"
 # no temporary directory is left behind
 TMPDIR="$T/tmp"
 mkdir "$TMPDIR"
