@@ -64,9 +64,10 @@
 
 void openblas_set_num_threads(int);
 
-static G(_params) p, p0;
+/* 64-byte aligned, as the reference's buffers (posix_memalign in ref.c) */
+static G(_params) p __attribute__((aligned(64))), p0;
 static G(_state) s;
-static NF(_params) pn;
+static NF(_params) pn __attribute__((aligned(64)));
 static NF(_state) sn;
 static ref_mlp R;
 static float *x;      /* [NBATCH][XN] */
