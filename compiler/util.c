@@ -254,9 +254,8 @@ int write_file_atomic(const char *path, const char *data, size_t len)
 	if (!f)
 		return -1;
 	size_t k = fwrite(data, 1, len, f);
-	int e = errno;
 	if (fclose(f) != 0 || k != len || rename(tmp, path) != 0) {
-		e = k != len ? e : errno;
+		int e = errno;
 		remove(tmp);
 		errno = e;
 		return -1;

@@ -330,22 +330,22 @@ function M.update(K, u, vars, grad, decay, lrgrad)
   local pid = u.inputs[1]
   local idx = cfmt.linear(vars)
   local w = fmt("%s[%s]", K:ptr(pid), idx)
-  if lrgrad and decay then
-    K:line(fmt("%s = (%s - %s * %s) * %s - %s;", w, K:lit(1), K.upd.lr,
-      atom(K:lit(decay + o.weight_decay)), w, lrgrad))
-    return
-  elseif lrgrad then
-    K:line(fmt("%s -= %s;", w, lrgrad))
-    return
-  end
   local g = K:iname("g")
-  if decay then
-    -- W - lr (G + c W) = (1 - lr c) W - lr G: one FMA depends on the load
-    -- of W (GCC loads W twice for the other form and the step, which
-    -- streams W from L2, runs 30% slower)
-    K:line(fmt("const %s %s = %s;", T, g, grad))
-    K:line(fmt("%s = (%s - %s * %s) * %s - %s * %s;", w, K:lit(1), K.upd.lr,
-      atom(K:lit(decay + o.weight_decay)), w, K.upd.lr, g))
+  if decay or lrgrad then
+    local step = lrgrad
+    if not step then
+      K:line(fmt("const %s %s = %s;", T, g, grad))
+      step = fmt("%s * %s", K.upd.lr, g)
+    end
+    if decay then
+      -- W - lr (G + c W) = (1 - lr c) W - lr G: one FMA depends on the load
+      -- of W (GCC loads W twice for the other form and the step, which
+      -- streams W from L2, runs 30% slower)
+      K:line(fmt("%s = (%s - %s * %s) * %s - %s;", w, K:lit(1), K.upd.lr,
+        atom(K:lit(decay + o.weight_decay)), w, step))
+    else
+      K:line(fmt("%s -= %s;", w, step))  -- lrgrad without decay: no weight_decay
+    end
     return
   end
   local rhs = grad
