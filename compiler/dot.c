@@ -21,22 +21,19 @@ static void dot_node(Buf *b, const Graph *g, int id, bool bwd)
 {
 	const Node *n = &g->node[id];
 	const char *style = "shape=ellipse";
-	switch (n->op) {
-	case OP_INPUT: style = "shape=ellipse, style=filled, fillcolor=lightblue"; break;
-	case OP_PARAM:
+	if (n->op == OP_INPUT)
+		style = "shape=ellipse, style=filled, fillcolor=lightblue";
+	else if (n->op == OP_PARAM)
 		style = n->frozen ? "shape=box, style=filled, fillcolor=lightgrey"
 		                  : "shape=box, style=filled, fillcolor=orange";
-		break;
-	case OP_CONST: case OP_FILL: style = "shape=plaintext"; break;
-	case OP_SGD_STEP: case OP_ADAM_STEP:
+	else if (op_kind[n->op] == K_LEAF)
+		style = "shape=plaintext";
+	else if (op_is(n->op, F_UPDATE))
 		style = "shape=box, style=\"rounded,filled\", fillcolor=pink";
-		break;
-	default:
-		if (bwd)
-			style = "shape=ellipse, color=red, fontcolor=red, style=dashed";
-		else if (id == g->objective)
-			style = "shape=doubleoctagon, style=bold";
-	}
+	else if (bwd)
+		style = "shape=ellipse, color=red, fontcolor=red, style=dashed";
+	else if (id == g->objective)
+		style = "shape=doubleoctagon, style=bold";
 	const char *name = n->name ? n->name : "";
 	if (n->op == OP_CONST || n->op == OP_FILL)
 		buf_printf(b, "  n%d [label=\"%s%s%g\", %s];\n", id, name, *name ? " = " : "",
@@ -78,7 +75,7 @@ void write_dot(Buf *b, const Graph *fwd, const Graph *bwd)
 		bool *live = alloc(sizeof(bool) * (size_t)bwd->n_node);
 		for (int i = bwd->n_node - 1; i >= fwd->n_node; i--) {
 			const Node *n = &bwd->node[i];
-			live[i] |= n->op == OP_SGD_STEP || n->op == OP_ADAM_STEP;
+			live[i] |= op_is(n->op, F_UPDATE);
 			if (live[i])
 				for (int k = 0; k < n->n_in; k++)
 					live[n->in[k]] = true;

@@ -115,6 +115,8 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_int(L, "id", id);
 	set_str(L, "op", op_name[n->op]);
 	set_str(L, "kind", kind_name[op_kind[n->op]]);
+	set_bool(L, "ew", op_is(n->op, F_EW));
+	set_bool(L, "update", op_is(n->op, F_UPDATE));
 	set_ints(L, "shape", n->shape.dim, n->shape.rank);
 	set_bool(L, "batched", n->batched);
 	set_str(L, "type", n->type == T_INT ? "int" : "f");

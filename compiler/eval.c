@@ -359,7 +359,7 @@ int eval_run(Eval *e)
 	bool stepped = false;
 	for (int id = 0; id < g->n_node; id++) {
 		Op op = g->node[id].op;
-		if ((op == OP_SGD_STEP || op == OP_ADAM_STEP) && !stepped) {
+		if (op_is(op, F_UPDATE) && !stepped) {
 			if (g->loss < 0 || g->loss > id)
 				die("update before the loss");
 			if (!isfinite(e->val[g->loss][0]))

@@ -87,7 +87,7 @@ int make_dirs(const char *path);
 /* ------------------------------------------------------------ ops.def */
 
 typedef enum Op {
-#define OP(e, name, nin, kind) OP_##e,
+#define OP(e, name, nin, kind, flags) OP_##e,
 #include "ops.def"
 #undef OP
 	N_OP
@@ -97,9 +97,22 @@ typedef enum OpKind {
 	K_LEAF, K_UNARY, K_BINARY, K_GRAD, K_ROW, K_REDUCE, K_OTHER
 } OpKind;
 
+enum {  /* OpFlags, see ops.def */
+	F_EW = 1,        /* elementwise: fusable into a producer's loop */
+	F_INPLACE = 2,   /* may write over an input that dies at it */
+	F_UPDATE = 4,    /* optimizer update of input 0, no value */
+	F_CONTRACT = 8,  /* contraction (Node.mm): multiply-adds, GEMM forms */
+};
+
 extern const char *const op_name[N_OP];
 extern const int op_nin[N_OP];
 extern const OpKind op_kind[N_OP];
+extern const unsigned op_flags[N_OP];
+/* Does op have every flag of 'f'? */
+static inline bool op_is(Op op, unsigned f)
+{
+	return (op_flags[op] & f) == f;
+}
 
 /* -------------------------------------------------------------- ir.c */
 

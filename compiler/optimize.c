@@ -17,7 +17,7 @@
  *    reads happen at C's step) when
  *      - P has exactly one use, and is not read by the caller (an output,
  *        the loss, a tracked mean, a MODE_GRAD parameter gradient);
- *      - P is elementwise (ew() below) or a matrix product with a plain
+ *      - P is elementwise (F_EW in ops.def) or a matrix product with a plain
  *        [nb][m][n] result (then C's loop is the product's loop and the
  *        elementwise chain runs as its epilogue, on the accumulator);
  *      - C is elementwise, or an optimizer update reading P as its gradient
@@ -46,31 +46,13 @@
 
 #include <string.h>
 
-static bool is_update(Op op)
-{
-	return op == OP_SGD_STEP || op == OP_ADAM_STEP;
-}
-
-/* Elementwise: out[e] depends on element e of each (broadcast) input only. */
-static bool ew(Op op)
-{
-	switch (op_kind[op]) {
-	case K_UNARY: case K_BINARY:
-		return true;
-	case K_GRAD:
-		return op != OP_SOFTMAX_GRAD && op != OP_LOG_SOFTMAX_GRAD;
-	default:
-		return op == OP_EXPAND || op == OP_MSE_GRAD;
-	}
-}
-
 /* Mark the nodes a root of 'g' reads; 'live' has n_node entries. */
 static void mark_live(const Graph *g, bool *live)
 {
 	for (int i = 0; i < g->n_node; i++) {
 		const Node *n = &g->node[i];
 		live[i] = live[i] || n->op == OP_INPUT || n->op == OP_PARAM ||
-		          (g->mode == MODE_TRAIN && is_update(n->op)) || g->mode == MODE_FWD;
+		          (g->mode == MODE_TRAIN && op_is(n->op, F_UPDATE)) || g->mode == MODE_FWD;
 		if (g->mode == MODE_GRAD && n->op == OP_PARAM && n->grad >= 0 && !n->frozen)
 			live[n->grad] = true;
 	}
@@ -147,12 +129,12 @@ static bool plain_result(const Matmul *mm)
 static bool can_fuse(const Graph *g, int p, int c)
 {
 	const Node *pn = &g->node[p], *cn = &g->node[c];
-	if (pn->op == OP_MATMUL ? !plain_result(&pn->mm) : !ew(pn->op))
+	if (pn->op == OP_MATMUL ? !plain_result(&pn->mm) : !op_is(pn->op, F_EW))
 		return false;
-	if (is_update(cn->op)) {
+	if (op_is(cn->op, F_UPDATE)) {
 		if (cn->in[1] != p || cn->in[0] == p)
 			return false;
-	} else if (!ew(cn->op)) {
+	} else if (!op_is(cn->op, F_EW)) {
 		return false;
 	}
 	return pn->batched == cn->batched && shape_eq(pn->shape, cn->shape) &&
@@ -200,9 +182,9 @@ static void fuse_all(Graph *g)
 		/* an update writes W element by element: a product in its loop
 		 * must not read W (it would see new values) */
 		const Node *cn = &g->node[c], *mn = mm_of[p] >= 0 ? &g->node[mm_of[p]] : NULL;
-		if (is_update(cn->op) && mn && (mn->in[0] == cn->in[0] || mn->in[1] == cn->in[0]))
+		if (op_is(cn->op, F_UPDATE) && mn && (mn->in[0] == cn->in[0] || mn->in[1] == cn->in[0]))
 			continue;
-		if (is_update(cn->op) && reads_other_param(g, p, cn->in[0]))
+		if (op_is(cn->op, F_UPDATE) && reads_other_param(g, p, cn->in[0]))
 			continue;
 		pn->fuse = c;
 		if (mm_of[p] >= 0)

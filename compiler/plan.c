@@ -15,12 +15,11 @@
  *    that reads it.  The values the caller may read after the function
  *    returns (the loss, the tracked means, the outputs when they are in
  *    the arena) live to the last step.
- * 3. In place.  An elementwise op (K_UNARY, K_BINARY on a same-shape
- *    operand, K_GRAD) whose input dies at that op, has the same bytes and
- *    is read by no node fused into it, writes over the input: both share
- *    one allocation (Node.alias = the node owning it, the first of the
- *    chain).  Row-wise K_GRAD ops (softmax_grad) qualify too: the emitter
- *    finishes a row's reduction before writing that row.
+ * 3. In place.  An op marked F_INPLACE in ops.def (the elementwise ones,
+ *    on a same-shape operand) whose input dies at that op, has the same
+ *    bytes and is read by no node fused into it, writes over the input:
+ *    both share one allocation (Node.alias = the node owning it, the first
+ *    of the chain).  Row-wise ops never do.
  *    A product with Matmul.pack gets scratch: pack * k elements live at
  *    its step only (another interval, not a value: nothing reads it).
  * 4. Offsets (plan_intervals).  Allocations are rounded up to ALIGN.  The
@@ -342,11 +341,6 @@ void verify_intervals(const Interval *iv, int n, int64_t arena)
 
 /* ---- the graph */
 
-static bool is_update(Op op)
-{
-	return op == OP_SGD_STEP || op == OP_ADAM_STEP;
-}
-
 /* Node.fuse of 'id', checked (a consumer reading it, later); -1: none. */
 int fused_into(const Graph *g, int id)
 {
@@ -379,7 +373,7 @@ void assign_storage(Graph *g)
 			n->sto = STO_INPUT;
 		else if (n->op == OP_PARAM)
 			n->sto = STO_PARAM;
-		else if (op_kind[n->op] == K_LEAF || is_update(n->op) || fused_into(g, i) >= 0)
+		else if (op_kind[n->op] == K_LEAF || op_is(n->op, F_UPDATE) || fused_into(g, i) >= 0)
 			n->sto = STO_NONE;
 		else
 			n->sto = STO_ARENA;
@@ -419,8 +413,7 @@ static void mark_end_live(const Graph *g, bool *end)
 static bool can_overwrite(const Graph *g, int i, int x, const bool *end, const bool *shared)
 {
 	const Node *n = &g->node[i], *xn = &g->node[x];
-	OpKind k = op_kind[n->op];
-	if (k != K_UNARY && k != K_BINARY && k != K_GRAD)
+	if (!op_is(n->op, F_INPLACE))
 		return false;
 	if (n->sto != STO_ARENA || xn->sto != STO_ARENA || end[x] || shared[x] || xn->last != i)
 		return false;

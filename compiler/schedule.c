@@ -37,11 +37,6 @@
 
 #include <string.h>
 
-static bool is_update(Op op)
-{
-	return op == OP_SGD_STEP || op == OP_ADAM_STEP;
-}
-
 /* A growable int list in the compiler arena. */
 typedef struct List {
 	int *v;
@@ -118,7 +113,7 @@ static void build_hazards(Sched *s)
 {
 	const Graph *g = s->g;
 	for (int u = 0; u < s->n; u++) {
-		if (!is_update(g->node[u].op))
+		if (!op_is(g->node[u].op, F_UPDATE))
 			continue;
 		int p = g->node[u].in[0], uu = s->unit[u];
 		for (int i = 0; i < s->n; i++) {
@@ -155,8 +150,7 @@ static void build_sizes(Sched *s)
 static void unit_bytes(const Sched *s, int u, const int *left, int64_t *freed, int64_t *allocd)
 {
 	const Node *nd = &s->g->node[u];
-	OpKind k = op_kind[nd->op];
-	bool elementwise = k == K_UNARY || k == K_BINARY || k == K_GRAD;
+	bool inplace = op_is(nd->op, F_INPLACE);
 	*freed = 0;
 	*allocd = s->size[u];
 	for (int i = 0; i < s->reads[u].n; i++) {
@@ -164,7 +158,7 @@ static void unit_bytes(const Sched *s, int u, const int *left, int64_t *freed, i
 		if (left[x] != 1 || s->end[x] || !s->size[x])
 			continue;
 		*freed += s->size[x];
-		for (int j = 0; elementwise && j < nd->n_in; j++)
+		for (int j = 0; inplace && j < nd->n_in; j++)
 			if (nd->in[j] == x && s->size[x] == s->size[u])
 				*allocd = 0;  /* in place, probably */
 	}
@@ -220,8 +214,8 @@ static void list_schedule(const Sched *s, int policy, int *order)
 			die("schedule: the constraints form a cycle");
 		int best = 0;
 		for (int r = 1; r < n_ready; r++) {
-			bool ub = is_update(s->g->node[ready[best]].op);
-			bool ur = is_update(s->g->node[ready[r]].op);
+			bool ub = op_is(s->g->node[ready[best]].op, F_UPDATE);
+			bool ur = op_is(s->g->node[ready[r]].op, F_UPDATE);
 			if (ur != ub ? ur : better(s, policy, ready[r], ready[best], left, pos))
 				best = r;
 		}
@@ -327,7 +321,7 @@ void verify_schedule(const Graph *g)
 			if (!is_leaf(g, j) && exec_step(g, j) != exec_step(g, c))
 				die("%s is fused into %s, but %s runs between them", node_label(g, i),
 				    node_label(g, c), node_label(g, j));
-		if (!is_update(nd->op))
+		if (!op_is(nd->op, F_UPDATE))
 			continue;
 		int p = nd->in[0], su = exec_step(g, i);
 		for (int r = 0; r < n; r++) {

@@ -20,17 +20,22 @@ char err_msg[8192];
 const Source *err_src;
 
 const char *const op_name[N_OP] = {
-#define OP(e, name, nin, kind) name,
+#define OP(e, name, nin, kind, flags) name,
 #include "ops.def"
 #undef OP
 };
 const int op_nin[N_OP] = {
-#define OP(e, name, nin, kind) nin,
+#define OP(e, name, nin, kind, flags) nin,
 #include "ops.def"
 #undef OP
 };
 const OpKind op_kind[N_OP] = {
-#define OP(e, name, nin, kind) kind,
+#define OP(e, name, nin, kind, flags) kind,
+#include "ops.def"
+#undef OP
+};
+const unsigned op_flags[N_OP] = {
+#define OP(e, name, nin, kind, flags) flags,
 #include "ops.def"
 #undef OP
 };

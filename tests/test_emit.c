@@ -125,8 +125,7 @@ START_TEST(fuse_mlp)
 			continue;
 		const Node *c = &g->node[n->fuse];
 		ck_assert_int_eq(n->n_use, 1);
-		ck_assert(op_kind[c->op] == K_UNARY || op_kind[c->op] == K_BINARY ||
-		          op_kind[c->op] == K_GRAD || c->op == OP_SGD_STEP);
+		ck_assert(op_is(c->op, F_EW) || op_is(c->op, F_UPDATE));
 		ck_assert(n->fuse > i);
 	}
 }

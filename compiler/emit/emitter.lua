@@ -45,7 +45,7 @@ local function new_ctx(A, g, fixed)
   for _, f in ipairs(fixed) do K.taken[f] = true end
   for _, n in ipairs(g.nodes) do
     local leaf = n.kind == "leaf" and n.op ~= "input"
-    if not leaf and not kernels.UPDATE[n.op] then
+    if not leaf and not n.update then
       K.names[n.id] = cfmt.cname(n.name or ("t" .. n.id), K.taken)
     end
   end
@@ -279,7 +279,7 @@ local function gen_entry(A, g, kind)
   -- where the objective is checked: before the first update
   local first_update
   for _, n in ipairs(g.nodes) do
-    if kernels.UPDATE[n.op] and not first_update then first_update = n.id end
+    if n.update and not first_update then first_update = n.id end
   end
   local stats = {}
   if kind ~= "infer" then

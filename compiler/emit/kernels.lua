@@ -59,16 +59,10 @@ local cfmt = require "cfmt"
 local M = {}
 local fmt, unpack = string.format, table.unpack
 
------------------------------------------------------------------- op sets
+------------------------------------------------------------------ helpers
 
-local EW = {}
-for w in ([[add sub mul div neg scale relu leaky_relu sigmoid tanh exp log
-  sqrt abs relu_grad leaky_relu_grad sigmoid_grad tanh_grad sqrt_grad
-  abs_grad expand mse_grad]]):gmatch("%S+") do EW[w] = true end
-M.EW = EW
-
-local UPDATE = {sgd_step = true, adam_step = true}
-M.UPDATE = UPDATE
+-- What an op is comes from ops.def through the node table (emit.c):
+-- n.kind, n.ew (F_EW: elementwise), n.update (F_UPDATE: optimizer step).
 
 local function is_literal(n)
   return n.op == "const" or n.op == "fill"
@@ -195,7 +189,7 @@ local function shapes(K, n)
     if not is_literal(x) and x.type ~= "int" then t[#t + 1] = full_shape(K, x) end
   end
   local s = table.concat(t, " x ")
-  if UPDATE[n.op] then return s end
+  if n.update then return s end
   return (s ~= "" and s .. " -> " or "") .. full_shape(K, n)
 end
 
@@ -211,14 +205,14 @@ local function describe(K, n, prefix)
   local where = n.line > 0 and fmt("%s:%d", K.file, n.line) or nil
   local src = source_text(n)
   local head = fmt("%s%s = %s   %s", prefix, label(K, n.id), expr(K, n), shapes(K, n))
-  if UPDATE[n.op] then head = fmt("%s%s   %s", prefix, n.deriv or expr(K, n), shapes(K, n)) end
+  if n.update then head = fmt("%s%s   %s", prefix, n.deriv or expr(K, n), shapes(K, n)) end
   if where and not n.backward and src then
     head = head .. fmt("   (%s: %s)", where, src)
   elseif where then
     head = head .. fmt("   (%s)", where)
   end
   out[1] = head
-  if n.backward and n.deriv and not UPDATE[n.op] then
+  if n.backward and n.deriv and not n.update then
     out[2] = "  " .. prefix .. n.deriv
   end
   return out
@@ -305,7 +299,7 @@ local function group_body(K, root, members, vars, mmid, mmval, lrval)
       val[m.id] = name
     end
   end
-  if UPDATE[root.op] then
+  if root.update then
     local add = decay and decay.add and K:node(decay.add)
     local grad = add and operand(add, decay.other) or operand(root, 2)
     M.update(K, root, vars, grad, decay and decay.c, lrval)
@@ -1413,7 +1407,7 @@ function M.emit_root(K, root, members)
   end
   if p then
     matmul_group(K, root, members, p)
-  elseif EW[root.op] or UPDATE[root.op] then
+  elseif root.ew or root.update then
     ew_group(K, root, members)
   elseif kernel[root.op] and #members == 0 then
     kernel[root.op](K, root)
