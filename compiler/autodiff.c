@@ -266,8 +266,12 @@ static void backprop(AD *ad, int id, int dy)
 			accumulate(ad, b, new_unary(g, OP_NEG, d, 0, nl), str_fmt("-%s", e));
 		break;
 	}
-	default:
-		die("no gradient rule for %s", op_name[n.op]);
+	/* the ops autodiff itself makes are never differentiated */
+	case OP_EXPAND: case OP_REDUCE_TO: case OP_BATCH_MEAN: case OP_RELU_GRAD:
+	case OP_LEAKY_RELU_GRAD: case OP_SIGMOID_GRAD: case OP_TANH_GRAD: case OP_SQRT_GRAD:
+	case OP_ABS_GRAD: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD: case OP_CE_GRAD:
+	case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP: case N_OP:
+		die("no gradient rule for %s", n.op < N_OP ? op_name[n.op] : "?");
 	}
 }
 

@@ -72,21 +72,7 @@ static void binary(Eval *e, int id)
 	const double *a = e->val[n->in[0]], *b = e->val[n->in[1]];
 	double *y = e->val[id];
 	for (int64_t i = 0, N = node_numel(g, n); i < N; i++)
-		y[i] = apply_binary(n->op, a[map_index(i, r, dim, sa)], b[map_index(i, r, dim, sb)]);
-}
-
-/* y[i] = rule(dy[i], s[i]) for the elementwise backward ops. */
-static double grad_rule(const Node *n, double dy, double s)
-{
-	switch (n->op) {
-	case OP_RELU_GRAD: return s > 0 ? dy : 0;
-	case OP_LEAKY_RELU_GRAD: return s > 0 ? dy : n->attr[0] * dy;
-	case OP_SIGMOID_GRAD: return dy * s * (1 - s);
-	case OP_TANH_GRAD: return dy * (1 - s * s);
-	case OP_SQRT_GRAD: return dy / (2 * s);
-	case OP_ABS_GRAD: return s > 0 ? dy : s < 0 ? -dy : 0;
-	default: die("grad_rule: %s", op_name[n->op]);
-	}
+		y[i] = apply_ew(n->op, a[map_index(i, r, dim, sa)], b[map_index(i, r, dim, sb)], 0);
 }
 
 /* softmax, log_softmax and their gradients, one row of length m at a time */
@@ -299,39 +285,39 @@ static int check_labels(Eval *e)
 	return 0;
 }
 
+/* One node; exhaustive over ops.def (-Wswitch lists a new op). */
 static void run_node(Eval *e, int id)
 {
 	const Graph *g = e->g;
 	const Node *n = &g->node[id];
 	double *y = e->val[id];
 	int64_t N = node_numel(g, n);
-	switch (op_kind[n->op]) {
-	case K_LEAF:
-		if (n->op == OP_CONST || n->op == OP_FILL)
-			for (int64_t i = 0; i < N; i++)
-				y[i] = n->attr[0];
-		return;
-	case K_UNARY:
-		for (int64_t i = 0; i < N; i++)
-			y[i] = apply_unary(n->op, e->val[n->in[0]][i], n->attr[0]);
-		return;
-	case K_BINARY:
-		binary(e, id);
-		return;
-	case K_GRAD:
-		for (int64_t i = 0; i < N; i++)
-			y[i] = grad_rule(n, e->val[n->in[0]][i], e->val[n->in[1]][i]);
-		return;
-	case K_ROW:
-		rows(e, id);
-		return;
-	case K_REDUCE:
-		reduce(e, id);
-		return;
-	case K_OTHER:
-		break;
-	}
 	switch (n->op) {
+	case OP_INPUT: case OP_PARAM:
+		break;  /* filled by the caller */
+	case OP_CONST: case OP_FILL:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = n->attr[0];
+		break;
+	case OP_NEG: case OP_SCALE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID:
+	case OP_TANH: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_ABS:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = apply_ew(n->op, e->val[n->in[0]][i], 0, n->attr[0]);
+		break;
+	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
+		binary(e, id);
+		break;
+	case OP_RELU_GRAD: case OP_LEAKY_RELU_GRAD: case OP_SIGMOID_GRAD: case OP_TANH_GRAD:
+	case OP_SQRT_GRAD: case OP_ABS_GRAD:
+		for (int64_t i = 0; i < N; i++)
+			y[i] = apply_ew(n->op, e->val[n->in[0]][i], e->val[n->in[1]][i], n->attr[0]);
+		break;
+	case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
+		rows(e, id);
+		break;
+	case OP_SUM: case OP_MEAN: case OP_SUMSQ:
+		reduce(e, id);
+		break;
 	case OP_MATMUL: matmul(e, id); break;
 	case OP_TRANSPOSE: transpose(e, id); break;
 	case OP_EXPAND: case OP_REDUCE_TO: broadcast(e, id); break;
@@ -346,7 +332,7 @@ static void run_node(Eval *e, int id)
 		break;
 	}
 	case OP_SGD_STEP: case OP_ADAM_STEP: update(e, id); break;
-	default: die("eval: %s", op_name[n->op]);
+	case N_OP: die("eval: op %d", (int)n->op);
 	}
 }
 

@@ -262,9 +262,9 @@ int bcast_strides(const Graph *g, const Node *out, const Node *in,
 const char *node_label(const Graph *g, int id);  /* name, or "op#id" */
 int find_name(const Graph *g, const char *name);  /* node id or -1 */
 bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
-/* The elementwise ops on one value (attr 'c'), shared by folding and eval. */
-double apply_unary(Op op, double x, double c);
-double apply_binary(Op op, double a, double b);
+/* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
+ * the reference formulas, shared by folding and eval.  */
+double apply_ew(Op op, double x, double y, double c);
 
 /* ------------------------------------------------------------- lex.c */
 

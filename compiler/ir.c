@@ -37,6 +37,20 @@ Graph *copy_graph(const Graph *g)
 	return c;
 }
 
+/* The inputs of new node 'id', their count checked against ops.def. */
+static void set_inputs(Graph *g, int id, int n_in, const int *in)
+{
+	Node *n = &g->node[id];
+	if (n_in != op_nin[n->op] || n_in > MAX_IN)
+		die("%s with %d inputs (ops.def: %d)", op_name[n->op], n_in, op_nin[n->op]);
+	n->n_in = n_in;
+	for (int i = 0; i < n_in; i++) {
+		if (in[i] < 0 || in[i] >= id)
+			die("%s reads node %d", op_name[n->op], in[i]);
+		n->in[i] = in[i];
+	}
+}
+
 static int push(Graph *g, Op op, Shape s, bool batched, Loc loc)
 {
 	if (g->n_node == g->cap) {
@@ -240,10 +254,17 @@ static void check_float(Graph *g, int a, Loc loc)
 		         node_label(g, a));
 }
 
-/* y = f(x) on one value: the elementwise unary ops (folding, eval). */
-double apply_unary(Op op, double x, double c)
+/* The reference formula of an elementwise op on one element (folding and
+ * the evaluator): x, y the operands -- (x) for K_UNARY, (a, b) for
+ * K_BINARY, (dy, saved) for K_GRAD --, c = attr[0].  Exhaustive: a new
+ * elementwise row of ops.def is listed by -Wswitch until it is here.  */
+double apply_ew(Op op, double x, double y, double c)
 {
 	switch (op) {
+	case OP_ADD: return x + y;
+	case OP_SUB: return x - y;
+	case OP_MUL: return x * y;
+	case OP_DIV: return x / y;
 	case OP_NEG: return -x;
 	case OP_SCALE: return c * x;
 	case OP_RELU: return x < 0 ? 0 : x;  /* NaN stays NaN, as in PyTorch */
@@ -254,19 +275,23 @@ double apply_unary(Op op, double x, double c)
 	case OP_LOG: return log(x);
 	case OP_SQRT: return sqrt(x);
 	case OP_ABS: return fabs(x);
-	default: die("apply_unary: %s", op_name[op]);
+	case OP_EXPAND: return x;
+	/* backward rules: x = dy, y = the saved forward value */
+	case OP_RELU_GRAD: return y > 0 ? x : 0;
+	case OP_LEAKY_RELU_GRAD: return y > 0 ? x : c * x;
+	case OP_SIGMOID_GRAD: return x * y * (1 - y);
+	case OP_TANH_GRAD: return x * (1 - y * y);
+	case OP_SQRT_GRAD: return x / (2 * y);
+	case OP_ABS_GRAD: return y > 0 ? x : y < 0 ? -x : 0;
+	case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_FILL:
+	case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_SUM: case OP_MEAN: case OP_SUMSQ:
+	case OP_MATMUL: case OP_TRANSPOSE: case OP_CROSS_ENTROPY: case OP_MSE:
+	case OP_REDUCE_TO: case OP_BATCH_MEAN: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
+	case OP_CE_GRAD: case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP:
+	case N_OP:
+		break;  /* no per-element formula (mse_grad: eval.c's loss kernels) */
 	}
-}
-
-double apply_binary(Op op, double a, double b)
-{
-	switch (op) {
-	case OP_ADD: return a + b;
-	case OP_SUB: return a - b;
-	case OP_MUL: return a * b;
-	case OP_DIV: return a / b;
-	default: die("apply_binary: %s", op_name[op]);
-	}
+	die("apply_ew: %s", op < N_OP ? op_name[op] : "?");
 }
 
 static const char *op_symbol(Op op)
@@ -293,7 +318,7 @@ int new_unary(Graph *g, Op op, int a, double attr, Loc loc)
 		if (op == OP_SCALE && attr == 1)
 			return a;
 		if (literal(g, a, &v))
-			return fill_like(g, a, apply_unary(op, v, attr));
+			return fill_like(g, a, apply_ew(op, v, 0, attr));
 		if (op == OP_SCALE && x->op == OP_SCALE)
 			return new_unary(g, OP_SCALE, x->in[0], attr * x->attr[0], loc);
 		if (op == OP_NEG && x->op == OP_NEG)
@@ -308,16 +333,18 @@ int new_unary(Graph *g, Op op, int a, double attr, Loc loc)
 	case K_REDUCE:
 		s = (Shape){0};
 		break;
-	default:
+	case K_OTHER:
 		if (op != OP_TRANSPOSE)
 			die("new_unary: %s", op_name[op]);
 		if (s.rank != 2)
 			error_at(loc, "'transpose' needs a 2-D tensor, got %s", shape_str(s));
 		s = shape_of(2, x->shape.dim[1], x->shape.dim[0]);
+		break;
+	case K_LEAF: case K_BINARY: case K_GRAD:
+		die("new_unary: %s", op_name[op]);
 	}
 	int id = push(g, op, s, batched, loc);
-	g->node[id].n_in = 1;
-	g->node[id].in[0] = a;
+	set_inputs(g, id, 1, &a);
 	g->node[id].attr[0] = attr;
 	return id;
 }
@@ -404,17 +431,21 @@ int new_binary(Graph *g, Op op, int a, int b, Loc loc)
 			error_at(loc, "shape mismatch in '%s': %s and %s", op_symbol(op),
 			         shape_str(x->shape), shape_str(y->shape));
 		if (literal(g, a, &va) && literal(g, b, &vb))
-			return new_fill(g, apply_binary(op, va, vb), s, batched);
+			return new_fill(g, apply_ew(op, va, vb, 0), s, batched);
 		if ((id = fold_identity(g, op, a, b, s, batched, loc)) >= 0)
 			return id;
 		break;
-	default:
-		die("new_binary: %s", op_name[op]);
+	case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_FILL: case OP_NEG: case OP_SCALE:
+	case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_EXP: case OP_LOG:
+	case OP_SQRT: case OP_ABS: case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_SUM: case OP_MEAN:
+	case OP_SUMSQ: case OP_TRANSPOSE: case OP_EXPAND: case OP_REDUCE_TO: case OP_BATCH_MEAN:
+	case OP_RELU_GRAD: case OP_LEAKY_RELU_GRAD: case OP_SIGMOID_GRAD: case OP_TANH_GRAD:
+	case OP_SQRT_GRAD: case OP_ABS_GRAD: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
+	case OP_CE_GRAD: case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP: case N_OP:
+		die("new_binary: %s", op < N_OP ? op_name[op] : "?");
 	}
 	id = push(g, op, s, batched, loc);
-	g->node[id].n_in = 2;
-	g->node[id].in[0] = a;
-	g->node[id].in[1] = b;
+	set_inputs(g, id, 2, (int[2]){a, b});
 	if (op == OP_CROSS_ENTROPY)
 		g->node[id].attr[0] = (double)x->shape.dim[0];
 	return id;
@@ -432,9 +463,7 @@ int new_node(Graph *g, Op op, int n_in, const int *in, Loc loc)
 int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched)
 {
 	int id = push(g, op, s, batched, (Loc){0});
-	g->node[id].n_in = n_in;
-	for (int i = 0; i < n_in; i++)
-		g->node[id].in[i] = in[i];
+	set_inputs(g, id, n_in, in);
 	return id;
 }
 
