@@ -388,8 +388,3 @@ Graph *autodiff(const Graph *fwd, Mode mode)
 		add_updates(&ad);
 	return g;
 }
-
-int param_grad(const Graph *g, int p)
-{
-	return g->node[p].grad;
-}

@@ -260,6 +260,20 @@ int full_dims(const Graph *g, const Node *n, int64_t dim[MAX_RANK + 1]);
 int bcast_strides(const Graph *g, const Node *out, const Node *in,
                   int64_t stride[MAX_RANK + 1]);
 const char *node_label(const Graph *g, int id);  /* name, or "op#id" */
+/* The gradient node of parameter 'p' in a TRAIN/GRAD graph, or -1. */
+int param_grad(const Graph *g, int p);
+/* Renumber the nodes: node i moves to new_id[i], or is dropped where it is
+ * -1 (the kept ones take ids 0..n-1).  Every id the graph holds follows
+ * (inputs, Node.fuse/fwd/grad, the Graph's lists); Node.alias is reset. */
+void remap_ids(Graph *g, const int *new_id);
+/* Mark the values the caller reads after an entry point returns: outputs,
+ * the loss, the tracked means, MODE_GRAD's parameter gradients.  */
+void caller_reads(const Graph *g, bool *reads);
+/* n rounded up to the arena alignment */
+static inline int64_t align_up(int64_t n)
+{
+	return (n + ALIGN - 1) / ALIGN * ALIGN;
+}
 int find_name(const Graph *g, const char *name);  /* node id or -1 */
 bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
 /* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
@@ -313,8 +327,6 @@ void lower(Graph *g);
  * the outputs need; MODE_TRAIN and MODE_GRAD add BATCH_MEAN(J), the
  * backward pass, and (TRAIN) one update node per trainable parameter.  */
 Graph *autodiff(const Graph *fwd, Mode mode);
-/* The gradient node of parameter 'p' in a TRAIN/GRAD graph, or -1. */
-int param_grad(const Graph *g, int p);
 
 /* ------------------------------------------------------------ eval.c */
 
@@ -355,13 +367,7 @@ void schedule(Graph *g);
  * the loss.  */
 void verify_schedule(const Graph *g);
 
-/* ------------------------------------------------------------ plan.c */
-
-/* Fill Node.sto/offset/bytes/first/last/alias and Graph.arena_bytes,
- * lower_bound, unshared_bytes.  */
-void plan(Graph *g);
-/* Check that no two allocations live at the same step overlap; die() if so. */
-void verify_plan(const Graph *g);
+/* ------------------------------------------------------------ live.c */
 
 /* The offset planner on plain intervals (plan() builds one per arena node).
  * An interval asks for 'bytes' (rounded up to ALIGN by the planner) live
@@ -373,6 +379,29 @@ typedef struct Interval {
 	int alias;       /* shares the allocation of this interval; -1 */
 	int64_t offset;  /* filled by plan_intervals */
 } Interval;
+/* Node.fuse checked: the consumer computing node 'id', or -1 (leaves never). */
+int fused_into(const Graph *g, int id);
+/* The step whose kernel computes node 'id' (follows fuse to the end). */
+int exec_step(const Graph *g, int id);
+/* Fill Node.sto of every node (the storage rules, see live.c). */
+void assign_storage(Graph *g);
+/* Storage, live ranges, in-place aliases, Graph.lower_bound and
+ * unshared_bytes, without offsets; returns the lower bound.  */
+int64_t liveness(Graph *g);
+/* One interval per STO_ARENA node of a planned graph, in id order, then
+ * one per node with scratch; *node_of (if given) maps interval index ->
+ * node id, or -1 - id for the scratch of node id.  */
+Interval *graph_intervals(const Graph *g, int *n_iv, int **node_of);
+
+/* ------------------------------------------------------------ plan.c */
+
+/* Fill Node.sto/offset/bytes/first/last/alias and Graph.arena_bytes,
+ * lower_bound, unshared_bytes.  */
+void plan(Graph *g);
+/* Check that no two allocations live at the same step overlap; die() if so. */
+void verify_plan(const Graph *g);
+
+/* The offset planner on plain intervals (plan() builds one per arena node). */
 /* Fill iv[].offset; returns the arena size and sets *lower_bound. */
 int64_t plan_intervals(Interval *iv, int n, int64_t *lower_bound);
 /* Max over steps of the rounded bytes of the allocations live there. */
@@ -380,19 +409,6 @@ int64_t intervals_lower_bound(const Interval *iv, int n);
 /* die() on overlap of simultaneously live allocations, misalignment, or an
  * allocation outside [0, arena).  */
 void verify_intervals(const Interval *iv, int n, int64_t arena);
-/* Node.fuse checked: the consumer computing node 'id', or -1 (leaves never). */
-int fused_into(const Graph *g, int id);
-/* The step whose kernel computes node 'id' (follows fuse to the end). */
-int exec_step(const Graph *g, int id);
-/* Fill Node.sto of every node (SPEC storage rules, see plan.c). */
-void assign_storage(Graph *g);
-/* Storage, live ranges, in-place aliases, Graph.lower_bound and
- * unshared_bytes, without offsets; returns the lower bound.  */
-int64_t plan_liveness(Graph *g);
-/* One interval per STO_ARENA node of a planned graph, in id order, then
- * one per node with scratch; *node_of (if given) maps interval index ->
- * node id, or -1 - id for the scratch of node id.  */
-Interval *graph_intervals(const Graph *g, int *n_iv, int **node_of);
 /* TRAIN: the lower bound if every parameter gradient were kept to the end
  * (one optimizer step after the backward pass), the baseline of issue 4. */
 int64_t baseline_lower_bound(const Graph *g);

@@ -486,3 +486,64 @@ bool valid_name(const char *s)
 			return false;
 	return true;
 }
+
+int param_grad(const Graph *g, int p)
+{
+	return g->node[p].grad;
+}
+
+static int moved(const int *new_id, int id)
+{
+	return id < 0 ? -1 : new_id[id];
+}
+
+void remap_ids(Graph *g, const int *new_id)
+{
+	int n = 0;
+	for (int i = 0; i < g->n_node; i++)
+		n += new_id[i] >= 0;
+	int cap = g->cap > n ? g->cap : n;
+	Node *nodes = alloc(sizeof(Node) * (size_t)(cap ? cap : 1));
+	for (int i = 0; i < g->n_node; i++) {
+		int j = new_id[i];
+		if (j < 0)
+			continue;
+		if (j >= n)
+			die("remap_ids: node %d to %d of %d", i, j, n);
+		Node nd = g->node[i];
+		for (int k = 0; k < nd.n_in; k++)
+			if ((nd.in[k] = new_id[nd.in[k]]) < 0)
+				die("node %d (%s) reads a dropped node", i, node_label(g, i));
+		nd.fuse = nd.fuse >= 0 ? moved(new_id, fused_into(g, i)) : -1;
+		nd.fwd = moved(new_id, nd.fwd);
+		nd.grad = moved(new_id, nd.grad);
+		nd.alias = -1;
+		nodes[j] = nd;
+	}
+	g->node = nodes;
+	g->n_node = n;
+	g->cap = cap;
+	g->objective = moved(new_id, g->objective);
+	g->loss = moved(new_id, g->loss);
+	for (int k = 0; k < g->n_out; k++)
+		g->out[k] = moved(new_id, g->out[k]);
+	for (int k = 0; k < g->n_track; k++) {
+		g->track[k] = moved(new_id, g->track[k]);
+		g->track_mean[k] = moved(new_id, g->track_mean[k]);
+	}
+}
+
+void caller_reads(const Graph *g, bool *reads)
+{
+	for (int k = 0; k < g->n_out; k++)
+		reads[g->out[k]] = true;
+	for (int k = 0; k < g->n_track; k++)
+		if (g->track_mean[k] >= 0)
+			reads[g->track_mean[k]] = true;
+	if (g->loss >= 0)
+		reads[g->loss] = true;
+	if (g->mode == MODE_GRAD)
+		for (int i = 0; i < g->n_node; i++)
+			if (g->node[i].op == OP_PARAM && !g->node[i].frozen && g->node[i].grad >= 0)
+				reads[g->node[i].grad] = true;
+}

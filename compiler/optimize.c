@@ -69,11 +69,6 @@ static void mark_live(const Graph *g, bool *live)
 				live[g->node[i].in[k]] = true;
 }
 
-static int remap(const int *map, int id)
-{
-	return id < 0 ? -1 : map[id];
-}
-
 /* Drop the nodes not marked in 'live'; renumber and remap every id. */
 static void compact(Graph *g, const bool *live)
 {
@@ -81,42 +76,7 @@ static void compact(Graph *g, const bool *live)
 	int n = 0;
 	for (int i = 0; i < g->n_node; i++)
 		map[i] = live[i] ? n++ : -1;
-	for (int i = 0; i < g->n_node; i++) {
-		if (!live[i])
-			continue;
-		Node nd = g->node[i];
-		for (int k = 0; k < nd.n_in; k++)
-			if ((nd.in[k] = map[nd.in[k]]) < 0)
-				die("live node %d reads a dead one", i);
-		nd.fwd = remap(map, nd.fwd);
-		nd.grad = remap(map, nd.grad);
-		g->node[map[i]] = nd;
-	}
-	g->n_node = n;
-	for (int k = 0; k < g->n_out; k++)
-		g->out[k] = remap(map, g->out[k]);
-	for (int k = 0; k < g->n_track; k++) {
-		g->track[k] = remap(map, g->track[k]);
-		g->track_mean[k] = remap(map, g->track_mean[k]);
-	}
-	g->loss = remap(map, g->loss);
-	g->objective = remap(map, g->objective);
-}
-
-/* Values the caller reads after the call: never fused away. */
-static void mark_external(const Graph *g, bool *ext)
-{
-	for (int k = 0; k < g->n_out; k++)
-		ext[g->out[k]] = true;
-	for (int k = 0; k < g->n_track; k++)
-		if (g->track_mean[k] >= 0)
-			ext[g->track_mean[k]] = true;
-	if (g->loss >= 0)
-		ext[g->loss] = true;
-	if (g->mode == MODE_GRAD)
-		for (int i = 0; i < g->n_node; i++)
-			if (g->node[i].op == OP_PARAM && g->node[i].grad >= 0)
-				ext[g->node[i].grad] = true;
+	remap_ids(g, map);
 }
 
 /* Does a matrix product write a plain row-major [nb][m][n] result? */
@@ -164,7 +124,7 @@ static void fuse_all(Graph *g)
 	bool *ext = alloc(sizeof(bool) * (size_t)(n + 1));
 	int *mm_of = alloc(sizeof(int) * (size_t)(n + 1));  /* the group's product */
 	int *user = alloc(sizeof(int) * (size_t)(n + 1));
-	mark_external(g, ext);
+	caller_reads(g, ext);
 	for (int i = 0; i < n; i++) {
 		user[i] = -1;
 		mm_of[i] = g->node[i].op == OP_MATMUL ? i : -1;

@@ -23,7 +23,7 @@
  *      among the ready units; four are tried — the old order, the most bytes
  *      freed minus allocated, depth first (the unit reading the most recent
  *      value), and the smallest allocation — ties broken by old id.
- *   4. Each candidate order is planned for liveness (plan_liveness, with
+ *   4. Each candidate order is planned for liveness (live.c, with
  *      in-place reuse) and the one with the lowest peak wins (ties: the
  *      earlier candidate, so the result is deterministic).
  *
@@ -137,13 +137,7 @@ static void build_sizes(Sched *s)
 		int64_t b = tmp->node[i].sto == STO_ARENA ? node_bytes(tmp, &tmp->node[i]) : 0;
 		s->size[i] = (b + ALIGN - 1) / ALIGN * ALIGN;
 	}
-	if (tmp->loss >= 0)
-		s->end[tmp->loss] = true;
-	for (int k = 0; k < tmp->n_track; k++)
-		if (tmp->track_mean[k] >= 0)
-			s->end[tmp->track_mean[k]] = true;
-	for (int k = 0; k < tmp->n_out; k++)
-		s->end[tmp->out[k]] = true;
+	caller_reads(tmp, s->end);
 }
 
 /* Bytes freed and allocated by running unit 'u' now. */
@@ -235,40 +229,13 @@ static void list_schedule(const Sched *s, int policy, int *order)
 		die("schedule: %d of %d nodes placed", k, n);
 }
 
-static int remap(const int *new_id, int x)
-{
-	return x >= 0 ? new_id[x] : x;
-}
-
 /* Graph 'g' with its nodes in 'order' (old ids), every id renumbered. */
 static void apply_order(Graph *g, const int *order)
 {
-	int n = g->n_node;
-	int *new_id = alloc(sizeof(int) * (size_t)n);
-	Node *nodes = alloc(sizeof(Node) * (size_t)(g->cap > n ? g->cap : n));
-	for (int i = 0; i < n; i++)
+	int *new_id = alloc(sizeof(int) * (size_t)g->n_node);
+	for (int i = 0; i < g->n_node; i++)
 		new_id[order[i]] = i;
-	for (int i = 0; i < n; i++) {
-		Node *nd = &nodes[i];
-		int f = fused_into(g, order[i]);
-		*nd = g->node[order[i]];
-		for (int k = 0; k < nd->n_in; k++)
-			nd->in[k] = new_id[nd->in[k]];
-		nd->fuse = remap(new_id, f);
-		nd->fwd = remap(new_id, nd->fwd);
-		nd->grad = remap(new_id, nd->grad);
-		nd->alias = -1;
-	}
-	g->node = nodes;
-	g->cap = g->cap > n ? g->cap : n;
-	g->objective = remap(new_id, g->objective);
-	g->loss = remap(new_id, g->loss);
-	for (int k = 0; k < g->n_out; k++)
-		g->out[k] = remap(new_id, g->out[k]);
-	for (int k = 0; k < g->n_track; k++) {
-		g->track[k] = remap(new_id, g->track[k]);
-		g->track_mean[k] = remap(new_id, g->track_mean[k]);
-	}
+	remap_ids(g, new_id);
 }
 
 /* The pass: build the units and constraints, list-schedule under each
@@ -297,7 +264,7 @@ void schedule(Graph *g)
 		list_schedule(&s, p, order);
 		Graph *t = copy_graph(g);
 		apply_order(t, order);
-		int64_t peak = plan_liveness(t);
+		int64_t peak = liveness(t);
 		if (best_peak < 0 || peak < best_peak) {
 			best_peak = peak;
 			best = order;

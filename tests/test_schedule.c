@@ -163,7 +163,7 @@ START_TEST(branches)
 	                   "c = sum(a) + sum(b)\noutput c\n";
 	Graph *f = lowered_model(text, NULL);
 	Graph *given = derive(f, MODE_INFER, false), *g = derive(f, MODE_INFER, false);
-	int64_t before = plan_liveness(given);
+	int64_t before = liveness(given);
 	schedule(g);
 	plan(g);
 	ck_assert_int_lt(g->lower_bound, before);
@@ -213,7 +213,7 @@ START_TEST(random_models)
 			plan(g);
 			ck_assert_int_eq(g->n_node, given->n_node);
 			if (modes[k] == MODE_INFER)  /* no updates: the given order is a candidate */
-				ck_assert_int_le(g->lower_bound, plan_liveness(given));
+				ck_assert_int_le(g->lower_bound, liveness(given));
 		}
 	}
 }
