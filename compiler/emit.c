@@ -235,6 +235,19 @@ static void push_values(lua_State *L, Graph *const *modes, int n_modes)
 	}
 }
 
+/* The target row (target.c): what the kernels are shaped for. */
+static void push_target(lua_State *L, const Target *t)
+{
+	lua_createtable(L, 0, 8);
+	set_str(L, "name", t->name);
+	set_int(L, "vec_bytes", t->vec_bytes);
+	set_int(L, "vec_regs", t->vec_regs);
+	set_int(L, "stack_bytes", t->stack_bytes);
+	set_int(L, "align", t->align);
+	set_bool(L, "fma", t->fma);
+	set_bool(L, "int8_dot", t->int8_dot);
+}
+
 /* The table handed to emitter.emit(): flags, then one table per mode. */
 static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Options *opt)
 {
@@ -251,7 +264,9 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	set_bool(L, "no_fuse", opt->no_fuse);
 	set_bool(L, "no_pack", opt->no_pack);
 	set_str(L, "params", opt->params);
-	set_int(L, "align", ALIGN);
+	push_target(L, g0->target);
+	lua_setfield(L, -2, "target");
+	set_int(L, "align", g0->target->align);
 	lua_createtable(L, n_modes, 0);
 	for (int i = 0; i < n_modes; i++) {
 		push_graph(L, modes[i]);

@@ -25,7 +25,6 @@ enum {
 	MAX_LINE = 4096,   /* longest source line */
 	MAX_DEPTH = 200,   /* deepest expression nesting */
 	MAX_LIST = 64,     /* names in one output/track statement */
-	ALIGN = 64,        /* arena alignment in bytes (>= 16, a cache line) */
 };
 /* the largest tensor or arena, in bytes: offsets stay in 32 bits */
 #define MAX_BYTES ((int64_t)INT32_MAX)
@@ -114,6 +113,26 @@ static inline bool op_is(Op op, unsigned f)
 	return (op_flags[op] & f) == f;
 }
 
+/* ---------------------------------------------------------- target.c */
+
+/* What the code is shaped for (QBE's Target): one row of target.c's table
+ * per --target.  The emitter takes vector width, register tiles and stack
+ * from it, the planner the alignment; nothing else names a machine.  */
+typedef struct Target {
+	const char *name;
+	int vec_bytes;    /* one vector register: the lanes of the inner loops */
+	int vec_regs;     /* vector registers a register tile may fill */
+	int stack_bytes;  /* stack one kernel may use (packed panels) */
+	int align;        /* arena and allocation alignment in bytes (>= 8) */
+	bool fma;         /* fused multiply-add in hardware */
+	bool int8_dot;    /* a 4-way int8 dot product (VNNI, ...) */
+	const char *about;  /* one line for --help and the generated banner */
+} Target;
+/* The row named 'name', or NULL; names_out (if given): the known names. */
+const Target *find_target(const char *name, const char **names_out);
+/* The rows of L a packed product transposes per block: two vectors. */
+int pack_rows(const Target *t, bool f64);
+
 /* -------------------------------------------------------------- ir.c */
 
 typedef enum Type { T_F, T_INT } Type;  /* float (f32/f64 per --dtype), class label */
@@ -178,7 +197,7 @@ typedef struct Node {
 	/* plan */
 	Storage sto;
 	int64_t offset;      /* STO_ARENA: byte offset in the arena */
-	int64_t bytes;       /* STO_ARENA: allocation size, rounded up to ALIGN */
+	int64_t bytes;       /* STO_ARENA: allocation size, rounded to the target's align */
 	int64_t scratch;     /* bytes of arena the kernel computing this node needs at
 	                      * its step only (Matmul.pack), rounded; 0: none */
 	int64_t scratch_offset;
@@ -210,6 +229,7 @@ typedef struct Graph {
 	Mode mode;
 	int batch;               /* B */
 	bool f64;                /* --dtype f64 */
+	const Target *target;    /* --target, or the portable row */
 	Node *node;
 	int n_node, cap;
 	int objective;           /* per-sample objective J (minimize), or -1 */
@@ -246,9 +266,6 @@ bool shape_eq(Shape a, Shape b);
 int64_t shape_numel(Shape s);
 int64_t node_numel(const Graph *g, const Node *n);     /* with the batch */
 int64_t node_bytes(const Graph *g, const Node *n);     /* numel * element size */
-/* The rows of L a product packs transposed per block: two vectors of the
- * emitter (32 f32, 16 f64).  */
-#define PACK_ROWS(f64) ((f64) ? 16 : 32)
 const char *shape_str(Shape s);                         /* "[10, 32]" */
 /* Broadcasting: the NumPy result of two per-sample shapes; false if they
  * do not broadcast.  */
@@ -269,11 +286,12 @@ void remap_ids(Graph *g, const int *new_id);
 /* Mark the values the caller reads after an entry point returns: outputs,
  * the loss, the tracked means, MODE_GRAD's parameter gradients.  */
 void caller_reads(const Graph *g, bool *reads);
-/* n rounded up to the arena alignment */
-static inline int64_t align_up(int64_t n)
+/* n rounded up to a multiple of 'align'; to the arena alignment of g's target */
+static inline int64_t round_to(int64_t n, int align)
 {
-	return (n + ALIGN - 1) / ALIGN * ALIGN;
+	return (n + align - 1) / align * align;
 }
+#define align_up(g, n) round_to((n), (g)->target->align)
 int find_name(const Graph *g, const char *name);  /* node id or -1 */
 bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
 /* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
@@ -309,6 +327,7 @@ typedef struct Options {
 	bool no_pack;        /* --no-pack: no product packs into scratch (smallest arena) */
 	const char *params;  /* --params FILE, or NULL */
 	const char *dump;    /* -d letters */
+	const char *target;  /* --target NAME, or NULL: portable */
 } Options;
 
 /* Parse a model into its forward graph (MODE_FWD), with per-sample shapes
@@ -370,7 +389,7 @@ void verify_schedule(const Graph *g);
 /* ------------------------------------------------------------ live.c */
 
 /* The offset planner on plain intervals (plan() builds one per arena node).
- * An interval asks for 'bytes' (rounded up to ALIGN by the planner) live
+ * An interval asks for 'bytes' (rounded up to 'align' by the planner) live
  * from step 'first' to 'last' inclusive; alias >= 0: written in place over
  * interval 'alias' (same size, dead by 'first'), sharing its allocation.  */
 typedef struct Interval {
@@ -403,12 +422,12 @@ void verify_plan(const Graph *g);
 
 /* The offset planner on plain intervals (plan() builds one per arena node). */
 /* Fill iv[].offset; returns the arena size and sets *lower_bound. */
-int64_t plan_intervals(Interval *iv, int n, int64_t *lower_bound);
+int64_t plan_intervals(Interval *iv, int n, int align, int64_t *lower_bound);
 /* Max over steps of the rounded bytes of the allocations live there. */
-int64_t intervals_lower_bound(const Interval *iv, int n);
+int64_t intervals_lower_bound(const Interval *iv, int n, int align);
 /* die() on overlap of simultaneously live allocations, misalignment, or an
  * allocation outside [0, arena).  */
-void verify_intervals(const Interval *iv, int n, int64_t arena);
+void verify_intervals(const Interval *iv, int n, int align, int64_t arena);
 /* TRAIN: the lower bound if every parameter gradient were kept to the end
  * (one optimizer step after the backward pass), the baseline of issue 4. */
 int64_t baseline_lower_bound(const Graph *g);

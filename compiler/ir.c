@@ -22,6 +22,7 @@ Graph *new_graph(const char *model, const Source *src)
 	g->model = model;
 	g->src = src;
 	g->batch = 1;
+	g->target = find_target("portable", NULL);
 	g->objective = g->loss = -1;
 	g->opt = (Optim){.kind = OPT_SGD, .lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
 	return g;

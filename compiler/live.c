@@ -105,9 +105,9 @@ int64_t liveness(Graph *g)
 		nd->first = nd->last = exec_step(g, i);
 		nd->alias = -1;
 		nd->offset = 0;
-		nd->bytes = nd->sto == STO_ARENA ? align_up(node_bytes(g, nd)) : 0;
+		nd->bytes = nd->sto == STO_ARENA ? align_up(g, node_bytes(g, nd)) : 0;
 		nd->scratch = nd->op == OP_MATMUL && nd->mm.pack > 0 ?
-		              align_up(nd->mm.pack * nd->mm.k * (g->f64 ? 8 : 4)) : 0;
+		              align_up(g, nd->mm.pack * nd->mm.k * (g->f64 ? 8 : 4)) : 0;
 		nd->scratch_offset = 0;
 	}
 	caller_reads(g, end);
@@ -142,7 +142,7 @@ int64_t liveness(Graph *g)
 	for (int k = 0; k < ni; k++)
 		if (iv[k].alias < 0)
 			g->unshared_bytes += iv[k].bytes;
-	g->lower_bound = intervals_lower_bound(iv, ni);
+	g->lower_bound = intervals_lower_bound(iv, ni, g->target->align);
 	return g->lower_bound;
 }
 

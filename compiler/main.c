@@ -20,6 +20,7 @@
 static const char usage[] =
 	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
 	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
+	"                     [--target T]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"       gradc dot MODEL.nn [--batch N]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
@@ -115,6 +116,8 @@ static Args parse_args(int argc, char **argv)
 			a.seed = (uint32_t)parse_int(VAL(), "seed", UINT32_MAX);
 		else if (!strcmp(s, "-d"))
 			a.opt.dump = VAL();
+		else if (!strcmp(s, "--target"))
+			a.opt.target = VAL();
 		else if (s[0] == '-' && s[1])
 			bad_usage("unknown option '%s'", s);
 		else if (!a.model)
@@ -125,6 +128,9 @@ static Args parse_args(int argc, char **argv)
 	}
 	if (!a.model)
 		bad_usage("%s", "missing MODEL.nn");
+	const char *known;
+	if (a.opt.target && !find_target(a.opt.target, &known))
+		bad_usage(str_fmt("unknown target '%%s' (known: %s)", known), a.opt.target);
 	if (a.opt.name && !valid_name(a.opt.name))
 		bad_usage("--name '%s' is not a C identifier", a.opt.name);
 	return a;

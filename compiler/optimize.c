@@ -32,7 +32,7 @@
  *
  * 4. Packing (with fusion, unless --no-pack).  A product C = L R^T (the
  *    forward X W^T) of 16 or more rows, 64 or more columns and k >= 16
- *    packs blocks of PACK_ROWS rows of L transposed into scratch memory
+ *    packs blocks of pack_rows() rows of L transposed into scratch memory
  *    (Matmul.pack; the planner gives the scratch a live range of that one
  *    step), so that its kernel runs with the rows of C along vectors:
  *    broadcasts of R, unit-stride loads of L^T, no horizontal sums
@@ -183,6 +183,6 @@ void optimize(Graph *g, bool fuse, bool pack)
 		Matmul *mm = &g->node[i].mm;
 		if (g->node[i].op == OP_MATMUL && mm->nb == 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 64 &&
 		    mm->k >= 16)
-			mm->pack = mm->m < PACK_ROWS(g->f64) ? mm->m : PACK_ROWS(g->f64);
+			mm->pack = mm->m < pack_rows(g->target, g->f64) ? mm->m : pack_rows(g->target, g->f64);
 	}
 }

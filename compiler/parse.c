@@ -1048,6 +1048,11 @@ Graph *parse(const Source *src, const Options *opt)
 	}
 	g->batch = p.opt->batch > 0 ? p.opt->batch : p.batch > 0 ? p.batch : 1;
 	g->f64 = p.opt->f64;
+	if (p.opt->target) {
+		const char *known;
+		if (!(g->target = find_target(p.opt->target, &known)))
+			error_plain("unknown target '%s' (known: %s)", p.opt->target, known);
+	}
 	g->mode = MODE_FWD;
 	return g;
 }

@@ -7,7 +7,7 @@
  *
  * 1-3. Storage, live ranges and in-place aliases: live.c (liveness), the
  *    same facts the scheduler's cost model uses.
- * 4. Offsets (plan_intervals).  Allocations are rounded up to ALIGN.  The
+ * 4. Offsets (plan_intervals).  Allocations are rounded up to the target's alignment.  The
  *    lower bound is the peak, over steps, of the bytes live at that step.
  *    Each allocation in turn goes into the lowest/smallest gap among the
  *    already placed allocations whose live ranges intersect its own (first
@@ -53,7 +53,7 @@ static int root_of(const Interval *iv, int n, int i)
 
 /* Merge the in-place chains: one Alloc per root; root[i] maps each
  * interval to its allocation's index.  Returns the number of allocations. */
-static int merge(const Interval *iv, int n, Alloc *a, int *root)
+static int merge(const Interval *iv, int n, int align, Alloc *a, int *root)
 {
 	int na = 0;
 	int *slot = alloc(sizeof(int) * (size_t)(n ? n : 1));
@@ -64,13 +64,13 @@ static int merge(const Interval *iv, int n, Alloc *a, int *root)
 		slot[i] = -1;
 		if (iv[i].alias < 0) {
 			slot[i] = na;
-			a[na++] = (Alloc){align_up(iv[i].bytes), iv[i].first, iv[i].last, 0};
+			a[na++] = (Alloc){round_to(iv[i].bytes, align), iv[i].first, iv[i].last, 0};
 		}
 	}
 	for (int i = 0; i < n; i++) {
 		int r = root_of(iv, n, i);
 		Alloc *al = &a[slot[r]];
-		if (align_up(iv[i].bytes) != al->bytes)
+		if (round_to(iv[i].bytes, align) != al->bytes)
 			die("interval %d: in place over %lld bytes with %lld", i,
 			    (long long)al->bytes, (long long)iv[i].bytes);
 		if (iv[i].alias >= 0 && iv[iv[i].alias].last > iv[i].first)
@@ -114,11 +114,11 @@ static int64_t peak_bytes(const Alloc *a, int na)
 }
 
 /* The lower bound of intervals 'iv': the peak of live rounded bytes. */
-int64_t intervals_lower_bound(const Interval *iv, int n)
+int64_t intervals_lower_bound(const Interval *iv, int n, int align)
 {
 	Alloc *a = alloc(sizeof(Alloc) * (size_t)(n ? n : 1));
 	int *root = alloc(sizeof(int) * (size_t)(n ? n : 1));
-	return peak_bytes(a, merge(iv, n, a, root));
+	return peak_bytes(a, merge(iv, n, align, a, root));
 }
 
 /* ---- placement */
@@ -249,12 +249,12 @@ static int64_t improve(const Alloc *a, int na, int *order, bool best_fit, int64_
 
 /* Assign iv[].offset (in-place intervals share their root's); returns the
  * arena size, sets *lower_bound, and verifies the result.  */
-int64_t plan_intervals(Interval *iv, int n, int64_t *lower_bound)
+int64_t plan_intervals(Interval *iv, int n, int align, int64_t *lower_bound)
 {
 	int m = n ? n : 1;
 	Alloc *a = alloc(sizeof(Alloc) * (size_t)m);
 	int *root = alloc(sizeof(int) * (size_t)m);
-	int na = merge(iv, n, a, root);
+	int na = merge(iv, n, align, a, root);
 	int64_t lb = peak_bytes(a, na);
 	*lower_bound = lb;
 
@@ -288,17 +288,17 @@ int64_t plan_intervals(Interval *iv, int n, int64_t *lower_bound)
 		iv[i].offset = boff[root[i]];
 	if (arena < 0)
 		arena = 0;
-	verify_intervals(iv, n, arena);
+	verify_intervals(iv, n, align, arena);
 	return arena;
 }
 
 /* die() on misaligned, out-of-arena or overlapping live allocations. */
-void verify_intervals(const Interval *iv, int n, int64_t arena)
+void verify_intervals(const Interval *iv, int n, int align, int64_t arena)
 {
 	int m = n ? n : 1;
 	Alloc *a = alloc(sizeof(Alloc) * (size_t)m);
 	int *root = alloc(sizeof(int) * (size_t)m);
-	int na = merge(iv, n, a, root);
+	int na = merge(iv, n, align, a, root);
 	for (int i = 0; i < n; i++) {
 		if (iv[i].alias < 0)
 			a[root[i]].offset = iv[i].offset;
@@ -306,7 +306,7 @@ void verify_intervals(const Interval *iv, int n, int64_t arena)
 			die("interval %d: in place but at offset %lld", i, (long long)iv[i].offset);
 	}
 	for (int i = 0; i < na; i++) {
-		if (a[i].offset < 0 || a[i].offset % ALIGN || a[i].offset + a[i].bytes > arena)
+		if (a[i].offset < 0 || a[i].offset % align || a[i].offset + a[i].bytes > arena)
 			die("allocation %d: offset %lld, %lld bytes, arena %lld", i,
 			    (long long)a[i].offset, (long long)a[i].bytes, (long long)arena);
 		for (int j = 0; j < i; j++)
@@ -326,7 +326,7 @@ void plan(Graph *g)
 	int ni, *of;
 	Interval *iv = graph_intervals(g, &ni, &of);
 	int64_t lb;
-	g->arena_bytes = plan_intervals(iv, ni, &lb);
+	g->arena_bytes = plan_intervals(iv, ni, g->target->align, &lb);
 	if (lb != g->lower_bound)
 		die("lower bound %lld, then %lld", (long long)g->lower_bound, (long long)lb);
 	for (int k = 0; k < ni; k++) {
@@ -346,7 +346,7 @@ void verify_plan(const Graph *g)
 		const Node *nd = &g->node[i];
 		int s = exec_step(g, i);
 		if (nd->sto == STO_ARENA) {
-			if (nd->first != i || nd->bytes != align_up(node_bytes(g, nd)))
+			if (nd->first != i || nd->bytes != align_up(g, node_bytes(g, nd)))
 				die("node %d (%s): first %d, %lld bytes", i, node_label(g, i), nd->first,
 				    (long long)nd->bytes);
 			if (nd->alias >= 0 && (g->node[nd->alias].alias >= 0 ||
@@ -371,8 +371,8 @@ void verify_plan(const Graph *g)
 			die("%s is read at return but dies at step %d", node_label(g, i), g->node[i].last);
 	int ni;
 	Interval *iv = graph_intervals(g, &ni, NULL);
-	verify_intervals(iv, ni, g->arena_bytes);
-	if (intervals_lower_bound(iv, ni) != g->lower_bound || g->arena_bytes < g->lower_bound)
+	verify_intervals(iv, ni, g->target->align, g->arena_bytes);
+	if (intervals_lower_bound(iv, ni, g->target->align) != g->lower_bound || g->arena_bytes < g->lower_bound)
 		die("lower bound %lld, arena %lld", (long long)g->lower_bound,
 		    (long long)g->arena_bytes);
 }
@@ -405,8 +405,8 @@ int64_t baseline_lower_bound(const Graph *g)
 					all[k].alias = -1;
 		}
 		else  /* fused into its update: memory of its own in the baseline */
-			all[m++] = (Interval){align_up(node_bytes(g, &g->node[d])),
+			all[m++] = (Interval){align_up(g, node_bytes(g, &g->node[d])),
 			                      exec_step(g, d), n - 1, -1, 0};
 	}
-	return intervals_lower_bound(all, m);
+	return intervals_lower_bound(all, m, g->target->align);
 }

@@ -342,7 +342,7 @@ void report(Buf *b, const Graph *train, const Graph *infer, bool json)
 		return;
 	}
 	buf_printf(b, "gradc report: model %s, batch %d, dtype %s, arena alignment %d bytes\n\n",
-	           g->model, g->batch, g->f64 ? "f64" : "f32", (int)ALIGN);
+	           g->model, g->batch, g->f64 ? "f64" : "f32", g->target->align);
 	figures_table(b, t, i);
 	notes(b, train, t, infer, i);
 	if (train)

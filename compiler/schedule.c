@@ -135,7 +135,7 @@ static void build_sizes(Sched *s)
 	assign_storage(tmp);
 	for (int i = 0; i < s->n; i++) {
 		int64_t b = tmp->node[i].sto == STO_ARENA ? node_bytes(tmp, &tmp->node[i]) : 0;
-		s->size[i] = (b + ALIGN - 1) / ALIGN * ALIGN;
+		s->size[i] = align_up(tmp, b);
 	}
 	caller_reads(tmp, s->end);
 }

@@ -52,7 +52,7 @@ START_TEST(chain)
 {
 	/* a -> b -> c, each live from its step to its reader's */
 	Interval iv[] = {{128, 0, 1, -1, 0}, {256, 1, 2, -1, 0}, {128, 2, 3, -1, 0}};
-	int64_t lb, arena = plan_intervals(iv, 3, &lb);
+	int64_t lb, arena = plan_intervals(iv, 3, 64, &lb);
 	ck_assert_int_eq(lb, 384);
 	ck_assert_int_eq(arena, 384);
 	ck_assert_int_eq(iv[0].offset, iv[2].offset);  /* a's memory reused by c */
@@ -63,13 +63,13 @@ START_TEST(in_place)
 {
 	/* relu over z in place while w is live: 2 allocations instead of 3 */
 	Interval iv[] = {{256, 0, 1, -1, 0}, {256, 1, 2, 0, 0}, {256, 1, 2, -1, 0}};
-	int64_t lb, arena = plan_intervals(iv, 3, &lb);
+	int64_t lb, arena = plan_intervals(iv, 3, 64, &lb);
 	ck_assert_int_eq(lb, 512);
 	ck_assert_int_eq(arena, 512);
 	ck_assert_int_eq(iv[1].offset, iv[0].offset);
 	ck_assert_int_ne(iv[2].offset, iv[0].offset);
 	iv[1].alias = -1;  /* the same without reuse */
-	arena = plan_intervals(iv, 3, &lb);
+	arena = plan_intervals(iv, 3, 64, &lb);
 	ck_assert_int_eq(lb, 768);
 	ck_assert_int_eq(arena, 768);
 }
@@ -78,11 +78,14 @@ END_TEST
 START_TEST(rounding)
 {
 	Interval iv[] = {{1, 0, 0, -1, 0}, {65, 0, 0, -1, 0}, {64, 1, 1, -1, 0}};
-	int64_t lb, arena = plan_intervals(iv, 3, &lb);
-	ck_assert_int_eq(lb, ALIGN == 64 ? 192 : 2 * ALIGN + ((65 + ALIGN - 1) / ALIGN) * ALIGN);
+	int64_t lb, arena = plan_intervals(iv, 3, 64, &lb);
+	ck_assert_int_eq(lb, 192);
+	int64_t lb8, arena8 = plan_intervals(iv, 3, 8, &lb8);  /* a Cortex-M alignment */
+	ck_assert_int_eq(lb8, 8 + 72);
+	ck_assert_int_eq(arena8, lb8);
 	ck_assert_int_eq(arena, lb);
 	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(iv[i].offset % ALIGN, 0);
+		ck_assert_int_eq(iv[i].offset % 8, 0);
 }
 END_TEST
 
@@ -92,9 +95,9 @@ START_TEST(all_live)
 	int64_t sum = 0;
 	for (int i = 0; i < 6; i++) {
 		iv[i] = (Interval){(i + 1) * 100, i, 10 + i, -1, 0};
-		sum += (i + 1) * 100 / ALIGN * ALIGN + ((i + 1) * 100 % ALIGN ? ALIGN : 0);
+		sum += round_to((i + 1) * 100, 64);
 	}
-	int64_t lb, arena = plan_intervals(iv, 6, &lb);
+	int64_t lb, arena = plan_intervals(iv, 6, 64, &lb);
 	ck_assert_int_eq(lb, sum);
 	ck_assert_int_eq(arena, sum);
 }
@@ -107,7 +110,7 @@ START_TEST(mixed_lifetimes)
 		{192, 0, 1, -1, 0}, {128, 2, 3, -1, 0}, {128, 2, 3, -1, 0},
 		{64, 0, 3, -1, 0}, {192, 4, 5, -1, 0}, {64, 4, 5, -1, 0},
 	};
-	int64_t lb, arena = plan_intervals(iv, 6, &lb);
+	int64_t lb, arena = plan_intervals(iv, 6, 64, &lb);
 	ck_assert_int_eq(lb, 320);
 	ck_assert_int_eq(arena, lb);
 }
@@ -115,7 +118,7 @@ END_TEST
 
 START_TEST(empty)
 {
-	int64_t lb, arena = plan_intervals(NULL, 0, &lb);
+	int64_t lb, arena = plan_intervals(NULL, 0, 64, &lb);
 	ck_assert_int_eq(lb, 0);
 	ck_assert_int_eq(arena, 0);
 }
@@ -151,10 +154,10 @@ START_TEST(random_sets)
 	for (int r = 0; r < runs; r++) {
 		Interval iv[60];
 		int n = random_set(iv, 60, 30);
-		int64_t lb, arena = plan_intervals(iv, n, &lb);
-		verify_intervals(iv, n, arena);
+		int64_t lb, arena = plan_intervals(iv, n, 64, &lb);
+		verify_intervals(iv, n, 64, arena);
 		ck_assert_int_ge(arena, lb);
-		ck_assert_int_eq(lb, intervals_lower_bound(iv, n));
+		ck_assert_int_eq(lb, intervals_lower_bound(iv, n, 64));
 		hit += arena == lb;
 		over += arena - lb;
 		total += lb;
@@ -173,9 +176,9 @@ START_TEST(random_all_overlap)
 		int64_t sum = 0;
 		for (int i = 0; i < n; i++) {
 			iv[i] = (Interval){1 + (int64_t)rnd(5000), (int)rnd(10), 10 + (int)rnd(10), -1, 0};
-			sum += (iv[i].bytes + ALIGN - 1) / ALIGN * ALIGN;
+			sum += round_to(iv[i].bytes, 64);
 		}
-		int64_t lb, arena = plan_intervals(iv, n, &lb);
+		int64_t lb, arena = plan_intervals(iv, n, 64, &lb);
 		ck_assert_int_eq(lb, sum);
 		ck_assert_int_eq(arena, sum);
 	}
@@ -197,7 +200,7 @@ START_TEST(random_chains)
 			int len = rnd(4) == 0 ? (int)rnd((unsigned)(2 * (n - i)) + 1) : 1 + (int)rnd(2);
 			iv[i] = (Interval){64 * (1 + (int64_t)rnd(64)), i, i + len, -1, 0};
 		}
-		int64_t lb, arena = plan_intervals(iv, n, &lb);
+		int64_t lb, arena = plan_intervals(iv, n, 64, &lb);
 		ck_assert_msg(arena * 100 <= lb * 110, "run %d: arena %lld, lower bound %lld", r,
 		              (long long)arena, (long long)lb);
 		hit += arena == lb;
@@ -263,7 +266,7 @@ START_TEST(storage_classes)
 		if (n->op == OP_SGD_STEP || n->op == OP_ADAM_STEP || fused_into(g, i) >= 0)
 			ck_assert_int_eq(n->sto, STO_NONE);
 		if (n->sto == STO_ARENA)
-			ck_assert_int_eq(n->offset % ALIGN, 0);
+			ck_assert_int_eq(n->offset % g->target->align, 0);
 	}
 	ck_assert_int_eq(g->node[g->loss].last, g->n_node - 1);
 }
@@ -354,7 +357,7 @@ START_TEST(random_graphs)
 }
 END_TEST
 
-/* A batched product X W^T with 64+ columns packs PACK_ROWS rows of X per
+/* A batched product X W^T with 64+ columns packs pack_rows() rows of X per
  * block into scratch live at its step alone, disjoint from every value live
  * there; without fusion nothing packs. */
 START_TEST(packed_scratch)
@@ -373,8 +376,8 @@ START_TEST(packed_scratch)
 			}
 			packed++;
 			ck_assert(!n->mm.ta && n->mm.tb && n->mm.n == 100 && n->mm.k == 70);
-			ck_assert_int_eq(n->mm.pack, PACK_ROWS(false));
-			ck_assert_int_eq(n->scratch, PACK_ROWS(false) * 70 * 4);
+			ck_assert_int_eq(n->mm.pack, pack_rows(g->target, false));
+			ck_assert_int_eq(n->scratch, pack_rows(g->target, false) * 70 * 4);
 			int s = exec_step(g, i);
 			for (int j = 0; j < g->n_node; j++) {
 				const Node *x = &g->node[j];

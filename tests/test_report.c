@@ -184,8 +184,8 @@ static void check_mode(const JVal *root, const char *mode)
 			continue;
 		ck_assert_int_ge(get(b, "names")->n, 1);
 		int64_t off = num(b, "offset"), bytes = num(b, "bytes");
-		ck_assert_int_eq(off % ALIGN, 0);
-		ck_assert_int_eq(bytes % ALIGN, 0);
+		ck_assert_int_eq(off % 64, 0);  /* the portable target */
+		ck_assert_int_eq(bytes % 64, 0);
 		ck_assert_int_le(num(b, "first"), num(b, "last"));
 		arena = off + bytes > arena ? off + bytes : arena;
 		sum += bytes;

@@ -186,6 +186,7 @@ local function flags(A)
   if m.f64 then t[#t + 1] = "--dtype f64" end
   if m.infer_only then t[#t + 1] = "--infer-only" end
   if m.no_fuse then t[#t + 1] = "--no-fuse" end
+  if m.target and m.target.name ~= "portable" then t[#t + 1] = "--target " .. m.target.name end
   if m.params then t[#t + 1] = "--params " .. m.params end
   if m.name ~= m.model then t[#t + 1] = "--name " .. m.name end
   return table.concat(t, " ")

@@ -38,7 +38,8 @@ Ctx.__index = Ctx
 local function new_ctx(A, g, fixed)
   local K = setmetatable({
     A = A, g = g, T = A.T, f64 = A.f64, batch = g.batch, opt = g.opt,
-    file = A.file, block = A.f64 and 8 or 16,
+    file = A.file, target = A.model.target,
+    block = A.model.target.vec_bytes // (A.f64 and 8 or 4),  -- lanes of one vector
     out = cfmt.lines(), ind = 1, names = {}, taken = {}, inames = {},
     used = {}, decl = {}, sdecl = {}, upd = {}, sq = {}, fdecl = {},
   }, Ctx)

@@ -24,7 +24,8 @@
 --        simple  one scalar dot or one row of V accumulators per row:
 --                small or repeated products, and every product of a
 --                --no-fuse build (the naive baseline);
---      V = K.block (16 f32, 8 f64: one AVX-512 vector).  Every inner loop
+--      V = K.block (the target's vector: 16 f32, 8 f64 on the portable
+--      and AVX-512 rows of target.c).  Every inner loop
 --      is unit-stride and exactly one vector wide with independent lanes,
 --      so gcc and clang vectorize it at -O2/-O3 without -ffast-math and
 --      keep the accumulators in registers; sums differ from the simple
@@ -871,7 +872,7 @@ end
 local PACK_MR = 8
 local function pack_shape(K, mm)
   local V = K.block
-  local cap = 4096 // (K.f64 and 8 or 4) // V  -- KC + MB elements of V
+  local cap = K.target.stack_bytes // (K.f64 and 8 or 4) // V  -- KC + MB elements of V
   local MB = mm.m <= cap // 2 and mm.m or divisor(mm.m, cap // 4, cap // 2)
   local KC = divisor(mm.k, cap // 4, cap // 2)
   if not MB or not KC or MB % PACK_MR ~= 0 then return nil end

@@ -56,6 +56,8 @@ local function tiny(fuse, mm, n)
   return {
     name = "tiny", model = "tiny", source = "tiny.nn", version = "test", batch = 2,
     batch_flag = 0, f64 = false, infer_only = true, no_fuse = not fuse, align = 64,
+    target = {name = "portable", vec_bytes = 64, vec_regs = 32, stack_bytes = 4096, align = 64,
+      fma = true, int8_dot = false},
     values = {},
     modes = {{mode = "infer", batch = 2, loss = -1, objective = -1, out = {5}, track = {},
       track_mean = {}, arena_bytes = 128, lower_bound = 128, unshared_bytes = 128,
