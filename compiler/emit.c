@@ -163,6 +163,8 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_int(L, "fwd", n->fwd);
 	set_str(L, "deriv", n->deriv);
 	set_int(L, "fuse", n->fuse);
+	set_int(L, "clobber", n->clobber);
+	set_str(L, "note", n->note);
 	set_int(L, "n_use", n->n_use);
 	set_str(L, "sto", sto_name[n->sto]);
 	set_int(L, "offset", n->offset);

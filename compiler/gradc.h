@@ -193,6 +193,8 @@ typedef struct Node {
 	const char *deriv;   /* backward: the derivative it implements, for comments */
 	/* optimize */
 	int fuse;            /* computed inside the loop of node 'fuse'; -1: not fused */
+	int clobber;         /* the kernel also writes over input clobber - 1; 0: none */
+	const char *note;    /* what the kernel does beyond its value, for comments */
 	int n_use;           /* consumers in the graph */
 	/* plan */
 	Storage sto;

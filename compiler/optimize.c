@@ -39,6 +39,13 @@
  *    (emit/kernels.lua, the xt form).  Each packed element then serves 64
  *    or more products, so the copy costs a few percent at most.
  *
+ * 5. Shared exps (with fusion).  A batched cross-entropy whose logits x
+ *    (in the arena) are read by nothing but the loss and its gradient
+ *    leaves e = exp(x - max x) in x's buffer (Node.clobber = 1) and the
+ *    gradient computes softmax(x) = e / sum(e) from it: one exp a logit
+ *    instead of two.  verify_plan checks that no other reader sees the
+ *    overwritten buffer; the comments of both kernels say so.
+ *
  * Limits: producers are never fused into reductions, row ops or matrix
  * products (no prologue fusion); a value used twice is always stored.
  */
@@ -152,6 +159,25 @@ static void fuse_all(Graph *g)
 	}
 }
 
+/* Step 5: the cross-entropies that leave their exps in the logits. */
+static void share_ce_exps(Graph *g)
+{
+	for (int i = 0; i < g->n_node; i++) {
+		Node *d = &g->node[i];
+		if (d->op != OP_CE_GRAD)
+			continue;
+		int x = d->in[1], l = d->in[3];
+		Node *xn = &g->node[x], *ln = &g->node[l];
+		if (ln->op != OP_CROSS_ENTROPY || ln->in[0] != x || !xn->batched ||
+		    op_kind[xn->op] == K_LEAF || xn->n_use != 2 || ln->clobber)
+			continue;
+		const char *lx = node_label(g, x);
+		ln->clobber = 1;
+		ln->note = str_fmt("leaves e = exp(%s - max %s) in %s's buffer for its gradient", lx, lx, lx);
+		d->note = str_fmt("softmax(%s) = e / sum(e), from the e the loss left in %s", lx, lx);
+	}
+}
+
 void optimize(Graph *g, bool fuse, bool pack)
 {
 	bool *live = alloc(sizeof(bool) * (size_t)(g->n_node + 1));
@@ -171,6 +197,8 @@ void optimize(Graph *g, bool fuse, bool pack)
 	for (int i = 0; i < g->n_node; i++) {
 		g->node[i].n_use = 0;
 		g->node[i].fuse = -1;
+		g->node[i].clobber = 0;
+		g->node[i].note = NULL;
 		g->node[i].mm.pack = 0;
 	}
 	for (int i = 0; i < g->n_node; i++)
@@ -179,6 +207,7 @@ void optimize(Graph *g, bool fuse, bool pack)
 	if (!fuse)
 		return;
 	fuse_all(g);
+	share_ce_exps(g);
 	for (int i = 0; pack && i < g->n_node; i++) {
 		Matmul *mm = &g->node[i].mm;
 		if (g->node[i].op == OP_MATMUL && mm->nb == 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 64 &&

@@ -364,6 +364,27 @@ void verify_plan(const Graph *g)
 				    node_label(g, x));
 		}
 	}
+	/* a kernel that writes over an input (Node.clobber): every later reader
+	 * of that buffer also reads the kernel's value, so it knows */
+	for (int i = 0; i < n; i++) {
+		const Node *nd = &g->node[i];
+		if (!nd->clobber)
+			continue;
+		int x = nd->in[nd->clobber - 1];
+		if (g->node[x].sto != STO_ARENA)
+			die("%s writes over %s, which is not in the arena", node_label(g, i), node_label(g, x));
+		for (int r = 0; r < n; r++) {
+			const Node *rn = &g->node[r];
+			bool reads_x = false, reads_i = false;
+			for (int k = 0; k < rn->n_in; k++) {
+				reads_x |= rn->in[k] == x;
+				reads_i |= rn->in[k] == i;
+			}
+			if (r != i && reads_x && exec_step(g, r) >= exec_step(g, i) && !reads_i)
+				die("%s reads %s after %s wrote over it", node_label(g, r), node_label(g, x),
+				    node_label(g, i));
+		}
+	}
 	bool *end = alloc(sizeof(bool) * (size_t)(n + 1));
 	caller_reads(g, end);
 	for (int i = 0; i < n; i++)

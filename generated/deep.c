@@ -609,7 +609,9 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (deep.nn:18: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (deep.nn:18: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
 		deep_real mx = o[b * 10];
@@ -787,6 +789,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 
 	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
@@ -1504,7 +1507,9 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (deep.nn:18: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (deep.nn:18: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
 		deep_real mx = o[b * 10];
@@ -1682,6 +1687,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 
 	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (deep.nn:18)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];

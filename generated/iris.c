@@ -279,7 +279,9 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 #endif
 	}
 
-	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];
 		iris_real mx = o[b * 3];
@@ -316,6 +318,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 
 	/* do = cross_entropy_grad(0.0625, o, y, L)   [B,3] x [B] -> [B,3]   (iris.nn:16)
 	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];
@@ -572,7 +575,9 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 #endif
 	}
 
-	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];
 		iris_real mx = o[b * 3];
@@ -594,6 +599,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 
 	/* do = cross_entropy_grad(0.0625, o, y, L)   [B,3] x [B] -> [B,3]   (iris.nn:16)
 	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 16; b++) {
 		const int32_t c = y[b];

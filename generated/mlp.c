@@ -388,7 +388,9 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp.nn:14: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp.nn:14: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
 		mlp_real mx = o[b * 10];
@@ -506,6 +508,7 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 
 	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp.nn:14)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
@@ -909,7 +912,9 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp.nn:14: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp.nn:14: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
 		mlp_real mx = o[b * 10];
@@ -931,6 +936,7 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 
 	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp.nn:14)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];

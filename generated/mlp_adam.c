@@ -410,7 +410,9 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp_adam.nn:14: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp_adam.nn:14: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
 		mlp_adam_real mx = o[b * 10];
@@ -528,6 +530,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 
 	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp_adam.nn:14)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
@@ -939,7 +942,9 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp_adam.nn:14: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp_adam.nn:14: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];
 		mlp_adam_real mx = o[b * 10];
@@ -961,6 +966,7 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 
 	/* do = cross_entropy_grad(0.03125, o, y, L)   [B,10] x [B] -> [B,10]   (mlp_adam.nn:14)
 	 *   dJ/do = dJ/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 32; b++) {
 		const int32_t c = y[b];

@@ -804,7 +804,9 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		t46[b_] = acc / 3.0f;
 	}
 
-	/* cross_entropy#47 = cross_entropy(add#24, y)   [B,3] -> [B]   (ops.nn:29: l2 = mse(f, t) + cross_entropy(a + b, y)) */
+	/* cross_entropy#47 = cross_entropy(add#24, y)   [B,3] -> [B]   (ops.nn:29: l2 = mse(f, t) + cross_entropy(a + b, y))
+	 *   leaves e = exp(add#52 - max add#52) in add#52's buffer for its gradient
+	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
 		ops_real mx = t24[b_ * 3];
@@ -831,6 +833,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 
 	/* cross_entropy_grad#49 = cross_entropy_grad(0.166667, add#24, y, cross_entropy#47)   [B,3] x [B] -> [B,3]   (ops.nn:29)
 	 *   dJ/d(cross_entropy#56) (softmax(add#55) - onehot(y))
+	 *   softmax(add#52) = e / sum(e), from the e the loss left in add#52
 	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
@@ -1774,7 +1777,9 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		t22[i] = a[i] + b[i];
 	}
 
-	/* cross_entropy#23 = cross_entropy(add#22, y)   [B,3] -> [B]   (ops.nn:29: l2 = mse(f, t) + cross_entropy(a + b, y)) */
+	/* cross_entropy#23 = cross_entropy(add#22, y)   [B,3] -> [B]   (ops.nn:29: l2 = mse(f, t) + cross_entropy(a + b, y))
+	 *   leaves e = exp(add#52 - max add#52) in add#52's buffer for its gradient
+	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];
 		ops_real mx = t22[b_ * 3];
@@ -1796,6 +1801,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 
 	/* cross_entropy_grad#24 = cross_entropy_grad(0.166667, add#22, y, cross_entropy#23)   [B,3] x [B] -> [B,3]   (ops.nn:29)
 	 *   dJ/d(cross_entropy#56) (softmax(add#55) - onehot(y))
+	 *   softmax(add#52) = e / sum(e), from the e the loss left in add#52
 	 */
 	for (int b_ = 0; b_ < 3; b_++) {
 		const int32_t c = y[b_];

@@ -344,7 +344,9 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (wide.nn:15: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (wide.nn:15: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
 		wide_real mx = o[b * 10];
@@ -381,6 +383,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 
 	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
 	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
@@ -770,7 +773,9 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		}
 	}
 
-	/* L = cross_entropy(o, y)   [B,10] -> [B]   (wide.nn:15: L = cross_entropy(o, y)) */
+	/* L = cross_entropy(o, y)   [B,10] -> [B]   (wide.nn:15: L = cross_entropy(o, y))
+	 *   leaves e = exp(o - max o) in o's buffer for its gradient
+	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];
 		wide_real mx = o[b * 10];
@@ -807,6 +812,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 
 	/* do = cross_entropy_grad(0.015625, o, y, L)   [B,10] x [B] -> [B,10]   (wide.nn:15)
 	 *   dL/do = dL/dL (softmax(o) - onehot(y))
+	 *   softmax(o) = e / sum(e), from the e the loss left in o
 	 */
 	for (int b = 0; b < 64; b++) {
 		const int32_t c = y[b];

@@ -9,6 +9,8 @@
  */
 #include "testutil.h"
 
+#include <signal.h>
+
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static unsigned rnd(unsigned n)  /* xorshift64 in [0, n) */
 {
@@ -407,6 +409,50 @@ START_TEST(baseline)
 }
 END_TEST
 
+/* The seed's cross-entropy leaves its exps in the logits' buffer
+ * (Node.clobber) in fused builds only; its gradient reads the loss, so the
+ * plan verifies.  */
+static const char *const ce_model =
+	"model t\nbatch 4\ninput x[8]\ninput y int\nparam W[5, 8] ~ he\no = W @ x\n"
+	"L = cross_entropy(o, y)\noutput o\nminimize L with sgd(0.1)\n";
+
+static int ce_node(const Graph *g)
+{
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].op == OP_CROSS_ENTROPY)
+			return i;
+	ck_abort_msg("no cross_entropy");
+	return -1;
+}
+
+START_TEST(ce_clobber)
+{
+	Graph *g = build(ce_model, MODE_TRAIN, true, 0);
+	int l = ce_node(g);
+	ck_assert_int_eq(g->node[l].clobber, 1);
+	ck_assert_ptr_nonnull(g->node[l].note);
+	g = build(ce_model, MODE_TRAIN, false, 0);
+	ck_assert_int_eq(g->node[ce_node(g)].clobber, 0);
+	/* a second reader of the logits: nothing is written over them */
+	g = build("model t\nbatch 4\ninput x[8]\ninput y int\nparam W[5, 8] ~ he\no = W @ x\n"
+	          "L = cross_entropy(o, y) + sum(o)\nminimize L with sgd(0.1)\n", MODE_TRAIN, true, 0);
+	ck_assert_int_eq(g->node[ce_node(g)].clobber, 0);
+}
+END_TEST
+
+/* verify_plan refuses a reader of a clobbered buffer that does not read
+ * the clobbering kernel (it would see exps where it expects logits). */
+START_TEST(ce_clobber_verified)
+{
+	Graph *g = build(ce_model, MODE_TRAIN, true, 0);
+	int l = ce_node(g);
+	for (int i = l + 1; i < g->n_node; i++)
+		if (g->node[i].op == OP_CE_GRAD)
+			g->node[i].in[3] = g->node[i].in[1];  /* forget the loss */
+	verify_plan(g);
+}
+END_TEST
+
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
@@ -434,6 +480,8 @@ static Suite *plan_suite(void)
 	tcase_add_test(tc, random_graphs);
 	tcase_add_test(tc, baseline);
 	tcase_add_test(tc, packed_scratch);
+	tcase_add_test(tc, ce_clobber);
+	tcase_add_test_raise_signal(tc, ce_clobber_verified, SIGABRT);
 	suite_add_tcase(s, tc);
 	return s;
 }

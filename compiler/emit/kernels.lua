@@ -214,8 +214,9 @@ local function describe(K, n, prefix)
   end
   out[1] = head
   if n.backward and n.deriv and not n.update then
-    out[2] = "  " .. prefix .. n.deriv
+    out[#out + 1] = "  " .. prefix .. n.deriv
   end
+  if n.note then out[#out + 1] = "  " .. prefix .. n.note end
   return out
 end
 
@@ -1278,38 +1279,15 @@ local function per_sample(K, n, lab, body)
   K:close()
 end
 
--- The gradient node that may take exp(x - max) from loss n's kernel: when
--- the logits x are a transient buffer read by nothing but n and one
--- cross_entropy_grad of n, the loss leaves e_j = exp(x_j - max) in x's
--- buffer and the gradient needs no exp (PyTorch keeps the softmax
--- likewise).  Returns that gradient node, or nil.
-local function ce_shares_exp(K, n)
-  if K.ce_share == nil then
-    K.ce_share = {}
-    local readers = {}
-    for _, m in ipairs(K.g.nodes) do
-      for _, id in ipairs(m.inputs) do readers[id] = (readers[id] or 0) + 1 end
-    end
-    for _, m in ipairs(K.g.nodes) do
-      if m.op == "cross_entropy_grad" then
-        local lo, loss = K:node(m.inputs[2]), K:node(m.inputs[4])
-        if loss.op == "cross_entropy" and loss.inputs[1] == lo.id and lo.sto == "arena" and lo.batched
-            and not K.A.model.no_fuse
-            and readers[lo.id] == 2 then
-          K.ce_share[loss.id] = m
-        end
-      end
-    end
-  end
-  return K.ce_share[n.id]
-end
-
--- L = logsumexp(x) - x[y], stable (the row max subtracted).
+-- L = logsumexp(x) - x[y], stable (the row max subtracted).  With
+-- n.clobber (optimize.c, step 5) the loss leaves e_j = exp(x_j - max) in
+-- x's buffer and its gradient needs no exp (PyTorch keeps the softmax
+-- likewise).
 kernel.cross_entropy = function(K, n)
   local lo, lab = n.inputs[1], n.inputs[2]
   local x = K:node(lo)
   local m = x.shape[1]
-  local share = ce_shares_exp(K, n)
+  local share = n.clobber == 1
   per_sample(K, n, lab, function(b, c)
     local base = x.batched and b and cfmt.term(b, m) or nil
     local function xr(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
@@ -1347,7 +1325,7 @@ kernel.cross_entropy_grad = function(K, n)
   local lo, lab, loss = n.inputs[2], n.inputs[3], n.inputs[4]
   local x = K:node(lo)
   local m = x.shape[1]
-  local shared = ce_shares_exp(K, K:node(loss)) == n
+  local shared = K:node(loss).clobber == 1
   per_sample(K, n, lab, function(b, c)
     local base = x.batched and b and cfmt.term(b, m) or nil
     local function xr(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
