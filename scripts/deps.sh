@@ -11,7 +11,8 @@ want() { for p in "$@"; do have_pkg "$p" || need="$need $p"; done; }
 
 case "$1" in
 build) want gcc libc6-dev liblua5.4-dev pkg-config ;;
-test) want gcc libc6-dev liblua5.4-dev pkg-config check clang ;;
+# python3: the tests' harness generator and JSON checks (tests/t_generated.sh)
+test) want gcc libc6-dev liblua5.4-dev pkg-config check clang python3 ;;
 demo) want gcc libc6-dev liblua5.4-dev pkg-config ;;
 # the host side of embedded: the harness's twin and the QEMU plugin (gcc)
 embedded) want gcc libc6-dev gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ;;
@@ -24,6 +25,9 @@ echo "deps: installing$need"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
+# several builds may install at once: wait for dpkg's lock instead of failing
+lock="-o DPkg::Lock::Timeout=600"
+# shellcheck disable=SC2086 # $lock is two words
+$SUDO apt-get $lock update -qq >/dev/null
 # shellcheck disable=SC2086 # $need is a list
-$SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+$SUDO apt-get $lock install -y -qq --no-install-recommends $need >/dev/null

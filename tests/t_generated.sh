@@ -105,7 +105,7 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	fi
 
 	# the harness: fused vs --no-fuse vs f64, status paths, save/load
-	command -v python3 >/dev/null 2>&1 || continue
+	command -v python3 >/dev/null 2>&1 || { bad "python3 is missing (scripts/deps.sh test installs it)"; continue; }
 	grep -q "${name}_train_step" "$d/def/$name.h" || continue
 	h="$d/h"
 	mkdir -p "$h"

@@ -32,6 +32,7 @@ for m in "$ROOT"/models/*.nn; do
 	grep -q '[[:space:]]$' "$tmp/a.txt" && bad "$name: trailing spaces in the report"
 	"$GRADC" report "$m" --json >"$tmp/r.json" || bad "$name: report --json failed"
 	grep -q '[[:space:]]$' "$tmp/r.json" && bad "$name: trailing spaces in the json"
+	command -v python3 >/dev/null 2>&1 || bad "python3 is missing (scripts/deps.sh test installs it)"
 	if command -v python3 >/dev/null 2>&1; then
 		python3 -c '
 import json, sys
