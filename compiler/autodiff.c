@@ -111,11 +111,13 @@ static int matmul_dl(AD *ad, Node *n, int dc)
 	Node *l = &ad->g->node[n->in[0]];
 	Matmul f = n->mm, mm = {.nb = f.nb, .acc = f.nb > 1 && f.sl == 0};
 	if (!f.ta) {  /* dL[M,K] = dC[M,N] op(R)^T */
-		mm = (Matmul){f.m, f.k, f.n, false, !f.tb, f.nb, f.sc, f.sr, f.sl, mm.acc, 0};
+		mm = (Matmul){.m = f.m, .n = f.k, .k = f.n, .ta = false, .tb = !f.tb,
+		                .nb = f.nb, .sl = f.sc, .sr = f.sr, .sc = f.sl, .acc = mm.acc};
 		return new_matmul(ad->g, dc, n->in[1], mm, l->shape, l->batched);
 	}
 	/* dL[K,M] = op(R)[K,N] dC^T */
-	mm = (Matmul){f.k, f.m, f.n, f.tb, true, f.nb, f.sr, f.sc, f.sl, mm.acc, 0};
+	mm = (Matmul){.m = f.k, .n = f.m, .k = f.n, .ta = f.tb, .tb = true,
+	                .nb = f.nb, .sl = f.sr, .sr = f.sc, .sc = f.sl, .acc = mm.acc};
 	return new_matmul(ad->g, n->in[1], dc, mm, l->shape, l->batched);
 }
 
@@ -126,11 +128,13 @@ static int matmul_dr(AD *ad, Node *n, int dc)
 	Matmul f = n->mm;
 	bool acc = f.nb > 1 && f.sr == 0;
 	if (!f.tb) {  /* dR[K,N] = op(L)^T dC */
-		Matmul mm = {f.k, f.n, f.m, !f.ta, false, f.nb, f.sl, f.sc, f.sr, acc, 0};
+		Matmul mm = {.m = f.k, .n = f.n, .k = f.m, .ta = !f.ta, .tb = false,
+		                .nb = f.nb, .sl = f.sl, .sr = f.sc, .sc = f.sr, .acc = acc};
 		return new_matmul(ad->g, n->in[0], dc, mm, r->shape, r->batched);
 	}
 	/* dR[N,K] = dC^T op(L) */
-	Matmul mm = {f.n, f.k, f.m, true, f.ta, f.nb, f.sc, f.sl, f.sr, acc, 0};
+	Matmul mm = {.m = f.n, .n = f.k, .k = f.m, .ta = true, .tb = f.ta,
+	                .nb = f.nb, .sl = f.sc, .sr = f.sl, .sc = f.sr, .acc = acc};
 	return new_matmul(ad->g, dc, n->in[0], mm, r->shape, r->batched);
 }
 

@@ -36,6 +36,10 @@ static const char *const kind_name[] = {
 	[K_LEAF] = "leaf", [K_UNARY] = "unary", [K_BINARY] = "binary", [K_GRAD] = "grad",
 	[K_ROW] = "row", [K_REDUCE] = "reduce", [K_OTHER] = "other",
 };
+static const char *const form_name[] = {
+	[FORM_SIMPLE] = "simple", [FORM_XT] = "xt", [FORM_PACKED] = "packed",
+	[FORM_LANE] = "lane", [FORM_TILE] = "tile",
+};
 static const char *const init_name[] = {
 	[INIT_ZEROS] = "zeros", [INIT_ONES] = "ones", [INIT_CONSTANT] = "constant",
 	[INIT_NORMAL] = "normal", [INIT_UNIFORM] = "uniform", [INIT_XAVIER] = "xavier",
@@ -105,6 +109,10 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 	set_int(L, "sc", mm->sc);
 	set_bool(L, "acc", mm->acc);
 	set_int(L, "pack", mm->pack);
+	set_str(L, "form", form_name[mm->form]);
+	set_int(L, "mb", mm->mb);
+	set_int(L, "kc", mm->kc);
+	set_int(L, "mr", mm->mr);
 }
 
 static void push_node(lua_State *L, const Graph *g, int id)
@@ -164,6 +172,7 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_str(L, "deriv", n->deriv);
 	set_int(L, "fuse", n->fuse);
 	set_int(L, "clobber", n->clobber);
+	set_int(L, "side", n->side);
 	set_str(L, "note", n->note);
 	set_int(L, "n_use", n->n_use);
 	set_str(L, "sto", sto_name[n->sto]);

@@ -251,7 +251,7 @@ static void update(Eval *e, int id)
 	double *s0 = e->state[0][p], *s1 = e->state[1][p];
 	double bc1 = 1 - pow(o->beta1, (double)e->step), bc2 = 1 - pow(o->beta2, (double)e->step);
 	for (int64_t i = 0, N = node_numel(g, n); i < N; i++) {
-		double d = gr[i] + o->weight_decay * w[i];
+		double d = gr[i] + (n->attr[0] + o->weight_decay) * w[i];  /* attr[0]: folded L2 */
 		if (n->op == OP_SGD_STEP) {
 			if (o->momentum != 0) {
 				s0[i] = o->momentum * s0[i] + d;  /* buffer starts at 0 */

@@ -151,6 +151,10 @@ typedef enum Init {  /* parameter initializers, SPEC 1 */
  * 0 = the same matrix every time).  op(X) = X^T when the flag is set: L is
  * stored [K,M] if ta else [M,K]; R is stored [N,K] if tb else [K,N]; C is
  * [M,N].  acc: the nb products are summed into one C (sc == 0).  */
+typedef enum Form {  /* how a product's kernel is computed (select.c) */
+	FORM_SIMPLE, FORM_XT, FORM_PACKED, FORM_LANE, FORM_TILE
+} Form;
+
 typedef struct Matmul {
 	int64_t m, n, k;
 	bool ta, tb;
@@ -158,6 +162,9 @@ typedef struct Matmul {
 	int64_t sl, sr, sc;
 	bool acc;
 	int64_t pack;  /* optimize: rows of L transposed into scratch per block; 0: none */
+	Form form;     /* select */
+	int64_t mb, kc, mr;  /* select, FORM_PACKED: rows of C and values of k per
+	                      * panel, rows of the register tile */
 } Matmul;
 
 typedef enum Storage {  /* where a node's value lives (filled by plan) */
@@ -189,11 +196,13 @@ typedef struct Node {
 	/* autodiff */
 	bool backward;       /* belongs to the backward pass or the update */
 	int fwd;             /* backward: the forward node it differentiates, or -1 */
-	int grad;            /* OP_PARAM in TRAIN/GRAD: its complete gradient, or -1 */
+	int grad;            /* OP_PARAM in TRAIN/GRAD: its complete gradient, or -1 (TRAIN
+	                      * with the L2 term folded: the rest, the update's input) */
 	const char *deriv;   /* backward: the derivative it implements, for comments */
 	/* optimize */
 	int fuse;            /* computed inside the loop of node 'fuse'; -1: not fused */
 	int clobber;         /* the kernel also writes over input clobber - 1; 0: none */
+	int side;            /* select: a sumsq this kernel also computes; -1: none */
 	const char *note;    /* what the kernel does beyond its value, for comments */
 	int n_use;           /* consumers in the graph */
 	/* plan */
@@ -377,6 +386,12 @@ void eval_copy_params(Eval *dst, const Eval *src);
 /* Dead-code elimination, use counts, fusion marks (Node.fuse) and, with
  * pack, the products packed into scratch (Matmul.pack).  */
 void optimize(Graph *g, bool fuse, bool pack);
+
+/* ---------------------------------------------------------- select.c */
+
+/* Matmul.form (and panels) of every product for g's target, Node.side:
+ * what the emitter prints for each kernel.  'fuse', 'pack': as optimize. */
+void select_kernels(Graph *g, bool fuse, bool pack);
 
 /* -------------------------------------------------------- schedule.c */
 

@@ -75,7 +75,7 @@ static int push(Graph *g, Op op, Shape s, bool batched, Loc loc)
 	n->batched = batched;
 	n->type = T_F;
 	n->loc = loc;
-	n->fwd = n->fuse = n->alias = n->grad = -1;
+	n->fwd = n->fuse = n->alias = n->grad = n->side = -1;
 	return g->n_node++;
 }
 
@@ -518,6 +518,7 @@ void remap_ids(Graph *g, const int *new_id)
 		nd.fuse = nd.fuse >= 0 ? moved(new_id, fused_into(g, i)) : -1;
 		nd.fwd = moved(new_id, nd.fwd);
 		nd.grad = moved(new_id, nd.grad);
+		nd.side = moved(new_id, nd.side);
 		nd.alias = -1;
 		nodes[j] = nd;
 	}

@@ -6,6 +6,12 @@
  *           (inputs, Node.fwd, Node.grad, Graph.out/track/track_mean/loss/
  *           objective).  Invalidates nothing filled earlier.
  *
+ * 0. Decay folding (with fusion).  A plain SGD step (no momentum) takes
+ *    the one-factor form W = (1 - lr (c + wd)) W - lr G: an FMA on the load
+ *    of W (Node.attr[1] = 1).  When its gradient is G + c W, the L2
+ *    penalty's term of the very parameter W (a scale of W used once), the
+ *    step reads G and keeps c in Node.attr[0]; the add and the scale die.
+ *    --no-fuse builds keep the textbook step.
  * 1. Liveness.  The roots are the loss, the tracked means, the outputs, in
  *    MODE_TRAIN the update nodes and in MODE_GRAD the parameter gradients.
  *    A node is live if a root reads it, directly or not.  Inputs and
@@ -159,6 +165,39 @@ static void fuse_all(Graph *g)
 	}
 }
 
+/* Step 0: plain SGD steps take the one-factor form; an L2 term c W of the
+ * parameter W they update moves out of the gradient into the factor. */
+static void fold_decay(Graph *g)
+{
+	if (g->mode != MODE_TRAIN || g->opt.kind != OPT_SGD || g->opt.momentum != 0)
+		return;
+	int *uses = alloc(sizeof(int) * (size_t)(g->n_node + 1));
+	for (int i = 0; i < g->n_node; i++)
+		for (int k = 0; k < g->node[i].n_in; k++)
+			uses[g->node[i].in[k]]++;
+	for (int u = 0; u < g->n_node; u++) {
+		Node *un = &g->node[u];
+		if (un->op != OP_SGD_STEP)
+			continue;
+		int w = un->in[0], a = un->in[1];
+		const Node *an = &g->node[a];
+		un->attr[1] = 1;
+		for (int k = 0; an->op == OP_ADD && uses[a] == 1 && k < 2; k++) {
+			const Node *sn = &g->node[an->in[k]];
+			if (sn->op != OP_SCALE || sn->in[0] != w || uses[an->in[k]] != 1 ||
+			    !shape_eq(an->shape, un->shape) || an->batched)
+				continue;
+			const char *wn = node_label(g, w);
+			un->attr[0] = sn->attr[0];
+			un->in[1] = g->node[w].grad = an->in[1 - k];
+			un->deriv = str_fmt("%s = (1 - lr %g) %s - lr G   (%s = G + %g %s)", wn,
+			                    un->attr[0] + g->opt.weight_decay, wn,
+			                    an->deriv ? an->deriv : node_label(g, a), un->attr[0], wn);
+			break;
+		}
+	}
+}
+
 /* Step 5: the cross-entropies that leave their exps in the logits. */
 static void share_ce_exps(Graph *g)
 {
@@ -180,6 +219,8 @@ static void share_ce_exps(Graph *g)
 
 void optimize(Graph *g, bool fuse, bool pack)
 {
+	if (fuse)
+		fold_decay(g);
 	bool *live = alloc(sizeof(bool) * (size_t)(g->n_node + 1));
 	mark_live(g, live);
 	compact(g, live);

@@ -41,6 +41,7 @@ Graph *build_mode(const Graph *fwd, Mode mode, const Options *o)
 	dump(o, 'a', "autodiff", g);
 	optimize(g, !o->no_fuse, !o->no_fuse && !o->no_pack);
 	dump(o, 'o', "optimize", g);
+	select_kernels(g, !o->no_fuse, !o->no_fuse && !o->no_pack);
 	schedule(g);
 	dump(o, 's', "schedule", g);
 	plan(g);

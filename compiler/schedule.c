@@ -13,7 +13,8 @@
  *      (inputs, parameters, literals) take no step of their own and come
  *      first.
  *   2. Constraints between units: data (a unit after the producers of what
- *      it reads); write-after-read (the update of parameter P after every
+ *      it reads); side sums (a sumsq after the product that sums it,
+ *      Node.side); write-after-read (the update of parameter P after every
  *      other unit that reads P: dh = W2^T do before W2 changes); status
  *      (every update after the loss and after every reader of an int label,
  *      so a bad label or a non-finite objective leaves the parameters as
@@ -127,6 +128,10 @@ static void build_hazards(Sched *s)
 		if (g->loss >= 0)
 			add_edge(s, s->unit[g->loss], uu);
 	}
+	/* a side sum (select.c) is stored by its own kernel after the product's */
+	for (int i = 0; i < s->n; i++)
+		if (g->node[i].side >= 0)
+			add_edge(s, s->unit[i], s->unit[g->node[i].side]);
 }
 
 static void build_sizes(Sched *s)
@@ -288,6 +293,9 @@ void verify_schedule(const Graph *g)
 			if (!is_leaf(g, j) && exec_step(g, j) != exec_step(g, c))
 				die("%s is fused into %s, but %s runs between them", node_label(g, i),
 				    node_label(g, c), node_label(g, j));
+		if (nd->side >= 0 && exec_step(g, nd->side) <= exec_step(g, i))
+			die("%s is summed in the kernel of %s, which runs after it", node_label(g, nd->side),
+			    node_label(g, i));
 		if (!op_is(nd->op, F_UPDATE))
 			continue;
 		int p = nd->in[0], su = exec_step(g, i);

@@ -12,17 +12,17 @@
 
 /* Buffer plan, training step: arena 9664 bytes (lower bound 9664, 11328 without sharing).
  *   buffer    op                  shape   offset  bytes  live
- *   h         relu                [B,32]  0       4096   6..26
+ *   h         relu                [B,32]  0       4096   6..22
  *   o         matmul              [B,10]  4096    1280   7..16
  *   L         cross_entropy       [B]     5376    128    8..16
  *   sumsq#9   sumsq               []      5504    64     9..12
  *   sumsq#10  sumsq               []      5568    64     10..12
- *   s         scale               []      9472    64     12..26
+ *   s         scale               []      9472    64     12..22
  *   J         add                 [B]     5504    128    13..14
- *   mean_J    batch_mean          []      9536    64     14..26
- *   mean_L    batch_mean          []      9600    64     15..26
- *   do        cross_entropy_grad  [B,10]  8192    1280   16..26
- *   dz        relu_grad           [B,32]  4096    4096   18..22
+ *   mean_J    batch_mean          []      9536    64     14..22
+ *   mean_L    batch_mean          []      9600    64     15..22
+ *   do        cross_entropy_grad  [B,10]  8192    1280   16..22
+ *   dz        relu_grad           [B,32]  4096    4096   18..20
  */
 
 /* Buffer plan, gradients: arena 6848 bytes (lower bound 6848, 7104 without sharing).
@@ -577,13 +577,9 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 		return GRADC_ENONFINITE;
 	}
 
-	/* scale#19 = 0.0001 * W1   [32,64] -> [32,64]   (mlp.nn:15)
-	 *   0.0001 W1   [fused]
-	 * matmul#20 = dz^T @ x   [B,32] x [B,64] -> [32,64]   (mlp.nn:11)
+	/* matmul#19 = dz^T @ x   [B,32] x [B,64] -> [32,64]   (mlp.nn:11)
 	 *   dJ/dz x^T   [fused]
-	 * dW1 = matmul#20 + scale#19   [32,64] x [32,64] -> [32,64]   (mlp.nn:11)
-	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1   [fused]
-	 * W1 -= sgd step(dJ/dW1)   [32,64] x [32,64]   (mlp.nn:20)
+	 * W1 = (1 - lr 0.0001) W1 - lr G   (dJ/dW1 = dJ/dz x^T + 0.0001 W1 = G + 0.0001 W1)   [32,64] x [32,64]   (mlp.nn:20)
 	 */
 	for (int j0 = 0; j0 < 64; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
@@ -634,13 +630,9 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 		}
 	}
 
-	/* scale#23 = 0.0001 * W2   [10,32] -> [10,32]   (mlp.nn:15)
-	 *   0.0001 W2   [fused]
-	 * matmul#24 = do^T @ h   [B,10] x [B,32] -> [10,32]   (mlp.nn:13)
+	/* matmul#21 = do^T @ h   [B,10] x [B,32] -> [10,32]   (mlp.nn:13)
 	 *   dJ/do h^T   [fused]
-	 * dW2 = matmul#24 + scale#23   [10,32] x [10,32] -> [10,32]   (mlp.nn:13)
-	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2   [fused]
-	 * W2 -= sgd step(dJ/dW2)   [10,32] x [10,32]   (mlp.nn:20)
+	 * W2 = (1 - lr 0.0001) W2 - lr G   (dJ/dW2 = dJ/do h^T + 0.0001 W2 = G + 0.0001 W2)   [10,32] x [10,32]   (mlp.nn:20)
 	 */
 	for (int i0 = 0; i0 < 10; i0 += 5) {
 		mlp_real a[10][16];

@@ -116,7 +116,8 @@ START_TEST(fuse_mlp)
 	for (int k = 0; k < 2; k++) {
 		const char *w = k ? "W2" : "W1";
 		int u = update_of(g, w), d = g->node[node_named(g, w)].grad;
-		ck_assert_int_eq(g->node[d].fuse, u); /* dW + lambda W, step: one loop */
+		ck_assert_int_eq(d, g->node[u].in[1]); /* lambda W folded out (optimize) */
+		ck_assert_int_eq(g->node[d].fuse, u); /* dW, decay, step: one loop */
 		ck_assert_int_eq(g->node[u].fuse, -1);
 	}
 	for (int i = 0; i < g->n_node; i++) {

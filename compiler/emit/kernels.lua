@@ -239,33 +239,20 @@ end
 
 ------------------------------------------------------------------ groups
 
--- The weight decay of a plain SGD step (momentum and Adam need the whole
--- gradient), which M.update folds into a factor of W: the optimizer's
--- weight_decay, plus c when the update's gradient is a fused G + c W (the
--- L2 penalty's c W, also fused, of the parameter W the step writes).
--- Returns {c =, and for the latter add =, scale = ids, other = G's input
--- slot of the add}, or nil.  Not in --no-fuse builds: they keep the naive
--- form.
-local function decay_term(K, root, members)
-  if root.op ~= "sgd_step" or K.opt.momentum ~= 0 or K.A.model.no_fuse then return nil end
-  local in_group = {}
-  for _, m in ipairs(members) do in_group[m.id] = m end
-  local add = in_group[root.inputs[2]]
-  for k = 1, 2 do
-    local sc = add and add.op == "add" and in_group[add.inputs[k]]
-    if sc and sc.op == "scale" and sc.inputs[1] == root.inputs[1] then
-      return {add = add.id, scale = sc.id, other = 3 - k, c = sc.attr[1]}
-    end
-  end
-  return K.opt.weight_decay ~= 0 and {c = 0} or nil
+-- The decay of a plain SGD step in the one-factor form (optimize.c, step
+-- 0: root.attr[2] == 1), which M.update folds into a factor of W: the L2
+-- term c = root.attr[1] optimize took out of the gradient, plus the
+-- optimizer's weight_decay.  Returns {c =} or nil.
+local function decay_term(K, root)
+  if root.op ~= "sgd_step" or root.attr[2] ~= 1 then return nil end
+  if root.attr[1] ~= 0 or K.opt.weight_decay ~= 0 then return {c = root.attr[1]} end
+  return nil
 end
 
--- The node whose value a plain SGD step of a fused build takes as the
--- gradient, its decay folded (decay_term), or nil for other steps.
-local function sgd_gradient(K, root, members)
-  if root.op ~= "sgd_step" or K.opt.momentum ~= 0 or K.A.model.no_fuse then return nil end
-  local decay = decay_term(K, root, members)
-  if decay and decay.add then return K:node(decay.add).inputs[decay.other] end
+-- The node whose value a plain SGD step in the one-factor form takes as
+-- the gradient (lr G is then computed per row), or nil for other steps.
+local function sgd_gradient(K, root)
+  if root.op ~= "sgd_step" or root.attr[2] ~= 1 then return nil end
   return root.inputs[2]
 end
 
@@ -277,11 +264,6 @@ end
 local function group_body(K, root, members, vars, mmid, mmval, lrval)
   local val = {}
   if mmid then val[mmid] = mmval end
-  local decay = decay_term(K, root, members)
-  if decay and decay.add then
-    val[decay.scale] = false
-    val[decay.add] = false
-  end
   local function operand(n, k)
     local id = n.inputs[k]
     if val[id] then return val[id] end
@@ -302,9 +284,8 @@ local function group_body(K, root, members, vars, mmid, mmval, lrval)
     end
   end
   if root.update then
-    local add = decay and decay.add and K:node(decay.add)
-    local grad = add and operand(add, decay.other) or operand(root, 2)
-    M.update(K, root, vars, grad, decay and decay.c, lrval)
+    local decay = decay_term(K, root)
+    M.update(K, root, vars, operand(root, 2), decay and decay.c, lrval)
     return
   end
   local at = fmt("%s[%s]", K:ptr(root.id), cfmt.linear(vars))
@@ -587,7 +568,7 @@ local function outer_product(K, root, members, p)
   if mm.m > 1 then K:loop(i, mm.m) else K:open("") end
   local row, col = mm.m > 1 and i or "0", mm.n > 1 and j or "0"
   local lrl
-  if sgd_gradient(K, root, members) == p.id then
+  if sgd_gradient(K, root) == p.id then
     lrl = K:iname("c")
     K:line(fmt("const %s %s = %s * %s;", K.T, lrl, K.upd.lr, L(row, "0")))
   end
@@ -605,30 +586,18 @@ end
 -- reassociation; the lanes are summed by halves (a fixed tree) at the end.
 -- Each step over k loads MR + NR vectors for MR * NR vector FMAs.
 --
--- At one row (batch 1) every element of R is loaded exactly once, so a
--- later sumsq(R) of a parameter R (the L2 penalty) is summed here too,
--- from the registers (sq: NR more accumulators of V lanes, each tile's
--- lanes added to a function-level total that the sumsq kernel then
+-- At one row (batch 1) every element of R is loaded exactly once, so the
+-- sumsq(R) that select.c names in p.side (the L2 penalty) is summed here
+-- too, from the registers (sq: NR more accumulators of V lanes, each
+-- tile's lanes added to a function-level total that the sumsq kernel then
 -- stores): one pass over the weights instead of two.
-local function sumsq_sibling(K, root, p)
-  local mm, Rid = p.mm, p.inputs[2]
-  if mm.m ~= 1 or not mm.tb or K:node(Rid).sto ~= "param" then return nil end
-  for _, n in ipairs(K.g.nodes) do
-    if n.op == "sumsq" and n.inputs[1] == Rid and n.fuse < 0 and n.id > root.id
-        and not K.sq[n.id] then
-      return n
-    end
-  end
-  return nil
-end
-
 local function lane_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
   local MR = mm.m >= 2 and 2 or 1
   local NR = divisor(mm.n, 5, 8) or math.min(mm.n, 8)
   local kfull = mm.k - mm.k % V
-  local S = sumsq_sibling(K, root, p)
+  local S = p.side >= 0 and K:node(p.side) or nil  -- select.c, step 2
   local total, sq = nil, K:iname("sq")
   if S then
     total = K:iname("ssq_" .. label(K, S.inputs[1]))
@@ -870,21 +839,10 @@ end
 -- epilogue runs on cp.  Stack: (KC + MB) V elements, at most 4 KiB
 -- (f32: KC, MB <= 32).  A panel narrower than V (the last of N) is padded
 -- with zeros.  Packing costs N K copies per MB rows of C.
-local PACK_MR = 8
-local function pack_shape(K, mm)
-  local V = K.block
-  local cap = K.target.stack_bytes // (K.f64 and 8 or 4) // V  -- KC + MB elements of V
-  local MB = mm.m <= cap // 2 and mm.m or divisor(mm.m, cap // 4, cap // 2)
-  local KC = divisor(mm.k, cap // 4, cap // 2)
-  if not MB or not KC or MB % PACK_MR ~= 0 then return nil end
-  return MB, KC
-end
-
 local function packed_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
-  local MB, KC = pack_shape(K, mm)
-  local MR = PACK_MR
+  local MB, KC, MR = mm.mb, mm.kc, mm.mr  -- the panel and tile select.c chose
   local pk, cp, l, kk, k0, ib, i, ii, a = K:iname("pk"), K:iname("cp"), K:iname("l"),
     K:iname("kk"), K:iname("k0"), K:iname("ib"), K:iname("i"), K:iname("ii"), K:iname("a")
   local ibv = mm.m > MB and ib or nil
@@ -967,24 +925,8 @@ end
 -- The form of a product: "lane", "tile" or "simple" (see above).  The
 -- blocked forms pay once the product has some size; tiny products and
 -- the --no-fuse baseline keep the simple loops.
-local function product_form(K, mm)
-  local V = K.block
-  if K.A.model.no_fuse or mm.nb > 1 or (mm.ta and mm.tb) then return "simple" end
-  if (mm.pack or 0) > 0 then return "xt" end
-  if not mm.ta and mm.tb and mm.m >= 16 and mm.n >= 8 and mm.k <= 128 and pack_shape(K, mm)
-      and not K.A.model.no_pack then
-    return "packed"
-  end
-  if not mm.ta and (mm.tb or mm.n == 1) then
-    return mm.k >= V and "lane" or "simple"
-  end
-  if not mm.tb and mm.n > 1 and (mm.k == 1 or mm.m * mm.n * mm.k >= 512) then return "tile" end
-  return "simple"
-end
-M.product_form = product_form
-
 local function matmul_group(K, root, members, p)
-  local form = product_form(K, p.mm)
+  local form = p.mm.form  -- chosen by select.c
   if form == "xt" then
     xt_product(K, root, members, p)
   elseif form == "packed" then

@@ -1,0 +1,106 @@
+/* select.c: choose how each kernel is computed, for the target.
+ *
+ * Requires: an optimized graph (Node.fuse, Matmul.pack), its Target.
+ * Fills:    Matmul.form (and the packed form's panel, Matmul.mb/kc) of
+ *           every product; Node.side of a product that also sums the
+ *           squares of the weights it loads, with the note on that sumsq.
+ *           The emitter prints what is chosen here and decides nothing.
+ *
+ * 1. Product forms (emit/kernels.lua prints each; V = the target's vector
+ *    in elements):
+ *      simple  one scalar dot or one row of V accumulators per row: small
+ *              or repeated products, and every product of an unfused
+ *              build (the naive baseline);
+ *      xt      C = X W^T with Matmul.pack (optimize.c): packed X^T blocks;
+ *      packed  C = L R^T with a short k (<= 128), 16+ rows, 8+ columns and
+ *              a panel of KC x V plus MB x V elements within the target's
+ *              stack (not with --no-pack);
+ *      lane    C = L R^T otherwise with k >= V (batch 1 and small batches);
+ *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds.
+ * 2. Side sums.  A lane product with one row (batch 1) loads every weight
+ *    of a parameter R exactly once; a later sumsq(R) (the L2 penalty) is
+ *    then summed in its registers (Node.side = that sumsq), and the sumsq
+ *    kernel only stores the total.  The scheduler keeps it after the
+ *    product.
+ */
+#include "gradc.h"
+
+/* The largest divisor of n in [lo, hi], or 0. */
+static int64_t divisor(int64_t n, int64_t lo, int64_t hi)
+{
+	for (int64_t d = n < hi ? n : hi; d >= (lo > 1 ? lo : 1); d--)
+		if (n % d == 0)
+			return d;
+	return 0;
+}
+
+enum { PACK_MR = 8 };  /* rows of the packed form's register tile */
+
+/* The packed form's panel: MB rows of C and KC values of k per block, both
+ * stored in V-element vectors within the target's stack.  false: none. */
+static bool pack_shape(const Graph *g, Matmul *mm, int64_t V)
+{
+	int64_t cap = g->target->stack_bytes / (g->f64 ? 8 : 4) / V;  /* KC + MB vectors */
+	int64_t mb = mm->m <= cap / 2 ? mm->m : divisor(mm->m, cap / 4, cap / 2);
+	int64_t kc = divisor(mm->k, cap / 4, cap / 2);
+	if (!mb || !kc || mb % PACK_MR)
+		return false;
+	mm->mb = mb;
+	mm->kc = kc;
+	mm->mr = PACK_MR;
+	return true;
+}
+
+static Form product_form(const Graph *g, Matmul *mm, bool fuse, bool pack)
+{
+	int64_t V = g->target->vec_bytes / (g->f64 ? 8 : 4);
+	if (!fuse || mm->nb > 1 || (mm->ta && mm->tb))
+		return FORM_SIMPLE;
+	if (mm->pack > 0)
+		return FORM_XT;
+	if (!mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 && pack &&
+	    pack_shape(g, mm, V))
+		return FORM_PACKED;
+	if (!mm->ta && (mm->tb || mm->n == 1))
+		return mm->k >= V ? FORM_LANE : FORM_SIMPLE;
+	if (!mm->tb && mm->n > 1 && (mm->k == 1 || mm->m * mm->n * mm->k >= 512))
+		return FORM_TILE;
+	return FORM_SIMPLE;
+}
+
+/* Step 2: the unfused sumsq of parameter R that product p may sum, or -1. */
+static int side_sumsq(const Graph *g, int p, const bool *taken)
+{
+	const Matmul *mm = &g->node[p].mm;
+	int r = g->node[p].in[1];
+	if (mm->form != FORM_LANE || mm->m != 1 || !mm->tb || g->node[r].op != OP_PARAM)
+		return -1;
+	for (int s = 0; s < g->n_node; s++)
+		if (g->node[s].op == OP_SUMSQ && g->node[s].in[0] == r && g->node[s].fuse < 0 &&
+		    !taken[s])
+			return s;
+	return -1;
+}
+
+void select_kernels(Graph *g, bool fuse, bool pack)
+{
+	bool *taken = alloc(sizeof(bool) * (size_t)(g->n_node + 1));
+	for (int i = 0; i < g->n_node; i++) {
+		Node *n = &g->node[i];
+		n->side = -1;
+		if (n->op == OP_MATMUL)
+			n->mm.form = product_form(g, &n->mm, fuse, pack);
+	}
+	for (int i = 0; fuse && i < g->n_node; i++) {
+		if (g->node[i].op != OP_MATMUL)
+			continue;
+		int s = side_sumsq(g, i, taken);
+		if (s < 0)
+			continue;
+		taken[s] = true;
+		g->node[i].side = s;
+		g->node[s].note = str_fmt("summed in the kernel of %s, which loads every element of %s",
+		                          node_label(g, exec_step(g, i)),
+		                          node_label(g, g->node[s].in[0]));
+	}
+}

@@ -1,0 +1,153 @@
+/* test_select.c: the decisions the C passes make for the emitter, which
+ * the generated C then only prints.
+ *
+ * optimize's step 0 (the SGD one-factor step, the L2 term folded out of
+ * the gradient, textbook steps without fusion), select.c's product forms
+ * and side sums (ordered by the scheduler), and the target row they read.
+ */
+#include "testutil.h"
+
+static const char *const seed =
+	"model t\nbatch 32\ninput x[64]\ninput y int\nparam W1[32, 64] ~ he\n"
+	"param W2[10, 32] ~ xavier\nconst lambda = 1e-4\nz = W1 @ x\nh = relu(z)\n"
+	"o = W2 @ h\nL = cross_entropy(o, y)\ns = lambda / 2 * (sumsq(W1) + sumsq(W2))\n"
+	"J = L + s\noutput o\nminimize J with sgd(lr = 0.1)\n";
+
+/* The planned graph of 'mode', as pipeline.c builds it. */
+static Graph *built(const char *text, Mode mode, Options o)
+{
+	Graph *f = lowered_model(text, &o);
+	const char *volatile msg = NULL;
+	Graph *volatile g = NULL;
+	CATCH_ERROR(msg, g = build_mode(f, mode, &o));
+	ck_assert_msg(!msg, "%s", msg ? msg : "");
+	return g;
+}
+
+static int update_of(const Graph *g, const char *param)
+{
+	for (int i = 0; i < g->n_node; i++)
+		if (op_is(g->node[i].op, F_UPDATE) &&
+		    !strcmp(g->node[g->node[i].in[0]].name, param))
+			return i;
+	ck_abort_msg("no update of %s", param);
+	return -1;
+}
+
+START_TEST(decay_folded)
+{
+	Graph *g = built(seed, MODE_TRAIN, (Options){0});
+	for (int k = 0; k < 2; k++) {
+		const Node *u = &g->node[update_of(g, k ? "W2" : "W1")];
+		ck_assert(u->attr[1] == 1);          /* the one-factor form */
+		ck_assert(u->attr[0] == 1e-4);       /* lambda W, out of the gradient */
+		ck_assert_int_eq(g->node[u->in[1]].op, OP_MATMUL);  /* G alone */
+		ck_assert_ptr_nonnull(strstr(u->deriv, "(1 - lr 0.0001)"));
+	}
+	for (int i = 0; i < g->n_node; i++)  /* the add and scale of the L2 term died */
+		ck_assert(g->node[i].op != OP_SCALE || g->node[i].batched ||
+		          g->node[i].shape.rank == 0);
+}
+END_TEST
+
+START_TEST(decay_textbook_unfused)
+{
+	Graph *g = built(seed, MODE_TRAIN, (Options){.no_fuse = true});
+	const Node *u = &g->node[update_of(g, "W1")];
+	ck_assert(u->attr[0] == 0 && u->attr[1] == 0);
+	ck_assert_int_eq(g->node[u->in[1]].op, OP_ADD);  /* dJ/dW1 = G + lambda W1 */
+}
+END_TEST
+
+START_TEST(decay_not_with_momentum)
+{
+	char *text = str_fmt("%.*s with sgd(lr = 0.1, momentum = 0.9)\n",
+	                     (int)(strstr(seed, " with") - seed), seed);
+	Graph *g = built(text, MODE_TRAIN, (Options){0});
+	const Node *u = &g->node[update_of(g, "W1")];
+	ck_assert(u->attr[0] == 0 && u->attr[1] == 0);
+}
+END_TEST
+
+START_TEST(forms)
+{
+	Graph *g = built(seed, MODE_TRAIN, (Options){0});
+	int n = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Matmul *mm = &g->node[i].mm;
+		if (g->node[i].op != OP_MATMUL)
+			continue;
+		n++;
+		if (mm->pack)
+			ck_assert_int_eq(mm->form, FORM_XT);
+		if (mm->form == FORM_PACKED)
+			ck_assert(mm->mb > 0 && mm->kc > 0 && mm->mr > 0 && mm->mb % mm->mr == 0);
+	}
+	ck_assert_int_eq(n, 5);  /* z, o, dh, dW2, dW1 */
+	g = built(seed, MODE_TRAIN, (Options){.no_fuse = true});
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].op == OP_MATMUL)
+			ck_assert_int_eq(g->node[i].mm.form, FORM_SIMPLE);  /* the baseline */
+}
+END_TEST
+
+/* At batch 1 the forward products load every weight once: the L2 sums of
+ * those weights ride along (Node.side), scheduled after the product. */
+START_TEST(side_sums)
+{
+	for (Mode m = MODE_TRAIN; m <= MODE_GRAD; m++) {
+		Graph *g = built(seed, m, (Options){.batch = 1});
+		int sides = 0;
+		for (int i = 0; i < g->n_node; i++) {
+			int s = g->node[i].side;
+			if (s < 0)
+				continue;
+			sides++;
+			ck_assert_int_eq(g->node[i].mm.form, FORM_LANE);
+			ck_assert_int_eq(g->node[s].op, OP_SUMSQ);
+			ck_assert_int_eq(g->node[s].in[0], g->node[i].in[1]);
+			ck_assert_int_gt(s, exec_step(g, i));
+			ck_assert_ptr_nonnull(g->node[s].note);
+		}
+		ck_assert_int_eq(sides, 2);
+		verify_schedule(g);
+	}
+	Graph *g = built(seed, MODE_TRAIN, (Options){.batch = 1, .no_fuse = true});
+	for (int i = 0; i < g->n_node; i++)
+		ck_assert_int_eq(g->node[i].side, -1);
+}
+END_TEST
+
+/* The planner aligns by the target's row. */
+START_TEST(target_row)
+{
+	const char *names;
+	ck_assert_ptr_null(find_target("cortex-a53", &names));
+	ck_assert_ptr_nonnull(strstr(names, "portable"));
+	const Target *t = find_target("x86-64-v4", NULL);
+	ck_assert_ptr_nonnull(t);
+	Graph *g = built(seed, MODE_TRAIN, (Options){.target = "x86-64-v4"});
+	ck_assert_ptr_eq(g->target, t);
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].sto == STO_ARENA)
+			ck_assert_int_eq(g->node[i].offset % t->align, 0);
+	ck_assert_int_eq(pack_rows(t, false), 2 * t->vec_bytes / 4);
+}
+END_TEST
+
+static Suite *select_suite(void)
+{
+	Suite *s = suite_create("select");
+	TCase *tc = tcase_create("decisions");
+	add_arena_fixture(tc);
+	tcase_add_test(tc, decay_folded);
+	tcase_add_test(tc, decay_textbook_unfused);
+	tcase_add_test(tc, decay_not_with_momentum);
+	tcase_add_test(tc, forms);
+	tcase_add_test(tc, side_sums);
+	tcase_add_test(tc, target_row);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(select_suite)
