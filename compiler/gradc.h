@@ -460,5 +460,57 @@ int64_t label_classes(const Graph *g, int id);
 int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
             const char *out, int steps, uint32_t seed);
 int cmd_check(const char *path, const Graph *fwd, const Options *o);
+/* The temporary directory of a host build (shared with train.c): create it;
+ * the path of a file in it; write a file there (error_plain on failure);
+ * the embedded runtime into it; remove it and its files.  */
+void make_tmpdir(void);
+const char *tmp_path(const char *name);
+void put_file(const char *name, const char *text, size_t len);
+void put_runtime(void);
+void cleanup(void);
+const char *sh_quote(const char *s);                /* quoted for sh */
+const char *log_tail(const char *name, size_t max); /* a file's end, for messages */
+
+/* ------------------------------------------------------------ data.c */
+
+/* Samples of a data set, checked against a forward graph. */
+typedef struct Data {
+	const char *path; /* for messages */
+	int64_t n;        /* samples */
+	double **v;       /* per node id: an input's n * per-sample values, else NULL */
+} Data;
+/* Standardization statistics, per input node id (NULL: not standardized). */
+typedef struct Stats {
+	int n;                /* inputs standardized */
+	double **mean, **std; /* per-sample shaped, std > 0 */
+} Stats;
+/* The input nodes of 'g' in declaration order; *n of them. */
+int *declared_inputs(const Graph *g, int *n);
+/* CSV file, directory of NAME.npy, or safetensors file 'path', with every
+ * input of 'g'; 'label': the CSV column of the int label, or NULL (last). */
+Data *load_data(const char *path, const Graph *g, const char *label);
+/* Move the fraction 'frac' of 'd' (shuffled with 'seed') into the set returned. */
+Data *split_data(Data *d, const Graph *g, double frac, uint32_t seed);
+/* Per-element mean and deviation of the feature inputs of 'd'. */
+Stats *fit_standardize(const Data *d, const Graph *g);
+/* v = (v - mean) / std in the build's precision ('s' may be NULL). */
+void apply_standardize(Data *d, const Graph *g, const Stats *s);
+
+/* ----------------------------------------------------- standardize.c */
+
+struct gradc_st_file;
+/* The statistics in a parameters file (standardize.NAME.mean / .std), *s
+ * NULL if none; NULL or a message.  */
+const char *read_stats(const struct gradc_st_file *f, const Graph *g, Stats **s);
+/* Fill t[] with the statistics' tensors (2 per input); returns the count. */
+int stats_tensors(const Stats *s, const Graph *g, struct gradc_st_tensor *t);
+/* 'fwd' with the statistics of 'params_path' applied to its inputs in the
+ * graph (frozen baked parameters NAME_mean, NAME_std), or 'fwd' if none. */
+Graph *standardize_graph(const Graph *fwd, const char *params_path);
+
+/* ------------------------------------------------------------ train.c */
+
+/* `gradc train` and `gradc eval`: their own arguments, exit status. */
+int train_main(int argc, char **argv);
 
 #endif

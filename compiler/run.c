@@ -84,7 +84,7 @@ typedef struct Job {
 
 static char *volatile tmpdir; /* removed by cleanup(); NULL: none */
 
-static void cleanup(void)
+void cleanup(void)
 {
 	if (!tmpdir)
 		return;
@@ -103,7 +103,7 @@ static void cleanup(void)
 	tmpdir = NULL;
 }
 
-static void make_tmpdir(void)
+void make_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
 	if (!t || !*t)
@@ -114,12 +114,12 @@ static void make_tmpdir(void)
 	tmpdir = p;
 }
 
-static const char *tmp_path(const char *name)
+const char *tmp_path(const char *name)
 {
 	return str_fmt("%s/%s", tmpdir, name);
 }
 
-static void put_file(const char *name, const char *text, size_t len)
+void put_file(const char *name, const char *text, size_t len)
 {
 	const char *p = tmp_path(name);
 	FILE *f = fopen(p, "wb");
@@ -131,7 +131,7 @@ static void put_file(const char *name, const char *text, size_t len)
 }
 
 /* 's' quoted for sh. */
-static const char *sh_quote(const char *s)
+const char *sh_quote(const char *s)
 {
 	Buf b = {0};
 	buf_printf(&b, "'");
@@ -145,7 +145,7 @@ static const char *sh_quote(const char *s)
 }
 
 /* The last 'max' bytes of file 'name' in the directory, for messages. */
-static const char *log_tail(const char *name, size_t max)
+const char *log_tail(const char *name, size_t max)
 {
 	size_t n;
 	char *s = read_file(tmp_path(name), &n);
@@ -447,6 +447,11 @@ static void generate(Job *j, const Source *src, const Options *o)
 	emit(&h, &c, j->modes, j->n_modes, &opt);
 	put_file(str_fmt("%s.h", j->prefix), h.s, h.len);
 	put_file(str_fmt("%s.c", j->prefix), c.s, c.len);
+	put_runtime();
+}
+
+void put_runtime(void)
+{
 	/* the Makefile embeds gradc_rt.h, then gradc_rt.c (both named "gradc_rt") */
 	if (!runtime_src[0].text || !runtime_src[1].text
 	    || !strstr(runtime_src[0].text, "#define GRADC_RT_H"))
