@@ -504,9 +504,15 @@ struct gradc_st_file;
 const char *read_stats(const struct gradc_st_file *f, const Graph *g, Stats **s);
 /* Fill t[] with the statistics' tensors (2 per input); returns the count. */
 int stats_tensors(const Stats *s, const Graph *g, struct gradc_st_tensor *t);
-/* 'fwd' with the statistics of 'params_path' applied to its inputs in the
- * graph (frozen baked parameters NAME_mean, NAME_std), or 'fwd' if none. */
-Graph *standardize_graph(const Graph *fwd, const char *params_path);
+/* The statistics in parameters file 'path', or NULL. */
+Stats *stats_from_file(const char *path, const Graph *fwd);
+/* 'fwd' with statistics 's' applied to its inputs in the graph (frozen
+ * baked parameters NAME_mean, NAME_std), or 'fwd' if 's' is NULL. */
+Graph *standardize_graph(const Graph *fwd, const Stats *s);
+/* `run --params P`: the parameters P holds that 'param' (per node id) lacks,
+ * and P's statistics applied to 'input' (per node id, 'batch' samples). */
+void run_params(const char *path, const Graph *fwd, double **param, double **input,
+                int64_t batch);
 
 /* ------------------------------------------------------------ train.c */
 

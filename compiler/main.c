@@ -23,7 +23,7 @@ static const char usage[] =
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"       gradc dot MODEL.nn [--batch N]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
-	"                 [--dtype f32|f64] [--steps K] [--seed S]\n"
+	"                 [--dtype f32|f64] [--steps K] [--seed S] [--params P.safetensors]\n"
 	"       gradc check MODEL.nn [--batch N]\n"
 	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
@@ -175,7 +175,7 @@ static int64_t build_ram(const Args *a, Graph **modes, int n)
 static int cmd_compile(Args *a, const Graph *fwd)
 {
 	if (a->opt.params) /* statistics of train --standardize: into the graph */
-		fwd = standardize_graph(fwd, a->opt.params);
+		fwd = standardize_graph(fwd, stats_from_file(a->opt.params, fwd));
 	Graph *modes[3];
 	int n = build_modes(a, fwd, modes);
 	int64_t ram = build_ram(a, modes, n);

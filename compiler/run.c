@@ -660,6 +660,8 @@ int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in
 		error_plain("%s: --steps needs a 'minimize' statement", path);
 	Job j = {.path = path, .in = in, .f64 = o->f64, .seed = seed, .steps = steps};
 	read_in(&j, fwd, o->batch);
+	if (o->params) /* a file of train: parameters IN lacks, statistics */
+		run_params(o->params, fwd, j.param, j.input, j.batch);
 	double *res;
 	size_t n_res;
 	run_job(&j, fwd->src, o, fill_run, &res, &n_res);

@@ -12,7 +12,10 @@
  *   1. copy the forward graph node by node;
  *   2. after each standardized input x, add two frozen parameters x_mean
  *      and x_std (another name if taken: x_mean_2, ...) baked with the
- *      statistics, and u = (x - x_mean) / x_std;
+ *      statistics, and u = (x - x_mean) / x_std; the parameters count as
+ *      declared after the model's last line, so they come last in the
+ *      parameter table and NAME_init gives the model's own parameters the
+ *      values (seed streams) it gives them without statistics;
  *   3. every later use of x (operands, outputs, the objective, tracked
  *      values) becomes a use of u.
  * The arithmetic is the host's (v - mean) / std in the build's precision,
@@ -96,11 +99,14 @@ static const char *fresh_name(const Graph *g, const char *base, const char *suff
 	return name;
 }
 
-/* A frozen parameter of 'g' shaped as input 'x', baked with 'v'. */
-static int new_stat(Graph *g, const Node *x, const char *name, const double *v, const Graph *old)
+/* A frozen parameter of 'g' shaped as input 'x', baked with 'v'.  Its
+ * place is after the model's last line ('*line', advanced), so the
+ * model's own parameters keep their rows and seed streams.  */
+static int new_stat(Graph *g, const Node *x, const char *name, const double *v, const Graph *old,
+		    int *line)
 {
 	const char *nm = fresh_name(old, x->name, name);
-	int id = new_leaf(g, OP_PARAM, nm, x->shape, false, T_F, x->loc);
+	int id = new_leaf(g, OP_PARAM, nm, x->shape, false, T_F, (Loc){++*line, 1});
 	Node *n = &g->node[id];
 	n->frozen = true;
 	n->init = INIT_ZEROS;
@@ -110,21 +116,28 @@ static int new_stat(Graph *g, const Node *x, const char *name, const double *v, 
 	return id;
 }
 
-Graph *standardize_graph(const Graph *fwd, const char *params_path)
+Stats *stats_from_file(const char *path, const Graph *fwd)
 {
 	gradc_st_file f = {0};
-	const char *msg = gradc_st_read(params_path, &f);
+	const char *msg = gradc_st_read(path, &f);
 	Stats *s = NULL;
 	if (!msg)
 		msg = read_stats(&f, fwd, &s);
 	gradc_st_free(&f);
 	if (msg)
-		error_plain("%s", strstr(msg, params_path) ? msg : str_fmt("%s: %s", params_path, msg));
+		error_plain("%s", strstr(msg, path) ? msg : str_fmt("%s: %s", path, msg));
+	return s;
+}
+
+Graph *standardize_graph(const Graph *fwd, const Stats *s)
+{
 	if (!s)
 		return (Graph *)fwd;
 	Graph *g = copy_graph(fwd);
 	g->n_node = 0;
-	int *map = alloc(sizeof(int) * (size_t)fwd->n_node);
+	int *map = alloc(sizeof(int) * (size_t)fwd->n_node), line = 0;
+	for (int i = 0; i < fwd->n_node; i++)
+		line = fwd->node[i].loc.line > line ? fwd->node[i].loc.line : line;
 	for (int i = 0; i < fwd->n_node; i++) {
 		Node n = fwd->node[i];
 		for (int k = 0; k < n.n_in; k++)
@@ -139,8 +152,8 @@ Graph *standardize_graph(const Graph *fwd, const char *params_path)
 		if (!s->mean[i])
 			continue;
 		int x = map[i];
-		int mu = new_stat(g, &n, "mean", s->mean[i], fwd);
-		int sd = new_stat(g, &n, "std", s->std[i], fwd);
+		int mu = new_stat(g, &n, "mean", s->mean[i], fwd, &line);
+		int sd = new_stat(g, &n, "std", s->std[i], fwd, &line);
 		int u = new_binary(g, OP_DIV, new_binary(g, OP_SUB, x, mu, n.loc), sd, n.loc);
 		g->node[u].text = str_fmt("(%s - %s) / %s   # --params: standardized input", n.name,
 					  g->node[mu].name, g->node[sd].name);
@@ -155,4 +168,24 @@ Graph *standardize_graph(const Graph *fwd, const char *params_path)
 	if (g->loss >= 0)
 		g->loss = map[g->loss];
 	return g;
+}
+
+void run_params(const char *path, const Graph *fwd, double **param, double **input, int64_t batch)
+{
+	gradc_st_file f = {0};
+	const char *msg = gradc_st_read(path, &f);
+	Stats *s = NULL;
+	for (int i = 0; i < fwd->n_node && !msg; i++) {
+		const Node *n = &fwd->node[i];
+		const gradc_st_tensor *t = n->op == OP_PARAM ? gradc_st_find(&f, n->name) : NULL;
+		if (t && !param[i])
+			msg = param_tensor(t, n, &param[i]);
+	}
+	if (!msg)
+		msg = read_stats(&f, fwd, &s);
+	gradc_st_free(&f);
+	if (msg)
+		error_plain("%s", strstr(msg, path) ? msg : str_fmt("%s: %s", path, msg));
+	Data d = {.path = path, .n = batch, .v = input};
+	apply_standardize(&d, fwd, s);
 }

@@ -73,6 +73,7 @@ static void *set_x[2][M_N_IN]; /* per set (train, val), per input: its samples *
 static void *batch_x[M_N_IN];  /* one batch, per input */
 static long *confusion;        /* M_CLASSES^2 */
 static int32_t *pred;          /* evaluation: per sample */
+static int table[M_N_PARAMS + 1]; /* the model's parameter k: row table[k] */
 
 static void fail_io(const char *what)
 {
@@ -361,8 +362,8 @@ static void train(void)
 		wr1(rc->rate);
 	}
 	wr1(cfg.keep_best ? best : epochs - 1);
-	for (int i = 0; i < M_N_PARAMS; i++)
-		wrn(m_param(&p, i), sizeof(real) * (size_t)m_param_count(i));
+	for (int k = 0; k < M_N_PARAMS; k++)
+		wrn(m_param(&p, table[k]), sizeof(real) * (size_t)m_param_count(table[k]));
 	static unsigned char blob[M_BLOB_BYTES];
 	size_t len = m_save(&p, &s, blob, sizeof blob);
 	wr1((double)len);
@@ -387,10 +388,17 @@ int main(int argc, char **argv)
 		}
 	for (int i = 0; i < M_N_IN; i++)
 		batch_x[i] = xmalloc(elem(i) * (size_t)m_in_size[i] * M_BATCH);
+	for (int k = 0; k < M_N_PARAMS; k++) { /* the model's own, in the table */
+		for (table[k] = 0; table[k] < M_N_TABLE; table[k]++)
+			if (!strcmp(m_table_name(table[k]), m_param_name[k]))
+				break;
+		if (table[k] == M_N_TABLE)
+			fail_io("a parameter is not in the table");
+	}
 	m_init(&p, &s, (uint32_t)cfg.seed);
-	for (int i = 0; cfg.init && i < M_N_PARAMS; i++)
+	for (int k = 0; cfg.init && k < M_N_PARAMS; k++)
 		if (rd1() != 0)
-			rdn(m_param(&p, i), sizeof(real) * (size_t)m_param_count(i));
+			rdn(m_param(&p, table[k]), sizeof(real) * (size_t)m_param_count(table[k]));
 	if (!cfg.eval) {
 		train();
 	} else {
