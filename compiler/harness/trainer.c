@@ -202,16 +202,6 @@ static Pass evaluate(int set, long n)
 			fail_status(rc, -1, at);
 		for (int j = 0; j <= M_N_TRACK; j++)
 			sum[j] += (double)((const real *)&st)[j] * M_BATCH;
-		if (k < M_BATCH) { /* take out the copies of sample 'at' */
-			for (int b = 1; b < M_BATCH; b++)
-				put_sample(set, at, b);
-			rc = m_eval(&p, batch_x, &st);
-			if (rc)
-				fail_status(rc, -1, at);
-			for (int j = 0; j <= M_N_TRACK; j++)
-				sum[j] -= (double)((const real *)&st)[j] * (M_BATCH - k);
-			put_sample(set, at, 0);
-		}
 		if (M_PRED_OUT >= 0) {
 			if ((rc = m_infer(&p, batch_x)) != 0)
 				fail_status(rc, -1, at);
@@ -224,6 +214,15 @@ static Pass evaluate(int set, long n)
 				if (pred && set == 0)
 					pred[at + b] = c;
 			}
+		}
+		if (k < M_BATCH) { /* take out the copies of sample 'at' (outputs read) */
+			for (int b = 1; b < M_BATCH; b++)
+				put_sample(set, at, b);
+			rc = m_eval(&p, batch_x, &st);
+			if (rc)
+				fail_status(rc, -1, at);
+			for (int j = 0; j <= M_N_TRACK; j++)
+				sum[j] -= (double)((const real *)&st)[j] * (M_BATCH - k);
 		}
 	}
 	for (int j = 0; j <= M_N_TRACK; j++)
