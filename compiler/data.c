@@ -111,7 +111,8 @@ static int split_line(const char *p, size_t len, Cell **out)
 			b.s = str_ndup(p + from, to - from);
 		}
 		if (n == cap) {
-			c = alloc_grow(c, sizeof(Cell) * (size_t)cap, sizeof(Cell) * (size_t)cap * 2);
+			c = alloc_grow(c, sizeof(Cell) * (size_t)cap,
+				       sizeof(Cell) * (size_t)cap * 2);
 			cap *= 2;
 		}
 		c[n++] = (Cell){b.s, col};
@@ -189,9 +190,10 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 	for (int k = 0; k < n_in; k++) {
 		const Node *n = &g->node[ins[k]];
 		if (n->type == T_INT && lab >= 0)
-			error_plain("%s: a CSV file holds one int label, but the model has '%s' and "
-				    "'%s' (use .npy or safetensors)",
-				    path, g->node[lab].name, n->name);
+			error_plain(
+				"%s: a CSV file holds one int label, but the model has '%s' and "
+				"'%s' (use .npy or safetensors)",
+				path, g->node[lab].name, n->name);
 		if (n->type == T_INT)
 			lab = ins[k];
 		width += n->type == T_INT ? 1 : shape_numel(n->shape);
@@ -231,7 +233,8 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 				 header_line ? "header" : "first row", n_cols);
 		if (n_rows == cap) {
 			int nc = cap ? 2 * cap : 256;
-			rows = alloc_grow(rows, sizeof *rows * (size_t)cap, sizeof *rows * (size_t)nc);
+			rows = alloc_grow(rows, sizeof *rows * (size_t)cap,
+					  sizeof *rows * (size_t)nc);
 			line_of = alloc_grow(line_of, sizeof(int) * (size_t)cap,
 					     sizeof(int) * (size_t)nc);
 			cap = nc;
@@ -265,7 +268,8 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 	Data *d = new_data(path, g, n_rows);
 	int64_t classes = lab >= 0 ? label_classes(g, lab) : 0;
 	for (int k = 0; k < n_in; k++)
-		d->v[ins[k]] = alloc(sizeof(double) * (size_t)(n_rows * shape_numel(g->node[ins[k]].shape)));
+		d->v[ins[k]] = alloc(sizeof(double)
+				     * (size_t)(n_rows * shape_numel(g->node[ins[k]].shape)));
 	err_src = src;
 	for (int r = 0; r < n_rows; r++) {
 		int col = 0;
@@ -276,7 +280,8 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 			int64_t m = shape_numel(n->shape);
 			for (int64_t i = 0; i < m; i++, col++) {
 				col += col == lab_col;
-				d->v[ins[k]][r * m + i] = cell_number(&rows[r][col], line_of[r], col + 1);
+				d->v[ins[k]][r * m + i] =
+					cell_number(&rows[r][col], line_of[r], col + 1);
 			}
 		}
 		if (lab < 0)
@@ -321,8 +326,10 @@ static const char *read_npy(const char *path, gradc_st_tensor *t)
 	const unsigned char *u = (const unsigned char *)s;
 	if (len < 10 || memcmp(s, "\x93NUMPY", 6))
 		return "not a .npy file (no \\x93NUMPY magic)";
-	size_t hl = u[6] == 1 ? (size_t)u[8] | (size_t)u[9] << 8
-			      : len < 12 ? 0 : (size_t)u[8] | (size_t)u[9] << 8 | (size_t)u[10] << 16 | (size_t)u[11] << 24;
+	size_t hl = u[6] == 1  ? (size_t)u[8] | (size_t)u[9] << 8
+		    : len < 12 ? 0
+			       : (size_t)u[8] | (size_t)u[9] << 8 | (size_t)u[10] << 16
+					 | (size_t)u[11] << 24;
 	size_t at = u[6] == 1 ? 10 : 12;
 	if (u[6] < 1 || u[6] > 3)
 		return str_fmt("unknown .npy version %d", u[6]);
@@ -340,7 +347,9 @@ static const char *read_npy(const char *path, gradc_st_tensor *t)
 	static const struct {
 		const char *d;
 		gradc_st_dtype t;
-	} types[] = {{"<f4", GRADC_ST_F32}, {"<f8", GRADC_ST_F64}, {"<i4", GRADC_ST_I32},
+	} types[] = {{"<f4", GRADC_ST_F32},
+		     {"<f8", GRADC_ST_F64},
+		     {"<i4", GRADC_ST_I32},
 		     {"<i8", GRADC_ST_I64}};
 	int k = 0;
 	while (k < 4 && strcmp(descr, types[k].d))
@@ -364,7 +373,8 @@ static const char *read_npy(const char *path, gradc_st_tensor *t)
 			break;
 		char *e;
 		long long v = strtoll(sp, &e, 10);
-		if (e == sp || v < 0 || t->rank == GRADC_ST_MAX_RANK || (v && count > INT64_MAX / 8 / v))
+		if (e == sp || v < 0 || t->rank == GRADC_ST_MAX_RANK
+		    || (v && count > INT64_MAX / 8 / v))
 			return "malformed 'shape'";
 		t->shape[t->rank++] = v;
 		count *= v;
@@ -482,7 +492,8 @@ Data *split_data(Data *d, const Graph *g, double frac, uint32_t seed)
 		tr->v[id] = alloc(sizeof(double) * (size_t)(n_train * m));
 		va->v[id] = alloc(sizeof(double) * (size_t)((n - n_train) * m));
 		for (int64_t i = 0; i < n; i++) {
-			double *to = i < n_train ? tr->v[id] + i * m : va->v[id] + (i - n_train) * m;
+			double *to =
+				i < n_train ? tr->v[id] + i * m : va->v[id] + (i - n_train) * m;
 			memcpy(to, d->v[id] + idx[i] * m, sizeof(double) * (size_t)m);
 		}
 	}
@@ -522,7 +533,8 @@ Stats *fit_standardize(const Data *d, const Graph *g)
 		if (!is_feature(g, id))
 			continue;
 		int64_t m = shape_numel(g->node[id].shape), n = d->n;
-		double *mu = alloc(sizeof(double) * (size_t)m), *sd = alloc(sizeof(double) * (size_t)m);
+		double *mu = alloc(sizeof(double) * (size_t)m),
+		       *sd = alloc(sizeof(double) * (size_t)m);
 		for (int64_t j = 0; j < m; j++) {
 			double sum = 0, sq = 0;
 			for (int64_t i = 0; i < n; i++)

@@ -55,13 +55,14 @@ const char *read_stats(const gradc_st_file *f, const Graph *g, Stats **out)
 			return msg;
 		for (int64_t k = 0; std && k < shape_numel(stand_in.shape); k++)
 			if (!(v[k] > 0))
-				return str_fmt("'%s'[%lld] = %g is not positive", name, (long long)k,
-					       v[k]);
+				return str_fmt("'%s'[%lld] = %g is not positive", name,
+					       (long long)k, v[k]);
 		*(std ? &s->std[id] : &s->mean[id]) = v;
 	}
 	for (int id = 0; id < g->n_node; id++) {
 		if (!s->mean[id] != !s->std[id])
-			return str_fmt("'%s' without '%s'", stat_name(g->node[id].name, !s->std[id]),
+			return str_fmt("'%s' without '%s'",
+				       stat_name(g->node[id].name, !s->std[id]),
 				       stat_name(g->node[id].name, !!s->std[id]));
 		s->n += s->mean[id] != NULL;
 	}

@@ -28,13 +28,14 @@ int main(int argc, char **argv)
 		count *= d;
 		snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%ld, ", d);
 	}
-	if (strchr(shape, ',') == strrchr(shape, ','))  /* one dim: "(N,)" */
+	if (strchr(shape, ',') == strrchr(shape, ',')) /* one dim: "(N,)" */
 		shape[strlen(shape) - 1] = 0;
 	else
 		shape[strlen(shape) - 2] = 0;
 	char header[512];
-	int n = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }",
-			 descr, fortran ? "True" : "False", shape);
+	int n = snprintf(header, sizeof header,
+			 "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }", descr,
+			 fortran ? "True" : "False", shape);
 	while ((n + 11) % 64)
 		header[n++] = ' ';
 	header[n++] = '\n';

@@ -51,10 +51,10 @@ enum { SCHED_CONST, SCHED_STEP, SCHED_COSINE };
 
 /* The settings, in the order IN.bin holds them. */
 typedef struct Cfg {
-	double eval;              /* 1: evaluate IN's first set, no training */
-	double n_train, n_val;    /* samples */
-	double epochs, seed, lr;  /* lr <= 0: the model's */
-	double shuffle, pad;      /* pad: wrap the last partial batch, else drop it */
+	double eval;             /* 1: evaluate IN's first set, no training */
+	double n_train, n_val;   /* samples */
+	double epochs, seed, lr; /* lr <= 0: the model's */
+	double shuffle, pad;     /* pad: wrap the last partial batch, else drop it */
 	double keep_best, tty, init, pred;
 	double sched, step_size, gamma, min_lr, warmup;
 } Cfg;
@@ -69,10 +69,10 @@ static FILE *fin, *fout;
 static Cfg cfg;
 static m_params p, best_p;
 static m_state s, best_s;
-static void *set_x[2][M_N_IN]; /* per set (train, val), per input: its samples */
-static void *batch_x[M_N_IN];  /* one batch, per input */
-static long *confusion;        /* M_CLASSES^2 */
-static int32_t *pred;          /* evaluation: per sample */
+static void *set_x[2][M_N_IN];    /* per set (train, val), per input: its samples */
+static void *batch_x[M_N_IN];     /* one batch, per input */
+static long *confusion;           /* M_CLASSES^2 */
+static int32_t *pred;             /* evaluation: per sample */
 static int table[M_N_PARAMS + 1]; /* the model's parameter k: row table[k] */
 
 static void fail_io(const char *what)
@@ -179,7 +179,8 @@ static double rate(double base, long t, long n)
 	if (cfg.sched == SCHED_COSINE) {
 		double span = cfg.epochs * (double)n - w;
 		double x = span > 1 ? ((double)t - w) / (span - 1) : 1;
-		return cfg.min_lr + (base - cfg.min_lr) * 0.5 * (1 + cos(3.14159265358979323846 * x));
+		return cfg.min_lr
+		       + (base - cfg.min_lr) * 0.5 * (1 + cos(3.14159265358979323846 * x));
 	}
 	return base;
 }
@@ -235,9 +236,9 @@ static Pass evaluate(int set, long n)
 
 /* A record of one epoch, as OUT.bin holds it. */
 typedef struct Rec {
-	double lr;            /* at the epoch's last step */
-	Pass train, val;      /* val: NaN without validation data */
-	double rate;          /* samples per second of the training steps */
+	double lr;       /* at the epoch's last step */
+	Pass train, val; /* val: NaN without validation data */
+	double rate;     /* samples per second of the training steps */
 } Rec;
 
 static void print_pass(const Pass *ps, const char *tag)

@@ -40,7 +40,8 @@ static void draw(const gradc_csv *t, const int *pred, const int *which, int n)
 		for (int i = 0; i < n; i++) {
 			printf("  ");
 			for (int c = 0; c < 8; c++) {
-				double v = t->v[(size_t)which[i] * (PIXELS + 1) + (size_t)(r * 8 + c)];
+				double v =
+					t->v[(size_t)which[i] * (PIXELS + 1) + (size_t)(r * 8 + c)];
 				int k = (int)(v / 16 * 9 + 0.5);
 				k = k < 0 ? 0 : k > 9 ? 9 : k;
 				putchar(shade[k]);
@@ -79,10 +80,11 @@ int main(int argc, char **argv)
 			show_pred[n_show++] = c;
 		}
 	}
-	printf("inference-only build (parameters const, %d bytes of arena, batch 1, raw pixels in):\n",
+	printf("inference-only build (parameters const, %d bytes of arena, batch 1, raw pixels "
+	       "in):\n",
 	       (int)digits_INFER_ARENA_BYTES);
-	printf("  predicts the same class as the training build on %d of %d test digits\n",
-	       same, n);
+	printf("  predicts the same class as the training build on %d of %d test digits\n", same,
+	       n);
 	draw(&t, show_pred, shown, n_show);
 	gradc_csv_free(&t);
 	gradc_csv_free(&p);

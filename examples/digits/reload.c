@@ -49,7 +49,10 @@ int main(int argc, char **argv)
 	for (int at = 0; at < t.rows; at += mlp_BATCH) {
 		for (int b = 0; b < mlp_BATCH; b++)
 			for (int j = 0; j < PIXELS; j++)
-				x[b * PIXELS + j] = (float)t.v[(size_t)(at + b < t.rows ? at + b : 0) * (PIXELS + 1) + (size_t)j];
+				x[b * PIXELS + j] =
+					(float)t.v[(size_t)(at + b < t.rows ? at + b : 0)
+							   * (PIXELS + 1)
+						   + (size_t)j];
 		mlp_infer(&params, x, o, NULL);
 		for (int b = 0; b < mlp_BATCH && at + b < t.rows; b++) {
 			int best = 0;
