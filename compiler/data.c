@@ -84,19 +84,18 @@ static int split_line(const char *p, size_t len, Cell **out)
 	Cell *c = alloc(sizeof(Cell) * (size_t)cap);
 	size_t i = 0;
 	for (;;) {
-		Buf b = {0};
-		buf_printf(&b, "%s", "");
 		while (i < len && (p[i] == ' ' || p[i] == '\t'))
 			i++;
 		int col = (int)i + 1;
-		if (i < len && p[i] == '"') {
+		char *text;
+		if (i < len && p[i] == '"') { /* copy, "" -> " */
+			size_t k = 0;
+			text = alloc(len - i + 1);
 			for (i++; i < len; i++) {
-				if (p[i] == '"' && i + 1 < len && p[i + 1] == '"')
-					buf_printf(&b, "\""), i++;
-				else if (p[i] == '"')
+				if (p[i] == '"' && (i + 1 >= len || p[i + 1] != '"'))
 					break;
-				else
-					buf_printf(&b, "%c", p[i]);
+				i += p[i] == '"';
+				text[k++] = p[i];
 			}
 			i += i < len;
 			while (i < len && p[i] != ',')
@@ -108,14 +107,14 @@ static int split_line(const char *p, size_t len, Cell **out)
 			size_t to = i;
 			while (to > from && (p[to - 1] == ' ' || p[to - 1] == '\t'))
 				to--;
-			b.s = str_ndup(p + from, to - from);
+			text = str_ndup(p + from, to - from);
 		}
 		if (n == cap) {
 			c = alloc_grow(c, sizeof(Cell) * (size_t)cap,
 				       sizeof(Cell) * (size_t)cap * 2);
 			cap *= 2;
 		}
-		c[n++] = (Cell){b.s, col};
+		c[n++] = (Cell){text, col};
 		if (i >= len)
 			break;
 		i++; /* the comma */

@@ -110,6 +110,10 @@ static Targs parse_targs(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define VAL() (v ? (i++, v) : (bad_usage("option '%s' needs a value", s), v))
 #define IS(x) (!strcmp(s, x))
+		if (IS("--help") || IS("-h")) {
+			fputs(usage, stdout);
+			exit(0);
+		}
 		if (s[0] == '-' && !IS("--data") && !IS("--params") && !IS("--batch")
 		    && !IS("--label") && !IS("--pred") && !IS("--dtype"))
 			train_only = s;
