@@ -514,7 +514,7 @@ static char *build_and_run(Run *r, const Bytes *in, size_t *n)
 	opt.infer_only = false;
 	/* the statistics in the graph, as compile --params puts them: the
 	 * model trained is the model shipped (and its blob loads there) */
-	opt.params = r->stats ? (r->a->params ? r->a->params : "(standardize)") : NULL;
+	opt.params = r->stats ? "(the statistics)" : NULL;
 	const Graph *fwd = standardize_graph(r->fwd, r->stats);
 	Graph *modes[3];
 	modes[0] = build_mode(fwd, MODE_INFER, &opt);
