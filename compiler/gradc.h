@@ -516,7 +516,45 @@ void run_params(const char *path, const Graph *fwd, double **param, double **inp
 
 /* ------------------------------------------------------------ train.c */
 
+enum { SCHED_CONST, SCHED_STEP, SCHED_COSINE }; /* --schedule, as harness/trainer.c */
+
+/* The command line of `gradc train` / `gradc eval`. */
+typedef struct Targs {
+	const char *cmd;         /* "train" or "eval" */
+	const char *model, *data, *val, *init, *params; /* files read */
+	const char *out, *blob, *log, *plot, *pred;     /* files written, or NULL */
+	const char *label;       /* --label: the CSV column of the int label, or NULL */
+	double val_split, lr;    /* 0: none, the model's */
+	double gamma, min_lr;    /* step and cosine decay */
+	int epochs, step_size, warmup, sched;
+	uint32_t seed;
+	bool no_shuffle, pad, keep_best, standardize;
+	Options opt;             /* --batch, --dtype */
+} Targs;
+
+/* What gradc knows of the build and the data. */
+typedef struct Run {
+	const Targs *a;
+	const Graph *fwd;
+	const char *prefix;         /* symbol prefix */
+	int *ins, n_in, *pas, n_pa; /* input and parameter ids, declaration order */
+	int label;                  /* the int input, or -1 */
+	int64_t classes;            /* of the label (INT32_MAX: no cross_entropy) */
+	int pred_out;               /* index of the output argmax'ed, or -1 */
+	int n_track;
+	Data *train, *val;          /* val: NULL without validation */
+	Stats *stats;               /* NULL: not standardized */
+	double **init;              /* per parameter node id: initial values, or NULL */
+} Run;
+
 /* `gradc train` and `gradc eval`: their own arguments, exit status. */
 int train_main(int argc, char **argv);
+
+/* ----------------------------------------------------------- driver.c */
+
+/* Build the driver for 'r' (or take it from the cache), run it ('eval':
+ * evaluate r->train instead of training); OUT.bin's bytes, *n of them,
+ * after checking its status (a user error if the generated code failed). */
+char *run_driver(Run *r, bool eval, size_t *n);
 
 #endif
