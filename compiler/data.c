@@ -9,8 +9,10 @@
  *    - anything else: CSV.  The first line is a header if any of its cells
  *      is not a number.  The columns are the model's float inputs in
  *      declaration order, each flattened row-major, and its int label (the
- *      last column, or the header's column named by --label).  Blank lines
- *      are skipped, CRLF accepted, cells may be "quoted".  Every problem is
+ *      last column, or the header's column named by --label; a header of
+ *      another width, as scikit-learn's "ROWS,FEATURES,names", is only
+ *      skipped).  Blank lines are skipped, CRLF accepted, cells may be
+ *      "quoted".  Every problem is
  *      "FILE:LINE:COL: error: ..." with the line and a caret: a missing
  *      value, a cell that is not a finite number, a row of another width,
  *      a label that is not a whole number or outside [0, classes).
@@ -221,15 +223,15 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 			for (int k = 0; k < n; k++)
 				names = names || is_name(c[k].s);
 			if (names) {
-				header = c, n_header = n_cols = n, header_line = ln;
+				header = c, n_header = n, header_line = ln;
 				continue;
 			}
 		}
-		if (!n_cols)
+		if (!n_rows)
 			n_cols = n;
 		if (n != n_cols)
-			error_at((Loc){ln, 1}, "%d values, but the %s has %d", n,
-				 header_line ? "header" : "first row", n_cols);
+			error_at((Loc){ln, 1}, "%d values, but line %d has %d", n, line_of[0],
+				 n_cols);
 		if (n_rows == cap) {
 			int nc = cap ? 2 * cap : 256;
 			rows = alloc_grow(rows, sizeof *rows * (size_t)cap,
@@ -256,6 +258,10 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 			error_plain("%s: --label '%s' names a column, but the file has no header "
 				    "line",
 				    path, label);
+		if (n_header != n_cols)
+			error_plain("%s:%d: --label '%s': the header has %d names, the rows %d "
+				    "values",
+				    path, header_line, label, n_header, n_cols);
 		lab_col = -1;
 		for (int k = 0; k < n_header; k++)
 			if (!strcmp(header[k].s, label))

@@ -11,7 +11,8 @@
 # column; every array mistake (shape, dtype, Fortran order, truncation,
 # missing file, label out of range) names the file.  Determinism: the same
 # seed gives the same parameters, blob and log, bit for bit; another seed
-# does not.  Without a terminal the progress is one line per epoch.  The
+# does not.  Without a terminal the progress is one line per epoch; on one
+# (script(1)) a live bar.  The
 # schedules (step, cosine, warm-up) show in the log's lr column;
 # --keep-best, --init, --last-batch pad; the statistics of --standardize
 # travel with the parameters to eval, run --params and compile --params.
@@ -126,6 +127,14 @@ cmp -s "$T/r1.st" "$T/r3.st" && fail "determinism: another seed gives the same p
 GRADC_CACHE=off det r4 5
 cmp -s "$T/r1.st" "$T/r4.st" || fail "determinism: a fresh build gives other parameters"
 
+# on a terminal: a live bar within the epoch, each epoch's line over it
+if command -v script >/dev/null 2>&1; then
+	script -qc "'$GRADC' train '$MLP' --data '$ROOT/data/digits.csv' --val '$ROOT/data/digits.csv' \
+		--standardize --epochs 2 --out '$T/tty.st'" /dev/null > "$T/tty.log" 2>&1
+	grep -q $'\r\033\[Kepoch 2/2 \[=' "$T/tty.log" && grep -q $'\r\033\[Kepoch  2/2  J ' "$T/tty.log" ||
+		{ fail "no live bar on a terminal"; cat -A "$T/tty.log" | cut -c1-200; }
+fi
+
 lr_col() { cut -d, -f2 "$T/$1.csv" | sed 1d | paste -sd' '; }
 train_iris step "$T/iris.csv" --schedule step --step-size 1 --gamma 0.5 --log "$T/step.csv"
 [ "$(lr_col step)" = "0.00999999978 0.00499999989 0.00249999994" ] || fail "step decay: lr $(lr_col step)"
@@ -191,9 +200,9 @@ bad "negative label" "$T/e.csv" "e.csv:10:17: error: label -1 is outside [0, 3)"
 edit '11s/,0$/,1.5/'
 bad "fractional label" "$T/e.csv" "e.csv:11:17: error: label 1.5 is not a whole number"
 edit '12s/,0$//'
-bad "ragged row" "$T/e.csv" "e.csv:12:1: error: 4 values, but the header has 5"
+bad "ragged row" "$T/e.csv" "e.csv:12:1: error: 4 values, but line 2 has 5"
 sed 's/$/\r/' "$T/e.csv" > "$T/e2.csv"
-bad "ragged row, CRLF" "$T/e2.csv" "e2.csv:12:1: error: 4 values, but the header has 5"
+bad "ragged row, CRLF" "$T/e2.csv" "e2.csv:12:1: error: 4 values, but line 2 has 5"
 bad "wrong width" "$ROOT/data/digits.csv" "digits.csv: 65 columns, but '$IRIS' takes 5 per sample: input 'x' [4] (4 columns) and the label 'y' (1 column)"
 printf '\n\n' > "$T/empty.csv"
 bad "no rows" "$T/empty.csv" "empty.csv: no data rows"
