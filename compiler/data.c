@@ -21,7 +21,7 @@
  * 2. split_data() moves a fraction of the samples, chosen by a Fisher-Yates
  *    shuffle with PCG32 (seed, stream 1), into a validation set.
  * 3. fit_standardize() computes per element of each feature input (a float
- *    input the inference graph reads, so an mse target is left alone) the
+ *    input an output depends on, so an mse target is left alone) the
  *    mean and the deviation (population, as scikit-learn's StandardScaler;
  *    a constant column gets 1) over the training samples;
  *    apply_standardize() maps v to (v - mean) / std in the build's
@@ -508,15 +508,13 @@ Data *split_data(Data *d, const Graph *g, double frac, uint32_t seed)
 
 /* ---- standardization */
 
-/* The feature inputs of 'g': float inputs that the outputs depend on (all
- * float inputs if there are no outputs).  true for node id 'id'.  */
+/* The feature inputs of 'g': float inputs that the outputs depend on.
+ * true for node id 'id'.  */
 static bool is_feature(const Graph *g, int id)
 {
 	const Node *n = &g->node[id];
 	if (n->op != OP_INPUT || n->type == T_INT)
 		return false;
-	if (!g->n_out)
-		return true;
 	/* reachability from the input to an output (ids are topological) */
 	bool *reach = alloc((size_t)g->n_node);
 	reach[id] = true;
@@ -531,6 +529,10 @@ static bool is_feature(const Graph *g, int id)
 
 Stats *fit_standardize(const Data *d, const Graph *g)
 {
+	if (!g->n_out)
+		error_plain("--standardize: '%s' has no output, so gradc cannot tell its features "
+			    "from its targets",
+			    g->src->path);
 	Stats *s = alloc(sizeof *s);
 	s->mean = alloc(sizeof(double *) * (size_t)g->n_node);
 	s->std = alloc(sizeof(double *) * (size_t)g->n_node);

@@ -60,6 +60,24 @@ static double parse_num(const char *s, const char *what, double lo, double hi)
 	return v;
 }
 
+/* A whole number in [0, hi]. */
+static double parse_whole(const char *s, const char *what, double hi)
+{
+	double v = parse_num(s, what, 0, hi);
+	if (v != floor(v))
+		bad_usage(str_fmt("bad %s '%%s'", what), s);
+	return v;
+}
+
+/* A whole number in [lo, hi]. */
+static int parse_count(const char *s, const char *what, int lo, int hi)
+{
+	double v = parse_whole(s, what, hi);
+	if (v < lo)
+		bad_usage(str_fmt("bad %s '%%s'", what), s);
+	return (int)v;
+}
+
 static Targs parse_targs(int argc, char **argv)
 {
 	Targs a = {.cmd = argv[1], .epochs = 10, .step_size = 10, .gamma = 0.1, .seed = 0};
@@ -83,9 +101,9 @@ static Targs parse_targs(int argc, char **argv)
 		else if (IS("--val-split"))
 			a.val_split = parse_num(VAL(), "--val-split", 1e-9, 1 - 1e-9);
 		else if (IS("--epochs"))
-			a.epochs = (int)parse_num(VAL(), "epoch count", 1, 1000000);
+			a.epochs = parse_count(VAL(), "epoch count", 1, 1000000);
 		else if (IS("--batch"))
-			a.opt.batch = (int)parse_num(VAL(), "batch", 1, 1 << 30);
+			a.opt.batch = parse_count(VAL(), "batch", 1, 1 << 30);
 		else if (IS("--lr"))
 			a.lr = parse_num(VAL(), "learning rate", 1e-300, 1e300);
 		else if (IS("--schedule")) {
@@ -97,15 +115,15 @@ static Targs parse_targs(int argc, char **argv)
 			if (a.sched < 0)
 				bad_usage("bad --schedule '%s' (constant, step or cosine)", k);
 		} else if (IS("--step-size"))
-			a.step_size = (int)parse_num(VAL(), "--step-size", 1, 1000000);
+			a.step_size = parse_count(VAL(), "--step-size", 1, 1000000);
 		else if (IS("--gamma"))
 			a.gamma = parse_num(VAL(), "--gamma", 0, 1e300);
 		else if (IS("--min-lr"))
 			a.min_lr = parse_num(VAL(), "--min-lr", 0, 1e300);
 		else if (IS("--warmup"))
-			a.warmup = (int)parse_num(VAL(), "--warmup", 0, 1000000);
+			a.warmup = parse_count(VAL(), "--warmup", 0, 1000000);
 		else if (IS("--seed"))
-			a.seed = (uint32_t)parse_num(VAL(), "seed", 0, UINT32_MAX);
+			a.seed = (uint32_t)parse_whole(VAL(), "seed", UINT32_MAX);
 		else if (IS("--shuffle"))
 			a.no_shuffle = false;
 		else if (IS("--no-shuffle"))

@@ -156,6 +156,20 @@ grep -q "inputs standardized" "$T/init.log" || fail "--init does not carry the s
 [ $? = 1 ] && grep -q "parameter 'W1' has shape \[4, 16\]; expected \[16, 4\]" "$T/log" ||
 	{ fail "--init of a wrong shape"; cat "$T/log"; }
 
+# a regression without outputs or tracked values: the objective alone
+printf 'model lin\nbatch 4\ninput x[3]\ninput t[1]\nparam W[1, 3] ~ zeros\nE = mse(W @ x, t)\nminimize E with sgd(lr = 0.1)\n' > "$T/lin.nn"
+awk 'BEGIN { for (i = 0; i < 40; i++) { a = i % 7 / 7; b = i % 5 / 5; c = i % 3 / 3;
+	print a "," b "," c "," 2 * a - b + 0.5 * c } }' > "$T/lin.csv"
+"$GRADC" train "$T/lin.nn" --data "$T/lin.csv" --epochs 60 --out "$T/lin.st" > "$T/lin.log" 2>&1 ||
+	{ fail "lin: status $?"; cat "$T/lin.log"; }
+"$GRADC" eval "$T/lin.nn" --data "$T/lin.csv" --params "$T/lin.st" > "$T/lin.log" 2>&1
+j=$(sed -n 's/^objective: //p' "$T/lin.log")
+awk -v j="${j:-1}" 'BEGIN { exit !(j < 1e-3) }' && ! grep -q accuracy "$T/lin.log" ||
+	{ fail "lin: eval"; cat "$T/lin.log"; }
+"$GRADC" train "$T/lin.nn" --data "$T/lin.csv" --standardize >"$T/log" 2>&1
+[ $? = 1 ] && grep -q "has no output, so gradc cannot tell its features from its targets" "$T/log" ||
+	fail "--standardize without outputs"
+
 # ---- the statistics travel: eval, run --params, compile --params
 
 "$GRADC" eval "$IRIS" --data "$T/iris.csv" --params "$T/iris.st" > "$T/ie.log" 2>&1 ||

@@ -361,7 +361,7 @@ static void train(void)
 		}
 		wr1(rc->rate);
 	}
-	wr1(cfg.keep_best ? best : epochs - 1);
+	wr1(cfg.keep_best && best >= 0 ? best : epochs - 1);
 	for (int k = 0; k < M_N_PARAMS; k++)
 		wrn(m_param(&p, table[k]), sizeof(real) * (size_t)m_param_count(table[k]));
 	static unsigned char blob[M_BLOB_BYTES];
