@@ -94,13 +94,11 @@ static void write_glue(const Run *r, Graph *infer)
 		   "static const char *const m_param_name[M_N_PARAMS + 1] = {%s0};\n"
 		   "#define M_N_TABLE %s_N_PARAMS\n#define M_BLOB_BYTES %s_BLOB_BYTES\n",
 		   r->n_pa, names.s ? names.s : "", P, P);
-	buf_printf(&b, "#define M_LABEL %d\n#define M_CLASSES %lld\n", -1, (long long)0);
+	int lab = -1; /* the label's index among the inputs */
 	for (int k = 0; k < r->n_in; k++)
-		if (r->ins[k] == r->label)
-			buf_printf(&b,
-				   "#undef M_LABEL\n#undef M_CLASSES\n#define M_LABEL %d\n"
-				   "#define M_CLASSES %lld\n",
-				   k, (long long)(r->classes < INT32_MAX ? r->classes : 0));
+		lab = r->ins[k] == r->label ? k : lab;
+	buf_printf(&b, "#define M_LABEL %d\n#define M_CLASSES %lld\n", lab,
+		   (long long)(lab >= 0 && r->classes < INT32_MAX ? r->classes : 0));
 	int po = r->pred_out;
 	buf_printf(&b, "#define M_PRED_OUT %d\n#define M_PRED_SIZE %lld\n", po,
 		   po >= 0 ? (long long)shape_numel(g->node[g->out[po]].shape) : 0LL);

@@ -181,9 +181,9 @@ static Targs parse_targs(int argc, char **argv)
 		bad_usage("'%s' is an option of train (eval takes --data, --params, --batch, "
 			  "--label, --pred, --dtype)",
 			  train_only);
-	if (a.val && a.val_split)
+	if (a.val && a.val_split > 0)
 		bad_usage("%s", "--val and --val-split exclude each other");
-	if (a.keep_best && !a.val && !a.val_split)
+	if (a.keep_best && !a.val && !(a.val_split > 0))
 		bad_usage("%s", "--keep-best needs validation data (--val or --val-split)");
 	return a;
 }
@@ -265,7 +265,7 @@ static void prepare(Run *r)
 	r->train = load_data(a->data, g, a->label);
 	if (a->val)
 		r->val = load_data(a->val, g, a->label);
-	else if (a->val_split)
+	else if (a->val_split > 0)
 		r->val = split_data(r->train, g, a->val_split, a->seed);
 	const char *pfile = a->params ? a->params : a->init;
 	if (pfile)
@@ -430,7 +430,7 @@ static int cmd_train(Run *r)
 	printf("train %s on %s: %lld samples", a->model, a->data, (long long)r->train->n);
 	if (r->val)
 		printf(", %lld for validation%s", (long long)r->val->n,
-		       a->val_split ? " (split off with the seed)" : "");
+		       a->val_split > 0 ? " (split off with the seed)" : "");
 	printf("; batch %d, %d epochs, seed %u%s%s\n", g->batch, a->epochs, (unsigned)a->seed,
 	       r->stats ? ", inputs standardized" : "", a->pad ? ", last batch padded" : "");
 	size_t n;
