@@ -154,6 +154,8 @@ typedef struct Node {
 	double init_arg[2];  /* OP_PARAM: initializer arguments */
 	bool frozen;         /* OP_PARAM: never trained */
 	const double *value; /* OP_PARAM with --params: the baked values, or NULL */
+	bool stat;           /* OP_PARAM: standardization statistics (value set, not read
+	                      * by --params under this name; standardize.c) */
 	/* autodiff */
 	bool backward;       /* belongs to the backward pass or the update */
 	int fwd;             /* backward: the forward node it differentiates, or -1 */

@@ -110,6 +110,7 @@ static int new_stat(Graph *g, const Node *x, const char *name, const double *v, 
 	int id = new_leaf(g, OP_PARAM, nm, x->shape, false, T_F, (Loc){++*line, 1});
 	Node *n = &g->node[id];
 	n->frozen = true;
+	n->stat = true;
 	n->init = INIT_ZEROS;
 	n->value = v;
 	n->text = str_fmt("param %s%s ~ zeros frozen   # --params: standardization of '%s'", nm,
