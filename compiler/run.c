@@ -19,7 +19,9 @@
  * outputs), NAME_grad (objective and gradients at those parameters), and K
  * NAME_train_step; OUT is written atomically by the safetensors writer, so
  * an error leaves no file.  A nonzero status of the generated code is a
- * user error (status 1 from gradc), as is any problem in IN.
+ * user error (status 1 from gradc), as is any problem in IN.  `--params P`
+ * (a file of `gradc train`) gives the parameters IN lacks and its
+ * standardization statistics, applied to IN's inputs (standardize.c).
  *
  * `check`: the f64 build, inputs uniform in [-1, 1) and labels uniform in
  * range from a fixed seed, parameters from NAME_init(seed 1).  For each
