@@ -193,6 +193,8 @@ typedef struct Node {
 	double init_arg[2];  /* OP_PARAM: initializer arguments */
 	bool frozen;         /* OP_PARAM: never trained */
 	const double *value; /* OP_PARAM with --params: the baked values, or NULL */
+	bool stat;           /* OP_PARAM: standardization statistics (value set, not read
+	                      * by --params under this name; standardize.c) */
 	/* autodiff */
 	bool backward;       /* belongs to the backward pass or the update */
 	int fwd;             /* backward: the forward node it differentiates, or -1 */
@@ -525,5 +527,101 @@ int64_t label_classes(const Graph *g, int id);
 int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
             const char *out, int steps, uint32_t seed);
 int cmd_check(const char *path, const Graph *fwd, const Options *o);
+/* The temporary directory of a host build (shared with train.c): create it;
+ * the path of a file in it; write a file there (error_plain on failure);
+ * the embedded runtime into it; remove it and its files.  */
+void make_tmpdir(void);
+const char *tmp_path(const char *name);
+void put_file(const char *name, const char *text, size_t len);
+void put_runtime(void);
+void cleanup(void);
+const char *sh_quote(const char *s);                /* quoted for sh */
+const char *log_tail(const char *name, size_t max); /* a file's end, for messages */
+
+/* ------------------------------------------------------------ data.c */
+
+/* Samples of a data set, checked against a forward graph. */
+typedef struct Data {
+	const char *path; /* for messages */
+	int64_t n;        /* samples */
+	double **v;       /* per node id: an input's n * per-sample values, else NULL */
+} Data;
+/* Standardization statistics, per input node id (NULL: not standardized). */
+typedef struct Stats {
+	int n;                /* inputs standardized */
+	double **mean, **std; /* per-sample shaped, std > 0 */
+} Stats;
+/* The input nodes of 'g' in declaration order; *n of them. */
+int *declared_inputs(const Graph *g, int *n);
+/* CSV file, directory of NAME.npy, or safetensors file 'path', with every
+ * input of 'g'; 'label': the CSV column of the int label, or NULL (last). */
+Data *load_data(const char *path, const Graph *g, const char *label);
+/* Move the fraction 'frac' of 'd' (shuffled with 'seed') into the set returned. */
+Data *split_data(Data *d, const Graph *g, double frac, uint32_t seed);
+/* Per-element mean and deviation of the feature inputs of 'd'. */
+Stats *fit_standardize(const Data *d, const Graph *g);
+/* v = (v - mean) / std in the build's precision ('s' may be NULL). */
+void apply_standardize(Data *d, const Graph *g, const Stats *s);
+
+/* ----------------------------------------------------- standardize.c */
+
+struct gradc_st_file;
+/* The statistics in a parameters file (standardize.NAME.mean / .std), *s
+ * NULL if none; NULL or a message.  */
+const char *read_stats(const struct gradc_st_file *f, const Graph *g, Stats **s);
+/* Fill t[] with the statistics' tensors (2 per input); returns the count. */
+int stats_tensors(const Stats *s, const Graph *g, struct gradc_st_tensor *t);
+/* The statistics in parameters file 'path', or NULL. */
+Stats *stats_from_file(const char *path, const Graph *fwd);
+/* 'fwd' with statistics 's' applied to its inputs in the graph (frozen
+ * baked parameters NAME_mean, NAME_std), or 'fwd' if 's' is NULL. */
+Graph *standardize_graph(const Graph *fwd, const Stats *s);
+/* `run --params P`: the parameters P holds that 'param' (per node id) lacks,
+ * and P's statistics applied to 'input' (per node id, 'batch' samples). */
+void run_params(const char *path, const Graph *fwd, double **param, double **input,
+                int64_t batch);
+
+/* ------------------------------------------------------------ train.c */
+
+enum { SCHED_CONST, SCHED_STEP, SCHED_COSINE }; /* --schedule, as harness/trainer.c */
+
+/* The command line of `gradc train` / `gradc eval`. */
+typedef struct Targs {
+	const char *cmd;         /* "train" or "eval" */
+	const char *model, *data, *val, *init, *params; /* files read */
+	const char *out, *blob, *log, *plot, *pred;     /* files written, or NULL */
+	const char *label;       /* --label: the CSV column of the int label, or NULL */
+	double val_split, lr;    /* 0: none, the model's */
+	double gamma, min_lr;    /* step and cosine decay */
+	int epochs, step_size, warmup, sched;
+	uint32_t seed;
+	bool no_shuffle, pad, keep_best, standardize;
+	Options opt;             /* --batch, --dtype */
+} Targs;
+
+/* What gradc knows of the build and the data. */
+typedef struct Run {
+	const Targs *a;
+	const Graph *fwd;
+	const char *prefix;         /* symbol prefix */
+	int *ins, n_in, *pas, n_pa; /* input and parameter ids, declaration order */
+	int label;                  /* the int input, or -1 */
+	int64_t classes;            /* of the label (INT32_MAX: no cross_entropy) */
+	int pred_out;               /* index of the output argmax'ed, or -1 */
+	int n_track;
+	Data *train, *val;          /* val: NULL without validation */
+	Stats *stats;               /* NULL: not standardized */
+	double **init;              /* per parameter node id: initial values, or NULL */
+} Run;
+
+/* `gradc train` and `gradc eval`: their own arguments, exit status. */
+int train_main(int argc, char **argv);
+
+/* ----------------------------------------------------------- driver.c */
+
+/* Build the driver for 'r' (or take it from the cache), run it ('eval':
+ * evaluate r->train instead of training); OUT.bin's bytes, *n of them,
+ * after checking its status (a user error if the generated code failed). */
+char *run_driver(Run *r, bool eval, size_t *n);
 
 #endif

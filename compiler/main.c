@@ -24,8 +24,10 @@ static const char usage[] =
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"       gradc dot MODEL.nn [--batch N]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
-	"                 [--dtype f32|f64] [--steps K] [--seed S]\n"
+	"                 [--dtype f32|f64] [--steps K] [--seed S] [--params P.safetensors]\n"
 	"       gradc check MODEL.nn [--batch N]\n"
+	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
+	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
 	"common: -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
 
@@ -178,6 +180,8 @@ static int64_t build_ram(const Args *a, Graph **modes, int n)
 
 static int cmd_compile(Args *a, const Graph *fwd)
 {
+	if (a->opt.params) /* statistics of train --standardize: into the graph */
+		fwd = standardize_graph(fwd, stats_from_file(a->opt.params, fwd));
 	Graph *modes[3];
 	int n = build_modes(a, fwd, modes);
 	int64_t ram = build_ram(a, modes, n);
@@ -260,6 +264,8 @@ int main(int argc, char **argv)
 		puts("gradc " GRADC_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")))
+		return train_main(argc, argv); /* train.c: options of its own */
 	Args a = parse_args(argc, argv);
 	jmp_buf jb;
 	err_jmp = &jb;

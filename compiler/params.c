@@ -154,7 +154,7 @@ void load_params(const char *path, Graph *const *modes, int n_modes)
 		Graph *g = modes[m];
 		for (int i = 0; i < g->n_node && !msg; i++) {
 			Node *p = &g->node[i];
-			if (p->op != OP_PARAM)
+			if (p->op != OP_PARAM || p->stat) /* baked by standardize_graph */
 				continue;
 			int k = 0;
 			while (k < n && strcmp(names[k], p->name))

@@ -19,7 +19,9 @@
  * outputs), NAME_grad (objective and gradients at those parameters), and K
  * NAME_train_step; OUT is written atomically by the safetensors writer, so
  * an error leaves no file.  A nonzero status of the generated code is a
- * user error (status 1 from gradc), as is any problem in IN.
+ * user error (status 1 from gradc), as is any problem in IN.  `--params P`
+ * (a file of `gradc train`) gives the parameters IN lacks and its
+ * standardization statistics, applied to IN's inputs (standardize.c).
  *
  * `check`: the f64 build, inputs uniform in [-1, 1) and labels uniform in
  * range from a fixed seed, parameters from NAME_init(seed 1).  For each
@@ -84,7 +86,7 @@ typedef struct Job {
 
 static char *volatile tmpdir; /* removed by cleanup(); NULL: none */
 
-static void cleanup(void)
+void cleanup(void)
 {
 	if (!tmpdir)
 		return;
@@ -103,7 +105,7 @@ static void cleanup(void)
 	tmpdir = NULL;
 }
 
-static void make_tmpdir(void)
+void make_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
 	if (!t || !*t)
@@ -114,12 +116,12 @@ static void make_tmpdir(void)
 	tmpdir = p;
 }
 
-static const char *tmp_path(const char *name)
+const char *tmp_path(const char *name)
 {
 	return str_fmt("%s/%s", tmpdir, name);
 }
 
-static void put_file(const char *name, const char *text, size_t len)
+void put_file(const char *name, const char *text, size_t len)
 {
 	const char *p = tmp_path(name);
 	FILE *f = fopen(p, "wb");
@@ -131,7 +133,7 @@ static void put_file(const char *name, const char *text, size_t len)
 }
 
 /* 's' quoted for sh. */
-static const char *sh_quote(const char *s)
+const char *sh_quote(const char *s)
 {
 	Buf b = {0};
 	buf_printf(&b, "'");
@@ -145,7 +147,7 @@ static const char *sh_quote(const char *s)
 }
 
 /* The last 'max' bytes of file 'name' in the directory, for messages. */
-static const char *log_tail(const char *name, size_t max)
+const char *log_tail(const char *name, size_t max)
 {
 	size_t n;
 	char *s = read_file(tmp_path(name), &n);
@@ -447,6 +449,11 @@ static void generate(Job *j, const Source *src, const Options *o)
 	emit(&h, &c, j->modes, j->n_modes, &opt);
 	put_file(str_fmt("%s.h", j->prefix), h.s, h.len);
 	put_file(str_fmt("%s.c", j->prefix), c.s, c.len);
+	put_runtime();
+}
+
+void put_runtime(void)
+{
 	/* the Makefile embeds gradc_rt.h, then gradc_rt.c (both named "gradc_rt") */
 	if (!runtime_src[0].text || !runtime_src[1].text
 	    || !strstr(runtime_src[0].text, "#define GRADC_RT_H"))
@@ -655,6 +662,8 @@ int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in
 		error_plain("%s: --steps needs a 'minimize' statement", path);
 	Job j = {.path = path, .in = in, .f64 = o->f64, .seed = seed, .steps = steps};
 	read_in(&j, fwd, o->batch);
+	if (o->params) /* a file of train: parameters IN lacks, statistics */
+		run_params(o->params, fwd, j.param, j.input, j.batch);
 	double *res;
 	size_t n_res;
 	run_job(&j, fwd->src, o, fill_run, &res, &n_res);

@@ -1,11 +1,15 @@
 #!/bin/sh
-# demo.sh: the main job, end to end (run by `make demo`).
-#   1. build gradc and compile models/mlp.nn (the seed network of SPEC 1)
-#   2. build a plain C host program against the generated code and train it
-#      on real handwritten digits (data/digits.csv), fixed 80/20 split
-#   3. show the static memory budget and the generated code's flash / RAM
+# demo.sh: the main job, end to end (run by `make demo`), the way a user
+# drives it: no C written for training.
+#   1. split data/digits.csv (every fifth row, 360, is the test set) and train
+#      the seed network (models/mlp.nn) with `gradc train`: pixels
+#      standardized, one line per epoch, parameters, blob and curve saved
+#   2. `gradc eval` on the test set: accuracy, confusion matrix, predictions
+#   3. show the static memory budget and the generated code's flash / RAM;
+#      a training build (statistics baked) reloads the blob: same predictions
 #   4. compile an inference-only build with the trained parameters baked in
-#      as const (as a firmware would ship) and check it predicts the same
+#      as const (as a firmware would ship; it takes raw pixels) and check it
+#      predicts the same
 #   5. end with the line "test accuracy: 0.XXXX"
 # Settings (make variables or environment): EPOCHS (20), BATCH (32),
 # LR (the model's), LAMBDA (the model's 1e-4), OPT (sgd | adam), SEED (1).
@@ -30,27 +34,38 @@ if [ -n "$LAMBDA" ]; then
 	sed "s/^const lambda = .*/const lambda = $LAMBDA/" "$model" > "$OUT/mlp.nn"
 	model=$OUT/mlp.nn
 fi
+lr=""
+[ "$LR" != 0 ] && lr="--lr $LR"
 
-echo "== 1. compile $model (batch $BATCH) with gradc"
-"$GRADC" compile "$model" --batch "$BATCH" --name mlp -o "$OUT/gen"
-echo "   wrote $OUT/gen/mlp.h and $OUT/gen/mlp.c ($(wc -l < "$OUT/gen/mlp.c") lines of C)"
-RT="runtime/gradc_rt.c runtime/host/gradc_safetensors.c runtime/host/gradc_csv.c"
-$CC -std=c99 -O2 -Iruntime -Iruntime/host -I"$OUT/gen" -o "$OUT/train" \
-	examples/digits/train.c "$OUT/gen/mlp.c" $RT -lm
+echo "== 1. train $model on data/digits.csv with gradc train"
+awk 'NR % 5 != 1' data/digits.csv > "$OUT/train.csv"
+awk 'NR % 5 == 1' data/digits.csv > "$OUT/test.csv"
+# shellcheck disable=SC2086 # $lr is empty or two words
+"$GRADC" train "$model" --data "$OUT/train.csv" --val "$OUT/test.csv" --standardize \
+	--epochs "$EPOCHS" --batch "$BATCH" --seed "$SEED" $lr \
+	--out "$OUT/mlp.safetensors" --blob "$OUT/mlp.blob" --plot "$OUT/curve.svg" \
+	--log "$OUT/log.csv"
 
 echo
-echo "== 2. train on data/digits.csv"
-"$OUT/train" data/digits.csv "$OUT" "$EPOCHS" "$LR" "$SEED"
+echo "== 2. evaluate on the 360 test digits with gradc eval"
+"$GRADC" eval "$model" --data "$OUT/test.csv" --params "$OUT/mlp.safetensors" \
+	--batch "$BATCH" --pred "$OUT/pred.csv"
 
 echo
 echo "== 3. memory, known before anything runs (gradc report $model --batch $BATCH)"
 "$GRADC" report "$model" --batch "$BATCH" | sed -n '3,10p'
 kept=$("$GRADC" report "$model" --batch "$BATCH" --json | sed -n 's/.*"kept_bytes": *\([0-9]*\).*/\1/p' | head -n 1)
 [ -n "$kept" ] && echo "   training keeps $kept bytes of activations alive for the backward pass"
+"$GRADC" compile "$model" --params "$OUT/mlp.safetensors" --batch "$BATCH" --name mlp -o "$OUT/gen"
+echo "   training build: $OUT/gen/mlp.c ($(wc -l < "$OUT/gen/mlp.c") lines of C)"
+RT="runtime/gradc_rt.c runtime/host/gradc_csv.c"
 $CC -std=c99 -O2 -Iruntime -c -o "$OUT/mlp.o" "$OUT/gen/mlp.c"
 if command -v size >/dev/null 2>&1; then
-	size "$OUT/mlp.o" | awk 'NR == 2 { printf "   generated code (host, -O2): flash %d bytes (text), RAM %d bytes (data + bss: the static arena)\n", $1, $2 + $3 }'
+	size "$OUT/mlp.o" | awk 'NR == 2 { printf "   generated code (host, -O2): flash %d bytes (text + statistics), RAM %d bytes (data + bss: the static arena)\n", $1, $2 + $3 }'
 fi
+$CC -std=c99 -O2 -Iruntime -Iruntime/host -I"$OUT/gen" -o "$OUT/reload" \
+	examples/digits/reload.c "$OUT/gen/mlp.c" $RT -lm
+"$OUT/reload" "$OUT/mlp.blob" "$OUT/test.csv" "$OUT/pred.csv"
 
 echo
 echo "== 4. the firmware build: inference only, parameters baked in as const"
@@ -68,6 +83,6 @@ if command -v dot >/dev/null 2>&1; then
 else
 	echo "   (install graphviz for the computational graph as SVG: gradc dot $model | dot -Tsvg)"
 fi
-echo "   loss and accuracy curve: $OUT/curve.svg"
+echo "   loss and accuracy curve: $OUT/curve.svg (per epoch: $OUT/log.csv)"
 echo
-"$OUT/infer" "$OUT/test.safetensors"
+"$OUT/infer" "$OUT/test.csv" "$OUT/pred.csv"
