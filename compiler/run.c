@@ -365,7 +365,8 @@ static void write_harness(const Job *j)
 			   (long long)node_numel(fwd, n), fwd->out_name[k]);
 	}
 	buf_printf(&b, "\nint main(int argc, char **argv)\n{\n");
-	buf_printf(&b, "\tint rc;\n\t(void)rc;\n");
+	buf_printf(&b, "\tint rc;\n\t(void)rc;\n\t(void)rd;\n\t(void)rdi;\n\t(void)rd1;\n"
+		       "\t(void)wr;\n\t(void)fail;\n");
 	buf_printf(&b, "\tif (argc != 3 || !(fin = fopen(argv[1], \"rb\")) ||"
 		       " !(fout = fopen(argv[2], \"wb\"))) {\n"
 		       "\t\tfputs(\"harness: cannot open its files\\n\", stderr);\n"
