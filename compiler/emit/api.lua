@@ -484,6 +484,7 @@ local function init_function(A, c)
     if init_lines(A, pa, rng, body) then uses = true end
   end
   if uses then c:add("\tgradc_rng rng;") else c:add("\t(void)seed;") end
+  if #A.params == 0 then c:add("\t(void)p;") end
   c:append(body)
   if A.training then
     c:add("\tif (!s)")

@@ -43,9 +43,9 @@ function M.lit(v, f64)
     s = shortest(v, function(x) return x end, v)
   else
     local f = to_f32(v)
-    if f == math.huge or f == -math.huge then
-      error("cfmt.lua: " .. fmt("%.17g", v) .. " overflows float", 0)
-    end
+    -- a folded value beyond the float range (1e38 * 10): the infinity the
+    -- float arithmetic gives (literals as written are checked by parse.c)
+    if f == math.huge or f == -math.huge then return M.lit(f, false) end
     s = shortest(f, to_f32, f)
   end
   if v == 0 and 1 / v < 0 then s = "-0" end
