@@ -103,6 +103,19 @@ for w in ([[auto break case char const continue default do double else enum
   math_errhandling float_t double_t]]):gmatch("%S+") do
   keywords[w] = true
 end
+-- math.h's float and long double functions (expf, logl, ...), and its macros
+for w in ([[acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh
+  exp exp2 expm1 frexp ilogb ldexp log log10 log1p log2 logb modf scalbn
+  scalbln cbrt fabs hypot pow sqrt erf erfc lgamma tgamma ceil floor
+  nearbyint rint lrint llrint round lround llround trunc fmod remainder
+  remquo copysign nan nextafter nexttoward fdim fmax fmin fma]]):gmatch("%S+") do
+  keywords[w .. "f"] = true
+  keywords[w .. "l"] = true
+end
+for w in ([[fpclassify isfinite isinf isnan isnormal signbit isgreater
+  isgreaterequal isless islessequal islessgreater isunordered]]):gmatch("%S+") do
+  keywords[w] = true
+end
 M.keywords = keywords
 
 -- Reserved patterns of C and POSIX, and gradc's own: a name matching one
