@@ -135,6 +135,15 @@ mkst "$T/in.st" x:F32:2,3:rand1 t:F32:2,3:rand2
 "$GRADC" run "$T/pure.nn" --in "$T/in.st" --out "$T/out.st" || fail "no parameters: run"
 [ "$(mkst -l "$T/out.st")" = "z F32 [2, 3]" ] || fail "no parameters: OUT $(mkst -l "$T/out.st")"
 
+# ---- 4. values beyond f32 (literals: tests/bad/f32_range*.nn)
+printf 'model m\ninput x[4]\nparam W[3, 4] ~ he\nz = W @ x\noutput z\n' >"$T/bp.nn"
+mkst "$T/big.st" "W:F64:3,4:v=1e300"
+expect 1 "gradc: error: $T/big.st: parameter 'W' holds 1e+300 (element 0), out of range for f32 (--dtype f64 takes it)" \
+	"$GRADC" compile "$T/bp.nn" --infer-only --params "$T/big.st" -o "$T/bp"
+[ -e "$T/bp/m.c" ] && fail "params beyond f32: m.c written"
+"$GRADC" compile "$T/bp.nn" --infer-only --params "$T/big.st" --dtype f64 -o "$T/bp" ||
+	fail "params of 1e300 in f64"
+
 # ---- 4. run leaves no temporary directory
 mkdir -p "$T/tmp"
 mkst "$T/in.st" x:F32:2,3:rand1
