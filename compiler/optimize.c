@@ -232,6 +232,7 @@ void optimize(Graph *g, bool fuse, bool pack)
 		for (int k = 0; k < g->n_track; k++)
 			if (g->track[k] >= 0) {
 				g->track_mean[nt] = g->track_mean[k];
+				g->track_name[nt] = g->track_name[k];
 				g->track[nt++] = g->track[k];
 			}
 		g->n_track = nt;
