@@ -6,7 +6,7 @@
 #   2. names that collide with gradc's or the C library's (NAME_BATCH,
 #      NAME_X_SIZE, NAME_ARENA_BYTES, NAME_H, _W, p, arena, float, NULL,
 #      EXIT_SUCCESS, ...) and model names (harness, real, in): the C
-#      compiles with -Werror (gcc, and the header as C++), `run` writes the
+#      compiles with -Werror ($CC and clang, the header as C++), `run` writes the
 #      user's names exactly; 'objective' beside the objective is an error
 #      at the name;
 #   3. a model without parameters compiles (-Werror) and runs;
@@ -51,6 +51,10 @@ compile_strict() {
 	rm -rf "$T/c"
 	"$GRADC" compile "$m" -o "$T/c" "$@" || { fail "$m: compile"; return; }
 	$CC $STRICT -c -o "$T/c/x.o" "$T/c/$name.c" 2>"$T/cc" || { fail "$m: -Werror"; cat "$T/cc"; }
+	if command -v clang >/dev/null; then
+		clang $STRICT -c -o "$T/c/x.o" "$T/c/$name.c" 2>"$T/cc" ||
+			{ fail "$m: clang -Werror"; cat "$T/cc"; }
+	fi
 	if command -v g++ >/dev/null; then
 		g++ -std=c++11 -Wall -Werror -I"$ROOT/runtime" -fsyntax-only -x c++ "$T/c/$name.h" \
 			2>"$T/cc" || { fail "$m: header as C++"; cat "$T/cc"; }
@@ -153,10 +157,10 @@ TMPDIR=$T/tmp CC=false "$GRADC" run "$T/alias.nn" --in "$T/in.st" --out "$T/out2
 mkst "$T/bad.st" x:F32:2,3:v=nan
 TMPDIR=$T/tmp "$GRADC" run "$T/alias.nn" --in "$T/bad.st" --out "$T/out2.st" 2>/dev/null
 [ -z "$(ls -A "$T/tmp")" ] || fail "a failed run left $(ls "$T/tmp")"
-TMPDIR=$T/tmp CC="sleep 5; $CC" "$GRADC" run "$T/alias.nn" --in "$T/in.st" --out "$T/out2.st" \
+TMPDIR=$T/tmp CC="sleep 15; $CC" "$GRADC" run "$T/alias.nn" --in "$T/in.st" --out "$T/out2.st" \
 	2>/dev/null &
 pid=$!
-for _ in 1 2 3 4 5 6 7 8 9 10; do
+for _ in $(seq 50); do
 	[ -n "$(ls -A "$T/tmp")" ] && break
 	sleep 0.2
 done
