@@ -1,11 +1,16 @@
-# fuzz.mk: the front-end fuzzer, included by the Makefile (`-include fuzz.mk`).
+# fuzz.mk: the fuzzers, included by the Makefile (`-include fuzz.mk`).
 #
-#   make fuzz-smoke          60 s from the seeds (models/, tests/bad/); fails on
-#                            any crash, sanitizer report, leak or timeout
+#   make fuzz-smoke          60 s of the libFuzzer target (the whole compiler,
+#                            tests/fuzz_frontend.c) from the seeds (models/,
+#                            tests/bad/); fails on any crash, sanitizer report,
+#                            leak or timeout
 #   make fuzz FUZZ_TIME=N    a long run (default 3600 s) that keeps its corpus in
 #                            fuzz-corpus/ (not committed) and its crashes in
 #                            build/fuzz/; extra libFuzzer flags in FUZZ_ARGS,
-#                            e.g. FUZZ_ARGS=-jobs=8
+#                            e.g. FUZZ_ARGS=-jobs=8; then `make fuzz-diff`
+#   make fuzz-diff           the differential test (tests/test_diff.c) on
+#                            DIFF_MODELS random models (default 300) from seed
+#                            DIFF_SEED (default 1000; make test runs 1-12)
 #
 # A crash leaves build/fuzz*/crash-*; reproduce with build/fuzz_frontend FILE.
 # Needs clang with libFuzzer (scripts/deps.sh test installs it).
@@ -18,7 +23,10 @@ FUZZ_CFLAGS = -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_RUN   := -max_len=16384 -timeout=10 -rss_limit_mb=2048 -dict=tests/fuzz_frontend.dict \
 	-print_final_stats=1
 
-.PHONY: fuzz fuzz-smoke
+DIFF_MODELS ?= 300
+DIFF_SEED  ?= 1000
+
+.PHONY: fuzz fuzz-smoke fuzz-diff
 
 # linked like the tests: every compiler file but main.c, and the runtime
 $(BUILD)/fuzz_frontend: tests/fuzz_frontend.c $(LIBSRCS) $(RT_SRCS) $(HDRS)
@@ -34,3 +42,9 @@ fuzz: $(BUILD)/fuzz_frontend
 	@mkdir -p fuzz-corpus $(BUILD)/fuzz
 	$(BUILD)/fuzz_frontend $(FUZZ_RUN) -max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
 		-artifact_prefix=$(BUILD)/fuzz/ fuzz-corpus models tests/bad
+	@$(MAKE) fuzz-diff
+
+fuzz-diff:
+	@$(MAKE) $(BUILD)/gradc $(BUILD)/tests/test_diff
+	GRADC_DIFF_MODELS=$(DIFF_MODELS) GRADC_DIFF_SEED=$(DIFF_SEED) \
+		$(BUILD)/tests/test_diff

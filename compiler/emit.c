@@ -185,6 +185,16 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_int(L, "alias", n->alias);
 }
 
+static void set_str_list(lua_State *L, const char *key, const char *const *v, int n)
+{
+	lua_createtable(L, n, 0);
+	for (int i = 0; i < n; i++) {
+		lua_pushstring(L, v[i] ? v[i] : "");
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, key);
+}
+
 static void push_optim(lua_State *L, const Optim *o)
 {
 	lua_createtable(L, 0, 8);
@@ -208,6 +218,8 @@ static void push_graph(lua_State *L, const Graph *g)
 	set_id_list(L, "out", g->out, g->n_out);
 	set_id_list(L, "track", g->track, g->n_track);
 	set_id_list(L, "track_mean", g->track_mean, g->n_track);
+	set_str_list(L, "out_name", g->out_name, g->n_out);
+	set_str_list(L, "track_name", g->track_name, g->n_track);
 	set_bool(L, "has_minimize", g->has_minimize);
 	set_int(L, "arena_bytes", g->arena_bytes);
 	set_int(L, "lower_bound", g->lower_bound);

@@ -61,6 +61,9 @@ NORETURN void error_at(Loc loc, const char *fmt, ...) PRINTF(2, 3);
 NORETURN void error_plain(const char *fmt, ...) PRINTF(1, 2); /* "gradc: error: ..." */
 #define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
 NORETURN void die_at(const char *file, int line, const char *fmt, ...) PRINTF(3, 4);
+/* Called by die_at before it aborts, if set (run.c: remove its temporary
+ * directory). */
+extern void (*die_hook)(void);
 
 /* One bump arena per compilation: alloc never returns NULL and memory is
  * zeroed; free_all() releases everything at once.  */
@@ -77,7 +80,9 @@ typedef struct Buf {
 } Buf;
 void buf_printf(Buf *b, const char *fmt, ...) PRINTF(2, 3);
 
-/* Read a whole file; NULL (errno set) on failure. */
+/* Read a whole file; NULL (errno set) on failure, EFBIG beyond MAX_READ
+ * bytes (a model pointed at /dev/zero is an error, not out of memory). */
+#define MAX_READ ((size_t)16 << 20)
 char *read_file(const char *path, size_t *len);
 /* Write atomically: a temporary beside 'path', then rename.  0 on success. */
 int write_file_atomic(const char *path, const char *data, size_t len);
@@ -250,6 +255,11 @@ typedef struct Graph {
 	int loss;                /* BATCH_MEAN(J): the trained scalar, or -1 */
 	int n_out, out[MAX_LIST];      /* output nodes */
 	int n_track, track[MAX_LIST];  /* tracked per-sample scalars */
+	/* the names of the output and track statements: an alias (`o = h`)
+	 * names the node of another name, and one node may be listed under
+	 * two names (`output z, h` with `h = z`) */
+	const char *out_name[MAX_LIST], *track_name[MAX_LIST];
+	Loc out_loc[MAX_LIST];   /* where each output's name is listed */
 	int track_mean[MAX_LIST];      /* their BATCH_MEAN nodes (train/grad), or -1 */
 	Optim opt;
 	bool has_minimize;
@@ -346,6 +356,8 @@ typedef struct Options {
 /* Parse a model into its forward graph (MODE_FWD), with per-sample shapes
  * checked and every name resolved.  User errors go to error_at.  */
 Graph *parse(const Source *src, const Options *opt);
+/* Why 'name' cannot be a model name or --name (a message), or NULL. */
+const char *model_name_problem(const char *name);
 
 /* ----------------------------------------------------------- lower.c */
 
@@ -623,5 +635,9 @@ int train_main(int argc, char **argv);
  * evaluate r->train instead of training); OUT.bin's bytes, *n of them,
  * after checking its status (a user error if the generated code failed). */
 char *run_driver(Run *r, bool eval, size_t *n);
+
+/* `check`'s error of one parameter from the norms ||g_fd - g||, ||g||,
+ * ||g_fd|| and the objective J (SPEC 2). */
+double check_error(double diff, double g, double g_fd, double objective);
 
 #endif

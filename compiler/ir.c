@@ -34,7 +34,8 @@ Graph *copy_graph(const Graph *g)
 	*c = *g;
 	c->cap = g->n_node + 16;
 	c->node = alloc(sizeof(Node) * (size_t)c->cap);
-	memcpy(c->node, g->node, sizeof(Node) * (size_t)g->n_node);
+	if (g->n_node)  /* a model without a node has no array (memcpy of NULL) */
+		memcpy(c->node, g->node, sizeof(Node) * (size_t)g->n_node);
 	return c;
 }
 

@@ -22,13 +22,16 @@ static const char usage[] =
 	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
 	"                     [--target T]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
-	"       gradc dot MODEL.nn [--batch N]\n"
+	"                     [--no-fuse] [--no-pack]\n"
+	"       gradc dot MODEL.nn [--batch N] [--dtype f32|f64]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
 	"                 [--dtype f32|f64] [--steps K] [--seed S] [--params P.safetensors]\n"
-	"       gradc check MODEL.nn [--batch N]\n"
+	"                 [--name NAME] [--no-fuse] [--no-pack]\n"
+	"       gradc check MODEL.nn [--batch N] [--name NAME] [--no-fuse] [--no-pack]\n"
 	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
-	"common: -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
+	"common: --target T  shape the code for a target (report, run, check too)\n"
+	"        -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
 
 static NORETURN void bad_usage(const char *fmt, const char *arg)
@@ -50,14 +53,37 @@ typedef struct Args {
 	Options opt;
 } Args;
 
-static int64_t parse_int(const char *s, const char *what, int64_t max)
+static int64_t parse_int(const char *s, const char *what, int64_t min, int64_t max)
 {
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < 0 || v > max)
-		bad_usage(str_fmt("bad %s '%%s'", what), s);
+	if (errno || end == s || *end || v < min || v > max)
+		bad_usage(str_fmt("bad %s '%%s' (an integer from %lld to %lld)", what,
+				  (long long)min, (long long)max),
+			  s);
 	return v;
+}
+
+/* The options each command takes (a usage error otherwise). */
+static const struct {
+	const char *cmd, *opts;
+} cmd_opts[] = {
+	{"compile", " -o --batch --infer-only --params --name --dtype --budget --no-fuse --no-pack "
+	            "--target -d "},
+	{"report", " --batch --dtype --json --sweep-batch --no-fuse --no-pack --target -d "},
+	{"dot", " --batch --dtype -d "},
+	{"run", " --in --out --batch --dtype --steps --seed --name --no-fuse --no-pack --params "
+	        "--target -d "},
+	{"check", " --batch --name --no-fuse --no-pack --target -d "},
+};
+
+static const char *options_of(const char *cmd)
+{
+	for (size_t i = 0; i < sizeof cmd_opts / sizeof cmd_opts[0]; i++)
+		if (!strcmp(cmd, cmd_opts[i].cmd))
+			return cmd_opts[i].opts;
+	return NULL;
 }
 
 /* BYTES with an optional K or M suffix (1024-based). */
@@ -70,7 +96,7 @@ static int64_t parse_bytes(const char *s)
 	else if (n && (s[n - 1] == 'M' || s[n - 1] == 'm'))
 		mul = 1024 * 1024;
 	const char *digits = mul == 1 ? s : str_ndup(s, n - 1);
-	return parse_int(digits, "byte count", INT64_MAX / mul) * mul;
+	return parse_int(digits, "byte count", 0, INT64_MAX / mul) * mul;
 }
 
 static Args parse_args(int argc, char **argv)
@@ -79,14 +105,23 @@ static Args parse_args(int argc, char **argv)
 	if (argc < 2)
 		bad_usage("%s", "missing command");
 	a.cmd = argv[1];
+	const char *allowed = options_of(a.cmd);
+	if (!allowed)
+		bad_usage("unknown command '%s'", a.cmd);
 	for (int i = 2; i < argc; i++) {
 		const char *s = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (s[0] == '-' && s[1] && strstr(" -o --batch --infer-only --params --name --dtype "
+						  "--budget --no-fuse --no-pack --json --sweep-batch "
+						  "--in --out --steps --seed --target -d ",
+						  str_fmt(" %s ", s))
+		    && !strstr(allowed, str_fmt(" %s ", s)))
+			bad_usage(str_fmt("option '%%s' does not belong to '%s'", a.cmd), s);
 #define VAL() (v ? (i++, v) : (bad_usage("option '%s' needs a value", s), v))
 		if (!strcmp(s, "-o"))
 			a.outdir = VAL();
 		else if (!strcmp(s, "--batch"))
-			a.opt.batch = (int)parse_int(VAL(), "batch", 1 << 30);
+			a.opt.batch = (int)parse_int(VAL(), "batch", 1, 1 << 30);
 		else if (!strcmp(s, "--infer-only"))
 			a.opt.infer_only = true;
 		else if (!strcmp(s, "--no-fuse"))
@@ -113,12 +148,17 @@ static Args parse_args(int argc, char **argv)
 		else if (!strcmp(s, "--out"))
 			a.out = VAL();
 		else if (!strcmp(s, "--steps"))
-			a.steps = (int)parse_int(VAL(), "step count", 1 << 30);
+			a.steps = (int)parse_int(VAL(), "step count", 0, 1 << 30);
 		else if (!strcmp(s, "--seed"))
-			a.seed = (uint32_t)parse_int(VAL(), "seed", UINT32_MAX);
-		else if (!strcmp(s, "-d"))
+			a.seed = (uint32_t)parse_int(VAL(), "seed", 0, UINT32_MAX);
+		else if (!strcmp(s, "-d")) {
 			a.opt.dump = VAL();
-		else if (!strcmp(s, "--target"))
+			size_t ok = strspn(a.opt.dump, "plaosm");
+			if (!*a.opt.dump || a.opt.dump[ok])
+				bad_usage("bad -d letters '%s' (p parse, l lower, a autodiff, o "
+					  "optimize, s schedule, m plan)",
+					  a.opt.dump);
+		} else if (!strcmp(s, "--target"))
 			a.opt.target = VAL();
 		else if (s[0] == '-' && s[1])
 			bad_usage("unknown option '%s'", s);
@@ -135,6 +175,12 @@ static Args parse_args(int argc, char **argv)
 		bad_usage(str_fmt("unknown target '%%s' (known: %s)", known), a.opt.target);
 	if (a.opt.name && !valid_name(a.opt.name))
 		bad_usage("--name '%s' is not a C identifier", a.opt.name);
+	if (a.opt.name && model_name_problem(a.opt.name))
+		bad_usage(str_fmt("--name '%%s' %s", model_name_problem(a.opt.name)), a.opt.name);
+	if (!strcmp(a.cmd, "run") && (!a.in || !a.out))
+		bad_usage("%s", "'run' needs --in IN.safetensors and --out OUT.safetensors");
+	if (!strcmp(a.cmd, "check"))
+		a.opt.f64 = true; /* check builds in f64: literals are read as such */
 	return a;
 }
 
@@ -145,6 +191,8 @@ static Source *load_source(const char *path)
 	Source *s = alloc(sizeof *s);
 	s->path = path;
 	s->text = read_file(path, &s->len);
+	if (!s->text && errno == EFBIG)
+		error_plain("cannot read '%s': larger than %d MiB", path, (int)(MAX_READ >> 20));
 	if (!s->text)
 		error_plain("cannot read '%s': %s", path, strerror(errno));
 	return s;
@@ -284,10 +332,8 @@ int main(int argc, char **argv)
 		rc = cmd_dot(&a, front_end(src, &a.opt));
 	else if (!strcmp(a.cmd, "run"))
 		rc = cmd_run(a.model, front_end(src, &a.opt), &a.opt, a.in, a.out, a.steps, a.seed);
-	else if (!strcmp(a.cmd, "check"))
-		rc = cmd_check(a.model, front_end(src, &a.opt), &a.opt);
 	else
-		bad_usage("unknown command '%s'", a.cmd);
+		rc = cmd_check(a.model, front_end(src, &a.opt), &a.opt);
 	free_all();
 	return rc;
 }

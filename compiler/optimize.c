@@ -32,7 +32,8 @@
  *        the whole fused gradient computation with it);
  *      - P and C have the same full index space (no broadcast of P, so a
  *        fused value is computed exactly once per element);
- *      - the fused group of C would hold at most one matrix product.
+ *      - the fused group of C would hold at most one matrix product;
+ *      - and at most MAX_GROUP nodes.
  *    Groups are trees of fused nodes ending at one root (fuse == -1) that
  *    has memory; the emitter writes one loop nest per root.
  *
@@ -131,15 +132,22 @@ static bool reads_other_param(const Graph *g, int p, int w)
 	return false;
 }
 
+/* Nodes in one fused group, at most: a chain of thousands of elementwise
+ * lines becomes kernels of this many, so following a node to its group's
+ * root (exec_step, the emitter) costs O(1) and compiling stays linear. */
+enum { MAX_GROUP = 64 };
+
 static void fuse_all(Graph *g)
 {
 	int n = g->n_node;
+	int *size = alloc(sizeof(int) * (size_t)(n + 1));  /* nodes in the group */
 	bool *ext = alloc(sizeof(bool) * (size_t)(n + 1));
 	int *mm_of = alloc(sizeof(int) * (size_t)(n + 1));  /* the group's product */
 	int *user = alloc(sizeof(int) * (size_t)(n + 1));
 	caller_reads(g, ext);
 	for (int i = 0; i < n; i++) {
 		user[i] = -1;
+		size[i] = 1;
 		mm_of[i] = g->node[i].op == OP_MATMUL ? i : -1;
 	}
 	for (int i = 0; i < n; i++)
@@ -150,7 +158,8 @@ static void fuse_all(Graph *g)
 		if (op_kind[pn->op] == K_LEAF || pn->n_use != 1 || ext[p] || user[p] < 0)
 			continue;
 		int c = user[p];
-		if (!can_fuse(g, p, c) || (mm_of[p] >= 0 && mm_of[c] >= 0))
+		if (!can_fuse(g, p, c) || (mm_of[p] >= 0 && mm_of[c] >= 0)
+		    || size[p] + size[c] > MAX_GROUP)
 			continue;
 		/* an update writes W element by element: a product in its loop
 		 * must not read W (it would see new values) */
@@ -160,6 +169,7 @@ static void fuse_all(Graph *g)
 		if (op_is(cn->op, F_UPDATE) && reads_other_param(g, p, cn->in[0]))
 			continue;
 		pn->fuse = c;
+		size[c] += size[p];
 		if (mm_of[p] >= 0)
 			mm_of[c] = mm_of[p];
 	}
@@ -231,6 +241,7 @@ void optimize(Graph *g, bool fuse, bool pack)
 		for (int k = 0; k < g->n_track; k++)
 			if (g->track[k] >= 0) {
 				g->track_mean[nt] = g->track_mean[k];
+				g->track_name[nt] = g->track_name[k];
 				g->track[nt++] = g->track[k];
 			}
 		g->n_track = nt;

@@ -16,6 +16,8 @@
  * can be used as parameters).
  */
 #include "gradc.h"
+
+#include <math.h>
 #include "gradc_safetensors.h"
 
 #include <string.h>
@@ -168,6 +170,14 @@ void load_params(const char *path, Graph *const *modes, int n_modes)
 						p->name, shape_str(p->shape));
 				else
 					msg = param_tensor(t, p, &v);
+				/* an f32 build bakes floats: a finite double beyond their
+				 * range would silently become infinity */
+				for (int64_t e = 0; !msg && !g->f64 && e < shape_numel(p->shape); e++)
+					if (isfinite(v[e]) && fabs(v[e]) >= 0x1.ffffffp127)
+						msg = str_fmt("parameter '%s' holds %g (element %lld), "
+							      "out of range for f32 (--dtype f64 "
+							      "takes it)",
+							      p->name, v[e], (long long)e);
 				if (msg)
 					break;
 				if (n == cap) {

@@ -47,14 +47,6 @@ static const char *const stmt_words[] = {
 	"track", "minimize", "with",  "frozen", "int",
 };
 
-static const char *const c_words[] = {
-	"auto",     "break",  "case",     "char",     "continue", "default", "do",
-	"double",   "else",   "enum",     "extern",   "float",    "for",     "goto",
-	"if",       "inline", "long",     "register", "restrict", "return",  "short",
-	"signed",   "sizeof", "static",   "struct",   "switch",   "typedef", "union",
-	"unsigned", "void",   "volatile", "while",    "NULL",
-};
-
 typedef enum ArgKind { A_TENSOR, A_LABEL, A_LIT } ArgKind;
 
 typedef struct Param {
@@ -299,20 +291,16 @@ static void prepass(Parser *p)
 	}
 }
 
-/* A name for a new definition: not a keyword, function or C keyword. */
+/* A name for a new definition: not a keyword of the language or a
+ * function.  Any other identifier is fine, C keywords and names that start
+ * with '_' included: the emitter mangles what would clash in C
+ * (compiler/emit/cfmt.lua, cname).  */
 static void check_new_name(const Token *t)
 {
 	if (in_list(t, stmt_words, COUNT(stmt_words)))
 		error_at(t->loc, "'%.*s' is a keyword and cannot be a name", t->len, t->s);
 	if (find_callee(t, funcs, COUNT(funcs)))
 		error_at(t->loc, "'%.*s' is a function and cannot be a name", t->len, t->s);
-	if (in_list(t, c_words, COUNT(c_words)))
-		error_at(t->loc, "'%.*s' is a C keyword and cannot be a name", t->len, t->s);
-	if (t->s[0] == '_' && t->len > 1 && (t->s[1] == '_' || (t->s[1] >= 'A' && t->s[1] <= 'Z')))
-		error_at(t->loc,
-			 "'%.*s' is reserved in C (a name may not start with '__' or '_' "
-			 "and a capital)",
-			 t->len, t->s);
 }
 
 /* Enter name 't' for node 'id'; the second definition of a name is an error. */
@@ -357,8 +345,19 @@ static int resolve_float(Parser *p, const Token *t)
 
 /* ---- numbers */
 
+/* A float literal must fit the build's dtype: in an f32 build a number
+ * that rounds to infinity as a float (above FLT_MAX) is an error at it.  */
+static void check_real(Parser *p, const Token *t)
+{
+	if (!p->opt->f64 && fabs(t->num) >= 0x1.ffffffp127)
+		error_at(t->loc,
+			 "number '%.*s' is out of range for f32 (at most 3.4028235e38; "
+			 "--dtype f64 takes it)",
+			 t->len > 40 ? 32 : t->len, t->s);
+}
+
 /* signed_number = ['-' | '+'] NUMBER.  Its text (with the sign) in *text. */
-static double parse_signed(Parser *p, const char *what, const char **text)
+static double parse_signed(Parser *p, const char *what, const char **text, bool real)
 {
 	Token *t = peek(p);
 	double sign = 1;
@@ -371,6 +370,8 @@ static double parse_signed(Parser *p, const char *what, const char **text)
 	Token *n = peek(p);
 	if (n->kind != TOK_NUM)
 		error_at(n->loc, "expected a number for %s, got %s", what, tok_str(n));
+	if (real)
+		check_real(p, n);
 	next(p);
 	if (text)
 		*text = str_fmt("%s%.*s", s, n->len, n->s);
@@ -382,7 +383,7 @@ static int64_t parse_count(Parser *p, const char *what, int64_t max)
 {
 	Token *t = peek(p);
 	const char *text;
-	double v = parse_signed(p, what, &text);
+	double v = parse_signed(p, what, &text, false);
 	if (v != floor(v))
 		error_at(t->loc, "%s must be an integer, got %s", what, text);
 	if (v < 1)
@@ -503,7 +504,7 @@ static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, d
 			const Param *pa = &c->param[i];
 			const char *what = str_fmt("'%s' of '%s'", pa->name, c->name);
 			if (pa->kind == A_LIT)
-				val[i] = parse_signed(p, what, NULL);
+				val[i] = parse_signed(p, what, NULL, true);
 			else if (pa->kind == A_LABEL)
 				node[i] = parse_label(p, c);
 			else
@@ -555,6 +556,7 @@ static int parse_primary(Parser *p)
 {
 	Token *t = peek(p);
 	if (t->kind == TOK_NUM) {
+		check_real(p, t);
 		next(p);
 		return new_const(p->g, t->num, t->loc);
 	}
@@ -654,16 +656,36 @@ static Token *expect_name(Parser *p, const char *what)
 	return next(p);
 }
 
+/* Why 'name' cannot be a model name (the prefix of every generated
+ * symbol and the name of the two files), or NULL.  */
+const char *model_name_problem(const char *name)
+{
+	static const char *const std_headers[] = {
+		"assert", "complex", "ctype",    "errno",    "fenv",   "float",
+		"inttypes", "iso646", "limits", "locale",  "math",   "setjmp",
+		"signal", "stdalign", "stdarg", "stdatomic", "stdbool", "stddef",
+		"stdint", "stdio",    "stdlib", "stdnoreturn", "string", "tgmath",
+		"threads", "time",    "uchar",  "wchar",    "wctype",
+	};
+	if (name[0] == '_')
+		return "starts with '_' (such names are reserved at file scope in C)";
+	if (!strncasecmp(name, "gradc", 5))
+		return "starts with 'gradc' (the prefix of gradc's runtime: gradc_rt.h, "
+		       "gradc_*, GRADC_*)";
+	for (int i = 0; i < COUNT(std_headers); i++)
+		if (!strcmp(name, std_headers[i]))
+			return str_fmt("is a C library header: %s.h would hide <%s.h>", name, name);
+	return NULL;
+}
+
 /* model_stmt = 'model' NAME */
 static void parse_model(Parser *p)
 {
 	next(p);
 	Token *t = expect_name(p, "a model name after 'model'");
-	if (t->s[0] == '_' && t->len > 1 && (t->s[1] == '_' || (t->s[1] >= 'A' && t->s[1] <= 'Z')))
-		error_at(t->loc,
-			 "model name '%.*s' is reserved in C (it may not start with '__' "
-			 "or '_' and a capital)",
-			 t->len, t->s);
+	const char *why = model_name_problem(tok_name(t));
+	if (why)
+		error_at(t->loc, "model name '%.*s' %s", t->len, t->s, why);
 	p->g = new_graph(tok_name(t), p->src);
 	end_stmt(p);
 }
@@ -790,7 +812,7 @@ static void parse_const(Parser *p)
 	Token *t = expect_name(p, "a constant name after 'const'");
 	check_new_name(t);
 	expect_punct(p, '=', str_fmt("after 'const %.*s'", t->len, t->s));
-	double v = parse_signed(p, str_fmt("'const %.*s'", t->len, t->s), NULL);
+	double v = parse_signed(p, str_fmt("'const %.*s'", t->len, t->s), NULL, true);
 	int id = new_const(p->g, v, t->loc);
 	p->g->node[id].name = tok_name(t);
 	define(p, t, id);
@@ -812,8 +834,10 @@ static void parse_def(Parser *p)
 	end_stmt(p);
 }
 
-/* names = NAME {',' NAME}: resolved to float nodes. */
-static int parse_names(Parser *p, const char *stmt, int *ids, int max)
+/* names = NAME {',' NAME}: resolved to float nodes; the names as written
+ * in names[] (an alias names another name's node).  */
+static int parse_names(Parser *p, const char *stmt, int *ids, const char **names, Loc *locs,
+		       int max)
 {
 	int n = 0;
 	for (;;) {
@@ -822,7 +846,7 @@ static int parse_names(Parser *p, const char *stmt, int *ids, int max)
 			error_at(t->loc, "unknown name '%.*s' in '%s'", t->len, t->s, stmt);
 		int id = resolve_float(p, t);
 		for (int i = 0; i < n; i++)
-			if (ids[i] == id)
+			if (!strcmp(names[i], tok_name(t)))
 				error_at(t->loc, "'%.*s' is listed twice in '%s'", t->len, t->s,
 					 stmt);
 		if (n == max)
@@ -840,6 +864,9 @@ static int parse_names(Parser *p, const char *stmt, int *ids, int max)
 				 "output '%.*s' is the input '%s' itself (an output must be "
 				 "computed from the inputs)",
 				 t->len, t->s, p->g->node[id].name);
+		names[n] = tok_name(t);
+		if (locs)
+			locs[n] = t->loc;
 		ids[n++] = id;
 		if (!is_punct(peek(p), ','))
 			return n;
@@ -855,7 +882,8 @@ static void parse_list(Parser *p, bool track)
 	int *ids = track ? g->track : g->out, *n = track ? &g->n_track : &g->n_out;
 	if (*n)
 		error_at(kw->loc, "more than one '%s' statement", track ? "track" : "output");
-	*n = parse_names(p, track ? "track" : "output", ids, MAX_LIST);
+	*n = parse_names(p, track ? "track" : "output", ids, track ? g->track_name : g->out_name,
+			 track ? NULL : g->out_loc, MAX_LIST);
 	for (int i = 0; track && i < *n; i++)
 		g->track_mean[i] = -1;
 	end_stmt(p);
@@ -995,27 +1023,31 @@ static void skip_newlines(Parser *p)
 		next(p);
 }
 
-/* Parse 'src' into its forward graph (see the file comment); 'opt' may be
- * NULL.  User errors go to error_at (err_src is set to 'src').  */
 /* Inputs and outputs name size macros in upper case (NAME_X_SIZE): two
  * names that differ only in case would define one macro twice.  */
 static void check_macro_names(const Graph *g)
 {
-	int ids[2 * MAX_LIST + 64], n = 0;
+	const char *names[2 * MAX_LIST + 64];
+	Loc locs[2 * MAX_LIST + 64];
+	int n = 0;
 	for (int i = 0; i < g->n_node && n < 64; i++)
-		if (g->node[i].op == OP_INPUT)
-			ids[n++] = i;
-	for (int k = 0; k < g->n_out; k++)
-		ids[n++] = g->out[k];
-	for (int a = 0; a < n; a++)
-		for (int b = 0; b < a; b++) {
-			const Node *x = &g->node[ids[a]], *y = &g->node[ids[b]];
-			if (strcmp(x->name, y->name) && !strcasecmp(x->name, y->name))
-				error_at(x->loc, "'%s' and '%s' differ only in case: their size "
-				                 "macros (upper case) would collide", y->name, x->name);
+		if (g->node[i].op == OP_INPUT) {
+			locs[n] = g->node[i].loc;
+			names[n++] = g->node[i].name;
 		}
+	for (int k = 0; k < g->n_out; k++) {
+		locs[n] = g->node[g->out[k]].loc;
+		names[n++] = g->out_name[k];
+	}
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < a; b++)
+			if (strcmp(names[a], names[b]) && !strcasecmp(names[a], names[b]))
+				error_at(locs[a], "'%s' and '%s' differ only in case: their size "
+				                  "macros (upper case) would collide", names[b], names[a]);
 }
 
+/* Parse 'src' into its forward graph (see the file comment); 'opt' may be
+ * NULL.  User errors go to error_at (err_src is set to 'src').  */
 Graph *parse(const Source *src, const Options *opt)
 {
 	static const Options none;
@@ -1044,6 +1076,8 @@ Graph *parse(const Source *src, const Options *opt)
 		if (!valid_name(p.opt->name))
 			error_plain("--name '%s' is not a C identifier of at most %d characters",
 				    p.opt->name, MAX_NAME);
+		if (model_name_problem(p.opt->name))
+			error_plain("--name '%s' %s", p.opt->name, model_name_problem(p.opt->name));
 		g->model = p.opt->name;
 	}
 	g->batch = p.opt->batch > 0 ? p.opt->batch : p.batch > 0 ? p.batch : 1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 jmp_buf *err_jmp;
+void (*die_hook)(void);
 char err_msg[8192];
 const Source *err_src;
 
@@ -212,6 +213,11 @@ void die_at(const char *file, int line, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (die_hook) {
+		void (*h)(void) = die_hook;
+		die_hook = NULL;
+		h();
+	}
 	abort();
 }
 
@@ -224,8 +230,13 @@ char *read_file(const char *path, size_t *len)
 		return NULL;
 	size_t cap = 1 << 16, n = 0;
 	char *p = malloc(cap);
+	bool big = false;
 	for (size_t k; p && (errno = 0, k = fread(p + n, 1, cap - n - 1, f)) > 0;) {
 		n += k;
+		if (n > MAX_READ) {
+			big = true;
+			break;
+		}
 		if (cap - n - 1 == 0) {
 			char *q = realloc(p, cap * 2);
 			if (!q) {
@@ -241,9 +252,9 @@ char *read_file(const char *path, size_t *len)
 	int err = ferror(f) ? (errno ? errno : EIO) : 0;
 	if (f != stdin)
 		fclose(f);
-	if (!p || err) {
+	if (!p || err || big) {
 		free(p);
-		errno = err ? err : ENOMEM;
+		errno = big ? EFBIG : err ? err : ENOMEM;
 		return NULL;
 	}
 	char *s = str_ndup(p, n);

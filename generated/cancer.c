@@ -105,7 +105,7 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 	cancer_real *h = (cancer_real *)(mem + 960);
 
 	/* sub#8 = x - mu   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)   [fused]
-	 * u = sub#8 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
+	 * u = sub#8 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18)
 	 */
 	for (int i = 0; i < 8; i++) {
 		GRADC_VECTOR for (int j = 0; j < 30; j++) {
@@ -115,8 +115,8 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 	}
 
 	/* matmul#10 = u @ W1^T   [B,30] x [8,30] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
-	 * add#11 = matmul#10 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
-	 * h = relu(add#11)   [B,8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))
+	 * add#11 = matmul#10 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19)   [fused]
+	 * h = relu(add#11)   [B,8] -> [B,8]   (cancer.nn:19)
 	 */
 	for (int i0 = 0; i0 < 8; i0 += 2) {
 		cancer_real d[16][16];
@@ -210,8 +210,8 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 	}
 
 	/* matmul#13 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
-	 * add#14 = matmul#13 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
-	 * p = sigmoid(add#14)   [B,1] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))
+	 * add#14 = matmul#13 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20)   [fused]
+	 * p = sigmoid(add#14)   [B,1] -> [B,1]   (cancer.nn:20)
 	 */
 	for (int i = 0; i < 8; i++) {
 		{
@@ -247,7 +247,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	const cancer_real lr = s->lr;
 
 	/* sub#9 = x - mu   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)   [fused]
-	 * u = sub#9 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
+	 * u = sub#9 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18)
 	 */
 	for (int i = 0; i < 8; i++) {
 		GRADC_VECTOR for (int j = 0; j < 30; j++) {
@@ -257,8 +257,8 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	}
 
 	/* matmul#11 = u @ W1^T   [B,30] x [8,30] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
-	 * add#12 = matmul#11 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
-	 * h = relu(add#12)   [B,8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))
+	 * add#12 = matmul#11 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19)   [fused]
+	 * h = relu(add#12)   [B,8] -> [B,8]   (cancer.nn:19)
 	 */
 	for (int i0 = 0; i0 < 8; i0 += 2) {
 		cancer_real d[16][16];
@@ -352,8 +352,8 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	}
 
 	/* matmul#14 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
-	 * add#15 = matmul#14 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
-	 * p = sigmoid(add#15)   [B,1] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))
+	 * add#15 = matmul#14 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20)   [fused]
+	 * p = sigmoid(add#15)   [B,1] -> [B,1]   (cancer.nn:20)
 	 */
 	for (int i = 0; i < 8; i++) {
 		{
@@ -673,7 +673,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	}
 
 	/* sub#11 = x - mu   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)   [fused]
-	 * u = sub#11 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
+	 * u = sub#11 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18)
 	 */
 	for (int i = 0; i < 8; i++) {
 		GRADC_VECTOR for (int j = 0; j < 30; j++) {
@@ -683,8 +683,8 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	}
 
 	/* matmul#13 = u @ W1^T   [B,30] x [8,30] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
-	 * add#14 = matmul#13 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))   [fused]
-	 * h = relu(add#14)   [B,8] -> [B,8]   (cancer.nn:19: h = relu(W1 @ u + b1))
+	 * add#14 = matmul#13 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19)   [fused]
+	 * h = relu(add#14)   [B,8] -> [B,8]   (cancer.nn:19)
 	 */
 	for (int i0 = 0; i0 < 8; i0 += 2) {
 		cancer_real d[16][16];
@@ -778,8 +778,8 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	}
 
 	/* matmul#16 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
-	 * add#17 = matmul#16 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
-	 * p = sigmoid(add#17)   [B,1] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))
+	 * add#17 = matmul#16 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20)   [fused]
+	 * p = sigmoid(add#17)   [B,1] -> [B,1]   (cancer.nn:20)
 	 */
 	for (int i = 0; i < 8; i++) {
 		{

@@ -125,7 +125,7 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	deep_real *xt_t10 = (deep_real *)(mem + 262144);  /* scratch of matmul#10 */
 
 	/* matmul#6 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
-	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
+	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
@@ -181,7 +181,7 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	}
 
 	/* matmul#8 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
-	 * h2 = relu(matmul#8)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
+	 * h2 = relu(matmul#8)   [B,512] -> [B,512]   (deep.nn:15)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
@@ -237,7 +237,7 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	}
 
 	/* matmul#10 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
-	 * h3 = relu(matmul#10)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
+	 * h3 = relu(matmul#10)   [B,512] -> [B,512]   (deep.nn:16)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
@@ -385,7 +385,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
-	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
+	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
@@ -441,7 +441,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
-	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
+	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
@@ -497,7 +497,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
-	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
+	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
@@ -744,9 +744,9 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 
 	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#20 = add#19 + sumsq#17   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#21 = add#20 + sumsq#18   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * s = 0.00025 * add#21   [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))
+	 * add#20 = add#19 + sumsq#17   [] x [] -> []   (deep.nn:19)   [fused]
+	 * add#21 = add#20 + sumsq#18   [] x [] -> []   (deep.nn:19)   [fused]
+	 * s = 0.00025 * add#21   [] -> []   (deep.nn:19)
 	 */
 	{
 		const deep_real t19 = t15[0] + t16[0];
@@ -1283,7 +1283,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
-	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
+	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
@@ -1339,7 +1339,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
-	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))
+	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
@@ -1395,7 +1395,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
-	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))
+	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
@@ -1642,9 +1642,9 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 
 	/* add#19 = sumsq#15 + sumsq#16   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#20 = add#19 + sumsq#17   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * add#21 = add#20 + sumsq#18   [] x [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))   [fused]
-	 * s = 0.00025 * add#21   [] -> []   (deep.nn:19: s = lambda / 2 * (sumsq(W1) + sumsq(W2) + sumsq(W3) + sumsq(W4)))
+	 * add#20 = add#19 + sumsq#17   [] x [] -> []   (deep.nn:19)   [fused]
+	 * add#21 = add#20 + sumsq#18   [] x [] -> []   (deep.nn:19)   [fused]
+	 * s = 0.00025 * add#21   [] -> []   (deep.nn:19)
 	 */
 	{
 		const deep_real t19 = t15[0] + t16[0];

@@ -104,8 +104,8 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 	iris_real *h = (iris_real *)(mem + 0);
 
 	/* matmul#6 = x @ W1^T   [B,4] x [16,4] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
-	 * add#7 = matmul#6 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
-	 * h = tanh(add#7)   [B,16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))
+	 * add#7 = matmul#6 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13)   [fused]
+	 * h = tanh(add#7)   [B,16] -> [B,16]   (iris.nn:13)
 	 */
 	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < 16; j++) {
@@ -119,7 +119,7 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 	}
 
 	/* matmul#9 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
-	 * o = matmul#9 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)
+	 * o = matmul#9 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14)
 	 */
 	for (int i0 = 0; i0 < 16; i0 += 2) {
 		iris_real d[6][16];
@@ -216,8 +216,8 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	}
 
 	/* matmul#7 = x @ W1^T   [B,4] x [16,4] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
-	 * add#8 = matmul#7 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
-	 * h = tanh(add#8)   [B,16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))
+	 * add#8 = matmul#7 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13)   [fused]
+	 * h = tanh(add#8)   [B,16] -> [B,16]   (iris.nn:13)
 	 */
 	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < 16; j++) {
@@ -231,7 +231,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	}
 
 	/* matmul#10 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
-	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)
+	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14)
 	 */
 	for (int i0 = 0; i0 < 16; i0 += 2) {
 		iris_real d[6][16];
@@ -512,8 +512,8 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	}
 
 	/* matmul#7 = x @ W1^T   [B,4] x [16,4] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
-	 * add#8 = matmul#7 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
-	 * h = tanh(add#8)   [B,16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))
+	 * add#8 = matmul#7 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13)   [fused]
+	 * h = tanh(add#8)   [B,16] -> [B,16]   (iris.nn:13)
 	 */
 	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < 16; j++) {
@@ -527,7 +527,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	}
 
 	/* matmul#10 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
-	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)
+	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14)
 	 */
 	for (int i0 = 0; i0 < 16; i0 += 2) {
 		iris_real d[6][16];

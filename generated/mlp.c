@@ -467,7 +467,7 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	}
 
 	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
-	 * s = 5e-05 * add#11   [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))
+	 * s = 5e-05 * add#11   [] -> []   (mlp.nn:15)
 	 */
 	{
 		const mlp_real t11 = t9[0] + t10[0];
@@ -755,7 +755,7 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	}
 
 	/* add#7 = sumsq#5 + sumsq#6   [] x [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
-	 * s = 5e-05 * add#7   [] -> []   (mlp.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))
+	 * s = 5e-05 * add#7   [] -> []   (mlp.nn:15)
 	 */
 	{
 		const mlp_real t7 = t5[0] + t6[0];

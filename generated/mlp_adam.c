@@ -489,7 +489,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	}
 
 	/* add#11 = sumsq#9 + sumsq#10   [] x [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
-	 * s = 5e-05 * add#11   [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))
+	 * s = 5e-05 * add#11   [] -> []   (mlp_adam.nn:15)
 	 */
 	{
 		const mlp_adam_real t11 = t9[0] + t10[0];
@@ -793,7 +793,7 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	}
 
 	/* add#7 = sumsq#5 + sumsq#6   [] x [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))   [fused]
-	 * s = 5e-05 * add#7   [] -> []   (mlp_adam.nn:15: s = lambda / 2 * (sumsq(W1) + sumsq(W2)))
+	 * s = 5e-05 * add#7   [] -> []   (mlp_adam.nn:15)
 	 */
 	{
 		const mlp_adam_real t7 = t5[0] + t6[0];

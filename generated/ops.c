@@ -345,11 +345,11 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 
 	/* a = x @ A^T   [B,4] x [3,4] -> [B,3]   (ops.nn:18: a = A @ x)   [fused]
 	 * leaky_relu#18 = leaky_relu(a, 0.1)   [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))   [fused]
-	 * e = leaky_relu#18 + leaky_relu#13   [B,3] x [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))   [fused]
+	 * e = leaky_relu#18 + leaky_relu#13   [B,3] x [B,3] -> [B,3]   (ops.nn:22)   [fused]
 	 * abs#20 = abs(e)   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * neg#21 = -abs#20   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * exp#22 = exp(neg#21)   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * f = exp#22 / add#16   [B,3] x [3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))
+	 * neg#21 = -abs#20   [B,3] -> [B,3]   (ops.nn:23)   [fused]
+	 * exp#22 = exp(neg#21)   [B,3] -> [B,3]   (ops.nn:23)   [fused]
+	 * f = exp#22 / add#16   [B,3] x [3] -> [B,3]   (ops.nn:23)
 	 */
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < 3; j++) {
@@ -367,7 +367,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	}
 
 	/* neg#24 = -v   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
-	 * scale#25 = 0.5 * neg#24   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)
+	 * scale#25 = 0.5 * neg#24   [4] -> [4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 4; i++) {
 		const ops_real t24 = -p->v[i];
@@ -375,7 +375,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	}
 
 	/* neg#26 = -x   [B,4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
-	 * n = neg#26 - scale#25   [B,4] x [4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)
+	 * n = neg#26 - scale#25   [B,4] x [4] -> [B,4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 3; i++) {
 		GRADC_VECTOR for (int j = 0; j < 4; j++) {
@@ -454,7 +454,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	}
 
 	/* mul#32 = m * c   [B,2,3] x [3] -> [B,2,3]   (ops.nn:25: r = m * c - s)   [fused]
-	 * r = mul#32 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25: r = m * c - s)
+	 * r = mul#32 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25)
 	 */
 	for (int i = 0; i < 6; i++) {
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
@@ -484,8 +484,8 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	}
 
 	/* matmul#35 = log_softmax#31 @ r, 3 times   [B,2,2] x [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)   [fused]
-	 * scale#36 = 0.25 * matmul#35   [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)   [fused]
-	 * k = softmax#34 + scale#36   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)
+	 * scale#36 = 0.25 * matmul#35   [B,2,3] -> [B,2,3]   (ops.nn:26)   [fused]
+	 * k = softmax#34 + scale#36   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 */
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
@@ -690,7 +690,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* leaky_relu#25 = leaky_relu(b, -0.05)   [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))   [fused]
-	 * e = leaky_relu#23 + leaky_relu#25   [B,3] x [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))
+	 * e = leaky_relu#23 + leaky_relu#25   [B,3] x [B,3] -> [B,3]   (ops.nn:22)
 	 */
 	for (int i = 0; i < 9; i++) {
 		const ops_real t25 = b[i] < 0 ? (-0.05f) * b[i] : b[i];
@@ -698,8 +698,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* abs#27 = abs(e)   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * neg#28 = -abs#27   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * exp#29 = exp(neg#28)   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))
+	 * neg#28 = -abs#27   [B,3] -> [B,3]   (ops.nn:23)   [fused]
+	 * exp#29 = exp(neg#28)   [B,3] -> [B,3]   (ops.nn:23)
 	 */
 	for (int i = 0; i < 9; i++) {
 		const ops_real t27 = e[i] < 0 ? -e[i] : e[i];
@@ -720,8 +720,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* mul#32 = e * e   [B,3] x [B,3] -> [B,3]   (ops.nn:24: g = log(sqrt(e * e + eps) + 1))   [fused]
-	 * add#33 = mul#32 + 0.001   [B,3] -> [B,3]   (ops.nn:24: g = log(sqrt(e * e + eps) + 1))   [fused]
-	 * sqrt#34 = sqrt(add#33)   [B,3] -> [B,3]   (ops.nn:24: g = log(sqrt(e * e + eps) + 1))
+	 * add#33 = mul#32 + 0.001   [B,3] -> [B,3]   (ops.nn:24)   [fused]
+	 * sqrt#34 = sqrt(add#33)   [B,3] -> [B,3]   (ops.nn:24)
 	 */
 	for (int i = 0; i < 9; i++) {
 		const ops_real t32 = e[i] * e[i];
@@ -759,7 +759,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* neg#40 = -v   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
-	 * scale#41 = 0.5 * neg#40   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)
+	 * scale#41 = 0.5 * neg#40   [4] -> [4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 4; i++) {
 		const ops_real t40 = -p->v[i];
@@ -767,7 +767,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* neg#42 = -x   [B,4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
-	 * n = neg#42 - scale#41   [B,4] x [4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)
+	 * n = neg#42 - scale#41   [B,4] x [4] -> [B,4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 3; i++) {
 		GRADC_VECTOR for (int j = 0; j < 4; j++) {
@@ -1162,8 +1162,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* mul#88 = mean#44 * mean#87   [B] x [B] -> [B]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A)))   [fused]
-	 * add#89 = mul#88 + sum#51   [B] x [B] -> [B]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A)))   [fused]
-	 * l3 = add#89 + sum#54   [B] x [] -> [B]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A)))
+	 * add#89 = mul#88 + sum#51   [B] x [B] -> [B]   (ops.nn:30)   [fused]
+	 * l3 = add#89 + sum#54   [B] x [] -> [B]   (ops.nn:30)
 	 */
 	for (int i = 0; i < 3; i++) {
 		const ops_real t88 = t44[i] * t87[i];
@@ -1216,7 +1216,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* mul#97 = m * c   [B,2,3] x [3] -> [B,2,3]   (ops.nn:25: r = m * c - s)   [fused]
-	 * r = mul#97 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25: r = m * c - s)
+	 * r = mul#97 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25)
 	 */
 	for (int i = 0; i < 6; i++) {
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
@@ -1246,8 +1246,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* matmul#100 = log_softmax#86 @ r, 3 times   [B,2,2] x [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)   [fused]
-	 * scale#101 = 0.25 * matmul#100   [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)   [fused]
-	 * k = softmax#99 + scale#101   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)
+	 * scale#101 = 0.25 * matmul#100   [B,2,3] -> [B,2,3]   (ops.nn:26)   [fused]
+	 * k = softmax#99 + scale#101   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 */
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
@@ -1280,8 +1280,8 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* add#104 = sum#45 + mean#39   [B] x [B] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10)   [fused]
-	 * scale#105 = 0.1 * sumsq#103   [B] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10)   [fused]
-	 * l1 = add#104 - scale#105   [B] x [B] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10)
+	 * scale#105 = 0.1 * sumsq#103   [B] -> [B]   (ops.nn:28)   [fused]
+	 * l1 = add#104 - scale#105   [B] x [B] -> [B]   (ops.nn:28)
 	 */
 	for (int i = 0; i < 3; i++) {
 		const ops_real t104 = t45[i] + t39[i];
@@ -1290,9 +1290,9 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* scale#107 = 0.5 * l2   [B] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))   [fused]
-	 * add#108 = l1 + scale#107   [B] x [B] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))   [fused]
-	 * add#109 = add#108 + l3   [B] x [B] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))   [fused]
-	 * J = add#109 + sumsq#55   [B] x [] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))
+	 * add#108 = l1 + scale#107   [B] x [B] -> [B]   (ops.nn:31)   [fused]
+	 * add#109 = add#108 + l3   [B] x [B] -> [B]   (ops.nn:31)   [fused]
+	 * J = add#109 + sumsq#55   [B] x [] -> [B]   (ops.nn:31)
 	 */
 	for (int i = 0; i < 3; i++) {
 		const ops_real t107 = 0.5f * l2[i];
@@ -1815,7 +1815,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* leaky_relu#25 = leaky_relu(b, -0.05)   [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))   [fused]
-	 * e = leaky_relu#18 + leaky_relu#25   [B,3] x [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))
+	 * e = leaky_relu#18 + leaky_relu#25   [B,3] x [B,3] -> [B,3]   (ops.nn:22)
 	 */
 	for (int i = 0; i < 9; i++) {
 		const ops_real t25 = b[i] < 0 ? (-0.05f) * b[i] : b[i];
@@ -1823,8 +1823,8 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* abs#27 = abs(e)   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * neg#28 = -abs#27   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))   [fused]
-	 * exp#29 = exp(neg#28)   [B,3] -> [B,3]   (ops.nn:23: f = exp(-abs(e)) / (two + c))
+	 * neg#28 = -abs#27   [B,3] -> [B,3]   (ops.nn:23)   [fused]
+	 * exp#29 = exp(neg#28)   [B,3] -> [B,3]   (ops.nn:23)
 	 */
 	for (int i = 0; i < 9; i++) {
 		const ops_real t27 = e[i] < 0 ? -e[i] : e[i];
@@ -1833,8 +1833,8 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* mul#30 = e * e   [B,3] x [B,3] -> [B,3]   (ops.nn:24: g = log(sqrt(e * e + eps) + 1))   [fused]
-	 * add#31 = mul#30 + 0.001   [B,3] -> [B,3]   (ops.nn:24: g = log(sqrt(e * e + eps) + 1))   [fused]
-	 * sqrt#32 = sqrt(add#31)   [B,3] -> [B,3]   (ops.nn:24: g = log(sqrt(e * e + eps) + 1))
+	 * add#31 = mul#30 + 0.001   [B,3] -> [B,3]   (ops.nn:24)   [fused]
+	 * sqrt#32 = sqrt(add#31)   [B,3] -> [B,3]   (ops.nn:24)
 	 */
 	for (int i = 0; i < 9; i++) {
 		const ops_real t30 = e[i] * e[i];
@@ -2104,7 +2104,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* neg#71 = -v   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
-	 * scale#72 = 0.5 * neg#71   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)
+	 * scale#72 = 0.5 * neg#71   [4] -> [4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 4; i++) {
 		const ops_real t71 = -p->v[i];
@@ -2112,7 +2112,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* neg#73 = -x   [B,4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
-	 * n = neg#73 - scale#72   [B,4] x [4] -> [B,4]   (ops.nn:27: n = -x - -v * 0.5)
+	 * n = neg#73 - scale#72   [B,4] x [4] -> [B,4]   (ops.nn:27)
 	 */
 	for (int i = 0; i < 3; i++) {
 		GRADC_VECTOR for (int j = 0; j < 4; j++) {
@@ -2304,8 +2304,8 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* mul#91 = mean#75 * mean#90   [B] x [B] -> [B]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A)))   [fused]
-	 * add#92 = mul#91 + sum#40   [B] x [B] -> [B]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A)))   [fused]
-	 * l3 = add#92 + sum#79   [B] x [] -> [B]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A)))
+	 * add#92 = mul#91 + sum#40   [B] x [B] -> [B]   (ops.nn:30)   [fused]
+	 * l3 = add#92 + sum#79   [B] x [] -> [B]   (ops.nn:30)
 	 */
 	for (int i = 0; i < 3; i++) {
 		const ops_real t91 = t75[i] * t90[i];
@@ -2380,7 +2380,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* mul#105 = m * c   [B,2,3] x [3] -> [B,2,3]   (ops.nn:25: r = m * c - s)   [fused]
-	 * r = mul#105 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25: r = m * c - s)
+	 * r = mul#105 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25)
 	 */
 	for (int i = 0; i < 6; i++) {
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
@@ -2410,8 +2410,8 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* matmul#108 = log_softmax#89 @ r, 3 times   [B,2,2] x [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)   [fused]
-	 * scale#109 = 0.25 * matmul#108   [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)   [fused]
-	 * k = softmax#107 + scale#109   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4)
+	 * scale#109 = 0.25 * matmul#108   [B,2,3] -> [B,2,3]   (ops.nn:26)   [fused]
+	 * k = softmax#107 + scale#109   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 */
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
@@ -2444,8 +2444,8 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* add#112 = sum#44 + mean#37   [B] x [B] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10)   [fused]
-	 * scale#113 = 0.1 * sumsq#111   [B] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10)   [fused]
-	 * l1 = add#112 - scale#113   [B] x [B] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10)
+	 * scale#113 = 0.1 * sumsq#111   [B] -> [B]   (ops.nn:28)   [fused]
+	 * l1 = add#112 - scale#113   [B] x [B] -> [B]   (ops.nn:28)
 	 */
 	for (int i = 0; i < 3; i++) {
 		const ops_real t112 = t44[i] + t37[i];
@@ -2454,9 +2454,9 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* scale#115 = 0.5 * l2   [B] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))   [fused]
-	 * add#116 = l1 + scale#115   [B] x [B] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))   [fused]
-	 * add#117 = add#116 + l3   [B] x [B] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))   [fused]
-	 * J = add#117 + sumsq#80   [B] x [] -> [B]   (ops.nn:31: J = l1 + l2 * 0.5 + l3 + sumsq(s))
+	 * add#116 = l1 + scale#115   [B] x [B] -> [B]   (ops.nn:31)   [fused]
+	 * add#117 = add#116 + l3   [B] x [B] -> [B]   (ops.nn:31)   [fused]
+	 * J = add#117 + sumsq#80   [B] x [] -> [B]   (ops.nn:31)
 	 */
 	for (int i = 0; i < 3; i++) {
 		const ops_real t115 = 0.5f * l2[i];

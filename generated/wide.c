@@ -87,8 +87,8 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 	wide_real *xt_t6 = (wide_real *)(mem + 262144);  /* scratch of matmul#6 */
 
 	/* matmul#6 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
-	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
-	 * h = relu(add#7)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
+	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
+	 * h = relu(add#7)   [B,1024] -> [B,1024]   (wide.nn:13)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
@@ -145,7 +145,7 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 	}
 
 	/* matmul#9 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
-	 * o = matmul#9 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)
+	 * o = matmul#9 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14)
 	 */
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
@@ -228,8 +228,8 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	}
 
 	/* matmul#7 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
-	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
-	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
+	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
+	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
@@ -286,7 +286,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	}
 
 	/* matmul#10 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
-	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)
+	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14)
 	 */
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
@@ -657,8 +657,8 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	}
 
 	/* matmul#7 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
-	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
-	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))
+	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
+	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13)
 	 */
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
@@ -715,7 +715,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	}
 
 	/* matmul#10 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
-	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)
+	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14)
 	 */
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {

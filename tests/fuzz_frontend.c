@@ -1,12 +1,18 @@
-/* fuzz_frontend.c: libFuzzer target for the front end (lex, parse, lower).
+/* fuzz_frontend.c: libFuzzer target for the whole compiler (lex, parse,
+ * lower, and for small graphs autodiff, optimize, schedule, plan, emit).
  *
  * Each input is a model file.  It is tokenized, parsed and lowered under a
  * jmp_buf; a user error is fine, but it must be well formed (GNU format,
  * the source line, a caret).  A model that is accepted must give a sane
  * graph: inputs of every node before it, dimensions >= 1, the per-sample
  * bytes within MAX_BYTES, outputs and tracks and the objective in range.
- * Anything else aborts, and so do the sanitizers (ASan, UBSan, leaks: the
- * arena is freed after every input).
+ * Then, if it has at most BACK_MAX nodes, the entry points' graphs are
+ * built (inference, and training and gradients with a `minimize`), their
+ * schedules and plans verified, and the emitter runs (so its name handling
+ * is fuzzed: user names against gradc's); the header must define each
+ * macro once.  Anything else aborts (die() aborts too: a compiler bug),
+ * and so do the sanitizers (ASan, UBSan, leaks: the arena is freed after
+ * every input).
  *
  * Build and run: `make fuzz-smoke` (60 s, as part of the tests) or
  * `make fuzz FUZZ_TIME=3600` (see fuzz.mk).
@@ -76,6 +82,46 @@ static void check_graph(const Graph *g)
 		CHECK(g->objective == -1);
 }
 
+enum { BACK_MAX = 400 };
+
+/* Every "#define NAME" of the header once. */
+static void check_macros(const Buf *h)
+{
+	Buf seen = {0};
+	buf_printf(&seen, " ");
+	for (const char *p = h->s; (p = strstr(p, "\n#define ")) != NULL;) {
+		p += 9;
+		size_t n = strcspn(p, " \n");
+		const char *key = str_fmt(" %.*s ", (int)n, p);
+		CHECK(!strstr(seen.s, key));
+		buf_printf(&seen, "%.*s ", (int)n, p);
+	}
+}
+
+/* The back end on an accepted graph: every mode, verified, and emitted. */
+static void back_end(const Graph *fwd, bool fuse)
+{
+	static const Options base;
+	Options o = base;
+	o.no_fuse = !fuse;
+	o.infer_only = !fwd->has_minimize;
+	Graph *modes[3];
+	int n = 0;
+	modes[n++] = build_mode(fwd, MODE_INFER, &o);
+	if (fwd->has_minimize) {
+		modes[n++] = build_mode(fwd, MODE_TRAIN, &o);
+		modes[n++] = build_mode(fwd, MODE_GRAD, &o);
+	}
+	for (int k = 0; k < n; k++) {
+		verify_schedule(modes[k]);
+		verify_plan(modes[k]);
+	}
+	Buf h = {0}, c = {0};
+	emit(&h, &c, modes, n, &o);
+	CHECK(h.len > 0 && c.len > 0);
+	check_macros(&h);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Source src = {"fuzz.nn", str_ndup((const char *)data, size), size};
@@ -87,6 +133,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Graph *g = parse(&src, NULL);
 		lower(g);
 		check_graph(g);
+		if (g->n_node <= BACK_MAX) {
+			back_end(g, true);
+			back_end(g, size % 2);
+		}
 	}
 	err_jmp = NULL;
 	err_src = NULL;

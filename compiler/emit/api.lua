@@ -67,7 +67,7 @@ function M.collect(model)
   for i, pa in ipairs(A.params) do
     local n = pa.node
     pa.index = i - 1
-    pa.member = cfmt.cname(pa.name, members)
+    pa.member = cfmt.cname(pa.name, members, A.prefix)
     pa.shape = n.shape
     pa.count = cfmt.numel(n.shape)
     pa.frozen = n.frozen
@@ -112,10 +112,13 @@ function M.collect(model)
     inp.node = nil
   end
 
+  -- outputs and tracks by the names their statements give (an alias names
+  -- another name's node; one node may be listed under two names)
   A.outputs = {}
   for k, id in ipairs(infer.out) do
     local n = infer.nodes[id + 1]
-    A.outputs[k] = {name = n.name or ("out" .. k), size = cfmt.numel(n.shape)}
+    local name = (infer.out_name or {})[k] or n.name or ("out" .. k)
+    A.outputs[k] = {name = name, size = cfmt.numel(n.shape)}
   end
 
   A.tracks = {}
@@ -124,8 +127,8 @@ function M.collect(model)
     local taken = {objective = true}
     for k, id in ipairs(g.track) do
       local n = g.nodes[id + 1]
-      local name = n.name or ("track" .. k)
-      A.tracks[k] = {name = name, member = cfmt.cname(name, taken)}
+      local name = (g.track_name or {})[k] or n.name or ("track" .. k)
+      A.tracks[k] = {name = name, member = cfmt.cname(name, taken, A.prefix)}
     end
     A.opt = g.opt
   end
@@ -141,6 +144,8 @@ function M.collect(model)
   A.arena_infer = infer.arena_bytes
   A.params_bytes = 0
   for _, pa in ipairs(A.params) do A.params_bytes = A.params_bytes + pa.count * A.real_bytes end
+  -- a model without parameters still has a (one-member) struct
+  if #A.params == 0 then A.params_bytes = A.real_bytes end
   A.state_fields = M.state_fields(A)
   A.state_bytes = 0
   for _, f in ipairs(A.state_fields) do A.state_bytes = A.state_bytes + f.bytes end
@@ -227,7 +232,10 @@ local function size_macros(A, h)
         inp.classes, inp.name, inp.classes)
     end
   end
-  if #labels == 1 then h:addf("#define %s_N_CLASSES %d", P, labels[1].classes) end
+  -- (a label named n defines it already, with the same value)
+  if #labels == 1 and labels[1].name:upper() ~= "N" then
+    h:addf("#define %s_N_CLASSES %d", P, labels[1].classes)
+  end
   h:addf("#define %s_N_PARAMS %d", P, #A.params)
   h:addf("#define %s_PARAMS_BYTES %d /* sizeof(%s_params) */", P, A.params_bytes, P)
   if A.training then
@@ -477,6 +485,7 @@ local function init_function(A, c)
     if init_lines(A, pa, rng, body) then uses = true end
   end
   if uses then c:add("\tgradc_rng rng;") else c:add("\t(void)seed;") end
+  if #A.params == 0 then c:add("\t(void)p;") end
   c:append(body)
   if A.training then
     c:add("\tif (!s)")

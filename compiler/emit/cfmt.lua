@@ -43,9 +43,9 @@ function M.lit(v, f64)
     s = shortest(v, function(x) return x end, v)
   else
     local f = to_f32(v)
-    if f == math.huge or f == -math.huge then
-      error("cfmt.lua: " .. fmt("%.17g", v) .. " overflows float", 0)
-    end
+    -- a folded value beyond the float range (1e38 * 10): the infinity the
+    -- float arithmetic gives (literals as written are checked by parse.c)
+    if f == math.huge or f == -math.huge then return M.lit(f, false) end
     s = shortest(f, to_f32, f)
   end
   if v == 0 and 1 / v < 0 then s = "-0" end
@@ -60,31 +60,112 @@ end
 
 ------------------------------------------------------------------ names
 
+-- The names the generated code can collide with, besides its own: the
+-- keywords of C (C89 to C23) and of C++ (the header is C++-includable),
+-- and every identifier the headers it includes (stddef.h, stdint.h,
+-- string.h, math.h; stdio.h and stdlib.h in the harness of `gradc run`)
+-- declare or define, with their reserved name patterns (hazard below).
 local keywords = {}
 for w in ([[auto break case char const continue default do double else enum
   extern float for goto if inline int long register restrict return short
   signed sizeof static struct switch typedef union unsigned void volatile
   while _Bool _Complex _Imaginary _Alignas _Alignof _Atomic _Generic
-  _Noreturn _Static_assert _Thread_local asm typeof bool true false
-  NULL main errno assert offsetof size_t ptrdiff_t wchar_t max_align_t
+  _Noreturn _Static_assert _Thread_local asm typeof typeof_unqual bool true
+  false nullptr constexpr alignas alignof static_assert thread_local
+  and and_eq bitand bitor catch char8_t char16_t char32_t class compl concept
+  consteval constinit const_cast co_await co_return co_yield decltype delete
+  dynamic_cast explicit export friend mutable namespace new noexcept not
+  not_eq operator or or_eq private protected public reinterpret_cast requires
+  static_cast template this throw try typeid typename using virtual wchar_t
+  xor xor_eq import module
+  NULL main errno assert offsetof size_t ptrdiff_t max_align_t
   int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
   intptr_t uintptr_t intmax_t uintmax_t
-  exp expf log logf tanh tanhf sqrt sqrtf fabs fabsf pow powf cos cosf
-  sin sinf tan tanf fmax fmaxf fmin fminf floor floorf ceil ceilf
-  isfinite isnan isinf signbit abs labs memcpy memset strlen
-  INFINITY NAN HUGE_VAL HUGE_VALF EOF]]):gmatch("%S+") do
+  acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2
+  expm1 frexp ilogb ldexp log log10 log1p log2 logb modf scalbn scalbln cbrt
+  fabs hypot pow sqrt erf erfc lgamma tgamma ceil floor nearbyint rint lrint
+  llrint round lround llround trunc fmod remainder remquo copysign nan
+  nextafter nexttoward fdim fmax fmin fma abs labs llabs div ldiv lldiv
+  memcpy memmove memset memcmp memchr strlen strcpy strncpy strcat strncat
+  strcmp strncmp strchr strrchr strstr strtok strerror strspn strcspn strpbrk
+  strcoll strxfrm strdup strndup
+  stdin stdout stderr fopen fclose fread fwrite fputs fputc fgets fgetc
+  printf fprintf sprintf snprintf puts putchar getchar fseek ftell rewind
+  fflush remove rename tmpfile tmpnam perror feof ferror clearerr setbuf
+  setvbuf scanf fscanf sscanf ungetc getc putc vprintf vfprintf vsprintf
+  vsnprintf fgetpos fsetpos FILE fpos_t
+  malloc calloc realloc free exit abort atexit at_quick_exit quick_exit _Exit
+  getenv system qsort bsearch rand srand atoi atol atoll atof strtod strtof
+  strtold strtol strtoll strtoul strtoull mblen mbtowc wctomb mbstowcs
+  wcstombs aligned_alloc div_t ldiv_t lldiv_t
+  EOF BUFSIZ FILENAME_MAX FOPEN_MAX L_tmpnam TMP_MAX P_tmpdir L_ctermid
+  RAND_MAX MB_CUR_MAX INFINITY NAN HUGE_VAL HUGE_VALF HUGE_VALL
+  math_errhandling float_t double_t]]):gmatch("%S+") do
+  keywords[w] = true
+end
+-- math.h's float and long double functions (expf, logl, ...), and its macros
+for w in ([[acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh
+  exp exp2 expm1 frexp ilogb ldexp log log10 log1p log2 logb modf scalbn
+  scalbln cbrt fabs hypot pow sqrt erf erfc lgamma tgamma ceil floor
+  nearbyint rint lrint llrint round lround llround trunc fmod remainder
+  remquo copysign nan nextafter nexttoward fdim fmax fmin fma]]):gmatch("%S+") do
+  keywords[w .. "f"] = true
+  keywords[w .. "l"] = true
+end
+for w in ([[fpclassify isfinite isinf isnan isnormal signbit isgreater
+  isgreaterequal isless islessequal islessgreater isunordered]]):gmatch("%S+") do
   keywords[w] = true
 end
 M.keywords = keywords
 
--- A C identifier for user name 'name' that is no keyword, no library
--- name, not reserved (leading underscore, gradc_ prefix) and not in
--- 'taken' (a set); 'taken' is updated.
-function M.cname(name, taken)
+-- Reserved patterns of C and POSIX, and gradc's own: a name matching one
+-- may be (or become) a macro or a library name.
+local hazard_patterns = {
+  "^_",                          -- reserved at file scope, or always
+  "__",                          -- reserved in C++
+  "^[Gg][Rr][Aa][Dd][Cc]",       -- gradc's runtime: gradc_*, GRADC_*
+  "^E[0-9A-Z]",                  -- errno.h
+  "^FP_[A-Z]", "^MATH_",         -- math.h
+  "^M_[0-9A-Z]",                 -- math.h constants (GNU, XSI)
+  "^FLT_", "^DBL_", "^LDBL_",    -- float.h
+  "^INT", "^UINT",               -- stdint.h limits and *_C macros
+  "^SIZE_MAX$", "^PTRDIFF_", "^WCHAR_", "^WINT_", "^SIG", "^SEEK_",
+  "^EXIT_", "^PRI[a-zX]", "^SCN[a-zX]", "^LC_[A-Z]",
+  "_t$",                         -- POSIX: type names
+}
+
+-- Is 'name' unsafe as a C identifier of the generated code?  'prefix':
+-- the model's symbol prefix; PREFIX_* is gradc's (NAME_BATCH, NAME_X_SIZE,
+-- NAME_H, NAME_arena, ...).
+function M.hazard(name, prefix)
+  if keywords[name] then return true end
+  for _, p in ipairs(hazard_patterns) do
+    if name:match(p) then return true end
+  end
+  return prefix ~= nil and name:sub(1, #prefix + 1) == prefix .. "_"
+end
+
+-- The C identifier of user name 'name' in a scope whose names are 'taken'
+-- (a set, updated).  A name that is safe (not a hazard) and free is used
+-- as it is; otherwise it is mangled: a reserved prefix pattern gets "u"
+-- in front (_W -> u_W, gradc_rt -> ugradc_rt, mlp_BATCH -> umlp_BATCH),
+-- '__' becomes '_u_', and a keyword or a taken name gets '_' appended
+-- until it is free.  So user names never collide with each other, with
+-- gradc's names (all of them PREFIX_*, gradc_*, GRADC_*, or taken locals
+-- asked for after the user's), or with the library's.
+function M.cname(name, taken, prefix)
+  -- each step removes its hazard (a "u" in front moves every reserved
+  -- prefix, PREFIX_ included, one place on) or makes the name longer
   local s = name
-  if s:match("^_") then s = "u" .. s end
-  if s:lower():match("^gradc") then s = "m_" .. s end
-  while keywords[s] or taken[s] do s = s .. "_" end
+  while M.hazard(s, prefix) or taken[s] do
+    if s:find("__", 1, true) then
+      s = s:gsub("__", "_u_")
+    elseif s:match("_t$") or keywords[s] or taken[s] then
+      s = s .. "_"
+    else
+      s = "u" .. s
+    end
+  end
   taken[s] = true
   return s
 end

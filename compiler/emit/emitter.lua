@@ -34,20 +34,42 @@ Ctx.__index = Ctx
 
 -- A kernel context for graph 'g' of model 'A' (the API summary): names,
 -- output lines, used pointers.  'fixed' lists the function's parameter
--- names that are not node names (p, s, st, grad, arena).
-local function new_ctx(A, g, fixed)
+-- names that are not node names (p, s, st, grad, arena); 'api' the names
+-- of its array parameters (inputs, then outputs), which come first.
+--
+-- Names (cfmt.cname): the fixed ones, then the array parameters, then the
+-- named nodes, then anonymous nodes ("t" .. id), then every name a kernel
+-- asks for (K:iname): each later one yields to the earlier, and none can
+-- be a keyword, a library name or a PREFIX_/gradc_ symbol.  So a user's
+-- name is mangled only where it would clash (README, "Names").
+local function new_ctx(A, g, fixed, api)
   local K = setmetatable({
     A = A, g = g, T = A.T, f64 = A.f64, batch = g.batch, opt = g.opt,
     file = A.file, target = A.model.target,
     block = A.model.target.vec_bytes // (A.f64 and 8 or 4),  -- lanes of one vector
     out = cfmt.lines(), ind = 1, names = {}, taken = {}, inames = {},
-    used = {}, decl = {}, sdecl = {}, upd = {}, sq = {}, fdecl = {},
+    used = {}, decl = {}, sdecl = {}, upd = {}, sq = {}, fdecl = {}, api = {},
   }, Ctx)
   for _, f in ipairs(fixed) do K.taken[f] = true end
+  for k, a in ipairs(api) do K.api[k] = cfmt.cname(a, K.taken, A.prefix) end
+  local api_of = {}
+  for k, a in ipairs(api) do api_of[a] = api_of[a] or K.api[k] end
+  -- a node is its parameter's array: an input, or an output in the caller's
+  -- buffer under its own name
+  local own = {}
   for _, n in ipairs(g.nodes) do
-    local leaf = n.kind == "leaf" and n.op ~= "input"
-    if not leaf and not n.update then
-      K.names[n.id] = cfmt.cname(n.name or ("t" .. n.id), K.taken)
+    if n.op == "input" then own[n.id] = api_of[n.name] end
+  end
+  for k, id in ipairs(g.out or {}) do
+    local n = g.nodes[id + 1]
+    if n and n.sto == "output" and (g.out_name or {})[k] == n.name then own[id] = api_of[n.name] end
+  end
+  for pass = 1, 2 do
+    for _, n in ipairs(g.nodes) do
+      local leaf = n.kind == "leaf" and n.op ~= "input"
+      if not leaf and not n.update and (n.name ~= nil) == (pass == 1) then
+        K.names[n.id] = own[n.id] or cfmt.cname(n.name or ("t" .. n.id), K.taken, A.prefix)
+      end
     end
   end
   -- roots and their fused members
@@ -78,8 +100,7 @@ end
 function Ctx:iname(base)
   local s = self.inames[base]
   if not s then
-    s = base
-    while self.taken[s] or cfmt.keywords[s] do s = s .. "_" end
+    s = cfmt.cname(base, self.taken, self.A.prefix)
     self.inames[base] = s
   end
   return s
@@ -243,23 +264,28 @@ local function gen_entry(A, g, kind)
   local fixed = {"p", "arena"}
   if kind == "train" then fixed = {"p", "s", "st", "arena"} end
   if kind == "grad" then fixed = {"p", "grad", "st", "arena"} end
-  local K = new_ctx(A, g, fixed)
+  local inputs = kind == "infer" and A.infer_inputs or A.inputs
+  local api = {}
+  for _, inp in ipairs(inputs) do api[#api + 1] = inp.name end
+  if kind == "infer" then
+    for _, o in ipairs(A.outputs) do api[#api + 1] = o.name end
+  end
+  local K = new_ctx(A, g, fixed, api)
   -- arguments: inputs (and outputs) by name
   K.io, K.args = {}, {}
   local by_name = {}
   for _, n in ipairs(g.nodes) do
     if n.op == "input" and n.name then by_name[n.name] = n end
   end
-  local inputs = kind == "infer" and A.infer_inputs or A.inputs
-  for _, inp in ipairs(inputs) do
+  for k, inp in ipairs(inputs) do
     local n = by_name[inp.name]
-    local cn = n and K.names[n.id] or cfmt.cname(inp.name, K.taken)
+    local cn = K.api[k]
     if n then K.io[n.id] = cn end
     K.args[#K.args + 1] = {decl = fmt("const %s *%s", inp.int and "int32_t" or A.T, cn), name = cn}
   end
   if kind == "infer" then
     for k, id in ipairs(g.out) do
-      local cn = K.names[id] or cfmt.cname(A.outputs[k].name, K.taken)
+      local cn = K.api[#inputs + k]
       if K:node(id).sto == "output" and not K.io[id] then K.io[id] = cn end
       A.outputs[k].cname = cn
       K.args[#K.args + 1] = {decl = fmt("%s *%s", A.T, cn), name = cn}

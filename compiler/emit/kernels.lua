@@ -194,17 +194,27 @@ local function shapes(K, n)
   return (s ~= "" and s .. " -> " or "") .. full_shape(K, n)
 end
 
+-- The statement's text for a comment: at most TEXT_MAX characters (a long
+-- line is cut, "..." at the end), so a line of a thousand terms does not
+-- fill the file.
+local TEXT_MAX = 72
 local function source_text(n)
   if not n.text then return nil end
-  local s = n.text:gsub("%s*#.*$", ""):gsub("^%s+", ""):gsub("%s+$", "")
+  local s = n.text:sub(1, 4 * TEXT_MAX)
+  s = s:gsub("%s*#.*$", ""):gsub("^%s+", ""):gsub("%s+$", "")
+  if #s > TEXT_MAX or #n.text > 4 * TEXT_MAX then s = s:sub(1, TEXT_MAX - 3) .. "..." end
   return s ~= "" and s or nil
 end
 
--- Comment lines for one node of a kernel.
-local function describe(K, n, prefix)
+-- Comment lines for one node of a kernel; 'shown': the lines whose text
+-- this comment already shows (each is shown once).
+local function describe(K, n, prefix, shown)
   local out = {}
   local where = n.line > 0 and fmt("%s:%d", K.file, n.line) or nil
   local src = source_text(n)
+  if src and shown then
+    if shown[n.line] then src = nil else shown[n.line] = true end
+  end
   local head = fmt("%s%s = %s   %s", prefix, label(K, n.id), expr(K, n), shapes(K, n))
   if n.update then head = fmt("%s%s   %s", prefix, n.deriv or expr(K, n), shapes(K, n)) end
   if where and not n.backward and src then
@@ -222,12 +232,12 @@ end
 
 -- The comment before a kernel: every node of the group, fused ones first.
 function M.comment(K, root, members)
-  local lines = {}
+  local lines, shown = {}, {}
   for _, m in ipairs(members) do
-    for _, l in ipairs(describe(K, m, "")) do lines[#lines + 1] = l end
+    for _, l in ipairs(describe(K, m, "", shown)) do lines[#lines + 1] = l end
     lines[#lines] = lines[#lines] .. "   [fused]"
   end
-  for _, l in ipairs(describe(K, root, "")) do lines[#lines + 1] = l end
+  for _, l in ipairs(describe(K, root, "", shown)) do lines[#lines + 1] = l end
   if #lines == 1 then
     K:line("/* " .. cfmt.comment(lines[1]) .. " */")
     return

@@ -584,6 +584,19 @@ const char *gradc_st_read(const char *path, gradc_st_file *f)
 	unsigned char *b = malloc(cap);
 	for (size_t k; b && (k = fread(b + n, 1, cap - n, fp)) > 0;) {
 		n += k;
+		/* an impossible header length (/dev/zero: 0) stops the reading: what
+		 * was read is enough for decode's message; and a size limit */
+		uint64_t hl = 0;
+		for (int i = 7; n >= 8 && i >= 0; i--)
+			hl = hl << 8 | b[i];
+		if (n >= 8 && (hl < 2 || hl > MAX_HEADER))
+			break;
+		if (n > GRADC_ST_MAX_FILE) {
+			fclose(fp);
+			free(b);
+			return fail("cannot read '%s': larger than %d MiB", path,
+				    (int)(GRADC_ST_MAX_FILE >> 20));
+		}
 		if (n == cap) {
 			unsigned char *q = cap <= ((size_t)-1) / 2 ? realloc(b, cap * 2) : NULL;
 			if (!q) {

@@ -32,6 +32,8 @@ typedef enum gradc_st_dtype {
 } gradc_st_dtype;
 
 enum { GRADC_ST_MAX_RANK = 8 };
+/* gradc_st_read refuses larger files (1 GiB) */
+#define GRADC_ST_MAX_FILE ((size_t)1 << 30)
 
 typedef struct gradc_st_tensor {
 	const char *name;                  /* NUL-terminated */

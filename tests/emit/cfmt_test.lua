@@ -27,7 +27,9 @@ test("literals round-trip with the fewest digits", function()
     local s = cfmt.lit(v, false)
     eq(cfmt.to_f32(tonumber(s:sub(1, -2))), cfmt.to_f32(v), "f32 round trip of " .. v)
   end
-  assert(not pcall(cfmt.lit, 1e39, false), "a double beyond float range must fail")
+  -- a (folded) double beyond the float range is the float's infinity
+  eq(cfmt.lit(1e39, false), "((float)(1e300 * 1e300))", "1e39 in f32")
+  eq(cfmt.lit(-1e39, false), "(-((float)(1e300 * 1e300)))", "-1e39 in f32")
 end)
 
 test("names avoid keywords, the library and each other", function()
@@ -37,7 +39,21 @@ test("names avoid keywords, the library and each other", function()
   eq(cfmt.cname("x", taken), "x_")
   eq(cfmt.cname("expf", taken), "expf_")
   eq(cfmt.cname("_X", taken), "u_X")
-  eq(cfmt.cname("gradc_w", taken), "m_gradc_w")
+  eq(cfmt.cname("gradc_w", taken), "ugradc_w")
+  eq(cfmt.cname("GRADC_RT_H", taken), "uGRADC_RT_H")
+  -- the model's own symbols and macros, C++ keywords, library macros
+  eq(cfmt.cname("mlp_BATCH", taken, "mlp"), "umlp_BATCH")
+  eq(cfmt.cname("mlp_arena", taken, "mlp"), "umlp_arena")
+  eq(cfmt.cname("mlp2", taken, "mlp"), "mlp2")
+  eq(cfmt.cname("class", taken), "class_")
+  eq(cfmt.cname("EXIT_SUCCESS", taken), "uEXIT_SUCCESS")
+  eq(cfmt.cname("INT8_MAX", taken), "uINT8_MAX")
+  eq(cfmt.cname("W_t", taken), "W_t_")
+  eq(cfmt.cname("a__b", taken), "a_u_b")
+  eq(cfmt.cname("__z", taken), "u_u_z")
+  -- a mangled name that is taken is mangled further, never reused
+  eq(cfmt.cname("u_X", taken), "u_X_")
+  eq(cfmt.cname("_X", taken), "u_X_u_")
 end)
 
 test("comment text cannot end the comment", function()
