@@ -65,7 +65,7 @@ const cancer_param_info cancer_param_table[] = {
 
 cancer_real *cancer_param_values(cancer_params *p, int i)
 {
-	return (cancer_real *)((char *)p + cancer_param_table[i].offset);
+	return (cancer_real *)(void *)((char *)p + cancer_param_table[i].offset);
 }
 
 /* Parameters from 'seed': parameter i draws from PCG32 stream i, so each
@@ -101,8 +101,8 @@ void cancer_init(cancer_params *p, cancer_state *s, uint32_t seed)
 int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : cancer_arena;
-	cancer_real *u = (cancer_real *)(mem + 0);
-	cancer_real *h = (cancer_real *)(mem + 960);
+	cancer_real *u = (cancer_real *)(void *)(mem + 0);
+	cancer_real *h = (cancer_real *)(void *)(mem + 960);
 
 	/* sub#8 = x - mu   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)   [fused]
 	 * u = sub#8 * inv_sd   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)
@@ -231,19 +231,19 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, const cancer_real *t, cancer_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : cancer_arena;
-	cancer_real *u = (cancer_real *)(mem + 0);
-	cancer_real *h = (cancer_real *)(mem + 960);
-	cancer_real *p_ = (cancer_real *)(mem + 1216);
-	cancer_real *E = (cancer_real *)(mem + 1280);
-	cancer_real *t18 = (cancer_real *)(mem + 1472);
-	cancer_real *R = (cancer_real *)(mem + 1472);
-	cancer_real *J = (cancer_real *)(mem + 1344);
-	cancer_real *mean_J = (cancer_real *)(mem + 1536);
-	cancer_real *mean_E = (cancer_real *)(mem + 1600);
-	cancer_real *t24 = (cancer_real *)(mem + 1664);
-	cancer_real *db2 = (cancer_real *)(mem + 1216);
-	cancer_real *t28 = (cancer_real *)(mem + 1216);
-	cancer_real *db1 = (cancer_real *)(mem + 0);
+	cancer_real *u = (cancer_real *)(void *)(mem + 0);
+	cancer_real *h = (cancer_real *)(void *)(mem + 960);
+	cancer_real *p_ = (cancer_real *)(void *)(mem + 1216);
+	cancer_real *E = (cancer_real *)(void *)(mem + 1280);
+	cancer_real *t18 = (cancer_real *)(void *)(mem + 1472);
+	cancer_real *R = (cancer_real *)(void *)(mem + 1472);
+	cancer_real *J = (cancer_real *)(void *)(mem + 1344);
+	cancer_real *mean_J = (cancer_real *)(void *)(mem + 1536);
+	cancer_real *mean_E = (cancer_real *)(void *)(mem + 1600);
+	cancer_real *t24 = (cancer_real *)(void *)(mem + 1664);
+	cancer_real *db2 = (cancer_real *)(void *)(mem + 1216);
+	cancer_real *t28 = (cancer_real *)(void *)(mem + 1216);
+	cancer_real *db1 = (cancer_real *)(void *)(mem + 0);
 	const cancer_real lr = s->lr;
 
 	/* sub#9 = x - mu   [B,30] x [30] -> [B,30]   (cancer.nn:18: u = (x - mu) * inv_sd)   [fused]
@@ -619,17 +619,17 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real *t, cancer_params *grad, cancer_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : cancer_arena;
-	cancer_real *t9 = (cancer_real *)(mem + 1216);
-	cancer_real *R = (cancer_real *)(mem + 1216);
-	cancer_real *u = (cancer_real *)(mem + 0);
-	cancer_real *h = (cancer_real *)(mem + 960);
-	cancer_real *p_ = (cancer_real *)(mem + 1280);
-	cancer_real *E = (cancer_real *)(mem + 1344);
-	cancer_real *t21 = (cancer_real *)(mem + 1408);
-	cancer_real *t25 = (cancer_real *)(mem + 960);
-	cancer_real *J = (cancer_real *)(mem + 0);
-	cancer_real *mean_J = (cancer_real *)(mem + 64);
-	cancer_real *mean_E = (cancer_real *)(mem + 0);
+	cancer_real *t9 = (cancer_real *)(void *)(mem + 1216);
+	cancer_real *R = (cancer_real *)(void *)(mem + 1216);
+	cancer_real *u = (cancer_real *)(void *)(mem + 0);
+	cancer_real *h = (cancer_real *)(void *)(mem + 960);
+	cancer_real *p_ = (cancer_real *)(void *)(mem + 1280);
+	cancer_real *E = (cancer_real *)(void *)(mem + 1344);
+	cancer_real *t21 = (cancer_real *)(void *)(mem + 1408);
+	cancer_real *t25 = (cancer_real *)(void *)(mem + 960);
+	cancer_real *J = (cancer_real *)(void *)(mem + 0);
+	cancer_real *mean_J = (cancer_real *)(void *)(mem + 64);
+	cancer_real *mean_E = (cancer_real *)(void *)(mem + 0);
 
 	/* sumsq#9 = sumsq(W1)   [8,30] -> []   (cancer.nn:22: R = 1e-3 * sumsq(W1)) */
 	{

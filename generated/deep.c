@@ -83,7 +83,7 @@ const deep_param_info deep_param_table[] = {
 
 deep_real *deep_param_values(deep_params *p, int i)
 {
-	return (deep_real *)((char *)p + deep_param_table[i].offset);
+	return (deep_real *)(void *)((char *)p + deep_param_table[i].offset);
 }
 
 /* Parameters from 'seed': parameter i draws from PCG32 stream i, so each
@@ -117,12 +117,12 @@ void deep_init(deep_params *p, deep_state *s, uint32_t seed)
 int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
-	deep_real *h1 = (deep_real *)(mem + 0);
-	deep_real *h2 = (deep_real *)(mem + 131072);
-	deep_real *h3 = (deep_real *)(mem + 0);
-	deep_real *xt_t6 = (deep_real *)(mem + 131072);  /* scratch of matmul#6 */
-	deep_real *xt_t8 = (deep_real *)(mem + 262144);  /* scratch of matmul#8 */
-	deep_real *xt_t10 = (deep_real *)(mem + 262144);  /* scratch of matmul#10 */
+	deep_real *h1 = (deep_real *)(void *)(mem + 0);
+	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
+	deep_real *h3 = (deep_real *)(void *)(mem + 0);
+	deep_real *xt_t6 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#6 */
+	deep_real *xt_t8 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#8 */
+	deep_real *xt_t10 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#10 */
 
 	/* matmul#6 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))
@@ -356,26 +356,26 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int32_t *y, deep_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
-	deep_real *h1 = (deep_real *)(mem + 0);
-	deep_real *h2 = (deep_real *)(mem + 131072);
-	deep_real *h3 = (deep_real *)(mem + 262144);
-	deep_real *o = (deep_real *)(mem + 393216);
-	deep_real *L = (deep_real *)(mem + 395776);
-	deep_real *t15 = (deep_real *)(mem + 396032);
-	deep_real *t16 = (deep_real *)(mem + 396096);
-	deep_real *t17 = (deep_real *)(mem + 396160);
-	deep_real *t18 = (deep_real *)(mem + 396224);
-	deep_real *s_ = (deep_real *)(mem + 526848);
-	deep_real *J = (deep_real *)(mem + 396032);
-	deep_real *mean_J = (deep_real *)(mem + 526912);
-	deep_real *mean_L = (deep_real *)(mem + 526976);
-	deep_real *do_ = (deep_real *)(mem + 524288);
-	deep_real *t28 = (deep_real *)(mem + 393216);
-	deep_real *t34 = (deep_real *)(mem + 262144);
-	deep_real *t40 = (deep_real *)(mem + 131072);
-	deep_real *xt_t7 = (deep_real *)(mem + 131072);  /* scratch of matmul#7 */
-	deep_real *xt_t9 = (deep_real *)(mem + 262144);  /* scratch of matmul#9 */
-	deep_real *xt_t11 = (deep_real *)(mem + 393216);  /* scratch of matmul#11 */
+	deep_real *h1 = (deep_real *)(void *)(mem + 0);
+	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
+	deep_real *h3 = (deep_real *)(void *)(mem + 262144);
+	deep_real *o = (deep_real *)(void *)(mem + 393216);
+	deep_real *L = (deep_real *)(void *)(mem + 395776);
+	deep_real *t15 = (deep_real *)(void *)(mem + 396032);
+	deep_real *t16 = (deep_real *)(void *)(mem + 396096);
+	deep_real *t17 = (deep_real *)(void *)(mem + 396160);
+	deep_real *t18 = (deep_real *)(void *)(mem + 396224);
+	deep_real *s_ = (deep_real *)(void *)(mem + 526848);
+	deep_real *J = (deep_real *)(void *)(mem + 396032);
+	deep_real *mean_J = (deep_real *)(void *)(mem + 526912);
+	deep_real *mean_L = (deep_real *)(void *)(mem + 526976);
+	deep_real *do_ = (deep_real *)(void *)(mem + 524288);
+	deep_real *t28 = (deep_real *)(void *)(mem + 393216);
+	deep_real *t34 = (deep_real *)(void *)(mem + 262144);
+	deep_real *t40 = (deep_real *)(void *)(mem + 131072);
+	deep_real *xt_t7 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#7 */
+	deep_real *xt_t9 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#9 */
+	deep_real *xt_t11 = (deep_real *)(void *)(mem + 393216);  /* scratch of matmul#11 */
 	const deep_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -1252,26 +1252,26 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_params *grad, deep_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
-	deep_real *h1 = (deep_real *)(mem + 0);
-	deep_real *h2 = (deep_real *)(mem + 131072);
-	deep_real *h3 = (deep_real *)(mem + 262144);
-	deep_real *o = (deep_real *)(mem + 393216);
-	deep_real *L = (deep_real *)(mem + 398336);
-	deep_real *t15 = (deep_real *)(mem + 395776);
-	deep_real *t16 = (deep_real *)(mem + 395840);
-	deep_real *t17 = (deep_real *)(mem + 395904);
-	deep_real *t18 = (deep_real *)(mem + 395968);
-	deep_real *s = (deep_real *)(mem + 398592);
-	deep_real *J = (deep_real *)(mem + 395776);
-	deep_real *mean_J = (deep_real *)(mem + 398656);
-	deep_real *mean_L = (deep_real *)(mem + 398720);
-	deep_real *do_ = (deep_real *)(mem + 395776);
-	deep_real *t31 = (deep_real *)(mem + 262144);
-	deep_real *t36 = (deep_real *)(mem + 131072);
-	deep_real *t41 = (deep_real *)(mem + 0);
-	deep_real *xt_t7 = (deep_real *)(mem + 131072);  /* scratch of matmul#7 */
-	deep_real *xt_t9 = (deep_real *)(mem + 262144);  /* scratch of matmul#9 */
-	deep_real *xt_t11 = (deep_real *)(mem + 393216);  /* scratch of matmul#11 */
+	deep_real *h1 = (deep_real *)(void *)(mem + 0);
+	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
+	deep_real *h3 = (deep_real *)(void *)(mem + 262144);
+	deep_real *o = (deep_real *)(void *)(mem + 393216);
+	deep_real *L = (deep_real *)(void *)(mem + 398336);
+	deep_real *t15 = (deep_real *)(void *)(mem + 395776);
+	deep_real *t16 = (deep_real *)(void *)(mem + 395840);
+	deep_real *t17 = (deep_real *)(void *)(mem + 395904);
+	deep_real *t18 = (deep_real *)(void *)(mem + 395968);
+	deep_real *s = (deep_real *)(void *)(mem + 398592);
+	deep_real *J = (deep_real *)(void *)(mem + 395776);
+	deep_real *mean_J = (deep_real *)(void *)(mem + 398656);
+	deep_real *mean_L = (deep_real *)(void *)(mem + 398720);
+	deep_real *do_ = (deep_real *)(void *)(mem + 395776);
+	deep_real *t31 = (deep_real *)(void *)(mem + 262144);
+	deep_real *t36 = (deep_real *)(void *)(mem + 131072);
+	deep_real *t41 = (deep_real *)(void *)(mem + 0);
+	deep_real *xt_t7 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#7 */
+	deep_real *xt_t9 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#9 */
+	deep_real *xt_t11 = (deep_real *)(void *)(mem + 393216);  /* scratch of matmul#11 */
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {

@@ -65,7 +65,7 @@ const iris_param_info iris_param_table[] = {
 
 iris_real *iris_param_values(iris_params *p, int i)
 {
-	return (iris_real *)((char *)p + iris_param_table[i].offset);
+	return (iris_real *)(void *)((char *)p + iris_param_table[i].offset);
 }
 
 /* Parameters from 'seed': parameter i draws from PCG32 stream i, so each
@@ -101,7 +101,7 @@ void iris_init(iris_params *p, iris_state *s, uint32_t seed)
 int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_real *o, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
-	iris_real *h = (iris_real *)(mem + 0);
+	iris_real *h = (iris_real *)(void *)(mem + 0);
 
 	/* matmul#6 = x @ W1^T   [B,4] x [16,4] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
 	 * add#7 = matmul#6 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
@@ -194,19 +194,19 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int32_t *y, iris_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
-	iris_real *h = (iris_real *)(mem + 0);
-	iris_real *o = (iris_real *)(mem + 1024);
-	iris_real *L = (iris_real *)(mem + 1216);
-	iris_real *mean_L = (iris_real *)(mem + 2240);
-	iris_real *do_ = (iris_real *)(mem + 2048);
-	iris_real *db2 = (iris_real *)(mem + 1024);
-	iris_real *t18 = (iris_real *)(mem + 1024);
-	iris_real *db1 = (iris_real *)(mem + 0);
+	iris_real *h = (iris_real *)(void *)(mem + 0);
+	iris_real *o = (iris_real *)(void *)(mem + 1024);
+	iris_real *L = (iris_real *)(void *)(mem + 1216);
+	iris_real *mean_L = (iris_real *)(void *)(mem + 2240);
+	iris_real *do_ = (iris_real *)(void *)(mem + 2048);
+	iris_real *db2 = (iris_real *)(void *)(mem + 1024);
+	iris_real *t18 = (iris_real *)(void *)(mem + 1024);
+	iris_real *db1 = (iris_real *)(void *)(mem + 0);
 	/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */
-	const int32_t t = s->step + 1;
-	const double bc1 = 1.0 - iris_powi(0.9, t);
-	const double bc2 = 1.0 - iris_powi(0.999, t);
-	const iris_real step = (iris_real)(s->lr / bc1);
+	const int32_t adam_t = s->step + 1;
+	const double bc1 = 1.0 - iris_powi(0.9, adam_t);
+	const double bc2 = 1.0 - iris_powi(0.999, adam_t);
+	const iris_real step = (iris_real)((double)s->lr / bc1);
 	const iris_real bc2s = (iris_real)GRADC_SQRT(bc2);
 	/* class labels in [0, 3), before anything changes */
 	for (int b = 0; b < 16; b++) {
@@ -495,12 +495,12 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_params *grad, iris_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
-	iris_real *h = (iris_real *)(mem + 0);
-	iris_real *o = (iris_real *)(mem + 1024);
-	iris_real *L = (iris_real *)(mem + 1408);
-	iris_real *do_ = (iris_real *)(mem + 1216);
-	iris_real *mean_L = (iris_real *)(mem + 1024);
-	iris_real *t18 = (iris_real *)(mem + 0);
+	iris_real *h = (iris_real *)(void *)(mem + 0);
+	iris_real *o = (iris_real *)(void *)(mem + 1024);
+	iris_real *L = (iris_real *)(void *)(mem + 1408);
+	iris_real *do_ = (iris_real *)(void *)(mem + 1216);
+	iris_real *mean_L = (iris_real *)(void *)(mem + 1024);
+	iris_real *t18 = (iris_real *)(void *)(mem + 0);
 	/* class labels in [0, 3), before anything changes */
 	for (int b = 0; b < 16; b++) {
 		if (y[b] < 0 || y[b] >= 3) {

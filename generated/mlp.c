@@ -58,7 +58,7 @@ const mlp_param_info mlp_param_table[] = {
 
 mlp_real *mlp_param_values(mlp_params *p, int i)
 {
-	return (mlp_real *)((char *)p + mlp_param_table[i].offset);
+	return (mlp_real *)(void *)((char *)p + mlp_param_table[i].offset);
 }
 
 /* Parameters from 'seed': parameter i draws from PCG32 stream i, so each
@@ -82,7 +82,7 @@ void mlp_init(mlp_params *p, mlp_state *s, uint32_t seed)
 int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_arena;
-	mlp_real *h = (mlp_real *)(mem + 0);
+	mlp_real *h = (mlp_real *)(void *)(mem + 0);
 
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
@@ -230,17 +230,17 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t *y, mlp_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_arena;
-	mlp_real *h = (mlp_real *)(mem + 0);
-	mlp_real *o = (mlp_real *)(mem + 4096);
-	mlp_real *L = (mlp_real *)(mem + 5376);
-	mlp_real *t9 = (mlp_real *)(mem + 5504);
-	mlp_real *t10 = (mlp_real *)(mem + 5568);
-	mlp_real *s_ = (mlp_real *)(mem + 9472);
-	mlp_real *J = (mlp_real *)(mem + 5504);
-	mlp_real *mean_J = (mlp_real *)(mem + 9536);
-	mlp_real *mean_L = (mlp_real *)(mem + 9600);
-	mlp_real *do_ = (mlp_real *)(mem + 8192);
-	mlp_real *dz = (mlp_real *)(mem + 4096);
+	mlp_real *h = (mlp_real *)(void *)(mem + 0);
+	mlp_real *o = (mlp_real *)(void *)(mem + 4096);
+	mlp_real *L = (mlp_real *)(void *)(mem + 5376);
+	mlp_real *t9 = (mlp_real *)(void *)(mem + 5504);
+	mlp_real *t10 = (mlp_real *)(void *)(mem + 5568);
+	mlp_real *s_ = (mlp_real *)(void *)(mem + 9472);
+	mlp_real *J = (mlp_real *)(void *)(mem + 5504);
+	mlp_real *mean_J = (mlp_real *)(void *)(mem + 9536);
+	mlp_real *mean_L = (mlp_real *)(void *)(mem + 9600);
+	mlp_real *do_ = (mlp_real *)(void *)(mem + 8192);
+	mlp_real *dz = (mlp_real *)(void *)(mem + 4096);
 	const mlp_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 32; b++) {
@@ -685,17 +685,17 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_params *grad, mlp_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_arena;
-	mlp_real *t5 = (mlp_real *)(mem + 0);
-	mlp_real *t6 = (mlp_real *)(mem + 64);
-	mlp_real *s = (mlp_real *)(mem + 6784);
-	mlp_real *h = (mlp_real *)(mem + 0);
-	mlp_real *o = (mlp_real *)(mem + 4096);
-	mlp_real *L = (mlp_real *)(mem + 6656);
-	mlp_real *do_ = (mlp_real *)(mem + 5376);
-	mlp_real *dz = (mlp_real *)(mem + 0);
-	mlp_real *mean_L = (mlp_real *)(mem + 0);
-	mlp_real *J = (mlp_real *)(mem + 6656);
-	mlp_real *mean_J = (mlp_real *)(mem + 64);
+	mlp_real *t5 = (mlp_real *)(void *)(mem + 0);
+	mlp_real *t6 = (mlp_real *)(void *)(mem + 64);
+	mlp_real *s = (mlp_real *)(void *)(mem + 6784);
+	mlp_real *h = (mlp_real *)(void *)(mem + 0);
+	mlp_real *o = (mlp_real *)(void *)(mem + 4096);
+	mlp_real *L = (mlp_real *)(void *)(mem + 6656);
+	mlp_real *do_ = (mlp_real *)(void *)(mem + 5376);
+	mlp_real *dz = (mlp_real *)(void *)(mem + 0);
+	mlp_real *mean_L = (mlp_real *)(void *)(mem + 0);
+	mlp_real *J = (mlp_real *)(void *)(mem + 6656);
+	mlp_real *mean_J = (mlp_real *)(void *)(mem + 64);
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 32; b++) {
 		if (y[b] < 0 || y[b] >= 10) {

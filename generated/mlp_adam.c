@@ -71,7 +71,7 @@ const mlp_adam_param_info mlp_adam_param_table[] = {
 
 mlp_adam_real *mlp_adam_param_values(mlp_adam_params *p, int i)
 {
-	return (mlp_adam_real *)((char *)p + mlp_adam_param_table[i].offset);
+	return (mlp_adam_real *)(void *)((char *)p + mlp_adam_param_table[i].offset);
 }
 
 /* Parameters from 'seed': parameter i draws from PCG32 stream i, so each
@@ -99,7 +99,7 @@ void mlp_adam_init(mlp_adam_params *p, mlp_adam_state *s, uint32_t seed)
 int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_real *o, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
-	mlp_adam_real *h = (mlp_adam_real *)(mem + 0);
+	mlp_adam_real *h = (mlp_adam_real *)(void *)(mem + 0);
 
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp_adam.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp_adam.nn:12: h = relu(z))
@@ -247,22 +247,22 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_real *x, const int32_t *y, mlp_adam_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
-	mlp_adam_real *h = (mlp_adam_real *)(mem + 0);
-	mlp_adam_real *o = (mlp_adam_real *)(mem + 4096);
-	mlp_adam_real *L = (mlp_adam_real *)(mem + 5376);
-	mlp_adam_real *t9 = (mlp_adam_real *)(mem + 5504);
-	mlp_adam_real *t10 = (mlp_adam_real *)(mem + 5568);
-	mlp_adam_real *s_ = (mlp_adam_real *)(mem + 9472);
-	mlp_adam_real *J = (mlp_adam_real *)(mem + 5504);
-	mlp_adam_real *mean_J = (mlp_adam_real *)(mem + 9536);
-	mlp_adam_real *mean_L = (mlp_adam_real *)(mem + 9600);
-	mlp_adam_real *do_ = (mlp_adam_real *)(mem + 8192);
-	mlp_adam_real *dz = (mlp_adam_real *)(mem + 4096);
+	mlp_adam_real *h = (mlp_adam_real *)(void *)(mem + 0);
+	mlp_adam_real *o = (mlp_adam_real *)(void *)(mem + 4096);
+	mlp_adam_real *L = (mlp_adam_real *)(void *)(mem + 5376);
+	mlp_adam_real *t9 = (mlp_adam_real *)(void *)(mem + 5504);
+	mlp_adam_real *t10 = (mlp_adam_real *)(void *)(mem + 5568);
+	mlp_adam_real *s_ = (mlp_adam_real *)(void *)(mem + 9472);
+	mlp_adam_real *J = (mlp_adam_real *)(void *)(mem + 5504);
+	mlp_adam_real *mean_J = (mlp_adam_real *)(void *)(mem + 9536);
+	mlp_adam_real *mean_L = (mlp_adam_real *)(void *)(mem + 9600);
+	mlp_adam_real *do_ = (mlp_adam_real *)(void *)(mem + 8192);
+	mlp_adam_real *dz = (mlp_adam_real *)(void *)(mem + 4096);
 	/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */
-	const int32_t t = s->step + 1;
-	const double bc1 = 1.0 - mlp_adam_powi(0.9, t);
-	const double bc2 = 1.0 - mlp_adam_powi(0.999, t);
-	const mlp_adam_real step = (mlp_adam_real)(s->lr / bc1);
+	const int32_t adam_t = s->step + 1;
+	const double bc1 = 1.0 - mlp_adam_powi(0.9, adam_t);
+	const double bc2 = 1.0 - mlp_adam_powi(0.999, adam_t);
+	const mlp_adam_real step = (mlp_adam_real)((double)s->lr / bc1);
 	const mlp_adam_real bc2s = (mlp_adam_real)GRADC_SQRT(bc2);
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 32; b++) {
@@ -715,17 +715,17 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_t *y, mlp_adam_params *grad, mlp_adam_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
-	mlp_adam_real *t5 = (mlp_adam_real *)(mem + 0);
-	mlp_adam_real *t6 = (mlp_adam_real *)(mem + 64);
-	mlp_adam_real *s = (mlp_adam_real *)(mem + 6784);
-	mlp_adam_real *h = (mlp_adam_real *)(mem + 0);
-	mlp_adam_real *o = (mlp_adam_real *)(mem + 4096);
-	mlp_adam_real *L = (mlp_adam_real *)(mem + 6656);
-	mlp_adam_real *do_ = (mlp_adam_real *)(mem + 5376);
-	mlp_adam_real *dz = (mlp_adam_real *)(mem + 0);
-	mlp_adam_real *mean_L = (mlp_adam_real *)(mem + 0);
-	mlp_adam_real *J = (mlp_adam_real *)(mem + 6656);
-	mlp_adam_real *mean_J = (mlp_adam_real *)(mem + 64);
+	mlp_adam_real *t5 = (mlp_adam_real *)(void *)(mem + 0);
+	mlp_adam_real *t6 = (mlp_adam_real *)(void *)(mem + 64);
+	mlp_adam_real *s = (mlp_adam_real *)(void *)(mem + 6784);
+	mlp_adam_real *h = (mlp_adam_real *)(void *)(mem + 0);
+	mlp_adam_real *o = (mlp_adam_real *)(void *)(mem + 4096);
+	mlp_adam_real *L = (mlp_adam_real *)(void *)(mem + 6656);
+	mlp_adam_real *do_ = (mlp_adam_real *)(void *)(mem + 5376);
+	mlp_adam_real *dz = (mlp_adam_real *)(void *)(mem + 0);
+	mlp_adam_real *mean_L = (mlp_adam_real *)(void *)(mem + 0);
+	mlp_adam_real *J = (mlp_adam_real *)(void *)(mem + 6656);
+	mlp_adam_real *mean_J = (mlp_adam_real *)(void *)(mem + 64);
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 32; b++) {
 		if (y[b] < 0 || y[b] >= 10) {

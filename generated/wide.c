@@ -55,7 +55,7 @@ const wide_param_info wide_param_table[] = {
 
 wide_real *wide_param_values(wide_params *p, int i)
 {
-	return (wide_real *)((char *)p + wide_param_table[i].offset);
+	return (wide_real *)(void *)((char *)p + wide_param_table[i].offset);
 }
 
 /* Parameters from 'seed': parameter i draws from PCG32 stream i, so each
@@ -83,8 +83,8 @@ void wide_init(wide_params *p, wide_state *s, uint32_t seed)
 int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
-	wide_real *h = (wide_real *)(mem + 0);
-	wide_real *xt_t6 = (wide_real *)(mem + 262144);  /* scratch of matmul#6 */
+	wide_real *h = (wide_real *)(void *)(mem + 0);
+	wide_real *xt_t6 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#6 */
 
 	/* matmul#6 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
@@ -210,15 +210,15 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int32_t *y, wide_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
-	wide_real *h = (wide_real *)(mem + 0);
-	wide_real *o = (wide_real *)(mem + 262144);
-	wide_real *L = (wide_real *)(mem + 264704);
-	wide_real *mean_L = (wide_real *)(mem + 526848);
-	wide_real *do_ = (wide_real *)(mem + 524288);
-	wide_real *db2 = (wide_real *)(mem + 262144);
-	wide_real *t18 = (wide_real *)(mem + 262144);
-	wide_real *db1 = (wide_real *)(mem + 0);
-	wide_real *xt_t7 = (wide_real *)(mem + 262144);  /* scratch of matmul#7 */
+	wide_real *h = (wide_real *)(void *)(mem + 0);
+	wide_real *o = (wide_real *)(void *)(mem + 262144);
+	wide_real *L = (wide_real *)(void *)(mem + 264704);
+	wide_real *mean_L = (wide_real *)(void *)(mem + 526848);
+	wide_real *do_ = (wide_real *)(void *)(mem + 524288);
+	wide_real *db2 = (wide_real *)(void *)(mem + 262144);
+	wide_real *t18 = (wide_real *)(void *)(mem + 262144);
+	wide_real *db1 = (wide_real *)(void *)(mem + 0);
+	wide_real *xt_t7 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#7 */
 	const wide_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -639,13 +639,13 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_params *grad, wide_stats *st, void *arena)
 {
 	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
-	wide_real *h = (wide_real *)(mem + 0);
-	wide_real *o = (wide_real *)(mem + 262144);
-	wide_real *L = (wide_real *)(mem + 267264);
-	wide_real *mean_L = (wide_real *)(mem + 267520);
-	wide_real *do_ = (wide_real *)(mem + 264704);
-	wide_real *t18 = (wide_real *)(mem + 0);
-	wide_real *xt_t7 = (wide_real *)(mem + 262144);  /* scratch of matmul#7 */
+	wide_real *h = (wide_real *)(void *)(mem + 0);
+	wide_real *o = (wide_real *)(void *)(mem + 262144);
+	wide_real *L = (wide_real *)(void *)(mem + 267264);
+	wide_real *mean_L = (wide_real *)(void *)(mem + 267520);
+	wide_real *do_ = (wide_real *)(void *)(mem + 264704);
+	wide_real *t18 = (wide_real *)(void *)(mem + 0);
+	wide_real *xt_t7 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#7 */
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {

@@ -508,7 +508,7 @@ local function table_function(A, c)
   c:add("")
   c:addf("%s *%s_param_values(%s_params *p, int i)", A.T, P, P)
   c:add("{")
-  c:addf("\treturn (%s *)((char *)p + %s_param_table[i].offset);", A.T, P)
+  c:addf("\treturn (%s *)(void *)((char *)p + %s_param_table[i].offset);", A.T, P)
   c:add("}")
 end
 
