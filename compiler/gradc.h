@@ -424,6 +424,11 @@ void report_sweep_row(Buf *b, int batch, const Graph *train, const Graph *infer)
  * MODE_INFER first, then (unless --infer-only) MODE_TRAIN and MODE_GRAD.
  * Baked parameter values (--params) come from Node.value of the params.  */
 void emit(Buf *h, Buf *c, Graph *const *modes, int n_modes, const Options *opt);
+/* bake.c: the rows of a const initializer of v[0..n), 8 exact hexadecimal
+ * literals a line; a value that overflows float is an error naming 'name'
+ * of file 'path'.  */
+const char *bake_values(const double *v, int64_t n, bool f64, const char *path,
+			const char *name, size_t *len);
 /* For tests: a Lua state with the embedded emitter scripts as modules, and
  * a call of require(module)[fn](top of stack) leaving 'nret' results (a Lua
  * error is a die()).  */

@@ -130,7 +130,7 @@ function M.collect(model)
     A.opt = g.opt
   end
   A.values = {}
-  for _, v in ipairs(model.values or {}) do A.values[v.name] = v.values end
+  for _, v in ipairs(model.values or {}) do A.values[v.name] = v.text end
   A.baked = model.params ~= nil and #(model.values or {}) > 0
 
   -- sizes
@@ -573,11 +573,7 @@ local function baked(A, c)
       c:add("\t{0},")
     else
       c:add("\t{")
-      for i = 1, #v, 8 do
-        local t = {}
-        for k = i, math.min(i + 7, #v) do t[#t + 1] = cfmt.lit(v[k], A.f64) end
-        c:add("\t\t" .. table.concat(t, ", ") .. ",")
-      end
+      c:add(v) -- the rows, exact hexadecimal literals (bake.c)
       c:add("\t},")
     end
   end

@@ -2,7 +2,7 @@
 --
 -- 'model' is the table emit.c builds (plain data; tests build it by hand):
 --   name (symbol prefix), model, source, version, batch, batch_flag, f64,
---   infer_only, no_fuse, params, align, values = {{name, values}},
+--   infer_only, no_fuse, params, align, values = {{name, text}},
 --   modes = { graph, ... }: MODE_INFER first, then train and grad; each
 --   graph has mode, batch, loss, objective, out, track, track_mean, opt,
 --   arena_bytes, lower_bound, unshared_bytes and nodes[id + 1] (ids are
