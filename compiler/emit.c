@@ -239,6 +239,7 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	lua_createtable(L, 0, 20);
 	set_str(L, "name", opt->name ? opt->name : g0->model);
 	set_str(L, "model", g0->model);
+	set_str(L, "model_name", g0->model_name ? g0->model_name : g0->model);
 	set_str(L, "source", g0->src ? g0->src->path : "model.nn");
 	set_str(L, "version", GRADC_VERSION);
 	set_int(L, "batch", g0->batch);

@@ -193,6 +193,7 @@ typedef enum Mode {
 
 typedef struct Graph {
 	const char *model;       /* symbol prefix */
+	const char *model_name;  /* the name of the model statement (model may be --name) */
 	const Source *src;
 	Mode mode;
 	int batch;               /* B */

@@ -43,11 +43,17 @@
  *   mean_E           batch_mean    []      0       64     32..32
  */
 
-/* The static arena: the largest of the entry points' (1728 bytes). */
+/* The static arena: the largest of the entry points' (1728 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(cancer_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char cancer_arena[1728] __attribute__((aligned(64)));
 #else
 unsigned char cancer_arena[1728];
+#endif
+#define cancer_STATIC_ARENA_ cancer_arena
+#else
+#define cancer_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -100,7 +106,9 @@ void cancer_init(cancer_params *p, cancer_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : cancer_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : cancer_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	cancer_real *u = (cancer_real *)(void *)(mem + 0);
 	cancer_real *h = (cancer_real *)(void *)(mem + 960);
 
@@ -230,7 +238,9 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
  * trainable parameter as soon as its gradient is complete. */
 int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, const cancer_real *t, cancer_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : cancer_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : cancer_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	cancer_real *u = (cancer_real *)(void *)(mem + 0);
 	cancer_real *h = (cancer_real *)(void *)(mem + 960);
 	cancer_real *p_ = (cancer_real *)(void *)(mem + 1216);
@@ -618,7 +628,9 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 /* The gradient of the batch-mean objective, without any update. */
 int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real *t, cancer_params *grad, cancer_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : cancer_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : cancer_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	cancer_real *t9 = (cancer_real *)(void *)(mem + 1216);
 	cancer_real *R = (cancer_real *)(void *)(mem + 1216);
 	cancer_real *u = (cancer_real *)(void *)(mem + 0);
@@ -980,8 +992,9 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char cancer_layout[] = "gradc cancer f32 params mu[30] inv_sd[30] W1[8,30] b1[8] W2[1,8] b2[1] state cancer_real lr int32_t step cancer_real mom_W1[8 * 30] cancer_real mom_b1[8] cancer_real mom_W2[1 * 8] cancer_real mom_b2[1]";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char cancer_params_layout[] = "gradc cancer f32 params mu[30] inv_sd[30] W1[8,30] b1[8] W2[1,8] b2[1]";
+static const char cancer_layout[] = "gradc cancer f32 params mu[30] inv_sd[30] W1[8,30] b1[8] W2[1,8] b2[1] state real lr int32_t step real mom_W1[8 * 30] real mom_b1[8] real mom_W2[1 * 8] real mom_b2[1]";
 static const size_t cancer_part_bytes[12] = {
 	sizeof(cancer_real) * 30,
 	sizeof(cancer_real) * 30,
@@ -997,9 +1010,42 @@ static const size_t cancer_part_bytes[12] = {
 	sizeof(cancer_real) * 1,
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t cancer_save_params(const cancer_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"cancer", gradc_fnv1a(cancer_params_layout), gradc_fnv1a(cancer_params_layout), cancer_PARAMS_BYTES};
+	const void *const parts[6] = {
+		p->mu,
+		p->inv_sd,
+		p->W1,
+		p->b1,
+		p->W2,
+		p->b2,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, cancer_part_bytes, 6);
+}
+
+/* The parameters from a blob of cancer_save_params or cancer_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * cancer_load. */
+int cancer_load_params(cancer_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"cancer", gradc_fnv1a(cancer_params_layout), gradc_fnv1a(cancer_params_layout), cancer_PARAMS_BYTES};
+	void *const parts[6] = {
+		p->mu,
+		p->inv_sd,
+		p->W1,
+		p->b1,
+		p->W2,
+		p->b2,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, cancer_part_bytes, 6);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t cancer_save(const cancer_params *p, const cancer_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"cancer", gradc_fnv1a(cancer_layout), gradc_fnv1a(cancer_params_layout), cancer_PARAMS_BYTES};
 	const void *const parts[12] = {
 		p->mu,
 		p->inv_sd,
@@ -1014,13 +1060,15 @@ size_t cancer_save(const cancer_params *p, const cancer_state *s, void *buf, siz
 		s->mom_W2,
 		s->mom_b2,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(cancer_layout), parts, cancer_part_bytes, 12);
+	return gradc_blob_write(buf, cap, &lay, parts, cancer_part_bytes, 12);
 }
 
-/* Parameters and state from a blob of cancer_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of cancer_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int cancer_load(cancer_params *p, cancer_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"cancer", gradc_fnv1a(cancer_layout), gradc_fnv1a(cancer_params_layout), cancer_PARAMS_BYTES};
 	void *const parts[12] = {
 		p->mu,
 		p->inv_sd,
@@ -1035,5 +1083,5 @@ int cancer_load(cancer_params *p, cancer_state *s, const void *buf, size_t n)
 		s->mom_W2,
 		s->mom_b2,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(cancer_layout), parts, cancer_part_bytes, 12);
+	return gradc_blob_read(buf, n, &lay, parts, cancer_part_bytes, 12);
 }

@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   cancer_save / cancer_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   cancer_save_params / cancer_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static cancer_arena (so calls on it are not reentrant);
  * or pass cancer_ARENA_BYTES (training, gradients) or cancer_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(cancer_real)).
+ * -Dcancer_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define cancer_BATCH 8
@@ -50,7 +56,8 @@ extern "C" {
 #define cancer_STATE_BYTES 1036 /* sizeof(cancer_state) */
 #define cancer_ARENA_BYTES 1728 /* arena of cancer_train_step and cancer_grad */
 #define cancer_INFER_ARENA_BYTES 1216 /* arena of cancer_infer */
-#define cancer_BLOB_BYTES 2328 /* cancer_save of parameters and state */
+#define cancer_PARAMS_BLOB_BYTES 1332 /* cancer_save_params: the parameters alone */
+#define cancer_BLOB_BYTES 2368 /* cancer_save of parameters and state */
 
 typedef float cancer_real;
 
@@ -95,12 +102,16 @@ extern const cancer_param_info cancer_param_table[];
 cancer_real *cancer_param_values(cancer_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(cancer_NO_STATIC_ARENA)
 extern unsigned char cancer_arena[];
+#endif
 
 void cancer_init(cancer_params *p, cancer_state *s, uint32_t seed);
 int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, void *arena);
 int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, const cancer_real *t, cancer_stats *st, void *arena);
 int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real *t, cancer_params *grad, cancer_stats *st, void *arena);
+size_t cancer_save_params(const cancer_params *p, void *buf, size_t cap);
+int cancer_load_params(cancer_params *p, const void *buf, size_t n);
 size_t cancer_save(const cancer_params *p, const cancer_state *s, void *buf, size_t cap);
 int cancer_load(cancer_params *p, cancer_state *s, const void *buf, size_t n);
 

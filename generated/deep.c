@@ -63,11 +63,17 @@
  *   scratch(matmul#11)  pack                [512,32]  393216  65536   12..12
  */
 
-/* The static arena: the largest of the entry points' (527040 bytes). */
+/* The static arena: the largest of the entry points' (527040 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(deep_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char deep_arena[527040] __attribute__((aligned(64)));
 #else
 unsigned char deep_arena[527040];
+#endif
+#define deep_STATIC_ARENA_ deep_arena
+#else
+#define deep_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -116,7 +122,9 @@ void deep_init(deep_params *p, deep_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : deep_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	deep_real *h1 = (deep_real *)(void *)(mem + 0);
 	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(void *)(mem + 0);
@@ -355,7 +363,9 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
  * trainable parameter as soon as its gradient is complete. */
 int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int32_t *y, deep_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : deep_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	deep_real *h1 = (deep_real *)(void *)(mem + 0);
 	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(void *)(mem + 262144);
@@ -1251,7 +1261,9 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 /* The gradient of the batch-mean objective, without any update. */
 int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_params *grad, deep_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : deep_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : deep_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	deep_real *h1 = (deep_real *)(void *)(mem + 0);
 	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(void *)(mem + 262144);
@@ -2122,8 +2134,9 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char deep_layout[] = "gradc deep f32 params W1[512,784] W2[512,512] W3[512,512] W4[10,512] state deep_real lr int32_t step deep_real mom_W1[512 * 784] deep_real mom_W2[512 * 512] deep_real mom_W3[512 * 512] deep_real mom_W4[10 * 512]";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char deep_params_layout[] = "gradc deep f32 params W1[512,784] W2[512,512] W3[512,512] W4[10,512]";
+static const char deep_layout[] = "gradc deep f32 params W1[512,784] W2[512,512] W3[512,512] W4[10,512] state real lr int32_t step real mom_W1[512 * 784] real mom_W2[512 * 512] real mom_W3[512 * 512] real mom_W4[10 * 512]";
 static const size_t deep_part_bytes[10] = {
 	sizeof(deep_real) * 401408,
 	sizeof(deep_real) * 262144,
@@ -2137,9 +2150,38 @@ static const size_t deep_part_bytes[10] = {
 	sizeof(deep_real) * 5120,
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t deep_save_params(const deep_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"deep", gradc_fnv1a(deep_params_layout), gradc_fnv1a(deep_params_layout), deep_PARAMS_BYTES};
+	const void *const parts[4] = {
+		p->W1,
+		p->W2,
+		p->W3,
+		p->W4,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, deep_part_bytes, 4);
+}
+
+/* The parameters from a blob of deep_save_params or deep_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * deep_load. */
+int deep_load_params(deep_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"deep", gradc_fnv1a(deep_params_layout), gradc_fnv1a(deep_params_layout), deep_PARAMS_BYTES};
+	void *const parts[4] = {
+		p->W1,
+		p->W2,
+		p->W3,
+		p->W4,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, deep_part_bytes, 4);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t deep_save(const deep_params *p, const deep_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"deep", gradc_fnv1a(deep_layout), gradc_fnv1a(deep_params_layout), deep_PARAMS_BYTES};
 	const void *const parts[10] = {
 		p->W1,
 		p->W2,
@@ -2152,13 +2194,15 @@ size_t deep_save(const deep_params *p, const deep_state *s, void *buf, size_t ca
 		s->mom_W3,
 		s->mom_W4,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(deep_layout), parts, deep_part_bytes, 10);
+	return gradc_blob_write(buf, cap, &lay, parts, deep_part_bytes, 10);
 }
 
-/* Parameters and state from a blob of deep_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of deep_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int deep_load(deep_params *p, deep_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"deep", gradc_fnv1a(deep_layout), gradc_fnv1a(deep_params_layout), deep_PARAMS_BYTES};
 	void *const parts[10] = {
 		p->W1,
 		p->W2,
@@ -2171,5 +2215,5 @@ int deep_load(deep_params *p, deep_state *s, const void *buf, size_t n)
 		s->mom_W3,
 		s->mom_W4,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(deep_layout), parts, deep_part_bytes, 10);
+	return gradc_blob_read(buf, n, &lay, parts, deep_part_bytes, 10);
 }

@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   deep_save / deep_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   deep_save_params / deep_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static deep_arena (so calls on it are not reentrant);
  * or pass deep_ARENA_BYTES (training, gradients) or deep_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(deep_real)).
+ * -Ddeep_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define deep_BATCH 64
@@ -52,7 +58,8 @@ extern "C" {
 #define deep_STATE_BYTES 3723272 /* sizeof(deep_state) */
 #define deep_ARENA_BYTES 527040 /* arena of deep_train_step and deep_grad */
 #define deep_INFER_ARENA_BYTES 327680 /* arena of deep_infer */
-#define deep_BLOB_BYTES 7446560 /* deep_save of parameters and state */
+#define deep_PARAMS_BLOB_BYTES 3723328 /* deep_save_params: the parameters alone */
+#define deep_BLOB_BYTES 7446600 /* deep_save of parameters and state */
 
 typedef float deep_real;
 
@@ -95,12 +102,16 @@ extern const deep_param_info deep_param_table[];
 deep_real *deep_param_values(deep_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(deep_NO_STATIC_ARENA)
 extern unsigned char deep_arena[];
+#endif
 
 void deep_init(deep_params *p, deep_state *s, uint32_t seed);
 int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *arena);
 int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int32_t *y, deep_stats *st, void *arena);
 int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_params *grad, deep_stats *st, void *arena);
+size_t deep_save_params(const deep_params *p, void *buf, size_t cap);
+int deep_load_params(deep_params *p, const void *buf, size_t n);
 size_t deep_save(const deep_params *p, const deep_state *s, void *buf, size_t cap);
 int deep_load(deep_params *p, deep_state *s, const void *buf, size_t n);
 

@@ -32,11 +32,17 @@
  *   tanh_grad#18  tanh_grad           [B,16]  0       1024   18..20 (in place of #9)
  */
 
-/* The static arena: the largest of the entry points' (2304 bytes). */
+/* The static arena: the largest of the entry points' (2304 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(iris_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char iris_arena[2304] __attribute__((aligned(64)));
 #else
 unsigned char iris_arena[2304];
+#endif
+#define iris_STATIC_ARENA_ iris_arena
+#else
+#define iris_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -100,7 +106,9 @@ void iris_init(iris_params *p, iris_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_real *o, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : iris_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	iris_real *h = (iris_real *)(void *)(mem + 0);
 
 	/* matmul#6 = x @ W1^T   [B,4] x [16,4] -> [B,16]   (iris.nn:13: h = tanh(W1 @ x + b1))   [fused]
@@ -193,7 +201,9 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
  * trainable parameter as soon as its gradient is complete. */
 int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int32_t *y, iris_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : iris_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	iris_real *h = (iris_real *)(void *)(mem + 0);
 	iris_real *o = (iris_real *)(void *)(mem + 1024);
 	iris_real *L = (iris_real *)(void *)(mem + 1216);
@@ -494,7 +504,9 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 /* The gradient of the batch-mean objective, without any update. */
 int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_params *grad, iris_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : iris_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : iris_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	iris_real *h = (iris_real *)(void *)(mem + 0);
 	iris_real *o = (iris_real *)(void *)(mem + 1024);
 	iris_real *L = (iris_real *)(void *)(mem + 1408);
@@ -758,8 +770,9 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char iris_layout[] = "gradc iris f32 params W1[16,4] b1[16] W2[3,16] b2[3] state iris_real lr int32_t step iris_real m_W1[16 * 4] iris_real m_b1[16] iris_real m_W2[3 * 16] iris_real m_b2[3] iris_real v_W1[16 * 4] iris_real v_b1[16] iris_real v_W2[3 * 16] iris_real v_b2[3]";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char iris_params_layout[] = "gradc iris f32 params W1[16,4] b1[16] W2[3,16] b2[3]";
+static const char iris_layout[] = "gradc iris f32 params W1[16,4] b1[16] W2[3,16] b2[3] state real lr int32_t step real m_W1[16 * 4] real m_b1[16] real m_W2[3 * 16] real m_b2[3] real v_W1[16 * 4] real v_b1[16] real v_W2[3 * 16] real v_b2[3]";
 static const size_t iris_part_bytes[14] = {
 	sizeof(iris_real) * 64,
 	sizeof(iris_real) * 16,
@@ -777,9 +790,38 @@ static const size_t iris_part_bytes[14] = {
 	sizeof(iris_real) * 3,
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t iris_save_params(const iris_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"iris", gradc_fnv1a(iris_params_layout), gradc_fnv1a(iris_params_layout), iris_PARAMS_BYTES};
+	const void *const parts[4] = {
+		p->W1,
+		p->b1,
+		p->W2,
+		p->b2,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, iris_part_bytes, 4);
+}
+
+/* The parameters from a blob of iris_save_params or iris_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * iris_load. */
+int iris_load_params(iris_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"iris", gradc_fnv1a(iris_params_layout), gradc_fnv1a(iris_params_layout), iris_PARAMS_BYTES};
+	void *const parts[4] = {
+		p->W1,
+		p->b1,
+		p->W2,
+		p->b2,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, iris_part_bytes, 4);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t iris_save(const iris_params *p, const iris_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"iris", gradc_fnv1a(iris_layout), gradc_fnv1a(iris_params_layout), iris_PARAMS_BYTES};
 	const void *const parts[14] = {
 		p->W1,
 		p->b1,
@@ -796,13 +838,15 @@ size_t iris_save(const iris_params *p, const iris_state *s, void *buf, size_t ca
 		s->v_W2,
 		s->v_b2,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(iris_layout), parts, iris_part_bytes, 14);
+	return gradc_blob_write(buf, cap, &lay, parts, iris_part_bytes, 14);
 }
 
-/* Parameters and state from a blob of iris_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of iris_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int iris_load(iris_params *p, iris_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"iris", gradc_fnv1a(iris_layout), gradc_fnv1a(iris_params_layout), iris_PARAMS_BYTES};
 	void *const parts[14] = {
 		p->W1,
 		p->b1,
@@ -819,5 +863,5 @@ int iris_load(iris_params *p, iris_state *s, const void *buf, size_t n)
 		s->v_W2,
 		s->v_b2,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(iris_layout), parts, iris_part_bytes, 14);
+	return gradc_blob_read(buf, n, &lay, parts, iris_part_bytes, 14);
 }

@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   iris_save / iris_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   iris_save_params / iris_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static iris_arena (so calls on it are not reentrant);
  * or pass iris_ARENA_BYTES (training, gradients) or iris_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(iris_real)).
+ * -Diris_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define iris_BATCH 16
@@ -53,7 +59,8 @@ extern "C" {
 #define iris_STATE_BYTES 1056 /* sizeof(iris_state) */
 #define iris_ARENA_BYTES 2304 /* arena of iris_train_step and iris_grad */
 #define iris_INFER_ARENA_BYTES 1024 /* arena of iris_infer */
-#define iris_BLOB_BYTES 1604 /* iris_save of parameters and state */
+#define iris_PARAMS_BLOB_BYTES 588 /* iris_save_params: the parameters alone */
+#define iris_BLOB_BYTES 1644 /* iris_save of parameters and state */
 
 typedef float iris_real;
 
@@ -99,12 +106,16 @@ extern const iris_param_info iris_param_table[];
 iris_real *iris_param_values(iris_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(iris_NO_STATIC_ARENA)
 extern unsigned char iris_arena[];
+#endif
 
 void iris_init(iris_params *p, iris_state *s, uint32_t seed);
 int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_real *o, void *arena);
 int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int32_t *y, iris_stats *st, void *arena);
 int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_params *grad, iris_stats *st, void *arena);
+size_t iris_save_params(const iris_params *p, void *buf, size_t cap);
+int iris_load_params(iris_params *p, const void *buf, size_t n);
 size_t iris_save(const iris_params *p, const iris_state *s, void *buf, size_t cap);
 int iris_load(iris_params *p, iris_state *s, const void *buf, size_t n);
 

@@ -40,11 +40,17 @@
  *   mean_J   batch_mean          []      64      64     24..24
  */
 
-/* The static arena: the largest of the entry points' (9664 bytes). */
+/* The static arena: the largest of the entry points' (9664 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(mlp_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char mlp_arena[9664] __attribute__((aligned(64)));
 #else
 unsigned char mlp_arena[9664];
+#endif
+#define mlp_STATIC_ARENA_ mlp_arena
+#else
+#define mlp_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -81,7 +87,9 @@ void mlp_init(mlp_params *p, mlp_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : mlp_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : mlp_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	mlp_real *h = (mlp_real *)(void *)(mem + 0);
 
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
@@ -229,7 +237,9 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
  * trainable parameter as soon as its gradient is complete. */
 int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t *y, mlp_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : mlp_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : mlp_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	mlp_real *h = (mlp_real *)(void *)(mem + 0);
 	mlp_real *o = (mlp_real *)(void *)(mem + 4096);
 	mlp_real *L = (mlp_real *)(void *)(mem + 5376);
@@ -684,7 +694,9 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 /* The gradient of the batch-mean objective, without any update. */
 int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_params *grad, mlp_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : mlp_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : mlp_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	mlp_real *t5 = (mlp_real *)(void *)(mem + 0);
 	mlp_real *t6 = (mlp_real *)(void *)(mem + 64);
 	mlp_real *s = (mlp_real *)(void *)(mem + 6784);
@@ -1131,8 +1143,9 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char mlp_layout[] = "gradc mlp f32 params W1[32,64] W2[10,32] state mlp_real lr int32_t step";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char mlp_params_layout[] = "gradc mlp f32 params W1[32,64] W2[10,32]";
+static const char mlp_layout[] = "gradc mlp f32 params W1[32,64] W2[10,32] state real lr int32_t step";
 static const size_t mlp_part_bytes[4] = {
 	sizeof(mlp_real) * 2048,
 	sizeof(mlp_real) * 320,
@@ -1140,27 +1153,54 @@ static const size_t mlp_part_bytes[4] = {
 	sizeof(int32_t),
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t mlp_save_params(const mlp_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"mlp", gradc_fnv1a(mlp_params_layout), gradc_fnv1a(mlp_params_layout), mlp_PARAMS_BYTES};
+	const void *const parts[2] = {
+		p->W1,
+		p->W2,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, mlp_part_bytes, 2);
+}
+
+/* The parameters from a blob of mlp_save_params or mlp_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * mlp_load. */
+int mlp_load_params(mlp_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"mlp", gradc_fnv1a(mlp_params_layout), gradc_fnv1a(mlp_params_layout), mlp_PARAMS_BYTES};
+	void *const parts[2] = {
+		p->W1,
+		p->W2,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, mlp_part_bytes, 2);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t mlp_save(const mlp_params *p, const mlp_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"mlp", gradc_fnv1a(mlp_layout), gradc_fnv1a(mlp_params_layout), mlp_PARAMS_BYTES};
 	const void *const parts[4] = {
 		p->W1,
 		p->W2,
 		&s->lr,
 		&s->step,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(mlp_layout), parts, mlp_part_bytes, 4);
+	return gradc_blob_write(buf, cap, &lay, parts, mlp_part_bytes, 4);
 }
 
-/* Parameters and state from a blob of mlp_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of mlp_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int mlp_load(mlp_params *p, mlp_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"mlp", gradc_fnv1a(mlp_layout), gradc_fnv1a(mlp_params_layout), mlp_PARAMS_BYTES};
 	void *const parts[4] = {
 		p->W1,
 		p->W2,
 		&s->lr,
 		&s->step,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(mlp_layout), parts, mlp_part_bytes, 4);
+	return gradc_blob_read(buf, n, &lay, parts, mlp_part_bytes, 4);
 }

@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   mlp_save / mlp_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   mlp_save_params / mlp_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static mlp_arena (so calls on it are not reentrant);
  * or pass mlp_ARENA_BYTES (training, gradients) or mlp_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(mlp_real)).
+ * -Dmlp_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define mlp_BATCH 32
@@ -52,7 +58,8 @@ extern "C" {
 #define mlp_STATE_BYTES 8 /* sizeof(mlp_state) */
 #define mlp_ARENA_BYTES 9664 /* arena of mlp_train_step and mlp_grad */
 #define mlp_INFER_ARENA_BYTES 4096 /* arena of mlp_infer */
-#define mlp_BLOB_BYTES 9504 /* mlp_save of parameters and state */
+#define mlp_PARAMS_BLOB_BYTES 9536 /* mlp_save_params: the parameters alone */
+#define mlp_BLOB_BYTES 9544 /* mlp_save of parameters and state */
 
 typedef float mlp_real;
 
@@ -89,12 +96,16 @@ extern const mlp_param_info mlp_param_table[];
 mlp_real *mlp_param_values(mlp_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(mlp_NO_STATIC_ARENA)
 extern unsigned char mlp_arena[];
+#endif
 
 void mlp_init(mlp_params *p, mlp_state *s, uint32_t seed);
 int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena);
 int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t *y, mlp_stats *st, void *arena);
 int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_params *grad, mlp_stats *st, void *arena);
+size_t mlp_save_params(const mlp_params *p, void *buf, size_t cap);
+int mlp_load_params(mlp_params *p, const void *buf, size_t n);
 size_t mlp_save(const mlp_params *p, const mlp_state *s, void *buf, size_t cap);
 int mlp_load(mlp_params *p, mlp_state *s, const void *buf, size_t n);
 

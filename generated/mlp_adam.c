@@ -40,11 +40,17 @@
  *   mean_J   batch_mean          []      64      64     24..24
  */
 
-/* The static arena: the largest of the entry points' (9664 bytes). */
+/* The static arena: the largest of the entry points' (9664 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(mlp_adam_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char mlp_adam_arena[9664] __attribute__((aligned(64)));
 #else
 unsigned char mlp_adam_arena[9664];
+#endif
+#define mlp_adam_STATIC_ARENA_ mlp_adam_arena
+#else
+#define mlp_adam_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -98,7 +104,9 @@ void mlp_adam_init(mlp_adam_params *p, mlp_adam_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_real *o, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	mlp_adam_real *h = (mlp_adam_real *)(void *)(mem + 0);
 
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp_adam.nn:11: z = W1 @ x)   [fused]
@@ -246,7 +254,9 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
  * trainable parameter as soon as its gradient is complete. */
 int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_real *x, const int32_t *y, mlp_adam_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	mlp_adam_real *h = (mlp_adam_real *)(void *)(mem + 0);
 	mlp_adam_real *o = (mlp_adam_real *)(void *)(mem + 4096);
 	mlp_adam_real *L = (mlp_adam_real *)(void *)(mem + 5376);
@@ -714,7 +724,9 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 /* The gradient of the batch-mean objective, without any update. */
 int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_t *y, mlp_adam_params *grad, mlp_adam_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : mlp_adam_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	mlp_adam_real *t5 = (mlp_adam_real *)(void *)(mem + 0);
 	mlp_adam_real *t6 = (mlp_adam_real *)(void *)(mem + 64);
 	mlp_adam_real *s = (mlp_adam_real *)(void *)(mem + 6784);
@@ -1161,8 +1173,9 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char mlp_adam_layout[] = "gradc mlp_adam f32 params W1[32,64] W2[10,32] state mlp_adam_real lr int32_t step mlp_adam_real m_W1[32 * 64] mlp_adam_real m_W2[10 * 32] mlp_adam_real v_W1[32 * 64] mlp_adam_real v_W2[10 * 32]";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char mlp_adam_params_layout[] = "gradc mlp_adam f32 params W1[32,64] W2[10,32]";
+static const char mlp_adam_layout[] = "gradc mlp_adam f32 params W1[32,64] W2[10,32] state real lr int32_t step real m_W1[32 * 64] real m_W2[10 * 32] real v_W1[32 * 64] real v_W2[10 * 32]";
 static const size_t mlp_adam_part_bytes[8] = {
 	sizeof(mlp_adam_real) * 2048,
 	sizeof(mlp_adam_real) * 320,
@@ -1174,9 +1187,34 @@ static const size_t mlp_adam_part_bytes[8] = {
 	sizeof(mlp_adam_real) * 320,
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t mlp_adam_save_params(const mlp_adam_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"mlp_adam", gradc_fnv1a(mlp_adam_params_layout), gradc_fnv1a(mlp_adam_params_layout), mlp_adam_PARAMS_BYTES};
+	const void *const parts[2] = {
+		p->W1,
+		p->W2,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, mlp_adam_part_bytes, 2);
+}
+
+/* The parameters from a blob of mlp_adam_save_params or mlp_adam_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * mlp_adam_load. */
+int mlp_adam_load_params(mlp_adam_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"mlp_adam", gradc_fnv1a(mlp_adam_params_layout), gradc_fnv1a(mlp_adam_params_layout), mlp_adam_PARAMS_BYTES};
+	void *const parts[2] = {
+		p->W1,
+		p->W2,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, mlp_adam_part_bytes, 2);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t mlp_adam_save(const mlp_adam_params *p, const mlp_adam_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"mlp_adam", gradc_fnv1a(mlp_adam_layout), gradc_fnv1a(mlp_adam_params_layout), mlp_adam_PARAMS_BYTES};
 	const void *const parts[8] = {
 		p->W1,
 		p->W2,
@@ -1187,13 +1225,15 @@ size_t mlp_adam_save(const mlp_adam_params *p, const mlp_adam_state *s, void *bu
 		s->v_W1,
 		s->v_W2,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(mlp_adam_layout), parts, mlp_adam_part_bytes, 8);
+	return gradc_blob_write(buf, cap, &lay, parts, mlp_adam_part_bytes, 8);
 }
 
-/* Parameters and state from a blob of mlp_adam_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of mlp_adam_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int mlp_adam_load(mlp_adam_params *p, mlp_adam_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"mlp_adam", gradc_fnv1a(mlp_adam_layout), gradc_fnv1a(mlp_adam_params_layout), mlp_adam_PARAMS_BYTES};
 	void *const parts[8] = {
 		p->W1,
 		p->W2,
@@ -1204,5 +1244,5 @@ int mlp_adam_load(mlp_adam_params *p, mlp_adam_state *s, const void *buf, size_t
 		s->v_W1,
 		s->v_W2,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(mlp_adam_layout), parts, mlp_adam_part_bytes, 8);
+	return gradc_blob_read(buf, n, &lay, parts, mlp_adam_part_bytes, 8);
 }

@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   mlp_adam_save / mlp_adam_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   mlp_adam_save_params / mlp_adam_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static mlp_adam_arena (so calls on it are not reentrant);
  * or pass mlp_adam_ARENA_BYTES (training, gradients) or mlp_adam_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(mlp_adam_real)).
+ * -Dmlp_adam_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define mlp_adam_BATCH 32
@@ -52,7 +58,8 @@ extern "C" {
 #define mlp_adam_STATE_BYTES 18952 /* sizeof(mlp_adam_state) */
 #define mlp_adam_ARENA_BYTES 9664 /* arena of mlp_adam_train_step and mlp_adam_grad */
 #define mlp_adam_INFER_ARENA_BYTES 4096 /* arena of mlp_adam_infer */
-#define mlp_adam_BLOB_BYTES 28448 /* mlp_adam_save of parameters and state */
+#define mlp_adam_PARAMS_BLOB_BYTES 9536 /* mlp_adam_save_params: the parameters alone */
+#define mlp_adam_BLOB_BYTES 28488 /* mlp_adam_save of parameters and state */
 
 typedef float mlp_adam_real;
 
@@ -93,12 +100,16 @@ extern const mlp_adam_param_info mlp_adam_param_table[];
 mlp_adam_real *mlp_adam_param_values(mlp_adam_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(mlp_adam_NO_STATIC_ARENA)
 extern unsigned char mlp_adam_arena[];
+#endif
 
 void mlp_adam_init(mlp_adam_params *p, mlp_adam_state *s, uint32_t seed);
 int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_real *o, void *arena);
 int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_real *x, const int32_t *y, mlp_adam_stats *st, void *arena);
 int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_t *y, mlp_adam_params *grad, mlp_adam_stats *st, void *arena);
+size_t mlp_adam_save_params(const mlp_adam_params *p, void *buf, size_t cap);
+int mlp_adam_load_params(mlp_adam_params *p, const void *buf, size_t n);
 size_t mlp_adam_save(const mlp_adam_params *p, const mlp_adam_state *s, void *buf, size_t cap);
 int mlp_adam_load(mlp_adam_params *p, mlp_adam_state *s, const void *buf, size_t n);
 

@@ -184,11 +184,17 @@
  *   transpose#143          transpose           [3,2]    0       64     143..145
  */
 
-/* The static arena: the largest of the entry points' (1856 bytes). */
+/* The static arena: the largest of the entry points' (1856 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(ops_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char ops_arena[1856] __attribute__((aligned(64)));
 #else
 unsigned char ops_arena[1856];
+#endif
+#define ops_STATIC_ARENA_ ops_arena
+#else
+#define ops_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -258,7 +264,9 @@ void ops_init(ops_params *p, ops_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_real *f, ops_real *k, ops_real *n, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : ops_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : ops_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	ops_real *t10 = (ops_real *)(void *)(mem + 0);
 	ops_real *t11 = (ops_real *)(void *)(mem + 64);
 	ops_real *t13 = (ops_real *)(void *)(mem + 128);
@@ -514,7 +522,9 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
  * trainable parameter as soon as its gradient is complete. */
 int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_real *m, const int32_t *y, const ops_real *t, ops_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : ops_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : ops_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	ops_real *a = (ops_real *)(void *)(mem + 0);
 	ops_real *t18 = (ops_real *)(void *)(mem + 64);
 	ops_real *t19 = (ops_real *)(void *)(mem + 128);
@@ -1633,7 +1643,9 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 /* The gradient of the batch-mean objective, without any update. */
 int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const int32_t *y, const ops_real *t, ops_params *grad, ops_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : ops_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : ops_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	ops_real *a = (ops_real *)(void *)(mem + 0);
 	ops_real *t18 = (ops_real *)(void *)(mem + 64);
 	ops_real *t19 = (ops_real *)(void *)(mem + 128);
@@ -2716,8 +2728,9 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char ops_layout[] = "gradc ops f32 params A[3,4] B[3,2] v[4] c[3] s[1] state ops_real lr int32_t step ops_real m_A[3 * 4] ops_real m_B[3 * 2] ops_real m_v[4] ops_real m_c[3] ops_real m_s[1] ops_real v_A[3 * 4] ops_real v_B[3 * 2] ops_real v_v[4] ops_real v_c[3] ops_real v_s[1]";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char ops_params_layout[] = "gradc ops f32 params A[3,4] B[3,2] v[4] c[3] s[1]";
+static const char ops_layout[] = "gradc ops f32 params A[3,4] B[3,2] v[4] c[3] s[1] state real lr int32_t step real m_A[3 * 4] real m_B[3 * 2] real m_v[4] real m_c[3] real m_s[1] real v_A[3 * 4] real v_B[3 * 2] real v_v[4] real v_c[3] real v_s[1]";
 static const size_t ops_part_bytes[17] = {
 	sizeof(ops_real) * 12,
 	sizeof(ops_real) * 6,
@@ -2738,9 +2751,40 @@ static const size_t ops_part_bytes[17] = {
 	sizeof(ops_real) * 1,
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t ops_save_params(const ops_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"ops", gradc_fnv1a(ops_params_layout), gradc_fnv1a(ops_params_layout), ops_PARAMS_BYTES};
+	const void *const parts[5] = {
+		p->A,
+		p->B,
+		p->v,
+		p->c,
+		p->s,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, ops_part_bytes, 5);
+}
+
+/* The parameters from a blob of ops_save_params or ops_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * ops_load. */
+int ops_load_params(ops_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"ops", gradc_fnv1a(ops_params_layout), gradc_fnv1a(ops_params_layout), ops_PARAMS_BYTES};
+	void *const parts[5] = {
+		p->A,
+		p->B,
+		p->v,
+		p->c,
+		p->s,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, ops_part_bytes, 5);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t ops_save(const ops_params *p, const ops_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"ops", gradc_fnv1a(ops_layout), gradc_fnv1a(ops_params_layout), ops_PARAMS_BYTES};
 	const void *const parts[17] = {
 		p->A,
 		p->B,
@@ -2760,13 +2804,15 @@ size_t ops_save(const ops_params *p, const ops_state *s, void *buf, size_t cap)
 		s->v_c,
 		s->v_s,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(ops_layout), parts, ops_part_bytes, 17);
+	return gradc_blob_write(buf, cap, &lay, parts, ops_part_bytes, 17);
 }
 
-/* Parameters and state from a blob of ops_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of ops_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int ops_load(ops_params *p, ops_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"ops", gradc_fnv1a(ops_layout), gradc_fnv1a(ops_params_layout), ops_PARAMS_BYTES};
 	void *const parts[17] = {
 		p->A,
 		p->B,
@@ -2786,5 +2832,5 @@ int ops_load(ops_params *p, ops_state *s, const void *buf, size_t n)
 		s->v_c,
 		s->v_s,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(ops_layout), parts, ops_part_bytes, 17);
+	return gradc_blob_read(buf, n, &lay, parts, ops_part_bytes, 17);
 }

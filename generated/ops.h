@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   ops_save / ops_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   ops_save_params / ops_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static ops_arena (so calls on it are not reentrant);
  * or pass ops_ARENA_BYTES (training, gradients) or ops_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(ops_real)).
+ * -Dops_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define ops_BATCH 3
@@ -56,7 +62,8 @@ extern "C" {
 #define ops_STATE_BYTES 216 /* sizeof(ops_state) */
 #define ops_ARENA_BYTES 1856 /* arena of ops_train_step and ops_grad */
 #define ops_INFER_ARENA_BYTES 320 /* arena of ops_infer */
-#define ops_BLOB_BYTES 344 /* ops_save of parameters and state */
+#define ops_PARAMS_BLOB_BYTES 168 /* ops_save_params: the parameters alone */
+#define ops_BLOB_BYTES 384 /* ops_save of parameters and state */
 
 typedef float ops_real;
 
@@ -107,12 +114,16 @@ extern const ops_param_info ops_param_table[];
 ops_real *ops_param_values(ops_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(ops_NO_STATIC_ARENA)
 extern unsigned char ops_arena[];
+#endif
 
 void ops_init(ops_params *p, ops_state *s, uint32_t seed);
 int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_real *f, ops_real *k, ops_real *n, void *arena);
 int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_real *m, const int32_t *y, const ops_real *t, ops_stats *st, void *arena);
 int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const int32_t *y, const ops_real *t, ops_params *grad, ops_stats *st, void *arena);
+size_t ops_save_params(const ops_params *p, void *buf, size_t cap);
+int ops_load_params(ops_params *p, const void *buf, size_t n);
 size_t ops_save(const ops_params *p, const ops_state *s, void *buf, size_t cap);
 int ops_load(ops_params *p, ops_state *s, const void *buf, size_t n);
 

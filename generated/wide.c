@@ -35,11 +35,17 @@
  *   scratch(matmul#7)  pack                [784,32]  262144  100352  9..9
  */
 
-/* The static arena: the largest of the entry points' (526912 bytes). */
+/* The static arena: the largest of the entry points' (526912 bytes), unless
+ * left out (a NULL arena then returns GRADC_ENOARENA). */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(wide_NO_STATIC_ARENA)
 #if defined(__GNUC__) || defined(__clang__)
 unsigned char wide_arena[526912] __attribute__((aligned(64)));
 #else
 unsigned char wide_arena[526912];
+#endif
+#define wide_STATIC_ARENA_ wide_arena
+#else
+#define wide_STATIC_ARENA_ ((unsigned char *)0)
 #endif
 
 /* sizes the header promises */
@@ -82,7 +88,9 @@ void wide_init(wide_params *p, wide_state *s, uint32_t seed)
 /* Inference: the outputs of a batch. */
 int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : wide_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	wide_real *h = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t6 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#6 */
 
@@ -209,7 +217,9 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
  * trainable parameter as soon as its gradient is complete. */
 int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int32_t *y, wide_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : wide_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	wide_real *h = (wide_real *)(void *)(mem + 0);
 	wide_real *o = (wide_real *)(void *)(mem + 262144);
 	wide_real *L = (wide_real *)(void *)(mem + 264704);
@@ -638,7 +648,9 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 /* The gradient of the batch-mean objective, without any update. */
 int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_params *grad, wide_stats *st, void *arena)
 {
-	unsigned char *mem = arena ? (unsigned char *)arena : wide_arena;
+	unsigned char *mem = arena ? (unsigned char *)arena : wide_STATIC_ARENA_;
+	if (!mem)
+		return GRADC_ENOARENA;
 	wide_real *h = (wide_real *)(void *)(mem + 0);
 	wide_real *o = (wide_real *)(void *)(mem + 262144);
 	wide_real *L = (wide_real *)(void *)(mem + 267264);
@@ -1042,8 +1054,9 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	return GRADC_OK;
 }
 
-/* The blob layout: its hash guards against loading another model's blob. */
-static const char wide_layout[] = "gradc wide f32 params W1[1024,784] b1[1024] W2[10,1024] b2[10] state wide_real lr int32_t step";
+/* The blob layouts: their hashes guard against loading another model's blob. */
+static const char wide_params_layout[] = "gradc wide f32 params W1[1024,784] b1[1024] W2[10,1024] b2[10]";
+static const char wide_layout[] = "gradc wide f32 params W1[1024,784] b1[1024] W2[10,1024] b2[10] state real lr int32_t step";
 static const size_t wide_part_bytes[6] = {
 	sizeof(wide_real) * 802816,
 	sizeof(wide_real) * 1024,
@@ -1053,9 +1066,38 @@ static const size_t wide_part_bytes[6] = {
 	sizeof(int32_t),
 };
 
+/* The parameters alone (no optimizer state) into buf[0..cap); the bytes written, 0 if cap is too small. */
+size_t wide_save_params(const wide_params *p, void *buf, size_t cap)
+{
+	const gradc_blob_layout lay = {"wide", gradc_fnv1a(wide_params_layout), gradc_fnv1a(wide_params_layout), wide_PARAMS_BYTES};
+	const void *const parts[4] = {
+		p->W1,
+		p->b1,
+		p->W2,
+		p->b2,
+	};
+	return gradc_blob_write(buf, cap, &lay, parts, wide_part_bytes, 4);
+}
+
+/* The parameters from a blob of wide_save_params or wide_save (its state
+ * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as
+ * wide_load. */
+int wide_load_params(wide_params *p, const void *buf, size_t n)
+{
+	const gradc_blob_layout lay = {"wide", gradc_fnv1a(wide_params_layout), gradc_fnv1a(wide_params_layout), wide_PARAMS_BYTES};
+	void *const parts[4] = {
+		p->W1,
+		p->b1,
+		p->W2,
+		p->b2,
+	};
+	return gradc_blob_read(buf, n, &lay, parts, wide_part_bytes, 4);
+}
+
 /* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */
 size_t wide_save(const wide_params *p, const wide_state *s, void *buf, size_t cap)
 {
+	const gradc_blob_layout lay = {"wide", gradc_fnv1a(wide_layout), gradc_fnv1a(wide_params_layout), wide_PARAMS_BYTES};
 	const void *const parts[6] = {
 		p->W1,
 		p->b1,
@@ -1064,13 +1106,15 @@ size_t wide_save(const wide_params *p, const wide_state *s, void *buf, size_t ca
 		&s->lr,
 		&s->step,
 	};
-	return gradc_blob_write(buf, cap, gradc_fnv1a(wide_layout), parts, wide_part_bytes, 6);
+	return gradc_blob_write(buf, cap, &lay, parts, wide_part_bytes, 6);
 }
 
-/* Parameters and state from a blob of wide_save; GRADC_EBLOB (nothing changed)
- * if it is truncated, corrupt or of another layout. */
+/* Parameters and state from a blob of wide_save; GRADC_EBLOB if it is
+ * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout
+ * (gradc_blob_why says which); nothing changes then. */
 int wide_load(wide_params *p, wide_state *s, const void *buf, size_t n)
 {
+	const gradc_blob_layout lay = {"wide", gradc_fnv1a(wide_layout), gradc_fnv1a(wide_params_layout), wide_PARAMS_BYTES};
 	void *const parts[6] = {
 		p->W1,
 		p->b1,
@@ -1079,5 +1123,5 @@ int wide_load(wide_params *p, wide_state *s, const void *buf, size_t n)
 		&s->lr,
 		&s->step,
 	};
-	return gradc_blob_read(buf, n, gradc_fnv1a(wide_layout), parts, wide_part_bytes, 6);
+	return gradc_blob_read(buf, n, &lay, parts, wide_part_bytes, 6);
 }

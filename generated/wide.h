@@ -29,7 +29,11 @@ extern "C" {
  *                             the gradient of the objective in 'grad' (frozen
  *                             parameters: 0), nothing updated
  *   wide_save / wide_load           parameters and state to/from bytes, with a
- *                             layout hash and a CRC (GRADC_EBLOB if they fail)
+ *                             layout hash and a CRC (GRADC_EBLOB if corrupt,
+ *                             GRADC_ELAYOUT if of another model or layout)
+ *   wide_save_params / wide_load_params
+ *                             the parameters alone (weights to ship); loads
+ *                             the parameters of either kind of blob
  *
  * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)
  * (checked before anything runs); GRADC_ENONFINITE if the objective is NaN
@@ -39,6 +43,8 @@ extern "C" {
  * Arena: NULL uses the static wide_arena (so calls on it are not reentrant);
  * or pass wide_ARENA_BYTES (training, gradients) or wide_INFER_ARENA_BYTES
  * (inference) bytes aligned to 64 (at least to sizeof(wide_real)).
+ * -Dwide_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves
+ * the static arena out; a NULL arena then returns GRADC_ENOARENA.
  */
 
 #define wide_BATCH 64
@@ -52,7 +58,8 @@ extern "C" {
 #define wide_STATE_BYTES 8 /* sizeof(wide_state) */
 #define wide_ARENA_BYTES 526912 /* arena of wide_train_step and wide_grad */
 #define wide_INFER_ARENA_BYTES 362496 /* arena of wide_infer */
-#define wide_BLOB_BYTES 3256392 /* wide_save of parameters and state */
+#define wide_PARAMS_BLOB_BYTES 3256424 /* wide_save_params: the parameters alone */
+#define wide_BLOB_BYTES 3256432 /* wide_save of parameters and state */
 
 typedef float wide_real;
 
@@ -90,12 +97,16 @@ extern const wide_param_info wide_param_table[];
 wide_real *wide_param_values(wide_params *p, int i);
 
 /* The arena used when a function gets arena == NULL. */
+#if !defined(GRADC_NO_STATIC_ARENA) && !defined(wide_NO_STATIC_ARENA)
 extern unsigned char wide_arena[];
+#endif
 
 void wide_init(wide_params *p, wide_state *s, uint32_t seed);
 int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *arena);
 int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int32_t *y, wide_stats *st, void *arena);
 int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_params *grad, wide_stats *st, void *arena);
+size_t wide_save_params(const wide_params *p, void *buf, size_t cap);
+int wide_load_params(wide_params *p, const void *buf, size_t n);
 size_t wide_save(const wide_params *p, const wide_state *s, void *buf, size_t cap);
 int wide_load(wide_params *p, wide_state *s, const void *buf, size_t n);
 

@@ -394,8 +394,10 @@ local function finish(A, K, sig, params)
   end
   if any then
     K.used.arena = true
-    lines:add(fmt("\tunsigned char *%s = arena ? (unsigned char *)arena : %s_arena;",
+    lines:add(fmt("\tunsigned char *%s = arena ? (unsigned char *)arena : %s_STATIC_ARENA_;",
       K:iname("mem"), A.prefix))
+    lines:add(fmt("\tif (!%s)", K:iname("mem")))
+    lines:add("\t\treturn GRADC_ENOARENA;")
     for _, n in ipairs(K.g.nodes) do
       if K.decl[n.id] then
         -- through void *: the arena is aligned, -Wcast-align cannot know it
