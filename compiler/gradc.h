@@ -30,7 +30,7 @@ enum {
 /* the largest tensor or arena, in bytes: offsets stay in 32 bits */
 #define MAX_BYTES ((int64_t)INT32_MAX)
 
-#define GRADC_VERSION "0.1"
+#define GRADC_VERSION "0.2.0" /* MAJOR.MINOR.PATCH; make install reads it */
 
 #if defined(__GNUC__)
 #define PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -425,6 +425,10 @@ void report_sweep_row(Buf *b, int batch, const Graph *train, const Graph *infer)
  * MODE_INFER first, then (unless --infer-only) MODE_TRAIN and MODE_GRAD.
  * Baked parameter values (--params) come from Node.value of the params.  */
 void emit(Buf *h, Buf *c, Graph *const *modes, int n_modes, const Options *opt);
+/* depfile.c: `compile -MD`: "CP HP: INPUTS..." into 'dpath' (atomically);
+ * NULL inputs are skipped.  0, or -1 with errno set.  */
+int write_depfile(const char *dpath, const char *hp, const char *cp, const char *const *inputs,
+		  int n);
 /* bake.c: the rows of a const initializer of v[0..n), 8 exact hexadecimal
  * literals a line; a value that overflows float is an error naming 'name'
  * of file 'path'.  */

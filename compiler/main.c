@@ -25,6 +25,7 @@ static const char usage[] =
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
 	"                 [--dtype f32|f64] [--steps K] [--seed S]\n"
 	"       gradc check MODEL.nn [--batch N]\n"
+	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
 	"common: -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
 
@@ -40,7 +41,7 @@ static NORETURN void bad_usage(const char *fmt, const char *arg)
 
 typedef struct Args {
 	const char *cmd, *model, *outdir, *in, *out, *sweep;
-	bool json;
+	bool json, depfile;
 	int64_t budget;  /* -1: none */
 	int steps;
 	uint32_t seed;
@@ -101,6 +102,8 @@ static Args parse_args(int argc, char **argv)
 			a.opt.f64 = !strcmp(d, "f64");
 		} else if (!strcmp(s, "--budget"))
 			a.budget = parse_bytes(VAL());
+		else if (!strcmp(s, "-MD"))
+			a.depfile = true;
 		else if (!strcmp(s, "--json"))
 			a.json = true;
 		else if (!strcmp(s, "--sweep-batch"))
@@ -202,6 +205,14 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		int e = errno;
 		remove(hp);
 		error_plain("cannot write '%s': %s", cp, strerror(e));
+	}
+	const char *dp = str_fmt("%s/%s.d", a->outdir, fwd->model);
+	const char *inputs[] = {a->model, a->opt.params};
+	if (a->depfile && write_depfile(dp, hp, cp, inputs, 2) != 0) {
+		int e = errno;
+		remove(hp);
+		remove(cp);
+		error_plain("cannot write '%s': %s", dp, strerror(e));
 	}
 	return 0;
 }
