@@ -18,7 +18,8 @@
 # with gradc's report.  For a cross build, compile $(GRADC_RT_SRC) with the
 # target's compiler instead of linking $(GRADC_LIBS) (a host library).
 #
-# Variables (set before or after the include; all have defaults):
+# Variables (set GRADC_PREFIX, GRADC_MODEL_DIR and GRADC_OUT before the
+# include, the others anywhere; all have defaults):
 #   GRADC_PREFIX     the install (default: this file's ../..)
 #   GRADC            the compiler (default $(GRADC_PREFIX)/bin/gradc)
 #   GRADC_MODEL_DIR  where the NAME.nn files are (default .)
@@ -41,4 +42,7 @@ GRADC_RT_SRC = $(GRADC_PREFIX)/share/gradc/runtime/gradc_rt.c
 $(GRADC_OUT)/%.c $(GRADC_OUT)/%.h: $(GRADC_MODEL_DIR)/%.nn $(GRADC)
 	$(GRADC) compile $< -o $(GRADC_OUT) --name $* -MD $(GRADC_FLAGS) $(GRADC_FLAGS_$*)
 
+# the depfiles' rules must not become the default goal
+_gradc_goal := $(.DEFAULT_GOAL)
 -include $(wildcard $(GRADC_OUT)/*.d)
+.DEFAULT_GOAL := $(_gradc_goal)

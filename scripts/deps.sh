@@ -11,7 +11,7 @@ want() { for p in "$@"; do have_pkg "$p" || need="$need $p"; done; }
 
 case "$1" in
 build) want gcc libc6-dev liblua5.4-dev pkg-config ;;
-test) want gcc libc6-dev liblua5.4-dev pkg-config check clang ;;
+test) want gcc libc6-dev liblua5.4-dev pkg-config check clang cmake ;;
 demo) want gcc libc6-dev liblua5.4-dev pkg-config ;;
 # the host side of embedded: the harness's twin and the QEMU plugin (gcc)
 embedded) want gcc libc6-dev gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ;;

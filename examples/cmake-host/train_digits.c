@@ -76,8 +76,16 @@ static int read_csv(const char *path)
 
 int main(int argc, char **argv)
 {
+#ifdef DIGITS_DEVICE
+	/* under QEMU the command line is the -kernel path: no arguments */
+	(void)argc;
+	(void)argv;
+	const char *path = DIGITS_CSV;
+	int epochs = DIGITS_EPOCHS;
+#else
 	const char *path = argc > 1 ? argv[1] : DIGITS_CSV;
 	int epochs = argc > 2 ? atoi(argv[2]) : DIGITS_EPOCHS;
+#endif
 	int n = read_csv(path);
 	int n_train = n * 4 / 5;
 	if (n_train < mlp_BATCH || n - n_train < 1) {
