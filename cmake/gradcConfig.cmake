@@ -31,8 +31,6 @@
 #
 # Variables: GRADC_EXECUTABLE, GRADC_INCLUDE_DIR, GRADC_RUNTIME_SOURCES,
 # GRADC_VERSION, GRADC_MK (the Make include).
-cmake_minimum_required(VERSION 3.13)
-
 get_filename_component(_gradc_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 set(GRADC_VERSION "${gradc_VERSION}")
 set(GRADC_EXECUTABLE "${_gradc_prefix}/bin/gradc" CACHE FILEPATH "the gradc compiler (runs on the build host)")
@@ -46,6 +44,11 @@ if(NOT EXISTS "${GRADC_EXECUTABLE}")
   set(gradc_NOT_FOUND_MESSAGE "gradc not found at ${GRADC_EXECUTABLE}")
   return()
 endif()
+
+# this file's policies, recorded by the functions below: CMP0116 NEW
+# (Ninja reads the depfile's absolute paths) where CMake has it
+cmake_policy(PUSH)
+cmake_policy(VERSION 3.13...3.28)
 
 if(NOT TARGET gradc::runtime)
   if(CMAKE_CROSSCOMPILING OR GRADC_RUNTIME_FROM_SOURCE)
@@ -145,3 +148,5 @@ function(gradc_add_model target model)
   set_property(TARGET ${target} APPEND PROPERTY LINK_LIBRARIES gradc::runtime)
   set_property(TARGET ${target} APPEND PROPERTY INTERFACE_LINK_LIBRARIES gradc::runtime)
 endfunction()
+
+cmake_policy(POP)

@@ -7,7 +7,8 @@
 #   2. pkg-config --cflags --libs gradc builds and runs a host program;
 #   3. compile -MD: NAME.d names the outputs, the model and the params file;
 #   4. examples/cmake-host configured, built, run ("test accuracy");
-#      an edit of its model is picked up by a rebuild without reconfiguring;
+#      an edit of its model is picked up by a rebuild without reconfiguring
+#      (with Make, and with Ninja when it is installed);
 #   5. a small CMake project: a PARAMS file change regenerates the baked
 #      build; a BUDGET overrun fails the build with gradc's message; FIT and
 #      GRADC_TARGET reach gradc's command line; find_package refuses a
@@ -111,6 +112,18 @@ grep -q "W1\[48 \* 64\]" "$B/gradc/train_digits/digits.h" || bad "cmake-host: di
 "$B/train_digits" "$ROOT/data/digits.csv" 5 >/dev/null 2>&1 || bad "cmake-host: the edited model does not run"
 cmake --build "$B" >"$W/host.again.log" 2>&1
 grep -q "gradc:" "$W/host.again.log" && bad "cmake-host: regenerated with nothing changed"
+
+# the same with Ninja, when it is installed (it reads the depfile itself)
+if command -v ninja >/dev/null 2>&1; then
+	cmake -S "$ROOT/examples/cmake-host" -B "$W/ninja" -G Ninja -DCMAKE_PREFIX_PATH="$P" \
+		-DDIGITS_MODEL="$W/mlp.nn" >"$W/ninja.log" 2>&1 && cmake --build "$W/ninja" >>"$W/ninja.log" 2>&1 ||
+		bad "cmake-host with Ninja: $(tail -n 5 "$W/ninja.log")"
+	cmake --build "$W/ninja" >"$W/ninja.again.log" 2>&1
+	grep -q "no work to do" "$W/ninja.again.log" || bad "Ninja: rebuilt with nothing changed: $(head -n 3 "$W/ninja.again.log")"
+	sed -i 's/lr = 0.1/lr = 0.05/' "$W/mlp.nn"
+	cmake --build "$W/ninja" >"$W/ninja.edit.log" 2>&1
+	grep -q "gradc: mlp.c" "$W/ninja.edit.log" || bad "Ninja: a model edit did not regenerate"
+fi
 
 # 5. a project of our own
 Q="$W/proj"
