@@ -147,10 +147,6 @@ bench:
 	@$(MAKE) gradc
 	@sh bench/bench.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BUILD)/gradc $(DESTDIR)$(PREFIX)/bin/gradc
-
 lines:
 	@wc -l compiler/*.c compiler/*.h compiler/ops.def $(LUAS) $(RT_SRCS) $(RT_HDRS) | sort -n
 
@@ -160,5 +156,7 @@ format-check:
 clean:
 	rm -rf $(BUILD)
 
-# more targets, each in its own file beside this one (fuzz.mk: fuzz, fuzz-smoke)
+# more targets, each in its own file beside this one (fuzz.mk: fuzz, fuzz-smoke;
+# install.mk: install, the runtime library, pkg-config and CMake packages)
 -include fuzz.mk
+include install.mk

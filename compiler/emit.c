@@ -235,8 +235,9 @@ static void push_graph(lua_State *L, const Graph *g)
 }
 
 /* Baked parameter values (Node.value, --params), once per parameter name,
- * as model.values = { {name = "W1", values = {...}}, ... }.  */
-static void push_values(lua_State *L, Graph *const *modes, int n_modes)
+ * as model.values = { {name = "W1", text = "\t\t0x1p-3f, ..."}, ... }: the
+ * initializer's rows, written by bake.c (in Lua they took seconds).  */
+static void push_values(lua_State *L, Graph *const *modes, int n_modes, const Options *opt)
 {
 	lua_newtable(L);
 	int n = 0;
@@ -247,13 +248,11 @@ static void push_values(lua_State *L, Graph *const *modes, int n_modes)
 			continue;
 		lua_createtable(L, 0, 2);
 		set_str(L, "name", nd->name);
-		int64_t cnt = shape_numel(nd->shape);
-		lua_createtable(L, (int)cnt, 0);
-		for (int64_t k = 0; k < cnt; k++) {
-			lua_pushnumber(L, nd->value[k]);
-			lua_rawseti(L, -2, (lua_Integer)k + 1);
-		}
-		lua_setfield(L, -2, "values");
+		size_t len;
+		const char *text = bake_values(nd->value, shape_numel(nd->shape), opt->f64,
+					       opt->params, nd->name, &len);
+		lua_pushlstring(L, text, len);
+		lua_setfield(L, -2, "text");
 		lua_rawseti(L, -2, ++n);
 	}
 }
@@ -278,6 +277,7 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	lua_createtable(L, 0, 20);
 	set_str(L, "name", opt->name ? opt->name : g0->model);
 	set_str(L, "model", g0->model);
+	set_str(L, "model_name", g0->model_name ? g0->model_name : g0->model);
 	set_str(L, "source", g0->src ? g0->src->path : "model.nn");
 	set_str(L, "version", GRADC_VERSION);
 	set_int(L, "batch", g0->batch);
@@ -296,7 +296,7 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 		lua_rawseti(L, -2, i + 1);
 	}
 	lua_setfield(L, -2, "modes");
-	push_values(L, modes, n_modes);
+	push_values(L, modes, n_modes, opt);
 	lua_setfield(L, -2, "values");
 }
 

@@ -29,7 +29,7 @@ enum {
 /* the largest tensor or arena, in bytes: offsets stay in 32 bits */
 #define MAX_BYTES ((int64_t)INT32_MAX)
 
-#define GRADC_VERSION "0.1"
+#define GRADC_VERSION "0.2.0" /* MAJOR.MINOR.PATCH; make install reads it */
 
 #if defined(__GNUC__)
 #define PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -243,6 +243,7 @@ typedef enum Mode {
 
 typedef struct Graph {
 	const char *model;       /* symbol prefix */
+	const char *model_name;  /* the name of the model statement (model may be --name) */
 	const Source *src;
 	Mode mode;
 	int batch;               /* B */
@@ -503,6 +504,15 @@ void report_sweep_row(Buf *b, int batch, const Graph *train, const Graph *infer)
  * MODE_INFER first, then (unless --infer-only) MODE_TRAIN and MODE_GRAD.
  * Baked parameter values (--params) come from Node.value of the params.  */
 void emit(Buf *h, Buf *c, Graph *const *modes, int n_modes, const Options *opt);
+/* depfile.c: `compile -MD`: "CP HP: INPUTS..." into 'dpath' (atomically);
+ * NULL inputs are skipped.  0, or -1 with errno set.  */
+int write_depfile(const char *dpath, const char *hp, const char *cp, const char *const *inputs,
+		  int n);
+/* bake.c: the rows of a const initializer of v[0..n), 8 exact hexadecimal
+ * literals a line; a value that overflows float is an error naming 'name'
+ * of file 'path'.  */
+const char *bake_values(const double *v, int64_t n, bool f64, const char *path,
+			const char *name, size_t *len);
 /* For tests: a Lua state with the embedded emitter scripts as modules, and
  * a call of require(module)[fn](top of stack) leaving 'nret' results (a Lua
  * error is a die()).  */

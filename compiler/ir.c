@@ -19,7 +19,7 @@
 Graph *new_graph(const char *model, const Source *src)
 {
 	Graph *g = alloc(sizeof *g);
-	g->model = model;
+	g->model = g->model_name = model;
 	g->src = src;
 	g->batch = 1;
 	g->target = find_target("portable", NULL);

@@ -30,6 +30,7 @@ static const char usage[] =
 	"       gradc check MODEL.nn [--batch N] [--name NAME] [--no-fuse] [--no-pack]\n"
 	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
+	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
 	"common: --target T  shape the code for a target (report, run, check too)\n"
 	"        -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
@@ -46,7 +47,7 @@ static NORETURN void bad_usage(const char *fmt, const char *arg)
 
 typedef struct Args {
 	const char *cmd, *model, *outdir, *in, *out, *sweep;
-	bool json;
+	bool json, depfile;
 	int64_t budget;  /* -1: none */
 	int steps;
 	uint32_t seed;
@@ -70,7 +71,7 @@ static const struct {
 	const char *cmd, *opts;
 } cmd_opts[] = {
 	{"compile", " -o --batch --infer-only --params --name --dtype --budget --no-fuse --no-pack "
-	            "--target -d "},
+	            "--target -MD -d "},
 	{"report", " --batch --dtype --json --sweep-batch --no-fuse --no-pack --target -d "},
 	{"dot", " --batch --dtype -d "},
 	{"run", " --in --out --batch --dtype --steps --seed --name --no-fuse --no-pack --params "
@@ -113,7 +114,7 @@ static Args parse_args(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (s[0] == '-' && s[1] && strstr(" -o --batch --infer-only --params --name --dtype "
 						  "--budget --no-fuse --no-pack --json --sweep-batch "
-						  "--in --out --steps --seed --target -d ",
+						  "--in --out --steps --seed --target -MD -d ",
 						  str_fmt(" %s ", s))
 		    && !strstr(allowed, str_fmt(" %s ", s)))
 			bad_usage(str_fmt("option '%%s' does not belong to '%s'", a.cmd), s);
@@ -139,6 +140,8 @@ static Args parse_args(int argc, char **argv)
 			a.opt.f64 = !strcmp(d, "f64");
 		} else if (!strcmp(s, "--budget"))
 			a.budget = parse_bytes(VAL());
+		else if (!strcmp(s, "-MD"))
+			a.depfile = true;
 		else if (!strcmp(s, "--json"))
 			a.json = true;
 		else if (!strcmp(s, "--sweep-batch"))
@@ -260,6 +263,14 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		int e = errno;
 		remove(hp);
 		error_plain("cannot write '%s': %s", cp, strerror(e));
+	}
+	const char *dp = str_fmt("%s/%s.d", a->outdir, fwd->model);
+	const char *inputs[] = {a->model, a->opt.params};
+	if (a->depfile && write_depfile(dp, hp, cp, inputs, 2) != 0) {
+		int e = errno;
+		remove(hp);
+		remove(cp);
+		error_plain("cannot write '%s': %s", dp, strerror(e));
 	}
 	return 0;
 }

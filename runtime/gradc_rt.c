@@ -43,7 +43,11 @@ const char *gradc_strerror(int status)
 	case GRADC_ENONFINITE:
 		return "non-finite objective";
 	case GRADC_EBLOB:
-		return "corrupt, truncated or mismatched blob";
+		return "corrupt or truncated blob";
+	case GRADC_ELAYOUT:
+		return "blob made for another model or layout";
+	case GRADC_ENOARENA:
+		return "no arena (NULL) given to a build without the static arena";
 	default:
 		return "unknown status";
 	}
@@ -498,7 +502,19 @@ size_t gradc_blob_size(const size_t *sizes, int n_parts)
 	return total;
 }
 
-size_t gradc_blob_write(void *buf, size_t cap, uint32_t layout_hash,
+/* The header fields (gradc_rt.h) and the CRC over header and payload. */
+enum {
+	B_VERSION = 4, B_PAYLOAD = 8, B_HASH = 16, B_PHASH = 20, B_PBYTES = 24, B_MODEL = 32,
+	B_MODEL_BYTES = 28, B_CRC = 60
+};
+
+static uint32_t blob_crc(const unsigned char *b, uint64_t payload)
+{
+	uint32_t crc = gradc_crc32(0, b, B_CRC);
+	return gradc_crc32(crc, b + GRADC_BLOB_HEADER_BYTES, (size_t)payload);
+}
+
+size_t gradc_blob_write(void *buf, size_t cap, const gradc_blob_layout *lay,
 			const void *const *parts, const size_t *sizes, int n_parts)
 {
 	unsigned char *b = buf;
@@ -515,32 +531,112 @@ size_t gradc_blob_write(void *buf, size_t cap, uint32_t layout_hash,
 	b[1] = 'R';
 	b[2] = 'D';
 	b[3] = 'C';
-	put_le(b + 4, GRADC_BLOB_VERSION, 4);
-	put_le(b + 8, layout_hash, 4);
-	put_le(b + 12, payload, 8);
-	put_le(b + 20, gradc_crc32(0, b + GRADC_BLOB_HEADER_BYTES, payload), 4);
+	put_le(b + B_VERSION, GRADC_BLOB_VERSION, 4);
+	put_le(b + B_PAYLOAD, payload, 8);
+	put_le(b + B_HASH, lay->hash, 4);
+	put_le(b + B_PHASH, lay->params_hash, 4);
+	put_le(b + B_PBYTES, lay->params_bytes, 8);
+	int k = 0;
+	for (; lay->model && lay->model[k] && k < B_MODEL_BYTES - 1; k++)
+		b[B_MODEL + k] = (unsigned char)lay->model[k];
+	for (; k < B_MODEL_BYTES; k++)
+		b[B_MODEL + k] = 0;
+	put_le(b + B_CRC, blob_crc(b, payload), 4);
 	return total;
 }
 
-int gradc_blob_read(const void *buf, size_t n, uint32_t layout_hash, void *const *parts,
+/* GRADC_OK if buf[0..n) holds a whole, intact blob of this format (its
+ * payload size in *payload), else GRADC_EBLOB. */
+static int blob_check(const unsigned char *b, size_t n, uint64_t *payload)
+{
+	if (n < GRADC_BLOB_HEADER_BYTES || b[0] != 'G' || b[1] != 'R' || b[2] != 'D' || b[3] != 'C'
+	    || get_le(b + B_VERSION, 4) != GRADC_BLOB_VERSION)
+		return GRADC_EBLOB;
+	*payload = get_le(b + B_PAYLOAD, 8);
+	if (*payload > (uint64_t)(n - GRADC_BLOB_HEADER_BYTES))
+		return GRADC_EBLOB;
+	if (get_le(b + B_CRC, 4) != blob_crc(b, *payload))
+		return GRADC_EBLOB;
+	return GRADC_OK;
+}
+
+int gradc_blob_read(const void *buf, size_t n, const gradc_blob_layout *lay, void *const *parts,
 		    const size_t *sizes, int n_parts)
 {
 	const unsigned char *b = buf;
-	size_t total = gradc_blob_size(sizes, n_parts);
-	if (total == 0 || n < total)
+	size_t want = gradc_blob_size(sizes, n_parts);
+	uint64_t payload;
+	if (want == 0 || blob_check(b, n, &payload) != GRADC_OK)
 		return GRADC_EBLOB;
-	if (b[0] != 'G' || b[1] != 'R' || b[2] != 'D' || b[3] != 'C')
-		return GRADC_EBLOB;
-	size_t payload = total - GRADC_BLOB_HEADER_BYTES;
-	if (get_le(b + 4, 4) != GRADC_BLOB_VERSION || get_le(b + 8, 4) != layout_hash
-	    || get_le(b + 12, 8) != (uint64_t)payload)
-		return GRADC_EBLOB;
-	if (get_le(b + 20, 4) != gradc_crc32(0, b + GRADC_BLOB_HEADER_BYTES, payload))
-		return GRADC_EBLOB;
+	want -= GRADC_BLOB_HEADER_BYTES;
+	int same = get_le(b + B_HASH, 4) == lay->hash && payload == (uint64_t)want;
+	/* parameters only: those of a blob that has more (the training state) */
+	int params = lay->hash == lay->params_hash && get_le(b + B_PHASH, 4) == lay->params_hash
+		     && get_le(b + B_PBYTES, 8) == (uint64_t)want && payload >= (uint64_t)want;
+	if (!same && !params)
+		return GRADC_ELAYOUT;
 	size_t at = GRADC_BLOB_HEADER_BYTES;
 	for (int i = 0; i < n_parts; i++) {
 		copy_bytes(parts[i], b + at, sizes[i]);
 		at += sizes[i];
 	}
 	return GRADC_OK;
+}
+
+/* Append the text s to out[0..cap) at *at (always NUL-terminated). */
+static void put_str(char *out, size_t cap, size_t *at, const char *s)
+{
+	for (; *s && *at + 1 < cap; s++)
+		out[(*at)++] = *s;
+	out[*at] = 0;
+}
+
+static void put_hex(char *out, size_t cap, size_t *at, uint32_t v)
+{
+	char t[11] = "0x";
+	for (int i = 0; i < 8; i++)
+		t[2 + i] = "0123456789abcdef"[(v >> (28 - 4 * i)) & 15u];
+	t[10] = 0;
+	put_str(out, cap, at, t);
+}
+
+const char *gradc_blob_why(int status, const void *buf, size_t n, char *out, size_t cap)
+{
+	const unsigned char *b = buf;
+	uint64_t payload;
+	size_t at = 0;
+	if (!cap)
+		return gradc_strerror(status);
+	out[0] = 0;
+	if (status != GRADC_ELAYOUT && status != GRADC_EBLOB) {
+		put_str(out, cap, &at, gradc_strerror(status));
+		return out;
+	}
+	if (n < 4 || b[0] != 'G' || b[1] != 'R' || b[2] != 'D' || b[3] != 'C')
+		put_str(out, cap, &at, "not a gradc blob (no 'GRDC' at its start)");
+	else if (n < GRADC_BLOB_HEADER_BYTES)
+		put_str(out, cap, &at, "truncated blob (shorter than its header)");
+	else if (get_le(b + B_VERSION, 4) != GRADC_BLOB_VERSION)
+		put_str(out, cap, &at, "blob of another format version (this runtime reads "
+				       "version 2)");
+	else if ((payload = get_le(b + B_PAYLOAD, 8)) > (uint64_t)(n - GRADC_BLOB_HEADER_BYTES))
+		put_str(out, cap, &at, "truncated blob (shorter than its payload)");
+	else if (get_le(b + B_CRC, 4) != blob_crc(b, payload))
+		put_str(out, cap, &at, "corrupt blob (bad checksum)");
+	else if (status == GRADC_EBLOB)
+		put_str(out, cap, &at, "blob refused (a buffer size overflows)");
+	else {
+		char model[B_MODEL_BYTES];
+		copy_bytes((unsigned char *)model, b + B_MODEL, B_MODEL_BYTES);
+		model[B_MODEL_BYTES - 1] = 0;
+		put_str(out, cap, &at, "blob made for model '");
+		put_str(out, cap, &at, model);
+		put_str(out, cap, &at, "' / layout hash ");
+		put_hex(out, cap, &at, (uint32_t)get_le(b + B_HASH, 4));
+		put_str(out, cap, &at,
+			get_le(b + B_HASH, 4) == get_le(b + B_PHASH, 4)
+				? " (parameters only): another model or layout"
+				: " (parameters and state): another model or layout");
+	}
+	return out;
 }

@@ -23,16 +23,21 @@
  * (#pragma STDC FP_CONTRACT OFF for clang, #pragma GCC optimize for gcc).
  * Values stored to float are the double result rounded once.
  *
- * Blob format (all header fields little-endian, 24 bytes, then the payload):
+ * Blob format 2 (header fields little-endian, 64 bytes, then the payload):
  *
  *   offset  size  field
  *        0     4  magic "GRDC"
  *        4     4  format version (GRADC_BLOB_VERSION)
- *        8     4  layout hash: FNV-1a of a layout string that the generated
- *                 code embeds (names, shapes, dtype, optimizer state)
- *       12     8  payload bytes
- *       20     4  CRC-32 of the payload
- *       24     .  payload: the parts, back to back, as they lie in memory
+ *        8     8  payload bytes
+ *       16     4  layout hash: FNV-1a of a layout string that the generated
+ *                 code embeds (model, dtype, parameter names and shapes,
+ *                 optimizer state)
+ *       20     4  layout hash of the parameters alone (equal to the above
+ *                 for a blob of parameters only)
+ *       24     8  bytes of the parameters (the payload's first bytes)
+ *       32    28  model name, NUL-padded (its first 27 bytes)
+ *       60     4  CRC-32 of bytes 0..59 and of the payload
+ *       64     .  payload: the parts, back to back, as they lie in memory
  *                 (little-endian on every supported target)
  */
 #ifndef GRADC_RT_H
@@ -51,7 +56,9 @@ enum {
 	GRADC_OK = 0,          /* success */
 	GRADC_EBADLABEL = 1,   /* a class label outside [0, classes) */
 	GRADC_ENONFINITE = 2,  /* the objective (or a gradient) is NaN or infinite */
-	GRADC_EBLOB = 3        /* a saved blob is corrupt, truncated or of another layout */
+	GRADC_EBLOB = 3,       /* a saved blob is corrupt or truncated (or not a blob) */
+	GRADC_ELAYOUT = 4,     /* a sound blob, made for another model or layout */
+	GRADC_ENOARENA = 5     /* arena NULL, but the build left out the static arena */
 };
 
 /* A short lowercase description of status 'status' ("ok", ...); never NULL. */
@@ -299,8 +306,16 @@ static inline void gradc_rowsum16_f32(float (*d)[16], int n, float *out)
 
 /* ------------------------------------------------------------ save / load */
 
-#define GRADC_BLOB_VERSION 1u
-#define GRADC_BLOB_HEADER_BYTES 24u
+#define GRADC_BLOB_VERSION 2u
+#define GRADC_BLOB_HEADER_BYTES 64u
+
+/* What a blob is made for: generated code describes its layout so. */
+typedef struct gradc_blob_layout {
+	const char *model;     /* the model's name, stored for messages */
+	uint32_t hash;         /* FNV-1a of the layout of all the parts */
+	uint32_t params_hash;  /* FNV-1a of the layout of the parameters alone */
+	size_t params_bytes;   /* the parameters' bytes: the leading parts */
+} gradc_blob_layout;
 
 /* CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320) of p[0..n), continuing
  * from 'crc' as zlib's crc32() does: start with 0; gradc_crc32(0,
@@ -310,17 +325,26 @@ uint32_t gradc_crc32(uint32_t crc, const void *p, size_t n);
 uint32_t gradc_fnv1a(const char *s);
 /* The size of a blob holding parts of 'sizes' bytes: header + their sum. */
 size_t gradc_blob_size(const size_t *sizes, int n_parts);
-/* Write a blob (header above, then parts[0..n_parts) of sizes[i] bytes each)
- * into buf[0..cap).  Returns the bytes written, or 0 if 'cap' is too small
- * (nothing is written then).  */
-size_t gradc_blob_write(void *buf, size_t cap, uint32_t layout_hash,
+/* Write a blob of layout 'lay' (header above, then parts[0..n_parts) of
+ * sizes[i] bytes each) into buf[0..cap).  Returns the bytes written, or 0 if
+ * 'cap' is too small (nothing is written then).  */
+size_t gradc_blob_write(void *buf, size_t cap, const gradc_blob_layout *lay,
 			const void *const *parts, const size_t *sizes, int n_parts);
-/* Validate the blob in buf[0..n) (magic, version, 'layout_hash', payload
- * size == sum of 'sizes', n large enough, CRC) and only then copy the payload
- * into parts[i] (sizes[i] bytes each).  Returns GRADC_OK, or GRADC_EBLOB with
- * every part untouched.  Bytes after the blob are ignored.  */
-int gradc_blob_read(const void *buf, size_t n, uint32_t layout_hash, void *const *parts,
+/* Validate the blob in buf[0..n) (magic, version, sizes, n large enough,
+ * CRC: else GRADC_EBLOB), then its layout: the same layout hash and
+ * payload size as 'lay', or, when 'lay' is of parameters alone (hash ==
+ * params_hash), a blob whose parameter part matches (its state is skipped);
+ * else GRADC_ELAYOUT.  Only then copy the payload into parts[i] (sizes[i]
+ * bytes each) and return GRADC_OK; on an error every part is untouched.
+ * Bytes after the blob are ignored.  */
+int gradc_blob_read(const void *buf, size_t n, const gradc_blob_layout *lay, void *const *parts,
 		    const size_t *sizes, int n_parts);
+/* Why a load of buf[0..n) failed with 'status', in out[0..cap) (returned,
+ * NUL-terminated, cut to fit): "corrupt blob (bad checksum)", "truncated
+ * blob ...", "not a gradc blob ...", or for GRADC_ELAYOUT "blob made for
+ * model 'X' / layout hash 0x1234abcd (...)"; other statuses: their
+ * gradc_strerror.  */
+const char *gradc_blob_why(int status, const void *buf, size_t n, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

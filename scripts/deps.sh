@@ -11,8 +11,9 @@ want() { for p in "$@"; do have_pkg "$p" || need="$need $p"; done; }
 
 case "$1" in
 build) want gcc libc6-dev liblua5.4-dev pkg-config ;;
-# python3: the tests' harness generator and JSON checks (tests/t_generated.sh)
-test) want gcc libc6-dev liblua5.4-dev pkg-config check clang python3 ;;
+# python3: the tests' harness generator and JSON checks (tests/t_generated.sh);
+# cmake: the examples built against a staged install (tests/t_cmake.sh)
+test) want gcc libc6-dev liblua5.4-dev pkg-config check clang python3 cmake ;;
 demo) want gcc libc6-dev liblua5.4-dev pkg-config ;;
 # the host side of embedded: the harness's twin and the QEMU plugin (gcc)
 embedded) want gcc libc6-dev gcc-arm-none-eabi picolibc-arm-none-eabi qemu-system-arm ;;

@@ -388,7 +388,10 @@ static void parts_list(Parts *p, void **ptr, size_t *size)
 	size[2] = sizeof p->step;
 }
 
-enum { HASH = 0x1234abcdu };
+enum { HASH = 0x1234abcdu, PHASH = 0x5678ef01u };
+/* the whole layout, and the parameters alone (w) */
+static const gradc_blob_layout LAY = {"toy", HASH, PHASH, sizeof(float) * 7};
+static const gradc_blob_layout PLAY = {"toy", PHASH, PHASH, sizeof(float) * 7};
 static unsigned char blob[256];
 static size_t blob_n;
 
@@ -399,20 +402,20 @@ static void make_blob(void)
 	size_t size[3];
 	parts_fill(&src, 5);
 	parts_list(&src, ptr, size);
-	blob_n = gradc_blob_write(blob, sizeof blob, HASH, (const void *const *)ptr, size, 3);
+	blob_n = gradc_blob_write(blob, sizeof blob, &LAY, (const void *const *)ptr, size, 3);
 	ck_assert_uint_eq(blob_n, GRADC_BLOB_HEADER_BYTES + 7 * 4 + 3 * 8 + 4);
 	ck_assert_uint_eq(blob_n, gradc_blob_size(size, 3));
 }
 
-/* Read buf[0..n) into parts filled with 0xAB bytes; the parts must be left
- * untouched unless it returns GRADC_OK.  */
-static int read_into_sentinel(const void *buf, size_t n, uint32_t hash, Parts *dst)
+/* Read buf[0..n) of layout 'lay' into the first k parts filled with 0xAB
+ * bytes; the parts must be left untouched unless it returns GRADC_OK.  */
+static int read_parts(const void *buf, size_t n, const gradc_blob_layout *lay, int k, Parts *dst)
 {
 	void *ptr[3];
 	size_t size[3];
 	memset(dst, 0xab, sizeof *dst);
 	parts_list(dst, ptr, size);
-	int rc = gradc_blob_read(buf, n, hash, (void *const *)ptr, size, 3);
+	int rc = gradc_blob_read(buf, n, lay, (void *const *)ptr, size, k);
 	if (rc != GRADC_OK) {
 		Parts sentinel;
 		memset(&sentinel, 0xab, sizeof sentinel);
@@ -421,18 +424,24 @@ static int read_into_sentinel(const void *buf, size_t n, uint32_t hash, Parts *d
 	return rc;
 }
 
+static int read_into_sentinel(const void *buf, size_t n, const gradc_blob_layout *lay, Parts *dst)
+{
+	return read_parts(buf, n, lay, 3, dst);
+}
+
 START_TEST(blob_round_trip)
 {
 	make_blob();
 	Parts dst, want;
 	parts_fill(&want, 5);
-	ck_assert_int_eq(read_into_sentinel(blob, blob_n, HASH, &dst), GRADC_OK);
+	ck_assert_int_eq(read_into_sentinel(blob, blob_n, &LAY, &dst), GRADC_OK);
 	ck_assert_mem_eq(dst.w, want.w, sizeof want.w);
 	ck_assert_mem_eq(dst.m, want.m, sizeof want.m);
 	ck_assert_int_eq(dst.step, want.step);
-	ck_assert_mem_eq(blob, "GRDC\1\0\0\0", 8);
+	ck_assert_mem_eq(blob, "GRDC\2\0\0\0", 8);
+	ck_assert_mem_eq(blob + 32, "toy\0", 4);
 	/* bytes after the blob are ignored */
-	ck_assert_int_eq(read_into_sentinel(blob, sizeof blob, HASH, &dst), GRADC_OK);
+	ck_assert_int_eq(read_into_sentinel(blob, sizeof blob, &LAY, &dst), GRADC_OK);
 }
 END_TEST
 
@@ -441,15 +450,15 @@ START_TEST(blob_write_too_small)
 	Parts src;
 	void *ptr[3];
 	size_t size[3];
-	unsigned char buf[128];
+	unsigned char buf[160];
 	parts_fill(&src, 1);
 	parts_list(&src, ptr, size);
 	size_t need = gradc_blob_size(size, 3);
 	memset(buf, 0x5a, sizeof buf);
-	ck_assert_uint_eq(gradc_blob_write(buf, need - 1, 1, (const void *const *)ptr, size, 3), 0);
+	ck_assert_uint_eq(gradc_blob_write(buf, need - 1, &LAY, (const void *const *)ptr, size, 3), 0);
 	for (size_t i = 0; i < sizeof buf; i++)
 		ck_assert_uint_eq(buf[i], 0x5a);
-	ck_assert_uint_eq(gradc_blob_write(buf, need, 1, (const void *const *)ptr, size, 3), need);
+	ck_assert_uint_eq(gradc_blob_write(buf, need, &LAY, (const void *const *)ptr, size, 3), need);
 }
 END_TEST
 
@@ -458,33 +467,89 @@ START_TEST(blob_corruption_refused)
 	make_blob();
 	Parts dst;
 	unsigned char bad[sizeof blob];
-	/* every single-bit flip, header and payload */
+	char why[120];
+	/* every single-bit flip, header and payload: corrupt, never "another layout" */
 	for (size_t i = 0; i < blob_n; i++)
 		for (int bit = 0; bit < 8; bit++) {
 			memcpy(bad, blob, blob_n);
 			bad[i] ^= (unsigned char)(1u << bit);
-			ck_assert_int_eq(read_into_sentinel(bad, blob_n, HASH, &dst), GRADC_EBLOB);
+			ck_assert_int_eq(read_into_sentinel(bad, blob_n, &LAY, &dst), GRADC_EBLOB);
 		}
+	gradc_blob_why(GRADC_EBLOB, bad, blob_n, why, sizeof why);
+	ck_assert_str_eq(why, "corrupt blob (bad checksum)");
 	/* every truncation */
 	for (size_t n = 0; n < blob_n; n++)
-		ck_assert_int_eq(read_into_sentinel(blob, n, HASH, &dst), GRADC_EBLOB);
-	/* another layout */
-	ck_assert_int_eq(read_into_sentinel(blob, blob_n, HASH ^ 1, &dst), GRADC_EBLOB);
-	/* bad magic, with a CRC still right */
+		ck_assert_int_eq(read_into_sentinel(blob, n, &LAY, &dst), GRADC_EBLOB);
+	gradc_blob_why(GRADC_EBLOB, blob, 10, why, sizeof why);
+	ck_assert_str_eq(why, "truncated blob (shorter than its header)");
+	gradc_blob_why(GRADC_EBLOB, blob, blob_n - 1, why, sizeof why);
+	ck_assert_str_eq(why, "truncated blob (shorter than its payload)");
+	/* bad magic */
 	memcpy(bad, blob, blob_n);
 	bad[0] = 'X';
-	ck_assert_int_eq(read_into_sentinel(bad, blob_n, HASH, &dst), GRADC_EBLOB);
-	/* a payload of another size than the parts expect */
+	ck_assert_int_eq(read_into_sentinel(bad, blob_n, &LAY, &dst), GRADC_EBLOB);
+	gradc_blob_why(GRADC_EBLOB, bad, blob_n, why, sizeof why);
+	ck_assert_str_eq(why, "not a gradc blob (no 'GRDC' at its start)");
+	/* a payload of another size than the parts expect: another layout */
 	void *ptr[3];
 	size_t size[3];
 	parts_list(&dst, ptr, size);
 	size[2] = 8;
 	memset(&dst, 0xab, sizeof dst);
-	ck_assert_int_eq(gradc_blob_read(blob, sizeof blob, HASH, (void *const *)ptr, size, 3),
-			 GRADC_EBLOB);
-	size[2] = 4;
-	ck_assert_int_eq(gradc_blob_read(blob, sizeof blob, HASH, (void *const *)ptr, size, 2),
-			 GRADC_EBLOB);
+	ck_assert_int_eq(gradc_blob_read(blob, sizeof blob, &LAY, (void *const *)ptr, size, 3),
+			 GRADC_ELAYOUT);
+}
+END_TEST
+
+/* A sound blob of another layout says what it was made for. */
+START_TEST(blob_other_layout)
+{
+	make_blob();
+	Parts dst;
+	char why[120];
+	gradc_blob_layout other = LAY;
+	other.hash ^= 1;
+	other.model = "mine";
+	ck_assert_int_eq(read_into_sentinel(blob, blob_n, &other, &dst), GRADC_ELAYOUT);
+	ck_assert_str_eq(gradc_blob_why(GRADC_ELAYOUT, blob, blob_n, why, sizeof why),
+			 "blob made for model 'toy' / layout hash 0x1234abcd (parameters and "
+			 "state): another model or layout");
+	/* cut to fit, always terminated */
+	ck_assert_str_eq(gradc_blob_why(GRADC_ELAYOUT, blob, blob_n, why, 12), "blob made f");
+	ck_assert_str_eq(gradc_blob_why(GRADC_OK, blob, blob_n, why, sizeof why), "ok");
+	ck_assert_str_eq(gradc_strerror(GRADC_ELAYOUT), "blob made for another model or layout");
+	ck_assert_ptr_nonnull(strstr(gradc_strerror(GRADC_ENOARENA), "arena"));
+}
+END_TEST
+
+/* Parameters alone: written and read as such, and read out of a blob
+ * with state; a blob of parameters alone does not load as a whole one. */
+START_TEST(blob_params_only)
+{
+	Parts src, dst, want;
+	void *ptr[3];
+	size_t size[3];
+	unsigned char pb[128];
+	char why[120];
+	parts_fill(&src, 3);
+	parts_list(&src, ptr, size);
+	size_t n = gradc_blob_write(pb, sizeof pb, &PLAY, (const void *const *)ptr, size, 1);
+	ck_assert_uint_eq(n, GRADC_BLOB_HEADER_BYTES + 7 * 4);
+	ck_assert_int_eq(read_parts(pb, n, &PLAY, 1, &dst), GRADC_OK);
+	ck_assert_mem_eq(dst.w, src.w, sizeof src.w);
+	ck_assert_int_eq(read_parts(pb, n, &LAY, 3, &dst), GRADC_ELAYOUT);
+	gradc_blob_why(GRADC_ELAYOUT, pb, n, why, sizeof why);
+	ck_assert_str_eq(why, "blob made for model 'toy' / layout hash 0x5678ef01 (parameters only): "
+			      "another model or layout");
+	/* the parameters of a whole blob */
+	make_blob();
+	parts_fill(&want, 5);
+	ck_assert_int_eq(read_parts(blob, blob_n, &PLAY, 1, &dst), GRADC_OK);
+	ck_assert_mem_eq(dst.w, want.w, sizeof want.w);
+	/* of another parameter layout */
+	gradc_blob_layout other = PLAY;
+	other.hash = other.params_hash = PHASH ^ 4;
+	ck_assert_int_eq(read_parts(blob, blob_n, &other, 1, &dst), GRADC_ELAYOUT);
 }
 END_TEST
 
@@ -837,6 +902,8 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, blob_round_trip);
 	tcase_add_test(tc, blob_write_too_small);
 	tcase_add_test(tc, blob_corruption_refused);
+	tcase_add_test(tc, blob_other_layout);
+	tcase_add_test(tc, blob_params_only);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("safetensors");
 	tcase_add_test(tc, st_round_trip_memory);

@@ -133,7 +133,7 @@ function M.collect(model)
     A.opt = g.opt
   end
   A.values = {}
-  for _, v in ipairs(model.values or {}) do A.values[v.name] = v.values end
+  for _, v in ipairs(model.values or {}) do A.values[v.name] = v.text end
   A.baked = model.params ~= nil and #(model.values or {}) > 0
 
   -- sizes
@@ -246,11 +246,13 @@ local function size_macros(A, h)
   if #A.outputs > 0 then
     h:addf("#define %s_INFER_ARENA_BYTES %d /* arena of %s_infer */", P, A.arena_infer, P)
   end
+  if #A.params > 0 then
+    h:addf("#define %s_PARAMS_BLOB_BYTES %d /* %s_save_params: the parameters alone */", P,
+      64 + A.params_bytes, P)
+  end
   if A.training then
-    local n = 24
-    for _, pa in ipairs(A.params) do n = n + pa.count * A.real_bytes end
-    n = n + A.state_bytes
-    h:addf("#define %s_BLOB_BYTES %d /* %s_save of parameters and state */", P, n, P)
+    h:addf("#define %s_BLOB_BYTES %d /* %s_save of parameters and state */", P,
+      64 + A.params_bytes + A.state_bytes, P)
   end
 end
 
@@ -288,7 +290,13 @@ local function doc(A, h)
     h:add(" *                             the gradient of the objective in 'grad' (frozen")
     h:add(" *                             parameters: 0), nothing updated")
     h:addf(" *   %s_save / %s_load           parameters and state to/from bytes, with a", P, P)
-    h:add(" *                             layout hash and a CRC (GRADC_EBLOB if they fail)")
+    h:add(" *                             layout hash and a CRC (GRADC_EBLOB if corrupt,")
+    h:add(" *                             GRADC_ELAYOUT if of another model or layout)")
+  end
+  if #A.params > 0 then
+    h:addf(" *   %s_save_params / %s_load_params", P, P)
+    h:add(" *                             the parameters alone (weights to ship); loads")
+    h:add(" *                             the parameters of either kind of blob")
   end
   h:add(" *")
   h:add(" * Status: GRADC_OK; GRADC_EBADLABEL if a class label is outside [0, classes)")
@@ -299,6 +307,8 @@ local function doc(A, h)
   h:addf(" * Arena: NULL uses the static %s_arena (so calls on it are not reentrant);", P)
   h:addf(" * or pass %s_ARENA_BYTES (training, gradients) or %s_INFER_ARENA_BYTES", P, P)
   h:addf(" * (inference) bytes aligned to %d (at least to sizeof(%s)).", A.model.align or 64, A.T)
+  h:addf(" * -D%s_NO_STATIC_ARENA (or -DGRADC_NO_STATIC_ARENA for every model) leaves", P)
+  h:add(" * the static arena out; a NULL arena then returns GRADC_ENOARENA.")
   h:add(" */")
 end
 
@@ -365,7 +375,9 @@ function M.header(A)
   end
   h:add("")
   h:addf("/* The arena used when a function gets arena == NULL. */")
+  h:addf("#if !defined(GRADC_NO_STATIC_ARENA) && !defined(%s_NO_STATIC_ARENA)", P)
   h:addf("extern unsigned char %s_arena[];", P)
+  h:add("#endif")
   if A.baked then
     h:addf("/* The parameters of %s, baked in (const: flash on a device). */", A.model.params)
     h:addf("extern const %s_params %s_baked;", P, P)
@@ -380,6 +392,10 @@ function M.header(A)
   end
   for _, k in ipairs({"infer", "train", "grad"}) do
     if A.protos[k] then h:add(A.protos[k] .. ";") end
+  end
+  if #A.params > 0 then
+    h:addf("size_t %s_save_params(const %s_params *p, void *buf, size_t cap);", P, P)
+    h:addf("int %s_load_params(%s_params *p, const void *buf, size_t n);", P, P)
   end
   if A.training then
     h:addf("size_t %s_save(const %s_params *p, const %s_state *s, void *buf, size_t cap);", P, P, P)
@@ -406,11 +422,18 @@ end
 
 ------------------------------------------------------------------ .c parts
 
-local function layout_string(A)
-  local t = {"gradc", A.prefix, A.f64 and "f64" or "f32", "params"}
+-- The layout strings whose hashes a blob carries: the model's name (not
+-- the --name prefix, so that builds of one model of other batch sizes or
+-- names share blobs), dtype, parameters, then (all = true) the state.
+local function layout_string(A, all)
+  local t = {"gradc", A.model.model_name or A.model.model, A.f64 and "f64" or "f32", "params"}
   for _, pa in ipairs(A.params) do t[#t + 1] = pa.name .. cfmt.shape(pa.shape) end
-  t[#t + 1] = "state"
-  for _, f in ipairs(A.state_fields) do t[#t + 1] = (f.decl:gsub(";$", "")) end
+  if all then
+    t[#t + 1] = "state"
+    for _, f in ipairs(A.state_fields) do
+      t[#t + 1] = (f.decl:gsub(";$", ""):gsub("^" .. A.T .. " ", "real "))
+    end
+  end
   return table.concat(t, " ")
 end
 
@@ -518,7 +541,7 @@ local function table_function(A, c)
   c:add("")
   c:addf("%s *%s_param_values(%s_params *p, int i)", A.T, P, P)
   c:add("{")
-  c:addf("\treturn (%s *)((char *)p + %s_param_table[i].offset);", A.T, P)
+  c:addf("\treturn (%s *)(void *)((char *)p + %s_param_table[i].offset);", A.T, P)
   c:add("}")
 end
 
@@ -528,12 +551,18 @@ function M.globals(A, c)
   local P = A.prefix
   local arena = math.max(A.arena_train, A.arena_infer, 1)
   c:add("")
-  c:addf("/* The static arena: the largest of the entry points' (%d bytes). */", arena)
+  c:addf("/* The static arena: the largest of the entry points' (%d bytes), unless", arena)
+  c:add(" * left out (a NULL arena then returns GRADC_ENOARENA). */")
+  c:addf("#if !defined(GRADC_NO_STATIC_ARENA) && !defined(%s_NO_STATIC_ARENA)", P)
   c:add("#if defined(__GNUC__) || defined(__clang__)")
   c:addf("unsigned char %s_arena[%d] __attribute__((aligned(%d)));", P, arena,
     A.model.align or 64)
   c:add("#else")
   c:addf("unsigned char %s_arena[%d];", P, arena)
+  c:add("#endif")
+  c:addf("#define %s_STATIC_ARENA_ %s_arena", P, P)
+  c:add("#else")
+  c:addf("#define %s_STATIC_ARENA_ ((unsigned char *)0)", P)
   c:add("#endif")
   c:add("")
   c:addf("/* sizes the header promises */")
@@ -583,11 +612,7 @@ local function baked(A, c)
       c:add("\t{0},")
     else
       c:add("\t{")
-      for i = 1, #v, 8 do
-        local t = {}
-        for k = i, math.min(i + 7, #v) do t[#t + 1] = cfmt.lit(v[k], A.f64) end
-        c:add("\t\t" .. table.concat(t, ", ") .. ",")
-      end
+      c:add(v) -- the rows, exact hexadecimal literals (bake.c)
       c:add("\t},")
     end
   end
@@ -595,6 +620,8 @@ local function baked(A, c)
   c:add("};")
 end
 
+-- NAME_save_params / NAME_load_params (every build with parameters), and
+-- NAME_save / NAME_load with the optimizer state (training builds).
 local function save_load(A, c)
   local P = A.prefix
   local parts, sizes = {}, {}
@@ -602,44 +629,69 @@ local function save_load(A, c)
     parts[#parts + 1] = "p->" .. pa.member
     sizes[#sizes + 1] = fmt("sizeof(%s) * %d", A.T, pa.count)
   end
-  for _, f in ipairs(A.state_fields) do
-    parts[#parts + 1] = f.part
-    sizes[#sizes + 1] = f.array and fmt("sizeof(%s) * %d", A.T, f.count) or
-      (f.decl:match("^int32_t") and "sizeof(int32_t)" or fmt("sizeof(%s)", A.T))
+  local np = #parts
+  if A.training then
+    for _, f in ipairs(A.state_fields) do
+      parts[#parts + 1] = f.part
+      sizes[#sizes + 1] = f.array and fmt("sizeof(%s) * %d", A.T, f.count) or
+        (f.decl:match("^int32_t") and "sizeof(int32_t)" or fmt("sizeof(%s)", A.T))
+    end
   end
   local n = #parts
+  local model = cfmt.comment(A.model.model_name or A.model.model)
   c:add("")
-  c:add("/* The blob layout: its hash guards against loading another model's blob. */")
-  c:addf("static const char %s_layout[] = \"%s\";", P, cfmt.comment(layout_string(A)))
+  c:add("/* The blob layouts: their hashes guard against loading another model's blob. */")
+  c:addf("static const char %s_params_layout[] = \"%s\";", P, cfmt.comment(layout_string(A, false)))
+  if A.training then
+    c:addf("static const char %s_layout[] = \"%s\";", P, cfmt.comment(layout_string(A, true)))
+  end
   c:addf("static const size_t %s_part_bytes[%d] = {", P, n)
   for _, s in ipairs(sizes) do c:addf("\t%s,", s) end
   c:add("};")
-  c:add("")
-  c:add("/* Parameters and state into buf[0..cap); the bytes written, 0 if cap is too small. */")
-  c:addf("size_t %s_save(const %s_params *p, const %s_state *s, void *buf, size_t cap)", P, P, P)
-  c:add("{")
-  c:addf("\tconst void *const parts[%d] = {", n)
-  for _, s in ipairs(parts) do c:addf("\t\t%s,", s) end
-  c:add("\t};")
-  c:addf("\treturn gradc_blob_write(buf, cap, gradc_fnv1a(%s_layout), parts, %s_part_bytes, %d);",
-    P, P, n)
-  c:add("}")
-  c:add("")
-  c:addf("/* Parameters and state from a blob of %s_save; GRADC_EBLOB (nothing changed)", P)
-  c:add(" * if it is truncated, corrupt or of another layout. */")
-  c:addf("int %s_load(%s_params *p, %s_state *s, const void *buf, size_t n)", P, P, P)
-  c:add("{")
-  c:addf("\tvoid *const parts[%d] = {", n)
-  for _, s in ipairs(parts) do c:addf("\t\t%s,", s) end
-  c:add("\t};")
-  c:addf("\treturn gradc_blob_read(buf, n, gradc_fnv1a(%s_layout), parts, %s_part_bytes, %d);",
-    P, P, n)
-  c:add("}")
+  -- one save and one load function; 'k' parts, 'all' with the state
+  local function pair(k, all)
+    local sfx = all and "" or "_params"
+    local sarg = all and fmt(", const %s_state *s", P) or ""
+    local larg = all and fmt(", %s_state *s", P) or ""
+    local lay = fmt("\tconst gradc_blob_layout lay = {\"%s\", gradc_fnv1a(%s_%slayout), " ..
+      "gradc_fnv1a(%s_params_layout), %s_PARAMS_BYTES};", model, P, all and "" or "params_", P, P)
+    c:add("")
+    c:addf("/* %s into buf[0..cap); the bytes written, 0 if cap is too small. */",
+      all and "Parameters and state" or "The parameters alone (no optimizer state)")
+    c:addf("size_t %s_save%s(const %s_params *p%s, void *buf, size_t cap)", P, sfx, P, sarg)
+    c:add("{")
+    c:add(lay)
+    c:addf("\tconst void *const parts[%d] = {", k)
+    for i = 1, k do c:addf("\t\t%s,", parts[i]) end
+    c:add("\t};")
+    c:addf("\treturn gradc_blob_write(buf, cap, &lay, parts, %s_part_bytes, %d);", P, k)
+    c:add("}")
+    c:add("")
+    if all then
+      c:addf("/* Parameters and state from a blob of %s_save; GRADC_EBLOB if it is", P)
+      c:add(" * truncated or corrupt, GRADC_ELAYOUT if it is of another model or layout")
+      c:add(" * (gradc_blob_why says which); nothing changes then. */")
+    else
+      c:addf("/* The parameters from a blob of %s_save_params or %s_save (its state", P, P)
+      c:add(" * skipped) of any build of this model; GRADC_EBLOB, GRADC_ELAYOUT as")
+      c:addf(" * %s_load. */", P)
+    end
+    c:addf("int %s_load%s(%s_params *p%s, const void *buf, size_t n)", P, sfx, P, larg)
+    c:add("{")
+    c:add(lay)
+    c:addf("\tvoid *const parts[%d] = {", k)
+    for i = 1, k do c:addf("\t\t%s,", parts[i]) end
+    c:add("\t};")
+    c:addf("\treturn gradc_blob_read(buf, n, &lay, parts, %s_part_bytes, %d);", P, k)
+    c:add("}")
+  end
+  if np > 0 then pair(np, false) end
+  if A.training then pair(n, true) end
 end
 
 -- What comes after the entry points: save/load, baked values.
 function M.tail(A, c)
-  if A.training then save_load(A, c) end
+  if A.training or #A.params > 0 then save_load(A, c) end
   if A.baked then baked(A, c) end
 end
 

@@ -2,7 +2,7 @@
 --
 -- 'model' is the table emit.c builds (plain data; tests build it by hand):
 --   name (symbol prefix), model, source, version, batch, batch_flag, f64,
---   infer_only, no_fuse, params, align, values = {{name, values}},
+--   infer_only, no_fuse, params, align, values = {{name, text}},
 --   modes = { graph, ... }: MODE_INFER first, then train and grad; each
 --   graph has mode, batch, loss, objective, out, track, track_mean, opt,
 --   arena_bytes, lower_bound, unshared_bytes and nodes[id + 1] (ids are
@@ -327,14 +327,15 @@ local function gen_entry(A, g, kind)
     K.upd.lr = K:iname("lr")
     K.pre = {fmt("const %s %s = s->lr;", T, K.upd.lr)}
     if g.opt.kind == "adam" then
-      local t, bc1, bc2 = K:iname("t"), K:iname("bc1"), K:iname("bc2")
+      -- "t" would be shadowed by the kernels' tile loops (-Wshadow)
+      local t, bc1, bc2 = K:iname("adam_t"), K:iname("bc1"), K:iname("bc2")
       K.upd.step, K.upd.bc2s = K:iname("step"), K:iname("bc2s")
       K.pre = {
         fmt("/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */"),
         fmt("const int32_t %s = s->step + 1;", t),
         fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc1, A.prefix, cfmt.lit(g.opt.beta1, true), t),
         fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc2, A.prefix, cfmt.lit(g.opt.beta2, true), t),
-        fmt("const %s %s = (%s)(s->lr / %s);", T, K.upd.step, T, bc1),
+        fmt("const %s %s = (%s)((double)s->lr / %s);", T, K.upd.step, T, bc1),
         fmt("const %s %s = (%s)GRADC_SQRT(%s);", T, K.upd.bc2s, T, bc2),
       }
       K.used.s = true
@@ -420,17 +421,20 @@ local function finish(A, K, sig, params)
   end
   if any then
     K.used.arena = true
-    lines:add(fmt("\tunsigned char *%s = arena ? (unsigned char *)arena : %s_arena;",
+    lines:add(fmt("\tunsigned char *%s = arena ? (unsigned char *)arena : %s_STATIC_ARENA_;",
       K:iname("mem"), A.prefix))
+    lines:add(fmt("\tif (!%s)", K:iname("mem")))
+    lines:add("\t\treturn GRADC_ENOARENA;")
     for _, n in ipairs(K.g.nodes) do
       if K.decl[n.id] then
-        lines:add(fmt("\t%s *%s = (%s *)(%s + %d);", A.T, K:name(n.id), A.T, K:iname("mem"),
+        -- through void *: the arena is aligned, -Wcast-align cannot know it
+        lines:add(fmt("\t%s *%s = (%s *)(void *)(%s + %d);", A.T, K:name(n.id), A.T, K:iname("mem"),
           n.offset))
       end
     end
     for _, n in ipairs(K.g.nodes) do
       if K.sdecl[n.id] then
-        lines:add(fmt("\t%s *%s = (%s *)(%s + %d);  /* scratch of %s */", A.T, K.sdecl[n.id],
+        lines:add(fmt("\t%s *%s = (%s *)(void *)(%s + %d);  /* scratch of %s */", A.T, K.sdecl[n.id],
           A.T, K:iname("mem"), n.scratch_offset, kernels.label(K, n.id)))
       end
     end

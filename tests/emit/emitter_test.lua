@@ -84,7 +84,7 @@ end)
 
 test("unfused, every node is its own loop through the arena", function()
   local _, c = emitter.emit(tiny(false))
-  has(c, "tiny_real *z = (tiny_real *)(mem + 0);")
+  has(c, "tiny_real *z = (tiny_real *)(void *)(mem + 0);")
   has(c, "z[i * 4 + j] = acc;")
   has(c, "t4[i * 4 + j] = z[i * 4 + j] + p->b[j];")
   has(c, "h[i] = t4[i] < 0 ? 0.0f : t4[i];")
