@@ -116,8 +116,9 @@ static char *lit(char *p, double v, bool f64)
 
 /* The rows of an initializer of v[0..n): 8 literals a line, each line
  * "\t\tL,L,...,", lines joined by '\n' (no final newline).  A finite
- * value that overflows float (an f32 build of F64 values) is an error
- * naming parameter 'name' of file 'path'.  The text is in the arena.  */
+ * value that overflows float (an f32 build of F64 values; load_params
+ * refuses those first) is an error naming parameter 'name' of file
+ * 'path'.  The text is in the arena.  */
 const char *bake_values(const double *v, int64_t n, bool f64, const char *path,
 			const char *name, size_t *len)
 {

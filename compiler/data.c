@@ -41,27 +41,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The input nodes of 'g' in declaration order (source position); *n. */
-int *declared_inputs(const Graph *g, int *n)
-{
-	int *ids = alloc(sizeof(int) * (size_t)(g->n_node + 1));
-	*n = 0;
-	for (int i = 0; i < g->n_node; i++) {
-		if (g->node[i].op != OP_INPUT)
-			continue;
-		int k = (*n)++;
-		Loc l = g->node[i].loc;
-		for (; k > 0; k--) {
-			Loc m = g->node[ids[k - 1]].loc;
-			if (m.line < l.line || (m.line == l.line && m.col <= l.col))
-				break;
-			ids[k] = ids[k - 1];
-		}
-		ids[k] = i;
-	}
-	return ids;
-}
-
 static Data *new_data(const char *path, const Graph *g, int64_t n)
 {
 	Data *d = alloc(sizeof *d);
@@ -186,7 +165,7 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 	if (!src->text)
 		error_plain("cannot read '%s': %s", path, strerror(errno));
 	int n_in, lab = -1;
-	int *ins = declared_inputs(g, &n_in);
+	int *ins = declared_nodes(g, OP_INPUT, &n_in);
 	int64_t width = 0;
 	for (int k = 0; k < n_in; k++) {
 		const Node *n = &g->node[ins[k]];
@@ -398,7 +377,7 @@ static const char *read_npy(const char *path, gradc_st_tensor *t)
 static Data *load_npy_dir(const char *dir, const Graph *g)
 {
 	int n_in;
-	int *ins = declared_inputs(g, &n_in);
+	int *ins = declared_nodes(g, OP_INPUT, &n_in);
 	int64_t batch = 0;
 	Data *d = new_data(dir, g, 0);
 	for (int k = 0; k < n_in; k++) {
@@ -426,7 +405,7 @@ static Data *load_st(const char *path, const Graph *g)
 	if (msg)
 		error_plain("%s", strstr(msg, path) ? msg : str_fmt("%s: %s", path, msg));
 	int n_in;
-	int *ins = declared_inputs(g, &n_in);
+	int *ins = declared_nodes(g, OP_INPUT, &n_in);
 	int64_t batch = 0;
 	Data *d = new_data(path, g, 0);
 	for (int k = 0; k < n_in && !msg; k++) {

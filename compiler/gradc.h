@@ -307,6 +307,9 @@ int param_grad(const Graph *g, int p);
  * -1 (the kept ones take ids 0..n-1).  Every id the graph holds follows
  * (inputs, Node.fuse/fwd/grad, the Graph's lists); Node.alias is reset. */
 void remap_ids(Graph *g, const int *new_id);
+/* The ids of g's nodes of kind 'op' (inputs, parameters) in declaration
+ * order, by source position, as the emitter orders the API; *n of them. */
+int *declared_nodes(const Graph *g, Op op, int *n);
 /* Mark the values the caller reads after an entry point returns: outputs,
  * the loss, the tracked means, MODE_GRAD's parameter gradients.  */
 void caller_reads(const Graph *g, bool *reads);
@@ -573,8 +576,6 @@ typedef struct Stats {
 	int n;                /* inputs standardized */
 	double **mean, **std; /* per-sample shaped, std > 0 */
 } Stats;
-/* The input nodes of 'g' in declaration order; *n of them. */
-int *declared_inputs(const Graph *g, int *n);
 /* CSV file, directory of NAME.npy, or safetensors file 'path', with every
  * input of 'g'; 'label': the CSV column of the int label, or NULL (last). */
 Data *load_data(const char *path, const Graph *g, const char *label);

@@ -550,3 +550,23 @@ void caller_reads(const Graph *g, bool *reads)
 			if (g->node[i].op == OP_PARAM && !g->node[i].frozen && g->node[i].grad >= 0)
 				reads[g->node[i].grad] = true;
 }
+
+int *declared_nodes(const Graph *g, Op op, int *n)
+{
+	int *ids = alloc(sizeof(int) * (size_t)(g->n_node + 1));
+	*n = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		if (g->node[i].op != op)
+			continue;
+		int k = (*n)++;
+		Loc l = g->node[i].loc;
+		for (; k > 0; k--) {  /* insertion by source position */
+			Loc m = g->node[ids[k - 1]].loc;
+			if (m.line < l.line || (m.line == l.line && m.col <= l.col))
+				break;
+			ids[k] = ids[k - 1];
+		}
+		ids[k] = i;
+	}
+	return ids;
+}

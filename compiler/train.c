@@ -246,7 +246,7 @@ static void prepare(Run *r)
 	if (!g->has_minimize)
 		error_plain("%s: no 'minimize' statement: nothing to %s", a->model,
 			    !strcmp(a->cmd, "train") ? "train" : "evaluate");
-	r->ins = declared_inputs(g, &r->n_in);
+	r->ins = declared_nodes(g, OP_INPUT, &r->n_in);
 	r->label = -1;
 	for (int k = 0; k < r->n_in; k++)
 		if (g->node[r->ins[k]].type == T_INT)
@@ -254,14 +254,7 @@ static void prepare(Run *r)
 	r->classes = r->label >= 0 ? label_classes(g, r->label) : 0;
 	r->pred_out = r->classes < INT32_MAX ? find_pred_out(r) : -1;
 	r->n_track = g->n_track;
-	r->pas = alloc(sizeof(int) * (size_t)g->n_node);
-	for (int i = 0; i < g->n_node; i++) /* params in declaration order */
-		if (g->node[i].op == OP_PARAM) {
-			int k = r->n_pa++;
-			for (; k > 0 && g->node[r->pas[k - 1]].loc.line > g->node[i].loc.line; k--)
-				r->pas[k] = r->pas[k - 1];
-			r->pas[k] = i;
-		}
+	r->pas = declared_nodes(g, OP_PARAM, &r->n_pa);
 	r->train = load_data(a->data, g, a->label);
 	if (a->val)
 		r->val = load_data(a->val, g, a->label);

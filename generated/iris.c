@@ -213,9 +213,9 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	iris_real *t18 = (iris_real *)(void *)(mem + 1024);
 	iris_real *db1 = (iris_real *)(void *)(mem + 0);
 	/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */
-	const int32_t adam_t = s->step + 1;
-	const double bc1 = 1.0 - iris_powi(0.9, adam_t);
-	const double bc2 = 1.0 - iris_powi(0.999, adam_t);
+	const int32_t adam_t_ = s->step + 1;
+	const double bc1 = 1.0 - iris_powi(0.9, adam_t_);
+	const double bc2 = 1.0 - iris_powi(0.999, adam_t_);
 	const iris_real step = (iris_real)((double)s->lr / bc1);
 	const iris_real bc2s = (iris_real)GRADC_SQRT(bc2);
 	/* class labels in [0, 3), before anything changes */

@@ -269,9 +269,9 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	mlp_adam_real *do_ = (mlp_adam_real *)(void *)(mem + 8192);
 	mlp_adam_real *dz = (mlp_adam_real *)(void *)(mem + 4096);
 	/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */
-	const int32_t adam_t = s->step + 1;
-	const double bc1 = 1.0 - mlp_adam_powi(0.9, adam_t);
-	const double bc2 = 1.0 - mlp_adam_powi(0.999, adam_t);
+	const int32_t adam_t_ = s->step + 1;
+	const double bc1 = 1.0 - mlp_adam_powi(0.9, adam_t_);
+	const double bc2 = 1.0 - mlp_adam_powi(0.999, adam_t_);
 	const mlp_adam_real step = (mlp_adam_real)((double)s->lr / bc1);
 	const mlp_adam_real bc2s = (mlp_adam_real)GRADC_SQRT(bc2);
 	/* class labels in [0, 10), before anything changes */

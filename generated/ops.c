@@ -603,9 +603,9 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	ops_real *t144 = (ops_real *)(void *)(mem + 128);
 	ops_real *t148 = (ops_real *)(void *)(mem + 0);
 	/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */
-	const int32_t adam_t = s->step + 1;
-	const double bc1 = 1.0 - ops_powi(0.9, adam_t);
-	const double bc2 = 1.0 - ops_powi(0.999, adam_t);
+	const int32_t adam_t_ = s->step + 1;
+	const double bc1 = 1.0 - ops_powi(0.9, adam_t_);
+	const double bc2 = 1.0 - ops_powi(0.999, adam_t_);
 	const ops_real step = (ops_real)((double)s->lr / bc1);
 	const ops_real bc2s = (ops_real)GRADC_SQRT(bc2);
 	/* class labels in [0, 3), before anything changes */
