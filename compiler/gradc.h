@@ -59,6 +59,9 @@ extern const Source *err_src;  /* source that Loc refers to */
 
 NORETURN void error_at(Loc loc, const char *fmt, ...) PRINTF(2, 3);
 NORETURN void error_plain(const char *fmt, ...) PRINTF(1, 2); /* "gradc: error: ..." */
+/* Bad usage: "gradc: " fmt (with one string argument), the usage text,
+ * exit status 2.  */
+NORETURN void usage_exit(const char *usage, const char *fmt, const char *arg);
 #define die(...) die_at(__FILE__, __LINE__, __VA_ARGS__)
 NORETURN void die_at(const char *file, int line, const char *fmt, ...) PRINTF(3, 4);
 /* Called by die_at before it aborts, if set (run.c: remove its temporary

@@ -37,10 +37,7 @@ static const char usage[] =
 
 static NORETURN void bad_usage(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "gradc: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n%s", usage);
-	exit(2);
+	usage_exit(usage, fmt, arg);
 }
 
 /* ---- arguments */

@@ -205,6 +205,14 @@ void error_plain(const char *fmt, ...)
 	longjmp(*err_jmp, 1);
 }
 
+void usage_exit(const char *usage, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "gradc: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage);
+	exit(2);
+}
+
 void die_at(const char *file, int line, const char *fmt, ...)
 {
 	fprintf(stderr, "gradc: internal error at %s:%d: ", file, line);

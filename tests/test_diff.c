@@ -91,21 +91,6 @@ static void write_in(const char *path, const Graph *fwd, double **v)
 	ck_assert_msg(!msg, "%s", msg);
 }
 
-static Eval *evaluator(const Graph *fwd, Mode mode, double **v)
-{
-	Graph *g = autodiff(fwd, mode);
-	Eval *e = new_eval(g);
-	for (int i = 0; i < g->n_node; i++) {
-		const Node *n = &g->node[i];
-		if (n->op != OP_INPUT && n->op != OP_PARAM)
-			continue;
-		int k = find_name(fwd, n->name);
-		ck_assert(k >= 0 && v[k]);
-		memcpy(e->val[i], v[k], sizeof(double) * (size_t)node_numel(g, n));
-	}
-	return e;
-}
-
 static double value(const gradc_st_tensor *t, size_t i)
 {
 	return t->dtype == GRADC_ST_F64 ? ((const double *)t->data)[i]

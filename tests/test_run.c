@@ -135,23 +135,6 @@ static void write_in(const char *path, const Graph *fwd, double **v, bool f64, b
 	ck_assert_msg(!msg, "%s", msg);
 }
 
-/* An evaluator of 'fwd' in 'mode' with the inputs and parameters of v. */
-static Eval *evaluator(const Graph *fwd, Mode mode, double **v)
-{
-	Graph *g = autodiff(fwd, mode);
-	Eval *e = new_eval(g);
-	for (int i = 0; i < g->n_node; i++) {
-		const Node *n = &g->node[i];
-		if (n->op != OP_INPUT && n->op != OP_PARAM)
-			continue;
-		int k = find_name(fwd, n->name);
-		ck_assert(k >= 0 && v[k]);
-		int64_t count = node_numel(g, n);
-		memcpy(e->val[i], v[k], sizeof(double) * (size_t)count);
-	}
-	return e;
-}
-
 /* ||got - want|| / max(||want||, 1e-12) for tensor 't' of OUT. */
 static double rel_err(const gradc_st_tensor *t, const double *want, size_t count)
 {

@@ -107,6 +107,23 @@ static inline Graph *lowered_model(const char *text, const Options *opt)
 	return g;
 }
 
+/* An evaluator of 'fwd' in 'mode' with the inputs and parameters of v. */
+static inline Eval *evaluator(const Graph *fwd, Mode mode, double **v)
+{
+	Graph *g = autodiff(fwd, mode);
+	Eval *e = new_eval(g);
+	for (int i = 0; i < g->n_node; i++) {
+		const Node *n = &g->node[i];
+		if (n->op != OP_INPUT && n->op != OP_PARAM)
+			continue;
+		int k = find_name(fwd, n->name);
+		ck_assert(k >= 0 && v[k]);
+		int64_t count = node_numel(g, n);
+		memcpy(e->val[i], v[k], sizeof(double) * (size_t)count);
+	}
+	return e;
+}
+
 /* The first line of diagnostic 'msg' without its "PATH:" prefix, as the
  * tests/bad/ *.err files hold it: "3:7: error: ..." (a static buffer).  */
 static inline const char *diag_line(const char *msg)
