@@ -43,7 +43,7 @@
  *    (Matmul.pack; the planner gives the scratch a live range of that one
  *    step), so that its kernel runs with the rows of C along vectors:
  *    broadcasts of R, unit-stride loads of L^T, no horizontal sums
- *    (emit/kernels.lua, the xt form).  Each packed element then serves 64
+ *    (emit/gemm.lua, the xt form).  Each packed element then serves 64
  *    or more products, so the copy costs a few percent at most.
  *
  * 5. Shared exps (with fusion).  A batched cross-entropy whose logits x

@@ -6,7 +6,7 @@
  *           squares of the weights it loads, with the note on that sumsq.
  *           The emitter prints what is chosen here and decides nothing.
  *
- * 1. Product forms (emit/kernels.lua prints each; V = the target's vector
+ * 1. Product forms (emit/gemm.lua prints each; V = the target's vector
  *    in elements):
  *      simple  one scalar dot or one row of V accumulators per row: small
  *              or repeated products, and every product of an unfused
