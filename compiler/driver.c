@@ -339,12 +339,12 @@ char *run_driver(Run *r, bool eval, size_t *n)
 	err_jmp = &jb;
 	if (setjmp(jb)) {
 		err_jmp = prev;
-		cleanup();
+		drop_tmpdir();
 		longjmp(*prev, 1);
 	}
 	make_tmpdir();
 	char *out = build_and_run(r, &in, n);
-	cleanup();
+	drop_tmpdir();
 	err_jmp = prev;
 	const double *v = (const double *)out;
 	if (v[0] != 0) {

@@ -550,21 +550,62 @@ const char *input_tensor(const struct gradc_st_tensor *t, const Graph *g, const 
  * or INT32_MAX if none uses it.  */
 int64_t label_classes(const Graph *g, int id);
 
-/* ------------------------------------------------------------- run.c */
+/* ---------------------------------------------------------- hostcc.c */
 
-int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
-            const char *out, int steps, uint32_t seed);
-int cmd_check(const char *path, const Graph *fwd, const Options *o);
-/* The temporary directory of a host build (shared with train.c): create it;
+/* The temporary directory of a host build (run, check, train): create it;
  * the path of a file in it; write a file there (error_plain on failure);
- * the embedded runtime into it; remove it and its files.  */
+ * the embedded runtime into it; remove it and its files (cleanup: also from
+ * a signal handler; drop_tmpdir: and give the signals back).  */
 void make_tmpdir(void);
 const char *tmp_path(const char *name);
 void put_file(const char *name, const char *text, size_t len);
 void put_runtime(void);
 void cleanup(void);
+void drop_tmpdir(void);
 const char *sh_quote(const char *s);                /* quoted for sh */
 const char *log_tail(const char *name, size_t max); /* a file's end, for messages */
+
+/* ------------------------------------------------------------- run.c */
+
+int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in,
+            const char *out, int steps, uint32_t seed);
+
+/* What one harness does. */
+typedef struct Job {
+	const char *path;   /* the model file, for messages */
+	const char *in;     /* run: IN, for messages */
+	const char *prefix; /* symbol prefix */
+	Graph *fwd;         /* at the batch of the data */
+	Graph *modes[3];    /* infer, then train and grad (if minimize) */
+	int n_modes;
+	Graph *infer, *train, *grad;
+	bool f64;
+	int64_t batch;
+	uint32_t seed;
+	int steps;
+	double **input;    /* per forward node id: B * numel values */
+	double **param;    /* per forward node id: given values, or NULL */
+	const Graph *orig; /* the forward graph 'input' and 'param' were read for */
+	bool check;
+} Job;
+
+/* Values exchanged with the harness (in.bin, out.bin): doubles. */
+typedef struct Doubles {
+	double *v;
+	size_t n, cap;
+} Doubles;
+void push_double(Doubles *d, double v);
+/* Build, write and run j's harness (steps 1-5 of run.c's comment) with
+ * cleanup on every exit path: 'fill' writes in.bin's values once the
+ * graphs are built; the results (after the status pair) in *res, *n_res. */
+void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
+             double **res, size_t *n_res);
+
+/* ----------------------------------------------------------- check.c */
+
+enum { CHECK_SEED = 1 };  /* the parameters' seed of `gradc check` (its harness) */
+
+int cmd_check(const char *path, const Graph *fwd, const Options *o);
 
 /* ------------------------------------------------------------ data.c */
 

@@ -1,5 +1,5 @@
-/* run.c: `gradc run` and `gradc check`: the generated code, built with the
- * host C compiler and run on tensors.
+/* run.c: the harness of `gradc run` and `gradc check`: the generated code,
+ * built with the host C compiler and run on tensors, and `gradc run`.
  *
  * Both commands do the same five steps:
  *   1. build the model's graphs (inference, training step, gradients) at
@@ -31,16 +31,9 @@
  * (a file of `gradc train`) gives the parameters IN lacks and its
  * standardization statistics, applied to IN's inputs (standardize.c).
  *
- * `check`: the f64 build, inputs uniform in [-1, 1) and labels uniform in
- * range from a fixed seed, parameters from NAME_init(seed 1).  For each
- * trainable parameter the harness compares NAME_grad's gradient g with
- * central differences of NAME_grad's objective, step 1e-5 max(1, |p|), on
- * the elements gradc picks: all of them, or a deterministic random sample
- * when the parameter is large or the model is expensive (at most
- * CHECK_MAX_SAMPLE per parameter, and about CHECK_BUDGET multiply-adds in
- * all), and reports ||g_fd - g|| / max(||g||, ||g_fd||, 1e-6 (1 + |J|))
- * over those elements (SPEC 2; J the objective at the point checked) and
- * the absolute error ||g_fd - g||.
+ * `check` (check.c) fills in.bin with its own inputs and the elements to
+ * check; the harness then differentiates numerically (Job.check).  The
+ * temporary directory and its cleanup are hostcc.c's.
  *
  * Limits: POSIX (mkdtemp, system); the harness exchanges doubles in the
  * host's byte order (it runs on the same machine).
@@ -49,166 +42,16 @@
 #include "gradc.h"
 #include "gradc_safetensors.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Woverlength-strings"
-#define lua_scripts runtime_src
-#include "runtime_src.h"
-#undef lua_scripts
-#pragma GCC diagnostic pop
-
-enum {
-	CHECK_SEED = 1,          /* check: the parameters' seed */
-	CHECK_MAX_SAMPLE = 4096, /* check: elements per parameter, at most */
-	CHECK_MIN_SAMPLE = 8,    /* ... and at least (or all, if fewer) */
-};
-/* check: multiply-adds (of all the finite-difference calls) to aim for */
-#define CHECK_BUDGET 1.2e10
-#define CHECK_TOL 1e-6
-
-/* What one harness does. */
-typedef struct Job {
-	const char *path;   /* the model file, for messages */
-	const char *in;     /* run: IN, for messages */
-	const char *prefix; /* symbol prefix */
-	Graph *fwd;         /* at the batch of the data */
-	Graph *modes[3];    /* infer, then train and grad (if minimize) */
-	int n_modes;
-	Graph *infer, *train, *grad;
-	bool f64;
-	int64_t batch;
-	uint32_t seed;
-	int steps;
-	double **input;    /* per forward node id: B * numel values */
-	double **param;    /* per forward node id: given values, or NULL */
-	const Graph *orig; /* the forward graph 'input' and 'param' were read for */
-	bool check;
-} Job;
-
-/* ---- the temporary directory */
-
-static char *volatile tmpdir; /* removed by cleanup(); NULL: none */
-
-/* Remove the directory and what is in it (no arena allocation: it also
- * runs from a signal handler and from die_hook).  */
-void cleanup(void)
-{
-	char *dir = tmpdir;
-	if (!dir)
-		return;
-	tmpdir = NULL;
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		char p[4096];
-		while ((e = readdir(d)) != NULL) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p)
-				remove(p);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
-
-static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
-enum { N_SIGS = sizeof sigs / sizeof sigs[0] };
-static struct sigaction old_sa[N_SIGS];
-
-/* A signal while the directory exists: remove it, then die of the signal. */
-static void on_signal(int sig)
-{
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Catch the signals (on) or give them back their old handlers. */
-static void guard_signals(bool on)
-{
-	for (int i = 0; i < N_SIGS; i++) {
-		if (on) {
-			struct sigaction sa;
-			memset(&sa, 0, sizeof sa);
-			sa.sa_handler = on_signal;
-			sigemptyset(&sa.sa_mask);
-			sigaction(sigs[i], &sa, &old_sa[i]);
-		} else {
-			sigaction(sigs[i], &old_sa[i], NULL);
-		}
-	}
-	die_hook = on ? cleanup : NULL;
-}
-
-void make_tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-	if (!t || !*t)
-		t = "/tmp";
-	char *p = str_fmt("%s/gradc-XXXXXX", t);
-	guard_signals(true);
-	if (!mkdtemp(p))
-		error_plain("cannot create a temporary directory in '%s': %s", t, strerror(errno));
-	tmpdir = p;
-}
-
-const char *tmp_path(const char *name)
-{
-	return str_fmt("%s/%s", tmpdir, name);
-}
-
-void put_file(const char *name, const char *text, size_t len)
-{
-	const char *p = tmp_path(name);
-	FILE *f = fopen(p, "wb");
-	bool ok = f && (!len || fwrite(text, 1, len, f) == len);
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (!ok)
-		error_plain("cannot write '%s': %s", p, strerror(errno));
-}
-
-/* 's' quoted for sh. */
-const char *sh_quote(const char *s)
-{
-	Buf b = {0};
-	buf_printf(&b, "'");
-	for (; *s; s++)
-		if (*s == '\'')
-			buf_printf(&b, "'\\''");
-		else
-			buf_printf(&b, "%c", *s);
-	buf_printf(&b, "'");
-	return b.s;
-}
-
-/* The last 'max' bytes of file 'name' in the directory, for messages. */
-const char *log_tail(const char *name, size_t max)
-{
-	size_t n;
-	char *s = read_file(tmp_path(name), &n);
-	if (!s || !n)
-		return "";
-	return n > max ? str_fmt("...%s", s + n - max) : s;
-}
 
 /* ---- values exchanged with the harness */
 
-typedef struct Doubles {
-	double *v;
-	size_t n, cap;
-} Doubles;
-
-static void push(Doubles *d, double v)
+void push_double(Doubles *d, double v)
 {
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? 2 * d->cap : 4096;
@@ -217,6 +60,7 @@ static void push(Doubles *d, double v)
 	}
 	d->v[d->n++] = v;
 }
+
 
 /* ---- the harness */
 
@@ -478,16 +322,6 @@ static void generate(Job *j, const Source *src, const Options *o)
 	put_runtime();
 }
 
-void put_runtime(void)
-{
-	/* the Makefile embeds gradc_rt.h, then gradc_rt.c (both named "gradc_rt") */
-	if (!runtime_src[0].text || !runtime_src[1].text
-	    || !strstr(runtime_src[0].text, "#define GRADC_RT_H"))
-		die("build/runtime_src.h: not gradc_rt.h then gradc_rt.c");
-	put_file("gradc_rt.h", runtime_src[0].text, strlen(runtime_src[0].text));
-	put_file("gradc_rt.c", runtime_src[1].text, strlen(runtime_src[1].text));
-}
-
 /* Compile the harness with $CC. */
 static void build(const Job *j)
 {
@@ -565,15 +399,14 @@ static const char *status_msg(const Job *j, int status, int where)
 /* Run the steps 1-5 of the top comment with cleanup on every exit path:
  * 'fill' writes in.bin's values once the graphs are built.  The results
  * (after the status pair) in *res, *n_res.  */
-static void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
+void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
 		    double **res, size_t *n_res)
 {
 	jmp_buf jb, *prev = err_jmp;
 	err_jmp = &jb;
 	if (setjmp(jb)) {
 		err_jmp = prev;
-		cleanup();
-		guard_signals(false);
+		drop_tmpdir();
 		longjmp(*prev, 1);
 	}
 	make_tmpdir();
@@ -588,8 +421,7 @@ static void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Jo
 			    status_msg(j, (int)v[0], (int)v[1]));
 	*res = v + 2;
 	*n_res -= 2;
-	cleanup();
-	guard_signals(false);
+	drop_tmpdir();
 	err_jmp = prev;
 }
 
@@ -665,11 +497,11 @@ static void fill_run(Job *j, Doubles *d)
 	int *pas = declared_nodes(j->fwd, OP_PARAM, &n_pa);
 	for (int k = 0; k < n_in; k++)
 		for (int64_t i = 0, c = node_numel(g, &g->node[ins[k]]); i < c; i++)
-			push(d, j->input[ins[k]][i]);
+			push_double(d, j->input[ins[k]][i]);
 	for (int k = 0; k < n_pa; k++)
 		if (j->param[pas[k]])
 			for (int64_t i = 0, c = shape_numel(g->node[pas[k]].shape); i < c; i++)
-				push(d, j->param[pas[k]][i]);
+				push_double(d, j->param[pas[k]][i]);
 }
 
 /* Fill tensor 't' (name, shape of node 'n', with a leading batch if
@@ -750,146 +582,5 @@ int cmd_run(const char *path, const Graph *fwd, const Options *o, const char *in
 	const char *msg = gradc_st_write(out, t, n_t);
 	if (msg)
 		error_plain("%s: %s", out, msg);
-	return 0;
-}
-
-/* ---- gradc check */
-
-/* splitmix64: the check's inputs and samples, the same on every host */
-static uint64_t mix(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9E3779B97F4A7C15u);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-	return z ^ (z >> 31);
-}
-
-static double uniform01(uint64_t *s)
-{
-	return (double)(mix(s) >> 11) * 0x1.0p-53;
-}
-
-/* Multiply-adds of one NAME_grad call: its matrix products, plus one per
- * element of every other node.  */
-static double grad_cost(const Graph *g)
-{
-	double c = 0;
-	for (int i = 0; i < g->n_node; i++) {
-		const Node *n = &g->node[i];
-		if (n->op == OP_MATMUL)
-			c += (double)n->mm.m * (double)n->mm.n * (double)n->mm.k * (double)n->mm.nb;
-		else
-			c += (double)node_numel(g, n);
-	}
-	return c;
-}
-
-/* in.bin of `check`: random inputs (labels in range), then per trainable
- * parameter the number of elements to check and their indices.  */
-static void fill_check(Job *j, Doubles *d)
-{
-	const Graph *g = j->fwd;
-	uint64_t rng = 0x6772616463u; /* "gradc" */
-	int n_in, n_pa;
-	int *ins = declared_nodes(j->fwd, OP_INPUT, &n_in);
-	int *pas = declared_nodes(j->fwd, OP_PARAM, &n_pa);
-	for (int k = 0; k < n_in; k++) {
-		const Node *n = &g->node[ins[k]];
-		int64_t classes = n->type == T_INT ? label_classes(g, ins[k]) : 0;
-		if (classes == INT32_MAX)
-			classes = 2;
-		for (int64_t i = 0, c = node_numel(g, n); i < c; i++)
-			push(d, n->type == T_INT ? floor(uniform01(&rng) * (double)classes)
-						 : 2 * uniform01(&rng) - 1);
-	}
-	/* elements per parameter: the budget shared out smallest first, so
-	 * what a small parameter does not need goes to the larger ones */
-	int64_t *m_of = alloc(sizeof(int64_t) * (size_t)(n_pa + 1));
-	bool *done = alloc((size_t)n_pa + 1);
-	int left = 0;
-	for (int k = 0; k < n_pa; k++)
-		left += !g->node[pas[k]].frozen;
-	double calls = CHECK_BUDGET / fmax(grad_cost(j->grad), 1) / 2;
-	for (; left > 0; left--) {
-		int best = -1;
-		for (int k = 0; k < n_pa; k++)
-			if (!g->node[pas[k]].frozen && !done[k]
-			    && (best < 0
-				|| shape_numel(g->node[pas[k]].shape)
-					   < shape_numel(g->node[pas[best]].shape)))
-				best = k;
-		double per = fmin(fmax(calls / left, CHECK_MIN_SAMPLE), CHECK_MAX_SAMPLE);
-		int64_t numel = shape_numel(g->node[pas[best]].shape);
-		m_of[best] = (double)numel < per ? numel : (int64_t)per;
-		calls -= (double)m_of[best];
-		done[best] = true;
-	}
-	for (int k = 0; k < n_pa; k++) {
-		const Node *n = &g->node[pas[k]];
-		if (n->frozen)
-			continue;
-		int64_t numel = shape_numel(n->shape), m = m_of[k];
-		push(d, (double)m);
-		/* m distinct indices in increasing order (Floyd's sampling) */
-		bool *chosen = alloc((size_t)numel);
-		for (int64_t r = numel - m; r < numel; r++) {
-			int64_t v = (int64_t)(uniform01(&rng) * (double)(r + 1));
-			chosen[chosen[v] ? r : v] = true;
-		}
-		for (int64_t i = 0; i < numel; i++)
-			if (chosen[i])
-				push(d, (double)i);
-	}
-}
-
-/* SPEC 2's measure: ||g_fd - g|| / max(||g||, ||g_fd||, 1e-6 (1 + |J|)):
- * relative to the larger gradient, and to the objective's scale when both
- * are at noise level (an exactly-zero gradient beside a large J).  */
-double check_error(double diff, double g, double g_fd, double objective)
-{
-	return diff / fmax(fmax(g, g_fd), 1e-6 * (1 + fabs(objective)));
-}
-
-int cmd_check(const char *path, const Graph *fwd, const Options *o)
-{
-	if (!fwd->has_minimize)
-		error_plain("%s: no 'minimize' statement: there is no gradient to check", path);
-	Job j = {.path = path, .f64 = true, .check = true, .batch = fwd->batch, .orig = fwd};
-	double *res;
-	size_t n_res;
-	run_job(&j, fwd->src, o, fill_check, &res, &n_res);
-	const Graph *g = j.fwd;
-	if (n_res < 1)
-		error_plain("%s: the generated program wrote too few results", path);
-	double obj = res[0];
-	printf("gradc check %s: f64, batch %lld, inputs uniform in [-1, 1), parameters from "
-	       "seed %d;\ncentral differences of step 1e-5 max(1, |p|) of the objective J = %.6g;"
-	       "\nerror ||g_fd - g|| / max(||g||, ||g_fd||, 1e-6 (1 + |J|)), abs ||g_fd - g||\n",
-	       path, (long long)j.batch, CHECK_SEED, obj);
-	int bad = 0, n_tp = 0, n_pa;
-	int *pas = declared_nodes(j.fwd, OP_PARAM, &n_pa);
-	size_t at = 1;
-	for (int k = 0; k < n_pa; k++) {
-		const Node *n = &g->node[pas[k]];
-		if (n->frozen)
-			continue;
-		if (at + 4 > n_res)
-			error_plain("%s: the generated program wrote too few results", path);
-		double m = res[at], se = res[at + 1], sg = res[at + 2], sf = res[at + 3];
-		at += 4;
-		double err = check_error(sqrt(se), sqrt(sg), sqrt(sf), obj);
-		int64_t numel = shape_numel(n->shape);
-		bool ok = err <= CHECK_TOL; /* NaN fails */
-		bad += !ok;
-		n_tp++;
-		printf("  %-12s %7lld of %-7lld elements%s  error %.2e  abs %.2e  %s\n", n->name,
-		       (long long)m, (long long)numel,
-		       m < (double)numel ? " (sampled)" : "          ", err, sqrt(se),
-		       ok ? "ok" : "FAIL");
-	}
-	if (bad) {
-		printf("%d of %d parameters have an error above %g\n", bad, n_tp, CHECK_TOL);
-		return 1;
-	}
 	return 0;
 }
