@@ -30,9 +30,11 @@
  * hyperparameters in their ranges (lr > 0, betas in [0, 1), eps > 0, ...).
  * Limits: expressions nest at most MAX_DEPTH deep (parentheses and calls;
  * chains of unary minus are folded in a loop and need no depth); at most
- * MAX_LIST outputs and tracks; names may not be keywords, function names or
- * C keywords (nor start with '__' or '_' and a capital), since they become
- * C identifiers.
+ * MAX_LIST outputs and tracks; names may not be keywords of the language or
+ * function names.  A name that is a C keyword or otherwise clashes with C
+ * is accepted and mangled by the emitter (cfmt.lua's cname); a model name,
+ * which names the files, may not start with '_' or 'gradc'
+ * (model_name_problem).
  */
 #include "gradc.h"
 
