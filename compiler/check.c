@@ -65,11 +65,11 @@ static void fill_check(Job *j, Doubles *d)
 	int *pas = declared_nodes(j->fwd, OP_PARAM, &n_pa);
 	for (int k = 0; k < n_in; k++) {
 		const Node *n = &g->node[ins[k]];
-		int64_t classes = n->type == T_INT ? label_classes(g, ins[k]) : 0;
+		int64_t classes = dt_is_int(n->dtype) ? label_classes(g, ins[k]) : 0;
 		if (classes == INT32_MAX)
 			classes = 2;
 		for (int64_t i = 0, c = node_numel(g, n); i < c; i++)
-			push_double(d, n->type == T_INT ? floor(uniform01(&rng) * (double)classes)
+			push_double(d, dt_is_int(n->dtype) ? floor(uniform01(&rng) * (double)classes)
 						 : 2 * uniform01(&rng) - 1);
 	}
 	/* elements per parameter: the budget shared out smallest first, so

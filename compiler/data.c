@@ -148,7 +148,7 @@ static const char *row_shape(const Graph *g, const int *ins, int n_in)
 	for (int k = 0; k < n_in; k++) {
 		const Node *n = &g->node[ins[k]];
 		buf_printf(&b, "%s", k == 0 ? "" : k + 1 == n_in ? " and " : ", ");
-		if (n->type == T_INT)
+		if (dt_is_int(n->dtype))
 			buf_printf(&b, "the label '%s' (1 column)", n->name);
 		else
 			buf_printf(&b, "input '%s' %s (%lld columns)", n->name, shape_str(n->shape),
@@ -169,14 +169,14 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 	int64_t width = 0;
 	for (int k = 0; k < n_in; k++) {
 		const Node *n = &g->node[ins[k]];
-		if (n->type == T_INT && lab >= 0)
+		if (dt_is_int(n->dtype) && lab >= 0)
 			error_plain(
 				"%s: a CSV file holds one int label, but the model has '%s' and "
 				"'%s' (use .npy or safetensors)",
 				path, g->node[lab].name, n->name);
-		if (n->type == T_INT)
+		if (dt_is_int(n->dtype))
 			lab = ins[k];
-		width += n->type == T_INT ? 1 : shape_numel(n->shape);
+		width += dt_is_int(n->dtype) ? 1 : shape_numel(n->shape);
 	}
 	const Source *saved = err_src;
 	err_src = src;
@@ -259,7 +259,7 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 		int col = 0;
 		for (int k = 0; k < n_in; k++) {
 			const Node *n = &g->node[ins[k]];
-			if (n->type == T_INT)
+			if (dt_is_int(n->dtype))
 				continue;
 			int64_t m = shape_numel(n->shape);
 			for (int64_t i = 0; i < m; i++, col++) {
@@ -289,7 +289,7 @@ static Data *load_csv(const char *path, const Graph *g, const char *label)
 static const char *np_shape(const Graph *g, const Node *n)
 {
 	(void)g;
-	if (n->type == T_INT)
+	if (dt_is_int(n->dtype))
 		return "int32 or int64 of shape (N,)";
 	Buf b = {0};
 	buf_printf(&b, "float32 or float64 of shape (N");
@@ -492,7 +492,7 @@ Data *split_data(Data *d, const Graph *g, double frac, uint32_t seed)
 static bool is_feature(const Graph *g, int id)
 {
 	const Node *n = &g->node[id];
-	if (n->op != OP_INPUT || n->type == T_INT)
+	if (n->op != OP_INPUT || dt_is_int(n->dtype))
 		return false;
 	/* reachability from the input to an output (ids are topological) */
 	bool *reach = alloc((size_t)g->n_node);

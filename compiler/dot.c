@@ -103,7 +103,7 @@ void dump_graph(Buf *b, const Graph *g)
 		if (n->op == OP_CONST || n->op == OP_FILL || n->op == OP_SCALE ||
 		    n->op == OP_LEAKY_RELU || n->op == OP_LEAKY_RELU_GRAD)
 			buf_printf(b, " (%g)", n->attr[0]);
-		buf_printf(b, "  %s%s", full_shape(n), n->type == T_INT ? " int" : "");
+		buf_printf(b, "  %s%s", full_shape(n), dt_is_int(n->dtype) ? " int" : "");
 		if (n->op == OP_MATMUL) {
 			const Matmul *m = &n->mm;
 			buf_printf(b, "  mm{%lldx%lldx%lld%s%s nb=%lld s=%lld,%lld,%lld%s}",

@@ -107,7 +107,7 @@ static void write_glue(const Run *r, Graph *infer)
 		buf_printf(&b, "%lld, ", (long long)shape_numel(g->node[r->ins[k]].shape));
 	buf_printf(&b, "};\nstatic const int m_in_int[M_N_IN] = {");
 	for (int k = 0; k < r->n_in; k++)
-		buf_printf(&b, "%d, ", g->node[r->ins[k]].type == T_INT);
+		buf_printf(&b, "%d, ", dt_is_int(g->node[r->ins[k]].dtype));
 	buf_printf(&b, "};\nstatic const char *const m_track[M_N_TRACK + 1] = {");
 	for (int k = 0; k < r->n_track; k++)
 		buf_printf(&b, "\"%s\", ", node_label(g, g->track[k]));
@@ -126,7 +126,7 @@ static void write_glue(const Run *r, Graph *infer)
 	for (int k = 0; k < r->n_in; k++) {
 		const Node *n = &g->node[r->ins[k]];
 		const char *arg =
-			str_fmt("(const %s *)in[%d], ", n->type == T_INT ? "int32_t" : "real", k);
+			str_fmt("(const %s *)in[%d], ", dt_is_int(n->dtype) ? "int32_t" : "real", k);
 		buf_printf(&all, "%s", arg);
 		int id = find_name(infer, n->name);
 		bool used = id >= 0 && infer->node[id].n_use > 0;
@@ -319,7 +319,7 @@ static Bytes make_in(const Run *r, bool eval)
 		for (int k = 0; d && k < r->n_in; k++) {
 			const Node *n = &r->fwd->node[r->ins[k]];
 			put_values(&b, r, d->v[r->ins[k]], d->n * shape_numel(n->shape),
-				   n->type == T_INT);
+				   dt_is_int(n->dtype));
 		}
 	}
 	for (int k = 0; r->init && k < r->n_pa; k++) {

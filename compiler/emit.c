@@ -36,6 +36,9 @@ static const char *const kind_name[] = {
 	[K_LEAF] = "leaf", [K_UNARY] = "unary", [K_BINARY] = "binary", [K_GRAD] = "grad",
 	[K_ROW] = "row", [K_REDUCE] = "reduce", [K_OTHER] = "other",
 };
+static const char *const dtype_name[] = {
+	[DT_F32] = "f32", [DT_F64] = "f64", [DT_I32] = "i32", [DT_I8] = "i8",
+};
 static const char *const form_name[] = {
 	[FORM_SIMPLE] = "simple", [FORM_XT] = "xt", [FORM_PACKED] = "packed",
 	[FORM_LANE] = "lane", [FORM_TILE] = "tile",
@@ -127,7 +130,8 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_bool(L, "update", op_is(n->op, F_UPDATE));
 	set_ints(L, "shape", n->shape.dim, n->shape.rank);
 	set_bool(L, "batched", n->batched);
-	set_str(L, "type", n->type == T_INT ? "int" : "f");
+	set_str(L, "type", dt_is_int(n->dtype) ? "int" : "f");
+	set_str(L, "dtype", dtype_name[n->dtype]);
 	lua_createtable(L, 2, 0);
 	for (int i = 0; i < 2; i++) {
 		lua_pushnumber(L, n->attr[i]);

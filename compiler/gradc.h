@@ -138,12 +138,22 @@ typedef struct Target {
 } Target;
 /* The row named 'name', or NULL; names_out (if given): the known names. */
 const Target *find_target(const char *name, const char **names_out);
-/* The rows of L a packed product transposes per block: two vectors. */
-int pack_rows(const Target *t, bool f64);
 
 /* -------------------------------------------------------------- ir.c */
 
-typedef enum Type { T_F, T_INT } Type;  /* float (f32/f64 per --dtype), class label */
+/* Element types: every node carries one (Node.dtype).  Float values have
+ * the build's float type (--dtype f32|f64: Graph.f64, set before the first
+ * node is made), class labels DT_I32; DT_I8 is for int8 inference (not
+ * built yet).  */
+typedef enum DType { DT_F32, DT_F64, DT_I32, DT_I8 } DType;
+static inline bool dt_is_int(DType t)
+{
+	return t == DT_I32 || t == DT_I8;
+}
+static inline int dt_bytes(DType t)
+{
+	return t == DT_F64 ? 8 : t == DT_I8 ? 1 : 4;
+}
 
 typedef struct Shape {
 	int rank;               /* 0: scalar */
@@ -191,7 +201,7 @@ typedef struct Node {
 	int in[MAX_IN];      /* input node ids, all < this id */
 	Shape shape;         /* per-sample shape */
 	bool batched;        /* has the implicit leading batch dimension */
-	Type type;
+	DType dtype;         /* element type (float: the build's; labels: DT_I32) */
 	double attr[2];      /* op constants (see ops.def) */
 	Matmul mm;           /* OP_MATMUL, filled by lower / autodiff */
 	const char *name;    /* user's name, or derived ("dW2"); NULL: anonymous */
@@ -278,7 +288,15 @@ Graph *copy_graph(const Graph *g);
 /* Node constructors.  Each infers the shape and batch flag, reports a user
  * error at 'loc' on a mismatch, and folds constants (x*1 -> x, FILL op FILL
  * -> FILL, ...): the id returned may be an existing node.  */
-int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, Type t, Loc loc);
+int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, DType t, Loc loc);
+/* The rows of L a packed product of dtype dt transposes per block: two
+ * vectors of the target (target.c). */
+int pack_rows(const Target *t, DType dt);
+/* The float element type of g's values (DT_F32 or DT_F64). */
+static inline DType float_dtype(const Graph *g)
+{
+	return g->f64 ? DT_F64 : DT_F32;
+}
 int new_const(Graph *g, double v, Loc loc);
 int new_fill(Graph *g, double v, Shape s, bool batched);
 int new_unary(Graph *g, Op op, int a, double attr, Loc loc);

@@ -74,7 +74,7 @@ static int push(Graph *g, Op op, Shape s, bool batched, Loc loc)
 	n->op = op;
 	n->shape = s;
 	n->batched = batched;
-	n->type = T_F;
+	n->dtype = float_dtype(g);
 	n->loc = loc;
 	n->fwd = n->fuse = n->alias = n->grad = n->side = -1;
 	return g->n_node++;
@@ -118,8 +118,7 @@ int64_t node_numel(const Graph *g, const Node *n)
 
 int64_t node_bytes(const Graph *g, const Node *n)
 {
-	int64_t size = n->type == T_INT ? 4 : g->f64 ? 8 : 4;
-	return node_numel(g, n) * size;
+	return node_numel(g, n) * dt_bytes(n->dtype);
 }
 
 const char *shape_str(Shape s)
@@ -206,7 +205,7 @@ static bool literal(const Graph *g, int id, double *v)
 	return true;
 }
 
-int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, Type t, Loc loc)
+int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, DType t, Loc loc)
 {
 	int64_t n = 1;
 	for (int i = 0; i < s.rank; i++) {
@@ -219,7 +218,7 @@ int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, Type t, L
 	}
 	int id = push(g, op, s, batched, loc);
 	g->node[id].name = name;
-	g->node[id].type = t;
+	g->node[id].dtype = t;
 	return id;
 }
 
@@ -251,7 +250,7 @@ static int fill_like(Graph *g, int like, double v)
 static void check_float(Graph *g, int a, Loc loc)
 {
 	Node *n = &g->node[a];
-	if (n->type == T_INT)
+	if (dt_is_int(n->dtype))
 		error_at(loc, "'%s' is an int (a class label) and cannot be used as a float",
 		         node_label(g, a));
 }
@@ -402,7 +401,7 @@ int new_binary(Graph *g, Op op, int a, int b, Loc loc)
 	switch (op) {
 	case OP_CROSS_ENTROPY:
 		check_float(g, a, loc);
-		if (y->type != T_INT)
+		if (!dt_is_int(y->dtype))
 			error_at(loc, "'cross_entropy' expects an int class label, got float '%s'",
 			         node_label(g, b));
 		if (x->shape.rank != 1)

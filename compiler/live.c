@@ -90,7 +90,7 @@ static bool can_overwrite(const Graph *g, int i, int x, const bool *end, const b
 	if (n->sto != STO_ARENA || xn->sto != STO_ARENA || end[x] || shared[x] || xn->last != i)
 		return false;
 	return shape_eq(n->shape, xn->shape) && n->batched == xn->batched &&
-	       n->type == xn->type && node_bytes(g, n) == node_bytes(g, xn);
+	       n->dtype == xn->dtype && node_bytes(g, n) == node_bytes(g, xn);
 }
 
 /* Storage, ranges, aliases, lower bound, unshared bytes. */
@@ -107,7 +107,7 @@ int64_t liveness(Graph *g)
 		nd->offset = 0;
 		nd->bytes = nd->sto == STO_ARENA ? align_up(g, node_bytes(g, nd)) : 0;
 		nd->scratch = nd->op == OP_MATMUL && nd->mm.pack > 0 ?
-		              align_up(g, nd->mm.pack * nd->mm.k * (g->f64 ? 8 : 4)) : 0;
+		              align_up(g, nd->mm.pack * nd->mm.k * dt_bytes(nd->dtype)) : 0;
 		nd->scratch_offset = 0;
 	}
 	caller_reads(g, end);

@@ -112,7 +112,7 @@ static bool can_fuse(const Graph *g, int p, int c)
 		return false;
 	}
 	return pn->batched == cn->batched && shape_eq(pn->shape, cn->shape) &&
-	       pn->type == T_F && cn->type == T_F;
+	       !dt_is_int(pn->dtype) && !dt_is_int(cn->dtype);
 }
 
 /* Does node 'p', or a node already fused into it, read a trainable
@@ -262,8 +262,10 @@ void optimize(Graph *g, bool fuse, bool pack)
 	share_ce_exps(g);
 	for (int i = 0; pack && i < g->n_node; i++) {
 		Matmul *mm = &g->node[i].mm;
-		if (g->node[i].op == OP_MATMUL && mm->nb == 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 64 &&
-		    mm->k >= 16)
-			mm->pack = mm->m < pack_rows(g->target, g->f64) ? mm->m : pack_rows(g->target, g->f64);
+		if (g->node[i].op != OP_MATMUL || mm->nb != 1 || mm->ta || !mm->tb || mm->m < 16 ||
+		    mm->n < 64 || mm->k < 16)
+			continue;
+		int64_t rows = pack_rows(g->target, g->node[i].dtype);
+		mm->pack = mm->m < rows ? mm->m : rows;
 	}
 }

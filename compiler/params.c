@@ -97,7 +97,7 @@ int64_t label_classes(const Graph *g, int id)
 const char *input_tensor(const struct gradc_st_tensor *t, const Graph *g, const Node *n,
 			 int64_t *batch, double **values)
 {
-	bool is_int = n->type == T_INT;
+	bool is_int = dt_is_int(n->dtype);
 	const char *want = is_int ? "I32 or I64" : "F32 or F64";
 	bool dtype_ok = is_int ? t->dtype == GRADC_ST_I32 || t->dtype == GRADC_ST_I64
 			       : t->dtype == GRADC_ST_F32 || t->dtype == GRADC_ST_F64;

@@ -339,7 +339,7 @@ static int resolve(Parser *p, const Token *t)
 static int resolve_float(Parser *p, const Token *t)
 {
 	int id = resolve(p, t);
-	if (p->g->node[id].type == T_INT)
+	if (dt_is_int(p->g->node[id].dtype))
 		error_at(t->loc, "'%.*s' is an int (a class label) and cannot be used as a float",
 			 t->len, t->s);
 	return id;
@@ -448,7 +448,7 @@ static int parse_label(Parser *p, const Callee *c)
 	Token *t = peek(p), *u = peek_at(p, 1);
 	if (t->kind == TOK_IDENT && (is_punct(u, ',') || is_punct(u, ')') || is_eol(u))) {
 		Sym *e = lookup(p, t);
-		if (e && e->id >= 0 && p->g->node[e->id].type == T_INT) {
+		if (e && e->id >= 0 && dt_is_int(p->g->node[e->id].dtype)) {
 			next(p);
 			return e->id;
 		}
@@ -689,6 +689,7 @@ static void parse_model(Parser *p)
 	if (why)
 		error_at(t->loc, "model name '%.*s' %s", t->len, t->s, why);
 	p->g = new_graph(tok_name(t), p->src);
+	p->g->f64 = p->opt->f64;  /* before any node: their float dtype */
 	end_stmt(p);
 }
 
@@ -742,10 +743,10 @@ static void parse_input(Parser *p)
 	int id;
 	if (is_word(u, "int")) {
 		next(p);
-		id = new_leaf(p->g, OP_INPUT, tok_name(t), (Shape){0}, true, T_INT, t->loc);
+		id = new_leaf(p->g, OP_INPUT, tok_name(t), (Shape){0}, true, DT_I32, t->loc);
 	} else if (is_punct(u, '[')) {
 		Shape s = parse_dims(p);
-		id = new_leaf(p->g, OP_INPUT, tok_name(t), s, true, T_F, t->loc);
+		id = new_leaf(p->g, OP_INPUT, tok_name(t), s, true, float_dtype(p->g), t->loc);
 	} else {
 		error_at(u->loc, "expected '[' or 'int' after 'input %.*s', got %s", t->len, t->s,
 			 tok_str(u));
@@ -797,7 +798,7 @@ static void parse_param(Parser *p)
 			 "got %s",
 			 t->len, t->s, tok_str(peek(p)));
 	next(p);
-	int id = new_leaf(p->g, OP_PARAM, tok_name(t), s, false, T_F, t->loc);
+	int id = new_leaf(p->g, OP_PARAM, tok_name(t), s, false, float_dtype(p->g), t->loc);
 	parse_init(p, &p->g->node[id]);
 	if (is_word(peek(p), "frozen")) {
 		next(p);

@@ -67,7 +67,7 @@ void push_double(Doubles *d, double v)
 /* The C type of a forward input node's array. */
 static const char *in_type(const Job *j, const Node *n)
 {
-	return n->type == T_INT ? "int32_t" : str_fmt("%s_real", j->prefix);
+	return dt_is_int(n->dtype) ? "int32_t" : str_fmt("%s_real", j->prefix);
 }
 
 /* The input arguments of an entry point, in declaration order: every
@@ -199,7 +199,7 @@ static void write_harness(const Job *j)
 		   (unsigned long long)(j->check ? CHECK_SEED : j->seed));
 	for (int k = 0; k < n_in; k++) {
 		const Node *n = &fwd->node[ins[k]];
-		buf_printf(&b, "\t%s(gradc_hin%d, %lld);\n", n->type == T_INT ? "rdi" : "rd", k,
+		buf_printf(&b, "\t%s(gradc_hin%d, %lld);\n", dt_is_int(n->dtype) ? "rdi" : "rd", k,
 			   (long long)node_numel(fwd, n));
 	}
 	for (int k = 0; k < n_pa; k++) {
@@ -452,7 +452,7 @@ static void read_in(Job *j, const Graph *fwd, int want_batch)
 			n->op == OP_INPUT || n->op == OP_PARAM ? gradc_st_find(&f, n->name) : NULL;
 		if (n->op == OP_INPUT && !t)
 			msg = str_fmt("missing input '%s' (%s of shape [B%s%s)", n->name,
-				      n->type == T_INT ? "I32 or I64" : "F32 or F64",
+				      dt_is_int(n->dtype) ? "I32 or I64" : "F32 or F64",
 				      n->shape.rank ? ", " : "]",
 				      n->shape.rank ? shape_str(n->shape) + 1 : "");
 		else if (n->op == OP_INPUT)

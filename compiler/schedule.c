@@ -121,7 +121,7 @@ static void build_hazards(Sched *s)
 			const Node *nd = &g->node[i];
 			for (int k = 0; k < nd->n_in; k++) {
 				const Node *x = &g->node[nd->in[k]];
-				if (nd->in[k] == p || (x->op == OP_INPUT && x->type == T_INT))
+				if (nd->in[k] == p || (x->op == OP_INPUT && dt_is_int(x->dtype)))
 					add_edge(s, s->unit[i], uu);
 			}
 		}

@@ -38,9 +38,9 @@ enum { PACK_MR = 8 };  /* rows of the packed form's register tile */
 
 /* The packed form's panel: MB rows of C and KC values of k per block, both
  * stored in V-element vectors within the target's stack.  false: none. */
-static bool pack_shape(const Graph *g, Matmul *mm, int64_t V)
+static bool pack_shape(const Graph *g, Matmul *mm, int64_t V, int64_t es)
 {
-	int64_t cap = g->target->stack_bytes / (g->f64 ? 8 : 4) / V;  /* KC + MB vectors */
+	int64_t cap = g->target->stack_bytes / es / V;  /* KC + MB vectors */
 	int64_t mb = mm->m <= cap / 2 ? mm->m : divisor(mm->m, cap / 4, cap / 2);
 	int64_t kc = divisor(mm->k, cap / 4, cap / 2);
 	if (!mb || !kc || mb % PACK_MR)
@@ -51,15 +51,16 @@ static bool pack_shape(const Graph *g, Matmul *mm, int64_t V)
 	return true;
 }
 
-static Form product_form(const Graph *g, Matmul *mm, bool fuse, bool pack)
+/* es: the bytes of one element of the product */
+static Form product_form(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool pack)
 {
-	int64_t V = g->target->vec_bytes / (g->f64 ? 8 : 4);
+	int64_t V = g->target->vec_bytes / es;
 	if (!fuse || mm->nb > 1 || (mm->ta && mm->tb))
 		return FORM_SIMPLE;
 	if (mm->pack > 0)
 		return FORM_XT;
 	if (!mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 && pack &&
-	    pack_shape(g, mm, V))
+	    pack_shape(g, mm, V, es))
 		return FORM_PACKED;
 	if (!mm->ta && (mm->tb || mm->n == 1))
 		return mm->k >= V ? FORM_LANE : FORM_SIMPLE;
@@ -89,7 +90,7 @@ void select_kernels(Graph *g, bool fuse, bool pack)
 		Node *n = &g->node[i];
 		n->side = -1;
 		if (n->op == OP_MATMUL)
-			n->mm.form = product_form(g, &n->mm, fuse, pack);
+			n->mm.form = product_form(g, &n->mm, dt_bytes(n->dtype), fuse, pack);
 	}
 	for (int i = 0; fuse && i < g->n_node; i++) {
 		if (g->node[i].op != OP_MATMUL)

@@ -45,7 +45,7 @@ const char *read_stats(const gradc_st_file *f, const Graph *g, Stats **out)
 		bool std = !strcmp(dot, ".std");
 		int id = find_name(g, input);
 		if ((!std && strcmp(dot, ".mean")) || id < 0 || g->node[id].op != OP_INPUT
-		    || g->node[id].type == T_INT)
+		    || dt_is_int(g->node[id].dtype))
 			return str_fmt("'%s' names no float input of the model", name);
 		double *v;
 		Node stand_in = g->node[id];
@@ -107,7 +107,7 @@ static int new_stat(Graph *g, const Node *x, const char *name, const double *v, 
 		    int *line)
 {
 	const char *nm = fresh_name(old, x->name, name);
-	int id = new_leaf(g, OP_PARAM, nm, x->shape, false, T_F, (Loc){++*line, 1});
+	int id = new_leaf(g, OP_PARAM, nm, x->shape, false, float_dtype(g), (Loc){++*line, 1});
 	Node *n = &g->node[id];
 	n->frozen = true;
 	n->stat = true;

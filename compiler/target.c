@@ -37,7 +37,7 @@ const Target *find_target(const char *name, const char **names_out)
 	return NULL;
 }
 
-int pack_rows(const Target *t, bool f64)
+int pack_rows(const Target *t, DType dt)
 {
-	return 2 * t->vec_bytes / (f64 ? 8 : 4);
+	return 2 * t->vec_bytes / dt_bytes(dt);
 }

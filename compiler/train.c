@@ -246,7 +246,7 @@ static void prepare(Run *r)
 	r->ins = declared_nodes(g, OP_INPUT, &r->n_in);
 	r->label = -1;
 	for (int k = 0; k < r->n_in; k++)
-		if (g->node[r->ins[k]].type == T_INT)
+		if (dt_is_int(g->node[r->ins[k]].dtype))
 			r->label = r->ins[k];
 	r->classes = r->label >= 0 ? label_classes(g, r->label) : 0;
 	r->pred_out = r->classes < INT32_MAX ? find_pred_out(r) : -1;

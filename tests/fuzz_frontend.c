@@ -67,7 +67,7 @@ static void check_graph(const Graph *g)
 		}
 		if (n->name)
 			CHECK(valid_name(n->name));
-		CHECK(n->type == T_F || n->op == OP_INPUT);
+		CHECK(!dt_is_int(n->dtype) || n->op == OP_INPUT);
 	}
 	CHECK(g->n_out >= 0 && g->n_out <= MAX_LIST && g->n_track >= 0 && g->n_track <= MAX_LIST);
 	for (int i = 0; i < g->n_out; i++)

@@ -38,7 +38,7 @@ static void randomize(Eval *e)
 			if (g->node[j].op == OP_CROSS_ENTROPY && g->node[j].in[1] == i)
 				classes = g->node[g->node[j].in[0]].shape.dim[0];
 		for (int64_t k = 0; k < node_numel(g, n); k++)
-			e->val[i][k] = n->type == T_INT ? floor(urand() * (double)classes)
+			e->val[i][k] = dt_is_int(n->dtype) ? floor(urand() * (double)classes)
 			                                : 2 * urand() - 1;
 	}
 }

@@ -54,10 +54,10 @@ static double **random_values(const Graph *fwd)
 		if (n->op != OP_INPUT && n->op != OP_PARAM)
 			continue;
 		int64_t count = n->op == OP_INPUT ? node_numel(fwd, n) : shape_numel(n->shape);
-		int64_t classes = n->type == T_INT ? label_classes(fwd, i) : 0;
+		int64_t classes = dt_is_int(n->dtype) ? label_classes(fwd, i) : 0;
 		v[i] = alloc(sizeof(double) * (size_t)count);
 		for (int64_t k = 0; k < count; k++)
-			v[i][k] = n->type == T_INT ? floor(urand() * (double)classes)
+			v[i][k] = dt_is_int(n->dtype) ? floor(urand() * (double)classes)
 						   : (double)(float)(urand() - 0.5);
 	}
 	return v;
@@ -73,7 +73,7 @@ static void write_in(const char *path, const Graph *fwd, double **v)
 			continue;
 		gradc_st_tensor *x = &t[n_t++];
 		x->name = n->name;
-		x->dtype = n->type == T_INT ? GRADC_ST_I32 : GRADC_ST_F64;
+		x->dtype = dt_is_int(n->dtype) ? GRADC_ST_I32 : GRADC_ST_F64;
 		if (n->op == OP_INPUT)
 			x->shape[x->rank++] = fwd->batch;
 		for (int r = 0; r < n->shape.rank; r++)
@@ -82,7 +82,7 @@ static void write_in(const char *path, const Graph *fwd, double **v)
 		x->nbytes = count * gradc_st_dtype_size(x->dtype);
 		x->data = alloc(x->nbytes);
 		for (size_t k = 0; k < count; k++)
-			if (n->type == T_INT)
+			if (dt_is_int(n->dtype))
 				((int32_t *)x->data)[k] = (int32_t)v[i][k];
 			else
 				((double *)x->data)[k] = v[i][k];

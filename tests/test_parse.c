@@ -83,7 +83,7 @@ START_TEST(test_seed_model)
 	ck_assert_double_eq(g->opt.momentum, 0);
 	ck_assert_int_eq(N("x")->op, OP_INPUT);
 	ck_assert(N("x")->batched);
-	ck_assert_int_eq(N("y")->type, T_INT);
+	ck_assert_int_eq(N("y")->dtype, DT_I32);
 	ck_assert_int_eq(N("W1")->op, OP_PARAM);
 	ck_assert(!N("W1")->batched);
 	ck_assert_int_eq(N("W1")->init, INIT_HE);
@@ -222,7 +222,7 @@ static void check_shape(const char *expr, Shape s, bool batched)
 	ck_assert_msg(shape_eq(r->shape, s), "%s: shape %s, expected %s", expr, shape_str(r->shape),
 		      shape_str(s));
 	ck_assert_msg(r->batched == batched, "%s: batched %d", expr, r->batched);
-	ck_assert_int_eq(r->type, T_F);
+	ck_assert_int_eq(r->dtype, DT_F32);
 }
 
 START_TEST(test_shapes)

@@ -378,8 +378,8 @@ START_TEST(packed_scratch)
 			}
 			packed++;
 			ck_assert(!n->mm.ta && n->mm.tb && n->mm.n == 100 && n->mm.k == 70);
-			ck_assert_int_eq(n->mm.pack, pack_rows(g->target, false));
-			ck_assert_int_eq(n->scratch, pack_rows(g->target, false) * 70 * 4);
+			ck_assert_int_eq(n->mm.pack, pack_rows(g->target, DT_F32));
+			ck_assert_int_eq(n->scratch, pack_rows(g->target, DT_F32) * 70 * 4);
 			int s = exec_step(g, i);
 			for (int j = 0; j < g->n_node; j++) {
 				const Node *x = &g->node[j];

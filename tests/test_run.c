@@ -103,10 +103,10 @@ static double **random_values(const Graph *fwd, bool f64)
 		if (n->op != OP_INPUT && n->op != OP_PARAM)
 			continue;
 		int64_t count = n->op == OP_INPUT ? node_numel(fwd, n) : shape_numel(n->shape);
-		int64_t classes = n->type == T_INT ? label_classes(fwd, i) : 0;
+		int64_t classes = dt_is_int(n->dtype) ? label_classes(fwd, i) : 0;
 		v[i] = alloc(sizeof(double) * (size_t)count);
 		for (int64_t k = 0; k < count; k++) {
-			double x = n->type == T_INT    ? floor(urand() * (double)classes)
+			double x = dt_is_int(n->dtype)    ? floor(urand() * (double)classes)
 				   : n->op == OP_PARAM ? urand() - 0.5
 						       : 2 * urand() - 1;
 			v[i][k] = f64 ? x : (double)(float)x;
@@ -126,7 +126,7 @@ static void write_in(const char *path, const Graph *fwd, double **v, bool f64, b
 		if (n->op == OP_INPUT)
 			t[n_t++] = tensor(
 				n->name,
-				n->type == T_INT ? (n_int++ % 2 ? GRADC_ST_I32 : GRADC_ST_I64) : ft,
+				dt_is_int(n->dtype) ? (n_int++ % 2 ? GRADC_ST_I32 : GRADC_ST_I64) : ft,
 				n, fwd->batch, v[i]);
 		else if (n->op == OP_PARAM && params)
 			t[n_t++] = tensor(n->name, ft, n, 0, v[i]);

@@ -49,8 +49,8 @@ static Graph *hazard_graph(bool fuse_grad)
 	Graph *g = new_graph("t", NULL);
 	Loc l = {0};
 	Shape s = shape_of(1, (int64_t)4);
-	int x = new_leaf(g, OP_INPUT, "x", s, true, T_F, l);
-	int w = new_leaf(g, OP_PARAM, "W", s, false, T_F, l);
+	int x = new_leaf(g, OP_INPUT, "x", s, true, DT_F32, l);
+	int w = new_leaf(g, OP_PARAM, "W", s, false, DT_F32, l);
 	int a = new_binary(g, OP_MUL, x, w, l);
 	int dw = new_grad(g, OP_REDUCE_TO, 1, &a, s, false);
 	int in[2] = {w, dw};
@@ -119,7 +119,7 @@ START_TEST(updates_early)
 					for (int k = 0; k < g->node[i].n_in; k++) {
 						int x = g->node[i].in[k];
 						reads |= x == un->in[0] ||
-						         (g->node[x].op == OP_INPUT && g->node[x].type == T_INT);
+						         (g->node[x].op == OP_INPUT && dt_is_int(g->node[x].dtype));
 						if (exec_step(g, i) == u && op_kind[g->node[x].op] != K_LEAF &&
 						    exec_step(g, x) != u && exec_step(g, x) > dep)
 							dep = exec_step(g, x);

@@ -131,7 +131,23 @@ START_TEST(target_row)
 	for (int i = 0; i < g->n_node; i++)
 		if (g->node[i].sto == STO_ARENA)
 			ck_assert_int_eq(g->node[i].offset % t->align, 0);
-	ck_assert_int_eq(pack_rows(t, false), 2 * t->vec_bytes / 4);
+	ck_assert_int_eq(pack_rows(t, DT_F32), 2 * t->vec_bytes / 4);
+}
+END_TEST
+
+/* Every node carries its element type: the build's float type, i32 labels;
+ * sizes follow it. */
+START_TEST(dtypes)
+{
+	for (int f64 = 0; f64 < 2; f64++) {
+		Graph *g = built(seed, MODE_TRAIN, (Options){.f64 = f64});
+		for (int i = 0; i < g->n_node; i++) {
+			const Node *n = &g->node[i];
+			bool label = n->op == OP_INPUT && !strcmp(n->name, "y");
+			ck_assert_int_eq(n->dtype, label ? DT_I32 : f64 ? DT_F64 : DT_F32);
+			ck_assert_int_eq(node_bytes(g, n), node_numel(g, n) * (label || !f64 ? 4 : 8));
+		}
+	}
 }
 END_TEST
 
@@ -146,6 +162,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, forms);
 	tcase_add_test(tc, side_sums);
 	tcase_add_test(tc, target_row);
+	tcase_add_test(tc, dtypes);
 	suite_add_tcase(s, tc);
 	return s;
 }
