@@ -212,6 +212,21 @@ static void push_optim(lua_State *L, const Optim *o)
 	set_int(L, "line", o->loc.line);
 }
 
+/* Root r's kernel: the ids of the nodes fused into it, in schedule order
+ * (verify_schedule keeps them contiguous right before r), as r.members. */
+static void push_members(lua_State *L, const int *root, int r)
+{
+	int first = r;
+	while (first > 0 && root[first - 1] == r)
+		first--;
+	lua_createtable(L, r - first, 0);
+	for (int j = first; j < r; j++) {
+		lua_pushinteger(L, j);
+		lua_rawseti(L, -2, j - first + 1);
+	}
+	lua_setfield(L, -2, "members");
+}
+
 static void push_graph(lua_State *L, const Graph *g)
 {
 	lua_createtable(L, 0, 20);
@@ -230,9 +245,14 @@ static void push_graph(lua_State *L, const Graph *g)
 	set_int(L, "unshared_bytes", g->unshared_bytes);
 	push_optim(L, &g->opt);
 	lua_setfield(L, -2, "opt");
+	int *root = alloc(sizeof(int) * (size_t)(g->n_node + 1));
+	for (int i = 0; i < g->n_node; i++)
+		root[i] = op_kind[g->node[i].op] == K_LEAF ? -1 : exec_step(g, i);
 	lua_createtable(L, g->n_node, 0);
 	for (int i = 0; i < g->n_node; i++) {
 		push_node(L, g, i);
+		if (root[i] == i)
+			push_members(L, root, i);
 		lua_rawseti(L, -2, i + 1);
 	}
 	lua_setfield(L, -2, "nodes");

@@ -72,15 +72,13 @@ local function new_ctx(A, g, fixed, api)
       end
     end
   end
-  -- roots and their fused members
+  -- each root's fused members, as emit.c lists them (n.members: ids)
   K.members = {}
   for _, n in ipairs(g.nodes) do
-    local r = n
-    while r.fuse and r.fuse >= 0 do r = g.nodes[r.fuse + 1] end
-    if r ~= n then
-      local list = K.members[r.id] or {}
-      list[#list + 1] = n
-      K.members[r.id] = list
+    if n.members and #n.members > 0 then
+      local list = {}
+      for k, id in ipairs(n.members) do list[k] = g.nodes[id + 1] end
+      K.members[n.id] = list
     end
   end
   return K

@@ -51,7 +51,8 @@ local function tiny(fuse, mm, n)
       bcast = {{n, 1}, {0, 1}}, fuse = fuse and 5 or -1, sto = fuse and "none" or "arena",
       offset = fuse and 0 or 64, line = 8, text = "h = relu(z + b)"},
     node{id = 5, op = "relu", kind = "unary", name = "h", shape = {n}, batched = true,
-      inputs = {4}, bcast = {{n, 1}}, sto = "output", line = 8, text = "h = relu(z + b)"},
+      inputs = {4}, bcast = {{n, 1}}, sto = "output", line = 8, text = "h = relu(z + b)",
+      members = fuse and {3, 4} or nil},  -- emit.c lists a root's fused nodes
   }
   return {
     name = "tiny", model = "tiny", source = "tiny.nn", version = "test", batch = 2,
