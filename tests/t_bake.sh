@@ -19,11 +19,8 @@ bad() {
 	echo "t_bake: $*"
 	fail=1
 }
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-
-$CC -std=c99 -O1 -I"$ROOT/runtime/host" -o "$T/mkst" "$ROOT/tests/mkst.c" \
-	"$ROOT/runtime/host/gradc_safetensors.c" || { echo "cannot build mkst"; exit 1; }
+. "$ROOT/tests/lib.sh"  # $T, need_mkst (its fail() is unused: bad() below)
+need_mkst
 
 cat >"$T/bk.nn" <<'EOF'
 model bk

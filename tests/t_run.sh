@@ -16,22 +16,8 @@
 #
 # Environment (tests/run.sh sets them): GRADC, ROOT, CC.
 set -u
-GRADC=${GRADC:-$PWD/build/gradc}
-ROOT=${ROOT:-$PWD}
-CC=${CC:-cc}
-export CC
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
-$CC -std=c99 -O1 -I"$ROOT/runtime/host" -o "$T/mkst" "$ROOT/tests/mkst.c" \
-	"$ROOT/runtime/host/gradc_safetensors.c" || { echo "cannot build mkst"; exit 1; }
-mkst() { "$T/mkst" "$@"; }
+. "${ROOT:-$PWD}/tests/lib.sh"
+need_mkst
 
 MLP="$ROOT/models/mlp.nn"
 W1="W1:F64:32,64:rand3"

@@ -20,23 +20,10 @@
 #
 # Environment (tests/run.sh sets them): GRADC, ROOT, CC.
 set -u
-GRADC=${GRADC:-$PWD/build/gradc}
-ROOT=${ROOT:-$PWD}
-CC=${CC:-cc}
-export CC
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "${ROOT:-$PWD}/tests/lib.sh"
 export GRADC_CACHE="$T/cache" # built drivers, reused by identical builds
-fails=0
-
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
-}
-
 $CC -std=c99 -O1 -o "$T/mknpy" "$ROOT/tests/mknpy.c" || { echo "cannot build mknpy"; exit 1; }
-$CC -std=c99 -O1 -I"$ROOT/runtime/host" -o "$T/mkst" "$ROOT/tests/mkst.c" \
-	"$ROOT/runtime/host/gradc_safetensors.c" || { echo "cannot build mkst"; exit 1; }
+need_mkst
 MLP="$ROOT/models/mlp.nn"
 IRIS="$ROOT/models/iris.nn"
 sed 1d "$ROOT/data/iris.csv" > "$T/iris.csv" # no header
