@@ -46,8 +46,8 @@ static double grad_cost(const Graph *g)
 	double c = 0;
 	for (int i = 0; i < g->n_node; i++) {
 		const Node *n = &g->node[i];
-		if (n->op == OP_MATMUL)
-			c += (double)n->mm.m * (double)n->mm.n * (double)n->mm.k * (double)n->mm.nb;
+		if (op_is(n->op, F_CONTRACT))
+			c += (double)node_macs(g, n);
 		else
 			c += (double)node_numel(g, n);
 	}

@@ -322,6 +322,11 @@ int full_dims(const Graph *g, const Node *n, int64_t dim[MAX_RANK + 1]);
 int bcast_strides(const Graph *g, const Node *out, const Node *in,
                   int64_t stride[MAX_RANK + 1]);
 const char *node_label(const Graph *g, int id);  /* name, or "op#id" */
+/* Multiply-adds of one call of node n's kernel over the whole batch (the
+ * contractions: products and convolutions; 0 for other ops), and their
+ * sum over a graph (SPEC 2: the report's `macs`). */
+int64_t node_macs(const Graph *g, const Node *n);
+int64_t graph_macs(const Graph *g);
 /* The gradient node of parameter 'p' in a TRAIN/GRAD graph, or -1. */
 int param_grad(const Graph *g, int p);
 /* Renumber the nodes: node i moves to new_id[i], or is dropped where it is

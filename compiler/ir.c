@@ -488,6 +488,24 @@ bool valid_name(const char *s)
 	return true;
 }
 
+/* Multiply-adds of one call of node n's kernel (the whole batch): the
+ * contractions (F_CONTRACT); 0 for every other op. */
+int64_t node_macs(const Graph *g, const Node *n)
+{
+	(void)g;
+	if (n->op == OP_MATMUL)
+		return n->mm.m * n->mm.n * n->mm.k * n->mm.nb;
+	return 0;
+}
+
+int64_t graph_macs(const Graph *g)
+{
+	int64_t s = 0;
+	for (int i = 0; i < g->n_node; i++)
+		s += node_macs(g, &g->node[i]);
+	return s;
+}
+
 int param_grad(const Graph *g, int p)
 {
 	return g->node[p].grad;
