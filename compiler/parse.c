@@ -612,8 +612,10 @@ static int parse_args(Parser *p, const Callee *c, const Token *at, Arg *arg, int
 						 c->name);
 				if (n_pos == (variadic(c) ? max : c->n_param)) {
 					if (variadic(c))
-						error_at(t->loc, "'%s' takes at most %d arguments", c->name,
-							 max);
+						error_at(t->loc, "'%s' takes at most %d arguments%s", c->name,
+							 max, c->code == OP_RESHAPE ?
+							 str_fmt(" (a shape of at most %d dimensions)",
+								 MAX_RANK) : "");
 					arg_count_error(c, t, count_args(p, from));
 				}
 				i = n_pos++;

@@ -187,8 +187,8 @@ int new_concat(Graph *g, int n, const int *in, Loc loc)
 		Node *a = &g->node[in[k]];
 		batched |= a->batched;
 		if (a->shape.rank == 0)
-			error_at(loc, "'concat' joins along the first axis: '%s' is a scalar",
-			         node_label(g, in[k]));
+			error_at(loc, "'concat' joins along the first axis: its argument %d is a scalar",
+			         k + 1);
 		Shape t = a->shape;
 		bool same = t.rank == s.rank;
 		for (int d = 1; same && d < t.rank; d++)
