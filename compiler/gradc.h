@@ -726,6 +726,7 @@ typedef struct ImportOptions {
 	const char *train;      /* --train all|none|P,...; NULL: none */
 	const char *loss;       /* --loss cross_entropy|mse, or NULL */
 	const char *optimizer;  /* --optimizer, or NULL: sgd(lr = 0.01) */
+	const char *params_path; /* where the initializers go (for a comment), or NULL */
 } ImportOptions;
 /* An ONNX model as .nn text and its initializers as safetensors bytes. */
 typedef struct Imported {

@@ -133,6 +133,10 @@ Val *in_val(Imp *I, int k)
 		node_fail(I, "input '%s' is not defined before the node (the graph is not in "
 			     "topological order, or the value is missing)",
 			  I->node->in[k]);
+	if (v->c && !v->c->f && !v->c->i)
+		node_fail(I, "'%s' is a tensor of %s (gradc imports FLOAT and DOUBLE tensors, and "
+			     "INT32 and INT64 shapes)",
+			  v->onnx, onnx_dtype_name(v->c->dtype));
 	return v;
 }
 
@@ -180,6 +184,16 @@ Shape val_shape(const Val *v)
 	for (int k = 0; k < v->rank; k++)
 		s.dim[k] = v->dim[k];
 	return s;
+}
+
+const char *fnum_text(double x)
+{
+	for (int p = 1; p < 9; p++) {
+		char *t = str_fmt("%.*g", p, x);
+		if ((float)strtod(t, NULL) == (float)x)
+			return t;
+	}
+	return str_fmt("%.9g", x);
 }
 
 const char *num_text(double x)
@@ -299,7 +313,8 @@ const char *operand(Imp *I, Val *v, bool lit, int rank)
 		double x = v->c->f ? v->c->f[0] : (double)v->c->i[0];
 		if (x != x || x - x != 0)
 			node_fail(I, "a constant %g (not finite)", x);
-		return x < 0 ? str_fmt("(%s)", num_text(x)) : num_text(x);
+		const char *t = v->c->dtype == ONNX_FLOAT ? fnum_text(x) : num_text(x);
+		return x < 0 ? str_fmt("(%s)", t) : t;
 	}
 	Shape s = {.rank = v->c->rank};
 	int off = 0;
@@ -361,6 +376,19 @@ void alias(Imp *I, Val *out, Val *in, const char *why)
 
 /* ---- the graph */
 
+/* An error about a graph input: in the words of the node reading it. */
+static NORETURN PRINTF(2, 3) void input_fail(Imp *I, const char *fmt, ...)
+{
+	char m[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof m, fmt, ap);
+	va_end(ap);
+	if (I->node)
+		node_fail(I, "%s", m);
+	error_at((Loc){0}, "%s", m);
+}
+
 /* Graph inputs: one `input` each (initializers listed as inputs, as old
  * exporters do, are skipped). */
 static void read_inputs(Imp *I, Buf *head)
@@ -372,25 +400,31 @@ static void read_inputs(Imp *I, Buf *head)
 		if (find_val(I, in->name))
 			continue;
 		const char *what = str_fmt("input '%s'", in->name);
+		/* SPEC 4: the node reading it names the error, if one does */
+		for (int64_t j = 0; j < m->n_node && !I->node; j++)
+			for (int64_t i = 0; i < m->node[j].n_in; i++)
+				if (!strcmp(m->node[j].in[i], in->name))
+					I->node = &m->node[j];
 		if (in->dtype != ONNX_FLOAT && in->dtype != ONNX_DOUBLE)
-			error_at((Loc){0}, "%s has element type %s; gradc imports float inputs",
-				 what, onnx_dtype_name(in->dtype));
+			input_fail(I, "%s has element type %s; gradc imports float inputs", what,
+				   onnx_dtype_name(in->dtype));
 		if (in->rank < 1)
-			error_at((Loc){0}, "%s has %s; gradc needs a shape with the batch first",
-				 what, in->rank < 0 ? "no shape" : "no dimensions");
+			input_fail(I, "%s has %s; gradc needs a shape with the batch first", what,
+				   in->rank < 0 ? "no shape" : "no dimensions");
 		if (in->rank - 1 > MAX_RANK)
-			error_at((Loc){0}, "%s has %d dimensions; at most %d besides the batch",
-				 what, in->rank, MAX_RANK);
+			input_fail(I, "%s has %d dimensions; at most %d besides the batch", what,
+				   in->rank, MAX_RANK);
 		for (int d = 1; d < in->rank; d++)
 			if (in->dim[d] < 1)
-				error_at((Loc){0}, "%s: dimension %d%s is dynamic; only the first (the "
-						   "batch) may be",
-					 what, d, in->param[d] ? str_fmt(" ('%s')", in->param[d]) : "");
+				input_fail(I, "%s: dimension %d%s is dynamic; only the first (the batch) "
+					      "may be",
+					   what, d, in->param[d] ? str_fmt(" ('%s')", in->param[d]) : "");
 		if (in->dim[0] > 0 && I->batch && in->dim[0] != I->batch)
 			error_at((Loc){0}, "%s has batch %lld, another input %lld", what,
 				 (long long)in->dim[0], (long long)I->batch);
 		if (in->dim[0] > 0)
 			I->batch = in->dim[0];
+		I->node = NULL;
 		Val *v = new_val(I, in->name);
 		v->batched = true;
 		v->rank = in->rank - 1;
@@ -482,7 +516,7 @@ static void translate(Imp *I)
 }
 
 /* Outputs, and with --loss the label, the loss and minimize (step 5). */
-static void finish(Imp *I, Buf *tail, const char *label, const char *loss)
+static void finish(Imp *I, Buf *ins, Buf *tail, const char *label, const char *loss)
 {
 	const OModel *m = I->m;
 	if (m->n_output < 1)
@@ -514,15 +548,11 @@ static void finish(Imp *I, Buf *tail, const char *label, const char *loss)
 	buf_printf(tail, "minimize %s with %s\n", loss,
 		   I->o->optimizer ? I->o->optimizer : "sgd(lr = 0.01)");
 	/* the label's declaration goes with the inputs */
-	Buf lab = {0};
 	if (ce)
-		buf_printf(&lab, "input %s int   # --loss cross_entropy: the class index\n", label);
+		buf_printf(ins, "input %s int   # --loss cross_entropy: the class index\n", label);
 	else
-		buf_printf(&lab, "input %s[%s]   # --loss mse: the target\n", label,
+		buf_printf(ins, "input %s[%s]   # --loss mse: the target\n", label,
 			   shape_list(first->nns));
-	I->decl.s = str_fmt("%s%s", lab.s, I->decl.s ? I->decl.s : "");
-	I->decl.len = strlen(I->decl.s);
-	I->decl.cap = I->decl.len + 1;
 }
 
 /* The model's name: --name, else the file's, sanitized. */
@@ -573,11 +603,14 @@ Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOp
 	}
 	Buf head = {0}, tail = {0};
 	const char *mname = model_name(I);
-	buf_printf(&head, "# imported from %s by gradc import: ONNX IR %lld, opset %lld, by %s %s\n",
+	buf_printf(&head, "# imported from %s by gradc import (ONNX IR %lld, opset %lld, made by %s%s%s)\n",
 		   path, (long long)m->ir_version, (long long)m->opset,
-		   *m->producer ? m->producer : "an unknown producer", m->producer_version);
-	buf_printf(&head, "# the initializers' values: the .safetensors beside this file "
-			  "(gradc compile ... --params it)\n");
+		   *m->producer ? m->producer : "an unknown producer", *m->producer_version ? " " : "",
+		   m->producer_version);
+	if (o->params_path)
+		buf_printf(&head, "# parameters: %s (compile and run take it with --params, train "
+				  "with --init)\n",
+			   o->params_path);
 	buf_printf(&head, "model %s\n", mname);
 	Buf ins = {0};
 	read_inputs(I, &ins);
@@ -587,14 +620,13 @@ Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOp
 	count_uses(I);
 	fold_batchnorms(I);
 	translate(I);
-	finish(I, &tail, label, loss);
+	finish(I, &ins, &tail, label, loss);
 	if (o->train && strcmp(o->train, "all") && strcmp(o->train, "none"))
 		for (const char *p = o->train; *p;) {
 			size_t len = strcspn(p, ",");
 			bool found = false;
 			for (int64_t k = 0; k < I->n_st && !found; k++)
-				found = trainable(&(Imp){.o = &(ImportOptions){.train = str_ndup(p, len)}},
-						  NULL, I->st[k].name);
+				found = strlen(I->st[k].name) == len && !strncmp(I->st[k].name, p, len);
 			for (int64_t k = 0; k < m->n_init && !found; k++)
 				found = strlen(m->init[k].name) == len && !strncmp(m->init[k].name, p, len);
 			if (!found)
@@ -604,10 +636,11 @@ Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOp
 		}
 	Source *src = alloc(sizeof *src);
 	src->path = path;
-	src->text = str_fmt("%s%s\n%s%s\n%s%s", head.s, ins.s, I->decl.s ? I->decl.s : "",
-			    "", I->body.s ? I->body.s : "", tail.s);
+	src->text = str_fmt("%s%s\n%s\n%s%s", head.s, ins.s, I->decl.s ? I->decl.s : "",
+			    I->body.s ? I->body.s : "", tail.s);
 	src->len = strlen(src->text);
 	/* check it: a valid model, or an error about the generated text */
+	if (getenv("GRADC_IMPORT_DEBUG")) fputs(src->text, stderr); /* DEBUG-REMOVE */
 	Options po = {.f64 = I->any_f64};
 	(void)front_end(src, &po);
 	err_src = file;
@@ -753,6 +786,9 @@ int import_main(int argc, char **argv)
 		import_usage_exit("%s", "missing MODEL.onnx");
 	if (o.loss && strcmp(o.loss, "cross_entropy") && strcmp(o.loss, "mse"))
 		import_usage_exit("bad --loss '%s' (cross_entropy or mse)", o.loss);
+	if (o.loss && (!o.train || !strcmp(o.train, "none")))
+		import_usage_exit("%s", "--loss needs --train (all, or the initializers to train): "
+					"without it every parameter is frozen");
 	if (o.optimizer && !o.loss)
 		import_usage_exit("%s", "--optimizer needs --loss (nothing to minimize without it)");
 	if (o.name && (!valid_name(o.name) || model_name_problem(o.name)))
@@ -762,6 +798,7 @@ int import_main(int argc, char **argv)
 	if (!out)
 		out = with_ext(model, ".nn");
 	const char *stp = with_ext(out, ".safetensors");
+	o.params_path = stp;
 	if (!strcmp(stp, out) || !strcmp(stp, model) || !strcmp(out, model))
 		import_usage_exit("-o '%s' would overwrite an input or its own parameters", out);
 	return run_import(model, out, stp, &o);

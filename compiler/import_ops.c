@@ -170,7 +170,7 @@ void tr_unary(Imp *I, const ONode *n)
 		if (!strcmp(n->op, names[k][0]))
 			e = str_fmt("%s(%s)", names[k][1], a);
 	if (!strcmp(n->op, "LeakyRelu"))
-		e = str_fmt("leaky_relu(%s, %s)", a, num_text(alpha));
+		e = str_fmt("leaky_relu(%s, %s)", a, fnum_text(alpha));
 	if (!strcmp(n->op, "Neg"))
 		e = str_fmt("-%s", a);
 	copy_shape(out, x);
@@ -289,11 +289,11 @@ void tr_gemm(Imp *I, const ONode *n)
 	const char *w = operand(I, b, false, 2), *x = value_of(I, a);
 	const char *e = tb ? str_fmt("%s @ %s", w, x) : str_fmt("%s @ %s", x, w);
 	if (alpha != 1)
-		e = str_fmt("%s * (%s)", num_text(alpha), e);
+		e = str_fmt("%s * (%s)", fnum_text(alpha), e);
 	if (c && beta != 0) {
 		const char *ct = c->c ? operand(I, c, true, 1) : value_of(I, c);
 		if (beta != 1)
-			ct = str_fmt("%s * %s", num_text(beta), ct);
+			ct = str_fmt("%s * %s", fnum_text(beta), ct);
 		e = str_fmt("%s + %s", e, ct);
 	}
 	Shape s = {.rank = 1, .dim = {nn}};
@@ -360,6 +360,12 @@ void tr_softmax(Imp *I, const ONode *n)
 	       val_shape(x));
 }
 
+/* A bound of Clip: as its tensor stores it, or an attribute's float. */
+static const char *bound_text(const Val *v, double x)
+{
+	return v && v->c->dtype == ONNX_DOUBLE ? num_text(x) : fnum_text(x);
+}
+
 void tr_clip(Imp *I, const ONode *n)
 {
 	Val *x = batched_in(I, 0), *out = out_val(I, 0), *vlo = in_val(I, 1), *vhi = in_val(I, 2);
@@ -376,7 +382,8 @@ void tr_clip(Imp *I, const ONode *n)
 	if (lo == 0 && !has_hi)
 		define(I, out, str_fmt("relu(%s)", a), x->nns);
 	else
-		define(I, out, str_fmt("clip(%s, %s, %s)", a, num_text(lo), num_text(hi)), x->nns);
+		define(I, out, str_fmt("clip(%s, %s, %s)", a, bound_text(vlo, lo), bound_text(vhi, hi)),
+		       x->nns);
 }
 
 /* ---- spatial */

@@ -1,6 +1,8 @@
 /* import_shape.c: the ONNX rules that move data around or compute on
  * known values (Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Constant,
- * Reshape, Flatten, Transpose, Identity, Dropout), and the rule table.
+ * ConstantOfShape, Slice, Reshape, Flatten, Transpose, Identity, Dropout),
+ * and the rule table.  F.pad's exported pads (ConstantOfShape, Concat,
+ * Reshape, Slice with step -1, Transpose, Cast) fold like the shapes.
  *
  * Known values carry their shape in OTensor.dim; a shape computed from a
  * batched value holds BATCH_DIM where the batch is, so PyTorch's
@@ -99,6 +101,78 @@ static void tr_constant(Imp *I, const ONode *n)
 		node_fail(I, "no value (supported: value, value_float(s), value_int(s))");
 	}
 	known_out(I, out, NULL, t);
+}
+
+static void tr_constant_of_shape(Imp *I, const ONode *n)
+{
+	Val *sv = need_in(I, 0), *out = out_val(I, 0);
+	int64_t d[ONNX_MAX_RANK];
+	int r = known_ints(I, sv, d, ONNX_MAX_RANK, "the shape");
+	int64_t total = 1;
+	for (int k = 0; k < r; k++)
+		if (d[k] < 0 || d[k] > MAX_BYTES || (total *= d[k]) > MAX_BYTES / 8)
+			node_fail(I, "the shape [%s] is not supported", dims_text(d, r));
+	OAttr *a = onnx_attr(n, "value");
+	if (a && (!a->t || a->t->n != 1))
+		node_fail(I, "the value must be a tensor of one element");
+	OTensor *t = new_tensor(a ? a->t->dtype : ONNX_FLOAT, r, d);
+	for (int64_t k = 0; k < t->n; k++)
+		if (t->f)
+			t->f[k] = a ? a->t->f[0] : 0;
+		else
+			t->i[k] = a->t->i[0];
+	known_out(I, out, NULL, t);
+}
+
+/* Slice of a known tensor (PyTorch's F.pad computes its pads with one). */
+static void tr_slice(Imp *I, const ONode *n)
+{
+	(void)n;
+	Val *x = need_in(I, 0), *out = out_val(I, 0);
+	if (!x->c)
+		node_fail(I, "slices a value computed from the inputs (supported: constants)");
+	const OTensor *a = x->c;
+	int r = a->rank;
+	int64_t st[ONNX_MAX_RANK], en[ONNX_MAX_RANK], ax[ONNX_MAX_RANK], sp[ONNX_MAX_RANK];
+	int ns = known_ints(I, need_in(I, 1), st, ONNX_MAX_RANK, "starts");
+	if (known_ints(I, need_in(I, 2), en, ONNX_MAX_RANK, "ends") != ns)
+		node_fail(I, "starts and ends differ in length");
+	for (int k = 0; k < ns; k++)
+		ax[k] = k, sp[k] = 1;
+	if (in_val(I, 3) && known_ints(I, in_val(I, 3), ax, ONNX_MAX_RANK, "axes") != ns)
+		node_fail(I, "axes and starts differ in length");
+	if (in_val(I, 4) && known_ints(I, in_val(I, 4), sp, ONNX_MAX_RANK, "steps") != ns)
+		node_fail(I, "steps and starts differ in length");
+	int64_t lo[ONNX_MAX_RANK], step[ONNX_MAX_RANK], d[ONNX_MAX_RANK];
+	for (int k = 0; k < r; k++)
+		lo[k] = 0, step[k] = 1, d[k] = a->dim[k];
+	for (int k = 0; k < ns; k++) {
+		int i = norm_axis(I, ax[k], r);
+		int64_t dim = a->dim[i], s = sp[k], b = st[k], e = en[k];
+		if (s == 0)
+			node_fail(I, "a step of 0");
+		b = b < 0 ? b + dim : b, e = e < 0 ? e + dim : e;
+		/* clamp as ONNX does: [0, dim] going up, [-1, dim - 1] going down */
+		int64_t min = s > 0 ? 0 : -1, max = s > 0 ? dim : dim - 1;
+		b = b < min ? min : b > max ? max : b;
+		e = e < min ? min : e > max ? max : e;
+		int64_t len = s > 0 ? (e - b + s - 1) / s : (b - e - s - 1) / -s;
+		lo[i] = b, step[i] = s, d[i] = len > 0 ? len : 0;
+	}
+	OTensor *t = new_tensor(a->dtype, r, d);
+	for (int64_t e = 0; e < t->n; e++) {
+		int64_t rest = e, src = 0, stride = 1;
+		for (int k = r - 1; k >= 0; k--) {
+			src += (lo[k] + rest % d[k] * step[k]) * stride;
+			rest /= d[k];
+			stride *= a->dim[k];
+		}
+		if (t->f)
+			t->f[e] = a->f[src];
+		else
+			t->i[e] = a->i[src];
+	}
+	known_out(I, out, x, t);
 }
 
 static void tr_shape(Imp *I, const ONode *n)
@@ -486,6 +560,7 @@ static const OpRule rules[] = {
 	{"Clip", tr_clip, "min max"},
 	{"Concat", tr_concat, "axis"},
 	{"Constant", tr_constant, "value value_float value_floats value_int value_ints"},
+	{"ConstantOfShape", tr_constant_of_shape, "value"},
 	{"Conv", tr_conv, "auto_pad dilations group kernel_shape pads strides"},
 	{"Div", tr_binary, ""},
 	{"Dropout", tr_dropout, "ratio seed"},
@@ -507,6 +582,7 @@ static const OpRule rules[] = {
 	{"Reshape", tr_reshape, "allowzero"},
 	{"Shape", tr_shape, "end start"},
 	{"Sigmoid", tr_unary, ""},
+	{"Slice", tr_slice, ""},
 	{"Softmax", tr_softmax, "axis"},
 	{"Sqrt", tr_unary, ""},
 	{"Squeeze", tr_squeeze, "axes"},

@@ -20,9 +20,10 @@
  * A tensor's values become doubles (float types) or int64s (integer types)
  * in the arena, from raw_data (little-endian) or the typed repeated field;
  * the count must match the dimensions.  External data (data_location 1 or
- * external_data entries), a segment, a sparse initializer and element
- * types other than FLOAT, DOUBLE, INT32 and INT64 are refused by name; a
- * tensor whose elements would exceed MAX_BYTES is refused.  Limits: at most
+ * external_data entries), a segment and a sparse initializer are refused by
+ * name; a tensor whose elements would exceed MAX_BYTES is refused.  A
+ * tensor of another element type than FLOAT, DOUBLE, INT32 and INT64 keeps
+ * no values (OTensor.f and .i NULL): the node that reads it is refused.  Limits: at most
  * ONNX_MAX_RANK dimensions.
  */
 #include "onnx.h"
@@ -154,10 +155,6 @@ static OTensor *read_tensor(Pb r)
 			 "read (save the model with its weights inside: onnx.save(model, path, "
 			 "save_as_external_data=False))",
 			 t->name);
-	if (!elem_size(t->dtype))
-		error_at((Loc){0}, "tensor '%s' has element type %s; gradc imports FLOAT and "
-				   "DOUBLE tensors (and INT32, INT64 shapes)",
-			 t->name, onnx_dtype_name(t->dtype));
 	if (n_dims > ONNX_MAX_RANK)
 		error_at((Loc){0}, "tensor '%s' has %lld dimensions, more than %d", t->name,
 			 (long long)n_dims, ONNX_MAX_RANK);
@@ -171,6 +168,8 @@ static OTensor *read_tensor(Pb r)
 	}
 	if (has_raw && vals_field)
 		pb_fail(&r0, "tensor '%s' has both raw_data and typed values", t->name);
+	if (!elem_size(t->dtype))
+		return t; /* neither f nor i: a node reading it is refused (in_val) */
 	if (has_raw) {
 		from_raw(&r0, t, &raw);
 		return t;

@@ -185,6 +185,9 @@ void alias(Imp *I, Val *out, Val *in, const char *why);  /* out = in, no computa
 void set_known(Val *out, OTensor *t);
 OTensor *new_tensor(int dtype, int rank, const int64_t *dim);
 const char *num_text(double x);          /* a literal of the language */
+/* The shortest literal of a value stored as a float (FLOAT tensors and
+ * attributes): "0.1" for 0.1f, which PyTorch's double model computes with. */
+const char *fnum_text(double x);
 Shape val_shape(const Val *v);           /* the per-sample ONNX shape as a Shape */
 /* import_ops.c (elementwise, products, spatial, BatchNormalization) and
  * import_shape.c (shapes, constants, the rule table): one rule per operator */

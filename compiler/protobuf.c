@@ -28,8 +28,9 @@ void pb_fail(const Pb *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof m, fmt, ap);
 	va_end(ap);
-	error_at((Loc){0}, "malformed protobuf at byte %zu (in %s): %s",
-		 (size_t)(r->p - r->base), r->msg ? r->msg : "a message", m);
+	bool cut = !strncmp(m, "truncated: ", 11); /* the file ends inside a field */
+	error_at((Loc){0}, "%s protobuf at byte %zu (in %s): %s", cut ? "truncated" : "malformed",
+		 (size_t)(r->p - r->base), r->msg ? r->msg : "a message", cut ? m + 11 : m);
 }
 
 Pb pb_reader(const void *buf, size_t n, const char *msg)
