@@ -258,8 +258,11 @@ static const char *declare_param(Imp *I, Val *v, Shape s)
 		node_fail(I, "'%s' is a tensor of %s, used as a float tensor (non-float tensors "
 			     "are not supported)",
 			  v->onnx, onnx_dtype_name(v->c->dtype));
+	/* the initializer when trained from scratch: he for weights, zeros for
+	 * biases (a conv bias is [C, 1, 1]) */
+	bool weight = s.rank >= 2 && shape_numel(s) > s.dim[0];
 	buf_printf(&I->decl, "param %s[%s] ~ %s%s   # %s '%s'\n", nm, shape_list(s),
-		   s.rank >= 2 ? "he" : "zeros", train ? "" : " frozen",
+		   weight ? "he" : "zeros", train ? "" : " frozen",
 		   v->origin && !strcmp(v->origin, v->onnx) ? "initializer" : "from",
 		   v->origin ? v->origin : v->onnx);
 	GROW(I->st, I->n_st, I->cap_st);
