@@ -406,11 +406,11 @@ static const char *pad_text(const int64_t p[4])
 
 /* The window of a Conv or pool: kernel, strides, pads, dilations, with
  * auto_pad resolved; the output's H and W into ho, wo. */
-typedef struct Window {
+typedef struct OWindow {
 	int64_t k[2], s[2], p[4], d[2];
-} Window;
+} OWindow;
 
-static void window(Imp *I, const ONode *n, const Val *x, Window *w, int64_t *ho, int64_t *wo)
+static void window(Imp *I, const ONode *n, const Val *x, OWindow *w, int64_t *ho, int64_t *wo)
 {
 	int64_t v[4];
 	w->s[0] = w->s[1] = w->d[0] = w->d[1] = 1;
@@ -486,7 +486,7 @@ void tr_conv(Imp *I, const ONode *n)
 	if (g < 1 || cin % g || cout % g || w->c->dim[1] != cin / g)
 		node_fail(I, "input '%s' %s, weight [%s] and group %lld do not match", x->onnx,
 			  full_text(x), dims_text(w->c->dim, 4), (long long)g);
-	Window win;
+	OWindow win;
 	win.k[0] = w->c->dim[2], win.k[1] = w->c->dim[3];
 	if (attr_ints(I, n, "kernel_shape", ks, 2) >= 0 && (ks[0] != win.k[0] || ks[1] != win.k[1]))
 		node_fail(I, "kernel_shape [%s] differs from the weight's [%s]", dims_text(ks, 2),
@@ -524,7 +524,7 @@ void tr_pool(Imp *I, const ONode *n)
 	bool max = !strcmp(n->op, "MaxPool");
 	int64_t extra[4];
 	Val *x = spatial_in(I, extra), *out = out_val(I, 0);
-	Window win;
+	OWindow win;
 	if (attr_ints(I, n, "kernel_shape", win.k, 2) != 2)
 		node_fail(I, "kernel_shape must have 2 values (gradc pools in 2-D)");
 	if (attr_int(n, "ceil_mode", 0))
