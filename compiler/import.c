@@ -643,7 +643,6 @@ Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOp
 			    I->body.s ? I->body.s : "", tail.s);
 	src->len = strlen(src->text);
 	/* check it: a valid model, or an error about the generated text */
-	if (getenv("GRADC_IMPORT_DEBUG")) fputs(src->text, stderr); /* DEBUG-REMOVE */
 	Options po = {.f64 = I->any_f64};
 	(void)front_end(src, &po);
 	err_src = file;

@@ -13,10 +13,10 @@
 #      training step), evaluate again
 #   4. the memory of the training build, and an inference-only build with
 #      the fine-tuned parameters baked in
-# Settings: EPOCHS (15), LR (0.05), SEED (1).
+# Settings: EPOCHS (20), LR (0.01; SGD with momentum 0.9), SEED (1).
 set -eu
-EPOCHS=${EPOCHS:-15}
-LR=${LR:-0.05}
+EPOCHS=${EPOCHS:-20}
+LR=${LR:-0.01}
 SEED=${SEED:-1}
 CC=${CC:-cc}
 OUT=build/demo-onnx
