@@ -198,7 +198,9 @@ static int build_modes(const Args *a, const Graph *fwd, Graph **modes)
 	if (!a->opt.infer_only) {
 		if (!fwd->has_minimize)
 			error_at((Loc){0}, "no 'minimize' statement: nothing to train "
-			                   "(use --infer-only for inference alone)");
+			                   "(use --infer-only for inference alone%s)",
+			         is_onnx(a->model) ? "; gradc import --loss ... --train ... makes "
+			                             "an ONNX model trainable" : "");
 		modes[n++] = build_mode(fwd, MODE_TRAIN, &a->opt);
 		modes[n++] = build_mode(fwd, MODE_GRAD, &a->opt);
 	}

@@ -241,8 +241,10 @@ static void prepare(Run *r)
 	const Targs *a = r->a;
 	const Graph *g = r->fwd;
 	if (!g->has_minimize)
-		error_plain("%s: no 'minimize' statement: nothing to %s", a->model,
-			    !strcmp(a->cmd, "train") ? "train" : "evaluate");
+		error_plain("%s: no 'minimize' statement: nothing to %s%s", a->model,
+			    !strcmp(a->cmd, "train") ? "train" : "evaluate",
+			    is_onnx(a->model) ? " (gradc import --loss ... --train ... makes an "
+						"ONNX model trainable)" : "");
 	r->ins = declared_nodes(g, OP_INPUT, &r->n_in);
 	r->label = -1;
 	for (int k = 0; k < r->n_in; k++)
