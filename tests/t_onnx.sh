@@ -2,7 +2,8 @@
 # t_onnx.sh: ONNX in (SPEC 4), against PyTorch's own results.
 #
 # The fixtures in tests/onnx/ were exported by PyTorch 1.13 (gen_fixtures.py,
-# gen_bad.py; not needed here).  For every model NAME:
+# gen_bad.py; not needed here; ops.onnx is written with onnx.helper, its
+# reference computed by PyTorch).  For every model NAME:
 #   - `gradc run NAME.onnx` (imported in memory, the initializers as the
 #     parameters) on NAME.in.safetensors: the output matches PyTorch's in
 #     f64 to 1e-9 (relative to the largest value) and in f32 to 1e-4;
@@ -35,7 +36,7 @@ cmp_st() {
 	fi
 }
 
-TRAINED="dense dense_op11 dense_op17 relu6 matmul matmul_op17 cnn cnn_op11 cnn_op17 depthwise residual"
+TRAINED="dense dense_op11 dense_op17 relu6 matmul matmul_op17 cnn cnn_op11 cnn_op17 depthwise residual ops"
 for m in $TRAINED bn_folded bn_unfolded; do
 	for dt in f64 f32; do
 		tol=1e-9

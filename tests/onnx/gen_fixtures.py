@@ -227,6 +227,77 @@ def export(name, cls, shape, opset, train):
     print("wrote", name, "opset", opset)
 
 
+def handmade():
+    """ops.onnx, written with onnx.helper: what PyTorch does not export
+    (Gemm's alpha, beta and transB = 0, auto_pad SAME_UPPER with a stride,
+    dilations, AveragePool with count_include_pad = 1, Flatten axis 2,
+    Unsqueeze and Squeeze of values, Reshape [-1, 20], Neg, Sub); its
+    reference is the same computation written in PyTorch."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    g = torch.Generator().manual_seed(11)
+    p = {"W1": (3, 2, 3, 3), "B1": (3,), "W2": (4, 3, 2, 2), "M": (9, 5), "G": (20, 3), "C": (3,)}
+    p = {k: (torch.randn(s, generator=g, dtype=torch.float64) * 0.4).requires_grad_() for k, s in p.items()}
+    x = torch.randn(B, 2, 6, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (B,), generator=g)
+
+    def model(x):
+        c1 = F.conv2d(F.pad(x, (0, 1, 0, 1)), p["W1"], p["B1"], stride=2)
+        c2 = F.conv2d(c1, p["W2"], padding=1, dilation=2)
+        a = F.avg_pool2d(F.pad(c2, (1, 0, 1, 0)), 2, stride=1)
+        s = -a - c2
+        q = s.reshape(x.size(0), 4, 9)
+        h = torch.matmul(q, p["M"]).transpose(1, 2).reshape(-1, 20)
+        return 0.5 * (F.leaky_relu(h, 0.2) @ p["G"]) + 2 * p["C"]
+
+    D = TensorProto.DOUBLE
+    ints = lambda name, v: numpy_helper.from_array(torch.tensor(v).numpy(), name)
+    nodes = [
+        helper.make_node("Conv", ["x", "W1", "B1"], ["c1"], name="conv_same", auto_pad="SAME_UPPER",
+                         strides=[2, 2]),
+        helper.make_node("Conv", ["c1", "W2"], ["c2"], name="conv_dilated", pads=[1, 1, 1, 1],
+                         dilations=[2, 2]),
+        helper.make_node("AveragePool", ["c2"], ["a"], name="pool", kernel_shape=[2, 2],
+                         strides=[1, 1], pads=[1, 1, 0, 0], count_include_pad=1),
+        helper.make_node("Neg", ["a"], ["n"], name="neg"),
+        helper.make_node("Sub", ["n", "c2"], ["s"], name="sub"),
+        helper.make_node("Flatten", ["s"], ["f"], name="flatten2", axis=2),
+        helper.make_node("Unsqueeze", ["f", "ax1"], ["u"], name="unsqueeze"),
+        helper.make_node("Squeeze", ["u", "ax1"], ["q"], name="squeeze"),
+        helper.make_node("MatMul", ["q", "M"], ["mm"], name="matmul"),
+        helper.make_node("Transpose", ["mm"], ["t"], name="transpose", perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["t", "shape"], ["r"], name="reshape"),
+        helper.make_node("LeakyRelu", ["r"], ["l"], name="leaky", alpha=0.2),
+        helper.make_node("Gemm", ["l", "G", "C"], ["o"], name="gemm", alpha=0.5, beta=2.0),
+    ]
+    inits = [numpy_helper.from_array(t.detach().numpy(), k) for k, t in p.items()]
+    inits += [ints("ax1", [1]), ints("shape", [-1, 20])]
+    graph = helper.make_graph(nodes, "ops", [helper.make_tensor_value_info("x", D, ["N", 2, 6, 6])],
+                              [helper.make_tensor_value_info("o", D, ["N", 3])], initializer=inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="gen_fixtures.py")
+    m.ir_version = 7
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(HERE, "ops.onnx"))
+    write_st(os.path.join(HERE, "ops.in.safetensors"), {"x": x, "y": y})
+    o = model(x)
+    ref = {"o": o.detach().clone()}
+    loss = F.cross_entropy(o, y)
+    loss.backward()
+    ref["objective"] = loss.detach()
+    for k, t in p.items():
+        ref["grad." + k] = t.grad.clone()
+    opt = torch.optim.SGD(p.values(), lr=0.01)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    for k, t in p.items():
+        ref[k] = t.detach().clone()
+    write_st(os.path.join(HERE, "ops.ref.safetensors"), ref)
+    print("wrote ops (handmade) opset 13")
+
+
 if __name__ == "__main__":
     for args in MODELS:
         export(*args)
+    handmade()
