@@ -8,8 +8,8 @@
  *      dimension, symbolic or a number, the implicit batch).
  *   3. fold_batchnorms (import_ops.c) folds BatchNormalization into the
  *      Conv or Gemm before it; then each node, in the file's order (ONNX
- *      requires a topological one), is translated by its rule in
- *      import_ops.c: one statement `NAME = EXPR   # node 'N' (OP)` where
+ *      requires a topological one), is translated by its rule
+ *      (import_ops.c, import_shape.c): one statement `NAME = EXPR   # node 'N' (OP)` where
  *      possible, nothing where the node computes on known values only
  *      (the shape arithmetic around a Reshape: Shape, Gather, Unsqueeze,
  *      Concat, Cast, ... are folded), an alias where it computes nothing
