@@ -484,6 +484,19 @@ int64_t uses_of(const Imp *I, const char *onnx)
 	return k - lo;
 }
 
+/* Is 'w' one of the space-separated words of 'list'? */
+static bool in_words(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = list; n && *p;) {
+		size_t k = strcspn(p, " ");
+		if (k == n && !strncmp(p, w, n))
+			return true;
+		p += k + (p[k] == ' ');
+	}
+	return false;
+}
+
 /* Translate every node (step 3). */
 static void translate(Imp *I)
 {
@@ -498,18 +511,10 @@ static void translate(Imp *I)
 		if (!r)
 			node_fail(I, "operator '%s' is not supported (gradc imports %s)", n->op,
 				  supported_ops());
-		for (int64_t a = 0; a < n->n_attr; a++) {
-			const char *nm = n->attr[a].name;
-			size_t len = strlen(nm);
-			const char *p = r->attrs;
-			bool ok = false;
-			while (!ok && (p = strstr(p, nm)))
-				ok = (p == r->attrs || p[-1] == ' ') && (p[len] == ' ' || !p[len]),
-				p += len ? len : 1;
-			if (!ok || !len)
-				node_fail(I, "attribute '%s' is not supported (%s takes %s)", nm,
-					  n->op, *r->attrs ? r->attrs : "none");
-		}
+		for (int64_t a = 0; a < n->n_attr; a++)
+			if (!in_words(r->attrs, n->attr[a].name))
+				node_fail(I, "attribute '%s' is not supported (%s takes %s)",
+					  n->attr[a].name, n->op, *r->attrs ? r->attrs : "none");
 		r->fn(I, n);
 		for (int64_t o = 0; o < n->n_out; o++)
 			if (*n->out[o] && !find_val(I, n->out[o]) && uses_of(I, n->out[o]))
