@@ -417,6 +417,11 @@ static void read_inputs(Imp *I, Buf *head)
 		if (in->rank - 1 > MAX_RANK)
 			input_fail(I, "%s has %d dimensions; at most %d besides the batch", what,
 				   in->rank, MAX_RANK);
+		int64_t numel = 1;
+		for (int d = 1; d < in->rank; d++)
+			if (in->dim[d] > MAX_BYTES || (numel *= in->dim[d] > 0 ? in->dim[d] : 1) > MAX_BYTES)
+				input_fail(I, "%s is too large (%lld elements per sample or more)", what,
+					   (long long)numel);
 		for (int d = 1; d < in->rank; d++)
 			if (in->dim[d] < 1)
 				input_fail(I, "%s: dimension %d%s is dynamic; only the first (the batch) "

@@ -48,8 +48,11 @@ int attr_ints(Imp *I, const ONode *n, const char *name, int64_t *v, int max)
 		return -1;
 	if (a->type != AT_INTS || a->n > max)
 		node_fail(I, "attribute '%s' must be a list of at most %d integers", name, max);
-	for (int64_t k = 0; k < a->n; k++)
+	for (int64_t k = 0; k < a->n; k++) {
 		v[k] = a->ints[k];
+		if (v[k] > MAX_BYTES || v[k] < -MAX_BYTES)
+			node_fail(I, "attribute '%s' holds %lld, out of range", name, (long long)v[k]);
+	}
 	return (int)a->n;
 }
 
@@ -68,8 +71,8 @@ int known_ints(Imp *I, const Val *v, int64_t *out, int max, const char *what)
 		node_fail(I, "%s '%s' must be a list of at most %d integers", what, v->onnx, max);
 	for (int64_t k = 0; k < v->c->n; k++) {
 		double x = kval(v->c, k);
-		if (v->c->f && x != floor(x))
-			node_fail(I, "%s '%s' holds %g, not an integer", what, v->onnx, x);
+		if (v->c->f && (x != floor(x) || fabs(x) >= 0x1p62))
+			node_fail(I, "%s '%s' holds %g, not an integer in range", what, v->onnx, x);
 		out[k] = v->c->f ? (int64_t)x : v->c->i[k];
 	}
 	return (int)v->c->n;
@@ -214,9 +217,12 @@ static OTensor *fold_binary(Imp *I, const OTensor *a, const OTensor *b, char op)
 			int64_t x = a->i[ia], y = b->i[ib];
 			if (x == BATCH_DIM || y == BATCH_DIM)
 				node_fail(I, "computes with the batch size (not supported)");
-			if (op == '/' && y == 0)
-				node_fail(I, "divides by zero");
-			t->i[e] = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y;
+			if (op == '/' && (y == 0 || (y == -1 && x == INT64_MIN)))
+				node_fail(I, "divides %lld by %lld", (long long)x, (long long)y);
+			/* wrapping, as ONNX's int64 arithmetic (no undefined overflow) */
+			uint64_t ux = (uint64_t)x, uy = (uint64_t)y;
+			t->i[e] = op == '+' ? (int64_t)(ux + uy) : op == '-' ? (int64_t)(ux - uy)
+				: op == '*' ? (int64_t)(ux * uy) : x / y;
 		} else {
 			double x = kval(a, ia), y = kval(b, ib);
 			t->f[e] = op == '+' ? x + y : op == '-' ? x - y : op == '*' ? x * y : x / y;
@@ -602,8 +608,9 @@ void tr_pad(Imp *I, const ONode *n)
 		node_fail(I, "pads %s as [%s]: gradc pads H and W of [B, C, H, W] only", full_text(x),
 			  dims_text(p, c));
 	for (int k = 0; k < c; k++)
-		if (p[k] < 0)
-			node_fail(I, "a negative padding (cropping) is not supported");
+		if (p[k] < 0 || p[k] > MAX_BYTES)
+			node_fail(I, "a padding of %lld is not supported%s", (long long)p[k],
+				  p[k] < 0 ? " (cropping)" : "");
 	if (x->pad)
 		node_fail(I, "pads the output of another Pad (not supported)");
 	copy_shape(out, x);

@@ -14,6 +14,7 @@
  */
 #include "onnx.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Axis 'a' of a rank-'r' tensor, negative counted from the end. */
@@ -113,8 +114,9 @@ static void tr_constant_of_shape(Imp *I, const ONode *n)
 		if (d[k] < 0 || d[k] > MAX_BYTES || (total *= d[k]) > MAX_BYTES / 8)
 			node_fail(I, "the shape [%s] is not supported", dims_text(d, r));
 	OAttr *a = onnx_attr(n, "value");
-	if (a && (!a->t || a->t->n != 1))
-		node_fail(I, "the value must be a tensor of one element");
+	if (a && (!a->t || a->t->n != 1 || (!a->t->f && !a->t->i)))
+		node_fail(I, "the value must be a tensor of one element (FLOAT, DOUBLE, INT32 or "
+			     "INT64)");
 	OTensor *t = new_tensor(a ? a->t->dtype : ONNX_FLOAT, r, d);
 	for (int64_t k = 0; k < t->n; k++)
 		if (t->f)
@@ -151,6 +153,8 @@ static void tr_slice(Imp *I, const ONode *n)
 		int64_t dim = a->dim[i], s = sp[k], b = st[k], e = en[k];
 		if (s == 0)
 			node_fail(I, "a step of 0");
+		/* a step beyond the axis takes one element either way (no overflow below) */
+		s = s > dim + 1 ? dim + 1 : s < -dim - 1 ? -dim - 1 : s;
 		b = b < 0 ? b + dim : b, e = e < 0 ? e + dim : e;
 		/* clamp as ONNX does: [0, dim] going up, [-1, dim - 1] going down */
 		int64_t min = s > 0 ? 0 : -1, max = s > 0 ? dim : dim - 1;
@@ -399,6 +403,8 @@ static void tr_cast(Imp *I, const ONode *n)
 			node_fail(I, "computes with the batch size (not supported)");
 		else if (fl)
 			t->f[k] = to == ONNX_FLOAT ? (double)(float)kval(x->c, k) : kval(x->c, k);
+		else if (x->c->f && !(fabs(x->c->f[k]) < 0x1p62))
+			node_fail(I, "casts %g to an integer (out of range)", x->c->f[k]);
 		else
 			t->i[k] = x->c->f ? (int64_t)x->c->f[k] : x->c->i[k];
 	}
@@ -431,9 +437,11 @@ static void tr_reshape(Imp *I, const ONode *n)
 		} else if (d[k] == BATCH_DIM) {
 			if (k)
 				node_fail(I, "moves the batch to dimension %d (not supported)", k);
-		} else if (d[k] < 0 || (d[k] == 0 && allowzero)) {
+		} else if (d[k] < 0 || (d[k] == 0 && allowzero) || d[k] > MAX_BYTES) {
 			node_fail(I, "a dimension of %lld is not supported", (long long)d[k]);
 		} else if (k || x->c) {
+			if (d[k] && known > MAX_BYTES / d[k])
+				node_fail(I, "reshapes to [%s], too many elements", dims_text(d, r));
 			known *= d[k];
 		}
 	}

@@ -190,11 +190,14 @@ static OTensor *read_tensor(Pb r)
 
 /* ---- AttributeProto, NodeProto */
 
+/* An attribute's type is the field its value came in (the last one, if
+ * several); its 'type' field (20) only types an empty list. */
 static void read_attr(Pb r, OAttr *a)
 {
 	PbField f;
 	a->name = "";
-	int64_t cap = 0;
+	int64_t n_f = 0, cap_f = 0, n_i = 0, cap_i = 0;
+	int seen = 0, declared = 0;
 	while (pb_next(&r, &f)) {
 		switch (f.num) {
 		case 1:
@@ -202,45 +205,47 @@ static void read_attr(Pb r, OAttr *a)
 			break;
 		case 2:
 			a->f = pb_float(&r, &f);
-			a->type = a->type ? a->type : AT_FLOAT;
+			seen = AT_FLOAT;
 			break;
 		case 3:
 			a->i = pb_int(&r, &f);
-			a->type = a->type ? a->type : AT_INT;
+			seen = AT_INT;
 			break;
 		case 4:
 			a->s = pb_string(&r, &f);
-			a->type = a->type ? a->type : AT_STRING;
+			seen = AT_STRING;
 			break;
 		case 5:
 			a->t = read_tensor(pb_message(&r, &f, "TensorProto"));
-			a->type = a->type ? a->type : AT_TENSOR;
+			seen = AT_TENSOR;
 			break;
 		case 6:
 		case 11:
 			(void)pb_message(&r, &f, "GraphProto");
-			a->type = AT_GRAPH;
+			seen = AT_GRAPH;
 			break;
 		case 7:
-			pb_repeated(&r, &f, PB_FLOAT, (void **)&a->floats, &a->n, &cap);
-			a->type = AT_FLOATS;
+			pb_repeated(&r, &f, PB_FLOAT, (void **)&a->floats, &n_f, &cap_f);
+			seen = AT_FLOATS;
 			break;
 		case 8:
-			pb_repeated(&r, &f, PB_INT64, (void **)&a->ints, &a->n, &cap);
-			a->type = AT_INTS;
+			pb_repeated(&r, &f, PB_INT64, (void **)&a->ints, &n_i, &cap_i);
+			seen = AT_INTS;
 			break;
 		case 9:
 			(void)pb_message(&r, &f, r.msg);
-			a->type = AT_STRINGS;
+			seen = AT_STRINGS;
 			break;
 		case 20:
-			a->type = (int)pb_int(&r, &f);
+			declared = (int)pb_int(&r, &f);
 			break;
 		}
 	}
-	if (a->type == AT_INTS && !a->ints)
+	a->type = seen ? seen : declared;
+	a->n = a->type == AT_FLOATS ? n_f : a->type == AT_INTS ? n_i : 0;
+	if (!a->ints)
 		a->ints = alloc(sizeof(int64_t));
-	if (a->type == AT_FLOATS && !a->floats)
+	if (!a->floats)
 		a->floats = alloc(sizeof(double));
 }
 
