@@ -753,4 +753,36 @@ char *run_driver(Run *r, bool eval, size_t *n);
  * ||g_fd|| and the objective J (SPEC 2). */
 double check_error(double diff, double g, double g_fd, double objective);
 
+/* ----------------------------------------------------------- import.c */
+
+/* `gradc import` (SPEC 4, ONNX in); the importer's own header is onnx.h. */
+typedef struct ImportOptions {
+	const char *name;       /* --name, or NULL: the file's name */
+	const char *train;      /* --train all|none|P,...; NULL: none */
+	const char *loss;       /* --loss cross_entropy|mse, or NULL */
+	const char *optimizer;  /* --optimizer, or NULL: sgd(lr = 0.01) */
+	const char *params_path; /* where the initializers go (for a comment), or NULL */
+} ImportOptions;
+/* An ONNX model as .nn text and its initializers as safetensors bytes. */
+typedef struct Imported {
+	Source *src;            /* path: the .onnx file; text: the model */
+	const void *params;     /* safetensors, in the arena */
+	size_t params_len;
+} Imported;
+/* Translate the ONNX file 'path' (its bytes buf[0..n)); errors are user
+ * errors "PATH: error: ..." (the generated text is parsed and lowered
+ * before it is returned, so it is a valid model). */
+Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOptions *o);
+/* Does 'path' name an ONNX file (".onnx")? */
+bool is_onnx(const char *path);
+/* The model at 'path' for every command: a .nn file as read, or a .onnx
+ * file imported in memory, its initializers then readable under the name
+ * 'path' by read_tensors (the initial parameter values). */
+Source *load_model(const char *path);
+/* A safetensors file, or the initializers of the model load_model
+ * imported from 'path': gradc_st_read's contract. */
+const char *read_tensors(const char *path, struct gradc_st_file *f);
+/* `gradc import`: its own arguments, exit status. */
+int import_main(int argc, char **argv);
+
 #endif
