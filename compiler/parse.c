@@ -49,7 +49,9 @@ static const char *const stmt_words[] = {
 	"track", "minimize", "with",  "frozen", "int",
 };
 
-typedef enum ArgKind { A_TENSOR, A_LABEL, A_LIT } ArgKind;
+/* A_LIT a signed number; A_INT a signed integer; A_SPATIAL an integer or
+ * (h, w); A_PAD also (top, left, bottom, right). */
+typedef enum ArgKind { A_TENSOR, A_LABEL, A_LIT, A_INT, A_SPATIAL, A_PAD } ArgKind;
 
 typedef struct Param {
 	const char *name;
@@ -58,7 +60,7 @@ typedef struct Param {
 	double def;
 } Param;
 
-enum { MAX_ARGS = 5 };
+enum { MAX_ARGS = 6, MAX_VARARGS = 64 };
 
 /* A function, initializer or optimizer and its signature. */
 typedef struct Callee {
@@ -67,6 +69,19 @@ typedef struct Callee {
 	int n_param;
 	Param param[MAX_ARGS];
 } Callee;
+
+/* One argument as parsed. */
+typedef struct Arg {
+	int node;    /* A_TENSOR, A_LABEL */
+	double v[4]; /* A_LIT, A_INT: v[0]; A_SPATIAL: (h, w); A_PAD: (top, left, bottom, right) */
+	Loc loc;
+} Arg;
+
+/* SPEC 1's spatial signatures: stride, padding, dilation default to 1, 0,
+ * 1; a pool's stride to its kernel (-1 here). */
+#define SP_X {"x", A_TENSOR, false, 0}
+#define SP_STRIDE(d) {"stride", A_SPATIAL, true, d}
+#define SP_PAD {"padding", A_PAD, true, 0}
 
 static const Callee funcs[] = {
 	{"relu", OP_RELU, 1, {{"x", A_TENSOR, false, 0}}},
@@ -88,7 +103,36 @@ static const Callee funcs[] = {
 	 2,
 	 {{"logits", A_TENSOR, false, 0}, {"y", A_LABEL, false, 0}}},
 	{"mse", OP_MSE, 2, {{"a", A_TENSOR, false, 0}, {"b", A_TENSOR, false, 0}}},
+	{"clip", OP_CLIP, 3, {SP_X, {"lo", A_LIT, false, 0}, {"hi", A_LIT, false, 0}}},
+	{"conv2d",
+	 OP_CONV2D,
+	 6,
+	 {SP_X,
+	  {"W", A_TENSOR, false, 0},
+	  SP_STRIDE(1),
+	  SP_PAD,
+	  {"dilation", A_SPATIAL, true, 1},
+	  {"groups", A_INT, true, 1}}},
+	{"maxpool2d", OP_MAXPOOL2D, 4, {SP_X, {"kernel", A_SPATIAL, false, 0}, SP_STRIDE(-1), SP_PAD}},
+	{"avgpool2d",
+	 OP_AVGPOOL2D,
+	 5,
+	 {SP_X,
+	  {"kernel", A_SPATIAL, false, 0},
+	  SP_STRIDE(-1),
+	  SP_PAD,
+	  {"count_include_pad", A_INT, true, 1}}},
+	{"global_avgpool", OP_AVGPOOL2D, 1, {SP_X}},
+	{"flatten", OP_RESHAPE, 1, {SP_X}},
+	{"reshape", OP_RESHAPE, 2, {SP_X, {"d1", A_INT, false, 0}}},
+	{"concat", OP_CONCAT, 1, {{"a", A_TENSOR, false, 0}}},
 };
+
+/* Does the last parameter repeat: concat(a, ...), reshape(x, d1, ...)? */
+static bool variadic(const Callee *c)
+{
+	return !strcmp(c->name, "concat") || !strcmp(c->name, "reshape");
+}
 
 static const Callee inits[] = {
 	{"zeros", INIT_ZEROS, 0, {{0}}},
@@ -424,7 +468,7 @@ static const char *signature(const Callee *c)
 	buf_printf(&b, "(");
 	for (int i = 0; i < c->n_param; i++)
 		buf_printf(&b, "%s%s", i ? ", " : "", c->param[i].name);
-	buf_printf(&b, ")");
+	buf_printf(&b, "%s)", variadic(c) ? ", ..." : "");
 	return b.s;
 }
 
@@ -435,6 +479,9 @@ static NORETURN void arg_count_error(const Callee *c, const Token *at, int got)
 		req++;
 	if (c->n_param == 0)
 		error_at(at->loc, "'%s' takes no arguments, got %d", c->name, got);
+	if (variadic(c))
+		error_at(at->loc, "'%s' takes at least %d argument%s %s, got %d", c->name, req,
+			 req == 1 ? "" : "s", signature(c), got);
 	if (req == c->n_param)
 		error_at(at->loc, "'%s' takes %d argument%s %s, got %d", c->name, req,
 			 req == 1 ? "" : "s", signature(c), got);
@@ -460,12 +507,76 @@ static int parse_label(Parser *p, const Callee *c)
 	error_at(t->loc, "the label of '%s' must be an int input, got a float expression", c->name);
 }
 
-/* args = '(' [arg {',' arg}] ')'   arg = [NAME '='] value
- * Fills node[i] (tensor, label) or val[i] (literal) for every parameter of
- * 'c', applying defaults.  'at' is the callee's name token.  */
-static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, double *val)
+/* An integer literal in [min, max] for 'what'. */
+static int64_t parse_int(Parser *p, const char *what, int64_t min, int64_t max)
 {
-	bool set[MAX_ARGS] = {0}, named = false;
+	Token *t = peek(p);
+	const char *text;
+	double v = parse_signed(p, what, &text, false);
+	if (v != floor(v))
+		error_at(t->loc, "%s must be an integer, got %s", what, text);
+	if (v < (double)min)
+		error_at(t->loc, "%s must be at least %lld, got %s", what, (long long)min, text);
+	if (v > (double)max)
+		error_at(t->loc, "size overflow: %s is too large: %s > %lld", what, text,
+			 (long long)max);
+	return (int64_t)v;
+}
+
+/* A window size: kernels, strides, paddings and dilations stay far below
+ * int overflow in the index arithmetic of the kernels. */
+enum { MAX_WINDOW = 1 << 16 };
+
+/* spatial = INTEGER | '(' INTEGER {',' INTEGER} ')': an integer for both
+ * axes or (h, w); a padding also (top, left, bottom, right).  Fills v[0..1]
+ * (h, w) or, for A_PAD, v[0..3] (top, left, bottom, right).  */
+static void parse_spatial(Parser *p, const Param *pa, const char *what, double *v)
+{
+	Token *t = peek(p);
+	bool pad = pa->kind == A_PAD;
+	int64_t x[4], min = pad ? 0 : 1;
+	int n = 0;
+	if (is_punct(t, '(')) {
+		next(p);
+		for (;;) {
+			if (n == 4)
+				error_at(peek(p)->loc, "%s takes at most %d values", what, pad ? 4 : 2);
+			x[n++] = parse_int(p, what, min, MAX_WINDOW);
+			if (is_punct(peek(p), ',')) {
+				next(p);
+				continue;
+			}
+			if (!is_punct(peek(p), ')'))
+				error_at(peek(p)->loc, "expected ',' or ')' in %s, got %s", what,
+					 tok_str(peek(p)));
+			next(p);
+			break;
+		}
+	} else {
+		x[n++] = parse_int(p, what, min, MAX_WINDOW);
+	}
+	if (n == 3 || (!pad && n > 2))
+		error_at(t->loc, "%s takes an integer or (h, w)%s, got %d values", what,
+			 pad ? " or (top, left, bottom, right)" : "", n);
+	if (!pad) {
+		v[0] = (double)x[0];
+		v[1] = (double)x[n - 1];
+	} else if (n == 4) {
+		for (int k = 0; k < 4; k++)
+			v[k] = (double)x[k];
+	} else {  /* top = bottom = h, left = right = w */
+		v[0] = v[2] = (double)x[0];
+		v[1] = v[3] = (double)x[n - 1];
+	}
+}
+
+/* args = '(' [arg {',' arg}] ')'   arg = [NAME '='] value
+ * Fills arg[i] for every parameter of 'c', applying defaults; a callee
+ * that is variadic() takes more values of its last parameter (up to 'max' args in
+ * all).  Returns the number of arguments.  'at' is the callee's name.  */
+static int parse_args(Parser *p, const Callee *c, const Token *at, Arg *arg, int max)
+{
+	bool set[MAX_VARARGS] = {0}, named = false;
 	int n_pos = 0, n_given = 0;
 	if (is_punct(peek(p), '(')) {
 		Token *open = next(p);
@@ -499,18 +610,29 @@ static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, d
 					error_at(t->loc,
 						 "positional argument after a named one in '%s'",
 						 c->name);
-				if (n_pos == c->n_param)
+				if (n_pos == (variadic(c) ? max : c->n_param)) {
+					if (variadic(c))
+						error_at(t->loc, "'%s' takes at most %d arguments%s", c->name,
+							 max, c->code == OP_RESHAPE ?
+							 str_fmt(" (a shape of at most %d dimensions)",
+								 MAX_RANK) : "");
 					arg_count_error(c, t, count_args(p, from));
+				}
 				i = n_pos++;
 			}
-			const Param *pa = &c->param[i];
+			const Param *pa = &c->param[i < c->n_param ? i : c->n_param - 1];
 			const char *what = str_fmt("'%s' of '%s'", pa->name, c->name);
+			arg[i].loc = peek(p)->loc;
 			if (pa->kind == A_LIT)
-				val[i] = parse_signed(p, what, NULL, true);
+				arg[i].v[0] = parse_signed(p, what, NULL, true);
+			else if (pa->kind == A_INT)
+				arg[i].v[0] = (double)parse_int(p, what, 0, MAX_BYTES);
+			else if (pa->kind == A_SPATIAL || pa->kind == A_PAD)
+				parse_spatial(p, pa, what, arg[i].v);
 			else if (pa->kind == A_LABEL)
-				node[i] = parse_label(p, c);
+				arg[i].node = parse_label(p, c);
 			else
-				node[i] = parse_expr(p);
+				arg[i].node = parse_expr(p);
 			set[i] = true;
 			n_given++;
 		}
@@ -525,8 +647,34 @@ static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, d
 					 c->param[i].name, c->name, signature(c));
 			arg_count_error(c, at, n_given);
 		}
-		val[i] = c->param[i].def;
+		arg[i].loc = at->loc;
+		for (int k = 0; k < 4; k++)
+			arg[i].v[k] = c->param[i].kind == A_PAD ? 0 : c->param[i].def;
 	}
+	return n_given > c->n_param ? n_given : c->n_param;
+}
+
+/* The window of a conv2d or pool call from its arguments (after x). */
+static Window window_of(const Callee *c, const Arg *arg)
+{
+	Window w = {.dh = 1, .dw = 1, .groups = 1};
+	int k = 1;
+	if (c->code != OP_CONV2D) {  /* the pools: kernel, stride = kernel by default */
+		w.kh = (int)arg[1].v[0], w.kw = (int)arg[1].v[1];
+		k = 2;
+		if (arg[k].v[0] < 0)
+			w.sh = w.kh, w.sw = w.kw;
+		else
+			w.sh = (int)arg[k].v[0], w.sw = (int)arg[k].v[1];
+	} else {
+		k = 2;
+		w.sh = (int)arg[k].v[0], w.sw = (int)arg[k].v[1];
+		w.dh = (int)arg[4].v[0], w.dw = (int)arg[4].v[1];
+		w.groups = (int)arg[5].v[0];
+	}
+	const double *pd = arg[k + 1].v;
+	w.pt = (int)pd[0], w.pl = (int)pd[1], w.pb = (int)pd[2], w.pr = (int)pd[3];
+	return w;
 }
 
 /* call = FUNC args */
@@ -544,13 +692,56 @@ static int parse_call(Parser *p)
 			error_at(t->loc, "'%.*s' is an optimizer, not a function", t->len, t->s);
 		error_at(t->loc, "unknown function '%.*s'", t->len, t->s);
 	}
-	int in[MAX_ARGS] = {0};
-	double val[MAX_ARGS] = {0};
-	parse_args(p, c, t, in, val);
+	Arg arg[MAX_VARARGS] = {0};
+	int n = parse_args(p, c, t, arg, c->code == OP_RESHAPE ? 1 + MAX_RANK : MAX_VARARGS);
 	Op op = (Op)c->code;
-	if (op == OP_LEAKY_RELU)
-		return new_unary(p->g, op, in[0], val[1], t->loc);
-	return new_node(p->g, op, c->n_param, in, t->loc);
+	Graph *g = p->g;
+	switch (op) {
+	case OP_LEAKY_RELU:
+		return new_unary(g, op, arg[0].node, arg[1].v[0], t->loc);
+	case OP_CLIP:
+		return new_clip(g, arg[0].node, arg[1].v[0], arg[2].v[0], t->loc);
+	case OP_CONV2D:
+		if (arg[5].v[0] < 1)
+			error_at(arg[5].loc, "'groups' of 'conv2d' must be at least 1, got %g", arg[5].v[0]);
+		return new_conv2d(g, arg[0].node, arg[1].node, window_of(c, arg), t->loc);
+	case OP_MAXPOOL2D:
+		return new_pool(g, op, arg[0].node, window_of(c, arg), t->loc);
+	case OP_AVGPOOL2D: {
+		if (c->n_param == 1)
+			return new_global_avgpool(g, arg[0].node, t->loc);
+		if (arg[4].v[0] > 1)
+			error_at(arg[4].loc, "'count_include_pad' of 'avgpool2d' must be 0 or 1, got %g",
+				 arg[4].v[0]);
+		Window w = window_of(c, arg);
+		w.count_pad = arg[4].v[0] == 1;
+		return new_pool(g, op, arg[0].node, w, t->loc);
+	}
+	case OP_RESHAPE: {
+		Shape s = {.rank = n - 1};
+		for (int k = 1; k < n; k++) {
+			if (arg[k].v[0] < 1)
+				error_at(arg[k].loc, "a dimension of 'reshape' must be at least 1, got %g",
+					 arg[k].v[0]);
+			s.dim[k - 1] = (int64_t)arg[k].v[0];
+		}
+		if (c->n_param == 1)  /* flatten */
+			s = shape_of(1, shape_numel(g->node[arg[0].node].shape));
+		return new_reshape(g, arg[0].node, s, t->loc);
+	}
+	case OP_CONCAT: {
+		int in[MAX_VARARGS];
+		for (int k = 0; k < n; k++)
+			in[k] = arg[k].node;
+		return new_concat(g, n, in, t->loc);
+	}
+	default: {
+		int in[MAX_ARGS];
+		for (int k = 0; k < c->n_param; k++)
+			in[k] = arg[k].node;
+		return new_node(g, op, c->n_param, in, t->loc);
+	}
+	}
 }
 
 /* primary = NUMBER | NAME | call | '(' expr ')' */
@@ -765,9 +956,9 @@ static void parse_init(Parser *p, Node *n)
 			 "unknown initializer '%.*s' (expected zeros, ones, constant, "
 			 "normal, uniform, xavier or he)",
 			 t->len, t->s);
-	int in[MAX_ARGS];
-	double val[MAX_ARGS] = {0};
-	parse_args(p, c, t, in, val);
+	Arg arg[MAX_ARGS] = {0};
+	parse_args(p, c, t, arg, MAX_ARGS);
+	double val[2] = {arg[0].v[0], arg[1].v[0]};
 	n->init = (Init)c->code;
 	n->init_arg[0] = val[0];
 	n->init_arg[1] = val[1];
@@ -960,9 +1151,11 @@ static void parse_minimize(Parser *p)
 		if (!c)
 			error_at(o->loc, "unknown optimizer '%.*s' (expected sgd or adam)", o->len,
 				 o->s);
-		int in[MAX_ARGS];
-		double v[MAX_ARGS] = {0};
-		parse_args(p, c, o, in, v);
+		Arg arg[MAX_ARGS] = {0};
+		parse_args(p, c, o, arg, MAX_ARGS);
+		double v[MAX_ARGS];
+		for (int k = 0; k < MAX_ARGS; k++)
+			v[k] = arg[k].v[0];
 		set_optim(p, c, v, o->loc);
 	} else {
 		double v[MAX_ARGS] = {0.01, 0, 0};
