@@ -59,6 +59,37 @@ local function range_loop(K, v, a, b)
   return true
 end
 
+-- Statements stmt(e) for e = every j in [j0, j1): chunks of w lanes (the
+-- target's vector, then halves of it down to 4) as inner loops of constant
+-- length, which GCC vectorizes at -O2 (GRADC_VECTOR), then the rest (at
+-- most 3) one by one.  stmt gets an index expression and the lane
+-- variable (nil in the tail).
+local function lanes(K, j, j0, j1, stmt)
+  local at_, w = j0, K.block
+  while j1 - at_ >= 4 and w >= 4 do
+    while w > j1 - at_ do w = w // 2 end
+    if w < 4 then break end
+    local count = (j1 - at_) // w
+    local jj, l = K:iname("jj"), K:iname("l")
+    if count > 1 then
+      K:open(fmt("for (int %s = %d; %s < %d; %s += %d)", jj, at_, jj, at_ + count * w, jj, w))
+    else
+      K:open("")
+    end
+    K:loop(l, w, true)
+    local e = count > 1 and fmt("(%s + %s)", jj, l) or (at_ > 0 and fmt("(%s + %d)", l, at_) or l)
+    stmt(e, l)
+    K:close()
+    K:close()
+    at_ = at_ + count * w
+  end
+  if at_ < j1 then
+    K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, at_, j, j1, j))
+    stmt(j, nil)
+    K:close()
+  end
+end
+
 -- A loop over n values of v, or a plain block when n == 1 (v unused).
 local function loop0(K, v, n)
   if n > 1 then K:loop(v, n) else K:open("") end
@@ -141,10 +172,10 @@ local function conv_forward(K, root, members, p)
     local j0, j1, off = col_range(q, v)
     if j1 > j0 then
       local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v > 0 and tostring(v) or nil}))
-      local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(j, k.sw)}), off)
-      K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, j0, j, j1, j))
-      K:line(fmt("%s[%s] += %s * %s;", acc, j, w, K:read(x, xi)))
-      K:close()
+      lanes(K, j, j0, j1, function(e)
+        local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
+        K:line(fmt("%s[%s] += %s * %s;", acc, e, w, K:read(x, xi)))
+      end)
     end
   end
   K:close()
@@ -194,11 +225,10 @@ local function conv_dx(K, root, members, p)
     local j0, j1, off = col_range(q, v)
     if j1 > j0 then
       local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v > 0 and tostring(v) or nil}))
-      local xi = plus(cfmt.term(j, k.sw), off)
-      K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, j0, j, j1, j))
-      K:line(fmt("%s[%s] += %s * %s;", acc, xi, w,
-        K:read(dy, sum({dyrow ~= "0" and dyrow or nil, j}))))
-      K:close()
+      lanes(K, j, j0, j1, function(e)
+        K:line(fmt("%s[%s] += %s * %s;", acc, plus(cfmt.term(e, k.sw), off), w,
+          K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e}))))
+      end)
     end
   end
   K:close()
@@ -211,21 +241,25 @@ local function conv_dx(K, root, members, p)
 end
 
 -- dW[o, c, u, v] = sum over b, i, j of dy[b, o, i, j] x[b, c0 + c, hi, wi]:
--- one accumulator per kernel column v for each (o, c, u).
+-- for each (o, c, u), one accumulator of a vector's lanes per kernel column
+-- v (lane l sums the j of its chunks' lane l; the rest goes to lane 0).
 local function conv_dw(K, root, members, p)
   local q = geometry(K, p)
   local k = q.k
   local dy, x = p.inputs[1], p.inputs[2]
   local o, c, u, v, b, i, j, hi = K:iname("o"), K:iname("c"), K:iname("u"), K:iname("v"),
     K:iname("b"), K:iname("i"), K:iname("j"), K:iname("hi")
-  local acc, c0 = K:iname("acc"), K:iname("c0")
+  local acc, c0, l, sums = K:iname("acc"), K:iname("c0"), K:iname("l"), K:iname("sums")
+  local L = K.block  -- lanes: each sum runs in L independent parts
   K:loop(o, q.co)
   if k.groups > 1 then K:line(fmt("const int %s = %s / %d * %d;", c0, o, q.og, q.cg)) end
   K:loop(c, q.cg)
   K:loop(u, k.kh)
-  K:line(fmt("%s %s[%d];", K.T, acc, k.kw))
+  K:line(fmt("%s %s[%d][%d];", K.T, acc, k.kw, L))
   K:loop(v, k.kw)
-  K:line(fmt("%s[%s] = %s;", acc, v, K:lit(0)))
+  K:loop(l, L)
+  K:line(fmt("%s[%s][%s] = %s;", acc, v, l, K:lit(0)))
+  K:close()
   K:close()
   loop0(K, b, q.nb)
   K:loop(i, q.ho)
@@ -238,17 +272,25 @@ local function conv_dw(K, root, members, p)
   for vv = 0, k.kw - 1 do
     local j0, j1, off = col_range(q, vv)
     if j1 > j0 then
-      local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(j, k.sw)}), off)
-      K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, j0, j, j1, j))
-      K:line(fmt("%s[%d] += %s * %s;", acc, vv,
-        K:read(dy, sum({dyrow ~= "0" and dyrow or nil, j})), K:read(x, xi)))
-      K:close()
+      lanes(K, j, j0, j1, function(e, lane)
+        local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
+        K:line(fmt("%s[%d][%s] += %s * %s;", acc, vv, lane or "0",
+          K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e})), K:read(x, xi)))
+      end)
     end
   end
   K:close()
   K:close()
+  -- the lanes summed in order, then the epilogue on each kernel column's sum
+  K:line(fmt("%s %s[%d];", K.T, sums, k.kw))
+  K:loop(v, k.kw)
+  K:line(fmt("%s[%s] = %s[%s][0];", sums, v, acc, v))
+  K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, L, l))
+  K:line(fmt("%s[%s] += %s[%s][%s];", sums, v, acc, v, l))
+  K:close()
+  K:close()
   local vars = vars_of(K, root, nil, {o, c, u, v})
-  epilogue(K, root, members, p, vars, acc, vars[#vars], k.kw)
+  epilogue(K, root, members, p, vars, sums, vars[#vars], k.kw)
   K:close()
   K:close()
   K:close()
