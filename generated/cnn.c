@@ -147,13 +147,25 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 8; j++) {
 							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + l];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + j + 1];
 						}
 					}
@@ -207,8 +219,10 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 						for (int j = 1; j < 4; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
@@ -340,13 +354,25 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 8; j++) {
 							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + l];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + j + 1];
 						}
 					}
@@ -400,8 +426,10 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						for (int j = 1; j < 4; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
@@ -831,8 +859,10 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						for (int j = 1; j < 4; j++) {
 							acc[j - 1] += p->W2[oo * 144 + c * 9 + u * 3] * t36[b * 512 + oo * 16 + i * 4 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W2[oo * 144 + c * 9 + u * 3 + 1] * t36[b * 512 + oo * 16 + i * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W2[oo * 144 + c * 9 + u * 3 + 1] * t36[b * 512 + oo * 16 + i * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
 							acc[j + 1] += p->W2[oo * 144 + c * 9 + u * 3 + 2] * t36[b * 512 + oo * 16 + i * 4 + j];
@@ -853,27 +883,38 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	for (int o_ = 0; o_ < 32; o_++) {
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3];
+				cnn_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
-					acc[v] = 0.0f;
+					for (int l = 0; l < 16; l++) {
+						acc[v][l] = 0.0f;
+					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 4; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						for (int j = 1; j < 4; j++) {
-							acc[0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
+							acc[0][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[1] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[1][l] += t36[b * 512 + o_ * 16 + i * 4 + l] * p1[b * 256 + c * 16 + hi * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[2] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+							acc[2][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
 						}
 					}
 				}
+				cnn_real sums[3];
 				for (int v = 0; v < 3; v++) {
-					const cnn_real g = acc[v];
+					sums[v] = acc[v][0];
+					for (int l = 1; l < 16; l++) {
+						sums[v] += acc[v][l];
+					}
+				}
+				for (int v = 0; v < 3; v++) {
+					const cnn_real g = sums[v];
 					p->W2[o_ * 144 + c * 9 + u * 3 + v] = (1.0f - lr * 0.001f) * p->W2[o_ * 144 + c * 9 + u * 3 + v] - lr * g;
 				}
 			}
@@ -924,27 +965,48 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	for (int o_ = 0; o_ < 16; o_++) {
 		for (int c = 0; c < 1; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3];
+				cnn_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
-					acc[v] = 0.0f;
+					for (int l = 0; l < 16; l++) {
+						acc[v][l] = 0.0f;
+					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
-							acc[0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[1] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j];
+						for (int j = 5; j < 8; j++) {
+							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 7; j++) {
-							acc[2] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
+							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
+				cnn_real sums[3];
 				for (int v = 0; v < 3; v++) {
-					const cnn_real g = acc[v];
+					sums[v] = acc[v][0];
+					for (int l = 1; l < 16; l++) {
+						sums[v] += acc[v][l];
+					}
+				}
+				for (int v = 0; v < 3; v++) {
+					const cnn_real g = sums[v];
 					p->W1[o_ * 9 + u * 3 + v] = (1.0f - lr * 0.001f) * p->W1[o_ * 9 + u * 3 + v] - lr * g;
 				}
 			}
@@ -1125,13 +1187,25 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 8; j++) {
 							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + l];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + j + 1];
 						}
 					}
@@ -1185,8 +1259,10 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						for (int j = 1; j < 4; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
@@ -1477,28 +1553,39 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	for (int o_ = 0; o_ < 32; o_++) {
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3];
+				cnn_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
-					acc[v] = 0.0f;
+					for (int l = 0; l < 16; l++) {
+						acc[v][l] = 0.0f;
+					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 4; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						for (int j = 1; j < 4; j++) {
-							acc[0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
+							acc[0][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[1] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[1][l] += t36[b * 512 + o_ * 16 + i * 4 + l] * p1[b * 256 + c * 16 + hi * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[2] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+							acc[2][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
 						}
+					}
+				}
+				cnn_real sums[3];
+				for (int v = 0; v < 3; v++) {
+					sums[v] = acc[v][0];
+					for (int l = 1; l < 16; l++) {
+						sums[v] += acc[v][l];
 					}
 				}
 				for (int v = 0; v < 3; v++) {
 					const cnn_real t37 = 0.001f * p->W2[o_ * 144 + c * 9 + u * 3 + v];
-					grad->W2[o_ * 144 + c * 9 + u * 3 + v] = acc[v] + t37;
+					grad->W2[o_ * 144 + c * 9 + u * 3 + v] = sums[v] + t37;
 				}
 			}
 		}
@@ -1537,8 +1624,10 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						for (int j = 1; j < 4; j++) {
 							acc[j - 1] += p->W2[oo * 144 + c * 9 + u * 3] * t36[b * 512 + oo * 16 + i * 4 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W2[oo * 144 + c * 9 + u * 3 + 1] * t36[b * 512 + oo * 16 + i * 4 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W2[oo * 144 + c * 9 + u * 3 + 1] * t36[b * 512 + oo * 16 + i * 4 + l];
+							}
 						}
 						for (int j = 0; j < 3; j++) {
 							acc[j + 1] += p->W2[oo * 144 + c * 9 + u * 3 + 2] * t36[b * 512 + oo * 16 + i * 4 + j];
@@ -1613,28 +1702,49 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	for (int o_ = 0; o_ < 16; o_++) {
 		for (int c = 0; c < 1; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3];
+				cnn_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
-					acc[v] = 0.0f;
+					for (int l = 0; l < 16; l++) {
+						acc[v][l] = 0.0f;
+					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
-							acc[0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[1] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j];
+						for (int j = 5; j < 8; j++) {
+							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 7; j++) {
-							acc[2] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l];
+							}
 						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
+							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+						}
+					}
+				}
+				cnn_real sums[3];
+				for (int v = 0; v < 3; v++) {
+					sums[v] = acc[v][0];
+					for (int l = 1; l < 16; l++) {
+						sums[v] += acc[v][l];
 					}
 				}
 				for (int v = 0; v < 3; v++) {
 					const cnn_real t45 = 0.001f * p->W1[o_ * 9 + u * 3 + v];
-					grad->W1[o_ * 9 + u * 3 + v] = acc[v] + t45;
+					grad->W1[o_ * 9 + u * 3 + v] = sums[v] + t45;
 				}
 			}
 		}

@@ -217,13 +217,45 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -251,13 +283,45 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -286,13 +350,45 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -321,13 +417,27 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + l * 2];
+							}
 						}
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + l * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 15; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + l * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + (l + 8) * 2 + 2];
+							}
+						}
+						for (int j = 12; j < 15; j++) {
 							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + j * 2 + 2];
 						}
 					}
@@ -353,8 +463,10 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				for (int c = 0; c < 16; c++) {
 					for (int u = 0; u < 1; u++) {
 						const int hi = i * 2 + u;
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + l * 2];
+							}
 						}
 					}
 				}
@@ -381,13 +493,35 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 16) continue;
-						for (int j = 1; j < 16; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 1)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 9)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 9) - 1];
+							}
+						}
+						for (int j = 13; j < 16; j++) {
 							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + j - 1];
 						}
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + l];
+							}
 						}
-						for (int j = 0; j < 15; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + (l + 8) + 1];
+							}
+						}
+						for (int j = 12; j < 15; j++) {
 							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + j + 1];
 						}
 					}
@@ -416,13 +550,22 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 16) continue;
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + l * 2];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + l * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + l * 2 + 2];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + j * 2 + 2];
 						}
 					}
@@ -448,8 +591,10 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				for (int c = 0; c < 32; c++) {
 					for (int u = 0; u < 1; u++) {
 						const int hi = i * 2 + u;
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + l * 2];
+							}
 						}
 					}
 				}
@@ -476,13 +621,25 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 8; j++) {
 							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + l];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
@@ -622,13 +779,45 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -656,13 +845,45 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -691,13 +912,45 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -726,13 +979,27 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + l * 2];
+							}
 						}
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + l * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 15; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + l * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + (l + 8) * 2 + 2];
+							}
+						}
+						for (int j = 12; j < 15; j++) {
 							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + j * 2 + 2];
 						}
 					}
@@ -758,8 +1025,10 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				for (int c = 0; c < 16; c++) {
 					for (int u = 0; u < 1; u++) {
 						const int hi = i * 2 + u;
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + l * 2];
+							}
 						}
 					}
 				}
@@ -786,13 +1055,35 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 16) continue;
-						for (int j = 1; j < 16; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 1)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 9)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 9) - 1];
+							}
+						}
+						for (int j = 13; j < 16; j++) {
 							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + j - 1];
 						}
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + l];
+							}
 						}
-						for (int j = 0; j < 15; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + (l + 8) + 1];
+							}
+						}
+						for (int j = 12; j < 15; j++) {
 							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + j + 1];
 						}
 					}
@@ -821,13 +1112,22 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 16) continue;
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + l * 2];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + l * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + l * 2 + 2];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + j * 2 + 2];
 						}
 					}
@@ -853,8 +1153,10 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				for (int c = 0; c < 32; c++) {
 					for (int u = 0; u < 1; u++) {
 						const int hi = i * 2 + u;
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + l * 2];
+							}
 						}
 					}
 				}
@@ -881,13 +1183,25 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 8; j++) {
 							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + l];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
@@ -1130,27 +1444,48 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	for (int o_ = 0; o_ < 64; o_++) {
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real acc[3];
+				ic_resnet8_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
-					acc[v] = 0.0f;
+					for (int l = 0; l < 16; l++) {
+						acc[v][l] = 0.0f;
+					}
 				}
 				{
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
-							acc[0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[0][l] += dz3[o_ * 64 + i * 8 + (l + 1)] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[1] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j];
+						for (int j = 5; j < 8; j++) {
+							acc[0][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 7; j++) {
-							acc[2] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[1][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[2][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
+							acc[2][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
+				ic_resnet8_real sums[3];
 				for (int v = 0; v < 3; v++) {
-					const ic_resnet8_real g = acc[v];
+					sums[v] = acc[v][0];
+					for (int l = 1; l < 16; l++) {
+						sums[v] += acc[v][l];
+					}
+				}
+				for (int v = 0; v < 3; v++) {
+					const ic_resnet8_real g = sums[v];
 					p->W7[o_ * 576 + c * 9 + u * 3 + v] -= lr * g;
 				}
 			}
@@ -1226,13 +1561,45 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -1260,13 +1627,45 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -1295,13 +1694,45 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 1; j < 32; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 17)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 17) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 25)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 25) - 1];
+							}
+						}
+						for (int j = 29; j < 32; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + j - 1];
 						}
-						for (int j = 0; j < 32; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + j];
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 31; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 16) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 24)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 24) + 1];
+							}
+						}
+						for (int j = 28; j < 31; j++) {
 							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + j + 1];
 						}
 					}
@@ -1330,13 +1761,27 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 32) continue;
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + l * 2];
+							}
 						}
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + l * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 15; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + l * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + (l + 8) * 2 + 2];
+							}
+						}
+						for (int j = 12; j < 15; j++) {
 							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + j * 2 + 2];
 						}
 					}
@@ -1362,8 +1807,10 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				for (int c = 0; c < 16; c++) {
 					for (int u = 0; u < 1; u++) {
 						const int hi = i * 2 + u;
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + l * 2];
+							}
 						}
 					}
 				}
@@ -1390,13 +1837,35 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 16) continue;
-						for (int j = 1; j < 16; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 1)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 9)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 9) - 1];
+							}
+						}
+						for (int j = 13; j < 16; j++) {
 							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + j - 1];
 						}
-						for (int j = 0; j < 16; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + l];
+							}
 						}
-						for (int j = 0; j < 15; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + (l + 8) + 1];
+							}
+						}
+						for (int j = 12; j < 15; j++) {
 							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + j + 1];
 						}
 					}
@@ -1425,13 +1894,22 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 16) continue;
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + l * 2];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + l * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + l * 2 + 2];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + j * 2 + 2];
 						}
 					}
@@ -1457,8 +1935,10 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				for (int c = 0; c < 32; c++) {
 					for (int u = 0; u < 1; u++) {
 						const int hi = i * 2 + u;
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + l * 2];
+							}
 						}
 					}
 				}
@@ -1485,13 +1965,25 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 8; j++) {
 							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + l];
+							}
 						}
-						for (int j = 0; j < 7; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
 							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
@@ -1732,27 +2224,48 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	for (int o_ = 0; o_ < 64; o_++) {
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real acc[3];
+				ic_resnet8_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
-					acc[v] = 0.0f;
+					for (int l = 0; l < 16; l++) {
+						acc[v][l] = 0.0f;
+					}
 				}
 				{
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						for (int j = 1; j < 8; j++) {
-							acc[0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[0][l] += dz3[o_ * 64 + i * 8 + (l + 1)] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 8; j++) {
-							acc[1] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j];
+						for (int j = 5; j < 8; j++) {
+							acc[0][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
 						}
-						for (int j = 0; j < 7; j++) {
-							acc[2] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[1][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[2][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l + 1];
+							}
+						}
+						for (int j = 4; j < 7; j++) {
+							acc[2][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
+				ic_resnet8_real sums[3];
 				for (int v = 0; v < 3; v++) {
-					grad->W7[o_ * 576 + c * 9 + u * 3 + v] = acc[v];
+					sums[v] = acc[v][0];
+					for (int l = 1; l < 16; l++) {
+						sums[v] += acc[v][l];
+					}
+				}
+				for (int v = 0; v < 3; v++) {
+					grad->W7[o_ * 576 + c * 9 + u * 3 + v] = sums[v];
 				}
 			}
 		}

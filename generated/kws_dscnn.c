@@ -217,17 +217,31 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					for (int u = 0; u < 10; u++) {
 						const int hi = i * 2 + u - 4;
 						if (hi < 0 || hi >= 49) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + j * 2 - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + (l + 1) * 2 - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + l * 2];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + j * 2];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + j * 2 + 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + j * 2 + 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + l * 2 + 2];
+							}
 						}
 					}
 				}
@@ -255,14 +269,23 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -274,29 +297,125 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 	}
 
-	/* conv2d#28 = conv2d(d1, Wp1, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
-	 * add#29 = conv2d#28 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
+	/* matmul#28 = Wp1 @ d1   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
+	 * add#29 = matmul#28 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
 	 * p1 = relu(add#29)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp1[o_ * 64 + c + u] * d1[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t29 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t29 < 0 ? 0.0f : t29;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t29 = acc[j] + p->bp1[o_];
-					p1[o_ * 125 + i * 5 + j] = t29 < 0 ? 0.0f : t29;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (96 + l)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t29 < 0 ? 0.0f : t29;
 			}
 		}
 	}
@@ -317,14 +436,23 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -336,29 +464,125 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 	}
 
-	/* conv2d#34 = conv2d(d2, Wp2, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
-	 * add#35 = conv2d#34 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
+	/* matmul#34 = Wp2 @ d2   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
+	 * add#35 = matmul#34 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
 	 * p2 = relu(add#35)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp2[o_ * 64 + c + u] * d2[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t35 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t35 < 0 ? 0.0f : t35;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t35 = acc[j] + p->bp2[o_];
-					p2[o_ * 125 + i * 5 + j] = t35 < 0 ? 0.0f : t35;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (96 + l)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t35 < 0 ? 0.0f : t35;
 			}
 		}
 	}
@@ -379,14 +603,23 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -398,29 +631,125 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 	}
 
-	/* conv2d#40 = conv2d(d3, Wp3, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
-	 * add#41 = conv2d#40 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
+	/* matmul#40 = Wp3 @ d3   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
+	 * add#41 = matmul#40 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
 	 * p3 = relu(add#41)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp3[o_ * 64 + c + u] * d3[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t41 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t41 < 0 ? 0.0f : t41;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t41 = acc[j] + p->bp3[o_];
-					p3[o_ * 125 + i * 5 + j] = t41 < 0 ? 0.0f : t41;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (96 + l)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t41 < 0 ? 0.0f : t41;
 			}
 		}
 	}
@@ -441,14 +770,23 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -460,29 +798,125 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 	}
 
-	/* conv2d#46 = conv2d(d4, Wp4, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
-	 * add#47 = conv2d#46 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
+	/* matmul#46 = Wp4 @ d4   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
+	 * add#47 = matmul#46 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
 	 * p4 = relu(add#47)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp4[o_ * 64 + c + u] * d4[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t47 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t47 < 0 ? 0.0f : t47;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t47 = acc[j] + p->bp4[o_];
-					p4[o_ * 125 + i * 5 + j] = t47 < 0 ? 0.0f : t47;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (96 + l)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t47 < 0 ? 0.0f : t47;
 			}
 		}
 	}
@@ -615,17 +1049,31 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					for (int u = 0; u < 10; u++) {
 						const int hi = i * 2 + u - 4;
 						if (hi < 0 || hi >= 49) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + j * 2 - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + (l + 1) * 2 - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + l * 2];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + j * 2];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + j * 2 + 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + j * 2 + 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + l * 2 + 2];
+							}
 						}
 					}
 				}
@@ -653,14 +1101,23 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -672,29 +1129,125 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 	}
 
-	/* conv2d#29 = conv2d(d1, Wp1, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
-	 * add#30 = conv2d#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
+	/* matmul#29 = Wp1 @ d1   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
+	 * add#30 = matmul#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
 	 * p1 = relu(add#30)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp1[o_ * 64 + c + u] * d1[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t30 < 0 ? 0.0f : t30;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t30 = acc[j] + p->bp1[o_];
-					p1[o_ * 125 + i * 5 + j] = t30 < 0 ? 0.0f : t30;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (96 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
 			}
 		}
 	}
@@ -715,14 +1268,23 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -734,29 +1296,125 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 	}
 
-	/* conv2d#35 = conv2d(d2, Wp2, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
-	 * add#36 = conv2d#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
+	/* matmul#35 = Wp2 @ d2   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
+	 * add#36 = matmul#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
 	 * p2 = relu(add#36)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp2[o_ * 64 + c + u] * d2[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t36 < 0 ? 0.0f : t36;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t36 = acc[j] + p->bp2[o_];
-					p2[o_ * 125 + i * 5 + j] = t36 < 0 ? 0.0f : t36;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (96 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
 			}
 		}
 	}
@@ -777,14 +1435,23 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -796,29 +1463,125 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 	}
 
-	/* conv2d#41 = conv2d(d3, Wp3, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
-	 * add#42 = conv2d#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
+	/* matmul#41 = Wp3 @ d3   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
+	 * add#42 = matmul#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
 	 * p3 = relu(add#42)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp3[o_ * 64 + c + u] * d3[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t42 < 0 ? 0.0f : t42;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t42 = acc[j] + p->bp3[o_];
-					p3[o_ * 125 + i * 5 + j] = t42 < 0 ? 0.0f : t42;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (96 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
 			}
 		}
 	}
@@ -839,14 +1602,23 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -858,29 +1630,125 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 	}
 
-	/* conv2d#47 = conv2d(d4, Wp4, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
-	 * add#48 = conv2d#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
+	/* matmul#47 = Wp4 @ d4   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
+	 * add#48 = matmul#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
 	 * p4 = relu(add#48)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp4[o_ * 64 + c + u] * d4[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t48 < 0 ? 0.0f : t48;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t48 = acc[j] + p->bp4[o_];
-					p4[o_ * 125 + i * 5 + j] = t48 < 0 ? 0.0f : t48;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (96 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
 			}
 		}
 	}
@@ -1109,28 +1977,74 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		t64[i] = p4[i] > 0 ? dp4[i] : 0.0f;
 	}
 
-	/* dWp4 = conv2d_dw(relu_grad#64, d4, kernel (1, 1))   [B,64,25,5] x [B,64,25,5] -> [64,64,1,1]   (kws_dscnn.nn:43)
+	/* dWp4 = relu_grad#64 @ d4^T   [B,64,25,5] x [B,64,25,5] -> [64,64,1,1]   (kws_dscnn.nn:43)
 	 *   dL/dWp4 = sum over b, ho, wo of dL/d(conv2d#46) d4 (a correlation)   [fused]
 	 * Wp4 -= sgd step(dL/dWp4)   [64,64,1,1] x [64,64,1,1]   (kws_dscnn.nn:51)
 	 */
-	for (int o_ = 0; o_ < 64; o_++) {
-		for (int c = 0; c < 64; c++) {
-			for (int u = 0; u < 1; u++) {
-				kws_dscnn_real acc[1];
-				for (int v = 0; v < 1; v++) {
-					acc[v] = 0.0f;
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int j0 = 0; j0 < 64; j0 += 16) {
+			kws_dscnn_real pk[25][16];
+			kws_dscnn_real cp[32][16];
+			for (int i = 0; i < 32; i++) {
+				for (int l = 0; l < 16; l++) {
+					cp[i][l] = 0.0f;
 				}
-				{
-					for (int i = 0; i < 25; i++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[0] += t64[o_ * 125 + i * 5 + j] * d4[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k0 = 0; k0 < 125; k0 += 25) {
+				for (int kk = 0; kk < 25; kk++) {
+					for (int l = 0; l < 16; l++) {
+						pk[kk][l] = d4[(j0 + l) * 125 + k0 + kk];
 					}
 				}
-				for (int v = 0; v < 1; v++) {
-					const kws_dscnn_real g = acc[v];
-					p->Wp4[o_ * 64 + c] -= lr * g;
+				for (int i0 = 0; i0 < 32; i0 += 8) {
+					kws_dscnn_real a_[8][16];
+					for (int l = 0; l < 16; l++) {
+						a_[0][l] = cp[i0][l];
+						a_[1][l] = cp[i0 + 1][l];
+						a_[2][l] = cp[i0 + 2][l];
+						a_[3][l] = cp[i0 + 3][l];
+						a_[4][l] = cp[i0 + 4][l];
+						a_[5][l] = cp[i0 + 5][l];
+						a_[6][l] = cp[i0 + 6][l];
+						a_[7][l] = cp[i0 + 7][l];
+					}
+					for (int kk = 0; kk < 25; kk++) {
+						const kws_dscnn_real x0 = t64[(ib + i0) * 125 + k0 + kk];
+						const kws_dscnn_real x1 = t64[(ib + i0 + 1) * 125 + k0 + kk];
+						const kws_dscnn_real x2 = t64[(ib + i0 + 2) * 125 + k0 + kk];
+						const kws_dscnn_real x3 = t64[(ib + i0 + 3) * 125 + k0 + kk];
+						const kws_dscnn_real x4 = t64[(ib + i0 + 4) * 125 + k0 + kk];
+						const kws_dscnn_real x5 = t64[(ib + i0 + 5) * 125 + k0 + kk];
+						const kws_dscnn_real x6 = t64[(ib + i0 + 6) * 125 + k0 + kk];
+						const kws_dscnn_real x7 = t64[(ib + i0 + 7) * 125 + k0 + kk];
+						for (int l = 0; l < 16; l++) {
+							const kws_dscnn_real r = pk[kk][l];
+							a_[0][l] += x0 * r;
+							a_[1][l] += x1 * r;
+							a_[2][l] += x2 * r;
+							a_[3][l] += x3 * r;
+							a_[4][l] += x4 * r;
+							a_[5][l] += x5 * r;
+							a_[6][l] += x6 * r;
+							a_[7][l] += x7 * r;
+						}
+					}
+					for (int l = 0; l < 16; l++) {
+						cp[i0][l] = a_[0][l];
+						cp[i0 + 1][l] = a_[1][l];
+						cp[i0 + 2][l] = a_[2][l];
+						cp[i0 + 3][l] = a_[3][l];
+						cp[i0 + 4][l] = a_[4][l];
+						cp[i0 + 5][l] = a_[5][l];
+						cp[i0 + 6][l] = a_[6][l];
+						cp[i0 + 7][l] = a_[7][l];
+					}
+				}
+			}
+			for (int i = 0; i < 32; i++) {
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real g = cp[i][l];
+					p->Wp4[(ib + i) * 64 + (j0 + l)] -= lr * g;
 				}
 			}
 		}
@@ -1205,17 +2119,31 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					for (int u = 0; u < 10; u++) {
 						const int hi = i * 2 + u - 4;
 						if (hi < 0 || hi >= 49) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + j * 2 - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + (l + 1) * 2 - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + l * 2];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + j * 2];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + j * 2 + 1];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + j * 2 + 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + l * 2 + 2];
+							}
 						}
 					}
 				}
@@ -1243,14 +2171,23 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -1262,29 +2199,125 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 	}
 
-	/* conv2d#29 = conv2d(d1, Wp1, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
-	 * add#30 = conv2d#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
+	/* matmul#29 = Wp1 @ d1   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
+	 * add#30 = matmul#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
 	 * p1 = relu(add#30)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp1[o_ * 64 + c + u] * d1[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t30 < 0 ? 0.0f : t30;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t30 = acc[j] + p->bp1[o_];
-					p1[o_ * 125 + i * 5 + j] = t30 < 0 ? 0.0f : t30;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (96 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp1[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp1[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
 			}
 		}
 	}
@@ -1305,14 +2338,23 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -1324,29 +2366,125 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 	}
 
-	/* conv2d#35 = conv2d(d2, Wp2, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
-	 * add#36 = conv2d#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
+	/* matmul#35 = Wp2 @ d2   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
+	 * add#36 = matmul#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
 	 * p2 = relu(add#36)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp2[o_ * 64 + c + u] * d2[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t36 < 0 ? 0.0f : t36;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t36 = acc[j] + p->bp2[o_];
-					p2[o_ * 125 + i * 5 + j] = t36 < 0 ? 0.0f : t36;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (96 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp2[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp2[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
 			}
 		}
 	}
@@ -1367,14 +2505,23 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -1386,29 +2533,125 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 	}
 
-	/* conv2d#41 = conv2d(d3, Wp3, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
-	 * add#42 = conv2d#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
+	/* matmul#41 = Wp3 @ d3   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
+	 * add#42 = matmul#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
 	 * p3 = relu(add#42)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp3[o_ * 64 + c + u] * d3[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t42 < 0 ? 0.0f : t42;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t42 = acc[j] + p->bp3[o_];
-					p3[o_ * 125 + i * 5 + j] = t42 < 0 ? 0.0f : t42;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (96 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp3[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp3[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
 			}
 		}
 	}
@@ -1429,14 +2672,23 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
-						for (int j = 1; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + j - 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+							}
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + l];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + j];
 						}
-						for (int j = 0; j < 4; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + j + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + l + 1];
+							}
 						}
 					}
 				}
@@ -1448,29 +2700,125 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 	}
 
-	/* conv2d#47 = conv2d(d4, Wp4, kernel (1, 1))   [B,64,25,5] x [64,64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
-	 * add#48 = conv2d#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
+	/* matmul#47 = Wp4 @ d4   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
+	 * add#48 = matmul#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
 	 * p4 = relu(add#48)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 96; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			kws_dscnn_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[j] += p->Wp4[o_ * 64 + c + u] * d4[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+				const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+				const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+				const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 125 + (j0 + c * 16 + l)] = t48 < 0 ? 0.0f : t48;
 					}
 				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t48 = acc[j] + p->bp4[o_];
-					p4[o_ * 125 + i * 5 + j] = t48 < 0 ? 0.0f : t48;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 96 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (96 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		kws_dscnn_real a_[8][13];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 13; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			const kws_dscnn_real x6 = p->Wp4[(i0 + 6) * 64 + k];
+			const kws_dscnn_real x7 = p->Wp4[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 13; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
 			}
 		}
 	}
@@ -1698,26 +3046,72 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 	}
 
-	/* dWp4 = conv2d_dw(relu_grad#62, d4, kernel (1, 1))   [B,64,25,5] x [B,64,25,5] -> [64,64,1,1]   (kws_dscnn.nn:43)
+	/* dWp4 = relu_grad#62 @ d4^T   [B,64,25,5] x [B,64,25,5] -> [64,64,1,1]   (kws_dscnn.nn:43)
 	 *   dL/dWp4 = sum over b, ho, wo of dL/d(conv2d#46) d4 (a correlation)
 	 */
-	for (int o_ = 0; o_ < 64; o_++) {
-		for (int c = 0; c < 64; c++) {
-			for (int u = 0; u < 1; u++) {
-				kws_dscnn_real acc[1];
-				for (int v = 0; v < 1; v++) {
-					acc[v] = 0.0f;
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int j0 = 0; j0 < 64; j0 += 16) {
+			kws_dscnn_real pk[25][16];
+			kws_dscnn_real cp[32][16];
+			for (int i = 0; i < 32; i++) {
+				for (int l = 0; l < 16; l++) {
+					cp[i][l] = 0.0f;
 				}
-				{
-					for (int i = 0; i < 25; i++) {
-						const int hi = i + u;
-						for (int j = 0; j < 5; j++) {
-							acc[0] += t62[o_ * 125 + i * 5 + j] * d4[c * 125 + hi * 5 + j];
-						}
+			}
+			for (int k0 = 0; k0 < 125; k0 += 25) {
+				for (int kk = 0; kk < 25; kk++) {
+					for (int l = 0; l < 16; l++) {
+						pk[kk][l] = d4[(j0 + l) * 125 + k0 + kk];
 					}
 				}
-				for (int v = 0; v < 1; v++) {
-					grad->Wp4[o_ * 64 + c] = acc[v];
+				for (int i0 = 0; i0 < 32; i0 += 8) {
+					kws_dscnn_real a_[8][16];
+					for (int l = 0; l < 16; l++) {
+						a_[0][l] = cp[i0][l];
+						a_[1][l] = cp[i0 + 1][l];
+						a_[2][l] = cp[i0 + 2][l];
+						a_[3][l] = cp[i0 + 3][l];
+						a_[4][l] = cp[i0 + 4][l];
+						a_[5][l] = cp[i0 + 5][l];
+						a_[6][l] = cp[i0 + 6][l];
+						a_[7][l] = cp[i0 + 7][l];
+					}
+					for (int kk = 0; kk < 25; kk++) {
+						const kws_dscnn_real x0 = t62[(ib + i0) * 125 + k0 + kk];
+						const kws_dscnn_real x1 = t62[(ib + i0 + 1) * 125 + k0 + kk];
+						const kws_dscnn_real x2 = t62[(ib + i0 + 2) * 125 + k0 + kk];
+						const kws_dscnn_real x3 = t62[(ib + i0 + 3) * 125 + k0 + kk];
+						const kws_dscnn_real x4 = t62[(ib + i0 + 4) * 125 + k0 + kk];
+						const kws_dscnn_real x5 = t62[(ib + i0 + 5) * 125 + k0 + kk];
+						const kws_dscnn_real x6 = t62[(ib + i0 + 6) * 125 + k0 + kk];
+						const kws_dscnn_real x7 = t62[(ib + i0 + 7) * 125 + k0 + kk];
+						for (int l = 0; l < 16; l++) {
+							const kws_dscnn_real r = pk[kk][l];
+							a_[0][l] += x0 * r;
+							a_[1][l] += x1 * r;
+							a_[2][l] += x2 * r;
+							a_[3][l] += x3 * r;
+							a_[4][l] += x4 * r;
+							a_[5][l] += x5 * r;
+							a_[6][l] += x6 * r;
+							a_[7][l] += x7 * r;
+						}
+					}
+					for (int l = 0; l < 16; l++) {
+						cp[i0][l] = a_[0][l];
+						cp[i0 + 1][l] = a_[1][l];
+						cp[i0 + 2][l] = a_[2][l];
+						cp[i0 + 3][l] = a_[3][l];
+						cp[i0 + 4][l] = a_[4][l];
+						cp[i0 + 5][l] = a_[5][l];
+						cp[i0 + 6][l] = a_[6][l];
+						cp[i0 + 7][l] = a_[7][l];
+					}
+				}
+			}
+			for (int i = 0; i < 32; i++) {
+				for (int l = 0; l < 16; l++) {
+					grad->Wp4[(ib + i) * 64 + (j0 + l)] = cp[i][l];
 				}
 			}
 		}

@@ -433,13 +433,32 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 96) continue;
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + j * 2];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + (jj + l) * 2];
+							}
 						}
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + j * 2 + 1];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 47; j++) {
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 32)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 32) * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 40)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 40) * 2 + 2];
+							}
+						}
+						for (int j = 44; j < 47; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + j * 2 + 2];
 						}
 					}
@@ -468,13 +487,45 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 48) continue;
-						for (int j = 1; j < 48; j++) {
+						for (int jj = 1; jj < 33; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 33)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 33) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 41)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 41) - 1];
+							}
+						}
+						for (int j = 45; j < 48; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + j - 1];
 						}
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + j];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 47; j++) {
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 32)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 32) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 40)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 40) + 1];
+							}
+						}
+						for (int j = 44; j < 47; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + j + 1];
 						}
 					}
@@ -487,28 +538,54 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#64 = conv2d(d1, Wp1, kernel (1, 1))   [B,8,48,48] x [16,8,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
-	 * add#65 = conv2d#64 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
+	/* matmul#64 = Wp1 @ d1   [16,8,1,1] x [B,8,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
+	 * add#65 = matmul#64 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
 	 * p1 = relu(add#65)   [B,16,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74)
 	 */
-	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 48; i++) {
-				vww_mobilenet_real acc[48];
-				for (int j = 0; j < 48; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 2304; j0 += 32) {
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 8; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->Wp1[o_ * 8 + c + u] * d1[c * 2304 + hi * 48 + j];
-						}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				const vww_mobilenet_real x4 = p->Wp1[(i0 + 4) * 8 + k];
+				const vww_mobilenet_real x5 = p->Wp1[(i0 + 5) * 8 + k];
+				const vww_mobilenet_real x6 = p->Wp1[(i0 + 6) * 8 + k];
+				const vww_mobilenet_real x7 = p->Wp1[(i0 + 7) * 8 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t65 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 16 + l)] = t65 < 0 ? 0.0f : t65;
 					}
-				}
-				for (int j = 0; j < 48; j++) {
-					const vww_mobilenet_real t65 = acc[j] + p->bp1[o_];
-					p1[o_ * 2304 + i * 48 + j] = t65 < 0 ? 0.0f : t65;
 				}
 			}
 		}
@@ -530,13 +607,37 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 48) continue;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + l * 2];
+							}
 						}
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2];
+							}
 						}
-						for (int j = 0; j < 23; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 2];
+							}
+						}
+						for (int j = 20; j < 23; j++) {
 							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 2];
 						}
 					}
@@ -549,28 +650,54 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#70 = conv2d(d2, Wp2, kernel (1, 1))   [B,16,24,24] x [32,16,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
-	 * add#71 = conv2d#70 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
+	/* matmul#70 = Wp2 @ d2   [32,16,1,1] x [B,16,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
+	 * add#71 = matmul#70 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
 	 * p2 = relu(add#71)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76)
 	 */
-	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 24; i++) {
-				vww_mobilenet_real acc[24];
-				for (int j = 0; j < 24; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 576; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wp2[o_ * 16 + c + u] * d2[c * 576 + hi * 24 + j];
-						}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				const vww_mobilenet_real x4 = p->Wp2[(i0 + 4) * 16 + k];
+				const vww_mobilenet_real x5 = p->Wp2[(i0 + 5) * 16 + k];
+				const vww_mobilenet_real x6 = p->Wp2[(i0 + 6) * 16 + k];
+				const vww_mobilenet_real x7 = p->Wp2[(i0 + 7) * 16 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t71 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 576 + (j0 + c * 16 + l)] = t71 < 0 ? 0.0f : t71;
 					}
-				}
-				for (int j = 0; j < 24; j++) {
-					const vww_mobilenet_real t71 = acc[j] + p->bp2[o_];
-					p2[o_ * 576 + i * 24 + j] = t71 < 0 ? 0.0f : t71;
 				}
 			}
 		}
@@ -592,13 +719,40 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 24) continue;
-						for (int j = 1; j < 24; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 17)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 17) - 1];
+							}
+						}
+						for (int j = 21; j < 24; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + j - 1];
 						}
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + l];
+							}
 						}
-						for (int j = 0; j < 23; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + (l + 16)];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + (l + 16) + 1];
+							}
+						}
+						for (int j = 20; j < 23; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + j + 1];
 						}
 					}
@@ -611,28 +765,54 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#76 = conv2d(d3, Wp3, kernel (1, 1))   [B,32,24,24] x [32,32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
-	 * add#77 = conv2d#76 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
+	/* matmul#76 = Wp3 @ d3   [32,32,1,1] x [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
+	 * add#77 = matmul#76 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
 	 * p3 = relu(add#77)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78)
 	 */
-	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 24; i++) {
-				vww_mobilenet_real acc[24];
-				for (int j = 0; j < 24; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 576; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wp3[o_ * 32 + c + u] * d3[c * 576 + hi * 24 + j];
-						}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				const vww_mobilenet_real x4 = p->Wp3[(i0 + 4) * 32 + k];
+				const vww_mobilenet_real x5 = p->Wp3[(i0 + 5) * 32 + k];
+				const vww_mobilenet_real x6 = p->Wp3[(i0 + 6) * 32 + k];
+				const vww_mobilenet_real x7 = p->Wp3[(i0 + 7) * 32 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t77 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 576 + (j0 + c * 16 + l)] = t77 < 0 ? 0.0f : t77;
 					}
-				}
-				for (int j = 0; j < 24; j++) {
-					const vww_mobilenet_real t77 = acc[j] + p->bp3[o_];
-					p3[o_ * 576 + i * 24 + j] = t77 < 0 ? 0.0f : t77;
 				}
 			}
 		}
@@ -654,13 +834,32 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 24) continue;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + l * 2];
+							}
 						}
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2];
+							}
 						}
-						for (int j = 0; j < 11; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 2];
+							}
+						}
+						for (int j = 8; j < 11; j++) {
 							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 2];
 						}
 					}
@@ -673,29 +872,90 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#82 = conv2d(d4, Wp4, kernel (1, 1))   [B,32,12,12] x [64,32,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
-	 * add#83 = conv2d#82 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
+	/* matmul#82 = Wp4 @ d4   [64,32,1,1] x [B,32,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
+	 * add#83 = matmul#82 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
 	 * p4 = relu(add#83)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 12; i++) {
-				vww_mobilenet_real acc[12];
-				for (int j = 0; j < 12; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wp4[o_ * 32 + c + u] * d4[c * 144 + hi * 12 + j];
-						}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+				const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+				const vww_mobilenet_real x6 = p->Wp4[(i0 + 6) * 32 + k];
+				const vww_mobilenet_real x7 = p->Wp4[(i0 + 7) * 32 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t83 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 16 + l)] = t83 < 0 ? 0.0f : t83;
 					}
 				}
-				for (int j = 0; j < 12; j++) {
-					const vww_mobilenet_real t83 = acc[j] + p->bp4[o_];
-					p4[o_ * 144 + i * 12 + j] = t83 < 0 ? 0.0f : t83;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		vww_mobilenet_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+			const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+			const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+			const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+			const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+			const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+			const vww_mobilenet_real x6 = p->Wp4[(i0 + 6) * 32 + k];
+			const vww_mobilenet_real x7 = p->Wp4[(i0 + 7) * 32 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r = d4[k * 144 + 128 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real t83 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 144 + (128 + l)] = t83 < 0 ? 0.0f : t83;
 			}
 		}
 	}
@@ -716,13 +976,30 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 12) continue;
-						for (int j = 1; j < 12; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 1)] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + (l + 1) - 1];
+							}
+						}
+						for (int j = 9; j < 12; j++) {
 							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + j - 1];
 						}
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + l];
+							}
 						}
-						for (int j = 0; j < 11; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + (l + 8)];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + l + 1];
+							}
+						}
+						for (int j = 8; j < 11; j++) {
 							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + j + 1];
 						}
 					}
@@ -735,29 +1012,90 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#88 = conv2d(d5, Wp5, kernel (1, 1))   [B,64,12,12] x [64,64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82: p5 = relu(conv2d(d5, Wp5) + bp5))   [fused]
-	 * add#89 = conv2d#88 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
+	/* matmul#88 = Wp5 @ d5   [64,64,1,1] x [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82: p5 = relu(conv2d(d5, Wp5) + bp5))   [fused]
+	 * add#89 = matmul#88 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
 	 * p5 = relu(add#89)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 12; i++) {
-				vww_mobilenet_real acc[12];
-				for (int j = 0; j < 12; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wp5[o_ * 64 + c + u] * d5[c * 144 + hi * 12 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+				const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+				const vww_mobilenet_real x6 = p->Wp5[(i0 + 6) * 64 + k];
+				const vww_mobilenet_real x7 = p->Wp5[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t89 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 16 + l)] = t89 < 0 ? 0.0f : t89;
 					}
 				}
-				for (int j = 0; j < 12; j++) {
-					const vww_mobilenet_real t89 = acc[j] + p->bp5[o_];
-					p5[o_ * 144 + i * 12 + j] = t89 < 0 ? 0.0f : t89;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		vww_mobilenet_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp5[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp5[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r = d5[k * 144 + 128 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real t89 = a_[ii][l] + p->bp5[(i0 + ii)];
+				p5[(i0 + ii) * 144 + (128 + l)] = t89 < 0 ? 0.0f : t89;
 			}
 		}
 	}
@@ -778,13 +1116,28 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 12) continue;
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + l * 2];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + j * 2];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 1];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 2];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 2];
 						}
 					}
@@ -797,29 +1150,88 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#94 = conv2d(d6, Wp6, kernel (1, 1))   [B,64,6,6] x [128,64,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84: p6 = relu(conv2d(d6, Wp6) + bp6))   [fused]
-	 * add#95 = conv2d#94 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
+	/* matmul#94 = Wp6 @ d6   [128,64,1,1] x [B,64,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84: p6 = relu(conv2d(d6, Wp6) + bp6))   [fused]
+	 * add#95 = matmul#94 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
 	 * p6 = relu(add#95)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp6[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp6[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d6[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d6[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t95 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
+					p6[(i0 + ii) * 36 + c * 16 + l] = t95 < 0 ? 0.0f : t95;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp6[o_ * 64 + c + u] * d6[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t95 = acc[j] + p->bp6[o_];
-					p6[o_ * 36 + i * 6 + j] = t95 < 0 ? 0.0f : t95;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp6[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp6[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t95 = a_[ii][l] + p->bp6[(i0 + ii)];
+				p6[(i0 + ii) * 36 + (32 + l)] = t95 < 0 ? 0.0f : t95;
 			}
 		}
 	}
@@ -840,13 +1252,28 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -859,29 +1286,88 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#100 = conv2d(d7, Wp7, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86: p7 = relu(conv2d(d7, Wp7) + bp7))   [fused]
-	 * add#101 = conv2d#100 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
+	/* matmul#100 = Wp7 @ d7   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86: p7 = relu(conv2d(d7, Wp7) + bp7))   [fused]
+	 * add#101 = matmul#100 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
 	 * p7 = relu(add#101)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp7[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp7[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d7[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d7[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t101 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
+					p7[(i0 + ii) * 36 + c * 16 + l] = t101 < 0 ? 0.0f : t101;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp7[o_ * 128 + c + u] * d7[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t101 = acc[j] + p->bp7[o_];
-					p7[o_ * 36 + i * 6 + j] = t101 < 0 ? 0.0f : t101;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp7[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp7[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t101 = a_[ii][l] + p->bp7[(i0 + ii)];
+				p7[(i0 + ii) * 36 + (32 + l)] = t101 < 0 ? 0.0f : t101;
 			}
 		}
 	}
@@ -902,13 +1388,28 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -921,29 +1422,88 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#106 = conv2d(d8, Wp8, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88: p8 = relu(conv2d(d8, Wp8) + bp8))   [fused]
-	 * add#107 = conv2d#106 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
+	/* matmul#106 = Wp8 @ d8   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88: p8 = relu(conv2d(d8, Wp8) + bp8))   [fused]
+	 * add#107 = matmul#106 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
 	 * p8 = relu(add#107)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp8[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp8[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d8[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d8[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t107 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
+					p8[(i0 + ii) * 36 + c * 16 + l] = t107 < 0 ? 0.0f : t107;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp8[o_ * 128 + c + u] * d8[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t107 = acc[j] + p->bp8[o_];
-					p8[o_ * 36 + i * 6 + j] = t107 < 0 ? 0.0f : t107;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp8[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp8[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t107 = a_[ii][l] + p->bp8[(i0 + ii)];
+				p8[(i0 + ii) * 36 + (32 + l)] = t107 < 0 ? 0.0f : t107;
 			}
 		}
 	}
@@ -964,13 +1524,28 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -983,29 +1558,88 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#112 = conv2d(d9, Wp9, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90: p9 = relu(conv2d(d9, Wp9) + bp9))   [fused]
-	 * add#113 = conv2d#112 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
+	/* matmul#112 = Wp9 @ d9   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90: p9 = relu(conv2d(d9, Wp9) + bp9))   [fused]
+	 * add#113 = matmul#112 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
 	 * p9 = relu(add#113)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp9[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp9[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d9[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d9[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t113 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
+					p9[(i0 + ii) * 36 + c * 16 + l] = t113 < 0 ? 0.0f : t113;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp9[o_ * 128 + c + u] * d9[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t113 = acc[j] + p->bp9[o_];
-					p9[o_ * 36 + i * 6 + j] = t113 < 0 ? 0.0f : t113;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp9[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp9[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t113 = a_[ii][l] + p->bp9[(i0 + ii)];
+				p9[(i0 + ii) * 36 + (32 + l)] = t113 < 0 ? 0.0f : t113;
 			}
 		}
 	}
@@ -1026,13 +1660,28 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -1045,29 +1694,88 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#118 = conv2d(d10, Wp10, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92: p10 = relu(conv2d(d10, Wp10) + bp10))   [fused]
-	 * add#119 = conv2d#118 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
+	/* matmul#118 = Wp10 @ d10   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92: p10 = relu(conv2d(d10, Wp10) + bp10))   [fused]
+	 * add#119 = matmul#118 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
 	 * p10 = relu(add#119)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp10[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp10[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d10[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d10[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t119 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
+					p10[(i0 + ii) * 36 + c * 16 + l] = t119 < 0 ? 0.0f : t119;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp10[o_ * 128 + c + u] * d10[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t119 = acc[j] + p->bp10[o_];
-					p10[o_ * 36 + i * 6 + j] = t119 < 0 ? 0.0f : t119;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp10[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp10[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t119 = a_[ii][l] + p->bp10[(i0 + ii)];
+				p10[(i0 + ii) * 36 + (32 + l)] = t119 < 0 ? 0.0f : t119;
 			}
 		}
 	}
@@ -1088,13 +1796,28 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -1107,29 +1830,88 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#124 = conv2d(d11, Wp11, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94: p11 = relu(conv2d(d11, Wp11) + bp11))   [fused]
-	 * add#125 = conv2d#124 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
+	/* matmul#124 = Wp11 @ d11   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94: p11 = relu(conv2d(d11, Wp11) + bp11))   [fused]
+	 * add#125 = matmul#124 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
 	 * p11 = relu(add#125)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp11[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp11[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d11[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d11[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t125 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
+					p11[(i0 + ii) * 36 + c * 16 + l] = t125 < 0 ? 0.0f : t125;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp11[o_ * 128 + c + u] * d11[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t125 = acc[j] + p->bp11[o_];
-					p11[o_ * 36 + i * 6 + j] = t125 < 0 ? 0.0f : t125;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp11[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp11[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t125 = a_[ii][l] + p->bp11[(i0 + ii)];
+				p11[(i0 + ii) * 36 + (32 + l)] = t125 < 0 ? 0.0f : t125;
 			}
 		}
 	}
@@ -1169,29 +1951,42 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#130 = conv2d(d12, Wp12, kernel (1, 1))   [B,128,3,3] x [256,128,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96: p12 = relu(conv2d(d12, Wp12) + bp12))   [fused]
-	 * add#131 = conv2d#130 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
+	/* matmul#130 = Wp12 @ d12   [256,128,1,1] x [B,128,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96: p12 = relu(conv2d(d12, Wp12) + bp12))   [fused]
+	 * add#131 = matmul#130 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
 	 * p12 = relu(add#131)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96)
 	 */
-	{
-		for (int o_ = 0; o_ < 256; o_++) {
-			for (int i = 0; i < 3; i++) {
-				vww_mobilenet_real acc[3];
-				for (int j = 0; j < 3; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wp12[o_ * 128 + c + u] * d12[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 3; j++) {
-					const vww_mobilenet_real t131 = acc[j] + p->bp12[o_];
-					p12[o_ * 9 + i * 3 + j] = t131 < 0 ? 0.0f : t131;
-				}
+	for (int i0 = 0; i0 < 256; i0 += 8) {
+		vww_mobilenet_real a_[8][9];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 9; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp12[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp12[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp12[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp12[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real t131 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + l] = t131 < 0 ? 0.0f : t131;
 			}
 		}
 	}
@@ -1231,29 +2026,42 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 
-	/* conv2d#136 = conv2d(d13, Wp13, kernel (1, 1))   [B,256,3,3] x [256,256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98: p13 = relu(conv2d(d13, Wp13) + bp13))   [fused]
-	 * add#137 = conv2d#136 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
+	/* matmul#136 = Wp13 @ d13   [256,256,1,1] x [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98: p13 = relu(conv2d(d13, Wp13) + bp13))   [fused]
+	 * add#137 = matmul#136 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
 	 * p13 = relu(add#137)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98)
 	 */
-	{
-		for (int o_ = 0; o_ < 256; o_++) {
-			for (int i = 0; i < 3; i++) {
-				vww_mobilenet_real acc[3];
-				for (int j = 0; j < 3; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 256; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wp13[o_ * 256 + c + u] * d13[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 3; j++) {
-					const vww_mobilenet_real t137 = acc[j] + p->bp13[o_];
-					p13[o_ * 9 + i * 3 + j] = t137 < 0 ? 0.0f : t137;
-				}
+	for (int i0 = 0; i0 < 256; i0 += 8) {
+		vww_mobilenet_real a_[8][9];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 9; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			const vww_mobilenet_real x4 = p->Wp13[(i0 + 4) * 256 + k];
+			const vww_mobilenet_real x5 = p->Wp13[(i0 + 5) * 256 + k];
+			const vww_mobilenet_real x6 = p->Wp13[(i0 + 6) * 256 + k];
+			const vww_mobilenet_real x7 = p->Wp13[(i0 + 7) * 256 + k];
+			for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real t137 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + l] = t137 < 0 ? 0.0f : t137;
 			}
 		}
 	}
@@ -1394,13 +2202,32 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 96) continue;
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + j * 2];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + (jj + l) * 2];
+							}
 						}
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + j * 2 + 1];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 47; j++) {
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 32)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 32) * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 40)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 40) * 2 + 2];
+							}
+						}
+						for (int j = 44; j < 47; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + j * 2 + 2];
 						}
 					}
@@ -1429,13 +2256,45 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 48) continue;
-						for (int j = 1; j < 48; j++) {
+						for (int jj = 1; jj < 33; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 33)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 33) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 41)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 41) - 1];
+							}
+						}
+						for (int j = 45; j < 48; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + j - 1];
 						}
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + j];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 47; j++) {
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 32)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 32) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 40)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 40) + 1];
+							}
+						}
+						for (int j = 44; j < 47; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + j + 1];
 						}
 					}
@@ -1448,28 +2307,54 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#65 = conv2d(d1, Wp1, kernel (1, 1))   [B,8,48,48] x [16,8,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
-	 * add#66 = conv2d#65 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
+	/* matmul#65 = Wp1 @ d1   [16,8,1,1] x [B,8,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
+	 * add#66 = matmul#65 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
 	 * p1 = relu(add#66)   [B,16,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74)
 	 */
-	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 48; i++) {
-				vww_mobilenet_real acc[48];
-				for (int j = 0; j < 48; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 2304; j0 += 32) {
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 8; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->Wp1[o_ * 8 + c + u] * d1[c * 2304 + hi * 48 + j];
-						}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				const vww_mobilenet_real x4 = p->Wp1[(i0 + 4) * 8 + k];
+				const vww_mobilenet_real x5 = p->Wp1[(i0 + 5) * 8 + k];
+				const vww_mobilenet_real x6 = p->Wp1[(i0 + 6) * 8 + k];
+				const vww_mobilenet_real x7 = p->Wp1[(i0 + 7) * 8 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 16 + l)] = t66 < 0 ? 0.0f : t66;
 					}
-				}
-				for (int j = 0; j < 48; j++) {
-					const vww_mobilenet_real t66 = acc[j] + p->bp1[o_];
-					p1[o_ * 2304 + i * 48 + j] = t66 < 0 ? 0.0f : t66;
 				}
 			}
 		}
@@ -1491,13 +2376,37 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 48) continue;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + l * 2];
+							}
 						}
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2];
+							}
 						}
-						for (int j = 0; j < 23; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 2];
+							}
+						}
+						for (int j = 20; j < 23; j++) {
 							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 2];
 						}
 					}
@@ -1510,28 +2419,54 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#71 = conv2d(d2, Wp2, kernel (1, 1))   [B,16,24,24] x [32,16,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
-	 * add#72 = conv2d#71 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
+	/* matmul#71 = Wp2 @ d2   [32,16,1,1] x [B,16,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
+	 * add#72 = matmul#71 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
 	 * p2 = relu(add#72)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76)
 	 */
-	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 24; i++) {
-				vww_mobilenet_real acc[24];
-				for (int j = 0; j < 24; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 576; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wp2[o_ * 16 + c + u] * d2[c * 576 + hi * 24 + j];
-						}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				const vww_mobilenet_real x4 = p->Wp2[(i0 + 4) * 16 + k];
+				const vww_mobilenet_real x5 = p->Wp2[(i0 + 5) * 16 + k];
+				const vww_mobilenet_real x6 = p->Wp2[(i0 + 6) * 16 + k];
+				const vww_mobilenet_real x7 = p->Wp2[(i0 + 7) * 16 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 576 + (j0 + c * 16 + l)] = t72 < 0 ? 0.0f : t72;
 					}
-				}
-				for (int j = 0; j < 24; j++) {
-					const vww_mobilenet_real t72 = acc[j] + p->bp2[o_];
-					p2[o_ * 576 + i * 24 + j] = t72 < 0 ? 0.0f : t72;
 				}
 			}
 		}
@@ -1553,13 +2488,40 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 24) continue;
-						for (int j = 1; j < 24; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 17)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 17) - 1];
+							}
+						}
+						for (int j = 21; j < 24; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + j - 1];
 						}
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + l];
+							}
 						}
-						for (int j = 0; j < 23; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + (l + 16)];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + (l + 16) + 1];
+							}
+						}
+						for (int j = 20; j < 23; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + j + 1];
 						}
 					}
@@ -1572,28 +2534,54 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#77 = conv2d(d3, Wp3, kernel (1, 1))   [B,32,24,24] x [32,32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
-	 * add#78 = conv2d#77 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
+	/* matmul#77 = Wp3 @ d3   [32,32,1,1] x [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
+	 * add#78 = matmul#77 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
 	 * p3 = relu(add#78)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78)
 	 */
-	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 24; i++) {
-				vww_mobilenet_real acc[24];
-				for (int j = 0; j < 24; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 576; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wp3[o_ * 32 + c + u] * d3[c * 576 + hi * 24 + j];
-						}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				const vww_mobilenet_real x4 = p->Wp3[(i0 + 4) * 32 + k];
+				const vww_mobilenet_real x5 = p->Wp3[(i0 + 5) * 32 + k];
+				const vww_mobilenet_real x6 = p->Wp3[(i0 + 6) * 32 + k];
+				const vww_mobilenet_real x7 = p->Wp3[(i0 + 7) * 32 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 576 + (j0 + c * 16 + l)] = t78 < 0 ? 0.0f : t78;
 					}
-				}
-				for (int j = 0; j < 24; j++) {
-					const vww_mobilenet_real t78 = acc[j] + p->bp3[o_];
-					p3[o_ * 576 + i * 24 + j] = t78 < 0 ? 0.0f : t78;
 				}
 			}
 		}
@@ -1615,13 +2603,32 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 24) continue;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + l * 2];
+							}
 						}
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2];
+							}
 						}
-						for (int j = 0; j < 11; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 2];
+							}
+						}
+						for (int j = 8; j < 11; j++) {
 							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 2];
 						}
 					}
@@ -1634,29 +2641,90 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#83 = conv2d(d4, Wp4, kernel (1, 1))   [B,32,12,12] x [64,32,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
-	 * add#84 = conv2d#83 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
+	/* matmul#83 = Wp4 @ d4   [64,32,1,1] x [B,32,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
+	 * add#84 = matmul#83 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
 	 * p4 = relu(add#84)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 12; i++) {
-				vww_mobilenet_real acc[12];
-				for (int j = 0; j < 12; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wp4[o_ * 32 + c + u] * d4[c * 144 + hi * 12 + j];
-						}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+				const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+				const vww_mobilenet_real x6 = p->Wp4[(i0 + 6) * 32 + k];
+				const vww_mobilenet_real x7 = p->Wp4[(i0 + 7) * 32 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 16 + l)] = t84 < 0 ? 0.0f : t84;
 					}
 				}
-				for (int j = 0; j < 12; j++) {
-					const vww_mobilenet_real t84 = acc[j] + p->bp4[o_];
-					p4[o_ * 144 + i * 12 + j] = t84 < 0 ? 0.0f : t84;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		vww_mobilenet_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+			const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+			const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+			const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+			const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+			const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+			const vww_mobilenet_real x6 = p->Wp4[(i0 + 6) * 32 + k];
+			const vww_mobilenet_real x7 = p->Wp4[(i0 + 7) * 32 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r = d4[k * 144 + 128 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real t84 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 144 + (128 + l)] = t84 < 0 ? 0.0f : t84;
 			}
 		}
 	}
@@ -1677,13 +2745,30 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 12) continue;
-						for (int j = 1; j < 12; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 1)] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + (l + 1) - 1];
+							}
+						}
+						for (int j = 9; j < 12; j++) {
 							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + j - 1];
 						}
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + l];
+							}
 						}
-						for (int j = 0; j < 11; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + (l + 8)];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + l + 1];
+							}
+						}
+						for (int j = 8; j < 11; j++) {
 							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + j + 1];
 						}
 					}
@@ -1696,29 +2781,90 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#89 = conv2d(d5, Wp5, kernel (1, 1))   [B,64,12,12] x [64,64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82: p5 = relu(conv2d(d5, Wp5) + bp5))   [fused]
-	 * add#90 = conv2d#89 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
+	/* matmul#89 = Wp5 @ d5   [64,64,1,1] x [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82: p5 = relu(conv2d(d5, Wp5) + bp5))   [fused]
+	 * add#90 = matmul#89 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
 	 * p5 = relu(add#90)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 12; i++) {
-				vww_mobilenet_real acc[12];
-				for (int j = 0; j < 12; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wp5[o_ * 64 + c + u] * d5[c * 144 + hi * 12 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+				const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+				const vww_mobilenet_real x6 = p->Wp5[(i0 + 6) * 64 + k];
+				const vww_mobilenet_real x7 = p->Wp5[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 16 + l)] = t90 < 0 ? 0.0f : t90;
 					}
 				}
-				for (int j = 0; j < 12; j++) {
-					const vww_mobilenet_real t90 = acc[j] + p->bp5[o_];
-					p5[o_ * 144 + i * 12 + j] = t90 < 0 ? 0.0f : t90;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		vww_mobilenet_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp5[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp5[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r = d5[k * 144 + 128 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real t90 = a_[ii][l] + p->bp5[(i0 + ii)];
+				p5[(i0 + ii) * 144 + (128 + l)] = t90 < 0 ? 0.0f : t90;
 			}
 		}
 	}
@@ -1739,13 +2885,28 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 12) continue;
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + l * 2];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + j * 2];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 1];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 2];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 2];
 						}
 					}
@@ -1758,29 +2919,88 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#95 = conv2d(d6, Wp6, kernel (1, 1))   [B,64,6,6] x [128,64,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84: p6 = relu(conv2d(d6, Wp6) + bp6))   [fused]
-	 * add#96 = conv2d#95 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
+	/* matmul#95 = Wp6 @ d6   [128,64,1,1] x [B,64,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84: p6 = relu(conv2d(d6, Wp6) + bp6))   [fused]
+	 * add#96 = matmul#95 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
 	 * p6 = relu(add#96)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp6[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp6[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d6[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d6[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
+					p6[(i0 + ii) * 36 + c * 16 + l] = t96 < 0 ? 0.0f : t96;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp6[o_ * 64 + c + u] * d6[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t96 = acc[j] + p->bp6[o_];
-					p6[o_ * 36 + i * 6 + j] = t96 < 0 ? 0.0f : t96;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp6[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp6[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(i0 + ii)];
+				p6[(i0 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
 			}
 		}
 	}
@@ -1801,13 +3021,28 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -1820,29 +3055,88 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#101 = conv2d(d7, Wp7, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86: p7 = relu(conv2d(d7, Wp7) + bp7))   [fused]
-	 * add#102 = conv2d#101 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
+	/* matmul#101 = Wp7 @ d7   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86: p7 = relu(conv2d(d7, Wp7) + bp7))   [fused]
+	 * add#102 = matmul#101 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
 	 * p7 = relu(add#102)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp7[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp7[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d7[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d7[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
+					p7[(i0 + ii) * 36 + c * 16 + l] = t102 < 0 ? 0.0f : t102;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp7[o_ * 128 + c + u] * d7[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t102 = acc[j] + p->bp7[o_];
-					p7[o_ * 36 + i * 6 + j] = t102 < 0 ? 0.0f : t102;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp7[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp7[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(i0 + ii)];
+				p7[(i0 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
 			}
 		}
 	}
@@ -1863,13 +3157,28 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -1882,29 +3191,88 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#107 = conv2d(d8, Wp8, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88: p8 = relu(conv2d(d8, Wp8) + bp8))   [fused]
-	 * add#108 = conv2d#107 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
+	/* matmul#107 = Wp8 @ d8   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88: p8 = relu(conv2d(d8, Wp8) + bp8))   [fused]
+	 * add#108 = matmul#107 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
 	 * p8 = relu(add#108)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp8[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp8[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d8[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d8[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
+					p8[(i0 + ii) * 36 + c * 16 + l] = t108 < 0 ? 0.0f : t108;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp8[o_ * 128 + c + u] * d8[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t108 = acc[j] + p->bp8[o_];
-					p8[o_ * 36 + i * 6 + j] = t108 < 0 ? 0.0f : t108;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp8[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp8[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(i0 + ii)];
+				p8[(i0 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
 			}
 		}
 	}
@@ -1925,13 +3293,28 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -1944,29 +3327,88 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#113 = conv2d(d9, Wp9, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90: p9 = relu(conv2d(d9, Wp9) + bp9))   [fused]
-	 * add#114 = conv2d#113 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
+	/* matmul#113 = Wp9 @ d9   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90: p9 = relu(conv2d(d9, Wp9) + bp9))   [fused]
+	 * add#114 = matmul#113 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
 	 * p9 = relu(add#114)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp9[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp9[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d9[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d9[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
+					p9[(i0 + ii) * 36 + c * 16 + l] = t114 < 0 ? 0.0f : t114;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp9[o_ * 128 + c + u] * d9[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t114 = acc[j] + p->bp9[o_];
-					p9[o_ * 36 + i * 6 + j] = t114 < 0 ? 0.0f : t114;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp9[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp9[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(i0 + ii)];
+				p9[(i0 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
 			}
 		}
 	}
@@ -1987,13 +3429,28 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -2006,29 +3463,88 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#119 = conv2d(d10, Wp10, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92: p10 = relu(conv2d(d10, Wp10) + bp10))   [fused]
-	 * add#120 = conv2d#119 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
+	/* matmul#119 = Wp10 @ d10   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92: p10 = relu(conv2d(d10, Wp10) + bp10))   [fused]
+	 * add#120 = matmul#119 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
 	 * p10 = relu(add#120)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp10[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp10[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d10[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d10[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
+					p10[(i0 + ii) * 36 + c * 16 + l] = t120 < 0 ? 0.0f : t120;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp10[o_ * 128 + c + u] * d10[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t120 = acc[j] + p->bp10[o_];
-					p10[o_ * 36 + i * 6 + j] = t120 < 0 ? 0.0f : t120;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp10[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp10[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(i0 + ii)];
+				p10[(i0 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
 			}
 		}
 	}
@@ -2049,13 +3565,28 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -2068,29 +3599,88 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#125 = conv2d(d11, Wp11, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94: p11 = relu(conv2d(d11, Wp11) + bp11))   [fused]
-	 * add#126 = conv2d#125 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
+	/* matmul#125 = Wp11 @ d11   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94: p11 = relu(conv2d(d11, Wp11) + bp11))   [fused]
+	 * add#126 = matmul#125 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
 	 * p11 = relu(add#126)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp11[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp11[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d11[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d11[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
+					p11[(i0 + ii) * 36 + c * 16 + l] = t126 < 0 ? 0.0f : t126;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp11[o_ * 128 + c + u] * d11[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t126 = acc[j] + p->bp11[o_];
-					p11[o_ * 36 + i * 6 + j] = t126 < 0 ? 0.0f : t126;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp11[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp11[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(i0 + ii)];
+				p11[(i0 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
 			}
 		}
 	}
@@ -2130,29 +3720,42 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#131 = conv2d(d12, Wp12, kernel (1, 1))   [B,128,3,3] x [256,128,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96: p12 = relu(conv2d(d12, Wp12) + bp12))   [fused]
-	 * add#132 = conv2d#131 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
+	/* matmul#131 = Wp12 @ d12   [256,128,1,1] x [B,128,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96: p12 = relu(conv2d(d12, Wp12) + bp12))   [fused]
+	 * add#132 = matmul#131 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
 	 * p12 = relu(add#132)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96)
 	 */
-	{
-		for (int o_ = 0; o_ < 256; o_++) {
-			for (int i = 0; i < 3; i++) {
-				vww_mobilenet_real acc[3];
-				for (int j = 0; j < 3; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wp12[o_ * 128 + c + u] * d12[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 3; j++) {
-					const vww_mobilenet_real t132 = acc[j] + p->bp12[o_];
-					p12[o_ * 9 + i * 3 + j] = t132 < 0 ? 0.0f : t132;
-				}
+	for (int i0 = 0; i0 < 256; i0 += 8) {
+		vww_mobilenet_real a_[8][9];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 9; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp12[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp12[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp12[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp12[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real t132 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + l] = t132 < 0 ? 0.0f : t132;
 			}
 		}
 	}
@@ -2192,29 +3795,42 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 
-	/* conv2d#137 = conv2d(d13, Wp13, kernel (1, 1))   [B,256,3,3] x [256,256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98: p13 = relu(conv2d(d13, Wp13) + bp13))   [fused]
-	 * add#138 = conv2d#137 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
+	/* matmul#137 = Wp13 @ d13   [256,256,1,1] x [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98: p13 = relu(conv2d(d13, Wp13) + bp13))   [fused]
+	 * add#138 = matmul#137 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
 	 * p13 = relu(add#138)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98)
 	 */
-	{
-		for (int o_ = 0; o_ < 256; o_++) {
-			for (int i = 0; i < 3; i++) {
-				vww_mobilenet_real acc[3];
-				for (int j = 0; j < 3; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 256; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wp13[o_ * 256 + c + u] * d13[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 3; j++) {
-					const vww_mobilenet_real t138 = acc[j] + p->bp13[o_];
-					p13[o_ * 9 + i * 3 + j] = t138 < 0 ? 0.0f : t138;
-				}
+	for (int i0 = 0; i0 < 256; i0 += 8) {
+		vww_mobilenet_real a_[8][9];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 9; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			const vww_mobilenet_real x4 = p->Wp13[(i0 + 4) * 256 + k];
+			const vww_mobilenet_real x5 = p->Wp13[(i0 + 5) * 256 + k];
+			const vww_mobilenet_real x6 = p->Wp13[(i0 + 6) * 256 + k];
+			const vww_mobilenet_real x7 = p->Wp13[(i0 + 7) * 256 + k];
+			for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real t138 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + l] = t138 < 0 ? 0.0f : t138;
 			}
 		}
 	}
@@ -2435,30 +4051,18 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		t154[i] = p13[i] > 0 ? dp13[i] : 0.0f;
 	}
 
-	/* dWp13 = conv2d_dw(relu_grad#154, d13, kernel (1, 1))   [B,256,3,3] x [B,256,3,3] -> [256,256,1,1]   (vww_mobilenet.nn:98)
+	/* dWp13 = relu_grad#154 @ d13^T   [B,256,3,3] x [B,256,3,3] -> [256,256,1,1]   (vww_mobilenet.nn:98)
 	 *   dL/dWp13 = sum over b, ho, wo of dL/d(conv2d#136) d13 (a correlation)   [fused]
 	 * Wp13 -= sgd step(dL/dWp13)   [256,256,1,1] x [256,256,1,1]   (vww_mobilenet.nn:106)
 	 */
-	for (int o_ = 0; o_ < 256; o_++) {
-		for (int c = 0; c < 256; c++) {
-			for (int u = 0; u < 1; u++) {
-				vww_mobilenet_real acc[1];
-				for (int v = 0; v < 1; v++) {
-					acc[v] = 0.0f;
-				}
-				{
-					for (int i = 0; i < 3; i++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[0] += t154[o_ * 9 + i * 3 + j] * d13[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int v = 0; v < 1; v++) {
-					const vww_mobilenet_real g = acc[v];
-					p->Wp13[o_ * 256 + c] -= lr * g;
-				}
+	for (int i = 0; i < 256; i++) {
+		for (int j = 0; j < 256; j++) {
+			vww_mobilenet_real acc = 0.0f;
+			for (int k = 0; k < 9; k++) {
+				acc += t154[i * 9 + k] * d13[j * 9 + k];
 			}
+			const vww_mobilenet_real g = acc;
+			p->Wp13[i * 256 + j] -= lr * g;
 		}
 	}
 
@@ -2549,13 +4153,32 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 96) continue;
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + j * 2];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + (jj + l) * 2];
+							}
 						}
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + j * 2 + 1];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 1];
+							}
 						}
-						for (int j = 0; j < 47; j++) {
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 32)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 32) * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 40)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 40) * 2 + 2];
+							}
+						}
+						for (int j = 44; j < 47; j++) {
 							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + j * 2 + 2];
 						}
 					}
@@ -2584,13 +4207,45 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 48) continue;
-						for (int j = 1; j < 48; j++) {
+						for (int jj = 1; jj < 33; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 33)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 33) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 41)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 41) - 1];
+							}
+						}
+						for (int j = 45; j < 48; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + j - 1];
 						}
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + j];
+						for (int jj = 0; jj < 48; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l)];
+							}
 						}
-						for (int j = 0; j < 47; j++) {
+						for (int jj = 0; jj < 32; jj += 16) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 32)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 32) + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 40)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 40) + 1];
+							}
+						}
+						for (int j = 44; j < 47; j++) {
 							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + j + 1];
 						}
 					}
@@ -2603,28 +4258,54 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#65 = conv2d(d1, Wp1, kernel (1, 1))   [B,8,48,48] x [16,8,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
-	 * add#66 = conv2d#65 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
+	/* matmul#65 = Wp1 @ d1   [16,8,1,1] x [B,8,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
+	 * add#66 = matmul#65 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
 	 * p1 = relu(add#66)   [B,16,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74)
 	 */
-	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 48; i++) {
-				vww_mobilenet_real acc[48];
-				for (int j = 0; j < 48; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 2304; j0 += 32) {
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 8; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 48; j++) {
-							acc[j] += p->Wp1[o_ * 8 + c + u] * d1[c * 2304 + hi * 48 + j];
-						}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				const vww_mobilenet_real x4 = p->Wp1[(i0 + 4) * 8 + k];
+				const vww_mobilenet_real x5 = p->Wp1[(i0 + 5) * 8 + k];
+				const vww_mobilenet_real x6 = p->Wp1[(i0 + 6) * 8 + k];
+				const vww_mobilenet_real x7 = p->Wp1[(i0 + 7) * 8 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 16 + l)] = t66 < 0 ? 0.0f : t66;
 					}
-				}
-				for (int j = 0; j < 48; j++) {
-					const vww_mobilenet_real t66 = acc[j] + p->bp1[o_];
-					p1[o_ * 2304 + i * 48 + j] = t66 < 0 ? 0.0f : t66;
 				}
 			}
 		}
@@ -2646,13 +4327,37 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 48) continue;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + l * 2];
+							}
 						}
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2];
+							}
 						}
-						for (int j = 0; j < 23; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 2];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 2];
+							}
+						}
+						for (int j = 20; j < 23; j++) {
 							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 2];
 						}
 					}
@@ -2665,28 +4370,54 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#71 = conv2d(d2, Wp2, kernel (1, 1))   [B,16,24,24] x [32,16,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
-	 * add#72 = conv2d#71 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
+	/* matmul#71 = Wp2 @ d2   [32,16,1,1] x [B,16,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
+	 * add#72 = matmul#71 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
 	 * p2 = relu(add#72)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76)
 	 */
-	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 24; i++) {
-				vww_mobilenet_real acc[24];
-				for (int j = 0; j < 24; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 576; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wp2[o_ * 16 + c + u] * d2[c * 576 + hi * 24 + j];
-						}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				const vww_mobilenet_real x4 = p->Wp2[(i0 + 4) * 16 + k];
+				const vww_mobilenet_real x5 = p->Wp2[(i0 + 5) * 16 + k];
+				const vww_mobilenet_real x6 = p->Wp2[(i0 + 6) * 16 + k];
+				const vww_mobilenet_real x7 = p->Wp2[(i0 + 7) * 16 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 576 + (j0 + c * 16 + l)] = t72 < 0 ? 0.0f : t72;
 					}
-				}
-				for (int j = 0; j < 24; j++) {
-					const vww_mobilenet_real t72 = acc[j] + p->bp2[o_];
-					p2[o_ * 576 + i * 24 + j] = t72 < 0 ? 0.0f : t72;
 				}
 			}
 		}
@@ -2708,13 +4439,40 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 24) continue;
-						for (int j = 1; j < 24; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 1) - 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 17)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 17) - 1];
+							}
+						}
+						for (int j = 21; j < 24; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + j - 1];
 						}
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + l];
+							}
 						}
-						for (int j = 0; j < 23; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + (l + 16)];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + l + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + (l + 16) + 1];
+							}
+						}
+						for (int j = 20; j < 23; j++) {
 							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + j + 1];
 						}
 					}
@@ -2727,28 +4485,54 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#77 = conv2d(d3, Wp3, kernel (1, 1))   [B,32,24,24] x [32,32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
-	 * add#78 = conv2d#77 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
+	/* matmul#77 = Wp3 @ d3   [32,32,1,1] x [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
+	 * add#78 = matmul#77 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
 	 * p3 = relu(add#78)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78)
 	 */
-	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 24; i++) {
-				vww_mobilenet_real acc[24];
-				for (int j = 0; j < 24; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 576; j0 += 32) {
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 24; j++) {
-							acc[j] += p->Wp3[o_ * 32 + c + u] * d3[c * 576 + hi * 24 + j];
-						}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				const vww_mobilenet_real x4 = p->Wp3[(i0 + 4) * 32 + k];
+				const vww_mobilenet_real x5 = p->Wp3[(i0 + 5) * 32 + k];
+				const vww_mobilenet_real x6 = p->Wp3[(i0 + 6) * 32 + k];
+				const vww_mobilenet_real x7 = p->Wp3[(i0 + 7) * 32 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 576 + (j0 + c * 16 + l)] = t78 < 0 ? 0.0f : t78;
 					}
-				}
-				for (int j = 0; j < 24; j++) {
-					const vww_mobilenet_real t78 = acc[j] + p->bp3[o_];
-					p3[o_ * 576 + i * 24 + j] = t78 < 0 ? 0.0f : t78;
 				}
 			}
 		}
@@ -2770,13 +4554,32 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 24) continue;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + j * 2];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + l * 2];
+							}
 						}
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 1];
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2];
+							}
 						}
-						for (int j = 0; j < 11; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2 + 1];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 2];
+							}
+						}
+						for (int j = 8; j < 11; j++) {
 							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 2];
 						}
 					}
@@ -2789,29 +4592,90 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#83 = conv2d(d4, Wp4, kernel (1, 1))   [B,32,12,12] x [64,32,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
-	 * add#84 = conv2d#83 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
+	/* matmul#83 = Wp4 @ d4   [64,32,1,1] x [B,32,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
+	 * add#84 = matmul#83 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
 	 * p4 = relu(add#84)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 12; i++) {
-				vww_mobilenet_real acc[12];
-				for (int j = 0; j < 12; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wp4[o_ * 32 + c + u] * d4[c * 144 + hi * 12 + j];
-						}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+				const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+				const vww_mobilenet_real x6 = p->Wp4[(i0 + 6) * 32 + k];
+				const vww_mobilenet_real x7 = p->Wp4[(i0 + 7) * 32 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 16 + l)] = t84 < 0 ? 0.0f : t84;
 					}
 				}
-				for (int j = 0; j < 12; j++) {
-					const vww_mobilenet_real t84 = acc[j] + p->bp4[o_];
-					p4[o_ * 144 + i * 12 + j] = t84 < 0 ? 0.0f : t84;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		vww_mobilenet_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+			const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+			const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+			const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+			const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+			const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+			const vww_mobilenet_real x6 = p->Wp4[(i0 + 6) * 32 + k];
+			const vww_mobilenet_real x7 = p->Wp4[(i0 + 7) * 32 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r = d4[k * 144 + 128 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real t84 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 144 + (128 + l)] = t84 < 0 ? 0.0f : t84;
 			}
 		}
 	}
@@ -2832,13 +4696,30 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 12) continue;
-						for (int j = 1; j < 12; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[(l + 1)] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + (l + 1) - 1];
+							}
+						}
+						for (int j = 9; j < 12; j++) {
 							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + j - 1];
 						}
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + j];
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + l];
+							}
 						}
-						for (int j = 0; j < 11; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 8)] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + (l + 8)];
+							}
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + l + 1];
+							}
+						}
+						for (int j = 8; j < 11; j++) {
 							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + j + 1];
 						}
 					}
@@ -2851,29 +4732,90 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#89 = conv2d(d5, Wp5, kernel (1, 1))   [B,64,12,12] x [64,64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82: p5 = relu(conv2d(d5, Wp5) + bp5))   [fused]
-	 * add#90 = conv2d#89 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
+	/* matmul#89 = Wp5 @ d5   [64,64,1,1] x [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82: p5 = relu(conv2d(d5, Wp5) + bp5))   [fused]
+	 * add#90 = matmul#89 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
 	 * p5 = relu(add#90)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82)
 	 */
-	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 12; i++) {
-				vww_mobilenet_real acc[12];
-				for (int j = 0; j < 12; j++) {
-					acc[j] = 0.0f;
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		for (int i0 = 0; i0 < 64; i0 += 8) {
+			vww_mobilenet_real a_[16][16];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 16; l++) {
+					a_[t][l] = 0.0f;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 12; j++) {
-							acc[j] += p->Wp5[o_ * 64 + c + u] * d5[c * 144 + hi * 12 + j];
-						}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+				const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+				const vww_mobilenet_real x6 = p->Wp5[(i0 + 6) * 64 + k];
+				const vww_mobilenet_real x7 = p->Wp5[(i0 + 7) * 64 + k];
+				for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					a_[8][l] += x4 * r0;
+					a_[10][l] += x5 * r0;
+					a_[12][l] += x6 * r0;
+					a_[14][l] += x7 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 16) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+					a_[9][l] += x4 * r1;
+					a_[11][l] += x5 * r1;
+					a_[13][l] += x6 * r1;
+					a_[15][l] += x7 * r1;
+				}
+			}
+			for (int ii = 0; ii < 8; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 16 + l)] = t90 < 0 ? 0.0f : t90;
 					}
 				}
-				for (int j = 0; j < 12; j++) {
-					const vww_mobilenet_real t90 = acc[j] + p->bp5[o_];
-					p5[o_ * 144 + i * 12 + j] = t90 < 0 ? 0.0f : t90;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 8) {
+		vww_mobilenet_real a_[8][16];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp5[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp5[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r = d5[k * 144 + 128 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real t90 = a_[ii][l] + p->bp5[(i0 + ii)];
+				p5[(i0 + ii) * 144 + (128 + l)] = t90 < 0 ? 0.0f : t90;
 			}
 		}
 	}
@@ -2894,13 +4836,28 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 12) continue;
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + l * 2];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + j * 2];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 1];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 2];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 2];
 						}
 					}
@@ -2913,29 +4870,88 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#95 = conv2d(d6, Wp6, kernel (1, 1))   [B,64,6,6] x [128,64,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84: p6 = relu(conv2d(d6, Wp6) + bp6))   [fused]
-	 * add#96 = conv2d#95 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
+	/* matmul#95 = Wp6 @ d6   [128,64,1,1] x [B,64,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84: p6 = relu(conv2d(d6, Wp6) + bp6))   [fused]
+	 * add#96 = matmul#95 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
 	 * p6 = relu(add#96)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp6[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp6[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d6[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d6[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
+					p6[(i0 + ii) * 36 + c * 16 + l] = t96 < 0 ? 0.0f : t96;
 				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp6[o_ * 64 + c + u] * d6[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t96 = acc[j] + p->bp6[o_];
-					p6[o_ * 36 + i * 6 + j] = t96 < 0 ? 0.0f : t96;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			const vww_mobilenet_real x6 = p->Wp6[(i0 + 6) * 64 + k];
+			const vww_mobilenet_real x7 = p->Wp6[(i0 + 7) * 64 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(i0 + ii)];
+				p6[(i0 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
 			}
 		}
 	}
@@ -2956,13 +4972,28 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -2975,29 +5006,88 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#101 = conv2d(d7, Wp7, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86: p7 = relu(conv2d(d7, Wp7) + bp7))   [fused]
-	 * add#102 = conv2d#101 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
+	/* matmul#101 = Wp7 @ d7   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86: p7 = relu(conv2d(d7, Wp7) + bp7))   [fused]
+	 * add#102 = matmul#101 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
 	 * p7 = relu(add#102)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp7[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp7[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d7[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d7[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
+					p7[(i0 + ii) * 36 + c * 16 + l] = t102 < 0 ? 0.0f : t102;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp7[o_ * 128 + c + u] * d7[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t102 = acc[j] + p->bp7[o_];
-					p7[o_ * 36 + i * 6 + j] = t102 < 0 ? 0.0f : t102;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp7[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp7[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(i0 + ii)];
+				p7[(i0 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
 			}
 		}
 	}
@@ -3018,13 +5108,28 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -3037,29 +5142,88 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#107 = conv2d(d8, Wp8, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88: p8 = relu(conv2d(d8, Wp8) + bp8))   [fused]
-	 * add#108 = conv2d#107 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
+	/* matmul#107 = Wp8 @ d8   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88: p8 = relu(conv2d(d8, Wp8) + bp8))   [fused]
+	 * add#108 = matmul#107 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
 	 * p8 = relu(add#108)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp8[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp8[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d8[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d8[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
+					p8[(i0 + ii) * 36 + c * 16 + l] = t108 < 0 ? 0.0f : t108;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp8[o_ * 128 + c + u] * d8[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t108 = acc[j] + p->bp8[o_];
-					p8[o_ * 36 + i * 6 + j] = t108 < 0 ? 0.0f : t108;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp8[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp8[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(i0 + ii)];
+				p8[(i0 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
 			}
 		}
 	}
@@ -3080,13 +5244,28 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -3099,29 +5278,88 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#113 = conv2d(d9, Wp9, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90: p9 = relu(conv2d(d9, Wp9) + bp9))   [fused]
-	 * add#114 = conv2d#113 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
+	/* matmul#113 = Wp9 @ d9   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90: p9 = relu(conv2d(d9, Wp9) + bp9))   [fused]
+	 * add#114 = matmul#113 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
 	 * p9 = relu(add#114)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp9[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp9[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d9[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d9[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
+					p9[(i0 + ii) * 36 + c * 16 + l] = t114 < 0 ? 0.0f : t114;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp9[o_ * 128 + c + u] * d9[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t114 = acc[j] + p->bp9[o_];
-					p9[o_ * 36 + i * 6 + j] = t114 < 0 ? 0.0f : t114;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp9[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp9[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(i0 + ii)];
+				p9[(i0 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
 			}
 		}
 	}
@@ -3142,13 +5380,28 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -3161,29 +5414,88 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#119 = conv2d(d10, Wp10, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92: p10 = relu(conv2d(d10, Wp10) + bp10))   [fused]
-	 * add#120 = conv2d#119 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
+	/* matmul#119 = Wp10 @ d10   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92: p10 = relu(conv2d(d10, Wp10) + bp10))   [fused]
+	 * add#120 = matmul#119 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
 	 * p10 = relu(add#120)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp10[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp10[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d10[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d10[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
+					p10[(i0 + ii) * 36 + c * 16 + l] = t120 < 0 ? 0.0f : t120;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp10[o_ * 128 + c + u] * d10[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t120 = acc[j] + p->bp10[o_];
-					p10[o_ * 36 + i * 6 + j] = t120 < 0 ? 0.0f : t120;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp10[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp10[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(i0 + ii)];
+				p10[(i0 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
 			}
 		}
 	}
@@ -3204,13 +5516,28 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
-						for (int j = 1; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[(l + 1)] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+							}
+						}
+						for (int j = 5; j < 6; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + j - 1];
 						}
-						for (int j = 0; j < 6; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + l];
+							}
+						}
+						for (int j = 4; j < 6; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + j];
 						}
-						for (int j = 0; j < 5; j++) {
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + l + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
 							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + j + 1];
 						}
 					}
@@ -3223,29 +5550,88 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#125 = conv2d(d11, Wp11, kernel (1, 1))   [B,128,6,6] x [128,128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94: p11 = relu(conv2d(d11, Wp11) + bp11))   [fused]
-	 * add#126 = conv2d#125 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
+	/* matmul#125 = Wp11 @ d11   [128,128,1,1] x [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94: p11 = relu(conv2d(d11, Wp11) + bp11))   [fused]
+	 * add#126 = matmul#125 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
 	 * p11 = relu(add#126)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94)
 	 */
-	{
-		for (int o_ = 0; o_ < 128; o_++) {
-			for (int i = 0; i < 6; i++) {
-				vww_mobilenet_real acc[6];
-				for (int j = 0; j < 6; j++) {
-					acc[j] = 0.0f;
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[16][16];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 16; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp11[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp11[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 16; l++) {
+				const vww_mobilenet_real r0 = d11[k * 36 + l];
+				a_[0][l] += x0 * r0;
+				a_[2][l] += x1 * r0;
+				a_[4][l] += x2 * r0;
+				a_[6][l] += x3 * r0;
+				a_[8][l] += x4 * r0;
+				a_[10][l] += x5 * r0;
+				a_[12][l] += x6 * r0;
+				a_[14][l] += x7 * r0;
+				const vww_mobilenet_real r1 = d11[k * 36 + 16 + l];
+				a_[1][l] += x0 * r1;
+				a_[3][l] += x1 * r1;
+				a_[5][l] += x2 * r1;
+				a_[7][l] += x3 * r1;
+				a_[9][l] += x4 * r1;
+				a_[11][l] += x5 * r1;
+				a_[13][l] += x6 * r1;
+				a_[15][l] += x7 * r1;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
+					p11[(i0 + ii) * 36 + c * 16 + l] = t126 < 0 ? 0.0f : t126;
 				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 6; j++) {
-							acc[j] += p->Wp11[o_ * 128 + c + u] * d11[c * 36 + hi * 6 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 6; j++) {
-					const vww_mobilenet_real t126 = acc[j] + p->bp11[o_];
-					p11[o_ * 36 + i * 6 + j] = t126 < 0 ? 0.0f : t126;
-				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 8) {
+		vww_mobilenet_real a_[8][4];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp11[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp11[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(i0 + ii)];
+				p11[(i0 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
 			}
 		}
 	}
@@ -3285,29 +5671,42 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#131 = conv2d(d12, Wp12, kernel (1, 1))   [B,128,3,3] x [256,128,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96: p12 = relu(conv2d(d12, Wp12) + bp12))   [fused]
-	 * add#132 = conv2d#131 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
+	/* matmul#131 = Wp12 @ d12   [256,128,1,1] x [B,128,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96: p12 = relu(conv2d(d12, Wp12) + bp12))   [fused]
+	 * add#132 = matmul#131 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
 	 * p12 = relu(add#132)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96)
 	 */
-	{
-		for (int o_ = 0; o_ < 256; o_++) {
-			for (int i = 0; i < 3; i++) {
-				vww_mobilenet_real acc[3];
-				for (int j = 0; j < 3; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 128; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wp12[o_ * 128 + c + u] * d12[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 3; j++) {
-					const vww_mobilenet_real t132 = acc[j] + p->bp12[o_];
-					p12[o_ * 9 + i * 3 + j] = t132 < 0 ? 0.0f : t132;
-				}
+	for (int i0 = 0; i0 < 256; i0 += 8) {
+		vww_mobilenet_real a_[8][9];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 9; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			const vww_mobilenet_real x4 = p->Wp12[(i0 + 4) * 128 + k];
+			const vww_mobilenet_real x5 = p->Wp12[(i0 + 5) * 128 + k];
+			const vww_mobilenet_real x6 = p->Wp12[(i0 + 6) * 128 + k];
+			const vww_mobilenet_real x7 = p->Wp12[(i0 + 7) * 128 + k];
+			for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real t132 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + l] = t132 < 0 ? 0.0f : t132;
 			}
 		}
 	}
@@ -3347,29 +5746,42 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* conv2d#137 = conv2d(d13, Wp13, kernel (1, 1))   [B,256,3,3] x [256,256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98: p13 = relu(conv2d(d13, Wp13) + bp13))   [fused]
-	 * add#138 = conv2d#137 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
+	/* matmul#137 = Wp13 @ d13   [256,256,1,1] x [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98: p13 = relu(conv2d(d13, Wp13) + bp13))   [fused]
+	 * add#138 = matmul#137 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
 	 * p13 = relu(add#138)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98)
 	 */
-	{
-		for (int o_ = 0; o_ < 256; o_++) {
-			for (int i = 0; i < 3; i++) {
-				vww_mobilenet_real acc[3];
-				for (int j = 0; j < 3; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 256; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wp13[o_ * 256 + c + u] * d13[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int j = 0; j < 3; j++) {
-					const vww_mobilenet_real t138 = acc[j] + p->bp13[o_];
-					p13[o_ * 9 + i * 3 + j] = t138 < 0 ? 0.0f : t138;
-				}
+	for (int i0 = 0; i0 < 256; i0 += 8) {
+		vww_mobilenet_real a_[8][9];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 9; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			const vww_mobilenet_real x4 = p->Wp13[(i0 + 4) * 256 + k];
+			const vww_mobilenet_real x5 = p->Wp13[(i0 + 5) * 256 + k];
+			const vww_mobilenet_real x6 = p->Wp13[(i0 + 6) * 256 + k];
+			const vww_mobilenet_real x7 = p->Wp13[(i0 + 7) * 256 + k];
+			for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+				a_[4][l] += x4 * r;
+				a_[5][l] += x5 * r;
+				a_[6][l] += x6 * r;
+				a_[7][l] += x7 * r;
+			}
+		}
+		for (int ii = 0; ii < 8; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 9; l++) {
+				const vww_mobilenet_real t138 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + l] = t138 < 0 ? 0.0f : t138;
 			}
 		}
 	}
@@ -3589,28 +6001,16 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 
-	/* dWp13 = conv2d_dw(relu_grad#152, d13, kernel (1, 1))   [B,256,3,3] x [B,256,3,3] -> [256,256,1,1]   (vww_mobilenet.nn:98)
+	/* dWp13 = relu_grad#152 @ d13^T   [B,256,3,3] x [B,256,3,3] -> [256,256,1,1]   (vww_mobilenet.nn:98)
 	 *   dL/dWp13 = sum over b, ho, wo of dL/d(conv2d#136) d13 (a correlation)
 	 */
-	for (int o_ = 0; o_ < 256; o_++) {
-		for (int c = 0; c < 256; c++) {
-			for (int u = 0; u < 1; u++) {
-				vww_mobilenet_real acc[1];
-				for (int v = 0; v < 1; v++) {
-					acc[v] = 0.0f;
-				}
-				{
-					for (int i = 0; i < 3; i++) {
-						const int hi = i + u;
-						for (int j = 0; j < 3; j++) {
-							acc[0] += t152[o_ * 9 + i * 3 + j] * d13[c * 9 + hi * 3 + j];
-						}
-					}
-				}
-				for (int v = 0; v < 1; v++) {
-					grad->Wp13[o_ * 256 + c] = acc[v];
-				}
+	for (int i = 0; i < 256; i++) {
+		for (int j = 0; j < 256; j++) {
+			vww_mobilenet_real acc = 0.0f;
+			for (int k = 0; k < 9; k++) {
+				acc += t152[i * 9 + k] * d13[j * 9 + k];
 			}
+			grad->Wp13[i * 256 + j] = acc;
 		}
 	}
 
