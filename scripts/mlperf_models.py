@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Biases start small and random, as the folded batch norm of a trained
 # model leaves them: with zeros, a ReLU whose input is all zero sits
 # exactly on its kink, where `gradc check`'s central differences see 1/2.
-BIAS = "uniform(-0.1, 0.1)"
+BIAS = "uniform(-0.2, 0.2)"
 
 
 def same_pad(n, k, s):

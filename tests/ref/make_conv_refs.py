@@ -98,6 +98,8 @@ class Case:
         torch.manual_seed(zlib.crc32(name.encode()))  # each case its own draws
         self.inputs, self.params, self.labels = {}, {}, {}
         self.frozen = set()
+        self.lr = LR
+        self.source = None  # the model text, when not written from a body
 
     def input(self, name, *shape):
         self.inputs[name] = torch.randn(B, *shape)
@@ -129,7 +131,7 @@ def make(case, body, forward, outputs):
     """forward(inputs, params) -> (dict of outputs, per-sample J [B])."""
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, case.name + ".nn"), "w") as f:
-        f.write(case.text(body, outputs))
+        f.write(case.source or case.text(body, outputs))
     ins = {n: ("F64", t) for n, t in case.inputs.items()}
     ins.update({n: ("I32", t) for n, t in case.labels.items()})
     ins.update({n: ("F64", t) for n, t in case.params.items()})
@@ -150,7 +152,7 @@ def make(case, body, forward, outputs):
         gs = torch.autograd.grad(J.mean(), [p[n] for n in trainable])
         with torch.no_grad():
             for n, g in zip(trainable, gs):
-                p[n] -= LR * g
+                p[n] -= case.lr * g
     res.update({n: ("F64", t) for n, t in p.items()})
     write_st(os.path.join(OUT, case.name + ".out.st"), res)
     print("%-16s %s" % (case.name, case.about))
@@ -196,6 +198,26 @@ conv_case("conv_depthwise", "depthwise 3x3 stride 2, SAME on an even size (0, 0,
 conv_case("conv_pointwise", "1x1, stride 2, 4 to 5 channels", 4, 5, 6, (5, 4, 1, 1), {"stride": 2})
 conv_case("conv_dw_mult", "groups 2 with 3 outputs per group, dilation 2", 2, 7, 7, (6, 1, 3, 3),
           {"dilation": 2, "padding": 2}, groups=2)
+
+
+# pointwise (1x1, stride 1: computed as a product per sample) behind a frozen
+# depthwise layer, with bias and ReLU: KWS's and VWW's trainable last layer
+c = Case("pointwise_frozen", "frozen depthwise, then a trainable 1x1 stride-1 convolution, bias, ReLU")
+c.input("x", 4, 5, 6)
+c.param("D", 4, 1, 3, 3, frozen=True)
+c.param("W", 6, 4, 1, 1)
+c.param("b", 6, 1, 1, scale=0.1)
+c.input("r", 6, 5, 6)
+
+
+def pointwise_fwd(e, p):
+    d = F.relu(conv(e["x"], p["D"], padding=1, groups=4))
+    o = F.relu(conv(d, p["W"]) + p["b"])
+    return {"o": o}, weighted(o, e["r"])
+
+
+make(c, ["d = relu(conv2d(x, D, padding = 1, groups = 4))", "o = relu(conv2d(d, W) + b)",
+         "J = sum(o * r)"], pointwise_fwd, ["o"])
 
 
 # ---- pools (behind a convolution, so that their gradient reaches a parameter)
@@ -314,3 +336,38 @@ make(c, ["h = clip(conv2d(x, W1, stride = 2, padding = 1) + b1, 0, 6)",
          "a = flatten(avgpool2d(d, 2))",
          "o = V @ a + c",
          "J = cross_entropy(o, y)"], net_fwd, ["o"])
+
+
+# ---- a whole MLPerf model: models/kws_dscnn.nn (its frozen layers, Keras'
+# asymmetric SAME padding, the 25x5 pool), at batch 3, every parameter random
+
+def kws():
+    path = os.path.join(os.path.dirname(OUT), "..", "..", "models", "kws_dscnn.nn")
+    text = open(path).read()
+    c = Case("kws_dscnn", "models/kws_dscnn.nn at batch 3 (its text, renamed)")
+    c.source = text.replace("model kws_dscnn", "model ref_kws_dscnn").replace("batch 1", "batch %d" % B)
+    c.lr = 0.01
+    c.input("x", 1, 49, 10)
+    c.label("y", 12)
+    for line in text.splitlines():
+        if line.startswith("param "):
+            name, rest = line[6:].split("[", 1)
+            shape = [int(v) for v in rest.split("]")[0].split(",")]
+            fan_in = 1
+            for v in shape[1:]:
+                fan_in *= v
+            bias = name.startswith("b")  # b0, bd1, bp1, ..., bfc
+            c.param(name, *shape, frozen=line.rstrip().endswith("frozen"),
+                    scale=0.1 if bias else (2.0 / fan_in) ** 0.5)
+
+    def fwd(e, p):
+        t = F.relu(conv(e["x"], p["W0"], stride=2, padding=(4, 1, 5, 1)) + p["b0"])
+        for i in range(1, 5):
+            d = F.relu(conv(t, p["Wd%d" % i], padding=1, groups=64) + p["bd%d" % i])
+            t = F.relu(conv(d, p["Wp%d" % i]) + p["bp%d" % i])
+        o = avgpool(t, (25, 5)).flatten(1) @ p["Wfc"].t() + p["bfc"]
+        return {"o": o}, F.cross_entropy(o, e["y"].long(), reduction="none")
+    make(c, None, fwd, ["o"])
+
+
+kws()
