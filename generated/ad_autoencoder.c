@@ -110,62 +110,62 @@ void ad_autoencoder_init(ad_autoencoder_params *p, ad_autoencoder_state *s, uint
 	/* W1 [128,640] ~ he: normal(0, sqrt(2 / 640)) */
 	gradc_normal_f32(p->W1, 81920, 0.0, 0.05590169943749474, &rng);
 	gradc_rng_seed(&rng, seed, 1);
-	/* b1 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b1, 128, -0.1, 0.1, &rng);
+	/* b1 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b1, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 2);
 	/* W2 [128,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W2, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 3);
-	/* b2 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b2, 128, -0.1, 0.1, &rng);
+	/* b2 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b2, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 4);
 	/* W3 [128,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W3, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 5);
-	/* b3 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b3, 128, -0.1, 0.1, &rng);
+	/* b3 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b3, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 6);
 	/* W4 [128,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W4, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 7);
-	/* b4 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b4, 128, -0.1, 0.1, &rng);
+	/* b4 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b4, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 8);
 	/* W5 [8,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W5, 1024, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 9);
-	/* b5 [8] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b5, 8, -0.1, 0.1, &rng);
+	/* b5 [8] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b5, 8, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 10);
 	/* W6 [128,8] ~ he: normal(0, sqrt(2 / 8)) */
 	gradc_normal_f32(p->W6, 1024, 0.0, 0.5, &rng);
 	gradc_rng_seed(&rng, seed, 11);
-	/* b6 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b6, 128, -0.1, 0.1, &rng);
+	/* b6 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b6, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 12);
 	/* W7 [128,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W7, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 13);
-	/* b7 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b7, 128, -0.1, 0.1, &rng);
+	/* b7 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b7, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 14);
 	/* W8 [128,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W8, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 15);
-	/* b8 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b8, 128, -0.1, 0.1, &rng);
+	/* b8 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b8, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 16);
 	/* W9 [128,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W9, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 17);
-	/* b9 [128] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b9, 128, -0.1, 0.1, &rng);
+	/* b9 [128] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b9, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 18);
 	/* W10 [640,128] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->W10, 81920, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 19);
-	/* b10 [640] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b10, 640, -0.1, 0.1, &rng);
+	/* b10 [640] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b10, 640, -0.2, 0.2, &rng);
 	if (!s)
 		return;
 	s->lr = 0.01f;

@@ -122,62 +122,62 @@ void ic_resnet8_init(ic_resnet8_params *p, ic_resnet8_state *s, uint32_t seed)
 	/* W0 [16,3,3,3] ~ he: normal(0, sqrt(2 / 27)) */
 	gradc_normal_f32(p->W0, 432, 0.0, 0.2721655269759087, &rng);
 	gradc_rng_seed(&rng, seed, 1);
-	/* b0 [16,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b0, 16, -0.1, 0.1, &rng);
+	/* b0 [16,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b0, 16, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 2);
 	/* W1 [16,16,3,3] ~ he: normal(0, sqrt(2 / 144)) */
 	gradc_normal_f32(p->W1, 2304, 0.0, 0.11785113019775793, &rng);
 	gradc_rng_seed(&rng, seed, 3);
-	/* b1 [16,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b1, 16, -0.1, 0.1, &rng);
+	/* b1 [16,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b1, 16, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 4);
 	/* W2 [16,16,3,3] ~ he: normal(0, sqrt(2 / 144)) */
 	gradc_normal_f32(p->W2, 2304, 0.0, 0.11785113019775793, &rng);
 	gradc_rng_seed(&rng, seed, 5);
-	/* b2 [16,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b2, 16, -0.1, 0.1, &rng);
+	/* b2 [16,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b2, 16, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 6);
 	/* W3 [32,16,3,3] ~ he: normal(0, sqrt(2 / 144)) */
 	gradc_normal_f32(p->W3, 4608, 0.0, 0.11785113019775793, &rng);
 	gradc_rng_seed(&rng, seed, 7);
-	/* b3 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b3, 32, -0.1, 0.1, &rng);
+	/* b3 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b3, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 8);
 	/* W4 [32,32,3,3] ~ he: normal(0, sqrt(2 / 288)) */
 	gradc_normal_f32(p->W4, 9216, 0.0, 0.08333333333333334, &rng);
 	gradc_rng_seed(&rng, seed, 9);
-	/* b4 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b4, 32, -0.1, 0.1, &rng);
+	/* b4 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b4, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 10);
 	/* W5 [32,16,1,1] ~ he: normal(0, sqrt(2 / 16)) */
 	gradc_normal_f32(p->W5, 512, 0.0, 0.3535533905932738, &rng);
 	gradc_rng_seed(&rng, seed, 11);
-	/* b5 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b5, 32, -0.1, 0.1, &rng);
+	/* b5 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b5, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 12);
 	/* W6 [64,32,3,3] ~ he: normal(0, sqrt(2 / 288)) */
 	gradc_normal_f32(p->W6, 18432, 0.0, 0.08333333333333334, &rng);
 	gradc_rng_seed(&rng, seed, 13);
-	/* b6 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b6, 64, -0.1, 0.1, &rng);
+	/* b6 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b6, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 14);
 	/* W7 [64,64,3,3] ~ he: normal(0, sqrt(2 / 576)) */
 	gradc_normal_f32(p->W7, 36864, 0.0, 0.05892556509887897, &rng);
 	gradc_rng_seed(&rng, seed, 15);
-	/* b7 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b7, 64, -0.1, 0.1, &rng);
+	/* b7 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b7, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 16);
 	/* W8 [64,32,1,1] ~ he: normal(0, sqrt(2 / 32)) */
 	gradc_normal_f32(p->W8, 2048, 0.0, 0.25, &rng);
 	gradc_rng_seed(&rng, seed, 17);
-	/* b8 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b8, 64, -0.1, 0.1, &rng);
+	/* b8 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b8, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 18);
 	/* Wfc [10,64] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wfc, 640, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 19);
-	/* bfc [10] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bfc, 10, -0.1, 0.1, &rng);
+	/* bfc [10] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bfc, 10, -0.2, 0.2, &rng);
 	if (!s)
 		return;
 	s->lr = 0.01f;

@@ -122,62 +122,62 @@ void kws_dscnn_init(kws_dscnn_params *p, kws_dscnn_state *s, uint32_t seed)
 	/* W0 [64,1,10,4] ~ he: normal(0, sqrt(2 / 40)) */
 	gradc_normal_f32(p->W0, 2560, 0.0, 0.22360679774997896, &rng);
 	gradc_rng_seed(&rng, seed, 1);
-	/* b0 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b0, 64, -0.1, 0.1, &rng);
+	/* b0 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b0, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 2);
 	/* Wd1 [64,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd1, 576, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 3);
-	/* bd1 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd1, 64, -0.1, 0.1, &rng);
+	/* bd1 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd1, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 4);
 	/* Wp1 [64,64,1,1] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wp1, 4096, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 5);
-	/* bp1 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp1, 64, -0.1, 0.1, &rng);
+	/* bp1 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp1, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 6);
 	/* Wd2 [64,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd2, 576, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 7);
-	/* bd2 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd2, 64, -0.1, 0.1, &rng);
+	/* bd2 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd2, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 8);
 	/* Wp2 [64,64,1,1] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wp2, 4096, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 9);
-	/* bp2 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp2, 64, -0.1, 0.1, &rng);
+	/* bp2 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp2, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 10);
 	/* Wd3 [64,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd3, 576, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 11);
-	/* bd3 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd3, 64, -0.1, 0.1, &rng);
+	/* bd3 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd3, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 12);
 	/* Wp3 [64,64,1,1] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wp3, 4096, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 13);
-	/* bp3 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp3, 64, -0.1, 0.1, &rng);
+	/* bp3 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp3, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 14);
 	/* Wd4 [64,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd4, 576, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 15);
-	/* bd4 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd4, 64, -0.1, 0.1, &rng);
+	/* bd4 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd4, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 16);
 	/* Wp4 [64,64,1,1] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wp4, 4096, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 17);
-	/* bp4 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp4, 64, -0.1, 0.1, &rng);
+	/* bp4 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp4, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 18);
 	/* Wfc [12,64] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wfc, 768, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 19);
-	/* bfc [12] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bfc, 12, -0.1, 0.1, &rng);
+	/* bfc [12] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bfc, 12, -0.2, 0.2, &rng);
 	if (!s)
 		return;
 	s->lr = 0.01f;

@@ -212,170 +212,170 @@ void vww_mobilenet_init(vww_mobilenet_params *p, vww_mobilenet_state *s, uint32_
 	/* W0 [8,3,3,3] ~ he: normal(0, sqrt(2 / 27)) */
 	gradc_normal_f32(p->W0, 216, 0.0, 0.2721655269759087, &rng);
 	gradc_rng_seed(&rng, seed, 1);
-	/* b0 [8,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->b0, 8, -0.1, 0.1, &rng);
+	/* b0 [8,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->b0, 8, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 2);
 	/* Wd1 [8,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd1, 72, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 3);
-	/* bd1 [8,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd1, 8, -0.1, 0.1, &rng);
+	/* bd1 [8,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd1, 8, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 4);
 	/* Wp1 [16,8,1,1] ~ he: normal(0, sqrt(2 / 8)) */
 	gradc_normal_f32(p->Wp1, 128, 0.0, 0.5, &rng);
 	gradc_rng_seed(&rng, seed, 5);
-	/* bp1 [16,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp1, 16, -0.1, 0.1, &rng);
+	/* bp1 [16,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp1, 16, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 6);
 	/* Wd2 [16,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd2, 144, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 7);
-	/* bd2 [16,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd2, 16, -0.1, 0.1, &rng);
+	/* bd2 [16,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd2, 16, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 8);
 	/* Wp2 [32,16,1,1] ~ he: normal(0, sqrt(2 / 16)) */
 	gradc_normal_f32(p->Wp2, 512, 0.0, 0.3535533905932738, &rng);
 	gradc_rng_seed(&rng, seed, 9);
-	/* bp2 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp2, 32, -0.1, 0.1, &rng);
+	/* bp2 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp2, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 10);
 	/* Wd3 [32,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd3, 288, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 11);
-	/* bd3 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd3, 32, -0.1, 0.1, &rng);
+	/* bd3 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd3, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 12);
 	/* Wp3 [32,32,1,1] ~ he: normal(0, sqrt(2 / 32)) */
 	gradc_normal_f32(p->Wp3, 1024, 0.0, 0.25, &rng);
 	gradc_rng_seed(&rng, seed, 13);
-	/* bp3 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp3, 32, -0.1, 0.1, &rng);
+	/* bp3 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp3, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 14);
 	/* Wd4 [32,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd4, 288, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 15);
-	/* bd4 [32,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd4, 32, -0.1, 0.1, &rng);
+	/* bd4 [32,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd4, 32, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 16);
 	/* Wp4 [64,32,1,1] ~ he: normal(0, sqrt(2 / 32)) */
 	gradc_normal_f32(p->Wp4, 2048, 0.0, 0.25, &rng);
 	gradc_rng_seed(&rng, seed, 17);
-	/* bp4 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp4, 64, -0.1, 0.1, &rng);
+	/* bp4 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp4, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 18);
 	/* Wd5 [64,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd5, 576, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 19);
-	/* bd5 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd5, 64, -0.1, 0.1, &rng);
+	/* bd5 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd5, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 20);
 	/* Wp5 [64,64,1,1] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wp5, 4096, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 21);
-	/* bp5 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp5, 64, -0.1, 0.1, &rng);
+	/* bp5 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp5, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 22);
 	/* Wd6 [64,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd6, 576, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 23);
-	/* bd6 [64,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd6, 64, -0.1, 0.1, &rng);
+	/* bd6 [64,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd6, 64, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 24);
 	/* Wp6 [128,64,1,1] ~ he: normal(0, sqrt(2 / 64)) */
 	gradc_normal_f32(p->Wp6, 8192, 0.0, 0.1767766952966369, &rng);
 	gradc_rng_seed(&rng, seed, 25);
-	/* bp6 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp6, 128, -0.1, 0.1, &rng);
+	/* bp6 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp6, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 26);
 	/* Wd7 [128,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd7, 1152, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 27);
-	/* bd7 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd7, 128, -0.1, 0.1, &rng);
+	/* bd7 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd7, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 28);
 	/* Wp7 [128,128,1,1] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->Wp7, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 29);
-	/* bp7 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp7, 128, -0.1, 0.1, &rng);
+	/* bp7 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp7, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 30);
 	/* Wd8 [128,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd8, 1152, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 31);
-	/* bd8 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd8, 128, -0.1, 0.1, &rng);
+	/* bd8 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd8, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 32);
 	/* Wp8 [128,128,1,1] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->Wp8, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 33);
-	/* bp8 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp8, 128, -0.1, 0.1, &rng);
+	/* bp8 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp8, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 34);
 	/* Wd9 [128,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd9, 1152, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 35);
-	/* bd9 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd9, 128, -0.1, 0.1, &rng);
+	/* bd9 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd9, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 36);
 	/* Wp9 [128,128,1,1] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->Wp9, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 37);
-	/* bp9 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp9, 128, -0.1, 0.1, &rng);
+	/* bp9 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp9, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 38);
 	/* Wd10 [128,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd10, 1152, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 39);
-	/* bd10 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd10, 128, -0.1, 0.1, &rng);
+	/* bd10 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd10, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 40);
 	/* Wp10 [128,128,1,1] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->Wp10, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 41);
-	/* bp10 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp10, 128, -0.1, 0.1, &rng);
+	/* bp10 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp10, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 42);
 	/* Wd11 [128,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd11, 1152, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 43);
-	/* bd11 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd11, 128, -0.1, 0.1, &rng);
+	/* bd11 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd11, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 44);
 	/* Wp11 [128,128,1,1] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->Wp11, 16384, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 45);
-	/* bp11 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp11, 128, -0.1, 0.1, &rng);
+	/* bp11 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp11, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 46);
 	/* Wd12 [128,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd12, 1152, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 47);
-	/* bd12 [128,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd12, 128, -0.1, 0.1, &rng);
+	/* bd12 [128,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd12, 128, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 48);
 	/* Wp12 [256,128,1,1] ~ he: normal(0, sqrt(2 / 128)) */
 	gradc_normal_f32(p->Wp12, 32768, 0.0, 0.125, &rng);
 	gradc_rng_seed(&rng, seed, 49);
-	/* bp12 [256,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp12, 256, -0.1, 0.1, &rng);
+	/* bp12 [256,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp12, 256, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 50);
 	/* Wd13 [256,1,3,3] ~ he: normal(0, sqrt(2 / 9)) */
 	gradc_normal_f32(p->Wd13, 2304, 0.0, 0.47140452079103173, &rng);
 	gradc_rng_seed(&rng, seed, 51);
-	/* bd13 [256,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bd13, 256, -0.1, 0.1, &rng);
+	/* bd13 [256,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bd13, 256, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 52);
 	/* Wp13 [256,256,1,1] ~ he: normal(0, sqrt(2 / 256)) */
 	gradc_normal_f32(p->Wp13, 65536, 0.0, 0.08838834764831845, &rng);
 	gradc_rng_seed(&rng, seed, 53);
-	/* bp13 [256,1,1] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bp13, 256, -0.1, 0.1, &rng);
+	/* bp13 [256,1,1] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bp13, 256, -0.2, 0.2, &rng);
 	gradc_rng_seed(&rng, seed, 54);
 	/* Wfc [2,256] ~ he: normal(0, sqrt(2 / 256)) */
 	gradc_normal_f32(p->Wfc, 512, 0.0, 0.08838834764831845, &rng);
 	gradc_rng_seed(&rng, seed, 55);
-	/* bfc [2] ~ uniform(-0.1, 0.1) */
-	gradc_uniform_f32(p->bfc, 2, -0.1, 0.1, &rng);
+	/* bfc [2] ~ uniform(-0.2, 0.2) */
+	gradc_uniform_f32(p->bfc, 2, -0.2, 0.2, &rng);
 	if (!s)
 		return;
 	s->lr = 0.01f;
