@@ -163,7 +163,7 @@ static void no_trailing_space(const char *s)
 	ck_assert(s[strlen(s) - 1] == '\n');
 }
 
-static const char *const names[] = {"mlp", "deep", "wide", "iris", "cancer", "ops"};
+static const char *const names[] = {"mlp", "deep", "wide", "iris", "cancer", "ops", "cnn", "kws_dscnn"};
 
 /* Check one mode's figures against its buffers. */
 static void check_mode(const JVal *root, const char *mode)
