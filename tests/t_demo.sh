@@ -7,7 +7,8 @@
 # the inference-only build with baked parameters, fed raw pixels, predicts
 # what the training build predicted.  Then the same with MODEL=cnn
 # (models/cnn.nn, issue 15): the same checks, and a test accuracy above the
-# seed network's after the same 5 epochs.
+# seed network's after the same 5 epochs.  A MODEL or OPT the demo does not
+# have is a usage error (status 2, "demo: ...").
 set -eu
 cd "$ROOT"
 # demo_acc LOG [VAR=VALUE...]: run the demo, check it, print its accuracy
@@ -33,3 +34,12 @@ grep -q "train models/cnn.nn" build/tests/demo_cnn.log || { echo "MODEL=cnn did 
 awk -v a="$cacc" -v b="$acc" 'BEGIN { exit !(a > b) }' ||
 	{ echo "cnn accuracy $cacc is not above the seed network's $acc (5 epochs)"; exit 1; }
 echo "demo MODEL=cnn (5 epochs): test accuracy: $cacc"
+# a model or optimizer the demo does not have: usage error, status 2
+for bad in "MODEL=foo" "MODEL=cnn OPT=adam" "OPT=rmsprop"; do
+	# shellcheck disable=SC2086 # two words
+	st=0
+	out=$(env $bad sh scripts/demo.sh 2>&1) || st=$?
+	[ "$st" -eq 2 ] && echo "$out" | grep -q "^demo: " ||
+		{ echo "$bad: status $st, want 2 with a message: $out"; exit 1; }
+done
+echo "demo: bad MODEL/OPT refused"
