@@ -143,6 +143,20 @@ end
 
 ------------------------------------------------------------------ conv2d
 
+-- e / a * b: the first channel, b per group, of the group of channel e
+-- (a per group).
+local function regroup(e, a, b)
+  if a == 1 then return cfmt.term(e, b) end
+  return fmt("%s / %d * %d", e, a, b)
+end
+
+-- The input channel of group-local channel cv (nil: the group's only one)
+-- of the group starting at c0.
+local function channel(k, c0, cv)
+  if k.groups == 1 then return cv end
+  return cv and fmt("(%s + %s)", c0, cv) or c0
+end
+
 -- y[b, o, i, :] = sum over c, u, v of W[o, c, u, v] x[b, c0 + c, hi, :]:
 -- one accumulator row per (b, o, i).
 local function conv_forward(K, root, members, p)
@@ -154,20 +168,21 @@ local function conv_forward(K, root, members, p)
   local acc, hi, c0 = K:iname("acc"), K:iname("hi"), K:iname("c0")
   loop0(K, b, q.nb)
   K:loop(o, q.co)
-  if k.groups > 1 then K:line(fmt("const int %s = %s / %d * %d;", c0, o, q.og, q.cg)) end
+  if k.groups > 1 then K:line(fmt("const int %s = %s;", c0, regroup(o, q.og, q.cg))) end
   K:loop(i, q.ho)
   K:line(fmt("%s %s[%d];", K.T, acc, q.wo))
   K:loop(j, q.wo)
   K:line(fmt("%s[%s] = %s;", acc, j, K:lit(0)))
   K:close()
-  K:loop(c, q.cg)
+  local cv = q.cg > 1 and c or nil  -- depthwise: one input channel per output
+  loop0(K, c, q.cg)
   K:loop(u, k.kh)
   K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(u, k.dh)}), -k.pt)))
   local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
   if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
-  local cc = k.groups > 1 and fmt("(%s + %s)", c0, c) or c
+  local cc = channel(k, c0, cv)
   local xrow = at({q.xb and q.nb > 1 and b or nil, cc, hi, nil}, {q.nb, q.c, q.h, q.w})
-  local wrow = at({o, c, u, nil}, {q.co, q.cg, k.kh, k.kw})
+  local wrow = at({o, cv, u, nil}, {q.co, q.cg, k.kh, k.kw})
   for v = 0, k.kw - 1 do
     local j0, j1, off = col_range(q, v)
     if j1 > j0 then
@@ -199,7 +214,7 @@ local function conv_dx(K, root, members, p)
   local j, acc, o0 = K:iname("j"), K:iname("acc"), K:iname("o0")
   loop0(K, b, q.nb)
   K:loop(c, q.c)
-  if k.groups > 1 then K:line(fmt("const int %s = %s / %d * %d;", o0, c, q.cg, q.og)) end
+  if k.groups > 1 then K:line(fmt("const int %s = %s;", o0, regroup(c, q.cg, q.og))) end
   K:loop(hi, q.h)
   K:line(fmt("%s %s[%d];", K.T, acc, q.w))
   K:loop(wi, q.w)
@@ -218,7 +233,7 @@ local function conv_dx(K, root, members, p)
   end
   K:line(fmt("if (%s >= %d) continue;", i, q.ho))
   local oc = k.groups > 1 and fmt("(%s + %s)", o0, oo) or oo
-  local cl = k.groups > 1 and fmt("(%s %% %d)", c, q.cg) or c
+  local cl = q.cg == 1 and nil or k.groups > 1 and fmt("(%s %% %d)", c, q.cg) or c
   local dyrow = at({q.yb and q.nb > 1 and b or nil, oc, i, nil}, {q.nb, q.co, q.ho, q.wo})
   local wrow = at({oc, cl, u, nil}, {q.co, q.cg, k.kh, k.kw})
   for v = 0, k.kw - 1 do
@@ -252,8 +267,9 @@ local function conv_dw(K, root, members, p)
   local acc, c0, l, sums = K:iname("acc"), K:iname("c0"), K:iname("l"), K:iname("sums")
   local L = K.block  -- lanes: each sum runs in L independent parts
   K:loop(o, q.co)
-  if k.groups > 1 then K:line(fmt("const int %s = %s / %d * %d;", c0, o, q.og, q.cg)) end
-  K:loop(c, q.cg)
+  if k.groups > 1 then K:line(fmt("const int %s = %s;", c0, regroup(o, q.og, q.cg))) end
+  local cv = q.cg > 1 and c or nil  -- depthwise: one input channel per output
+  loop0(K, c, q.cg)
   K:loop(u, k.kh)
   K:line(fmt("%s %s[%d][%d];", K.T, acc, k.kw, L))
   K:loop(v, k.kw)
@@ -266,7 +282,7 @@ local function conv_dw(K, root, members, p)
   K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(u, k.dh)}), -k.pt)))
   local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
   if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
-  local cc = k.groups > 1 and fmt("(%s + %s)", c0, c) or c
+  local cc = channel(k, c0, cv)
   local xrow = at({q.xb and q.nb > 1 and b or nil, cc, hi, nil}, {q.nb, q.c, q.h, q.w})
   local dyrow = at({q.yb and q.nb > 1 and b or nil, o, i, nil}, {q.nb, q.co, q.ho, q.wo})
   for vv = 0, k.kw - 1 do
@@ -289,7 +305,7 @@ local function conv_dw(K, root, members, p)
   K:line(fmt("%s[%s] += %s[%s][%s];", sums, v, acc, v, l))
   K:close()
   K:close()
-  local vars = vars_of(K, root, nil, {o, c, u, v})
+  local vars = vars_of(K, root, nil, {o, cv or "0", u, v})
   epilogue(K, root, members, p, vars, sums, vars[#vars], k.kw)
   K:close()
   K:close()
