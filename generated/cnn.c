@@ -143,30 +143,30 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 				for (int j = 0; j < 8; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+								acc[(l + 1)] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+							acc[j] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + l];
+								acc[l] += p->W1[o_ * 9 + u * 3 + 1] * x[b * 64 + hi * 8 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+								acc[l] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + l + 1];
 							}
 						}
 						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+							acc[j] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
@@ -350,30 +350,30 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 				for (int j = 0; j < 8; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+								acc[(l + 1)] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+							acc[j] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + l];
+								acc[l] += p->W1[o_ * 9 + u * 3 + 1] * x[b * 64 + hi * 8 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+								acc[l] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + l + 1];
 							}
 						}
 						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+							acc[j] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
@@ -963,7 +963,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 * W1 = (1 - lr 0.001) W1 - lr G   (dJ/dW1 = sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation) + 0.001 W1 = G + 0.001 W1)   [16,1,3,3] x [16,1,3,3]   (cnn.nn:30)
 	 */
 	for (int o_ = 0; o_ < 16; o_++) {
-		for (int c = 0; c < 1; c++) {
+		{
 			for (int u = 0; u < 3; u++) {
 				cnn_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
@@ -977,24 +977,24 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						if (hi < 0 || hi >= 8) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + hi * 8 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 8; j++) {
-							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l];
+								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l + 1];
 							}
 						}
 						for (int j = 4; j < 7; j++) {
-							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
@@ -1183,30 +1183,30 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 				for (int j = 0; j < 8; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+								acc[(l + 1)] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+							acc[j] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 1] * x[b * 64 + c * 64 + hi * 8 + l];
+								acc[l] += p->W1[o_ * 9 + u * 3 + 1] * x[b * 64 + hi * 8 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+								acc[l] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + l + 1];
 							}
 						}
 						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W1[o_ * 9 + c * 9 + u * 3 + 2] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+							acc[j] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + j + 1];
 						}
 					}
 				}
@@ -1700,7 +1700,7 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 *   dJ/dW1 = sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation) + 0.001 W1
 	 */
 	for (int o_ = 0; o_ < 16; o_++) {
-		for (int c = 0; c < 1; c++) {
+		{
 			for (int u = 0; u < 3; u++) {
 				cnn_real acc[3][16];
 				for (int v = 0; v < 3; v++) {
@@ -1714,24 +1714,24 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						if (hi < 0 || hi >= 8) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + c * 64 + hi * 8 + (l + 1) - 1];
+								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + hi * 8 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 8; j++) {
-							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j - 1];
+							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l];
+								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + c * 64 + hi * 8 + l + 1];
+								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l + 1];
 							}
 						}
 						for (int j = 4; j < 7; j++) {
-							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + c * 64 + hi * 8 + j + 1];
+							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j + 1];
 						}
 					}
 				}

@@ -213,34 +213,34 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 10; u++) {
 						const int hi = i * 2 + u - 4;
 						if (hi < 0 || hi >= 49) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + (l + 1) * 2 - 1];
+								acc[(l + 1)] += p->W0[o_ * 40 + u * 4] * x[hi * 10 + (l + 1) * 2 - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + l * 2];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + j * 2];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + l * 2 + 1];
+								acc[l] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + l * 2];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + j * 2 + 1];
+							acc[j] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + j * 2];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + l * 2 + 2];
+								acc[l] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
+							acc[j] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + j * 2 + 1];
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + u * 4 + 3] * x[hi * 10 + l * 2 + 2];
 							}
 						}
 					}
@@ -259,32 +259,32 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -426,32 +426,32 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -593,32 +593,32 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -760,32 +760,32 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -1045,34 +1045,34 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 10; u++) {
 						const int hi = i * 2 + u - 4;
 						if (hi < 0 || hi >= 49) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + (l + 1) * 2 - 1];
+								acc[(l + 1)] += p->W0[o_ * 40 + u * 4] * x[hi * 10 + (l + 1) * 2 - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + l * 2];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + j * 2];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + l * 2 + 1];
+								acc[l] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + l * 2];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + j * 2 + 1];
+							acc[j] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + j * 2];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + l * 2 + 2];
+								acc[l] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
+							acc[j] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + j * 2 + 1];
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + u * 4 + 3] * x[hi * 10 + l * 2 + 2];
 							}
 						}
 					}
@@ -1091,32 +1091,32 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -1258,32 +1258,32 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -1425,32 +1425,32 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -1592,32 +1592,32 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -2115,34 +2115,34 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 10; u++) {
 						const int hi = i * 2 + u - 4;
 						if (hi < 0 || hi >= 49) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W0[o_ * 40 + c * 40 + u * 4] * x[c * 490 + hi * 10 + (l + 1) * 2 - 1];
+								acc[(l + 1)] += p->W0[o_ * 40 + u * 4] * x[hi * 10 + (l + 1) * 2 - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + l * 2];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 1] * x[c * 490 + hi * 10 + j * 2];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + l * 2 + 1];
+								acc[l] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + l * 2];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + c * 40 + u * 4 + 2] * x[c * 490 + hi * 10 + j * 2 + 1];
+							acc[j] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + j * 2];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + c * 40 + u * 4 + 3] * x[c * 490 + hi * 10 + l * 2 + 2];
+								acc[l] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + l * 2 + 1];
+							}
+						}
+						for (int j = 4; j < 5; j++) {
+							acc[j] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + j * 2 + 1];
+						}
+						{
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								acc[l] += p->W0[o_ * 40 + u * 4 + 3] * x[hi * 10 + l * 2 + 2];
 							}
 						}
 					}
@@ -2161,32 +2161,32 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -2328,32 +2328,32 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -2495,32 +2495,32 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}
@@ -2662,32 +2662,32 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 25; i++) {
 				kws_dscnn_real acc[5];
 				for (int j = 0; j < 5; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 25) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 125 + hi * 5 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 125 + hi * 5 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + l];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + l];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 125 + hi * 5 + j];
+							acc[j] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 125 + hi * 5 + l + 1];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 125 + hi * 5 + l + 1];
 							}
 						}
 					}

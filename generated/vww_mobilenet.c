@@ -477,56 +477,56 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 8; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 48; i++) {
 				vww_mobilenet_real acc[48];
 				for (int j = 0; j < 48; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 48) continue;
 						for (int jj = 1; jj < 33; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) - 1];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (jj + l) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 33)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 33) - 1];
+								acc[(l + 33)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (l + 33) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 41)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 41) - 1];
+								acc[(l + 41)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (l + 41) - 1];
 							}
 						}
 						for (int j = 45; j < 48; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + j - 1];
+							acc[j] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + j - 1];
 						}
 						for (int jj = 0; jj < 48; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l)];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 2304 + hi * 48 + (jj + l)];
 							}
 						}
 						for (int jj = 0; jj < 32; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) + 1];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (jj + l) + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 32)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 32) + 1];
+								acc[(l + 32)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (l + 32) + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 40)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 40) + 1];
+								acc[(l + 40)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (l + 40) + 1];
 							}
 						}
 						for (int j = 44; j < 47; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + j + 1];
+							acc[j] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + j + 1];
 						}
 					}
 				}
@@ -597,48 +597,48 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 24; i++) {
 				vww_mobilenet_real acc[24];
 				for (int j = 0; j < 24; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 48) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + l * 2];
+								acc[l] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 2304 + hi * 48 + l * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 1];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 2304 + hi * 48 + l * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 1];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 2];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + l * 2 + 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 2];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2 + 2];
 							}
 						}
 						for (int j = 20; j < 23; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 2];
+							acc[j] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + j * 2 + 2];
 						}
 					}
 				}
@@ -709,51 +709,51 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 24; i++) {
 				vww_mobilenet_real acc[24];
 				for (int j = 0; j < 24; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 24) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 17)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 17) - 1];
+								acc[(l + 17)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + (l + 17) - 1];
 							}
 						}
 						for (int j = 21; j < 24; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + j - 1];
+							acc[j] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + l];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 576 + hi * 24 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + (l + 16)];
+								acc[(l + 16)] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 576 + hi * 24 + (l + 16)];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + l + 1];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + l + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + (l + 16) + 1];
+								acc[(l + 16)] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + (l + 16) + 1];
 							}
 						}
 						for (int j = 20; j < 23; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + j + 1];
+							acc[j] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + j + 1];
 						}
 					}
 				}
@@ -824,43 +824,43 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 12; i++) {
 				vww_mobilenet_real acc[12];
 				for (int j = 0; j < 12; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 24) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + l * 2];
+								acc[l] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 576 + hi * 24 + l * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2];
+								acc[(l + 8)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 576 + hi * 24 + (l + 8) * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 1];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 576 + hi * 24 + l * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2 + 1];
+								acc[(l + 8)] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 576 + hi * 24 + (l + 8) * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 2];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 576 + hi * 24 + l * 2 + 2];
 							}
 						}
 						for (int j = 8; j < 11; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 2];
+							acc[j] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 576 + hi * 24 + j * 2 + 2];
 						}
 					}
 				}
@@ -966,41 +966,41 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 12; i++) {
 				vww_mobilenet_real acc[12];
 				for (int j = 0; j < 12; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 12) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 1)] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd5[o_ * 9 + u * 3] * p4[c0 * 144 + hi * 12 + (l + 1) - 1];
 							}
 						}
 						for (int j = 9; j < 12; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + j - 1];
+							acc[j] += p->Wd5[o_ * 9 + u * 3] * p4[c0 * 144 + hi * 12 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + l];
+								acc[l] += p->Wd5[o_ * 9 + u * 3 + 1] * p4[c0 * 144 + hi * 12 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + (l + 8)];
+								acc[(l + 8)] += p->Wd5[o_ * 9 + u * 3 + 1] * p4[c0 * 144 + hi * 12 + (l + 8)];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + l + 1];
+								acc[l] += p->Wd5[o_ * 9 + u * 3 + 2] * p4[c0 * 144 + hi * 12 + l + 1];
 							}
 						}
 						for (int j = 8; j < 11; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + j + 1];
+							acc[j] += p->Wd5[o_ * 9 + u * 3 + 2] * p4[c0 * 144 + hi * 12 + j + 1];
 						}
 					}
 				}
@@ -1106,39 +1106,39 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 12) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + l * 2];
+								acc[l] += p->Wd6[o_ * 9 + u * 3] * p5[c0 * 144 + hi * 12 + l * 2];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + j * 2];
+							acc[j] += p->Wd6[o_ * 9 + u * 3] * p5[c0 * 144 + hi * 12 + j * 2];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 1];
+								acc[l] += p->Wd6[o_ * 9 + u * 3 + 1] * p5[c0 * 144 + hi * 12 + l * 2 + 1];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 1];
+							acc[j] += p->Wd6[o_ * 9 + u * 3 + 1] * p5[c0 * 144 + hi * 12 + j * 2 + 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 2];
+								acc[l] += p->Wd6[o_ * 9 + u * 3 + 2] * p5[c0 * 144 + hi * 12 + l * 2 + 2];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 2];
+							acc[j] += p->Wd6[o_ * 9 + u * 3 + 2] * p5[c0 * 144 + hi * 12 + j * 2 + 2];
 						}
 					}
 				}
@@ -1242,39 +1242,39 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd7[o_ * 9 + u * 3] * p6[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd7[o_ * 9 + u * 3] * p6[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd7[o_ * 9 + u * 3 + 1] * p6[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd7[o_ * 9 + u * 3 + 1] * p6[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd7[o_ * 9 + u * 3 + 2] * p6[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd7[o_ * 9 + u * 3 + 2] * p6[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -1378,39 +1378,39 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd8[o_ * 9 + u * 3] * p7[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd8[o_ * 9 + u * 3] * p7[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd8[o_ * 9 + u * 3 + 1] * p7[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd8[o_ * 9 + u * 3 + 1] * p7[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd8[o_ * 9 + u * 3 + 2] * p7[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd8[o_ * 9 + u * 3 + 2] * p7[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -1514,39 +1514,39 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd9[o_ * 9 + u * 3] * p8[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd9[o_ * 9 + u * 3] * p8[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd9[o_ * 9 + u * 3 + 1] * p8[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd9[o_ * 9 + u * 3 + 1] * p8[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd9[o_ * 9 + u * 3 + 2] * p8[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd9[o_ * 9 + u * 3 + 2] * p8[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -1650,39 +1650,39 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd10[o_ * 9 + u * 3] * p9[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd10[o_ * 9 + u * 3] * p9[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd10[o_ * 9 + u * 3 + 1] * p9[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd10[o_ * 9 + u * 3 + 1] * p9[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd10[o_ * 9 + u * 3 + 2] * p9[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd10[o_ * 9 + u * 3 + 2] * p9[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -1786,39 +1786,39 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd11[o_ * 9 + u * 3] * p10[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd11[o_ * 9 + u * 3] * p10[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd11[o_ * 9 + u * 3 + 1] * p10[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd11[o_ * 9 + u * 3 + 1] * p10[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd11[o_ * 9 + u * 3 + 2] * p10[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd11[o_ * 9 + u * 3 + 2] * p10[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -1922,24 +1922,24 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 3; i++) {
 				vww_mobilenet_real acc[3];
 				for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 6) continue;
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3] * p11[(c0 + c) * 36 + hi * 6 + j * 2];
+							acc[j] += p->Wd12[o_ * 9 + u * 3] * p11[c0 * 36 + hi * 6 + j * 2];
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3 + 1] * p11[(c0 + c) * 36 + hi * 6 + j * 2 + 1];
+							acc[j] += p->Wd12[o_ * 9 + u * 3 + 1] * p11[c0 * 36 + hi * 6 + j * 2 + 1];
 						}
 						for (int j = 0; j < 2; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3 + 2] * p11[(c0 + c) * 36 + hi * 6 + j * 2 + 2];
+							acc[j] += p->Wd12[o_ * 9 + u * 3 + 2] * p11[c0 * 36 + hi * 6 + j * 2 + 2];
 						}
 					}
 				}
@@ -1997,24 +1997,24 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 */
 	{
 		for (int o_ = 0; o_ < 256; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 3; i++) {
 				vww_mobilenet_real acc[3];
 				for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 3) continue;
 						for (int j = 1; j < 3; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3] * p12[(c0 + c) * 9 + hi * 3 + j - 1];
+							acc[j] += p->Wd13[o_ * 9 + u * 3] * p12[c0 * 9 + hi * 3 + j - 1];
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3 + 1] * p12[(c0 + c) * 9 + hi * 3 + j];
+							acc[j] += p->Wd13[o_ * 9 + u * 3 + 1] * p12[c0 * 9 + hi * 3 + j];
 						}
 						for (int j = 0; j < 2; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3 + 2] * p12[(c0 + c) * 9 + hi * 3 + j + 1];
+							acc[j] += p->Wd13[o_ * 9 + u * 3 + 2] * p12[c0 * 9 + hi * 3 + j + 1];
 						}
 					}
 				}
@@ -2246,56 +2246,56 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 8; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 48; i++) {
 				vww_mobilenet_real acc[48];
 				for (int j = 0; j < 48; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 48) continue;
 						for (int jj = 1; jj < 33; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) - 1];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (jj + l) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 33)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 33) - 1];
+								acc[(l + 33)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (l + 33) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 41)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 41) - 1];
+								acc[(l + 41)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (l + 41) - 1];
 							}
 						}
 						for (int j = 45; j < 48; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + j - 1];
+							acc[j] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + j - 1];
 						}
 						for (int jj = 0; jj < 48; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l)];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 2304 + hi * 48 + (jj + l)];
 							}
 						}
 						for (int jj = 0; jj < 32; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) + 1];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (jj + l) + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 32)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 32) + 1];
+								acc[(l + 32)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (l + 32) + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 40)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 40) + 1];
+								acc[(l + 40)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (l + 40) + 1];
 							}
 						}
 						for (int j = 44; j < 47; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + j + 1];
+							acc[j] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + j + 1];
 						}
 					}
 				}
@@ -2366,48 +2366,48 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 24; i++) {
 				vww_mobilenet_real acc[24];
 				for (int j = 0; j < 24; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 48) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + l * 2];
+								acc[l] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 2304 + hi * 48 + l * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 1];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 2304 + hi * 48 + l * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 1];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 2];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + l * 2 + 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 2];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2 + 2];
 							}
 						}
 						for (int j = 20; j < 23; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 2];
+							acc[j] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + j * 2 + 2];
 						}
 					}
 				}
@@ -2478,51 +2478,51 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 24; i++) {
 				vww_mobilenet_real acc[24];
 				for (int j = 0; j < 24; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 24) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 17)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 17) - 1];
+								acc[(l + 17)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + (l + 17) - 1];
 							}
 						}
 						for (int j = 21; j < 24; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + j - 1];
+							acc[j] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + l];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 576 + hi * 24 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + (l + 16)];
+								acc[(l + 16)] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 576 + hi * 24 + (l + 16)];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + l + 1];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + l + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + (l + 16) + 1];
+								acc[(l + 16)] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + (l + 16) + 1];
 							}
 						}
 						for (int j = 20; j < 23; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + j + 1];
+							acc[j] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + j + 1];
 						}
 					}
 				}
@@ -2593,43 +2593,43 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 12; i++) {
 				vww_mobilenet_real acc[12];
 				for (int j = 0; j < 12; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 24) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + l * 2];
+								acc[l] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 576 + hi * 24 + l * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2];
+								acc[(l + 8)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 576 + hi * 24 + (l + 8) * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 1];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 576 + hi * 24 + l * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2 + 1];
+								acc[(l + 8)] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 576 + hi * 24 + (l + 8) * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 2];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 576 + hi * 24 + l * 2 + 2];
 							}
 						}
 						for (int j = 8; j < 11; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 2];
+							acc[j] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 576 + hi * 24 + j * 2 + 2];
 						}
 					}
 				}
@@ -2735,41 +2735,41 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 12; i++) {
 				vww_mobilenet_real acc[12];
 				for (int j = 0; j < 12; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 12) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 1)] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd5[o_ * 9 + u * 3] * p4[c0 * 144 + hi * 12 + (l + 1) - 1];
 							}
 						}
 						for (int j = 9; j < 12; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + j - 1];
+							acc[j] += p->Wd5[o_ * 9 + u * 3] * p4[c0 * 144 + hi * 12 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + l];
+								acc[l] += p->Wd5[o_ * 9 + u * 3 + 1] * p4[c0 * 144 + hi * 12 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + (l + 8)];
+								acc[(l + 8)] += p->Wd5[o_ * 9 + u * 3 + 1] * p4[c0 * 144 + hi * 12 + (l + 8)];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + l + 1];
+								acc[l] += p->Wd5[o_ * 9 + u * 3 + 2] * p4[c0 * 144 + hi * 12 + l + 1];
 							}
 						}
 						for (int j = 8; j < 11; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + j + 1];
+							acc[j] += p->Wd5[o_ * 9 + u * 3 + 2] * p4[c0 * 144 + hi * 12 + j + 1];
 						}
 					}
 				}
@@ -2875,39 +2875,39 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 12) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + l * 2];
+								acc[l] += p->Wd6[o_ * 9 + u * 3] * p5[c0 * 144 + hi * 12 + l * 2];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + j * 2];
+							acc[j] += p->Wd6[o_ * 9 + u * 3] * p5[c0 * 144 + hi * 12 + j * 2];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 1];
+								acc[l] += p->Wd6[o_ * 9 + u * 3 + 1] * p5[c0 * 144 + hi * 12 + l * 2 + 1];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 1];
+							acc[j] += p->Wd6[o_ * 9 + u * 3 + 1] * p5[c0 * 144 + hi * 12 + j * 2 + 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 2];
+								acc[l] += p->Wd6[o_ * 9 + u * 3 + 2] * p5[c0 * 144 + hi * 12 + l * 2 + 2];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 2];
+							acc[j] += p->Wd6[o_ * 9 + u * 3 + 2] * p5[c0 * 144 + hi * 12 + j * 2 + 2];
 						}
 					}
 				}
@@ -3011,39 +3011,39 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd7[o_ * 9 + u * 3] * p6[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd7[o_ * 9 + u * 3] * p6[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd7[o_ * 9 + u * 3 + 1] * p6[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd7[o_ * 9 + u * 3 + 1] * p6[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd7[o_ * 9 + u * 3 + 2] * p6[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd7[o_ * 9 + u * 3 + 2] * p6[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -3147,39 +3147,39 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd8[o_ * 9 + u * 3] * p7[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd8[o_ * 9 + u * 3] * p7[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd8[o_ * 9 + u * 3 + 1] * p7[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd8[o_ * 9 + u * 3 + 1] * p7[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd8[o_ * 9 + u * 3 + 2] * p7[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd8[o_ * 9 + u * 3 + 2] * p7[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -3283,39 +3283,39 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd9[o_ * 9 + u * 3] * p8[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd9[o_ * 9 + u * 3] * p8[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd9[o_ * 9 + u * 3 + 1] * p8[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd9[o_ * 9 + u * 3 + 1] * p8[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd9[o_ * 9 + u * 3 + 2] * p8[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd9[o_ * 9 + u * 3 + 2] * p8[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -3419,39 +3419,39 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd10[o_ * 9 + u * 3] * p9[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd10[o_ * 9 + u * 3] * p9[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd10[o_ * 9 + u * 3 + 1] * p9[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd10[o_ * 9 + u * 3 + 1] * p9[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd10[o_ * 9 + u * 3 + 2] * p9[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd10[o_ * 9 + u * 3 + 2] * p9[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -3555,39 +3555,39 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd11[o_ * 9 + u * 3] * p10[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd11[o_ * 9 + u * 3] * p10[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd11[o_ * 9 + u * 3 + 1] * p10[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd11[o_ * 9 + u * 3 + 1] * p10[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd11[o_ * 9 + u * 3 + 2] * p10[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd11[o_ * 9 + u * 3 + 2] * p10[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -3691,24 +3691,24 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 3; i++) {
 				vww_mobilenet_real acc[3];
 				for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 6) continue;
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3] * p11[(c0 + c) * 36 + hi * 6 + j * 2];
+							acc[j] += p->Wd12[o_ * 9 + u * 3] * p11[c0 * 36 + hi * 6 + j * 2];
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3 + 1] * p11[(c0 + c) * 36 + hi * 6 + j * 2 + 1];
+							acc[j] += p->Wd12[o_ * 9 + u * 3 + 1] * p11[c0 * 36 + hi * 6 + j * 2 + 1];
 						}
 						for (int j = 0; j < 2; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3 + 2] * p11[(c0 + c) * 36 + hi * 6 + j * 2 + 2];
+							acc[j] += p->Wd12[o_ * 9 + u * 3 + 2] * p11[c0 * 36 + hi * 6 + j * 2 + 2];
 						}
 					}
 				}
@@ -3766,24 +3766,24 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 */
 	{
 		for (int o_ = 0; o_ < 256; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 3; i++) {
 				vww_mobilenet_real acc[3];
 				for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 3) continue;
 						for (int j = 1; j < 3; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3] * p12[(c0 + c) * 9 + hi * 3 + j - 1];
+							acc[j] += p->Wd13[o_ * 9 + u * 3] * p12[c0 * 9 + hi * 3 + j - 1];
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3 + 1] * p12[(c0 + c) * 9 + hi * 3 + j];
+							acc[j] += p->Wd13[o_ * 9 + u * 3 + 1] * p12[c0 * 9 + hi * 3 + j];
 						}
 						for (int j = 0; j < 2; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3 + 2] * p12[(c0 + c) * 9 + hi * 3 + j + 1];
+							acc[j] += p->Wd13[o_ * 9 + u * 3 + 2] * p12[c0 * 9 + hi * 3 + j + 1];
 						}
 					}
 				}
@@ -4197,56 +4197,56 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 8; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 48; i++) {
 				vww_mobilenet_real acc[48];
 				for (int j = 0; j < 48; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 48) continue;
 						for (int jj = 1; jj < 33; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) - 1];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (jj + l) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 33)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 33) - 1];
+								acc[(l + 33)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (l + 33) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 41)] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + (l + 41) - 1];
+								acc[(l + 41)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + (l + 41) - 1];
 							}
 						}
 						for (int j = 45; j < 48; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3] * h0[(c0 + c) * 2304 + hi * 48 + j - 1];
+							acc[j] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 2304 + hi * 48 + j - 1];
 						}
 						for (int jj = 0; jj < 48; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 1] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l)];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 2304 + hi * 48 + (jj + l)];
 							}
 						}
 						for (int jj = 0; jj < 32; jj += 16) {
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (jj + l) + 1];
+								acc[(jj + l)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (jj + l) + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 32)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 32) + 1];
+								acc[(l + 32)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (l + 32) + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 40)] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + (l + 40) + 1];
+								acc[(l + 40)] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + (l + 40) + 1];
 							}
 						}
 						for (int j = 44; j < 47; j++) {
-							acc[j] += p->Wd1[o_ * 9 + c * 9 + u * 3 + 2] * h0[(c0 + c) * 2304 + hi * 48 + j + 1];
+							acc[j] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 2304 + hi * 48 + j + 1];
 						}
 					}
 				}
@@ -4317,48 +4317,48 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 24; i++) {
 				vww_mobilenet_real acc[24];
 				for (int j = 0; j < 24; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 48) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + l * 2];
+								acc[l] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 2304 + hi * 48 + l * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 1];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 2304 + hi * 48 + l * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 1] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 1];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + l * 2 + 2];
+								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + l * 2 + 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 16)] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + (l + 16) * 2 + 2];
+								acc[(l + 16)] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + (l + 16) * 2 + 2];
 							}
 						}
 						for (int j = 20; j < 23; j++) {
-							acc[j] += p->Wd2[o_ * 9 + c * 9 + u * 3 + 2] * p1[(c0 + c) * 2304 + hi * 48 + j * 2 + 2];
+							acc[j] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 2304 + hi * 48 + j * 2 + 2];
 						}
 					}
 				}
@@ -4429,51 +4429,51 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 24; i++) {
 				vww_mobilenet_real acc[24];
 				for (int j = 0; j < 24; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 24) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + (l + 1) - 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 17)] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + (l + 17) - 1];
+								acc[(l + 17)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + (l + 17) - 1];
 							}
 						}
 						for (int j = 21; j < 24; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3] * p2[(c0 + c) * 576 + hi * 24 + j - 1];
+							acc[j] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 576 + hi * 24 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + l];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 576 + hi * 24 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 1] * p2[(c0 + c) * 576 + hi * 24 + (l + 16)];
+								acc[(l + 16)] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 576 + hi * 24 + (l + 16)];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + l + 1];
+								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + l + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 16)] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + (l + 16) + 1];
+								acc[(l + 16)] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + (l + 16) + 1];
 							}
 						}
 						for (int j = 20; j < 23; j++) {
-							acc[j] += p->Wd3[o_ * 9 + c * 9 + u * 3 + 2] * p2[(c0 + c) * 576 + hi * 24 + j + 1];
+							acc[j] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 576 + hi * 24 + j + 1];
 						}
 					}
 				}
@@ -4544,43 +4544,43 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 12; i++) {
 				vww_mobilenet_real acc[12];
 				for (int j = 0; j < 12; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 24) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + l * 2];
+								acc[l] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 576 + hi * 24 + l * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2];
+								acc[(l + 8)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 576 + hi * 24 + (l + 8) * 2];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 1];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 576 + hi * 24 + l * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 1] * p3[(c0 + c) * 576 + hi * 24 + (l + 8) * 2 + 1];
+								acc[(l + 8)] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 576 + hi * 24 + (l + 8) * 2 + 1];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + l * 2 + 2];
+								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 576 + hi * 24 + l * 2 + 2];
 							}
 						}
 						for (int j = 8; j < 11; j++) {
-							acc[j] += p->Wd4[o_ * 9 + c * 9 + u * 3 + 2] * p3[(c0 + c) * 576 + hi * 24 + j * 2 + 2];
+							acc[j] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 576 + hi * 24 + j * 2 + 2];
 						}
 					}
 				}
@@ -4686,41 +4686,41 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 12; i++) {
 				vww_mobilenet_real acc[12];
 				for (int j = 0; j < 12; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 12) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 1)] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd5[o_ * 9 + u * 3] * p4[c0 * 144 + hi * 12 + (l + 1) - 1];
 							}
 						}
 						for (int j = 9; j < 12; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3] * p4[(c0 + c) * 144 + hi * 12 + j - 1];
+							acc[j] += p->Wd5[o_ * 9 + u * 3] * p4[c0 * 144 + hi * 12 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + l];
+								acc[l] += p->Wd5[o_ * 9 + u * 3 + 1] * p4[c0 * 144 + hi * 12 + l];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 1] * p4[(c0 + c) * 144 + hi * 12 + (l + 8)];
+								acc[(l + 8)] += p->Wd5[o_ * 9 + u * 3 + 1] * p4[c0 * 144 + hi * 12 + (l + 8)];
 							}
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + l + 1];
+								acc[l] += p->Wd5[o_ * 9 + u * 3 + 2] * p4[c0 * 144 + hi * 12 + l + 1];
 							}
 						}
 						for (int j = 8; j < 11; j++) {
-							acc[j] += p->Wd5[o_ * 9 + c * 9 + u * 3 + 2] * p4[(c0 + c) * 144 + hi * 12 + j + 1];
+							acc[j] += p->Wd5[o_ * 9 + u * 3 + 2] * p4[c0 * 144 + hi * 12 + j + 1];
 						}
 					}
 				}
@@ -4826,39 +4826,39 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 12) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + l * 2];
+								acc[l] += p->Wd6[o_ * 9 + u * 3] * p5[c0 * 144 + hi * 12 + l * 2];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3] * p5[(c0 + c) * 144 + hi * 12 + j * 2];
+							acc[j] += p->Wd6[o_ * 9 + u * 3] * p5[c0 * 144 + hi * 12 + j * 2];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 1];
+								acc[l] += p->Wd6[o_ * 9 + u * 3 + 1] * p5[c0 * 144 + hi * 12 + l * 2 + 1];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 1] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 1];
+							acc[j] += p->Wd6[o_ * 9 + u * 3 + 1] * p5[c0 * 144 + hi * 12 + j * 2 + 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + l * 2 + 2];
+								acc[l] += p->Wd6[o_ * 9 + u * 3 + 2] * p5[c0 * 144 + hi * 12 + l * 2 + 2];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd6[o_ * 9 + c * 9 + u * 3 + 2] * p5[(c0 + c) * 144 + hi * 12 + j * 2 + 2];
+							acc[j] += p->Wd6[o_ * 9 + u * 3 + 2] * p5[c0 * 144 + hi * 12 + j * 2 + 2];
 						}
 					}
 				}
@@ -4962,39 +4962,39 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd7[o_ * 9 + u * 3] * p6[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3] * p6[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd7[o_ * 9 + u * 3] * p6[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd7[o_ * 9 + u * 3 + 1] * p6[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 1] * p6[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd7[o_ * 9 + u * 3 + 1] * p6[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd7[o_ * 9 + u * 3 + 2] * p6[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd7[o_ * 9 + c * 9 + u * 3 + 2] * p6[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd7[o_ * 9 + u * 3 + 2] * p6[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -5098,39 +5098,39 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd8[o_ * 9 + u * 3] * p7[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3] * p7[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd8[o_ * 9 + u * 3] * p7[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd8[o_ * 9 + u * 3 + 1] * p7[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 1] * p7[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd8[o_ * 9 + u * 3 + 1] * p7[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd8[o_ * 9 + u * 3 + 2] * p7[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd8[o_ * 9 + c * 9 + u * 3 + 2] * p7[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd8[o_ * 9 + u * 3 + 2] * p7[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -5234,39 +5234,39 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd9[o_ * 9 + u * 3] * p8[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3] * p8[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd9[o_ * 9 + u * 3] * p8[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd9[o_ * 9 + u * 3 + 1] * p8[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 1] * p8[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd9[o_ * 9 + u * 3 + 1] * p8[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd9[o_ * 9 + u * 3 + 2] * p8[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd9[o_ * 9 + c * 9 + u * 3 + 2] * p8[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd9[o_ * 9 + u * 3 + 2] * p8[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -5370,39 +5370,39 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd10[o_ * 9 + u * 3] * p9[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3] * p9[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd10[o_ * 9 + u * 3] * p9[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd10[o_ * 9 + u * 3 + 1] * p9[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 1] * p9[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd10[o_ * 9 + u * 3 + 1] * p9[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd10[o_ * 9 + u * 3 + 2] * p9[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd10[o_ * 9 + c * 9 + u * 3 + 2] * p9[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd10[o_ * 9 + u * 3 + 2] * p9[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -5506,39 +5506,39 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 6; i++) {
 				vww_mobilenet_real acc[6];
 				for (int j = 0; j < 6; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 6) continue;
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + (l + 1) - 1];
+								acc[(l + 1)] += p->Wd11[o_ * 9 + u * 3] * p10[c0 * 36 + hi * 6 + (l + 1) - 1];
 							}
 						}
 						for (int j = 5; j < 6; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3] * p10[(c0 + c) * 36 + hi * 6 + j - 1];
+							acc[j] += p->Wd11[o_ * 9 + u * 3] * p10[c0 * 36 + hi * 6 + j - 1];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + l];
+								acc[l] += p->Wd11[o_ * 9 + u * 3 + 1] * p10[c0 * 36 + hi * 6 + l];
 							}
 						}
 						for (int j = 4; j < 6; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 1] * p10[(c0 + c) * 36 + hi * 6 + j];
+							acc[j] += p->Wd11[o_ * 9 + u * 3 + 1] * p10[c0 * 36 + hi * 6 + j];
 						}
 						{
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + l + 1];
+								acc[l] += p->Wd11[o_ * 9 + u * 3 + 2] * p10[c0 * 36 + hi * 6 + l + 1];
 							}
 						}
 						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd11[o_ * 9 + c * 9 + u * 3 + 2] * p10[(c0 + c) * 36 + hi * 6 + j + 1];
+							acc[j] += p->Wd11[o_ * 9 + u * 3 + 2] * p10[c0 * 36 + hi * 6 + j + 1];
 						}
 					}
 				}
@@ -5642,24 +5642,24 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 128; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 3; i++) {
 				vww_mobilenet_real acc[3];
 				for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i * 2 + u;
 						if (hi < 0 || hi >= 6) continue;
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3] * p11[(c0 + c) * 36 + hi * 6 + j * 2];
+							acc[j] += p->Wd12[o_ * 9 + u * 3] * p11[c0 * 36 + hi * 6 + j * 2];
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3 + 1] * p11[(c0 + c) * 36 + hi * 6 + j * 2 + 1];
+							acc[j] += p->Wd12[o_ * 9 + u * 3 + 1] * p11[c0 * 36 + hi * 6 + j * 2 + 1];
 						}
 						for (int j = 0; j < 2; j++) {
-							acc[j] += p->Wd12[o_ * 9 + c * 9 + u * 3 + 2] * p11[(c0 + c) * 36 + hi * 6 + j * 2 + 2];
+							acc[j] += p->Wd12[o_ * 9 + u * 3 + 2] * p11[c0 * 36 + hi * 6 + j * 2 + 2];
 						}
 					}
 				}
@@ -5717,24 +5717,24 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 */
 	{
 		for (int o_ = 0; o_ < 256; o_++) {
-			const int c0 = o_ / 1 * 1;
+			const int c0 = o_;
 			for (int i = 0; i < 3; i++) {
 				vww_mobilenet_real acc[3];
 				for (int j = 0; j < 3; j++) {
 					acc[j] = 0.0f;
 				}
-				for (int c = 0; c < 1; c++) {
+				{
 					for (int u = 0; u < 3; u++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 3) continue;
 						for (int j = 1; j < 3; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3] * p12[(c0 + c) * 9 + hi * 3 + j - 1];
+							acc[j] += p->Wd13[o_ * 9 + u * 3] * p12[c0 * 9 + hi * 3 + j - 1];
 						}
 						for (int j = 0; j < 3; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3 + 1] * p12[(c0 + c) * 9 + hi * 3 + j];
+							acc[j] += p->Wd13[o_ * 9 + u * 3 + 1] * p12[c0 * 9 + hi * 3 + j];
 						}
 						for (int j = 0; j < 2; j++) {
-							acc[j] += p->Wd13[o_ * 9 + c * 9 + u * 3 + 2] * p12[(c0 + c) * 9 + hi * 3 + j + 1];
+							acc[j] += p->Wd13[o_ * 9 + u * 3 + 2] * p12[c0 * 9 + hi * 3 + j + 1];
 						}
 					}
 				}
