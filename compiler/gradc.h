@@ -549,6 +549,10 @@ typedef struct Figures {
 	int64_t kept_bytes;         /* forward values live when backward starts */
 	int64_t baseline_lower_bound_bytes; /* TRAIN: lower bound if every parameter
 	                                       gradient lived to one update at the end */
+	int64_t params_count;       /* parameter elements, trainable and frozen */
+	int64_t trainable_count;    /* trainable parameter elements */
+	int64_t macs;               /* multiply-adds of one call at the graph's batch
+	                               (graph_macs: products and convolutions) */
 	bool flash;                 /* parameters const in flash, not in RAM */
 } Figures;
 /* Figures of 'g'; 'flash': the parameters are baked in as const (an
