@@ -94,6 +94,7 @@ Figures figures(const Graph *g, bool flash)
 			f.optimizer_bytes += f.params_bytes;
 		f.baseline_lower_bound_bytes = baseline_lower_bound(g);
 	}
+	f.macs = graph_macs(g);
 	f.arena_bytes = g->arena_bytes;
 	f.lower_bound_bytes = g->lower_bound;
 	f.unshared_bytes = g->unshared_bytes;
@@ -284,12 +285,12 @@ static void json_figures(Buf *b, const char *key, const Figures *f)
 	buf_printf(b, "{\"params_bytes\": %lld, \"frozen_bytes\": %lld, \"optimizer_bytes\": %lld, "
 	              "\"arena_bytes\": %lld, \"lower_bound_bytes\": %lld, \"unshared_bytes\": %lld, "
 	              "\"total_bytes\": %lld, \"kept_bytes\": %lld, "
-	              "\"baseline_lower_bound_bytes\": %lld},\n",
+	              "\"baseline_lower_bound_bytes\": %lld, \"macs\": %lld},\n",
 	           (long long)f->params_bytes, (long long)f->frozen_bytes,
 	           (long long)f->optimizer_bytes, (long long)f->arena_bytes,
 	           (long long)f->lower_bound_bytes, (long long)f->unshared_bytes,
 	           (long long)f->total_bytes, (long long)f->kept_bytes,
-	           (long long)f->baseline_lower_bound_bytes);
+	           (long long)f->baseline_lower_bound_bytes, (long long)f->macs);
 }
 
 static void json_buffers(Buf *b, const char *mode, const Graph *g, bool *first)

@@ -17,6 +17,8 @@
  *              stack (not with --no-pack);
  *      lane    C = L R^T otherwise with k >= V (batch 1 and small batches);
  *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds.
+ *    and, for each register shape of the target (target_variants), the
+ *    register tile (Matmul.tile: choose_tile); portable carries three.
  * 2. Side sums.  A lane product with one row (batch 1) loads every weight
  *    of a parameter R exactly once; a later sumsq(R) (the L2 penalty) is
  *    then summed in its registers (Node.side = that sumsq), and the sumsq
@@ -38,35 +40,104 @@ enum { PACK_MR = 8 };  /* rows of the packed form's register tile */
 
 /* The packed form's panel: MB rows of C and KC values of k per block, both
  * stored in V-element vectors within the target's stack.  false: none. */
-static bool pack_shape(const Graph *g, Matmul *mm, int64_t V, int64_t es)
+static bool pack_shape(const Target *t, struct Tile *tl, const Matmul *mm, int64_t V, int64_t es)
 {
-	int64_t cap = g->target->stack_bytes / es / V;  /* KC + MB vectors */
+	int64_t cap = t->stack_bytes / es / V;  /* KC + MB vectors */
 	int64_t mb = mm->m <= cap / 2 ? mm->m : divisor(mm->m, cap / 4, cap / 2);
 	int64_t kc = divisor(mm->k, cap / 4, cap / 2);
 	if (!mb || !kc || mb % PACK_MR)
 		return false;
-	mm->mb = mb;
-	mm->kc = kc;
-	mm->mr = PACK_MR;
+	tl->mb = mb;
+	tl->kc = kc;
+	tl->mr = PACK_MR;
 	return true;
 }
 
-/* es: the bytes of one element of the product */
-static Form product_form(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool pack)
+/* The form of a product on the target's first register shape (portable:
+ * x86-64-v4's, which also decides the arena's scratch); es: the bytes of
+ * one element of the product. */
+static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t es, bool fuse,
+                         bool pack)
 {
-	int64_t V = g->target->vec_bytes / es;
+	int64_t V = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
 	if (!fuse || mm->nb > 1 || (mm->ta && mm->tb))
 		return FORM_SIMPLE;
 	if (mm->pack > 0)
 		return FORM_XT;
-	if (!mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 && pack &&
-	    pack_shape(g, mm, V, es))
+	if (V > 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 && pack &&
+	    pack_shape(t, tl, mm, V, es))
 		return FORM_PACKED;
 	if (!mm->ta && (mm->tb || mm->n == 1))
 		return mm->k >= V ? FORM_LANE : FORM_SIMPLE;
 	if (!mm->tb && mm->n > 1 && (mm->k == 1 || mm->m * mm->n * mm->k >= 512))
 		return FORM_TILE;
 	return FORM_SIMPLE;
+}
+
+/* The register tile of tl->form on register shape t.  A tile holds about
+ * half the registers in accumulators (the rest: operands; AVX-512 16,
+ * AVX2 8, a scalar FPU 16 single floats) and loads each operand once into
+ * a register for several multiply-adds:
+ *   lane     MR rows of L by NR rows of R, V lanes each: MR = 2 on vectors
+ *            (4 on a scalar FPU, where a "lane" is one float and the tile is
+ *            the 4 x 4 dot product), NR up to the rest, at most 8;
+ *   tile/xt  MR rows by NR vectors of V columns, rank-1 updates: MR up to
+ *            half the accumulators (4 x 4 scalars on a scalar FPU), NR
+ *            vectors filling the rest, at most 4, within the columns;
+ *   packed   MR = 8 rows of one vector (the panel: pack_shape).
+ * m, n: the rows and columns of the view the tile covers (xt: C^T). */
+static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m, int64_t n)
+{
+	int64_t V = tl->v = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	int64_t acc = t->vec_regs / 2;
+	tl->kernels = t->kernels;
+	if (tl->form == FORM_LANE) {
+		int64_t mrmax = V == 1 ? 4 : 2;
+		tl->mr = m >= mrmax ? mrmax : m >= 2 ? 2 : 1;
+		int64_t nrmax = acc / tl->mr < 8 ? acc / tl->mr : 8;
+		tl->nr = divisor(n, (5 * nrmax + 7) / 8, nrmax);
+		if (!tl->nr)
+			tl->nr = n < nrmax ? n : nrmax;
+	} else if (tl->form == FORM_TILE || tl->form == FORM_XT) {
+		int64_t mrmax = V == 1 ? 4 : acc / 2;
+		tl->mr = divisor(m, mrmax / 2, mrmax);
+		if (!tl->mr)
+			tl->mr = m < mrmax ? m : mrmax;
+		int64_t g = (acc + tl->mr - 1) / tl->mr;
+		tl->nr = g < 1 ? 1 : g > 4 ? 4 : g;
+		if (n < tl->nr * V)
+			tl->nr = n / V > 1 ? n / V : 1;
+	}
+}
+
+/* Every register shape's kernel of product mm: the first's form, except
+ * that a scalar shape computes the packed forms (no vectors to pack for)
+ * as 4 x 4 dot products in place (the xt form's scratch goes unused). */
+static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool pack)
+{
+	const Target *v[MAX_VARIANTS];
+	mm->n_tile = target_variants(g->target, v);
+	struct Tile *t0 = &mm->tile[0];
+	*t0 = (struct Tile){0};
+	t0->form = product_form(v[0], mm, t0, es, fuse, pack);
+	for (int i = 0; i < mm->n_tile; i++) {
+		struct Tile *tl = &mm->tile[i];
+		if (i > 0) {
+			*tl = (struct Tile){.form = t0->form, .mb = t0->mb, .kc = t0->kc, .mr = t0->mr};
+			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))
+				tl->form = FORM_LANE;
+		}
+		if (tl->form == FORM_XT)
+			choose_tile(tl, v[i], es, mm->n, mm->pack);
+		else if (tl->form != FORM_PACKED)
+			choose_tile(tl, v[i], es, mm->m, mm->n);
+		else
+			tl->v = v[i]->tile_bytes / es, tl->kernels = v[i]->kernels;
+	}
+	mm->form = t0->form;
+	mm->mb = t0->mb;
+	mm->kc = t0->kc;
+	mm->mr = t0->mr;
 }
 
 /* Step 2: the unfused sumsq of parameter R that product p may sum, or -1. */
@@ -90,7 +161,7 @@ void select_kernels(Graph *g, bool fuse, bool pack)
 		Node *n = &g->node[i];
 		n->side = -1;
 		if (n->op == OP_MATMUL)
-			n->mm.form = product_form(g, &n->mm, dt_bytes(n->dtype), fuse, pack);
+			select_tiles(g, &n->mm, dt_bytes(n->dtype), fuse, pack);
 	}
 	for (int i = 0; fuse && i < g->n_node; i++) {
 		if (g->node[i].op != OP_MATMUL)

@@ -95,6 +95,7 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 32; j0 += 16) {
 		mlp_real pk[32][16];
 		mlp_real cp[32][16];
@@ -160,8 +161,123 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + l];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + l];
+					const mlp_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_real v = d[ii * 4 + jj][0];
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 8) {
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 64; k0 += 32) {
+			for (int kk = 0; kk < 32; kk++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+				}
+			}
+			for (int i0 = 0; i0 < 32; i0 += 8) {
+				mlp_real a[8][8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] = cp[i0][l];
+					a[1][l] = cp[i0 + 1][l];
+					a[2][l] = cp[i0 + 2][l];
+					a[3][l] = cp[i0 + 3][l];
+					a[4][l] = cp[i0 + 4][l];
+					a[5][l] = cp[i0 + 5][l];
+					a[6][l] = cp[i0 + 6][l];
+					a[7][l] = cp[i0 + 7][l];
+				}
+				for (int kk = 0; kk < 32; kk++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + kk];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
+					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
+					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
+					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
+					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_real r = pk[kk][l];
+						a[0][l] += x0 * r;
+						a[1][l] += x1 * r;
+						a[2][l] += x2 * r;
+						a[3][l] += x3 * r;
+						a[4][l] += x4 * r;
+						a[5][l] += x5 * r;
+						a[6][l] += x6 * r;
+						a[7][l] += x7 * r;
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					cp[i0][l] = a[0][l];
+					cp[i0 + 1][l] = a[1][l];
+					cp[i0 + 2][l] = a[2][l];
+					cp[i0 + 3][l] = a[3][l];
+					cp[i0 + 4][l] = a[4][l];
+					cp[i0 + 5][l] = a[5][l];
+					cp[i0 + 6][l] = a[6][l];
+					cp[i0 + 7][l] = a[7][l];
+				}
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			}
+		}
+	}
+#endif
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp.nn:13: o = W2 @ h) */
+#if GRADC_KERNELS == 3
 	{
 		mlp_real pk[32][16];
 		mlp_real cp[32][16];
@@ -230,6 +346,220 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_real x2 = h[(i0 + 2) * 32 + k0 + l];
+					const mlp_real x3 = h[(i0 + 3) * 32 + k0 + l];
+					const mlp_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_real v = d[ii * 4 + jj][0];
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		mlp_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const mlp_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_real x2 = h[(i0 + 2) * 32 + k0 + l];
+				const mlp_real x3 = h[(i0 + 3) * 32 + k0 + l];
+				const mlp_real w0 = p->W2[256 + k0 + l];
+				const mlp_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		for (int t = 0; t < 8; t++) {
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_real v = d[ii * 2 + jj][0];
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#else
+	{
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				o[i * 10 + l] = cp[i][l];
+			}
+		}
+	}
+	{
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 2; l < 8; l++) {
+				pk[kk][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			GRADC_VECTOR for (int l = 0; l < 2; l++) {
+				pk[kk][l] = p->W2[(8 + l) * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 2; l++) {
+				o[i * 10 + (8 + l)] = cp[i][l];
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -262,6 +592,7 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 32; j0 += 16) {
 		mlp_real pk[32][16];
 		mlp_real cp[32][16];
@@ -327,8 +658,123 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + l];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + l];
+					const mlp_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_real v = d[ii * 4 + jj][0];
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 8) {
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 64; k0 += 32) {
+			for (int kk = 0; kk < 32; kk++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+				}
+			}
+			for (int i0 = 0; i0 < 32; i0 += 8) {
+				mlp_real a[8][8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] = cp[i0][l];
+					a[1][l] = cp[i0 + 1][l];
+					a[2][l] = cp[i0 + 2][l];
+					a[3][l] = cp[i0 + 3][l];
+					a[4][l] = cp[i0 + 4][l];
+					a[5][l] = cp[i0 + 5][l];
+					a[6][l] = cp[i0 + 6][l];
+					a[7][l] = cp[i0 + 7][l];
+				}
+				for (int kk = 0; kk < 32; kk++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + kk];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
+					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
+					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
+					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
+					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_real r = pk[kk][l];
+						a[0][l] += x0 * r;
+						a[1][l] += x1 * r;
+						a[2][l] += x2 * r;
+						a[3][l] += x3 * r;
+						a[4][l] += x4 * r;
+						a[5][l] += x5 * r;
+						a[6][l] += x6 * r;
+						a[7][l] += x7 * r;
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					cp[i0][l] = a[0][l];
+					cp[i0 + 1][l] = a[1][l];
+					cp[i0 + 2][l] = a[2][l];
+					cp[i0 + 3][l] = a[3][l];
+					cp[i0 + 4][l] = a[4][l];
+					cp[i0 + 5][l] = a[5][l];
+					cp[i0 + 6][l] = a[6][l];
+					cp[i0 + 7][l] = a[7][l];
+				}
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			}
+		}
+	}
+#endif
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp.nn:13: o = W2 @ h) */
+#if GRADC_KERNELS == 3
 	{
 		mlp_real pk[32][16];
 		mlp_real cp[32][16];
@@ -397,6 +843,220 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_real x2 = h[(i0 + 2) * 32 + k0 + l];
+					const mlp_real x3 = h[(i0 + 3) * 32 + k0 + l];
+					const mlp_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_real v = d[ii * 4 + jj][0];
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		mlp_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const mlp_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_real x2 = h[(i0 + 2) * 32 + k0 + l];
+				const mlp_real x3 = h[(i0 + 3) * 32 + k0 + l];
+				const mlp_real w0 = p->W2[256 + k0 + l];
+				const mlp_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		for (int t = 0; t < 8; t++) {
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_real v = d[ii * 2 + jj][0];
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#else
+	{
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				o[i * 10 + l] = cp[i][l];
+			}
+		}
+	}
+	{
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 2; l < 8; l++) {
+				pk[kk][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			GRADC_VECTOR for (int l = 0; l < 2; l++) {
+				pk[kk][l] = p->W2[(8 + l) * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 2; l++) {
+				o[i * 10 + (8 + l)] = cp[i][l];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp.nn:14: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -536,6 +1196,7 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 32; i0 += 8) {
 		mlp_real a[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -581,6 +1242,89 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_real x0 = do_[i0 * 10 + k];
+				const mlp_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const mlp_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_real r1 = p->W2[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_real r2 = p->W2[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_real r3 = p->W2[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 1; l++) {
+						dz[(i0 + ii) * 32 + (j0 + c * 1 + l)] = h[(i0 + ii) * 32 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_real x0 = do_[i0 * 10 + k];
+				const mlp_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const mlp_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_real r1 = p->W2[k * 32 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						dz[(i0 + ii) * 32 + (j0 + c * 8 + l)] = h[(i0 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {
@@ -591,6 +1335,7 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	 *   dJ/dz x^T   [fused]
 	 * W1 = (1 - lr 0.0001) W1 - lr G   (dJ/dW1 = dJ/dz x^T + 0.0001 W1 = G + 0.0001 W1)   [32,64] x [32,64]   (mlp.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 64; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			mlp_real a[16][16];
@@ -639,11 +1384,97 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = dz[k * 32 + i0];
+				const mlp_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_real r1 = x[k * 64 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_real r2 = x[k * 64 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_real r3 = x[k * 64 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 1; l++) {
+						const mlp_real g = a[ii * 4 + c][l];
+						p->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] = (1.0f - lr * 0.0001f) * p->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = dz[k * 32 + i0];
+				const mlp_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const mlp_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_real r1 = x[k * 64 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_real g = a[ii * 2 + c][l];
+						p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] = (1.0f - lr * 0.0001f) * p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#21 = do^T @ h   [B,10] x [B,32] -> [10,32]   (mlp.nn:13)
 	 *   dJ/do h^T   [fused]
 	 * W2 = (1 - lr 0.0001) W2 - lr G   (dJ/dW2 = dJ/do h^T + 0.0001 W2 = G + 0.0001 W2)   [10,32] x [10,32]   (mlp.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 10; i0 += 5) {
 		mlp_real a[10][16];
 		for (int t = 0; t < 10; t++) {
@@ -681,6 +1512,79 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			mlp_real a[8][1];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = do_[k * 10 + i0];
+				const mlp_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_real r0 = h[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const mlp_real r1 = h[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const mlp_real r2 = h[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const mlp_real r3 = h[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 1; l++) {
+						const mlp_real g = a[ii * 4 + c][l];
+						p->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] = (1.0f - lr * 0.0001f) * p->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 10; i0 += 2) {
+		mlp_real a[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const mlp_real x0 = do_[k * 10 + i0];
+			const mlp_real x1 = do_[k * 10 + (i0 + 1)];
+			for (int l = 0; l < 8; l++) {
+				const mlp_real r0 = h[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				const mlp_real r1 = h[k * 32 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				const mlp_real r2 = h[k * 32 + 16 + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				const mlp_real r3 = h[k * 32 + 24 + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real g = a[ii * 4 + c][l];
+					p->W2[(i0 + ii) * 32 + c * 8 + l] = (1.0f - lr * 0.0001f) * p->W2[(i0 + ii) * 32 + c * 8 + l] - lr * g;
+				}
+			}
+		}
+	}
+#endif
 
 	s->step++;
 	return GRADC_OK;
@@ -780,6 +1684,7 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp.nn:12: h = relu(z))
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 32; j0 += 16) {
 		mlp_real pk[32][16];
 		mlp_real cp[32][16];
@@ -845,8 +1750,123 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + l];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + l];
+					const mlp_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_real v = d[ii * 4 + jj][0];
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 8) {
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 64; k0 += 32) {
+			for (int kk = 0; kk < 32; kk++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+				}
+			}
+			for (int i0 = 0; i0 < 32; i0 += 8) {
+				mlp_real a[8][8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] = cp[i0][l];
+					a[1][l] = cp[i0 + 1][l];
+					a[2][l] = cp[i0 + 2][l];
+					a[3][l] = cp[i0 + 3][l];
+					a[4][l] = cp[i0 + 4][l];
+					a[5][l] = cp[i0 + 5][l];
+					a[6][l] = cp[i0 + 6][l];
+					a[7][l] = cp[i0 + 7][l];
+				}
+				for (int kk = 0; kk < 32; kk++) {
+					const mlp_real x0 = x[i0 * 64 + k0 + kk];
+					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
+					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
+					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
+					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
+					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
+					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
+					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_real r = pk[kk][l];
+						a[0][l] += x0 * r;
+						a[1][l] += x1 * r;
+						a[2][l] += x2 * r;
+						a[3][l] += x3 * r;
+						a[4][l] += x4 * r;
+						a[5][l] += x5 * r;
+						a[6][l] += x6 * r;
+						a[7][l] += x7 * r;
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					cp[i0][l] = a[0][l];
+					cp[i0 + 1][l] = a[1][l];
+					cp[i0 + 2][l] = a[2][l];
+					cp[i0 + 3][l] = a[3][l];
+					cp[i0 + 4][l] = a[4][l];
+					cp[i0 + 5][l] = a[5][l];
+					cp[i0 + 6][l] = a[6][l];
+					cp[i0 + 7][l] = a[7][l];
+				}
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			}
+		}
+	}
+#endif
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp.nn:13: o = W2 @ h) */
+#if GRADC_KERNELS == 3
 	{
 		mlp_real pk[32][16];
 		mlp_real cp[32][16];
@@ -915,6 +1935,220 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_real x2 = h[(i0 + 2) * 32 + k0 + l];
+					const mlp_real x3 = h[(i0 + 3) * 32 + k0 + l];
+					const mlp_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			for (int t = 0; t < 16; t++) {
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_real v = d[ii * 4 + jj][0];
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		mlp_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const mlp_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_real x2 = h[(i0 + 2) * 32 + k0 + l];
+				const mlp_real x3 = h[(i0 + 3) * 32 + k0 + l];
+				const mlp_real w0 = p->W2[256 + k0 + l];
+				const mlp_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		for (int t = 0; t < 8; t++) {
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_real v = d[ii * 2 + jj][0];
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#else
+	{
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				o[i * 10 + l] = cp[i][l];
+			}
+		}
+	}
+	{
+		mlp_real pk[32][8];
+		mlp_real cp[32][8];
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			for (int l = 2; l < 8; l++) {
+				pk[kk][l] = 0.0f;
+			}
+		}
+		for (int kk = 0; kk < 32; kk++) {
+			GRADC_VECTOR for (int l = 0; l < 2; l++) {
+				pk[kk][l] = p->W2[(8 + l) * 32 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 8) {
+			mlp_real a[8][8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] = cp[i0][l];
+				a[1][l] = cp[i0 + 1][l];
+				a[2][l] = cp[i0 + 2][l];
+				a[3][l] = cp[i0 + 3][l];
+				a[4][l] = cp[i0 + 4][l];
+				a[5][l] = cp[i0 + 5][l];
+				a[6][l] = cp[i0 + 6][l];
+				a[7][l] = cp[i0 + 7][l];
+			}
+			for (int kk = 0; kk < 32; kk++) {
+				const mlp_real x0 = h[i0 * 32 + kk];
+				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
+				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
+				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
+				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
+				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
+				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
+				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real r = pk[kk][l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
+				}
+			}
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				cp[i0][l] = a[0][l];
+				cp[i0 + 1][l] = a[1][l];
+				cp[i0 + 2][l] = a[2][l];
+				cp[i0 + 3][l] = a[3][l];
+				cp[i0 + 4][l] = a[4][l];
+				cp[i0 + 5][l] = a[5][l];
+				cp[i0 + 6][l] = a[6][l];
+				cp[i0 + 7][l] = a[7][l];
+			}
+		}
+		for (int i = 0; i < 32; i++) {
+			GRADC_VECTOR for (int l = 0; l < 2; l++) {
+				o[i * 10 + (8 + l)] = cp[i][l];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp.nn:14: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -960,6 +2194,7 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	 * dW2 = matmul#15 + scale#14   [10,32] x [10,32] -> [10,32]   (mlp.nn:13)
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 10; i0 += 5) {
 		mlp_real a[10][16];
 		for (int t = 0; t < 10; t++) {
@@ -997,12 +2232,86 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			mlp_real a[8][1];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = do_[k * 10 + i0];
+				const mlp_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_real r0 = h[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const mlp_real r1 = h[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const mlp_real r2 = h[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const mlp_real r3 = h[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 1; l++) {
+						const mlp_real t14 = 0.0001f * p->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)];
+						grad->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t14;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 10; i0 += 2) {
+		mlp_real a[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const mlp_real x0 = do_[k * 10 + i0];
+			const mlp_real x1 = do_[k * 10 + (i0 + 1)];
+			for (int l = 0; l < 8; l++) {
+				const mlp_real r0 = h[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				const mlp_real r1 = h[k * 32 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				const mlp_real r2 = h[k * 32 + 16 + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				const mlp_real r3 = h[k * 32 + 24 + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_real t14 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 8 + l];
+					grad->W2[(i0 + ii) * 32 + c * 8 + l] = a[ii * 4 + c][l] + t14;
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh = do @ W2   [B,10] x [10,32] -> [B,32]   (mlp.nn:13)
 	 *   dJ/dh = W2^T dJ/do   [fused]
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 32; i0 += 8) {
 		mlp_real a[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1048,6 +2357,89 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_real x0 = do_[i0 * 10 + k];
+				const mlp_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const mlp_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_real r1 = p->W2[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_real r2 = p->W2[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_real r3 = p->W2[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 1; l++) {
+						dz[(i0 + ii) * 32 + (j0 + c * 1 + l)] = h[(i0 + ii) * 32 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_real x0 = do_[i0 * 10 + k];
+				const mlp_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const mlp_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_real r1 = p->W2[k * 32 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						dz[(i0 + ii) * 32 + (j0 + c * 8 + l)] = h[(i0 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#19 = 0.0001 * W1   [32,64] -> [32,64]   (mlp.nn:15)
 	 *   0.0001 W1   [fused]
@@ -1056,6 +2448,7 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	 * dW1 = matmul#20 + scale#19   [32,64] x [32,64] -> [32,64]   (mlp.nn:11)
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 64; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			mlp_real a[16][16];
@@ -1104,6 +2497,91 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = dz[k * 32 + i0];
+				const mlp_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_real r1 = x[k * 64 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_real r2 = x[k * 64 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_real r3 = x[k * 64 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 1; l++) {
+						const mlp_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)];
+						grad->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t19;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_real x0 = dz[k * 32 + i0];
+				const mlp_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const mlp_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_real r1 = x[k * 64 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)];
+						grad->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t19;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* mean_L = batch_mean(L)   [B] -> []   (mlp.nn:14: L = cross_entropy(o, y)) */
 	{

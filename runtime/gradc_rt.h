@@ -240,6 +240,30 @@ static inline float gradc_expf_inline(float x)
 #define GRADC_VECTOR
 #endif
 
+/* GRADC_KERNELS: which register shape's product kernels a file of
+ * gradc's portable target compiles (its products carry one kernel per
+ * shape, under #if GRADC_KERNELS == N; compiler/target.c):
+ *   3  32 vector registers of 16 floats (x86-64-v4: AVX-512);
+ *   2  16 vector registers of 8 floats (x86-64-v3: AVX2), and the shape
+ *      for every machine no other value names (SSE, NEON, ...);
+ *   1  a scalar FPU with 32 single registers (Cortex-M4F/M7: Arm without
+ *      NEON or MVE), 4 x 4 tiles of scalars.
+ * Define it (-DGRADC_KERNELS=N) to compile another shape's kernels: the
+ * results differ only by float reassociation between shapes and are the
+ * same bits for one shape everywhere (with -ffp-contract=off and the
+ * runtime's math), which is how the embedded tests compare the device
+ * with the host.  A file of another --target has only its own kernels. */
+#ifndef GRADC_KERNELS
+#if defined(__AVX512F__)
+#define GRADC_KERNELS 3
+#elif defined(__ARM_ARCH) && !defined(__ARM_NEON) && !defined(__ARM_FEATURE_MVE) && \
+	!defined(__aarch64__)
+#define GRADC_KERNELS 1
+#else
+#define GRADC_KERNELS 2
+#endif
+#endif
+
 /* GRADC_ROWSUM16: gradc_rowsum16_f32(d, n, out) sets out[t] to the sum of
  * the 16 lanes of accumulator row d[t], t < n <= 16 (the lane form's rows,
  * emit/kernels.lua).  The plain C of the kernels sums each row by halves

@@ -53,6 +53,10 @@ ARM_LINK="--oslib=semihost --crt0=semihost
 # -ffp-contract=off: no fused multiply-add on the M4 (x86-64 has none by
 # default), so both sides round every operation the same way
 COMMON="-std=c99 -O2 -ffp-contract=off"
+# the host twin compiles the device's kernels (a portable file carries one
+# per register shape, gradc_rt.h's GRADC_KERNELS; 1: the scalar FPU's), so
+# that the two run the same operations in the same order
+HOST_SHAPE="-DGRADC_KERNELS=1"
 GEN_WARN="-Wall -Wextra -Wpedantic -Werror"
 QEMU="qemu-system-arm -M mps2-an386 -nographic -monitor none -semihosting"
 LIBM_NAMES='^(exp|log|tanh|sqrt|cos|sin|pow|fabs|expf|logf|tanhf|sqrtf|cosf|sinf|powf|fabsf|__ieee754_.*)$'
@@ -114,8 +118,8 @@ build_pair() {
 				-Iruntime -c -o "$dir/$v.o/gradc_rt.o" runtime/gradc_rt.c &&
 			$ARM_CC $ARM_CPU $COMMON -Wall -Wextra $flags -I"$src" -Iruntime -o "$dir/$v.elf" \
 				embedded/harness.c "$dir/$v.o/$name.o" "$dir/$v.o/gradc_rt.o" $ARM_LINK $libs &&
-			$CC $COMMON $GEN_WARN $flags -Iruntime -c -o "$dir/$v.o/host_$name.o" "$src/$name.c" &&
-			$CC $COMMON $GEN_WARN $flags -Iruntime -c -o "$dir/$v.o/host_rt.o" runtime/gradc_rt.c &&
+			$CC $COMMON $GEN_WARN $HOST_SHAPE $flags -Iruntime -c -o "$dir/$v.o/host_$name.o" "$src/$name.c" &&
+			$CC $COMMON $GEN_WARN $HOST_SHAPE $flags -Iruntime -c -o "$dir/$v.o/host_rt.o" runtime/gradc_rt.c &&
 			$CC $COMMON -Wall -Wextra $flags -I"$src" -Iruntime -o "$dir/$v.host" \
 				embedded/harness.c "$dir/$v.o/host_$name.o" "$dir/$v.o/host_rt.o" $libs
 	} >"$dir/$v.build.log" 2>&1

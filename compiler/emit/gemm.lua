@@ -177,6 +177,23 @@ end
 -- Sum the V lanes of row a (C text: "sum", "d[t]") by halves in place
 -- down to 4 (loops over lane variable l), and return the C text adding
 -- the last four: a fixed tree, the same in every kernel.
+local function last4(K, a)
+  if K.block < 4 then  -- scalar tiles: one lane (or two)
+    return K.block == 1 and fmt("%s[0]", a) or fmt("(%s[0] + %s[1])", a, a)
+  end
+  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", a, a, a, a)
+end
+
+-- A loop over the lanes of one tile register (n <= K.block).  In the
+-- packed form with fewer than 16 lanes (AVX2's 8), GCC unrolls these
+-- loops and vectorizes the loop around them through shuffles instead
+-- (digits at 3x OpenBLAS), so they carry GRADC_VECTOR there; in the lane
+-- form the pragma costs 40% more instructions (mnist1), in the tile
+-- form it changes nothing, and 16-lane loops are left as they are.
+local function lanes(K, l, n)
+  K:loop(l, n, K.block > 1 and K.block < 16 and K.tile.form == "packed")
+end
+
 local function halves(K, a, l)
   local w = K.block
   while w > 4 do
@@ -185,7 +202,7 @@ local function halves(K, a, l)
     K:line(fmt("%s[%s] += %s[%s + %d];", a, l, a, l, w))
     K:close()
   end
-  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", a, a, a, a)
+  return last4(K, a)
 end
 
 -- Index variables of C's element (row, column): the epilogue's vars.
@@ -259,12 +276,13 @@ end
 local function lane_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
-  local MR = mm.m >= 2 and 2 or 1
-  local NR = divisor(mm.n, 5, 8) or math.min(mm.n, 8)
+  local MR, NR = K.tile.mr, K.tile.nr  -- select.c
   local kfull = mm.k - mm.k % V
   local S = p.side >= 0 and K:node(p.side) or nil  -- select.c, step 2
   local total, sq = nil, K:iname("sq")
-  if S then
+  if S and K.sq[S.id] then  -- another register shape's kernel declared it
+    total = K.sq[S.id]
+  elseif S then
     total = K:iname("ssq_" .. label(K, S.inputs[1]))
     K.sq[S.id] = total
     K.fdecl[#K.fdecl + 1] = fmt("%s %s = %s;  /* sumsq(%s), summed in the product's kernel */", T,
@@ -278,13 +296,13 @@ local function lane_product(K, root, members, p)
       K:line(fmt("%s %s[%d][%d];", T, d, nt, V))
       if S then K:line(fmt("%s %s[%d][%d];", T, sq, nr, V)) end
       K:loop(t, nt)
-      K:loop(l, V)
+      lanes(K, l, V)
       K:line(fmt("%s[%s][%s] = %s;", d, t, l, K:lit(0)))
       if S and nt == nr then K:line(fmt("%s[%s][%s] = %s;", sq, t, l, K:lit(0))) end
       K:close()
       K:close()
       local function step(k0, width)
-        K:loop(l, width)
+        lanes(K, l, width)
         local kk = k0 == "0" and l or fmt("%s + %s", k0, l)
         for a = 0, mr - 1 do
           K:line(fmt("const %s %s = %s;", T, K:iname("x" .. a), L(plus(i0, a), kk)))
@@ -316,12 +334,12 @@ local function lane_product(K, root, members, p)
       if S then  -- the tile's squares into the total: rows, then lanes by halves
         local ss = K:iname("sqs")
         K:line(fmt("%s %s[%d];", T, ss, V))
-        K:loop(l, V)
+        lanes(K, l, V)
         K:line(fmt("%s[%s] = %s[0][%s];", ss, l, sq, l))
         K:close()
         if nr > 1 then
           K:open(fmt("for (int %s = 1; %s < %d; %s++)", t, t, nr, t))
-          K:loop(l, V)
+          lanes(K, l, V)
           K:line(fmt("%s[%s] += %s[%s][%s];", ss, l, sq, t, l))
           K:close()
           K:close()
@@ -359,8 +377,7 @@ local function lane_product(K, root, members, p)
       K:close()
       epilogue(function(ti)
         local val = K:iname("v")
-        K:line(fmt("const %s %s = (%s[%s][0] + %s[%s][2]) + (%s[%s][1] + %s[%s][3]);", T, val,
-          d, ti, d, ti, d, ti, d, ti))
+        K:line(fmt("const %s %s = %s;", T, val, last4(K, fmt("%s[%s]", d, ti))))
         return val
       end)
       if vec then K:directive("#endif") end
@@ -389,16 +406,14 @@ end
 local function tile_loops(K, root, members, p, v)
   local T, V = K.T, K.block
   local L, R = v.L, v.R
-  local MR = divisor(v.m, 4, 8) or math.min(v.m, 8)
-  local G = math.max(1, math.min(4, (16 + MR - 1) // MR))
-  if v.n < G * V then G = math.max(1, v.n // V) end
+  local MR, G = K.tile.mr, K.tile.nr  -- select.c
   local function tile(j0, nr, i0, mr)
     local g = nr > V and nr // V or 1
     local w = nr > V and V or nr
     local a, l, q, ii, t = K:iname("a"), K:iname("l"), K:iname("k"), K:iname("ii"), K:iname("t")
     K:line(fmt("%s %s[%d][%d];", T, a, mr * g, w))
     K:loop(t, mr * g)
-    K:loop(l, w)
+    lanes(K, l, w)
     K:line(fmt("%s[%s][%s] = %s;", a, t, l, K:lit(0)))
     K:close()
     K:close()
@@ -406,7 +421,7 @@ local function tile_loops(K, root, members, p, v)
       for r = 0, mr - 1 do
         K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(plus(i0, r), kq)))
       end
-      K:loop(l, w)
+      lanes(K, l, w)
       for c = 0, g - 1 do
         local rv = K:iname(g > 1 and "r" .. c or "r")
         local col = plus(j0, c * V)
@@ -507,7 +522,7 @@ end
 local function packed_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
-  local MB, KC, MR = mm.mb, mm.kc, mm.mr  -- the panel and tile select.c chose
+  local MB, KC, MR = K.tile.mb, K.tile.kc, K.tile.mr  -- the panel and tile select.c chose
   local pk, cp, l, kk, k0, ib, i, ii, a = K:iname("pk"), K:iname("cp"), K:iname("l"),
     K:iname("kk"), K:iname("k0"), K:iname("ib"), K:iname("i"), K:iname("ii"), K:iname("a")
   local ibv = mm.m > MB and ib or nil
@@ -517,7 +532,7 @@ local function packed_product(K, root, members, p)
     K:line(fmt("%s %s[%d][%d];", T, pk, KC, V))
     K:line(fmt("%s %s[%d][%d];", T, cp, MB, V))
     K:loop(i, MB)
-    K:loop(l, V)
+    lanes(K, l, V)
     K:line(fmt("%s[%s][%s] = %s;", cp, i, l, K:lit(0)))
     K:close()
     K:close()
@@ -534,7 +549,7 @@ local function packed_product(K, root, members, p)
     -- pack: pk[kk][l] = R[j0 + l][k0 + kk], rows of pk inside (GCC
     -- transposes through permutes: 4x fewer instructions than column order)
     K:loop(kk, KC)
-    K:loop(l, w)
+    lanes(K, l, w)
     local col = j0 == 0 and l or fmt("(%s + %s)", j0, l)
     K:line(fmt("%s[%s][%s] = %s;", pk, kk, l, R(kexpr, col)))
     K:close()
@@ -547,7 +562,7 @@ local function packed_product(K, root, members, p)
       return r == 0 and iv or fmt("%s + %d", iv, r)
     end
     K:line(fmt("%s %s[%d][%d];", T, a, MR, V))
-    K:loop(l, V)
+    lanes(K, l, V)
     for r = 0, MR - 1 do
       K:line(fmt("%s[%d][%s] = %s[%s][%s];", a, r, l, cp, crow(r), l))
     end
@@ -559,7 +574,7 @@ local function packed_product(K, root, members, p)
       if row:find(" ") then row = "(" .. row .. ")" end
       K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(row, kexpr)))
     end
-    K:loop(l, V)
+    lanes(K, l, V)
     local rv = K:iname("r")
     K:line(fmt("const %s %s = %s[%s][%s];", T, rv, pk, kk, l))
     for r = 0, MR - 1 do
@@ -567,7 +582,7 @@ local function packed_product(K, root, members, p)
     end
     K:close()
     K:close()
-    K:loop(l, V)
+    lanes(K, l, V)
     for r = 0, MR - 1 do
       K:line(fmt("%s[%s][%s] = %s[%d][%s];", cp, crow(r), l, a, r, l))
     end
@@ -576,7 +591,7 @@ local function packed_product(K, root, members, p)
     if kv then K:close() end
     -- the epilogue on the block's sums
     K:loop(i, MB)
-    K:loop(l, w)
+    lanes(K, l, w)
     local row = ibv and fmt("(%s + %s)", ib, i) or i
     local c = j0 == 0 and l or fmt("(%s + %s)", j0, l)
     group_body(K, root, members, c_vars(mm, row, c), p.id, fmt("%s[%s][%s]", cp, i, l))
@@ -590,8 +605,7 @@ end
 -- The form of a product: "lane", "tile" or "simple" (see above).  The
 -- blocked forms pay once the product has some size; tiny products and
 -- the --no-fuse baseline keep the simple loops.
-local function matmul_group(K, root, members, p)
-  local form = p.mm.form  -- chosen by select.c
+local function matmul_form(K, root, members, p, form)
   if form == "xt" then
     xt_product(K, root, members, p)
   elseif form == "packed" then
@@ -603,6 +617,27 @@ local function matmul_group(K, root, members, p)
   else
     simple_product(K, root, members, p)
   end
+end
+
+-- The kernel of each register shape select.c chose a tile for (mm.tiles:
+-- one, or portable's three, each under `#if GRADC_KERNELS == N`, the
+-- last under #else so that every compiler gets one); K.block and K.tile
+-- are the shape's while it is printed.
+local function matmul_group(K, root, members, p)
+  local mm = p.mm
+  local tiles = mm.tiles or {{form = mm.form, v = K.block, mr = mm.mr, nr = 0, mb = mm.mb,
+    kc = mm.kc}}
+  local block = K.block
+  for i, t in ipairs(tiles) do
+    if #tiles > 1 then
+      K:directive(i == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
+        i < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
+    end
+    K.block, K.tile = t.v, t
+    matmul_form(K, root, members, p, t.form)
+  end
+  if #tiles > 1 then K:directive("#endif") end
+  K.block, K.tile = block, nil
 end
 
 M.matmul_group, M.halves = matmul_group, halves
