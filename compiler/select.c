@@ -82,8 +82,9 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
  *            (4 on a scalar FPU, where a "lane" is one float and the tile is
  *            the 4 x 4 dot product), NR up to the rest, at most 8;
  *   tile/xt  MR rows by NR vectors of V columns, rank-1 updates: MR up to
- *            half the accumulators (4 x 4 scalars on a scalar FPU), NR
- *            vectors filling the rest, at most 4, within the columns;
+ *            half the accumulators (on a scalar FPU 3 to 5 rows dividing
+ *            m, else 4, by 4 columns: 5 x 4 takes 29 of the 32 registers),
+ *            NR vectors filling the rest, at most 4, within the columns;
  *   packed   MR = 8 rows of one vector (the panel: pack_shape).
  * m, n: the rows and columns of the view the tile covers (xt: C^T). */
 static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m, int64_t n)
@@ -100,7 +101,7 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 			tl->nr = n < nrmax ? n : nrmax;
 	} else if (tl->form == FORM_TILE || tl->form == FORM_XT) {
 		int64_t mrmax = V == 1 ? 4 : acc / 2;
-		tl->mr = divisor(m, mrmax / 2, mrmax);
+		tl->mr = V == 1 ? divisor(m, 3, 5) : divisor(m, mrmax / 2, mrmax);
 		if (!tl->mr)
 			tl->mr = m < mrmax ? m : mrmax;
 		int64_t g = (acc + tl->mr - 1) / tl->mr;

@@ -254,14 +254,69 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t_ = 0; t_ < 16; t_++) {
+			{
+				const cancer_real t11 = d[0][0] + p->b1[j0];
+				h[i0 * 8 + j0] = t11 < 0 ? 0.0f : t11;
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const cancer_real v = d[ii * 4 + jj][0];
-					const cancer_real t11 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 8 + (j0 + jj)] = t11 < 0 ? 0.0f : t11;
-				}
+			{
+				const cancer_real t11 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
 			}
 		}
 	}
@@ -529,14 +584,69 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t_ = 0; t_ < 16; t_++) {
+			{
+				const cancer_real t12 = d[0][0] + p->b1[j0];
+				h[i0 * 8 + j0] = t12 < 0 ? 0.0f : t12;
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const cancer_real v = d[ii * 4 + jj][0];
-					const cancer_real t12 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 8 + (j0 + jj)] = t12 < 0 ? 0.0f : t12;
-				}
+			{
+				const cancer_real t12 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
 			}
 		}
 	}
@@ -893,16 +1003,117 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + (j0 + c * 1 + l)];
-						const cancer_real dW1 = a[ii * 4 + c][l] + t29;
-						const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + (j0 + c * 1 + l)];
-						s->mom_W1[(i0 + ii) * 30 + (j0 + c * 1 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 30 + (j0 + c * 1 + l)] + g;
-						p->W1[(i0 + ii) * 30 + (j0 + c * 1 + l)] -= lr * s->mom_W1[(i0 + ii) * 30 + (j0 + c * 1 + l)];
-					}
-				}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + j0];
+				const cancer_real dW1 = a[0][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + j0];
+				s->mom_W1[i0 * 30 + j0] = 0.9f * s->mom_W1[i0 * 30 + j0] + g;
+				p->W1[i0 * 30 + j0] -= lr * s->mom_W1[i0 * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[1][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + (j0 + 1)];
+				s->mom_W1[i0 * 30 + (j0 + 1)] = 0.9f * s->mom_W1[i0 * 30 + (j0 + 1)] + g;
+				p->W1[i0 * 30 + (j0 + 1)] -= lr * s->mom_W1[i0 * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[2][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + (j0 + 2)];
+				s->mom_W1[i0 * 30 + (j0 + 2)] = 0.9f * s->mom_W1[i0 * 30 + (j0 + 2)] + g;
+				p->W1[i0 * 30 + (j0 + 2)] -= lr * s->mom_W1[i0 * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[3][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + (j0 + 3)];
+				s->mom_W1[i0 * 30 + (j0 + 3)] = 0.9f * s->mom_W1[i0 * 30 + (j0 + 3)] + g;
+				p->W1[i0 * 30 + (j0 + 3)] -= lr * s->mom_W1[i0 * 30 + (j0 + 3)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + j0];
+				const cancer_real dW1 = a[4][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + j0];
+				s->mom_W1[(i0 + 1) * 30 + j0] = 0.9f * s->mom_W1[(i0 + 1) * 30 + j0] + g;
+				p->W1[(i0 + 1) * 30 + j0] -= lr * s->mom_W1[(i0 + 1) * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[5][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + (j0 + 1)];
+				s->mom_W1[(i0 + 1) * 30 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 1) * 30 + (j0 + 1)] + g;
+				p->W1[(i0 + 1) * 30 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 1) * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[6][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + (j0 + 2)];
+				s->mom_W1[(i0 + 1) * 30 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 1) * 30 + (j0 + 2)] + g;
+				p->W1[(i0 + 1) * 30 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 1) * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[7][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + (j0 + 3)];
+				s->mom_W1[(i0 + 1) * 30 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 1) * 30 + (j0 + 3)] + g;
+				p->W1[(i0 + 1) * 30 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 1) * 30 + (j0 + 3)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + j0];
+				const cancer_real dW1 = a[8][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + j0];
+				s->mom_W1[(i0 + 2) * 30 + j0] = 0.9f * s->mom_W1[(i0 + 2) * 30 + j0] + g;
+				p->W1[(i0 + 2) * 30 + j0] -= lr * s->mom_W1[(i0 + 2) * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[9][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + (j0 + 1)];
+				s->mom_W1[(i0 + 2) * 30 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 2) * 30 + (j0 + 1)] + g;
+				p->W1[(i0 + 2) * 30 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 2) * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[10][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + (j0 + 2)];
+				s->mom_W1[(i0 + 2) * 30 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 2) * 30 + (j0 + 2)] + g;
+				p->W1[(i0 + 2) * 30 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 2) * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[11][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + (j0 + 3)];
+				s->mom_W1[(i0 + 2) * 30 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 2) * 30 + (j0 + 3)] + g;
+				p->W1[(i0 + 2) * 30 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 2) * 30 + (j0 + 3)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + j0];
+				const cancer_real dW1 = a[12][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + j0];
+				s->mom_W1[(i0 + 3) * 30 + j0] = 0.9f * s->mom_W1[(i0 + 3) * 30 + j0] + g;
+				p->W1[(i0 + 3) * 30 + j0] -= lr * s->mom_W1[(i0 + 3) * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[13][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + (j0 + 1)];
+				s->mom_W1[(i0 + 3) * 30 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 3) * 30 + (j0 + 1)] + g;
+				p->W1[(i0 + 3) * 30 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 3) * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[14][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + (j0 + 2)];
+				s->mom_W1[(i0 + 3) * 30 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 3) * 30 + (j0 + 2)] + g;
+				p->W1[(i0 + 3) * 30 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 3) * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[15][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + (j0 + 3)];
+				s->mom_W1[(i0 + 3) * 30 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 3) * 30 + (j0 + 3)] + g;
+				p->W1[(i0 + 3) * 30 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 3) * 30 + (j0 + 3)];
 			}
 		}
 	}
@@ -931,16 +1142,61 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 				a[7][l] += x3 * r1;
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int c = 0; c < 2; c++) {
-				GRADC_VECTOR for (int l = 0; l < 1; l++) {
-					const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + (28 + c * 1 + l)];
-					const cancer_real dW1 = a[ii * 2 + c][l] + t29;
-					const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + (28 + c * 1 + l)];
-					s->mom_W1[(i0 + ii) * 30 + (28 + c * 1 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 30 + (28 + c * 1 + l)] + g;
-					p->W1[(i0 + ii) * 30 + (28 + c * 1 + l)] -= lr * s->mom_W1[(i0 + ii) * 30 + (28 + c * 1 + l)];
-				}
-			}
+		{
+			const cancer_real t29 = 0.002f * p->W1[i0 * 30 + 28];
+			const cancer_real dW1 = a[0][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + 28];
+			s->mom_W1[i0 * 30 + 28] = 0.9f * s->mom_W1[i0 * 30 + 28] + g;
+			p->W1[i0 * 30 + 28] -= lr * s->mom_W1[i0 * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[i0 * 30 + 29];
+			const cancer_real dW1 = a[1][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + 29];
+			s->mom_W1[i0 * 30 + 29] = 0.9f * s->mom_W1[i0 * 30 + 29] + g;
+			p->W1[i0 * 30 + 29] -= lr * s->mom_W1[i0 * 30 + 29];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + 28];
+			const cancer_real dW1 = a[2][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + 28];
+			s->mom_W1[(i0 + 1) * 30 + 28] = 0.9f * s->mom_W1[(i0 + 1) * 30 + 28] + g;
+			p->W1[(i0 + 1) * 30 + 28] -= lr * s->mom_W1[(i0 + 1) * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + 29];
+			const cancer_real dW1 = a[3][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + 29];
+			s->mom_W1[(i0 + 1) * 30 + 29] = 0.9f * s->mom_W1[(i0 + 1) * 30 + 29] + g;
+			p->W1[(i0 + 1) * 30 + 29] -= lr * s->mom_W1[(i0 + 1) * 30 + 29];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + 28];
+			const cancer_real dW1 = a[4][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + 28];
+			s->mom_W1[(i0 + 2) * 30 + 28] = 0.9f * s->mom_W1[(i0 + 2) * 30 + 28] + g;
+			p->W1[(i0 + 2) * 30 + 28] -= lr * s->mom_W1[(i0 + 2) * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + 29];
+			const cancer_real dW1 = a[5][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + 29];
+			s->mom_W1[(i0 + 2) * 30 + 29] = 0.9f * s->mom_W1[(i0 + 2) * 30 + 29] + g;
+			p->W1[(i0 + 2) * 30 + 29] -= lr * s->mom_W1[(i0 + 2) * 30 + 29];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + 28];
+			const cancer_real dW1 = a[6][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + 28];
+			s->mom_W1[(i0 + 3) * 30 + 28] = 0.9f * s->mom_W1[(i0 + 3) * 30 + 28] + g;
+			p->W1[(i0 + 3) * 30 + 28] -= lr * s->mom_W1[(i0 + 3) * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + 29];
+			const cancer_real dW1 = a[7][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + 29];
+			s->mom_W1[(i0 + 3) * 30 + 29] = 0.9f * s->mom_W1[(i0 + 3) * 30 + 29] + g;
+			p->W1[(i0 + 3) * 30 + 29] -= lr * s->mom_W1[(i0 + 3) * 30 + 29];
 		}
 	}
 #else
@@ -1327,14 +1583,69 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t_ = 0; t_ < 16; t_++) {
+			{
+				const cancer_real t14 = d[0][0] + p->b1[j0];
+				h[i0 * 8 + j0] = t14 < 0 ? 0.0f : t14;
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const cancer_real v = d[ii * 4 + jj][0];
-					const cancer_real t14 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 8 + (j0 + jj)] = t14 < 0 ? 0.0f : t14;
-				}
+			{
+				const cancer_real t14 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
 			}
 		}
 	}
@@ -1655,13 +1966,69 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + (j0 + c * 1 + l)];
-						grad->W1[(i0 + ii) * 30 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t26;
-					}
-				}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + j0];
+				grad->W1[i0 * 30 + j0] = a[0][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + (j0 + 1)];
+				grad->W1[i0 * 30 + (j0 + 1)] = a[1][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + (j0 + 2)];
+				grad->W1[i0 * 30 + (j0 + 2)] = a[2][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + (j0 + 3)];
+				grad->W1[i0 * 30 + (j0 + 3)] = a[3][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + j0];
+				grad->W1[(i0 + 1) * 30 + j0] = a[4][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 1)];
+				grad->W1[(i0 + 1) * 30 + (j0 + 1)] = a[5][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 2)];
+				grad->W1[(i0 + 1) * 30 + (j0 + 2)] = a[6][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 3)];
+				grad->W1[(i0 + 1) * 30 + (j0 + 3)] = a[7][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + j0];
+				grad->W1[(i0 + 2) * 30 + j0] = a[8][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 1)];
+				grad->W1[(i0 + 2) * 30 + (j0 + 1)] = a[9][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 2)];
+				grad->W1[(i0 + 2) * 30 + (j0 + 2)] = a[10][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 3)];
+				grad->W1[(i0 + 2) * 30 + (j0 + 3)] = a[11][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + j0];
+				grad->W1[(i0 + 3) * 30 + j0] = a[12][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 1)];
+				grad->W1[(i0 + 3) * 30 + (j0 + 1)] = a[13][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 2)];
+				grad->W1[(i0 + 3) * 30 + (j0 + 2)] = a[14][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 3)];
+				grad->W1[(i0 + 3) * 30 + (j0 + 3)] = a[15][0] + t26;
 			}
 		}
 	}
@@ -1690,13 +2057,37 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 				a[7][l] += x3 * r1;
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int c = 0; c < 2; c++) {
-				GRADC_VECTOR for (int l = 0; l < 1; l++) {
-					const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + (28 + c * 1 + l)];
-					grad->W1[(i0 + ii) * 30 + (28 + c * 1 + l)] = a[ii * 2 + c][l] + t26;
-				}
-			}
+		{
+			const cancer_real t26 = 0.002f * p->W1[i0 * 30 + 28];
+			grad->W1[i0 * 30 + 28] = a[0][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[i0 * 30 + 29];
+			grad->W1[i0 * 30 + 29] = a[1][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + 28];
+			grad->W1[(i0 + 1) * 30 + 28] = a[2][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + 29];
+			grad->W1[(i0 + 1) * 30 + 29] = a[3][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + 28];
+			grad->W1[(i0 + 2) * 30 + 28] = a[4][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + 29];
+			grad->W1[(i0 + 2) * 30 + 29] = a[5][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + 28];
+			grad->W1[(i0 + 3) * 30 + 28] = a[6][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + 29];
+			grad->W1[(i0 + 3) * 30 + 29] = a[7][0] + t26;
 		}
 	}
 #else

@@ -225,13 +225,53 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h1[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h1[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -373,13 +413,53 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h2[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h2[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -521,13 +601,53 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h3[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h3[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -670,13 +790,53 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
 			}
 		}
 	}
@@ -705,13 +865,29 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const deep_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
 		}
 	}
 #else
@@ -917,13 +1093,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h1[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h1[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -1065,13 +1281,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h2[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h2[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -1213,13 +1469,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h3[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h3[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -1362,13 +1658,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
 			}
 		}
 	}
@@ -1397,13 +1733,29 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const deep_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
 		}
 	}
 #else
@@ -1762,12 +2114,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t28[(i0 + ii) * 512 + (j0 + c * 1 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t28[i0 * 512 + j0] = h3[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t28[i0 * 512 + (j0 + 1)] = h3[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t28[i0 * 512 + (j0 + 2)] = h3[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t28[i0 * 512 + (j0 + 3)] = h3[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + j0] = h3[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + (j0 + 1)] = h3[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + (j0 + 2)] = h3[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + (j0 + 3)] = h3[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + j0] = h3[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + (j0 + 1)] = h3[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + (j0 + 2)] = h3[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + (j0 + 3)] = h3[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + j0] = h3[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + (j0 + 1)] = h3[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + (j0 + 2)] = h3[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + (j0 + 3)] = h3[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -1879,9 +2272,9 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 #elif GRADC_KERNELS == 1
 	for (int j0 = 0; j0 < 512; j0 += 4) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
-			deep_real a[8][1];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			deep_real a[20][1];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 1; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -1889,31 +2282,175 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			for (int k = 0; k < 64; k++) {
 				const deep_real x0 = do_[k * 10 + i0];
 				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				const deep_real x2 = do_[k * 10 + (i0 + 2)];
+				const deep_real x3 = do_[k * 10 + (i0 + 3)];
+				const deep_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 1; l++) {
 					const deep_real r0 = h3[k * 512 + j0 + l];
 					a[0][l] += x0 * r0;
 					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
 					const deep_real r1 = h3[k * 512 + (j0 + 1) + l];
 					a[1][l] += x0 * r1;
 					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
 					const deep_real r2 = h3[k * 512 + (j0 + 2) + l];
 					a[2][l] += x0 * r2;
 					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
 					const deep_real r3 = h3[k * 512 + (j0 + 3) + l];
 					a[3][l] += x0 * r3;
 					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t29 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-						const deep_real dW4 = a[ii * 4 + c][l] + t29;
-						const deep_real g = dW4;
-						s->mom_W4[(i0 + ii) * 512 + (j0 + c * 1 + l)] = 0.9f * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 1 + l)] + g;
-						p->W4[(i0 + ii) * 512 + (j0 + c * 1 + l)] -= lr * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-					}
-				}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + j0];
+				const deep_real dW4 = a[0][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + j0] = 0.9f * s->mom_W4[i0 * 512 + j0] + g;
+				p->W4[i0 * 512 + j0] -= lr * s->mom_W4[i0 * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + (j0 + 1)];
+				const deep_real dW4 = a[1][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + (j0 + 1)] = 0.9f * s->mom_W4[i0 * 512 + (j0 + 1)] + g;
+				p->W4[i0 * 512 + (j0 + 1)] -= lr * s->mom_W4[i0 * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + (j0 + 2)];
+				const deep_real dW4 = a[2][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + (j0 + 2)] = 0.9f * s->mom_W4[i0 * 512 + (j0 + 2)] + g;
+				p->W4[i0 * 512 + (j0 + 2)] -= lr * s->mom_W4[i0 * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + (j0 + 3)];
+				const deep_real dW4 = a[3][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + (j0 + 3)] = 0.9f * s->mom_W4[i0 * 512 + (j0 + 3)] + g;
+				p->W4[i0 * 512 + (j0 + 3)] -= lr * s->mom_W4[i0 * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + j0];
+				const deep_real dW4 = a[4][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 1) * 512 + j0] + g;
+				p->W4[(i0 + 1) * 512 + j0] -= lr * s->mom_W4[(i0 + 1) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[5][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 1) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 1) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 1) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[6][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 1) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 1) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 1) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[7][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 1) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 1) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 1) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + j0];
+				const deep_real dW4 = a[8][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 2) * 512 + j0] + g;
+				p->W4[(i0 + 2) * 512 + j0] -= lr * s->mom_W4[(i0 + 2) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[9][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 2) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 2) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 2) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[10][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 2) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 2) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 2) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[11][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 2) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 2) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 2) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + j0];
+				const deep_real dW4 = a[12][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 3) * 512 + j0] + g;
+				p->W4[(i0 + 3) * 512 + j0] -= lr * s->mom_W4[(i0 + 3) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[13][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 3) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 3) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 3) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[14][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 3) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 3) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 3) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[15][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 3) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 3) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 3) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + j0];
+				const deep_real dW4 = a[16][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 4) * 512 + j0] + g;
+				p->W4[(i0 + 4) * 512 + j0] -= lr * s->mom_W4[(i0 + 4) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[17][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 4) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 4) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 4) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[18][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 4) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 4) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 4) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[19][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 4) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 4) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 4) * 512 + (j0 + 3)];
 			}
 		}
 	}
@@ -2049,12 +2586,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t34[(i0 + ii) * 512 + (j0 + c * 1 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t34[i0 * 512 + j0] = h2[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t34[i0 * 512 + (j0 + 1)] = h2[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t34[i0 * 512 + (j0 + 2)] = h2[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t34[i0 * 512 + (j0 + 3)] = h2[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + j0] = h2[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + (j0 + 1)] = h2[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + (j0 + 2)] = h2[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + (j0 + 3)] = h2[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + j0] = h2[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + (j0 + 1)] = h2[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + (j0 + 2)] = h2[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + (j0 + 3)] = h2[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + j0] = h2[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + (j0 + 1)] = h2[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + (j0 + 2)] = h2[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + (j0 + 3)] = h2[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -2193,16 +2771,117 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-						const deep_real dW3 = a[ii * 4 + c][l] + t35;
-						const deep_real g = dW3;
-						s->mom_W3[(i0 + ii) * 512 + (j0 + c * 1 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 1 + l)] + g;
-						p->W3[(i0 + ii) * 512 + (j0 + c * 1 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-					}
-				}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + j0];
+				const deep_real dW3 = a[0][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + j0] = 0.9f * s->mom_W3[i0 * 512 + j0] + g;
+				p->W3[i0 * 512 + j0] -= lr * s->mom_W3[i0 * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + (j0 + 1)];
+				const deep_real dW3 = a[1][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + (j0 + 1)] = 0.9f * s->mom_W3[i0 * 512 + (j0 + 1)] + g;
+				p->W3[i0 * 512 + (j0 + 1)] -= lr * s->mom_W3[i0 * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + (j0 + 2)];
+				const deep_real dW3 = a[2][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + (j0 + 2)] = 0.9f * s->mom_W3[i0 * 512 + (j0 + 2)] + g;
+				p->W3[i0 * 512 + (j0 + 2)] -= lr * s->mom_W3[i0 * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + (j0 + 3)];
+				const deep_real dW3 = a[3][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + (j0 + 3)] = 0.9f * s->mom_W3[i0 * 512 + (j0 + 3)] + g;
+				p->W3[i0 * 512 + (j0 + 3)] -= lr * s->mom_W3[i0 * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + j0];
+				const deep_real dW3 = a[4][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + j0] = 0.9f * s->mom_W3[(i0 + 1) * 512 + j0] + g;
+				p->W3[(i0 + 1) * 512 + j0] -= lr * s->mom_W3[(i0 + 1) * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 1)];
+				const deep_real dW3 = a[5][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + (j0 + 1)] = 0.9f * s->mom_W3[(i0 + 1) * 512 + (j0 + 1)] + g;
+				p->W3[(i0 + 1) * 512 + (j0 + 1)] -= lr * s->mom_W3[(i0 + 1) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 2)];
+				const deep_real dW3 = a[6][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + (j0 + 2)] = 0.9f * s->mom_W3[(i0 + 1) * 512 + (j0 + 2)] + g;
+				p->W3[(i0 + 1) * 512 + (j0 + 2)] -= lr * s->mom_W3[(i0 + 1) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 3)];
+				const deep_real dW3 = a[7][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + (j0 + 3)] = 0.9f * s->mom_W3[(i0 + 1) * 512 + (j0 + 3)] + g;
+				p->W3[(i0 + 1) * 512 + (j0 + 3)] -= lr * s->mom_W3[(i0 + 1) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + j0];
+				const deep_real dW3 = a[8][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + j0] = 0.9f * s->mom_W3[(i0 + 2) * 512 + j0] + g;
+				p->W3[(i0 + 2) * 512 + j0] -= lr * s->mom_W3[(i0 + 2) * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 1)];
+				const deep_real dW3 = a[9][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + (j0 + 1)] = 0.9f * s->mom_W3[(i0 + 2) * 512 + (j0 + 1)] + g;
+				p->W3[(i0 + 2) * 512 + (j0 + 1)] -= lr * s->mom_W3[(i0 + 2) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 2)];
+				const deep_real dW3 = a[10][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + (j0 + 2)] = 0.9f * s->mom_W3[(i0 + 2) * 512 + (j0 + 2)] + g;
+				p->W3[(i0 + 2) * 512 + (j0 + 2)] -= lr * s->mom_W3[(i0 + 2) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 3)];
+				const deep_real dW3 = a[11][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + (j0 + 3)] = 0.9f * s->mom_W3[(i0 + 2) * 512 + (j0 + 3)] + g;
+				p->W3[(i0 + 2) * 512 + (j0 + 3)] -= lr * s->mom_W3[(i0 + 2) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + j0];
+				const deep_real dW3 = a[12][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + j0] = 0.9f * s->mom_W3[(i0 + 3) * 512 + j0] + g;
+				p->W3[(i0 + 3) * 512 + j0] -= lr * s->mom_W3[(i0 + 3) * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 1)];
+				const deep_real dW3 = a[13][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + (j0 + 1)] = 0.9f * s->mom_W3[(i0 + 3) * 512 + (j0 + 1)] + g;
+				p->W3[(i0 + 3) * 512 + (j0 + 1)] -= lr * s->mom_W3[(i0 + 3) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 2)];
+				const deep_real dW3 = a[14][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + (j0 + 2)] = 0.9f * s->mom_W3[(i0 + 3) * 512 + (j0 + 2)] + g;
+				p->W3[(i0 + 3) * 512 + (j0 + 2)] -= lr * s->mom_W3[(i0 + 3) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 3)];
+				const deep_real dW3 = a[15][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + (j0 + 3)] = 0.9f * s->mom_W3[(i0 + 3) * 512 + (j0 + 3)] + g;
+				p->W3[(i0 + 3) * 512 + (j0 + 3)] -= lr * s->mom_W3[(i0 + 3) * 512 + (j0 + 3)];
 			}
 		}
 	}
@@ -2338,12 +3017,53 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t40[(i0 + ii) * 512 + (j0 + c * 1 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t40[i0 * 512 + j0] = h1[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t40[i0 * 512 + (j0 + 1)] = h1[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t40[i0 * 512 + (j0 + 2)] = h1[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t40[i0 * 512 + (j0 + 3)] = h1[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + j0] = h1[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + (j0 + 1)] = h1[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + (j0 + 2)] = h1[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + (j0 + 3)] = h1[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + j0] = h1[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + (j0 + 1)] = h1[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + (j0 + 2)] = h1[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + (j0 + 3)] = h1[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + j0] = h1[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + (j0 + 1)] = h1[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + (j0 + 2)] = h1[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + (j0 + 3)] = h1[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -2520,16 +3240,117 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 1 + l)];
-						const deep_real dW1 = a[ii * 4 + c][l] + t41;
-						const deep_real g = dW1;
-						s->mom_W1[(i0 + ii) * 784 + (j0 + c * 1 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 1 + l)] + g;
-						p->W1[(i0 + ii) * 784 + (j0 + c * 1 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 1 + l)];
-					}
-				}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + j0];
+				const deep_real dW1 = a[0][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + j0] = 0.9f * s->mom_W1[i0 * 784 + j0] + g;
+				p->W1[i0 * 784 + j0] -= lr * s->mom_W1[i0 * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + (j0 + 1)];
+				const deep_real dW1 = a[1][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + (j0 + 1)] = 0.9f * s->mom_W1[i0 * 784 + (j0 + 1)] + g;
+				p->W1[i0 * 784 + (j0 + 1)] -= lr * s->mom_W1[i0 * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + (j0 + 2)];
+				const deep_real dW1 = a[2][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + (j0 + 2)] = 0.9f * s->mom_W1[i0 * 784 + (j0 + 2)] + g;
+				p->W1[i0 * 784 + (j0 + 2)] -= lr * s->mom_W1[i0 * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + (j0 + 3)];
+				const deep_real dW1 = a[3][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + (j0 + 3)] = 0.9f * s->mom_W1[i0 * 784 + (j0 + 3)] + g;
+				p->W1[i0 * 784 + (j0 + 3)] -= lr * s->mom_W1[i0 * 784 + (j0 + 3)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + j0];
+				const deep_real dW1 = a[4][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + j0] = 0.9f * s->mom_W1[(i0 + 1) * 784 + j0] + g;
+				p->W1[(i0 + 1) * 784 + j0] -= lr * s->mom_W1[(i0 + 1) * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 1)];
+				const deep_real dW1 = a[5][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 1) * 784 + (j0 + 1)] + g;
+				p->W1[(i0 + 1) * 784 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 1) * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 2)];
+				const deep_real dW1 = a[6][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 1) * 784 + (j0 + 2)] + g;
+				p->W1[(i0 + 1) * 784 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 1) * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 3)];
+				const deep_real dW1 = a[7][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 1) * 784 + (j0 + 3)] + g;
+				p->W1[(i0 + 1) * 784 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 1) * 784 + (j0 + 3)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + j0];
+				const deep_real dW1 = a[8][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + j0] = 0.9f * s->mom_W1[(i0 + 2) * 784 + j0] + g;
+				p->W1[(i0 + 2) * 784 + j0] -= lr * s->mom_W1[(i0 + 2) * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 1)];
+				const deep_real dW1 = a[9][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 2) * 784 + (j0 + 1)] + g;
+				p->W1[(i0 + 2) * 784 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 2) * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 2)];
+				const deep_real dW1 = a[10][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 2) * 784 + (j0 + 2)] + g;
+				p->W1[(i0 + 2) * 784 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 2) * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 3)];
+				const deep_real dW1 = a[11][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 2) * 784 + (j0 + 3)] + g;
+				p->W1[(i0 + 2) * 784 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 2) * 784 + (j0 + 3)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + j0];
+				const deep_real dW1 = a[12][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + j0] = 0.9f * s->mom_W1[(i0 + 3) * 784 + j0] + g;
+				p->W1[(i0 + 3) * 784 + j0] -= lr * s->mom_W1[(i0 + 3) * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 1)];
+				const deep_real dW1 = a[13][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 3) * 784 + (j0 + 1)] + g;
+				p->W1[(i0 + 3) * 784 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 3) * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 2)];
+				const deep_real dW1 = a[14][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 3) * 784 + (j0 + 2)] + g;
+				p->W1[(i0 + 3) * 784 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 3) * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 3)];
+				const deep_real dW1 = a[15][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 3) * 784 + (j0 + 3)] + g;
+				p->W1[(i0 + 3) * 784 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 3) * 784 + (j0 + 3)];
 			}
 		}
 	}
@@ -2672,16 +3493,117 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-						const deep_real dW2 = a[ii * 4 + c][l] + t45;
-						const deep_real g = dW2;
-						s->mom_W2[(i0 + ii) * 512 + (j0 + c * 1 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 1 + l)] + g;
-						p->W2[(i0 + ii) * 512 + (j0 + c * 1 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-					}
-				}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + j0];
+				const deep_real dW2 = a[0][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + j0] = 0.9f * s->mom_W2[i0 * 512 + j0] + g;
+				p->W2[i0 * 512 + j0] -= lr * s->mom_W2[i0 * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + (j0 + 1)];
+				const deep_real dW2 = a[1][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + (j0 + 1)] = 0.9f * s->mom_W2[i0 * 512 + (j0 + 1)] + g;
+				p->W2[i0 * 512 + (j0 + 1)] -= lr * s->mom_W2[i0 * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + (j0 + 2)];
+				const deep_real dW2 = a[2][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + (j0 + 2)] = 0.9f * s->mom_W2[i0 * 512 + (j0 + 2)] + g;
+				p->W2[i0 * 512 + (j0 + 2)] -= lr * s->mom_W2[i0 * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + (j0 + 3)];
+				const deep_real dW2 = a[3][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + (j0 + 3)] = 0.9f * s->mom_W2[i0 * 512 + (j0 + 3)] + g;
+				p->W2[i0 * 512 + (j0 + 3)] -= lr * s->mom_W2[i0 * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + j0];
+				const deep_real dW2 = a[4][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + j0] = 0.9f * s->mom_W2[(i0 + 1) * 512 + j0] + g;
+				p->W2[(i0 + 1) * 512 + j0] -= lr * s->mom_W2[(i0 + 1) * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 1)];
+				const deep_real dW2 = a[5][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + (j0 + 1)] = 0.9f * s->mom_W2[(i0 + 1) * 512 + (j0 + 1)] + g;
+				p->W2[(i0 + 1) * 512 + (j0 + 1)] -= lr * s->mom_W2[(i0 + 1) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 2)];
+				const deep_real dW2 = a[6][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + (j0 + 2)] = 0.9f * s->mom_W2[(i0 + 1) * 512 + (j0 + 2)] + g;
+				p->W2[(i0 + 1) * 512 + (j0 + 2)] -= lr * s->mom_W2[(i0 + 1) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 3)];
+				const deep_real dW2 = a[7][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + (j0 + 3)] = 0.9f * s->mom_W2[(i0 + 1) * 512 + (j0 + 3)] + g;
+				p->W2[(i0 + 1) * 512 + (j0 + 3)] -= lr * s->mom_W2[(i0 + 1) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + j0];
+				const deep_real dW2 = a[8][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + j0] = 0.9f * s->mom_W2[(i0 + 2) * 512 + j0] + g;
+				p->W2[(i0 + 2) * 512 + j0] -= lr * s->mom_W2[(i0 + 2) * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 1)];
+				const deep_real dW2 = a[9][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + (j0 + 1)] = 0.9f * s->mom_W2[(i0 + 2) * 512 + (j0 + 1)] + g;
+				p->W2[(i0 + 2) * 512 + (j0 + 1)] -= lr * s->mom_W2[(i0 + 2) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 2)];
+				const deep_real dW2 = a[10][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + (j0 + 2)] = 0.9f * s->mom_W2[(i0 + 2) * 512 + (j0 + 2)] + g;
+				p->W2[(i0 + 2) * 512 + (j0 + 2)] -= lr * s->mom_W2[(i0 + 2) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 3)];
+				const deep_real dW2 = a[11][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + (j0 + 3)] = 0.9f * s->mom_W2[(i0 + 2) * 512 + (j0 + 3)] + g;
+				p->W2[(i0 + 2) * 512 + (j0 + 3)] -= lr * s->mom_W2[(i0 + 2) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + j0];
+				const deep_real dW2 = a[12][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + j0] = 0.9f * s->mom_W2[(i0 + 3) * 512 + j0] + g;
+				p->W2[(i0 + 3) * 512 + j0] -= lr * s->mom_W2[(i0 + 3) * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 1)];
+				const deep_real dW2 = a[13][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + (j0 + 1)] = 0.9f * s->mom_W2[(i0 + 3) * 512 + (j0 + 1)] + g;
+				p->W2[(i0 + 3) * 512 + (j0 + 1)] -= lr * s->mom_W2[(i0 + 3) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 2)];
+				const deep_real dW2 = a[14][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + (j0 + 2)] = 0.9f * s->mom_W2[(i0 + 3) * 512 + (j0 + 2)] + g;
+				p->W2[(i0 + 3) * 512 + (j0 + 2)] -= lr * s->mom_W2[(i0 + 3) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 3)];
+				const deep_real dW2 = a[15][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + (j0 + 3)] = 0.9f * s->mom_W2[(i0 + 3) * 512 + (j0 + 3)] + g;
+				p->W2[(i0 + 3) * 512 + (j0 + 3)] -= lr * s->mom_W2[(i0 + 3) * 512 + (j0 + 3)];
 			}
 		}
 	}
@@ -2857,13 +3779,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h1[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h1[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h1[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -3005,13 +3967,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h2[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h2[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h2[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -3153,13 +4155,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h3[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					h3[(i0 + ii) * 512 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h3[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -3302,13 +4344,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const deep_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
 			}
 		}
 	}
@@ -3337,13 +4419,29 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const deep_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
 		}
 	}
 #else
@@ -3673,9 +4771,9 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 #elif GRADC_KERNELS == 1
 	for (int j0 = 0; j0 < 512; j0 += 4) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
-			deep_real a[8][1];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			deep_real a[20][1];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 1; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -3683,28 +4781,115 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			for (int k = 0; k < 64; k++) {
 				const deep_real x0 = do_[k * 10 + i0];
 				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				const deep_real x2 = do_[k * 10 + (i0 + 2)];
+				const deep_real x3 = do_[k * 10 + (i0 + 3)];
+				const deep_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 1; l++) {
 					const deep_real r0 = h3[k * 512 + j0 + l];
 					a[0][l] += x0 * r0;
 					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
 					const deep_real r1 = h3[k * 512 + (j0 + 1) + l];
 					a[1][l] += x0 * r1;
 					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
 					const deep_real r2 = h3[k * 512 + (j0 + 2) + l];
 					a[2][l] += x0 * r2;
 					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
 					const deep_real r3 = h3[k * 512 + (j0 + 3) + l];
 					a[3][l] += x0 * r3;
 					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t27 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-						grad->W4[(i0 + ii) * 512 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t27;
-					}
-				}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + j0];
+				grad->W4[i0 * 512 + j0] = a[0][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + (j0 + 1)];
+				grad->W4[i0 * 512 + (j0 + 1)] = a[1][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + (j0 + 2)];
+				grad->W4[i0 * 512 + (j0 + 2)] = a[2][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + (j0 + 3)];
+				grad->W4[i0 * 512 + (j0 + 3)] = a[3][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + j0];
+				grad->W4[(i0 + 1) * 512 + j0] = a[4][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + j0];
+				grad->W4[(i0 + 2) * 512 + j0] = a[8][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + j0];
+				grad->W4[(i0 + 3) * 512 + j0] = a[12][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + j0];
+				grad->W4[(i0 + 4) * 512 + j0] = a[16][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 4) * 512 + (j0 + 1)] = a[17][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 4) * 512 + (j0 + 2)] = a[18][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 4) * 512 + (j0 + 3)] = a[19][0] + t27;
 			}
 		}
 	}
@@ -3837,12 +5022,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t31[(i0 + ii) * 512 + (j0 + c * 1 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t31[i0 * 512 + j0] = h3[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t31[i0 * 512 + (j0 + 1)] = h3[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t31[i0 * 512 + (j0 + 2)] = h3[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t31[i0 * 512 + (j0 + 3)] = h3[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + j0] = h3[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + (j0 + 1)] = h3[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + (j0 + 2)] = h3[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + (j0 + 3)] = h3[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + j0] = h3[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + (j0 + 1)] = h3[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + (j0 + 2)] = h3[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + (j0 + 3)] = h3[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + j0] = h3[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + (j0 + 1)] = h3[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + (j0 + 2)] = h3[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + (j0 + 3)] = h3[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -3977,13 +5203,69 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-						grad->W3[(i0 + ii) * 512 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t32;
-					}
-				}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + j0];
+				grad->W3[i0 * 512 + j0] = a[0][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + (j0 + 1)];
+				grad->W3[i0 * 512 + (j0 + 1)] = a[1][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + (j0 + 2)];
+				grad->W3[i0 * 512 + (j0 + 2)] = a[2][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + (j0 + 3)];
+				grad->W3[i0 * 512 + (j0 + 3)] = a[3][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + j0];
+				grad->W3[(i0 + 1) * 512 + j0] = a[4][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + j0];
+				grad->W3[(i0 + 2) * 512 + j0] = a[8][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + j0];
+				grad->W3[(i0 + 3) * 512 + j0] = a[12][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t32;
 			}
 		}
 	}
@@ -4116,12 +5398,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t36[(i0 + ii) * 512 + (j0 + c * 1 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t36[i0 * 512 + j0] = h2[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t36[i0 * 512 + (j0 + 1)] = h2[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t36[i0 * 512 + (j0 + 2)] = h2[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t36[i0 * 512 + (j0 + 3)] = h2[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + j0] = h2[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + (j0 + 1)] = h2[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + (j0 + 2)] = h2[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + (j0 + 3)] = h2[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + j0] = h2[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + (j0 + 1)] = h2[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + (j0 + 2)] = h2[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + (j0 + 3)] = h2[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + j0] = h2[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + (j0 + 1)] = h2[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + (j0 + 2)] = h2[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + (j0 + 3)] = h2[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -4256,13 +5579,69 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 1 + l)];
-						grad->W2[(i0 + ii) * 512 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t37;
-					}
-				}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + j0];
+				grad->W2[i0 * 512 + j0] = a[0][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + (j0 + 1)];
+				grad->W2[i0 * 512 + (j0 + 1)] = a[1][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + (j0 + 2)];
+				grad->W2[i0 * 512 + (j0 + 2)] = a[2][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + (j0 + 3)];
+				grad->W2[i0 * 512 + (j0 + 3)] = a[3][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + j0];
+				grad->W2[(i0 + 1) * 512 + j0] = a[4][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W2[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W2[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W2[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + j0];
+				grad->W2[(i0 + 2) * 512 + j0] = a[8][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W2[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W2[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W2[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + j0];
+				grad->W2[(i0 + 3) * 512 + j0] = a[12][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W2[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W2[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W2[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t37;
 			}
 		}
 	}
@@ -4395,12 +5774,53 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t41[(i0 + ii) * 512 + (j0 + c * 1 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t41[i0 * 512 + j0] = h1[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t41[i0 * 512 + (j0 + 1)] = h1[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t41[i0 * 512 + (j0 + 2)] = h1[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t41[i0 * 512 + (j0 + 3)] = h1[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + j0] = h1[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + (j0 + 1)] = h1[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + (j0 + 2)] = h1[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + (j0 + 3)] = h1[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + j0] = h1[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + (j0 + 1)] = h1[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + (j0 + 2)] = h1[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + (j0 + 3)] = h1[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + j0] = h1[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + (j0 + 1)] = h1[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + (j0 + 2)] = h1[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + (j0 + 3)] = h1[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -4570,13 +5990,69 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 1 + l)];
-						grad->W1[(i0 + ii) * 784 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t42;
-					}
-				}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + j0];
+				grad->W1[i0 * 784 + j0] = a[0][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + (j0 + 1)];
+				grad->W1[i0 * 784 + (j0 + 1)] = a[1][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + (j0 + 2)];
+				grad->W1[i0 * 784 + (j0 + 2)] = a[2][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + (j0 + 3)];
+				grad->W1[i0 * 784 + (j0 + 3)] = a[3][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + j0];
+				grad->W1[(i0 + 1) * 784 + j0] = a[4][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 1)];
+				grad->W1[(i0 + 1) * 784 + (j0 + 1)] = a[5][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 2)];
+				grad->W1[(i0 + 1) * 784 + (j0 + 2)] = a[6][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 3)];
+				grad->W1[(i0 + 1) * 784 + (j0 + 3)] = a[7][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + j0];
+				grad->W1[(i0 + 2) * 784 + j0] = a[8][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 1)];
+				grad->W1[(i0 + 2) * 784 + (j0 + 1)] = a[9][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 2)];
+				grad->W1[(i0 + 2) * 784 + (j0 + 2)] = a[10][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 3)];
+				grad->W1[(i0 + 2) * 784 + (j0 + 3)] = a[11][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + j0];
+				grad->W1[(i0 + 3) * 784 + j0] = a[12][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 1)];
+				grad->W1[(i0 + 3) * 784 + (j0 + 1)] = a[13][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 2)];
+				grad->W1[(i0 + 3) * 784 + (j0 + 2)] = a[14][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 3)];
+				grad->W1[(i0 + 3) * 784 + (j0 + 3)] = a[15][0] + t42;
 			}
 		}
 	}

@@ -215,13 +215,53 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h[i0 * 32 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = d[ii * 4 + jj][0];
-					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h[i0 * 32 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h[(i0 + 1) * 32 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h[(i0 + 2) * 32 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h[(i0 + 3) * 32 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -400,13 +440,53 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
 			}
 		}
 	}
@@ -435,13 +515,29 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const mlp_adam_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
 		}
 	}
 #else
@@ -717,13 +813,53 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h[i0 * 32 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = d[ii * 4 + jj][0];
-					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h[i0 * 32 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h[(i0 + 1) * 32 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h[(i0 + 2) * 32 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h[(i0 + 3) * 32 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -902,13 +1038,53 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
 			}
 		}
 	}
@@ -937,13 +1113,29 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const mlp_adam_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
 		}
 	}
 #else
@@ -1301,12 +1493,53 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						dz[(i0 + ii) * 32 + (j0 + c * 1 + l)] = h[(i0 + ii) * 32 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				dz[i0 * 32 + j0] = h[i0 * 32 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 1)] = h[i0 * 32 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 2)] = h[i0 * 32 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 3)] = h[i0 * 32 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + j0] = h[(i0 + 1) * 32 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 1)] = h[(i0 + 1) * 32 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 2)] = h[(i0 + 1) * 32 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 3)] = h[(i0 + 1) * 32 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + j0] = h[(i0 + 2) * 32 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 1)] = h[(i0 + 2) * 32 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 2)] = h[(i0 + 2) * 32 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 3)] = h[(i0 + 2) * 32 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + j0] = h[(i0 + 3) * 32 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 1)] = h[(i0 + 3) * 32 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 2)] = h[(i0 + 3) * 32 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 3)] = h[(i0 + 3) * 32 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -1451,17 +1684,133 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)];
-						const mlp_adam_real dW1 = a[ii * 4 + c][l] + t19;
-						const mlp_adam_real g = dW1;
-						s->m_W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] += 0.1f * (g - s->m_W1[(i0 + ii) * 64 + (j0 + c * 1 + l)]);
-						s->v_W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] = 0.999f * s->v_W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] + 0.001f * g * g;
-						p->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] -= step * s->m_W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 64 + (j0 + c * 1 + l)]) / bc2s + 1e-08f);
-					}
-				}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + j0];
+				const mlp_adam_real dW1 = a[0][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + j0] += 0.1f * (g - s->m_W1[i0 * 64 + j0]);
+				s->v_W1[i0 * 64 + j0] = 0.999f * s->v_W1[i0 * 64 + j0] + 0.001f * g * g;
+				p->W1[i0 * 64 + j0] -= step * s->m_W1[i0 * 64 + j0] / (GRADC_SQRTF(s->v_W1[i0 * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[1][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[i0 * 64 + (j0 + 1)]);
+				s->v_W1[i0 * 64 + (j0 + 1)] = 0.999f * s->v_W1[i0 * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[i0 * 64 + (j0 + 1)] -= step * s->m_W1[i0 * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[i0 * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[2][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[i0 * 64 + (j0 + 2)]);
+				s->v_W1[i0 * 64 + (j0 + 2)] = 0.999f * s->v_W1[i0 * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[i0 * 64 + (j0 + 2)] -= step * s->m_W1[i0 * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[i0 * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[3][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[i0 * 64 + (j0 + 3)]);
+				s->v_W1[i0 * 64 + (j0 + 3)] = 0.999f * s->v_W1[i0 * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[i0 * 64 + (j0 + 3)] -= step * s->m_W1[i0 * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[i0 * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + j0];
+				const mlp_adam_real dW1 = a[4][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + j0] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + j0]);
+				s->v_W1[(i0 + 1) * 64 + j0] = 0.999f * s->v_W1[(i0 + 1) * 64 + j0] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + j0] -= step * s->m_W1[(i0 + 1) * 64 + j0] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[5][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + (j0 + 1)]);
+				s->v_W1[(i0 + 1) * 64 + (j0 + 1)] = 0.999f * s->v_W1[(i0 + 1) * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + (j0 + 1)] -= step * s->m_W1[(i0 + 1) * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[6][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + (j0 + 2)]);
+				s->v_W1[(i0 + 1) * 64 + (j0 + 2)] = 0.999f * s->v_W1[(i0 + 1) * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + (j0 + 2)] -= step * s->m_W1[(i0 + 1) * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[7][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + (j0 + 3)]);
+				s->v_W1[(i0 + 1) * 64 + (j0 + 3)] = 0.999f * s->v_W1[(i0 + 1) * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + (j0 + 3)] -= step * s->m_W1[(i0 + 1) * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + j0];
+				const mlp_adam_real dW1 = a[8][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + j0] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + j0]);
+				s->v_W1[(i0 + 2) * 64 + j0] = 0.999f * s->v_W1[(i0 + 2) * 64 + j0] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + j0] -= step * s->m_W1[(i0 + 2) * 64 + j0] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[9][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + (j0 + 1)]);
+				s->v_W1[(i0 + 2) * 64 + (j0 + 1)] = 0.999f * s->v_W1[(i0 + 2) * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + (j0 + 1)] -= step * s->m_W1[(i0 + 2) * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[10][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + (j0 + 2)]);
+				s->v_W1[(i0 + 2) * 64 + (j0 + 2)] = 0.999f * s->v_W1[(i0 + 2) * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + (j0 + 2)] -= step * s->m_W1[(i0 + 2) * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[11][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + (j0 + 3)]);
+				s->v_W1[(i0 + 2) * 64 + (j0 + 3)] = 0.999f * s->v_W1[(i0 + 2) * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + (j0 + 3)] -= step * s->m_W1[(i0 + 2) * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + j0];
+				const mlp_adam_real dW1 = a[12][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + j0] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + j0]);
+				s->v_W1[(i0 + 3) * 64 + j0] = 0.999f * s->v_W1[(i0 + 3) * 64 + j0] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + j0] -= step * s->m_W1[(i0 + 3) * 64 + j0] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[13][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + (j0 + 1)]);
+				s->v_W1[(i0 + 3) * 64 + (j0 + 1)] = 0.999f * s->v_W1[(i0 + 3) * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + (j0 + 1)] -= step * s->m_W1[(i0 + 3) * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[14][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + (j0 + 2)]);
+				s->v_W1[(i0 + 3) * 64 + (j0 + 2)] = 0.999f * s->v_W1[(i0 + 3) * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + (j0 + 2)] -= step * s->m_W1[(i0 + 3) * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[15][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + (j0 + 3)]);
+				s->v_W1[(i0 + 3) * 64 + (j0 + 3)] = 0.999f * s->v_W1[(i0 + 3) * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + (j0 + 3)] -= step * s->m_W1[(i0 + 3) * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + (j0 + 3)]) / bc2s + 1e-08f);
 			}
 		}
 	}
@@ -1560,9 +1909,9 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	}
 #elif GRADC_KERNELS == 1
 	for (int j0 = 0; j0 < 32; j0 += 4) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
-			mlp_adam_real a[8][1];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			mlp_adam_real a[20][1];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 1; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -1570,32 +1919,195 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			for (int k = 0; k < 32; k++) {
 				const mlp_adam_real x0 = do_[k * 10 + i0];
 				const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+				const mlp_adam_real x2 = do_[k * 10 + (i0 + 2)];
+				const mlp_adam_real x3 = do_[k * 10 + (i0 + 3)];
+				const mlp_adam_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 1; l++) {
 					const mlp_adam_real r0 = h[k * 32 + j0 + l];
 					a[0][l] += x0 * r0;
 					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
 					const mlp_adam_real r1 = h[k * 32 + (j0 + 1) + l];
 					a[1][l] += x0 * r1;
 					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
 					const mlp_adam_real r2 = h[k * 32 + (j0 + 2) + l];
 					a[2][l] += x0 * r2;
 					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
 					const mlp_adam_real r3 = h[k * 32 + (j0 + 3) + l];
 					a[3][l] += x0 * r3;
 					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)];
-						const mlp_adam_real dW2 = a[ii * 4 + c][l] + t23;
-						const mlp_adam_real g = dW2;
-						s->m_W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] += 0.1f * (g - s->m_W2[(i0 + ii) * 32 + (j0 + c * 1 + l)]);
-						s->v_W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] = 0.999f * s->v_W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] + 0.001f * g * g;
-						p->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] -= step * s->m_W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] / (GRADC_SQRTF(s->v_W2[(i0 + ii) * 32 + (j0 + c * 1 + l)]) / bc2s + 1e-08f);
-					}
-				}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + j0];
+				const mlp_adam_real dW2 = a[0][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + j0] += 0.1f * (g - s->m_W2[i0 * 32 + j0]);
+				s->v_W2[i0 * 32 + j0] = 0.999f * s->v_W2[i0 * 32 + j0] + 0.001f * g * g;
+				p->W2[i0 * 32 + j0] -= step * s->m_W2[i0 * 32 + j0] / (GRADC_SQRTF(s->v_W2[i0 * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[1][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[i0 * 32 + (j0 + 1)]);
+				s->v_W2[i0 * 32 + (j0 + 1)] = 0.999f * s->v_W2[i0 * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[i0 * 32 + (j0 + 1)] -= step * s->m_W2[i0 * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[i0 * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[2][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[i0 * 32 + (j0 + 2)]);
+				s->v_W2[i0 * 32 + (j0 + 2)] = 0.999f * s->v_W2[i0 * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[i0 * 32 + (j0 + 2)] -= step * s->m_W2[i0 * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[i0 * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[3][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[i0 * 32 + (j0 + 3)]);
+				s->v_W2[i0 * 32 + (j0 + 3)] = 0.999f * s->v_W2[i0 * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[i0 * 32 + (j0 + 3)] -= step * s->m_W2[i0 * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[i0 * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + j0];
+				const mlp_adam_real dW2 = a[4][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + j0]);
+				s->v_W2[(i0 + 1) * 32 + j0] = 0.999f * s->v_W2[(i0 + 1) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + j0] -= step * s->m_W2[(i0 + 1) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[5][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 1) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 1) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 1) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[6][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 1) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 1) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 1) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[7][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 1) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 1) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 1) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + j0];
+				const mlp_adam_real dW2 = a[8][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + j0]);
+				s->v_W2[(i0 + 2) * 32 + j0] = 0.999f * s->v_W2[(i0 + 2) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + j0] -= step * s->m_W2[(i0 + 2) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[9][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 2) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 2) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 2) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[10][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 2) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 2) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 2) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[11][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 2) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 2) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 2) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + j0];
+				const mlp_adam_real dW2 = a[12][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + j0]);
+				s->v_W2[(i0 + 3) * 32 + j0] = 0.999f * s->v_W2[(i0 + 3) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + j0] -= step * s->m_W2[(i0 + 3) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[13][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 3) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 3) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 3) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[14][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 3) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 3) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 3) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[15][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 3) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 3) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 3) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + j0];
+				const mlp_adam_real dW2 = a[16][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + j0]);
+				s->v_W2[(i0 + 4) * 32 + j0] = 0.999f * s->v_W2[(i0 + 4) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + j0] -= step * s->m_W2[(i0 + 4) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[17][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 4) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 4) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 4) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[18][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 4) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 4) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 4) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[19][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 4) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 4) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 4) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
 			}
 		}
 	}
@@ -1841,13 +2353,53 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				h[i0 * 32 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = d[ii * 4 + jj][0];
-					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
-				}
+			{
+				h[i0 * 32 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h[(i0 + 1) * 32 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h[(i0 + 2) * 32 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h[(i0 + 3) * 32 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
 			}
 		}
 	}
@@ -2026,13 +2578,53 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
 			}
 		}
 	}
@@ -2061,13 +2653,29 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const mlp_adam_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
 		}
 	}
 #else
@@ -2288,9 +2896,9 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	}
 #elif GRADC_KERNELS == 1
 	for (int j0 = 0; j0 < 32; j0 += 4) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
-			mlp_adam_real a[8][1];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			mlp_adam_real a[20][1];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 1; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -2298,28 +2906,115 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			for (int k = 0; k < 32; k++) {
 				const mlp_adam_real x0 = do_[k * 10 + i0];
 				const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+				const mlp_adam_real x2 = do_[k * 10 + (i0 + 2)];
+				const mlp_adam_real x3 = do_[k * 10 + (i0 + 3)];
+				const mlp_adam_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 1; l++) {
 					const mlp_adam_real r0 = h[k * 32 + j0 + l];
 					a[0][l] += x0 * r0;
 					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
 					const mlp_adam_real r1 = h[k * 32 + (j0 + 1) + l];
 					a[1][l] += x0 * r1;
 					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
 					const mlp_adam_real r2 = h[k * 32 + (j0 + 2) + l];
 					a[2][l] += x0 * r2;
 					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
 					const mlp_adam_real r3 = h[k * 32 + (j0 + 3) + l];
 					a[3][l] += x0 * r3;
 					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)];
-						grad->W2[(i0 + ii) * 32 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t14;
-					}
-				}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + j0];
+				grad->W2[i0 * 32 + j0] = a[0][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + (j0 + 1)];
+				grad->W2[i0 * 32 + (j0 + 1)] = a[1][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + (j0 + 2)];
+				grad->W2[i0 * 32 + (j0 + 2)] = a[2][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + (j0 + 3)];
+				grad->W2[i0 * 32 + (j0 + 3)] = a[3][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + j0];
+				grad->W2[(i0 + 1) * 32 + j0] = a[4][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 1) * 32 + (j0 + 1)] = a[5][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 1) * 32 + (j0 + 2)] = a[6][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 1) * 32 + (j0 + 3)] = a[7][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + j0];
+				grad->W2[(i0 + 2) * 32 + j0] = a[8][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 2) * 32 + (j0 + 1)] = a[9][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 2) * 32 + (j0 + 2)] = a[10][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 2) * 32 + (j0 + 3)] = a[11][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + j0];
+				grad->W2[(i0 + 3) * 32 + j0] = a[12][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 3) * 32 + (j0 + 1)] = a[13][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 3) * 32 + (j0 + 2)] = a[14][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 3) * 32 + (j0 + 3)] = a[15][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + j0];
+				grad->W2[(i0 + 4) * 32 + j0] = a[16][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 4) * 32 + (j0 + 1)] = a[17][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 4) * 32 + (j0 + 2)] = a[18][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 4) * 32 + (j0 + 3)] = a[19][0] + t14;
 			}
 		}
 	}
@@ -2448,12 +3143,53 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						dz[(i0 + ii) * 32 + (j0 + c * 1 + l)] = h[(i0 + ii) * 32 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				dz[i0 * 32 + j0] = h[i0 * 32 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 1)] = h[i0 * 32 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 2)] = h[i0 * 32 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 3)] = h[i0 * 32 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + j0] = h[(i0 + 1) * 32 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 1)] = h[(i0 + 1) * 32 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 2)] = h[(i0 + 1) * 32 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 3)] = h[(i0 + 1) * 32 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + j0] = h[(i0 + 2) * 32 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 1)] = h[(i0 + 2) * 32 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 2)] = h[(i0 + 2) * 32 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 3)] = h[(i0 + 2) * 32 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + j0] = h[(i0 + 3) * 32 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 1)] = h[(i0 + 3) * 32 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 2)] = h[(i0 + 3) * 32 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 3)] = h[(i0 + 3) * 32 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -2588,13 +3324,69 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)];
-						grad->W1[(i0 + ii) * 64 + (j0 + c * 1 + l)] = a[ii * 4 + c][l] + t19;
-					}
-				}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + j0];
+				grad->W1[i0 * 64 + j0] = a[0][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 1)];
+				grad->W1[i0 * 64 + (j0 + 1)] = a[1][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 2)];
+				grad->W1[i0 * 64 + (j0 + 2)] = a[2][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 3)];
+				grad->W1[i0 * 64 + (j0 + 3)] = a[3][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + j0];
+				grad->W1[(i0 + 1) * 64 + j0] = a[4][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 1)];
+				grad->W1[(i0 + 1) * 64 + (j0 + 1)] = a[5][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 2)];
+				grad->W1[(i0 + 1) * 64 + (j0 + 2)] = a[6][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 3)];
+				grad->W1[(i0 + 1) * 64 + (j0 + 3)] = a[7][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + j0];
+				grad->W1[(i0 + 2) * 64 + j0] = a[8][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 1)];
+				grad->W1[(i0 + 2) * 64 + (j0 + 1)] = a[9][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 2)];
+				grad->W1[(i0 + 2) * 64 + (j0 + 2)] = a[10][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 3)];
+				grad->W1[(i0 + 2) * 64 + (j0 + 3)] = a[11][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + j0];
+				grad->W1[(i0 + 3) * 64 + j0] = a[12][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 1)];
+				grad->W1[(i0 + 3) * 64 + (j0 + 1)] = a[13][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 2)];
+				grad->W1[(i0 + 3) * 64 + (j0 + 2)] = a[14][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 3)];
+				grad->W1[(i0 + 3) * 64 + (j0 + 3)] = a[15][0] + t19;
 			}
 		}
 	}

@@ -189,14 +189,69 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				const wide_real t7 = d[0][0] + p->b1[j0];
+				h[i0 * 1024 + j0] = t7 < 0 ? 0.0f : t7;
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const wide_real v = d[ii * 4 + jj][0];
-					const wide_real t7 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 1024 + (j0 + jj)] = t7 < 0 ? 0.0f : t7;
-				}
+			{
+				const wide_real t7 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
 			}
 		}
 	}
@@ -342,13 +397,53 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b2[j0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const wide_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b2[(j0 + 3)];
 			}
 		}
 	}
@@ -377,13 +472,29 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b2[8];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const wide_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b2[(8 + jj)];
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b2[9];
 		}
 	}
 #else
@@ -580,14 +691,69 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				const wide_real t8 = d[0][0] + p->b1[j0];
+				h[i0 * 1024 + j0] = t8 < 0 ? 0.0f : t8;
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const wide_real v = d[ii * 4 + jj][0];
-					const wide_real t8 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 1024 + (j0 + jj)] = t8 < 0 ? 0.0f : t8;
-				}
+			{
+				const wide_real t8 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
 			}
 		}
 	}
@@ -733,13 +899,53 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b2[j0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const wide_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b2[(j0 + 3)];
 			}
 		}
 	}
@@ -768,13 +974,29 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b2[8];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const wide_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b2[(8 + jj)];
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b2[9];
 		}
 	}
 #else
@@ -1015,12 +1237,53 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t18[(i0 + ii) * 1024 + (j0 + c * 1 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t18[i0 * 1024 + j0] = h[i0 * 1024 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 1)] = h[i0 * 1024 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 2)] = h[i0 * 1024 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 3)] = h[i0 * 1024 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + j0] = h[(i0 + 1) * 1024 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 1)] = h[(i0 + 1) * 1024 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 2)] = h[(i0 + 1) * 1024 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 3)] = h[(i0 + 1) * 1024 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + j0] = h[(i0 + 2) * 1024 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 1)] = h[(i0 + 2) * 1024 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 2)] = h[(i0 + 2) * 1024 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 3)] = h[(i0 + 2) * 1024 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + j0] = h[(i0 + 3) * 1024 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 1)] = h[(i0 + 3) * 1024 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 2)] = h[(i0 + 3) * 1024 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 3)] = h[(i0 + 3) * 1024 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -1187,13 +1450,69 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const wide_real g = a[ii * 4 + c][l];
-						p->W1[(i0 + ii) * 784 + (j0 + c * 1 + l)] -= lr * g;
-					}
-				}
+			{
+				const wide_real g = a[0][0];
+				p->W1[i0 * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[1][0];
+				p->W1[i0 * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[2][0];
+				p->W1[i0 * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[3][0];
+				p->W1[i0 * 784 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[4][0];
+				p->W1[(i0 + 1) * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[5][0];
+				p->W1[(i0 + 1) * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[6][0];
+				p->W1[(i0 + 1) * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[7][0];
+				p->W1[(i0 + 1) * 784 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[8][0];
+				p->W1[(i0 + 2) * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[9][0];
+				p->W1[(i0 + 2) * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[10][0];
+				p->W1[(i0 + 2) * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[11][0];
+				p->W1[(i0 + 2) * 784 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[12][0];
+				p->W1[(i0 + 3) * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[13][0];
+				p->W1[(i0 + 3) * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[14][0];
+				p->W1[(i0 + 3) * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[15][0];
+				p->W1[(i0 + 3) * 784 + (j0 + 3)] -= lr * g;
 			}
 		}
 	}
@@ -1294,9 +1613,9 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	}
 #elif GRADC_KERNELS == 1
 	for (int j0 = 0; j0 < 1024; j0 += 4) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
-			wide_real a[8][1];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			wide_real a[20][1];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 1; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -1304,28 +1623,115 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			for (int k = 0; k < 64; k++) {
 				const wide_real x0 = do_[k * 10 + i0];
 				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				const wide_real x2 = do_[k * 10 + (i0 + 2)];
+				const wide_real x3 = do_[k * 10 + (i0 + 3)];
+				const wide_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 1; l++) {
 					const wide_real r0 = h[k * 1024 + j0 + l];
 					a[0][l] += x0 * r0;
 					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
 					const wide_real r1 = h[k * 1024 + (j0 + 1) + l];
 					a[1][l] += x0 * r1;
 					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
 					const wide_real r2 = h[k * 1024 + (j0 + 2) + l];
 					a[2][l] += x0 * r2;
 					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
 					const wide_real r3 = h[k * 1024 + (j0 + 3) + l];
 					a[3][l] += x0 * r3;
 					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						const wide_real g = a[ii * 4 + c][l];
-						p->W2[(i0 + ii) * 1024 + (j0 + c * 1 + l)] -= lr * g;
-					}
-				}
+			{
+				const wide_real g = a[0][0];
+				p->W2[i0 * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[1][0];
+				p->W2[i0 * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[2][0];
+				p->W2[i0 * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[3][0];
+				p->W2[i0 * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[4][0];
+				p->W2[(i0 + 1) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[5][0];
+				p->W2[(i0 + 1) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[6][0];
+				p->W2[(i0 + 1) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[7][0];
+				p->W2[(i0 + 1) * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[8][0];
+				p->W2[(i0 + 2) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[9][0];
+				p->W2[(i0 + 2) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[10][0];
+				p->W2[(i0 + 2) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[11][0];
+				p->W2[(i0 + 2) * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[12][0];
+				p->W2[(i0 + 3) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[13][0];
+				p->W2[(i0 + 3) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[14][0];
+				p->W2[(i0 + 3) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[15][0];
+				p->W2[(i0 + 3) * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[16][0];
+				p->W2[(i0 + 4) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[17][0];
+				p->W2[(i0 + 4) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[18][0];
+				p->W2[(i0 + 4) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[19][0];
+				p->W2[(i0 + 4) * 1024 + (j0 + 3)] -= lr * g;
 			}
 		}
 	}
@@ -1505,14 +1911,69 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				const wide_real t8 = d[0][0] + p->b1[j0];
+				h[i0 * 1024 + j0] = t8 < 0 ? 0.0f : t8;
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const wide_real v = d[ii * 4 + jj][0];
-					const wide_real t8 = v + p->b1[(j0 + jj)];
-					h[(i0 + ii) * 1024 + (j0 + jj)] = t8 < 0 ? 0.0f : t8;
-				}
+			{
+				const wide_real t8 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
 			}
 		}
 	}
@@ -1658,13 +2119,53 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					d[15][l] += x3 * w3;
 				}
 			}
-			for (int t = 0; t < 16; t++) {
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b2[j0];
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const wide_real v = d[ii * 4 + jj][0];
-					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
-				}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b2[(j0 + 3)];
 			}
 		}
 	}
@@ -1693,13 +2194,29 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				d[7][l] += x3 * w1;
 			}
 		}
-		for (int t = 0; t < 8; t++) {
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b2[8];
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const wide_real v = d[ii * 2 + jj][0];
-				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b2[(8 + jj)];
-			}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b2[9];
 		}
 	}
 #else
@@ -1895,9 +2412,9 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	}
 #elif GRADC_KERNELS == 1
 	for (int j0 = 0; j0 < 1024; j0 += 4) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
-			wide_real a[8][1];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			wide_real a[20][1];
+			for (int t = 0; t < 20; t++) {
 				for (int l = 0; l < 1; l++) {
 					a[t][l] = 0.0f;
 				}
@@ -1905,27 +2422,95 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			for (int k = 0; k < 64; k++) {
 				const wide_real x0 = do_[k * 10 + i0];
 				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				const wide_real x2 = do_[k * 10 + (i0 + 2)];
+				const wide_real x3 = do_[k * 10 + (i0 + 3)];
+				const wide_real x4 = do_[k * 10 + (i0 + 4)];
 				for (int l = 0; l < 1; l++) {
 					const wide_real r0 = h[k * 1024 + j0 + l];
 					a[0][l] += x0 * r0;
 					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
 					const wide_real r1 = h[k * 1024 + (j0 + 1) + l];
 					a[1][l] += x0 * r1;
 					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
 					const wide_real r2 = h[k * 1024 + (j0 + 2) + l];
 					a[2][l] += x0 * r2;
 					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
 					const wide_real r3 = h[k * 1024 + (j0 + 3) + l];
 					a[3][l] += x0 * r3;
 					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						grad->W2[(i0 + ii) * 1024 + (j0 + c * 1 + l)] = a[ii * 4 + c][l];
-					}
-				}
+			{
+				grad->W2[i0 * 1024 + j0] = a[0][0];
+			}
+			{
+				grad->W2[i0 * 1024 + (j0 + 1)] = a[1][0];
+			}
+			{
+				grad->W2[i0 * 1024 + (j0 + 2)] = a[2][0];
+			}
+			{
+				grad->W2[i0 * 1024 + (j0 + 3)] = a[3][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + j0] = a[4][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + (j0 + 1)] = a[5][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + (j0 + 2)] = a[6][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + (j0 + 3)] = a[7][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + j0] = a[8][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + (j0 + 1)] = a[9][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + (j0 + 2)] = a[10][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + (j0 + 3)] = a[11][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + j0] = a[12][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + (j0 + 1)] = a[13][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + (j0 + 2)] = a[14][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + (j0 + 3)] = a[15][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + j0] = a[16][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + (j0 + 1)] = a[17][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + (j0 + 2)] = a[18][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + (j0 + 3)] = a[19][0];
 			}
 		}
 	}
@@ -2057,12 +2642,53 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						t18[(i0 + ii) * 1024 + (j0 + c * 1 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 1 + l)] > 0 ? a[ii * 4 + c][l] : 0.0f;
-					}
-				}
+			{
+				t18[i0 * 1024 + j0] = h[i0 * 1024 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 1)] = h[i0 * 1024 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 2)] = h[i0 * 1024 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 3)] = h[i0 * 1024 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + j0] = h[(i0 + 1) * 1024 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 1)] = h[(i0 + 1) * 1024 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 2)] = h[(i0 + 1) * 1024 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 3)] = h[(i0 + 1) * 1024 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + j0] = h[(i0 + 2) * 1024 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 1)] = h[(i0 + 2) * 1024 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 2)] = h[(i0 + 2) * 1024 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 3)] = h[(i0 + 2) * 1024 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + j0] = h[(i0 + 3) * 1024 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 1)] = h[(i0 + 3) * 1024 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 2)] = h[(i0 + 3) * 1024 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 3)] = h[(i0 + 3) * 1024 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
 			}
 		}
 	}
@@ -2238,12 +2864,53 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					a[15][l] += x3 * r3;
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 4; c++) {
-					GRADC_VECTOR for (int l = 0; l < 1; l++) {
-						grad->W1[(i0 + ii) * 784 + (j0 + c * 1 + l)] = a[ii * 4 + c][l];
-					}
-				}
+			{
+				grad->W1[i0 * 784 + j0] = a[0][0];
+			}
+			{
+				grad->W1[i0 * 784 + (j0 + 1)] = a[1][0];
+			}
+			{
+				grad->W1[i0 * 784 + (j0 + 2)] = a[2][0];
+			}
+			{
+				grad->W1[i0 * 784 + (j0 + 3)] = a[3][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + j0] = a[4][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + (j0 + 1)] = a[5][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + (j0 + 2)] = a[6][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + (j0 + 3)] = a[7][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + j0] = a[8][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + (j0 + 1)] = a[9][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + (j0 + 2)] = a[10][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + (j0 + 3)] = a[11][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + j0] = a[12][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + (j0 + 1)] = a[13][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + (j0 + 2)] = a[14][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + (j0 + 3)] = a[15][0];
 			}
 		}
 	}

@@ -372,6 +372,18 @@ local function lane_product(K, root, members, p)
         epilogue(function(ti) return fmt("%s[%s]", r, ti) end, nr >= 4)
         K:directive("#else")
       end
+      if V == 1 then  -- scalar tiles: element by element, as tile_loops
+        for a = 0, mr - 1 do
+          for b = 0, nr - 1 do
+            K:open("")
+            group_body(K, root, members, c_vars(mm, plus(i0, a), plus(j0, b)), p.id,
+              fmt("%s[%d][0]", d, a * nr + b))
+            K:close()
+          end
+        end
+        if not inloop then K:close() end
+        return
+      end
       K:loop(t, nt)
       halves(K, fmt("%s[%s]", d, t), l)
       K:close()
@@ -440,7 +452,20 @@ local function tile_loops(K, root, members, p, v)
     else
       body("0")
     end
-    -- the epilogue, row by row (column j = c * V + l of the tile)
+    -- the epilogue, row by row (column j = c * V + l of the tile);
+    -- scalar tiles: element by element, so the accumulators stay in
+    -- registers (a loop over them would keep them in memory)
+    if V == 1 then
+      for r = 0, mr - 1 do
+        for c = 0, g - 1 do
+          K:open("")
+          group_body(K, root, members, v.vars(plus(i0, r), plus(j0, c)), p.id,
+            fmt("%s[%d][0]", a, r * g + c))
+          K:close()
+        end
+      end
+      return
+    end
     if mr > 1 then K:loop(ii, mr) end
     local cv = g > 1 and K:iname("c") or nil
     if cv then K:loop(cv, g) end
