@@ -123,6 +123,7 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 		lua_createtable(L, 0, 8);
 		set_str(L, "form", form_name[t->form]);
 		set_int(L, "v", t->v);
+		set_int(L, "reg", t->reg);
 		set_int(L, "mr", t->mr);
 		set_int(L, "nr", t->nr);
 		set_int(L, "mb", t->mb);

@@ -197,7 +197,8 @@ typedef struct Matmul {
 	 * (target_variants; tile[0] is form, mb, kc, mr above) */
 	struct Tile {
 		Form form;
-		int64_t v;       /* lanes of one tile register, in elements */
+		int64_t v;       /* lanes of the form's vectors, in elements */
+		int64_t reg;     /* elements of one register of the shape */
 		int64_t mr, nr;  /* register tile: rows, and columns (lane form) or
 		                  * vectors of columns (tile, xt forms) */
 		int64_t mb, kc;  /* FORM_PACKED's panel */

@@ -121,8 +121,10 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 	struct Tile *t0 = &mm->tile[0];
 	*t0 = (struct Tile){0};
 	t0->form = product_form(v[0], mm, t0, es, fuse, pack);
+	t0->v = v[0]->tile_bytes / es > 1 ? v[0]->tile_bytes / es : 1;
 	for (int i = 0; i < mm->n_tile; i++) {
 		struct Tile *tl = &mm->tile[i];
+		int64_t reg = v[i]->tile_bytes / es > 1 ? v[i]->tile_bytes / es : 1;
 		if (i > 0) {
 			*tl = (struct Tile){.form = t0->form, .mb = t0->mb, .kc = t0->kc, .mr = t0->mr};
 			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))
@@ -132,8 +134,10 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 			choose_tile(tl, v[i], es, mm->n, mm->pack);
 		else if (tl->form != FORM_PACKED)
 			choose_tile(tl, v[i], es, mm->m, mm->n);
-		else
-			tl->v = v[i]->tile_bytes / es, tl->kernels = v[i]->kernels;
+		else  /* packed: the first shape's panel and lanes, MR within the registers */
+			tl->v = t0->v, tl->mr = v[i]->vec_regs / 4 < PACK_MR ? v[i]->vec_regs / 4 : PACK_MR,
+			tl->kernels = v[i]->kernels;
+		tl->reg = reg;
 	}
 	mm->form = t0->form;
 	mm->mb = t0->mb;

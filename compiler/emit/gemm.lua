@@ -184,14 +184,16 @@ local function last4(K, a)
   return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", a, a, a, a)
 end
 
--- A loop over the lanes of one tile register (n <= K.block).  In the
--- packed form with fewer than 16 lanes (AVX2's 8), GCC unrolls these
--- loops and vectorizes the loop around them through shuffles instead
--- (digits at 3x OpenBLAS), so they carry GRADC_VECTOR there; in the lane
--- form the pragma costs 40% more instructions (mnist1), in the tile
--- form it changes nothing, and 16-lane loops are left as they are.
+-- A loop over the lanes of one of the form's vectors (n <= K.block).  In
+-- the packed form on registers of fewer than 16 lanes (AVX2's 8), GCC
+-- unrolls these loops and vectorizes the loop around them through
+-- shuffles instead (digits at 3x OpenBLAS), so they carry GRADC_VECTOR
+-- there; in the lane form the pragma costs 40% more instructions
+-- (mnist1), in the tile form it changes nothing, and AVX-512's loops are
+-- left as they are.
 local function lanes(K, l, n)
-  K:loop(l, n, K.block > 1 and K.block < 16 and K.tile.form == "packed")
+  local reg = K.tile.reg or K.block
+  K:loop(l, n, K.tile.form == "packed" and reg > 1 and reg < 16)
 end
 
 local function halves(K, a, l)
