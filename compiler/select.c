@@ -80,7 +80,9 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
  * a register for several multiply-adds:
  *   lane     MR rows of L by NR rows of R, V lanes each: MR = 2 on vectors
  *            (4 on a scalar FPU, where a "lane" is one float and the tile is
- *            the 4 x 4 dot product), NR up to the rest, at most 8;
+ *            the 4 x 4 dot product), NR up to the rest, at most 8 (a single
+ *            row on a scalar FPU: 6, as gemm.lua loads two values of k at
+ *            a time there and GCC spills 8);
  *   tile/xt  MR rows by NR vectors of V columns, rank-1 updates: MR up to
  *            half the accumulators (on a scalar FPU 3 to 5 rows dividing
  *            m, else 4, by 4 columns: 5 x 4 takes 29 of the 32 registers),
@@ -96,6 +98,8 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 		int64_t mrmax = V == 1 ? 4 : 2;
 		tl->mr = m >= mrmax ? mrmax : m >= 2 ? 2 : 1;
 		int64_t nrmax = acc / tl->mr < 8 ? acc / tl->mr : 8;
+		if (V == 1 && tl->mr == 1)  /* a row: two values of k a step, 2 registers each */
+			nrmax = 6;
 		tl->nr = divisor(n, (5 * nrmax + 7) / 8, nrmax);
 		if (!tl->nr)
 			tl->nr = n < nrmax ? n : nrmax;

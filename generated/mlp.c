@@ -249,67 +249,51 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 8) {
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i][l] = 0.0f;
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
 			for (int kk = 0; kk < 32; kk++) {
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
-			for (int i0 = 0; i0 < 32; i0 += 8) {
-				mlp_real a[8][8];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			for (int i0 = 0; i0 < 32; i0 += 4) {
+				mlp_real a[4][16];
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					a[0][l] = cp[i0][l];
 					a[1][l] = cp[i0 + 1][l];
 					a[2][l] = cp[i0 + 2][l];
 					a[3][l] = cp[i0 + 3][l];
-					a[4][l] = cp[i0 + 4][l];
-					a[5][l] = cp[i0 + 5][l];
-					a[6][l] = cp[i0 + 6][l];
-					a[7][l] = cp[i0 + 7][l];
 				}
 				for (int kk = 0; kk < 32; kk++) {
 					const mlp_real x0 = x[i0 * 64 + k0 + kk];
 					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
 					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
 					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
-					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
-					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
-					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
-					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
 						const mlp_real r = pk[kk][l];
 						a[0][l] += x0 * r;
 						a[1][l] += x1 * r;
 						a[2][l] += x2 * r;
 						a[3][l] += x3 * r;
-						a[4][l] += x4 * r;
-						a[5][l] += x5 * r;
-						a[6][l] += x6 * r;
-						a[7][l] += x7 * r;
 					}
 				}
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					cp[i0][l] = a[0][l];
 					cp[i0 + 1][l] = a[1][l];
 					cp[i0 + 2][l] = a[2][l];
 					cp[i0 + 3][l] = a[3][l];
-					cp[i0 + 4][l] = a[4][l];
-					cp[i0 + 5][l] = a[5][l];
-					cp[i0 + 6][l] = a[6][l];
-					cp[i0 + 7][l] = a[7][l];
 				}
 			}
 		}
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
 			}
 		}
@@ -525,133 +509,54 @@ int mlp_infer(const mlp_params *p, const mlp_real *x, mlp_real *o, void *arena)
 	}
 #else
 	{
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i][l] = 0.0f;
 			}
 		}
 		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				pk[kk][l] = p->W2[l * 32 + kk];
-			}
-		}
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_real a[8][8];
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				a[0][l] = cp[i0][l];
-				a[1][l] = cp[i0 + 1][l];
-				a[2][l] = cp[i0 + 2][l];
-				a[3][l] = cp[i0 + 3][l];
-				a[4][l] = cp[i0 + 4][l];
-				a[5][l] = cp[i0 + 5][l];
-				a[6][l] = cp[i0 + 6][l];
-				a[7][l] = cp[i0 + 7][l];
-			}
-			for (int kk = 0; kk < 32; kk++) {
-				const mlp_real x0 = h[i0 * 32 + kk];
-				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
-				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
-				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
-				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
-				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
-				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
-				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const mlp_real r = pk[kk][l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
-			}
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				cp[i0][l] = a[0][l];
-				cp[i0 + 1][l] = a[1][l];
-				cp[i0 + 2][l] = a[2][l];
-				cp[i0 + 3][l] = a[3][l];
-				cp[i0 + 4][l] = a[4][l];
-				cp[i0 + 5][l] = a[5][l];
-				cp[i0 + 6][l] = a[6][l];
-				cp[i0 + 7][l] = a[7][l];
-			}
-		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				o[i * 10 + l] = cp[i][l];
-			}
-		}
-	}
-	{
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			for (int l = 2; l < 8; l++) {
+			for (int l = 10; l < 16; l++) {
 				pk[kk][l] = 0.0f;
 			}
 		}
 		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 2; l++) {
-				pk[kk][l] = p->W2[(8 + l) * 32 + kk];
+			GRADC_VECTOR for (int l = 0; l < 10; l++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_real a[8][8];
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[4][16];
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				a[0][l] = cp[i0][l];
 				a[1][l] = cp[i0 + 1][l];
 				a[2][l] = cp[i0 + 2][l];
 				a[3][l] = cp[i0 + 3][l];
-				a[4][l] = cp[i0 + 4][l];
-				a[5][l] = cp[i0 + 5][l];
-				a[6][l] = cp[i0 + 6][l];
-				a[7][l] = cp[i0 + 7][l];
 			}
 			for (int kk = 0; kk < 32; kk++) {
 				const mlp_real x0 = h[i0 * 32 + kk];
 				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
 				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
 				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
-				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
-				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
-				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
-				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					const mlp_real r = pk[kk][l];
 					a[0][l] += x0 * r;
 					a[1][l] += x1 * r;
 					a[2][l] += x2 * r;
 					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
 				}
 			}
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i0][l] = a[0][l];
 				cp[i0 + 1][l] = a[1][l];
 				cp[i0 + 2][l] = a[2][l];
 				cp[i0 + 3][l] = a[3][l];
-				cp[i0 + 4][l] = a[4][l];
-				cp[i0 + 5][l] = a[5][l];
-				cp[i0 + 6][l] = a[6][l];
-				cp[i0 + 7][l] = a[7][l];
 			}
 		}
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 2; l++) {
-				o[i * 10 + (8 + l)] = cp[i][l];
+			GRADC_VECTOR for (int l = 0; l < 10; l++) {
+				o[i * 10 + l] = cp[i][l];
 			}
 		}
 	}
@@ -842,67 +747,51 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 8) {
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i][l] = 0.0f;
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
 			for (int kk = 0; kk < 32; kk++) {
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
-			for (int i0 = 0; i0 < 32; i0 += 8) {
-				mlp_real a[8][8];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			for (int i0 = 0; i0 < 32; i0 += 4) {
+				mlp_real a[4][16];
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					a[0][l] = cp[i0][l];
 					a[1][l] = cp[i0 + 1][l];
 					a[2][l] = cp[i0 + 2][l];
 					a[3][l] = cp[i0 + 3][l];
-					a[4][l] = cp[i0 + 4][l];
-					a[5][l] = cp[i0 + 5][l];
-					a[6][l] = cp[i0 + 6][l];
-					a[7][l] = cp[i0 + 7][l];
 				}
 				for (int kk = 0; kk < 32; kk++) {
 					const mlp_real x0 = x[i0 * 64 + k0 + kk];
 					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
 					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
 					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
-					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
-					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
-					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
-					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
 						const mlp_real r = pk[kk][l];
 						a[0][l] += x0 * r;
 						a[1][l] += x1 * r;
 						a[2][l] += x2 * r;
 						a[3][l] += x3 * r;
-						a[4][l] += x4 * r;
-						a[5][l] += x5 * r;
-						a[6][l] += x6 * r;
-						a[7][l] += x7 * r;
 					}
 				}
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					cp[i0][l] = a[0][l];
 					cp[i0 + 1][l] = a[1][l];
 					cp[i0 + 2][l] = a[2][l];
 					cp[i0 + 3][l] = a[3][l];
-					cp[i0 + 4][l] = a[4][l];
-					cp[i0 + 5][l] = a[5][l];
-					cp[i0 + 6][l] = a[6][l];
-					cp[i0 + 7][l] = a[7][l];
 				}
 			}
 		}
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
 			}
 		}
@@ -1118,133 +1007,54 @@ int mlp_train_step(mlp_params *p, mlp_state *s, const mlp_real *x, const int32_t
 	}
 #else
 	{
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i][l] = 0.0f;
 			}
 		}
 		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				pk[kk][l] = p->W2[l * 32 + kk];
-			}
-		}
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_real a[8][8];
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				a[0][l] = cp[i0][l];
-				a[1][l] = cp[i0 + 1][l];
-				a[2][l] = cp[i0 + 2][l];
-				a[3][l] = cp[i0 + 3][l];
-				a[4][l] = cp[i0 + 4][l];
-				a[5][l] = cp[i0 + 5][l];
-				a[6][l] = cp[i0 + 6][l];
-				a[7][l] = cp[i0 + 7][l];
-			}
-			for (int kk = 0; kk < 32; kk++) {
-				const mlp_real x0 = h[i0 * 32 + kk];
-				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
-				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
-				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
-				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
-				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
-				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
-				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const mlp_real r = pk[kk][l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
-			}
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				cp[i0][l] = a[0][l];
-				cp[i0 + 1][l] = a[1][l];
-				cp[i0 + 2][l] = a[2][l];
-				cp[i0 + 3][l] = a[3][l];
-				cp[i0 + 4][l] = a[4][l];
-				cp[i0 + 5][l] = a[5][l];
-				cp[i0 + 6][l] = a[6][l];
-				cp[i0 + 7][l] = a[7][l];
-			}
-		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				o[i * 10 + l] = cp[i][l];
-			}
-		}
-	}
-	{
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			for (int l = 2; l < 8; l++) {
+			for (int l = 10; l < 16; l++) {
 				pk[kk][l] = 0.0f;
 			}
 		}
 		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 2; l++) {
-				pk[kk][l] = p->W2[(8 + l) * 32 + kk];
+			GRADC_VECTOR for (int l = 0; l < 10; l++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_real a[8][8];
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[4][16];
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				a[0][l] = cp[i0][l];
 				a[1][l] = cp[i0 + 1][l];
 				a[2][l] = cp[i0 + 2][l];
 				a[3][l] = cp[i0 + 3][l];
-				a[4][l] = cp[i0 + 4][l];
-				a[5][l] = cp[i0 + 5][l];
-				a[6][l] = cp[i0 + 6][l];
-				a[7][l] = cp[i0 + 7][l];
 			}
 			for (int kk = 0; kk < 32; kk++) {
 				const mlp_real x0 = h[i0 * 32 + kk];
 				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
 				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
 				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
-				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
-				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
-				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
-				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					const mlp_real r = pk[kk][l];
 					a[0][l] += x0 * r;
 					a[1][l] += x1 * r;
 					a[2][l] += x2 * r;
 					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
 				}
 			}
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i0][l] = a[0][l];
 				cp[i0 + 1][l] = a[1][l];
 				cp[i0 + 2][l] = a[2][l];
 				cp[i0 + 3][l] = a[3][l];
-				cp[i0 + 4][l] = a[4][l];
-				cp[i0 + 5][l] = a[5][l];
-				cp[i0 + 6][l] = a[6][l];
-				cp[i0 + 7][l] = a[7][l];
 			}
 		}
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 2; l++) {
-				o[i * 10 + (8 + l)] = cp[i][l];
+			GRADC_VECTOR for (int l = 0; l < 10; l++) {
+				o[i * 10 + l] = cp[i][l];
 			}
 		}
 	}
@@ -2214,67 +2024,51 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 8) {
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i][l] = 0.0f;
 			}
 		}
 		for (int k0 = 0; k0 < 64; k0 += 32) {
 			for (int kk = 0; kk < 32; kk++) {
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
 				}
 			}
-			for (int i0 = 0; i0 < 32; i0 += 8) {
-				mlp_real a[8][8];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			for (int i0 = 0; i0 < 32; i0 += 4) {
+				mlp_real a[4][16];
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					a[0][l] = cp[i0][l];
 					a[1][l] = cp[i0 + 1][l];
 					a[2][l] = cp[i0 + 2][l];
 					a[3][l] = cp[i0 + 3][l];
-					a[4][l] = cp[i0 + 4][l];
-					a[5][l] = cp[i0 + 5][l];
-					a[6][l] = cp[i0 + 6][l];
-					a[7][l] = cp[i0 + 7][l];
 				}
 				for (int kk = 0; kk < 32; kk++) {
 					const mlp_real x0 = x[i0 * 64 + k0 + kk];
 					const mlp_real x1 = x[(i0 + 1) * 64 + k0 + kk];
 					const mlp_real x2 = x[(i0 + 2) * 64 + k0 + kk];
 					const mlp_real x3 = x[(i0 + 3) * 64 + k0 + kk];
-					const mlp_real x4 = x[(i0 + 4) * 64 + k0 + kk];
-					const mlp_real x5 = x[(i0 + 5) * 64 + k0 + kk];
-					const mlp_real x6 = x[(i0 + 6) * 64 + k0 + kk];
-					const mlp_real x7 = x[(i0 + 7) * 64 + k0 + kk];
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
 						const mlp_real r = pk[kk][l];
 						a[0][l] += x0 * r;
 						a[1][l] += x1 * r;
 						a[2][l] += x2 * r;
 						a[3][l] += x3 * r;
-						a[4][l] += x4 * r;
-						a[5][l] += x5 * r;
-						a[6][l] += x6 * r;
-						a[7][l] += x7 * r;
 					}
 				}
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					cp[i0][l] = a[0][l];
 					cp[i0 + 1][l] = a[1][l];
 					cp[i0 + 2][l] = a[2][l];
 					cp[i0 + 3][l] = a[3][l];
-					cp[i0 + 4][l] = a[4][l];
-					cp[i0 + 5][l] = a[5][l];
-					cp[i0 + 6][l] = a[6][l];
-					cp[i0 + 7][l] = a[7][l];
 				}
 			}
 		}
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
 			}
 		}
@@ -2490,133 +2284,54 @@ int mlp_grad(const mlp_params *p, const mlp_real *x, const int32_t *y, mlp_param
 	}
 #else
 	{
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
+		mlp_real pk[32][16];
+		mlp_real cp[32][16];
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i][l] = 0.0f;
 			}
 		}
 		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				pk[kk][l] = p->W2[l * 32 + kk];
-			}
-		}
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_real a[8][8];
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				a[0][l] = cp[i0][l];
-				a[1][l] = cp[i0 + 1][l];
-				a[2][l] = cp[i0 + 2][l];
-				a[3][l] = cp[i0 + 3][l];
-				a[4][l] = cp[i0 + 4][l];
-				a[5][l] = cp[i0 + 5][l];
-				a[6][l] = cp[i0 + 6][l];
-				a[7][l] = cp[i0 + 7][l];
-			}
-			for (int kk = 0; kk < 32; kk++) {
-				const mlp_real x0 = h[i0 * 32 + kk];
-				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
-				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
-				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
-				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
-				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
-				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
-				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const mlp_real r = pk[kk][l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
-				}
-			}
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				cp[i0][l] = a[0][l];
-				cp[i0 + 1][l] = a[1][l];
-				cp[i0 + 2][l] = a[2][l];
-				cp[i0 + 3][l] = a[3][l];
-				cp[i0 + 4][l] = a[4][l];
-				cp[i0 + 5][l] = a[5][l];
-				cp[i0 + 6][l] = a[6][l];
-				cp[i0 + 7][l] = a[7][l];
-			}
-		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				o[i * 10 + l] = cp[i][l];
-			}
-		}
-	}
-	{
-		mlp_real pk[32][8];
-		mlp_real cp[32][8];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			for (int l = 2; l < 8; l++) {
+			for (int l = 10; l < 16; l++) {
 				pk[kk][l] = 0.0f;
 			}
 		}
 		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 2; l++) {
-				pk[kk][l] = p->W2[(8 + l) * 32 + kk];
+			GRADC_VECTOR for (int l = 0; l < 10; l++) {
+				pk[kk][l] = p->W2[l * 32 + kk];
 			}
 		}
-		for (int i0 = 0; i0 < 32; i0 += 8) {
-			mlp_real a[8][8];
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_real a[4][16];
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				a[0][l] = cp[i0][l];
 				a[1][l] = cp[i0 + 1][l];
 				a[2][l] = cp[i0 + 2][l];
 				a[3][l] = cp[i0 + 3][l];
-				a[4][l] = cp[i0 + 4][l];
-				a[5][l] = cp[i0 + 5][l];
-				a[6][l] = cp[i0 + 6][l];
-				a[7][l] = cp[i0 + 7][l];
 			}
 			for (int kk = 0; kk < 32; kk++) {
 				const mlp_real x0 = h[i0 * 32 + kk];
 				const mlp_real x1 = h[(i0 + 1) * 32 + kk];
 				const mlp_real x2 = h[(i0 + 2) * 32 + kk];
 				const mlp_real x3 = h[(i0 + 3) * 32 + kk];
-				const mlp_real x4 = h[(i0 + 4) * 32 + kk];
-				const mlp_real x5 = h[(i0 + 5) * 32 + kk];
-				const mlp_real x6 = h[(i0 + 6) * 32 + kk];
-				const mlp_real x7 = h[(i0 + 7) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
 					const mlp_real r = pk[kk][l];
 					a[0][l] += x0 * r;
 					a[1][l] += x1 * r;
 					a[2][l] += x2 * r;
 					a[3][l] += x3 * r;
-					a[4][l] += x4 * r;
-					a[5][l] += x5 * r;
-					a[6][l] += x6 * r;
-					a[7][l] += x7 * r;
 				}
 			}
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+			GRADC_VECTOR for (int l = 0; l < 16; l++) {
 				cp[i0][l] = a[0][l];
 				cp[i0 + 1][l] = a[1][l];
 				cp[i0 + 2][l] = a[2][l];
 				cp[i0 + 3][l] = a[3][l];
-				cp[i0 + 4][l] = a[4][l];
-				cp[i0 + 5][l] = a[5][l];
-				cp[i0 + 6][l] = a[6][l];
-				cp[i0 + 7][l] = a[7][l];
 			}
 		}
 		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 2; l++) {
-				o[i * 10 + (8 + l)] = cp[i][l];
+			GRADC_VECTOR for (int l = 0; l < 10; l++) {
+				o[i * 10 + l] = cp[i][l];
 			}
 		}
 	}

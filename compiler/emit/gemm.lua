@@ -19,8 +19,12 @@
 --   simple  one scalar dot or one row of V accumulators per row: small or
 --           repeated products, and every product of a --no-fuse build
 --           (the naive baseline).
--- V = K.block, the target's vector (16 f32, 8 f64 on the portable and
--- AVX-512 rows of target.c).  Every inner loop is unit-stride and exactly
+-- Each product is printed once per register shape of the target (Matmul
+-- tiles from select.c: one, or portable's three under #if GRADC_KERNELS;
+-- matmul_group), with V = K.block the shape's lanes (16 f32 on AVX-512,
+-- 8 on AVX2, 1 on a scalar FPU, where a "vector" is one float register
+-- and the tiles are 4 x 4 scalars) and the register tile select.c chose
+-- (K.tile.mr, nr, mb, kc).  Every inner loop is unit-stride and exactly
 -- one vector wide with independent lanes, so gcc and clang vectorize it at
 -- -O2/-O3 without -ffast-math and keep the accumulators in registers; sums
 -- differ from the simple forms by reassociation only.  Short innermost
@@ -325,14 +329,46 @@ local function lane_product(K, root, members, p)
         end
         K:close()
       end
-      if kfull == V then
+      -- scalar f32 tiles: two values of k per step, each pair one load
+      -- (GRADC_LOAD2), the terms of each accumulator still in k order
+      local function step2(k0)
+        local xs, ws = {}, {}
+        for a = 0, mr - 1 do
+          xs[a] = {K:iname("x" .. a), K:iname("y" .. a)}
+          K:line(fmt("%s %s, %s;", T, xs[a][1], xs[a][2]))
+          K:line(fmt("GRADC_LOAD2(%s, %s, &%s);", xs[a][1], xs[a][2], L(plus(i0, a), k0)))
+        end
+        for b = 0, nr - 1 do
+          ws[b] = {K:iname("w" .. b), K:iname("u" .. b)}
+          K:line(fmt("%s %s, %s;", T, ws[b][1], ws[b][2]))
+          K:line(fmt("GRADC_LOAD2(%s, %s, &%s);", ws[b][1], ws[b][2], R(k0, plus(j0, b))))
+        end
+        for h = 1, 2 do
+          for a = 0, mr - 1 do
+            for b = 0, nr - 1 do
+              K:line(fmt("%s[%d][0] += %s * %s;", d, a * nr + b, xs[a][h], ws[b][h]))
+            end
+          end
+          for b = 0, S and nr - 1 or -1 do
+            K:line(fmt("%s[%d][0] += %s * %s;", sq, b, ws[b][h], ws[b][h]))
+          end
+        end
+      end
+      local arrays = L(plus(i0, 0), q):match("%]$") and R(q, plus(j0, 0)):match("%]$")
+      if V == 1 and mr == 1 and not K.f64 and mm.k >= 2 and arrays then
+        local k2 = mm.k - mm.k % 2
+        K:open(fmt("for (int %s = 0; %s < %d; %s += 2)", q, q, k2, q))
+        step2(q)
+        K:close()
+        if k2 < mm.k then step(cfmt.int(k2), 1) end
+      elseif kfull == V then
         step("0", V)
       elseif kfull > 0 then
         K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", q, q, kfull, q, V))
         step(q, V)
         K:close()
       end
-      if kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
+      if V > 1 and kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
       if S then  -- the tile's squares into the total: rows, then lanes by halves
         local ss = K:iname("sqs")
         K:line(fmt("%s %s[%d];", T, ss, V))
