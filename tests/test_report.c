@@ -171,11 +171,12 @@ static void check_mode(const JVal *root, const char *mode)
 	static const char *const keys[] = {"params_bytes", "frozen_bytes", "optimizer_bytes",
 	                                   "arena_bytes", "lower_bound_bytes", "unshared_bytes",
 	                                   "total_bytes", "kept_bytes",
-	                                   "baseline_lower_bound_bytes"};
+	                                   "baseline_lower_bound_bytes", "macs"};
 	JVal *f = get(root, mode), *bufs = get(root, "buffers");
-	ck_assert_int_eq(f->n, 9);
-	for (int k = 0; k < 9; k++)
+	ck_assert_int_eq(f->n, 10);
+	for (int k = 0; k < 10; k++)
 		ck_assert_str_eq(f->key[k], keys[k]);
+	ck_assert_int_gt(num(f, "macs"), 0);  /* every model here has a product */
 	int64_t arena = 0, sum = 0, peak = 0;
 	int last_step = 0;
 	for (int i = 0; i < bufs->n; i++) {
