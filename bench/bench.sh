@@ -7,8 +7,9 @@
 # parameters every step makes); for the small models, the instructions of
 # one call under callgrind.  Ends with one line per model:
 #   vs-openblas MODEL train RATIO infer RATIO US_TRAIN US_INFER
-# (generated median / OpenBLAS median in the same process, then the
-# generated medians in µs).  Where the generated code has gradc_rt.h's
+# (generated / OpenBLAS in the same process, each its fastest sample: the
+# least disturbed on a shared machine; then the generated times in µs;
+# the tables above also show the medians).  Where the generated code has gradc_rt.h's
 # optional vector row sums, a second build without them
 # (-DGRADC_NO_VECTOR_EXT) reports its vs-openblas figures in the model's
 # section, so the plain C is measured too.
