@@ -134,6 +134,23 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 	lua_setfield(L, -2, "tiles");
 }
 
+static void push_window(lua_State *L, const Window *w)
+{
+	lua_createtable(L, 0, 12);
+	set_int(L, "kh", w->kh);
+	set_int(L, "kw", w->kw);
+	set_int(L, "sh", w->sh);
+	set_int(L, "sw", w->sw);
+	set_int(L, "dh", w->dh);
+	set_int(L, "dw", w->dw);
+	set_int(L, "pt", w->pt);
+	set_int(L, "pl", w->pl);
+	set_int(L, "pb", w->pb);
+	set_int(L, "pr", w->pr);
+	set_int(L, "groups", w->groups);
+	set_bool(L, "count_pad", w->count_pad);
+}
+
 static void push_node(lua_State *L, const Graph *g, int id)
 {
 	const Node *n = &g->node[id];
@@ -144,6 +161,7 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_str(L, "kind", kind_name[op_kind[n->op]]);
 	set_bool(L, "ew", op_is(n->op, F_EW));
 	set_bool(L, "update", op_is(n->op, F_UPDATE));
+	set_bool(L, "contract", op_is(n->op, F_CONTRACT));
 	set_ints(L, "shape", n->shape.dim, n->shape.rank);
 	set_bool(L, "batched", n->batched);
 	set_str(L, "type", dt_is_int(n->dtype) ? "int" : "f");
@@ -157,6 +175,10 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	if (n->op == OP_MATMUL) {
 		push_matmul(L, &n->mm);
 		lua_setfield(L, -2, "mm");
+	}
+	if (n->win.kh > 0) {
+		push_window(L, &n->win);
+		lua_setfield(L, -2, "win");
 	}
 	set_id_list(L, "inputs", n->in, n->n_in);
 	int r = full_dims(g, n, dim);

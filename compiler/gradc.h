@@ -20,7 +20,7 @@
 
 enum {
 	MAX_RANK = 4,      /* per-sample rank */
-	MAX_IN = 4,        /* inputs of one node */
+	MAX_IN = 8,        /* inputs of one node (concat: more nest) */
 	MAX_NAME = 63,     /* longest name, so every generated symbol fits C */
 	MAX_LINE = 4096,   /* longest source line */
 	MAX_DEPTH = 200,   /* deepest expression nesting */
@@ -207,6 +207,17 @@ typedef struct Matmul {
 	int n_tile;
 } Matmul;
 
+/* The window of a convolution or pool (SPEC 1, spatial.c), in the geometry
+ * of the forward op: its gradient nodes keep the forward's window. */
+typedef struct Window {
+	int kh, kw;      /* kernel rows and columns */
+	int sh, sw;      /* stride */
+	int dh, dw;      /* dilation */
+	int pt, pl, pb, pr;  /* padding: top, left, bottom, right */
+	int groups;      /* conv2d: channel groups (Cin = Cout = groups: depthwise) */
+	bool count_pad;  /* avgpool2d: divide by the whole window (count_include_pad) */
+} Window;
+
 typedef enum Storage {  /* where a node's value lives (filled by plan) */
 	STO_NONE,     /* no memory: literal, fused into its consumer, update */
 	STO_INPUT,    /* the caller's input array */
@@ -226,6 +237,7 @@ typedef struct Node {
 	DType dtype;         /* element type (float: the build's; labels: DT_I32) */
 	double attr[2];      /* op constants (see ops.def) */
 	Matmul mm;           /* OP_MATMUL, filled by lower / autodiff */
+	Window win;          /* the convolutions and pools */
 	const char *name;    /* user's name, or derived ("dW2"); NULL: anonymous */
 	Loc loc;             /* defining line, or the forward node's for gradients */
 	const char *text;    /* source text of the defining statement, for comments */
@@ -324,6 +336,9 @@ int new_fill(Graph *g, double v, Shape s, bool batched);
 int new_unary(Graph *g, Op op, int a, double attr, Loc loc);
 int new_binary(Graph *g, Op op, int a, int b, Loc loc);
 int new_node(Graph *g, Op op, int n_in, const int *in, Loc loc); /* everything else */
+/* A node of the given shape (checked against MAX_BYTES at 'loc'): the
+ * spatial constructors' base.  */
+int new_shaped(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched, Loc loc);
 /* The gradient kernels of autodiff: result shape given, no user errors. */
 int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched);
 int new_matmul(Graph *g, int l, int r, Matmul mm, Shape s, bool batched);
@@ -370,8 +385,28 @@ static inline int64_t round_to(int64_t n, int align)
 int find_name(const Graph *g, const char *name);  /* node id or -1 */
 bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
 /* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
- * the reference formulas, shared by folding and eval.  */
-double apply_ew(Op op, double x, double y, double c);
+ * the reference formulas, shared by folding and eval; c: Node.attr.  */
+double apply_ew(Op op, double x, double y, const double c[2]);
+
+/* --------------------------------------------------------- spatial.c */
+
+/* Constructors of the spatial ops (SPEC 1's second table), with their
+ * diagnostics at 'loc'; windows from the parser (every field set). */
+int new_conv2d(Graph *g, int x, int w, Window win, Loc loc);
+int new_pool(Graph *g, Op op, int x, Window win, Loc loc);  /* max/avg */
+int new_global_avgpool(Graph *g, int x, Loc loc);
+int new_reshape(Graph *g, int x, Shape s, Loc loc);
+int new_concat(Graph *g, int n, const int *in, Loc loc);
+int new_clip(Graph *g, int x, double lo, double hi, Loc loc);
+/* The gradient nodes of a forward spatial node 'f' (its window, its
+ * input's shape).  */
+int new_window_grad(Graph *g, Op op, int n_in, const int *in, const Node *f, Shape s,
+                    bool batched);
+/* Multiply-adds of a convolution node (forward or gradient), whole batch. */
+int64_t conv_macs(const Graph *g, const Node *n);
+/* The reference loops of the spatial ops (eval.c): y = the node's value
+ * from its inputs' values x[k]. */
+void eval_spatial(const Graph *g, const Node *n, const double *const *x, double *y);
 
 /* ------------------------------------------------------------- lex.c */
 

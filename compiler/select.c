@@ -19,6 +19,11 @@
  *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds.
  *    and, for each register shape of the target (target_variants), the
  *    register tile (Matmul.tile: choose_tile); portable carries three.
+ * 0. Pointwise convolutions (a 1x1 kernel, stride 1, no padding, one
+ *    group) are matrix products per sample: W [Co, Ci] times x [Ci, H W].
+ *    Such a conv2d and its two gradients become OP_MATMUL nodes here, so
+ *    the product forms below compute them (issue 15: "pointwise forms of
+ *    their own").
  * 2. Side sums.  A lane product with one row (batch 1) loads every weight
  *    of a parameter R exactly once; a later sumsq(R) (the L2 penalty) is
  *    then summed in its registers (Node.side = that sumsq), and the sumsq
@@ -163,12 +168,43 @@ static int side_sumsq(const Graph *g, int p, const bool *taken)
 	return -1;
 }
 
+/* Step 0: a pointwise convolution (or gradient) as the matrix product it
+ * is, per sample of its batch: y = W x, dx = W^T dy, dW = sum_b dy x^T. */
+static void pointwise(const Graph *g, Node *n)
+{
+	const Window *w = &n->win;
+	if (!op_is(n->op, F_CONTRACT) || n->op == OP_MATMUL || w->kh != 1 || w->kw != 1 ||
+	    w->sh != 1 || w->sw != 1 || w->pt || w->pl || w->pb || w->pr || w->groups != 1)
+		return;
+	const Node *y = n->op == OP_CONV2D ? n : &g->node[n->in[0]];  /* the forward output */
+	const Node *x = n->op == OP_CONV2D_DX ? n : &g->node[n->in[n->op == OP_CONV2D ? 0 : 1]];
+	int64_t co = y->shape.dim[0], ci = x->shape.dim[0];
+	int64_t hw = y->shape.dim[1] * y->shape.dim[2], nb = y->batched ? g->batch : 1;
+	int a = n->in[0], b = n->in[1];
+	switch (n->op) {
+	case OP_CONV2D:  /* (x, W): C[Co, HW] = W x */
+		n->mm = (Matmul){.m = co, .n = hw, .k = ci, .nb = nb, .sr = ci * hw, .sc = co * hw};
+		n->in[0] = b, n->in[1] = a;
+		break;
+	case OP_CONV2D_DX:  /* (dy, W): C[Ci, HW] = W^T dy */
+		n->mm = (Matmul){.m = ci, .n = hw, .k = co, .ta = true, .nb = nb, .sr = co * hw,
+		                 .sc = ci * hw};
+		n->in[0] = b, n->in[1] = a;
+		break;
+	default:  /* conv2d_dw (dy, x): C[Co, Ci] = sum over the batch of dy x^T */
+		n->mm = (Matmul){.m = co, .n = ci, .k = hw, .tb = true, .nb = nb, .sl = co * hw,
+		                 .sr = ci * hw, .acc = nb > 1};
+	}
+	n->op = OP_MATMUL;
+}
+
 void select_kernels(Graph *g, bool fuse, bool pack)
 {
 	bool *taken = alloc(sizeof(bool) * (size_t)(g->n_node + 1));
 	for (int i = 0; i < g->n_node; i++) {
 		Node *n = &g->node[i];
 		n->side = -1;
+		pointwise(g, n);
 		if (n->op == OP_MATMUL)
 			select_tiles(g, &n->mm, dt_bytes(n->dtype), fuse, pack);
 	}

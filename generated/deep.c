@@ -129,8 +129,11 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(void *)(mem + 0);
 	deep_real *xt_t6 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#6 */
+	(void)xt_t6;
 	deep_real *xt_t8 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#8 */
+	(void)xt_t8;
 	deep_real *xt_t10 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#10 */
+	(void)xt_t10;
 
 	/* matmul#6 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14)
@@ -990,8 +993,11 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	deep_real *t34 = (deep_real *)(void *)(mem + 262144);
 	deep_real *t40 = (deep_real *)(void *)(mem + 131072);
 	deep_real *xt_t7 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	deep_real *xt_t9 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#9 */
+	(void)xt_t9;
 	deep_real *xt_t11 = (deep_real *)(void *)(mem + 393216);  /* scratch of matmul#11 */
+	(void)xt_t11;
 	const deep_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -3677,8 +3683,11 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	deep_real *t36 = (deep_real *)(void *)(mem + 131072);
 	deep_real *t41 = (deep_real *)(void *)(mem + 0);
 	deep_real *xt_t7 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	deep_real *xt_t9 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#9 */
+	(void)xt_t9;
 	deep_real *xt_t11 = (deep_real *)(void *)(mem + 393216);  /* scratch of matmul#11 */
+	(void)xt_t11;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {

@@ -93,6 +93,7 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 		return GRADC_ENOARENA;
 	wide_real *h = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t6 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#6 */
+	(void)xt_t6;
 
 	/* matmul#6 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
@@ -588,6 +589,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	wide_real *t18 = (wide_real *)(void *)(mem + 262144);
 	wide_real *db1 = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t7 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	const wide_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -1809,6 +1811,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	wide_real *do_ = (wide_real *)(void *)(mem + 264704);
 	wide_real *t18 = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t7 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
