@@ -109,7 +109,11 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 		if (!tl->nr)
 			tl->nr = n < nrmax ? n : nrmax;
 	} else if (tl->form == FORM_TILE || tl->form == FORM_XT) {
-		int64_t mrmax = V == 1 ? 4 : acc / 2;
+		/* with 16 registers the xt form takes 2 rows by 4 vectors: its
+		 * rows are broadcasts from rows of W, k apart, and fewer such
+		 * streams win there (mnist32 AVX2 inference 1.5x to 1.0x
+		 * OpenBLAS); the tile form keeps 4 x 2 (4 x 4 and 8 x 2 spill) */
+		int64_t mrmax = V == 1 ? 4 : tl->form == FORM_XT && t->vec_regs < 32 ? acc / 4 : acc / 2;
 		tl->mr = V == 1 ? divisor(m, 3, 5) : divisor(m, mrmax / 2, mrmax);
 		if (!tl->mr)
 			tl->mr = m < mrmax ? m : mrmax;

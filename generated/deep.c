@@ -285,37 +285,35 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 784; k++) {
-					const deep_real x0 = p->W1[i0 * 784 + k];
-					const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
-					const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
-					const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t6[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t6[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t6[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t6[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t6[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t6[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h1[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -473,37 +471,35 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				xt_t8[k * 32 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 512; k++) {
-					const deep_real x0 = p->W2[i0 * 512 + k];
-					const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
-					const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
-					const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t8[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t8[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t8[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t8[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t8[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t8[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h2[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -661,37 +657,35 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				xt_t10[k * 32 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 512; k++) {
-					const deep_real x0 = p->W3[i0 * 512 + k];
-					const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
-					const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
-					const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t10[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t10[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t10[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t10[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t10[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t10[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h3[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -1156,37 +1150,35 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 784; k++) {
-					const deep_real x0 = p->W1[i0 * 784 + k];
-					const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
-					const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
-					const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t7[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t7[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h1[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -1344,37 +1336,35 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 512; k++) {
-					const deep_real x0 = p->W2[i0 * 512 + k];
-					const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
-					const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
-					const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t9[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t9[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t9[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t9[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t9[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t9[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h2[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -1532,37 +1522,35 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 512; k++) {
-					const deep_real x0 = p->W3[i0 * 512 + k];
-					const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
-					const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
-					const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t11[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t11[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t11[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t11[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t11[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t11[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h3[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -3845,37 +3833,35 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 784; k++) {
-					const deep_real x0 = p->W1[i0 * 784 + k];
-					const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
-					const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
-					const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t7[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t7[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h1[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -4033,37 +4019,35 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 512; k++) {
-					const deep_real x0 = p->W2[i0 * 512 + k];
-					const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
-					const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
-					const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t9[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t9[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t9[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t9[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t9[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t9[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h2[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}
@@ -4221,37 +4205,35 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 512; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 512; k++) {
-					const deep_real x0 = p->W3[i0 * 512 + k];
-					const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
-					const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
-					const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = xt_t11[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = xt_t11[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t11[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t11[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t11[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t11[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							h3[(ib + (j0 + c * 8 + l)) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
 					}
 				}
 			}

@@ -263,38 +263,36 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 1024; i0 += 4) {
-				wide_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 1024; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 784; k++) {
-					const wide_real x0 = p->W1[i0 * 784 + k];
-					const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
-					const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
-					const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
-					for (int l = 0; l < 8; l++) {
-						const wide_real r0 = xt_t6[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const wide_real r1 = xt_t6[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = xt_t6[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = xt_t6[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = xt_t6[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = xt_t6[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const wide_real t7 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
-							h[(ib + (j0 + c * 8 + l)) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t7 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
 					}
 				}
 			}
@@ -766,38 +764,36 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 1024; i0 += 4) {
-				wide_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 1024; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 784; k++) {
-					const wide_real x0 = p->W1[i0 * 784 + k];
-					const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
-					const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
-					const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
-					for (int l = 0; l < 8; l++) {
-						const wide_real r0 = xt_t7[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const wide_real r1 = xt_t7[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
-							h[(ib + (j0 + c * 8 + l)) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t8 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
 					}
 				}
 			}
@@ -1987,38 +1983,36 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int j0 = 0; j0 < 32; j0 += 16) {
-			for (int i0 = 0; i0 < 1024; i0 += 4) {
-				wide_real a[8][8];
-				for (int t = 0; t < 8; t++) {
-					for (int l = 0; l < 8; l++) {
-						a[t][l] = 0.0f;
-					}
+		for (int i0 = 0; i0 < 1024; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
 				}
-				for (int k = 0; k < 784; k++) {
-					const wide_real x0 = p->W1[i0 * 784 + k];
-					const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
-					const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
-					const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
-					for (int l = 0; l < 8; l++) {
-						const wide_real r0 = xt_t7[k * 32 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const wide_real r1 = xt_t7[k * 32 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
-					}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
-				for (int ii = 0; ii < 4; ii++) {
-					for (int c = 0; c < 2; c++) {
-						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
-							h[(ib + (j0 + c * 8 + l)) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
-						}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t8 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
 					}
 				}
 			}
