@@ -92,7 +92,9 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
  *            half the accumulators (on a scalar FPU 3 to 5 rows dividing
  *            m, else 4, by 4 columns: 5 x 4 takes 29 of the 32 registers),
  *            NR vectors filling the rest, at most 4, within the columns;
- *   packed   MR = 8 rows of one vector (the panel: pack_shape).
+ *   packed   MR rows (a quarter of the registers, at most 8) of one
+ *            vector of the first shape's lanes (the panel: pack_shape; on
+ *            AVX2 4 rows of 16 lanes, two registers each).
  * m, n: the rows and columns of the view the tile covers (xt: C^T). */
 static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m, int64_t n)
 {
@@ -143,13 +145,15 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))
 				tl->form = FORM_LANE;
 		}
-		if (tl->form == FORM_XT)
+		if (tl->form == FORM_XT) {
 			choose_tile(tl, v[i], es, mm->n, mm->pack);
-		else if (tl->form != FORM_PACKED)
+		} else if (tl->form != FORM_PACKED) {
 			choose_tile(tl, v[i], es, mm->m, mm->n);
-		else  /* packed: the first shape's panel and lanes, MR within the registers */
-			tl->v = t0->v, tl->mr = v[i]->vec_regs / 4 < PACK_MR ? v[i]->vec_regs / 4 : PACK_MR,
+		} else {  /* the first shape's panel and lanes, MR rows within the registers */
+			tl->v = t0->v;
+			tl->mr = v[i]->vec_regs / 4 < PACK_MR ? v[i]->vec_regs / 4 : PACK_MR;
 			tl->kernels = v[i]->kernels;
+		}
 		tl->reg = reg;
 	}
 	mm->form = t0->form;
