@@ -14,7 +14,9 @@
  *      xt      C = X W^T with Matmul.pack (optimize.c): packed X^T blocks;
  *      packed  C = L R^T with a short k (<= 128), 16+ rows, 8+ columns and
  *              a panel of KC x V plus MB x V elements within the target's
- *              stack (not with --no-pack);
+ *              stack (not with --no-pack), on 32 vector registers (with 16,
+ *              AVX2, the lane form measured faster: digits 1.23x / 1.86x
+ *              OpenBLAS packed, 1.07x / 1.52x lane);
  *      lane    C = L R^T otherwise with k >= V (batch 1 and small batches);
  *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds.
  *    and, for each register shape of the target (target_variants), the
@@ -69,8 +71,8 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
 		return FORM_SIMPLE;
 	if (mm->pack > 0)
 		return FORM_XT;
-	if (V > 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 && pack &&
-	    pack_shape(t, tl, mm, V, es))
+	if (V > 1 && t->vec_regs >= 32 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 &&
+	    mm->k <= 128 && pack && pack_shape(t, tl, mm, V, es))
 		return FORM_PACKED;
 	if (!mm->ta && (mm->tb || mm->n == 1))
 		return mm->k >= V ? FORM_LANE : FORM_SIMPLE;
@@ -128,7 +130,8 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 
 /* Every register shape's kernel of product mm: the first's form, except
  * that a scalar shape computes the packed forms (no vectors to pack for)
- * as 4 x 4 dot products in place (the xt form's scratch goes unused). */
+ * as 4 x 4 dot products in place (the xt form's scratch goes unused), and
+ * a shape of 16 registers the packed form as the lane form. */
 static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool pack)
 {
 	const Target *v[MAX_VARIANTS];
@@ -144,6 +147,8 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 			*tl = (struct Tile){.form = t0->form, .mb = t0->mb, .kc = t0->kc, .mr = t0->mr};
 			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))
 				tl->form = FORM_LANE;
+			if (tl->form == FORM_PACKED && v[i]->vec_regs < 32)
+				tl->form = FORM_LANE;  /* see product_form */
 		}
 		if (tl->form == FORM_XT) {
 			choose_tile(tl, v[i], es, mm->n, mm->pack);

@@ -266,52 +266,42 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		mlp_adam_real pk[32][16];
-		mlp_adam_real cp[32][16];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int kk = 0; kk < 32; kk++) {
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
 				}
 			}
-			for (int i0 = 0; i0 < 32; i0 += 4) {
-				mlp_adam_real a[4][16];
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					a[0][l] = cp[i0][l];
-					a[1][l] = cp[i0 + 1][l];
-					a[2][l] = cp[i0 + 2][l];
-					a[3][l] = cp[i0 + 3][l];
-				}
-				for (int kk = 0; kk < 32; kk++) {
-					const mlp_adam_real x0 = x[i0 * 64 + k0 + kk];
-					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + kk];
-					const mlp_adam_real x2 = x[(i0 + 2) * 64 + k0 + kk];
-					const mlp_adam_real x3 = x[(i0 + 3) * 64 + k0 + kk];
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const mlp_adam_real r = pk[kk][l];
-						a[0][l] += x0 * r;
-						a[1][l] += x1 * r;
-						a[2][l] += x2 * r;
-						a[3][l] += x3 * r;
-					}
-				}
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					cp[i0][l] = a[0][l];
-					cp[i0 + 1][l] = a[1][l];
-					cp[i0 + 2][l] = a[2][l];
-					cp[i0 + 3][l] = a[3][l];
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
 				}
 			}
-		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
 			}
 		}
 	}
@@ -525,55 +515,73 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 		}
 	}
 #else
-	{
-		mlp_adam_real pk[32][16];
-		mlp_adam_real cp[32][16];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			for (int l = 10; l < 16; l++) {
-				pk[kk][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 10; l++) {
-				pk[kk][l] = p->W2[l * 32 + kk];
-			}
-		}
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[4][16];
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				a[0][l] = cp[i0][l];
-				a[1][l] = cp[i0 + 1][l];
-				a[2][l] = cp[i0 + 2][l];
-				a[3][l] = cp[i0 + 3][l];
-			}
-			for (int kk = 0; kk < 32; kk++) {
-				const mlp_adam_real x0 = h[i0 * 32 + kk];
-				const mlp_adam_real x1 = h[(i0 + 1) * 32 + kk];
-				const mlp_adam_real x2 = h[(i0 + 2) * 32 + kk];
-				const mlp_adam_real x3 = h[(i0 + 3) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = pk[kk][l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
 				}
 			}
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i0][l] = a[0][l];
-				cp[i0 + 1][l] = a[1][l];
-				cp[i0 + 2][l] = a[2][l];
-				cp[i0 + 3][l] = a[3][l];
+			for (int k0 = 0; k0 < 32; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
 			}
 		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 10; l++) {
-				o[i * 10 + l] = cp[i][l];
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		mlp_adam_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
 			}
 		}
 	}
@@ -769,52 +777,42 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		mlp_adam_real pk[32][16];
-		mlp_adam_real cp[32][16];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int kk = 0; kk < 32; kk++) {
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
 				}
 			}
-			for (int i0 = 0; i0 < 32; i0 += 4) {
-				mlp_adam_real a[4][16];
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					a[0][l] = cp[i0][l];
-					a[1][l] = cp[i0 + 1][l];
-					a[2][l] = cp[i0 + 2][l];
-					a[3][l] = cp[i0 + 3][l];
-				}
-				for (int kk = 0; kk < 32; kk++) {
-					const mlp_adam_real x0 = x[i0 * 64 + k0 + kk];
-					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + kk];
-					const mlp_adam_real x2 = x[(i0 + 2) * 64 + k0 + kk];
-					const mlp_adam_real x3 = x[(i0 + 3) * 64 + k0 + kk];
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const mlp_adam_real r = pk[kk][l];
-						a[0][l] += x0 * r;
-						a[1][l] += x1 * r;
-						a[2][l] += x2 * r;
-						a[3][l] += x3 * r;
-					}
-				}
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					cp[i0][l] = a[0][l];
-					cp[i0 + 1][l] = a[1][l];
-					cp[i0 + 2][l] = a[2][l];
-					cp[i0 + 3][l] = a[3][l];
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
 				}
 			}
-		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
 			}
 		}
 	}
@@ -1028,55 +1026,73 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		}
 	}
 #else
-	{
-		mlp_adam_real pk[32][16];
-		mlp_adam_real cp[32][16];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			for (int l = 10; l < 16; l++) {
-				pk[kk][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 10; l++) {
-				pk[kk][l] = p->W2[l * 32 + kk];
-			}
-		}
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[4][16];
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				a[0][l] = cp[i0][l];
-				a[1][l] = cp[i0 + 1][l];
-				a[2][l] = cp[i0 + 2][l];
-				a[3][l] = cp[i0 + 3][l];
-			}
-			for (int kk = 0; kk < 32; kk++) {
-				const mlp_adam_real x0 = h[i0 * 32 + kk];
-				const mlp_adam_real x1 = h[(i0 + 1) * 32 + kk];
-				const mlp_adam_real x2 = h[(i0 + 2) * 32 + kk];
-				const mlp_adam_real x3 = h[(i0 + 3) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = pk[kk][l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
 				}
 			}
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i0][l] = a[0][l];
-				cp[i0 + 1][l] = a[1][l];
-				cp[i0 + 2][l] = a[2][l];
-				cp[i0 + 3][l] = a[3][l];
+			for (int k0 = 0; k0 < 32; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
 			}
 		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 10; l++) {
-				o[i * 10 + l] = cp[i][l];
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		mlp_adam_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
 			}
 		}
 	}
@@ -2214,52 +2230,42 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 16) {
-		mlp_adam_real pk[32][16];
-		mlp_adam_real cp[32][16];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int k0 = 0; k0 < 64; k0 += 32) {
-			for (int kk = 0; kk < 32; kk++) {
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					pk[kk][l] = p->W1[(j0 + l) * 64 + k0 + kk];
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
 				}
 			}
-			for (int i0 = 0; i0 < 32; i0 += 4) {
-				mlp_adam_real a[4][16];
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					a[0][l] = cp[i0][l];
-					a[1][l] = cp[i0 + 1][l];
-					a[2][l] = cp[i0 + 2][l];
-					a[3][l] = cp[i0 + 3][l];
-				}
-				for (int kk = 0; kk < 32; kk++) {
-					const mlp_adam_real x0 = x[i0 * 64 + k0 + kk];
-					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + kk];
-					const mlp_adam_real x2 = x[(i0 + 2) * 64 + k0 + kk];
-					const mlp_adam_real x3 = x[(i0 + 3) * 64 + k0 + kk];
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const mlp_adam_real r = pk[kk][l];
-						a[0][l] += x0 * r;
-						a[1][l] += x1 * r;
-						a[2][l] += x2 * r;
-						a[3][l] += x3 * r;
-					}
-				}
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					cp[i0][l] = a[0][l];
-					cp[i0 + 1][l] = a[1][l];
-					cp[i0 + 2][l] = a[2][l];
-					cp[i0 + 3][l] = a[3][l];
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
 				}
 			}
-		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				h[i * 32 + (j0 + l)] = cp[i][l] < 0 ? 0.0f : cp[i][l];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
 			}
 		}
 	}
@@ -2473,55 +2479,73 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 #else
-	{
-		mlp_adam_real pk[32][16];
-		mlp_adam_real cp[32][16];
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			for (int l = 10; l < 16; l++) {
-				pk[kk][l] = 0.0f;
-			}
-		}
-		for (int kk = 0; kk < 32; kk++) {
-			GRADC_VECTOR for (int l = 0; l < 10; l++) {
-				pk[kk][l] = p->W2[l * 32 + kk];
-			}
-		}
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[4][16];
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				a[0][l] = cp[i0][l];
-				a[1][l] = cp[i0 + 1][l];
-				a[2][l] = cp[i0 + 2][l];
-				a[3][l] = cp[i0 + 3][l];
-			}
-			for (int kk = 0; kk < 32; kk++) {
-				const mlp_adam_real x0 = h[i0 * 32 + kk];
-				const mlp_adam_real x1 = h[(i0 + 1) * 32 + kk];
-				const mlp_adam_real x2 = h[(i0 + 2) * 32 + kk];
-				const mlp_adam_real x3 = h[(i0 + 3) * 32 + kk];
-				GRADC_VECTOR for (int l = 0; l < 16; l++) {
-					const mlp_adam_real r = pk[kk][l];
-					a[0][l] += x0 * r;
-					a[1][l] += x1 * r;
-					a[2][l] += x2 * r;
-					a[3][l] += x3 * r;
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
 				}
 			}
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				cp[i0][l] = a[0][l];
-				cp[i0 + 1][l] = a[1][l];
-				cp[i0 + 2][l] = a[2][l];
-				cp[i0 + 3][l] = a[3][l];
+			for (int k0 = 0; k0 < 32; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
 			}
 		}
-		for (int i = 0; i < 32; i++) {
-			GRADC_VECTOR for (int l = 0; l < 10; l++) {
-				o[i * 10 + l] = cp[i][l];
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		mlp_adam_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
 			}
 		}
 	}

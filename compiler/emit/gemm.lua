@@ -192,9 +192,10 @@ end
 -- the packed form on registers of fewer than 16 lanes (AVX2's 8), GCC
 -- unrolls these loops and vectorizes the loop around them through
 -- shuffles instead (digits at 3x OpenBLAS), so they carry GRADC_VECTOR
--- there; in the lane form the pragma costs 40% more instructions
--- (mnist1), in the tile form it changes nothing, and AVX-512's loops are
--- left as they are.
+-- there (select.c now gives such shapes the lane form instead; this
+-- stays for a row that packs on them); in the lane form the pragma costs
+-- 40% more instructions (mnist1), in the tile form it changes nothing,
+-- and AVX-512's loops are left as they are.
 local function lanes(K, l, n)
   local reg = K.tile.reg or K.block
   K:loop(l, n, K.tile.form == "packed" and reg > 1 and reg < 16)
