@@ -134,10 +134,20 @@ typedef struct Target {
 	int align;        /* arena and allocation alignment in bytes (>= 8) */
 	bool fma;         /* fused multiply-add in hardware */
 	bool int8_dot;    /* a 4-way int8 dot product (VNNI, ...) */
+	int tile_bytes;   /* one register of a product's register tile: a
+	                   * vector, or one float on a scalar FPU */
+	int kernels;      /* GRADC_KERNELS of this register shape (gradc_rt.h);
+	                   * 0: portable, which carries every shape's kernels */
 	const char *about;  /* one line for --help and the generated banner */
 } Target;
-/* The row named 'name', or NULL; names_out (if given): the known names. */
+/* The row named 'name', or NULL; names_out (if given): the known names.
+ * "native" is the row of the machine gradc runs on (cpuid). */
 const Target *find_target(const char *name, const char **names_out);
+enum { MAX_VARIANTS = 3 };
+/* The register shapes whose product kernels t's output carries (itself,
+ * or portable's three, each compiled under its GRADC_KERNELS), in the
+ * order they are printed; returns how many. */
+int target_variants(const Target *t, const Target **out);
 
 /* -------------------------------------------------------------- ir.c */
 
@@ -183,6 +193,18 @@ typedef struct Matmul {
 	Form form;     /* select */
 	int64_t mb, kc, mr;  /* select, FORM_PACKED: rows of C and values of k per
 	                      * panel, rows of the register tile */
+	/* select: the kernel of each register shape of the target
+	 * (target_variants; tile[0] is form, mb, kc, mr above) */
+	struct Tile {
+		Form form;
+		int64_t v;       /* lanes of the form's vectors, in elements */
+		int64_t reg;     /* elements of one register of the shape */
+		int64_t mr, nr;  /* register tile: rows, and columns (lane form) or
+		                  * vectors of columns (tile, xt forms) */
+		int64_t mb, kc;  /* FORM_PACKED's panel */
+		int kernels;     /* the GRADC_KERNELS it is compiled under */
+	} tile[MAX_VARIANTS];
+	int n_tile;
 } Matmul;
 
 /* The window of a convolution or pool (SPEC 1, spatial.c), in the geometry
@@ -302,7 +324,7 @@ Graph *copy_graph(const Graph *g);
  * -> FILL, ...): the id returned may be an existing node.  */
 int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, DType t, Loc loc);
 /* The rows of L a packed product of dtype dt transposes per block: two
- * vectors of the target (target.c). */
+ * tile registers of the target; 0 (no packing) for scalar tiles (target.c). */
 int pack_rows(const Target *t, DType dt);
 /* The float element type of g's values (DT_F32 or DT_F64). */
 static inline DType float_dtype(const Graph *g)

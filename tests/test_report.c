@@ -200,6 +200,7 @@ static void check_mode(const JVal *root, const char *mode)
 	if (!strcmp(mode, "infer"))
 		ck_assert_int_eq(kept->n, 0);
 	ck_assert_int_ge(num(f, "params_count"), num(f, "trainable_count"));
+	ck_assert_int_gt(num(f, "macs"), 0);  /* every model here has a product */
 	int64_t arena = 0, sum = 0, peak = 0;
 	int last_step = 0;
 	for (int i = 0; i < bufs->n; i++) {
