@@ -98,7 +98,8 @@ Figures figures(const Graph *g, bool flash)
 	f.lower_bound_bytes = g->lower_bound;
 	f.unshared_bytes = g->unshared_bytes;
 	f.flash = flash;
-	f.total_bytes = f.arena_bytes + f.optimizer_bytes;
+	f.stack_bytes = g->stack_bytes;
+	f.total_bytes = f.arena_bytes + f.optimizer_bytes + f.stack_bytes;
 	if (!flash)
 		f.total_bytes += f.params_bytes + f.frozen_bytes;
 
@@ -160,6 +161,7 @@ static void figures_table(Buf *b, const Figures *t, const Figures *i)
 	figure_row(b, "arena", t, i, offsetof(Figures, arena_bytes));
 	figure_row(b, "lower bound", t, i, offsetof(Figures, lower_bound_bytes));
 	figure_row(b, "unshared", t, i, offsetof(Figures, unshared_bytes));
+	figure_row(b, "stack", t, i, offsetof(Figures, stack_bytes));
 	figure_row(b, "total RAM", t, i, offsetof(Figures, total_bytes));
 }
 
@@ -192,7 +194,8 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 		              "  inference RAM is then the arena alone: %lld bytes\n",
 		           (long long)i->arena_bytes);
 	}
-	buf_printf(b, "total RAM = arena + trainable params + optimizer state + frozen params\n");
+	buf_printf(b, "total RAM = arena + trainable params + optimizer state + frozen params + stack\n"
+	              "  (stack: the worst case of the entry points, from the code emitted)\n");
 }
 
 static void buffer_list(Buf *b, const Graph *g, const Buffer *buf, int nb)
@@ -283,12 +286,12 @@ static void json_figures(Buf *b, const char *key, const Figures *f)
 	}
 	buf_printf(b, "{\"params_bytes\": %lld, \"frozen_bytes\": %lld, \"optimizer_bytes\": %lld, "
 	              "\"arena_bytes\": %lld, \"lower_bound_bytes\": %lld, \"unshared_bytes\": %lld, "
-	              "\"total_bytes\": %lld, \"kept_bytes\": %lld, "
+	              "\"stack_bytes\": %lld, \"total_bytes\": %lld, \"kept_bytes\": %lld, "
 	              "\"baseline_lower_bound_bytes\": %lld},\n",
 	           (long long)f->params_bytes, (long long)f->frozen_bytes,
 	           (long long)f->optimizer_bytes, (long long)f->arena_bytes,
 	           (long long)f->lower_bound_bytes, (long long)f->unshared_bytes,
-	           (long long)f->total_bytes, (long long)f->kept_bytes,
+	           (long long)f->stack_bytes, (long long)f->total_bytes, (long long)f->kept_bytes,
 	           (long long)f->baseline_lower_bound_bytes);
 }
 

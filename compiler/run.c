@@ -311,7 +311,17 @@ static void generate(Job *j, const Source *src, const Options *o)
 	opt.infer_only = !j->fwd->has_minimize;
 	j->n_modes = 0;
 	j->modes[j->n_modes++] = j->infer = build_mode(j->fwd, MODE_INFER, &opt);
-	if (j->fwd->has_minimize) {
+	if (j->fwd->has_minimize && opt.budget_set) { /* --budget [--fit]: fitbuild.c */
+		Fit r;
+		build_fit(j->fwd, &opt, &r);
+		if (r.ram > opt.budget)
+			error_plain("training needs %lld bytes of RAM, over the budget of %lld (--fit may "
+			            "find a way)", (long long)r.ram, (long long)opt.budget);
+		opt = r.opt;
+		j->modes[0] = j->infer = r.modes[0];
+		j->modes[j->n_modes++] = j->train = r.modes[1];
+		j->modes[j->n_modes++] = j->grad = r.modes[2];
+	} else if (j->fwd->has_minimize) {
 		j->modes[j->n_modes++] = j->train = build_mode(j->fwd, MODE_TRAIN, &opt);
 		j->modes[j->n_modes++] = j->grad = build_mode(j->fwd, MODE_GRAD, &opt);
 	}

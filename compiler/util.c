@@ -78,6 +78,24 @@ void *alloc_grow(void *p, size_t old_n, size_t new_n)
 	return q;
 }
 
+/* A mark of the arena, and the release of everything allocated after it
+ * (fit.c tries thousands of plans; each trial's graphs go back). */
+AllocMark alloc_mark(void)
+{
+	return (AllocMark){chunks, chunks ? chunks->used : 0};
+}
+
+void alloc_release(AllocMark m)
+{
+	while (chunks && chunks != m.chunk) {
+		Chunk *next = chunks->next;
+		free(chunks);
+		chunks = next;
+	}
+	if (chunks)
+		chunks->used = m.used;
+}
+
 void free_all(void)
 {
 	while (chunks) {

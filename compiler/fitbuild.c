@@ -1,0 +1,280 @@
+/* fitbuild.c: a training build under `--budget BYTES [--fit]` (compile,
+ * report, run, check), and what it prints about the plan.
+ *
+ * Training RAM (SPEC 2, issue 18) = parameters + optimizer state + the
+ * largest arena of the training entry points (NAME_ARENA_BYTES) + their
+ * worst-case stack (stack.c, from the code emitted).
+ *
+ * build_fit:
+ *   1. The plain build.  Fits: done.
+ *   2. Without --fit: the plain build without packing (no scratch, no
+ *      stack panels), as before; over the budget: an error with the report.
+ *   3. With --fit, the plans that fit, the one with the fewest extra
+ *      multiply-adds (ties: packing kept, then fewer micro-batches):
+ *      a. recomputation (fit.c) of the step and of the gradients entry
+ *         point, packed and unpacked, the arena limit being the budget less
+ *         the parameters, the state and the stack;
+ *      b. only if no (a) fits: micro-batches (microbatch.c) of every
+ *         divisor of the batch, each with (a) inside.
+ *   4. No plan fits: status 1, naming the smallest RAM reachable and what
+ *      it takes.
+ */
+#include "gradc.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* Fill the stack figures of a build's graphs from its emitted code:
+ * inference its own, training the worse of the step and the gradients. */
+void set_stacks(Graph *const *modes, int n, const Options *o)
+{
+	int64_t st[3];
+	entry_stacks(modes, n, o, st);
+	int64_t t = st[1] > st[2] ? st[1] : st[2];
+	for (int k = 0; k < n; k++)
+		modes[k]->stack_bytes = modes[k]->mode == MODE_INFER ? st[0] : t;
+}
+
+/* RAM of a build: parameters (unless in flash), optimizer state, the
+ * largest arena of the entry points and the worst stack. */
+int64_t build_ram(Graph *const *modes, int n, bool flash)
+{
+	Figures f = figures(modes[n > 1 ? 1 : 0], flash);
+	int64_t arena = 0, stack = 0;
+	for (int k = 0; k < n; k++) {
+		arena = modes[k]->arena_bytes > arena ? modes[k]->arena_bytes : arena;
+		stack = modes[k]->stack_bytes > stack ? modes[k]->stack_bytes : stack;
+	}
+	return f.total_bytes - f.arena_bytes - f.stack_bytes + arena + stack;
+}
+
+static void plain_modes(const Graph *fwd, const Options *o, Fit *r)
+{
+	r->n = 0;
+	r->modes[r->n++] = build_mode(fwd, MODE_INFER, o);
+	r->modes[r->n++] = build_mode(fwd, MODE_TRAIN, o);
+	r->modes[r->n++] = build_mode(fwd, MODE_GRAD, o);
+	set_stacks(r->modes, r->n, o);
+	r->ram = build_ram(r->modes, r->n, false);
+}
+
+/* Recomputation at the plain batch: fills r if a plan fits; else *least
+ * (if smaller): the smallest RAM it reaches.  */
+static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fit *r,
+                          int64_t *least, Fit *why)
+{
+	Fit p = {.opt = *o, .micro = 1};
+	plain_modes(fwd, &p.opt, &p);
+	int64_t fixed = p.ram - p.modes[1]->arena_bytes - p.modes[1]->stack_bytes;
+	int64_t limit = budget - fixed - p.modes[1]->stack_bytes;
+	FitPlan gp;
+	int64_t lt, lg;
+	Graph *t = fit_search(p.modes[1], limit, &p.plan, &lt);
+	Graph *g = fit_search(p.modes[2], limit, &gp, &lg);
+	int64_t reach = fixed + p.modes[1]->stack_bytes + (lt > lg ? lt : lg);
+	if (p.modes[0]->arena_bytes > reach - fixed - p.modes[1]->stack_bytes)
+		reach = fixed + p.modes[1]->stack_bytes + p.modes[0]->arena_bytes;
+	if (reach < *least) {
+		*least = reach;
+		why->least_plan = p.plan;
+		why->least_micro = 1;
+		why->least_no_pack = o->no_pack;
+	}
+	if (!t || !g || p.modes[0]->arena_bytes > limit)
+		return false;
+	p.modes[1] = t;
+	p.modes[2] = g;
+	p.stack = p.modes[1]->stack_bytes;
+	set_stacks(p.modes, p.n, &p.opt);  /* the code of the fitted graphs */
+	p.ram = build_ram(p.modes, p.n, false);
+	if (p.ram > budget)
+		return false;
+	p.fitted = true;
+	*r = p;
+	return true;
+}
+
+/* Build the entry points of a training build within o->budget (if set). */
+void build_fit(const Graph *fwd, const Options *o, Fit *r)
+{
+	memset(r, 0, sizeof *r);
+	r->opt = *o;
+	r->micro = 1;
+	plain_modes(fwd, &r->opt, r);
+	r->plain_ram = r->ram;
+	if (!o->budget_set || r->ram <= o->budget)
+		return;
+	if (!o->fit) {
+		if (!o->no_pack) { /* first give up the packing scratch */
+			r->opt.no_pack = true;
+			plain_modes(fwd, &r->opt, r);
+		}
+		return; /* the caller reports r->ram over the budget */
+	}
+	int64_t least = INT64_MAX;
+	Fit best = {0}, cand;
+	bool found = false;
+	for (int np = o->no_pack ? 1 : 0; np < 2; np++) {
+		Options x = *o;
+		x.no_pack = np;
+		if (try_recompute(fwd, &x, o->budget, &cand, &least, r) &&
+		    (!found || cand.plan.extra_macs < best.plan.extra_macs)) {
+			best = cand;
+			found = true;
+		}
+	}
+	if (!found)
+		found = try_micro(fwd, o, &best, &least, r);
+	if (!found) {
+		const char *what = fit_plan_str(&r->least_plan, r->least_micro);
+		error_plain("no plan fits the training RAM budget of %lld bytes: the smallest "
+		            "training RAM reachable is %lld bytes (%s%s)",
+		            (long long)o->budget, (long long)least, what,
+		            r->least_no_pack ? ", no packing" : "");
+	}
+	best.plain_ram = r->plain_ram;
+	*r = best;
+}
+
+/* "recompute h1, h2 (+12.5% multiply-adds)", or "recompute nothing". */
+const char *fit_plan_str(const FitPlan *p, int micro)
+{
+	Buf b = {0};
+	int n = 0;
+	for (int k = 0; k < p->n_cand; k++)
+		if (p->drop[k])
+			buf_printf(&b, "%s%s", n++ ? ", " : "recompute ", p->cand[k]);
+	if (!n)
+		buf_printf(&b, "recompute nothing");
+	if (micro > 1)
+		buf_printf(&b, ", %d micro-batches", micro);
+	buf_printf(&b, ", +%.1f%% multiply-adds",
+	           p->macs ? 100.0 * (double)p->extra_macs / (double)p->macs : 0.0);
+	return b.s;
+}
+
+/* The plan section of `report --budget B --fit`. */
+void fit_report(Buf *b, const Fit *r)
+{
+	const FitPlan *p = &r->plan;
+	buf_printf(b, "fit: training RAM %lld bytes (plain build %lld), budget %lld\n",
+	           (long long)r->ram, (long long)r->plain_ram, (long long)r->opt.budget);
+	buf_printf(b, "  search: %s\n", p->exhaustive ?
+	           "every set of kept values tried (optimal)" : "greedy (more than 12 candidates)");
+	buf_printf(b, "  %-20s %10s  %s\n", "value", "bytes", "plan");
+	for (int k = 0; k < p->n_cand; k++)
+		buf_printf(b, "  %-20s %10lld  %s\n", p->cand[k], (long long)p->cand_bytes[k],
+		           p->drop[k] ? "recomputed" : "kept");
+	buf_printf(b, "  micro-batches: %d of %d samples%s\n", r->micro,
+	           r->modes[1]->batch, r->micro > 1 ? " (gradients accumulated)" : " (none)");
+	if (r->micro > 1)
+		buf_printf(b, "  gradient accumulators: %lld bytes (in the arena)\n", (long long)r->accum);
+	buf_printf(b, "  packing: %s\n", r->opt.no_pack ? "off (no scratch, no stack panels)" : "on");
+	buf_printf(b, "  nodes recomputed: %d; extra multiply-adds: %lld of %lld (%.1f%%)\n\n",
+	           p->n_copy, (long long)p->extra_macs * r->micro, (long long)p->macs * r->micro,
+	           p->macs ? 100.0 * (double)p->extra_macs / (double)p->macs : 0.0);
+}
+
+/* ---- the trade-off curve (report --sweep-budget CURVE.svg) */
+
+typedef struct Row {
+	int64_t ram, extra;  /* training RAM, extra multiply-adds per step */
+	int micro;
+	const char *what;
+} Row;
+
+/* An SVG plot of the rows: RAM (x) against extra multiply-adds in % (y). */
+static void svg_plot(Buf *b, const Row *row, int n, int64_t macs, const char *model)
+{
+	const int W = 640, H = 400, L = 80, R = 20, T = 40, B = 60;
+	int64_t xmax = 0, xmin = INT64_MAX;
+	double ymax = 1;
+	for (int k = 0; k < n; k++) {
+		xmax = row[k].ram > xmax ? row[k].ram : xmax;
+		xmin = row[k].ram < xmin ? row[k].ram : xmin;
+		double y = macs ? 100.0 * (double)row[k].extra / (double)macs : 0;
+		ymax = y > ymax ? y : ymax;
+	}
+	if (xmin == xmax)
+		xmin = xmax / 2;
+	ymax *= 1.1;
+	buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+	              "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+	buf_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H);
+	buf_printf(b, "<text x=\"%d\" y=\"20\" text-anchor=\"middle\">%s: training RAM vs extra "
+	              "multiply-adds (gradc --fit)</text>\n", W / 2, model);
+	buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - B,
+	           W - R, H - B);
+	buf_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, T, L,
+	           H - B);
+	buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">training RAM (bytes)</text>\n",
+	           (L + W - R) / 2, H - 15);
+	buf_printf(b, "<text x=\"15\" y=\"%d\" transform=\"rotate(-90 15 %d)\" text-anchor=\"middle\">"
+	              "extra multiply-adds (%%)</text>\n", (T + H - B) / 2, (T + H - B) / 2);
+#define X(v) (L + (double)((v) - xmin) / (double)(xmax - xmin) * (W - L - R))
+#define Y(v) (H - B - (v) / ymax * (H - T - B))
+	for (int t = 0; t <= 4; t++) {
+		int64_t xv = xmin + (xmax - xmin) * t / 4;
+		double yv = ymax * t / 4;
+		buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%lld</text>\n", X(xv),
+		           H - B + 18, (long long)xv);
+		buf_printf(b, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", L - 6,
+		           Y(yv) + 4, yv);
+	}
+	buf_printf(b, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
+	for (int k = 0; k < n; k++)
+		buf_printf(b, "%s%.1f,%.1f", k ? " " : "", X(row[k].ram),
+		           Y(macs ? 100.0 * (double)row[k].extra / (double)macs : 0));
+	buf_printf(b, "\"/>\n");
+	for (int k = 0; k < n; k++)
+		buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", X(row[k].ram),
+		           Y(macs ? 100.0 * (double)row[k].extra / (double)macs : 0),
+		           row[k].micro > 1 ? "#d62728" : "#1f77b4");
+#undef X
+#undef Y
+	buf_printf(b, "</svg>\n");
+}
+
+/* `report --sweep-budget CURVE.svg`: the curve from the plain build's RAM
+ * down to the smallest reachable, a table on 'b' and the plot in 'svg'. */
+void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg)
+{
+	Fit p = {.opt = *o, .micro = 1};
+	plain_modes(fwd, &p.opt, &p);
+	Graph *t = p.modes[1], *g = p.modes[2];
+	int64_t stack = t->stack_bytes;
+	int64_t fixed = p.ram - t->arena_bytes - stack;
+	int n;
+	FitPoint *pt = fit_curve(t, &n);
+	Row *row = alloc(sizeof(Row) * (size_t)(n + 64));
+	int nr = 0;
+	for (int k = 0; k < n; k++) {
+		FitPlan gp;
+		int64_t lg;
+		AllocMark mk = alloc_mark();
+		Graph *gf = fit_search(g, pt[k].arena, &gp, &lg);
+		int64_t ga = gf ? gf->arena_bytes : lg;
+		alloc_release(mk);
+		int64_t arena = pt[k].arena > ga ? pt[k].arena : ga;
+		arena = p.modes[0]->arena_bytes > arena ? p.modes[0]->arena_bytes : arena;
+		int64_t ram = fixed + stack + arena;
+		if (nr && ram >= row[nr - 1].ram)
+			continue;
+		row[nr++] = (Row){ram, pt[k].extra_macs, 1,
+		                  str_fmt("%d node%s recomputed", pt[k].n_copy, pt[k].n_copy == 1 ? "" : "s")};
+	}
+	nr = micro_sweep(fwd, o, row, nr, 64);
+	int64_t macs = graph_macs(t);
+	buf_printf(b, "gradc sweep-budget: model %s, batch %d; training RAM = params + state + "
+	              "arena + stack\n", t->model, t->batch);
+	buf_printf(b, "%12s %14s %8s %6s  %s\n", "ram_bytes", "extra_macs", "extra%", "micro", "plan");
+	for (int k = 0; k < nr; k++)
+		buf_printf(b, "%12lld %14lld %7.1f%% %6d  %s\n", (long long)row[k].ram,
+		           (long long)row[k].extra, macs ? 100.0 * (double)row[k].extra / (double)macs : 0,
+		           row[k].micro, row[k].what);
+	Buf s = {0};
+	svg_plot(&s, row, nr, macs, t->model);
+	if (write_file_atomic(svg, s.s, s.len) != 0)
+		error_plain("cannot write '%s': %s", svg, strerror(errno));
+	buf_printf(b, "plot: %s\n", svg);
+}
