@@ -1,0 +1,96 @@
+# t_fit.sh: `--budget BYTES --fit` (issue 18): recomputation in the backward
+# pass on a chain (tests/models/fitchain.nn) and on a DAG with residuals
+# (fitres.nn), the trade-off curve, the exact minimum and one byte under
+# it, the fitted build bit-identical to the plain one (gradc run), gradc
+# check on it, and the worst-case stack against GCC's -fstack-usage.
+. "$ROOT/tests/lib.sh"
+need_mkst
+mkst "$T/in.st" x:F32:8,16:rand3 y:I32:8:mod4
+
+# ram_of MODEL BUDGET: the training total_bytes report prints for the fitted build
+ram_of() {
+	"$GRADC" report "$1" --budget "$2" --fit --json | grep -o '"total_bytes": [0-9]*' | head -n 1 |
+		grep -o '[0-9]*$'
+}
+
+for m in fitchain fitres; do
+	M="$ROOT/tests/models/$m.nn"
+	"$GRADC" report "$M" --sweep-budget "$T/$m.svg" >"$T/$m.sweep" || fail "$m: sweep failed"
+	grep -q "<polyline" "$T/$m.svg" || fail "$m: no curve in the SVG"
+	rows=$(grep -cE '^ +[0-9]+ +[0-9]+' "$T/$m.sweep")
+	[ "$rows" -ge 3 ] || fail "$m: want at least 3 points on the curve, got $(cat "$T/$m.sweep")"
+	plain=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/$m.sweep" | head -n 1 | awk '{print $1}')
+	min=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/$m.sweep" | tail -n 1 | awk '{print $1}')
+	mid=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/$m.sweep" | sed -n 2p | awk '{print $1}')
+	[ "$min" -lt "$plain" ] || fail "$m: smallest RAM $min not below the plain $plain"
+
+	"$GRADC" run "$M" --in "$T/in.st" --out "$T/plain.st" --steps 3 || fail "$m: plain run"
+	for b in "$mid" "$min"; do
+		"$GRADC" run "$M" --in "$T/in.st" --out "$T/fit.st" --steps 3 --budget "$b" --fit ||
+			fail "$m: fitted run at $b"
+		cmp -s "$T/plain.st" "$T/fit.st" || fail "$m: fitted run at $b differs from the plain run"
+		total=$(ram_of "$M" "$b")
+		[ -n "$total" ] && [ "$total" -le "$b" ] || fail "$m: report total '$total' over the budget $b"
+		"$GRADC" report "$M" --budget "$b" --fit >"$T/r.txt" || fail "$m: report at $b"
+		grep -q "recomputed" "$T/r.txt" && grep -q "extra multiply-adds" "$T/r.txt" &&
+			grep -q "timeline" "$T/r.txt" || fail "$m: report at $b shows no plan or timeline"
+	done
+	# check builds in f64: its smallest RAM is the f64 curve's
+	"$GRADC" report "$M" --dtype f64 --sweep-budget "$T/d.svg" >"$T/d.sweep" || fail "$m: f64 sweep"
+	min64=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/d.sweep" | tail -n 1 | awk '{print $1}')
+	"$GRADC" check "$M" --budget "$min64" --fit >"$T/c.txt" 2>&1 ||
+		fail "$m: check at $min64: $(cat "$T/c.txt")"
+
+	"$GRADC" compile "$M" -o "$T/p" || fail "$m: plain compile"
+	"$GRADC" compile "$M" -o "$T/f" --budget "$min" --fit || fail "$m: compile at the minimum $min"
+	grep -q "(recomputed for the backward pass of " "$T/f/$m.c" ||
+		fail "$m: no recomputed kernel in the generated code"
+	"$GRADC" compile "$M" -o "$T/g" --budget "$plain" --fit || fail "$m: compile at the plain RAM"
+	cmp -s "$T/p/$m.c" "$T/g/$m.c" || fail "$m: --fit changed a build that fits as it is"
+	cc -std=c99 -Wall -Wextra -Wpedantic -Werror -I"$ROOT/runtime" -c -o "$T/f.o" "$T/f/$m.c" ||
+		fail "$m: the fitted C does not compile cleanly"
+
+	# one byte under the smallest RAM reachable: status 1, nothing written
+	"$GRADC" compile "$M" -o "$T/u" --budget $((min - 1)) --fit 2>"$T/e"
+	st=$?
+	[ "$st" -eq 1 ] || fail "$m: budget $((min - 1)): status $st, want 1"
+	grep -q "^gradc: error: no plan fits the training RAM budget of $((min - 1)) bytes: the smallest training RAM reachable is $min bytes (recompute " "$T/e" ||
+		fail "$m: budget one byte under: message $(cat "$T/e")"
+	[ -e "$T/u/$m.c" ] && fail "$m: budget one byte under: $m.c written"
+	"$GRADC" run "$M" --in "$T/in.st" --out "$T/x.st" --budget $((min - 1)) --fit 2>/dev/null &&
+		fail "$m: run at one byte under the minimum succeeded"
+	[ -e "$T/x.st" ] && fail "$m: run under the minimum wrote OUT"
+done
+
+# usage
+"$GRADC" compile "$ROOT/models/mlp.nn" --fit -o "$T/z" 2>/dev/null
+[ $? -eq 2 ] || fail "--fit without --budget: want status 2"
+"$GRADC" compile "$ROOT/models/mlp.nn" --infer-only --budget 1M --fit -o "$T/z" 2>/dev/null
+[ $? -eq 2 ] || fail "--fit with --infer-only: want status 2"
+"$GRADC" report "$ROOT/models/mlp.nn" --sweep-budget 2>/dev/null
+[ $? -eq 2 ] || fail "--sweep-budget without a file: want status 2"
+
+# the stack report's figures bound GCC's own (-O2), within 1 KiB
+"$GRADC" compile "$ROOT/models/mlp.nn" -o "$T/s" || fail "mlp compile"
+json=$("$GRADC" report "$ROOT/models/mlp.nn" --json)
+st_train=$(echo "$json" | grep -o '"stack_bytes": [0-9]*' | sed -n 1p | grep -o '[0-9]*$')
+st_infer=$(echo "$json" | grep -o '"stack_bytes": [0-9]*' | sed -n 2p | grep -o '[0-9]*$')
+# su_of CC FLAGS...: the largest frame of the training entry points, then inference's
+su_check() {
+	what=$1
+	shift
+	(cd "$T/s" && "$@" -std=c99 -O2 -fstack-usage -I"$ROOT/runtime" -c mlp.c -o mlp.o) ||
+		{ fail "$what: cannot compile"; return; }
+	tr=$(grep -E ':mlp_(train_step|grad)\s' "$T/s/mlp.su" | awk '{print $2}' | sort -n | tail -n 1)
+	inf=$(grep -E ':mlp_infer\s' "$T/s/mlp.su" | awk '{print $2}')
+	[ -n "$tr" ] && [ "$st_train" -ge "$tr" ] && [ "$st_train" -le $((tr + 1024)) ] ||
+		fail "$what: training stack $st_train vs -fstack-usage $tr"
+	[ -n "$inf" ] && [ "$st_infer" -ge "$inf" ] && [ "$st_infer" -le $((inf + 1024)) ] ||
+		fail "$what: inference stack $st_infer vs -fstack-usage $inf"
+}
+su_check gcc gcc
+if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
+	su_check arm-none-eabi-gcc arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 \
+		-mfloat-abi=hard --specs=picolibc.specs
+fi
+[ "$fails" -eq 0 ]
