@@ -1,6 +1,6 @@
 /* fit.c: fitting a training-RAM budget (`--budget BYTES --fit`, SPEC 4) by
  * recomputing forward values during the backward pass and, only if that
- * is not enough, by micro-batches (fitbuild.c drives both).
+ * is not enough, by micro-batches (not built yet; fitbuild.c drives it).
  *
  * Requires: a planned TRAIN or GRAD graph (schedule and plan done).
  * Gives:    a planned graph in which some forward values are not kept for

@@ -10,12 +10,12 @@
  *   2. Without --fit: the plain build without packing (no scratch, no
  *      stack panels), as before; over the budget: an error with the report.
  *   3. With --fit, the plans that fit, the one with the fewest extra
- *      multiply-adds (ties: packing kept, then fewer micro-batches):
+ *      multiply-adds (ties: packing kept):
  *      a. recomputation (fit.c) of the step and of the gradients entry
  *         point, packed and unpacked, the arena limit being the budget less
  *         the parameters, the state and the stack;
- *      b. only if no (a) fits: micro-batches (microbatch.c) of every
- *         divisor of the batch, each with (a) inside.
+ *      (micro-batches, SPEC's next step when recomputation is not
+ *      enough, are not built yet: README, "Fitting a budget").
  *   4. No plan fits: status 1, naming the smallest RAM reachable and what
  *      it takes.
  */
@@ -63,7 +63,7 @@ static void plain_modes(const Graph *fwd, const Options *o, Fit *r)
 static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fit *r,
                           int64_t *least, Fit *why)
 {
-	Fit p = {.opt = *o, .micro = 1};
+	Fit p = {.opt = *o};
 	plain_modes(fwd, &p.opt, &p);
 	int64_t fixed = p.ram - p.modes[1]->arena_bytes - p.modes[1]->stack_bytes;
 	int64_t limit = budget - fixed - p.modes[1]->stack_bytes;
@@ -77,7 +77,6 @@ static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fi
 	if (reach < *least) {
 		*least = reach;
 		why->least_plan = p.plan;
-		why->least_micro = 1;
 		why->least_no_pack = o->no_pack;
 	}
 	if (!t || !g || p.modes[0]->arena_bytes > limit)
@@ -99,7 +98,6 @@ void build_fit(const Graph *fwd, const Options *o, Fit *r)
 {
 	memset(r, 0, sizeof *r);
 	r->opt = *o;
-	r->micro = 1;
 	plain_modes(fwd, &r->opt, r);
 	r->plain_ram = r->ram;
 	if (!o->budget_set || r->ram <= o->budget)
@@ -123,10 +121,8 @@ void build_fit(const Graph *fwd, const Options *o, Fit *r)
 			found = true;
 		}
 	}
-	if (!found)
-		found = try_micro(fwd, o, &best, &least, r);
 	if (!found) {
-		const char *what = fit_plan_str(&r->least_plan, r->least_micro);
+		const char *what = fit_plan_str(&r->least_plan);
 		error_plain("no plan fits the training RAM budget of %lld bytes: the smallest "
 		            "training RAM reachable is %lld bytes (%s%s)",
 		            (long long)o->budget, (long long)least, what,
@@ -137,7 +133,7 @@ void build_fit(const Graph *fwd, const Options *o, Fit *r)
 }
 
 /* "recompute h1, h2 (+12.5% multiply-adds)", or "recompute nothing". */
-const char *fit_plan_str(const FitPlan *p, int micro)
+const char *fit_plan_str(const FitPlan *p)
 {
 	Buf b = {0};
 	int n = 0;
@@ -146,8 +142,6 @@ const char *fit_plan_str(const FitPlan *p, int micro)
 			buf_printf(&b, "%s%s", n++ ? ", " : "recompute ", p->cand[k]);
 	if (!n)
 		buf_printf(&b, "recompute nothing");
-	if (micro > 1)
-		buf_printf(&b, ", %d micro-batches", micro);
 	buf_printf(&b, ", +%.1f%% multiply-adds",
 	           p->macs ? 100.0 * (double)p->extra_macs / (double)p->macs : 0.0);
 	return b.s;
@@ -165,13 +159,10 @@ void fit_report(Buf *b, const Fit *r)
 	for (int k = 0; k < p->n_cand; k++)
 		buf_printf(b, "  %-20s %10lld  %s\n", p->cand[k], (long long)p->cand_bytes[k],
 		           p->drop[k] ? "recomputed" : "kept");
-	buf_printf(b, "  micro-batches: %d of %d samples%s\n", r->micro,
-	           r->modes[1]->batch, r->micro > 1 ? " (gradients accumulated)" : " (none)");
-	if (r->micro > 1)
-		buf_printf(b, "  gradient accumulators: %lld bytes (in the arena)\n", (long long)r->accum);
+	buf_printf(b, "  micro-batches: none (the batch of %d in one step)\n", r->modes[1]->batch);
 	buf_printf(b, "  packing: %s\n", r->opt.no_pack ? "off (no scratch, no stack panels)" : "on");
 	buf_printf(b, "  nodes recomputed: %d; extra multiply-adds: %lld of %lld (%.1f%%)\n\n",
-	           p->n_copy, (long long)p->extra_macs * r->micro, (long long)p->macs * r->micro,
+	           p->n_copy, (long long)p->extra_macs, (long long)p->macs,
 	           p->macs ? 100.0 * (double)p->extra_macs / (double)p->macs : 0.0);
 }
 
@@ -179,7 +170,6 @@ void fit_report(Buf *b, const Fit *r)
 
 typedef struct Row {
 	int64_t ram, extra;  /* training RAM, extra multiply-adds per step */
-	int micro;
 	const char *what;
 } Row;
 
@@ -229,7 +219,7 @@ static void svg_plot(Buf *b, const Row *row, int n, int64_t macs, const char *mo
 	for (int k = 0; k < n; k++)
 		buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", X(row[k].ram),
 		           Y(macs ? 100.0 * (double)row[k].extra / (double)macs : 0),
-		           row[k].micro > 1 ? "#d62728" : "#1f77b4");
+		           "#1f77b4");
 #undef X
 #undef Y
 	buf_printf(b, "</svg>\n");
@@ -239,14 +229,14 @@ static void svg_plot(Buf *b, const Row *row, int n, int64_t macs, const char *mo
  * down to the smallest reachable, a table on 'b' and the plot in 'svg'. */
 void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg)
 {
-	Fit p = {.opt = *o, .micro = 1};
+	Fit p = {.opt = *o};
 	plain_modes(fwd, &p.opt, &p);
 	Graph *t = p.modes[1], *g = p.modes[2];
 	int64_t stack = t->stack_bytes;
 	int64_t fixed = p.ram - t->arena_bytes - stack;
 	int n;
 	FitPoint *pt = fit_curve(t, &n);
-	Row *row = alloc(sizeof(Row) * (size_t)(n + 64));
+	Row *row = alloc(sizeof(Row) * (size_t)(n + 1));
 	int nr = 0;
 	for (int k = 0; k < n; k++) {
 		FitPlan gp;
@@ -260,18 +250,17 @@ void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg)
 		int64_t ram = fixed + stack + arena;
 		if (nr && ram >= row[nr - 1].ram)
 			continue;
-		row[nr++] = (Row){ram, pt[k].extra_macs, 1,
+		row[nr++] = (Row){ram, pt[k].extra_macs,
 		                  str_fmt("%d node%s recomputed", pt[k].n_copy, pt[k].n_copy == 1 ? "" : "s")};
 	}
-	nr = micro_sweep(fwd, o, row, nr, 64);
 	int64_t macs = graph_macs(t);
 	buf_printf(b, "gradc sweep-budget: model %s, batch %d; training RAM = params + state + "
 	              "arena + stack\n", t->model, t->batch);
-	buf_printf(b, "%12s %14s %8s %6s  %s\n", "ram_bytes", "extra_macs", "extra%", "micro", "plan");
+	buf_printf(b, "%12s %14s %8s  %s\n", "ram_bytes", "extra_macs", "extra%", "plan");
 	for (int k = 0; k < nr; k++)
-		buf_printf(b, "%12lld %14lld %7.1f%% %6d  %s\n", (long long)row[k].ram,
+		buf_printf(b, "%12lld %14lld %7.1f%%  %s\n", (long long)row[k].ram,
 		           (long long)row[k].extra, macs ? 100.0 * (double)row[k].extra / (double)macs : 0,
-		           row[k].micro, row[k].what);
+		           row[k].what);
 	Buf s = {0};
 	svg_plot(&s, row, nr, macs, t->model);
 	if (write_file_atomic(svg, s.s, s.len) != 0)

@@ -289,9 +289,6 @@ typedef struct Graph {
 	int64_t lower_bound;     /* liveness lower bound for the schedule */
 	int64_t unshared_bytes;  /* sum of all arena allocations */
 	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
-	int micro;               /* fitbuild.c: a step run this many times per call, its
-	                          * gradients accumulated (micro-batches); 0, 1: no */
-	int64_t micro_acc;       /* arena offset of the accumulators (micro > 1) */
 } Graph;
 
 Graph *new_graph(const char *model, const Source *src);
@@ -599,26 +596,17 @@ typedef struct Fit {
 	int64_t stack;
 	bool fitted;          /* --fit changed the build */
 	FitPlan plan;         /* the training step's recomputation */
-	int micro;            /* micro-batches (1: none) */
-	int64_t accum;        /* bytes of the gradient accumulators (micro > 1) */
 	FitPlan least_plan;   /* what the smallest RAM reachable takes */
-	int least_micro;
 	bool least_no_pack;
 } Fit;
 void build_fit(const Graph *fwd, const Options *o, Fit *r);
 void set_stacks(Graph *const *modes, int n, const Options *o);
 int64_t build_ram(Graph *const *modes, int n, bool flash);
-const char *fit_plan_str(const FitPlan *p, int micro);
+const char *fit_plan_str(const FitPlan *p);
 void fit_report(Buf *b, const Fit *r);
 /* `report --sweep-budget CURVE.svg`: the table on b, the plot in the file. */
 void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg);
-struct Row;
-/* microbatch.c: append the micro-batched points below row[n-1] (at most
- * 'max' rows in all); returns the count. */
-int micro_sweep(const Graph *fwd, const Options *o, struct Row *row, int n, int max);
-/* microbatch.c: the cheapest micro-batched plan within o->budget into *r
- * (true), else *least and the plan in 'why' updated. */
-bool try_micro(const Graph *fwd, const Options *o, Fit *r, int64_t *least, Fit *why);
+
 
 /* ------------------------------------------------------------- emit.c */
 

@@ -32,8 +32,8 @@ static const char usage[] =
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
 	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
 	"common: --target T  shape the code for a target (report, run, check too)\n"
-	"        --budget BYTES --fit  meet a training-RAM budget by recomputation and\n"
-	"                    micro-batches (compile, report, run, check)\n"
+	"        --budget BYTES --fit  meet a training-RAM budget by recomputation\n"
+	"                    (compile, report, run, check)\n"
 	"        -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
 

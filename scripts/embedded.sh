@@ -163,7 +163,9 @@ printf '%-9s %-13s %5s %9s %9s %9s %9s %7s %7s %12s %12s  %s\n' \
 	"host vs device" >>"$REPORT"
 
 MODELS=$*
-[ -n "$MODELS" ] || MODELS=$(ls models/*.nn)
+# issue 18: a build fitted by --fit to its smallest RAM reachable (recomputation)
+FIT_MODELS=${FIT_MODELS-tests/models/fitchain.nn}
+[ -n "$MODELS" ] || MODELS="$(ls models/*.nn) $FIT_MODELS"
 
 for model in $MODELS; do
 	name=$(basename "$model" .nn)
@@ -179,7 +181,13 @@ for model in $MODELS; do
 
 	# 1. the training build; big models again at batch 1
 	batch=""
-	if ! "$GRADC" compile "$model" -o "$d/train" >"$d/gradc.log" 2>&1; then
+	fit=""
+	case " $FIT_MODELS " in *" $model "*)
+		fit="--budget $("$GRADC" report "$model" --sweep-budget "$d/curve.svg" |
+			awk '$1 ~ /^[0-9]+$/ { m = $1 } END { print m }') --fit" ;;
+	esac
+	# shellcheck disable=SC2086 # $fit: two options or none
+	if ! "$GRADC" compile "$model" $fit -o "$d/train" >"$d/gradc.log" 2>&1; then
 		fail "gradc-compile"
 	else
 		pb=$(awk -v k="${name}_PARAMS_BYTES" '$1 == "#define" && $2 == k { print $3 }' "$d/train/$name.h")
