@@ -14,8 +14,13 @@
  *      a. recomputation (fit.c) of the step and of the gradients entry
  *         point, packed and unpacked, the arena limit being the budget less
  *         the parameters, the state and the stack;
- *      (micro-batches, SPEC's next step when recomputation is not
- *      enough, are not built yet: README, "Fitting a budget").
+ *      b. only if no (a) fits: micro-batches, for every divisor m of the
+ *         batch B, the gradients entry point (MODE_GRAD) built at B/m and
+ *         called m times by NAME_train_step and NAME_grad, its gradients
+ *         summed in two parameter structs at the end of the arena (the
+ *         micro-batch's, the sum: real memory, counted), then averaged and
+ *         (train step) one update; (a) inside, the arena limit less the two
+ *         structs.  Ties: fewer micro-batches.
  *   4. No plan fits: status 1, naming the smallest RAM reachable and what
  *      it takes.
  */
@@ -48,6 +53,19 @@ int64_t build_ram(Graph *const *modes, int n, bool flash)
 	return f.total_bytes - f.arena_bytes - f.stack_bytes + arena + stack;
 }
 
+/* Parameters and optimizer state of a training graph: the RAM besides
+ * the arena and the stack. */
+static int64_t fixed_ram(const Graph *g)
+{
+	Figures f = figures(g, false);
+	return f.total_bytes - f.arena_bytes - f.stack_bytes;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
 static void plain_modes(const Graph *fwd, const Options *o, Fit *r)
 {
 	r->n = 0;
@@ -63,9 +81,9 @@ static void plain_modes(const Graph *fwd, const Options *o, Fit *r)
 static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fit *r,
                           int64_t *least, Fit *why)
 {
-	Fit p = {.opt = *o};
+	Fit p = {.opt = *o, .micro = 1};
 	plain_modes(fwd, &p.opt, &p);
-	int64_t fixed = p.ram - p.modes[1]->arena_bytes - p.modes[1]->stack_bytes;
+	int64_t fixed = fixed_ram(p.modes[1]);
 	int64_t limit = budget - fixed - p.modes[1]->stack_bytes;
 	FitPlan gp;
 	int64_t lt, lg;
@@ -77,6 +95,7 @@ static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fi
 	if (reach < *least) {
 		*least = reach;
 		why->least_plan = p.plan;
+		why->least_micro = 1;
 		why->least_no_pack = o->no_pack;
 	}
 	if (!t || !g || p.modes[0]->arena_bytes > limit)
@@ -87,6 +106,66 @@ static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fi
 	set_stacks(p.modes, p.n, &p.opt);  /* the code of the fitted graphs */
 	p.ram = build_ram(p.modes, p.n, false);
 	if (p.ram > budget)
+		return false;
+	p.fitted = true;
+	*r = p;
+	return true;
+}
+
+/* The micro-batched build of m micro-batches (fwd at batch B): fills r and
+ * returns true if it fits the budget; *least, why: the smallest RAM.  */
+static bool try_micro(const Graph *fwd, const Options *o, int m, int64_t *least, Fit *r,
+                      Fit *why)
+{
+	Options x = *o;
+	x.batch = fwd->batch;
+	Fit p = {.opt = x, .micro = m, .n = 2};
+	p.modes[0] = build_mode(fwd, MODE_INFER, &x);
+	Graph *t = build_mode(fwd, MODE_TRAIN, &x);  /* for the fixed RAM */
+	x.batch = fwd->batch / m;
+	const Graph *fb = front_end(fwd->src, &x);
+	if (x.params)
+		fb = standardize_graph(fb, stats_from_file(x.params, fb));
+	Graph *g = build_mode(fb, MODE_GRAD, &x);
+	int64_t pbytes = 0;
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].op == OP_PARAM)
+			pbytes += node_bytes(g, &g->node[i]);
+	p.accum = 2 * align_up(g, pbytes ? pbytes : dt_bytes(float_dtype(g)));
+	/* the stack: the code of the plain micro-batched build */
+	g->micro = m;
+	g->micro_tmp = g->arena_bytes;
+	g->micro_acc = g->arena_bytes + p.accum / 2;
+	g->arena_bytes += p.accum;
+	p.modes[1] = g;
+	set_stacks(p.modes, 2, &p.opt);
+	int64_t stack = max64(p.modes[0]->stack_bytes, g->stack_bytes);
+	g->arena_bytes -= p.accum;
+	g->micro = 0;
+	int64_t fixed = fixed_ram(t);
+	int64_t limit = o->budget - fixed - stack - p.accum, lg;
+	Graph *f = fit_search(g, limit, &p.plan, &lg);
+	int64_t reach = fixed + stack + p.accum + max64(lg, p.modes[0]->arena_bytes - p.accum);
+	if (reach < *least) {
+		*least = reach;
+		why->least_plan = p.plan;
+		why->least_micro = m;
+		why->least_no_pack = o->no_pack;
+	}
+	if (!f)
+		return false;
+	if (f == g)
+		f = copy_graph(g);
+	f->micro = m;
+	f->micro_tmp = f->arena_bytes;
+	f->micro_acc = f->arena_bytes + p.accum / 2;
+	f->arena_bytes += p.accum;
+	f->lower_bound += p.accum;  /* the two structs live at every step */
+	f->unshared_bytes += p.accum;
+	p.modes[1] = f;
+	set_stacks(p.modes, 2, &p.opt);
+	p.ram = build_ram(p.modes, 2, false);
+	if (p.ram > o->budget)
 		return false;
 	p.fitted = true;
 	*r = p;
@@ -121,8 +200,24 @@ void build_fit(const Graph *fwd, const Options *o, Fit *r)
 			found = true;
 		}
 	}
+	/* only if recomputation alone cannot: micro-batches, fewest first */
+	bool micro_found = false;
+	for (int m = 2; !found && m <= fwd->batch && !(micro_found && !best.plan.extra_macs); m++) {
+		if (fwd->batch % m)
+			continue;
+		for (int np = o->no_pack ? 1 : 0; np < 2; np++) {
+			Options x = *o;
+			x.no_pack = np;
+			if (try_micro(fwd, &x, m, &least, &cand, r) &&
+			    (!micro_found || cand.plan.extra_macs * m < best.plan.extra_macs * best.micro)) {
+				best = cand;
+				micro_found = true;
+			}
+		}
+	}
+	found |= micro_found;
 	if (!found) {
-		const char *what = fit_plan_str(&r->least_plan);
+		const char *what = fit_plan_str(&r->least_plan, r->least_micro);
 		error_plain("no plan fits the training RAM budget of %lld bytes: the smallest "
 		            "training RAM reachable is %lld bytes (%s%s)",
 		            (long long)o->budget, (long long)least, what,
@@ -133,7 +228,7 @@ void build_fit(const Graph *fwd, const Options *o, Fit *r)
 }
 
 /* "recompute h1, h2 (+12.5% multiply-adds)", or "recompute nothing". */
-const char *fit_plan_str(const FitPlan *p)
+const char *fit_plan_str(const FitPlan *p, int micro)
 {
 	Buf b = {0};
 	int n = 0;
@@ -142,6 +237,8 @@ const char *fit_plan_str(const FitPlan *p)
 			buf_printf(&b, "%s%s", n++ ? ", " : "recompute ", p->cand[k]);
 	if (!n)
 		buf_printf(&b, "recompute nothing");
+	if (micro > 1)
+		buf_printf(&b, ", %d micro-batches", micro);
 	buf_printf(&b, ", +%.1f%% multiply-adds",
 	           p->macs ? 100.0 * (double)p->extra_macs / (double)p->macs : 0.0);
 	return b.s;
@@ -159,10 +256,15 @@ void fit_report(Buf *b, const Fit *r)
 	for (int k = 0; k < p->n_cand; k++)
 		buf_printf(b, "  %-20s %10lld  %s\n", p->cand[k], (long long)p->cand_bytes[k],
 		           p->drop[k] ? "recomputed" : "kept");
-	buf_printf(b, "  micro-batches: none (the batch of %d in one step)\n", r->modes[1]->batch);
+	if (r->micro > 1)
+		buf_printf(b, "  micro-batches: %d of %d samples, gradients summed in %lld bytes of the "
+		              "arena, then one update\n", r->micro, r->modes[1]->batch,
+		           (long long)r->accum);
+	else
+		buf_printf(b, "  micro-batches: none (the batch of %d in one step)\n", r->modes[1]->batch);
 	buf_printf(b, "  packing: %s\n", r->opt.no_pack ? "off (no scratch, no stack panels)" : "on");
 	buf_printf(b, "  nodes recomputed: %d; extra multiply-adds: %lld of %lld (%.1f%%)\n\n",
-	           p->n_copy, (long long)p->extra_macs, (long long)p->macs,
+	           p->n_copy, (long long)p->extra_macs * r->micro, (long long)p->macs * r->micro,
 	           p->macs ? 100.0 * (double)p->extra_macs / (double)p->macs : 0.0);
 }
 

@@ -289,6 +289,12 @@ typedef struct Graph {
 	int64_t lower_bound;     /* liveness lower bound for the schedule */
 	int64_t unshared_bytes;  /* sum of all arena allocations */
 	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
+	/* fitbuild.c, micro-batches: a MODE_GRAD graph at the micro-batch that
+	 * the training step and the gradients call 'micro' times per batch;
+	 * its arena ends with two parameter structs, the micro-batch's
+	 * gradients at micro_tmp and their sum at micro_acc */
+	int micro;               /* 0, 1: not micro-batched */
+	int64_t micro_tmp, micro_acc;
 } Graph;
 
 Graph *new_graph(const char *model, const Source *src);
@@ -596,13 +602,16 @@ typedef struct Fit {
 	int64_t stack;
 	bool fitted;          /* --fit changed the build */
 	FitPlan plan;         /* the training step's recomputation */
+	int micro;            /* micro-batches (1: none) */
+	int64_t accum;        /* bytes of the gradient accumulators (micro > 1) */
 	FitPlan least_plan;   /* what the smallest RAM reachable takes */
+	int least_micro;
 	bool least_no_pack;
 } Fit;
 void build_fit(const Graph *fwd, const Options *o, Fit *r);
 void set_stacks(Graph *const *modes, int n, const Options *o);
 int64_t build_ram(Graph *const *modes, int n, bool flash);
-const char *fit_plan_str(const FitPlan *p);
+const char *fit_plan_str(const FitPlan *p, int micro);
 void fit_report(Buf *b, const Fit *r);
 /* `report --sweep-budget CURVE.svg`: the table on b, the plot in the file. */
 void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg);

@@ -84,7 +84,7 @@ Figures figures(const Graph *g, bool flash)
 		else
 			f.params_bytes += node_bytes(g, n);
 	}
-	if (g->mode == MODE_TRAIN) {
+	if (g->mode == MODE_TRAIN || g->micro > 1) { /* (micro: the step of a training build) */
 		/* sizeof(NAME_state): lr and the step count (a real and an int32,
 		 * padded to 16 bytes in f64), then momentum or Adam's moments */
 		f.optimizer_bytes = g->f64 ? 16 : 8;

@@ -318,9 +318,13 @@ static void generate(Job *j, const Source *src, const Options *o)
 			error_plain("training needs %lld bytes of RAM, over the budget of %lld (--fit may "
 			            "find a way)", (long long)r.ram, (long long)opt.budget);
 		opt = r.opt;
-		j->modes[0] = j->infer = r.modes[0];
-		j->modes[j->n_modes++] = j->train = r.modes[1];
-		j->modes[j->n_modes++] = j->grad = r.modes[2];
+		/* micro-batched (r.n == 2): one graph behind the step and the gradients */
+		j->n_modes = r.n;
+		for (int k = 0; k < r.n; k++)
+			j->modes[k] = r.modes[k];
+		j->infer = r.modes[0];
+		j->train = r.modes[1];
+		j->grad = r.n > 2 ? r.modes[2] : r.modes[1];
 	} else if (j->fwd->has_minimize) {
 		j->modes[j->n_modes++] = j->train = build_mode(j->fwd, MODE_TRAIN, &opt);
 		j->modes[j->n_modes++] = j->grad = build_mode(j->fwd, MODE_GRAD, &opt);

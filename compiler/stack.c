@@ -10,7 +10,7 @@
  * (saved registers, spills, scalars): STACK_SLACK bytes, an allowance
  * checked against GCC's -fstack-usage (-O2, x86-64 and Cortex-M4F) in
  * tests/t_fit.sh.  A function that calls another generated function adds
- * the callee's worst case.
+ * the callee's worst case (the micro-batch loop calls its step).
  *
  * Limits: a text scan of the emitter's own output (one declaration per
  * line, comments in slash-star form), not a C parser.
@@ -137,12 +137,12 @@ void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3])
 	Buf h = {0}, c = {0};
 	emit(&h, &c, modes, n, o);
 	const char *P = o->name ? o->name : modes[0]->model;
-	const char *fns[3] = {str_fmt("%s_infer", P), str_fmt("%s_train_step", P),
-	                      str_fmt("%s_grad", P)};
+	const char *fns[4] = {str_fmt("%s_infer", P), str_fmt("%s_train_step", P),
+	                      str_fmt("%s_grad", P), str_fmt("%s_micro_step_", P)};
 	const char *real = str_fmt("%s_real", P);
 	int rb = modes[0]->f64 ? 8 : 4;
 	for (int k = 0; k < 3; k++) {
-		int64_t x = c_stack(c.s, fns[k], real, rb, fns, 3);
+		int64_t x = c_stack(c.s, fns[k], real, rb, fns, 4);
 		st[k] = x < 0 ? 0 : x;
 	}
 }

@@ -23,6 +23,7 @@
 local cfmt = require "cfmt"
 local kernels = require "kernels"
 local api = require "api"
+local group = require "group"
 
 local M = {}
 local fmt = string.format
@@ -257,6 +258,29 @@ local function copy_out(K, dst, id, count, batched, what)
   K:close()
 end
 
+-- The update's per-call values (K.upd, and K.pre: the learning rate,
+-- Adam's bias corrections), declared at the top of the body.
+local function update_values(A, K, g)
+  local T = A.T
+  K.upd.lr = K:iname("lr")
+  K.pre = {fmt("const %s %s = s->lr;", T, K.upd.lr)}
+  if g.opt.kind == "adam" then
+    -- "t" would be shadowed by the kernels' tile loops (-Wshadow)
+    local t, bc1, bc2 = K:iname("adam_t"), K:iname("bc1"), K:iname("bc2")
+    K.upd.step, K.upd.bc2s = K:iname("step"), K:iname("bc2s")
+    K.pre = {
+      fmt("/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */"),
+      fmt("const int32_t %s = s->step + 1;", t),
+      fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc1, A.prefix, cfmt.lit(g.opt.beta1, true), t),
+      fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc2, A.prefix, cfmt.lit(g.opt.beta2, true), t),
+      fmt("const %s %s = (%s)((double)s->lr / %s);", T, K.upd.step, T, bc1),
+      fmt("const %s %s = (%s)GRADC_SQRT(%s);", T, K.upd.bc2s, T, bc2),
+    }
+    K.used.s = true
+  end
+  K.used.s = true
+end
+
 -- The body of one entry point; returns the function's text lines.
 local function gen_entry(A, g, kind)
   local fixed = {"p", "arena"}
@@ -320,26 +344,7 @@ local function gen_entry(A, g, kind)
   end
 
   -- the update's per-call values
-  if kind == "train" and first_update then
-    local T = A.T
-    K.upd.lr = K:iname("lr")
-    K.pre = {fmt("const %s %s = s->lr;", T, K.upd.lr)}
-    if g.opt.kind == "adam" then
-      -- "t" would be shadowed by the kernels' tile loops (-Wshadow)
-      local t, bc1, bc2 = K:iname("adam_t"), K:iname("bc1"), K:iname("bc2")
-      K.upd.step, K.upd.bc2s = K:iname("step"), K:iname("bc2s")
-      K.pre = {
-        fmt("/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */"),
-        fmt("const int32_t %s = s->step + 1;", t),
-        fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc1, A.prefix, cfmt.lit(g.opt.beta1, true), t),
-        fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc2, A.prefix, cfmt.lit(g.opt.beta2, true), t),
-        fmt("const %s %s = (%s)((double)s->lr / %s);", T, K.upd.step, T, bc1),
-        fmt("const %s %s = (%s)GRADC_SQRT(%s);", T, K.upd.bc2s, T, bc2),
-      }
-      K.used.s = true
-    end
-    K.used.s = true
-  end
+  if kind == "train" and first_update then update_values(A, K, g) end
 
   label_checks(K)
   local checked = false
@@ -496,6 +501,130 @@ local function gen_grad(A, g)
   return finish(A, K, sig, params)
 end
 
+-- Micro-batches (fitbuild.c, --fit): graph g gives the gradients of one
+-- micro-batch of g.batch samples, as a static function; NAME_train_step
+-- and NAME_grad call it g.micro times on consecutive slices of the batch,
+-- sum its gradients (written at arena + g.micro_tmp; the step sums them at
+-- g.micro_acc, NAME_grad in the caller's struct), divide by g.micro (the
+-- batch mean of the objective is the mean of the micro-batches' means),
+-- and the step then updates every parameter once.  Returns three bodies.
+local function gen_micro(A, g)
+  local P, T, m, b = A.prefix, A.T, g.micro, g.batch
+  local K = gen_entry(A, g, "grad")
+  local step = P .. "_micro_step_"
+  local sig = fmt("static int %s(const %s_params *p, %s, %s_params *grad, %s_stats *st, void *arena)",
+    step, P, arg_decls(K), P, P)
+  local params = {"p"}
+  for _, n in ipairs(arg_names(K)) do params[#params + 1] = n end
+  for _, n in ipairs({"grad", "st", "arena"}) do params[#params + 1] = n end
+  local micro_fn = finish(A, K, sig, params)
+  local names, decls = arg_names(K), arg_decls(K)
+
+  -- the loop over the micro-batches, summing into 'into' ("acc->" or "grad->")
+  local function body(E, into, which)
+    local mem, gm, mb, rc, i = E:iname("mem"), E:iname("gm"), E:iname("mb"), E:iname("rc"), E:iname("i")
+    local sk, sum = E:iname("sk"), E:iname("sum")
+    E:line(fmt("/* %d micro-batches of %d samples (--fit): the gradients of each are summed,", m, b))
+    E:line(fmt(" * then divided by %d%s */", m, which == "train" and ", and one update follows" or ""))
+    E:line(fmt("unsigned char *%s = arena ? (unsigned char *)arena : %s_STATIC_ARENA_;", mem, P))
+    E:open(fmt("if (!%s)", mem))
+    E:line("return GRADC_ENOARENA;")
+    E:close()
+    E:line(fmt("%s_params *%s = (%s_params *)(void *)(%s + %d);", P, gm, P, mem, g.micro_tmp))
+    if which == "train" then
+      E:line(fmt("%s_params *acc = (%s_params *)(void *)(%s + %d);", P, P, mem, g.micro_acc))
+    end
+    E:line(fmt("%s_stats %s, %s;", P, sk, sum))
+    E:loop(mb, m)
+    local args = {"p"}
+    for k, inp in ipairs(A.inputs) do
+      args[#args + 1] = fmt("%s + %s * %d", names[k], mb, b * inp.size)
+    end
+    E:line(fmt("const int %s = %s(%s, %s, &%s, %s);", rc, step, table.concat(args, ", "), gm, sk, mem))
+    E:open(fmt("if (%s != GRADC_OK)", rc))
+    E:open("if (st)")
+    E:line(fmt("*st = %s;", sk))
+    E:close()
+    E:line(fmt("return %s;", rc))
+    E:close()
+    for _, pa in ipairs(A.params) do
+      local pn = g.nodes[pa.ids[g.mode] + 1]
+      local reach = pn and not pa.frozen and pn.grad and pn.grad >= 0
+      if which == "grad" or reach then
+        local dst = into .. pa.member
+        E:loop(i, pa.count, true)
+        E:line(fmt("%s[%s] = %s ? %s[%s] + %s->%s[%s] : %s->%s[%s];", dst, i, mb, dst, i, gm, pa.member,
+          i, gm, pa.member, i))
+        E:close()
+      end
+    end
+    local fields = {"objective"}
+    for _, t in ipairs(A.tracks) do fields[#fields + 1] = t.member end
+    for _, f in ipairs(fields) do
+      E:line(fmt("%s.%s = %s ? %s.%s + %s.%s : %s.%s;", sum, f, mb, sum, f, sk, f, sk, f))
+    end
+    E:close()
+    for _, f in ipairs(fields) do E:line(fmt("%s.%s = %s.%s / %s;", sum, f, sum, f, E:lit(m))) end
+    E:open("if (st)")
+    E:line(fmt("*st = %s;", sum))
+    E:close()
+    E:open(fmt("if (!GRADC_ISFINITE(%s.objective))", sum))
+    E:line("return GRADC_ENONFINITE;")
+    E:close()
+    return i
+  end
+
+  -- NAME_train_step: the loop, then one update per parameter
+  local api = {}
+  for _, inp in ipairs(A.inputs) do api[#api + 1] = inp.name end
+  local E = new_ctx(A, g, {"p", "s", "st", "arena", "acc"}, api)
+  update_values(A, E, g)
+  local i = body(E, "acc->", "train")
+  for _, l in ipairs(E.pre) do E:line(l) end
+  E.pre = nil
+  local kind = g.opt.kind == "adam" and "adam_step" or "sgd_step"
+  for _, pa in ipairs(A.params) do
+    local pid = pa.ids[g.mode]
+    local pn = g.nodes[pid + 1]
+    if pn and not pa.frozen and pn.grad and pn.grad >= 0 then
+      E:line(fmt("/* %s: the step on the mean of the micro-batches' gradients */", cfmt.comment(pa.name)))
+      E:loop(i, pa.count, false)
+      group.update(E, {op = kind, inputs = {pid}}, {{e = i, n = pa.count, w = 1}},
+        fmt("acc->%s[%s] / %s", pa.member, i, E:lit(m)))
+      E:close()
+    end
+  end
+  E:line("s->step++;")
+  E:line("return GRADC_OK;")
+  local tsig = fmt("int %s_train_step(%s_params *p, %s_state *s, %s, %s_stats *st, void *arena)",
+    P, P, P, decls, P)
+  A.protos.train = tsig
+  local tlines = cfmt.lines()
+  tlines:add(tsig)
+  tlines:add("{")
+  tlines:append(E.out)
+  tlines:add("}")
+
+  -- NAME_grad: the loop, the mean into the caller's struct
+  local G = new_ctx(A, g, {"p", "grad", "st", "arena"}, api)
+  local gi = body(G, "grad->", "grad")
+  for _, pa in ipairs(A.params) do
+    G:loop(gi, pa.count, true)
+    G:line(fmt("grad->%s[%s] = grad->%s[%s] / %s;", pa.member, gi, pa.member, gi, G:lit(m)))
+    G:close()
+  end
+  G:line("return GRADC_OK;")
+  local gsig = fmt("int %s_grad(const %s_params *p, %s, %s_params *grad, %s_stats *st, void *arena)",
+    P, P, decls, P, P)
+  A.protos.grad = gsig
+  local glines = cfmt.lines()
+  glines:add(gsig)
+  glines:add("{")
+  glines:append(G.out)
+  glines:add("}")
+  return micro_fn, tlines, glines
+end
+
 ------------------------------------------------------------------ plan
 
 local MODE_TITLE = {infer = "inference", train = "training step", grad = "gradients"}
@@ -546,13 +675,22 @@ function M.emit(model)
   for _, g in ipairs(model.modes) do
     local f
     if g.mode == "infer" and #g.out > 0 then f = gen_infer(A, g) end
-    if g.mode == "train" then f = gen_train(A, g) end
+    if g.micro then
+      local mf, tf, gf = gen_micro(A, g)
+      bodies[#bodies + 1] = {mode = "micro", lines = mf}
+      bodies[#bodies + 1] = {mode = "train", lines = tf}
+      bodies[#bodies + 1] = {mode = "grad", lines = gf}
+    elseif g.mode == "train" then f = gen_train(A, g) end
     if g.mode == "grad" then f = gen_grad(A, g) end
     if f then bodies[#bodies + 1] = {mode = g.mode, lines = f} end
   end
   for _, b in ipairs(bodies) do
     c:add("")
-    api.entry_comment(A, b.mode, c)
+    if b.mode == "micro" then
+      c:add(fmt("/* One micro-batch (--fit): the gradients of its samples, for the loops of %s_train_step and %s_grad. */", A.prefix, A.prefix))
+    else
+      api.entry_comment(A, b.mode, c)
+    end
     c:append(b.lines)
   end
   api.tail(A, c)
