@@ -27,6 +27,7 @@
 #include "gradc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Fill the stack figures of a build's graphs from its emitted code:
@@ -114,13 +115,16 @@ static bool try_recompute(const Graph *fwd, const Options *o, int64_t budget, Fi
 
 /* The micro-batched build of m micro-batches (fwd at batch B): fills r and
  * returns true if it fits the budget; *least, why: the smallest RAM.  */
-static bool try_micro(const Graph *fwd, const Options *o, int m, int64_t *least, Fit *r,
-                      Fit *why)
+/* The plain micro-batched build of m micro-batches: p->modes (inference at
+ * the batch, the gradients at B/m, not yet marked micro), p->accum; *stack
+ * and *fixed: the build's worst stack and its parameters and state. */
+static void micro_base(const Graph *fwd, const Options *o, int m, Fit *p, int64_t *stack,
+                       int64_t *fixed)
 {
 	Options x = *o;
 	x.batch = fwd->batch;
-	Fit p = {.opt = x, .micro = m, .n = 2};
-	p.modes[0] = build_mode(fwd, MODE_INFER, &x);
+	*p = (Fit){.opt = x, .micro = m, .n = 2};
+	p->modes[0] = build_mode(fwd, MODE_INFER, &x);
 	Graph *t = build_mode(fwd, MODE_TRAIN, &x);  /* for the fixed RAM */
 	x.batch = fwd->batch / m;
 	const Graph *fb = front_end(fwd->src, &x);
@@ -131,18 +135,29 @@ static bool try_micro(const Graph *fwd, const Options *o, int m, int64_t *least,
 	for (int i = 0; i < g->n_node; i++)
 		if (g->node[i].op == OP_PARAM)
 			pbytes += node_bytes(g, &g->node[i]);
-	p.accum = 2 * align_up(g, pbytes ? pbytes : dt_bytes(float_dtype(g)));
+	p->accum = 2 * align_up(g, pbytes ? pbytes : dt_bytes(float_dtype(g)));
 	/* the stack: the code of the plain micro-batched build */
 	g->micro = m;
 	g->micro_tmp = g->arena_bytes;
-	g->micro_acc = g->arena_bytes + p.accum / 2;
-	g->arena_bytes += p.accum;
-	p.modes[1] = g;
-	set_stacks(p.modes, 2, &p.opt);
-	int64_t stack = max64(p.modes[0]->stack_bytes, g->stack_bytes);
-	g->arena_bytes -= p.accum;
+	g->micro_acc = g->arena_bytes + p->accum / 2;
+	g->arena_bytes += p->accum;
+	p->modes[1] = g;
+	set_stacks(p->modes, 2, &p->opt);
+	*stack = max64(p->modes[0]->stack_bytes, g->stack_bytes);
+	g->arena_bytes -= p->accum;
 	g->micro = 0;
-	int64_t fixed = fixed_ram(t);
+	*fixed = fixed_ram(t);
+}
+
+/* The micro-batched build of m micro-batches (fwd at batch B): fills r and
+ * returns true if it fits the budget; *least, why: the smallest RAM.  */
+static bool try_micro(const Graph *fwd, const Options *o, int m, int64_t *least, Fit *r,
+                      Fit *why)
+{
+	Fit p;
+	int64_t stack, fixed;
+	micro_base(fwd, o, m, &p, &stack, &fixed);
+	Graph *g = p.modes[1];
 	int64_t limit = o->budget - fixed - stack - p.accum, lg;
 	Graph *f = fit_search(g, limit, &p.plan, &lg);
 	int64_t reach = fixed + stack + p.accum + max64(lg, p.modes[0]->arena_bytes - p.accum);
@@ -327,44 +342,111 @@ static void svg_plot(Buf *b, const Row *row, int n, int64_t macs, const char *mo
 	buf_printf(b, "</svg>\n");
 }
 
-/* `report --sweep-budget CURVE.svg`: the curve from the plain build's RAM
- * down to the smallest reachable, a table on 'b' and the plot in 'svg'. */
-void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg)
+/* Append the rows of the curve of training graph t (of build p): its
+ * fitted arenas with the gradients' (g; NULL: t is both, micro-batched),
+ * m micro-batches, 'accum' bytes of accumulators. */
+static int curve_rows(Row *row, int nr, const Fit *p, Graph *t, Graph *g, int64_t fixed,
+                      int64_t stack, int m, int64_t accum, bool no_pack)
 {
-	Fit p = {.opt = *o};
-	plain_modes(fwd, &p.opt, &p);
-	Graph *t = p.modes[1], *g = p.modes[2];
-	int64_t stack = t->stack_bytes;
-	int64_t fixed = p.ram - t->arena_bytes - stack;
 	int n;
 	FitPoint *pt = fit_curve(t, &n);
-	Row *row = alloc(sizeof(Row) * (size_t)(n + 1));
-	int nr = 0;
 	for (int k = 0; k < n; k++) {
-		FitPlan gp;
-		int64_t lg;
-		AllocMark mk = alloc_mark();
-		Graph *gf = fit_search(g, pt[k].arena, &gp, &lg);
-		int64_t ga = gf ? gf->arena_bytes : lg;
-		alloc_release(mk);
-		int64_t arena = pt[k].arena > ga ? pt[k].arena : ga;
-		arena = p.modes[0]->arena_bytes > arena ? p.modes[0]->arena_bytes : arena;
-		int64_t ram = fixed + stack + arena;
-		if (nr && ram >= row[nr - 1].ram)
-			continue;
-		row[nr++] = (Row){ram, pt[k].extra_macs,
-		                  str_fmt("%d node%s recomputed", pt[k].n_copy, pt[k].n_copy == 1 ? "" : "s")};
+		int64_t ga = 0;
+		if (g) {
+			FitPlan gp;
+			AllocMark mk = alloc_mark();
+			Graph *gf = fit_search(g, pt[k].arena, &gp, &ga);
+			ga = gf ? gf->arena_bytes : ga;
+			alloc_release(mk);
+		}
+		int64_t arena = max64(max64(pt[k].arena, ga) + accum, p->modes[0]->arena_bytes);
+		Buf w = {0};
+		buf_printf(&w, "%d node%s recomputed", pt[k].n_copy, pt[k].n_copy == 1 ? "" : "s");
+		if (m > 1)
+			buf_printf(&w, ", %d micro-batches of %d", m, t->batch);
+		if (no_pack)
+			buf_printf(&w, ", no packing");
+		row[nr++] = (Row){fixed + stack + arena, pt[k].extra_macs * m, w.s};
 	}
-	int64_t macs = graph_macs(t);
-	buf_printf(b, "gradc sweep-budget: model %s, batch %d; training RAM = params + state + "
-	              "arena + stack\n", t->model, t->batch);
-	buf_printf(b, "%12s %14s %8s  %s\n", "ram_bytes", "extra_macs", "extra%", "plan");
+	return nr;
+}
+
+static int cmp_row(const void *x, const void *y)
+{
+	const Row *a = x, *b = y;
+	if (a->ram != b->ram)
+		return a->ram < b->ram ? -1 : 1;
+	return (a->extra > b->extra) - (a->extra < b->extra);
+}
+
+/* `report --sweep-budget CURVE.svg`: the curve from the plain build's RAM
+ * down to the smallest reachable (recomputation, packing given up,
+ * micro-batches of every divisor of the batch; each point the fewest
+ * extra multiply-adds at its RAM), a table on 'b' and the plot in 'svg'. */
+void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg)
+{
+	int cap = 4096, nr = 0, nre = 0;
+	Row *row = alloc(sizeof(Row) * (size_t)cap), *mrow = alloc(sizeof(Row) * (size_t)cap);
+	Fit plain = {.opt = *o};
+	plain_modes(fwd, &plain.opt, &plain);
+	int64_t macs = graph_macs(plain.modes[1]);
+	for (int np = o->no_pack ? 1 : 0; np < 2; np++) {
+		Options x = *o;
+		x.no_pack = np;
+		Fit p = {.opt = x};
+		plain_modes(fwd, &p.opt, &p);
+		Graph *t = p.modes[1];
+		nr = curve_rows(row, nr, &p, t, p.modes[2], fixed_ram(t), t->stack_bytes, 1, 0, np);
+		for (int m = 2; m <= fwd->batch && nre < cap - 64; m++) {
+			if (fwd->batch % m)
+				continue;
+			Fit q;
+			int64_t stack, fixed;
+			micro_base(fwd, &x, m, &q, &stack, &fixed);
+			nre = curve_rows(mrow, nre, &q, q.modes[1], NULL, fixed, stack, m, q.accum, np);
+		}
+	}
+	/* what --fit picks at each budget: recomputation alone down to its
+	 * smallest RAM, micro-batches below; each row cheaper than every
+	 * smaller one of its kind */
+	qsort(row, (size_t)nr, sizeof(Row), cmp_row);
+	qsort(mrow, (size_t)nre, sizeof(Row), cmp_row);
+	Row *front = alloc(sizeof(Row) * (size_t)(nr + nre + 1));
+	int nf = 0;
+	int64_t best = INT64_MAX, low = plain.ram;
 	for (int k = 0; k < nr; k++)
-		buf_printf(b, "%12lld %14lld %7.1f%%  %s\n", (long long)row[k].ram,
-		           (long long)row[k].extra, macs ? 100.0 * (double)row[k].extra / (double)macs : 0,
-		           row[k].what);
+		if (row[k].extra < best && row[k].ram < plain.ram) {
+			best = row[k].extra;
+			front[nf++] = row[k];
+			low = row[k].ram < low ? row[k].ram : low;
+		}
+	best = INT64_MAX;
+	Row *lower = front + nf;
+	int nl = 0;
+	for (int k = 0; k < nre; k++)
+		if (mrow[k].extra < best && mrow[k].ram < low) {
+			best = mrow[k].extra;
+			lower[nl++] = mrow[k];
+		}
+	/* decreasing RAM: the plain build, recomputation, micro-batches */
+	Row *out = alloc(sizeof(Row) * (size_t)(nf + nl + 1));
+	int no = 0;
+	out[no++] = (Row){plain.ram, 0, "the plain build"};
+	for (int k = nf - 1; k >= 0; k--)
+		out[no++] = front[k];
+	for (int k = nl - 1; k >= 0; k--)
+		out[no++] = lower[k];
+	front = out;
+	nf = no;
+	buf_printf(b, "gradc sweep-budget: model %s, batch %d; training RAM = params + state + "
+	              "arena + stack\n", fwd->model, fwd->batch);
+	buf_printf(b, "%12s %14s %8s  %s\n", "ram_bytes", "extra_macs", "extra%", "plan");
+	for (int k = 0; k < nf; k++)
+		buf_printf(b, "%12lld %14lld %7.1f%%  %s\n", (long long)front[k].ram,
+		           (long long)front[k].extra,
+		           macs ? 100.0 * (double)front[k].extra / (double)macs : 0, front[k].what);
 	Buf s = {0};
-	svg_plot(&s, row, nr, macs, t->model);
+	svg_plot(&s, front, nf, macs, fwd->model);
 	if (write_file_atomic(svg, s.s, s.len) != 0)
 		error_plain("cannot write '%s': %s", svg, strerror(errno));
 	buf_printf(b, "plot: %s\n", svg);
