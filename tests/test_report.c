@@ -170,11 +170,11 @@ static void check_mode(const JVal *root, const char *mode)
 {
 	static const char *const keys[] = {"params_bytes", "frozen_bytes", "optimizer_bytes",
 	                                   "arena_bytes", "lower_bound_bytes", "unshared_bytes",
-	                                   "total_bytes", "kept_bytes",
+	                                   "stack_bytes", "total_bytes", "kept_bytes",
 	                                   "baseline_lower_bound_bytes"};
 	JVal *f = get(root, mode), *bufs = get(root, "buffers");
-	ck_assert_int_eq(f->n, 9);
-	for (int k = 0; k < 9; k++)
+	ck_assert_int_eq(f->n, 10);
+	for (int k = 0; k < 10; k++)
 		ck_assert_str_eq(f->key[k], keys[k]);
 	int64_t arena = 0, sum = 0, peak = 0;
 	int last_step = 0;
@@ -213,7 +213,8 @@ static void check_mode(const JVal *root, const char *mode)
 	ck_assert_int_eq(num(f, "lower_bound_bytes"), peak);
 	ck_assert_int_eq(num(f, "unshared_bytes"), sum);
 	ck_assert_int_eq(num(f, "total_bytes"), num(f, "arena_bytes") + num(f, "params_bytes") +
-	                                            num(f, "optimizer_bytes") + num(f, "frozen_bytes"));
+	                                            num(f, "optimizer_bytes") + num(f, "frozen_bytes") +
+	                                            num(f, "stack_bytes"));
 }
 
 START_TEST(json_recomputed)
