@@ -29,12 +29,14 @@
  *    A plan whose copy would read a parameter after its update, or an int
  *    label after any update, is refused.  Then plan() lays out the arena and
  *    verify_schedule/verify_plan check the result like any other.
- * 4. Search (fit_search).  Up to FIT_EXHAUSTIVE candidates, every set D is
+ * 4. Search (fit_search).  Up to fit_all_max (12) candidates, every set D is
  *    tried and measured by the planner's own liveness (its lower bound): the
  *    plans found are optimal within this plan space, which holds every
- *    segmentation of a chain (what a DP over segments searches).  Beyond
- *    that, a greedy: drop, one at a time, the candidate that lowers the
- *    peak most (ties: the fewest multiply-adds), a sound heuristic.  The
+ *    segmentation of a chain.  Beyond that, a chain gets the front of a
+ *    dynamic program over segments (fitdp.c: optimal under its model of the
+ *    peak, each plan then measured), any other graph a greedy: drop, one at
+ *    a time, the candidate that lowers the peak most (ties: the fewest
+ *    multiply-adds), a sound heuristic.  The
  *    cheapest plan whose arena fits is then planned for real (offsets); an
  *    arena above its lower bound that misses the limit moves on to the next.
  */
@@ -44,7 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FIT_EXHAUSTIVE = 12 };
+int fit_all_max = 12;
 
 /* The candidates of planned graph g (forward values kept for backward),
  * in schedule order; *n of them. */
@@ -239,14 +241,23 @@ static void measure(const Graph *g, const bool *drop, Trial *t)
 	alloc_release(mk);
 }
 
-/* Every plan tried for g: exhaustive or greedy (the header); *n_out. */
-static Trial *trials(const Graph *g, int *n_out, bool *exhaustive)
+/* Every plan tried for g: all, the DP front of a chain, or greedy (the
+ * header); *n_out. */
+static Trial *trials(const Graph *g, int *n_out, FitSearch *search)
 {
 	int nc, *c = fit_candidates(g, &nc), n = g->n_node, k = 0;
 	bool *drop = alloc(sizeof(bool) * (size_t)n);
 	Trial *t;
-	*exhaustive = nc <= FIT_EXHAUSTIVE;
-	if (*exhaustive) {
+	*search = nc <= fit_all_max ? FIT_ALL : FIT_GREEDY;
+	int nf = 0;
+	bool **front = *search == FIT_GREEDY ? fit_chain_front(g, 256, &nf) : NULL;
+	if (front) {  /* a chain: the DP's front (fitdp.c), and the plain plan */
+		*search = FIT_DP;
+		t = alloc(sizeof(Trial) * (size_t)(nf + 1));
+		measure(g, drop, &t[k++]);
+		for (int j = 0; j < nf; j++)
+			measure(g, front[j], &t[k++]);
+	} else if (*search == FIT_ALL) {
 		t = alloc(sizeof(Trial) * ((size_t)1 << nc));
 		for (unsigned mask = 0; mask < (1u << nc); mask++) {
 			for (int j = 0; j < nc; j++)
@@ -290,10 +301,10 @@ static Trial *trials(const Graph *g, int *n_out, bool *exhaustive)
 Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least)
 {
 	int nt;
-	bool exhaustive;
-	Trial *t = trials(g, &nt, &exhaustive);
+	FitSearch search;
+	Trial *t = trials(g, &nt, &search);
 	memset(p, 0, sizeof *p);
-	p->exhaustive = exhaustive;
+	p->search = search;
 	p->macs = graph_macs(g);
 	if (g->arena_bytes <= limit) {
 		fit_describe(g, g, NULL, p);
@@ -310,7 +321,7 @@ Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least)
 		if (f->arena_bytes > limit)
 			continue;
 		fit_describe(g, f, t[i].drop, p);
-		p->exhaustive = exhaustive;
+		p->search = search;
 		*least = f->arena_bytes;
 		return f;
 	}
@@ -330,7 +341,7 @@ Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least)
 			Graph *h = fit_recompute(g, t[i].drop, &macs);  /* kept: describes it */
 			plan(h);
 			fit_describe(g, h, t[i].drop, p);
-			p->exhaustive = exhaustive;
+			p->search = search;
 		}
 	}
 	return NULL;
@@ -342,8 +353,8 @@ Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least)
 FitPoint *fit_curve(const Graph *g, int *n)
 {
 	int nt, k = 0;
-	bool exhaustive;
-	Trial *t = trials(g, &nt, &exhaustive);
+	FitSearch search;
+	Trial *t = trials(g, &nt, &search);
 	FitPoint *pt = alloc(sizeof(FitPoint) * (size_t)(nt + 2));
 	pt[k++] = (FitPoint){g->arena_bytes, 0, 0};
 	/* t is by macs: each plan smaller than every cheaper one is on the curve */

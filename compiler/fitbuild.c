@@ -265,8 +265,12 @@ void fit_report(Buf *b, const Fit *r)
 	const FitPlan *p = &r->plan;
 	buf_printf(b, "fit: training RAM %lld bytes (plain build %lld), budget %lld\n",
 	           (long long)r->ram, (long long)r->plain_ram, (long long)r->opt.budget);
-	buf_printf(b, "  search: %s\n", p->exhaustive ?
-	           "every set of kept values tried (optimal)" : "greedy (more than 12 candidates)");
+	static const char *const how[] = {
+		[FIT_ALL] = "every set of kept values tried (optimal)",
+		[FIT_DP] = "a chain: the DP over segments (optimal under its model)",
+		[FIT_GREEDY] = "greedy (more than 12 candidates, not a chain)",
+	};
+	buf_printf(b, "  search: %s\n", how[p->search]);
 	buf_printf(b, "  %-20s %10s  %s\n", "value", "bytes", "plan");
 	for (int k = 0; k < p->n_cand; k++)
 		buf_printf(b, "  %-20s %10lld  %s\n", p->cand[k], (long long)p->cand_bytes[k],

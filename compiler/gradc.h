@@ -547,6 +547,9 @@ void report_sweep_row(Buf *b, int batch, const Graph *train, const Graph *infer)
 
 /* ------------------------------------------------------------- fit.c */
 
+/* How a plan was searched (fit.c): every set of kept values, the DP over
+ * the segments of a chain (fitdp.c), or a greedy. */
+typedef enum FitSearch { FIT_ALL, FIT_DP, FIT_GREEDY } FitSearch;
 /* A plan of --fit for one graph: what is kept and what recomputed. */
 typedef struct FitPlan {
 	int n_cand;           /* forward values the plain build keeps for backward */
@@ -557,7 +560,7 @@ typedef struct FitPlan {
 	int64_t extra_macs;   /* multiply-adds of the recomputed nodes */
 	int64_t macs;         /* multiply-adds of the plain graph */
 	int64_t arena;        /* the fitted graph's arena */
-	bool exhaustive;      /* every set of kept values tried (else greedy) */
+	FitSearch search;
 } FitPlan;
 /* One point of the trade-off curve (fit_curve). */
 typedef struct FitPoint {
@@ -578,6 +581,13 @@ Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least);
  * *n points in decreasing arena.  */
 FitPoint *fit_curve(const Graph *g, int *n);
 void fit_describe(const Graph *g, const Graph *f, const bool *drop, FitPlan *p);
+/* fitdp.c: for a chain, the drop sets (per node id) of the DP over
+ * segments, cheapest first, at most 'max', *n of them; NULL if g's
+ * candidates are no chain.  */
+bool **fit_chain_front(const Graph *g, int max, int *n);
+/* Candidates up to which every set is tried (12; the tests raise it to
+ * check the DP against the exhaustive search). */
+extern int fit_all_max;
 
 /* ------------------------------------------------------------ stack.c */
 
