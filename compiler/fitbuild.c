@@ -37,8 +37,10 @@ void set_stacks(Graph *const *modes, int n, const Options *o)
 	int64_t st[3];
 	entry_stacks(modes, n, o, st);
 	int64_t t = st[1] > st[2] ? st[1] : st[2];
-	for (int k = 0; k < n; k++)
+	for (int k = 0; k < n; k++) {
 		modes[k]->stack_bytes = modes[k]->mode == MODE_INFER ? st[0] : t;
+		memcpy(modes[k]->entry_stack, st, sizeof st);
+	}
 }
 
 /* RAM of a build: parameters (unless in flash), optimizer state, the

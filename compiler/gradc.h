@@ -289,6 +289,7 @@ typedef struct Graph {
 	int64_t lower_bound;     /* liveness lower bound for the schedule */
 	int64_t unshared_bytes;  /* sum of all arena allocations */
 	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
+	int64_t entry_stack[3];  /* of NAME_infer, NAME_train_step, NAME_grad (set_stacks) */
 	/* fitbuild.c, micro-batches: a MODE_GRAD graph at the micro-batch that
 	 * the training step and the gradients call 'micro' times per batch;
 	 * its arena ends with two parameter structs, the micro-batch's

@@ -194,8 +194,14 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 		              "  inference RAM is then the arena alone: %lld bytes\n",
 		           (long long)i->arena_bytes);
 	}
-	buf_printf(b, "total RAM = arena + trainable params + optimizer state + frozen params + stack\n"
-	              "  (stack: the worst case of the entry points, from the code emitted)\n");
+	buf_printf(b, "total RAM = arena + trainable params + optimizer state + frozen params + stack\n");
+	const Graph *g = train ? train : infer;
+	static const char *const entry[3] = {"infer", "train_step", "grad"};
+	for (int k = 0, n = 0; k < 3; k++)  /* stack.c, from the code emitted */
+		if (g->entry_stack[k])
+			buf_printf(b, "%s%s_%s %lld%s", n++ ? ", " : "worst-case stack: ", g->model,
+			           entry[k], (long long)g->entry_stack[k],
+			           k == 2 || !g->entry_stack[k + 1] ? " bytes\n" : "");
 }
 
 static void buffer_list(Buf *b, const Graph *g, const Buffer *buf, int nb)
