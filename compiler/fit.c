@@ -300,17 +300,17 @@ static Trial *trials(const Graph *g, int *n_out, FitSearch *search)
  * arena lower bound of every plan tried. */
 Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least)
 {
-	int nt;
-	FitSearch search;
-	Trial *t = trials(g, &nt, &search);
 	memset(p, 0, sizeof *p);
-	p->search = search;
-	p->macs = graph_macs(g);
 	if (g->arena_bytes <= limit) {
 		fit_describe(g, g, NULL, p);
 		*least = g->arena_bytes;
 		return (Graph *)g;
 	}
+	int nt;
+	FitSearch search;
+	Trial *t = trials(g, &nt, &search);
+	p->search = search;
+	p->macs = graph_macs(g);
 	for (int i = 0; i < nt; i++) {
 		if (t[i].lb > limit)
 			continue;

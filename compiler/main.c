@@ -308,6 +308,10 @@ static int cmd_report(Args *a, const Graph *fwd, const Source *src)
 		build_fit(fwd, &a->opt, &r);
 		if (r.fitted && !a->json)
 			fit_report(&b, &r);
+		else if (a->opt.fit && !a->json)
+			buf_printf(&b, "fit: the plain build fits the budget (training RAM %lld of %lld "
+			               "bytes): nothing recomputed, no micro-batches\n\n",
+			           (long long)r.ram, (long long)a->opt.budget);
 		report(&b, r.modes[1], r.modes[0], a->json);
 	} else {
 		Graph *infer = build_mode(fwd, MODE_INFER, &a->opt);

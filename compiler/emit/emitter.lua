@@ -653,6 +653,11 @@ local function plan_comment(A, g, out)
         fmt("%d..%d", s.id, s.id)}
     end
   end
+  if g.micro then  -- the micro-batches' gradients and their sum (fitbuild.c)
+    local half = (g.arena_bytes - g.micro_tmp) // 2
+    rows[#rows + 1] = {"micro-batch gradients", "params", "-", cfmt.int(g.micro_tmp), cfmt.int(half), "loop"}
+    rows[#rows + 1] = {"their sum", "params", "-", cfmt.int(g.micro_acc), cfmt.int(half), "loop"}
+  end
   if #rows == 1 then
     out:add(" * (no arena buffers) */")
     return
