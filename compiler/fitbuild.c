@@ -278,9 +278,9 @@ void fit_report(Buf *b, const Fit *r)
 		buf_printf(b, "  %-20s %10lld  %s\n", p->cand[k], (long long)p->cand_bytes[k],
 		           p->drop[k] ? "recomputed" : "kept");
 	if (r->micro > 1)
-		buf_printf(b, "  micro-batches: %d of %d samples, gradients summed in %lld bytes of the "
+		buf_printf(b, "  micro-batches: %d of %d sample%s, gradients summed in %lld bytes of the "
 		              "arena, then one update\n", r->micro, r->modes[1]->batch,
-		           (long long)r->accum);
+		           r->modes[1]->batch == 1 ? "" : "s", (long long)r->accum);
 	else
 		buf_printf(b, "  micro-batches: none (the batch of %d in one step)\n", r->modes[1]->batch);
 	buf_printf(b, "  packing: %s\n", r->opt.no_pack ? "off (no scratch, no stack panels)" : "on");

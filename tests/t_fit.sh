@@ -107,7 +107,7 @@ min=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/m.sweep" | tail -n 1 | awk '{print $1}')
 "$GRADC" run "$M" --in "$T/in32.st" --out "$T/mp32.st" --steps 3 || fail "fitmicro: plain f32 run"
 for b in "$only" "$both"; do
 	"$GRADC" report "$M" --dtype f64 --budget "$b" --fit >"$T/r.txt" || fail "fitmicro: report at $b"
-	grep -q "micro-batches: [0-9]* of [0-9]* samples" "$T/r.txt" || fail "fitmicro: no micro-batches at $b"
+	grep -q "micro-batches: [0-9]* of [0-9]* sample" "$T/r.txt" || fail "fitmicro: no micro-batches at $b"
 	total=$("$GRADC" report "$M" --dtype f64 --budget "$b" --fit --json |
 		grep -o '"total_bytes": [0-9]*' | head -n 1 | grep -o '[0-9]*$')
 	[ -n "$total" ] && [ "$total" -le "$b" ] || fail "fitmicro: report total '$total' over $b"
@@ -121,6 +121,40 @@ grep -q "fitmicro_micro_step_(p, x + mb \* " "$T/mc/fitmicro.c" ||
 	fail "fitmicro: no loop over the micro-batches in the generated code"
 $CC -std=c99 -O2 -Wall -Wextra -Wpedantic -Wshadow -Werror -I"$ROOT/runtime" -c \
 	-o "$T/mc.o" "$T/mc/fitmicro.c" || fail "fitmicro: $CC rejects the code at $both"
+# a bad label in the last micro-batch, or a NaN there: the status, and the
+# parameters and the state exactly as they were (the update runs after the loop)
+cat >"$T/mc/st.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "fitmicro.h"
+static fitmicro_params p, p0;
+static fitmicro_state s, s0;
+int main(void)
+{
+	double x[fitmicro_BATCH * fitmicro_X_SIZE];
+	int32_t y[fitmicro_BATCH];
+	fitmicro_stats st;
+	for (int i = 0; i < fitmicro_BATCH * fitmicro_X_SIZE; i++)
+		x[i] = (i % 7) * 0.1 - 0.3;
+	for (int i = 0; i < fitmicro_BATCH; i++)
+		y[i] = i % 4;
+	fitmicro_init(&p, &s, 1);
+	if (fitmicro_train_step(&p, &s, x, y, &st, NULL) != GRADC_OK || s.step != 1)
+		return 1;
+	p0 = p, s0 = s;
+	y[fitmicro_BATCH - 1] = 9;
+	if (fitmicro_train_step(&p, &s, x, y, &st, NULL) != GRADC_EBADLABEL)
+		return 2;
+	y[fitmicro_BATCH - 1] = 1;
+	x[fitmicro_BATCH * fitmicro_X_SIZE - 1] = 0.0 / 0.0;
+	if (fitmicro_train_step(&p, &s, x, y, &st, NULL) != GRADC_ENONFINITE || st.objective == st.objective)
+		return 3;
+	return memcmp(&p, &p0, sizeof p) || memcmp(&s, &s0, sizeof s) ? 4 : 0;
+}
+C
+$CC -std=c99 -O1 -I"$T/mc" -I"$ROOT/runtime" -o "$T/mc/st" "$T/mc/st.c" "$T/mc/fitmicro.c" \
+	"$ROOT/runtime/gradc_rt.c" -lm && "$T/mc/st" || fail "fitmicro: status and unchanged parameters ($?)"
+
 # f32: the smallest budget of the f32 curve, within float reassociation
 "$GRADC" report "$M" --sweep-budget "$T/m32.svg" >"$T/m32.sweep" || fail "fitmicro: f32 sweep"
 min32=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/m32.sweep" | tail -n 1 | awk '{print $1}')
