@@ -324,7 +324,8 @@ static void report_json(Buf *b, const Graph *train, const Graph *infer, const Fi
 	const Graph *g = train ? train : infer;
 	buf_printf(b, "{\"model\": ");
 	json_str(b, g->model);
-	buf_printf(b, ", \"batch\": %d, \"dtype\": \"%s\",\n", g->batch, g->f64 ? "f64" : "f32");
+	buf_printf(b, ", \"batch\": %d, \"dtype\": \"%s\",\n", g->batch * (g->micro > 1 ? g->micro : 1),
+	           g->f64 ? "f64" : "f32");
 	json_figures(b, "train", t);
 	json_figures(b, "infer", i);
 	bool first = true;
@@ -351,7 +352,11 @@ void report(Buf *b, const Graph *train, const Graph *infer, bool json)
 		return;
 	}
 	buf_printf(b, "gradc report: model %s, batch %d, dtype %s, arena alignment %d bytes\n\n",
-	           g->model, g->batch, g->f64 ? "f64" : "f32", g->target->align);
+	           g->model, g->batch * (g->micro > 1 ? g->micro : 1), g->f64 ? "f64" : "f32",
+	           g->target->align);
+	if (g->micro > 1)  /* fitbuild.c: the training graph is one micro-batch's */
+		buf_printf(b, "training in %d micro-batches of %d: the training figures and buffers "
+		              "are one micro-batch's step and the gradient sums\n\n", g->micro, g->batch);
 	figures_table(b, t, i);
 	notes(b, train, t, infer, i);
 	if (train)
