@@ -182,6 +182,18 @@ st=$("$GRADC" report "$M" --budget "$min32" --fit --json | grep -o '"stack_bytes
 "$GRADC" report "$ROOT/models/mlp.nn" --sweep-budget 2>/dev/null
 [ $? -eq 2 ] || fail "--sweep-budget without a file: want status 2"
 
+# no minimize: no training RAM to fit or sweep
+printf 'model inf\ninput x[4]\nparam W[2, 4] ~ he\no = W @ x\noutput o\n' >"$T/inf.nn"
+"$GRADC" report "$T/inf.nn" --sweep-budget "$T/i.svg" 2>"$T/e"
+[ $? -eq 1 ] && grep -q "no 'minimize' statement: no training RAM to sweep" "$T/e" &&
+	[ ! -e "$T/i.svg" ] || fail "sweep without minimize: $(cat "$T/e")"
+"$GRADC" compile "$T/inf.nn" -o "$T/i" --budget 1K --fit 2>"$T/e"
+[ $? -eq 1 ] && grep -q "no 'minimize' statement" "$T/e" || fail "--fit without minimize: $(cat "$T/e")"
+# without --fit, run and check refuse a budget the build exceeds
+"$GRADC" run "$ROOT/tests/models/fitchain.nn" --in "$T/in.st" --out "$T/o.st" --budget 1K 2>"$T/e"
+[ $? -eq 1 ] && grep -q "^gradc: error: training needs [0-9]* bytes of RAM, over the budget of 1024 (--fit may find a way)" "$T/e" &&
+	[ ! -e "$T/o.st" ] || fail "run over the budget without --fit: $(cat "$T/e")"
+
 # the stack report's figures bound GCC's own (-O2), within 1 KiB
 "$GRADC" compile "$ROOT/models/mlp.nn" -o "$T/s" || fail "mlp compile"
 json=$("$GRADC" report "$ROOT/models/mlp.nn" --json)
