@@ -26,14 +26,15 @@ static const char usage[] =
 	"       gradc dot MODEL.nn [--batch N] [--dtype f32|f64]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
 	"                 [--dtype f32|f64] [--steps K] [--seed S] [--params P.safetensors]\n"
-	"                 [--name NAME] [--no-fuse] [--no-pack]\n"
+	"                 [--name NAME] [--no-fuse] [--no-pack] [--budget BYTES [--fit]]\n"
 	"       gradc check MODEL.nn [--batch N] [--name NAME] [--no-fuse] [--no-pack]\n"
+	"                 [--budget BYTES [--fit]]\n"
 	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
 	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
 	"common: --target T  shape the code for a target (report, run, check too)\n"
-	"        --budget BYTES --fit  meet a training-RAM budget by recomputation\n"
-	"                    (compile, report, run, check)\n"
+	"        --budget BYTES --fit  meet a training-RAM budget by recomputation and\n"
+	"                    micro-batches (compile, report, run, check)\n"
 	"        -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
 
