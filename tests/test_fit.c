@@ -5,6 +5,9 @@
  * budget names the smallest arena.  The scripts (t_fit.sh) run the builds.
  */
 #include "testutil.h"
+#include "randmodel.h"
+
+#include <math.h>
 
 /* A chain of 'layers' tanh layers of width 8. */
 static const char *chain_text(int layers)
@@ -89,6 +92,85 @@ START_TEST(copies_are_nodes)
 }
 END_TEST
 
+/* The reference evaluator on g with inputs and parameters from v (per
+ * forward id of fwd), one training step; the evaluator after it. */
+static Eval *step(const Graph *g, const Graph *fwd, double **v)
+{
+	Eval *e = new_eval(g);
+	for (int i = 0; i < g->n_node; i++) {
+		const Node *n = &g->node[i];
+		if (n->op != OP_INPUT && n->op != OP_PARAM)
+			continue;
+		int k = find_name(fwd, n->name);
+		ck_assert(k >= 0 && v[k]);
+		memcpy(e->val[i], v[k], sizeof(double) * (size_t)node_numel(g, n));
+	}
+	ck_assert_int_eq(eval_run(e), 0);
+	return e;
+}
+
+/* Random models (tests/randmodel.h): dropping every candidate, or every
+ * other one, gives a graph the verifiers accept whose training step the
+ * evaluator computes bit for bit as the plain graph's (the copies repeat
+ * the same operations in the same order). */
+START_TEST(random_models_same_step)
+{
+	int tried = 0;
+	for (uint64_t seed = 1; seed <= 60; seed++) {
+		char *text = rand_model(seed);
+		static Options o;
+		Graph *fwd = lowered_model(text, &o);
+		free(text);
+		if (!fwd->has_minimize)
+			continue;
+		Graph *g = build_mode(fwd, MODE_TRAIN, &o);
+		int nc, *c = fit_candidates(g, &nc);
+		uint64_t r = seed;
+		double **v = alloc(sizeof(double *) * (size_t)fwd->n_node);
+		for (int i = 0; i < fwd->n_node; i++) {
+			const Node *n = &fwd->node[i];
+			if (n->op != OP_INPUT && n->op != OP_PARAM)
+				continue;
+			int64_t count = node_numel(fwd, n);
+			int64_t classes = dt_is_int(n->dtype) ? label_classes(fwd, i) : 0;
+			v[i] = alloc(sizeof(double) * (size_t)count);
+			for (int64_t k = 0; k < count; k++) {
+				r = r * 6364136223846793005u + 1442695040888963407u;
+				double u = (double)(r >> 11) / 9007199254740992.0;
+				v[i][k] = classes ? floor(u * (double)classes) : u - 0.5;
+			}
+		}
+		Eval *plain = step(g, fwd, v);
+		for (int every = 1; every <= 2 && nc > 0; every++) {
+			bool *drop = alloc(sizeof(bool) * (size_t)g->n_node);
+			for (int k = 0; k < nc; k += every)
+				drop[c[k]] = true;
+			int64_t macs;
+			Graph *f = fit_recompute(g, drop, &macs);
+			if (!f)
+				continue;
+			plan(f);
+			verify_schedule(f);
+			tried++;
+			Eval *e = step(f, fwd, v);
+			ck_assert_msg(!memcmp(&e->val[f->loss][0], &plain->val[g->loss][0], sizeof(double)),
+			              "seed %llu: the loss differs", (unsigned long long)seed);
+			for (int i = 0; i < g->n_node; i++) {
+				const Node *n = &g->node[i];
+				if (n->op != OP_PARAM)
+					continue;
+				int j = find_name(f, n->name);
+				ck_assert_msg(!memcmp(e->val[j], plain->val[i],
+				                      sizeof(double) * (size_t)shape_numel(n->shape)),
+				              "seed %llu: %s after the step differs", (unsigned long long)seed,
+				              n->name);
+			}
+		}
+	}
+	ck_assert_int_ge(tried, 20);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("fit");
@@ -97,6 +179,7 @@ Suite *make_suite(void)
 	add_arena_fixture(tc);
 	tcase_add_test(tc, dp_matches_exhaustive);
 	tcase_add_test(tc, copies_are_nodes);
+	tcase_add_test(tc, random_models_same_step);
 	suite_add_tcase(s, tc);
 	return s;
 }
