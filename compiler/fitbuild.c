@@ -339,10 +339,13 @@ static void svg_plot(Buf *b, const Row *row, int n, int64_t macs, const char *mo
 		buf_printf(b, "%s%.1f,%.1f", k ? " " : "", X(row[k].ram),
 		           Y(macs ? 100.0 * (double)row[k].extra / (double)macs : 0));
 	buf_printf(b, "\"/>\n");
+	/* a point per plan (red: micro-batches), its plan as a tooltip */
 	for (int k = 0; k < n; k++)
-		buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"/>\n", X(row[k].ram),
+		buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>%lld bytes: "
+		              "%s</title></circle>\n", X(row[k].ram),
 		           Y(macs ? 100.0 * (double)row[k].extra / (double)macs : 0),
-		           "#1f77b4");
+		           strstr(row[k].what, "micro") ? "#d62728" : "#1f77b4", (long long)row[k].ram,
+		           row[k].what);
 #undef X
 #undef Y
 	buf_printf(b, "</svg>\n");

@@ -16,7 +16,9 @@ ram_of() {
 for m in fitchain fitres; do
 	M="$ROOT/tests/models/$m.nn"
 	"$GRADC" report "$M" --sweep-budget "$T/$m.svg" >"$T/$m.sweep" || fail "$m: sweep failed"
-	grep -q "<polyline" "$T/$m.svg" || fail "$m: no curve in the SVG"
+	grep -q "<polyline" "$T/$m.svg" &&
+		python3 -c 'import sys, xml.dom.minidom as m; m.parse(sys.argv[1])' "$T/$m.svg" ||
+		fail "$m: no curve in the SVG, or not XML"
 	rows=$(grep -cE '^ +[0-9]+ +[0-9]+' "$T/$m.sweep")
 	[ "$rows" -ge 3 ] || fail "$m: want at least 3 points on the curve, got $(cat "$T/$m.sweep")"
 	plain=$(grep -E '^ +[0-9]+ +[0-9]+' "$T/$m.sweep" | head -n 1 | awk '{print $1}')
