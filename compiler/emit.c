@@ -234,7 +234,6 @@ static void push_graph(lua_State *L, const Graph *g)
 	set_str(L, "mode", g->micro > 1 ? "train" : mode_name[g->mode]);
 	if (g->micro > 1) {
 		set_int(L, "micro", g->micro);
-		set_int(L, "micro_tmp", g->micro_tmp);
 		set_int(L, "micro_acc", g->micro_acc);
 	}
 	set_int(L, "batch", g->batch);

@@ -15,12 +15,12 @@
  *         point, packed and unpacked, the arena limit being the budget less
  *         the parameters, the state and the stack;
  *      b. only if no (a) fits: micro-batches, for every divisor m of the
- *         batch B, the gradients entry point (MODE_GRAD) built at B/m and
- *         called m times by NAME_train_step and NAME_grad, its gradients
- *         summed in two parameter structs at the end of the arena (the
- *         micro-batch's, the sum: real memory, counted), then averaged and
- *         (train step) one update; (a) inside, the arena limit less the two
- *         structs.  Ties: fewer micro-batches.
+ *         batch B, the training step built at B/m, its updates summing each
+ *         gradient (when complete) into one parameter struct at the end of
+ *         the arena (real memory, counted), called m times by
+ *         NAME_train_step (then the mean, one update) and NAME_grad (the
+ *         caller's struct); (a) inside, the arena limit less the sums.
+ *         Ties: fewer micro-batches.
  *   4. No plan fits: status 1, naming the smallest RAM reachable and what
  *      it takes.
  */
@@ -132,16 +132,15 @@ static void micro_base(const Graph *fwd, const Options *o, int m, Fit *p, int64_
 	const Graph *fb = front_end(fwd->src, &x);
 	if (x.params)
 		fb = standardize_graph(fb, stats_from_file(x.params, fb));
-	Graph *g = build_mode(fb, MODE_GRAD, &x);
+	Graph *g = build_mode(fb, MODE_TRAIN, &x);
 	int64_t pbytes = 0;
 	for (int i = 0; i < g->n_node; i++)
 		if (g->node[i].op == OP_PARAM)
 			pbytes += node_bytes(g, &g->node[i]);
-	p->accum = 2 * align_up(g, pbytes ? pbytes : dt_bytes(float_dtype(g)));
+	p->accum = align_up(g, pbytes ? pbytes : dt_bytes(float_dtype(g)));
 	/* the stack: the code of the plain micro-batched build */
 	g->micro = m;
-	g->micro_tmp = g->arena_bytes;
-	g->micro_acc = g->arena_bytes + p->accum / 2;
+	g->micro_acc = g->arena_bytes;
 	g->arena_bytes += p->accum;
 	p->modes[1] = g;
 	set_stacks(p->modes, 2, &p->opt);
@@ -174,10 +173,9 @@ static bool try_micro(const Graph *fwd, const Options *o, int m, int64_t *least,
 	if (f == g)
 		f = copy_graph(g);
 	f->micro = m;
-	f->micro_tmp = f->arena_bytes;
-	f->micro_acc = f->arena_bytes + p.accum / 2;
+	f->micro_acc = f->arena_bytes;
 	f->arena_bytes += p.accum;
-	f->lower_bound += p.accum;  /* the two structs live at every step */
+	f->lower_bound += p.accum;  /* the sums live at every step */
 	f->unshared_bytes += p.accum;
 	p.modes[1] = f;
 	set_stacks(p.modes, 2, &p.opt);

@@ -290,12 +290,12 @@ typedef struct Graph {
 	int64_t unshared_bytes;  /* sum of all arena allocations */
 	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
 	int64_t entry_stack[3];  /* of NAME_infer, NAME_train_step, NAME_grad (set_stacks) */
-	/* fitbuild.c, micro-batches: a MODE_GRAD graph at the micro-batch that
-	 * the training step and the gradients call 'micro' times per batch;
-	 * its arena ends with two parameter structs, the micro-batch's
-	 * gradients at micro_tmp and their sum at micro_acc */
+	/* fitbuild.c, micro-batches: the training step at the micro-batch,
+	 * which NAME_train_step and NAME_grad call 'micro' times per batch,
+	 * its updates summing the gradients into a parameter struct at arena
+	 * offset micro_acc (the arena's end) */
 	int micro;               /* 0, 1: not micro-batched */
-	int64_t micro_tmp, micro_acc;
+	int64_t micro_acc;
 } Graph;
 
 Graph *new_graph(const char *model, const Source *src);

@@ -71,8 +71,8 @@ done
 # math as the plain build (relative error of every tensor <= 1e-12; f32:
 # <= 1e-5, float reassociation)
 M="$ROOT/tests/models/fitmicro.nn"
-mkst "$T/in64.st" x:F64:64,16:rand5 y:I32:64:mod4
-mkst "$T/in32.st" x:F32:64,16:rand5 y:I32:64:mod4
+mkst "$T/in64.st" x:F64:64,64:rand5 y:I32:64:mod4
+mkst "$T/in32.st" x:F32:64,64:rand5 y:I32:64:mod4
 # close A B TOL: every tensor of A and B within TOL (norm-relative)
 close() {
 	python3 - "$1" "$2" "$3" <<'PY'

@@ -282,9 +282,11 @@ local function update_values(A, K, g)
 end
 
 -- The body of one entry point; returns the function's text lines.
-local function gen_entry(A, g, kind)
+local function gen_entry(A, g, kind, accum)
   local fixed = {"p", "arena"}
   if kind == "train" then fixed = {"p", "s", "st", "arena"} end
+  -- (the step of one micro-batch: its updates sum the gradients into acc)
+  if accum then fixed = {"p", "acc", "first", "st", "arena"} end
   if kind == "grad" then fixed = {"p", "grad", "st", "arena"} end
   local inputs = kind == "infer" and A.infer_inputs or A.inputs
   local api = {}
@@ -293,6 +295,7 @@ local function gen_entry(A, g, kind)
     for _, o in ipairs(A.outputs) do api[#api + 1] = o.name end
   end
   local K = new_ctx(A, g, fixed, api)
+  K.accum = accum
   -- arguments: inputs (and outputs) by name
   K.io, K.args = {}, {}
   local by_name = {}
@@ -344,7 +347,7 @@ local function gen_entry(A, g, kind)
   end
 
   -- the update's per-call values
-  if kind == "train" and first_update then update_values(A, K, g) end
+  if kind == "train" and first_update and not accum then update_values(A, K, g) end
 
   label_checks(K)
   local checked = false
@@ -404,7 +407,7 @@ local function gen_entry(A, g, kind)
       end
     end
   end
-  if kind == "train" then
+  if kind == "train" and not accum then
     K:line("")
     K:line("s->step++;")
     K.used.s = true
@@ -501,28 +504,35 @@ local function gen_grad(A, g)
   return finish(A, K, sig, params)
 end
 
--- Micro-batches (fitbuild.c, --fit): graph g gives the gradients of one
--- micro-batch of g.batch samples, as a static function; NAME_train_step
--- and NAME_grad call it g.micro times on consecutive slices of the batch,
--- sum its gradients (written at arena + g.micro_tmp; the step sums them at
--- g.micro_acc, NAME_grad in the caller's struct), divide by g.micro (the
--- batch mean of the objective is the mean of the micro-batches' means),
--- and the step then updates every parameter once.  Returns three bodies.
+-- Micro-batches (fitbuild.c, --fit): graph g is the training step of one
+-- micro-batch of g.batch samples whose updates, instead of stepping,
+-- sum each parameter's gradient into 'acc' as soon as it is complete (so
+-- no gradient outlives its layer, as in the plain step), emitted as the
+-- static NAME_micro_step_.  NAME_train_step calls it g.micro times on
+-- consecutive slices of the batch, summing in the arena at g.micro_acc,
+-- then divides by g.micro (the batch mean of the objective is the mean of
+-- the micro-batches' means) and updates every parameter once; NAME_grad
+-- sums straight into the caller's struct.  Returns three bodies.
 local function gen_micro(A, g)
-  local P, T, m, b = A.prefix, A.T, g.micro, g.batch
-  local K = gen_entry(A, g, "grad")
+  local P, m, b = A.prefix, g.micro, g.batch
+  local K = gen_entry(A, g, "train", true)
   local step = P .. "_micro_step_"
-  local sig = fmt("static int %s(const %s_params *p, %s, %s_params *grad, %s_stats *st, void *arena)",
+  local sig = fmt("static int %s(const %s_params *p, %s, %s_params *acc, int first, %s_stats *st, void *arena)",
     step, P, arg_decls(K), P, P)
   local params = {"p"}
   for _, n in ipairs(arg_names(K)) do params[#params + 1] = n end
-  for _, n in ipairs({"grad", "st", "arena"}) do params[#params + 1] = n end
+  for _, n in ipairs({"acc", "first", "st", "arena"}) do params[#params + 1] = n end
   local micro_fn = finish(A, K, sig, params)
   local names, decls = arg_names(K), arg_decls(K)
+  -- the parameters whose gradients the step sums (an update each)
+  local summed = {}
+  for _, n in ipairs(g.nodes) do
+    if n.update then summed[g.nodes[n.inputs[1] + 1].name] = n.inputs[1] end
+  end
 
-  -- the loop over the micro-batches, summing into 'into' ("acc->" or "grad->")
+  -- the loop over the micro-batches, summing into 'into' ("acc" or "grad")
   local function body(E, into, which)
-    local mem, gm, mb, rc, i = E:iname("mem"), E:iname("gm"), E:iname("mb"), E:iname("rc"), E:iname("i")
+    local mem, mb, rc, i = E:iname("mem"), E:iname("mb"), E:iname("rc"), E:iname("i")
     local sk, sum = E:iname("sk"), E:iname("sum")
     E:line(fmt("/* %d micro-batches of %d sample%s (--fit): the gradients of each are summed,", m, b,
       b == 1 and "" or "s"))
@@ -531,7 +541,6 @@ local function gen_micro(A, g)
     E:open(fmt("if (!%s)", mem))
     E:line("return GRADC_ENOARENA;")
     E:close()
-    E:line(fmt("%s_params *%s = (%s_params *)(void *)(%s + %d);", P, gm, P, mem, g.micro_tmp))
     if which == "train" then
       E:line(fmt("%s_params *acc = (%s_params *)(void *)(%s + %d);", P, P, mem, g.micro_acc))
     end
@@ -541,24 +550,14 @@ local function gen_micro(A, g)
     for k, inp in ipairs(A.inputs) do
       args[#args + 1] = fmt("%s + %s * %d", names[k], mb, b * inp.size)
     end
-    E:line(fmt("const int %s = %s(%s, %s, &%s, %s);", rc, step, table.concat(args, ", "), gm, sk, mem))
+    E:line(fmt("const int %s = %s(%s, %s, %s == 0, &%s, %s);", rc, step, table.concat(args, ", "),
+      into, mb, sk, mem))
     E:open(fmt("if (%s != GRADC_OK)", rc))
     E:open(fmt("if (st && %s == GRADC_ENONFINITE)", rc))  -- (a bad label: before any stats)
     E:line(fmt("*st = %s;", sk))
     E:close()
     E:line(fmt("return %s;", rc))
     E:close()
-    for _, pa in ipairs(A.params) do
-      local pn = g.nodes[pa.ids[g.mode] + 1]
-      local reach = pn and not pa.frozen and pn.grad and pn.grad >= 0
-      if which == "grad" or reach then
-        local dst = into .. pa.member
-        E:loop(i, pa.count, true)
-        E:line(fmt("%s[%s] = %s ? %s[%s] + %s->%s[%s] : %s->%s[%s];", dst, i, mb, dst, i, gm, pa.member,
-          i, gm, pa.member, i))
-        E:close()
-      end
-    end
     local fields = {"objective"}
     for _, t in ipairs(A.tracks) do fields[#fields + 1] = t.member end
     for _, f in ipairs(fields) do
@@ -580,14 +579,13 @@ local function gen_micro(A, g)
   for _, inp in ipairs(A.inputs) do api[#api + 1] = inp.name end
   local E = new_ctx(A, g, {"p", "s", "st", "arena", "acc"}, api)
   update_values(A, E, g)
-  local i = body(E, "acc->", "train")
+  local i = body(E, "acc", "train")
   for _, l in ipairs(E.pre) do E:line(l) end
   E.pre = nil
   local kind = g.opt.kind == "adam" and "adam_step" or "sgd_step"
   for _, pa in ipairs(A.params) do
-    local pid = pa.ids[g.mode]
-    local pn = g.nodes[pid + 1]
-    if pn and not pa.frozen and pn.grad and pn.grad >= 0 then
+    local pid = summed[pa.name]
+    if pid then
       E:line(fmt("/* %s: the step on the mean of the micro-batches' gradients */", cfmt.comment(pa.name)))
       E:loop(i, pa.count, false)
       group.update(E, {op = kind, inputs = {pid}}, {{e = i, n = pa.count, w = 1}},
@@ -606,13 +604,19 @@ local function gen_micro(A, g)
   tlines:append(E.out)
   tlines:add("}")
 
-  -- NAME_grad: the loop, the mean into the caller's struct
+  -- NAME_grad: the loop into the caller's struct, the mean; zeros for the rest
   local G = new_ctx(A, g, {"p", "grad", "st", "arena"}, api)
-  local gi = body(G, "grad->", "grad")
+  local gi = body(G, "grad", "grad")
   for _, pa in ipairs(A.params) do
-    G:loop(gi, pa.count, true)
-    G:line(fmt("grad->%s[%s] = grad->%s[%s] / %s;", pa.member, gi, pa.member, gi, G:lit(m)))
-    G:close()
+    if summed[pa.name] then
+      G:loop(gi, pa.count, true)
+      G:line(fmt("grad->%s[%s] = grad->%s[%s] / %s;", pa.member, gi, pa.member, gi, G:lit(m)))
+      G:close()
+    else
+      G:line(fmt("/* %s: %s */", pa.name, pa.frozen and "frozen, no gradient" or
+        "does not reach the objective"))
+      G:line(fmt("gradc_fill_%s(grad->%s, %d, 0.0);", A.f64 and "f64" or "f32", pa.member, pa.count))
+    end
   end
   G:line("return GRADC_OK;")
   local gsig = fmt("int %s_grad(const %s_params *p, %s, %s_params *grad, %s_stats *st, void *arena)",
@@ -654,10 +658,9 @@ local function plan_comment(A, g, out)
         fmt("%d..%d", s.id, s.id)}
     end
   end
-  if g.micro then  -- the micro-batches' gradients and their sum (fitbuild.c)
-    local half = (g.arena_bytes - g.micro_tmp) // 2
-    rows[#rows + 1] = {"micro-batch gradients", "params", "-", cfmt.int(g.micro_tmp), cfmt.int(half), "loop"}
-    rows[#rows + 1] = {"their sum", "params", "-", cfmt.int(g.micro_acc), cfmt.int(half), "loop"}
+  if g.micro then  -- the sum of the micro-batches' gradients (fitbuild.c)
+    rows[#rows + 1] = {"gradient sums", "params", "-", cfmt.int(g.micro_acc),
+      cfmt.int(g.arena_bytes - g.micro_acc), "loop"}
   end
   if #rows == 1 then
     out:add(" * (no arena buffers) */")
