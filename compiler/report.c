@@ -180,12 +180,15 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 	if (train) {
 		buf_printf(b, "\ntraining: %s; %s\n", opt_str(&train->opt), gap_note(t));
 		int64_t base = baseline_lower_bound(train);
-		buf_printf(b, "  each update runs as soon as its gradient is complete; keeping every\n"
-		              "  gradient to one optimizer step at the end would need %lld bytes of\n"
-		              "  arena (lower bound), %.1f%% more than this schedule's\n",
-		           (long long)base,
-		           100.0 * (double)(base - t->lower_bound_bytes) /
-		               (double)(t->lower_bound_bytes ? t->lower_bound_bytes : 1));
+		if (train->micro > 1) /* fitbuild.c: the updates sum into the gradient sums */
+			buf_printf(b, "  each gradient is summed as soon as it is complete\n");
+		else
+			buf_printf(b, "  each update runs as soon as its gradient is complete; keeping every\n"
+			              "  gradient to one optimizer step at the end would need %lld bytes of\n"
+			              "  arena (lower bound), %.1f%% more than this schedule's\n",
+			           (long long)base,
+			           100.0 * (double)(base - t->lower_bound_bytes) /
+			               (double)(t->lower_bound_bytes ? t->lower_bound_bytes : 1));
 		buf_printf(b, "  activations kept for backward: %lld bytes\n", (long long)t->kept_bytes);
 	}
 	if (infer) {
