@@ -268,7 +268,12 @@ static void push_members(lua_State *L, const int *root, int r)
 static void push_graph(lua_State *L, const Graph *g)
 {
 	lua_createtable(L, 0, 20);
-	set_str(L, "mode", mode_name[g->mode]);
+	/* a micro-batched step (fitbuild.c) is the build's training graph */
+	set_str(L, "mode", g->micro > 1 ? "train" : mode_name[g->mode]);
+	if (g->micro > 1) {
+		set_int(L, "micro", g->micro);
+		set_int(L, "micro_acc", g->micro_acc);
+	}
 	set_int(L, "batch", g->batch);
 	set_int(L, "loss", g->loss);
 	set_int(L, "objective", g->objective);

@@ -189,7 +189,10 @@ printf '%-9s %-13s %5s %9s %9s %9s %9s %7s %7s %12s %12s  %s\n' \
 	"host vs device" >>"$REPORT"
 
 MODELS=$*
-[ -n "$MODELS" ] || MODELS=$(ls models/*.nn)
+# issue 18: builds fitted by --fit to their smallest RAM reachable (recomputation;
+# fitmicro: micro-batches too)
+FIT_MODELS=${FIT_MODELS-tests/models/fitchain.nn tests/models/fitmicro.nn}
+[ -n "$MODELS" ] || MODELS="$(ls models/*.nn) $FIT_MODELS"
 
 for model in $MODELS; do
 	name=$(basename "$model" .nn)
@@ -205,7 +208,16 @@ for model in $MODELS; do
 
 	# 1. the training build; big models again at batch 1
 	batch=""
-	if ! "$GRADC" compile "$model" -o "$d/train" >"$d/gradc.log" 2>&1; then
+	fit="" nopack=""
+	case " $FIT_MODELS " in *" $model "*)
+		fit="--budget $("$GRADC" report "$model" --sweep-budget "$d/curve.svg" |
+			awk '$1 ~ /^[0-9]+$/ { m = $1 } END { print m }') --fit"
+		# shellcheck disable=SC2086
+		# (the same products in the inference-only build when the fit gives up packing)
+		"$GRADC" report "$model" $fit | grep -q "packing: off" && nopack="--no-pack" ;;
+	esac
+	# shellcheck disable=SC2086 # $fit: two options or none
+	if ! "$GRADC" compile "$model" $fit -o "$d/train" >"$d/gradc.log" 2>&1; then
 		fail "gradc-compile"
 	else
 		pb=$(awk -v k="${name}_PARAMS_BYTES" '$1 == "#define" && $2 == k { print $3 }' "$d/train/$name.h")
@@ -234,7 +246,7 @@ for model in $MODELS; do
 		"$GRADC" compile "$model" --batch 1 --infer-only -o "$d/infer" >>"$d/gradc.log" 2>&1 ||
 			fail "gradc-infer-only"
 	elif [ $ok = 1 ]; then
-		"$GRADC" compile "$model" --infer-only --params "$d/params.safetensors" \
+		"$GRADC" compile "$model" --infer-only --params "$d/params.safetensors" $nopack \
 			-o "$d/infer" >>"$d/gradc.log" 2>&1 || fail "gradc-infer-only"
 	fi
 
