@@ -116,6 +116,22 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 	set_int(L, "mb", mm->mb);
 	set_int(L, "kc", mm->kc);
 	set_int(L, "mr", mm->mr);
+	/* tiles: one per register shape (select.c), with its GRADC_KERNELS */
+	lua_createtable(L, mm->n_tile, 0);
+	for (int i = 0; i < mm->n_tile; i++) {
+		const struct Tile *t = &mm->tile[i];
+		lua_createtable(L, 0, 8);
+		set_str(L, "form", form_name[t->form]);
+		set_int(L, "v", t->v);
+		set_int(L, "reg", t->reg);
+		set_int(L, "mr", t->mr);
+		set_int(L, "nr", t->nr);
+		set_int(L, "mb", t->mb);
+		set_int(L, "kc", t->kc);
+		set_int(L, "kernels", t->kernels);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "tiles");
 }
 
 static void push_window(lua_State *L, const Window *w)
@@ -252,7 +268,12 @@ static void push_members(lua_State *L, const int *root, int r)
 static void push_graph(lua_State *L, const Graph *g)
 {
 	lua_createtable(L, 0, 20);
-	set_str(L, "mode", mode_name[g->mode]);
+	/* a micro-batched step (fitbuild.c) is the build's training graph */
+	set_str(L, "mode", g->micro > 1 ? "train" : mode_name[g->mode]);
+	if (g->micro > 1) {
+		set_int(L, "micro", g->micro);
+		set_int(L, "micro_acc", g->micro_acc);
+	}
 	set_int(L, "batch", g->batch);
 	set_int(L, "loss", g->loss);
 	set_int(L, "objective", g->objective);
@@ -314,6 +335,8 @@ static void push_target(lua_State *L, const Target *t)
 	set_int(L, "align", t->align);
 	set_bool(L, "fma", t->fma);
 	set_bool(L, "int8_dot", t->int8_dot);
+	set_int(L, "tile_bytes", t->tile_bytes);
+	set_int(L, "kernels", t->kernels);
 }
 
 /* The table handed to emitter.emit(): flags, then one table per mode. */

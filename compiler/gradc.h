@@ -75,6 +75,12 @@ void *alloc_grow(void *p, size_t old_n, size_t new_n);
 char *str_ndup(const char *s, size_t n);
 char *str_fmt(const char *fmt, ...) PRINTF(1, 2);
 void free_all(void);
+typedef struct AllocMark {
+	struct Chunk *chunk;
+	size_t used;
+} AllocMark;
+AllocMark alloc_mark(void);
+void alloc_release(AllocMark m);  /* frees what was allocated since the mark */
 
 /* Growable text buffer (for DOT, reports, JSON); lives in the arena. */
 typedef struct Buf {
@@ -134,10 +140,20 @@ typedef struct Target {
 	int align;        /* arena and allocation alignment in bytes (>= 8) */
 	bool fma;         /* fused multiply-add in hardware */
 	bool int8_dot;    /* a 4-way int8 dot product (VNNI, ...) */
+	int tile_bytes;   /* one register of a product's register tile: a
+	                   * vector, or one float on a scalar FPU */
+	int kernels;      /* GRADC_KERNELS of this register shape (gradc_rt.h);
+	                   * 0: portable, which carries every shape's kernels */
 	const char *about;  /* one line for --help and the generated banner */
 } Target;
-/* The row named 'name', or NULL; names_out (if given): the known names. */
+/* The row named 'name', or NULL; names_out (if given): the known names.
+ * "native" is the row of the machine gradc runs on (cpuid). */
 const Target *find_target(const char *name, const char **names_out);
+enum { MAX_VARIANTS = 3 };
+/* The register shapes whose product kernels t's output carries (itself,
+ * or portable's three, each compiled under its GRADC_KERNELS), in the
+ * order they are printed; returns how many. */
+int target_variants(const Target *t, const Target **out);
 
 /* -------------------------------------------------------------- ir.c */
 
@@ -183,6 +199,18 @@ typedef struct Matmul {
 	Form form;     /* select */
 	int64_t mb, kc, mr;  /* select, FORM_PACKED: rows of C and values of k per
 	                      * panel, rows of the register tile */
+	/* select: the kernel of each register shape of the target
+	 * (target_variants; tile[0] is form, mb, kc, mr above) */
+	struct Tile {
+		Form form;
+		int64_t v;       /* lanes of the form's vectors, in elements */
+		int64_t reg;     /* elements of one register of the shape */
+		int64_t mr, nr;  /* register tile: rows, and columns (lane form) or
+		                  * vectors of columns (tile, xt forms) */
+		int64_t mb, kc;  /* FORM_PACKED's panel */
+		int kernels;     /* the GRADC_KERNELS it is compiled under */
+	} tile[MAX_VARIANTS];
+	int n_tile;
 } Matmul;
 
 /* The window of a convolution or pool (SPEC 1, spatial.c), in the geometry
@@ -236,6 +264,7 @@ typedef struct Node {
 	int clobber;         /* the kernel also writes over input clobber - 1; 0: none */
 	int side;            /* select: a sumsq this kernel also computes; -1: none */
 	const char *note;    /* what the kernel does beyond its value, for comments */
+	bool recomputed;     /* fit.c: a forward node repeated for the backward pass */
 	int n_use;           /* consumers in the graph */
 	/* plan */
 	Storage sto;
@@ -293,6 +322,14 @@ typedef struct Graph {
 	int64_t arena_bytes;     /* arena size */
 	int64_t lower_bound;     /* liveness lower bound for the schedule */
 	int64_t unshared_bytes;  /* sum of all arena allocations */
+	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
+	int64_t entry_stack[3];  /* of NAME_infer, NAME_train_step, NAME_grad (set_stacks) */
+	/* fitbuild.c, micro-batches: the training step at the micro-batch,
+	 * which NAME_train_step and NAME_grad call 'micro' times per batch,
+	 * its updates summing the gradients into a parameter struct at arena
+	 * offset micro_acc (the arena's end) */
+	int micro;               /* 0, 1: not micro-batched */
+	int64_t micro_acc;
 } Graph;
 
 Graph *new_graph(const char *model, const Source *src);
@@ -302,7 +339,7 @@ Graph *copy_graph(const Graph *g);
  * -> FILL, ...): the id returned may be an existing node.  */
 int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, DType t, Loc loc);
 /* The rows of L a packed product of dtype dt transposes per block: two
- * vectors of the target (target.c). */
+ * tile registers of the target; 0 (no packing) for scalar tiles (target.c). */
 int pack_rows(const Target *t, DType dt);
 /* The float element type of g's values (DT_F32 or DT_F64). */
 static inline DType float_dtype(const Graph *g)
@@ -416,6 +453,9 @@ typedef struct Options {
 	const char *params;  /* --params FILE, or NULL */
 	const char *dump;    /* -d letters */
 	const char *target;  /* --target NAME, or NULL: portable */
+	bool budget_set;     /* --budget BYTES given (compile, report, run, check) */
+	int64_t budget;      /* its bytes */
+	bool fit;            /* --fit: meet the budget (fitbuild.c) */
 } Options;
 
 /* Parse a model into its forward graph (MODE_FWD), with per-sample shapes
@@ -545,7 +585,8 @@ typedef struct Figures {
 	int64_t arena_bytes;        /* Graph.arena_bytes */
 	int64_t lower_bound_bytes;  /* Graph.lower_bound */
 	int64_t unshared_bytes;     /* Graph.unshared_bytes */
-	int64_t total_bytes;        /* arena + optimizer + params (unless flash) */
+	int64_t stack_bytes;        /* worst-case stack of the entry points (stack.c) */
+	int64_t total_bytes;        /* arena + optimizer + params (unless flash) + stack */
 	int64_t kept_bytes;         /* forward values live when backward starts */
 	int64_t baseline_lower_bound_bytes; /* TRAIN: lower bound if every parameter
 	                                       gradient lived to one update at the end */
@@ -565,6 +606,88 @@ void report(Buf *b, const Graph *train, const Graph *infer, bool json);
  * inference total, activations kept for backward); either graph may be NULL. */
 void report_sweep_header(Buf *b);
 void report_sweep_row(Buf *b, int batch, const Graph *train, const Graph *infer);
+
+/* ------------------------------------------------------------- fit.c */
+
+/* How a plan was searched (fit.c): every set of kept values, the DP over
+ * the segments of a chain (fitdp.c), or a greedy. */
+typedef enum FitSearch { FIT_ALL, FIT_DP, FIT_GREEDY } FitSearch;
+/* A plan of --fit for one graph: what is kept and what recomputed. */
+typedef struct FitPlan {
+	int n_cand;           /* forward values the plain build keeps for backward */
+	const char **cand;    /* their labels, in schedule order */
+	int64_t *cand_bytes;  /* their arena bytes */
+	bool *drop;           /* per candidate: recomputed instead of kept */
+	int n_copy;           /* nodes recomputed */
+	int64_t extra_macs;   /* multiply-adds of the recomputed nodes */
+	int64_t macs;         /* multiply-adds of the plain graph */
+	int64_t arena;        /* the fitted graph's arena */
+	FitSearch search;
+} FitPlan;
+/* One point of the trade-off curve (fit_curve). */
+typedef struct FitPoint {
+	int64_t arena, extra_macs;
+	int n_copy;
+} FitPoint;
+/* The forward values of planned graph g kept for its backward pass that a
+ * plan may recompute, in schedule order; *n of them. */
+int *fit_candidates(const Graph *g, int *n);
+/* g (planned) with the values drop[id] recomputed right before their
+ * backward readers, scheduled but not planned; NULL if refused.  */
+Graph *fit_recompute(const Graph *g, const bool *drop, int64_t *macs);
+/* The planned graph of the cheapest plan with an arena of at most 'limit'
+ * (g itself if it fits), p describing it; NULL if none, and then *least is
+ * the smallest arena reachable.  */
+Graph *fit_search(const Graph *g, int64_t limit, FitPlan *p, int64_t *least);
+/* The curve from g's arena down to the smallest, cheapest plan first;
+ * *n points in decreasing arena.  */
+FitPoint *fit_curve(const Graph *g, int *n);
+void fit_describe(const Graph *g, const Graph *f, const bool *drop, FitPlan *p);
+/* fitdp.c: for a chain, the drop sets (per node id) of the DP over
+ * segments, cheapest first, at most 'max', *n of them; NULL if g's
+ * candidates are no chain.  */
+bool **fit_chain_front(const Graph *g, int max, int *n);
+/* Candidates up to which every set is tried (12; the tests raise it to
+ * check the DP against the exhaustive search). */
+extern int fit_all_max;
+
+/* ------------------------------------------------------------ stack.c */
+
+/* The worst-case stack of function 'fn' in generated C text 'c' (float
+ * type 'real' of 'real_bytes'), with its callees among fns[0..nf); -1 if
+ * not defined there.  */
+int64_t c_stack(const char *c, const char *fn, const char *real, int real_bytes,
+                const char *const *fns, int nf);
+/* The worst-case stack of each entry point (infer, train_step, grad; 0 if
+ * not built), from emitting 'modes'.  */
+void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3]);
+
+/* --------------------------------------------------------- fitbuild.c */
+
+/* A training build under --budget [--fit]. */
+typedef struct Fit {
+	Options opt;          /* as built (no_pack may be set) */
+	Graph *modes[3];      /* infer, train, grad: what emit gets */
+	int n;
+	int64_t ram;          /* training RAM with the stack */
+	int64_t plain_ram;    /* the plain build's */
+	int64_t stack;
+	bool fitted;          /* --fit changed the build */
+	FitPlan plan;         /* the training step's recomputation */
+	int micro;            /* micro-batches (1: none) */
+	int64_t accum;        /* bytes of the gradient accumulators (micro > 1) */
+	FitPlan least_plan;   /* what the smallest RAM reachable takes */
+	int least_micro;
+	bool least_no_pack;
+} Fit;
+void build_fit(const Graph *fwd, const Options *o, Fit *r);
+void set_stacks(Graph *const *modes, int n, const Options *o);
+int64_t build_ram(Graph *const *modes, int n, bool flash);
+const char *fit_plan_str(const FitPlan *p, int micro);
+void fit_report(Buf *b, const Fit *r);
+/* `report --sweep-budget CURVE.svg`: the table on b, the plot in the file. */
+void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg);
+
 
 /* ------------------------------------------------------------- emit.c */
 
@@ -756,5 +879,37 @@ char *run_driver(Run *r, bool eval, size_t *n);
 /* `check`'s error of one parameter from the norms ||g_fd - g||, ||g||,
  * ||g_fd|| and the objective J (SPEC 2). */
 double check_error(double diff, double g, double g_fd, double objective);
+
+/* ----------------------------------------------------------- import.c */
+
+/* `gradc import` (SPEC 4, ONNX in); the importer's own header is onnx.h. */
+typedef struct ImportOptions {
+	const char *name;       /* --name, or NULL: the file's name */
+	const char *train;      /* --train all|none|P,...; NULL: none */
+	const char *loss;       /* --loss cross_entropy|mse, or NULL */
+	const char *optimizer;  /* --optimizer, or NULL: sgd(lr = 0.01) */
+	const char *params_path; /* where the initializers go (for a comment), or NULL */
+} ImportOptions;
+/* An ONNX model as .nn text and its initializers as safetensors bytes. */
+typedef struct Imported {
+	Source *src;            /* path: the .onnx file; text: the model */
+	const void *params;     /* safetensors, in the arena */
+	size_t params_len;
+} Imported;
+/* Translate the ONNX file 'path' (its bytes buf[0..n)); errors are user
+ * errors "PATH: error: ..." (the generated text is parsed and lowered
+ * before it is returned, so it is a valid model). */
+Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOptions *o);
+/* Does 'path' name an ONNX file (".onnx")? */
+bool is_onnx(const char *path);
+/* The model at 'path' for every command: a .nn file as read, or a .onnx
+ * file imported in memory, its initializers then readable under the name
+ * 'path' by read_tensors (the initial parameter values). */
+Source *load_model(const char *path);
+/* A safetensors file, or the initializers of the model load_model
+ * imported from 'path': gradc_st_read's contract. */
+const char *read_tensors(const char *path, struct gradc_st_file *f);
+/* `gradc import`: its own arguments, exit status. */
+int import_main(int argc, char **argv);
 
 #endif

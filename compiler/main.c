@@ -20,18 +20,24 @@
 static const char usage[] =
 	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
 	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
-	"                     [--target T]\n"
+	"                     [--fit] [--target T]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
-	"                     [--no-fuse] [--no-pack]\n"
+	"                     [--budget BYTES [--fit]] [--sweep-budget CURVE.svg] [--no-fuse] [--no-pack]\n"
 	"       gradc dot MODEL.nn [--batch N] [--dtype f32|f64]\n"
 	"       gradc run MODEL.nn --in IN.safetensors --out OUT.safetensors [--batch N]\n"
 	"                 [--dtype f32|f64] [--steps K] [--seed S] [--params P.safetensors]\n"
-	"                 [--name NAME] [--no-fuse] [--no-pack]\n"
+	"                 [--name NAME] [--no-fuse] [--no-pack] [--budget BYTES [--fit]]\n"
 	"       gradc check MODEL.nn [--batch N] [--name NAME] [--no-fuse] [--no-pack]\n"
+	"                 [--budget BYTES [--fit]]\n"
 	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
+	"       gradc import MODEL.onnx [-o OUT.nn] [--name NAME] [--train all|none|P,...]\n"
+	"                    [--loss cross_entropy|mse] [--optimizer OPT]\n"
+	"every command takes MODEL.onnx for MODEL.nn (imported, its initializers the parameters)\n"
 	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
 	"common: --target T  shape the code for a target (report, run, check too)\n"
+	"        --budget BYTES --fit  meet a training-RAM budget by recomputation and\n"
+	"                    micro-batches (compile, report, run, check)\n"
 	"        -d LETTERS  dump the graph after passes (p parse, l lower, a autodiff,\n"
 	"                    o optimize, s schedule, m plan) to stderr\n";
 
@@ -43,7 +49,7 @@ static NORETURN void bad_usage(const char *fmt, const char *arg)
 /* ---- arguments */
 
 typedef struct Args {
-	const char *cmd, *model, *outdir, *in, *out, *sweep;
+	const char *cmd, *model, *outdir, *in, *out, *sweep, *sweep_svg;
 	bool json, depfile;
 	int64_t budget;  /* -1: none */
 	int steps;
@@ -67,13 +73,14 @@ static int64_t parse_int(const char *s, const char *what, int64_t min, int64_t m
 static const struct {
 	const char *cmd, *opts;
 } cmd_opts[] = {
-	{"compile", " -o --batch --infer-only --params --name --dtype --budget --no-fuse --no-pack "
-	            "--target -MD -d "},
-	{"report", " --batch --dtype --json --sweep-batch --no-fuse --no-pack --target -d "},
+	{"compile", " -o --batch --infer-only --params --name --dtype --budget --fit --no-fuse "
+	            "--no-pack --target -MD -d "},
+	{"report", " --batch --dtype --json --sweep-batch --sweep-budget --budget --fit --no-fuse "
+	           "--no-pack --target -d "},
 	{"dot", " --batch --dtype -d "},
 	{"run", " --in --out --batch --dtype --steps --seed --name --no-fuse --no-pack --params "
-	        "--target -d "},
-	{"check", " --batch --name --no-fuse --no-pack --target -d "},
+	        "--budget --fit --target -d "},
+	{"check", " --batch --name --no-fuse --no-pack --budget --fit --target -d "},
 };
 
 static const char *options_of(const char *cmd)
@@ -110,7 +117,7 @@ static Args parse_args(int argc, char **argv)
 		const char *s = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (s[0] == '-' && s[1] && strstr(" -o --batch --infer-only --params --name --dtype "
-						  "--budget --no-fuse --no-pack --json --sweep-batch "
+						  "--budget --fit --no-fuse --no-pack --json --sweep-batch --sweep-budget "
 						  "--in --out --steps --seed --target -MD -d ",
 						  str_fmt(" %s ", s))
 		    && !strstr(allowed, str_fmt(" %s ", s)))
@@ -135,8 +142,13 @@ static Args parse_args(int argc, char **argv)
 			if (strcmp(d, "f32") && strcmp(d, "f64"))
 				bad_usage("bad dtype '%s' (f32 or f64)", d);
 			a.opt.f64 = !strcmp(d, "f64");
-		} else if (!strcmp(s, "--budget"))
-			a.budget = parse_bytes(VAL());
+		} else if (!strcmp(s, "--budget")) {
+			a.budget = a.opt.budget = parse_bytes(VAL());
+			a.opt.budget_set = true;
+		} else if (!strcmp(s, "--fit"))
+			a.opt.fit = true;
+		else if (!strcmp(s, "--sweep-budget"))
+			a.sweep_svg = VAL();
 		else if (!strcmp(s, "-MD"))
 			a.depfile = true;
 		else if (!strcmp(s, "--json"))
@@ -179,6 +191,10 @@ static Args parse_args(int argc, char **argv)
 		bad_usage(str_fmt("--name '%%s' %s", model_name_problem(a.opt.name)), a.opt.name);
 	if (!strcmp(a.cmd, "run") && (!a.in || !a.out))
 		bad_usage("%s", "'run' needs --in IN.safetensors and --out OUT.safetensors");
+	if (a.opt.fit && !a.opt.budget_set)
+		bad_usage("%s", "'--fit' needs '--budget BYTES'");
+	if (a.opt.fit && a.opt.infer_only)
+		bad_usage("%s", "'--fit' fits a training build (not with '--infer-only')");
 	if (!strcmp(a.cmd, "check"))
 		a.opt.f64 = true; /* check builds in f64: literals are read as such */
 	return a;
@@ -186,44 +202,46 @@ static Args parse_args(int argc, char **argv)
 
 /* ---- commands */
 
-static Source *load_source(const char *path)
-{
-	Source *s = alloc(sizeof *s);
-	s->path = path;
-	s->text = read_file(path, &s->len);
-	if (!s->text && errno == EFBIG)
-		error_plain("cannot read '%s': larger than %d MiB", path, (int)(MAX_READ >> 20));
-	if (!s->text)
-		error_plain("cannot read '%s': %s", path, strerror(errno));
-	return s;
-}
-
 /* The entry points' graphs of a compile: inference, then training and
- * gradients unless --infer-only; returns how many. */
-static int build_modes(const Args *a, const Graph *fwd, Graph **modes)
+ * gradients unless --infer-only, within --budget (fitbuild.c); returns how
+ * many.  Over the budget: status 1 with the report.  */
+static int build_modes(Args *a, const Graph *fwd, Graph **modes)
 {
+	if (!a->opt.infer_only && !fwd->has_minimize)
+		error_at((Loc){0}, "no 'minimize' statement: nothing to train "
+		                   "(use --infer-only for inference alone%s)",
+		         is_onnx(a->model) ? "; gradc import --loss ... --train ... makes "
+		                             "an ONNX model trainable" : "");
 	int n = 0;
-	modes[n++] = build_mode(fwd, MODE_INFER, &a->opt);
-	if (!a->opt.infer_only) {
-		if (!fwd->has_minimize)
-			error_at((Loc){0}, "no 'minimize' statement: nothing to train "
-			                   "(use --infer-only for inference alone)");
-		modes[n++] = build_mode(fwd, MODE_TRAIN, &a->opt);
-		modes[n++] = build_mode(fwd, MODE_GRAD, &a->opt);
+	int64_t ram;
+	bool flash = a->opt.infer_only && a->opt.params;
+	if (a->opt.infer_only) {
+		for (int pass = 0; pass < 2; pass++) {
+			modes[0] = build_mode(fwd, MODE_INFER, &a->opt);
+			n = 1;
+			set_stacks(modes, n, &a->opt);
+			ram = build_ram(modes, n, flash);
+			if (a->budget < 0 || a->opt.no_pack || ram <= a->budget)
+				break;
+			a->opt.no_pack = true; /* over the budget: first give up the packing scratch */
+		}
+	} else {
+		Fit r;
+		build_fit(fwd, &a->opt, &r);
+		a->opt = r.opt;
+		for (n = 0; n < r.n; n++)
+			modes[n] = r.modes[n];
+		ram = r.ram;
+	}
+	if (a->budget >= 0 && ram > a->budget) {
+		Buf b = {0};
+		report(&b, n > 1 ? modes[1] : NULL, modes[0], false);
+		error_plain("%s needs %lld bytes of RAM (parameters, state, the largest arena of "
+		            "the entry points and their stack), over the budget of %lld%s\n%s",
+		            n > 1 ? "training" : "inference", (long long)ram, (long long)a->budget,
+		            n > 1 ? " (--fit may find a way)" : "", b.s);
 	}
 	return n;
-}
-
-/* The static RAM of a build: parameters (in flash when baked into an
- * inference build), optimizer state, and the one arena, the largest of
- * the entry points' (NAME_arena). */
-static int64_t build_ram(const Args *a, Graph **modes, int n)
-{
-	Figures f = figures(modes[n > 1 ? 1 : 0], a->opt.infer_only && a->opt.params);
-	int64_t arena = 0;
-	for (int k = 0; k < n; k++)
-		arena = modes[k]->arena_bytes > arena ? modes[k]->arena_bytes : arena;
-	return f.total_bytes - f.arena_bytes + arena;
 }
 
 static int cmd_compile(Args *a, const Graph *fwd)
@@ -232,20 +250,6 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		fwd = standardize_graph(fwd, stats_from_file(a->opt.params, fwd));
 	Graph *modes[3];
 	int n = build_modes(a, fwd, modes);
-	int64_t ram = build_ram(a, modes, n);
-	if (a->budget >= 0 && !a->opt.no_pack && ram > a->budget) {
-		/* over the budget: first give up the packing scratch */
-		a->opt.no_pack = true;
-		n = build_modes(a, fwd, modes);
-		ram = build_ram(a, modes, n);
-	}
-	if (a->budget >= 0 && ram > a->budget) {
-		Buf b = {0};
-		report(&b, n > 1 ? modes[1] : NULL, modes[0], false);
-		error_plain("%s needs %lld bytes of RAM (parameters, state and the largest arena of "
-		            "the entry points), over the budget of %lld\n%s",
-		            n > 1 ? "training" : "inference", (long long)ram, (long long)a->budget, b.s);
-	}
 	if (a->opt.params)
 		load_params(a->opt.params, modes, n);
 	Buf h = {0}, c = {0};
@@ -262,7 +266,8 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		error_plain("cannot write '%s': %s", cp, strerror(e));
 	}
 	const char *dp = str_fmt("%s/%s.d", a->outdir, fwd->model);
-	const char *inputs[] = {a->model, a->opt.params};
+	/* an imported model's parameters come from the model itself */
+	const char *inputs[] = {a->model, a->opt.params != a->model ? a->opt.params : NULL};
 	if (a->depfile && write_depfile(dp, hp, cp, inputs, 2) != 0) {
 		int e = errno;
 		remove(hp);
@@ -289,10 +294,24 @@ static int cmd_report(Args *a, const Graph *fwd, const Source *src)
 			report_sweep_row(&b, (int)bs, train, build_mode(f, MODE_INFER, &o));
 			p = *end ? end + 1 : end;
 		}
+	} else if (a->sweep_svg) {
+		if (!fwd->has_minimize)
+			error_plain("'%s' has no 'minimize' statement: no training RAM to sweep", a->model);
+		fit_sweep(&b, fwd, &a->opt, a->sweep_svg);
+	} else if (fwd->has_minimize) {
+		Fit r;
+		build_fit(fwd, &a->opt, &r);
+		if (r.fitted && !a->json)
+			fit_report(&b, &r);
+		else if (a->opt.fit && !a->json)
+			buf_printf(&b, "fit: the plain build fits the budget (training RAM %lld of %lld "
+			               "bytes): nothing recomputed, no micro-batches\n\n",
+			           (long long)r.ram, (long long)a->opt.budget);
+		report(&b, r.modes[1], r.modes[0], a->json);
 	} else {
 		Graph *infer = build_mode(fwd, MODE_INFER, &a->opt);
-		Graph *train = fwd->has_minimize ? build_mode(fwd, MODE_TRAIN, &a->opt) : NULL;
-		report(&b, train, infer, a->json);
+		set_stacks(&infer, 1, &a->opt);
+		report(&b, NULL, infer, a->json);
 	}
 	fwrite(b.s, 1, b.len, stdout);
 	return 0;
@@ -322,6 +341,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")))
 		return train_main(argc, argv); /* train.c: options of its own */
+	if (argc >= 2 && !strcmp(argv[1], "import"))
+		return import_main(argc, argv); /* import.c: ONNX in */
 	Args a = parse_args(argc, argv);
 	jmp_buf jb;
 	err_jmp = &jb;
@@ -330,7 +351,9 @@ int main(int argc, char **argv)
 		free_all();
 		return 1;
 	}
-	Source *src = load_source(a.model);
+	Source *src = load_model(a.model);
+	if (is_onnx(a.model) && !a.opt.params && strcmp(a.cmd, "check"))
+		a.opt.params = a.model; /* the initializers (read_tensors) */
 	int rc;
 	if (!strcmp(a.cmd, "compile"))
 		rc = cmd_compile(&a, front_end(src, &a.opt));

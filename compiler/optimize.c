@@ -268,6 +268,7 @@ void optimize(Graph *g, bool fuse, bool pack)
 		    mm->n < 64 || mm->k < 16)
 			continue;
 		int64_t rows = pack_rows(g->target, g->node[i].dtype);
-		mm->pack = mm->m < rows ? mm->m : rows;
+		if (rows)  /* 0: scalar tiles, which read X in place */
+			mm->pack = mm->m < rows ? mm->m : rows;
 	}
 }

@@ -5,6 +5,11 @@
  *       --autodiff--> backward + update --optimize--> dead code out, fusion
  *       --schedule--> order --plan--> arena offsets   (then emit)
  *
+ * With --budget BYTES --fit, fitbuild.c starts from these planned graphs:
+ * fit.c inserts recomputed forward nodes into the schedule (then plan()
+ * and the verifiers again), or the gradients graph is built at a micro-
+ * batch and looped over (emitter.lua).
+ *
  * Options.dump (`-d LETTERS`) prints the graph after passes: p parse,
  * l lower, a autodiff, o optimize, s schedule, m plan (memory).
  */

@@ -122,7 +122,7 @@ Figures figures(const Graph *g, bool flash)
 		}
 	}
 	f.macs = graph_macs(g);
-	if (g->mode == MODE_TRAIN) {
+	if (g->mode == MODE_TRAIN || g->micro > 1) { /* (micro: the step of a training build) */
 		/* sizeof(NAME_state): lr and the step count (a real and an int32,
 		 * padded to 16 bytes in f64), then momentum or Adam's moments */
 		f.optimizer_bytes = g->f64 ? 16 : 8;
@@ -136,7 +136,8 @@ Figures figures(const Graph *g, bool flash)
 	f.lower_bound_bytes = g->lower_bound;
 	f.unshared_bytes = g->unshared_bytes;
 	f.flash = flash;
-	f.total_bytes = f.arena_bytes + f.optimizer_bytes;
+	f.stack_bytes = g->stack_bytes;
+	f.total_bytes = f.arena_bytes + f.optimizer_bytes + f.stack_bytes;
 	if (!flash)
 		f.total_bytes += f.params_bytes + f.frozen_bytes;
 
@@ -206,6 +207,7 @@ static void figures_table(Buf *b, const Figures *t, const Figures *i)
 	figure_row(b, "arena", t, i, offsetof(Figures, arena_bytes));
 	figure_row(b, "lower bound", t, i, offsetof(Figures, lower_bound_bytes));
 	figure_row(b, "unshared", t, i, offsetof(Figures, unshared_bytes));
+	figure_row(b, "stack", t, i, offsetof(Figures, stack_bytes));
 	figure_row(b, "total RAM", t, i, offsetof(Figures, total_bytes));
 	buf_printf(b, "\n  %-18s %12s %12s\n", "count", "training", "inference");
 	figure_row(b, "parameters", t, i, offsetof(Figures, params_count));
@@ -250,12 +252,15 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 	if (train) {
 		buf_printf(b, "\ntraining: %s; %s\n", opt_str(&train->opt), gap_note(t));
 		int64_t base = baseline_lower_bound(train);
-		buf_printf(b, "  each update runs as soon as its gradient is complete; keeping every\n"
-		              "  gradient to one optimizer step at the end would need %lld bytes of\n"
-		              "  arena (lower bound), %.1f%% more than this schedule's\n",
-		           (long long)base,
-		           100.0 * (double)(base - t->lower_bound_bytes) /
-		               (double)(t->lower_bound_bytes ? t->lower_bound_bytes : 1));
+		if (train->micro > 1) /* fitbuild.c: the updates sum into the gradient sums */
+			buf_printf(b, "  each gradient is summed as soon as it is complete\n");
+		else
+			buf_printf(b, "  each update runs as soon as its gradient is complete; keeping every\n"
+			              "  gradient to one optimizer step at the end would need %lld bytes of\n"
+			              "  arena (lower bound), %.1f%% more than this schedule's\n",
+			           (long long)base,
+			           100.0 * (double)(base - t->lower_bound_bytes) /
+			               (double)(t->lower_bound_bytes ? t->lower_bound_bytes : 1));
 		buf_printf(b, "  activations kept for backward: %lld bytes\n", (long long)t->kept_bytes);
 		kept_list(b, train);
 	}
@@ -265,7 +270,14 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 		              "  inference RAM is then the arena alone: %lld bytes\n",
 		           (long long)i->arena_bytes);
 	}
-	buf_printf(b, "total RAM = arena + trainable params + optimizer state + frozen params\n");
+	buf_printf(b, "total RAM = arena + trainable params + optimizer state + frozen params + stack\n");
+	const Graph *g = train ? train : infer;
+	static const char *const entry[3] = {"infer", "train_step", "grad"};
+	for (int k = 0, n = 0; k < 3; k++)  /* stack.c, from the code emitted */
+		if (g->entry_stack[k])
+			buf_printf(b, "%s%s_%s %lld%s", n++ ? ", " : "worst-case stack: ", g->model,
+			           entry[k], (long long)g->entry_stack[k],
+			           k == 2 || !g->entry_stack[k + 1] ? " bytes\n" : "");
 }
 
 static void buffer_list(Buf *b, const Graph *g, const Buffer *buf, int nb)
@@ -356,13 +368,13 @@ static void json_figures(Buf *b, const char *key, const Graph *g, const Figures 
 	}
 	buf_printf(b, "{\"params_bytes\": %lld, \"frozen_bytes\": %lld, \"optimizer_bytes\": %lld, "
 	              "\"arena_bytes\": %lld, \"lower_bound_bytes\": %lld, \"unshared_bytes\": %lld, "
-	              "\"total_bytes\": %lld, \"kept_bytes\": %lld, "
+	              "\"stack_bytes\": %lld, \"total_bytes\": %lld, \"kept_bytes\": %lld, "
 	              "\"baseline_lower_bound_bytes\": %lld, \"params_count\": %lld, "
 	              "\"trainable_count\": %lld, \"macs\": %lld, \"kept\": [",
 	           (long long)f->params_bytes, (long long)f->frozen_bytes,
 	           (long long)f->optimizer_bytes, (long long)f->arena_bytes,
 	           (long long)f->lower_bound_bytes, (long long)f->unshared_bytes,
-	           (long long)f->total_bytes, (long long)f->kept_bytes,
+	           (long long)f->stack_bytes, (long long)f->total_bytes, (long long)f->kept_bytes,
 	           (long long)f->baseline_lower_bound_bytes, (long long)f->params_count,
 	           (long long)f->trainable_count, (long long)f->macs);
 	/* the allocations of kept_bytes: the feature maps kept for backward */
@@ -408,7 +420,8 @@ static void report_json(Buf *b, const Graph *train, const Graph *infer, const Fi
 	const Graph *g = train ? train : infer;
 	buf_printf(b, "{\"model\": ");
 	json_str(b, g->model);
-	buf_printf(b, ", \"batch\": %d, \"dtype\": \"%s\",\n", g->batch, g->f64 ? "f64" : "f32");
+	buf_printf(b, ", \"batch\": %d, \"dtype\": \"%s\",\n", g->batch * (g->micro > 1 ? g->micro : 1),
+	           g->f64 ? "f64" : "f32");
 	json_figures(b, "train", train, t);
 	json_figures(b, "infer", infer, i);
 	bool first = true;
@@ -435,7 +448,11 @@ void report(Buf *b, const Graph *train, const Graph *infer, bool json)
 		return;
 	}
 	buf_printf(b, "gradc report: model %s, batch %d, dtype %s, arena alignment %d bytes\n\n",
-	           g->model, g->batch, g->f64 ? "f64" : "f32", g->target->align);
+	           g->model, g->batch * (g->micro > 1 ? g->micro : 1), g->f64 ? "f64" : "f32",
+	           g->target->align);
+	if (g->micro > 1)  /* fitbuild.c: the training graph is one micro-batch's */
+		buf_printf(b, "training in %d micro-batches of %d: the training figures and buffers "
+		              "are one micro-batch's step and the gradient sums\n\n", g->micro, g->batch);
 	figures_table(b, t, i);
 	notes(b, train, t, infer, i);
 	if (train)

@@ -311,7 +311,21 @@ static void generate(Job *j, const Source *src, const Options *o)
 	opt.infer_only = !j->fwd->has_minimize;
 	j->n_modes = 0;
 	j->modes[j->n_modes++] = j->infer = build_mode(j->fwd, MODE_INFER, &opt);
-	if (j->fwd->has_minimize) {
+	if (j->fwd->has_minimize && opt.budget_set) { /* --budget [--fit]: fitbuild.c */
+		Fit r;
+		build_fit(j->fwd, &opt, &r);
+		if (r.ram > opt.budget)
+			error_plain("training needs %lld bytes of RAM, over the budget of %lld (--fit may "
+			            "find a way)", (long long)r.ram, (long long)opt.budget);
+		opt = r.opt;
+		/* micro-batched (r.n == 2): one graph behind the step and the gradients */
+		j->n_modes = r.n;
+		for (int k = 0; k < r.n; k++)
+			j->modes[k] = r.modes[k];
+		j->infer = r.modes[0];
+		j->train = r.modes[1];
+		j->grad = r.n > 2 ? r.modes[2] : r.modes[1];
+	} else if (j->fwd->has_minimize) {
 		j->modes[j->n_modes++] = j->train = build_mode(j->fwd, MODE_TRAIN, &opt);
 		j->modes[j->n_modes++] = j->grad = build_mode(j->fwd, MODE_GRAD, &opt);
 	}

@@ -50,13 +50,21 @@ typedef struct Chunk {
 } Chunk;
 
 static Chunk *chunks;
+static Chunk *spare;  /* one chunk alloc_release kept for the next alloc */
 
 void *alloc(size_t n)
 {
 	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
 	if (!chunks || chunks->cap - chunks->used < n) {
 		size_t cap = n > (1u << 20) ? n : (1u << 20);
-		Chunk *c = malloc(sizeof(Chunk) + cap);
+		Chunk *c;
+		if (spare && spare->cap >= cap) {
+			c = spare;
+			spare = NULL;
+			cap = c->cap;
+		} else {
+			c = malloc(sizeof(Chunk) + cap);
+		}
 		if (!c)
 			die("out of memory (%zu bytes)", n);
 		c->next = chunks;
@@ -78,8 +86,33 @@ void *alloc_grow(void *p, size_t old_n, size_t new_n)
 	return q;
 }
 
+/* A mark of the arena, and the release of everything allocated after it
+ * (fit.c tries thousands of plans; each trial's graphs go back). */
+AllocMark alloc_mark(void)
+{
+	return (AllocMark){chunks, chunks ? chunks->used : 0};
+}
+
+void alloc_release(AllocMark m)
+{
+	while (chunks && chunks != m.chunk) {
+		Chunk *next = chunks->next;
+		if (!spare || chunks->cap > spare->cap) {
+			free(spare);
+			spare = chunks;
+		} else {
+			free(chunks);
+		}
+		chunks = next;
+	}
+	if (chunks)
+		chunks->used = m.used;
+}
+
 void free_all(void)
 {
+	free(spare);
+	spare = NULL;
 	while (chunks) {
 		Chunk *next = chunks->next;
 		free(chunks);

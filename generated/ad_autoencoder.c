@@ -192,6 +192,7 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 	 * add#22 = matmul#21 + b1   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:32)   [fused]
 	 * h1 = relu(add#22)   [B,128] -> [B,128]   (ad_autoencoder.nn:32)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -245,11 +246,102 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 640; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &x[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W1[j0 * 640 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W1[(j0 + 1) * 640 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W1[(j0 + 2) * 640 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W1[(j0 + 3) * 640 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t22 = d[0][0] + p->b1[j0];
+				h1[j0] = t22 < 0 ? 0.0f : t22;
+			}
+			{
+				const ad_autoencoder_real t22 = d[1][0] + p->b1[(j0 + 1)];
+				h1[(j0 + 1)] = t22 < 0 ? 0.0f : t22;
+			}
+			{
+				const ad_autoencoder_real t22 = d[2][0] + p->b1[(j0 + 2)];
+				h1[(j0 + 2)] = t22 < 0 ? 0.0f : t22;
+			}
+			{
+				const ad_autoencoder_real t22 = d[3][0] + p->b1[(j0 + 3)];
+				h1[(j0 + 3)] = t22 < 0 ? 0.0f : t22;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 640; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = x[k0 + l];
+					const ad_autoencoder_real w0 = p->W1[j0 * 640 + k0 + l];
+					const ad_autoencoder_real w1 = p->W1[(j0 + 1) * 640 + k0 + l];
+					const ad_autoencoder_real w2 = p->W1[(j0 + 2) * 640 + k0 + l];
+					const ad_autoencoder_real w3 = p->W1[(j0 + 3) * 640 + k0 + l];
+					const ad_autoencoder_real w4 = p->W1[(j0 + 4) * 640 + k0 + l];
+					const ad_autoencoder_real w5 = p->W1[(j0 + 5) * 640 + k0 + l];
+					const ad_autoencoder_real w6 = p->W1[(j0 + 6) * 640 + k0 + l];
+					const ad_autoencoder_real w7 = p->W1[(j0 + 7) * 640 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t22 = v + p->b1[(j0 + jj)];
+				h1[(j0 + jj)] = t22 < 0 ? 0.0f : t22;
+			}
+		}
+	}
+#endif
 
 	/* matmul#24 = h1 @ W2^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:33: h2 = relu(W2 @ h1 + b2))   [fused]
 	 * add#25 = matmul#24 + b2   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:33)   [fused]
 	 * h2 = relu(add#25)   [B,128] -> [B,128]   (ad_autoencoder.nn:33)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -303,11 +395,102 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h1[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W2[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W2[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W2[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W2[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t25 = d[0][0] + p->b2[j0];
+				h2[j0] = t25 < 0 ? 0.0f : t25;
+			}
+			{
+				const ad_autoencoder_real t25 = d[1][0] + p->b2[(j0 + 1)];
+				h2[(j0 + 1)] = t25 < 0 ? 0.0f : t25;
+			}
+			{
+				const ad_autoencoder_real t25 = d[2][0] + p->b2[(j0 + 2)];
+				h2[(j0 + 2)] = t25 < 0 ? 0.0f : t25;
+			}
+			{
+				const ad_autoencoder_real t25 = d[3][0] + p->b2[(j0 + 3)];
+				h2[(j0 + 3)] = t25 < 0 ? 0.0f : t25;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h1[k0 + l];
+					const ad_autoencoder_real w0 = p->W2[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W2[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W2[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W2[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W2[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W2[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W2[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W2[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t25 = v + p->b2[(j0 + jj)];
+				h2[(j0 + jj)] = t25 < 0 ? 0.0f : t25;
+			}
+		}
+	}
+#endif
 
 	/* matmul#27 = h2 @ W3^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:34: h3 = relu(W3 @ h2 + b3))   [fused]
 	 * add#28 = matmul#27 + b3   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:34)   [fused]
 	 * h3 = relu(add#28)   [B,128] -> [B,128]   (ad_autoencoder.nn:34)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -361,11 +544,102 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h2[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W3[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W3[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W3[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W3[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t28 = d[0][0] + p->b3[j0];
+				h3[j0] = t28 < 0 ? 0.0f : t28;
+			}
+			{
+				const ad_autoencoder_real t28 = d[1][0] + p->b3[(j0 + 1)];
+				h3[(j0 + 1)] = t28 < 0 ? 0.0f : t28;
+			}
+			{
+				const ad_autoencoder_real t28 = d[2][0] + p->b3[(j0 + 2)];
+				h3[(j0 + 2)] = t28 < 0 ? 0.0f : t28;
+			}
+			{
+				const ad_autoencoder_real t28 = d[3][0] + p->b3[(j0 + 3)];
+				h3[(j0 + 3)] = t28 < 0 ? 0.0f : t28;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h2[k0 + l];
+					const ad_autoencoder_real w0 = p->W3[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W3[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W3[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W3[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W3[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W3[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W3[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W3[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t28 = v + p->b3[(j0 + jj)];
+				h3[(j0 + jj)] = t28 < 0 ? 0.0f : t28;
+			}
+		}
+	}
+#endif
 
 	/* matmul#30 = h3 @ W4^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:35: h4 = relu(W4 @ h3 + b4))   [fused]
 	 * add#31 = matmul#30 + b4   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:35)   [fused]
 	 * h4 = relu(add#31)   [B,128] -> [B,128]   (ad_autoencoder.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -419,11 +693,102 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h3[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W4[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W4[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W4[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W4[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t31 = d[0][0] + p->b4[j0];
+				h4[j0] = t31 < 0 ? 0.0f : t31;
+			}
+			{
+				const ad_autoencoder_real t31 = d[1][0] + p->b4[(j0 + 1)];
+				h4[(j0 + 1)] = t31 < 0 ? 0.0f : t31;
+			}
+			{
+				const ad_autoencoder_real t31 = d[2][0] + p->b4[(j0 + 2)];
+				h4[(j0 + 2)] = t31 < 0 ? 0.0f : t31;
+			}
+			{
+				const ad_autoencoder_real t31 = d[3][0] + p->b4[(j0 + 3)];
+				h4[(j0 + 3)] = t31 < 0 ? 0.0f : t31;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h3[k0 + l];
+					const ad_autoencoder_real w0 = p->W4[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W4[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W4[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W4[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W4[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W4[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W4[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W4[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t31 = v + p->b4[(j0 + jj)];
+				h4[(j0 + jj)] = t31 < 0 ? 0.0f : t31;
+			}
+		}
+	}
+#endif
 
 	/* matmul#33 = h4 @ W5^T   [B,128] x [8,128] -> [B,8]   (ad_autoencoder.nn:36: h5 = relu(W5 @ h4 + b5))   [fused]
 	 * add#34 = matmul#33 + b5   [B,8] x [8] -> [B,8]   (ad_autoencoder.nn:36)   [fused]
 	 * h5 = relu(add#34)   [B,8] -> [B,8]   (ad_autoencoder.nn:36)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		ad_autoencoder_real d[8][16];
 		for (int t = 0; t < 8; t++) {
@@ -475,11 +840,100 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h4[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W5[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W5[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W5[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W5[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t34 = d[0][0] + p->b5[j0];
+				h5[j0] = t34 < 0 ? 0.0f : t34;
+			}
+			{
+				const ad_autoencoder_real t34 = d[1][0] + p->b5[(j0 + 1)];
+				h5[(j0 + 1)] = t34 < 0 ? 0.0f : t34;
+			}
+			{
+				const ad_autoencoder_real t34 = d[2][0] + p->b5[(j0 + 2)];
+				h5[(j0 + 2)] = t34 < 0 ? 0.0f : t34;
+			}
+			{
+				const ad_autoencoder_real t34 = d[3][0] + p->b5[(j0 + 3)];
+				h5[(j0 + 3)] = t34 < 0 ? 0.0f : t34;
+			}
+		}
+	}
+#else
+	{
+		ad_autoencoder_real d[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 128; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const ad_autoencoder_real x0 = h4[k0 + l];
+				const ad_autoencoder_real w0 = p->W5[k0 + l];
+				const ad_autoencoder_real w1 = p->W5[128 + k0 + l];
+				const ad_autoencoder_real w2 = p->W5[256 + k0 + l];
+				const ad_autoencoder_real w3 = p->W5[384 + k0 + l];
+				const ad_autoencoder_real w4 = p->W5[512 + k0 + l];
+				const ad_autoencoder_real w5 = p->W5[640 + k0 + l];
+				const ad_autoencoder_real w6 = p->W5[768 + k0 + l];
+				const ad_autoencoder_real w7 = p->W5[896 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x0 * w4;
+				d[5][l] += x0 * w5;
+				d[6][l] += x0 * w6;
+				d[7][l] += x0 * w7;
+			}
+		}
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int jj = 0; jj < 8; jj++) {
+			const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+			const ad_autoencoder_real t34 = v + p->b5[jj];
+			h5[jj] = t34 < 0 ? 0.0f : t34;
+		}
+	}
+#endif
 
 	/* matmul#36 = h5 @ W6^T   [B,8] x [128,8] -> [B,128]   (ad_autoencoder.nn:37: h6 = relu(W6 @ h5 + b6))   [fused]
 	 * add#37 = matmul#36 + b6   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:37)   [fused]
 	 * h6 = relu(add#37)   [B,128] -> [B,128]   (ad_autoencoder.nn:37)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j = 0; j < 128; j++) {
 		ad_autoencoder_real acc = 0.0f;
 		for (int k = 0; k < 8; k++) {
@@ -488,11 +942,31 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 		const ad_autoencoder_real t37 = acc + p->b6[j];
 		h6[j] = t37 < 0 ? 0.0f : t37;
 	}
+#elif GRADC_KERNELS == 1
+	for (int j = 0; j < 128; j++) {
+		ad_autoencoder_real acc = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			acc += h5[k] * p->W6[j * 8 + k];
+		}
+		const ad_autoencoder_real t37 = acc + p->b6[j];
+		h6[j] = t37 < 0 ? 0.0f : t37;
+	}
+#else
+	for (int j = 0; j < 128; j++) {
+		ad_autoencoder_real acc = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			acc += h5[k] * p->W6[j * 8 + k];
+		}
+		const ad_autoencoder_real t37 = acc + p->b6[j];
+		h6[j] = t37 < 0 ? 0.0f : t37;
+	}
+#endif
 
 	/* matmul#39 = h6 @ W7^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:38: h7 = relu(W7 @ h6 + b7))   [fused]
 	 * add#40 = matmul#39 + b7   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:38)   [fused]
 	 * h7 = relu(add#40)   [B,128] -> [B,128]   (ad_autoencoder.nn:38)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -546,11 +1020,102 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h6[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W7[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W7[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W7[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W7[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t40 = d[0][0] + p->b7[j0];
+				h7[j0] = t40 < 0 ? 0.0f : t40;
+			}
+			{
+				const ad_autoencoder_real t40 = d[1][0] + p->b7[(j0 + 1)];
+				h7[(j0 + 1)] = t40 < 0 ? 0.0f : t40;
+			}
+			{
+				const ad_autoencoder_real t40 = d[2][0] + p->b7[(j0 + 2)];
+				h7[(j0 + 2)] = t40 < 0 ? 0.0f : t40;
+			}
+			{
+				const ad_autoencoder_real t40 = d[3][0] + p->b7[(j0 + 3)];
+				h7[(j0 + 3)] = t40 < 0 ? 0.0f : t40;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h6[k0 + l];
+					const ad_autoencoder_real w0 = p->W7[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W7[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W7[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W7[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W7[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W7[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W7[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W7[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t40 = v + p->b7[(j0 + jj)];
+				h7[(j0 + jj)] = t40 < 0 ? 0.0f : t40;
+			}
+		}
+	}
+#endif
 
 	/* matmul#42 = h7 @ W8^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:39: h8 = relu(W8 @ h7 + b8))   [fused]
 	 * add#43 = matmul#42 + b8   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:39)   [fused]
 	 * h8 = relu(add#43)   [B,128] -> [B,128]   (ad_autoencoder.nn:39)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -604,11 +1169,102 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h7[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W8[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W8[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W8[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W8[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t43 = d[0][0] + p->b8[j0];
+				h8[j0] = t43 < 0 ? 0.0f : t43;
+			}
+			{
+				const ad_autoencoder_real t43 = d[1][0] + p->b8[(j0 + 1)];
+				h8[(j0 + 1)] = t43 < 0 ? 0.0f : t43;
+			}
+			{
+				const ad_autoencoder_real t43 = d[2][0] + p->b8[(j0 + 2)];
+				h8[(j0 + 2)] = t43 < 0 ? 0.0f : t43;
+			}
+			{
+				const ad_autoencoder_real t43 = d[3][0] + p->b8[(j0 + 3)];
+				h8[(j0 + 3)] = t43 < 0 ? 0.0f : t43;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h7[k0 + l];
+					const ad_autoencoder_real w0 = p->W8[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W8[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W8[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W8[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W8[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W8[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W8[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W8[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t43 = v + p->b8[(j0 + jj)];
+				h8[(j0 + jj)] = t43 < 0 ? 0.0f : t43;
+			}
+		}
+	}
+#endif
 
 	/* matmul#45 = h8 @ W9^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:40: h9 = relu(W9 @ h8 + b9))   [fused]
 	 * add#46 = matmul#45 + b9   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:40)   [fused]
 	 * h9 = relu(add#46)   [B,128] -> [B,128]   (ad_autoencoder.nn:40)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -662,10 +1318,101 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h8[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W9[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W9[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W9[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W9[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t46 = d[0][0] + p->b9[j0];
+				h9[j0] = t46 < 0 ? 0.0f : t46;
+			}
+			{
+				const ad_autoencoder_real t46 = d[1][0] + p->b9[(j0 + 1)];
+				h9[(j0 + 1)] = t46 < 0 ? 0.0f : t46;
+			}
+			{
+				const ad_autoencoder_real t46 = d[2][0] + p->b9[(j0 + 2)];
+				h9[(j0 + 2)] = t46 < 0 ? 0.0f : t46;
+			}
+			{
+				const ad_autoencoder_real t46 = d[3][0] + p->b9[(j0 + 3)];
+				h9[(j0 + 3)] = t46 < 0 ? 0.0f : t46;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h8[k0 + l];
+					const ad_autoencoder_real w0 = p->W9[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W9[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W9[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W9[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W9[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W9[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W9[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W9[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t46 = v + p->b9[(j0 + jj)];
+				h9[(j0 + jj)] = t46 < 0 ? 0.0f : t46;
+			}
+		}
+	}
+#endif
 
 	/* matmul#48 = h9 @ W10^T   [B,128] x [640,128] -> [B,640]   (ad_autoencoder.nn:41: o = W10 @ h9 + b10)   [fused]
 	 * o = matmul#48 + b10   [B,640] x [640] -> [B,640]   (ad_autoencoder.nn:41)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 640; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -717,6 +1464,98 @@ int ad_autoencoder_infer(const ad_autoencoder_params *p, const ad_autoencoder_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 640; j0 += 5) {
+		{
+			ad_autoencoder_real d[5][1];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h9[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W10[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W10[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W10[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W10[(j0 + 3) * 128 + k0]);
+				ad_autoencoder_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->W10[(j0 + 4) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[4][0] += x0 * w4;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+			}
+			{
+				o[j0] = d[0][0] + p->b10[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->b10[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->b10[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->b10[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->b10[(j0 + 4)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 640; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h9[k0 + l];
+					const ad_autoencoder_real w0 = p->W10[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W10[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W10[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W10[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W10[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W10[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W10[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W10[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->b10[(j0 + jj)];
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -749,6 +1588,7 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 	 * add#23 = matmul#22 + b1   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:32)   [fused]
 	 * h1 = relu(add#23)   [B,128] -> [B,128]   (ad_autoencoder.nn:32)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -802,11 +1642,102 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 640; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &x[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W1[j0 * 640 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W1[(j0 + 1) * 640 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W1[(j0 + 2) * 640 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W1[(j0 + 3) * 640 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t23 = d[0][0] + p->b1[j0];
+				h1[j0] = t23 < 0 ? 0.0f : t23;
+			}
+			{
+				const ad_autoencoder_real t23 = d[1][0] + p->b1[(j0 + 1)];
+				h1[(j0 + 1)] = t23 < 0 ? 0.0f : t23;
+			}
+			{
+				const ad_autoencoder_real t23 = d[2][0] + p->b1[(j0 + 2)];
+				h1[(j0 + 2)] = t23 < 0 ? 0.0f : t23;
+			}
+			{
+				const ad_autoencoder_real t23 = d[3][0] + p->b1[(j0 + 3)];
+				h1[(j0 + 3)] = t23 < 0 ? 0.0f : t23;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 640; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = x[k0 + l];
+					const ad_autoencoder_real w0 = p->W1[j0 * 640 + k0 + l];
+					const ad_autoencoder_real w1 = p->W1[(j0 + 1) * 640 + k0 + l];
+					const ad_autoencoder_real w2 = p->W1[(j0 + 2) * 640 + k0 + l];
+					const ad_autoencoder_real w3 = p->W1[(j0 + 3) * 640 + k0 + l];
+					const ad_autoencoder_real w4 = p->W1[(j0 + 4) * 640 + k0 + l];
+					const ad_autoencoder_real w5 = p->W1[(j0 + 5) * 640 + k0 + l];
+					const ad_autoencoder_real w6 = p->W1[(j0 + 6) * 640 + k0 + l];
+					const ad_autoencoder_real w7 = p->W1[(j0 + 7) * 640 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t23 = v + p->b1[(j0 + jj)];
+				h1[(j0 + jj)] = t23 < 0 ? 0.0f : t23;
+			}
+		}
+	}
+#endif
 
 	/* matmul#25 = h1 @ W2^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:33: h2 = relu(W2 @ h1 + b2))   [fused]
 	 * add#26 = matmul#25 + b2   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:33)   [fused]
 	 * h2 = relu(add#26)   [B,128] -> [B,128]   (ad_autoencoder.nn:33)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -860,11 +1791,102 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h1[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W2[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W2[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W2[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W2[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t26 = d[0][0] + p->b2[j0];
+				h2[j0] = t26 < 0 ? 0.0f : t26;
+			}
+			{
+				const ad_autoencoder_real t26 = d[1][0] + p->b2[(j0 + 1)];
+				h2[(j0 + 1)] = t26 < 0 ? 0.0f : t26;
+			}
+			{
+				const ad_autoencoder_real t26 = d[2][0] + p->b2[(j0 + 2)];
+				h2[(j0 + 2)] = t26 < 0 ? 0.0f : t26;
+			}
+			{
+				const ad_autoencoder_real t26 = d[3][0] + p->b2[(j0 + 3)];
+				h2[(j0 + 3)] = t26 < 0 ? 0.0f : t26;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h1[k0 + l];
+					const ad_autoencoder_real w0 = p->W2[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W2[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W2[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W2[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W2[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W2[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W2[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W2[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t26 = v + p->b2[(j0 + jj)];
+				h2[(j0 + jj)] = t26 < 0 ? 0.0f : t26;
+			}
+		}
+	}
+#endif
 
 	/* matmul#28 = h2 @ W3^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:34: h3 = relu(W3 @ h2 + b3))   [fused]
 	 * add#29 = matmul#28 + b3   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:34)   [fused]
 	 * h3 = relu(add#29)   [B,128] -> [B,128]   (ad_autoencoder.nn:34)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -918,11 +1940,102 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h2[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W3[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W3[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W3[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W3[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t29 = d[0][0] + p->b3[j0];
+				h3[j0] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const ad_autoencoder_real t29 = d[1][0] + p->b3[(j0 + 1)];
+				h3[(j0 + 1)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const ad_autoencoder_real t29 = d[2][0] + p->b3[(j0 + 2)];
+				h3[(j0 + 2)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const ad_autoencoder_real t29 = d[3][0] + p->b3[(j0 + 3)];
+				h3[(j0 + 3)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h2[k0 + l];
+					const ad_autoencoder_real w0 = p->W3[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W3[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W3[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W3[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W3[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W3[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W3[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W3[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t29 = v + p->b3[(j0 + jj)];
+				h3[(j0 + jj)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+#endif
 
 	/* matmul#31 = h3 @ W4^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:35: h4 = relu(W4 @ h3 + b4))   [fused]
 	 * add#32 = matmul#31 + b4   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:35)   [fused]
 	 * h4 = relu(add#32)   [B,128] -> [B,128]   (ad_autoencoder.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -976,11 +2089,102 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h3[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W4[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W4[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W4[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W4[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t32 = d[0][0] + p->b4[j0];
+				h4[j0] = t32 < 0 ? 0.0f : t32;
+			}
+			{
+				const ad_autoencoder_real t32 = d[1][0] + p->b4[(j0 + 1)];
+				h4[(j0 + 1)] = t32 < 0 ? 0.0f : t32;
+			}
+			{
+				const ad_autoencoder_real t32 = d[2][0] + p->b4[(j0 + 2)];
+				h4[(j0 + 2)] = t32 < 0 ? 0.0f : t32;
+			}
+			{
+				const ad_autoencoder_real t32 = d[3][0] + p->b4[(j0 + 3)];
+				h4[(j0 + 3)] = t32 < 0 ? 0.0f : t32;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h3[k0 + l];
+					const ad_autoencoder_real w0 = p->W4[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W4[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W4[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W4[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W4[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W4[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W4[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W4[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t32 = v + p->b4[(j0 + jj)];
+				h4[(j0 + jj)] = t32 < 0 ? 0.0f : t32;
+			}
+		}
+	}
+#endif
 
 	/* matmul#34 = h4 @ W5^T   [B,128] x [8,128] -> [B,8]   (ad_autoencoder.nn:36: h5 = relu(W5 @ h4 + b5))   [fused]
 	 * add#35 = matmul#34 + b5   [B,8] x [8] -> [B,8]   (ad_autoencoder.nn:36)   [fused]
 	 * h5 = relu(add#35)   [B,8] -> [B,8]   (ad_autoencoder.nn:36)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		ad_autoencoder_real d[8][16];
 		for (int t = 0; t < 8; t++) {
@@ -1032,11 +2236,100 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h4[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W5[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W5[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W5[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W5[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t35 = d[0][0] + p->b5[j0];
+				h5[j0] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const ad_autoencoder_real t35 = d[1][0] + p->b5[(j0 + 1)];
+				h5[(j0 + 1)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const ad_autoencoder_real t35 = d[2][0] + p->b5[(j0 + 2)];
+				h5[(j0 + 2)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const ad_autoencoder_real t35 = d[3][0] + p->b5[(j0 + 3)];
+				h5[(j0 + 3)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+#else
+	{
+		ad_autoencoder_real d[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 128; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const ad_autoencoder_real x0 = h4[k0 + l];
+				const ad_autoencoder_real w0 = p->W5[k0 + l];
+				const ad_autoencoder_real w1 = p->W5[128 + k0 + l];
+				const ad_autoencoder_real w2 = p->W5[256 + k0 + l];
+				const ad_autoencoder_real w3 = p->W5[384 + k0 + l];
+				const ad_autoencoder_real w4 = p->W5[512 + k0 + l];
+				const ad_autoencoder_real w5 = p->W5[640 + k0 + l];
+				const ad_autoencoder_real w6 = p->W5[768 + k0 + l];
+				const ad_autoencoder_real w7 = p->W5[896 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x0 * w4;
+				d[5][l] += x0 * w5;
+				d[6][l] += x0 * w6;
+				d[7][l] += x0 * w7;
+			}
+		}
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int jj = 0; jj < 8; jj++) {
+			const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+			const ad_autoencoder_real t35 = v + p->b5[jj];
+			h5[jj] = t35 < 0 ? 0.0f : t35;
+		}
+	}
+#endif
 
 	/* matmul#37 = h5 @ W6^T   [B,8] x [128,8] -> [B,128]   (ad_autoencoder.nn:37: h6 = relu(W6 @ h5 + b6))   [fused]
 	 * add#38 = matmul#37 + b6   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:37)   [fused]
 	 * h6 = relu(add#38)   [B,128] -> [B,128]   (ad_autoencoder.nn:37)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j = 0; j < 128; j++) {
 		ad_autoencoder_real acc = 0.0f;
 		for (int k = 0; k < 8; k++) {
@@ -1045,11 +2338,31 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 		const ad_autoencoder_real t38 = acc + p->b6[j];
 		h6[j] = t38 < 0 ? 0.0f : t38;
 	}
+#elif GRADC_KERNELS == 1
+	for (int j = 0; j < 128; j++) {
+		ad_autoencoder_real acc = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			acc += h5[k] * p->W6[j * 8 + k];
+		}
+		const ad_autoencoder_real t38 = acc + p->b6[j];
+		h6[j] = t38 < 0 ? 0.0f : t38;
+	}
+#else
+	for (int j = 0; j < 128; j++) {
+		ad_autoencoder_real acc = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			acc += h5[k] * p->W6[j * 8 + k];
+		}
+		const ad_autoencoder_real t38 = acc + p->b6[j];
+		h6[j] = t38 < 0 ? 0.0f : t38;
+	}
+#endif
 
 	/* matmul#40 = h6 @ W7^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:38: h7 = relu(W7 @ h6 + b7))   [fused]
 	 * add#41 = matmul#40 + b7   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:38)   [fused]
 	 * h7 = relu(add#41)   [B,128] -> [B,128]   (ad_autoencoder.nn:38)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1103,11 +2416,102 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h6[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W7[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W7[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W7[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W7[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t41 = d[0][0] + p->b7[j0];
+				h7[j0] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const ad_autoencoder_real t41 = d[1][0] + p->b7[(j0 + 1)];
+				h7[(j0 + 1)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const ad_autoencoder_real t41 = d[2][0] + p->b7[(j0 + 2)];
+				h7[(j0 + 2)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const ad_autoencoder_real t41 = d[3][0] + p->b7[(j0 + 3)];
+				h7[(j0 + 3)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h6[k0 + l];
+					const ad_autoencoder_real w0 = p->W7[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W7[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W7[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W7[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W7[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W7[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W7[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W7[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t41 = v + p->b7[(j0 + jj)];
+				h7[(j0 + jj)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+#endif
 
 	/* matmul#43 = h7 @ W8^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:39: h8 = relu(W8 @ h7 + b8))   [fused]
 	 * add#44 = matmul#43 + b8   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:39)   [fused]
 	 * h8 = relu(add#44)   [B,128] -> [B,128]   (ad_autoencoder.nn:39)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1161,11 +2565,102 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h7[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W8[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W8[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W8[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W8[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t44 = d[0][0] + p->b8[j0];
+				h8[j0] = t44 < 0 ? 0.0f : t44;
+			}
+			{
+				const ad_autoencoder_real t44 = d[1][0] + p->b8[(j0 + 1)];
+				h8[(j0 + 1)] = t44 < 0 ? 0.0f : t44;
+			}
+			{
+				const ad_autoencoder_real t44 = d[2][0] + p->b8[(j0 + 2)];
+				h8[(j0 + 2)] = t44 < 0 ? 0.0f : t44;
+			}
+			{
+				const ad_autoencoder_real t44 = d[3][0] + p->b8[(j0 + 3)];
+				h8[(j0 + 3)] = t44 < 0 ? 0.0f : t44;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h7[k0 + l];
+					const ad_autoencoder_real w0 = p->W8[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W8[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W8[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W8[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W8[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W8[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W8[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W8[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t44 = v + p->b8[(j0 + jj)];
+				h8[(j0 + jj)] = t44 < 0 ? 0.0f : t44;
+			}
+		}
+	}
+#endif
 
 	/* matmul#46 = h8 @ W9^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:40: h9 = relu(W9 @ h8 + b9))   [fused]
 	 * add#47 = matmul#46 + b9   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:40)   [fused]
 	 * h9 = relu(add#47)   [B,128] -> [B,128]   (ad_autoencoder.nn:40)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1219,10 +2714,101 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h8[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W9[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W9[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W9[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W9[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t47 = d[0][0] + p->b9[j0];
+				h9[j0] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const ad_autoencoder_real t47 = d[1][0] + p->b9[(j0 + 1)];
+				h9[(j0 + 1)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const ad_autoencoder_real t47 = d[2][0] + p->b9[(j0 + 2)];
+				h9[(j0 + 2)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const ad_autoencoder_real t47 = d[3][0] + p->b9[(j0 + 3)];
+				h9[(j0 + 3)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h8[k0 + l];
+					const ad_autoencoder_real w0 = p->W9[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W9[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W9[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W9[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W9[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W9[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W9[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W9[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t47 = v + p->b9[(j0 + jj)];
+				h9[(j0 + jj)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+#endif
 
 	/* matmul#49 = h9 @ W10^T   [B,128] x [640,128] -> [B,640]   (ad_autoencoder.nn:41: o = W10 @ h9 + b10)   [fused]
 	 * o = matmul#49 + b10   [B,640] x [640] -> [B,640]   (ad_autoencoder.nn:41)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 640; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1274,6 +2860,98 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 640; j0 += 5) {
+		{
+			ad_autoencoder_real d[5][1];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h9[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W10[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W10[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W10[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W10[(j0 + 3) * 128 + k0]);
+				ad_autoencoder_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->W10[(j0 + 4) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[4][0] += x0 * w4;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+			}
+			{
+				o[j0] = d[0][0] + p->b10[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->b10[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->b10[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->b10[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->b10[(j0 + 4)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 640; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h9[k0 + l];
+					const ad_autoencoder_real w0 = p->W10[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W10[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W10[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W10[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W10[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W10[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W10[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W10[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->b10[(j0 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* E = mse(o, x)   [B,640] x [B,640] -> [B]   (ad_autoencoder.nn:42: E = mse(o, x)) */
 	{
@@ -1331,6 +3009,7 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 	 * relu_grad#57 = relu_grad(dh9, h9)   [B,128] x [B,128] -> [B,128]   (ad_autoencoder.nn:40)
 	 *   dE/dh9 * relu'(add#46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 64) {
 		{
 			ad_autoencoder_real a[4][16];
@@ -1359,28 +3038,126 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real a[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 640; k++) {
+				const ad_autoencoder_real x0 = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
+					a[0][l] += x0 * r0;
+					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+				}
+			}
+			{
+				t57[j0] = h9[j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t57[(j0 + 1)] = h9[(j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t57[(j0 + 2)] = h9[(j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t57[(j0 + 3)] = h9[(j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		{
+			ad_autoencoder_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 640; k++) {
+				const ad_autoencoder_real x0 = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
+					a[0][l] += x0 * r0;
+					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					t57[(j0 + c * 8 + l)] = h9[(j0 + c * 8 + l)] > 0 ? a[c][l] : 0.0f;
+				}
+			}
+		}
+	}
+#endif
 
 	/* dW9 = relu_grad#57^T @ h8   [B,128] x [B,128] -> [128,128]   (ad_autoencoder.nn:40)
 	 *   dE/dW9 = dE/d(matmul#45) h8^T   [fused]
 	 * W9 -= sgd step(dE/dW9)   [128,128] x [128,128]   (ad_autoencoder.nn:46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 128; i++) {
 		const ad_autoencoder_real c = lr * t57[i];
 		for (int j = 0; j < 128; j++) {
 			p->W9[i * 128 + j] -= c * h8[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 128; i++) {
+		const ad_autoencoder_real c = lr * t57[i];
+		for (int j = 0; j < 128; j++) {
+			p->W9[i * 128 + j] -= c * h8[j];
+		}
+	}
+#else
+	for (int i = 0; i < 128; i++) {
+		const ad_autoencoder_real c = lr * t57[i];
+		for (int j = 0; j < 128; j++) {
+			p->W9[i * 128 + j] -= c * h8[j];
+		}
+	}
+#endif
 
 	/* dW10 = do^T @ h9   [B,640] x [B,128] -> [640,128]   (ad_autoencoder.nn:41)
 	 *   dE/dW10 = dE/d(matmul#48) h9^T   [fused]
 	 * W10 -= sgd step(dE/dW10)   [640,128] x [640,128]   (ad_autoencoder.nn:46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 640; i++) {
 		const ad_autoencoder_real c = lr * do_[i];
 		for (int j = 0; j < 128; j++) {
 			p->W10[i * 128 + j] -= c * h9[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 640; i++) {
+		const ad_autoencoder_real c = lr * do_[i];
+		for (int j = 0; j < 128; j++) {
+			p->W10[i * 128 + j] -= c * h9[j];
+		}
+	}
+#else
+	for (int i = 0; i < 640; i++) {
+		const ad_autoencoder_real c = lr * do_[i];
+		for (int j = 0; j < 128; j++) {
+			p->W10[i * 128 + j] -= c * h9[j];
+		}
+	}
+#endif
 
 	/* db9 = reduce_to(relu_grad#57)   [B,128] -> [128]   (ad_autoencoder.nn:40)
 	 *   dE/db9 = dE/d(add#46)
@@ -1427,6 +3204,7 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 	 * add#23 = matmul#22 + b1   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:32)   [fused]
 	 * h1 = relu(add#23)   [B,128] -> [B,128]   (ad_autoencoder.nn:32)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1480,11 +3258,102 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 640; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &x[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W1[j0 * 640 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W1[(j0 + 1) * 640 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W1[(j0 + 2) * 640 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W1[(j0 + 3) * 640 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t23 = d[0][0] + p->b1[j0];
+				h1[j0] = t23 < 0 ? 0.0f : t23;
+			}
+			{
+				const ad_autoencoder_real t23 = d[1][0] + p->b1[(j0 + 1)];
+				h1[(j0 + 1)] = t23 < 0 ? 0.0f : t23;
+			}
+			{
+				const ad_autoencoder_real t23 = d[2][0] + p->b1[(j0 + 2)];
+				h1[(j0 + 2)] = t23 < 0 ? 0.0f : t23;
+			}
+			{
+				const ad_autoencoder_real t23 = d[3][0] + p->b1[(j0 + 3)];
+				h1[(j0 + 3)] = t23 < 0 ? 0.0f : t23;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 640; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = x[k0 + l];
+					const ad_autoencoder_real w0 = p->W1[j0 * 640 + k0 + l];
+					const ad_autoencoder_real w1 = p->W1[(j0 + 1) * 640 + k0 + l];
+					const ad_autoencoder_real w2 = p->W1[(j0 + 2) * 640 + k0 + l];
+					const ad_autoencoder_real w3 = p->W1[(j0 + 3) * 640 + k0 + l];
+					const ad_autoencoder_real w4 = p->W1[(j0 + 4) * 640 + k0 + l];
+					const ad_autoencoder_real w5 = p->W1[(j0 + 5) * 640 + k0 + l];
+					const ad_autoencoder_real w6 = p->W1[(j0 + 6) * 640 + k0 + l];
+					const ad_autoencoder_real w7 = p->W1[(j0 + 7) * 640 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t23 = v + p->b1[(j0 + jj)];
+				h1[(j0 + jj)] = t23 < 0 ? 0.0f : t23;
+			}
+		}
+	}
+#endif
 
 	/* matmul#25 = h1 @ W2^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:33: h2 = relu(W2 @ h1 + b2))   [fused]
 	 * add#26 = matmul#25 + b2   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:33)   [fused]
 	 * h2 = relu(add#26)   [B,128] -> [B,128]   (ad_autoencoder.nn:33)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1538,11 +3407,102 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h1[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W2[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W2[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W2[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W2[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t26 = d[0][0] + p->b2[j0];
+				h2[j0] = t26 < 0 ? 0.0f : t26;
+			}
+			{
+				const ad_autoencoder_real t26 = d[1][0] + p->b2[(j0 + 1)];
+				h2[(j0 + 1)] = t26 < 0 ? 0.0f : t26;
+			}
+			{
+				const ad_autoencoder_real t26 = d[2][0] + p->b2[(j0 + 2)];
+				h2[(j0 + 2)] = t26 < 0 ? 0.0f : t26;
+			}
+			{
+				const ad_autoencoder_real t26 = d[3][0] + p->b2[(j0 + 3)];
+				h2[(j0 + 3)] = t26 < 0 ? 0.0f : t26;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h1[k0 + l];
+					const ad_autoencoder_real w0 = p->W2[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W2[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W2[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W2[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W2[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W2[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W2[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W2[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t26 = v + p->b2[(j0 + jj)];
+				h2[(j0 + jj)] = t26 < 0 ? 0.0f : t26;
+			}
+		}
+	}
+#endif
 
 	/* matmul#28 = h2 @ W3^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:34: h3 = relu(W3 @ h2 + b3))   [fused]
 	 * add#29 = matmul#28 + b3   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:34)   [fused]
 	 * h3 = relu(add#29)   [B,128] -> [B,128]   (ad_autoencoder.nn:34)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1596,11 +3556,102 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h2[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W3[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W3[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W3[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W3[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t29 = d[0][0] + p->b3[j0];
+				h3[j0] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const ad_autoencoder_real t29 = d[1][0] + p->b3[(j0 + 1)];
+				h3[(j0 + 1)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const ad_autoencoder_real t29 = d[2][0] + p->b3[(j0 + 2)];
+				h3[(j0 + 2)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const ad_autoencoder_real t29 = d[3][0] + p->b3[(j0 + 3)];
+				h3[(j0 + 3)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h2[k0 + l];
+					const ad_autoencoder_real w0 = p->W3[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W3[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W3[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W3[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W3[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W3[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W3[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W3[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t29 = v + p->b3[(j0 + jj)];
+				h3[(j0 + jj)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+#endif
 
 	/* matmul#31 = h3 @ W4^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:35: h4 = relu(W4 @ h3 + b4))   [fused]
 	 * add#32 = matmul#31 + b4   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:35)   [fused]
 	 * h4 = relu(add#32)   [B,128] -> [B,128]   (ad_autoencoder.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1654,11 +3705,102 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h3[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W4[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W4[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W4[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W4[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t32 = d[0][0] + p->b4[j0];
+				h4[j0] = t32 < 0 ? 0.0f : t32;
+			}
+			{
+				const ad_autoencoder_real t32 = d[1][0] + p->b4[(j0 + 1)];
+				h4[(j0 + 1)] = t32 < 0 ? 0.0f : t32;
+			}
+			{
+				const ad_autoencoder_real t32 = d[2][0] + p->b4[(j0 + 2)];
+				h4[(j0 + 2)] = t32 < 0 ? 0.0f : t32;
+			}
+			{
+				const ad_autoencoder_real t32 = d[3][0] + p->b4[(j0 + 3)];
+				h4[(j0 + 3)] = t32 < 0 ? 0.0f : t32;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h3[k0 + l];
+					const ad_autoencoder_real w0 = p->W4[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W4[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W4[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W4[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W4[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W4[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W4[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W4[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t32 = v + p->b4[(j0 + jj)];
+				h4[(j0 + jj)] = t32 < 0 ? 0.0f : t32;
+			}
+		}
+	}
+#endif
 
 	/* matmul#34 = h4 @ W5^T   [B,128] x [8,128] -> [B,8]   (ad_autoencoder.nn:36: h5 = relu(W5 @ h4 + b5))   [fused]
 	 * add#35 = matmul#34 + b5   [B,8] x [8] -> [B,8]   (ad_autoencoder.nn:36)   [fused]
 	 * h5 = relu(add#35)   [B,8] -> [B,8]   (ad_autoencoder.nn:36)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		ad_autoencoder_real d[8][16];
 		for (int t = 0; t < 8; t++) {
@@ -1710,11 +3852,100 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h4[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W5[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W5[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W5[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W5[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t35 = d[0][0] + p->b5[j0];
+				h5[j0] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const ad_autoencoder_real t35 = d[1][0] + p->b5[(j0 + 1)];
+				h5[(j0 + 1)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const ad_autoencoder_real t35 = d[2][0] + p->b5[(j0 + 2)];
+				h5[(j0 + 2)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const ad_autoencoder_real t35 = d[3][0] + p->b5[(j0 + 3)];
+				h5[(j0 + 3)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+#else
+	{
+		ad_autoencoder_real d[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 128; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const ad_autoencoder_real x0 = h4[k0 + l];
+				const ad_autoencoder_real w0 = p->W5[k0 + l];
+				const ad_autoencoder_real w1 = p->W5[128 + k0 + l];
+				const ad_autoencoder_real w2 = p->W5[256 + k0 + l];
+				const ad_autoencoder_real w3 = p->W5[384 + k0 + l];
+				const ad_autoencoder_real w4 = p->W5[512 + k0 + l];
+				const ad_autoencoder_real w5 = p->W5[640 + k0 + l];
+				const ad_autoencoder_real w6 = p->W5[768 + k0 + l];
+				const ad_autoencoder_real w7 = p->W5[896 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x0 * w4;
+				d[5][l] += x0 * w5;
+				d[6][l] += x0 * w6;
+				d[7][l] += x0 * w7;
+			}
+		}
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int jj = 0; jj < 8; jj++) {
+			const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+			const ad_autoencoder_real t35 = v + p->b5[jj];
+			h5[jj] = t35 < 0 ? 0.0f : t35;
+		}
+	}
+#endif
 
 	/* matmul#37 = h5 @ W6^T   [B,8] x [128,8] -> [B,128]   (ad_autoencoder.nn:37: h6 = relu(W6 @ h5 + b6))   [fused]
 	 * add#38 = matmul#37 + b6   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:37)   [fused]
 	 * h6 = relu(add#38)   [B,128] -> [B,128]   (ad_autoencoder.nn:37)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j = 0; j < 128; j++) {
 		ad_autoencoder_real acc = 0.0f;
 		for (int k = 0; k < 8; k++) {
@@ -1723,11 +3954,31 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 		const ad_autoencoder_real t38 = acc + p->b6[j];
 		h6[j] = t38 < 0 ? 0.0f : t38;
 	}
+#elif GRADC_KERNELS == 1
+	for (int j = 0; j < 128; j++) {
+		ad_autoencoder_real acc = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			acc += h5[k] * p->W6[j * 8 + k];
+		}
+		const ad_autoencoder_real t38 = acc + p->b6[j];
+		h6[j] = t38 < 0 ? 0.0f : t38;
+	}
+#else
+	for (int j = 0; j < 128; j++) {
+		ad_autoencoder_real acc = 0.0f;
+		for (int k = 0; k < 8; k++) {
+			acc += h5[k] * p->W6[j * 8 + k];
+		}
+		const ad_autoencoder_real t38 = acc + p->b6[j];
+		h6[j] = t38 < 0 ? 0.0f : t38;
+	}
+#endif
 
 	/* matmul#40 = h6 @ W7^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:38: h7 = relu(W7 @ h6 + b7))   [fused]
 	 * add#41 = matmul#40 + b7   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:38)   [fused]
 	 * h7 = relu(add#41)   [B,128] -> [B,128]   (ad_autoencoder.nn:38)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1781,11 +4032,102 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h6[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W7[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W7[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W7[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W7[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t41 = d[0][0] + p->b7[j0];
+				h7[j0] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const ad_autoencoder_real t41 = d[1][0] + p->b7[(j0 + 1)];
+				h7[(j0 + 1)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const ad_autoencoder_real t41 = d[2][0] + p->b7[(j0 + 2)];
+				h7[(j0 + 2)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const ad_autoencoder_real t41 = d[3][0] + p->b7[(j0 + 3)];
+				h7[(j0 + 3)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h6[k0 + l];
+					const ad_autoencoder_real w0 = p->W7[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W7[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W7[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W7[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W7[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W7[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W7[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W7[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t41 = v + p->b7[(j0 + jj)];
+				h7[(j0 + jj)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+#endif
 
 	/* matmul#43 = h7 @ W8^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:39: h8 = relu(W8 @ h7 + b8))   [fused]
 	 * add#44 = matmul#43 + b8   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:39)   [fused]
 	 * h8 = relu(add#44)   [B,128] -> [B,128]   (ad_autoencoder.nn:39)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1839,11 +4181,102 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h7[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W8[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W8[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W8[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W8[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t44 = d[0][0] + p->b8[j0];
+				h8[j0] = t44 < 0 ? 0.0f : t44;
+			}
+			{
+				const ad_autoencoder_real t44 = d[1][0] + p->b8[(j0 + 1)];
+				h8[(j0 + 1)] = t44 < 0 ? 0.0f : t44;
+			}
+			{
+				const ad_autoencoder_real t44 = d[2][0] + p->b8[(j0 + 2)];
+				h8[(j0 + 2)] = t44 < 0 ? 0.0f : t44;
+			}
+			{
+				const ad_autoencoder_real t44 = d[3][0] + p->b8[(j0 + 3)];
+				h8[(j0 + 3)] = t44 < 0 ? 0.0f : t44;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h7[k0 + l];
+					const ad_autoencoder_real w0 = p->W8[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W8[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W8[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W8[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W8[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W8[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W8[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W8[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t44 = v + p->b8[(j0 + jj)];
+				h8[(j0 + jj)] = t44 < 0 ? 0.0f : t44;
+			}
+		}
+	}
+#endif
 
 	/* matmul#46 = h8 @ W9^T   [B,128] x [128,128] -> [B,128]   (ad_autoencoder.nn:40: h9 = relu(W9 @ h8 + b9))   [fused]
 	 * add#47 = matmul#46 + b9   [B,128] x [128] -> [B,128]   (ad_autoencoder.nn:40)   [fused]
 	 * h9 = relu(add#47)   [B,128] -> [B,128]   (ad_autoencoder.nn:40)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1897,10 +4330,101 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real d[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h8[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W9[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W9[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W9[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W9[(j0 + 3) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+			}
+			{
+				const ad_autoencoder_real t47 = d[0][0] + p->b9[j0];
+				h9[j0] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const ad_autoencoder_real t47 = d[1][0] + p->b9[(j0 + 1)];
+				h9[(j0 + 1)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const ad_autoencoder_real t47 = d[2][0] + p->b9[(j0 + 2)];
+				h9[(j0 + 2)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const ad_autoencoder_real t47 = d[3][0] + p->b9[(j0 + 3)];
+				h9[(j0 + 3)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h8[k0 + l];
+					const ad_autoencoder_real w0 = p->W9[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W9[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W9[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W9[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W9[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W9[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W9[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W9[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				const ad_autoencoder_real t47 = v + p->b9[(j0 + jj)];
+				h9[(j0 + jj)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+#endif
 
 	/* matmul#49 = h9 @ W10^T   [B,128] x [640,128] -> [B,640]   (ad_autoencoder.nn:41: o = W10 @ h9 + b10)   [fused]
 	 * o = matmul#49 + b10   [B,640] x [640] -> [B,640]   (ad_autoencoder.nn:41)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 640; j0 += 8) {
 		{
 			ad_autoencoder_real d[8][16];
@@ -1952,6 +4476,98 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 640; j0 += 5) {
+		{
+			ad_autoencoder_real d[5][1];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &h9[k0]);
+				ad_autoencoder_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->W10[j0 * 128 + k0]);
+				ad_autoencoder_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->W10[(j0 + 1) * 128 + k0]);
+				ad_autoencoder_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->W10[(j0 + 2) * 128 + k0]);
+				ad_autoencoder_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->W10[(j0 + 3) * 128 + k0]);
+				ad_autoencoder_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->W10[(j0 + 4) * 128 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[4][0] += x0 * w4;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+			}
+			{
+				o[j0] = d[0][0] + p->b10[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->b10[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->b10[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->b10[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->b10[(j0 + 4)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 640; j0 += 8) {
+		{
+			ad_autoencoder_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 128; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real x0 = h9[k0 + l];
+					const ad_autoencoder_real w0 = p->W10[j0 * 128 + k0 + l];
+					const ad_autoencoder_real w1 = p->W10[(j0 + 1) * 128 + k0 + l];
+					const ad_autoencoder_real w2 = p->W10[(j0 + 2) * 128 + k0 + l];
+					const ad_autoencoder_real w3 = p->W10[(j0 + 3) * 128 + k0 + l];
+					const ad_autoencoder_real w4 = p->W10[(j0 + 4) * 128 + k0 + l];
+					const ad_autoencoder_real w5 = p->W10[(j0 + 5) * 128 + k0 + l];
+					const ad_autoencoder_real w6 = p->W10[(j0 + 6) * 128 + k0 + l];
+					const ad_autoencoder_real w7 = p->W10[(j0 + 7) * 128 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+					d[6][l] += x0 * w6;
+					d[7][l] += x0 * w7;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 8; jj++) {
+				const ad_autoencoder_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->b10[(j0 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* E = mse(o, x)   [B,640] x [B,640] -> [B]   (ad_autoencoder.nn:42: E = mse(o, x)) */
 	{
@@ -1996,17 +4612,32 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 	/* dW10 = do^T @ h9   [B,640] x [B,128] -> [640,128]   (ad_autoencoder.nn:41)
 	 *   dE/dW10 = dE/d(matmul#48) h9^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 640; i++) {
 		for (int j = 0; j < 128; j++) {
 			grad->W10[i * 128 + j] = do_[i] * h9[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 640; i++) {
+		for (int j = 0; j < 128; j++) {
+			grad->W10[i * 128 + j] = do_[i] * h9[j];
+		}
+	}
+#else
+	for (int i = 0; i < 640; i++) {
+		for (int j = 0; j < 128; j++) {
+			grad->W10[i * 128 + j] = do_[i] * h9[j];
+		}
+	}
+#endif
 
 	/* dh9 = do @ W10   [B,640] x [640,128] -> [B,128]   (ad_autoencoder.nn:41)
 	 *   dE/dh9 = W10^T dE/d(matmul#48)   [fused]
 	 * relu_grad#57 = relu_grad(dh9, h9)   [B,128] x [B,128] -> [B,128]   (ad_autoencoder.nn:40)
 	 *   dE/dh9 * relu'(add#46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 64) {
 		{
 			ad_autoencoder_real a[4][16];
@@ -2035,6 +4666,72 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 128; j0 += 4) {
+		{
+			ad_autoencoder_real a[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 640; k++) {
+				const ad_autoencoder_real x0 = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
+					a[0][l] += x0 * r0;
+					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+				}
+			}
+			{
+				t57[j0] = h9[j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t57[(j0 + 1)] = h9[(j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t57[(j0 + 2)] = h9[(j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t57[(j0 + 3)] = h9[(j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 128; j0 += 32) {
+		{
+			ad_autoencoder_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 640; k++) {
+				const ad_autoencoder_real x0 = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
+					a[0][l] += x0 * r0;
+					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					t57[(j0 + c * 8 + l)] = h9[(j0 + c * 8 + l)] > 0 ? a[c][l] : 0.0f;
+				}
+			}
+		}
+	}
+#endif
 
 	/* db9 = reduce_to(relu_grad#57)   [B,128] -> [128]   (ad_autoencoder.nn:40)
 	 *   dE/db9 = dE/d(add#46)
@@ -2049,11 +4746,25 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 	/* dW9 = relu_grad#57^T @ h8   [B,128] x [B,128] -> [128,128]   (ad_autoencoder.nn:40)
 	 *   dE/dW9 = dE/d(matmul#45) h8^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 128; i++) {
 		for (int j = 0; j < 128; j++) {
 			grad->W9[i * 128 + j] = t57[i] * h8[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 128; i++) {
+		for (int j = 0; j < 128; j++) {
+			grad->W9[i * 128 + j] = t57[i] * h8[j];
+		}
+	}
+#else
+	for (int i = 0; i < 128; i++) {
+		for (int j = 0; j < 128; j++) {
+			grad->W9[i * 128 + j] = t57[i] * h8[j];
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_E[0])) {

@@ -243,6 +243,7 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 	/* matmul#16 = f @ W3^T   [B,512] x [10,512] -> [B,10]   (cnn.nn:23: o = W3 @ f + b3)   [fused]
 	 * o = matmul#16 + b3   [B,10] x [10] -> [B,10]   (cnn.nn:23)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 32; i0 += 2) {
 			cnn_real d[10][16];
@@ -298,6 +299,215 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const cnn_real x0 = f[i0 * 512 + k0 + l];
+					const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+					const cnn_real x2 = f[(i0 + 2) * 512 + k0 + l];
+					const cnn_real x3 = f[(i0 + 3) * 512 + k0 + l];
+					const cnn_real w0 = p->W3[j0 * 512 + k0 + l];
+					const cnn_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const cnn_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const cnn_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b3[j0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b3[(j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		cnn_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const cnn_real x0 = f[i0 * 512 + k0 + l];
+				const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+				const cnn_real x2 = f[(i0 + 2) * 512 + k0 + l];
+				const cnn_real x3 = f[(i0 + 3) * 512 + k0 + l];
+				const cnn_real w0 = p->W3[4096 + k0 + l];
+				const cnn_real w1 = p->W3[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b3[8];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b3[9];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			cnn_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const cnn_real x0 = f[i0 * 512 + k0 + l];
+					const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+					const cnn_real w0 = p->W3[j0 * 512 + k0 + l];
+					const cnn_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const cnn_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const cnn_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const cnn_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b3[(j0 + jj)];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		cnn_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const cnn_real x0 = f[i0 * 512 + k0 + l];
+				const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+				const cnn_real w0 = p->W3[4096 + k0 + l];
+				const cnn_real w1 = p->W3[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const cnn_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b3[(8 + jj)];
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -454,6 +664,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	/* matmul#17 = f @ W3^T   [B,512] x [10,512] -> [B,10]   (cnn.nn:23: o = W3 @ f + b3)   [fused]
 	 * o = matmul#17 + b3   [B,10] x [10] -> [B,10]   (cnn.nn:23)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 32; i0 += 2) {
 			cnn_real d[10][16];
@@ -509,6 +720,215 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const cnn_real x0 = f[i0 * 512 + k0 + l];
+					const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+					const cnn_real x2 = f[(i0 + 2) * 512 + k0 + l];
+					const cnn_real x3 = f[(i0 + 3) * 512 + k0 + l];
+					const cnn_real w0 = p->W3[j0 * 512 + k0 + l];
+					const cnn_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const cnn_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const cnn_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b3[j0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b3[(j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		cnn_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const cnn_real x0 = f[i0 * 512 + k0 + l];
+				const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+				const cnn_real x2 = f[(i0 + 2) * 512 + k0 + l];
+				const cnn_real x3 = f[(i0 + 3) * 512 + k0 + l];
+				const cnn_real w0 = p->W3[4096 + k0 + l];
+				const cnn_real w1 = p->W3[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b3[8];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b3[9];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			cnn_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const cnn_real x0 = f[i0 * 512 + k0 + l];
+					const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+					const cnn_real w0 = p->W3[j0 * 512 + k0 + l];
+					const cnn_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const cnn_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const cnn_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const cnn_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b3[(j0 + jj)];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		cnn_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const cnn_real x0 = f[i0 * 512 + k0 + l];
+				const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+				const cnn_real w0 = p->W3[4096 + k0 + l];
+				const cnn_real w1 = p->W3[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const cnn_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b3[(8 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (cnn.nn:24: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -704,6 +1124,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	/* df = do @ W3   [B,10] x [10,512] -> [B,512]   (cnn.nn:23)
 	 *   dJ/df = W3^T dJ/d(matmul#17)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			cnn_real a[16][16];
@@ -751,11 +1172,136 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const cnn_real x0 = do_[i0 * 10 + k];
+				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
+				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
+				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const cnn_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const cnn_real r1 = p->W3[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const cnn_real r2 = p->W3[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const cnn_real r3 = p->W3[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				df[i0 * 512 + j0] = a[0][0];
+			}
+			{
+				df[i0 * 512 + (j0 + 1)] = a[1][0];
+			}
+			{
+				df[i0 * 512 + (j0 + 2)] = a[2][0];
+			}
+			{
+				df[i0 * 512 + (j0 + 3)] = a[3][0];
+			}
+			{
+				df[(i0 + 1) * 512 + j0] = a[4][0];
+			}
+			{
+				df[(i0 + 1) * 512 + (j0 + 1)] = a[5][0];
+			}
+			{
+				df[(i0 + 1) * 512 + (j0 + 2)] = a[6][0];
+			}
+			{
+				df[(i0 + 1) * 512 + (j0 + 3)] = a[7][0];
+			}
+			{
+				df[(i0 + 2) * 512 + j0] = a[8][0];
+			}
+			{
+				df[(i0 + 2) * 512 + (j0 + 1)] = a[9][0];
+			}
+			{
+				df[(i0 + 2) * 512 + (j0 + 2)] = a[10][0];
+			}
+			{
+				df[(i0 + 2) * 512 + (j0 + 3)] = a[11][0];
+			}
+			{
+				df[(i0 + 3) * 512 + j0] = a[12][0];
+			}
+			{
+				df[(i0 + 3) * 512 + (j0 + 1)] = a[13][0];
+			}
+			{
+				df[(i0 + 3) * 512 + (j0 + 2)] = a[14][0];
+			}
+			{
+				df[(i0 + 3) * 512 + (j0 + 3)] = a[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const cnn_real x0 = do_[i0 * 10 + k];
+				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
+				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
+				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const cnn_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const cnn_real r1 = p->W3[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						df[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#33 = do^T @ f   [B,10] x [B,512] -> [10,512]   (cnn.nn:23)
 	 *   dJ/d(matmul#17) f^T   [fused]
 	 * W3 = (1 - lr 0.001) W3 - lr G   (dJ/dW3 = dJ/d(matmul#17) f^T + 0.001 W3 = G + 0.001 W3)   [10,512] x [10,512]   (cnn.nn:30)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 64) {
 		for (int i0 = 0; i0 < 10; i0 += 5) {
 			cnn_real a[20][16];
@@ -807,6 +1353,168 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			cnn_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const cnn_real x0 = do_[k * 10 + i0];
+				const cnn_real x1 = do_[k * 10 + (i0 + 1)];
+				const cnn_real x2 = do_[k * 10 + (i0 + 2)];
+				const cnn_real x3 = do_[k * 10 + (i0 + 3)];
+				const cnn_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const cnn_real r0 = f[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const cnn_real r1 = f[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const cnn_real r2 = f[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const cnn_real r3 = f[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const cnn_real g = a[0][0];
+				p->W3[i0 * 512 + j0] = (1.0f - lr * 0.001f) * p->W3[i0 * 512 + j0] - lr * g;
+			}
+			{
+				const cnn_real g = a[1][0];
+				p->W3[i0 * 512 + (j0 + 1)] = (1.0f - lr * 0.001f) * p->W3[i0 * 512 + (j0 + 1)] - lr * g;
+			}
+			{
+				const cnn_real g = a[2][0];
+				p->W3[i0 * 512 + (j0 + 2)] = (1.0f - lr * 0.001f) * p->W3[i0 * 512 + (j0 + 2)] - lr * g;
+			}
+			{
+				const cnn_real g = a[3][0];
+				p->W3[i0 * 512 + (j0 + 3)] = (1.0f - lr * 0.001f) * p->W3[i0 * 512 + (j0 + 3)] - lr * g;
+			}
+			{
+				const cnn_real g = a[4][0];
+				p->W3[(i0 + 1) * 512 + j0] = (1.0f - lr * 0.001f) * p->W3[(i0 + 1) * 512 + j0] - lr * g;
+			}
+			{
+				const cnn_real g = a[5][0];
+				p->W3[(i0 + 1) * 512 + (j0 + 1)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 1) * 512 + (j0 + 1)] - lr * g;
+			}
+			{
+				const cnn_real g = a[6][0];
+				p->W3[(i0 + 1) * 512 + (j0 + 2)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 1) * 512 + (j0 + 2)] - lr * g;
+			}
+			{
+				const cnn_real g = a[7][0];
+				p->W3[(i0 + 1) * 512 + (j0 + 3)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 1) * 512 + (j0 + 3)] - lr * g;
+			}
+			{
+				const cnn_real g = a[8][0];
+				p->W3[(i0 + 2) * 512 + j0] = (1.0f - lr * 0.001f) * p->W3[(i0 + 2) * 512 + j0] - lr * g;
+			}
+			{
+				const cnn_real g = a[9][0];
+				p->W3[(i0 + 2) * 512 + (j0 + 1)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 2) * 512 + (j0 + 1)] - lr * g;
+			}
+			{
+				const cnn_real g = a[10][0];
+				p->W3[(i0 + 2) * 512 + (j0 + 2)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 2) * 512 + (j0 + 2)] - lr * g;
+			}
+			{
+				const cnn_real g = a[11][0];
+				p->W3[(i0 + 2) * 512 + (j0 + 3)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 2) * 512 + (j0 + 3)] - lr * g;
+			}
+			{
+				const cnn_real g = a[12][0];
+				p->W3[(i0 + 3) * 512 + j0] = (1.0f - lr * 0.001f) * p->W3[(i0 + 3) * 512 + j0] - lr * g;
+			}
+			{
+				const cnn_real g = a[13][0];
+				p->W3[(i0 + 3) * 512 + (j0 + 1)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 3) * 512 + (j0 + 1)] - lr * g;
+			}
+			{
+				const cnn_real g = a[14][0];
+				p->W3[(i0 + 3) * 512 + (j0 + 2)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 3) * 512 + (j0 + 2)] - lr * g;
+			}
+			{
+				const cnn_real g = a[15][0];
+				p->W3[(i0 + 3) * 512 + (j0 + 3)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 3) * 512 + (j0 + 3)] - lr * g;
+			}
+			{
+				const cnn_real g = a[16][0];
+				p->W3[(i0 + 4) * 512 + j0] = (1.0f - lr * 0.001f) * p->W3[(i0 + 4) * 512 + j0] - lr * g;
+			}
+			{
+				const cnn_real g = a[17][0];
+				p->W3[(i0 + 4) * 512 + (j0 + 1)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 4) * 512 + (j0 + 1)] - lr * g;
+			}
+			{
+				const cnn_real g = a[18][0];
+				p->W3[(i0 + 4) * 512 + (j0 + 2)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 4) * 512 + (j0 + 2)] - lr * g;
+			}
+			{
+				const cnn_real g = a[19][0];
+				p->W3[(i0 + 4) * 512 + (j0 + 3)] = (1.0f - lr * 0.001f) * p->W3[(i0 + 4) * 512 + (j0 + 3)] - lr * g;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			cnn_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const cnn_real x0 = do_[k * 10 + i0];
+				const cnn_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 8; l++) {
+					const cnn_real r0 = f[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const cnn_real r1 = f[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const cnn_real r2 = f[k * 512 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const cnn_real r3 = f[k * 512 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real g = a[ii * 4 + c][l];
+						p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = (1.0f - lr * 0.001f) * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh2 = reshape(df)   [B,512] -> [B,32,4,4]   (cnn.nn:22)
 	 *   dJ/dh2 = dJ/df as [32, 4, 4]
@@ -1287,6 +1995,7 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	/* matmul#23 = f @ W3^T   [B,512] x [10,512] -> [B,10]   (cnn.nn:23: o = W3 @ f + b3)   [fused]
 	 * o = matmul#23 + b3   [B,10] x [10] -> [B,10]   (cnn.nn:23)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 32; i0 += 2) {
 			cnn_real d[10][16];
@@ -1342,6 +2051,215 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const cnn_real x0 = f[i0 * 512 + k0 + l];
+					const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+					const cnn_real x2 = f[(i0 + 2) * 512 + k0 + l];
+					const cnn_real x3 = f[(i0 + 3) * 512 + k0 + l];
+					const cnn_real w0 = p->W3[j0 * 512 + k0 + l];
+					const cnn_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const cnn_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const cnn_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b3[j0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b3[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b3[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b3[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b3[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b3[(j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		cnn_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const cnn_real x0 = f[i0 * 512 + k0 + l];
+				const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+				const cnn_real x2 = f[(i0 + 2) * 512 + k0 + l];
+				const cnn_real x3 = f[(i0 + 3) * 512 + k0 + l];
+				const cnn_real w0 = p->W3[4096 + k0 + l];
+				const cnn_real w1 = p->W3[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b3[8];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b3[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b3[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b3[9];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			cnn_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const cnn_real x0 = f[i0 * 512 + k0 + l];
+					const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+					const cnn_real w0 = p->W3[j0 * 512 + k0 + l];
+					const cnn_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const cnn_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const cnn_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const cnn_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b3[(j0 + jj)];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		cnn_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const cnn_real x0 = f[i0 * 512 + k0 + l];
+				const cnn_real x1 = f[(i0 + 1) * 512 + k0 + l];
+				const cnn_real w0 = p->W3[4096 + k0 + l];
+				const cnn_real w1 = p->W3[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const cnn_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b3[(8 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (cnn.nn:24: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -1387,6 +2305,7 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * dW3 = matmul#28 + scale#27   [10,512] x [10,512] -> [10,512]   (cnn.nn:23)
 	 *   dJ/dW3 = dJ/d(matmul#17) f^T + 0.001 W3
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 64) {
 		for (int i0 = 0; i0 < 10; i0 += 5) {
 			cnn_real a[20][16];
@@ -1438,6 +2357,168 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			cnn_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const cnn_real x0 = do_[k * 10 + i0];
+				const cnn_real x1 = do_[k * 10 + (i0 + 1)];
+				const cnn_real x2 = do_[k * 10 + (i0 + 2)];
+				const cnn_real x3 = do_[k * 10 + (i0 + 3)];
+				const cnn_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const cnn_real r0 = f[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const cnn_real r1 = f[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const cnn_real r2 = f[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const cnn_real r3 = f[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[i0 * 512 + j0];
+				grad->W3[i0 * 512 + j0] = a[0][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[i0 * 512 + (j0 + 1)];
+				grad->W3[i0 * 512 + (j0 + 1)] = a[1][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[i0 * 512 + (j0 + 2)];
+				grad->W3[i0 * 512 + (j0 + 2)] = a[2][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[i0 * 512 + (j0 + 3)];
+				grad->W3[i0 * 512 + (j0 + 3)] = a[3][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 1) * 512 + j0];
+				grad->W3[(i0 + 1) * 512 + j0] = a[4][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 2) * 512 + j0];
+				grad->W3[(i0 + 2) * 512 + j0] = a[8][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 3) * 512 + j0];
+				grad->W3[(i0 + 3) * 512 + j0] = a[12][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 4) * 512 + j0];
+				grad->W3[(i0 + 4) * 512 + j0] = a[16][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 4) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 4) * 512 + (j0 + 1)] = a[17][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 4) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 4) * 512 + (j0 + 2)] = a[18][0] + t27;
+			}
+			{
+				const cnn_real t27 = 0.001f * p->W3[(i0 + 4) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 4) * 512 + (j0 + 3)] = a[19][0] + t27;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			cnn_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const cnn_real x0 = do_[k * 10 + i0];
+				const cnn_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 8; l++) {
+					const cnn_real r0 = f[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const cnn_real r1 = f[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const cnn_real r2 = f[k * 512 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const cnn_real r3 = f[k * 512 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t27 = 0.001f * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						grad->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 4 + c][l] + t27;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db3 = reduce_to(do)   [B,10] -> [10]   (cnn.nn:23)
 	 *   dJ/db3 = dJ/do
@@ -1483,6 +2564,7 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	/* df = do @ W3   [B,10] x [10,512] -> [B,512]   (cnn.nn:23)
 	 *   dJ/df = W3^T dJ/d(matmul#17)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			cnn_real a[16][16];
@@ -1530,6 +2612,130 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const cnn_real x0 = do_[i0 * 10 + k];
+				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
+				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
+				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const cnn_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const cnn_real r1 = p->W3[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const cnn_real r2 = p->W3[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const cnn_real r3 = p->W3[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				df[i0 * 512 + j0] = a[0][0];
+			}
+			{
+				df[i0 * 512 + (j0 + 1)] = a[1][0];
+			}
+			{
+				df[i0 * 512 + (j0 + 2)] = a[2][0];
+			}
+			{
+				df[i0 * 512 + (j0 + 3)] = a[3][0];
+			}
+			{
+				df[(i0 + 1) * 512 + j0] = a[4][0];
+			}
+			{
+				df[(i0 + 1) * 512 + (j0 + 1)] = a[5][0];
+			}
+			{
+				df[(i0 + 1) * 512 + (j0 + 2)] = a[6][0];
+			}
+			{
+				df[(i0 + 1) * 512 + (j0 + 3)] = a[7][0];
+			}
+			{
+				df[(i0 + 2) * 512 + j0] = a[8][0];
+			}
+			{
+				df[(i0 + 2) * 512 + (j0 + 1)] = a[9][0];
+			}
+			{
+				df[(i0 + 2) * 512 + (j0 + 2)] = a[10][0];
+			}
+			{
+				df[(i0 + 2) * 512 + (j0 + 3)] = a[11][0];
+			}
+			{
+				df[(i0 + 3) * 512 + j0] = a[12][0];
+			}
+			{
+				df[(i0 + 3) * 512 + (j0 + 1)] = a[13][0];
+			}
+			{
+				df[(i0 + 3) * 512 + (j0 + 2)] = a[14][0];
+			}
+			{
+				df[(i0 + 3) * 512 + (j0 + 3)] = a[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			cnn_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const cnn_real x0 = do_[i0 * 10 + k];
+				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
+				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
+				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const cnn_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const cnn_real r1 = p->W3[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						df[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh2 = reshape(df)   [B,512] -> [B,32,4,4]   (cnn.nn:22)
 	 *   dJ/dh2 = dJ/df as [32, 4, 4]

@@ -680,6 +680,7 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	/* matmul#52 = f @ Wfc^T   [B,64] x [10,64] -> [B,10]   (ic_resnet8.nn:50: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#52 + bfc   [B,10] x [10] -> [B,10]   (ic_resnet8.nn:50)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		{
 			ic_resnet8_real d[5][16];
@@ -725,6 +726,92 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		{
+			ic_resnet8_real d[5][1];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 2) {
+				ic_resnet8_real x0_, y0;
+				GRADC_LOAD2(x0_, y0, &f[k0]);
+				ic_resnet8_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->Wfc[j0 * 64 + k0]);
+				ic_resnet8_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->Wfc[(j0 + 1) * 64 + k0]);
+				ic_resnet8_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->Wfc[(j0 + 2) * 64 + k0]);
+				ic_resnet8_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->Wfc[(j0 + 3) * 64 + k0]);
+				ic_resnet8_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->Wfc[(j0 + 4) * 64 + k0]);
+				d[0][0] += x0_ * w0;
+				d[1][0] += x0_ * w1;
+				d[2][0] += x0_ * w2;
+				d[3][0] += x0_ * w3;
+				d[4][0] += x0_ * w4;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+			}
+			{
+				o[j0] = d[0][0] + p->bfc[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->bfc[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->bfc[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->bfc[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->bfc[(j0 + 4)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		{
+			ic_resnet8_real d[5][8];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ic_resnet8_real x0_ = f[k0 + l];
+					const ic_resnet8_real w0 = p->Wfc[j0 * 64 + k0 + l];
+					const ic_resnet8_real w1 = p->Wfc[(j0 + 1) * 64 + k0 + l];
+					const ic_resnet8_real w2 = p->Wfc[(j0 + 2) * 64 + k0 + l];
+					const ic_resnet8_real w3 = p->Wfc[(j0 + 3) * 64 + k0 + l];
+					const ic_resnet8_real w4 = p->Wfc[(j0 + 4) * 64 + k0 + l];
+					d[0][l] += x0_ * w0;
+					d[1][l] += x0_ * w1;
+					d[2][l] += x0_ * w2;
+					d[3][l] += x0_ * w3;
+					d[4][l] += x0_ * w4;
+				}
+			}
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 5; jj++) {
+				const ic_resnet8_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->bfc[(j0 + jj)];
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -1242,6 +1329,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	/* matmul#53 = f @ Wfc^T   [B,64] x [10,64] -> [B,10]   (ic_resnet8.nn:50: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#53 + bfc   [B,10] x [10] -> [B,10]   (ic_resnet8.nn:50)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		{
 			ic_resnet8_real d[5][16];
@@ -1287,6 +1375,92 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		{
+			ic_resnet8_real d[5][1];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 2) {
+				ic_resnet8_real x0_, y0;
+				GRADC_LOAD2(x0_, y0, &f[k0]);
+				ic_resnet8_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->Wfc[j0 * 64 + k0]);
+				ic_resnet8_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->Wfc[(j0 + 1) * 64 + k0]);
+				ic_resnet8_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->Wfc[(j0 + 2) * 64 + k0]);
+				ic_resnet8_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->Wfc[(j0 + 3) * 64 + k0]);
+				ic_resnet8_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->Wfc[(j0 + 4) * 64 + k0]);
+				d[0][0] += x0_ * w0;
+				d[1][0] += x0_ * w1;
+				d[2][0] += x0_ * w2;
+				d[3][0] += x0_ * w3;
+				d[4][0] += x0_ * w4;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+			}
+			{
+				o[j0] = d[0][0] + p->bfc[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->bfc[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->bfc[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->bfc[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->bfc[(j0 + 4)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		{
+			ic_resnet8_real d[5][8];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ic_resnet8_real x0_ = f[k0 + l];
+					const ic_resnet8_real w0 = p->Wfc[j0 * 64 + k0 + l];
+					const ic_resnet8_real w1 = p->Wfc[(j0 + 1) * 64 + k0 + l];
+					const ic_resnet8_real w2 = p->Wfc[(j0 + 2) * 64 + k0 + l];
+					const ic_resnet8_real w3 = p->Wfc[(j0 + 3) * 64 + k0 + l];
+					const ic_resnet8_real w4 = p->Wfc[(j0 + 4) * 64 + k0 + l];
+					d[0][l] += x0_ * w0;
+					d[1][l] += x0_ * w1;
+					d[2][l] += x0_ * w2;
+					d[3][l] += x0_ * w3;
+					d[4][l] += x0_ * w4;
+				}
+			}
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 5; jj++) {
+				const ic_resnet8_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->bfc[(j0 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (ic_resnet8.nn:51: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -1362,6 +1536,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	/* df = do @ Wfc   [B,10] x [10,64] -> [B,64]   (ic_resnet8.nn:50)
 	 *   dL/df = Wfc^T dL/d(matmul#52)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		ic_resnet8_real a_[4][16];
 		for (int t = 0; t < 4; t++) {
@@ -1388,17 +1563,99 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		{
+			ic_resnet8_real a_[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const ic_resnet8_real x0_ = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0_ * r0;
+					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
+					a_[1][l] += x0_ * r1;
+					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
+					a_[2][l] += x0_ * r2;
+					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
+					a_[3][l] += x0_ * r3;
+				}
+			}
+			{
+				df[j0] = a_[0][0];
+			}
+			{
+				df[(j0 + 1)] = a_[1][0];
+			}
+			{
+				df[(j0 + 2)] = a_[2][0];
+			}
+			{
+				df[(j0 + 3)] = a_[3][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 32) {
+		{
+			ic_resnet8_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const ic_resnet8_real x0_ = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0_ * r0;
+					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
+					a_[1][l] += x0_ * r1;
+					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
+					a_[2][l] += x0_ * r2;
+					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
+					a_[3][l] += x0_ * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					df[(j0 + c * 8 + l)] = a_[c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dWfc = do^T @ f   [B,10] x [B,64] -> [10,64]   (ic_resnet8.nn:50)
 	 *   dL/dWfc = dL/d(matmul#52) f^T   [fused]
 	 * Wfc -= sgd step(dL/dWfc)   [10,64] x [10,64]   (ic_resnet8.nn:55)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 10; i++) {
 		const ic_resnet8_real c = lr * do_[i];
 		for (int j = 0; j < 64; j++) {
 			p->Wfc[i * 64 + j] -= c * f[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 10; i++) {
+		const ic_resnet8_real c = lr * do_[i];
+		for (int j = 0; j < 64; j++) {
+			p->Wfc[i * 64 + j] -= c * f[j];
+		}
+	}
+#else
+	for (int i = 0; i < 10; i++) {
+		const ic_resnet8_real c = lr * do_[i];
+		for (int j = 0; j < 64; j++) {
+			p->Wfc[i * 64 + j] -= c * f[j];
+		}
+	}
+#endif
 
 	/* da = reshape(df)   [B,64] -> [B,64,1,1]   (ic_resnet8.nn:49)
 	 *   dL/da = dL/df as [64, 1, 1]
@@ -2024,6 +2281,7 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	/* matmul#53 = f @ Wfc^T   [B,64] x [10,64] -> [B,10]   (ic_resnet8.nn:50: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#53 + bfc   [B,10] x [10] -> [B,10]   (ic_resnet8.nn:50)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		{
 			ic_resnet8_real d[5][16];
@@ -2069,6 +2327,92 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		{
+			ic_resnet8_real d[5][1];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 2) {
+				ic_resnet8_real x0_, y0;
+				GRADC_LOAD2(x0_, y0, &f[k0]);
+				ic_resnet8_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->Wfc[j0 * 64 + k0]);
+				ic_resnet8_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->Wfc[(j0 + 1) * 64 + k0]);
+				ic_resnet8_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->Wfc[(j0 + 2) * 64 + k0]);
+				ic_resnet8_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->Wfc[(j0 + 3) * 64 + k0]);
+				ic_resnet8_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->Wfc[(j0 + 4) * 64 + k0]);
+				d[0][0] += x0_ * w0;
+				d[1][0] += x0_ * w1;
+				d[2][0] += x0_ * w2;
+				d[3][0] += x0_ * w3;
+				d[4][0] += x0_ * w4;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+			}
+			{
+				o[j0] = d[0][0] + p->bfc[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->bfc[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->bfc[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->bfc[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->bfc[(j0 + 4)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 10; j0 += 5) {
+		{
+			ic_resnet8_real d[5][8];
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const ic_resnet8_real x0_ = f[k0 + l];
+					const ic_resnet8_real w0 = p->Wfc[j0 * 64 + k0 + l];
+					const ic_resnet8_real w1 = p->Wfc[(j0 + 1) * 64 + k0 + l];
+					const ic_resnet8_real w2 = p->Wfc[(j0 + 2) * 64 + k0 + l];
+					const ic_resnet8_real w3 = p->Wfc[(j0 + 3) * 64 + k0 + l];
+					const ic_resnet8_real w4 = p->Wfc[(j0 + 4) * 64 + k0 + l];
+					d[0][l] += x0_ * w0;
+					d[1][l] += x0_ * w1;
+					d[2][l] += x0_ * w2;
+					d[3][l] += x0_ * w3;
+					d[4][l] += x0_ * w4;
+				}
+			}
+			for (int t = 0; t < 5; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 5; jj++) {
+				const ic_resnet8_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->bfc[(j0 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (ic_resnet8.nn:51: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -2133,6 +2477,7 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	/* df = do @ Wfc   [B,10] x [10,64] -> [B,64]   (ic_resnet8.nn:50)
 	 *   dL/df = Wfc^T dL/d(matmul#52)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		ic_resnet8_real a_[4][16];
 		for (int t = 0; t < 4; t++) {
@@ -2159,15 +2504,95 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		{
+			ic_resnet8_real a_[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const ic_resnet8_real x0_ = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0_ * r0;
+					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
+					a_[1][l] += x0_ * r1;
+					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
+					a_[2][l] += x0_ * r2;
+					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
+					a_[3][l] += x0_ * r3;
+				}
+			}
+			{
+				df[j0] = a_[0][0];
+			}
+			{
+				df[(j0 + 1)] = a_[1][0];
+			}
+			{
+				df[(j0 + 2)] = a_[2][0];
+			}
+			{
+				df[(j0 + 3)] = a_[3][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 32) {
+		{
+			ic_resnet8_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const ic_resnet8_real x0_ = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0_ * r0;
+					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
+					a_[1][l] += x0_ * r1;
+					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
+					a_[2][l] += x0_ * r2;
+					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
+					a_[3][l] += x0_ * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					df[(j0 + c * 8 + l)] = a_[c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dWfc = do^T @ f   [B,10] x [B,64] -> [10,64]   (ic_resnet8.nn:50)
 	 *   dL/dWfc = dL/d(matmul#52) f^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 10; i++) {
 		for (int j = 0; j < 64; j++) {
 			grad->Wfc[i * 64 + j] = do_[i] * f[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 10; i++) {
+		for (int j = 0; j < 64; j++) {
+			grad->Wfc[i * 64 + j] = do_[i] * f[j];
+		}
+	}
+#else
+	for (int i = 0; i < 10; i++) {
+		for (int j = 0; j < 64; j++) {
+			grad->Wfc[i * 64 + j] = do_[i] * f[j];
+		}
+	}
+#endif
 
 	/* da = reshape(df)   [B,64] -> [B,64,1,1]   (ic_resnet8.nn:49)
 	 *   dL/da = dL/df as [64, 1, 1]

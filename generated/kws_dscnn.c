@@ -301,6 +301,7 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#29 = matmul#28 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
 	 * p1 = relu(add#29)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -419,6 +420,238 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t29 = a_[0][0] + p->bp1[i0];
+				p1[i0 * 125 + j0] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[1][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 1)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[2][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 2)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[3][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 3)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[4][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + j0] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[5][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 1)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[6][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 2)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[7][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 3)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[8][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + j0] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[9][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 1)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[10][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 2)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[11][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 3)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[12][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + j0] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[13][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 1)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[14][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 2)] = t29 < 0 ? 0.0f : t29;
+			}
+			{
+				const kws_dscnn_real t29 = a_[15][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 3)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t29 = a_[0][0] + p->bp1[i0];
+			p1[i0 * 125 + 124] = t29 < 0 ? 0.0f : t29;
+		}
+		{
+			const kws_dscnn_real t29 = a_[1][0] + p->bp1[(i0 + 1)];
+			p1[(i0 + 1) * 125 + 124] = t29 < 0 ? 0.0f : t29;
+		}
+		{
+			const kws_dscnn_real t29 = a_[2][0] + p->bp1[(i0 + 2)];
+			p1[(i0 + 2) * 125 + 124] = t29 < 0 ? 0.0f : t29;
+		}
+		{
+			const kws_dscnn_real t29 = a_[3][0] + p->bp1[(i0 + 3)];
+			p1[(i0 + 3) * 125 + 124] = t29 < 0 ? 0.0f : t29;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t29 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t29 < 0 ? 0.0f : t29;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (120 + l)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#31 = conv2d(p1, Wd2, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:38: d2 = relu(conv2d(p1, Wd2, padding = 1, groups = 64) + bd2))   [fused]
 	 * add#32 = conv2d#31 + bd2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:38)   [fused]
@@ -468,6 +701,7 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#35 = matmul#34 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
 	 * p2 = relu(add#35)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -586,6 +820,238 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t35 = a_[0][0] + p->bp2[i0];
+				p2[i0 * 125 + j0] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[1][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 1)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[2][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 2)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[3][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 3)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[4][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + j0] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[5][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 1)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[6][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 2)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[7][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 3)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[8][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + j0] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[9][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 1)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[10][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 2)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[11][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 3)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[12][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + j0] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[13][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 1)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[14][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 2)] = t35 < 0 ? 0.0f : t35;
+			}
+			{
+				const kws_dscnn_real t35 = a_[15][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 3)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t35 = a_[0][0] + p->bp2[i0];
+			p2[i0 * 125 + 124] = t35 < 0 ? 0.0f : t35;
+		}
+		{
+			const kws_dscnn_real t35 = a_[1][0] + p->bp2[(i0 + 1)];
+			p2[(i0 + 1) * 125 + 124] = t35 < 0 ? 0.0f : t35;
+		}
+		{
+			const kws_dscnn_real t35 = a_[2][0] + p->bp2[(i0 + 2)];
+			p2[(i0 + 2) * 125 + 124] = t35 < 0 ? 0.0f : t35;
+		}
+		{
+			const kws_dscnn_real t35 = a_[3][0] + p->bp2[(i0 + 3)];
+			p2[(i0 + 3) * 125 + 124] = t35 < 0 ? 0.0f : t35;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t35 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t35 < 0 ? 0.0f : t35;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (120 + l)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#37 = conv2d(p2, Wd3, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:40: d3 = relu(conv2d(p2, Wd3, padding = 1, groups = 64) + bd3))   [fused]
 	 * add#38 = conv2d#37 + bd3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:40)   [fused]
@@ -635,6 +1101,7 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#41 = matmul#40 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
 	 * p3 = relu(add#41)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -753,6 +1220,238 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t41 = a_[0][0] + p->bp3[i0];
+				p3[i0 * 125 + j0] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[1][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 1)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[2][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 2)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[3][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 3)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[4][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + j0] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[5][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 1)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[6][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 2)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[7][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 3)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[8][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + j0] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[9][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 1)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[10][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 2)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[11][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 3)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[12][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + j0] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[13][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 1)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[14][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 2)] = t41 < 0 ? 0.0f : t41;
+			}
+			{
+				const kws_dscnn_real t41 = a_[15][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 3)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t41 = a_[0][0] + p->bp3[i0];
+			p3[i0 * 125 + 124] = t41 < 0 ? 0.0f : t41;
+		}
+		{
+			const kws_dscnn_real t41 = a_[1][0] + p->bp3[(i0 + 1)];
+			p3[(i0 + 1) * 125 + 124] = t41 < 0 ? 0.0f : t41;
+		}
+		{
+			const kws_dscnn_real t41 = a_[2][0] + p->bp3[(i0 + 2)];
+			p3[(i0 + 2) * 125 + 124] = t41 < 0 ? 0.0f : t41;
+		}
+		{
+			const kws_dscnn_real t41 = a_[3][0] + p->bp3[(i0 + 3)];
+			p3[(i0 + 3) * 125 + 124] = t41 < 0 ? 0.0f : t41;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t41 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t41 < 0 ? 0.0f : t41;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (120 + l)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#43 = conv2d(p3, Wd4, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:42: d4 = relu(conv2d(p3, Wd4, padding = 1, groups = 64) + bd4))   [fused]
 	 * add#44 = conv2d#43 + bd4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:42)   [fused]
@@ -802,6 +1501,7 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#47 = matmul#46 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
 	 * p4 = relu(add#47)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -920,6 +1620,238 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t47 = a_[0][0] + p->bp4[i0];
+				p4[i0 * 125 + j0] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[1][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 1)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[2][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 2)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[3][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 3)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[4][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + j0] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[5][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 1)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[6][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 2)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[7][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 3)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[8][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + j0] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[9][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 1)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[10][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 2)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[11][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 3)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[12][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + j0] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[13][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 1)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[14][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 2)] = t47 < 0 ? 0.0f : t47;
+			}
+			{
+				const kws_dscnn_real t47 = a_[15][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 3)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t47 = a_[0][0] + p->bp4[i0];
+			p4[i0 * 125 + 124] = t47 < 0 ? 0.0f : t47;
+		}
+		{
+			const kws_dscnn_real t47 = a_[1][0] + p->bp4[(i0 + 1)];
+			p4[(i0 + 1) * 125 + 124] = t47 < 0 ? 0.0f : t47;
+		}
+		{
+			const kws_dscnn_real t47 = a_[2][0] + p->bp4[(i0 + 2)];
+			p4[(i0 + 2) * 125 + 124] = t47 < 0 ? 0.0f : t47;
+		}
+		{
+			const kws_dscnn_real t47 = a_[3][0] + p->bp4[(i0 + 3)];
+			p4[(i0 + 3) * 125 + 124] = t47 < 0 ? 0.0f : t47;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t47 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t47 < 0 ? 0.0f : t47;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (120 + l)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(p4, kernel (25, 5), stride (25, 5))   [B,64,25,5] -> [B,64,1,1]   (kws_dscnn.nn:44: a = avgpool2d(p4, (25, 5))) */
 	{
@@ -948,6 +1880,7 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	/* matmul#51 = f @ Wfc^T   [B,64] x [12,64] -> [B,12]   (kws_dscnn.nn:46: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#51 + bfc   [B,12] x [12] -> [B,12]   (kws_dscnn.nn:46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 12; j0 += 6) {
 		{
 			kws_dscnn_real d[6][16];
@@ -995,6 +1928,101 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 12; j0 += 6) {
+		{
+			kws_dscnn_real d[6][1];
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &f[k0]);
+				kws_dscnn_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->Wfc[j0 * 64 + k0]);
+				kws_dscnn_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->Wfc[(j0 + 1) * 64 + k0]);
+				kws_dscnn_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->Wfc[(j0 + 2) * 64 + k0]);
+				kws_dscnn_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->Wfc[(j0 + 3) * 64 + k0]);
+				kws_dscnn_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->Wfc[(j0 + 4) * 64 + k0]);
+				kws_dscnn_real w5, u5;
+				GRADC_LOAD2(w5, u5, &p->Wfc[(j0 + 5) * 64 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[4][0] += x0 * w4;
+				d[5][0] += x0 * w5;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+				d[5][0] += y0 * u5;
+			}
+			{
+				o[j0] = d[0][0] + p->bfc[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->bfc[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->bfc[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->bfc[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->bfc[(j0 + 4)];
+			}
+			{
+				o[(j0 + 5)] = d[5][0] + p->bfc[(j0 + 5)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 12; j0 += 6) {
+		{
+			kws_dscnn_real d[6][8];
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real x0 = f[k0 + l];
+					const kws_dscnn_real w0 = p->Wfc[j0 * 64 + k0 + l];
+					const kws_dscnn_real w1 = p->Wfc[(j0 + 1) * 64 + k0 + l];
+					const kws_dscnn_real w2 = p->Wfc[(j0 + 2) * 64 + k0 + l];
+					const kws_dscnn_real w3 = p->Wfc[(j0 + 3) * 64 + k0 + l];
+					const kws_dscnn_real w4 = p->Wfc[(j0 + 4) * 64 + k0 + l];
+					const kws_dscnn_real w5 = p->Wfc[(j0 + 5) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+				}
+			}
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 6; jj++) {
+				const kws_dscnn_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->bfc[(j0 + jj)];
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -1133,6 +2161,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#30 = matmul#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
 	 * p1 = relu(add#30)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -1251,6 +2280,238 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
+				p1[i0 * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[1][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[2][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[3][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[4][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[5][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[6][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[7][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[8][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[9][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[10][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[11][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[12][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[13][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[14][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[15][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
+			p1[i0 * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+		{
+			const kws_dscnn_real t30 = a_[1][0] + p->bp1[(i0 + 1)];
+			p1[(i0 + 1) * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+		{
+			const kws_dscnn_real t30 = a_[2][0] + p->bp1[(i0 + 2)];
+			p1[(i0 + 2) * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+		{
+			const kws_dscnn_real t30 = a_[3][0] + p->bp1[(i0 + 3)];
+			p1[(i0 + 3) * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#32 = conv2d(p1, Wd2, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:38: d2 = relu(conv2d(p1, Wd2, padding = 1, groups = 64) + bd2))   [fused]
 	 * add#33 = conv2d#32 + bd2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:38)   [fused]
@@ -1300,6 +2561,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#36 = matmul#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
 	 * p2 = relu(add#36)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -1418,6 +2680,238 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
+				p2[i0 * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[1][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[2][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[3][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[4][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[5][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[6][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[7][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[8][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[9][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[10][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[11][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[12][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[13][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[14][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[15][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
+			p2[i0 * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+		{
+			const kws_dscnn_real t36 = a_[1][0] + p->bp2[(i0 + 1)];
+			p2[(i0 + 1) * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+		{
+			const kws_dscnn_real t36 = a_[2][0] + p->bp2[(i0 + 2)];
+			p2[(i0 + 2) * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+		{
+			const kws_dscnn_real t36 = a_[3][0] + p->bp2[(i0 + 3)];
+			p2[(i0 + 3) * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t36 < 0 ? 0.0f : t36;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#38 = conv2d(p2, Wd3, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:40: d3 = relu(conv2d(p2, Wd3, padding = 1, groups = 64) + bd3))   [fused]
 	 * add#39 = conv2d#38 + bd3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:40)   [fused]
@@ -1467,6 +2961,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#42 = matmul#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
 	 * p3 = relu(add#42)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -1585,6 +3080,238 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
+				p3[i0 * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[1][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[2][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[3][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[4][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[5][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[6][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[7][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[8][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[9][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[10][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[11][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[12][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[13][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[14][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[15][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
+			p3[i0 * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+		{
+			const kws_dscnn_real t42 = a_[1][0] + p->bp3[(i0 + 1)];
+			p3[(i0 + 1) * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+		{
+			const kws_dscnn_real t42 = a_[2][0] + p->bp3[(i0 + 2)];
+			p3[(i0 + 2) * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+		{
+			const kws_dscnn_real t42 = a_[3][0] + p->bp3[(i0 + 3)];
+			p3[(i0 + 3) * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#44 = conv2d(p3, Wd4, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:42: d4 = relu(conv2d(p3, Wd4, padding = 1, groups = 64) + bd4))   [fused]
 	 * add#45 = conv2d#44 + bd4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:42)   [fused]
@@ -1634,6 +3361,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#48 = matmul#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
 	 * p4 = relu(add#48)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -1752,6 +3480,238 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
+				p4[i0 * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[1][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[2][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[3][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[4][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[5][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[6][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[7][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[8][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[9][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[10][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[11][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[12][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[13][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[14][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[15][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
+			p4[i0 * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+		{
+			const kws_dscnn_real t48 = a_[1][0] + p->bp4[(i0 + 1)];
+			p4[(i0 + 1) * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+		{
+			const kws_dscnn_real t48 = a_[2][0] + p->bp4[(i0 + 2)];
+			p4[(i0 + 2) * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+		{
+			const kws_dscnn_real t48 = a_[3][0] + p->bp4[(i0 + 3)];
+			p4[(i0 + 3) * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(p4, kernel (25, 5), stride (25, 5))   [B,64,25,5] -> [B,64,1,1]   (kws_dscnn.nn:44: a = avgpool2d(p4, (25, 5))) */
 	{
@@ -1780,6 +3740,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	/* matmul#52 = f @ Wfc^T   [B,64] x [12,64] -> [B,12]   (kws_dscnn.nn:46: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#52 + bfc   [B,12] x [12] -> [B,12]   (kws_dscnn.nn:46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 12; j0 += 6) {
 		{
 			kws_dscnn_real d[6][16];
@@ -1827,6 +3788,101 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 12; j0 += 6) {
+		{
+			kws_dscnn_real d[6][1];
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &f[k0]);
+				kws_dscnn_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->Wfc[j0 * 64 + k0]);
+				kws_dscnn_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->Wfc[(j0 + 1) * 64 + k0]);
+				kws_dscnn_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->Wfc[(j0 + 2) * 64 + k0]);
+				kws_dscnn_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->Wfc[(j0 + 3) * 64 + k0]);
+				kws_dscnn_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->Wfc[(j0 + 4) * 64 + k0]);
+				kws_dscnn_real w5, u5;
+				GRADC_LOAD2(w5, u5, &p->Wfc[(j0 + 5) * 64 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[4][0] += x0 * w4;
+				d[5][0] += x0 * w5;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+				d[5][0] += y0 * u5;
+			}
+			{
+				o[j0] = d[0][0] + p->bfc[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->bfc[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->bfc[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->bfc[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->bfc[(j0 + 4)];
+			}
+			{
+				o[(j0 + 5)] = d[5][0] + p->bfc[(j0 + 5)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 12; j0 += 6) {
+		{
+			kws_dscnn_real d[6][8];
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real x0 = f[k0 + l];
+					const kws_dscnn_real w0 = p->Wfc[j0 * 64 + k0 + l];
+					const kws_dscnn_real w1 = p->Wfc[(j0 + 1) * 64 + k0 + l];
+					const kws_dscnn_real w2 = p->Wfc[(j0 + 2) * 64 + k0 + l];
+					const kws_dscnn_real w3 = p->Wfc[(j0 + 3) * 64 + k0 + l];
+					const kws_dscnn_real w4 = p->Wfc[(j0 + 4) * 64 + k0 + l];
+					const kws_dscnn_real w5 = p->Wfc[(j0 + 5) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+				}
+			}
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 6; jj++) {
+				const kws_dscnn_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->bfc[(j0 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,12] -> [B]   (kws_dscnn.nn:47: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -1902,6 +3958,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	/* df = do @ Wfc   [B,12] x [12,64] -> [B,64]   (kws_dscnn.nn:46)
 	 *   dL/df = Wfc^T dL/d(matmul#51)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		kws_dscnn_real a_[4][16];
 		for (int t = 0; t < 4; t++) {
@@ -1928,17 +3985,99 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		{
+			kws_dscnn_real a_[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 12; k++) {
+				const kws_dscnn_real x0 = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			{
+				df[j0] = a_[0][0];
+			}
+			{
+				df[(j0 + 1)] = a_[1][0];
+			}
+			{
+				df[(j0 + 2)] = a_[2][0];
+			}
+			{
+				df[(j0 + 3)] = a_[3][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 32) {
+		{
+			kws_dscnn_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 12; k++) {
+				const kws_dscnn_real x0 = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
+					a_[2][l] += x0 * r2;
+					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					df[(j0 + c * 8 + l)] = a_[c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dWfc = do^T @ f   [B,12] x [B,64] -> [12,64]   (kws_dscnn.nn:46)
 	 *   dL/dWfc = dL/d(matmul#51) f^T   [fused]
 	 * Wfc -= sgd step(dL/dWfc)   [12,64] x [12,64]   (kws_dscnn.nn:51)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 12; i++) {
 		const kws_dscnn_real c = lr * do_[i];
 		for (int j = 0; j < 64; j++) {
 			p->Wfc[i * 64 + j] -= c * f[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 12; i++) {
+		const kws_dscnn_real c = lr * do_[i];
+		for (int j = 0; j < 64; j++) {
+			p->Wfc[i * 64 + j] -= c * f[j];
+		}
+	}
+#else
+	for (int i = 0; i < 12; i++) {
+		const kws_dscnn_real c = lr * do_[i];
+		for (int j = 0; j < 64; j++) {
+			p->Wfc[i * 64 + j] -= c * f[j];
+		}
+	}
+#endif
 
 	/* da = reshape(df)   [B,64] -> [B,64,1,1]   (kws_dscnn.nn:45)
 	 *   dL/da = dL/df as [64, 1, 1]
@@ -1981,6 +4120,7 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 *   dL/dWp4 = sum over b, ho, wo of dL/d(conv2d#46) d4 (a correlation)   [fused]
 	 * Wp4 -= sgd step(dL/dWp4)   [64,64,1,1] x [64,64,1,1]   (kws_dscnn.nn:51)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int j0 = 0; j0 < 64; j0 += 16) {
 			kws_dscnn_real pk[25][16];
@@ -2049,6 +4189,167 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 125; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real x0 = t64[i0 * 125 + k0 + l];
+					const kws_dscnn_real x1 = t64[(i0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real x2 = t64[(i0 + 2) * 125 + k0 + l];
+					const kws_dscnn_real x3 = t64[(i0 + 3) * 125 + k0 + l];
+					const kws_dscnn_real w0 = d4[j0 * 125 + k0 + l];
+					const kws_dscnn_real w1 = d4[(j0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real w2 = d4[(j0 + 2) * 125 + k0 + l];
+					const kws_dscnn_real w3 = d4[(j0 + 3) * 125 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const kws_dscnn_real g = d[0][0];
+				p->Wp4[i0 * 64 + j0] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[1][0];
+				p->Wp4[i0 * 64 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[2][0];
+				p->Wp4[i0 * 64 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[3][0];
+				p->Wp4[i0 * 64 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[4][0];
+				p->Wp4[(i0 + 1) * 64 + j0] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[5][0];
+				p->Wp4[(i0 + 1) * 64 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[6][0];
+				p->Wp4[(i0 + 1) * 64 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[7][0];
+				p->Wp4[(i0 + 1) * 64 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[8][0];
+				p->Wp4[(i0 + 2) * 64 + j0] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[9][0];
+				p->Wp4[(i0 + 2) * 64 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[10][0];
+				p->Wp4[(i0 + 2) * 64 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[11][0];
+				p->Wp4[(i0 + 2) * 64 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[12][0];
+				p->Wp4[(i0 + 3) * 64 + j0] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[13][0];
+				p->Wp4[(i0 + 3) * 64 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[14][0];
+				p->Wp4[(i0 + 3) * 64 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const kws_dscnn_real g = d[15][0];
+				p->Wp4[(i0 + 3) * 64 + (j0 + 3)] -= lr * g;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			kws_dscnn_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 120; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real x0 = t64[i0 * 125 + k0 + l];
+					const kws_dscnn_real x1 = t64[(i0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real w0 = d4[j0 * 125 + k0 + l];
+					const kws_dscnn_real w1 = d4[(j0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real w2 = d4[(j0 + 2) * 125 + k0 + l];
+					const kws_dscnn_real w3 = d4[(j0 + 3) * 125 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real x0 = t64[i0 * 125 + 120 + l];
+				const kws_dscnn_real x1 = t64[(i0 + 1) * 125 + 120 + l];
+				const kws_dscnn_real w0 = d4[j0 * 125 + 120 + l];
+				const kws_dscnn_real w1 = d4[(j0 + 1) * 125 + 120 + l];
+				const kws_dscnn_real w2 = d4[(j0 + 2) * 125 + 120 + l];
+				const kws_dscnn_real w3 = d4[(j0 + 3) * 125 + 120 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x1 * w0;
+				d[5][l] += x1 * w1;
+				d[6][l] += x1 * w2;
+				d[7][l] += x1 * w3;
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const kws_dscnn_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					const kws_dscnn_real g = v;
+					p->Wp4[(i0 + ii) * 64 + (j0 + jj)] -= lr * g;
+				}
+			}
+		}
+	}
+#endif
 
 	/* dbp4 = reduce_to(relu_grad#64)   [B,64,25,5] -> [64,1,1]   (kws_dscnn.nn:43)
 	 *   dL/dbp4 = dL/d(add#47)
@@ -2203,6 +4504,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#30 = matmul#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
 	 * p1 = relu(add#30)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -2321,6 +4623,238 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
+				p1[i0 * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[1][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[2][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[3][0] + p->bp1[i0];
+				p1[i0 * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[4][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[5][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[6][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[7][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[8][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[9][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[10][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[11][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[12][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + j0] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[13][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[14][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+			}
+			{
+				const kws_dscnn_real t30 = a_[15][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 125 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
+			p1[i0 * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+		{
+			const kws_dscnn_real t30 = a_[1][0] + p->bp1[(i0 + 1)];
+			p1[(i0 + 1) * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+		{
+			const kws_dscnn_real t30 = a_[2][0] + p->bp1[(i0 + 2)];
+			p1[(i0 + 2) * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+		{
+			const kws_dscnn_real t30 = a_[3][0] + p->bp1[(i0 + 3)];
+			p1[(i0 + 3) * 125 + 124] = t30 < 0 ? 0.0f : t30;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d1[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#32 = conv2d(p1, Wd2, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:38: d2 = relu(conv2d(p1, Wd2, padding = 1, groups = 64) + bd2))   [fused]
 	 * add#33 = conv2d#32 + bd2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:38)   [fused]
@@ -2370,6 +4904,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#36 = matmul#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
 	 * p2 = relu(add#36)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -2488,6 +5023,238 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
+				p2[i0 * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[1][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[2][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[3][0] + p->bp2[i0];
+				p2[i0 * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[4][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[5][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[6][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[7][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[8][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[9][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[10][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[11][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[12][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + j0] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[13][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 1)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[14][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 2)] = t36 < 0 ? 0.0f : t36;
+			}
+			{
+				const kws_dscnn_real t36 = a_[15][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 125 + (j0 + 3)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
+			p2[i0 * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+		{
+			const kws_dscnn_real t36 = a_[1][0] + p->bp2[(i0 + 1)];
+			p2[(i0 + 1) * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+		{
+			const kws_dscnn_real t36 = a_[2][0] + p->bp2[(i0 + 2)];
+			p2[(i0 + 2) * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+		{
+			const kws_dscnn_real t36 = a_[3][0] + p->bp2[(i0 + 3)];
+			p2[(i0 + 3) * 125 + 124] = t36 < 0 ? 0.0f : t36;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t36 < 0 ? 0.0f : t36;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d2[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#38 = conv2d(p2, Wd3, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:40: d3 = relu(conv2d(p2, Wd3, padding = 1, groups = 64) + bd3))   [fused]
 	 * add#39 = conv2d#38 + bd3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:40)   [fused]
@@ -2537,6 +5304,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#42 = matmul#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
 	 * p3 = relu(add#42)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -2655,6 +5423,238 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
+				p3[i0 * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[1][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[2][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[3][0] + p->bp3[i0];
+				p3[i0 * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[4][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[5][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[6][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[7][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[8][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[9][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[10][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[11][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[12][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + j0] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[13][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 1)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[14][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 2)] = t42 < 0 ? 0.0f : t42;
+			}
+			{
+				const kws_dscnn_real t42 = a_[15][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 125 + (j0 + 3)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
+			p3[i0 * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+		{
+			const kws_dscnn_real t42 = a_[1][0] + p->bp3[(i0 + 1)];
+			p3[(i0 + 1) * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+		{
+			const kws_dscnn_real t42 = a_[2][0] + p->bp3[(i0 + 2)];
+			p3[(i0 + 2) * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+		{
+			const kws_dscnn_real t42 = a_[3][0] + p->bp3[(i0 + 3)];
+			p3[(i0 + 3) * 125 + 124] = t42 < 0 ? 0.0f : t42;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d3[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#44 = conv2d(p3, Wd4, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:42: d4 = relu(conv2d(p3, Wd4, padding = 1, groups = 64) + bd4))   [fused]
 	 * add#45 = conv2d#44 + bd4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:42)   [fused]
@@ -2704,6 +5704,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#48 = matmul#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
 	 * p4 = relu(add#48)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 96; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			kws_dscnn_real a_[16][16];
@@ -2822,6 +5823,238 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 124; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
+				p4[i0 * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[1][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[2][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[3][0] + p->bp4[i0];
+				p4[i0 * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[4][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[5][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[6][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[7][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[8][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[9][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[10][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[11][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[12][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + j0] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[13][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 1)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[14][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 2)] = t48 < 0 ? 0.0f : t48;
+			}
+			{
+				const kws_dscnn_real t48 = a_[15][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 125 + (j0 + 3)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 1; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 124 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
+			p4[i0 * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+		{
+			const kws_dscnn_real t48 = a_[1][0] + p->bp4[(i0 + 1)];
+			p4[(i0 + 1) * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+		{
+			const kws_dscnn_real t48 = a_[2][0] + p->bp4[(i0 + 2)];
+			p4[(i0 + 2) * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+		{
+			const kws_dscnn_real t48 = a_[3][0] + p->bp4[(i0 + 3)];
+			p4[(i0 + 3) * 125 + 124] = t48 < 0 ? 0.0f : t48;
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 112; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 125 + (j0 + c * 8 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 112 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		kws_dscnn_real a_[4][5];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real r = d4[k * 125 + 120 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(p4, kernel (25, 5), stride (25, 5))   [B,64,25,5] -> [B,64,1,1]   (kws_dscnn.nn:44: a = avgpool2d(p4, (25, 5))) */
 	{
@@ -2850,6 +6083,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	/* matmul#52 = f @ Wfc^T   [B,64] x [12,64] -> [B,12]   (kws_dscnn.nn:46: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#52 + bfc   [B,12] x [12] -> [B,12]   (kws_dscnn.nn:46)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 12; j0 += 6) {
 		{
 			kws_dscnn_real d[6][16];
@@ -2897,6 +6131,101 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 12; j0 += 6) {
+		{
+			kws_dscnn_real d[6][1];
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &f[k0]);
+				kws_dscnn_real w0, u0;
+				GRADC_LOAD2(w0, u0, &p->Wfc[j0 * 64 + k0]);
+				kws_dscnn_real w1, u1;
+				GRADC_LOAD2(w1, u1, &p->Wfc[(j0 + 1) * 64 + k0]);
+				kws_dscnn_real w2, u2;
+				GRADC_LOAD2(w2, u2, &p->Wfc[(j0 + 2) * 64 + k0]);
+				kws_dscnn_real w3, u3;
+				GRADC_LOAD2(w3, u3, &p->Wfc[(j0 + 3) * 64 + k0]);
+				kws_dscnn_real w4, u4;
+				GRADC_LOAD2(w4, u4, &p->Wfc[(j0 + 4) * 64 + k0]);
+				kws_dscnn_real w5, u5;
+				GRADC_LOAD2(w5, u5, &p->Wfc[(j0 + 5) * 64 + k0]);
+				d[0][0] += x0 * w0;
+				d[1][0] += x0 * w1;
+				d[2][0] += x0 * w2;
+				d[3][0] += x0 * w3;
+				d[4][0] += x0 * w4;
+				d[5][0] += x0 * w5;
+				d[0][0] += y0 * u0;
+				d[1][0] += y0 * u1;
+				d[2][0] += y0 * u2;
+				d[3][0] += y0 * u3;
+				d[4][0] += y0 * u4;
+				d[5][0] += y0 * u5;
+			}
+			{
+				o[j0] = d[0][0] + p->bfc[j0];
+			}
+			{
+				o[(j0 + 1)] = d[1][0] + p->bfc[(j0 + 1)];
+			}
+			{
+				o[(j0 + 2)] = d[2][0] + p->bfc[(j0 + 2)];
+			}
+			{
+				o[(j0 + 3)] = d[3][0] + p->bfc[(j0 + 3)];
+			}
+			{
+				o[(j0 + 4)] = d[4][0] + p->bfc[(j0 + 4)];
+			}
+			{
+				o[(j0 + 5)] = d[5][0] + p->bfc[(j0 + 5)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 12; j0 += 6) {
+		{
+			kws_dscnn_real d[6][8];
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real x0 = f[k0 + l];
+					const kws_dscnn_real w0 = p->Wfc[j0 * 64 + k0 + l];
+					const kws_dscnn_real w1 = p->Wfc[(j0 + 1) * 64 + k0 + l];
+					const kws_dscnn_real w2 = p->Wfc[(j0 + 2) * 64 + k0 + l];
+					const kws_dscnn_real w3 = p->Wfc[(j0 + 3) * 64 + k0 + l];
+					const kws_dscnn_real w4 = p->Wfc[(j0 + 4) * 64 + k0 + l];
+					const kws_dscnn_real w5 = p->Wfc[(j0 + 5) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x0 * w4;
+					d[5][l] += x0 * w5;
+				}
+			}
+			for (int t = 0; t < 6; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int jj = 0; jj < 6; jj++) {
+				const kws_dscnn_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+				o[(j0 + jj)] = v + p->bfc[(j0 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,12] -> [B]   (kws_dscnn.nn:47: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -2961,6 +6290,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	/* df = do @ Wfc   [B,12] x [12,64] -> [B,64]   (kws_dscnn.nn:46)
 	 *   dL/df = Wfc^T dL/d(matmul#51)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		kws_dscnn_real a_[4][16];
 		for (int t = 0; t < 4; t++) {
@@ -2987,15 +6317,95 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		{
+			kws_dscnn_real a_[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 12; k++) {
+				const kws_dscnn_real x0 = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			{
+				df[j0] = a_[0][0];
+			}
+			{
+				df[(j0 + 1)] = a_[1][0];
+			}
+			{
+				df[(j0 + 2)] = a_[2][0];
+			}
+			{
+				df[(j0 + 3)] = a_[3][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 32) {
+		{
+			kws_dscnn_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 12; k++) {
+				const kws_dscnn_real x0 = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
+					a_[2][l] += x0 * r2;
+					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					df[(j0 + c * 8 + l)] = a_[c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dWfc = do^T @ f   [B,12] x [B,64] -> [12,64]   (kws_dscnn.nn:46)
 	 *   dL/dWfc = dL/d(matmul#51) f^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 12; i++) {
 		for (int j = 0; j < 64; j++) {
 			grad->Wfc[i * 64 + j] = do_[i] * f[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 12; i++) {
+		for (int j = 0; j < 64; j++) {
+			grad->Wfc[i * 64 + j] = do_[i] * f[j];
+		}
+	}
+#else
+	for (int i = 0; i < 12; i++) {
+		for (int j = 0; j < 64; j++) {
+			grad->Wfc[i * 64 + j] = do_[i] * f[j];
+		}
+	}
+#endif
 
 	/* da = reshape(df)   [B,64] -> [B,64,1,1]   (kws_dscnn.nn:45)
 	 *   dL/da = dL/df as [64, 1, 1]
@@ -3049,6 +6459,7 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	/* dWp4 = relu_grad#62 @ d4^T   [B,64,25,5] x [B,64,25,5] -> [64,64,1,1]   (kws_dscnn.nn:43)
 	 *   dL/dWp4 = sum over b, ho, wo of dL/d(conv2d#46) d4 (a correlation)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int j0 = 0; j0 < 64; j0 += 16) {
 			kws_dscnn_real pk[25][16];
@@ -3116,6 +6527,150 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			kws_dscnn_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 125; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const kws_dscnn_real x0 = t62[i0 * 125 + k0 + l];
+					const kws_dscnn_real x1 = t62[(i0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real x2 = t62[(i0 + 2) * 125 + k0 + l];
+					const kws_dscnn_real x3 = t62[(i0 + 3) * 125 + k0 + l];
+					const kws_dscnn_real w0 = d4[j0 * 125 + k0 + l];
+					const kws_dscnn_real w1 = d4[(j0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real w2 = d4[(j0 + 2) * 125 + k0 + l];
+					const kws_dscnn_real w3 = d4[(j0 + 3) * 125 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				grad->Wp4[i0 * 64 + j0] = d[0][0];
+			}
+			{
+				grad->Wp4[i0 * 64 + (j0 + 1)] = d[1][0];
+			}
+			{
+				grad->Wp4[i0 * 64 + (j0 + 2)] = d[2][0];
+			}
+			{
+				grad->Wp4[i0 * 64 + (j0 + 3)] = d[3][0];
+			}
+			{
+				grad->Wp4[(i0 + 1) * 64 + j0] = d[4][0];
+			}
+			{
+				grad->Wp4[(i0 + 1) * 64 + (j0 + 1)] = d[5][0];
+			}
+			{
+				grad->Wp4[(i0 + 1) * 64 + (j0 + 2)] = d[6][0];
+			}
+			{
+				grad->Wp4[(i0 + 1) * 64 + (j0 + 3)] = d[7][0];
+			}
+			{
+				grad->Wp4[(i0 + 2) * 64 + j0] = d[8][0];
+			}
+			{
+				grad->Wp4[(i0 + 2) * 64 + (j0 + 1)] = d[9][0];
+			}
+			{
+				grad->Wp4[(i0 + 2) * 64 + (j0 + 2)] = d[10][0];
+			}
+			{
+				grad->Wp4[(i0 + 2) * 64 + (j0 + 3)] = d[11][0];
+			}
+			{
+				grad->Wp4[(i0 + 3) * 64 + j0] = d[12][0];
+			}
+			{
+				grad->Wp4[(i0 + 3) * 64 + (j0 + 1)] = d[13][0];
+			}
+			{
+				grad->Wp4[(i0 + 3) * 64 + (j0 + 2)] = d[14][0];
+			}
+			{
+				grad->Wp4[(i0 + 3) * 64 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			kws_dscnn_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 120; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const kws_dscnn_real x0 = t62[i0 * 125 + k0 + l];
+					const kws_dscnn_real x1 = t62[(i0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real w0 = d4[j0 * 125 + k0 + l];
+					const kws_dscnn_real w1 = d4[(j0 + 1) * 125 + k0 + l];
+					const kws_dscnn_real w2 = d4[(j0 + 2) * 125 + k0 + l];
+					const kws_dscnn_real w3 = d4[(j0 + 3) * 125 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real x0 = t62[i0 * 125 + 120 + l];
+				const kws_dscnn_real x1 = t62[(i0 + 1) * 125 + 120 + l];
+				const kws_dscnn_real w0 = d4[j0 * 125 + 120 + l];
+				const kws_dscnn_real w1 = d4[(j0 + 1) * 125 + 120 + l];
+				const kws_dscnn_real w2 = d4[(j0 + 2) * 125 + 120 + l];
+				const kws_dscnn_real w3 = d4[(j0 + 3) * 125 + 120 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x1 * w0;
+				d[5][l] += x1 * w1;
+				d[6][l] += x1 * w2;
+				d[7][l] += x1 * w3;
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const kws_dscnn_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					grad->Wp4[(i0 + ii) * 64 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_L[0])) {

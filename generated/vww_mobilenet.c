@@ -542,6 +542,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#65 = matmul#64 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
 	 * p1 = relu(add#65)   [B,16,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 2304; j0 += 32) {
 		for (int i0 = 0; i0 < 16; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -590,6 +591,147 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 2304; j0 += 4) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t65 = a_[0][0] + p->bp1[i0];
+				p1[i0 * 2304 + j0] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[1][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 1)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[2][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 2)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[3][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 3)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[4][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + j0] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[5][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 1)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[6][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 2)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[7][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 3)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[8][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + j0] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[9][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 1)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[10][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 2)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[11][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 3)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[12][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + j0] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[13][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 1)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[14][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 2)] = t65 < 0 ? 0.0f : t65;
+			}
+			{
+				const vww_mobilenet_real t65 = a_[15][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 3)] = t65 < 0 ? 0.0f : t65;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 2304; j0 += 16) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t65 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t65 < 0 ? 0.0f : t65;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#67 = conv2d(p1, Wd2, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 16)   [B,16,48,48] x [16,1,3,3] -> [B,16,24,24]   (vww_mobilenet.nn:75: d2 = relu(conv2d(p1, Wd2, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#68 = conv2d#67 + bd2   [B,16,24,24] x [16,1,1] -> [B,16,24,24]   (vww_mobilenet.nn:75)   [fused]
@@ -654,6 +796,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#71 = matmul#70 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
 	 * p2 = relu(add#71)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 576; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -702,6 +845,147 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 576; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t71 = a_[0][0] + p->bp2[i0];
+				p2[i0 * 576 + j0] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[1][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 1)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[2][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 2)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[3][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 3)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[4][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + j0] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[5][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 1)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[6][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 2)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[7][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 3)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[8][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + j0] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[9][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 1)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[10][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 2)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[11][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 3)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[12][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + j0] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[13][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 1)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[14][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 2)] = t71 < 0 ? 0.0f : t71;
+			}
+			{
+				const vww_mobilenet_real t71 = a_[15][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 3)] = t71 < 0 ? 0.0f : t71;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 576; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t71 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t71 < 0 ? 0.0f : t71;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#73 = conv2d(p2, Wd3, kernel (3, 3), padding (1, 1, 1, 1), groups 32)   [B,32,24,24] x [32,1,3,3] -> [B,32,24,24]   (vww_mobilenet.nn:77: d3 = relu(conv2d(p2, Wd3, padding = 1, groups = 32) + bd3))   [fused]
 	 * add#74 = conv2d#73 + bd3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:77)   [fused]
@@ -769,6 +1053,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#77 = matmul#76 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
 	 * p3 = relu(add#77)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 576; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -817,6 +1102,147 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 576; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t77 = a_[0][0] + p->bp3[i0];
+				p3[i0 * 576 + j0] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[1][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 1)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[2][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 2)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[3][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 3)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[4][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + j0] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[5][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 1)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[6][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 2)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[7][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 3)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[8][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + j0] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[9][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 1)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[10][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 2)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[11][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 3)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[12][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + j0] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[13][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 1)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[14][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 2)] = t77 < 0 ? 0.0f : t77;
+			}
+			{
+				const vww_mobilenet_real t77 = a_[15][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 3)] = t77 < 0 ? 0.0f : t77;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 576; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t77 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t77 < 0 ? 0.0f : t77;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#79 = conv2d(p3, Wd4, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 32)   [B,32,24,24] x [32,1,3,3] -> [B,32,12,12]   (vww_mobilenet.nn:79: d4 = relu(conv2d(p3, Wd4, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#80 = conv2d#79 + bd4   [B,32,12,12] x [32,1,1] -> [B,32,12,12]   (vww_mobilenet.nn:79)   [fused]
@@ -876,6 +1302,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#83 = matmul#82 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
 	 * p4 = relu(add#83)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -959,6 +1386,147 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 144; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t83 = a_[0][0] + p->bp4[i0];
+				p4[i0 * 144 + j0] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[1][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 1)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[2][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 2)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[3][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 3)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[4][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + j0] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[5][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 1)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[6][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 2)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[7][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 3)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[8][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + j0] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[9][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 1)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[10][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 2)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[11][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 3)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[12][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + j0] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[13][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 1)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[14][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 2)] = t83 < 0 ? 0.0f : t83;
+			}
+			{
+				const vww_mobilenet_real t83 = a_[15][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 3)] = t83 < 0 ? 0.0f : t83;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 144; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t83 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t83 < 0 ? 0.0f : t83;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#85 = conv2d(p4, Wd5, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,12,12] x [64,1,3,3] -> [B,64,12,12]   (vww_mobilenet.nn:81: d5 = relu(conv2d(p4, Wd5, padding = 1, groups = 64) + bd5))   [fused]
 	 * add#86 = conv2d#85 + bd5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:81)   [fused]
@@ -1016,6 +1584,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#89 = matmul#88 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
 	 * p5 = relu(add#89)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -1099,6 +1668,147 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 144; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t89 = a_[0][0] + p->bp5[i0];
+				p5[i0 * 144 + j0] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[1][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 1)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[2][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 2)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[3][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 3)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[4][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + j0] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[5][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 1)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[6][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 2)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[7][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 3)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[8][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + j0] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[9][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 1)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[10][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 2)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[11][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 3)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[12][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + j0] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[13][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 1)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[14][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 2)] = t89 < 0 ? 0.0f : t89;
+			}
+			{
+				const vww_mobilenet_real t89 = a_[15][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 3)] = t89 < 0 ? 0.0f : t89;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 144; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t89 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t89 < 0 ? 0.0f : t89;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#91 = conv2d(p5, Wd6, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 64)   [B,64,12,12] x [64,1,3,3] -> [B,64,6,6]   (vww_mobilenet.nn:83: d6 = relu(conv2d(p5, Wd6, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#92 = conv2d#91 + bd6   [B,64,6,6] x [64,1,1] -> [B,64,6,6]   (vww_mobilenet.nn:83)   [fused]
@@ -1154,6 +1864,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#95 = matmul#94 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
 	 * p6 = relu(add#95)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1235,6 +1946,174 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t95 = a_[0][0] + p->bp6[i0];
+				p6[i0 * 36 + j0] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[1][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 1)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[2][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 2)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[3][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 3)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[4][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + j0] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[5][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 1)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[6][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 2)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[7][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 3)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[8][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + j0] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[9][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 1)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[10][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 2)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[11][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 3)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[12][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + j0] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[13][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 1)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[14][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 2)] = t95 < 0 ? 0.0f : t95;
+			}
+			{
+				const vww_mobilenet_real t95 = a_[15][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 3)] = t95 < 0 ? 0.0f : t95;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t95 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
+						p6[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t95 < 0 ? 0.0f : t95;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t95 = a_[ii][l] + p->bp6[(i0 + ii)];
+				p6[(i0 + ii) * 36 + (32 + l)] = t95 < 0 ? 0.0f : t95;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#97 = conv2d(p6, Wd7, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:85: d7 = relu(conv2d(p6, Wd7, padding = 1, groups = 128) + bd7))   [fused]
 	 * add#98 = conv2d#97 + bd7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:85)   [fused]
@@ -1290,6 +2169,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#101 = matmul#100 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
 	 * p7 = relu(add#101)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1371,6 +2251,174 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t101 = a_[0][0] + p->bp7[i0];
+				p7[i0 * 36 + j0] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[1][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 1)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[2][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 2)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[3][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 3)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[4][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + j0] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[5][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 1)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[6][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 2)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[7][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 3)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[8][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + j0] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[9][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 1)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[10][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 2)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[11][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 3)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[12][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + j0] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[13][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 1)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[14][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 2)] = t101 < 0 ? 0.0f : t101;
+			}
+			{
+				const vww_mobilenet_real t101 = a_[15][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 3)] = t101 < 0 ? 0.0f : t101;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t101 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
+						p7[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t101 < 0 ? 0.0f : t101;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t101 = a_[ii][l] + p->bp7[(i0 + ii)];
+				p7[(i0 + ii) * 36 + (32 + l)] = t101 < 0 ? 0.0f : t101;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#103 = conv2d(p7, Wd8, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:87: d8 = relu(conv2d(p7, Wd8, padding = 1, groups = 128) + bd8))   [fused]
 	 * add#104 = conv2d#103 + bd8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:87)   [fused]
@@ -1426,6 +2474,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#107 = matmul#106 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
 	 * p8 = relu(add#107)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1507,6 +2556,174 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t107 = a_[0][0] + p->bp8[i0];
+				p8[i0 * 36 + j0] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[1][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 1)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[2][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 2)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[3][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 3)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[4][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + j0] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[5][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 1)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[6][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 2)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[7][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 3)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[8][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + j0] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[9][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 1)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[10][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 2)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[11][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 3)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[12][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + j0] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[13][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 1)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[14][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 2)] = t107 < 0 ? 0.0f : t107;
+			}
+			{
+				const vww_mobilenet_real t107 = a_[15][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 3)] = t107 < 0 ? 0.0f : t107;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t107 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
+						p8[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t107 < 0 ? 0.0f : t107;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t107 = a_[ii][l] + p->bp8[(i0 + ii)];
+				p8[(i0 + ii) * 36 + (32 + l)] = t107 < 0 ? 0.0f : t107;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#109 = conv2d(p8, Wd9, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:89: d9 = relu(conv2d(p8, Wd9, padding = 1, groups = 128) + bd9))   [fused]
 	 * add#110 = conv2d#109 + bd9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:89)   [fused]
@@ -1562,6 +2779,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#113 = matmul#112 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
 	 * p9 = relu(add#113)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1643,6 +2861,174 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t113 = a_[0][0] + p->bp9[i0];
+				p9[i0 * 36 + j0] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[1][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 1)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[2][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 2)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[3][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 3)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[4][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + j0] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[5][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 1)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[6][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 2)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[7][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 3)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[8][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + j0] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[9][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 1)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[10][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 2)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[11][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 3)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[12][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + j0] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[13][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 1)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[14][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 2)] = t113 < 0 ? 0.0f : t113;
+			}
+			{
+				const vww_mobilenet_real t113 = a_[15][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 3)] = t113 < 0 ? 0.0f : t113;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t113 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
+						p9[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t113 < 0 ? 0.0f : t113;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t113 = a_[ii][l] + p->bp9[(i0 + ii)];
+				p9[(i0 + ii) * 36 + (32 + l)] = t113 < 0 ? 0.0f : t113;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#115 = conv2d(p9, Wd10, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:91: d10 = relu(conv2d(p9, Wd10, padding = 1, groups = 128) + bd10))   [fused]
 	 * add#116 = conv2d#115 + bd10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:91)   [fused]
@@ -1698,6 +3084,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#119 = matmul#118 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
 	 * p10 = relu(add#119)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1779,6 +3166,174 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t119 = a_[0][0] + p->bp10[i0];
+				p10[i0 * 36 + j0] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[1][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 1)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[2][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 2)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[3][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 3)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[4][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + j0] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[5][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 1)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[6][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 2)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[7][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 3)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[8][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + j0] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[9][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 1)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[10][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 2)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[11][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 3)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[12][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + j0] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[13][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 1)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[14][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 2)] = t119 < 0 ? 0.0f : t119;
+			}
+			{
+				const vww_mobilenet_real t119 = a_[15][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 3)] = t119 < 0 ? 0.0f : t119;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t119 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
+						p10[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t119 < 0 ? 0.0f : t119;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t119 = a_[ii][l] + p->bp10[(i0 + ii)];
+				p10[(i0 + ii) * 36 + (32 + l)] = t119 < 0 ? 0.0f : t119;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#121 = conv2d(p10, Wd11, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:93: d11 = relu(conv2d(p10, Wd11, padding = 1, groups = 128) + bd11))   [fused]
 	 * add#122 = conv2d#121 + bd11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:93)   [fused]
@@ -1834,6 +3389,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#125 = matmul#124 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
 	 * p11 = relu(add#125)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1915,6 +3471,174 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t125 = a_[0][0] + p->bp11[i0];
+				p11[i0 * 36 + j0] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[1][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 1)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[2][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 2)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[3][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 3)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[4][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + j0] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[5][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 1)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[6][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 2)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[7][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 3)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[8][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + j0] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[9][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 1)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[10][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 2)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[11][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 3)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[12][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + j0] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[13][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 1)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[14][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 2)] = t125 < 0 ? 0.0f : t125;
+			}
+			{
+				const vww_mobilenet_real t125 = a_[15][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 3)] = t125 < 0 ? 0.0f : t125;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t125 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
+						p11[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t125 < 0 ? 0.0f : t125;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t125 = a_[ii][l] + p->bp11[(i0 + ii)];
+				p11[(i0 + ii) * 36 + (32 + l)] = t125 < 0 ? 0.0f : t125;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#127 = conv2d(p11, Wd12, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,3,3]   (vww_mobilenet.nn:95: d12 = relu(conv2d(p11, Wd12, stride = 2, padding = (0, 0, 1, 1), grou...)   [fused]
 	 * add#128 = conv2d#127 + bd12   [B,128,3,3] x [128,1,1] -> [B,128,3,3]   (vww_mobilenet.nn:95)   [fused]
@@ -1955,6 +3679,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#131 = matmul#130 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
 	 * p12 = relu(add#131)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 256; i0 += 8) {
 		vww_mobilenet_real a_[8][9];
 		for (int t = 0; t < 8; t++) {
@@ -1990,6 +3715,202 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 256; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d12[k * 9 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t131 = a_[0][0] + p->bp12[i0];
+				p12[i0 * 9 + j0] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[1][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 1)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[2][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 2)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[3][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 3)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[4][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + j0] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[5][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 1)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[6][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 2)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[7][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 3)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[8][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + j0] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[9][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 1)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[10][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 2)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[11][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 3)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[12][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + j0] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[13][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 1)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[14][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 2)] = t131 < 0 ? 0.0f : t131;
+			}
+			{
+				const vww_mobilenet_real t131 = a_[15][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 3)] = t131 < 0 ? 0.0f : t131;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const vww_mobilenet_real t131 = a_[0][0] + p->bp12[i0];
+			p12[i0 * 9 + 8] = t131 < 0 ? 0.0f : t131;
+		}
+		{
+			const vww_mobilenet_real t131 = a_[1][0] + p->bp12[(i0 + 1)];
+			p12[(i0 + 1) * 9 + 8] = t131 < 0 ? 0.0f : t131;
+		}
+		{
+			const vww_mobilenet_real t131 = a_[2][0] + p->bp12[(i0 + 2)];
+			p12[(i0 + 2) * 9 + 8] = t131 < 0 ? 0.0f : t131;
+		}
+		{
+			const vww_mobilenet_real t131 = a_[3][0] + p->bp12[(i0 + 3)];
+			p12[(i0 + 3) * 9 + 8] = t131 < 0 ? 0.0f : t131;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real t131 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + l] = t131 < 0 ? 0.0f : t131;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real t131 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + (8 + l)] = t131 < 0 ? 0.0f : t131;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#133 = conv2d(p12, Wd13, kernel (3, 3), padding (1, 1, 1, 1), groups 256)   [B,256,3,3] x [256,1,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:97: d13 = relu(conv2d(p12, Wd13, padding = 1, groups = 256) + bd13))   [fused]
 	 * add#134 = conv2d#133 + bd13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:97)   [fused]
@@ -2030,6 +3951,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#137 = matmul#136 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
 	 * p13 = relu(add#137)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 256; i0 += 8) {
 		vww_mobilenet_real a_[8][9];
 		for (int t = 0; t < 8; t++) {
@@ -2065,6 +3987,202 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 256; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 256; k++) {
+				const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+				const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+				const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+				const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d13[k * 9 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t137 = a_[0][0] + p->bp13[i0];
+				p13[i0 * 9 + j0] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[1][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 1)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[2][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 2)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[3][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 3)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[4][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + j0] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[5][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 1)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[6][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 2)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[7][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 3)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[8][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + j0] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[9][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 1)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[10][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 2)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[11][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 3)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[12][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + j0] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[13][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 1)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[14][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 2)] = t137 < 0 ? 0.0f : t137;
+			}
+			{
+				const vww_mobilenet_real t137 = a_[15][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 3)] = t137 < 0 ? 0.0f : t137;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const vww_mobilenet_real t137 = a_[0][0] + p->bp13[i0];
+			p13[i0 * 9 + 8] = t137 < 0 ? 0.0f : t137;
+		}
+		{
+			const vww_mobilenet_real t137 = a_[1][0] + p->bp13[(i0 + 1)];
+			p13[(i0 + 1) * 9 + 8] = t137 < 0 ? 0.0f : t137;
+		}
+		{
+			const vww_mobilenet_real t137 = a_[2][0] + p->bp13[(i0 + 2)];
+			p13[(i0 + 2) * 9 + 8] = t137 < 0 ? 0.0f : t137;
+		}
+		{
+			const vww_mobilenet_real t137 = a_[3][0] + p->bp13[(i0 + 3)];
+			p13[(i0 + 3) * 9 + 8] = t137 < 0 ? 0.0f : t137;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real t137 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + l] = t137 < 0 ? 0.0f : t137;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real t137 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + (8 + l)] = t137 < 0 ? 0.0f : t137;
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(p13, kernel (3, 3), stride (3, 3))   [B,256,3,3] -> [B,256,1,1]   (vww_mobilenet.nn:99: a = avgpool2d(p13, 3)) */
 	{
@@ -2093,6 +4211,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	/* matmul#141 = f @ Wfc^T   [B,256] x [2,256] -> [B,2]   (vww_mobilenet.nn:101: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#141 + bfc   [B,2] x [2] -> [B,2]   (vww_mobilenet.nn:101)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		vww_mobilenet_real d[2][16];
 		for (int t = 0; t < 2; t++) {
@@ -2130,6 +4249,61 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	{
+		vww_mobilenet_real d[2][1];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 256; k0 += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &f[k0]);
+			vww_mobilenet_real w0, u0;
+			GRADC_LOAD2(w0, u0, &p->Wfc[k0]);
+			vww_mobilenet_real w1, u1;
+			GRADC_LOAD2(w1, u1, &p->Wfc[256 + k0]);
+			d[0][0] += x0 * w0;
+			d[1][0] += x0 * w1;
+			d[0][0] += y0 * u0;
+			d[1][0] += y0 * u1;
+		}
+		{
+			o[0] = d[0][0] + p->bfc[0];
+		}
+		{
+			o[1] = d[1][0] + p->bfc[1];
+		}
+	}
+#else
+	{
+		vww_mobilenet_real d[2][8];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 256; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real x0 = f[k0 + l];
+				const vww_mobilenet_real w0 = p->Wfc[k0 + l];
+				const vww_mobilenet_real w1 = p->Wfc[256 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+			}
+		}
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int jj = 0; jj < 2; jj++) {
+			const vww_mobilenet_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+			o[jj] = v + p->bfc[jj];
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -2311,6 +4485,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#66 = matmul#65 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
 	 * p1 = relu(add#66)   [B,16,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 2304; j0 += 32) {
 		for (int i0 = 0; i0 < 16; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -2359,6 +4534,147 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 2304; j0 += 4) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t66 = a_[0][0] + p->bp1[i0];
+				p1[i0 * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[1][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[2][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[3][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[4][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[5][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[6][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[7][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[8][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[9][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[10][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[11][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[12][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[13][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[14][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[15][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 2304; j0 += 16) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#68 = conv2d(p1, Wd2, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 16)   [B,16,48,48] x [16,1,3,3] -> [B,16,24,24]   (vww_mobilenet.nn:75: d2 = relu(conv2d(p1, Wd2, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#69 = conv2d#68 + bd2   [B,16,24,24] x [16,1,1] -> [B,16,24,24]   (vww_mobilenet.nn:75)   [fused]
@@ -2423,6 +4739,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#72 = matmul#71 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
 	 * p2 = relu(add#72)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 576; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -2471,6 +4788,147 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 576; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t72 = a_[0][0] + p->bp2[i0];
+				p2[i0 * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[1][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[2][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[3][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[4][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[5][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[6][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[7][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[8][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[9][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[10][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[11][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[12][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[13][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[14][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[15][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 576; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t72 < 0 ? 0.0f : t72;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#74 = conv2d(p2, Wd3, kernel (3, 3), padding (1, 1, 1, 1), groups 32)   [B,32,24,24] x [32,1,3,3] -> [B,32,24,24]   (vww_mobilenet.nn:77: d3 = relu(conv2d(p2, Wd3, padding = 1, groups = 32) + bd3))   [fused]
 	 * add#75 = conv2d#74 + bd3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:77)   [fused]
@@ -2538,6 +4996,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#78 = matmul#77 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
 	 * p3 = relu(add#78)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 576; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -2586,6 +5045,147 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 576; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t78 = a_[0][0] + p->bp3[i0];
+				p3[i0 * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[1][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[2][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[3][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[4][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[5][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[6][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[7][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[8][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[9][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[10][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[11][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[12][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[13][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[14][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[15][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 576; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t78 < 0 ? 0.0f : t78;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#80 = conv2d(p3, Wd4, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 32)   [B,32,24,24] x [32,1,3,3] -> [B,32,12,12]   (vww_mobilenet.nn:79: d4 = relu(conv2d(p3, Wd4, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#81 = conv2d#80 + bd4   [B,32,12,12] x [32,1,1] -> [B,32,12,12]   (vww_mobilenet.nn:79)   [fused]
@@ -2645,6 +5245,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#84 = matmul#83 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
 	 * p4 = relu(add#84)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -2728,6 +5329,147 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 144; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t84 = a_[0][0] + p->bp4[i0];
+				p4[i0 * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[1][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[2][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[3][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[4][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[5][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[6][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[7][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[8][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[9][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[10][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[11][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[12][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[13][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[14][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[15][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 144; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#86 = conv2d(p4, Wd5, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,12,12] x [64,1,3,3] -> [B,64,12,12]   (vww_mobilenet.nn:81: d5 = relu(conv2d(p4, Wd5, padding = 1, groups = 64) + bd5))   [fused]
 	 * add#87 = conv2d#86 + bd5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:81)   [fused]
@@ -2785,6 +5527,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#90 = matmul#89 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
 	 * p5 = relu(add#90)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -2868,6 +5611,147 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 144; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t90 = a_[0][0] + p->bp5[i0];
+				p5[i0 * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[1][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[2][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[3][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[4][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[5][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[6][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[7][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[8][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[9][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[10][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[11][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[12][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[13][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[14][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[15][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 144; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#92 = conv2d(p5, Wd6, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 64)   [B,64,12,12] x [64,1,3,3] -> [B,64,6,6]   (vww_mobilenet.nn:83: d6 = relu(conv2d(p5, Wd6, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#93 = conv2d#92 + bd6   [B,64,6,6] x [64,1,1] -> [B,64,6,6]   (vww_mobilenet.nn:83)   [fused]
@@ -2923,6 +5807,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#96 = matmul#95 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
 	 * p6 = relu(add#96)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -3004,6 +5889,174 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t96 = a_[0][0] + p->bp6[i0];
+				p6[i0 * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[1][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[2][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[3][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[4][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[5][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[6][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[7][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[8][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[9][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[10][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[11][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[12][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[13][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[14][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[15][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
+						p6[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t96 < 0 ? 0.0f : t96;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(i0 + ii)];
+				p6[(i0 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#98 = conv2d(p6, Wd7, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:85: d7 = relu(conv2d(p6, Wd7, padding = 1, groups = 128) + bd7))   [fused]
 	 * add#99 = conv2d#98 + bd7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:85)   [fused]
@@ -3059,6 +6112,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#102 = matmul#101 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
 	 * p7 = relu(add#102)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -3140,6 +6194,174 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t102 = a_[0][0] + p->bp7[i0];
+				p7[i0 * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[1][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[2][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[3][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[4][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[5][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[6][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[7][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[8][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[9][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[10][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[11][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[12][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[13][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[14][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[15][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
+						p7[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t102 < 0 ? 0.0f : t102;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(i0 + ii)];
+				p7[(i0 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#104 = conv2d(p7, Wd8, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:87: d8 = relu(conv2d(p7, Wd8, padding = 1, groups = 128) + bd8))   [fused]
 	 * add#105 = conv2d#104 + bd8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:87)   [fused]
@@ -3195,6 +6417,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#108 = matmul#107 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
 	 * p8 = relu(add#108)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -3276,6 +6499,174 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t108 = a_[0][0] + p->bp8[i0];
+				p8[i0 * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[1][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[2][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[3][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[4][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[5][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[6][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[7][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[8][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[9][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[10][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[11][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[12][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[13][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[14][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[15][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
+						p8[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t108 < 0 ? 0.0f : t108;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(i0 + ii)];
+				p8[(i0 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#110 = conv2d(p8, Wd9, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:89: d9 = relu(conv2d(p8, Wd9, padding = 1, groups = 128) + bd9))   [fused]
 	 * add#111 = conv2d#110 + bd9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:89)   [fused]
@@ -3331,6 +6722,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#114 = matmul#113 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
 	 * p9 = relu(add#114)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -3412,6 +6804,174 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t114 = a_[0][0] + p->bp9[i0];
+				p9[i0 * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[1][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[2][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[3][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[4][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[5][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[6][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[7][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[8][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[9][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[10][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[11][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[12][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[13][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[14][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[15][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
+						p9[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t114 < 0 ? 0.0f : t114;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(i0 + ii)];
+				p9[(i0 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#116 = conv2d(p9, Wd10, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:91: d10 = relu(conv2d(p9, Wd10, padding = 1, groups = 128) + bd10))   [fused]
 	 * add#117 = conv2d#116 + bd10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:91)   [fused]
@@ -3467,6 +7027,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#120 = matmul#119 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
 	 * p10 = relu(add#120)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -3548,6 +7109,174 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t120 = a_[0][0] + p->bp10[i0];
+				p10[i0 * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[1][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[2][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[3][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[4][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[5][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[6][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[7][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[8][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[9][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[10][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[11][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[12][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[13][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[14][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[15][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
+						p10[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t120 < 0 ? 0.0f : t120;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(i0 + ii)];
+				p10[(i0 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#122 = conv2d(p10, Wd11, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:93: d11 = relu(conv2d(p10, Wd11, padding = 1, groups = 128) + bd11))   [fused]
 	 * add#123 = conv2d#122 + bd11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:93)   [fused]
@@ -3603,6 +7332,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#126 = matmul#125 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
 	 * p11 = relu(add#126)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -3684,6 +7414,174 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t126 = a_[0][0] + p->bp11[i0];
+				p11[i0 * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[1][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[2][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[3][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[4][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[5][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[6][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[7][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[8][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[9][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[10][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[11][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[12][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[13][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[14][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[15][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
+						p11[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t126 < 0 ? 0.0f : t126;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(i0 + ii)];
+				p11[(i0 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#128 = conv2d(p11, Wd12, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,3,3]   (vww_mobilenet.nn:95: d12 = relu(conv2d(p11, Wd12, stride = 2, padding = (0, 0, 1, 1), grou...)   [fused]
 	 * add#129 = conv2d#128 + bd12   [B,128,3,3] x [128,1,1] -> [B,128,3,3]   (vww_mobilenet.nn:95)   [fused]
@@ -3724,6 +7622,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#132 = matmul#131 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
 	 * p12 = relu(add#132)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 256; i0 += 8) {
 		vww_mobilenet_real a_[8][9];
 		for (int t = 0; t < 8; t++) {
@@ -3759,6 +7658,202 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 256; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d12[k * 9 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
+				p12[i0 * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[1][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[2][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[3][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[4][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[5][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[6][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[7][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[8][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[9][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[10][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[11][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[12][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[13][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[14][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[15][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
+			p12[i0 * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+		{
+			const vww_mobilenet_real t132 = a_[1][0] + p->bp12[(i0 + 1)];
+			p12[(i0 + 1) * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+		{
+			const vww_mobilenet_real t132 = a_[2][0] + p->bp12[(i0 + 2)];
+			p12[(i0 + 2) * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+		{
+			const vww_mobilenet_real t132 = a_[3][0] + p->bp12[(i0 + 3)];
+			p12[(i0 + 3) * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real t132 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + l] = t132 < 0 ? 0.0f : t132;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real t132 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + (8 + l)] = t132 < 0 ? 0.0f : t132;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#134 = conv2d(p12, Wd13, kernel (3, 3), padding (1, 1, 1, 1), groups 256)   [B,256,3,3] x [256,1,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:97: d13 = relu(conv2d(p12, Wd13, padding = 1, groups = 256) + bd13))   [fused]
 	 * add#135 = conv2d#134 + bd13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:97)   [fused]
@@ -3799,6 +7894,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#138 = matmul#137 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
 	 * p13 = relu(add#138)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 256; i0 += 8) {
 		vww_mobilenet_real a_[8][9];
 		for (int t = 0; t < 8; t++) {
@@ -3834,6 +7930,202 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 256; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 256; k++) {
+				const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+				const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+				const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+				const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d13[k * 9 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
+				p13[i0 * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[1][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[2][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[3][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[4][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[5][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[6][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[7][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[8][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[9][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[10][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[11][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[12][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[13][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[14][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[15][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
+			p13[i0 * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+		{
+			const vww_mobilenet_real t138 = a_[1][0] + p->bp13[(i0 + 1)];
+			p13[(i0 + 1) * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+		{
+			const vww_mobilenet_real t138 = a_[2][0] + p->bp13[(i0 + 2)];
+			p13[(i0 + 2) * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+		{
+			const vww_mobilenet_real t138 = a_[3][0] + p->bp13[(i0 + 3)];
+			p13[(i0 + 3) * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real t138 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + l] = t138 < 0 ? 0.0f : t138;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real t138 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + (8 + l)] = t138 < 0 ? 0.0f : t138;
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(p13, kernel (3, 3), stride (3, 3))   [B,256,3,3] -> [B,256,1,1]   (vww_mobilenet.nn:99: a = avgpool2d(p13, 3)) */
 	{
@@ -3862,6 +8154,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	/* matmul#142 = f @ Wfc^T   [B,256] x [2,256] -> [B,2]   (vww_mobilenet.nn:101: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#142 + bfc   [B,2] x [2] -> [B,2]   (vww_mobilenet.nn:101)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		vww_mobilenet_real d[2][16];
 		for (int t = 0; t < 2; t++) {
@@ -3899,6 +8192,61 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	{
+		vww_mobilenet_real d[2][1];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 256; k0 += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &f[k0]);
+			vww_mobilenet_real w0, u0;
+			GRADC_LOAD2(w0, u0, &p->Wfc[k0]);
+			vww_mobilenet_real w1, u1;
+			GRADC_LOAD2(w1, u1, &p->Wfc[256 + k0]);
+			d[0][0] += x0 * w0;
+			d[1][0] += x0 * w1;
+			d[0][0] += y0 * u0;
+			d[1][0] += y0 * u1;
+		}
+		{
+			o[0] = d[0][0] + p->bfc[0];
+		}
+		{
+			o[1] = d[1][0] + p->bfc[1];
+		}
+	}
+#else
+	{
+		vww_mobilenet_real d[2][8];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 256; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real x0 = f[k0 + l];
+				const vww_mobilenet_real w0 = p->Wfc[k0 + l];
+				const vww_mobilenet_real w1 = p->Wfc[256 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+			}
+		}
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int jj = 0; jj < 2; jj++) {
+			const vww_mobilenet_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+			o[jj] = v + p->bfc[jj];
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,2] -> [B]   (vww_mobilenet.nn:102: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -3974,6 +8322,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	/* df = do @ Wfc   [B,2] x [2,256] -> [B,256]   (vww_mobilenet.nn:101)
 	 *   dL/df = Wfc^T dL/d(matmul#141)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 256; j0 += 64) {
 		{
 			vww_mobilenet_real a_[4][16];
@@ -4002,17 +8351,99 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 256; j0 += 4) {
+		{
+			vww_mobilenet_real a_[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 2; k++) {
+				const vww_mobilenet_real x0 = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			{
+				df[j0] = a_[0][0];
+			}
+			{
+				df[(j0 + 1)] = a_[1][0];
+			}
+			{
+				df[(j0 + 2)] = a_[2][0];
+			}
+			{
+				df[(j0 + 3)] = a_[3][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 256; j0 += 32) {
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 2; k++) {
+				const vww_mobilenet_real x0 = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 16) + l];
+					a_[2][l] += x0 * r2;
+					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 24) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					df[(j0 + c * 8 + l)] = a_[c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dWfc = do^T @ f   [B,2] x [B,256] -> [2,256]   (vww_mobilenet.nn:101)
 	 *   dL/dWfc = dL/d(matmul#141) f^T   [fused]
 	 * Wfc -= sgd step(dL/dWfc)   [2,256] x [2,256]   (vww_mobilenet.nn:106)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 2; i++) {
 		const vww_mobilenet_real c = lr * do_[i];
 		for (int j = 0; j < 256; j++) {
 			p->Wfc[i * 256 + j] -= c * f[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 2; i++) {
+		const vww_mobilenet_real c = lr * do_[i];
+		for (int j = 0; j < 256; j++) {
+			p->Wfc[i * 256 + j] -= c * f[j];
+		}
+	}
+#else
+	for (int i = 0; i < 2; i++) {
+		const vww_mobilenet_real c = lr * do_[i];
+		for (int j = 0; j < 256; j++) {
+			p->Wfc[i * 256 + j] -= c * f[j];
+		}
+	}
+#endif
 
 	/* da = reshape(df)   [B,256] -> [B,256,1,1]   (vww_mobilenet.nn:100)
 	 *   dL/da = dL/df as [256, 1, 1]
@@ -4055,6 +8486,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 *   dL/dWp13 = sum over b, ho, wo of dL/d(conv2d#136) d13 (a correlation)   [fused]
 	 * Wp13 -= sgd step(dL/dWp13)   [256,256,1,1] x [256,256,1,1]   (vww_mobilenet.nn:106)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 256; i++) {
 		for (int j = 0; j < 256; j++) {
 			vww_mobilenet_real acc = 0.0f;
@@ -4065,6 +8497,29 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			p->Wp13[i * 256 + j] -= lr * g;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 256; i++) {
+		for (int j = 0; j < 256; j++) {
+			vww_mobilenet_real acc = 0.0f;
+			for (int k = 0; k < 9; k++) {
+				acc += t154[i * 9 + k] * d13[j * 9 + k];
+			}
+			const vww_mobilenet_real g = acc;
+			p->Wp13[i * 256 + j] -= lr * g;
+		}
+	}
+#else
+	for (int i = 0; i < 256; i++) {
+		for (int j = 0; j < 256; j++) {
+			vww_mobilenet_real acc = 0.0f;
+			for (int k = 0; k < 9; k++) {
+				acc += t154[i * 9 + k] * d13[j * 9 + k];
+			}
+			const vww_mobilenet_real g = acc;
+			p->Wp13[i * 256 + j] -= lr * g;
+		}
+	}
+#endif
 
 	/* dbp13 = reduce_to(relu_grad#154)   [B,256,3,3] -> [256,1,1]   (vww_mobilenet.nn:98)
 	 *   dL/dbp13 = dL/d(add#137)
@@ -4262,6 +8717,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#66 = matmul#65 + bp1   [B,16,48,48] x [16,1,1] -> [B,16,48,48]   (vww_mobilenet.nn:74)   [fused]
 	 * p1 = relu(add#66)   [B,16,48,48] -> [B,16,48,48]   (vww_mobilenet.nn:74)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 2304; j0 += 32) {
 		for (int i0 = 0; i0 < 16; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -4310,6 +8766,147 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 2304; j0 += 4) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t66 = a_[0][0] + p->bp1[i0];
+				p1[i0 * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[1][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[2][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[3][0] + p->bp1[i0];
+				p1[i0 * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[4][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[5][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[6][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[7][0] + p->bp1[(i0 + 1)];
+				p1[(i0 + 1) * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[8][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[9][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[10][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[11][0] + p->bp1[(i0 + 2)];
+				p1[(i0 + 2) * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[12][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + j0] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[13][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 1)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[14][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 2)] = t66 < 0 ? 0.0f : t66;
+			}
+			{
+				const vww_mobilenet_real t66 = a_[15][0] + p->bp1[(i0 + 3)];
+				p1[(i0 + 3) * 2304 + (j0 + 3)] = t66 < 0 ? 0.0f : t66;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 2304; j0 += 16) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#68 = conv2d(p1, Wd2, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 16)   [B,16,48,48] x [16,1,3,3] -> [B,16,24,24]   (vww_mobilenet.nn:75: d2 = relu(conv2d(p1, Wd2, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#69 = conv2d#68 + bd2   [B,16,24,24] x [16,1,1] -> [B,16,24,24]   (vww_mobilenet.nn:75)   [fused]
@@ -4374,6 +8971,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#72 = matmul#71 + bp2   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:76)   [fused]
 	 * p2 = relu(add#72)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:76)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 576; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -4422,6 +9020,147 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 576; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t72 = a_[0][0] + p->bp2[i0];
+				p2[i0 * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[1][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[2][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[3][0] + p->bp2[i0];
+				p2[i0 * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[4][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[5][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[6][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[7][0] + p->bp2[(i0 + 1)];
+				p2[(i0 + 1) * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[8][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[9][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[10][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[11][0] + p->bp2[(i0 + 2)];
+				p2[(i0 + 2) * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[12][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + j0] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[13][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 1)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[14][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 2)] = t72 < 0 ? 0.0f : t72;
+			}
+			{
+				const vww_mobilenet_real t72 = a_[15][0] + p->bp2[(i0 + 3)];
+				p2[(i0 + 3) * 576 + (j0 + 3)] = t72 < 0 ? 0.0f : t72;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 576; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
+						p2[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t72 < 0 ? 0.0f : t72;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#74 = conv2d(p2, Wd3, kernel (3, 3), padding (1, 1, 1, 1), groups 32)   [B,32,24,24] x [32,1,3,3] -> [B,32,24,24]   (vww_mobilenet.nn:77: d3 = relu(conv2d(p2, Wd3, padding = 1, groups = 32) + bd3))   [fused]
 	 * add#75 = conv2d#74 + bd3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:77)   [fused]
@@ -4489,6 +9228,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#78 = matmul#77 + bp3   [B,32,24,24] x [32,1,1] -> [B,32,24,24]   (vww_mobilenet.nn:78)   [fused]
 	 * p3 = relu(add#78)   [B,32,24,24] -> [B,32,24,24]   (vww_mobilenet.nn:78)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 576; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -4537,6 +9277,147 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 576; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t78 = a_[0][0] + p->bp3[i0];
+				p3[i0 * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[1][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[2][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[3][0] + p->bp3[i0];
+				p3[i0 * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[4][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[5][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[6][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[7][0] + p->bp3[(i0 + 1)];
+				p3[(i0 + 1) * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[8][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[9][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[10][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[11][0] + p->bp3[(i0 + 2)];
+				p3[(i0 + 2) * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[12][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + j0] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[13][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 1)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[14][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 2)] = t78 < 0 ? 0.0f : t78;
+			}
+			{
+				const vww_mobilenet_real t78 = a_[15][0] + p->bp3[(i0 + 3)];
+				p3[(i0 + 3) * 576 + (j0 + 3)] = t78 < 0 ? 0.0f : t78;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 576; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
+						p3[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t78 < 0 ? 0.0f : t78;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#80 = conv2d(p3, Wd4, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 32)   [B,32,24,24] x [32,1,3,3] -> [B,32,12,12]   (vww_mobilenet.nn:79: d4 = relu(conv2d(p3, Wd4, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#81 = conv2d#80 + bd4   [B,32,12,12] x [32,1,1] -> [B,32,12,12]   (vww_mobilenet.nn:79)   [fused]
@@ -4596,6 +9477,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#84 = matmul#83 + bp4   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:80)   [fused]
 	 * p4 = relu(add#84)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:80)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -4679,6 +9561,147 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 144; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t84 = a_[0][0] + p->bp4[i0];
+				p4[i0 * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[1][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[2][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[3][0] + p->bp4[i0];
+				p4[i0 * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[4][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[5][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[6][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[7][0] + p->bp4[(i0 + 1)];
+				p4[(i0 + 1) * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[8][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[9][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[10][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[11][0] + p->bp4[(i0 + 2)];
+				p4[(i0 + 2) * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[12][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + j0] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[13][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 1)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[14][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 2)] = t84 < 0 ? 0.0f : t84;
+			}
+			{
+				const vww_mobilenet_real t84 = a_[15][0] + p->bp4[(i0 + 3)];
+				p4[(i0 + 3) * 144 + (j0 + 3)] = t84 < 0 ? 0.0f : t84;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 144; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#86 = conv2d(p4, Wd5, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,12,12] x [64,1,3,3] -> [B,64,12,12]   (vww_mobilenet.nn:81: d5 = relu(conv2d(p4, Wd5, padding = 1, groups = 64) + bd5))   [fused]
 	 * add#87 = conv2d#86 + bd5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:81)   [fused]
@@ -4736,6 +9759,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#90 = matmul#89 + bp5   [B,64,12,12] x [64,1,1] -> [B,64,12,12]   (vww_mobilenet.nn:82)   [fused]
 	 * p5 = relu(add#90)   [B,64,12,12] -> [B,64,12,12]   (vww_mobilenet.nn:82)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 128; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			vww_mobilenet_real a_[16][16];
@@ -4819,6 +9843,147 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 144; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t90 = a_[0][0] + p->bp5[i0];
+				p5[i0 * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[1][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[2][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[3][0] + p->bp5[i0];
+				p5[i0 * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[4][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[5][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[6][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[7][0] + p->bp5[(i0 + 1)];
+				p5[(i0 + 1) * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[8][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[9][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[10][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[11][0] + p->bp5[(i0 + 2)];
+				p5[(i0 + 2) * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[12][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + j0] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[13][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 1)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[14][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 2)] = t90 < 0 ? 0.0f : t90;
+			}
+			{
+				const vww_mobilenet_real t90 = a_[15][0] + p->bp5[(i0 + 3)];
+				p5[(i0 + 3) * 144 + (j0 + 3)] = t90 < 0 ? 0.0f : t90;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 144; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#92 = conv2d(p5, Wd6, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 64)   [B,64,12,12] x [64,1,3,3] -> [B,64,6,6]   (vww_mobilenet.nn:83: d6 = relu(conv2d(p5, Wd6, stride = 2, padding = (0, 0, 1, 1), groups ...)   [fused]
 	 * add#93 = conv2d#92 + bd6   [B,64,6,6] x [64,1,1] -> [B,64,6,6]   (vww_mobilenet.nn:83)   [fused]
@@ -4874,6 +10039,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#96 = matmul#95 + bp6   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:84)   [fused]
 	 * p6 = relu(add#96)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:84)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -4955,6 +10121,174 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t96 = a_[0][0] + p->bp6[i0];
+				p6[i0 * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[1][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[2][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[3][0] + p->bp6[i0];
+				p6[i0 * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[4][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[5][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[6][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[7][0] + p->bp6[(i0 + 1)];
+				p6[(i0 + 1) * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[8][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[9][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[10][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[11][0] + p->bp6[(i0 + 2)];
+				p6[(i0 + 2) * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[12][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + j0] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[13][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 1)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[14][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 2)] = t96 < 0 ? 0.0f : t96;
+			}
+			{
+				const vww_mobilenet_real t96 = a_[15][0] + p->bp6[(i0 + 3)];
+				p6[(i0 + 3) * 36 + (j0 + 3)] = t96 < 0 ? 0.0f : t96;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
+						p6[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t96 < 0 ? 0.0f : t96;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(i0 + ii)];
+				p6[(i0 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#98 = conv2d(p6, Wd7, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:85: d7 = relu(conv2d(p6, Wd7, padding = 1, groups = 128) + bd7))   [fused]
 	 * add#99 = conv2d#98 + bd7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:85)   [fused]
@@ -5010,6 +10344,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#102 = matmul#101 + bp7   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:86)   [fused]
 	 * p7 = relu(add#102)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:86)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -5091,6 +10426,174 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t102 = a_[0][0] + p->bp7[i0];
+				p7[i0 * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[1][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[2][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[3][0] + p->bp7[i0];
+				p7[i0 * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[4][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[5][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[6][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[7][0] + p->bp7[(i0 + 1)];
+				p7[(i0 + 1) * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[8][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[9][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[10][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[11][0] + p->bp7[(i0 + 2)];
+				p7[(i0 + 2) * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[12][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + j0] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[13][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 1)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[14][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 2)] = t102 < 0 ? 0.0f : t102;
+			}
+			{
+				const vww_mobilenet_real t102 = a_[15][0] + p->bp7[(i0 + 3)];
+				p7[(i0 + 3) * 36 + (j0 + 3)] = t102 < 0 ? 0.0f : t102;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
+						p7[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t102 < 0 ? 0.0f : t102;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(i0 + ii)];
+				p7[(i0 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#104 = conv2d(p7, Wd8, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:87: d8 = relu(conv2d(p7, Wd8, padding = 1, groups = 128) + bd8))   [fused]
 	 * add#105 = conv2d#104 + bd8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:87)   [fused]
@@ -5146,6 +10649,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#108 = matmul#107 + bp8   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:88)   [fused]
 	 * p8 = relu(add#108)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:88)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -5227,6 +10731,174 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t108 = a_[0][0] + p->bp8[i0];
+				p8[i0 * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[1][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[2][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[3][0] + p->bp8[i0];
+				p8[i0 * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[4][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[5][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[6][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[7][0] + p->bp8[(i0 + 1)];
+				p8[(i0 + 1) * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[8][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[9][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[10][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[11][0] + p->bp8[(i0 + 2)];
+				p8[(i0 + 2) * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[12][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + j0] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[13][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 1)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[14][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 2)] = t108 < 0 ? 0.0f : t108;
+			}
+			{
+				const vww_mobilenet_real t108 = a_[15][0] + p->bp8[(i0 + 3)];
+				p8[(i0 + 3) * 36 + (j0 + 3)] = t108 < 0 ? 0.0f : t108;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
+						p8[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t108 < 0 ? 0.0f : t108;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(i0 + ii)];
+				p8[(i0 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#110 = conv2d(p8, Wd9, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:89: d9 = relu(conv2d(p8, Wd9, padding = 1, groups = 128) + bd9))   [fused]
 	 * add#111 = conv2d#110 + bd9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:89)   [fused]
@@ -5282,6 +10954,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#114 = matmul#113 + bp9   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:90)   [fused]
 	 * p9 = relu(add#114)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:90)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -5363,6 +11036,174 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t114 = a_[0][0] + p->bp9[i0];
+				p9[i0 * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[1][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[2][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[3][0] + p->bp9[i0];
+				p9[i0 * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[4][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[5][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[6][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[7][0] + p->bp9[(i0 + 1)];
+				p9[(i0 + 1) * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[8][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[9][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[10][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[11][0] + p->bp9[(i0 + 2)];
+				p9[(i0 + 2) * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[12][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + j0] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[13][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 1)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[14][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 2)] = t114 < 0 ? 0.0f : t114;
+			}
+			{
+				const vww_mobilenet_real t114 = a_[15][0] + p->bp9[(i0 + 3)];
+				p9[(i0 + 3) * 36 + (j0 + 3)] = t114 < 0 ? 0.0f : t114;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
+						p9[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t114 < 0 ? 0.0f : t114;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(i0 + ii)];
+				p9[(i0 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#116 = conv2d(p9, Wd10, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:91: d10 = relu(conv2d(p9, Wd10, padding = 1, groups = 128) + bd10))   [fused]
 	 * add#117 = conv2d#116 + bd10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:91)   [fused]
@@ -5418,6 +11259,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#120 = matmul#119 + bp10   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:92)   [fused]
 	 * p10 = relu(add#120)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:92)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -5499,6 +11341,174 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t120 = a_[0][0] + p->bp10[i0];
+				p10[i0 * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[1][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[2][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[3][0] + p->bp10[i0];
+				p10[i0 * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[4][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[5][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[6][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[7][0] + p->bp10[(i0 + 1)];
+				p10[(i0 + 1) * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[8][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[9][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[10][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[11][0] + p->bp10[(i0 + 2)];
+				p10[(i0 + 2) * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[12][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + j0] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[13][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 1)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[14][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 2)] = t120 < 0 ? 0.0f : t120;
+			}
+			{
+				const vww_mobilenet_real t120 = a_[15][0] + p->bp10[(i0 + 3)];
+				p10[(i0 + 3) * 36 + (j0 + 3)] = t120 < 0 ? 0.0f : t120;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
+						p10[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t120 < 0 ? 0.0f : t120;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(i0 + ii)];
+				p10[(i0 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#122 = conv2d(p10, Wd11, kernel (3, 3), padding (1, 1, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,6,6]   (vww_mobilenet.nn:93: d11 = relu(conv2d(p10, Wd11, padding = 1, groups = 128) + bd11))   [fused]
 	 * add#123 = conv2d#122 + bd11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:93)   [fused]
@@ -5554,6 +11564,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#126 = matmul#125 + bp11   [B,128,6,6] x [128,1,1] -> [B,128,6,6]   (vww_mobilenet.nn:94)   [fused]
 	 * p11 = relu(add#126)   [B,128,6,6] -> [B,128,6,6]   (vww_mobilenet.nn:94)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 128; i0 += 8) {
 		vww_mobilenet_real a_[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -5635,6 +11646,174 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 36; j0 += 4) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t126 = a_[0][0] + p->bp11[i0];
+				p11[i0 * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[1][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[2][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[3][0] + p->bp11[i0];
+				p11[i0 * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[4][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[5][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[6][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[7][0] + p->bp11[(i0 + 1)];
+				p11[(i0 + 1) * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[8][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[9][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[10][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[11][0] + p->bp11[(i0 + 2)];
+				p11[(i0 + 2) * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[12][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + j0] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[13][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 1)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[14][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 2)] = t126 < 0 ? 0.0f : t126;
+			}
+			{
+				const vww_mobilenet_real t126 = a_[15][0] + p->bp11[(i0 + 3)];
+				p11[(i0 + 3) * 36 + (j0 + 3)] = t126 < 0 ? 0.0f : t126;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 128; i0 += 4) {
+			vww_mobilenet_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[2][l] += x1 * r0;
+					a_[4][l] += x2 * r0;
+					a_[6][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					a_[3][l] += x1 * r1;
+					a_[5][l] += x2 * r1;
+					a_[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
+						p11[(i0 + ii) * 36 + (j0 + c * 8 + l)] = t126 < 0 ? 0.0f : t126;
+					}
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 128; i0 += 4) {
+		vww_mobilenet_real a_[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(i0 + ii)];
+				p11[(i0 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#128 = conv2d(p11, Wd12, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1), groups 128)   [B,128,6,6] x [128,1,3,3] -> [B,128,3,3]   (vww_mobilenet.nn:95: d12 = relu(conv2d(p11, Wd12, stride = 2, padding = (0, 0, 1, 1), grou...)   [fused]
 	 * add#129 = conv2d#128 + bd12   [B,128,3,3] x [128,1,1] -> [B,128,3,3]   (vww_mobilenet.nn:95)   [fused]
@@ -5675,6 +11854,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#132 = matmul#131 + bp12   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:96)   [fused]
 	 * p12 = relu(add#132)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:96)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 256; i0 += 8) {
 		vww_mobilenet_real a_[8][9];
 		for (int t = 0; t < 8; t++) {
@@ -5710,6 +11890,202 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 256; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+				const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+				const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+				const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d12[k * 9 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
+				p12[i0 * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[1][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[2][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[3][0] + p->bp12[i0];
+				p12[i0 * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[4][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[5][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[6][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[7][0] + p->bp12[(i0 + 1)];
+				p12[(i0 + 1) * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[8][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[9][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[10][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[11][0] + p->bp12[(i0 + 2)];
+				p12[(i0 + 2) * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[12][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + j0] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[13][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 1)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[14][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 2)] = t132 < 0 ? 0.0f : t132;
+			}
+			{
+				const vww_mobilenet_real t132 = a_[15][0] + p->bp12[(i0 + 3)];
+				p12[(i0 + 3) * 9 + (j0 + 3)] = t132 < 0 ? 0.0f : t132;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
+			p12[i0 * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+		{
+			const vww_mobilenet_real t132 = a_[1][0] + p->bp12[(i0 + 1)];
+			p12[(i0 + 1) * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+		{
+			const vww_mobilenet_real t132 = a_[2][0] + p->bp12[(i0 + 2)];
+			p12[(i0 + 2) * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+		{
+			const vww_mobilenet_real t132 = a_[3][0] + p->bp12[(i0 + 3)];
+			p12[(i0 + 3) * 9 + 8] = t132 < 0 ? 0.0f : t132;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real t132 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + l] = t132 < 0 ? 0.0f : t132;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
+			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
+			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
+			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real t132 = a_[ii][l] + p->bp12[(i0 + ii)];
+				p12[(i0 + ii) * 9 + (8 + l)] = t132 < 0 ? 0.0f : t132;
+			}
+		}
+	}
+#endif
 
 	/* conv2d#134 = conv2d(p12, Wd13, kernel (3, 3), padding (1, 1, 1, 1), groups 256)   [B,256,3,3] x [256,1,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:97: d13 = relu(conv2d(p12, Wd13, padding = 1, groups = 256) + bd13))   [fused]
 	 * add#135 = conv2d#134 + bd13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:97)   [fused]
@@ -5750,6 +12126,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#138 = matmul#137 + bp13   [B,256,3,3] x [256,1,1] -> [B,256,3,3]   (vww_mobilenet.nn:98)   [fused]
 	 * p13 = relu(add#138)   [B,256,3,3] -> [B,256,3,3]   (vww_mobilenet.nn:98)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 256; i0 += 8) {
 		vww_mobilenet_real a_[8][9];
 		for (int t = 0; t < 8; t++) {
@@ -5785,6 +12162,202 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 256; i0 += 4) {
+			vww_mobilenet_real a_[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 256; k++) {
+				const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+				const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+				const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+				const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = d13[k * 9 + j0 + l];
+					a_[0][l] += x0 * r0;
+					a_[4][l] += x1 * r0;
+					a_[8][l] += x2 * r0;
+					a_[12][l] += x3 * r0;
+					const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					a_[5][l] += x1 * r1;
+					a_[9][l] += x2 * r1;
+					a_[13][l] += x3 * r1;
+					const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					a_[6][l] += x1 * r2;
+					a_[10][l] += x2 * r2;
+					a_[14][l] += x3 * r2;
+					const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+					a_[7][l] += x1 * r3;
+					a_[11][l] += x2 * r3;
+					a_[15][l] += x3 * r3;
+				}
+			}
+			{
+				const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
+				p13[i0 * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[1][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[2][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[3][0] + p->bp13[i0];
+				p13[i0 * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[4][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[5][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[6][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[7][0] + p->bp13[(i0 + 1)];
+				p13[(i0 + 1) * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[8][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[9][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[10][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[11][0] + p->bp13[(i0 + 2)];
+				p13[(i0 + 2) * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[12][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + j0] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[13][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 1)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[14][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 2)] = t138 < 0 ? 0.0f : t138;
+			}
+			{
+				const vww_mobilenet_real t138 = a_[15][0] + p->bp13[(i0 + 3)];
+				p13[(i0 + 3) * 9 + (j0 + 3)] = t138 < 0 ? 0.0f : t138;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		{
+			const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
+			p13[i0 * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+		{
+			const vww_mobilenet_real t138 = a_[1][0] + p->bp13[(i0 + 1)];
+			p13[(i0 + 1) * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+		{
+			const vww_mobilenet_real t138 = a_[2][0] + p->bp13[(i0 + 2)];
+			p13[(i0 + 2) * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+		{
+			const vww_mobilenet_real t138 = a_[3][0] + p->bp13[(i0 + 3)];
+			p13[(i0 + 3) * 9 + 8] = t138 < 0 ? 0.0f : t138;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real t138 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + l] = t138 < 0 ? 0.0f : t138;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 256; i0 += 4) {
+		vww_mobilenet_real a_[4][1];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 1; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 256; k++) {
+			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
+			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
+			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
+			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
+			for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
+				a_[0][l] += x0 * r;
+				a_[1][l] += x1 * r;
+				a_[2][l] += x2 * r;
+				a_[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 1; l++) {
+				const vww_mobilenet_real t138 = a_[ii][l] + p->bp13[(i0 + ii)];
+				p13[(i0 + ii) * 9 + (8 + l)] = t138 < 0 ? 0.0f : t138;
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(p13, kernel (3, 3), stride (3, 3))   [B,256,3,3] -> [B,256,1,1]   (vww_mobilenet.nn:99: a = avgpool2d(p13, 3)) */
 	{
@@ -5813,6 +12386,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	/* matmul#142 = f @ Wfc^T   [B,256] x [2,256] -> [B,2]   (vww_mobilenet.nn:101: o = Wfc @ f + bfc)   [fused]
 	 * o = matmul#142 + bfc   [B,2] x [2] -> [B,2]   (vww_mobilenet.nn:101)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		vww_mobilenet_real d[2][16];
 		for (int t = 0; t < 2; t++) {
@@ -5850,6 +12424,61 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	{
+		vww_mobilenet_real d[2][1];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 256; k0 += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &f[k0]);
+			vww_mobilenet_real w0, u0;
+			GRADC_LOAD2(w0, u0, &p->Wfc[k0]);
+			vww_mobilenet_real w1, u1;
+			GRADC_LOAD2(w1, u1, &p->Wfc[256 + k0]);
+			d[0][0] += x0 * w0;
+			d[1][0] += x0 * w1;
+			d[0][0] += y0 * u0;
+			d[1][0] += y0 * u1;
+		}
+		{
+			o[0] = d[0][0] + p->bfc[0];
+		}
+		{
+			o[1] = d[1][0] + p->bfc[1];
+		}
+	}
+#else
+	{
+		vww_mobilenet_real d[2][8];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 256; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const vww_mobilenet_real x0 = f[k0 + l];
+				const vww_mobilenet_real w0 = p->Wfc[k0 + l];
+				const vww_mobilenet_real w1 = p->Wfc[256 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+			}
+		}
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int jj = 0; jj < 2; jj++) {
+			const vww_mobilenet_real v = (d[jj][0] + d[jj][2]) + (d[jj][1] + d[jj][3]);
+			o[jj] = v + p->bfc[jj];
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,2] -> [B]   (vww_mobilenet.nn:102: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -5914,6 +12543,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	/* df = do @ Wfc   [B,2] x [2,256] -> [B,256]   (vww_mobilenet.nn:101)
 	 *   dL/df = Wfc^T dL/d(matmul#141)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 256; j0 += 64) {
 		{
 			vww_mobilenet_real a_[4][16];
@@ -5942,15 +12572,95 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 256; j0 += 4) {
+		{
+			vww_mobilenet_real a_[4][1];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 1; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 2; k++) {
+				const vww_mobilenet_real x0 = do_[k];
+				for (int l = 0; l < 1; l++) {
+					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 1) + l];
+					a_[1][l] += x0 * r1;
+					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 2) + l];
+					a_[2][l] += x0 * r2;
+					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 3) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			{
+				df[j0] = a_[0][0];
+			}
+			{
+				df[(j0 + 1)] = a_[1][0];
+			}
+			{
+				df[(j0 + 2)] = a_[2][0];
+			}
+			{
+				df[(j0 + 3)] = a_[3][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 256; j0 += 32) {
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 2; k++) {
+				const vww_mobilenet_real x0 = do_[k];
+				for (int l = 0; l < 8; l++) {
+					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
+					a_[0][l] += x0 * r0;
+					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 8) + l];
+					a_[1][l] += x0 * r1;
+					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 16) + l];
+					a_[2][l] += x0 * r2;
+					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 24) + l];
+					a_[3][l] += x0 * r3;
+				}
+			}
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					df[(j0 + c * 8 + l)] = a_[c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dWfc = do^T @ f   [B,2] x [B,256] -> [2,256]   (vww_mobilenet.nn:101)
 	 *   dL/dWfc = dL/d(matmul#141) f^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 2; i++) {
 		for (int j = 0; j < 256; j++) {
 			grad->Wfc[i * 256 + j] = do_[i] * f[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 256; j++) {
+			grad->Wfc[i * 256 + j] = do_[i] * f[j];
+		}
+	}
+#else
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 256; j++) {
+			grad->Wfc[i * 256 + j] = do_[i] * f[j];
+		}
+	}
+#endif
 
 	/* da = reshape(df)   [B,256] -> [B,256,1,1]   (vww_mobilenet.nn:100)
 	 *   dL/da = dL/df as [256, 1, 1]
@@ -6004,6 +12714,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	/* dWp13 = relu_grad#152 @ d13^T   [B,256,3,3] x [B,256,3,3] -> [256,256,1,1]   (vww_mobilenet.nn:98)
 	 *   dL/dWp13 = sum over b, ho, wo of dL/d(conv2d#136) d13 (a correlation)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 256; i++) {
 		for (int j = 0; j < 256; j++) {
 			vww_mobilenet_real acc = 0.0f;
@@ -6013,6 +12724,27 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			grad->Wp13[i * 256 + j] = acc;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 256; i++) {
+		for (int j = 0; j < 256; j++) {
+			vww_mobilenet_real acc = 0.0f;
+			for (int k = 0; k < 9; k++) {
+				acc += t152[i * 9 + k] * d13[j * 9 + k];
+			}
+			grad->Wp13[i * 256 + j] = acc;
+		}
+	}
+#else
+	for (int i = 0; i < 256; i++) {
+		for (int j = 0; j < 256; j++) {
+			vww_mobilenet_real acc = 0.0f;
+			for (int k = 0; k < 9; k++) {
+				acc += t152[i * 9 + k] * d13[j * 9 + k];
+			}
+			grad->Wp13[i * 256 + j] = acc;
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_L[0])) {

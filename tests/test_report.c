@@ -170,12 +170,12 @@ static void check_mode(const JVal *root, const char *mode)
 {
 	static const char *const keys[] = {"params_bytes", "frozen_bytes", "optimizer_bytes",
 	                                   "arena_bytes", "lower_bound_bytes", "unshared_bytes",
-	                                   "total_bytes", "kept_bytes",
+	                                   "stack_bytes", "total_bytes", "kept_bytes",
 	                                   "baseline_lower_bound_bytes", "params_count",
 	                                   "trainable_count", "macs", "kept"};
 	JVal *f = get(root, mode), *bufs = get(root, "buffers");
-	ck_assert_int_eq(f->n, 13);
-	for (int k = 0; k < 13; k++)
+	ck_assert_int_eq(f->n, 14);
+	for (int k = 0; k < 14; k++)
 		ck_assert_str_eq(f->key[k], keys[k]);
 	/* the kept list: allocations of this mode's buffer list, summing to
 	 * kept_bytes */
@@ -200,6 +200,7 @@ static void check_mode(const JVal *root, const char *mode)
 	if (!strcmp(mode, "infer"))
 		ck_assert_int_eq(kept->n, 0);
 	ck_assert_int_ge(num(f, "params_count"), num(f, "trainable_count"));
+	ck_assert_int_gt(num(f, "macs"), 0);  /* every model here has a product */
 	int64_t arena = 0, sum = 0, peak = 0;
 	int last_step = 0;
 	for (int i = 0; i < bufs->n; i++) {
@@ -237,7 +238,8 @@ static void check_mode(const JVal *root, const char *mode)
 	ck_assert_int_eq(num(f, "lower_bound_bytes"), peak);
 	ck_assert_int_eq(num(f, "unshared_bytes"), sum);
 	ck_assert_int_eq(num(f, "total_bytes"), num(f, "arena_bytes") + num(f, "params_bytes") +
-	                                            num(f, "optimizer_bytes") + num(f, "frozen_bytes"));
+	                                            num(f, "optimizer_bytes") + num(f, "frozen_bytes") +
+	                                            num(f, "stack_bytes"));
 }
 
 START_TEST(json_recomputed)

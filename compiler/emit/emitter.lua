@@ -23,6 +23,7 @@
 local cfmt = require "cfmt"
 local kernels = require "kernels"
 local api = require "api"
+local group = require "group"
 
 local M = {}
 local fmt = string.format
@@ -257,10 +258,35 @@ local function copy_out(K, dst, id, count, batched, what)
   K:close()
 end
 
+-- The update's per-call values (K.upd, and K.pre: the learning rate,
+-- Adam's bias corrections), declared at the top of the body.
+local function update_values(A, K, g)
+  local T = A.T
+  K.upd.lr = K:iname("lr")
+  K.pre = {fmt("const %s %s = s->lr;", T, K.upd.lr)}
+  if g.opt.kind == "adam" then
+    -- "t" would be shadowed by the kernels' tile loops (-Wshadow)
+    local t, bc1, bc2 = K:iname("adam_t"), K:iname("bc1"), K:iname("bc2")
+    K.upd.step, K.upd.bc2s = K:iname("step"), K:iname("bc2s")
+    K.pre = {
+      fmt("/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */"),
+      fmt("const int32_t %s = s->step + 1;", t),
+      fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc1, A.prefix, cfmt.lit(g.opt.beta1, true), t),
+      fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc2, A.prefix, cfmt.lit(g.opt.beta2, true), t),
+      fmt("const %s %s = (%s)((double)s->lr / %s);", T, K.upd.step, T, bc1),
+      fmt("const %s %s = (%s)GRADC_SQRT(%s);", T, K.upd.bc2s, T, bc2),
+    }
+    K.used.s = true
+  end
+  K.used.s = true
+end
+
 -- The body of one entry point; returns the function's text lines.
-local function gen_entry(A, g, kind)
+local function gen_entry(A, g, kind, accum)
   local fixed = {"p", "arena"}
   if kind == "train" then fixed = {"p", "s", "st", "arena"} end
+  -- (the step of one micro-batch: its updates sum the gradients into acc)
+  if accum then fixed = {"p", "acc", "first", "st", "arena"} end
   if kind == "grad" then fixed = {"p", "grad", "st", "arena"} end
   local inputs = kind == "infer" and A.infer_inputs or A.inputs
   local api = {}
@@ -269,6 +295,7 @@ local function gen_entry(A, g, kind)
     for _, o in ipairs(A.outputs) do api[#api + 1] = o.name end
   end
   local K = new_ctx(A, g, fixed, api)
+  K.accum = accum
   -- arguments: inputs (and outputs) by name
   K.io, K.args = {}, {}
   local by_name = {}
@@ -320,26 +347,7 @@ local function gen_entry(A, g, kind)
   end
 
   -- the update's per-call values
-  if kind == "train" and first_update then
-    local T = A.T
-    K.upd.lr = K:iname("lr")
-    K.pre = {fmt("const %s %s = s->lr;", T, K.upd.lr)}
-    if g.opt.kind == "adam" then
-      -- "t" would be shadowed by the kernels' tile loops (-Wshadow)
-      local t, bc1, bc2 = K:iname("adam_t"), K:iname("bc1"), K:iname("bc2")
-      K.upd.step, K.upd.bc2s = K:iname("step"), K:iname("bc2s")
-      K.pre = {
-        fmt("/* Adam's bias corrections for step t (PyTorch: 1 - beta^t) */"),
-        fmt("const int32_t %s = s->step + 1;", t),
-        fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc1, A.prefix, cfmt.lit(g.opt.beta1, true), t),
-        fmt("const double %s = 1.0 - %s_powi(%s, %s);", bc2, A.prefix, cfmt.lit(g.opt.beta2, true), t),
-        fmt("const %s %s = (%s)((double)s->lr / %s);", T, K.upd.step, T, bc1),
-        fmt("const %s %s = (%s)GRADC_SQRT(%s);", T, K.upd.bc2s, T, bc2),
-      }
-      K.used.s = true
-    end
-    K.used.s = true
-  end
+  if kind == "train" and first_update and not accum then update_values(A, K, g) end
 
   label_checks(K)
   local checked = false
@@ -399,7 +407,7 @@ local function gen_entry(A, g, kind)
       end
     end
   end
-  if kind == "train" then
+  if kind == "train" and not accum then
     K:line("")
     K:line("s->step++;")
     K.used.s = true
@@ -434,6 +442,8 @@ local function finish(A, K, sig, params)
       if K.sdecl[n.id] then
         lines:add(fmt("\t%s *%s = (%s *)(void *)(%s + %d);  /* scratch of %s */", A.T, K.sdecl[n.id],
           A.T, K:iname("mem"), n.scratch_offset, kernels.label(K, n.id)))
+        -- a portable file's scalar kernels read X in place (select.c)
+        if #((n.mm or {}).tiles or {}) > 1 then lines:add(fmt("\t(void)%s;", K.sdecl[n.id])) end
       end
     end
   end
@@ -496,6 +506,132 @@ local function gen_grad(A, g)
   return finish(A, K, sig, params)
 end
 
+-- Micro-batches (fitbuild.c, --fit): graph g is the training step of one
+-- micro-batch of g.batch samples whose updates, instead of stepping,
+-- sum each parameter's gradient into 'acc' as soon as it is complete (so
+-- no gradient outlives its layer, as in the plain step), emitted as the
+-- static NAME_micro_step_.  NAME_train_step calls it g.micro times on
+-- consecutive slices of the batch, summing in the arena at g.micro_acc,
+-- then divides by g.micro (the batch mean of the objective is the mean of
+-- the micro-batches' means) and updates every parameter once; NAME_grad
+-- sums straight into the caller's struct.  Returns three bodies.
+local function gen_micro(A, g)
+  local P, m, b = A.prefix, g.micro, g.batch
+  local K = gen_entry(A, g, "train", true)
+  local step = P .. "_micro_step_"
+  local sig = fmt("static int %s(const %s_params *p, %s, %s_params *acc, int first, %s_stats *st, void *arena)",
+    step, P, arg_decls(K), P, P)
+  local params = {"p"}
+  for _, n in ipairs(arg_names(K)) do params[#params + 1] = n end
+  for _, n in ipairs({"acc", "first", "st", "arena"}) do params[#params + 1] = n end
+  local micro_fn = finish(A, K, sig, params)
+  local names, decls = arg_names(K), arg_decls(K)
+  -- the parameters whose gradients the step sums (an update each)
+  local summed = {}
+  for _, n in ipairs(g.nodes) do
+    if n.update then summed[g.nodes[n.inputs[1] + 1].name] = n.inputs[1] end
+  end
+
+  -- the loop over the micro-batches, summing into 'into' ("acc" or "grad")
+  local function body(E, into, which)
+    local mem, mb, rc, i = E:iname("mem"), E:iname("mb"), E:iname("rc"), E:iname("i")
+    local sk, sum = E:iname("sk"), E:iname("sum")
+    E:line(fmt("/* %d micro-batches of %d sample%s (--fit): the gradients of each are summed,", m, b,
+      b == 1 and "" or "s"))
+    E:line(fmt(" * then divided by %d%s */", m, which == "train" and ", and one update follows" or ""))
+    E:line(fmt("unsigned char *%s = arena ? (unsigned char *)arena : %s_STATIC_ARENA_;", mem, P))
+    E:open(fmt("if (!%s)", mem))
+    E:line("return GRADC_ENOARENA;")
+    E:close()
+    if which == "train" then
+      E:line(fmt("%s_params *acc = (%s_params *)(void *)(%s + %d);", P, P, mem, g.micro_acc))
+    end
+    E:line(fmt("%s_stats %s, %s;", P, sk, sum))
+    E:loop(mb, m)
+    local args = {"p"}
+    for k, inp in ipairs(A.inputs) do
+      args[#args + 1] = fmt("%s + %s * %d", names[k], mb, b * inp.size)
+    end
+    E:line(fmt("const int %s = %s(%s, %s, %s == 0, &%s, %s);", rc, step, table.concat(args, ", "),
+      into, mb, sk, mem))
+    E:open(fmt("if (%s != GRADC_OK)", rc))
+    E:open(fmt("if (st && %s == GRADC_ENONFINITE)", rc))  -- (a bad label: before any stats)
+    E:line(fmt("*st = %s;", sk))
+    E:close()
+    E:line(fmt("return %s;", rc))
+    E:close()
+    local fields = {"objective"}
+    for _, t in ipairs(A.tracks) do fields[#fields + 1] = t.member end
+    for _, f in ipairs(fields) do
+      E:line(fmt("%s.%s = %s ? %s.%s + %s.%s : %s.%s;", sum, f, mb, sum, f, sk, f, sk, f))
+    end
+    E:close()
+    for _, f in ipairs(fields) do E:line(fmt("%s.%s = %s.%s / %s;", sum, f, sum, f, E:lit(m))) end
+    E:open("if (st)")
+    E:line(fmt("*st = %s;", sum))
+    E:close()
+    E:open(fmt("if (!GRADC_ISFINITE(%s.objective))", sum))
+    E:line("return GRADC_ENONFINITE;")
+    E:close()
+    return i
+  end
+
+  -- NAME_train_step: the loop, then one update per parameter
+  local api = {}
+  for _, inp in ipairs(A.inputs) do api[#api + 1] = inp.name end
+  local E = new_ctx(A, g, {"p", "s", "st", "arena", "acc"}, api)
+  update_values(A, E, g)
+  local i = body(E, "acc", "train")
+  for _, l in ipairs(E.pre) do E:line(l) end
+  E.pre = nil
+  local kind = g.opt.kind == "adam" and "adam_step" or "sgd_step"
+  for _, pa in ipairs(A.params) do
+    local pid = summed[pa.name]
+    if pid then
+      E:line(fmt("/* %s: the step on the mean of the micro-batches' gradients */", cfmt.comment(pa.name)))
+      E:loop(i, pa.count, false)
+      group.update(E, {op = kind, inputs = {pid}}, {{e = i, n = pa.count, w = 1}},
+        fmt("acc->%s[%s] / %s", pa.member, i, E:lit(m)))
+      E:close()
+    end
+  end
+  E:line("s->step++;")
+  E:line("return GRADC_OK;")
+  local tsig = fmt("int %s_train_step(%s_params *p, %s_state *s, %s, %s_stats *st, void *arena)",
+    P, P, P, decls, P)
+  A.protos.train = tsig
+  local tlines = cfmt.lines()
+  tlines:add(tsig)
+  tlines:add("{")
+  tlines:append(E.out)
+  tlines:add("}")
+
+  -- NAME_grad: the loop into the caller's struct, the mean; zeros for the rest
+  local G = new_ctx(A, g, {"p", "grad", "st", "arena"}, api)
+  local gi = body(G, "grad", "grad")
+  for _, pa in ipairs(A.params) do
+    if summed[pa.name] then
+      G:loop(gi, pa.count, true)
+      G:line(fmt("grad->%s[%s] = grad->%s[%s] / %s;", pa.member, gi, pa.member, gi, G:lit(m)))
+      G:close()
+    else
+      G:line(fmt("/* %s: %s */", pa.name, pa.frozen and "frozen, no gradient" or
+        "does not reach the objective"))
+      G:line(fmt("gradc_fill_%s(grad->%s, %d, 0.0);", A.f64 and "f64" or "f32", pa.member, pa.count))
+    end
+  end
+  G:line("return GRADC_OK;")
+  local gsig = fmt("int %s_grad(const %s_params *p, %s, %s_params *grad, %s_stats *st, void *arena)",
+    P, P, decls, P, P)
+  A.protos.grad = gsig
+  local glines = cfmt.lines()
+  glines:add(gsig)
+  glines:add("{")
+  glines:append(G.out)
+  glines:add("}")
+  return micro_fn, tlines, glines
+end
+
 ------------------------------------------------------------------ plan
 
 local MODE_TITLE = {infer = "inference", train = "training step", grad = "gradients"}
@@ -524,6 +660,10 @@ local function plan_comment(A, g, out)
         fmt("%d..%d", s.id, s.id)}
     end
   end
+  if g.micro then  -- the sum of the micro-batches' gradients (fitbuild.c)
+    rows[#rows + 1] = {"gradient sums", "params", "-", cfmt.int(g.micro_acc),
+      cfmt.int(g.arena_bytes - g.micro_acc), "loop"}
+  end
   if #rows == 1 then
     out:add(" * (no arena buffers) */")
     return
@@ -546,13 +686,22 @@ function M.emit(model)
   for _, g in ipairs(model.modes) do
     local f
     if g.mode == "infer" and #g.out > 0 then f = gen_infer(A, g) end
-    if g.mode == "train" then f = gen_train(A, g) end
+    if g.micro then
+      local mf, tf, gf = gen_micro(A, g)
+      bodies[#bodies + 1] = {mode = "micro", lines = mf}
+      bodies[#bodies + 1] = {mode = "train", lines = tf}
+      bodies[#bodies + 1] = {mode = "grad", lines = gf}
+    elseif g.mode == "train" then f = gen_train(A, g) end
     if g.mode == "grad" then f = gen_grad(A, g) end
     if f then bodies[#bodies + 1] = {mode = g.mode, lines = f} end
   end
   for _, b in ipairs(bodies) do
     c:add("")
-    api.entry_comment(A, b.mode, c)
+    if b.mode == "micro" then
+      c:add(fmt("/* One micro-batch (--fit): the gradients of its samples, for the loops of %s_train_step and %s_grad. */", A.prefix, A.prefix))
+    else
+      api.entry_comment(A, b.mode, c)
+    end
     c:append(b.lines)
   end
   api.tail(A, c)

@@ -240,7 +240,7 @@ end
 -- The node whose value a plain SGD step in the one-factor form takes as
 -- the gradient (lr G is then computed per row), or nil for other steps.
 local function sgd_gradient(K, root)
-  if root.op ~= "sgd_step" or root.attr[2] ~= 1 then return nil end
+  if K.accum or root.op ~= "sgd_step" or root.attr[2] ~= 1 then return nil end
   return root.inputs[2]
 end
 
@@ -295,6 +295,12 @@ function M.update(K, u, vars, grad, decay, lrgrad)
   local pid = u.inputs[1]
   local idx = cfmt.linear(vars)
   local w = fmt("%s[%s]", K:ptr(pid), idx)
+  if K.accum then  -- a micro-batch (emitter.lua): sum dJ/dW (decay: its L2 term) into acc
+    local a = fmt("acc->%s[%s]", K.A.member[K:node(pid).name], idx)
+    local g = decay and decay ~= 0 and fmt("%s + %s * %s", grad, atom(K:lit(decay)), w) or grad
+    K:line(fmt("%s = first ? %s : %s + (%s);", a, g, a, g))
+    return
+  end
   local g = K:iname("g")
   if decay or lrgrad then
     local step = lrgrad
