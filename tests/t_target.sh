@@ -3,7 +3,8 @@
 #
 # - every row's output (and portable's under each GRADC_KERNELS) compiles
 #   with -Werror: gcc and clang, and arm-none-eabi-gcc for the Cortex-M
-#   rows and portable (when installed); models mlp and ops (every operator);
+#   rows and portable (when installed); mlp on every row, ops (every
+#   operator) on portable (each shape) and cortex-m4;
 # - every register shape computes what portable computes: `gradc run` of
 #   two training steps (outputs, tracked values, parameters) of mlp (batch
 #   32 and 1: the lane form with its side sum) and cancer, for the rows
@@ -26,7 +27,9 @@ ARM="arm-none-eabi-gcc --specs=picolibc.specs -mthumb -mfloat-abi=hard"
 
 # ---- every row compiles -Werror
 for m in mlp ops; do
-	for t in $ROWS; do
+	rows=$ROWS
+	[ $m = ops ] && rows="portable cortex-m4"  # every operator: one file of each kind
+	for t in $rows; do
 		"$GRADC" compile "$ROOT/models/$m.nn" -o "$T/$t" --target "$t" || fail "$m --target $t: compile"
 		grep -q "Regenerate: gradc compile .* --target $t" "$T/$t/$m.c" ||
 			[ "$t" = portable ] || fail "$m --target $t: the banner does not name the target"
@@ -54,8 +57,10 @@ for m in mlp ops; do
 			fail "$m portable, GRADC_KERNELS=$k: -Werror"
 	done
 	grep -q "#if GRADC_KERNELS == 3" "$T/portable/$m.c" || fail "$m portable: no kernels per shape"
-	grep -q "GRADC_KERNELS" "$T/x86-64-v3/$m.c" && fail "$m x86-64-v3: carries other shapes' kernels"
+	[ $m = mlp ] && grep -q "GRADC_KERNELS" "$T/x86-64-v3/$m.c" &&
+		fail "$m x86-64-v3: carries other shapes' kernels"
 done
+"$GRADC" compile "$ROOT/models/ops.nn" -o "$T/x86-64-v4" --target x86-64-v4 || fail "ops: x86-64-v4"
 
 # ---- portable for AVX-512 is the x86-64-v4 file
 pre() { $CC -E -P -DGRADC_KERNELS=3 -I"$ROOT/runtime" "$1" | grep -v '^\s*$'; }
