@@ -42,7 +42,7 @@ LIBSRCS := $(filter-out compiler/main.c,$(SRCS))
 LUAS    := $(sort $(wildcard compiler/emit/*.lua))
 RT_SRCS := $(wildcard runtime/*.c runtime/host/*.c)
 RT_HDRS := $(wildcard runtime/*.h runtime/host/*.h)
-HDRS    := compiler/gradc.h compiler/ops.def $(BUILD)/lua_scripts.h $(RT_HDRS) \
+HDRS    := compiler/gradc.h compiler/parser.h compiler/ops.def $(BUILD)/lua_scripts.h $(RT_HDRS) \
 	   $(BUILD)/runtime_src.h $(BUILD)/trainer_src.h
 OBJS    := $(SRCS:compiler/%.c=$(BUILD)/obj/%.o) $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
 RT_TOBJS := $(RT_SRCS:%.c=$(BUILD)/tobj/%.o)
@@ -50,7 +50,7 @@ TOBJS   := $(LIBSRCS:compiler/%.c=$(BUILD)/tobj/%.o) $(RT_TOBJS)
 TESTS   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 FMT_SRCS := $(wildcard compiler/*.[ch] runtime/*.[ch] runtime/host/*.[ch] tests/*.[ch])
 
-.PHONY: all gradc deps test check clean install lines demo bench embedded fuzz generated memory \
+.PHONY: all gradc deps test check clean install lines demo demo-onnx bench embedded fuzz generated memory \
 	format-check
 
 all:
@@ -121,6 +121,12 @@ demo:
 	@sh scripts/deps.sh demo
 	@$(MAKE) gradc
 	@sh scripts/demo.sh
+
+# a CNN trained in PyTorch (examples/onnx/), imported and fine-tuned
+demo-onnx:
+	@sh scripts/deps.sh demo
+	@$(MAKE) gradc
+	@sh scripts/demo_onnx.sh
 
 # the static memory figures of every model (README, issue 4)
 memory:

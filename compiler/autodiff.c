@@ -270,7 +270,64 @@ static void backprop(AD *ad, int id, int dy)
 			accumulate(ad, b, new_unary(g, OP_NEG, d, 0, nl), str_fmt("-%s", e));
 		break;
 	}
+	case OP_CLIP: {  /* da = dy * (lo <= a <= hi), as torch.clamp */
+		int d = grad2(ad, OP_CLIP_GRAD, dy, a, n.shape, n.batched);
+		g->node[d].attr[0] = n.attr[0];
+		g->node[d].attr[1] = n.attr[1];
+		accumulate(ad, a, d, str_fmt("%s * (%g <= %s <= %g)", gy, n.attr[0], la, n.attr[1]));
+		break;
+	}
+	case OP_CONV2D: {  /* y = conv2d(a, W = b): da = conv2d^T(dy, W), dW = dy (*) a */
+		Node *x = &g->node[a], *w = &g->node[b];
+		Shape xs = x->shape, ws = w->shape;
+		bool xb = x->batched;
+		if (ad->path[a])
+			accumulate(ad, a, new_window_grad(g, OP_CONV2D_DX, 2, (int[2]){dy, b}, &n, xs, xb),
+			           str_fmt("conv2d^T(%s, %s)", gy, lb));
+		if (ad->path[b])
+			accumulate(ad, b, new_window_grad(g, OP_CONV2D_DW, 2, (int[2]){dy, a}, &n, ws, false),
+			           str_fmt("sum over b, ho, wo of %s %s (a correlation)", gy, la));
+		break;
+	}
+	case OP_MAXPOOL2D: {  /* dy to the first maximum of each window */
+		Shape xs = g->node[a].shape;
+		accumulate(ad, a, new_window_grad(g, OP_MAXPOOL2D_GRAD, 2, (int[2]){dy, a}, &n, xs,
+		                                  n.batched),
+		           str_fmt("%s routed to the first maximum of each window of %s", gy, la));
+		break;
+	}
+	case OP_AVGPOOL2D: {  /* dy / count spread over each window */
+		Shape xs = g->node[a].shape;
+		accumulate(ad, a, new_window_grad(g, OP_AVGPOOL2D_GRAD, 1, &dy, &n, xs, n.batched),
+		           str_fmt("%s spread over each window of %s", gy, la));
+		break;
+	}
+	case OP_RESHAPE:  /* da = dy in a's shape */
+		accumulate(ad, a, new_reshape(g, dy, g->node[a].shape, nl),
+		           str_fmt("%s as %s", gy, shape_str(g->node[a].shape)));
+		break;
+	case OP_CONCAT: {  /* each input's channels of dy */
+		int64_t off = 0, ch = 0;
+		for (int k = 0; k < n.n_in; k++) {
+			int x = n.in[k];
+			Shape xs = g->node[x].shape;
+			Node *d = &g->node[dy];
+			if (x < ad->n_fwd && ad->path[x]) {
+				int s = d->op == OP_FILL ? new_fill(g, d->attr[0], xs, d->batched)
+				                         : new_grad(g, OP_SLICE, 1, &dy, xs, d->batched);
+				if (g->node[s].op == OP_SLICE)
+					g->node[s].attr[0] = (double)off;
+				accumulate(ad, x, s, str_fmt("%s[%lld:%lld] (channels)", gy, (long long)ch,
+				                             (long long)(ch + xs.dim[0])));
+			}
+			off += shape_numel(xs);
+			ch += xs.dim[0];
+		}
+		break;
+	}
 	/* the ops autodiff itself makes are never differentiated */
+	case OP_SLICE: case OP_CLIP_GRAD: case OP_CONV2D_DX: case OP_CONV2D_DW:
+	case OP_MAXPOOL2D_GRAD: case OP_AVGPOOL2D_GRAD:
 	case OP_EXPAND: case OP_REDUCE_TO: case OP_BATCH_MEAN: case OP_RELU_GRAD:
 	case OP_LEAKY_RELU_GRAD: case OP_SIGMOID_GRAD: case OP_TANH_GRAD: case OP_SQRT_GRAD:
 	case OP_ABS_GRAD: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD: case OP_CE_GRAD:

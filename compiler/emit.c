@@ -116,6 +116,39 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 	set_int(L, "mb", mm->mb);
 	set_int(L, "kc", mm->kc);
 	set_int(L, "mr", mm->mr);
+	/* tiles: one per register shape (select.c), with its GRADC_KERNELS */
+	lua_createtable(L, mm->n_tile, 0);
+	for (int i = 0; i < mm->n_tile; i++) {
+		const struct Tile *t = &mm->tile[i];
+		lua_createtable(L, 0, 8);
+		set_str(L, "form", form_name[t->form]);
+		set_int(L, "v", t->v);
+		set_int(L, "reg", t->reg);
+		set_int(L, "mr", t->mr);
+		set_int(L, "nr", t->nr);
+		set_int(L, "mb", t->mb);
+		set_int(L, "kc", t->kc);
+		set_int(L, "kernels", t->kernels);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "tiles");
+}
+
+static void push_window(lua_State *L, const Window *w)
+{
+	lua_createtable(L, 0, 12);
+	set_int(L, "kh", w->kh);
+	set_int(L, "kw", w->kw);
+	set_int(L, "sh", w->sh);
+	set_int(L, "sw", w->sw);
+	set_int(L, "dh", w->dh);
+	set_int(L, "dw", w->dw);
+	set_int(L, "pt", w->pt);
+	set_int(L, "pl", w->pl);
+	set_int(L, "pb", w->pb);
+	set_int(L, "pr", w->pr);
+	set_int(L, "groups", w->groups);
+	set_bool(L, "count_pad", w->count_pad);
 }
 
 static void push_node(lua_State *L, const Graph *g, int id)
@@ -128,6 +161,7 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_str(L, "kind", kind_name[op_kind[n->op]]);
 	set_bool(L, "ew", op_is(n->op, F_EW));
 	set_bool(L, "update", op_is(n->op, F_UPDATE));
+	set_bool(L, "contract", op_is(n->op, F_CONTRACT));
 	set_ints(L, "shape", n->shape.dim, n->shape.rank);
 	set_bool(L, "batched", n->batched);
 	set_str(L, "type", dt_is_int(n->dtype) ? "int" : "f");
@@ -141,6 +175,10 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	if (n->op == OP_MATMUL) {
 		push_matmul(L, &n->mm);
 		lua_setfield(L, -2, "mm");
+	}
+	if (n->win.kh > 0) {
+		push_window(L, &n->win);
+		lua_setfield(L, -2, "win");
 	}
 	set_id_list(L, "inputs", n->in, n->n_in);
 	int r = full_dims(g, n, dim);
@@ -297,6 +335,8 @@ static void push_target(lua_State *L, const Target *t)
 	set_int(L, "align", t->align);
 	set_bool(L, "fma", t->fma);
 	set_bool(L, "int8_dot", t->int8_dot);
+	set_int(L, "tile_bytes", t->tile_bytes);
+	set_int(L, "kernels", t->kernels);
 }
 
 /* The table handed to emitter.emit(): flags, then one table per mode. */

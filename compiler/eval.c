@@ -72,7 +72,7 @@ static void binary(Eval *e, int id)
 	const double *a = e->val[n->in[0]], *b = e->val[n->in[1]];
 	double *y = e->val[id];
 	for (int64_t i = 0, N = node_numel(g, n); i < N; i++)
-		y[i] = apply_ew(n->op, a[map_index(i, r, dim, sa)], b[map_index(i, r, dim, sb)], 0);
+		y[i] = apply_ew(n->op, a[map_index(i, r, dim, sa)], b[map_index(i, r, dim, sb)], n->attr);
 }
 
 /* softmax, log_softmax and their gradients, one row of length m at a time */
@@ -300,17 +300,17 @@ static void run_node(Eval *e, int id)
 			y[i] = n->attr[0];
 		break;
 	case OP_NEG: case OP_SCALE: case OP_RELU: case OP_LEAKY_RELU: case OP_SIGMOID:
-	case OP_TANH: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_ABS:
+	case OP_TANH: case OP_EXP: case OP_LOG: case OP_SQRT: case OP_ABS: case OP_CLIP:
 		for (int64_t i = 0; i < N; i++)
-			y[i] = apply_ew(n->op, e->val[n->in[0]][i], 0, n->attr[0]);
+			y[i] = apply_ew(n->op, e->val[n->in[0]][i], 0, n->attr);
 		break;
 	case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV:
 		binary(e, id);
 		break;
 	case OP_RELU_GRAD: case OP_LEAKY_RELU_GRAD: case OP_SIGMOID_GRAD: case OP_TANH_GRAD:
-	case OP_SQRT_GRAD: case OP_ABS_GRAD:
+	case OP_SQRT_GRAD: case OP_ABS_GRAD: case OP_CLIP_GRAD:
 		for (int64_t i = 0; i < N; i++)
-			y[i] = apply_ew(n->op, e->val[n->in[0]][i], e->val[n->in[1]][i], n->attr[0]);
+			y[i] = apply_ew(n->op, e->val[n->in[0]][i], e->val[n->in[1]][i], n->attr);
 		break;
 	case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
 		rows(e, id);
@@ -332,6 +332,15 @@ static void run_node(Eval *e, int id)
 		break;
 	}
 	case OP_SGD_STEP: case OP_ADAM_STEP: update(e, id); break;
+	case OP_CONV2D: case OP_MAXPOOL2D: case OP_AVGPOOL2D: case OP_RESHAPE: case OP_CONCAT:
+	case OP_SLICE: case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL2D_GRAD:
+	case OP_AVGPOOL2D_GRAD: {
+		const double *x[MAX_IN];
+		for (int k = 0; k < n->n_in; k++)
+			x[k] = e->val[n->in[k]];
+		eval_spatial(g, n, x, y);
+		break;
+	}
 	case N_OP: die("eval: op %d", (int)n->op);
 	}
 }

@@ -20,7 +20,7 @@
 
 enum {
 	MAX_RANK = 4,      /* per-sample rank */
-	MAX_IN = 4,        /* inputs of one node */
+	MAX_IN = 8,        /* inputs of one node (concat: more nest) */
 	MAX_NAME = 63,     /* longest name, so every generated symbol fits C */
 	MAX_LINE = 4096,   /* longest source line */
 	MAX_DEPTH = 200,   /* deepest expression nesting */
@@ -140,10 +140,20 @@ typedef struct Target {
 	int align;        /* arena and allocation alignment in bytes (>= 8) */
 	bool fma;         /* fused multiply-add in hardware */
 	bool int8_dot;    /* a 4-way int8 dot product (VNNI, ...) */
+	int tile_bytes;   /* one register of a product's register tile: a
+	                   * vector, or one float on a scalar FPU */
+	int kernels;      /* GRADC_KERNELS of this register shape (gradc_rt.h);
+	                   * 0: portable, which carries every shape's kernels */
 	const char *about;  /* one line for --help and the generated banner */
 } Target;
-/* The row named 'name', or NULL; names_out (if given): the known names. */
+/* The row named 'name', or NULL; names_out (if given): the known names.
+ * "native" is the row of the machine gradc runs on (cpuid). */
 const Target *find_target(const char *name, const char **names_out);
+enum { MAX_VARIANTS = 3 };
+/* The register shapes whose product kernels t's output carries (itself,
+ * or portable's three, each compiled under its GRADC_KERNELS), in the
+ * order they are printed; returns how many. */
+int target_variants(const Target *t, const Target **out);
 
 /* -------------------------------------------------------------- ir.c */
 
@@ -189,7 +199,30 @@ typedef struct Matmul {
 	Form form;     /* select */
 	int64_t mb, kc, mr;  /* select, FORM_PACKED: rows of C and values of k per
 	                      * panel, rows of the register tile */
+	/* select: the kernel of each register shape of the target
+	 * (target_variants; tile[0] is form, mb, kc, mr above) */
+	struct Tile {
+		Form form;
+		int64_t v;       /* lanes of the form's vectors, in elements */
+		int64_t reg;     /* elements of one register of the shape */
+		int64_t mr, nr;  /* register tile: rows, and columns (lane form) or
+		                  * vectors of columns (tile, xt forms) */
+		int64_t mb, kc;  /* FORM_PACKED's panel */
+		int kernels;     /* the GRADC_KERNELS it is compiled under */
+	} tile[MAX_VARIANTS];
+	int n_tile;
 } Matmul;
+
+/* The window of a convolution or pool (SPEC 1, spatial.c), in the geometry
+ * of the forward op: its gradient nodes keep the forward's window. */
+typedef struct Window {
+	int kh, kw;      /* kernel rows and columns */
+	int sh, sw;      /* stride */
+	int dh, dw;      /* dilation */
+	int pt, pl, pb, pr;  /* padding: top, left, bottom, right */
+	int groups;      /* conv2d: channel groups (Cin = Cout = groups: depthwise) */
+	bool count_pad;  /* avgpool2d: divide by the whole window (count_include_pad) */
+} Window;
 
 typedef enum Storage {  /* where a node's value lives (filled by plan) */
 	STO_NONE,     /* no memory: literal, fused into its consumer, update */
@@ -210,6 +243,7 @@ typedef struct Node {
 	DType dtype;         /* element type (float: the build's; labels: DT_I32) */
 	double attr[2];      /* op constants (see ops.def) */
 	Matmul mm;           /* OP_MATMUL, filled by lower / autodiff */
+	Window win;          /* the convolutions and pools */
 	const char *name;    /* user's name, or derived ("dW2"); NULL: anonymous */
 	Loc loc;             /* defining line, or the forward node's for gradients */
 	const char *text;    /* source text of the defining statement, for comments */
@@ -290,6 +324,7 @@ typedef struct Graph {
 	int64_t unshared_bytes;  /* sum of all arena allocations */
 	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
 	int64_t entry_stack[3];  /* of NAME_infer, NAME_train_step, NAME_grad (set_stacks) */
+	int64_t shape_stack[3][3]; /* the same by register shape, GRADC_KERNELS 1, 2, 3 */
 	/* fitbuild.c, micro-batches: the training step at the micro-batch,
 	 * which NAME_train_step and NAME_grad call 'micro' times per batch,
 	 * its updates summing the gradients into a parameter struct at arena
@@ -305,7 +340,7 @@ Graph *copy_graph(const Graph *g);
  * -> FILL, ...): the id returned may be an existing node.  */
 int new_leaf(Graph *g, Op op, const char *name, Shape s, bool batched, DType t, Loc loc);
 /* The rows of L a packed product of dtype dt transposes per block: two
- * vectors of the target (target.c). */
+ * tile registers of the target; 0 (no packing) for scalar tiles (target.c). */
 int pack_rows(const Target *t, DType dt);
 /* The float element type of g's values (DT_F32 or DT_F64). */
 static inline DType float_dtype(const Graph *g)
@@ -317,6 +352,9 @@ int new_fill(Graph *g, double v, Shape s, bool batched);
 int new_unary(Graph *g, Op op, int a, double attr, Loc loc);
 int new_binary(Graph *g, Op op, int a, int b, Loc loc);
 int new_node(Graph *g, Op op, int n_in, const int *in, Loc loc); /* everything else */
+/* A node of the given shape (checked against MAX_BYTES at 'loc'): the
+ * spatial constructors' base.  */
+int new_shaped(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched, Loc loc);
 /* The gradient kernels of autodiff: result shape given, no user errors. */
 int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched);
 int new_matmul(Graph *g, int l, int r, Matmul mm, Shape s, bool batched);
@@ -363,8 +401,28 @@ static inline int64_t round_to(int64_t n, int align)
 int find_name(const Graph *g, const char *name);  /* node id or -1 */
 bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
 /* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
- * the reference formulas, shared by folding and eval.  */
-double apply_ew(Op op, double x, double y, double c);
+ * the reference formulas, shared by folding and eval; c: Node.attr.  */
+double apply_ew(Op op, double x, double y, const double c[2]);
+
+/* --------------------------------------------------------- spatial.c */
+
+/* Constructors of the spatial ops (SPEC 1's second table), with their
+ * diagnostics at 'loc'; windows from the parser (every field set). */
+int new_conv2d(Graph *g, int x, int w, Window win, Loc loc);
+int new_pool(Graph *g, Op op, int x, Window win, Loc loc);  /* max/avg */
+int new_global_avgpool(Graph *g, int x, Loc loc);
+int new_reshape(Graph *g, int x, Shape s, Loc loc);
+int new_concat(Graph *g, int n, const int *in, Loc loc);
+int new_clip(Graph *g, int x, double lo, double hi, Loc loc);
+/* The gradient nodes of a forward spatial node 'f' (its window, its
+ * input's shape).  */
+int new_window_grad(Graph *g, Op op, int n_in, const int *in, const Node *f, Shape s,
+                    bool batched);
+/* Multiply-adds of a convolution node (forward or gradient), whole batch. */
+int64_t conv_macs(const Graph *g, const Node *n);
+/* The reference loops of the spatial ops (eval.c): y = the node's value
+ * from its inputs' values x[k]. */
+void eval_spatial(const Graph *g, const Node *n, const double *const *x, double *y);
 
 /* ------------------------------------------------------------- lex.c */
 
@@ -533,6 +591,10 @@ typedef struct Figures {
 	int64_t kept_bytes;         /* forward values live when backward starts */
 	int64_t baseline_lower_bound_bytes; /* TRAIN: lower bound if every parameter
 	                                       gradient lived to one update at the end */
+	int64_t params_count;       /* parameter elements, trainable and frozen */
+	int64_t trainable_count;    /* trainable parameter elements */
+	int64_t macs;               /* multiply-adds of one call at the graph's batch
+	                               (graph_macs: products and convolutions) */
 	bool flash;                 /* parameters const in flash, not in RAM */
 } Figures;
 /* Figures of 'g'; 'flash': the parameters are baked in as const (an
@@ -596,10 +658,10 @@ extern int fit_all_max;
  * type 'real' of 'real_bytes'), with its callees among fns[0..nf); -1 if
  * not defined there.  */
 int64_t c_stack(const char *c, const char *fn, const char *real, int real_bytes,
-                const char *const *fns, int nf);
+                const char *const *fns, int nf, int shape);
 /* The worst-case stack of each entry point (infer, train_step, grad; 0 if
  * not built), from emitting 'modes'.  */
-void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3]);
+void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3], int64_t by[3][3]);
 
 /* --------------------------------------------------------- fitbuild.c */
 
@@ -818,5 +880,37 @@ char *run_driver(Run *r, bool eval, size_t *n);
 /* `check`'s error of one parameter from the norms ||g_fd - g||, ||g||,
  * ||g_fd|| and the objective J (SPEC 2). */
 double check_error(double diff, double g, double g_fd, double objective);
+
+/* ----------------------------------------------------------- import.c */
+
+/* `gradc import` (SPEC 4, ONNX in); the importer's own header is onnx.h. */
+typedef struct ImportOptions {
+	const char *name;       /* --name, or NULL: the file's name */
+	const char *train;      /* --train all|none|P,...; NULL: none */
+	const char *loss;       /* --loss cross_entropy|mse, or NULL */
+	const char *optimizer;  /* --optimizer, or NULL: sgd(lr = 0.01) */
+	const char *params_path; /* where the initializers go (for a comment), or NULL */
+} ImportOptions;
+/* An ONNX model as .nn text and its initializers as safetensors bytes. */
+typedef struct Imported {
+	Source *src;            /* path: the .onnx file; text: the model */
+	const void *params;     /* safetensors, in the arena */
+	size_t params_len;
+} Imported;
+/* Translate the ONNX file 'path' (its bytes buf[0..n)); errors are user
+ * errors "PATH: error: ..." (the generated text is parsed and lowered
+ * before it is returned, so it is a valid model). */
+Imported import_onnx(const char *path, const void *buf, size_t n, const ImportOptions *o);
+/* Does 'path' name an ONNX file (".onnx")? */
+bool is_onnx(const char *path);
+/* The model at 'path' for every command: a .nn file as read, or a .onnx
+ * file imported in memory, its initializers then readable under the name
+ * 'path' by read_tensors (the initial parameter values). */
+Source *load_model(const char *path);
+/* A safetensors file, or the initializers of the model load_model
+ * imported from 'path': gradc_st_read's contract. */
+const char *read_tensors(const char *path, struct gradc_st_file *f);
+/* `gradc import`: its own arguments, exit status. */
+int import_main(int argc, char **argv);
 
 #endif

@@ -43,7 +43,7 @@ Graph *copy_graph(const Graph *g)
 static void set_inputs(Graph *g, int id, int n_in, const int *in)
 {
 	Node *n = &g->node[id];
-	if (n_in != op_nin[n->op] || n_in > MAX_IN)
+	if ((op_nin[n->op] >= 0 ? n_in != op_nin[n->op] : n_in < 1) || n_in > MAX_IN)
 		die("%s with %d inputs (ops.def: %d)", op_name[n->op], n_in, op_nin[n->op]);
 	n->n_in = n_in;
 	for (int i = 0; i < n_in; i++) {
@@ -257,9 +257,9 @@ static void check_float(Graph *g, int a, Loc loc)
 
 /* The reference formula of an elementwise op on one element (folding and
  * the evaluator): x, y the operands -- (x) for K_UNARY, (a, b) for
- * K_BINARY, (dy, saved) for K_GRAD --, c = attr[0].  Exhaustive: a new
+ * K_BINARY, (dy, saved) for K_GRAD --, c = Node.attr.  Exhaustive: a new
  * elementwise row of ops.def is listed by -Wswitch until it is here.  */
-double apply_ew(Op op, double x, double y, double c)
+double apply_ew(Op op, double x, double y, const double c[2])
 {
 	switch (op) {
 	case OP_ADD: return x + y;
@@ -267,9 +267,10 @@ double apply_ew(Op op, double x, double y, double c)
 	case OP_MUL: return x * y;
 	case OP_DIV: return x / y;
 	case OP_NEG: return -x;
-	case OP_SCALE: return c * x;
+	case OP_SCALE: return c[0] * x;
 	case OP_RELU: return x < 0 ? 0 : x;  /* NaN stays NaN, as in PyTorch */
-	case OP_LEAKY_RELU: return x < 0 ? c * x : x;
+	case OP_LEAKY_RELU: return x < 0 ? c[0] * x : x;
+	case OP_CLIP: return x < c[0] ? c[0] : x > c[1] ? c[1] : x;  /* NaN stays NaN */
 	case OP_SIGMOID: return 1 / (1 + exp(-x));
 	case OP_TANH: return tanh(x);
 	case OP_EXP: return exp(x);
@@ -279,7 +280,8 @@ double apply_ew(Op op, double x, double y, double c)
 	case OP_EXPAND: return x;
 	/* backward rules: x = dy, y = the saved forward value */
 	case OP_RELU_GRAD: return y > 0 ? x : 0;
-	case OP_LEAKY_RELU_GRAD: return y > 0 ? x : c * x;
+	case OP_LEAKY_RELU_GRAD: return y > 0 ? x : c[0] * x;
+	case OP_CLIP_GRAD: return y >= c[0] && y <= c[1] ? x : 0;  /* as torch.clamp */
 	case OP_SIGMOID_GRAD: return x * y * (1 - y);
 	case OP_TANH_GRAD: return x * (1 - y * y);
 	case OP_SQRT_GRAD: return x / (2 * y);
@@ -289,7 +291,9 @@ double apply_ew(Op op, double x, double y, double c)
 	case OP_MATMUL: case OP_TRANSPOSE: case OP_CROSS_ENTROPY: case OP_MSE:
 	case OP_REDUCE_TO: case OP_BATCH_MEAN: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
 	case OP_CE_GRAD: case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP:
-	case N_OP:
+	case OP_CONV2D: case OP_MAXPOOL2D: case OP_AVGPOOL2D: case OP_RESHAPE: case OP_CONCAT:
+	case OP_SLICE: case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL2D_GRAD:
+	case OP_AVGPOOL2D_GRAD: case N_OP:
 		break;  /* no per-element formula (mse_grad: eval.c's loss kernels) */
 	}
 	die("apply_ew: %s", op < N_OP ? op_name[op] : "?");
@@ -319,7 +323,7 @@ int new_unary(Graph *g, Op op, int a, double attr, Loc loc)
 		if (op == OP_SCALE && attr == 1)
 			return a;
 		if (literal(g, a, &v))
-			return fill_like(g, a, apply_ew(op, v, 0, attr));
+			return fill_like(g, a, apply_ew(op, v, 0, (double[2]){attr, 0}));
 		if (op == OP_SCALE && x->op == OP_SCALE)
 			return new_unary(g, OP_SCALE, x->in[0], attr * x->attr[0], loc);
 		if (op == OP_NEG && x->op == OP_NEG)
@@ -391,6 +395,18 @@ static int fold_identity(Graph *g, Op op, int a, int b, Shape s, bool batched, L
 	return -1;
 }
 
+/* For a [C] operand of a [C, H, W] one (a bias of a convolution): how to
+ * shape it so that it broadcasts per channel; else "". */
+static const char *channel_hint(Shape a, Shape b)
+{
+	if (a.rank == 1 && b.rank == 3)
+		return channel_hint(b, a);
+	if (a.rank != 3 || b.rank != 1 || b.dim[0] != a.dim[0])
+		return "";
+	return str_fmt(" (a per-channel value for [C, H, W] is shaped [%lld, 1, 1])",
+	               (long long)b.dim[0]);
+}
+
 int new_binary(Graph *g, Op op, int a, int b, Loc loc)
 {
 	Node *x = &g->node[a], *y = &g->node[b];
@@ -429,10 +445,11 @@ int new_binary(Graph *g, Op op, int a, int b, Loc loc)
 		check_float(g, a, loc);
 		check_float(g, b, loc);
 		if (!broadcast_shape(x->shape, y->shape, &s))
-			error_at(loc, "shape mismatch in '%s': %s and %s", op_symbol(op),
-			         shape_str(x->shape), shape_str(y->shape));
+			error_at(loc, "shape mismatch in '%s': %s and %s%s", op_symbol(op),
+			         shape_str(x->shape), shape_str(y->shape),
+			         channel_hint(x->shape, y->shape));
 		if (literal(g, a, &va) && literal(g, b, &vb))
-			return new_fill(g, apply_ew(op, va, vb, 0), s, batched);
+			return new_fill(g, apply_ew(op, va, vb, (double[2]){0}), s, batched);
 		if ((id = fold_identity(g, op, a, b, s, batched, loc)) >= 0)
 			return id;
 		break;
@@ -442,7 +459,10 @@ int new_binary(Graph *g, Op op, int a, int b, Loc loc)
 	case OP_SUMSQ: case OP_TRANSPOSE: case OP_EXPAND: case OP_REDUCE_TO: case OP_BATCH_MEAN:
 	case OP_RELU_GRAD: case OP_LEAKY_RELU_GRAD: case OP_SIGMOID_GRAD: case OP_TANH_GRAD:
 	case OP_SQRT_GRAD: case OP_ABS_GRAD: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
-	case OP_CE_GRAD: case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP: case N_OP:
+	case OP_CE_GRAD: case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP: case OP_CLIP:
+	case OP_CONV2D: case OP_MAXPOOL2D: case OP_AVGPOOL2D: case OP_RESHAPE: case OP_CONCAT:
+	case OP_SLICE: case OP_CLIP_GRAD: case OP_CONV2D_DX: case OP_CONV2D_DW:
+	case OP_MAXPOOL2D_GRAD: case OP_AVGPOOL2D_GRAD: case N_OP:
 		die("new_binary: %s", op < N_OP ? op_name[op] : "?");
 	}
 	id = push(g, op, s, batched, loc);
@@ -461,11 +481,16 @@ int new_node(Graph *g, Op op, int n_in, const int *in, Loc loc)
 	die("new_node: %s with %d inputs", op_name[op], n_in);
 }
 
-int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched)
+int new_shaped(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched, Loc loc)
 {
-	int id = push(g, op, s, batched, (Loc){0});
+	int id = push(g, op, s, batched, loc);
 	set_inputs(g, id, n_in, in);
 	return id;
+}
+
+int new_grad(Graph *g, Op op, int n_in, const int *in, Shape s, bool batched)
+{
+	return new_shaped(g, op, n_in, in, s, batched, (Loc){0});
 }
 
 int new_matmul(Graph *g, int l, int r, Matmul mm, Shape s, bool batched)
@@ -492,9 +517,10 @@ bool valid_name(const char *s)
  * contractions (F_CONTRACT); 0 for every other op. */
 int64_t node_macs(const Graph *g, const Node *n)
 {
-	(void)g;
 	if (n->op == OP_MATMUL)
 		return n->mm.m * n->mm.n * n->mm.k * n->mm.nb;
+	if (op_is(n->op, F_CONTRACT))
+		return conv_macs(g, n);
 	return 0;
 }
 

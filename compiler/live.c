@@ -16,7 +16,7 @@
  *    last step that reads it.  What the caller reads after the return
  *    (caller_reads in ir.c) lives to the last step.
  * 3. In place.  An op marked F_INPLACE in ops.def (the elementwise ones,
- *    on a same-shape operand) whose input dies at that op, has the same
+ *    on a same-shape operand, and reshape) whose input dies at that op, has the same
  *    bytes and is read by no node fused into it, writes over the input:
  *    both share one allocation (Node.alias = the node owning it, the first
  *    of the chain).  Row-wise ops never do.
@@ -89,8 +89,10 @@ static bool can_overwrite(const Graph *g, int i, int x, const bool *end, const b
 		return false;
 	if (n->sto != STO_ARENA || xn->sto != STO_ARENA || end[x] || shared[x] || xn->last != i)
 		return false;
-	return shape_eq(n->shape, xn->shape) && n->batched == xn->batched &&
-	       n->dtype == xn->dtype && node_bytes(g, n) == node_bytes(g, xn);
+	/* equal bytes: an elementwise op's operand is then not broadcast, and a
+	 * reshape's elements stay where they are */
+	return n->batched == xn->batched && n->dtype == xn->dtype &&
+	       node_bytes(g, n) == node_bytes(g, xn);
 }
 
 /* Storage, ranges, aliases, lower bound, unshared bytes. */

@@ -31,6 +31,9 @@ static const char usage[] =
 	"                 [--budget BYTES [--fit]]\n"
 	"       gradc train MODEL.nn --data D [options]  (gradc train --help)\n"
 	"       gradc eval MODEL.nn --data D --params P.safetensors [options]\n"
+	"       gradc import MODEL.onnx [-o OUT.nn] [--name NAME] [--train all|none|P,...]\n"
+	"                    [--loss cross_entropy|mse] [--optimizer OPT]\n"
+	"every command takes MODEL.onnx for MODEL.nn (imported, its initializers the parameters)\n"
 	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
 	"common: --target T  shape the code for a target (report, run, check too)\n"
 	"        --budget BYTES --fit  meet a training-RAM budget by recomputation and\n"
@@ -199,18 +202,6 @@ static Args parse_args(int argc, char **argv)
 
 /* ---- commands */
 
-static Source *load_source(const char *path)
-{
-	Source *s = alloc(sizeof *s);
-	s->path = path;
-	s->text = read_file(path, &s->len);
-	if (!s->text && errno == EFBIG)
-		error_plain("cannot read '%s': larger than %d MiB", path, (int)(MAX_READ >> 20));
-	if (!s->text)
-		error_plain("cannot read '%s': %s", path, strerror(errno));
-	return s;
-}
-
 /* The entry points' graphs of a compile: inference, then training and
  * gradients unless --infer-only, within --budget (fitbuild.c); returns how
  * many.  Over the budget: status 1 with the report.  */
@@ -218,7 +209,9 @@ static int build_modes(Args *a, const Graph *fwd, Graph **modes)
 {
 	if (!a->opt.infer_only && !fwd->has_minimize)
 		error_at((Loc){0}, "no 'minimize' statement: nothing to train "
-		                   "(use --infer-only for inference alone)");
+		                   "(use --infer-only for inference alone%s)",
+		         is_onnx(a->model) ? "; gradc import --loss ... --train ... makes "
+		                             "an ONNX model trainable" : "");
 	int n = 0;
 	int64_t ram;
 	bool flash = a->opt.infer_only && a->opt.params;
@@ -273,7 +266,8 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		error_plain("cannot write '%s': %s", cp, strerror(e));
 	}
 	const char *dp = str_fmt("%s/%s.d", a->outdir, fwd->model);
-	const char *inputs[] = {a->model, a->opt.params};
+	/* an imported model's parameters come from the model itself */
+	const char *inputs[] = {a->model, a->opt.params != a->model ? a->opt.params : NULL};
 	if (a->depfile && write_depfile(dp, hp, cp, inputs, 2) != 0) {
 		int e = errno;
 		remove(hp);
@@ -347,6 +341,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && (!strcmp(argv[1], "train") || !strcmp(argv[1], "eval")))
 		return train_main(argc, argv); /* train.c: options of its own */
+	if (argc >= 2 && !strcmp(argv[1], "import"))
+		return import_main(argc, argv); /* import.c: ONNX in */
 	Args a = parse_args(argc, argv);
 	jmp_buf jb;
 	err_jmp = &jb;
@@ -355,7 +351,9 @@ int main(int argc, char **argv)
 		free_all();
 		return 1;
 	}
-	Source *src = load_source(a.model);
+	Source *src = load_model(a.model);
+	if (is_onnx(a.model) && !a.opt.params && strcmp(a.cmd, "check"))
+		a.opt.params = a.model; /* the initializers (read_tensors) */
 	int rc;
 	if (!strcmp(a.cmd, "compile"))
 		rc = cmd_compile(&a, front_end(src, &a.opt));

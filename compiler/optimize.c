@@ -23,16 +23,17 @@
  *    reads happen at C's step) when
  *      - P has exactly one use, and is not read by the caller (an output,
  *        the loss, a tracked mean, a MODE_GRAD parameter gradient);
- *      - P is elementwise (F_EW in ops.def) or a matrix product with a plain
- *        [nb][m][n] result (then C's loop is the product's loop and the
- *        elementwise chain runs as its epilogue, on the accumulator);
+ *      - P is elementwise (F_EW in ops.def) or a contraction (F_CONTRACT:
+ *        a matrix product with a plain [nb][m][n] result, a convolution
+ *        or its gradients; then C's loop is the contraction's loop and
+ *        the elementwise chain runs as its epilogue, on the accumulator);
  *      - C is elementwise, or an optimizer update reading P as its gradient
  *        (so the update is the loop that makes dW: matmul, weight decay and
  *        step in one pass; the scheduler orders the update, so it orders
  *        the whole fused gradient computation with it);
  *      - P and C have the same full index space (no broadcast of P, so a
  *        fused value is computed exactly once per element);
- *      - the fused group of C would hold at most one matrix product;
+ *      - the fused group of C would hold at most one contraction;
  *      - and at most MAX_GROUP nodes.
  *    Groups are trees of fused nodes ending at one root (fuse == -1) that
  *    has memory; the emitter writes one loop nest per root.
@@ -103,7 +104,8 @@ static bool plain_result(const Matmul *mm)
 static bool can_fuse(const Graph *g, int p, int c)
 {
 	const Node *pn = &g->node[p], *cn = &g->node[c];
-	if (pn->op == OP_MATMUL ? !plain_result(&pn->mm) : !op_is(pn->op, F_EW))
+	if (op_is(pn->op, F_CONTRACT) ? pn->op == OP_MATMUL && !plain_result(&pn->mm)
+	                               : !op_is(pn->op, F_EW))
 		return false;
 	if (op_is(cn->op, F_UPDATE)) {
 		if (cn->in[1] != p || cn->in[0] == p)
@@ -148,7 +150,7 @@ static void fuse_all(Graph *g)
 	for (int i = 0; i < n; i++) {
 		user[i] = -1;
 		size[i] = 1;
-		mm_of[i] = g->node[i].op == OP_MATMUL ? i : -1;
+		mm_of[i] = op_is(g->node[i].op, F_CONTRACT) ? i : -1;
 	}
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < g->node[i].n_in; k++)
@@ -266,6 +268,7 @@ void optimize(Graph *g, bool fuse, bool pack)
 		    mm->n < 64 || mm->k < 16)
 			continue;
 		int64_t rows = pack_rows(g->target, g->node[i].dtype);
-		mm->pack = mm->m < rows ? mm->m : rows;
+		if (rows)  /* 0: scalar tiles, which read X in place */
+			mm->pack = mm->m < rows ? mm->m : rows;
 	}
 }

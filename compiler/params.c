@@ -145,7 +145,7 @@ const char *input_tensor(const struct gradc_st_tensor *t, const Graph *g, const 
 void load_params(const char *path, Graph *const *modes, int n_modes)
 {
 	gradc_st_file f = {0};
-	const char *msg = gradc_st_read(path, &f);
+	const char *msg = read_tensors(path, &f);
 	if (msg)
 		error_plain("%s", strstr(msg, path) ? msg : str_fmt("%s: %s", path, msg));
 	/* name -> values, over every mode */

@@ -1,4 +1,6 @@
-/* parse.c: the model language (SPEC 1) -> the forward graph (MODE_FWD).
+/* parse.c: the model language (SPEC 1) -> the forward graph (MODE_FWD):
+ * the statements, names and numbers; expressions, calls and their arguments
+ * are expr.c's, the shared state parser.h's.
  *
  * Recursive descent over the token array of lex.c, one statement a line:
  *   1. A prepass records, for every name, the line of its first definition
@@ -36,10 +38,9 @@
  * which names the files, may not start with '_' or 'gradc'
  * (model_name_problem).
  */
-#include "gradc.h"
+#include "parser.h"
 
 #include <math.h>
-#include <string.h>
 #include <strings.h>
 
 /* ---- tables */
@@ -48,176 +49,6 @@ static const char *const stmt_words[] = {
 	"model", "batch",    "input", "param",  "const", "output",
 	"track", "minimize", "with",  "frozen", "int",
 };
-
-typedef enum ArgKind { A_TENSOR, A_LABEL, A_LIT } ArgKind;
-
-typedef struct Param {
-	const char *name;
-	ArgKind kind;
-	bool has_def; /* optional, with default 'def' */
-	double def;
-} Param;
-
-enum { MAX_ARGS = 5 };
-
-/* A function, initializer or optimizer and its signature. */
-typedef struct Callee {
-	const char *name;
-	int code; /* Op, Init or OptKind */
-	int n_param;
-	Param param[MAX_ARGS];
-} Callee;
-
-static const Callee funcs[] = {
-	{"relu", OP_RELU, 1, {{"x", A_TENSOR, false, 0}}},
-	{"sigmoid", OP_SIGMOID, 1, {{"x", A_TENSOR, false, 0}}},
-	{"tanh", OP_TANH, 1, {{"x", A_TENSOR, false, 0}}},
-	{"exp", OP_EXP, 1, {{"x", A_TENSOR, false, 0}}},
-	{"log", OP_LOG, 1, {{"x", A_TENSOR, false, 0}}},
-	{"sqrt", OP_SQRT, 1, {{"x", A_TENSOR, false, 0}}},
-	{"abs", OP_ABS, 1, {{"x", A_TENSOR, false, 0}}},
-	{"leaky_relu", OP_LEAKY_RELU, 2, {{"x", A_TENSOR, false, 0}, {"alpha", A_LIT, false, 0}}},
-	{"softmax", OP_SOFTMAX, 1, {{"x", A_TENSOR, false, 0}}},
-	{"log_softmax", OP_LOG_SOFTMAX, 1, {{"x", A_TENSOR, false, 0}}},
-	{"sum", OP_SUM, 1, {{"x", A_TENSOR, false, 0}}},
-	{"mean", OP_MEAN, 1, {{"x", A_TENSOR, false, 0}}},
-	{"sumsq", OP_SUMSQ, 1, {{"x", A_TENSOR, false, 0}}},
-	{"transpose", OP_TRANSPOSE, 1, {{"x", A_TENSOR, false, 0}}},
-	{"cross_entropy",
-	 OP_CROSS_ENTROPY,
-	 2,
-	 {{"logits", A_TENSOR, false, 0}, {"y", A_LABEL, false, 0}}},
-	{"mse", OP_MSE, 2, {{"a", A_TENSOR, false, 0}, {"b", A_TENSOR, false, 0}}},
-};
-
-static const Callee inits[] = {
-	{"zeros", INIT_ZEROS, 0, {{0}}},
-	{"ones", INIT_ONES, 0, {{0}}},
-	{"constant", INIT_CONSTANT, 1, {{"v", A_LIT, false, 0}}},
-	{"normal", INIT_NORMAL, 2, {{"mean", A_LIT, false, 0}, {"std", A_LIT, false, 0}}},
-	{"uniform", INIT_UNIFORM, 2, {{"lo", A_LIT, false, 0}, {"hi", A_LIT, false, 0}}},
-	{"xavier", INIT_XAVIER, 0, {{0}}},
-	{"he", INIT_HE, 0, {{0}}},
-};
-
-static const Callee optims[] = {
-	{"sgd",
-	 OPT_SGD,
-	 3,
-	 {{"lr", A_LIT, false, 0}, {"momentum", A_LIT, true, 0}, {"weight_decay", A_LIT, true, 0}}},
-	{"adam",
-	 OPT_ADAM,
-	 5,
-	 {{"lr", A_LIT, false, 0},
-	  {"beta1", A_LIT, true, 0.9},
-	  {"beta2", A_LIT, true, 0.999},
-	  {"eps", A_LIT, true, 1e-8},
-	  {"weight_decay", A_LIT, true, 0}}},
-};
-
-#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-/* ---- parser state */
-
-typedef struct Sym {
-	const char *name; /* NULL: empty slot */
-	int id;           /* node, or -1 while only the prepass has seen it */
-	Loc loc;          /* the (first) definition */
-} Sym;
-
-typedef struct Parser {
-	const Source *src;
-	const Options *opt;
-	Token *tok;
-	int n_tok, pos;
-	Graph *g;
-	Sym *sym;
-	int n_sym, cap_sym; /* hash table, open addressing, cap a power of 2 */
-	int depth;          /* expression nesting */
-	Loc model_loc;      /* first `model` statement seen by the prepass */
-	Loc batch_loc;      /* the `batch` statement, line 0 if none */
-	int batch;
-	Loc stmt_loc; /* the current statement */
-	const char *stmt_text;
-} Parser;
-
-/* ---- tokens */
-
-static Token *peek(Parser *p)
-{
-	return &p->tok[p->pos];
-}
-
-static Token *peek_at(Parser *p, int k)
-{
-	int i = p->pos + k;
-	return &p->tok[i < p->n_tok ? i : p->n_tok - 1];
-}
-
-static Token *next(Parser *p)
-{
-	Token *t = &p->tok[p->pos];
-	if (t->kind != TOK_EOF)
-		p->pos++;
-	return t;
-}
-
-static bool is_punct(const Token *t, char c)
-{
-	return t->kind == TOK_PUNCT && t->s[0] == c;
-}
-
-static bool is_word(const Token *t, const char *w)
-{
-	return t->kind == TOK_IDENT && (size_t)t->len == strlen(w)
-	       && !memcmp(t->s, w, (size_t)t->len);
-}
-
-static bool is_eol(const Token *t)
-{
-	return t->kind == TOK_NEWLINE || t->kind == TOK_EOF;
-}
-
-static const char *tok_name(const Token *t)
-{
-	return str_ndup(t->s, (size_t)t->len);
-}
-
-/* A token quoted for a message. */
-static const char *tok_str(const Token *t)
-{
-	if (t->kind == TOK_NEWLINE)
-		return "end of line";
-	if (t->kind == TOK_EOF)
-		return "end of file";
-	if (t->len > 40)
-		return str_fmt("'%.32s...'", t->s);
-	return str_fmt("'%.*s'", t->len, t->s);
-}
-
-static void expect_punct(Parser *p, char c, const char *after)
-{
-	Token *t = peek(p);
-	if (!is_punct(t, c))
-		error_at(t->loc, "expected '%c' %s, got %s", c, after, tok_str(t));
-	next(p);
-}
-
-static bool in_list(const Token *t, const char *const *list, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (is_word(t, list[i]))
-			return true;
-	return false;
-}
-
-static const Callee *find_callee(const Token *t, const Callee *list, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (is_word(t, list[i].name))
-			return &list[i];
-	return NULL;
-}
 
 /* ---- symbols */
 
@@ -240,7 +71,7 @@ static Sym *slot(Parser *p, const char *s, int len)
 	}
 }
 
-static Sym *lookup(Parser *p, const Token *t)
+Sym *lookup(Parser *p, const Token *t)
 {
 	if (!p->cap_sym)
 		return NULL;
@@ -301,7 +132,7 @@ static void check_new_name(const Token *t)
 {
 	if (in_list(t, stmt_words, COUNT(stmt_words)))
 		error_at(t->loc, "'%.*s' is a keyword and cannot be a name", t->len, t->s);
-	if (find_callee(t, funcs, COUNT(funcs)))
+	if (find_callee(t, funcs, n_funcs))
 		error_at(t->loc, "'%.*s' is a function and cannot be a name", t->len, t->s);
 }
 
@@ -316,11 +147,11 @@ static void define(Parser *p, const Token *t, int id)
 }
 
 /* The node of name 't', used as a value. */
-static int resolve(Parser *p, const Token *t)
+int resolve(Parser *p, const Token *t)
 {
 	Sym *e = lookup(p, t);
 	if (!e || e->id < 0) {
-		if (find_callee(t, funcs, COUNT(funcs)))
+		if (find_callee(t, funcs, n_funcs))
 			error_at(t->loc, "'%.*s' is a function: call it as '%.*s(...)'", t->len,
 				 t->s, t->len, t->s);
 		if (in_list(t, stmt_words, COUNT(stmt_words)))
@@ -336,7 +167,7 @@ static int resolve(Parser *p, const Token *t)
 }
 
 /* As resolve(), for a value that must be a float. */
-static int resolve_float(Parser *p, const Token *t)
+int resolve_float(Parser *p, const Token *t)
 {
 	int id = resolve(p, t);
 	if (dt_is_int(p->g->node[id].dtype))
@@ -349,7 +180,7 @@ static int resolve_float(Parser *p, const Token *t)
 
 /* A float literal must fit the build's dtype: in an f32 build a number
  * that rounds to infinity as a float (above FLT_MAX) is an error at it.  */
-static void check_real(Parser *p, const Token *t)
+void check_real(Parser *p, const Token *t)
 {
 	if (!p->opt->f64 && fabs(t->num) >= 0x1.ffffffp127)
 		error_at(t->loc,
@@ -359,7 +190,7 @@ static void check_real(Parser *p, const Token *t)
 }
 
 /* signed_number = ['-' | '+'] NUMBER.  Its text (with the sign) in *text. */
-static double parse_signed(Parser *p, const char *what, const char **text, bool real)
+double parse_signed(Parser *p, const char *what, const char **text, bool real)
 {
 	Token *t = peek(p);
 	double sign = 1;
@@ -394,245 +225,6 @@ static int64_t parse_count(Parser *p, const char *what, int64_t max)
 		error_at(t->loc, "size overflow: %s is too large: %s > %lld", what, text,
 			 (long long)max);
 	return (int64_t)v;
-}
-
-/* ---- expressions */
-
-static int parse_expr(Parser *p);
-
-/* The first token after the matching ')' of the '(' at p->pos - 1 (or the
- * end of the line): to count a call's arguments for a message.  */
-static int count_args(Parser *p, int from)
-{
-	int n = 1, depth = 0;
-	for (int i = from; i < p->n_tok && !is_eol(&p->tok[i]); i++) {
-		Token *t = &p->tok[i];
-		if (is_punct(t, '(') || is_punct(t, '['))
-			depth++;
-		else if (is_punct(t, ')') || is_punct(t, ']')) {
-			if (depth-- == 0)
-				break;
-		} else if (is_punct(t, ',') && depth == 0)
-			n++;
-	}
-	return n;
-}
-
-static const char *signature(const Callee *c)
-{
-	Buf b = {0};
-	buf_printf(&b, "(");
-	for (int i = 0; i < c->n_param; i++)
-		buf_printf(&b, "%s%s", i ? ", " : "", c->param[i].name);
-	buf_printf(&b, ")");
-	return b.s;
-}
-
-static NORETURN void arg_count_error(const Callee *c, const Token *at, int got)
-{
-	int req = 0;
-	while (req < c->n_param && !c->param[req].has_def)
-		req++;
-	if (c->n_param == 0)
-		error_at(at->loc, "'%s' takes no arguments, got %d", c->name, got);
-	if (req == c->n_param)
-		error_at(at->loc, "'%s' takes %d argument%s %s, got %d", c->name, req,
-			 req == 1 ? "" : "s", signature(c), got);
-	error_at(at->loc, "'%s' takes %d to %d arguments %s, got %d", c->name, req, c->n_param,
-		 signature(c), got);
-}
-
-/* label = NAME of an int input (cross_entropy's second argument). */
-static int parse_label(Parser *p, const Callee *c)
-{
-	Token *t = peek(p), *u = peek_at(p, 1);
-	if (t->kind == TOK_IDENT && (is_punct(u, ',') || is_punct(u, ')') || is_eol(u))) {
-		Sym *e = lookup(p, t);
-		if (e && e->id >= 0 && dt_is_int(p->g->node[e->id].dtype)) {
-			next(p);
-			return e->id;
-		}
-		resolve(p, t);
-		error_at(t->loc, "the label of '%s' must be an int input, got float '%.*s'",
-			 c->name, t->len, t->s);
-	}
-	parse_expr(p);
-	error_at(t->loc, "the label of '%s' must be an int input, got a float expression", c->name);
-}
-
-/* args = '(' [arg {',' arg}] ')'   arg = [NAME '='] value
- * Fills node[i] (tensor, label) or val[i] (literal) for every parameter of
- * 'c', applying defaults.  'at' is the callee's name token.  */
-static void parse_args(Parser *p, const Callee *c, const Token *at, int *node, double *val)
-{
-	bool set[MAX_ARGS] = {0}, named = false;
-	int n_pos = 0, n_given = 0;
-	if (is_punct(peek(p), '(')) {
-		Token *open = next(p);
-		int from = p->pos;
-		while (!is_punct(peek(p), ')')) {
-			if (is_eol(peek(p)))
-				error_at(open->loc, "unbalanced '(': missing ')'");
-			if (n_given) {
-				if (!is_punct(peek(p), ','))
-					error_at(peek(p)->loc,
-						 "expected ',' or ')' in the arguments of '%s', "
-						 "got %s",
-						 c->name, tok_str(peek(p)));
-				next(p);
-			}
-			Token *t = peek(p);
-			int i;
-			if (t->kind == TOK_IDENT && is_punct(peek_at(p, 1), '=')) {
-				for (i = 0; i < c->n_param && !is_word(t, c->param[i].name); i++)
-					;
-				if (i == c->n_param)
-					error_at(t->loc, "unknown named argument '%.*s' of '%s' %s",
-						 t->len, t->s, c->name, signature(c));
-				if (set[i])
-					error_at(t->loc, "argument '%s' of '%s' is given twice",
-						 c->param[i].name, c->name);
-				p->pos += 2;
-				named = true;
-			} else {
-				if (named)
-					error_at(t->loc,
-						 "positional argument after a named one in '%s'",
-						 c->name);
-				if (n_pos == c->n_param)
-					arg_count_error(c, t, count_args(p, from));
-				i = n_pos++;
-			}
-			const Param *pa = &c->param[i];
-			const char *what = str_fmt("'%s' of '%s'", pa->name, c->name);
-			if (pa->kind == A_LIT)
-				val[i] = parse_signed(p, what, NULL, true);
-			else if (pa->kind == A_LABEL)
-				node[i] = parse_label(p, c);
-			else
-				node[i] = parse_expr(p);
-			set[i] = true;
-			n_given++;
-		}
-		next(p);
-	}
-	for (int i = 0; i < c->n_param; i++) {
-		if (set[i])
-			continue;
-		if (!c->param[i].has_def) {
-			if (named)
-				error_at(at->loc, "missing argument '%s' of '%s' %s",
-					 c->param[i].name, c->name, signature(c));
-			arg_count_error(c, at, n_given);
-		}
-		val[i] = c->param[i].def;
-	}
-}
-
-/* call = FUNC args */
-static int parse_call(Parser *p)
-{
-	Token *t = next(p);
-	const Callee *c = find_callee(t, funcs, COUNT(funcs));
-	if (!c) {
-		Sym *e = lookup(p, t);
-		if (e && e->id >= 0)
-			error_at(t->loc, "'%.*s' is not a function", t->len, t->s);
-		if (find_callee(t, inits, COUNT(inits)))
-			error_at(t->loc, "'%.*s' is an initializer, not a function", t->len, t->s);
-		if (find_callee(t, optims, COUNT(optims)))
-			error_at(t->loc, "'%.*s' is an optimizer, not a function", t->len, t->s);
-		error_at(t->loc, "unknown function '%.*s'", t->len, t->s);
-	}
-	int in[MAX_ARGS] = {0};
-	double val[MAX_ARGS] = {0};
-	parse_args(p, c, t, in, val);
-	Op op = (Op)c->code;
-	if (op == OP_LEAKY_RELU)
-		return new_unary(p->g, op, in[0], val[1], t->loc);
-	return new_node(p->g, op, c->n_param, in, t->loc);
-}
-
-/* primary = NUMBER | NAME | call | '(' expr ')' */
-static int parse_primary(Parser *p)
-{
-	Token *t = peek(p);
-	if (t->kind == TOK_NUM) {
-		check_real(p, t);
-		next(p);
-		return new_const(p->g, t->num, t->loc);
-	}
-	if (t->kind == TOK_IDENT) {
-		if (is_punct(peek_at(p, 1), '('))
-			return parse_call(p);
-		next(p);
-		return resolve_float(p, t);
-	}
-	if (is_punct(t, '(')) {
-		next(p);
-		int id = parse_expr(p);
-		Token *u = peek(p);
-		if (is_eol(u))
-			error_at(t->loc, "unbalanced '(': missing ')'");
-		if (!is_punct(u, ')'))
-			error_at(u->loc, "expected ')', got %s", tok_str(u));
-		next(p);
-		return id;
-	}
-	if (is_punct(t, ')'))
-		error_at(t->loc, "unbalanced ')': expected an expression");
-	error_at(t->loc, "expected an expression, got %s", tok_str(t));
-}
-
-/* unary = {'-'} primary   (a loop: no depth for long chains) */
-static int parse_unary(Parser *p)
-{
-	Token *first = peek(p);
-	int n = 0;
-	while (is_punct(peek(p), '-'))
-		next(p), n++;
-	int id = parse_primary(p);
-	if (n % 2)
-		id = new_unary(p->g, OP_NEG, id, 0, first->loc);
-	return id;
-}
-
-/* term = unary {('*' | '/' | '@') unary} */
-static int parse_term(Parser *p)
-{
-	int a = parse_unary(p);
-	for (;;) {
-		Token *t = peek(p);
-		Op op = is_punct(t, '*')   ? OP_MUL
-			: is_punct(t, '/') ? OP_DIV
-			: is_punct(t, '@') ? OP_MATMUL
-					   : N_OP;
-		if (op == N_OP)
-			return a;
-		next(p);
-		int b = parse_unary(p);
-		a = new_binary(p->g, op, a, b, t->loc);
-	}
-}
-
-/* expr = term {('+' | '-') term} */
-static int parse_expr(Parser *p)
-{
-	if (++p->depth > MAX_DEPTH)
-		error_at(peek(p)->loc, "expression nested too deeply (more than %d levels)",
-			 MAX_DEPTH);
-	int a = parse_term(p);
-	for (;;) {
-		Token *t = peek(p);
-		Op op = is_punct(t, '+') ? OP_ADD : is_punct(t, '-') ? OP_SUB : N_OP;
-		if (op == N_OP)
-			break;
-		next(p);
-		int b = parse_term(p);
-		a = new_binary(p->g, op, a, b, t->loc);
-	}
-	p->depth--;
-	return a;
 }
 
 /* ---- statements */
@@ -759,15 +351,15 @@ static void parse_input(Parser *p)
 static void parse_init(Parser *p, Node *n)
 {
 	Token *t = expect_name(p, "an initializer after '~'");
-	const Callee *c = find_callee(t, inits, COUNT(inits));
+	const Callee *c = find_callee(t, inits, n_inits);
 	if (!c)
 		error_at(t->loc,
 			 "unknown initializer '%.*s' (expected zeros, ones, constant, "
 			 "normal, uniform, xavier or he)",
 			 t->len, t->s);
-	int in[MAX_ARGS];
-	double val[MAX_ARGS] = {0};
-	parse_args(p, c, t, in, val);
+	Arg arg[MAX_ARGS] = {0};
+	parse_args(p, c, t, arg, MAX_ARGS);
+	double val[2] = {arg[0].v[0], arg[1].v[0]};
 	n->init = (Init)c->code;
 	n->init_arg[0] = val[0];
 	n->init_arg[1] = val[1];
@@ -845,7 +437,7 @@ static int parse_names(Parser *p, const char *stmt, int *ids, const char **names
 	int n = 0;
 	for (;;) {
 		Token *t = expect_name(p, str_fmt("a name in '%s'", stmt));
-		if (!lookup(p, t) && !find_callee(t, funcs, COUNT(funcs)))
+		if (!lookup(p, t) && !find_callee(t, funcs, n_funcs))
 			error_at(t->loc, "unknown name '%.*s' in '%s'", t->len, t->s, stmt);
 		int id = resolve_float(p, t);
 		for (int i = 0; i < n; i++)
@@ -941,7 +533,7 @@ static void parse_minimize(Parser *p)
 		error_at(kw->loc, "more than one 'minimize' statement (the first is at line %d)",
 			 g->min_loc.line);
 	Token *t = expect_name(p, "the name of the objective after 'minimize'");
-	if (!lookup(p, t) && !find_callee(t, funcs, COUNT(funcs)))
+	if (!lookup(p, t) && !find_callee(t, funcs, n_funcs))
 		error_at(t->loc, "unknown name '%.*s' in 'minimize'", t->len, t->s);
 	int id = resolve_float(p, t);
 	if (g->node[id].shape.rank != 0)
@@ -956,13 +548,15 @@ static void parse_minimize(Parser *p)
 	if (is_word(peek(p), "with")) {
 		next(p);
 		Token *o = expect_name(p, "an optimizer after 'with'");
-		const Callee *c = find_callee(o, optims, COUNT(optims));
+		const Callee *c = find_callee(o, optims, n_optims);
 		if (!c)
 			error_at(o->loc, "unknown optimizer '%.*s' (expected sgd or adam)", o->len,
 				 o->s);
-		int in[MAX_ARGS];
-		double v[MAX_ARGS] = {0};
-		parse_args(p, c, o, in, v);
+		Arg arg[MAX_ARGS] = {0};
+		parse_args(p, c, o, arg, MAX_ARGS);
+		double v[MAX_ARGS];
+		for (int k = 0; k < MAX_ARGS; k++)
+			v[k] = arg[k].v[0];
 		set_optim(p, c, v, o->loc);
 	} else {
 		double v[MAX_ARGS] = {0.01, 0, 0};

@@ -11,6 +11,12 @@
  * result is listed in its input's allocation), then an ASCII timeline of
  * the arena, one row per kernel step (TFLM's PrintMemoryPlan).  With --json
  * it prints one object with the keys of issue 4, in a fixed order.
+ * Issue 15 adds, per mode, the parameter count (trainable and frozen) and
+ * the multiply-adds of one call at the report's batch (graph_macs: the
+ * products and convolutions of a training step, forward and backward, or
+ * of an inference), and, for training, the allocations behind kept_bytes:
+ * the forward values (feature maps) live when the backward pass starts,
+ * each with its tensors, model line and the backward nodes reading it.
  *
  * Limits: parameter bytes are element bytes; the emitter's struct may add
  * padding between members.  The timeline has 64 columns, so an allocation
@@ -71,6 +77,34 @@ static Buffer *buffers(const Graph *g, int *n_buf)
 	return b;
 }
 
+/* The first step of g's backward pass (g->n_node if it has none). */
+static int backward_start(const Graph *g)
+{
+	int start = g->n_node;
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].backward && op_kind[g->node[i].op] != K_LEAF &&
+		    exec_step(g, i) < start)
+			start = exec_step(g, i);
+	return start;
+}
+
+/* The arena allocations of 'g' holding forward values still live when the
+ * backward pass starts (the feature maps kept for it), *n of them. */
+static Buffer *kept_buffers(const Graph *g, int *n)
+{
+	int start = backward_start(g), nb, nk = 0;
+	Buffer *b = buffers(g, &nb);
+	for (int k = 0; k < nb && start < g->n_node; k++) {
+		bool fwd = false;
+		for (int j = 0; j < b[k].n_names; j++)
+			fwd |= b[k].names[j] >= 0 && !g->node[b[k].names[j]].backward;
+		if (fwd && b[k].first < start && b[k].last >= start)
+			b[nk++] = b[k];
+	}
+	*n = nk;
+	return b;
+}
+
 /* The memory figures of planned graph 'g' ('flash': params in flash). */
 Figures figures(const Graph *g, bool flash)
 {
@@ -79,11 +113,15 @@ Figures figures(const Graph *g, bool flash)
 		const Node *n = &g->node[i];
 		if (n->op != OP_PARAM)
 			continue;
-		if (n->frozen)
+		f.params_count += node_numel(g, n);
+		if (n->frozen) {
 			f.frozen_bytes += node_bytes(g, n);
-		else
+		} else {
 			f.params_bytes += node_bytes(g, n);
+			f.trainable_count += node_numel(g, n);
+		}
 	}
+	f.macs = graph_macs(g);
 	if (g->mode == MODE_TRAIN || g->micro > 1) { /* (micro: the step of a training build) */
 		/* sizeof(NAME_state): lr and the step count (a real and an int32,
 		 * padded to 16 bytes in f64), then momentum or Adam's moments */
@@ -104,21 +142,29 @@ Figures figures(const Graph *g, bool flash)
 		f.total_bytes += f.params_bytes + f.frozen_bytes;
 
 	/* forward values still live when the backward pass starts */
-	int start = g->n_node;
-	for (int i = 0; i < g->n_node; i++)
-		if (g->node[i].backward && op_kind[g->node[i].op] != K_LEAF &&
-		    exec_step(g, i) < start)
-			start = exec_step(g, i);
-	int nb;
-	Buffer *b = buffers(g, &nb);
-	for (int k = 0; k < nb && start < g->n_node; k++) {
-		bool fwd = false;
-		for (int j = 0; j < b[k].n_names; j++)
-			fwd |= b[k].names[j] >= 0 && !g->node[b[k].names[j]].backward;
-		if (fwd && b[k].first < start && b[k].last >= start)
-			f.kept_bytes += b[k].bytes;
-	}
+	int nk;
+	Buffer *b = kept_buffers(g, &nk);
+	for (int k = 0; k < nk; k++)
+		f.kept_bytes += b[k].bytes;
 	return f;
+}
+
+/* The backward nodes reading a tensor of buffer 'b' ("" if none: the value
+ * is live for the caller or a tracked mean, not for a gradient). */
+static const char *kept_readers(const Graph *g, const Buffer *b)
+{
+	Buf r = {0};
+	buf_printf(&r, "%s", "");
+	for (int i = 0; i < g->n_node; i++) {
+		const Node *n = &g->node[i];
+		bool reads = false;
+		for (int k = 0; n->backward && k < n->n_in; k++)
+			for (int j = 0; j < b->n_names; j++)
+				reads |= n->in[k] == b->names[j];
+		if (reads)
+			buf_printf(&r, "%s%s", r.len ? ", " : "", node_label(g, i));
+	}
+	return r.s;
 }
 
 /* ---- text */
@@ -163,6 +209,32 @@ static void figures_table(Buf *b, const Figures *t, const Figures *i)
 	figure_row(b, "unshared", t, i, offsetof(Figures, unshared_bytes));
 	figure_row(b, "stack", t, i, offsetof(Figures, stack_bytes));
 	figure_row(b, "total RAM", t, i, offsetof(Figures, total_bytes));
+	buf_printf(b, "\n  %-18s %12s %12s\n", "count", "training", "inference");
+	figure_row(b, "parameters", t, i, offsetof(Figures, params_count));
+	figure_row(b, "trainable", t, i, offsetof(Figures, trainable_count));
+	figure_row(b, "multiply-adds", t, i, offsetof(Figures, macs));
+}
+
+/* Per allocation, the forward values the training step keeps for its
+ * backward pass: bytes, live steps, tensors (model line), and the backward
+ * nodes that read them. */
+static void kept_list(Buf *b, const Graph *g)
+{
+	int nk;
+	Buffer *k = kept_buffers(g, &nk);
+	if (nk)
+		buf_printf(b, "  %10s %11s  %s\n", "kept bytes", "steps", "tensors, and what reads them");
+	for (int i = 0; i < nk; i++) {
+		buf_printf(b, "  %10lld %5d-%-5d  ", (long long)k[i].bytes, k[i].first, k[i].last);
+		for (int j = 0; j < k[i].n_names; j++) {
+			int id = k[i].names[j];
+			buf_printf(b, "%s%s", j ? ", " : "", buffer_name(g, id));
+			if (id >= 0 && g->node[id].loc.line > 0 && !g->node[id].backward)
+				buf_printf(b, " (line %d)", g->node[id].loc.line);
+		}
+		const char *r = kept_readers(g, &k[i]);
+		buf_printf(b, "%s%s\n", *r ? " <- " : "", *r ? r : "  (no gradient reads it)");
+	}
 }
 
 static const char *opt_str(const Optim *o)
@@ -190,6 +262,7 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 			           100.0 * (double)(base - t->lower_bound_bytes) /
 			               (double)(t->lower_bound_bytes ? t->lower_bound_bytes : 1));
 		buf_printf(b, "  activations kept for backward: %lld bytes\n", (long long)t->kept_bytes);
+		kept_list(b, train);
 	}
 	if (infer) {
 		buf_printf(b, "inference: %s\n", gap_note(i));
@@ -205,6 +278,15 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 			buf_printf(b, "%s%s_%s %lld%s", n++ ? ", " : "worst-case stack: ", g->model,
 			           entry[k], (long long)g->entry_stack[k],
 			           k == 2 || !g->entry_stack[k + 1] ? " bytes\n" : "");
+	/* the register shapes a portable file carries (GRADC_KERNELS) */
+	for (int k = 0, n = 0; k < 3; k++)
+		if (g->entry_stack[k] && (g->shape_stack[k][0] != g->shape_stack[k][2] ||
+		                          g->shape_stack[k][1] != g->shape_stack[k][2]))
+			buf_printf(b, "%s%s_%s %lld / %lld / %lld%s",
+			           n++ ? ", " : "  by kernel shape (GRADC_KERNELS 1 / 2 / 3): ", g->model,
+			           entry[k], (long long)g->shape_stack[k][0],
+			           (long long)g->shape_stack[k][1], (long long)g->shape_stack[k][2],
+			           k == 2 || !g->entry_stack[k + 1] ? "\n" : "");
 }
 
 static void buffer_list(Buf *b, const Graph *g, const Buffer *buf, int nb)
@@ -286,7 +368,7 @@ static void json_str(Buf *b, const char *s)
 	buf_printf(b, "\"");
 }
 
-static void json_figures(Buf *b, const char *key, const Figures *f)
+static void json_figures(Buf *b, const char *key, const Graph *g, const Figures *f)
 {
 	buf_printf(b, " \"%s\": ", key);
 	if (!f) {
@@ -296,12 +378,32 @@ static void json_figures(Buf *b, const char *key, const Figures *f)
 	buf_printf(b, "{\"params_bytes\": %lld, \"frozen_bytes\": %lld, \"optimizer_bytes\": %lld, "
 	              "\"arena_bytes\": %lld, \"lower_bound_bytes\": %lld, \"unshared_bytes\": %lld, "
 	              "\"stack_bytes\": %lld, \"total_bytes\": %lld, \"kept_bytes\": %lld, "
-	              "\"baseline_lower_bound_bytes\": %lld},\n",
+	              "\"baseline_lower_bound_bytes\": %lld, \"params_count\": %lld, "
+	              "\"trainable_count\": %lld, \"macs\": %lld, \"kept\": [",
 	           (long long)f->params_bytes, (long long)f->frozen_bytes,
 	           (long long)f->optimizer_bytes, (long long)f->arena_bytes,
 	           (long long)f->lower_bound_bytes, (long long)f->unshared_bytes,
 	           (long long)f->stack_bytes, (long long)f->total_bytes, (long long)f->kept_bytes,
-	           (long long)f->baseline_lower_bound_bytes);
+	           (long long)f->baseline_lower_bound_bytes, (long long)f->params_count,
+	           (long long)f->trainable_count, (long long)f->macs);
+	/* the allocations of kept_bytes: the feature maps kept for backward */
+	int nk;
+	Buffer *k = kept_buffers(g, &nk);
+	for (int i = 0; i < nk; i++) {
+		buf_printf(b, "%s{\"names\": [", i ? ", " : "");
+		for (int j = 0; j < k[i].n_names; j++) {
+			buf_printf(b, "%s", j ? ", " : "");
+			json_str(b, buffer_name(g, k[i].names[j]));
+		}
+		int id = k[i].names[0];
+		buf_printf(b, "], \"bytes\": %lld, \"first\": %d, \"last\": %d, \"line\": %d, "
+		              "\"read_by\": ",
+		           (long long)k[i].bytes, k[i].first, k[i].last,
+		           id >= 0 ? g->node[id].loc.line : 0);
+		json_str(b, kept_readers(g, &k[i]));
+		buf_printf(b, "}");
+	}
+	buf_printf(b, "]},\n");
 }
 
 static void json_buffers(Buf *b, const char *mode, const Graph *g, bool *first)
@@ -329,8 +431,8 @@ static void report_json(Buf *b, const Graph *train, const Graph *infer, const Fi
 	json_str(b, g->model);
 	buf_printf(b, ", \"batch\": %d, \"dtype\": \"%s\",\n", g->batch * (g->micro > 1 ? g->micro : 1),
 	           g->f64 ? "f64" : "f32");
-	json_figures(b, "train", t);
-	json_figures(b, "infer", i);
+	json_figures(b, "train", train, t);
+	json_figures(b, "infer", infer, i);
 	bool first = true;
 	buf_printf(b, " \"buffers\": [\n");
 	json_buffers(b, "train", train, &first);

@@ -14,9 +14,18 @@
  *      xt      C = X W^T with Matmul.pack (optimize.c): packed X^T blocks;
  *      packed  C = L R^T with a short k (<= 128), 16+ rows, 8+ columns and
  *              a panel of KC x V plus MB x V elements within the target's
- *              stack (not with --no-pack);
+ *              stack (not with --no-pack), on 32 vector registers (with 16,
+ *              AVX2, the lane form measured faster: digits 1.23x / 1.86x
+ *              OpenBLAS packed, 1.07x / 1.52x lane);
  *      lane    C = L R^T otherwise with k >= V (batch 1 and small batches);
  *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds.
+ *    and, for each register shape of the target (target_variants), the
+ *    register tile (Matmul.tile: choose_tile); portable carries three.
+ * 0. Pointwise convolutions (a 1x1 kernel, stride 1, no padding, one
+ *    group) are matrix products per sample: W [Co, Ci] times x [Ci, H W].
+ *    Such a conv2d and its two gradients become OP_MATMUL nodes here, so
+ *    the product forms below compute them (issue 15: "pointwise forms of
+ *    their own").
  * 2. Side sums.  A lane product with one row (batch 1) loads every weight
  *    of a parameter R exactly once; a later sumsq(R) (the L2 penalty) is
  *    then summed in its registers (Node.side = that sumsq), and the sumsq
@@ -38,35 +47,124 @@ enum { PACK_MR = 8 };  /* rows of the packed form's register tile */
 
 /* The packed form's panel: MB rows of C and KC values of k per block, both
  * stored in V-element vectors within the target's stack.  false: none. */
-static bool pack_shape(const Graph *g, Matmul *mm, int64_t V, int64_t es)
+static bool pack_shape(const Target *t, struct Tile *tl, const Matmul *mm, int64_t V, int64_t es)
 {
-	int64_t cap = g->target->stack_bytes / es / V;  /* KC + MB vectors */
+	int64_t cap = t->stack_bytes / es / V;  /* KC + MB vectors */
 	int64_t mb = mm->m <= cap / 2 ? mm->m : divisor(mm->m, cap / 4, cap / 2);
 	int64_t kc = divisor(mm->k, cap / 4, cap / 2);
 	if (!mb || !kc || mb % PACK_MR)
 		return false;
-	mm->mb = mb;
-	mm->kc = kc;
-	mm->mr = PACK_MR;
+	tl->mb = mb;
+	tl->kc = kc;
+	tl->mr = PACK_MR;
 	return true;
 }
 
-/* es: the bytes of one element of the product */
-static Form product_form(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool pack)
+/* The form of a product on the target's first register shape (portable:
+ * x86-64-v4's, which also decides the arena's scratch); es: the bytes of
+ * one element of the product. */
+static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t es, bool fuse,
+                         bool pack)
 {
-	int64_t V = g->target->vec_bytes / es;
+	int64_t V = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
 	if (!fuse || mm->nb > 1 || (mm->ta && mm->tb))
 		return FORM_SIMPLE;
 	if (mm->pack > 0)
 		return FORM_XT;
-	if (!mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 && pack &&
-	    pack_shape(g, mm, V, es))
+	if (V > 1 && t->vec_regs >= 32 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 &&
+	    mm->k <= 128 && pack && pack_shape(t, tl, mm, V, es))
 		return FORM_PACKED;
 	if (!mm->ta && (mm->tb || mm->n == 1))
 		return mm->k >= V ? FORM_LANE : FORM_SIMPLE;
 	if (!mm->tb && mm->n > 1 && (mm->k == 1 || mm->m * mm->n * mm->k >= 512))
 		return FORM_TILE;
 	return FORM_SIMPLE;
+}
+
+/* The register tile of tl->form on register shape t.  A tile holds about
+ * half the registers in accumulators (the rest: operands; AVX-512 16,
+ * AVX2 8, a scalar FPU 16 single floats) and loads each operand once into
+ * a register for several multiply-adds:
+ *   lane     MR rows of L by NR rows of R, V lanes each: MR = 2 on vectors
+ *            (4 on a scalar FPU, where a "lane" is one float and the tile is
+ *            the 4 x 4 dot product), NR up to the rest, at most 8 (a single
+ *            row on a scalar FPU: 6, as gemm.lua loads two values of k at
+ *            a time there and GCC spills 8);
+ *   tile/xt  MR rows by NR vectors of V columns, rank-1 updates: MR up to
+ *            half the accumulators (on a scalar FPU 3 to 5 rows dividing
+ *            m, else 4, by 4 columns: 5 x 4 takes 29 of the 32 registers),
+ *            NR vectors filling the rest, at most 4, within the columns;
+ *   packed   MR rows (a quarter of the registers, at most 8) of one
+ *            vector of the first shape's lanes (the panel: pack_shape; on
+ *            AVX2 4 rows of 16 lanes, two registers each).
+ * m, n: the rows and columns of the view the tile covers (xt: C^T). */
+static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m, int64_t n)
+{
+	int64_t V = tl->v = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	int64_t acc = t->vec_regs / 2;
+	tl->kernels = t->kernels;
+	if (tl->form == FORM_LANE) {
+		int64_t mrmax = V == 1 ? 4 : 2;
+		tl->mr = m >= mrmax ? mrmax : m >= 2 ? 2 : 1;
+		int64_t nrmax = acc / tl->mr < 8 ? acc / tl->mr : 8;
+		if (V == 1 && tl->mr == 1)  /* a row: two values of k a step, 2 registers each */
+			nrmax = 6;
+		tl->nr = divisor(n, (5 * nrmax + 7) / 8, nrmax);
+		if (!tl->nr)
+			tl->nr = n < nrmax ? n : nrmax;
+	} else if (tl->form == FORM_TILE || tl->form == FORM_XT) {
+		/* with 16 registers the xt form takes 2 rows by 4 vectors: its
+		 * rows are broadcasts from rows of W, k apart, and fewer such
+		 * streams win there (mnist32 AVX2 inference 1.5x to 1.0x
+		 * OpenBLAS); the tile form keeps 4 x 2 (4 x 4 and 8 x 2 spill) */
+		int64_t mrmax = V == 1 ? 4 : tl->form == FORM_XT && t->vec_regs < 32 ? acc / 4 : acc / 2;
+		tl->mr = V == 1 ? divisor(m, 3, 5) : divisor(m, mrmax / 2, mrmax);
+		if (!tl->mr)
+			tl->mr = m < mrmax ? m : mrmax;
+		int64_t g = (acc + tl->mr - 1) / tl->mr;
+		tl->nr = g < 1 ? 1 : g > 4 ? 4 : g;
+		if (n < tl->nr * V)
+			tl->nr = n / V > 1 ? n / V : 1;
+	}
+}
+
+/* Every register shape's kernel of product mm: the first's form, except
+ * that a scalar shape computes the packed forms (no vectors to pack for)
+ * as 4 x 4 dot products in place (the xt form's scratch goes unused), and
+ * a shape of 16 registers the packed form as the lane form. */
+static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool pack)
+{
+	const Target *v[MAX_VARIANTS];
+	mm->n_tile = target_variants(g->target, v);
+	struct Tile *t0 = &mm->tile[0];
+	*t0 = (struct Tile){0};
+	t0->form = product_form(v[0], mm, t0, es, fuse, pack);
+	t0->v = v[0]->tile_bytes / es > 1 ? v[0]->tile_bytes / es : 1;
+	for (int i = 0; i < mm->n_tile; i++) {
+		struct Tile *tl = &mm->tile[i];
+		int64_t reg = v[i]->tile_bytes / es > 1 ? v[i]->tile_bytes / es : 1;
+		if (i > 0) {
+			*tl = (struct Tile){.form = t0->form, .mb = t0->mb, .kc = t0->kc, .mr = t0->mr};
+			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))
+				tl->form = FORM_LANE;
+			if (tl->form == FORM_PACKED && v[i]->vec_regs < 32)
+				tl->form = FORM_LANE;  /* see product_form */
+		}
+		if (tl->form == FORM_XT) {
+			choose_tile(tl, v[i], es, mm->n, mm->pack);
+		} else if (tl->form != FORM_PACKED) {
+			choose_tile(tl, v[i], es, mm->m, mm->n);
+		} else {  /* the first shape's panel and lanes, MR rows within the registers */
+			tl->v = t0->v;
+			tl->mr = v[i]->vec_regs / 4 < PACK_MR ? v[i]->vec_regs / 4 : PACK_MR;
+			tl->kernels = v[i]->kernels;
+		}
+		tl->reg = reg;
+	}
+	mm->form = t0->form;
+	mm->mb = t0->mb;
+	mm->kc = t0->kc;
+	mm->mr = t0->mr;
 }
 
 /* Step 2: the unfused sumsq of parameter R that product p may sum, or -1. */
@@ -83,14 +181,45 @@ static int side_sumsq(const Graph *g, int p, const bool *taken)
 	return -1;
 }
 
+/* Step 0: a pointwise convolution (or gradient) as the matrix product it
+ * is, per sample of its batch: y = W x, dx = W^T dy, dW = sum_b dy x^T. */
+static void pointwise(const Graph *g, Node *n)
+{
+	const Window *w = &n->win;
+	if (!op_is(n->op, F_CONTRACT) || n->op == OP_MATMUL || w->kh != 1 || w->kw != 1 ||
+	    w->sh != 1 || w->sw != 1 || w->pt || w->pl || w->pb || w->pr || w->groups != 1)
+		return;
+	const Node *y = n->op == OP_CONV2D ? n : &g->node[n->in[0]];  /* the forward output */
+	const Node *x = n->op == OP_CONV2D_DX ? n : &g->node[n->in[n->op == OP_CONV2D ? 0 : 1]];
+	int64_t co = y->shape.dim[0], ci = x->shape.dim[0];
+	int64_t hw = y->shape.dim[1] * y->shape.dim[2], nb = y->batched ? g->batch : 1;
+	int a = n->in[0], b = n->in[1];
+	switch (n->op) {
+	case OP_CONV2D:  /* (x, W): C[Co, HW] = W x */
+		n->mm = (Matmul){.m = co, .n = hw, .k = ci, .nb = nb, .sr = ci * hw, .sc = co * hw};
+		n->in[0] = b, n->in[1] = a;
+		break;
+	case OP_CONV2D_DX:  /* (dy, W): C[Ci, HW] = W^T dy */
+		n->mm = (Matmul){.m = ci, .n = hw, .k = co, .ta = true, .nb = nb, .sr = co * hw,
+		                 .sc = ci * hw};
+		n->in[0] = b, n->in[1] = a;
+		break;
+	default:  /* conv2d_dw (dy, x): C[Co, Ci] = sum over the batch of dy x^T */
+		n->mm = (Matmul){.m = co, .n = ci, .k = hw, .tb = true, .nb = nb, .sl = co * hw,
+		                 .sr = ci * hw, .acc = nb > 1};
+	}
+	n->op = OP_MATMUL;
+}
+
 void select_kernels(Graph *g, bool fuse, bool pack)
 {
 	bool *taken = alloc(sizeof(bool) * (size_t)(g->n_node + 1));
 	for (int i = 0; i < g->n_node; i++) {
 		Node *n = &g->node[i];
 		n->side = -1;
+		pointwise(g, n);
 		if (n->op == OP_MATMUL)
-			n->mm.form = product_form(g, &n->mm, dt_bytes(n->dtype), fuse, pack);
+			select_tiles(g, &n->mm, dt_bytes(n->dtype), fuse, pack);
 	}
 	for (int i = 0; fuse && i < g->n_node; i++) {
 		if (g->node[i].op != OP_MATMUL)

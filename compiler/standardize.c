@@ -121,7 +121,7 @@ static int new_stat(Graph *g, const Node *x, const char *name, const double *v, 
 Stats *stats_from_file(const char *path, const Graph *fwd)
 {
 	gradc_st_file f = {0};
-	const char *msg = gradc_st_read(path, &f);
+	const char *msg = read_tensors(path, &f);
 	Stats *s = NULL;
 	if (!msg)
 		msg = read_stats(&f, fwd, &s);
@@ -175,7 +175,7 @@ Graph *standardize_graph(const Graph *fwd, const Stats *s)
 void run_params(const char *path, const Graph *fwd, double **param, double **input, int64_t batch)
 {
 	gradc_st_file f = {0};
-	const char *msg = gradc_st_read(path, &f);
+	const char *msg = read_tensors(path, &f);
 	Stats *s = NULL;
 	for (int i = 0; i < fwd->n_node && !msg; i++) {
 		const Node *n = &fwd->node[i];

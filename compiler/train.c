@@ -212,7 +212,7 @@ static int find_pred_out(const Run *r)
 static void read_params(Run *r, const char *path, bool all)
 {
 	gradc_st_file f = {0};
-	const char *msg = gradc_st_read(path, &f);
+	const char *msg = read_tensors(path, &f);
 	if (msg)
 		error_plain("%s", strstr(msg, path) ? msg : str_fmt("%s: %s", path, msg));
 	int found = 0;
@@ -241,8 +241,10 @@ static void prepare(Run *r)
 	const Targs *a = r->a;
 	const Graph *g = r->fwd;
 	if (!g->has_minimize)
-		error_plain("%s: no 'minimize' statement: nothing to %s", a->model,
-			    !strcmp(a->cmd, "train") ? "train" : "evaluate");
+		error_plain("%s: no 'minimize' statement: nothing to %s%s", a->model,
+			    !strcmp(a->cmd, "train") ? "train" : "evaluate",
+			    is_onnx(a->model) ? " (gradc import --loss ... --train ... makes an "
+						"ONNX model trainable)" : "");
 	r->ins = declared_nodes(g, OP_INPUT, &r->n_in);
 	r->label = -1;
 	for (int k = 0; k < r->n_in; k++)
@@ -517,11 +519,9 @@ int train_main(int argc, char **argv)
 		free_all();
 		return 1;
 	}
-	Source *src = alloc(sizeof *src);
-	src->path = a.model;
-	src->text = read_file(a.model, &src->len);
-	if (!src->text)
-		error_plain("cannot read '%s': %s", a.model, strerror(errno));
+	Source *src = load_model(a.model);
+	if (is_onnx(a.model) && !a.init && !a.params)
+		a.init = a.model; /* the initializers (read_tensors) */
 	Run r = {.a = &a, .fwd = front_end(src, &a.opt)};
 	r.prefix = r.fwd->model;
 	prepare(&r);

@@ -126,6 +126,7 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 	 * add#11 = matmul#10 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19)   [fused]
 	 * h = relu(add#11)   [B,8] -> [B,8]   (cancer.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 8; i0 += 2) {
 		cancer_real d[16][16];
 		for (int t_ = 0; t_ < 16; t_++) {
@@ -216,11 +217,173 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 4) {
+			cancer_real d[16][1];
+			for (int t_ = 0; t_ < 16; t_++) {
+				for (int l = 0; l < 1; l++) {
+					d[t_][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 30; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const cancer_real x0 = u[i0 * 30 + k0 + l];
+					const cancer_real x1 = u[(i0 + 1) * 30 + k0 + l];
+					const cancer_real x2 = u[(i0 + 2) * 30 + k0 + l];
+					const cancer_real x3 = u[(i0 + 3) * 30 + k0 + l];
+					const cancer_real w0 = p->W1[j0 * 30 + k0 + l];
+					const cancer_real w1 = p->W1[(j0 + 1) * 30 + k0 + l];
+					const cancer_real w2 = p->W1[(j0 + 2) * 30 + k0 + l];
+					const cancer_real w3 = p->W1[(j0 + 3) * 30 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const cancer_real t11 = d[0][0] + p->b1[j0];
+				h[i0 * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 8 + j0] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 8 + (j0 + 1)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 8 + (j0 + 2)] = t11 < 0 ? 0.0f : t11;
+			}
+			{
+				const cancer_real t11 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 8 + (j0 + 3)] = t11 < 0 ? 0.0f : t11;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 2) {
+			cancer_real d[8][8];
+			for (int t_ = 0; t_ < 8; t_++) {
+				for (int l = 0; l < 8; l++) {
+					d[t_][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 24; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const cancer_real x0 = u[i0 * 30 + k0 + l];
+					const cancer_real x1 = u[(i0 + 1) * 30 + k0 + l];
+					const cancer_real w0 = p->W1[j0 * 30 + k0 + l];
+					const cancer_real w1 = p->W1[(j0 + 1) * 30 + k0 + l];
+					const cancer_real w2 = p->W1[(j0 + 2) * 30 + k0 + l];
+					const cancer_real w3 = p->W1[(j0 + 3) * 30 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int l = 0; l < 6; l++) {
+				const cancer_real x0 = u[i0 * 30 + 24 + l];
+				const cancer_real x1 = u[(i0 + 1) * 30 + 24 + l];
+				const cancer_real w0 = p->W1[j0 * 30 + 24 + l];
+				const cancer_real w1 = p->W1[(j0 + 1) * 30 + 24 + l];
+				const cancer_real w2 = p->W1[(j0 + 2) * 30 + 24 + l];
+				const cancer_real w3 = p->W1[(j0 + 3) * 30 + 24 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x1 * w0;
+				d[5][l] += x1 * w1;
+				d[6][l] += x1 * w2;
+				d[7][l] += x1 * w3;
+			}
+			for (int t_ = 0; t_ < 8; t_++) {
+				for (int l = 0; l < 4; l++) {
+					d[t_][l] += d[t_][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const cancer_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					const cancer_real t11 = v + p->b1[(j0 + jj)];
+					h[(i0 + ii) * 8 + (j0 + jj)] = t11 < 0 ? 0.0f : t11;
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#13 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
 	 * add#14 = matmul#13 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20)   [fused]
 	 * p = sigmoid(add#14)   [B,1] -> [B,1]   (cancer.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 8; i++) {
 		{
 			cancer_real acc = 0.0f;
@@ -231,6 +394,29 @@ int cancer_infer(const cancer_params *p, const cancer_real *x, cancer_real *p_, 
 			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t14));
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 8; i++) {
+		{
+			cancer_real acc = 0.0f;
+			for (int k = 0; k < 8; k++) {
+				acc += h[i * 8 + k] * p->W2[k];
+			}
+			const cancer_real t14 = acc + p->b2[0];
+			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t14));
+		}
+	}
+#else
+	for (int i = 0; i < 8; i++) {
+		{
+			cancer_real acc = 0.0f;
+			for (int k = 0; k < 8; k++) {
+				acc += h[i * 8 + k] * p->W2[k];
+			}
+			const cancer_real t14 = acc + p->b2[0];
+			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t14));
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -270,6 +456,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 * add#12 = matmul#11 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19)   [fused]
 	 * h = relu(add#12)   [B,8] -> [B,8]   (cancer.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 8; i0 += 2) {
 		cancer_real d[16][16];
 		for (int t_ = 0; t_ < 16; t_++) {
@@ -360,11 +547,173 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 4) {
+			cancer_real d[16][1];
+			for (int t_ = 0; t_ < 16; t_++) {
+				for (int l = 0; l < 1; l++) {
+					d[t_][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 30; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const cancer_real x0 = u[i0 * 30 + k0 + l];
+					const cancer_real x1 = u[(i0 + 1) * 30 + k0 + l];
+					const cancer_real x2 = u[(i0 + 2) * 30 + k0 + l];
+					const cancer_real x3 = u[(i0 + 3) * 30 + k0 + l];
+					const cancer_real w0 = p->W1[j0 * 30 + k0 + l];
+					const cancer_real w1 = p->W1[(j0 + 1) * 30 + k0 + l];
+					const cancer_real w2 = p->W1[(j0 + 2) * 30 + k0 + l];
+					const cancer_real w3 = p->W1[(j0 + 3) * 30 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const cancer_real t12 = d[0][0] + p->b1[j0];
+				h[i0 * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 8 + j0] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 8 + (j0 + 1)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 8 + (j0 + 2)] = t12 < 0 ? 0.0f : t12;
+			}
+			{
+				const cancer_real t12 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 8 + (j0 + 3)] = t12 < 0 ? 0.0f : t12;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 2) {
+			cancer_real d[8][8];
+			for (int t_ = 0; t_ < 8; t_++) {
+				for (int l = 0; l < 8; l++) {
+					d[t_][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 24; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const cancer_real x0 = u[i0 * 30 + k0 + l];
+					const cancer_real x1 = u[(i0 + 1) * 30 + k0 + l];
+					const cancer_real w0 = p->W1[j0 * 30 + k0 + l];
+					const cancer_real w1 = p->W1[(j0 + 1) * 30 + k0 + l];
+					const cancer_real w2 = p->W1[(j0 + 2) * 30 + k0 + l];
+					const cancer_real w3 = p->W1[(j0 + 3) * 30 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int l = 0; l < 6; l++) {
+				const cancer_real x0 = u[i0 * 30 + 24 + l];
+				const cancer_real x1 = u[(i0 + 1) * 30 + 24 + l];
+				const cancer_real w0 = p->W1[j0 * 30 + 24 + l];
+				const cancer_real w1 = p->W1[(j0 + 1) * 30 + 24 + l];
+				const cancer_real w2 = p->W1[(j0 + 2) * 30 + 24 + l];
+				const cancer_real w3 = p->W1[(j0 + 3) * 30 + 24 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x1 * w0;
+				d[5][l] += x1 * w1;
+				d[6][l] += x1 * w2;
+				d[7][l] += x1 * w3;
+			}
+			for (int t_ = 0; t_ < 8; t_++) {
+				for (int l = 0; l < 4; l++) {
+					d[t_][l] += d[t_][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const cancer_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					const cancer_real t12 = v + p->b1[(j0 + jj)];
+					h[(i0 + ii) * 8 + (j0 + jj)] = t12 < 0 ? 0.0f : t12;
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#14 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
 	 * add#15 = matmul#14 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20)   [fused]
 	 * p = sigmoid(add#15)   [B,1] -> [B,1]   (cancer.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 8; i++) {
 		{
 			cancer_real acc = 0.0f;
@@ -375,6 +724,29 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t15));
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 8; i++) {
+		{
+			cancer_real acc = 0.0f;
+			for (int k = 0; k < 8; k++) {
+				acc += h[i * 8 + k] * p->W2[k];
+			}
+			const cancer_real t15 = acc + p->b2[0];
+			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t15));
+		}
+	}
+#else
+	for (int i = 0; i < 8; i++) {
+		{
+			cancer_real acc = 0.0f;
+			for (int k = 0; k < 8; k++) {
+				acc += h[i * 8 + k] * p->W2[k];
+			}
+			const cancer_real t15 = acc + p->b2[0];
+			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t15));
+		}
+	}
+#endif
 
 	/* E = mse(p, t)   [B,1] x [B,1] -> [B]   (cancer.nn:21: E = mse(p, t)) */
 	for (int b = 0; b < 8; b++) {
@@ -489,11 +861,25 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 * relu_grad#28 = relu_grad(dh, h)   [B,8] x [B,8] -> [B,8]   (cancer.nn:19)
 	 *   dJ/dh * relu'(add#11)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 8; i++) {
 		GRADC_VECTOR for (int j = 0; j < 8; j++) {
 			t28[i * 8 + j] = h[i * 8 + j] > 0 ? t24[i] * p->W2[j] : 0.0f;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 8; i++) {
+		for (int j = 0; j < 8; j++) {
+			t28[i * 8 + j] = h[i * 8 + j] > 0 ? t24[i] * p->W2[j] : 0.0f;
+		}
+	}
+#else
+	for (int i = 0; i < 8; i++) {
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			t28[i * 8 + j] = h[i * 8 + j] > 0 ? t24[i] * p->W2[j] : 0.0f;
+		}
+	}
+#endif
 
 	/* scale#29 = 0.002 * W1   [8,30] -> [8,30]   (cancer.nn:22)
 	 *   0.002 W1   [fused]
@@ -503,6 +889,7 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 	 *   dJ/dW1 = dJ/d(matmul#10) u^T + 0.002 W1   [fused]
 	 * W1 -= sgd step(dJ/dW1)   [8,30] x [8,30]   (cancer.nn:27)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		cancer_real a[8][16];
 		for (int t_ = 0; t_ < 8; t_++) {
@@ -579,11 +966,344 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 28; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 4) {
+			cancer_real a[16][1];
+			for (int t_ = 0; t_ < 16; t_++) {
+				for (int l = 0; l < 1; l++) {
+					a[t_][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const cancer_real x0 = t28[k * 8 + i0];
+				const cancer_real x1 = t28[k * 8 + (i0 + 1)];
+				const cancer_real x2 = t28[k * 8 + (i0 + 2)];
+				const cancer_real x3 = t28[k * 8 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const cancer_real r0 = u[k * 30 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const cancer_real r1 = u[k * 30 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const cancer_real r2 = u[k * 30 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const cancer_real r3 = u[k * 30 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + j0];
+				const cancer_real dW1 = a[0][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + j0];
+				s->mom_W1[i0 * 30 + j0] = 0.9f * s->mom_W1[i0 * 30 + j0] + g;
+				p->W1[i0 * 30 + j0] -= lr * s->mom_W1[i0 * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[1][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + (j0 + 1)];
+				s->mom_W1[i0 * 30 + (j0 + 1)] = 0.9f * s->mom_W1[i0 * 30 + (j0 + 1)] + g;
+				p->W1[i0 * 30 + (j0 + 1)] -= lr * s->mom_W1[i0 * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[2][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + (j0 + 2)];
+				s->mom_W1[i0 * 30 + (j0 + 2)] = 0.9f * s->mom_W1[i0 * 30 + (j0 + 2)] + g;
+				p->W1[i0 * 30 + (j0 + 2)] -= lr * s->mom_W1[i0 * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[i0 * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[3][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + (j0 + 3)];
+				s->mom_W1[i0 * 30 + (j0 + 3)] = 0.9f * s->mom_W1[i0 * 30 + (j0 + 3)] + g;
+				p->W1[i0 * 30 + (j0 + 3)] -= lr * s->mom_W1[i0 * 30 + (j0 + 3)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + j0];
+				const cancer_real dW1 = a[4][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + j0];
+				s->mom_W1[(i0 + 1) * 30 + j0] = 0.9f * s->mom_W1[(i0 + 1) * 30 + j0] + g;
+				p->W1[(i0 + 1) * 30 + j0] -= lr * s->mom_W1[(i0 + 1) * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[5][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + (j0 + 1)];
+				s->mom_W1[(i0 + 1) * 30 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 1) * 30 + (j0 + 1)] + g;
+				p->W1[(i0 + 1) * 30 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 1) * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[6][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + (j0 + 2)];
+				s->mom_W1[(i0 + 1) * 30 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 1) * 30 + (j0 + 2)] + g;
+				p->W1[(i0 + 1) * 30 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 1) * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[7][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + (j0 + 3)];
+				s->mom_W1[(i0 + 1) * 30 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 1) * 30 + (j0 + 3)] + g;
+				p->W1[(i0 + 1) * 30 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 1) * 30 + (j0 + 3)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + j0];
+				const cancer_real dW1 = a[8][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + j0];
+				s->mom_W1[(i0 + 2) * 30 + j0] = 0.9f * s->mom_W1[(i0 + 2) * 30 + j0] + g;
+				p->W1[(i0 + 2) * 30 + j0] -= lr * s->mom_W1[(i0 + 2) * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[9][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + (j0 + 1)];
+				s->mom_W1[(i0 + 2) * 30 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 2) * 30 + (j0 + 1)] + g;
+				p->W1[(i0 + 2) * 30 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 2) * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[10][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + (j0 + 2)];
+				s->mom_W1[(i0 + 2) * 30 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 2) * 30 + (j0 + 2)] + g;
+				p->W1[(i0 + 2) * 30 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 2) * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[11][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + (j0 + 3)];
+				s->mom_W1[(i0 + 2) * 30 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 2) * 30 + (j0 + 3)] + g;
+				p->W1[(i0 + 2) * 30 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 2) * 30 + (j0 + 3)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + j0];
+				const cancer_real dW1 = a[12][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + j0];
+				s->mom_W1[(i0 + 3) * 30 + j0] = 0.9f * s->mom_W1[(i0 + 3) * 30 + j0] + g;
+				p->W1[(i0 + 3) * 30 + j0] -= lr * s->mom_W1[(i0 + 3) * 30 + j0];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 1)];
+				const cancer_real dW1 = a[13][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + (j0 + 1)];
+				s->mom_W1[(i0 + 3) * 30 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 3) * 30 + (j0 + 1)] + g;
+				p->W1[(i0 + 3) * 30 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 3) * 30 + (j0 + 1)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 2)];
+				const cancer_real dW1 = a[14][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + (j0 + 2)];
+				s->mom_W1[(i0 + 3) * 30 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 3) * 30 + (j0 + 2)] + g;
+				p->W1[(i0 + 3) * 30 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 3) * 30 + (j0 + 2)];
+			}
+			{
+				const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 3)];
+				const cancer_real dW1 = a[15][0] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + (j0 + 3)];
+				s->mom_W1[(i0 + 3) * 30 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 3) * 30 + (j0 + 3)] + g;
+				p->W1[(i0 + 3) * 30 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 3) * 30 + (j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[8][1];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 1; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8 + i0];
+			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 1; l++) {
+				const cancer_real r0 = u[k * 30 + 28 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				const cancer_real r1 = u[k * 30 + 29 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+			}
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[i0 * 30 + 28];
+			const cancer_real dW1 = a[0][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + 28];
+			s->mom_W1[i0 * 30 + 28] = 0.9f * s->mom_W1[i0 * 30 + 28] + g;
+			p->W1[i0 * 30 + 28] -= lr * s->mom_W1[i0 * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[i0 * 30 + 29];
+			const cancer_real dW1 = a[1][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[i0 * 30 + 29];
+			s->mom_W1[i0 * 30 + 29] = 0.9f * s->mom_W1[i0 * 30 + 29] + g;
+			p->W1[i0 * 30 + 29] -= lr * s->mom_W1[i0 * 30 + 29];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + 28];
+			const cancer_real dW1 = a[2][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + 28];
+			s->mom_W1[(i0 + 1) * 30 + 28] = 0.9f * s->mom_W1[(i0 + 1) * 30 + 28] + g;
+			p->W1[(i0 + 1) * 30 + 28] -= lr * s->mom_W1[(i0 + 1) * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 1) * 30 + 29];
+			const cancer_real dW1 = a[3][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 1) * 30 + 29];
+			s->mom_W1[(i0 + 1) * 30 + 29] = 0.9f * s->mom_W1[(i0 + 1) * 30 + 29] + g;
+			p->W1[(i0 + 1) * 30 + 29] -= lr * s->mom_W1[(i0 + 1) * 30 + 29];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + 28];
+			const cancer_real dW1 = a[4][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + 28];
+			s->mom_W1[(i0 + 2) * 30 + 28] = 0.9f * s->mom_W1[(i0 + 2) * 30 + 28] + g;
+			p->W1[(i0 + 2) * 30 + 28] -= lr * s->mom_W1[(i0 + 2) * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 2) * 30 + 29];
+			const cancer_real dW1 = a[5][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 2) * 30 + 29];
+			s->mom_W1[(i0 + 2) * 30 + 29] = 0.9f * s->mom_W1[(i0 + 2) * 30 + 29] + g;
+			p->W1[(i0 + 2) * 30 + 29] -= lr * s->mom_W1[(i0 + 2) * 30 + 29];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + 28];
+			const cancer_real dW1 = a[6][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + 28];
+			s->mom_W1[(i0 + 3) * 30 + 28] = 0.9f * s->mom_W1[(i0 + 3) * 30 + 28] + g;
+			p->W1[(i0 + 3) * 30 + 28] -= lr * s->mom_W1[(i0 + 3) * 30 + 28];
+		}
+		{
+			const cancer_real t29 = 0.002f * p->W1[(i0 + 3) * 30 + 29];
+			const cancer_real dW1 = a[7][0] + t29;
+			const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + 3) * 30 + 29];
+			s->mom_W1[(i0 + 3) * 30 + 29] = 0.9f * s->mom_W1[(i0 + 3) * 30 + 29] + g;
+			p->W1[(i0 + 3) * 30 + 29] -= lr * s->mom_W1[(i0 + 3) * 30 + 29];
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[8][8];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8 + i0];
+			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 8; l++) {
+				const cancer_real r0 = u[k * 30 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				const cancer_real r1 = u[k * 30 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + c * 8 + l];
+					const cancer_real dW1 = a[ii * 2 + c][l] + t29;
+					const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + c * 8 + l];
+					s->mom_W1[(i0 + ii) * 30 + c * 8 + l] = 0.9f * s->mom_W1[(i0 + ii) * 30 + c * 8 + l] + g;
+					p->W1[(i0 + ii) * 30 + c * 8 + l] -= lr * s->mom_W1[(i0 + ii) * 30 + c * 8 + l];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[4][8];
+		for (int t_ = 0; t_ < 4; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8 + i0];
+			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 8; l++) {
+				const cancer_real r = u[k * 30 + 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + (16 + l)];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + (16 + l)];
+				s->mom_W1[(i0 + ii) * 30 + (16 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 30 + (16 + l)] + g;
+				p->W1[(i0 + ii) * 30 + (16 + l)] -= lr * s->mom_W1[(i0 + ii) * 30 + (16 + l)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[4][6];
+		for (int t_ = 0; t_ < 4; t_++) {
+			for (int l = 0; l < 6; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8 + i0];
+			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 6; l++) {
+				const cancer_real r = u[k * 30 + 24 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + (24 + l)];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + (24 + l)];
+				s->mom_W1[(i0 + ii) * 30 + (24 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 30 + (24 + l)] + g;
+				p->W1[(i0 + ii) * 30 + (24 + l)] -= lr * s->mom_W1[(i0 + ii) * 30 + (24 + l)];
+			}
+		}
+	}
+#endif
 
 	/* dW2 = sigmoid_grad#24^T @ h   [B,1] x [B,8] -> [1,8]   (cancer.nn:20)
 	 *   dJ/dW2 = dJ/d(matmul#13) h^T   [fused]
 	 * W2 -= sgd step(dJ/dW2)   [1,8] x [1,8]   (cancer.nn:27)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		cancer_real acc[8];
 		GRADC_VECTOR for (int j = 0; j < 8; j++) {
@@ -601,6 +1321,43 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			p->W2[j] -= lr * s->mom_W2[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 1) {
+		cancer_real acc[1];
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			acc[jj] = 0.0f;
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real a = t24[k];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] += a * h[k * 8 + (j0 + jj)];
+			}
+		}
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			const cancer_real g = acc[jj] + 0.0001f * p->W2[(j0 + jj)];
+			s->mom_W2[(j0 + jj)] = 0.9f * s->mom_W2[(j0 + jj)] + g;
+			p->W2[(j0 + jj)] -= lr * s->mom_W2[(j0 + jj)];
+		}
+	}
+#else
+	{
+		cancer_real acc[8];
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			acc[j] = 0.0f;
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real a = t24[k];
+			GRADC_VECTOR for (int j = 0; j < 8; j++) {
+				acc[j] += a * h[k * 8 + j];
+			}
+		}
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			const cancer_real g = acc[j] + 0.0001f * p->W2[j];
+			s->mom_W2[j] = 0.9f * s->mom_W2[j] + g;
+			p->W2[j] -= lr * s->mom_W2[j];
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(relu_grad#28)   [B,8] -> [8]   (cancer.nn:19)
 	 *   dJ/db1 = dJ/d(add#11)
@@ -698,6 +1455,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 * add#14 = matmul#13 + b1   [B,8] x [8] -> [B,8]   (cancer.nn:19)   [fused]
 	 * h = relu(add#14)   [B,8] -> [B,8]   (cancer.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 8; i0 += 2) {
 		cancer_real d[16][16];
 		for (int t_ = 0; t_ < 16; t_++) {
@@ -788,11 +1546,173 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 4) {
+			cancer_real d[16][1];
+			for (int t_ = 0; t_ < 16; t_++) {
+				for (int l = 0; l < 1; l++) {
+					d[t_][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 30; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const cancer_real x0 = u[i0 * 30 + k0 + l];
+					const cancer_real x1 = u[(i0 + 1) * 30 + k0 + l];
+					const cancer_real x2 = u[(i0 + 2) * 30 + k0 + l];
+					const cancer_real x3 = u[(i0 + 3) * 30 + k0 + l];
+					const cancer_real w0 = p->W1[j0 * 30 + k0 + l];
+					const cancer_real w1 = p->W1[(j0 + 1) * 30 + k0 + l];
+					const cancer_real w2 = p->W1[(j0 + 2) * 30 + k0 + l];
+					const cancer_real w3 = p->W1[(j0 + 3) * 30 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const cancer_real t14 = d[0][0] + p->b1[j0];
+				h[i0 * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 8 + j0] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 8 + (j0 + 1)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 8 + (j0 + 2)] = t14 < 0 ? 0.0f : t14;
+			}
+			{
+				const cancer_real t14 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 8 + (j0 + 3)] = t14 < 0 ? 0.0f : t14;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 2) {
+			cancer_real d[8][8];
+			for (int t_ = 0; t_ < 8; t_++) {
+				for (int l = 0; l < 8; l++) {
+					d[t_][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 24; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const cancer_real x0 = u[i0 * 30 + k0 + l];
+					const cancer_real x1 = u[(i0 + 1) * 30 + k0 + l];
+					const cancer_real w0 = p->W1[j0 * 30 + k0 + l];
+					const cancer_real w1 = p->W1[(j0 + 1) * 30 + k0 + l];
+					const cancer_real w2 = p->W1[(j0 + 2) * 30 + k0 + l];
+					const cancer_real w3 = p->W1[(j0 + 3) * 30 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int l = 0; l < 6; l++) {
+				const cancer_real x0 = u[i0 * 30 + 24 + l];
+				const cancer_real x1 = u[(i0 + 1) * 30 + 24 + l];
+				const cancer_real w0 = p->W1[j0 * 30 + 24 + l];
+				const cancer_real w1 = p->W1[(j0 + 1) * 30 + 24 + l];
+				const cancer_real w2 = p->W1[(j0 + 2) * 30 + 24 + l];
+				const cancer_real w3 = p->W1[(j0 + 3) * 30 + 24 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x0 * w3;
+				d[4][l] += x1 * w0;
+				d[5][l] += x1 * w1;
+				d[6][l] += x1 * w2;
+				d[7][l] += x1 * w3;
+			}
+			for (int t_ = 0; t_ < 8; t_++) {
+				for (int l = 0; l < 4; l++) {
+					d[t_][l] += d[t_][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const cancer_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					const cancer_real t14 = v + p->b1[(j0 + jj)];
+					h[(i0 + ii) * 8 + (j0 + jj)] = t14 < 0 ? 0.0f : t14;
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#16 = h @ W2^T   [B,8] x [1,8] -> [B,1]   (cancer.nn:20: p = sigmoid(W2 @ h + b2))   [fused]
 	 * add#17 = matmul#16 + b2   [B,1] x [1] -> [B,1]   (cancer.nn:20)   [fused]
 	 * p = sigmoid(add#17)   [B,1] -> [B,1]   (cancer.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 8; i++) {
 		{
 			cancer_real acc = 0.0f;
@@ -803,6 +1723,29 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t17));
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 8; i++) {
+		{
+			cancer_real acc = 0.0f;
+			for (int k = 0; k < 8; k++) {
+				acc += h[i * 8 + k] * p->W2[k];
+			}
+			const cancer_real t17 = acc + p->b2[0];
+			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t17));
+		}
+	}
+#else
+	for (int i = 0; i < 8; i++) {
+		{
+			cancer_real acc = 0.0f;
+			for (int k = 0; k < 8; k++) {
+				acc += h[i * 8 + k] * p->W2[k];
+			}
+			const cancer_real t17 = acc + p->b2[0];
+			p_[i] = 1.0f / (1.0f + GRADC_EXPF(-t17));
+		}
+	}
+#endif
 
 	/* E = mse(p, t)   [B,1] x [B,1] -> [B]   (cancer.nn:21: E = mse(p, t)) */
 	for (int b = 0; b < 8; b++) {
@@ -833,6 +1776,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	/* dW2 = sigmoid_grad#21^T @ h   [B,1] x [B,8] -> [1,8]   (cancer.nn:20)
 	 *   dJ/dW2 = dJ/d(matmul#13) h^T
 	 */
+#if GRADC_KERNELS == 3
 	{
 		cancer_real acc[8];
 		GRADC_VECTOR for (int j = 0; j < 8; j++) {
@@ -848,17 +1792,64 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			grad->W2[j] = acc[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 1) {
+		cancer_real acc[1];
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			acc[jj] = 0.0f;
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real a = t21[k];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] += a * h[k * 8 + (j0 + jj)];
+			}
+		}
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			grad->W2[(j0 + jj)] = acc[jj];
+		}
+	}
+#else
+	{
+		cancer_real acc[8];
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			acc[j] = 0.0f;
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real a = t21[k];
+			GRADC_VECTOR for (int j = 0; j < 8; j++) {
+				acc[j] += a * h[k * 8 + j];
+			}
+		}
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			grad->W2[j] = acc[j];
+		}
+	}
+#endif
 
 	/* dh = sigmoid_grad#21 @ W2   [B,1] x [1,8] -> [B,8]   (cancer.nn:20)
 	 *   dJ/dh = W2^T dJ/d(matmul#13)   [fused]
 	 * relu_grad#25 = relu_grad(dh, h)   [B,8] x [B,8] -> [B,8]   (cancer.nn:19)
 	 *   dJ/dh * relu'(add#11)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 8; i++) {
 		GRADC_VECTOR for (int j = 0; j < 8; j++) {
 			t25[i * 8 + j] = h[i * 8 + j] > 0 ? t21[i] * p->W2[j] : 0.0f;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 8; i++) {
+		for (int j = 0; j < 8; j++) {
+			t25[i * 8 + j] = h[i * 8 + j] > 0 ? t21[i] * p->W2[j] : 0.0f;
+		}
+	}
+#else
+	for (int i = 0; i < 8; i++) {
+		GRADC_VECTOR for (int j = 0; j < 8; j++) {
+			t25[i * 8 + j] = h[i * 8 + j] > 0 ? t21[i] * p->W2[j] : 0.0f;
+		}
+	}
+#endif
 
 	/* scale#26 = 0.002 * W1   [8,30] -> [8,30]   (cancer.nn:22)
 	 *   0.002 W1   [fused]
@@ -867,6 +1858,7 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 	 * dW1 = matmul#27 + scale#26   [8,30] x [8,30] -> [8,30]   (cancer.nn:19)
 	 *   dJ/dW1 = dJ/d(matmul#10) u^T + 0.002 W1
 	 */
+#if GRADC_KERNELS == 3
 	{
 		cancer_real a[8][16];
 		for (int t_ = 0; t_ < 8; t_++) {
@@ -937,6 +1929,257 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 28; j0 += 4) {
+		for (int i0 = 0; i0 < 8; i0 += 4) {
+			cancer_real a[16][1];
+			for (int t_ = 0; t_ < 16; t_++) {
+				for (int l = 0; l < 1; l++) {
+					a[t_][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const cancer_real x0 = t25[k * 8 + i0];
+				const cancer_real x1 = t25[k * 8 + (i0 + 1)];
+				const cancer_real x2 = t25[k * 8 + (i0 + 2)];
+				const cancer_real x3 = t25[k * 8 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const cancer_real r0 = u[k * 30 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const cancer_real r1 = u[k * 30 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const cancer_real r2 = u[k * 30 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const cancer_real r3 = u[k * 30 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + j0];
+				grad->W1[i0 * 30 + j0] = a[0][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + (j0 + 1)];
+				grad->W1[i0 * 30 + (j0 + 1)] = a[1][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + (j0 + 2)];
+				grad->W1[i0 * 30 + (j0 + 2)] = a[2][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[i0 * 30 + (j0 + 3)];
+				grad->W1[i0 * 30 + (j0 + 3)] = a[3][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + j0];
+				grad->W1[(i0 + 1) * 30 + j0] = a[4][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 1)];
+				grad->W1[(i0 + 1) * 30 + (j0 + 1)] = a[5][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 2)];
+				grad->W1[(i0 + 1) * 30 + (j0 + 2)] = a[6][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + (j0 + 3)];
+				grad->W1[(i0 + 1) * 30 + (j0 + 3)] = a[7][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + j0];
+				grad->W1[(i0 + 2) * 30 + j0] = a[8][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 1)];
+				grad->W1[(i0 + 2) * 30 + (j0 + 1)] = a[9][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 2)];
+				grad->W1[(i0 + 2) * 30 + (j0 + 2)] = a[10][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + (j0 + 3)];
+				grad->W1[(i0 + 2) * 30 + (j0 + 3)] = a[11][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + j0];
+				grad->W1[(i0 + 3) * 30 + j0] = a[12][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 1)];
+				grad->W1[(i0 + 3) * 30 + (j0 + 1)] = a[13][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 2)];
+				grad->W1[(i0 + 3) * 30 + (j0 + 2)] = a[14][0] + t26;
+			}
+			{
+				const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + (j0 + 3)];
+				grad->W1[(i0 + 3) * 30 + (j0 + 3)] = a[15][0] + t26;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[8][1];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 1; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8 + i0];
+			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 1; l++) {
+				const cancer_real r0 = u[k * 30 + 28 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				const cancer_real r1 = u[k * 30 + 29 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+			}
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[i0 * 30 + 28];
+			grad->W1[i0 * 30 + 28] = a[0][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[i0 * 30 + 29];
+			grad->W1[i0 * 30 + 29] = a[1][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + 28];
+			grad->W1[(i0 + 1) * 30 + 28] = a[2][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 1) * 30 + 29];
+			grad->W1[(i0 + 1) * 30 + 29] = a[3][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + 28];
+			grad->W1[(i0 + 2) * 30 + 28] = a[4][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 2) * 30 + 29];
+			grad->W1[(i0 + 2) * 30 + 29] = a[5][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + 28];
+			grad->W1[(i0 + 3) * 30 + 28] = a[6][0] + t26;
+		}
+		{
+			const cancer_real t26 = 0.002f * p->W1[(i0 + 3) * 30 + 29];
+			grad->W1[(i0 + 3) * 30 + 29] = a[7][0] + t26;
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[8][8];
+		for (int t_ = 0; t_ < 8; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8 + i0];
+			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 8; l++) {
+				const cancer_real r0 = u[k * 30 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				const cancer_real r1 = u[k * 30 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + c * 8 + l];
+					grad->W1[(i0 + ii) * 30 + c * 8 + l] = a[ii * 2 + c][l] + t26;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[4][8];
+		for (int t_ = 0; t_ < 4; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8 + i0];
+			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 8; l++) {
+				const cancer_real r = u[k * 30 + 16 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + (16 + l)];
+				grad->W1[(i0 + ii) * 30 + (16 + l)] = a[ii][l] + t26;
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 8; i0 += 4) {
+		cancer_real a[4][6];
+		for (int t_ = 0; t_ < 4; t_++) {
+			for (int l = 0; l < 6; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8 + i0];
+			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
+			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
+			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
+			for (int l = 0; l < 6; l++) {
+				const cancer_real r = u[k * 30 + 24 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + (24 + l)];
+				grad->W1[(i0 + ii) * 30 + (24 + l)] = a[ii][l] + t26;
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(relu_grad#25)   [B,8] -> [8]   (cancer.nn:19)
 	 *   dJ/db1 = dJ/d(add#11)

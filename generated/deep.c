@@ -129,12 +129,16 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 	deep_real *h2 = (deep_real *)(void *)(mem + 131072);
 	deep_real *h3 = (deep_real *)(void *)(mem + 0);
 	deep_real *xt_t6 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#6 */
+	(void)xt_t6;
 	deep_real *xt_t8 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#8 */
+	(void)xt_t8;
 	deep_real *xt_t10 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#10 */
+	(void)xt_t10;
 
 	/* matmul#6 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#6)   [B,512] -> [B,512]   (deep.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -187,10 +191,140 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 784; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = x[i0 * 784 + k0 + l];
+					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const deep_real x2 = x[(i0 + 2) * 784 + k0 + l];
+					const deep_real x3 = x[(i0 + 3) * 784 + k0 + l];
+					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
+					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h1[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t6[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t6[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t6[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t6[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#8 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#8)   [B,512] -> [B,512]   (deep.nn:15)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -243,10 +377,140 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h1[i0 * 512 + k0 + l];
+					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h1[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h1[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h2[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t8[k * 32 + i] = h1[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t8[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t8[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t8[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t8[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#10 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#10)   [B,512] -> [B,512]   (deep.nn:16)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -299,8 +563,138 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h2[i0 * 512 + k0 + l];
+					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h2[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h2[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h3[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t10[k * 32 + i] = h2[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t10[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t10[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t10[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t10[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* o = h3 @ W4^T   [B,512] x [10,512] -> [B,10]   (deep.nn:17: o = W4 @ h3) */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
 			deep_real d[10][16];
@@ -356,6 +750,215 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h3[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h3[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		deep_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const deep_real x0 = h3[i0 * 512 + k0 + l];
+				const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+				const deep_real x2 = h3[(i0 + 2) * 512 + k0 + l];
+				const deep_real x3 = h3[(i0 + 3) * 512 + k0 + l];
+				const deep_real w0 = p->W4[4096 + k0 + l];
+				const deep_real w1 = p->W4[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const deep_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 2) {
+		deep_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const deep_real x0 = h3[i0 * 512 + k0 + l];
+				const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+				const deep_real w0 = p->W4[4096 + k0 + l];
+				const deep_real w1 = p->W4[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const deep_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -384,8 +987,11 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	deep_real *t34 = (deep_real *)(void *)(mem + 262144);
 	deep_real *t40 = (deep_real *)(void *)(mem + 131072);
 	deep_real *xt_t7 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	deep_real *xt_t9 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#9 */
+	(void)xt_t9;
 	deep_real *xt_t11 = (deep_real *)(void *)(mem + 393216);  /* scratch of matmul#11 */
+	(void)xt_t11;
 	const deep_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -397,6 +1003,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -449,10 +1056,140 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 784; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = x[i0 * 784 + k0 + l];
+					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const deep_real x2 = x[(i0 + 2) * 784 + k0 + l];
+					const deep_real x3 = x[(i0 + 3) * 784 + k0 + l];
+					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
+					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h1[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -505,10 +1242,140 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h1[i0 * 512 + k0 + l];
+					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h1[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h1[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h2[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t9[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t9[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t9[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t9[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -561,8 +1428,138 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h2[i0 * 512 + k0 + l];
+					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h2[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h2[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h3[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t11[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t11[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t11[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t11[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* o = h3 @ W4^T   [B,512] x [10,512] -> [B,10]   (deep.nn:17: o = W4 @ h3) */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
 			deep_real d[10][16];
@@ -618,6 +1615,215 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h3[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h3[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		deep_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const deep_real x0 = h3[i0 * 512 + k0 + l];
+				const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+				const deep_real x2 = h3[(i0 + 2) * 512 + k0 + l];
+				const deep_real x3 = h3[(i0 + 3) * 512 + k0 + l];
+				const deep_real w0 = p->W4[4096 + k0 + l];
+				const deep_real w1 = p->W4[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const deep_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 2) {
+		deep_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const deep_real x0 = h3[i0 * 512 + k0 + l];
+				const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+				const deep_real w0 = p->W4[4096 + k0 + l];
+				const deep_real w1 = p->W4[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const deep_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (deep.nn:18: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -817,6 +2023,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * relu_grad#28 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh3 * relu'(matmul#11)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			deep_real a[16][16];
@@ -864,6 +2071,130 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = p->W4[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = p->W4[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = p->W4[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t28[i0 * 512 + j0] = h3[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t28[i0 * 512 + (j0 + 1)] = h3[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t28[i0 * 512 + (j0 + 2)] = h3[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t28[i0 * 512 + (j0 + 3)] = h3[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + j0] = h3[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + (j0 + 1)] = h3[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + (j0 + 2)] = h3[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 1) * 512 + (j0 + 3)] = h3[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + j0] = h3[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + (j0 + 1)] = h3[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + (j0 + 2)] = h3[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 2) * 512 + (j0 + 3)] = h3[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + j0] = h3[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + (j0 + 1)] = h3[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + (j0 + 2)] = h3[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t28[(i0 + 3) * 512 + (j0 + 3)] = h3[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = p->W4[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t28[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {
@@ -878,6 +2209,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4   [fused]
 	 * W4 -= sgd step(dJ/dW4)   [10,512] x [10,512]   (deep.nn:24)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 64) {
 		for (int i0 = 0; i0 < 10; i0 += 5) {
 			deep_real a[20][16];
@@ -932,12 +2264,238 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			deep_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10 + i0];
+				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				const deep_real x2 = do_[k * 10 + (i0 + 2)];
+				const deep_real x3 = do_[k * 10 + (i0 + 3)];
+				const deep_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const deep_real r1 = h3[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const deep_real r2 = h3[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const deep_real r3 = h3[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + j0];
+				const deep_real dW4 = a[0][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + j0] = 0.9f * s->mom_W4[i0 * 512 + j0] + g;
+				p->W4[i0 * 512 + j0] -= lr * s->mom_W4[i0 * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + (j0 + 1)];
+				const deep_real dW4 = a[1][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + (j0 + 1)] = 0.9f * s->mom_W4[i0 * 512 + (j0 + 1)] + g;
+				p->W4[i0 * 512 + (j0 + 1)] -= lr * s->mom_W4[i0 * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + (j0 + 2)];
+				const deep_real dW4 = a[2][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + (j0 + 2)] = 0.9f * s->mom_W4[i0 * 512 + (j0 + 2)] + g;
+				p->W4[i0 * 512 + (j0 + 2)] -= lr * s->mom_W4[i0 * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[i0 * 512 + (j0 + 3)];
+				const deep_real dW4 = a[3][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[i0 * 512 + (j0 + 3)] = 0.9f * s->mom_W4[i0 * 512 + (j0 + 3)] + g;
+				p->W4[i0 * 512 + (j0 + 3)] -= lr * s->mom_W4[i0 * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + j0];
+				const deep_real dW4 = a[4][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 1) * 512 + j0] + g;
+				p->W4[(i0 + 1) * 512 + j0] -= lr * s->mom_W4[(i0 + 1) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[5][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 1) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 1) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 1) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[6][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 1) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 1) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 1) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[7][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 1) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 1) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 1) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 1) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + j0];
+				const deep_real dW4 = a[8][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 2) * 512 + j0] + g;
+				p->W4[(i0 + 2) * 512 + j0] -= lr * s->mom_W4[(i0 + 2) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[9][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 2) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 2) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 2) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[10][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 2) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 2) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 2) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[11][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 2) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 2) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 2) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 2) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + j0];
+				const deep_real dW4 = a[12][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 3) * 512 + j0] + g;
+				p->W4[(i0 + 3) * 512 + j0] -= lr * s->mom_W4[(i0 + 3) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[13][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 3) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 3) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 3) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[14][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 3) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 3) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 3) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[15][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 3) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 3) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 3) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 3) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + j0];
+				const deep_real dW4 = a[16][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + j0] = 0.9f * s->mom_W4[(i0 + 4) * 512 + j0] + g;
+				p->W4[(i0 + 4) * 512 + j0] -= lr * s->mom_W4[(i0 + 4) * 512 + j0];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 1)];
+				const deep_real dW4 = a[17][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + (j0 + 1)] = 0.9f * s->mom_W4[(i0 + 4) * 512 + (j0 + 1)] + g;
+				p->W4[(i0 + 4) * 512 + (j0 + 1)] -= lr * s->mom_W4[(i0 + 4) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 2)];
+				const deep_real dW4 = a[18][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + (j0 + 2)] = 0.9f * s->mom_W4[(i0 + 4) * 512 + (j0 + 2)] + g;
+				p->W4[(i0 + 4) * 512 + (j0 + 2)] -= lr * s->mom_W4[(i0 + 4) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t29 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 3)];
+				const deep_real dW4 = a[19][0] + t29;
+				const deep_real g = dW4;
+				s->mom_W4[(i0 + 4) * 512 + (j0 + 3)] = 0.9f * s->mom_W4[(i0 + 4) * 512 + (j0 + 3)] + g;
+				p->W4[(i0 + 4) * 512 + (j0 + 3)] -= lr * s->mom_W4[(i0 + 4) * 512 + (j0 + 3)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10 + i0];
+				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = h3[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = h3[k * 512 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = h3[k * 512 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t29 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						const deep_real dW4 = a[ii * 4 + c][l] + t29;
+						const deep_real g = dW4;
+						s->mom_W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] + g;
+						p->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh2 = relu_grad#28 @ W3   [B,512] x [512,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh2 = W3^T dJ/d(matmul#11)   [fused]
 	 * relu_grad#34 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh2 * relu'(matmul#9)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			deep_real a[16][16];
@@ -985,6 +2543,130 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t28[i0 * 512 + k];
+				const deep_real x1 = t28[(i0 + 1) * 512 + k];
+				const deep_real x2 = t28[(i0 + 2) * 512 + k];
+				const deep_real x3 = t28[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = p->W3[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = p->W3[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = p->W3[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t34[i0 * 512 + j0] = h2[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t34[i0 * 512 + (j0 + 1)] = h2[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t34[i0 * 512 + (j0 + 2)] = h2[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t34[i0 * 512 + (j0 + 3)] = h2[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + j0] = h2[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + (j0 + 1)] = h2[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + (j0 + 2)] = h2[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 1) * 512 + (j0 + 3)] = h2[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + j0] = h2[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + (j0 + 1)] = h2[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + (j0 + 2)] = h2[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 2) * 512 + (j0 + 3)] = h2[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + j0] = h2[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + (j0 + 1)] = h2[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + (j0 + 2)] = h2[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t34[(i0 + 3) * 512 + (j0 + 3)] = h2[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t28[i0 * 512 + k];
+				const deep_real x1 = t28[(i0 + 1) * 512 + k];
+				const deep_real x2 = t28[(i0 + 2) * 512 + k];
+				const deep_real x3 = t28[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = p->W3[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t34[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#35 = 0.0005 * W3   [512,512] -> [512,512]   (deep.nn:19)
 	 *   0.0005 W3   [fused]
@@ -994,6 +2676,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3   [fused]
 	 * W3 -= sgd step(dJ/dW3)   [512,512] x [512,512]   (deep.nn:24)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
@@ -1045,12 +2728,205 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t28[k * 512 + i0];
+				const deep_real x1 = t28[k * 512 + (i0 + 1)];
+				const deep_real x2 = t28[k * 512 + (i0 + 2)];
+				const deep_real x3 = t28[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = h2[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = h2[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = h2[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + j0];
+				const deep_real dW3 = a[0][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + j0] = 0.9f * s->mom_W3[i0 * 512 + j0] + g;
+				p->W3[i0 * 512 + j0] -= lr * s->mom_W3[i0 * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + (j0 + 1)];
+				const deep_real dW3 = a[1][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + (j0 + 1)] = 0.9f * s->mom_W3[i0 * 512 + (j0 + 1)] + g;
+				p->W3[i0 * 512 + (j0 + 1)] -= lr * s->mom_W3[i0 * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + (j0 + 2)];
+				const deep_real dW3 = a[2][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + (j0 + 2)] = 0.9f * s->mom_W3[i0 * 512 + (j0 + 2)] + g;
+				p->W3[i0 * 512 + (j0 + 2)] -= lr * s->mom_W3[i0 * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[i0 * 512 + (j0 + 3)];
+				const deep_real dW3 = a[3][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[i0 * 512 + (j0 + 3)] = 0.9f * s->mom_W3[i0 * 512 + (j0 + 3)] + g;
+				p->W3[i0 * 512 + (j0 + 3)] -= lr * s->mom_W3[i0 * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + j0];
+				const deep_real dW3 = a[4][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + j0] = 0.9f * s->mom_W3[(i0 + 1) * 512 + j0] + g;
+				p->W3[(i0 + 1) * 512 + j0] -= lr * s->mom_W3[(i0 + 1) * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 1)];
+				const deep_real dW3 = a[5][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + (j0 + 1)] = 0.9f * s->mom_W3[(i0 + 1) * 512 + (j0 + 1)] + g;
+				p->W3[(i0 + 1) * 512 + (j0 + 1)] -= lr * s->mom_W3[(i0 + 1) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 2)];
+				const deep_real dW3 = a[6][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + (j0 + 2)] = 0.9f * s->mom_W3[(i0 + 1) * 512 + (j0 + 2)] + g;
+				p->W3[(i0 + 1) * 512 + (j0 + 2)] -= lr * s->mom_W3[(i0 + 1) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 3)];
+				const deep_real dW3 = a[7][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 1) * 512 + (j0 + 3)] = 0.9f * s->mom_W3[(i0 + 1) * 512 + (j0 + 3)] + g;
+				p->W3[(i0 + 1) * 512 + (j0 + 3)] -= lr * s->mom_W3[(i0 + 1) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + j0];
+				const deep_real dW3 = a[8][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + j0] = 0.9f * s->mom_W3[(i0 + 2) * 512 + j0] + g;
+				p->W3[(i0 + 2) * 512 + j0] -= lr * s->mom_W3[(i0 + 2) * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 1)];
+				const deep_real dW3 = a[9][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + (j0 + 1)] = 0.9f * s->mom_W3[(i0 + 2) * 512 + (j0 + 1)] + g;
+				p->W3[(i0 + 2) * 512 + (j0 + 1)] -= lr * s->mom_W3[(i0 + 2) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 2)];
+				const deep_real dW3 = a[10][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + (j0 + 2)] = 0.9f * s->mom_W3[(i0 + 2) * 512 + (j0 + 2)] + g;
+				p->W3[(i0 + 2) * 512 + (j0 + 2)] -= lr * s->mom_W3[(i0 + 2) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 3)];
+				const deep_real dW3 = a[11][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 2) * 512 + (j0 + 3)] = 0.9f * s->mom_W3[(i0 + 2) * 512 + (j0 + 3)] + g;
+				p->W3[(i0 + 2) * 512 + (j0 + 3)] -= lr * s->mom_W3[(i0 + 2) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + j0];
+				const deep_real dW3 = a[12][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + j0] = 0.9f * s->mom_W3[(i0 + 3) * 512 + j0] + g;
+				p->W3[(i0 + 3) * 512 + j0] -= lr * s->mom_W3[(i0 + 3) * 512 + j0];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 1)];
+				const deep_real dW3 = a[13][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + (j0 + 1)] = 0.9f * s->mom_W3[(i0 + 3) * 512 + (j0 + 1)] + g;
+				p->W3[(i0 + 3) * 512 + (j0 + 1)] -= lr * s->mom_W3[(i0 + 3) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 2)];
+				const deep_real dW3 = a[14][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + (j0 + 2)] = 0.9f * s->mom_W3[(i0 + 3) * 512 + (j0 + 2)] + g;
+				p->W3[(i0 + 3) * 512 + (j0 + 2)] -= lr * s->mom_W3[(i0 + 3) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t35 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 3)];
+				const deep_real dW3 = a[15][0] + t35;
+				const deep_real g = dW3;
+				s->mom_W3[(i0 + 3) * 512 + (j0 + 3)] = 0.9f * s->mom_W3[(i0 + 3) * 512 + (j0 + 3)] + g;
+				p->W3[(i0 + 3) * 512 + (j0 + 3)] -= lr * s->mom_W3[(i0 + 3) * 512 + (j0 + 3)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t28[k * 512 + i0];
+				const deep_real x1 = t28[k * 512 + (i0 + 1)];
+				const deep_real x2 = t28[k * 512 + (i0 + 2)];
+				const deep_real x3 = t28[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						const deep_real dW3 = a[ii * 2 + c][l] + t35;
+						const deep_real g = dW3;
+						s->mom_W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] + g;
+						p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh1 = relu_grad#34 @ W2   [B,512] x [512,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh1 = W2^T dJ/d(matmul#9)   [fused]
 	 * relu_grad#40 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
 	 *   dJ/dh1 * relu'(matmul#7)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			deep_real a[16][16];
@@ -1098,6 +2974,130 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t34[i0 * 512 + k];
+				const deep_real x1 = t34[(i0 + 1) * 512 + k];
+				const deep_real x2 = t34[(i0 + 2) * 512 + k];
+				const deep_real x3 = t34[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = p->W2[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = p->W2[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = p->W2[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t40[i0 * 512 + j0] = h1[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t40[i0 * 512 + (j0 + 1)] = h1[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t40[i0 * 512 + (j0 + 2)] = h1[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t40[i0 * 512 + (j0 + 3)] = h1[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + j0] = h1[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + (j0 + 1)] = h1[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + (j0 + 2)] = h1[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 1) * 512 + (j0 + 3)] = h1[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + j0] = h1[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + (j0 + 1)] = h1[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + (j0 + 2)] = h1[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 2) * 512 + (j0 + 3)] = h1[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + j0] = h1[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + (j0 + 1)] = h1[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + (j0 + 2)] = h1[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t40[(i0 + 3) * 512 + (j0 + 3)] = h1[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t34[i0 * 512 + k];
+				const deep_real x1 = t34[(i0 + 1) * 512 + k];
+				const deep_real x2 = t34[(i0 + 2) * 512 + k];
+				const deep_real x3 = t34[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = p->W2[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t40[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#41 = 0.0005 * W1   [512,784] -> [512,784]   (deep.nn:19)
 	 *   0.0005 W1   [fused]
@@ -1107,6 +3107,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1   [fused]
 	 * W1 -= sgd step(dJ/dW1)   [512,784] x [512,784]   (deep.nn:24)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 768; j0 += 32) {
 		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
@@ -1196,6 +3197,198 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 784; j0 += 4) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t40[k * 512 + i0];
+				const deep_real x1 = t40[k * 512 + (i0 + 1)];
+				const deep_real x2 = t40[k * 512 + (i0 + 2)];
+				const deep_real x3 = t40[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = x[k * 784 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = x[k * 784 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = x[k * 784 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + j0];
+				const deep_real dW1 = a[0][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + j0] = 0.9f * s->mom_W1[i0 * 784 + j0] + g;
+				p->W1[i0 * 784 + j0] -= lr * s->mom_W1[i0 * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + (j0 + 1)];
+				const deep_real dW1 = a[1][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + (j0 + 1)] = 0.9f * s->mom_W1[i0 * 784 + (j0 + 1)] + g;
+				p->W1[i0 * 784 + (j0 + 1)] -= lr * s->mom_W1[i0 * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + (j0 + 2)];
+				const deep_real dW1 = a[2][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + (j0 + 2)] = 0.9f * s->mom_W1[i0 * 784 + (j0 + 2)] + g;
+				p->W1[i0 * 784 + (j0 + 2)] -= lr * s->mom_W1[i0 * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[i0 * 784 + (j0 + 3)];
+				const deep_real dW1 = a[3][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[i0 * 784 + (j0 + 3)] = 0.9f * s->mom_W1[i0 * 784 + (j0 + 3)] + g;
+				p->W1[i0 * 784 + (j0 + 3)] -= lr * s->mom_W1[i0 * 784 + (j0 + 3)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + j0];
+				const deep_real dW1 = a[4][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + j0] = 0.9f * s->mom_W1[(i0 + 1) * 784 + j0] + g;
+				p->W1[(i0 + 1) * 784 + j0] -= lr * s->mom_W1[(i0 + 1) * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 1)];
+				const deep_real dW1 = a[5][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 1) * 784 + (j0 + 1)] + g;
+				p->W1[(i0 + 1) * 784 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 1) * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 2)];
+				const deep_real dW1 = a[6][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 1) * 784 + (j0 + 2)] + g;
+				p->W1[(i0 + 1) * 784 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 1) * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 3)];
+				const deep_real dW1 = a[7][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 1) * 784 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 1) * 784 + (j0 + 3)] + g;
+				p->W1[(i0 + 1) * 784 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 1) * 784 + (j0 + 3)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + j0];
+				const deep_real dW1 = a[8][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + j0] = 0.9f * s->mom_W1[(i0 + 2) * 784 + j0] + g;
+				p->W1[(i0 + 2) * 784 + j0] -= lr * s->mom_W1[(i0 + 2) * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 1)];
+				const deep_real dW1 = a[9][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 2) * 784 + (j0 + 1)] + g;
+				p->W1[(i0 + 2) * 784 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 2) * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 2)];
+				const deep_real dW1 = a[10][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 2) * 784 + (j0 + 2)] + g;
+				p->W1[(i0 + 2) * 784 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 2) * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 3)];
+				const deep_real dW1 = a[11][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 2) * 784 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 2) * 784 + (j0 + 3)] + g;
+				p->W1[(i0 + 2) * 784 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 2) * 784 + (j0 + 3)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + j0];
+				const deep_real dW1 = a[12][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + j0] = 0.9f * s->mom_W1[(i0 + 3) * 784 + j0] + g;
+				p->W1[(i0 + 3) * 784 + j0] -= lr * s->mom_W1[(i0 + 3) * 784 + j0];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 1)];
+				const deep_real dW1 = a[13][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + (j0 + 1)] = 0.9f * s->mom_W1[(i0 + 3) * 784 + (j0 + 1)] + g;
+				p->W1[(i0 + 3) * 784 + (j0 + 1)] -= lr * s->mom_W1[(i0 + 3) * 784 + (j0 + 1)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 2)];
+				const deep_real dW1 = a[14][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + (j0 + 2)] = 0.9f * s->mom_W1[(i0 + 3) * 784 + (j0 + 2)] + g;
+				p->W1[(i0 + 3) * 784 + (j0 + 2)] -= lr * s->mom_W1[(i0 + 3) * 784 + (j0 + 2)];
+			}
+			{
+				const deep_real t41 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 3)];
+				const deep_real dW1 = a[15][0] + t41;
+				const deep_real g = dW1;
+				s->mom_W1[(i0 + 3) * 784 + (j0 + 3)] = 0.9f * s->mom_W1[(i0 + 3) * 784 + (j0 + 3)] + g;
+				p->W1[(i0 + 3) * 784 + (j0 + 3)] -= lr * s->mom_W1[(i0 + 3) * 784 + (j0 + 3)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t40[k * 512 + i0];
+				const deep_real x1 = t40[k * 512 + (i0 + 1)];
+				const deep_real x2 = t40[k * 512 + (i0 + 2)];
+				const deep_real x3 = t40[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = x[k * 784 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)];
+						const deep_real dW1 = a[ii * 2 + c][l] + t41;
+						const deep_real g = dW1;
+						s->mom_W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] + g;
+						p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 8 + l)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#45 = 0.0005 * W2   [512,512] -> [512,512]   (deep.nn:19)
 	 *   0.0005 W2   [fused]
@@ -1205,6 +3398,7 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2   [fused]
 	 * W2 -= sgd step(dJ/dW2)   [512,512] x [512,512]   (deep.nn:24)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
@@ -1256,6 +3450,198 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t34[k * 512 + i0];
+				const deep_real x1 = t34[k * 512 + (i0 + 1)];
+				const deep_real x2 = t34[k * 512 + (i0 + 2)];
+				const deep_real x3 = t34[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = h1[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = h1[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = h1[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + j0];
+				const deep_real dW2 = a[0][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + j0] = 0.9f * s->mom_W2[i0 * 512 + j0] + g;
+				p->W2[i0 * 512 + j0] -= lr * s->mom_W2[i0 * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + (j0 + 1)];
+				const deep_real dW2 = a[1][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + (j0 + 1)] = 0.9f * s->mom_W2[i0 * 512 + (j0 + 1)] + g;
+				p->W2[i0 * 512 + (j0 + 1)] -= lr * s->mom_W2[i0 * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + (j0 + 2)];
+				const deep_real dW2 = a[2][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + (j0 + 2)] = 0.9f * s->mom_W2[i0 * 512 + (j0 + 2)] + g;
+				p->W2[i0 * 512 + (j0 + 2)] -= lr * s->mom_W2[i0 * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[i0 * 512 + (j0 + 3)];
+				const deep_real dW2 = a[3][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[i0 * 512 + (j0 + 3)] = 0.9f * s->mom_W2[i0 * 512 + (j0 + 3)] + g;
+				p->W2[i0 * 512 + (j0 + 3)] -= lr * s->mom_W2[i0 * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + j0];
+				const deep_real dW2 = a[4][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + j0] = 0.9f * s->mom_W2[(i0 + 1) * 512 + j0] + g;
+				p->W2[(i0 + 1) * 512 + j0] -= lr * s->mom_W2[(i0 + 1) * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 1)];
+				const deep_real dW2 = a[5][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + (j0 + 1)] = 0.9f * s->mom_W2[(i0 + 1) * 512 + (j0 + 1)] + g;
+				p->W2[(i0 + 1) * 512 + (j0 + 1)] -= lr * s->mom_W2[(i0 + 1) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 2)];
+				const deep_real dW2 = a[6][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + (j0 + 2)] = 0.9f * s->mom_W2[(i0 + 1) * 512 + (j0 + 2)] + g;
+				p->W2[(i0 + 1) * 512 + (j0 + 2)] -= lr * s->mom_W2[(i0 + 1) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 3)];
+				const deep_real dW2 = a[7][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 1) * 512 + (j0 + 3)] = 0.9f * s->mom_W2[(i0 + 1) * 512 + (j0 + 3)] + g;
+				p->W2[(i0 + 1) * 512 + (j0 + 3)] -= lr * s->mom_W2[(i0 + 1) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + j0];
+				const deep_real dW2 = a[8][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + j0] = 0.9f * s->mom_W2[(i0 + 2) * 512 + j0] + g;
+				p->W2[(i0 + 2) * 512 + j0] -= lr * s->mom_W2[(i0 + 2) * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 1)];
+				const deep_real dW2 = a[9][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + (j0 + 1)] = 0.9f * s->mom_W2[(i0 + 2) * 512 + (j0 + 1)] + g;
+				p->W2[(i0 + 2) * 512 + (j0 + 1)] -= lr * s->mom_W2[(i0 + 2) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 2)];
+				const deep_real dW2 = a[10][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + (j0 + 2)] = 0.9f * s->mom_W2[(i0 + 2) * 512 + (j0 + 2)] + g;
+				p->W2[(i0 + 2) * 512 + (j0 + 2)] -= lr * s->mom_W2[(i0 + 2) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 3)];
+				const deep_real dW2 = a[11][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 2) * 512 + (j0 + 3)] = 0.9f * s->mom_W2[(i0 + 2) * 512 + (j0 + 3)] + g;
+				p->W2[(i0 + 2) * 512 + (j0 + 3)] -= lr * s->mom_W2[(i0 + 2) * 512 + (j0 + 3)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + j0];
+				const deep_real dW2 = a[12][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + j0] = 0.9f * s->mom_W2[(i0 + 3) * 512 + j0] + g;
+				p->W2[(i0 + 3) * 512 + j0] -= lr * s->mom_W2[(i0 + 3) * 512 + j0];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 1)];
+				const deep_real dW2 = a[13][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + (j0 + 1)] = 0.9f * s->mom_W2[(i0 + 3) * 512 + (j0 + 1)] + g;
+				p->W2[(i0 + 3) * 512 + (j0 + 1)] -= lr * s->mom_W2[(i0 + 3) * 512 + (j0 + 1)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 2)];
+				const deep_real dW2 = a[14][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + (j0 + 2)] = 0.9f * s->mom_W2[(i0 + 3) * 512 + (j0 + 2)] + g;
+				p->W2[(i0 + 3) * 512 + (j0 + 2)] -= lr * s->mom_W2[(i0 + 3) * 512 + (j0 + 2)];
+			}
+			{
+				const deep_real t45 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 3)];
+				const deep_real dW2 = a[15][0] + t45;
+				const deep_real g = dW2;
+				s->mom_W2[(i0 + 3) * 512 + (j0 + 3)] = 0.9f * s->mom_W2[(i0 + 3) * 512 + (j0 + 3)] + g;
+				p->W2[(i0 + 3) * 512 + (j0 + 3)] -= lr * s->mom_W2[(i0 + 3) * 512 + (j0 + 3)];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t34[k * 512 + i0];
+				const deep_real x1 = t34[k * 512 + (i0 + 1)];
+				const deep_real x2 = t34[k * 512 + (i0 + 2)];
+				const deep_real x3 = t34[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						const deep_real dW2 = a[ii * 2 + c][l] + t45;
+						const deep_real g = dW2;
+						s->mom_W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] + g;
+						p->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	s->step++;
 	return GRADC_OK;
@@ -1285,8 +3671,11 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	deep_real *t36 = (deep_real *)(void *)(mem + 131072);
 	deep_real *t41 = (deep_real *)(void *)(mem + 0);
 	deep_real *xt_t7 = (deep_real *)(void *)(mem + 131072);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	deep_real *xt_t9 = (deep_real *)(void *)(mem + 262144);  /* scratch of matmul#9 */
+	(void)xt_t9;
 	deep_real *xt_t11 = (deep_real *)(void *)(mem + 393216);  /* scratch of matmul#11 */
+	(void)xt_t11;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
@@ -1297,6 +3686,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	/* matmul#7 = x @ W1^T   [B,784] x [512,784] -> [B,512]   (deep.nn:14: h1 = relu(W1 @ x))   [fused]
 	 * h1 = relu(matmul#7)   [B,512] -> [B,512]   (deep.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -1349,10 +3739,140 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 784; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = x[i0 * 784 + k0 + l];
+					const deep_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const deep_real x2 = x[(i0 + 2) * 784 + k0 + l];
+					const deep_real x3 = x[(i0 + 3) * 784 + k0 + l];
+					const deep_real w0 = p->W1[j0 * 784 + k0 + l];
+					const deep_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const deep_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const deep_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h1[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h1[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h1[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h1[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h1[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[i0 * 784 + k];
+				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#9 = h1 @ W2^T   [B,512] x [512,512] -> [B,512]   (deep.nn:15: h2 = relu(W2 @ h1))   [fused]
 	 * h2 = relu(matmul#9)   [B,512] -> [B,512]   (deep.nn:15)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -1405,10 +3925,140 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h1[i0 * 512 + k0 + l];
+					const deep_real x1 = h1[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h1[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h1[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W2[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W2[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W2[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W2[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h2[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h2[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h2[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h2[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h2[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[i0 * 512 + k];
+				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t9[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t9[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t9[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t9[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#11 = h2 @ W3^T   [B,512] x [512,512] -> [B,512]   (deep.nn:16: h3 = relu(W3 @ h2))   [fused]
 	 * h3 = relu(matmul#11)   [B,512] -> [B,512]   (deep.nn:16)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 512; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -1461,8 +4111,138 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h2[i0 * 512 + k0 + l];
+					const deep_real x1 = h2[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h2[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h2[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W3[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W3[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W3[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W3[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h3[i0 * 512 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h3[i0 * 512 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h3[(i0 + 1) * 512 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h3[(i0 + 2) * 512 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h3[(i0 + 3) * 512 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 512; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 512; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[i0 * 512 + k];
+				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = xt_t11[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = xt_t11[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = xt_t11[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = xt_t11[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* o = h3 @ W4^T   [B,512] x [10,512] -> [B,10]   (deep.nn:17: o = W4 @ h3) */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
 			deep_real d[10][16];
@@ -1518,6 +4298,215 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real x2 = h3[(i0 + 2) * 512 + k0 + l];
+					const deep_real x3 = h3[(i0 + 3) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		deep_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const deep_real x0 = h3[i0 * 512 + k0 + l];
+				const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+				const deep_real x2 = h3[(i0 + 2) * 512 + k0 + l];
+				const deep_real x3 = h3[(i0 + 3) * 512 + k0 + l];
+				const deep_real w0 = p->W4[4096 + k0 + l];
+				const deep_real w1 = p->W4[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			deep_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 512; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const deep_real x0 = h3[i0 * 512 + k0 + l];
+					const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+					const deep_real w0 = p->W4[j0 * 512 + k0 + l];
+					const deep_real w1 = p->W4[(j0 + 1) * 512 + k0 + l];
+					const deep_real w2 = p->W4[(j0 + 2) * 512 + k0 + l];
+					const deep_real w3 = p->W4[(j0 + 3) * 512 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const deep_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 2) {
+		deep_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 512; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const deep_real x0 = h3[i0 * 512 + k0 + l];
+				const deep_real x1 = h3[(i0 + 1) * 512 + k0 + l];
+				const deep_real w0 = p->W4[4096 + k0 + l];
+				const deep_real w1 = p->W4[4608 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const deep_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (deep.nn:18: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -1719,6 +4708,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW4 = matmul#28 + scale#27   [10,512] x [10,512] -> [10,512]   (deep.nn:17)
 	 *   dJ/dW4 = dJ/do h3^T + 0.0005 W4
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 64) {
 		for (int i0 = 0; i0 < 10; i0 += 5) {
 			deep_real a[20][16];
@@ -1770,12 +4760,175 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			deep_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10 + i0];
+				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				const deep_real x2 = do_[k * 10 + (i0 + 2)];
+				const deep_real x3 = do_[k * 10 + (i0 + 3)];
+				const deep_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const deep_real r1 = h3[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const deep_real r2 = h3[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const deep_real r3 = h3[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + j0];
+				grad->W4[i0 * 512 + j0] = a[0][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + (j0 + 1)];
+				grad->W4[i0 * 512 + (j0 + 1)] = a[1][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + (j0 + 2)];
+				grad->W4[i0 * 512 + (j0 + 2)] = a[2][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[i0 * 512 + (j0 + 3)];
+				grad->W4[i0 * 512 + (j0 + 3)] = a[3][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + j0];
+				grad->W4[(i0 + 1) * 512 + j0] = a[4][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + j0];
+				grad->W4[(i0 + 2) * 512 + j0] = a[8][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + j0];
+				grad->W4[(i0 + 3) * 512 + j0] = a[12][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + j0];
+				grad->W4[(i0 + 4) * 512 + j0] = a[16][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 1)];
+				grad->W4[(i0 + 4) * 512 + (j0 + 1)] = a[17][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 2)];
+				grad->W4[(i0 + 4) * 512 + (j0 + 2)] = a[18][0] + t27;
+			}
+			{
+				const deep_real t27 = 0.0005f * p->W4[(i0 + 4) * 512 + (j0 + 3)];
+				grad->W4[(i0 + 4) * 512 + (j0 + 3)] = a[19][0] + t27;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 32) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10 + i0];
+				const deep_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = h3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const deep_real r1 = h3[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const deep_real r2 = h3[k * 512 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const deep_real r3 = h3[k * 512 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t27 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						grad->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 4 + c][l] + t27;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh3 = do @ W4   [B,10] x [10,512] -> [B,512]   (deep.nn:17)
 	 *   dJ/dh3 = W4^T dJ/do   [fused]
 	 * relu_grad#31 = relu_grad(dh3, h3)   [B,512] x [B,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh3 * relu'(matmul#11)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			deep_real a[16][16];
@@ -1823,6 +4976,130 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = p->W4[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = p->W4[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = p->W4[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t31[i0 * 512 + j0] = h3[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t31[i0 * 512 + (j0 + 1)] = h3[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t31[i0 * 512 + (j0 + 2)] = h3[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t31[i0 * 512 + (j0 + 3)] = h3[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + j0] = h3[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + (j0 + 1)] = h3[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + (j0 + 2)] = h3[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 1) * 512 + (j0 + 3)] = h3[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + j0] = h3[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + (j0 + 1)] = h3[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + (j0 + 2)] = h3[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 2) * 512 + (j0 + 3)] = h3[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + j0] = h3[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + (j0 + 1)] = h3[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + (j0 + 2)] = h3[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t31[(i0 + 3) * 512 + (j0 + 3)] = h3[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = p->W4[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = p->W4[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t31[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#32 = 0.0005 * W3   [512,512] -> [512,512]   (deep.nn:19)
 	 *   0.0005 W3   [fused]
@@ -1831,6 +5108,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW3 = matmul#33 + scale#32   [512,512] x [512,512] -> [512,512]   (deep.nn:16)
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
@@ -1879,12 +5157,154 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t31[k * 512 + i0];
+				const deep_real x1 = t31[k * 512 + (i0 + 1)];
+				const deep_real x2 = t31[k * 512 + (i0 + 2)];
+				const deep_real x3 = t31[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = h2[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = h2[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = h2[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + j0];
+				grad->W3[i0 * 512 + j0] = a[0][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + (j0 + 1)];
+				grad->W3[i0 * 512 + (j0 + 1)] = a[1][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + (j0 + 2)];
+				grad->W3[i0 * 512 + (j0 + 2)] = a[2][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[i0 * 512 + (j0 + 3)];
+				grad->W3[i0 * 512 + (j0 + 3)] = a[3][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + j0];
+				grad->W3[(i0 + 1) * 512 + j0] = a[4][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + j0];
+				grad->W3[(i0 + 2) * 512 + j0] = a[8][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + j0];
+				grad->W3[(i0 + 3) * 512 + j0] = a[12][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t32;
+			}
+			{
+				const deep_real t32 = 0.0005f * p->W3[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W3[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t32;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t31[k * 512 + i0];
+				const deep_real x1 = t31[k * 512 + (i0 + 1)];
+				const deep_real x2 = t31[k * 512 + (i0 + 2)];
+				const deep_real x3 = t31[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = h2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						grad->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t32;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh2 = relu_grad#31 @ W3   [B,512] x [512,512] -> [B,512]   (deep.nn:16)
 	 *   dJ/dh2 = W3^T dJ/d(matmul#11)   [fused]
 	 * relu_grad#36 = relu_grad(dh2, h2)   [B,512] x [B,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh2 * relu'(matmul#9)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			deep_real a[16][16];
@@ -1932,6 +5352,130 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t31[i0 * 512 + k];
+				const deep_real x1 = t31[(i0 + 1) * 512 + k];
+				const deep_real x2 = t31[(i0 + 2) * 512 + k];
+				const deep_real x3 = t31[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = p->W3[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = p->W3[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = p->W3[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t36[i0 * 512 + j0] = h2[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t36[i0 * 512 + (j0 + 1)] = h2[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t36[i0 * 512 + (j0 + 2)] = h2[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t36[i0 * 512 + (j0 + 3)] = h2[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + j0] = h2[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + (j0 + 1)] = h2[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + (j0 + 2)] = h2[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 1) * 512 + (j0 + 3)] = h2[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + j0] = h2[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + (j0 + 1)] = h2[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + (j0 + 2)] = h2[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 2) * 512 + (j0 + 3)] = h2[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + j0] = h2[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + (j0 + 1)] = h2[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + (j0 + 2)] = h2[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t36[(i0 + 3) * 512 + (j0 + 3)] = h2[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t31[i0 * 512 + k];
+				const deep_real x1 = t31[(i0 + 1) * 512 + k];
+				const deep_real x2 = t31[(i0 + 2) * 512 + k];
+				const deep_real x3 = t31[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = p->W3[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = p->W3[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t36[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#37 = 0.0005 * W2   [512,512] -> [512,512]   (deep.nn:19)
 	 *   0.0005 W2   [fused]
@@ -1940,6 +5484,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW2 = matmul#38 + scale#37   [512,512] x [512,512] -> [512,512]   (deep.nn:15)
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
@@ -1988,12 +5533,154 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t36[k * 512 + i0];
+				const deep_real x1 = t36[k * 512 + (i0 + 1)];
+				const deep_real x2 = t36[k * 512 + (i0 + 2)];
+				const deep_real x3 = t36[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = h1[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = h1[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = h1[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + j0];
+				grad->W2[i0 * 512 + j0] = a[0][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + (j0 + 1)];
+				grad->W2[i0 * 512 + (j0 + 1)] = a[1][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + (j0 + 2)];
+				grad->W2[i0 * 512 + (j0 + 2)] = a[2][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[i0 * 512 + (j0 + 3)];
+				grad->W2[i0 * 512 + (j0 + 3)] = a[3][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + j0];
+				grad->W2[(i0 + 1) * 512 + j0] = a[4][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 1)];
+				grad->W2[(i0 + 1) * 512 + (j0 + 1)] = a[5][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 2)];
+				grad->W2[(i0 + 1) * 512 + (j0 + 2)] = a[6][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 1) * 512 + (j0 + 3)];
+				grad->W2[(i0 + 1) * 512 + (j0 + 3)] = a[7][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + j0];
+				grad->W2[(i0 + 2) * 512 + j0] = a[8][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 1)];
+				grad->W2[(i0 + 2) * 512 + (j0 + 1)] = a[9][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 2)];
+				grad->W2[(i0 + 2) * 512 + (j0 + 2)] = a[10][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 2) * 512 + (j0 + 3)];
+				grad->W2[(i0 + 2) * 512 + (j0 + 3)] = a[11][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + j0];
+				grad->W2[(i0 + 3) * 512 + j0] = a[12][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 1)];
+				grad->W2[(i0 + 3) * 512 + (j0 + 1)] = a[13][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 2)];
+				grad->W2[(i0 + 3) * 512 + (j0 + 2)] = a[14][0] + t37;
+			}
+			{
+				const deep_real t37 = 0.0005f * p->W2[(i0 + 3) * 512 + (j0 + 3)];
+				grad->W2[(i0 + 3) * 512 + (j0 + 3)] = a[15][0] + t37;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t36[k * 512 + i0];
+				const deep_real x1 = t36[k * 512 + (i0 + 1)];
+				const deep_real x2 = t36[k * 512 + (i0 + 2)];
+				const deep_real x3 = t36[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = h1[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						grad->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t37;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh1 = relu_grad#36 @ W2   [B,512] x [512,512] -> [B,512]   (deep.nn:15)
 	 *   dJ/dh1 = W2^T dJ/d(matmul#9)   [fused]
 	 * relu_grad#41 = relu_grad(dh1, h1)   [B,512] x [B,512] -> [B,512]   (deep.nn:14)
 	 *   dJ/dh1 * relu'(matmul#7)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 512; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			deep_real a[16][16];
@@ -2041,6 +5728,130 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 512; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t36[i0 * 512 + k];
+				const deep_real x1 = t36[(i0 + 1) * 512 + k];
+				const deep_real x2 = t36[(i0 + 2) * 512 + k];
+				const deep_real x3 = t36[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = p->W2[k * 512 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = p->W2[k * 512 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = p->W2[k * 512 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t41[i0 * 512 + j0] = h1[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t41[i0 * 512 + (j0 + 1)] = h1[i0 * 512 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t41[i0 * 512 + (j0 + 2)] = h1[i0 * 512 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t41[i0 * 512 + (j0 + 3)] = h1[i0 * 512 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + j0] = h1[(i0 + 1) * 512 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + (j0 + 1)] = h1[(i0 + 1) * 512 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + (j0 + 2)] = h1[(i0 + 1) * 512 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 1) * 512 + (j0 + 3)] = h1[(i0 + 1) * 512 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + j0] = h1[(i0 + 2) * 512 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + (j0 + 1)] = h1[(i0 + 2) * 512 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + (j0 + 2)] = h1[(i0 + 2) * 512 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 2) * 512 + (j0 + 3)] = h1[(i0 + 2) * 512 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + j0] = h1[(i0 + 3) * 512 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + (j0 + 1)] = h1[(i0 + 3) * 512 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + (j0 + 2)] = h1[(i0 + 3) * 512 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t41[(i0 + 3) * 512 + (j0 + 3)] = h1[(i0 + 3) * 512 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t36[i0 * 512 + k];
+				const deep_real x1 = t36[(i0 + 1) * 512 + k];
+				const deep_real x2 = t36[(i0 + 2) * 512 + k];
+				const deep_real x3 = t36[(i0 + 3) * 512 + k];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = p->W2[k * 512 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = p->W2[k * 512 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t41[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#42 = 0.0005 * W1   [512,784] -> [512,784]   (deep.nn:19)
 	 *   0.0005 W1   [fused]
@@ -2049,6 +5860,7 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 * dW1 = matmul#43 + scale#42   [512,784] x [512,784] -> [512,784]   (deep.nn:14)
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 768; j0 += 32) {
 		for (int i0 = 0; i0 < 512; i0 += 8) {
 			deep_real a[16][16];
@@ -2132,6 +5944,147 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 784; j0 += 4) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t41[k * 512 + i0];
+				const deep_real x1 = t41[k * 512 + (i0 + 1)];
+				const deep_real x2 = t41[k * 512 + (i0 + 2)];
+				const deep_real x3 = t41[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const deep_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const deep_real r1 = x[k * 784 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const deep_real r2 = x[k * 784 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const deep_real r3 = x[k * 784 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + j0];
+				grad->W1[i0 * 784 + j0] = a[0][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + (j0 + 1)];
+				grad->W1[i0 * 784 + (j0 + 1)] = a[1][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + (j0 + 2)];
+				grad->W1[i0 * 784 + (j0 + 2)] = a[2][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[i0 * 784 + (j0 + 3)];
+				grad->W1[i0 * 784 + (j0 + 3)] = a[3][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + j0];
+				grad->W1[(i0 + 1) * 784 + j0] = a[4][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 1)];
+				grad->W1[(i0 + 1) * 784 + (j0 + 1)] = a[5][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 2)];
+				grad->W1[(i0 + 1) * 784 + (j0 + 2)] = a[6][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 1) * 784 + (j0 + 3)];
+				grad->W1[(i0 + 1) * 784 + (j0 + 3)] = a[7][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + j0];
+				grad->W1[(i0 + 2) * 784 + j0] = a[8][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 1)];
+				grad->W1[(i0 + 2) * 784 + (j0 + 1)] = a[9][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 2)];
+				grad->W1[(i0 + 2) * 784 + (j0 + 2)] = a[10][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 2) * 784 + (j0 + 3)];
+				grad->W1[(i0 + 2) * 784 + (j0 + 3)] = a[11][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + j0];
+				grad->W1[(i0 + 3) * 784 + j0] = a[12][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 1)];
+				grad->W1[(i0 + 3) * 784 + (j0 + 1)] = a[13][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 2)];
+				grad->W1[(i0 + 3) * 784 + (j0 + 2)] = a[14][0] + t42;
+			}
+			{
+				const deep_real t42 = 0.0005f * p->W1[(i0 + 3) * 784 + (j0 + 3)];
+				grad->W1[(i0 + 3) * 784 + (j0 + 3)] = a[15][0] + t42;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
+			deep_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = t41[k * 512 + i0];
+				const deep_real x1 = t41[k * 512 + (i0 + 1)];
+				const deep_real x2 = t41[k * 512 + (i0 + 2)];
+				const deep_real x3 = t41[k * 512 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const deep_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = x[k * 784 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)];
+						grad->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t42;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {

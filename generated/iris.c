@@ -115,6 +115,7 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 	 * add#7 = matmul#6 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13)   [fused]
 	 * h = tanh(add#7)   [B,16] -> [B,16]   (iris.nn:13)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < 16; j++) {
 			iris_real acc = 0.0f;
@@ -125,10 +126,34 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 			h[i * 16 + j] = GRADC_TANHF(t7);
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 16; i++) {
+		for (int j = 0; j < 16; j++) {
+			iris_real acc = 0.0f;
+			for (int k = 0; k < 4; k++) {
+				acc += x[i * 4 + k] * p->W1[j * 4 + k];
+			}
+			const iris_real t7 = acc + p->b1[j];
+			h[i * 16 + j] = GRADC_TANHF(t7);
+		}
+	}
+#else
+	for (int i = 0; i < 16; i++) {
+		for (int j = 0; j < 16; j++) {
+			iris_real acc = 0.0f;
+			for (int k = 0; k < 4; k++) {
+				acc += x[i * 4 + k] * p->W1[j * 4 + k];
+			}
+			const iris_real t7 = acc + p->b1[j];
+			h[i * 16 + j] = GRADC_TANHF(t7);
+		}
+	}
+#endif
 
 	/* matmul#9 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#9 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 2) {
 		iris_real d[6][16];
 		for (int t = 0; t < 6; t++) {
@@ -174,6 +199,110 @@ int iris_infer(const iris_params *p, const iris_real *x, iris_real *p_, iris_rea
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real d[12][1];
+		for (int t = 0; t < 12; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 16; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const iris_real x0 = h[i0 * 16 + k0 + l];
+				const iris_real x1 = h[(i0 + 1) * 16 + k0 + l];
+				const iris_real x2 = h[(i0 + 2) * 16 + k0 + l];
+				const iris_real x3 = h[(i0 + 3) * 16 + k0 + l];
+				const iris_real w0 = p->W2[k0 + l];
+				const iris_real w1 = p->W2[16 + k0 + l];
+				const iris_real w2 = p->W2[32 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x1 * w0;
+				d[4][l] += x1 * w1;
+				d[5][l] += x1 * w2;
+				d[6][l] += x2 * w0;
+				d[7][l] += x2 * w1;
+				d[8][l] += x2 * w2;
+				d[9][l] += x3 * w0;
+				d[10][l] += x3 * w1;
+				d[11][l] += x3 * w2;
+			}
+		}
+		{
+			o[i0 * 3 + 0] = d[0][0] + p->b2[0];
+		}
+		{
+			o[i0 * 3 + 1] = d[1][0] + p->b2[1];
+		}
+		{
+			o[i0 * 3 + 2] = d[2][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 1) * 3 + 0] = d[3][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 1) * 3 + 1] = d[4][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 1) * 3 + 2] = d[5][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 2) * 3 + 0] = d[6][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 2) * 3 + 1] = d[7][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 2) * 3 + 2] = d[8][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 3) * 3 + 0] = d[9][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 3) * 3 + 1] = d[10][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 3) * 3 + 2] = d[11][0] + p->b2[2];
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 2) {
+		iris_real d[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 16; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const iris_real x0 = h[i0 * 16 + k0 + l];
+				const iris_real x1 = h[(i0 + 1) * 16 + k0 + l];
+				const iris_real w0 = p->W2[k0 + l];
+				const iris_real w1 = p->W2[16 + k0 + l];
+				const iris_real w2 = p->W2[32 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x1 * w0;
+				d[4][l] += x1 * w1;
+				d[5][l] += x1 * w2;
+			}
+		}
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				const iris_real v = (d[ii * 3 + jj][0] + d[ii * 3 + jj][2]) + (d[ii * 3 + jj][1] + d[ii * 3 + jj][3]);
+				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
+			}
+		}
+	}
+#endif
 
 	/* p = softmax(o)   [B,3] -> [B,3]   (iris.nn:15: p = softmax(o)) */
 	for (int r = 0; r < 16; r++) {
@@ -229,6 +358,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 * add#8 = matmul#7 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13)   [fused]
 	 * h = tanh(add#8)   [B,16] -> [B,16]   (iris.nn:13)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < 16; j++) {
 			iris_real acc = 0.0f;
@@ -239,10 +369,34 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			h[i * 16 + j] = GRADC_TANHF(t8);
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 16; i++) {
+		for (int j = 0; j < 16; j++) {
+			iris_real acc = 0.0f;
+			for (int k = 0; k < 4; k++) {
+				acc += x[i * 4 + k] * p->W1[j * 4 + k];
+			}
+			const iris_real t8 = acc + p->b1[j];
+			h[i * 16 + j] = GRADC_TANHF(t8);
+		}
+	}
+#else
+	for (int i = 0; i < 16; i++) {
+		for (int j = 0; j < 16; j++) {
+			iris_real acc = 0.0f;
+			for (int k = 0; k < 4; k++) {
+				acc += x[i * 4 + k] * p->W1[j * 4 + k];
+			}
+			const iris_real t8 = acc + p->b1[j];
+			h[i * 16 + j] = GRADC_TANHF(t8);
+		}
+	}
+#endif
 
 	/* matmul#10 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 2) {
 		iris_real d[6][16];
 		for (int t = 0; t < 6; t++) {
@@ -288,6 +442,110 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real d[12][1];
+		for (int t = 0; t < 12; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 16; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const iris_real x0 = h[i0 * 16 + k0 + l];
+				const iris_real x1 = h[(i0 + 1) * 16 + k0 + l];
+				const iris_real x2 = h[(i0 + 2) * 16 + k0 + l];
+				const iris_real x3 = h[(i0 + 3) * 16 + k0 + l];
+				const iris_real w0 = p->W2[k0 + l];
+				const iris_real w1 = p->W2[16 + k0 + l];
+				const iris_real w2 = p->W2[32 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x1 * w0;
+				d[4][l] += x1 * w1;
+				d[5][l] += x1 * w2;
+				d[6][l] += x2 * w0;
+				d[7][l] += x2 * w1;
+				d[8][l] += x2 * w2;
+				d[9][l] += x3 * w0;
+				d[10][l] += x3 * w1;
+				d[11][l] += x3 * w2;
+			}
+		}
+		{
+			o[i0 * 3 + 0] = d[0][0] + p->b2[0];
+		}
+		{
+			o[i0 * 3 + 1] = d[1][0] + p->b2[1];
+		}
+		{
+			o[i0 * 3 + 2] = d[2][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 1) * 3 + 0] = d[3][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 1) * 3 + 1] = d[4][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 1) * 3 + 2] = d[5][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 2) * 3 + 0] = d[6][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 2) * 3 + 1] = d[7][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 2) * 3 + 2] = d[8][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 3) * 3 + 0] = d[9][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 3) * 3 + 1] = d[10][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 3) * 3 + 2] = d[11][0] + p->b2[2];
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 2) {
+		iris_real d[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 16; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const iris_real x0 = h[i0 * 16 + k0 + l];
+				const iris_real x1 = h[(i0 + 1) * 16 + k0 + l];
+				const iris_real w0 = p->W2[k0 + l];
+				const iris_real w1 = p->W2[16 + k0 + l];
+				const iris_real w2 = p->W2[32 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x1 * w0;
+				d[4][l] += x1 * w1;
+				d[5][l] += x1 * w2;
+			}
+		}
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				const iris_real v = (d[ii * 3 + jj][0] + d[ii * 3 + jj][2]) + (d[ii * 3 + jj][1] + d[ii * 3 + jj][3]);
+				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -371,6 +629,7 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 	 * tanh_grad#18 = tanh_grad(dh, h)   [B,16] x [B,16] -> [B,16]   (iris.nn:13)
 	 *   dL/dh * (1 - h^2)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 8) {
 		iris_real a[8][16];
 		for (int t = 0; t < 8; t++) {
@@ -405,11 +664,134 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 16; j0 += 4) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			iris_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 3; k++) {
+				const iris_real x0 = do_[i0 * 3 + k];
+				const iris_real x1 = do_[(i0 + 1) * 3 + k];
+				const iris_real x2 = do_[(i0 + 2) * 3 + k];
+				const iris_real x3 = do_[(i0 + 3) * 3 + k];
+				for (int l = 0; l < 1; l++) {
+					const iris_real r0 = p->W2[k * 16 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const iris_real r1 = p->W2[k * 16 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const iris_real r2 = p->W2[k * 16 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const iris_real r3 = p->W2[k * 16 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t18[i0 * 16 + j0] = a[0][0] * (1.0f - h[i0 * 16 + j0] * h[i0 * 16 + j0]);
+			}
+			{
+				t18[i0 * 16 + (j0 + 1)] = a[1][0] * (1.0f - h[i0 * 16 + (j0 + 1)] * h[i0 * 16 + (j0 + 1)]);
+			}
+			{
+				t18[i0 * 16 + (j0 + 2)] = a[2][0] * (1.0f - h[i0 * 16 + (j0 + 2)] * h[i0 * 16 + (j0 + 2)]);
+			}
+			{
+				t18[i0 * 16 + (j0 + 3)] = a[3][0] * (1.0f - h[i0 * 16 + (j0 + 3)] * h[i0 * 16 + (j0 + 3)]);
+			}
+			{
+				t18[(i0 + 1) * 16 + j0] = a[4][0] * (1.0f - h[(i0 + 1) * 16 + j0] * h[(i0 + 1) * 16 + j0]);
+			}
+			{
+				t18[(i0 + 1) * 16 + (j0 + 1)] = a[5][0] * (1.0f - h[(i0 + 1) * 16 + (j0 + 1)] * h[(i0 + 1) * 16 + (j0 + 1)]);
+			}
+			{
+				t18[(i0 + 1) * 16 + (j0 + 2)] = a[6][0] * (1.0f - h[(i0 + 1) * 16 + (j0 + 2)] * h[(i0 + 1) * 16 + (j0 + 2)]);
+			}
+			{
+				t18[(i0 + 1) * 16 + (j0 + 3)] = a[7][0] * (1.0f - h[(i0 + 1) * 16 + (j0 + 3)] * h[(i0 + 1) * 16 + (j0 + 3)]);
+			}
+			{
+				t18[(i0 + 2) * 16 + j0] = a[8][0] * (1.0f - h[(i0 + 2) * 16 + j0] * h[(i0 + 2) * 16 + j0]);
+			}
+			{
+				t18[(i0 + 2) * 16 + (j0 + 1)] = a[9][0] * (1.0f - h[(i0 + 2) * 16 + (j0 + 1)] * h[(i0 + 2) * 16 + (j0 + 1)]);
+			}
+			{
+				t18[(i0 + 2) * 16 + (j0 + 2)] = a[10][0] * (1.0f - h[(i0 + 2) * 16 + (j0 + 2)] * h[(i0 + 2) * 16 + (j0 + 2)]);
+			}
+			{
+				t18[(i0 + 2) * 16 + (j0 + 3)] = a[11][0] * (1.0f - h[(i0 + 2) * 16 + (j0 + 3)] * h[(i0 + 2) * 16 + (j0 + 3)]);
+			}
+			{
+				t18[(i0 + 3) * 16 + j0] = a[12][0] * (1.0f - h[(i0 + 3) * 16 + j0] * h[(i0 + 3) * 16 + j0]);
+			}
+			{
+				t18[(i0 + 3) * 16 + (j0 + 1)] = a[13][0] * (1.0f - h[(i0 + 3) * 16 + (j0 + 1)] * h[(i0 + 3) * 16 + (j0 + 1)]);
+			}
+			{
+				t18[(i0 + 3) * 16 + (j0 + 2)] = a[14][0] * (1.0f - h[(i0 + 3) * 16 + (j0 + 2)] * h[(i0 + 3) * 16 + (j0 + 2)]);
+			}
+			{
+				t18[(i0 + 3) * 16 + (j0 + 3)] = a[15][0] * (1.0f - h[(i0 + 3) * 16 + (j0 + 3)] * h[(i0 + 3) * 16 + (j0 + 3)]);
+			}
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real a[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 3; k++) {
+			const iris_real x0 = do_[i0 * 3 + k];
+			const iris_real x1 = do_[(i0 + 1) * 3 + k];
+			const iris_real x2 = do_[(i0 + 2) * 3 + k];
+			const iris_real x3 = do_[(i0 + 3) * 3 + k];
+			for (int l = 0; l < 8; l++) {
+				const iris_real r0 = p->W2[k * 16 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				const iris_real r1 = p->W2[k * 16 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					t18[(i0 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(i0 + ii) * 16 + c * 8 + l] * h[(i0 + ii) * 16 + c * 8 + l]);
+				}
+			}
+		}
+	}
+#endif
 
 	/* dW1 = tanh_grad#18^T @ x   [B,16] x [B,4] -> [16,4]   (iris.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T   [fused]
 	 * W1 -= adam step(dL/dW1)   [16,4] x [16,4]   (iris.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 8) {
 		iris_real a[8][4];
 		for (int t = 0; t < 8; t++) {
@@ -447,11 +829,176 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real a[16][1];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 1; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = t18[k * 16 + i0];
+			const iris_real x1 = t18[k * 16 + (i0 + 1)];
+			const iris_real x2 = t18[k * 16 + (i0 + 2)];
+			const iris_real x3 = t18[k * 16 + (i0 + 3)];
+			for (int l = 0; l < 1; l++) {
+				const iris_real r0 = x[k * 4 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				a[8][l] += x2 * r0;
+				a[12][l] += x3 * r0;
+				const iris_real r1 = x[k * 4 + 1 + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				a[9][l] += x2 * r1;
+				a[13][l] += x3 * r1;
+				const iris_real r2 = x[k * 4 + 2 + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				a[10][l] += x2 * r2;
+				a[14][l] += x3 * r2;
+				const iris_real r3 = x[k * 4 + 3 + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+				a[11][l] += x2 * r3;
+				a[15][l] += x3 * r3;
+			}
+		}
+		{
+			const iris_real g = a[0][0];
+			s->m_W1[i0 * 4 + 0] += 0.1f * (g - s->m_W1[i0 * 4 + 0]);
+			s->v_W1[i0 * 4 + 0] = 0.999f * s->v_W1[i0 * 4 + 0] + 0.001f * g * g;
+			p->W1[i0 * 4 + 0] -= step * s->m_W1[i0 * 4 + 0] / (GRADC_SQRTF(s->v_W1[i0 * 4 + 0]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[1][0];
+			s->m_W1[i0 * 4 + 1] += 0.1f * (g - s->m_W1[i0 * 4 + 1]);
+			s->v_W1[i0 * 4 + 1] = 0.999f * s->v_W1[i0 * 4 + 1] + 0.001f * g * g;
+			p->W1[i0 * 4 + 1] -= step * s->m_W1[i0 * 4 + 1] / (GRADC_SQRTF(s->v_W1[i0 * 4 + 1]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[2][0];
+			s->m_W1[i0 * 4 + 2] += 0.1f * (g - s->m_W1[i0 * 4 + 2]);
+			s->v_W1[i0 * 4 + 2] = 0.999f * s->v_W1[i0 * 4 + 2] + 0.001f * g * g;
+			p->W1[i0 * 4 + 2] -= step * s->m_W1[i0 * 4 + 2] / (GRADC_SQRTF(s->v_W1[i0 * 4 + 2]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[3][0];
+			s->m_W1[i0 * 4 + 3] += 0.1f * (g - s->m_W1[i0 * 4 + 3]);
+			s->v_W1[i0 * 4 + 3] = 0.999f * s->v_W1[i0 * 4 + 3] + 0.001f * g * g;
+			p->W1[i0 * 4 + 3] -= step * s->m_W1[i0 * 4 + 3] / (GRADC_SQRTF(s->v_W1[i0 * 4 + 3]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[4][0];
+			s->m_W1[(i0 + 1) * 4 + 0] += 0.1f * (g - s->m_W1[(i0 + 1) * 4 + 0]);
+			s->v_W1[(i0 + 1) * 4 + 0] = 0.999f * s->v_W1[(i0 + 1) * 4 + 0] + 0.001f * g * g;
+			p->W1[(i0 + 1) * 4 + 0] -= step * s->m_W1[(i0 + 1) * 4 + 0] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 4 + 0]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[5][0];
+			s->m_W1[(i0 + 1) * 4 + 1] += 0.1f * (g - s->m_W1[(i0 + 1) * 4 + 1]);
+			s->v_W1[(i0 + 1) * 4 + 1] = 0.999f * s->v_W1[(i0 + 1) * 4 + 1] + 0.001f * g * g;
+			p->W1[(i0 + 1) * 4 + 1] -= step * s->m_W1[(i0 + 1) * 4 + 1] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 4 + 1]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[6][0];
+			s->m_W1[(i0 + 1) * 4 + 2] += 0.1f * (g - s->m_W1[(i0 + 1) * 4 + 2]);
+			s->v_W1[(i0 + 1) * 4 + 2] = 0.999f * s->v_W1[(i0 + 1) * 4 + 2] + 0.001f * g * g;
+			p->W1[(i0 + 1) * 4 + 2] -= step * s->m_W1[(i0 + 1) * 4 + 2] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 4 + 2]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[7][0];
+			s->m_W1[(i0 + 1) * 4 + 3] += 0.1f * (g - s->m_W1[(i0 + 1) * 4 + 3]);
+			s->v_W1[(i0 + 1) * 4 + 3] = 0.999f * s->v_W1[(i0 + 1) * 4 + 3] + 0.001f * g * g;
+			p->W1[(i0 + 1) * 4 + 3] -= step * s->m_W1[(i0 + 1) * 4 + 3] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 4 + 3]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[8][0];
+			s->m_W1[(i0 + 2) * 4 + 0] += 0.1f * (g - s->m_W1[(i0 + 2) * 4 + 0]);
+			s->v_W1[(i0 + 2) * 4 + 0] = 0.999f * s->v_W1[(i0 + 2) * 4 + 0] + 0.001f * g * g;
+			p->W1[(i0 + 2) * 4 + 0] -= step * s->m_W1[(i0 + 2) * 4 + 0] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 4 + 0]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[9][0];
+			s->m_W1[(i0 + 2) * 4 + 1] += 0.1f * (g - s->m_W1[(i0 + 2) * 4 + 1]);
+			s->v_W1[(i0 + 2) * 4 + 1] = 0.999f * s->v_W1[(i0 + 2) * 4 + 1] + 0.001f * g * g;
+			p->W1[(i0 + 2) * 4 + 1] -= step * s->m_W1[(i0 + 2) * 4 + 1] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 4 + 1]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[10][0];
+			s->m_W1[(i0 + 2) * 4 + 2] += 0.1f * (g - s->m_W1[(i0 + 2) * 4 + 2]);
+			s->v_W1[(i0 + 2) * 4 + 2] = 0.999f * s->v_W1[(i0 + 2) * 4 + 2] + 0.001f * g * g;
+			p->W1[(i0 + 2) * 4 + 2] -= step * s->m_W1[(i0 + 2) * 4 + 2] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 4 + 2]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[11][0];
+			s->m_W1[(i0 + 2) * 4 + 3] += 0.1f * (g - s->m_W1[(i0 + 2) * 4 + 3]);
+			s->v_W1[(i0 + 2) * 4 + 3] = 0.999f * s->v_W1[(i0 + 2) * 4 + 3] + 0.001f * g * g;
+			p->W1[(i0 + 2) * 4 + 3] -= step * s->m_W1[(i0 + 2) * 4 + 3] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 4 + 3]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[12][0];
+			s->m_W1[(i0 + 3) * 4 + 0] += 0.1f * (g - s->m_W1[(i0 + 3) * 4 + 0]);
+			s->v_W1[(i0 + 3) * 4 + 0] = 0.999f * s->v_W1[(i0 + 3) * 4 + 0] + 0.001f * g * g;
+			p->W1[(i0 + 3) * 4 + 0] -= step * s->m_W1[(i0 + 3) * 4 + 0] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 4 + 0]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[13][0];
+			s->m_W1[(i0 + 3) * 4 + 1] += 0.1f * (g - s->m_W1[(i0 + 3) * 4 + 1]);
+			s->v_W1[(i0 + 3) * 4 + 1] = 0.999f * s->v_W1[(i0 + 3) * 4 + 1] + 0.001f * g * g;
+			p->W1[(i0 + 3) * 4 + 1] -= step * s->m_W1[(i0 + 3) * 4 + 1] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 4 + 1]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[14][0];
+			s->m_W1[(i0 + 3) * 4 + 2] += 0.1f * (g - s->m_W1[(i0 + 3) * 4 + 2]);
+			s->v_W1[(i0 + 3) * 4 + 2] = 0.999f * s->v_W1[(i0 + 3) * 4 + 2] + 0.001f * g * g;
+			p->W1[(i0 + 3) * 4 + 2] -= step * s->m_W1[(i0 + 3) * 4 + 2] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 4 + 2]) / bc2s + 1e-08f);
+		}
+		{
+			const iris_real g = a[15][0];
+			s->m_W1[(i0 + 3) * 4 + 3] += 0.1f * (g - s->m_W1[(i0 + 3) * 4 + 3]);
+			s->v_W1[(i0 + 3) * 4 + 3] = 0.999f * s->v_W1[(i0 + 3) * 4 + 3] + 0.001f * g * g;
+			p->W1[(i0 + 3) * 4 + 3] -= step * s->m_W1[(i0 + 3) * 4 + 3] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 4 + 3]) / bc2s + 1e-08f);
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real a[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = t18[k * 16 + i0];
+			const iris_real x1 = t18[k * 16 + (i0 + 1)];
+			const iris_real x2 = t18[k * 16 + (i0 + 2)];
+			const iris_real x3 = t18[k * 16 + (i0 + 3)];
+			for (int l = 0; l < 4; l++) {
+				const iris_real r = x[k * 4 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const iris_real g = a[ii][l];
+				s->m_W1[(i0 + ii) * 4 + l] += 0.1f * (g - s->m_W1[(i0 + ii) * 4 + l]);
+				s->v_W1[(i0 + ii) * 4 + l] = 0.999f * s->v_W1[(i0 + ii) * 4 + l] + 0.001f * g * g;
+				p->W1[(i0 + ii) * 4 + l] -= step * s->m_W1[(i0 + ii) * 4 + l] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 4 + l]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#endif
 
 	/* dW2 = do^T @ h   [B,3] x [B,16] -> [3,16]   (iris.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T   [fused]
 	 * W2 -= adam step(dL/dW2)   [3,16] x [3,16]   (iris.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	{
 		iris_real a[3][16];
 		for (int t = 0; t < 3; t++) {
@@ -479,6 +1026,147 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 16; j0 += 4) {
+		{
+			iris_real a[12][1];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const iris_real x0 = do_[k * 3];
+				const iris_real x1 = do_[k * 3 + 1];
+				const iris_real x2 = do_[k * 3 + 2];
+				for (int l = 0; l < 1; l++) {
+					const iris_real r0 = h[k * 16 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					const iris_real r1 = h[k * 16 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					const iris_real r2 = h[k * 16 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					const iris_real r3 = h[k * 16 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+				}
+			}
+			{
+				const iris_real g = a[0][0];
+				s->m_W2[0 * 16 + j0] += 0.1f * (g - s->m_W2[0 * 16 + j0]);
+				s->v_W2[0 * 16 + j0] = 0.999f * s->v_W2[0 * 16 + j0] + 0.001f * g * g;
+				p->W2[0 * 16 + j0] -= step * s->m_W2[0 * 16 + j0] / (GRADC_SQRTF(s->v_W2[0 * 16 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[1][0];
+				s->m_W2[0 * 16 + (j0 + 1)] += 0.1f * (g - s->m_W2[0 * 16 + (j0 + 1)]);
+				s->v_W2[0 * 16 + (j0 + 1)] = 0.999f * s->v_W2[0 * 16 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[0 * 16 + (j0 + 1)] -= step * s->m_W2[0 * 16 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[0 * 16 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[2][0];
+				s->m_W2[0 * 16 + (j0 + 2)] += 0.1f * (g - s->m_W2[0 * 16 + (j0 + 2)]);
+				s->v_W2[0 * 16 + (j0 + 2)] = 0.999f * s->v_W2[0 * 16 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[0 * 16 + (j0 + 2)] -= step * s->m_W2[0 * 16 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[0 * 16 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[3][0];
+				s->m_W2[0 * 16 + (j0 + 3)] += 0.1f * (g - s->m_W2[0 * 16 + (j0 + 3)]);
+				s->v_W2[0 * 16 + (j0 + 3)] = 0.999f * s->v_W2[0 * 16 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[0 * 16 + (j0 + 3)] -= step * s->m_W2[0 * 16 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[0 * 16 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[4][0];
+				s->m_W2[1 * 16 + j0] += 0.1f * (g - s->m_W2[1 * 16 + j0]);
+				s->v_W2[1 * 16 + j0] = 0.999f * s->v_W2[1 * 16 + j0] + 0.001f * g * g;
+				p->W2[1 * 16 + j0] -= step * s->m_W2[1 * 16 + j0] / (GRADC_SQRTF(s->v_W2[1 * 16 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[5][0];
+				s->m_W2[1 * 16 + (j0 + 1)] += 0.1f * (g - s->m_W2[1 * 16 + (j0 + 1)]);
+				s->v_W2[1 * 16 + (j0 + 1)] = 0.999f * s->v_W2[1 * 16 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[1 * 16 + (j0 + 1)] -= step * s->m_W2[1 * 16 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[1 * 16 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[6][0];
+				s->m_W2[1 * 16 + (j0 + 2)] += 0.1f * (g - s->m_W2[1 * 16 + (j0 + 2)]);
+				s->v_W2[1 * 16 + (j0 + 2)] = 0.999f * s->v_W2[1 * 16 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[1 * 16 + (j0 + 2)] -= step * s->m_W2[1 * 16 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[1 * 16 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[7][0];
+				s->m_W2[1 * 16 + (j0 + 3)] += 0.1f * (g - s->m_W2[1 * 16 + (j0 + 3)]);
+				s->v_W2[1 * 16 + (j0 + 3)] = 0.999f * s->v_W2[1 * 16 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[1 * 16 + (j0 + 3)] -= step * s->m_W2[1 * 16 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[1 * 16 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[8][0];
+				s->m_W2[2 * 16 + j0] += 0.1f * (g - s->m_W2[2 * 16 + j0]);
+				s->v_W2[2 * 16 + j0] = 0.999f * s->v_W2[2 * 16 + j0] + 0.001f * g * g;
+				p->W2[2 * 16 + j0] -= step * s->m_W2[2 * 16 + j0] / (GRADC_SQRTF(s->v_W2[2 * 16 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[9][0];
+				s->m_W2[2 * 16 + (j0 + 1)] += 0.1f * (g - s->m_W2[2 * 16 + (j0 + 1)]);
+				s->v_W2[2 * 16 + (j0 + 1)] = 0.999f * s->v_W2[2 * 16 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[2 * 16 + (j0 + 1)] -= step * s->m_W2[2 * 16 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[2 * 16 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[10][0];
+				s->m_W2[2 * 16 + (j0 + 2)] += 0.1f * (g - s->m_W2[2 * 16 + (j0 + 2)]);
+				s->v_W2[2 * 16 + (j0 + 2)] = 0.999f * s->v_W2[2 * 16 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[2 * 16 + (j0 + 2)] -= step * s->m_W2[2 * 16 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[2 * 16 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const iris_real g = a[11][0];
+				s->m_W2[2 * 16 + (j0 + 3)] += 0.1f * (g - s->m_W2[2 * 16 + (j0 + 3)]);
+				s->v_W2[2 * 16 + (j0 + 3)] = 0.999f * s->v_W2[2 * 16 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[2 * 16 + (j0 + 3)] -= step * s->m_W2[2 * 16 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[2 * 16 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#else
+	{
+		iris_real a[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = do_[k * 3];
+			const iris_real x1 = do_[k * 3 + 1];
+			const iris_real x2 = do_[k * 3 + 2];
+			for (int l = 0; l < 8; l++) {
+				const iris_real r0 = h[k * 16 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				const iris_real r1 = h[k * 16 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+			}
+		}
+		for (int ii = 0; ii < 3; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const iris_real g = a[ii * 2 + c][l];
+					s->m_W2[ii * 16 + c * 8 + l] += 0.1f * (g - s->m_W2[ii * 16 + c * 8 + l]);
+					s->v_W2[ii * 16 + c * 8 + l] = 0.999f * s->v_W2[ii * 16 + c * 8 + l] + 0.001f * g * g;
+					p->W2[ii * 16 + c * 8 + l] -= step * s->m_W2[ii * 16 + c * 8 + l] / (GRADC_SQRTF(s->v_W2[ii * 16 + c * 8 + l]) / bc2s + 1e-08f);
+				}
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(tanh_grad#18)   [B,16] -> [16]   (iris.nn:13)
 	 *   dL/db1 = dL/d(add#7)
@@ -527,6 +1215,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	 * add#8 = matmul#7 + b1   [B,16] x [16] -> [B,16]   (iris.nn:13)   [fused]
 	 * h = tanh(add#8)   [B,16] -> [B,16]   (iris.nn:13)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 16; i++) {
 		for (int j = 0; j < 16; j++) {
 			iris_real acc = 0.0f;
@@ -537,10 +1226,34 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			h[i * 16 + j] = GRADC_TANHF(t8);
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 16; i++) {
+		for (int j = 0; j < 16; j++) {
+			iris_real acc = 0.0f;
+			for (int k = 0; k < 4; k++) {
+				acc += x[i * 4 + k] * p->W1[j * 4 + k];
+			}
+			const iris_real t8 = acc + p->b1[j];
+			h[i * 16 + j] = GRADC_TANHF(t8);
+		}
+	}
+#else
+	for (int i = 0; i < 16; i++) {
+		for (int j = 0; j < 16; j++) {
+			iris_real acc = 0.0f;
+			for (int k = 0; k < 4; k++) {
+				acc += x[i * 4 + k] * p->W1[j * 4 + k];
+			}
+			const iris_real t8 = acc + p->b1[j];
+			h[i * 16 + j] = GRADC_TANHF(t8);
+		}
+	}
+#endif
 
 	/* matmul#10 = h @ W2^T   [B,16] x [3,16] -> [B,3]   (iris.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,3] x [3] -> [B,3]   (iris.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 2) {
 		iris_real d[6][16];
 		for (int t = 0; t < 6; t++) {
@@ -586,6 +1299,110 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 		}
 #endif
 	}
+#elif GRADC_KERNELS == 1
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real d[12][1];
+		for (int t = 0; t < 12; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 16; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const iris_real x0 = h[i0 * 16 + k0 + l];
+				const iris_real x1 = h[(i0 + 1) * 16 + k0 + l];
+				const iris_real x2 = h[(i0 + 2) * 16 + k0 + l];
+				const iris_real x3 = h[(i0 + 3) * 16 + k0 + l];
+				const iris_real w0 = p->W2[k0 + l];
+				const iris_real w1 = p->W2[16 + k0 + l];
+				const iris_real w2 = p->W2[32 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x1 * w0;
+				d[4][l] += x1 * w1;
+				d[5][l] += x1 * w2;
+				d[6][l] += x2 * w0;
+				d[7][l] += x2 * w1;
+				d[8][l] += x2 * w2;
+				d[9][l] += x3 * w0;
+				d[10][l] += x3 * w1;
+				d[11][l] += x3 * w2;
+			}
+		}
+		{
+			o[i0 * 3 + 0] = d[0][0] + p->b2[0];
+		}
+		{
+			o[i0 * 3 + 1] = d[1][0] + p->b2[1];
+		}
+		{
+			o[i0 * 3 + 2] = d[2][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 1) * 3 + 0] = d[3][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 1) * 3 + 1] = d[4][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 1) * 3 + 2] = d[5][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 2) * 3 + 0] = d[6][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 2) * 3 + 1] = d[7][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 2) * 3 + 2] = d[8][0] + p->b2[2];
+		}
+		{
+			o[(i0 + 3) * 3 + 0] = d[9][0] + p->b2[0];
+		}
+		{
+			o[(i0 + 3) * 3 + 1] = d[10][0] + p->b2[1];
+		}
+		{
+			o[(i0 + 3) * 3 + 2] = d[11][0] + p->b2[2];
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 2) {
+		iris_real d[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 16; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const iris_real x0 = h[i0 * 16 + k0 + l];
+				const iris_real x1 = h[(i0 + 1) * 16 + k0 + l];
+				const iris_real w0 = p->W2[k0 + l];
+				const iris_real w1 = p->W2[16 + k0 + l];
+				const iris_real w2 = p->W2[32 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x0 * w2;
+				d[3][l] += x1 * w0;
+				d[4][l] += x1 * w1;
+				d[5][l] += x1 * w2;
+			}
+		}
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 3; jj++) {
+				const iris_real v = (d[ii * 3 + jj][0] + d[ii * 3 + jj][2]) + (d[ii * 3 + jj][1] + d[ii * 3 + jj][3]);
+				o[(i0 + ii) * 3 + jj] = v + p->b2[jj];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,3] -> [B]   (iris.nn:16: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -654,6 +1471,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	/* dW2 = do^T @ h   [B,3] x [B,16] -> [3,16]   (iris.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T
 	 */
+#if GRADC_KERNELS == 3
 	{
 		iris_real a[3][16];
 		for (int t = 0; t < 3; t++) {
@@ -678,12 +1496,115 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 16; j0 += 4) {
+		{
+			iris_real a[12][1];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const iris_real x0 = do_[k * 3];
+				const iris_real x1 = do_[k * 3 + 1];
+				const iris_real x2 = do_[k * 3 + 2];
+				for (int l = 0; l < 1; l++) {
+					const iris_real r0 = h[k * 16 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					const iris_real r1 = h[k * 16 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					const iris_real r2 = h[k * 16 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					const iris_real r3 = h[k * 16 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+				}
+			}
+			{
+				grad->W2[0 * 16 + j0] = a[0][0];
+			}
+			{
+				grad->W2[0 * 16 + (j0 + 1)] = a[1][0];
+			}
+			{
+				grad->W2[0 * 16 + (j0 + 2)] = a[2][0];
+			}
+			{
+				grad->W2[0 * 16 + (j0 + 3)] = a[3][0];
+			}
+			{
+				grad->W2[1 * 16 + j0] = a[4][0];
+			}
+			{
+				grad->W2[1 * 16 + (j0 + 1)] = a[5][0];
+			}
+			{
+				grad->W2[1 * 16 + (j0 + 2)] = a[6][0];
+			}
+			{
+				grad->W2[1 * 16 + (j0 + 3)] = a[7][0];
+			}
+			{
+				grad->W2[2 * 16 + j0] = a[8][0];
+			}
+			{
+				grad->W2[2 * 16 + (j0 + 1)] = a[9][0];
+			}
+			{
+				grad->W2[2 * 16 + (j0 + 2)] = a[10][0];
+			}
+			{
+				grad->W2[2 * 16 + (j0 + 3)] = a[11][0];
+			}
+		}
+	}
+#else
+	{
+		iris_real a[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = do_[k * 3];
+			const iris_real x1 = do_[k * 3 + 1];
+			const iris_real x2 = do_[k * 3 + 2];
+			for (int l = 0; l < 8; l++) {
+				const iris_real r0 = h[k * 16 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				const iris_real r1 = h[k * 16 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+			}
+		}
+		for (int ii = 0; ii < 3; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					grad->W2[ii * 16 + c * 8 + l] = a[ii * 2 + c][l];
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh = do @ W2   [B,3] x [3,16] -> [B,16]   (iris.nn:14)
 	 *   dL/dh = W2^T dL/d(matmul#9)   [fused]
 	 * tanh_grad#18 = tanh_grad(dh, h)   [B,16] x [B,16] -> [B,16]   (iris.nn:13)
 	 *   dL/dh * (1 - h^2)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 8) {
 		iris_real a[8][16];
 		for (int t = 0; t < 8; t++) {
@@ -718,6 +1639,128 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 16; j0 += 4) {
+		for (int i0 = 0; i0 < 16; i0 += 4) {
+			iris_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 3; k++) {
+				const iris_real x0 = do_[i0 * 3 + k];
+				const iris_real x1 = do_[(i0 + 1) * 3 + k];
+				const iris_real x2 = do_[(i0 + 2) * 3 + k];
+				const iris_real x3 = do_[(i0 + 3) * 3 + k];
+				for (int l = 0; l < 1; l++) {
+					const iris_real r0 = p->W2[k * 16 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const iris_real r1 = p->W2[k * 16 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const iris_real r2 = p->W2[k * 16 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const iris_real r3 = p->W2[k * 16 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t18[i0 * 16 + j0] = a[0][0] * (1.0f - h[i0 * 16 + j0] * h[i0 * 16 + j0]);
+			}
+			{
+				t18[i0 * 16 + (j0 + 1)] = a[1][0] * (1.0f - h[i0 * 16 + (j0 + 1)] * h[i0 * 16 + (j0 + 1)]);
+			}
+			{
+				t18[i0 * 16 + (j0 + 2)] = a[2][0] * (1.0f - h[i0 * 16 + (j0 + 2)] * h[i0 * 16 + (j0 + 2)]);
+			}
+			{
+				t18[i0 * 16 + (j0 + 3)] = a[3][0] * (1.0f - h[i0 * 16 + (j0 + 3)] * h[i0 * 16 + (j0 + 3)]);
+			}
+			{
+				t18[(i0 + 1) * 16 + j0] = a[4][0] * (1.0f - h[(i0 + 1) * 16 + j0] * h[(i0 + 1) * 16 + j0]);
+			}
+			{
+				t18[(i0 + 1) * 16 + (j0 + 1)] = a[5][0] * (1.0f - h[(i0 + 1) * 16 + (j0 + 1)] * h[(i0 + 1) * 16 + (j0 + 1)]);
+			}
+			{
+				t18[(i0 + 1) * 16 + (j0 + 2)] = a[6][0] * (1.0f - h[(i0 + 1) * 16 + (j0 + 2)] * h[(i0 + 1) * 16 + (j0 + 2)]);
+			}
+			{
+				t18[(i0 + 1) * 16 + (j0 + 3)] = a[7][0] * (1.0f - h[(i0 + 1) * 16 + (j0 + 3)] * h[(i0 + 1) * 16 + (j0 + 3)]);
+			}
+			{
+				t18[(i0 + 2) * 16 + j0] = a[8][0] * (1.0f - h[(i0 + 2) * 16 + j0] * h[(i0 + 2) * 16 + j0]);
+			}
+			{
+				t18[(i0 + 2) * 16 + (j0 + 1)] = a[9][0] * (1.0f - h[(i0 + 2) * 16 + (j0 + 1)] * h[(i0 + 2) * 16 + (j0 + 1)]);
+			}
+			{
+				t18[(i0 + 2) * 16 + (j0 + 2)] = a[10][0] * (1.0f - h[(i0 + 2) * 16 + (j0 + 2)] * h[(i0 + 2) * 16 + (j0 + 2)]);
+			}
+			{
+				t18[(i0 + 2) * 16 + (j0 + 3)] = a[11][0] * (1.0f - h[(i0 + 2) * 16 + (j0 + 3)] * h[(i0 + 2) * 16 + (j0 + 3)]);
+			}
+			{
+				t18[(i0 + 3) * 16 + j0] = a[12][0] * (1.0f - h[(i0 + 3) * 16 + j0] * h[(i0 + 3) * 16 + j0]);
+			}
+			{
+				t18[(i0 + 3) * 16 + (j0 + 1)] = a[13][0] * (1.0f - h[(i0 + 3) * 16 + (j0 + 1)] * h[(i0 + 3) * 16 + (j0 + 1)]);
+			}
+			{
+				t18[(i0 + 3) * 16 + (j0 + 2)] = a[14][0] * (1.0f - h[(i0 + 3) * 16 + (j0 + 2)] * h[(i0 + 3) * 16 + (j0 + 2)]);
+			}
+			{
+				t18[(i0 + 3) * 16 + (j0 + 3)] = a[15][0] * (1.0f - h[(i0 + 3) * 16 + (j0 + 3)] * h[(i0 + 3) * 16 + (j0 + 3)]);
+			}
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real a[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 3; k++) {
+			const iris_real x0 = do_[i0 * 3 + k];
+			const iris_real x1 = do_[(i0 + 1) * 3 + k];
+			const iris_real x2 = do_[(i0 + 2) * 3 + k];
+			const iris_real x3 = do_[(i0 + 3) * 3 + k];
+			for (int l = 0; l < 8; l++) {
+				const iris_real r0 = p->W2[k * 16 + l];
+				a[0][l] += x0 * r0;
+				a[2][l] += x1 * r0;
+				a[4][l] += x2 * r0;
+				a[6][l] += x3 * r0;
+				const iris_real r1 = p->W2[k * 16 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[3][l] += x1 * r1;
+				a[5][l] += x2 * r1;
+				a[7][l] += x3 * r1;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					t18[(i0 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(i0 + ii) * 16 + c * 8 + l] * h[(i0 + ii) * 16 + c * 8 + l]);
+				}
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(tanh_grad#18)   [B,16] -> [16]   (iris.nn:13)
 	 *   dL/db1 = dL/d(add#7)
@@ -734,6 +1777,7 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 	/* dW1 = tanh_grad#18^T @ x   [B,16] x [B,4] -> [16,4]   (iris.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 16; i0 += 8) {
 		iris_real a[8][4];
 		for (int t = 0; t < 8; t++) {
@@ -768,6 +1812,119 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real a[16][1];
+		for (int t = 0; t < 16; t++) {
+			for (int l = 0; l < 1; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = t18[k * 16 + i0];
+			const iris_real x1 = t18[k * 16 + (i0 + 1)];
+			const iris_real x2 = t18[k * 16 + (i0 + 2)];
+			const iris_real x3 = t18[k * 16 + (i0 + 3)];
+			for (int l = 0; l < 1; l++) {
+				const iris_real r0 = x[k * 4 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				a[8][l] += x2 * r0;
+				a[12][l] += x3 * r0;
+				const iris_real r1 = x[k * 4 + 1 + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				a[9][l] += x2 * r1;
+				a[13][l] += x3 * r1;
+				const iris_real r2 = x[k * 4 + 2 + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				a[10][l] += x2 * r2;
+				a[14][l] += x3 * r2;
+				const iris_real r3 = x[k * 4 + 3 + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+				a[11][l] += x2 * r3;
+				a[15][l] += x3 * r3;
+			}
+		}
+		{
+			grad->W1[i0 * 4 + 0] = a[0][0];
+		}
+		{
+			grad->W1[i0 * 4 + 1] = a[1][0];
+		}
+		{
+			grad->W1[i0 * 4 + 2] = a[2][0];
+		}
+		{
+			grad->W1[i0 * 4 + 3] = a[3][0];
+		}
+		{
+			grad->W1[(i0 + 1) * 4 + 0] = a[4][0];
+		}
+		{
+			grad->W1[(i0 + 1) * 4 + 1] = a[5][0];
+		}
+		{
+			grad->W1[(i0 + 1) * 4 + 2] = a[6][0];
+		}
+		{
+			grad->W1[(i0 + 1) * 4 + 3] = a[7][0];
+		}
+		{
+			grad->W1[(i0 + 2) * 4 + 0] = a[8][0];
+		}
+		{
+			grad->W1[(i0 + 2) * 4 + 1] = a[9][0];
+		}
+		{
+			grad->W1[(i0 + 2) * 4 + 2] = a[10][0];
+		}
+		{
+			grad->W1[(i0 + 2) * 4 + 3] = a[11][0];
+		}
+		{
+			grad->W1[(i0 + 3) * 4 + 0] = a[12][0];
+		}
+		{
+			grad->W1[(i0 + 3) * 4 + 1] = a[13][0];
+		}
+		{
+			grad->W1[(i0 + 3) * 4 + 2] = a[14][0];
+		}
+		{
+			grad->W1[(i0 + 3) * 4 + 3] = a[15][0];
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 16; i0 += 4) {
+		iris_real a[4][4];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 16; k++) {
+			const iris_real x0 = t18[k * 16 + i0];
+			const iris_real x1 = t18[k * 16 + (i0 + 1)];
+			const iris_real x2 = t18[k * 16 + (i0 + 2)];
+			const iris_real x3 = t18[k * 16 + (i0 + 3)];
+			for (int l = 0; l < 4; l++) {
+				const iris_real r = x[k * 4 + l];
+				a[0][l] += x0 * r;
+				a[1][l] += x1 * r;
+				a[2][l] += x2 * r;
+				a[3][l] += x3 * r;
+			}
+		}
+		for (int ii = 0; ii < 4; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				grad->W1[(i0 + ii) * 4 + l] = a[ii][l];
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_L[0])) {

@@ -112,6 +112,7 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp_adam.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp_adam.nn:12: h = relu(z))
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 32; j0 += 16) {
 		mlp_adam_real pk[32][16];
 		mlp_adam_real cp[32][16];
@@ -177,8 +178,137 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real x2 = x[(i0 + 2) * 64 + k0 + l];
+					const mlp_adam_real x3 = x[(i0 + 3) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h[i0 * 32 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h[(i0 + 1) * 32 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h[(i0 + 2) * 32 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h[(i0 + 3) * 32 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
+		}
+	}
+#endif
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp_adam.nn:13: o = W2 @ h) */
+#if GRADC_KERNELS == 3
 	{
 		mlp_adam_real pk[32][16];
 		mlp_adam_real cp[32][16];
@@ -247,6 +377,215 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real x2 = h[(i0 + 2) * 32 + k0 + l];
+					const mlp_adam_real x3 = h[(i0 + 3) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		mlp_adam_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real x2 = h[(i0 + 2) * 32 + k0 + l];
+				const mlp_adam_real x3 = h[(i0 + 3) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		mlp_adam_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -284,6 +623,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp_adam.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp_adam.nn:12: h = relu(z))
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 32; j0 += 16) {
 		mlp_adam_real pk[32][16];
 		mlp_adam_real cp[32][16];
@@ -349,8 +689,137 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real x2 = x[(i0 + 2) * 64 + k0 + l];
+					const mlp_adam_real x3 = x[(i0 + 3) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h[i0 * 32 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h[(i0 + 1) * 32 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h[(i0 + 2) * 32 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h[(i0 + 3) * 32 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
+		}
+	}
+#endif
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp_adam.nn:13: o = W2 @ h) */
+#if GRADC_KERNELS == 3
 	{
 		mlp_adam_real pk[32][16];
 		mlp_adam_real cp[32][16];
@@ -419,6 +888,215 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real x2 = h[(i0 + 2) * 32 + k0 + l];
+					const mlp_adam_real x3 = h[(i0 + 3) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		mlp_adam_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real x2 = h[(i0 + 2) * 32 + k0 + l];
+				const mlp_adam_real x3 = h[(i0 + 3) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		mlp_adam_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp_adam.nn:14: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -558,6 +1236,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp_adam.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 32; i0 += 8) {
 		mlp_adam_real a[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -603,6 +1282,130 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_adam_real x0 = do_[i0 * 10 + k];
+				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_adam_real r2 = p->W2[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_adam_real r3 = p->W2[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				dz[i0 * 32 + j0] = h[i0 * 32 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 1)] = h[i0 * 32 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 2)] = h[i0 * 32 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 3)] = h[i0 * 32 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + j0] = h[(i0 + 1) * 32 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 1)] = h[(i0 + 1) * 32 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 2)] = h[(i0 + 1) * 32 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 3)] = h[(i0 + 1) * 32 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + j0] = h[(i0 + 2) * 32 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 1)] = h[(i0 + 2) * 32 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 2)] = h[(i0 + 2) * 32 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 3)] = h[(i0 + 2) * 32 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + j0] = h[(i0 + 3) * 32 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 1)] = h[(i0 + 3) * 32 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 2)] = h[(i0 + 3) * 32 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 3)] = h[(i0 + 3) * 32 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_adam_real x0 = do_[i0 * 10 + k];
+				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						dz[(i0 + ii) * 32 + (j0 + c * 8 + l)] = h[(i0 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {
@@ -617,6 +1420,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1   [fused]
 	 * W1 -= adam step(dJ/dW1)   [32,64] x [32,64]   (mlp_adam.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 64; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			mlp_adam_real a[16][16];
@@ -669,6 +1473,215 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = dz[k * 32 + i0];
+				const mlp_adam_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_adam_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_adam_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_adam_real r1 = x[k * 64 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_adam_real r2 = x[k * 64 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_adam_real r3 = x[k * 64 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + j0];
+				const mlp_adam_real dW1 = a[0][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + j0] += 0.1f * (g - s->m_W1[i0 * 64 + j0]);
+				s->v_W1[i0 * 64 + j0] = 0.999f * s->v_W1[i0 * 64 + j0] + 0.001f * g * g;
+				p->W1[i0 * 64 + j0] -= step * s->m_W1[i0 * 64 + j0] / (GRADC_SQRTF(s->v_W1[i0 * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[1][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[i0 * 64 + (j0 + 1)]);
+				s->v_W1[i0 * 64 + (j0 + 1)] = 0.999f * s->v_W1[i0 * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[i0 * 64 + (j0 + 1)] -= step * s->m_W1[i0 * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[i0 * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[2][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[i0 * 64 + (j0 + 2)]);
+				s->v_W1[i0 * 64 + (j0 + 2)] = 0.999f * s->v_W1[i0 * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[i0 * 64 + (j0 + 2)] -= step * s->m_W1[i0 * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[i0 * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[3][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[i0 * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[i0 * 64 + (j0 + 3)]);
+				s->v_W1[i0 * 64 + (j0 + 3)] = 0.999f * s->v_W1[i0 * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[i0 * 64 + (j0 + 3)] -= step * s->m_W1[i0 * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[i0 * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + j0];
+				const mlp_adam_real dW1 = a[4][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + j0] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + j0]);
+				s->v_W1[(i0 + 1) * 64 + j0] = 0.999f * s->v_W1[(i0 + 1) * 64 + j0] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + j0] -= step * s->m_W1[(i0 + 1) * 64 + j0] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[5][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + (j0 + 1)]);
+				s->v_W1[(i0 + 1) * 64 + (j0 + 1)] = 0.999f * s->v_W1[(i0 + 1) * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + (j0 + 1)] -= step * s->m_W1[(i0 + 1) * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[6][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + (j0 + 2)]);
+				s->v_W1[(i0 + 1) * 64 + (j0 + 2)] = 0.999f * s->v_W1[(i0 + 1) * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + (j0 + 2)] -= step * s->m_W1[(i0 + 1) * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[7][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 1) * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[(i0 + 1) * 64 + (j0 + 3)]);
+				s->v_W1[(i0 + 1) * 64 + (j0 + 3)] = 0.999f * s->v_W1[(i0 + 1) * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[(i0 + 1) * 64 + (j0 + 3)] -= step * s->m_W1[(i0 + 1) * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[(i0 + 1) * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + j0];
+				const mlp_adam_real dW1 = a[8][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + j0] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + j0]);
+				s->v_W1[(i0 + 2) * 64 + j0] = 0.999f * s->v_W1[(i0 + 2) * 64 + j0] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + j0] -= step * s->m_W1[(i0 + 2) * 64 + j0] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[9][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + (j0 + 1)]);
+				s->v_W1[(i0 + 2) * 64 + (j0 + 1)] = 0.999f * s->v_W1[(i0 + 2) * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + (j0 + 1)] -= step * s->m_W1[(i0 + 2) * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[10][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + (j0 + 2)]);
+				s->v_W1[(i0 + 2) * 64 + (j0 + 2)] = 0.999f * s->v_W1[(i0 + 2) * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + (j0 + 2)] -= step * s->m_W1[(i0 + 2) * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[11][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 2) * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[(i0 + 2) * 64 + (j0 + 3)]);
+				s->v_W1[(i0 + 2) * 64 + (j0 + 3)] = 0.999f * s->v_W1[(i0 + 2) * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[(i0 + 2) * 64 + (j0 + 3)] -= step * s->m_W1[(i0 + 2) * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[(i0 + 2) * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + j0];
+				const mlp_adam_real dW1 = a[12][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + j0] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + j0]);
+				s->v_W1[(i0 + 3) * 64 + j0] = 0.999f * s->v_W1[(i0 + 3) * 64 + j0] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + j0] -= step * s->m_W1[(i0 + 3) * 64 + j0] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 1)];
+				const mlp_adam_real dW1 = a[13][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + (j0 + 1)] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + (j0 + 1)]);
+				s->v_W1[(i0 + 3) * 64 + (j0 + 1)] = 0.999f * s->v_W1[(i0 + 3) * 64 + (j0 + 1)] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + (j0 + 1)] -= step * s->m_W1[(i0 + 3) * 64 + (j0 + 1)] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 2)];
+				const mlp_adam_real dW1 = a[14][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + (j0 + 2)] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + (j0 + 2)]);
+				s->v_W1[(i0 + 3) * 64 + (j0 + 2)] = 0.999f * s->v_W1[(i0 + 3) * 64 + (j0 + 2)] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + (j0 + 2)] -= step * s->m_W1[(i0 + 3) * 64 + (j0 + 2)] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 3)];
+				const mlp_adam_real dW1 = a[15][0] + t19;
+				const mlp_adam_real g = dW1;
+				s->m_W1[(i0 + 3) * 64 + (j0 + 3)] += 0.1f * (g - s->m_W1[(i0 + 3) * 64 + (j0 + 3)]);
+				s->v_W1[(i0 + 3) * 64 + (j0 + 3)] = 0.999f * s->v_W1[(i0 + 3) * 64 + (j0 + 3)] + 0.001f * g * g;
+				p->W1[(i0 + 3) * 64 + (j0 + 3)] -= step * s->m_W1[(i0 + 3) * 64 + (j0 + 3)] / (GRADC_SQRTF(s->v_W1[(i0 + 3) * 64 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = dz[k * 32 + i0];
+				const mlp_adam_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_adam_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_adam_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = x[k * 64 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)];
+						const mlp_adam_real dW1 = a[ii * 2 + c][l] + t19;
+						const mlp_adam_real g = dW1;
+						s->m_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] += 0.1f * (g - s->m_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)]);
+						s->v_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] = 0.999f * s->v_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] + 0.001f * g * g;
+						p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] -= step * s->m_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)]) / bc2s + 1e-08f);
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#23 = 0.0001 * W2   [10,32] -> [10,32]   (mlp_adam.nn:15)
 	 *   0.0001 W2   [fused]
@@ -678,6 +1691,7 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2   [fused]
 	 * W2 -= adam step(dJ/dW2)   [10,32] x [10,32]   (mlp_adam.nn:20)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 10; i0 += 5) {
 		mlp_adam_real a[10][16];
 		for (int t = 0; t < 10; t++) {
@@ -719,6 +1733,250 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			mlp_adam_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = do_[k * 10 + i0];
+				const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+				const mlp_adam_real x2 = do_[k * 10 + (i0 + 2)];
+				const mlp_adam_real x3 = do_[k * 10 + (i0 + 3)];
+				const mlp_adam_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real r0 = h[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const mlp_adam_real r1 = h[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const mlp_adam_real r2 = h[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const mlp_adam_real r3 = h[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + j0];
+				const mlp_adam_real dW2 = a[0][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + j0] += 0.1f * (g - s->m_W2[i0 * 32 + j0]);
+				s->v_W2[i0 * 32 + j0] = 0.999f * s->v_W2[i0 * 32 + j0] + 0.001f * g * g;
+				p->W2[i0 * 32 + j0] -= step * s->m_W2[i0 * 32 + j0] / (GRADC_SQRTF(s->v_W2[i0 * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[1][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[i0 * 32 + (j0 + 1)]);
+				s->v_W2[i0 * 32 + (j0 + 1)] = 0.999f * s->v_W2[i0 * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[i0 * 32 + (j0 + 1)] -= step * s->m_W2[i0 * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[i0 * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[2][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[i0 * 32 + (j0 + 2)]);
+				s->v_W2[i0 * 32 + (j0 + 2)] = 0.999f * s->v_W2[i0 * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[i0 * 32 + (j0 + 2)] -= step * s->m_W2[i0 * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[i0 * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[i0 * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[3][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[i0 * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[i0 * 32 + (j0 + 3)]);
+				s->v_W2[i0 * 32 + (j0 + 3)] = 0.999f * s->v_W2[i0 * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[i0 * 32 + (j0 + 3)] -= step * s->m_W2[i0 * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[i0 * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + j0];
+				const mlp_adam_real dW2 = a[4][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + j0]);
+				s->v_W2[(i0 + 1) * 32 + j0] = 0.999f * s->v_W2[(i0 + 1) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + j0] -= step * s->m_W2[(i0 + 1) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[5][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 1) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 1) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 1) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[6][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 1) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 1) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 1) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[7][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 1) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 1) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 1) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 1) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 1) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 1) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 1) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + j0];
+				const mlp_adam_real dW2 = a[8][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + j0]);
+				s->v_W2[(i0 + 2) * 32 + j0] = 0.999f * s->v_W2[(i0 + 2) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + j0] -= step * s->m_W2[(i0 + 2) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[9][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 2) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 2) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 2) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[10][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 2) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 2) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 2) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[11][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 2) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 2) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 2) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 2) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 2) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 2) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 2) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + j0];
+				const mlp_adam_real dW2 = a[12][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + j0]);
+				s->v_W2[(i0 + 3) * 32 + j0] = 0.999f * s->v_W2[(i0 + 3) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + j0] -= step * s->m_W2[(i0 + 3) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[13][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 3) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 3) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 3) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[14][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 3) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 3) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 3) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[15][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 3) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 3) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 3) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 3) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 3) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 3) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 3) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + j0];
+				const mlp_adam_real dW2 = a[16][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + j0] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + j0]);
+				s->v_W2[(i0 + 4) * 32 + j0] = 0.999f * s->v_W2[(i0 + 4) * 32 + j0] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + j0] -= step * s->m_W2[(i0 + 4) * 32 + j0] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + j0]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 1)];
+				const mlp_adam_real dW2 = a[17][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + (j0 + 1)] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + (j0 + 1)]);
+				s->v_W2[(i0 + 4) * 32 + (j0 + 1)] = 0.999f * s->v_W2[(i0 + 4) * 32 + (j0 + 1)] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + (j0 + 1)] -= step * s->m_W2[(i0 + 4) * 32 + (j0 + 1)] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + (j0 + 1)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 2)];
+				const mlp_adam_real dW2 = a[18][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + (j0 + 2)] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + (j0 + 2)]);
+				s->v_W2[(i0 + 4) * 32 + (j0 + 2)] = 0.999f * s->v_W2[(i0 + 4) * 32 + (j0 + 2)] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + (j0 + 2)] -= step * s->m_W2[(i0 + 4) * 32 + (j0 + 2)] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + (j0 + 2)]) / bc2s + 1e-08f);
+			}
+			{
+				const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 3)];
+				const mlp_adam_real dW2 = a[19][0] + t23;
+				const mlp_adam_real g = dW2;
+				s->m_W2[(i0 + 4) * 32 + (j0 + 3)] += 0.1f * (g - s->m_W2[(i0 + 4) * 32 + (j0 + 3)]);
+				s->v_W2[(i0 + 4) * 32 + (j0 + 3)] = 0.999f * s->v_W2[(i0 + 4) * 32 + (j0 + 3)] + 0.001f * g * g;
+				p->W2[(i0 + 4) * 32 + (j0 + 3)] -= step * s->m_W2[(i0 + 4) * 32 + (j0 + 3)] / (GRADC_SQRTF(s->v_W2[(i0 + 4) * 32 + (j0 + 3)]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 10; i0 += 2) {
+		mlp_adam_real a[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const mlp_adam_real x0 = do_[k * 10 + i0];
+			const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real r0 = h[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				const mlp_adam_real r1 = h[k * 32 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				const mlp_adam_real r2 = h[k * 32 + 16 + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				const mlp_adam_real r3 = h[k * 32 + 24 + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 8 + l];
+					const mlp_adam_real dW2 = a[ii * 4 + c][l] + t23;
+					const mlp_adam_real g = dW2;
+					s->m_W2[(i0 + ii) * 32 + c * 8 + l] += 0.1f * (g - s->m_W2[(i0 + ii) * 32 + c * 8 + l]);
+					s->v_W2[(i0 + ii) * 32 + c * 8 + l] = 0.999f * s->v_W2[(i0 + ii) * 32 + c * 8 + l] + 0.001f * g * g;
+					p->W2[(i0 + ii) * 32 + c * 8 + l] -= step * s->m_W2[(i0 + ii) * 32 + c * 8 + l] / (GRADC_SQRTF(s->v_W2[(i0 + ii) * 32 + c * 8 + l]) / bc2s + 1e-08f);
+				}
+			}
+		}
+	}
+#endif
 
 	s->step++;
 	return GRADC_OK;
@@ -818,6 +2076,7 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	/* z = x @ W1^T   [B,64] x [32,64] -> [B,32]   (mlp_adam.nn:11: z = W1 @ x)   [fused]
 	 * h = relu(z)   [B,32] -> [B,32]   (mlp_adam.nn:12: h = relu(z))
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 32; j0 += 16) {
 		mlp_adam_real pk[32][16];
 		mlp_adam_real cp[32][16];
@@ -883,8 +2142,137 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real x2 = x[(i0 + 2) * 64 + k0 + l];
+					const mlp_adam_real x3 = x[(i0 + 3) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				h[i0 * 32 + j0] = d[0][0] < 0 ? 0.0f : d[0][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 1)] = d[1][0] < 0 ? 0.0f : d[1][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 2)] = d[2][0] < 0 ? 0.0f : d[2][0];
+			}
+			{
+				h[i0 * 32 + (j0 + 3)] = d[3][0] < 0 ? 0.0f : d[3][0];
+			}
+			{
+				h[(i0 + 1) * 32 + j0] = d[4][0] < 0 ? 0.0f : d[4][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 1)] = d[5][0] < 0 ? 0.0f : d[5][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 2)] = d[6][0] < 0 ? 0.0f : d[6][0];
+			}
+			{
+				h[(i0 + 1) * 32 + (j0 + 3)] = d[7][0] < 0 ? 0.0f : d[7][0];
+			}
+			{
+				h[(i0 + 2) * 32 + j0] = d[8][0] < 0 ? 0.0f : d[8][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 1)] = d[9][0] < 0 ? 0.0f : d[9][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 2)] = d[10][0] < 0 ? 0.0f : d[10][0];
+			}
+			{
+				h[(i0 + 2) * 32 + (j0 + 3)] = d[11][0] < 0 ? 0.0f : d[11][0];
+			}
+			{
+				h[(i0 + 3) * 32 + j0] = d[12][0] < 0 ? 0.0f : d[12][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 1)] = d[13][0] < 0 ? 0.0f : d[13][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 2)] = d[14][0] < 0 ? 0.0f : d[14][0];
+			}
+			{
+				h[(i0 + 3) * 32 + (j0 + 3)] = d[15][0] < 0 ? 0.0f : d[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 64; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
+					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
+					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
+					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
+					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+				}
+			}
+		}
+	}
+#endif
 
 	/* o = h @ W2^T   [B,32] x [10,32] -> [B,10]   (mlp_adam.nn:13: o = W2 @ h) */
+#if GRADC_KERNELS == 3
 	{
 		mlp_adam_real pk[32][16];
 		mlp_adam_real cp[32][16];
@@ -953,6 +2341,215 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real x2 = h[(i0 + 2) * 32 + k0 + l];
+					const mlp_adam_real x3 = h[(i0 + 3) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 4) {
+		mlp_adam_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real x2 = h[(i0 + 2) * 32 + k0 + l];
+				const mlp_adam_real x3 = h[(i0 + 3) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 2) {
+			mlp_adam_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 32; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
+					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
+					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
+					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 32; i0 += 2) {
+		mlp_adam_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
+				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
+				const mlp_adam_real w0 = p->W2[256 + k0 + l];
+				const mlp_adam_real w1 = p->W2[288 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v;
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (mlp_adam.nn:14: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -998,6 +2595,7 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	 * dW2 = matmul#15 + scale#14   [10,32] x [10,32] -> [10,32]   (mlp_adam.nn:13)
 	 *   dJ/dW2 = dJ/do h^T + 0.0001 W2
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 10; i0 += 5) {
 		mlp_adam_real a[10][16];
 		for (int t = 0; t < 10; t++) {
@@ -1035,12 +2633,173 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			mlp_adam_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = do_[k * 10 + i0];
+				const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+				const mlp_adam_real x2 = do_[k * 10 + (i0 + 2)];
+				const mlp_adam_real x3 = do_[k * 10 + (i0 + 3)];
+				const mlp_adam_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real r0 = h[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const mlp_adam_real r1 = h[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const mlp_adam_real r2 = h[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const mlp_adam_real r3 = h[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + j0];
+				grad->W2[i0 * 32 + j0] = a[0][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + (j0 + 1)];
+				grad->W2[i0 * 32 + (j0 + 1)] = a[1][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + (j0 + 2)];
+				grad->W2[i0 * 32 + (j0 + 2)] = a[2][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[i0 * 32 + (j0 + 3)];
+				grad->W2[i0 * 32 + (j0 + 3)] = a[3][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + j0];
+				grad->W2[(i0 + 1) * 32 + j0] = a[4][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 1) * 32 + (j0 + 1)] = a[5][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 1) * 32 + (j0 + 2)] = a[6][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 1) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 1) * 32 + (j0 + 3)] = a[7][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + j0];
+				grad->W2[(i0 + 2) * 32 + j0] = a[8][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 2) * 32 + (j0 + 1)] = a[9][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 2) * 32 + (j0 + 2)] = a[10][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 2) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 2) * 32 + (j0 + 3)] = a[11][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + j0];
+				grad->W2[(i0 + 3) * 32 + j0] = a[12][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 3) * 32 + (j0 + 1)] = a[13][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 3) * 32 + (j0 + 2)] = a[14][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 3) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 3) * 32 + (j0 + 3)] = a[15][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + j0];
+				grad->W2[(i0 + 4) * 32 + j0] = a[16][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 1)];
+				grad->W2[(i0 + 4) * 32 + (j0 + 1)] = a[17][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 2)];
+				grad->W2[(i0 + 4) * 32 + (j0 + 2)] = a[18][0] + t14;
+			}
+			{
+				const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + 4) * 32 + (j0 + 3)];
+				grad->W2[(i0 + 4) * 32 + (j0 + 3)] = a[19][0] + t14;
+			}
+		}
+	}
+#else
+	for (int i0 = 0; i0 < 10; i0 += 2) {
+		mlp_adam_real a[8][8];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 32; k++) {
+			const mlp_adam_real x0 = do_[k * 10 + i0];
+			const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
+			for (int l = 0; l < 8; l++) {
+				const mlp_adam_real r0 = h[k * 32 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				const mlp_adam_real r1 = h[k * 32 + 8 + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				const mlp_adam_real r2 = h[k * 32 + 16 + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				const mlp_adam_real r3 = h[k * 32 + 24 + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int c = 0; c < 4; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 8 + l];
+					grad->W2[(i0 + ii) * 32 + c * 8 + l] = a[ii * 4 + c][l] + t14;
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh = do @ W2   [B,10] x [10,32] -> [B,32]   (mlp_adam.nn:13)
 	 *   dJ/dh = W2^T dJ/do   [fused]
 	 * dz = relu_grad(dh, h)   [B,32] x [B,32] -> [B,32]   (mlp_adam.nn:12)
 	 *   dJ/dz = dJ/dh * relu'(z)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i0 = 0; i0 < 32; i0 += 8) {
 		mlp_adam_real a[16][16];
 		for (int t = 0; t < 16; t++) {
@@ -1086,6 +2845,130 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 32; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_adam_real x0 = do_[i0 * 10 + k];
+				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_adam_real r2 = p->W2[k * 32 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_adam_real r3 = p->W2[k * 32 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				dz[i0 * 32 + j0] = h[i0 * 32 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 1)] = h[i0 * 32 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 2)] = h[i0 * 32 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				dz[i0 * 32 + (j0 + 3)] = h[i0 * 32 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + j0] = h[(i0 + 1) * 32 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 1)] = h[(i0 + 1) * 32 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 2)] = h[(i0 + 1) * 32 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 1) * 32 + (j0 + 3)] = h[(i0 + 1) * 32 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + j0] = h[(i0 + 2) * 32 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 1)] = h[(i0 + 2) * 32 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 2)] = h[(i0 + 2) * 32 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 2) * 32 + (j0 + 3)] = h[(i0 + 2) * 32 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + j0] = h[(i0 + 3) * 32 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 1)] = h[(i0 + 3) * 32 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 2)] = h[(i0 + 3) * 32 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				dz[(i0 + 3) * 32 + (j0 + 3)] = h[(i0 + 3) * 32 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_adam_real x0 = do_[i0 * 10 + k];
+				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						dz[(i0 + ii) * 32 + (j0 + c * 8 + l)] = h[(i0 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* scale#19 = 0.0001 * W1   [32,64] -> [32,64]   (mlp_adam.nn:15)
 	 *   0.0001 W1   [fused]
@@ -1094,6 +2977,7 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	 * dW1 = matmul#20 + scale#19   [32,64] x [32,64] -> [32,64]   (mlp_adam.nn:11)
 	 *   dJ/dW1 = dJ/dz x^T + 0.0001 W1
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 64; j0 += 32) {
 		for (int i0 = 0; i0 < 32; i0 += 8) {
 			mlp_adam_real a[16][16];
@@ -1142,6 +3026,147 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 64; j0 += 4) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = dz[k * 32 + i0];
+				const mlp_adam_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_adam_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_adam_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const mlp_adam_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const mlp_adam_real r1 = x[k * 64 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const mlp_adam_real r2 = x[k * 64 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const mlp_adam_real r3 = x[k * 64 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + j0];
+				grad->W1[i0 * 64 + j0] = a[0][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 1)];
+				grad->W1[i0 * 64 + (j0 + 1)] = a[1][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 2)];
+				grad->W1[i0 * 64 + (j0 + 2)] = a[2][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[i0 * 64 + (j0 + 3)];
+				grad->W1[i0 * 64 + (j0 + 3)] = a[3][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + j0];
+				grad->W1[(i0 + 1) * 64 + j0] = a[4][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 1)];
+				grad->W1[(i0 + 1) * 64 + (j0 + 1)] = a[5][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 2)];
+				grad->W1[(i0 + 1) * 64 + (j0 + 2)] = a[6][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 1) * 64 + (j0 + 3)];
+				grad->W1[(i0 + 1) * 64 + (j0 + 3)] = a[7][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + j0];
+				grad->W1[(i0 + 2) * 64 + j0] = a[8][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 1)];
+				grad->W1[(i0 + 2) * 64 + (j0 + 1)] = a[9][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 2)];
+				grad->W1[(i0 + 2) * 64 + (j0 + 2)] = a[10][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 2) * 64 + (j0 + 3)];
+				grad->W1[(i0 + 2) * 64 + (j0 + 3)] = a[11][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + j0];
+				grad->W1[(i0 + 3) * 64 + j0] = a[12][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 1)];
+				grad->W1[(i0 + 3) * 64 + (j0 + 1)] = a[13][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 2)];
+				grad->W1[(i0 + 3) * 64 + (j0 + 2)] = a[14][0] + t19;
+			}
+			{
+				const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + 3) * 64 + (j0 + 3)];
+				grad->W1[(i0 + 3) * 64 + (j0 + 3)] = a[15][0] + t19;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 64; j0 += 16) {
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = dz[k * 32 + i0];
+				const mlp_adam_real x1 = dz[k * 32 + (i0 + 1)];
+				const mlp_adam_real x2 = dz[k * 32 + (i0 + 2)];
+				const mlp_adam_real x3 = dz[k * 32 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const mlp_adam_real r0 = x[k * 64 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = x[k * 64 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)];
+						grad->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t19;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* mean_L = batch_mean(L)   [B] -> []   (mlp_adam.nn:14: L = cross_entropy(o, y)) */
 	{

@@ -300,6 +300,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	/* b = mul#10 @ transpose#11   [B,4] x [4,3] -> [B,3]   (ops.nn:19: b = (x * v) @ transpose(A))   [fused]
 	 * leaky_relu#13 = leaky_relu(b, -0.05)   [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05))
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[3];
@@ -317,8 +318,46 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 3; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 4; k_++) {
+				const ops_real a_ = t10[i * 4 + k_];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * t11[k_ * 3 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				t13[i * 3 + (j0 + jj)] = acc[jj] < 0 ? (-0.05f) * acc[jj] : acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[3];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 4; k_++) {
+				const ops_real a_ = t10[i * 4 + k_];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] += a_ * t11[k_ * 3 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				t13[i * 3 + j] = acc[j] < 0 ? (-0.05f) * acc[j] : acc[j];
+			}
+		}
+	}
+#endif
 
 	/* P = m @ B   [B,2,3] x [3,2] -> [B,2,2]   (ops.nn:20: P = m @ B) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 6; i++) {
 		{
 			ops_real acc[2];
@@ -336,6 +375,43 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 6; i++) {
+		for (int j0 = 0; j0 < 2; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = m[i * 3 + k_];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * p->B[k_ * 2 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				P[i * 2 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 6; i++) {
+		{
+			ops_real acc[2];
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = m[i * 3 + k_];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] += a_ * p->B[k_ * 2 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				P[i * 2 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* transpose#15 = transpose(B)   [3,2] -> [2,3]   (ops.nn:21: Q = transpose(B) @ transpose(m)) */
 	{
@@ -359,6 +435,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	 * exp#22 = exp(neg#21)   [B,3] -> [B,3]   (ops.nn:23)   [fused]
 	 * f = exp#22 / add#16   [B,3] x [3] -> [B,3]   (ops.nn:23)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < 3; j++) {
 			ops_real acc = 0.0f;
@@ -373,6 +450,37 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 			f[i * 3 + j] = t22 / t16[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 4; k_++) {
+				acc += x[i * 4 + k_] * p->A[j * 4 + k_];
+			}
+			const ops_real t18 = acc < 0 ? 0.1f * acc : acc;
+			const ops_real e = t18 + t13[i * 3 + j];
+			const ops_real t20 = e < 0 ? -e : e;
+			const ops_real t21 = -t20;
+			const ops_real t22 = GRADC_EXPF(t21);
+			f[i * 3 + j] = t22 / t16[j];
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 4; k_++) {
+				acc += x[i * 4 + k_] * p->A[j * 4 + k_];
+			}
+			const ops_real t18 = acc < 0 ? 0.1f * acc : acc;
+			const ops_real e = t18 + t13[i * 3 + j];
+			const ops_real t20 = e < 0 ? -e : e;
+			const ops_real t21 = -t20;
+			const ops_real t22 = GRADC_EXPF(t21);
+			f[i * 3 + j] = t22 / t16[j];
+		}
+	}
+#endif
 
 	/* neg#24 = -v   [4] -> [4]   (ops.nn:27: n = -x - -v * 0.5)   [fused]
 	 * scale#25 = 0.5 * neg#24   [4] -> [4]   (ops.nn:27)
@@ -402,6 +510,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	}
 
 	/* Q = transpose#15 @ transpose#28, 3 times   [2,3] x [B,3,2] -> [B,2,2]   (ops.nn:21: Q = transpose(B) @ transpose(m)) */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -421,8 +530,50 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 3; k_++) {
+					const ops_real a_ = t15[i * 3 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t28[r_ * 6 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					Q[r_ * 4 + i * 2 + (j0 + jj)] = acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 3; k_++) {
+					const ops_real a_ = t15[i * 3 + k_];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * t28[r_ * 6 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					Q[r_ * 4 + i * 2 + j] = acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#30 = P @ Q, 3 times   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4) */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -442,6 +593,47 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * Q[r_ * 4 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					t30[r_ * 4 + i * 2 + (j0 + jj)] = acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * Q[r_ * 4 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					t30[r_ * 4 + i * 2 + j] = acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* log_softmax#31 = log_softmax(matmul#30)   [B,2,2] -> [B,2,2]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4) */
 	for (int r_ = 0; r_ < 6; r_++) {
@@ -495,6 +687,7 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 	 * scale#36 = 0.25 * matmul#35   [B,2,3] -> [B,2,3]   (ops.nn:26)   [fused]
 	 * k = softmax#34 + scale#36   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -515,6 +708,49 @@ int ops_infer(const ops_params *p, const ops_real *x, const ops_real *m, ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 3; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t31[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * r[r_ * 6 + k_ * 3 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					const ops_real t36 = 0.25f * acc[jj];
+					k[r_ * 6 + i * 3 + (j0 + jj)] = t34[r_ * 6 + i * 3 + (j0 + jj)] + t36;
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[3];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t31[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
+						acc[j] += a_ * r[r_ * 6 + k_ * 3 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					const ops_real t36 = 0.25f * acc[j];
+					k[r_ * 6 + i * 3 + j] = t34[r_ * 6 + i * 3 + j] + t36;
+				}
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -616,6 +852,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* a = x @ A^T   [B,4] x [3,4] -> [B,3]   (ops.nn:18: a = A @ x) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < 3; j++) {
 			ops_real acc = 0.0f;
@@ -625,6 +862,27 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			a[i * 3 + j] = acc;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 4; k_++) {
+				acc += x[i * 4 + k_] * p->A[j * 4 + k_];
+			}
+			a[i * 3 + j] = acc;
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 4; k_++) {
+				acc += x[i * 4 + k_] * p->A[j * 4 + k_];
+			}
+			a[i * 3 + j] = acc;
+		}
+	}
+#endif
 
 	/* mul#18 = x * v   [B,4] x [4] -> [B,4]   (ops.nn:19: b = (x * v) @ transpose(A)) */
 	for (int i = 0; i < 3; i++) {
@@ -643,6 +901,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* b = mul#18 @ transpose#19   [B,4] x [4,3] -> [B,3]   (ops.nn:19: b = (x * v) @ transpose(A)) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[3];
@@ -660,8 +919,46 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 3; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 4; k_++) {
+				const ops_real a_ = t18[i * 4 + k_];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * t19[k_ * 3 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				b[i * 3 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[3];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 4; k_++) {
+				const ops_real a_ = t18[i * 4 + k_];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] += a_ * t19[k_ * 3 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				b[i * 3 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* P = m @ B   [B,2,3] x [3,2] -> [B,2,2]   (ops.nn:20: P = m @ B) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 6; i++) {
 		{
 			ops_real acc[2];
@@ -679,6 +976,43 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 6; i++) {
+		for (int j0 = 0; j0 < 2; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = m[i * 3 + k_];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * p->B[k_ * 2 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				P[i * 2 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 6; i++) {
+		{
+			ops_real acc[2];
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = m[i * 3 + k_];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] += a_ * p->B[k_ * 2 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				P[i * 2 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* transpose#22 = transpose(B)   [3,2] -> [2,3]   (ops.nn:21: Q = transpose(B) @ transpose(m)) */
 	{
@@ -880,6 +1214,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* matmul#53 = v @ transpose#52   [4] x [4,3] -> [3]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
+#if GRADC_KERNELS == 3
 	{
 		ops_real acc[3];
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
@@ -895,6 +1230,39 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			t53[j] = acc[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 3; j0 += 1) {
+		ops_real acc[1];
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			acc[jj] = 0.0f;
+		}
+		for (int k_ = 0; k_ < 4; k_++) {
+			const ops_real a_ = p->v[k_];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] += a_ * t52[k_ * 3 + (j0 + jj)];
+			}
+		}
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			t53[(j0 + jj)] = acc[jj];
+		}
+	}
+#else
+	{
+		ops_real acc[3];
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			acc[j] = 0.0f;
+		}
+		for (int k_ = 0; k_ < 4; k_++) {
+			const ops_real a_ = p->v[k_];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] += a_ * t52[k_ * 3 + j];
+			}
+		}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t53[j] = acc[j];
+		}
+	}
+#endif
 
 	/* sum#54 = sum(matmul#53)   [3] -> []   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
 	{
@@ -927,11 +1295,25 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	/* matmul#57 = v^T @ 1   [4] -> [4,3]   (ops.nn:30)
 	 *   v^T dJ/d(matmul#65)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 4; i++) {
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			t57[i * 3 + j] = p->v[i] * 1.0f;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 4; i++) {
+		for (int j = 0; j < 3; j++) {
+			t57[i * 3 + j] = p->v[i] * 1.0f;
+		}
+	}
+#else
+	for (int i = 0; i < 4; i++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t57[i * 3 + j] = p->v[i] * 1.0f;
+		}
+	}
+#endif
 
 	/* transpose#58 = transpose(matmul#57)   [4,3] -> [3,4]   (ops.nn:30)
 	 *   dJ/d(transpose#64)^T
@@ -1038,6 +1420,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	/* matmul#78 = mul#18^T @ db   [B,4] x [B,3] -> [4,3]   (ops.nn:19)
 	 *   mul#12^T dJ/db
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 4; i++) {
 		{
 			ops_real acc[3];
@@ -1055,11 +1438,49 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 4; i++) {
+		for (int j0 = 0; j0 < 3; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = t18[k_ * 4 + i];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * db[k_ * 3 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				t78[i * 3 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 4; i++) {
+		{
+			ops_real acc[3];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = t18[k_ * 4 + i];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] += a_ * db[k_ * 3 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				t78[i * 3 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* matmul#79 = db @ transpose#19^T   [B,3] x [4,3] -> [B,4]   (ops.nn:19)
 	 *   dJ/db transpose#13^T   [fused]
 	 * mul#80 = matmul#79 * x   [B,4] x [B,4] -> [B,4]   (ops.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < 4; j++) {
 			ops_real acc = 0.0f;
@@ -1069,6 +1490,27 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			t80[i * 4 + j] = acc * x[i * 4 + j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 4; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 3; k_++) {
+				acc += db[i * 3 + k_] * t19[j * 3 + k_];
+			}
+			t80[i * 4 + j] = acc * x[i * 4 + j];
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 4; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 3; k_++) {
+				acc += db[i * 3 + k_] * t19[j * 3 + k_];
+			}
+			t80[i * 4 + j] = acc * x[i * 4 + j];
+		}
+	}
+#endif
 
 	/* transpose#81 = transpose(matmul#78)   [4,3] -> [3,4]   (ops.nn:19)
 	 *   dJ/d(transpose#13)^T
@@ -1103,6 +1545,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	}
 
 	/* Q = transpose#22 @ transpose#83, 3 times   [2,3] x [B,3,2] -> [B,2,2]   (ops.nn:21: Q = transpose(B) @ transpose(m)) */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -1122,8 +1565,50 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 3; k_++) {
+					const ops_real a_ = t22[i * 3 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t83[r_ * 6 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					Q[r_ * 4 + i * 2 + (j0 + jj)] = acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 3; k_++) {
+					const ops_real a_ = t22[i * 3 + k_];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * t83[r_ * 6 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					Q[r_ * 4 + i * 2 + j] = acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#85 = P @ Q, 3 times   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4) */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -1143,6 +1628,47 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * Q[r_ * 4 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					t85[r_ * 4 + i * 2 + (j0 + jj)] = acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * Q[r_ * 4 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					t85[r_ * 4 + i * 2 + j] = acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* log_softmax#86 = log_softmax(matmul#85)   [B,2,2] -> [B,2,2]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4) */
 	for (int r_ = 0; r_ < 6; r_++) {
@@ -1259,6 +1785,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * scale#101 = 0.25 * matmul#100   [B,2,3] -> [B,2,3]   (ops.nn:26)   [fused]
 	 * k = softmax#99 + scale#101   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -1279,6 +1806,49 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 3; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t86[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * r[r_ * 6 + k_ * 3 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					const ops_real t101 = 0.25f * acc[jj];
+					k[r_ * 6 + i * 3 + (j0 + jj)] = t99[r_ * 6 + i * 3 + (j0 + jj)] + t101;
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[3];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t86[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
+						acc[j] += a_ * r[r_ * 6 + k_ * 3 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					const ops_real t101 = 0.25f * acc[j];
+					k[r_ * 6 + i * 3 + j] = t99[r_ * 6 + i * 3 + j] + t101;
+				}
+			}
+		}
+	}
+#endif
 
 	/* sumsq#103 = sumsq(k)   [B,2,3] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10) */
 	for (int b_ = 0; b_ < 3; b_++) {
@@ -1336,6 +1906,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 *   dJ/dA = dJ/d(transpose#64)^T + dJ/d(transpose#13)^T + dJ/da x^T   [fused]
 	 * A -= adam step(dJ/dA)   [3,4] x [3,4]   (ops.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[4];
@@ -1358,6 +1929,53 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 4; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = da[k_ * 3 + i];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * x[k_ * 4 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				const ops_real t112 = t58[i * 4 + (j0 + jj)] + t81[i * 4 + (j0 + jj)];
+				const ops_real dA = t112 + acc[jj];
+				const ops_real g_ = dA + 0.01f * p->A[i * 4 + (j0 + jj)];
+				s->m_A[i * 4 + (j0 + jj)] += 0.1f * (g_ - s->m_A[i * 4 + (j0 + jj)]);
+				s->v_A[i * 4 + (j0 + jj)] = 0.999f * s->v_A[i * 4 + (j0 + jj)] + 0.001f * g_ * g_;
+				p->A[i * 4 + (j0 + jj)] -= step * s->m_A[i * 4 + (j0 + jj)] / (GRADC_SQRTF(s->v_A[i * 4 + (j0 + jj)]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[4];
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = da[k_ * 3 + i];
+				GRADC_VECTOR for (int j = 0; j < 4; j++) {
+					acc[j] += a_ * x[k_ * 4 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
+				const ops_real t112 = t58[i * 4 + j] + t81[i * 4 + j];
+				const ops_real dA = t112 + acc[j];
+				const ops_real g_ = dA + 0.01f * p->A[i * 4 + j];
+				s->m_A[i * 4 + j] += 0.1f * (g_ - s->m_A[i * 4 + j]);
+				s->v_A[i * 4 + j] = 0.999f * s->v_A[i * 4 + j] + 0.001f * g_ * g_;
+				p->A[i * 4 + j] -= step * s->m_A[i * 4 + j] / (GRADC_SQRTF(s->v_A[i * 4 + j]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#endif
 
 	/* matmul#116 = 1 @ transpose#52^T   [4,3] -> [4]   (ops.nn:30)
 	 *   dJ/d(matmul#65) transpose#64^T   [fused]
@@ -1371,6 +1989,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 *   dJ/dv = dJ/d(matmul#65) transpose#64^T + -dJ/d(neg#43) + dJ/d(mul#12) * x   [fused]
 	 * v -= adam step(dJ/dv)   [4] x [4]   (ops.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j = 0; j < 4; j++) {
 		ops_real acc = 0.0f;
 		for (int k_ = 0; k_ < 3; k_++) {
@@ -1385,6 +2004,37 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 		s->v_v[j] = 0.999f * s->v_v[j] + 0.001f * g_ * g_;
 		p->v[j] -= step * s->m_v[j] / (GRADC_SQRTF(s->v_v[j]) / bc2s + 1e-08f);
 	}
+#elif GRADC_KERNELS == 1
+	for (int j = 0; j < 4; j++) {
+		ops_real acc = 0.0f;
+		for (int k_ = 0; k_ < 3; k_++) {
+			acc += 1.0f * t52[j * 3 + k_];
+		}
+		const ops_real t117 = 0.5f * t95[j];
+		const ops_real t118 = -t117;
+		const ops_real t119 = acc + t118;
+		const ops_real dv = t119 + t82[j];
+		const ops_real g_ = dv + 0.01f * p->v[j];
+		s->m_v[j] += 0.1f * (g_ - s->m_v[j]);
+		s->v_v[j] = 0.999f * s->v_v[j] + 0.001f * g_ * g_;
+		p->v[j] -= step * s->m_v[j] / (GRADC_SQRTF(s->v_v[j]) / bc2s + 1e-08f);
+	}
+#else
+	for (int j = 0; j < 4; j++) {
+		ops_real acc = 0.0f;
+		for (int k_ = 0; k_ < 3; k_++) {
+			acc += 1.0f * t52[j * 3 + k_];
+		}
+		const ops_real t117 = 0.5f * t95[j];
+		const ops_real t118 = -t117;
+		const ops_real t119 = acc + t118;
+		const ops_real dv = t119 + t82[j];
+		const ops_real g_ = dv + 0.01f * p->v[j];
+		s->m_v[j] += 0.1f * (g_ - s->m_v[j]);
+		s->v_v[j] = 0.999f * s->v_v[j] + 0.001f * g_ * g_;
+		p->v[j] -= step * s->m_v[j] / (GRADC_SQRTF(s->v_v[j]) / bc2s + 1e-08f);
+	}
+#endif
 
 	/* mean_l1 = batch_mean(l1)   [B] -> []   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10) */
 	{
@@ -1430,6 +2080,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * dr = matmul#126 + softmax_grad#125   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 *   dJ/dr = log_softmax#37^T dJ/d(matmul#38) + softmax#35 * (dJ/d(softmax#35) - sum(dJ/d(softmax#35) * softmax#35))
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -1449,10 +2100,52 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 3; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t86[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t124[r_ * 6 + k_ * 3 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					dr[r_ * 6 + i * 3 + (j0 + jj)] = acc[jj] + t125[r_ * 6 + i * 3 + (j0 + jj)];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[3];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t86[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
+						acc[j] += a_ * t124[r_ * 6 + k_ * 3 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					dr[r_ * 6 + i * 3 + j] = acc[j] + t125[r_ * 6 + i * 3 + j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#128 = scale#124 @ r^T, 3 times   [B,2,3] x [B,2,3] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/d(matmul#38) r^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			for (int j = 0; j < 2; j++) {
@@ -1464,6 +2157,31 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 3; k_++) {
+					acc += t124[r_ * 6 + i * 3 + k_] * r[r_ * 6 + j * 3 + k_];
+				}
+				t128[r_ * 4 + i * 2 + j] = acc;
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 3; k_++) {
+					acc += t124[r_ * 6 + i * 3 + k_] * r[r_ * 6 + j * 3 + k_];
+				}
+				t128[r_ * 4 + i * 2 + j] = acc;
+			}
+		}
+	}
+#endif
 
 	/* log_softmax_grad#129 = log_softmax_grad(matmul#128, log_softmax#86)   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/d(log_softmax#37) - softmax(matmul#36) sum(dJ/d(log_softmax#37))
@@ -1485,6 +2203,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * dP = tanh_grad#130 + matmul#131   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/dP = dJ/d(tanh#61) * (1 - tanh#61^2) + dJ/d(matmul#36) Q^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			for (int j = 0; j < 2; j++) {
@@ -1497,6 +2216,33 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += t129[r_ * 4 + i * 2 + k_] * Q[r_ * 4 + j * 2 + k_];
+				}
+				const ops_real t130 = 0.33333334f * (1.0f - t50[r_ * 4 + i * 2 + j] * t50[r_ * 4 + i * 2 + j]);
+				dP[r_ * 4 + i * 2 + j] = t130 + acc;
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += t129[r_ * 4 + i * 2 + k_] * Q[r_ * 4 + j * 2 + k_];
+				}
+				const ops_real t130 = 0.33333334f * (1.0f - t50[r_ * 4 + i * 2 + j] * t50[r_ * 4 + i * 2 + j]);
+				dP[r_ * 4 + i * 2 + j] = t130 + acc;
+			}
+		}
+	}
+#endif
 
 	/* expand#133 = expand(scale#59)   [B] -> [B,2,2]   (ops.nn:30)   [fused]
 	 * scale#134 = 0.25 * expand#133   [B,2,2] -> [B,2,2]   (ops.nn:30)
@@ -1506,6 +2252,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 * dQ = scale#134 + matmul#135   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/dQ = dJ/d(mean#59) / 4 + P^T dJ/d(matmul#36)
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -1527,10 +2274,56 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t129[r_ * 4 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					const ops_real t133 = t59[r_];
+					const ops_real t134 = 0.25f * t133;
+					dQ[r_ * 4 + i * 2 + (j0 + jj)] = t134 + acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * t129[r_ * 4 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					const ops_real t133 = t59[r_];
+					const ops_real t134 = 0.25f * t133;
+					dQ[r_ * 4 + i * 2 + j] = t134 + acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#137 = dQ @ transpose#83^T, summed over 3   [B,2,2] x [B,3,2] -> [2,3]   (ops.nn:21)
 	 *   dJ/dQ transpose#17^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 2; i++) {
 		for (int j = 0; j < 3; j++) {
 			ops_real acc = 0.0f;
@@ -1542,6 +2335,31 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			t137[i * 3 + j] = acc;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int r_ = 0; r_ < 3; r_++) {
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += dQ[r_ * 4 + i * 2 + k_] * t83[r_ * 6 + j * 2 + k_];
+				}
+			}
+			t137[i * 3 + j] = acc;
+		}
+	}
+#else
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int r_ = 0; r_ < 3; r_++) {
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += dQ[r_ * 4 + i * 2 + k_] * t83[r_ * 6 + j * 2 + k_];
+				}
+			}
+			t137[i * 3 + j] = acc;
+		}
+	}
+#endif
 
 	/* transpose#138 = transpose(matmul#137)   [2,3] -> [3,2]   (ops.nn:21)
 	 *   dJ/d(transpose#16)^T
@@ -1560,6 +2378,7 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 	 *   dJ/dB = dJ/d(transpose#16)^T + m^T dJ/dP   [fused]
 	 * B -= adam step(dJ/dB)   [3,2] x [3,2]   (ops.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[2];
@@ -1581,6 +2400,51 @@ int ops_train_step(ops_params *p, ops_state *s, const ops_real *x, const ops_rea
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 2; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 6; k_++) {
+				const ops_real a_ = m[k_ * 3 + i];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * dP[k_ * 2 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				const ops_real dB = t138[i * 2 + (j0 + jj)] + acc[jj];
+				const ops_real g_ = dB + 0.01f * p->B[i * 2 + (j0 + jj)];
+				s->m_B[i * 2 + (j0 + jj)] += 0.1f * (g_ - s->m_B[i * 2 + (j0 + jj)]);
+				s->v_B[i * 2 + (j0 + jj)] = 0.999f * s->v_B[i * 2 + (j0 + jj)] + 0.001f * g_ * g_;
+				p->B[i * 2 + (j0 + jj)] -= step * s->m_B[i * 2 + (j0 + jj)] / (GRADC_SQRTF(s->v_B[i * 2 + (j0 + jj)]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[2];
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 6; k_++) {
+				const ops_real a_ = m[k_ * 3 + i];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] += a_ * dP[k_ * 2 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				const ops_real dB = t138[i * 2 + j] + acc[j];
+				const ops_real g_ = dB + 0.01f * p->B[i * 2 + j];
+				s->m_B[i * 2 + j] += 0.1f * (g_ - s->m_B[i * 2 + j]);
+				s->v_B[i * 2 + j] = 0.999f * s->v_B[i * 2 + j] + 0.001f * g_ * g_;
+				p->B[i * 2 + j] -= step * s->m_B[i * 2 + j] / (GRADC_SQRTF(s->v_B[i * 2 + j]) / bc2s + 1e-08f);
+			}
+		}
+	}
+#endif
 
 	/* neg#142 = -dr   [B,2,3] -> [B,2,3]   (ops.nn:25) */
 	for (int i = 0; i < 18; i++) {
@@ -1734,6 +2598,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* a = x @ A^T   [B,4] x [3,4] -> [B,3]   (ops.nn:18: a = A @ x) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < 3; j++) {
 			ops_real acc = 0.0f;
@@ -1743,6 +2608,27 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			a[i * 3 + j] = acc;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 4; k_++) {
+				acc += x[i * 4 + k_] * p->A[j * 4 + k_];
+			}
+			a[i * 3 + j] = acc;
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 4; k_++) {
+				acc += x[i * 4 + k_] * p->A[j * 4 + k_];
+			}
+			a[i * 3 + j] = acc;
+		}
+	}
+#endif
 
 	/* leaky_relu#18 = leaky_relu(a, 0.1)   [B,3] -> [B,3]   (ops.nn:22: e = leaky_relu(a, 0.1) + leaky_relu(b, alpha = -0.05)) */
 	for (int i = 0; i < 9; i++) {
@@ -1766,6 +2652,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* b = mul#19 @ transpose#20   [B,4] x [4,3] -> [B,3]   (ops.nn:19: b = (x * v) @ transpose(A)) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[3];
@@ -1783,6 +2670,43 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 3; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 4; k_++) {
+				const ops_real a_ = t19[i * 4 + k_];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * t20[k_ * 3 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				b[i * 3 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[3];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 4; k_++) {
+				const ops_real a_ = t19[i * 4 + k_];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] += a_ * t20[k_ * 3 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				b[i * 3 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* add#22 = a + b   [B,3] x [B,3] -> [B,3]   (ops.nn:29: l2 = mse(f, t) + cross_entropy(a + b, y)) */
 	for (int i = 0; i < 9; i++) {
@@ -1884,6 +2808,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* P = m @ B   [B,2,3] x [3,2] -> [B,2,2]   (ops.nn:20: P = m @ B) */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 6; i++) {
 		{
 			ops_real acc[2];
@@ -1901,6 +2826,43 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 6; i++) {
+		for (int j0 = 0; j0 < 2; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = m[i * 3 + k_];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * p->B[k_ * 2 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				P[i * 2 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 6; i++) {
+		{
+			ops_real acc[2];
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = m[i * 3 + k_];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] += a_ * p->B[k_ * 2 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				P[i * 2 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* tanh#39 = tanh(P)   [B,2,2] -> [B,2,2]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
 	for (int i = 0; i < 12; i++) {
@@ -2026,6 +2988,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	/* matmul#60 = mul#19^T @ db   [B,4] x [B,3] -> [4,3]   (ops.nn:19)
 	 *   mul#12^T dJ/db
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 4; i++) {
 		{
 			ops_real acc[3];
@@ -2043,6 +3006,43 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 4; i++) {
+		for (int j0 = 0; j0 < 3; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = t19[k_ * 4 + i];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * db[k_ * 3 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				t60[i * 3 + (j0 + jj)] = acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 4; i++) {
+		{
+			ops_real acc[3];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = t19[k_ * 4 + i];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] += a_ * db[k_ * 3 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				t60[i * 3 + j] = acc[j];
+			}
+		}
+	}
+#endif
 
 	/* transpose#61 = transpose(matmul#60)   [4,3] -> [3,4]   (ops.nn:19)
 	 *   dJ/d(transpose#13)^T
@@ -2059,6 +3059,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 *   dJ/db transpose#13^T   [fused]
 	 * mul#63 = matmul#62 * x   [B,4] x [B,4] -> [B,4]   (ops.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		for (int j = 0; j < 4; j++) {
 			ops_real acc = 0.0f;
@@ -2068,6 +3069,27 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			t63[i * 4 + j] = acc * x[i * 4 + j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 4; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 3; k_++) {
+				acc += db[i * 3 + k_] * t20[j * 3 + k_];
+			}
+			t63[i * 4 + j] = acc * x[i * 4 + j];
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		for (int j = 0; j < 4; j++) {
+			ops_real acc = 0.0f;
+			for (int k_ = 0; k_ < 3; k_++) {
+				acc += db[i * 3 + k_] * t20[j * 3 + k_];
+			}
+			t63[i * 4 + j] = acc * x[i * 4 + j];
+		}
+	}
+#endif
 
 	/* reduce_to#64 = reduce_to(mul#63)   [B,4] -> [4]   (ops.nn:19)
 	 *   dJ/d(mul#12) * x
@@ -2159,6 +3181,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* matmul#78 = v @ transpose#77   [4] x [4,3] -> [3]   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
+#if GRADC_KERNELS == 3
 	{
 		ops_real acc[3];
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
@@ -2174,6 +3197,39 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			t78[j] = acc[j];
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 3; j0 += 1) {
+		ops_real acc[1];
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			acc[jj] = 0.0f;
+		}
+		for (int k_ = 0; k_ < 4; k_++) {
+			const ops_real a_ = p->v[k_];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] += a_ * t77[k_ * 3 + (j0 + jj)];
+			}
+		}
+		GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+			t78[(j0 + jj)] = acc[jj];
+		}
+	}
+#else
+	{
+		ops_real acc[3];
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			acc[j] = 0.0f;
+		}
+		for (int k_ = 0; k_ < 4; k_++) {
+			const ops_real a_ = p->v[k_];
+			GRADC_VECTOR for (int j = 0; j < 3; j++) {
+				acc[j] += a_ * t77[k_ * 3 + j];
+			}
+		}
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t78[j] = acc[j];
+		}
+	}
+#endif
 
 	/* sum#79 = sum(matmul#78)   [3] -> []   (ops.nn:30: l3 = mean(n) * mean(Q) + sum(tanh(P)) + sum(v @ transpose(A))) */
 	{
@@ -2194,11 +3250,25 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	/* matmul#81 = v^T @ 1   [4] -> [4,3]   (ops.nn:30)
 	 *   v^T dJ/d(matmul#65)
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 4; i++) {
 		GRADC_VECTOR for (int j = 0; j < 3; j++) {
 			t81[i * 3 + j] = p->v[i] * 1.0f;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 4; i++) {
+		for (int j = 0; j < 3; j++) {
+			t81[i * 3 + j] = p->v[i] * 1.0f;
+		}
+	}
+#else
+	for (int i = 0; i < 4; i++) {
+		GRADC_VECTOR for (int j = 0; j < 3; j++) {
+			t81[i * 3 + j] = p->v[i] * 1.0f;
+		}
+	}
+#endif
 
 	/* transpose#82 = transpose(matmul#81)   [4,3] -> [3,4]   (ops.nn:30)
 	 *   dJ/d(transpose#64)^T
@@ -2218,6 +3288,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * dA = add#83 + matmul#84   [3,4] x [3,4] -> [3,4]   (ops.nn:18)
 	 *   dJ/dA = dJ/d(transpose#64)^T + dJ/d(transpose#13)^T + dJ/da x^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[4];
@@ -2236,6 +3307,45 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 4; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = da[k_ * 3 + i];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * x[k_ * 4 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				const ops_real t83 = t82[i * 4 + (j0 + jj)] + t61[i * 4 + (j0 + jj)];
+				grad->A[i * 4 + (j0 + jj)] = t83 + acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[4];
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 3; k_++) {
+				const ops_real a_ = da[k_ * 3 + i];
+				GRADC_VECTOR for (int j = 0; j < 4; j++) {
+					acc[j] += a_ * x[k_ * 4 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 4; j++) {
+				const ops_real t83 = t82[i * 4 + j] + t61[i * 4 + j];
+				grad->A[i * 4 + j] = t83 + acc[j];
+			}
+		}
+	}
+#endif
 
 	/* transpose#86 = transpose(m)   [B,2,3] -> [B,3,2]   (ops.nn:21: Q = transpose(B) @ transpose(m)) */
 	for (int b_ = 0; b_ < 3; b_++) {
@@ -2247,6 +3357,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	}
 
 	/* Q = transpose#41 @ transpose#86, 3 times   [2,3] x [B,3,2] -> [B,2,2]   (ops.nn:21: Q = transpose(B) @ transpose(m)) */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -2266,8 +3377,50 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 3; k_++) {
+					const ops_real a_ = t41[i * 3 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t86[r_ * 6 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					Q[r_ * 4 + i * 2 + (j0 + jj)] = acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 3; k_++) {
+					const ops_real a_ = t41[i * 3 + k_];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * t86[r_ * 6 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					Q[r_ * 4 + i * 2 + j] = acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#88 = P @ Q, 3 times   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4) */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -2287,6 +3440,47 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * Q[r_ * 4 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					t88[r_ * 4 + i * 2 + (j0 + jj)] = acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * Q[r_ * 4 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					t88[r_ * 4 + i * 2 + j] = acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* log_softmax#89 = log_softmax(matmul#88)   [B,2,2] -> [B,2,2]   (ops.nn:26: k = softmax(r) + log_softmax(P @ Q) @ r / 4) */
 	for (int r_ = 0; r_ < 6; r_++) {
@@ -2380,6 +3574,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * dv = add#103 + reduce_to#64   [4] x [4] -> [4]   (ops.nn:19)
 	 *   dJ/dv = dJ/d(matmul#65) transpose#64^T + -dJ/d(neg#43) + dJ/d(mul#12) * x
 	 */
+#if GRADC_KERNELS == 3
 	for (int j = 0; j < 4; j++) {
 		ops_real acc = 0.0f;
 		for (int k_ = 0; k_ < 3; k_++) {
@@ -2390,6 +3585,29 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 		const ops_real t103 = acc + t102;
 		grad->v[j] = t103 + t64[j];
 	}
+#elif GRADC_KERNELS == 1
+	for (int j = 0; j < 4; j++) {
+		ops_real acc = 0.0f;
+		for (int k_ = 0; k_ < 3; k_++) {
+			acc += 1.0f * t77[j * 3 + k_];
+		}
+		const ops_real t101 = 0.5f * t99[j];
+		const ops_real t102 = -t101;
+		const ops_real t103 = acc + t102;
+		grad->v[j] = t103 + t64[j];
+	}
+#else
+	for (int j = 0; j < 4; j++) {
+		ops_real acc = 0.0f;
+		for (int k_ = 0; k_ < 3; k_++) {
+			acc += 1.0f * t77[j * 3 + k_];
+		}
+		const ops_real t101 = 0.5f * t99[j];
+		const ops_real t102 = -t101;
+		const ops_real t103 = acc + t102;
+		grad->v[j] = t103 + t64[j];
+	}
+#endif
 
 	/* mul#105 = m * c   [B,2,3] x [3] -> [B,2,3]   (ops.nn:25: r = m * c - s)   [fused]
 	 * r = mul#105 - s   [B,2,3] x [1] -> [B,2,3]   (ops.nn:25)
@@ -2425,6 +3643,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * scale#109 = 0.25 * matmul#108   [B,2,3] -> [B,2,3]   (ops.nn:26)   [fused]
 	 * k = softmax#107 + scale#109   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -2445,6 +3664,49 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 3; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t89[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * r[r_ * 6 + k_ * 3 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					const ops_real t109 = 0.25f * acc[jj];
+					k[r_ * 6 + i * 3 + (j0 + jj)] = t107[r_ * 6 + i * 3 + (j0 + jj)] + t109;
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[3];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t89[r_ * 4 + i * 2 + k_];
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
+						acc[j] += a_ * r[r_ * 6 + k_ * 3 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					const ops_real t109 = 0.25f * acc[j];
+					k[r_ * 6 + i * 3 + j] = t107[r_ * 6 + i * 3 + j] + t109;
+				}
+			}
+		}
+	}
+#endif
 
 	/* sumsq#111 = sumsq(k)   [B,2,3] -> [B]   (ops.nn:28: l1 = sum(f) + mean(g) - sumsq(k) / 10) */
 	for (int b_ = 0; b_ < 3; b_++) {
@@ -2533,6 +3795,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * dr = matmul#124 + softmax_grad#122   [B,2,3] x [B,2,3] -> [B,2,3]   (ops.nn:26)
 	 *   dJ/dr = log_softmax#37^T dJ/d(matmul#38) + softmax#35 * (dJ/d(softmax#35) - sum(dJ/d(softmax#35) * softmax#35))
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -2552,6 +3815,47 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 3; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t89[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t123[r_ * 6 + k_ * 3 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					dr[r_ * 6 + i * 3 + (j0 + jj)] = acc[jj] + t122[r_ * 6 + i * 3 + (j0 + jj)];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[3];
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = t89[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int j = 0; j < 3; j++) {
+						acc[j] += a_ * t123[r_ * 6 + k_ * 3 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 3; j++) {
+					dr[r_ * 6 + i * 3 + j] = acc[j] + t122[r_ * 6 + i * 3 + j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* neg#126 = -dr   [B,2,3] -> [B,2,3]   (ops.nn:25) */
 	for (int i = 0; i < 18; i++) {
@@ -2603,6 +3907,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	/* matmul#133 = scale#123 @ r^T, 3 times   [B,2,3] x [B,2,3] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/d(matmul#38) r^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			for (int j = 0; j < 2; j++) {
@@ -2614,6 +3919,31 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 3; k_++) {
+					acc += t123[r_ * 6 + i * 3 + k_] * r[r_ * 6 + j * 3 + k_];
+				}
+				t133[r_ * 4 + i * 2 + j] = acc;
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 3; k_++) {
+					acc += t123[r_ * 6 + i * 3 + k_] * r[r_ * 6 + j * 3 + k_];
+				}
+				t133[r_ * 4 + i * 2 + j] = acc;
+			}
+		}
+	}
+#endif
 
 	/* log_softmax_grad#134 = log_softmax_grad(matmul#133, log_softmax#89)   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/d(log_softmax#37) - softmax(matmul#36) sum(dJ/d(log_softmax#37))
@@ -2635,6 +3965,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * dP = tanh_grad#135 + matmul#136   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/dP = dJ/d(tanh#61) * (1 - tanh#61^2) + dJ/d(matmul#36) Q^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			for (int j = 0; j < 2; j++) {
@@ -2647,6 +3978,33 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += t134[r_ * 4 + i * 2 + k_] * Q[r_ * 4 + j * 2 + k_];
+				}
+				const ops_real t135 = 0.33333334f * (1.0f - t39[r_ * 4 + i * 2 + j] * t39[r_ * 4 + i * 2 + j]);
+				dP[r_ * 4 + i * 2 + j] = t135 + acc;
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < 2; j++) {
+				ops_real acc = 0.0f;
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += t134[r_ * 4 + i * 2 + k_] * Q[r_ * 4 + j * 2 + k_];
+				}
+				const ops_real t135 = 0.33333334f * (1.0f - t39[r_ * 4 + i * 2 + j] * t39[r_ * 4 + i * 2 + j]);
+				dP[r_ * 4 + i * 2 + j] = t135 + acc;
+			}
+		}
+	}
+#endif
 
 	/* expand#138 = expand(scale#76)   [B] -> [B,2,2]   (ops.nn:30)   [fused]
 	 * scale#139 = 0.25 * expand#138   [B,2,2] -> [B,2,2]   (ops.nn:30)
@@ -2656,6 +4014,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * dQ = scale#139 + matmul#140   [B,2,2] x [B,2,2] -> [B,2,2]   (ops.nn:26)
 	 *   dJ/dQ = dJ/d(mean#59) / 4 + P^T dJ/d(matmul#36)
 	 */
+#if GRADC_KERNELS == 3
 	for (int r_ = 0; r_ < 3; r_++) {
 		for (int i = 0; i < 2; i++) {
 			{
@@ -2677,10 +4036,56 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j0 = 0; j0 < 2; j0 += 1) {
+				ops_real acc[1];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+						acc[jj] += a_ * t134[r_ * 4 + k_ * 2 + (j0 + jj)];
+					}
+				}
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					const ops_real t138 = t76[r_];
+					const ops_real t139 = 0.25f * t138;
+					dQ[r_ * 4 + i * 2 + (j0 + jj)] = t139 + acc[jj];
+				}
+			}
+		}
+	}
+#else
+	for (int r_ = 0; r_ < 3; r_++) {
+		for (int i = 0; i < 2; i++) {
+			{
+				ops_real acc[2];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] = 0.0f;
+				}
+				for (int k_ = 0; k_ < 2; k_++) {
+					const ops_real a_ = P[r_ * 4 + k_ * 2 + i];
+					GRADC_VECTOR for (int j = 0; j < 2; j++) {
+						acc[j] += a_ * t134[r_ * 4 + k_ * 2 + j];
+					}
+				}
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					const ops_real t138 = t76[r_];
+					const ops_real t139 = 0.25f * t138;
+					dQ[r_ * 4 + i * 2 + j] = t139 + acc[j];
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#142 = dQ @ transpose#86^T, summed over 3   [B,2,2] x [B,3,2] -> [2,3]   (ops.nn:21)
 	 *   dJ/dQ transpose#17^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 2; i++) {
 		for (int j = 0; j < 3; j++) {
 			ops_real acc = 0.0f;
@@ -2692,6 +4097,31 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			t142[i * 3 + j] = acc;
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int r_ = 0; r_ < 3; r_++) {
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += dQ[r_ * 4 + i * 2 + k_] * t86[r_ * 6 + j * 2 + k_];
+				}
+			}
+			t142[i * 3 + j] = acc;
+		}
+	}
+#else
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 3; j++) {
+			ops_real acc = 0.0f;
+			for (int r_ = 0; r_ < 3; r_++) {
+				for (int k_ = 0; k_ < 2; k_++) {
+					acc += dQ[r_ * 4 + i * 2 + k_] * t86[r_ * 6 + j * 2 + k_];
+				}
+			}
+			t142[i * 3 + j] = acc;
+		}
+	}
+#endif
 
 	/* transpose#143 = transpose(matmul#142)   [2,3] -> [3,2]   (ops.nn:21)
 	 *   dJ/d(transpose#16)^T
@@ -2709,6 +4139,7 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 	 * dB = transpose#143 + matmul#144   [3,2] x [3,2] -> [3,2]   (ops.nn:20)
 	 *   dJ/dB = dJ/d(transpose#16)^T + m^T dJ/dP
 	 */
+#if GRADC_KERNELS == 3
 	for (int i = 0; i < 3; i++) {
 		{
 			ops_real acc[2];
@@ -2726,6 +4157,43 @@ int ops_grad(const ops_params *p, const ops_real *x, const ops_real *m, const in
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int i = 0; i < 3; i++) {
+		for (int j0 = 0; j0 < 2; j0 += 1) {
+			ops_real acc[1];
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				acc[jj] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 6; k_++) {
+				const ops_real a_ = m[k_ * 3 + i];
+				GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+					acc[jj] += a_ * dP[k_ * 2 + (j0 + jj)];
+				}
+			}
+			GRADC_VECTOR for (int jj = 0; jj < 1; jj++) {
+				grad->B[i * 2 + (j0 + jj)] = t143[i * 2 + (j0 + jj)] + acc[jj];
+			}
+		}
+	}
+#else
+	for (int i = 0; i < 3; i++) {
+		{
+			ops_real acc[2];
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				acc[j] = 0.0f;
+			}
+			for (int k_ = 0; k_ < 6; k_++) {
+				const ops_real a_ = m[k_ * 3 + i];
+				GRADC_VECTOR for (int j = 0; j < 2; j++) {
+					acc[j] += a_ * dP[k_ * 2 + j];
+				}
+			}
+			GRADC_VECTOR for (int j = 0; j < 2; j++) {
+				grad->B[i * 2 + j] = t143[i * 2 + j] + acc[j];
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {

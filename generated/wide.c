@@ -93,11 +93,13 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 		return GRADC_ENOARENA;
 	wide_real *h = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t6 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#6 */
+	(void)xt_t6;
 
 	/* matmul#6 = x @ W1^T   [B,784] x [1024,784] -> [B,1024]   (wide.nn:13: h = relu(W1 @ x + b1))   [fused]
 	 * add#7 = matmul#6 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
 	 * h = relu(add#7)   [B,1024] -> [B,1024]   (wide.nn:13)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -151,10 +153,157 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 784; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const wide_real x0 = x[i0 * 784 + k0 + l];
+					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const wide_real x2 = x[(i0 + 2) * 784 + k0 + l];
+					const wide_real x3 = x[(i0 + 3) * 784 + k0 + l];
+					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
+					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const wide_real t7 = d[0][0] + p->b1[j0];
+				h[i0 * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 1024 + j0] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 1024 + (j0 + 1)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 1024 + (j0 + 2)] = t7 < 0 ? 0.0f : t7;
+			}
+			{
+				const wide_real t7 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 1024 + (j0 + 3)] = t7 < 0 ? 0.0f : t7;
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 1024; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = xt_t6[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = xt_t6[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = xt_t6[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = xt_t6[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t7 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#9 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#9 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
 			wide_real d[10][16];
@@ -210,6 +359,215 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 1024; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real x2 = h[(i0 + 2) * 1024 + k0 + l];
+					const wide_real x3 = h[(i0 + 3) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b2[j0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b2[(j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		wide_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 1024; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const wide_real x0 = h[i0 * 1024 + k0 + l];
+				const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+				const wide_real x2 = h[(i0 + 2) * 1024 + k0 + l];
+				const wide_real x3 = h[(i0 + 3) * 1024 + k0 + l];
+				const wide_real w0 = p->W2[8192 + k0 + l];
+				const wide_real w1 = p->W2[9216 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b2[8];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b2[9];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 1024; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const wide_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 2) {
+		wide_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 1024; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const wide_real x0 = h[i0 * 1024 + k0 + l];
+				const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+				const wide_real w0 = p->W2[8192 + k0 + l];
+				const wide_real w1 = p->W2[9216 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const wide_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b2[(8 + jj)];
+			}
+		}
+	}
+#endif
 	return GRADC_OK;
 }
 
@@ -229,6 +587,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	wide_real *t18 = (wide_real *)(void *)(mem + 262144);
 	wide_real *db1 = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t7 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	const wide_real lr = s->lr;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
@@ -241,6 +600,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
 	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -294,10 +654,157 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 784; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const wide_real x0 = x[i0 * 784 + k0 + l];
+					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const wide_real x2 = x[(i0 + 2) * 784 + k0 + l];
+					const wide_real x3 = x[(i0 + 3) * 784 + k0 + l];
+					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
+					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const wide_real t8 = d[0][0] + p->b1[j0];
+				h[i0 * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 1024; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t8 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#10 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
 			wide_real d[10][16];
@@ -353,6 +860,215 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 1024; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real x2 = h[(i0 + 2) * 1024 + k0 + l];
+					const wide_real x3 = h[(i0 + 3) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b2[j0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b2[(j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		wide_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 1024; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const wide_real x0 = h[i0 * 1024 + k0 + l];
+				const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+				const wide_real x2 = h[(i0 + 2) * 1024 + k0 + l];
+				const wide_real x3 = h[(i0 + 3) * 1024 + k0 + l];
+				const wide_real w0 = p->W2[8192 + k0 + l];
+				const wide_real w1 = p->W2[9216 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b2[8];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b2[9];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 1024; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const wide_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 2) {
+		wide_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 1024; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const wide_real x0 = h[i0 * 1024 + k0 + l];
+				const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+				const wide_real w0 = p->W2[8192 + k0 + l];
+				const wide_real w1 = p->W2[9216 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const wide_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b2[(8 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (wide.nn:15: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -434,6 +1150,7 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * relu_grad#18 = relu_grad(dh, h)   [B,1024] x [B,1024] -> [B,1024]   (wide.nn:13)
 	 *   dL/dh * relu'(add#7)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 1024; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			wide_real a[16][16];
@@ -481,11 +1198,136 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const wide_real r0 = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const wide_real r1 = p->W2[k * 1024 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const wide_real r2 = p->W2[k * 1024 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const wide_real r3 = p->W2[k * 1024 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t18[i0 * 1024 + j0] = h[i0 * 1024 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 1)] = h[i0 * 1024 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 2)] = h[i0 * 1024 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 3)] = h[i0 * 1024 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + j0] = h[(i0 + 1) * 1024 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 1)] = h[(i0 + 1) * 1024 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 2)] = h[(i0 + 1) * 1024 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 3)] = h[(i0 + 1) * 1024 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + j0] = h[(i0 + 2) * 1024 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 1)] = h[(i0 + 2) * 1024 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 2)] = h[(i0 + 2) * 1024 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 3)] = h[(i0 + 2) * 1024 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + j0] = h[(i0 + 3) * 1024 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 1)] = h[(i0 + 3) * 1024 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 2)] = h[(i0 + 3) * 1024 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 3)] = h[(i0 + 3) * 1024 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = p->W2[k * 1024 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t18[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dW1 = relu_grad#18^T @ x   [B,1024] x [B,784] -> [1024,784]   (wide.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T   [fused]
 	 * W1 -= sgd step(dL/dW1)   [1024,784] x [1024,784]   (wide.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 768; j0 += 32) {
 		for (int i0 = 0; i0 < 1024; i0 += 8) {
 			wide_real a[16][16];
@@ -569,11 +1411,153 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 784; j0 += 4) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
+			wide_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = t18[k * 1024 + i0];
+				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const wide_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const wide_real r1 = x[k * 784 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const wide_real r2 = x[k * 784 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const wide_real r3 = x[k * 784 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				const wide_real g = a[0][0];
+				p->W1[i0 * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[1][0];
+				p->W1[i0 * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[2][0];
+				p->W1[i0 * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[3][0];
+				p->W1[i0 * 784 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[4][0];
+				p->W1[(i0 + 1) * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[5][0];
+				p->W1[(i0 + 1) * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[6][0];
+				p->W1[(i0 + 1) * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[7][0];
+				p->W1[(i0 + 1) * 784 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[8][0];
+				p->W1[(i0 + 2) * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[9][0];
+				p->W1[(i0 + 2) * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[10][0];
+				p->W1[(i0 + 2) * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[11][0];
+				p->W1[(i0 + 2) * 784 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[12][0];
+				p->W1[(i0 + 3) * 784 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[13][0];
+				p->W1[(i0 + 3) * 784 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[14][0];
+				p->W1[(i0 + 3) * 784 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[15][0];
+				p->W1[(i0 + 3) * 784 + (j0 + 3)] -= lr * g;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = t18[k * 1024 + i0];
+				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = x[k * 784 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real g = a[ii * 2 + c][l];
+						p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] -= lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dW2 = do^T @ h   [B,10] x [B,1024] -> [10,1024]   (wide.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T   [fused]
 	 * W2 -= sgd step(dL/dW2)   [10,1024] x [10,1024]   (wide.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 1024; j0 += 64) {
 		for (int i0 = 0; i0 < 10; i0 += 5) {
 			wide_real a[20][16];
@@ -625,6 +1609,168 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			wide_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10 + i0];
+				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				const wide_real x2 = do_[k * 10 + (i0 + 2)];
+				const wide_real x3 = do_[k * 10 + (i0 + 3)];
+				const wide_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const wide_real r0 = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const wide_real r1 = h[k * 1024 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const wide_real r2 = h[k * 1024 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const wide_real r3 = h[k * 1024 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				const wide_real g = a[0][0];
+				p->W2[i0 * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[1][0];
+				p->W2[i0 * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[2][0];
+				p->W2[i0 * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[3][0];
+				p->W2[i0 * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[4][0];
+				p->W2[(i0 + 1) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[5][0];
+				p->W2[(i0 + 1) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[6][0];
+				p->W2[(i0 + 1) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[7][0];
+				p->W2[(i0 + 1) * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[8][0];
+				p->W2[(i0 + 2) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[9][0];
+				p->W2[(i0 + 2) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[10][0];
+				p->W2[(i0 + 2) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[11][0];
+				p->W2[(i0 + 2) * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[12][0];
+				p->W2[(i0 + 3) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[13][0];
+				p->W2[(i0 + 3) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[14][0];
+				p->W2[(i0 + 3) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[15][0];
+				p->W2[(i0 + 3) * 1024 + (j0 + 3)] -= lr * g;
+			}
+			{
+				const wide_real g = a[16][0];
+				p->W2[(i0 + 4) * 1024 + j0] -= lr * g;
+			}
+			{
+				const wide_real g = a[17][0];
+				p->W2[(i0 + 4) * 1024 + (j0 + 1)] -= lr * g;
+			}
+			{
+				const wide_real g = a[18][0];
+				p->W2[(i0 + 4) * 1024 + (j0 + 2)] -= lr * g;
+			}
+			{
+				const wide_real g = a[19][0];
+				p->W2[(i0 + 4) * 1024 + (j0 + 3)] -= lr * g;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 1024; j0 += 32) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10 + i0];
+				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = h[k * 1024 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = h[k * 1024 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = h[k * 1024 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real g = a[ii * 4 + c][l];
+						p->W2[(i0 + ii) * 1024 + (j0 + c * 8 + l)] -= lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(relu_grad#18)   [B,1024] -> [1024]   (wide.nn:13)
 	 *   dL/db1 = dL/d(add#7)
@@ -661,6 +1807,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	wide_real *do_ = (wide_real *)(void *)(mem + 264704);
 	wide_real *t18 = (wide_real *)(void *)(mem + 0);
 	wide_real *xt_t7 = (wide_real *)(void *)(mem + 262144);  /* scratch of matmul#7 */
+	(void)xt_t7;
 	/* class labels in [0, 10), before anything changes */
 	for (int b = 0; b < 64; b++) {
 		if (y[b] < 0 || y[b] >= 10) {
@@ -672,6 +1819,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 * add#8 = matmul#7 + b1   [B,1024] x [1024] -> [B,1024]   (wide.nn:13)   [fused]
 	 * h = relu(add#8)   [B,1024] -> [B,1024]   (wide.nn:13)
 	 */
+#if GRADC_KERNELS == 3
 	for (int ib = 0; ib < 64; ib += 32) {
 		for (int k = 0; k < 784; k++) {
 			for (int i = 0; i < 32; i++) {
@@ -725,10 +1873,157 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 784; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const wide_real x0 = x[i0 * 784 + k0 + l];
+					const wide_real x1 = x[(i0 + 1) * 784 + k0 + l];
+					const wide_real x2 = x[(i0 + 2) * 784 + k0 + l];
+					const wide_real x3 = x[(i0 + 3) * 784 + k0 + l];
+					const wide_real w0 = p->W1[j0 * 784 + k0 + l];
+					const wide_real w1 = p->W1[(j0 + 1) * 784 + k0 + l];
+					const wide_real w2 = p->W1[(j0 + 2) * 784 + k0 + l];
+					const wide_real w3 = p->W1[(j0 + 3) * 784 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				const wide_real t8 = d[0][0] + p->b1[j0];
+				h[i0 * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[1][0] + p->b1[(j0 + 1)];
+				h[i0 * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[2][0] + p->b1[(j0 + 2)];
+				h[i0 * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[3][0] + p->b1[(j0 + 3)];
+				h[i0 * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[4][0] + p->b1[j0];
+				h[(i0 + 1) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[5][0] + p->b1[(j0 + 1)];
+				h[(i0 + 1) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[6][0] + p->b1[(j0 + 2)];
+				h[(i0 + 1) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[7][0] + p->b1[(j0 + 3)];
+				h[(i0 + 1) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[8][0] + p->b1[j0];
+				h[(i0 + 2) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[9][0] + p->b1[(j0 + 1)];
+				h[(i0 + 2) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[10][0] + p->b1[(j0 + 2)];
+				h[(i0 + 2) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[11][0] + p->b1[(j0 + 3)];
+				h[(i0 + 2) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[12][0] + p->b1[j0];
+				h[(i0 + 3) * 1024 + j0] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[13][0] + p->b1[(j0 + 1)];
+				h[(i0 + 3) * 1024 + (j0 + 1)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[14][0] + p->b1[(j0 + 2)];
+				h[(i0 + 3) * 1024 + (j0 + 2)] = t8 < 0 ? 0.0f : t8;
+			}
+			{
+				const wide_real t8 = d[15][0] + p->b1[(j0 + 3)];
+				h[(i0 + 3) * 1024 + (j0 + 3)] = t8 < 0 ? 0.0f : t8;
+			}
+		}
+	}
+#else
+	for (int ib = 0; ib < 64; ib += 32) {
+		for (int k = 0; k < 784; k++) {
+			for (int i = 0; i < 32; i++) {
+				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 1024; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = xt_t7[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = xt_t7[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = xt_t7[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = xt_t7[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t8 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#10 = h @ W2^T   [B,1024] x [10,1024] -> [B,10]   (wide.nn:14: o = W2 @ h + b2)   [fused]
 	 * o = matmul#10 + b2   [B,10] x [10] -> [B,10]   (wide.nn:14)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 10; j0 += 5) {
 		for (int i0 = 0; i0 < 64; i0 += 2) {
 			wide_real d[10][16];
@@ -784,6 +2079,215 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 #endif
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real d[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 1024; k0 += 1) {
+				for (int l = 0; l < 1; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real x2 = h[(i0 + 2) * 1024 + k0 + l];
+					const wide_real x3 = h[(i0 + 3) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+					d[8][l] += x2 * w0;
+					d[9][l] += x2 * w1;
+					d[10][l] += x2 * w2;
+					d[11][l] += x2 * w3;
+					d[12][l] += x3 * w0;
+					d[13][l] += x3 * w1;
+					d[14][l] += x3 * w2;
+					d[15][l] += x3 * w3;
+				}
+			}
+			{
+				o[i0 * 10 + j0] = d[0][0] + p->b2[j0];
+			}
+			{
+				o[i0 * 10 + (j0 + 1)] = d[1][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[i0 * 10 + (j0 + 2)] = d[2][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[i0 * 10 + (j0 + 3)] = d[3][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 1) * 10 + j0] = d[4][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 1)] = d[5][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 2)] = d[6][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 1) * 10 + (j0 + 3)] = d[7][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 2) * 10 + j0] = d[8][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 1)] = d[9][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 2)] = d[10][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 2) * 10 + (j0 + 3)] = d[11][0] + p->b2[(j0 + 3)];
+			}
+			{
+				o[(i0 + 3) * 10 + j0] = d[12][0] + p->b2[j0];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 1)] = d[13][0] + p->b2[(j0 + 1)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 2)] = d[14][0] + p->b2[(j0 + 2)];
+			}
+			{
+				o[(i0 + 3) * 10 + (j0 + 3)] = d[15][0] + p->b2[(j0 + 3)];
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 4) {
+		wide_real d[8][1];
+		for (int t = 0; t < 8; t++) {
+			for (int l = 0; l < 1; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 1024; k0 += 1) {
+			for (int l = 0; l < 1; l++) {
+				const wide_real x0 = h[i0 * 1024 + k0 + l];
+				const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+				const wide_real x2 = h[(i0 + 2) * 1024 + k0 + l];
+				const wide_real x3 = h[(i0 + 3) * 1024 + k0 + l];
+				const wide_real w0 = p->W2[8192 + k0 + l];
+				const wide_real w1 = p->W2[9216 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+				d[4][l] += x2 * w0;
+				d[5][l] += x2 * w1;
+				d[6][l] += x3 * w0;
+				d[7][l] += x3 * w1;
+			}
+		}
+		{
+			o[i0 * 10 + 8] = d[0][0] + p->b2[8];
+		}
+		{
+			o[i0 * 10 + 9] = d[1][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 1) * 10 + 8] = d[2][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 1) * 10 + 9] = d[3][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 2) * 10 + 8] = d[4][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 2) * 10 + 9] = d[5][0] + p->b2[9];
+		}
+		{
+			o[(i0 + 3) * 10 + 8] = d[6][0] + p->b2[8];
+		}
+		{
+			o[(i0 + 3) * 10 + 9] = d[7][0] + p->b2[9];
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 8; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 2) {
+			wide_real d[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					d[t][l] = 0.0f;
+				}
+			}
+			for (int k0 = 0; k0 < 1024; k0 += 8) {
+				for (int l = 0; l < 8; l++) {
+					const wide_real x0 = h[i0 * 1024 + k0 + l];
+					const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+					const wide_real w0 = p->W2[j0 * 1024 + k0 + l];
+					const wide_real w1 = p->W2[(j0 + 1) * 1024 + k0 + l];
+					const wide_real w2 = p->W2[(j0 + 2) * 1024 + k0 + l];
+					const wide_real w3 = p->W2[(j0 + 3) * 1024 + k0 + l];
+					d[0][l] += x0 * w0;
+					d[1][l] += x0 * w1;
+					d[2][l] += x0 * w2;
+					d[3][l] += x0 * w3;
+					d[4][l] += x1 * w0;
+					d[5][l] += x1 * w1;
+					d[6][l] += x1 * w2;
+					d[7][l] += x1 * w3;
+				}
+			}
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 4; l++) {
+					d[t][l] += d[t][l + 4];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int jj = 0; jj < 4; jj++) {
+					const wide_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
+					o[(i0 + ii) * 10 + (j0 + jj)] = v + p->b2[(j0 + jj)];
+				}
+			}
+		}
+	}
+	for (int i0 = 0; i0 < 64; i0 += 2) {
+		wide_real d[4][8];
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 8; l++) {
+				d[t][l] = 0.0f;
+			}
+		}
+		for (int k0 = 0; k0 < 1024; k0 += 8) {
+			for (int l = 0; l < 8; l++) {
+				const wide_real x0 = h[i0 * 1024 + k0 + l];
+				const wide_real x1 = h[(i0 + 1) * 1024 + k0 + l];
+				const wide_real w0 = p->W2[8192 + k0 + l];
+				const wide_real w1 = p->W2[9216 + k0 + l];
+				d[0][l] += x0 * w0;
+				d[1][l] += x0 * w1;
+				d[2][l] += x1 * w0;
+				d[3][l] += x1 * w1;
+			}
+		}
+		for (int t = 0; t < 4; t++) {
+			for (int l = 0; l < 4; l++) {
+				d[t][l] += d[t][l + 4];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			for (int jj = 0; jj < 2; jj++) {
+				const wide_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
+				o[(i0 + ii) * 10 + (8 + jj)] = v + p->b2[(8 + jj)];
+			}
+		}
+	}
+#endif
 
 	/* L = cross_entropy(o, y)   [B,10] -> [B]   (wide.nn:15: L = cross_entropy(o, y))
 	 *   leaves e = exp(o - max o) in o's buffer for its gradient
@@ -852,6 +2356,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	/* dW2 = do^T @ h   [B,10] x [B,1024] -> [10,1024]   (wide.nn:14)
 	 *   dL/dW2 = dL/d(matmul#9) h^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 1024; j0 += 64) {
 		for (int i0 = 0; i0 < 10; i0 += 5) {
 			wide_real a[20][16];
@@ -902,12 +2407,154 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 10; i0 += 5) {
+			wide_real a[20][1];
+			for (int t = 0; t < 20; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10 + i0];
+				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				const wide_real x2 = do_[k * 10 + (i0 + 2)];
+				const wide_real x3 = do_[k * 10 + (i0 + 3)];
+				const wide_real x4 = do_[k * 10 + (i0 + 4)];
+				for (int l = 0; l < 1; l++) {
+					const wide_real r0 = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					a[16][l] += x4 * r0;
+					const wide_real r1 = h[k * 1024 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					a[17][l] += x4 * r1;
+					const wide_real r2 = h[k * 1024 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					a[18][l] += x4 * r2;
+					const wide_real r3 = h[k * 1024 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+					a[19][l] += x4 * r3;
+				}
+			}
+			{
+				grad->W2[i0 * 1024 + j0] = a[0][0];
+			}
+			{
+				grad->W2[i0 * 1024 + (j0 + 1)] = a[1][0];
+			}
+			{
+				grad->W2[i0 * 1024 + (j0 + 2)] = a[2][0];
+			}
+			{
+				grad->W2[i0 * 1024 + (j0 + 3)] = a[3][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + j0] = a[4][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + (j0 + 1)] = a[5][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + (j0 + 2)] = a[6][0];
+			}
+			{
+				grad->W2[(i0 + 1) * 1024 + (j0 + 3)] = a[7][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + j0] = a[8][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + (j0 + 1)] = a[9][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + (j0 + 2)] = a[10][0];
+			}
+			{
+				grad->W2[(i0 + 2) * 1024 + (j0 + 3)] = a[11][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + j0] = a[12][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + (j0 + 1)] = a[13][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + (j0 + 2)] = a[14][0];
+			}
+			{
+				grad->W2[(i0 + 3) * 1024 + (j0 + 3)] = a[15][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + j0] = a[16][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + (j0 + 1)] = a[17][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + (j0 + 2)] = a[18][0];
+			}
+			{
+				grad->W2[(i0 + 4) * 1024 + (j0 + 3)] = a[19][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 1024; j0 += 32) {
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10 + i0];
+				const wide_real x1 = do_[k * 10 + (i0 + 1)];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = h[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const wide_real r1 = h[k * 1024 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const wide_real r2 = h[k * 1024 + (j0 + 16) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const wide_real r3 = h[k * 1024 + (j0 + 24) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						grad->W2[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = a[ii * 4 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh = do @ W2   [B,10] x [10,1024] -> [B,1024]   (wide.nn:14)
 	 *   dL/dh = W2^T dL/d(matmul#9)   [fused]
 	 * relu_grad#18 = relu_grad(dh, h)   [B,1024] x [B,1024] -> [B,1024]   (wide.nn:13)
 	 *   dL/dh * relu'(add#7)
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 1024; j0 += 32) {
 		for (int i0 = 0; i0 < 64; i0 += 8) {
 			wide_real a[16][16];
@@ -955,6 +2602,130 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 1024; j0 += 4) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 1; l++) {
+					const wide_real r0 = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const wide_real r1 = p->W2[k * 1024 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const wide_real r2 = p->W2[k * 1024 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const wide_real r3 = p->W2[k * 1024 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				t18[i0 * 1024 + j0] = h[i0 * 1024 + j0] > 0 ? a[0][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 1)] = h[i0 * 1024 + (j0 + 1)] > 0 ? a[1][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 2)] = h[i0 * 1024 + (j0 + 2)] > 0 ? a[2][0] : 0.0f;
+			}
+			{
+				t18[i0 * 1024 + (j0 + 3)] = h[i0 * 1024 + (j0 + 3)] > 0 ? a[3][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + j0] = h[(i0 + 1) * 1024 + j0] > 0 ? a[4][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 1)] = h[(i0 + 1) * 1024 + (j0 + 1)] > 0 ? a[5][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 2)] = h[(i0 + 1) * 1024 + (j0 + 2)] > 0 ? a[6][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 1) * 1024 + (j0 + 3)] = h[(i0 + 1) * 1024 + (j0 + 3)] > 0 ? a[7][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + j0] = h[(i0 + 2) * 1024 + j0] > 0 ? a[8][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 1)] = h[(i0 + 2) * 1024 + (j0 + 1)] > 0 ? a[9][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 2)] = h[(i0 + 2) * 1024 + (j0 + 2)] > 0 ? a[10][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 2) * 1024 + (j0 + 3)] = h[(i0 + 2) * 1024 + (j0 + 3)] > 0 ? a[11][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + j0] = h[(i0 + 3) * 1024 + j0] > 0 ? a[12][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 1)] = h[(i0 + 3) * 1024 + (j0 + 1)] > 0 ? a[13][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 2)] = h[(i0 + 3) * 1024 + (j0 + 2)] > 0 ? a[14][0] : 0.0f;
+			}
+			{
+				t18[(i0 + 3) * 1024 + (j0 + 3)] = h[(i0 + 3) * 1024 + (j0 + 3)] > 0 ? a[15][0] : 0.0f;
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		for (int i0 = 0; i0 < 64; i0 += 4) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = p->W2[k * 1024 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = p->W2[k * 1024 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t18[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(relu_grad#18)   [B,1024] -> [1024]   (wide.nn:13)
 	 *   dL/db1 = dL/d(add#7)
@@ -971,6 +2742,7 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	/* dW1 = relu_grad#18^T @ x   [B,1024] x [B,784] -> [1024,784]   (wide.nn:13)
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
+#if GRADC_KERNELS == 3
 	for (int j0 = 0; j0 < 768; j0 += 32) {
 		for (int i0 = 0; i0 < 1024; i0 += 8) {
 			wide_real a[16][16];
@@ -1052,6 +2824,130 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int j0 = 0; j0 < 784; j0 += 4) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
+			wide_real a[16][1];
+			for (int t = 0; t < 16; t++) {
+				for (int l = 0; l < 1; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = t18[k * 1024 + i0];
+				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+				for (int l = 0; l < 1; l++) {
+					const wide_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					a[8][l] += x2 * r0;
+					a[12][l] += x3 * r0;
+					const wide_real r1 = x[k * 784 + (j0 + 1) + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					a[9][l] += x2 * r1;
+					a[13][l] += x3 * r1;
+					const wide_real r2 = x[k * 784 + (j0 + 2) + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					a[10][l] += x2 * r2;
+					a[14][l] += x3 * r2;
+					const wide_real r3 = x[k * 784 + (j0 + 3) + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
+					a[11][l] += x2 * r3;
+					a[15][l] += x3 * r3;
+				}
+			}
+			{
+				grad->W1[i0 * 784 + j0] = a[0][0];
+			}
+			{
+				grad->W1[i0 * 784 + (j0 + 1)] = a[1][0];
+			}
+			{
+				grad->W1[i0 * 784 + (j0 + 2)] = a[2][0];
+			}
+			{
+				grad->W1[i0 * 784 + (j0 + 3)] = a[3][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + j0] = a[4][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + (j0 + 1)] = a[5][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + (j0 + 2)] = a[6][0];
+			}
+			{
+				grad->W1[(i0 + 1) * 784 + (j0 + 3)] = a[7][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + j0] = a[8][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + (j0 + 1)] = a[9][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + (j0 + 2)] = a[10][0];
+			}
+			{
+				grad->W1[(i0 + 2) * 784 + (j0 + 3)] = a[11][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + j0] = a[12][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + (j0 + 1)] = a[13][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + (j0 + 2)] = a[14][0];
+			}
+			{
+				grad->W1[(i0 + 3) * 784 + (j0 + 3)] = a[15][0];
+			}
+		}
+	}
+#else
+	for (int j0 = 0; j0 < 784; j0 += 16) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
+			wide_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = t18[k * 1024 + i0];
+				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
+				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
+				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
+				for (int l = 0; l < 8; l++) {
+					const wide_real r0 = x[k * 784 + j0 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = x[k * 784 + (j0 + 8) + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						grad->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_L[0])) {

@@ -240,6 +240,61 @@ static inline float gradc_expf_inline(float x)
 #define GRADC_VECTOR
 #endif
 
+/* GRADC_KERNELS: which register shape's product kernels a file of
+ * gradc's portable target compiles (its products carry one kernel per
+ * shape, under #if GRADC_KERNELS == N; compiler/target.c):
+ *   3  32 vector registers of 16 floats (x86-64-v4: AVX-512);
+ *   2  16 vector registers of 8 floats (x86-64-v3: AVX2), and the shape
+ *      for every machine no other value names (SSE, NEON, ...);
+ *   1  a scalar FPU with 32 single registers (Cortex-M4F/M7: Arm without
+ *      NEON or MVE), 4 x 4 tiles of scalars.
+ * Define it (-DGRADC_KERNELS=N) to compile another shape's kernels: the
+ * results differ only by float reassociation between shapes and are the
+ * same bits for one shape everywhere (with -ffp-contract=off and the
+ * runtime's math), which is how the embedded tests compare the device
+ * with the host.  A file of another --target has only its own kernels. */
+#ifndef GRADC_KERNELS
+#if defined(__AVX512F__)
+#define GRADC_KERNELS 3
+#elif defined(__ARM_ARCH) && !defined(__ARM_NEON) && !defined(__ARM_FEATURE_MVE) && \
+	!defined(__aarch64__)
+#define GRADC_KERNELS 1
+#else
+#define GRADC_KERNELS 2
+#endif
+#endif
+
+/* GRADC_LOAD2(a, b, p): a = p[0], b = p[1] of a float array, for the
+ * scalar FPU's register tiles (GRADC_KERNELS 1), which read two values of
+ * k per step.  On ARMv7E-M with an FPU (Cortex-M4F, M7) under GCC or
+ * clang it is one 64-bit load (vldmia.64 r!, {d}: two floats per
+ * instruction, where a multiply-add takes two instructions and a single
+ * load one: the batch-1 product goes from 3.4 to 2.9 instructions per
+ * multiply-add), through a may_alias double; these cores need only word
+ * alignment for it, which every float has.  Elsewhere, and with
+ * GRADC_NO_VECTOR_EXT, two plain loads.  The values are the same. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__ARM_ARCH_7EM__) && \
+	defined(__ARM_FP) && !defined(GRADC_NO_VECTOR_EXT)
+typedef union {
+	double d;
+	float f[2];
+} gradc_f2_;
+typedef double gradc_d2_ __attribute__((may_alias));
+#define GRADC_LOAD2(a, b, p) \
+	do { \
+		gradc_f2_ u_; \
+		u_.d = *(const gradc_d2_ *)(const void *)(p); \
+		(a) = u_.f[0]; \
+		(b) = u_.f[1]; \
+	} while (0)
+#else
+#define GRADC_LOAD2(a, b, p) \
+	do { \
+		(a) = (p)[0]; \
+		(b) = (p)[1]; \
+	} while (0)
+#endif
+
 /* GRADC_ROWSUM16: gradc_rowsum16_f32(d, n, out) sets out[t] to the sum of
  * the 16 lanes of accumulator row d[t], t < n <= 16 (the lane form's rows,
  * emit/kernels.lua).  The plain C of the kernels sums each row by halves

@@ -2,8 +2,9 @@
 # demo.sh: the main job, end to end (run by `make demo`), the way a user
 # drives it: no C written for training.
 #   1. split data/digits.csv (every fifth row, 360, is the test set) and train
-#      the seed network (models/mlp.nn) with `gradc train`: pixels
-#      standardized, one line per epoch, parameters, blob and curve saved
+#      the seed network (models/mlp.nn; MODEL=cnn: models/cnn.nn) with
+#      `gradc train`: pixels standardized, one line per epoch, parameters,
+#      blob and curve saved
 #   2. `gradc eval` on the test set: accuracy, confusion matrix, predictions
 #   3. show the static memory budget and the generated code's flash / RAM;
 #      a training build (statistics baked) reloads the blob: same predictions
@@ -11,9 +12,12 @@
 #      as const (as a firmware would ship; it takes raw pixels) and check it
 #      predicts the same
 #   5. end with the line "test accuracy: 0.XXXX"
-# Settings (make variables or environment): EPOCHS (20), BATCH (32),
-# LR (the model's), LAMBDA (the model's 1e-4), OPT (sgd | adam), SEED (1).
+# Settings (make variables or environment): MODEL (mlp | cnn: the seed
+# network or models/cnn.nn, the small convolutional network), EPOCHS (20),
+# BATCH (32), LR (the model's), LAMBDA (the model's 1e-4), OPT (sgd | adam,
+# mlp only), SEED (1).
 set -eu
+MODEL=${MODEL:-mlp}
 EPOCHS=${EPOCHS:-20}
 BATCH=${BATCH:-32}
 LR=${LR:-0}
@@ -25,14 +29,17 @@ OUT=build/demo
 GRADC=build/gradc
 mkdir -p "$OUT"
 
-case "$OPT" in
-sgd) model=models/mlp.nn ;;
-adam) model=models/mlp_adam.nn ;;
-*) echo "demo: OPT must be sgd or adam" >&2; exit 2 ;;
+case "$MODEL/$OPT" in
+mlp/sgd) model=models/mlp.nn ;;
+mlp/adam) model=models/mlp_adam.nn ;;
+cnn/sgd) model=models/cnn.nn ;;
+cnn/*) echo "demo: MODEL=cnn trains with sgd (OPT=sgd)" >&2; exit 2 ;;
+mlp/*) echo "demo: OPT must be sgd or adam" >&2; exit 2 ;;
+*) echo "demo: MODEL must be mlp or cnn" >&2; exit 2 ;;
 esac
 if [ -n "$LAMBDA" ]; then
-	sed "s/^const lambda = .*/const lambda = $LAMBDA/" "$model" > "$OUT/mlp.nn"
-	model=$OUT/mlp.nn
+	sed "s/^const lambda = .*/const lambda = $LAMBDA/" "$model" > "$OUT/$MODEL.nn"
+	model=$OUT/$MODEL.nn
 fi
 lr=""
 [ "$LR" != 0 ] && lr="--lr $LR"
@@ -43,12 +50,12 @@ awk 'NR % 5 == 1' data/digits.csv > "$OUT/test.csv"
 # shellcheck disable=SC2086 # $lr is empty or two words
 "$GRADC" train "$model" --data "$OUT/train.csv" --val "$OUT/test.csv" --standardize \
 	--epochs "$EPOCHS" --batch "$BATCH" --seed "$SEED" $lr \
-	--out "$OUT/mlp.safetensors" --blob "$OUT/mlp.blob" --plot "$OUT/curve.svg" \
+	--out "$OUT/$MODEL.safetensors" --blob "$OUT/$MODEL.blob" --plot "$OUT/curve.svg" \
 	--log "$OUT/log.csv"
 
 echo
 echo "== 2. evaluate on the 360 test digits with gradc eval"
-"$GRADC" eval "$model" --data "$OUT/test.csv" --params "$OUT/mlp.safetensors" \
+"$GRADC" eval "$model" --data "$OUT/test.csv" --params "$OUT/$MODEL.safetensors" \
 	--batch "$BATCH" --pred "$OUT/pred.csv"
 
 echo
@@ -56,7 +63,7 @@ echo "== 3. memory, known before anything runs (gradc report $model --batch $BAT
 "$GRADC" report "$model" --batch "$BATCH" | sed -n '3,10p'
 kept=$("$GRADC" report "$model" --batch "$BATCH" --json | sed -n 's/.*"kept_bytes": *\([0-9]*\).*/\1/p' | head -n 1)
 [ -n "$kept" ] && echo "   training keeps $kept bytes of activations alive for the backward pass"
-"$GRADC" compile "$model" --params "$OUT/mlp.safetensors" --batch "$BATCH" --name mlp -o "$OUT/gen"
+"$GRADC" compile "$model" --params "$OUT/$MODEL.safetensors" --batch "$BATCH" --name mlp -o "$OUT/gen"
 echo "   training build: $OUT/gen/mlp.c ($(wc -l < "$OUT/gen/mlp.c") lines of C)"
 RT="runtime/gradc_rt.c runtime/host/gradc_csv.c"
 $CC -std=c99 -O2 -Iruntime -c -o "$OUT/mlp.o" "$OUT/gen/mlp.c"
@@ -65,11 +72,11 @@ if command -v size >/dev/null 2>&1; then
 fi
 $CC -std=c99 -O2 -Iruntime -Iruntime/host -I"$OUT/gen" -o "$OUT/reload" \
 	examples/digits/reload.c "$OUT/gen/mlp.c" $RT -lm
-"$OUT/reload" "$OUT/mlp.blob" "$OUT/test.csv" "$OUT/pred.csv"
+"$OUT/reload" "$OUT/$MODEL.blob" "$OUT/test.csv" "$OUT/pred.csv"
 
 echo
 echo "== 4. the firmware build: inference only, parameters baked in as const"
-"$GRADC" compile "$model" --infer-only --params "$OUT/mlp.safetensors" --batch 1 \
+"$GRADC" compile "$model" --infer-only --params "$OUT/$MODEL.safetensors" --batch 1 \
 	--name digits -o "$OUT/fw"
 $CC -std=c99 -O2 -Iruntime -Iruntime/host -I"$OUT/fw" -o "$OUT/infer" \
 	examples/digits/infer.c "$OUT/fw/digits.c" $RT -lm

@@ -53,6 +53,10 @@ ARM_LINK="--oslib=semihost --crt0=semihost
 # -ffp-contract=off: no fused multiply-add on the M4 (x86-64 has none by
 # default), so both sides round every operation the same way
 COMMON="-std=c99 -O2 -ffp-contract=off"
+# the host twin compiles the device's kernels (a portable file carries one
+# per register shape, gradc_rt.h's GRADC_KERNELS; 1: the scalar FPU's), so
+# that the two run the same operations in the same order
+HOST_SHAPE="-DGRADC_KERNELS=1"
 GEN_WARN="-Wall -Wextra -Wpedantic -Werror"
 QEMU="qemu-system-arm -M mps2-an386 -nographic -monitor none -semihosting"
 LIBM_NAMES='^(exp|log|tanh|sqrt|cos|sin|pow|fabs|expf|logf|tanhf|sqrtf|cosf|sinf|powf|fabsf|__ieee754_.*)$'
@@ -94,6 +98,8 @@ failed=0
 failures=""
 REPORT="$OUT/report.txt"
 INITS=""
+COSTS="$OUT/costs.txt"
+: >"$COSTS"
 cat >"$REPORT" <<EOF
 Cortex-M4F (arm-none-eabi-gcc -O2, picolibc), bytes: flash = code + rodata
 (+ const parameters in 'infer') beyond the harness; arena, params, state: RAM;
@@ -114,8 +120,8 @@ build_pair() {
 				-Iruntime -c -o "$dir/$v.o/gradc_rt.o" runtime/gradc_rt.c &&
 			$ARM_CC $ARM_CPU $COMMON -Wall -Wextra $flags -I"$src" -Iruntime -o "$dir/$v.elf" \
 				embedded/harness.c "$dir/$v.o/$name.o" "$dir/$v.o/gradc_rt.o" $ARM_LINK $libs &&
-			$CC $COMMON $GEN_WARN $flags -Iruntime -c -o "$dir/$v.o/host_$name.o" "$src/$name.c" &&
-			$CC $COMMON $GEN_WARN $flags -Iruntime -c -o "$dir/$v.o/host_rt.o" runtime/gradc_rt.c &&
+			$CC $COMMON $GEN_WARN $HOST_SHAPE $flags -Iruntime -c -o "$dir/$v.o/host_$name.o" "$src/$name.c" &&
+			$CC $COMMON $GEN_WARN $HOST_SHAPE $flags -Iruntime -c -o "$dir/$v.o/host_rt.o" runtime/gradc_rt.c &&
 			$CC $COMMON -Wall -Wextra $flags -I"$src" -Iruntime -o "$dir/$v.host" \
 				embedded/harness.c "$dir/$v.o/host_$name.o" "$dir/$v.o/host_rt.o" $libs
 	} >"$dir/$v.build.log" 2>&1
@@ -155,6 +161,26 @@ insn_of() {
 		f == 2 && $1 == "stack" { k++; if ($2 == w) last = k }
 		END { if (last) print d[last + 1] - d[1]; else print "-" }' \
 		"$1/$2.insns" "$1/$2.device.txt"
+}
+# cost_of DIR VARIANT WHAT: "INSNS fp N ldst N ldm N branch N other N cycles
+# N" of the last call WHAT (the plugin's classes, less the marking's own)
+cost_of() {
+	awk -v w="$3" 'FNR == 1 { f++ }
+		f == 1 && $1 == "insns" { n++; for (i = 2; i <= NF; i++) v[n, i] = $i; nf = NF }
+		f == 2 && $1 == "stack" { k++; if ($2 == w) last = k }
+		END {
+			if (!last) { print "-"; exit }
+			printf "%d", v[last + 1, 2] - v[1, 2]
+			for (i = 3; i < nf; i += 2) printf " %s %d", v[1, i], v[last + 1, i + 1] - v[1, i + 1]
+			printf "\n"
+		}' "$1/$2.insns" "$1/$2.device.txt"
+}
+# macs MODE FLAGS...: the multiply-adds of one call (gradc report --json)
+macs_of() {
+	mode=$1
+	shift
+	"$GRADC" report "$@" --json | awk -v m="\"$mode\":" '$1 == m {
+		for (i = 1; i < NF; i++) if ($i == "\"macs\":") { v = $(i + 1); sub(/[,}].*/, "", v); print v } }'
 }
 stack_of() { awk -v w="$3" '$1 == "stack" && $2 == w { v = $3 } END { print v + 0 }' "$1/$2.device.txt"; }
 
@@ -291,6 +317,18 @@ for model in $MODELS; do
 				"$name" $b "${batch:-$(awk -v k="${name}_BATCH" '$1 == "#define" && $2 == k { print $3 }' "$d/train/$name.h")}" \
 				"$flash" "$arena" "$params" "$state" "$sst" "$srun" "$ins" "$inf" "$cmp" >>"$REPORT"
 		done
+		# instructions per multiply-add: the libm-free training step, the
+		# inference of the infer build; classes and the estimated cycles
+		for b in train infer; do
+			if [ $b = train ]; then v=nolibm; else v=infer; fi
+			c=$(cost_of "$d" $v $b)
+			m=$(macs_of $b "$model" ${batch:+--batch $batch})
+			[ "$c" = - ] || [ -z "$m" ] && continue
+			set -- $c
+			echo "m4-cost $name $b $1 $m" >>"$COSTS"
+			echo "$name $b $c macs $m" | awk '{ printf "  %-9s %-5s %5.2f instructions/MAC, %5.2f cycles/MAC (estimated): fp %d, ldst %d, ldm %d, branch %d, other %d, cycles %d\n",
+				$1, $2, $3 / $17, $15 / $17, $5, $7, $9, $11, $13, $15 }' >>"$COSTS"
+		done
 		init=$(insn_of "$d" libm init)
 		[ "$init" != "-" ] && INITS="$INITS $name=$init"
 	fi
@@ -306,6 +344,14 @@ for model in $MODELS; do
 done
 
 [ -n "$INITS" ] && echo "instructions of NAME_init (libm build):$INITS" >>"$REPORT"
+# per model and build: m4-cost MODEL BUILD INSTRUCTIONS MACS (MACS: gradc's
+# count, graph_macs), then the classes of the plugin and the cycles estimated
+# from the Cortex-M4 TRM's table (embedded/insncount.c)
+{
+	echo
+	echo "Cortex-M4F cost per multiply-add (train: a libm-free training step; infer: an inference):"
+	cat "$COSTS"
+} >>"$REPORT"
 echo
 cat "$REPORT"
 [ "$failed" -gt 0 ] && echo "failed:$failures"

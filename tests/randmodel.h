@@ -14,7 +14,10 @@
  * the default), every initializer, aliases (`o = h`,
  * `output z, h` with h = z, a tracked alias) and names chosen to collide
  * with what gradc generates (NAME_BATCH, NAME_X_SIZE, _W, p, arena, float,
- * gradc_x, ...).
+ * gradc_x, ...).  Every fourth seed (seed % 4 == 3) starts from an image
+ * [C, H, W] through spatial steps (rm_image: conv2d with random stride,
+ * padding, dilation and groups, a bias, the pools with padding and both
+ * divisors, clip, concat, reshape, global_avgpool) before the dense ones.
  */
 #ifndef RANDMODEL_H
 #define RANDMODEL_H
@@ -22,12 +25,13 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct RmVal {
 	char name[64];
 	int rank;       /* per sample */
-	int dim[3];
+	int dim[4];
 	int batched;
 } RmVal;
 
@@ -118,7 +122,7 @@ static RmVal *rm_add(Rm *r, const char *base, int rank, const int *dim, int batc
 	RmVal *v = &r->v[r->n_v++];
 	rm_name(r, v->name, base);
 	v->rank = rank;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		v->dim[i] = i < rank ? dim[i] : 1;
 	v->batched = batched;
 	return v;
@@ -255,6 +259,79 @@ static RmVal *rm_step(Rm *r, RmVal *a)
 	return v;
 }
 
+/* A spatial size of 'n' rows through kernel k, dilation d, stride s and
+ * padding pb + pa: the output size, or 0 if the kernel does not fit. */
+static int rm_out(int n, int k, int d, int s, int pb, int pa)
+{
+	int span = d * (k - 1) + 1;
+	return span > n + pb + pa ? 0 : (n + pb + pa - span) / s + 1;
+}
+
+/* One spatial step from image 'a' ([C, H, W], batched): a new image. */
+static RmVal *rm_image(Rm *r, RmVal *a)
+{
+	RmVal t = *a;
+	char e[512];
+	int c = a->dim[0], h = a->dim[1], w = a->dim[2];
+	switch (rm_int(r, 0, 5)) {
+	case 0: case 1: { /* conv2d (+ bias) (+ activation) */
+		int co = rm_int(r, 1, 4), g = 1;
+		if (rm_int(r, 0, 2) == 0 && c > 1)
+			g = c, co = c * rm_int(r, 1, 2); /* depthwise (with a multiplier) */
+		int kh = rm_int(r, 1, 3), kw = rm_int(r, 1, 3), sh = rm_int(r, 1, 2), sw = rm_int(r, 1, 2);
+		int dh = rm_int(r, 1, 2), dw = rm_int(r, 1, 2);
+		int p[4] = {rm_int(r, 0, 2), rm_int(r, 0, 2), rm_int(r, 0, 2), rm_int(r, 0, 2)};
+		if (!rm_out(h, kh, dh, sh, p[0], p[2]))
+			kh = 1;
+		if (!rm_out(w, kw, dw, sw, p[1], p[3]))
+			kw = 1;
+		RmVal *W = rm_param(r, 4, (int[]){co, c / g, kh, kw});
+		int n = snprintf(e, sizeof e, "conv2d(%s, %s, stride = (%d, %d), padding = (%d, %d, %d, %d), "
+		                 "dilation = (%d, %d), groups = %d)", a->name, W->name, sh, sw, p[0], p[1],
+		                 p[2], p[3], dh, dw, g);
+		if (rm_int(r, 0, 1)) {
+			RmVal *b = rm_param(r, 3, (int[]){co, 1, 1});
+			snprintf(e + n, sizeof e - (size_t)n, " + %s", b->name);
+		}
+		t.dim[0] = co, t.dim[1] = rm_out(h, kh, dh, sh, p[0], p[2]);
+		t.dim[2] = rm_out(w, kw, dw, sw, p[1], p[3]);
+		if (rm_int(r, 0, 1)) { /* an activation of its own statement */
+			RmVal *v = rm_add(r, "cv", 3, t.dim, 1);
+			rm_put(r, "%s = %s\n", v->name, e);
+			snprintf(e, sizeof e, rm_int(r, 0, 1) ? "tanh(%s)" : "clip(%s, -0.5, 0.5)", v->name);
+		}
+		break;
+	}
+	case 2: { /* a pool, padded now and then */
+		int k = rm_int(r, 1, 3), s = rm_int(r, 1, 2), pd = rm_int(r, 0, k / 2);
+		if (!rm_out(h, k, 1, s, pd, pd) || !rm_out(w, k, 1, s, pd, pd))
+			k = 1, pd = 0;
+		if (rm_int(r, 0, 1))
+			snprintf(e, sizeof e, "maxpool2d(%s, %d, stride = %d, padding = %d)", a->name, k, s, pd);
+		else
+			snprintf(e, sizeof e, "avgpool2d(%s, %d, stride = %d, padding = %d, "
+			         "count_include_pad = %d)", a->name, k, s, pd, rm_int(r, 0, 1));
+		t.dim[1] = rm_out(h, k, 1, s, pd, pd), t.dim[2] = rm_out(w, k, 1, s, pd, pd);
+		break;
+	}
+	case 3: /* concat with a function of itself */
+		snprintf(e, sizeof e, "concat(%s, tanh(%s))", a->name, a->name);
+		t.dim[0] = 2 * c;
+		break;
+	case 4: /* the same elements as [C, W, H] (a computed value: W != H) */
+		snprintf(e, sizeof e, h != w ? "reshape(%s, %d, %d, %d)" : "reshape(%s * 2, %d, %d, %d)",
+		         a->name, c, w, h);
+		t.dim[1] = w, t.dim[2] = h;
+		break;
+	default: /* clip */
+		snprintf(e, sizeof e, "clip(%s, -0.3, 0.7) + %s * 0.1", a->name, a->name);
+		break;
+	}
+	RmVal *v = rm_add(r, "im", 3, t.dim, 1);
+	rm_put(r, "%s = %s\n", v->name, e);
+	return v;
+}
+
 /* The text of model 'seed' (malloc'd; the caller frees it). */
 static char *rand_model(uint64_t seed)
 {
@@ -268,9 +345,28 @@ static char *rand_model(uint64_t seed)
 	snprintf(r.used[r.n_names++], 64, "c1");
 	int d[3] = {rm_int(&r, 1, 6), rm_int(&r, 1, 5), 1};
 	RmVal *x = rm_add(&r, "x", rm_int(&r, 1, 3) == 1 ? 2 : 1, d, 1);
-	rm_put(&r, "input %s[%s]\n", x->name, rm_dims(x));
-	int steps = rm_int(&r, 2, 7);
 	RmVal *a = x, *first = NULL;
+	if (seed % 4 == 3) { /* an image through spatial steps, then flattened */
+		x->rank = 3, x->dim[0] = rm_int(&r, 1, 3), x->dim[1] = rm_int(&r, 2, 7);
+		x->dim[2] = rm_int(&r, 2, 7);
+		rm_put(&r, "input %s[%s]\n", x->name, rm_dims(x));
+		for (int k = rm_int(&r, 1, 4); k > 0; k--) {
+			a = rm_image(&r, a);
+			if (!first)
+				first = a;
+		}
+		RmVal *f = rm_add(&r, "fl", 1, (int[]){a->dim[0] * a->dim[1] * a->dim[2]}, 1);
+		if (rm_int(&r, 0, 2) == 0) {
+			f->dim[0] = a->dim[0];
+			rm_put(&r, "%s = global_avgpool(%s)\n", f->name, a->name);
+		} else {
+			rm_put(&r, "%s = flatten(%s)\n", f->name, a->name);
+		}
+		a = f;
+	} else {
+		rm_put(&r, "input %s[%s]\n", x->name, rm_dims(x));
+	}
+	int steps = rm_int(&r, 2, 7);
 	for (int k = 0; k < steps; k++) {
 		a = rm_step(&r, a);
 		if (!first)

@@ -5,17 +5,41 @@
 # (into a training build compiled with the parameters' statistics) to the
 # predictions of `gradc eval`, that a corrupted blob is refused, and that
 # the inference-only build with baked parameters, fed raw pixels, predicts
-# what the training build predicted.
+# what the training build predicted.  Then the same with MODEL=cnn
+# (models/cnn.nn, issue 15): the same checks, and a test accuracy above the
+# seed network's after the same 5 epochs.  A MODEL or OPT the demo does not
+# have is a usage error (status 2, "demo: ...").
 set -eu
 cd "$ROOT"
-log=build/tests/demo.log
-EPOCHS=5 sh scripts/demo.sh > "$log" 2>&1 || { tail -30 "$log"; exit 1; }
-grep -q "reloads to identical predictions; with one bit flipped it is refused" "$log" ||
-	{ echo "reload check missing"; tail -30 "$log"; exit 1; }
-grep -q "predicts the same class as the training build on 360 of 360" "$log" ||
-	{ echo "baked inference build disagrees"; tail -30 "$log"; exit 1; }
-last=$(tail -n 1 "$log")
-acc=$(echo "$last" | sed -n 's/^test accuracy: \(0\.[0-9]\{4\}\)$/\1/p')
-[ -n "$acc" ] || { echo "last line is not 'test accuracy: 0.XXXX': $last"; exit 1; }
+# demo_acc LOG [VAR=VALUE...]: run the demo, check it, print its accuracy
+demo_acc() {
+	local log=$1
+	shift
+	env EPOCHS=5 "$@" sh scripts/demo.sh > "$log" 2>&1 || { tail -30 "$log" >&2; return 1; }
+	grep -q "reloads to identical predictions; with one bit flipped it is refused" "$log" ||
+		{ echo "$*: reload check missing" >&2; tail -30 "$log" >&2; return 1; }
+	grep -q "predicts the same class as the training build on 360 of 360" "$log" ||
+		{ echo "$*: baked inference build disagrees" >&2; tail -30 "$log" >&2; return 1; }
+	local last acc
+	last=$(tail -n 1 "$log")
+	acc=$(echo "$last" | sed -n 's/^test accuracy: \(0\.[0-9]\{4\}\)$/\1/p')
+	[ -n "$acc" ] || { echo "$*: last line is not 'test accuracy: 0.XXXX': $last" >&2; return 1; }
+	echo "$acc"
+}
+acc=$(demo_acc build/tests/demo.log MODEL=mlp) || exit 1
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.90) }' || { echo "accuracy $acc < 0.90"; exit 1; }
-echo "demo (5 epochs): $last"
+echo "demo (5 epochs): test accuracy: $acc"
+cacc=$(demo_acc build/tests/demo_cnn.log MODEL=cnn) || exit 1
+grep -q "train models/cnn.nn" build/tests/demo_cnn.log || { echo "MODEL=cnn did not train models/cnn.nn"; exit 1; }
+awk -v a="$cacc" -v b="$acc" 'BEGIN { exit !(a > b) }' ||
+	{ echo "cnn accuracy $cacc is not above the seed network's $acc (5 epochs)"; exit 1; }
+echo "demo MODEL=cnn (5 epochs): test accuracy: $cacc"
+# a model or optimizer the demo does not have: usage error, status 2
+for bad in "MODEL=foo" "MODEL=cnn OPT=adam" "OPT=rmsprop"; do
+	# shellcheck disable=SC2086 # two words
+	st=0
+	out=$(env $bad sh scripts/demo.sh 2>&1) || st=$?
+	[ "$st" -eq 2 ] && echo "$out" | grep -q "^demo: " ||
+		{ echo "$bad: status $st, want 2 with a message: $out"; exit 1; }
+done
+echo "demo: bad MODEL/OPT refused"

@@ -5,11 +5,13 @@
 # products with every tail), tests/models/l2one.nn (batch 1, sumsq(W)
 # summed inside the forward products; L2 term and weight_decay in one
 # decay factor), tests/models/wdecay.nn (weight_decay alone) and
-# tests/models/sgd1.nn (batch 1, SGD without decay: W -= (lr dz[i]) x[j]):
+# tests/models/sgd1.nn (batch 1, SGD without decay: W -= (lr dz[i]) x[j]) and
+# tests/models/conv_*.nn (the spatial operators):
 #   1. `gradc compile` in six variants (default, --dtype f64, --no-fuse,
 #      --infer-only, --name NAME_b3 --batch 3, --no-pack) compiles with gcc and clang
 #      under -std=c99 -Wall -Wextra -Wpedantic -Wundef -Werror, and the default
-#      also with -DGRADC_NO_LIBM; the header compiles as C++11 (g++ and
+#      also with -DGRADC_NO_LIBM (and for a Cortex-M4F with arm-none-eabi-gcc
+#      when installed); the header compiles as C++11 (g++ and
 #      clang++, also -march=native); compiling twice gives identical bytes;
 #   2. no trailing whitespace; every global symbol the .c defines starts
 #      with the model's prefix (generated/ is tests/t_golden.sh);
@@ -65,7 +67,7 @@ printf '#include "gradc_rt.h"\n#ifndef GRADC_ROWSUM16\n#error no\n#endif\n' >"$t
 ${CC:-cc} -march=native -I"$RT" -c "$tmp/rs.c" -o "$tmp/rs.o" 2>/dev/null && rowsum=1
 
 for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn \
-	"$ROOT"/tests/models/wdecay.nn "$ROOT"/tests/models/sgd1.nn; do
+	"$ROOT"/tests/models/wdecay.nn "$ROOT"/tests/models/sgd1.nn "$ROOT"/tests/models/conv_*.nn; do
 	name=$(basename "$m" .nn)
 	d="$tmp/$name"
 	compile_variant "$name" "$d/def" || continue
@@ -78,6 +80,11 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 		$cc $STRICT -DGRADC_NO_LIBM -I"$RT" -c "$d/def/$name.c" -o "$d/nolibm.o" 2>"$d/cc.txt" ||
 			bad "$name: $cc -DGRADC_NO_LIBM: $(head -5 "$d/cc.txt")"
 	done
+	if command -v arm-none-eabi-gcc >/dev/null 2>&1; then  # for a Cortex-M4F
+		arm-none-eabi-gcc $STRICT -O2 -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 \
+			-DGRADC_NO_LIBM -I"$RT" -c "$d/def/$name.c" -o "$d/arm.o" 2>"$d/cc.txt" ||
+			bad "$name: arm-none-eabi-gcc: $(head -5 "$d/cc.txt")"
+	fi
 	# the header from C++ (C++11: no hex float literals), also with -march=native
 	printf '#include "%s.h"\nint main() { return 0; }\n' "$name" >"$d/cxx.cpp"
 	for cxx in g++ clang++; do

@@ -46,6 +46,15 @@ for mode in ("train", "infer"):
     peak = max([sum(b["bytes"] for b in bs if b["first"] <= s <= b["last"]) for s in steps] + [0])
     assert f["arena_bytes"] == top == f["lower_bound_bytes"] == peak, (mode, f, top, peak)
     assert f["unshared_bytes"] == sum(b["bytes"] for b in bs)
+    # the counts of issue 15 and the feature maps kept for backward
+    assert f["params_count"] >= f["trainable_count"] > 0 or f["params_count"] == 0, f
+    assert f["macs"] >= 0, f
+    assert sum(k["bytes"] for k in f["kept"]) == f["kept_bytes"], (mode, f)
+    assert all(any(b["names"] == k["names"] and b["bytes"] == k["bytes"] for b in bs)
+               for k in f["kept"]), (mode, f["kept"])
+if d["train"]:
+    assert d["train"]["macs"] > d["infer"]["macs"] > 0, (d["train"]["macs"], d["infer"]["macs"])
+    assert d["train"]["params_count"] == d["infer"]["params_count"]
 ' "$tmp/r.json" || bad "$name: json does not add up"
 	fi
 done
@@ -70,6 +79,14 @@ if "$GRADC" compile "$ROOT/models/mlp.nn" -o "$tmp/plain" >/dev/null 2>&1; then
 else
 	echo "t_report: compile does not work yet; skipping the exact-budget case"
 fi
+# the text report's counts and kept list (models/mlp.nn at batch 32)
+"$GRADC" report "$ROOT/models/mlp.nn" >"$tmp/m.txt"
+grep -q '^  parameters                 2368         2368$' "$tmp/m.txt" || bad "mlp: no parameter count row"
+grep -q '^  multiply-adds            161792        75776$' "$tmp/m.txt" || bad "mlp: no multiply-adds row"
+grep -q ' h (line 12) <- dz, matmul#21$' "$tmp/m.txt" || bad "mlp: h not listed as kept for backward"
+"$GRADC" report "$ROOT/models/mlp.nn" --batch 1 | grep -q '^  multiply-adds              5056         2368$' ||
+	bad "mlp --batch 1: multiply-adds are not per call at the report's batch"
+
 # json_total MODEL FLAGS...: the training total_bytes of the report
 json_total() {
 	"$GRADC" report "$@" --json | grep -o '"total_bytes": [0-9]*' | head -n 1 | grep -o '[0-9]*$'

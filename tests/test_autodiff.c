@@ -83,6 +83,7 @@ static double grad_error(const char *text)
 }
 
 #define HEAD "model t\nbatch 3\ninput x[4]\ninput y int\n"
+#define IMG "model t\nbatch 2\ninput x[2, 5, 6]\n"
 
 /* One small model per operator; each exercises broadcasting where it can. */
 static const char *const op_models[] = {
@@ -117,12 +118,37 @@ static const char *const op_models[] = {
 	/* a per-sample objective reached through a division by a parameter */
 	HEAD "param W[3,4] ~ normal(0, 1)\nparam s[1] ~ normal(0, 1)\nq = sum(s * s)\n"
 	     "J = sum((W @ x) / (s * s + 1)) - sum(W) / (q + 2)\nminimize J\n",
+	/* the spatial operators: conv2d with stride, dilation, asymmetric padding */
+	IMG "param W[3,2,3,2] ~ normal(0, 1)\nparam b[3,1,1] ~ normal(0, 1)\n"
+	    "c = conv2d(x, W, stride = (2, 1), padding = (1, 0, 2, 1), dilation = (1, 2)) + b\n"
+	    "J = sum(tanh(c) * c)\nminimize J\n",
+	/* grouped and depthwise, the input trainable too (conv2d_dx) */
+	IMG "param X[2,5,6] ~ normal(0, 1)\nparam W[4,1,2,2] ~ normal(0, 1)\n"
+	    "param V[2,1,3,3] ~ normal(0, 1)\n"
+	    "c = conv2d(x * X, W, groups = 2, stride = 2, padding = 1)\n"
+	    "d = conv2d(X, V, groups = 2, padding = (1, 1))\nJ = sum(c * c) + sum(d * x)\n"
+	    "minimize J\n",
+	/* pointwise */
+	IMG "param W[3,2,1,1] ~ normal(0, 1)\nparam X[2,5,6] ~ normal(0, 1)\n"
+	    "J = sum(sigmoid(conv2d(x + X, W)))\nminimize J\n",
+	/* max pooling with padding and overlapping windows, both average pools */
+	IMG "param X[2,5,6] ~ normal(0, 1)\nv = x * X\n"
+	    "m = maxpool2d(v, 3, stride = 2, padding = 1)\n"
+	    "a = avgpool2d(v, (2, 3), stride = 1, padding = (1, 1))\n"
+	    "e = avgpool2d(v, 3, stride = (1, 2), padding = 1, count_include_pad = 0)\n"
+	    "J = sum(m * m) + sum(a * a) + sum(e * e)\nminimize J\n",
+	/* clip, concat, reshape, flatten, global_avgpool */
+	IMG "param X[2,5,6] ~ normal(0, 1)\nparam Y[3,5,6] ~ normal(0, 1)\n"
+	    "k = concat(clip(x * X, -0.5, 0.5), Y, x)\nr = reshape(k, 7, 30)\n"
+	    "g = global_avgpool(reshape(r * r, 7, 6, 5))\nJ = sum(g * g) + sum(flatten(k) * 0.5)\n"
+	    "minimize J\n",
 };
 
 /* The small models of models/ (the large ones are checked by `gradc check`
  * on the generated code, which samples their elements). */
 static const char *const model_files[] = {
 	"models/mlp.nn", "models/iris.nn", "models/cancer.nn", "models/ops.nn",
+	"tests/models/conv_pad.nn", "tests/models/conv_dw.nn", "tests/models/conv_frozen.nn",
 };
 
 START_TEST(every_small_model)
@@ -391,6 +417,96 @@ START_TEST(bad_label_and_nonfinite_leave_params)
 }
 END_TEST
 
+/* Hand-worked spatial cases: the model (objective J = sum of its last
+ * value, parameters X and W set here), then the value and gradients. */
+static Eval *hand_case(const char *text, const double *X, int nx, const double *W, int nw)
+{
+	Graph *g = autodiff(lowered_model(text, NULL), MODE_GRAD);
+	Eval *e = new_eval(g);
+	memcpy(val(e, "X"), X, sizeof(double) * (size_t)nx);
+	if (W)
+		memcpy(val(e, "W"), W, sizeof(double) * (size_t)nw);
+	ck_assert_int_eq(eval_run(e), 0);
+	return e;
+}
+
+static void expect(const double *got, const double *want, int n, const char *what)
+{
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(fabs(got[i] - want[i]) < 1e-12, "%s[%d]: %g, want %g", what, i, got[i],
+		              want[i]);
+}
+
+static const double *grad_of(Eval *e, const char *name)
+{
+	return e->val[param_grad(e->g, find_name(e->g, name))];
+}
+
+/* x = 1..9 in a 3x3 image, W = [1 2; 3 4], padding bottom and right 1. */
+START_TEST(conv_by_hand)
+{
+	const double X[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, W[4] = {1, 2, 3, 4};
+	Eval *e = hand_case("model t\nparam X[1,3,3] ~ zeros\nparam W[1,1,2,2] ~ zeros\n"
+	                    "c = conv2d(X, W, padding = (0, 0, 1, 1))\nJ = sum(c)\nminimize J\n",
+	                    X, 9, W, 4);
+	const double c[9] = {37, 47, 21, 67, 77, 33, 23, 26, 9};
+	expect(val(e, "c"), c, 9, "c");
+	/* dJ/dW[u][v] = the sum of the inputs tap (u, v) reads */
+	const double dW[4] = {45, 33, 39, 28};
+	expect(grad_of(e, "W"), dW, 4, "dW");
+	/* dJ/dX[i][j] = the sum of the weights whose taps read it */
+	const double dX[9] = {1, 3, 3, 4, 10, 10, 4, 10, 10};
+	expect(grad_of(e, "X"), dX, 9, "dX");
+	free_all();
+}
+END_TEST
+
+/* Max pooling with padding: the gradient goes to the first maximum. */
+START_TEST(maxpool_by_hand)
+{
+	const double X[6] = {1, 3, 3, 2, 0, 1};
+	Eval *e = hand_case("model t\nparam X[1,2,3] ~ zeros\n"
+	                    "m = maxpool2d(X, 2, stride = 1, padding = (0, 0, 0, 1))\nJ = sum(m)\n"
+	                    "minimize J\n", X, 6, NULL, 0);
+	const double m[3] = {3, 3, 3}, dX[6] = {0, 2, 1, 0, 0, 0};
+	expect(val(e, "m"), m, 3, "m");
+	expect(grad_of(e, "X"), dX, 6, "dX");
+	free_all();
+}
+END_TEST
+
+/* Average pooling counting the padding (PyTorch's default) or not (ONNX's). */
+START_TEST(avgpool_by_hand)
+{
+	const double X[4] = {1, 2, 3, 4};
+	const char *fmt = "model t\nparam X[1,2,2] ~ zeros\n"
+	                  "a = avgpool2d(X, 2, stride = 1, padding = (0, 0, 1, 1), "
+	                  "count_include_pad = %d)\nJ = sum(a)\nminimize J\n";
+	Eval *e = hand_case(str_fmt(fmt, 1), X, 4, NULL, 0);
+	const double a1[4] = {2.5, 1.5, 1.75, 1}, d1[4] = {0.25, 0.5, 0.5, 1};
+	expect(val(e, "a"), a1, 4, "a (count_include_pad 1)");
+	expect(grad_of(e, "X"), d1, 4, "dX (count_include_pad 1)");
+	e = hand_case(str_fmt(fmt, 0), X, 4, NULL, 0);
+	const double a0[4] = {2.5, 3, 3.5, 4}, d0[4] = {0.25, 0.75, 0.75, 2.25};
+	expect(val(e, "a"), a0, 4, "a (count_include_pad 0)");
+	expect(grad_of(e, "X"), d0, 4, "dX (count_include_pad 0)");
+	free_all();
+}
+END_TEST
+
+/* clip's gradient is 1 on the closed interval [lo, hi], as torch.clamp. */
+START_TEST(clip_by_hand)
+{
+	const double X[5] = {-1, 0, 0.5, 1, 2};
+	Eval *e = hand_case("model t\nparam X[5] ~ zeros\nk = clip(X, 0, 1)\nJ = sum(k)\n"
+	                    "minimize J\n", X, 5, NULL, 0);
+	const double k[5] = {0, 0, 0.5, 1, 1}, dX[5] = {0, 1, 1, 1, 0};
+	expect(val(e, "k"), k, 5, "k");
+	expect(grad_of(e, "X"), dX, 5, "dX");
+	free_all();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("autodiff");
@@ -399,6 +515,12 @@ int main(void)
 	tcase_add_loop_test(t, every_small_model, 0,
 	                    (int)(sizeof model_files / sizeof *model_files));
 	tcase_set_timeout(t, 60);
+	suite_add_tcase(s, t);
+	t = tcase_create("spatial by hand");
+	tcase_add_test(t, conv_by_hand);
+	tcase_add_test(t, maxpool_by_hand);
+	tcase_add_test(t, avgpool_by_hand);
+	tcase_add_test(t, clip_by_hand);
 	suite_add_tcase(s, t);
 	t = tcase_create("seed network");
 	tcase_add_test(t, seed_network_closed_form);

@@ -163,7 +163,7 @@ static void no_trailing_space(const char *s)
 	ck_assert(s[strlen(s) - 1] == '\n');
 }
 
-static const char *const names[] = {"mlp", "deep", "wide", "iris", "cancer", "ops"};
+static const char *const names[] = {"mlp", "deep", "wide", "iris", "cancer", "ops", "cnn", "kws_dscnn"};
 
 /* Check one mode's figures against its buffers. */
 static void check_mode(const JVal *root, const char *mode)
@@ -171,11 +171,36 @@ static void check_mode(const JVal *root, const char *mode)
 	static const char *const keys[] = {"params_bytes", "frozen_bytes", "optimizer_bytes",
 	                                   "arena_bytes", "lower_bound_bytes", "unshared_bytes",
 	                                   "stack_bytes", "total_bytes", "kept_bytes",
-	                                   "baseline_lower_bound_bytes"};
+	                                   "baseline_lower_bound_bytes", "params_count",
+	                                   "trainable_count", "macs", "kept"};
 	JVal *f = get(root, mode), *bufs = get(root, "buffers");
-	ck_assert_int_eq(f->n, 10);
-	for (int k = 0; k < 10; k++)
+	ck_assert_int_eq(f->n, 14);
+	for (int k = 0; k < 14; k++)
 		ck_assert_str_eq(f->key[k], keys[k]);
+	/* the kept list: allocations of this mode's buffer list, summing to
+	 * kept_bytes */
+	JVal *kept = get(f, "kept");
+	ck_assert_int_eq(kept->kind, J_ARR);
+	int64_t kept_sum = 0;
+	for (int i = 0; i < kept->n; i++) {
+		JVal *k = kept->item[i];
+		kept_sum += num(k, "bytes");
+		ck_assert_int_le(num(k, "first"), num(k, "last"));
+		ck_assert_int_ge(get(k, "names")->n, 1);
+		bool found = false;
+		for (int j = 0; j < bufs->n; j++) {
+			JVal *b = bufs->item[j];
+			found |= !strcmp(get(b, "mode")->str, mode) &&
+			         num(b, "first") == num(k, "first") && num(b, "bytes") == num(k, "bytes") &&
+			         !strcmp(get(b, "names")->item[0]->str, get(k, "names")->item[0]->str);
+		}
+		ck_assert_msg(found, "%s: kept allocation %d is not in the buffer list", mode, i);
+	}
+	ck_assert_int_eq(kept_sum, num(f, "kept_bytes"));
+	if (!strcmp(mode, "infer"))
+		ck_assert_int_eq(kept->n, 0);
+	ck_assert_int_ge(num(f, "params_count"), num(f, "trainable_count"));
+	ck_assert_int_gt(num(f, "macs"), 0);  /* every model here has a product */
 	int64_t arena = 0, sum = 0, peak = 0;
 	int last_step = 0;
 	for (int i = 0; i < bufs->n; i++) {
@@ -237,6 +262,12 @@ START_TEST(json_recomputed)
 		check_mode(root, "infer");
 		ck_assert_int_eq(num(get(root, "train"), "arena_bytes"), t->arena_bytes);
 		ck_assert_int_eq(num(get(root, "infer"), "arena_bytes"), i->arena_bytes);
+		ck_assert_int_eq(num(get(root, "train"), "macs"), graph_macs(t));
+		ck_assert_int_eq(num(get(root, "infer"), "macs"), graph_macs(i));
+		ck_assert_int_gt(num(get(root, "train"), "macs"), num(get(root, "infer"), "macs"));
+		ck_assert_int_eq(num(get(root, "train"), "params_count"),
+		                 num(get(root, "infer"), "params_count"));
+		ck_assert_int_gt(num(get(root, "train"), "kept_bytes"), 0);
 		Buf again = {0};
 		report(&again, t, i, true);
 		ck_assert_str_eq(b.s, again.s);
@@ -266,7 +297,13 @@ START_TEST(text_report)
 	no_trailing_space(b.s);
 	const char *want[] = {"trainable params", "frozen params", "optimizer state", "arena",
 	                      "lower bound", "unshared", "total RAM", "arena = lower bound",
-	                      "training arena:", "inference arena:", "timeline", "flash"};
+	                      "training arena:", "inference arena:", "timeline", "flash",
+	                      /* counts: 2368 parameters; multiply-adds at batch 32 */
+	                      "  parameters                 2368         2368\n",
+	                      "  multiply-adds            161792        75776\n",
+	                      /* the kept activations, per allocation, and their readers */
+	                      "activations kept for backward: 5696 bytes\n",
+	                      "4096     6-22     h (line 12) <- dz, matmul#21\n"};
 	for (size_t k = 0; k < sizeof want / sizeof *want; k++)
 		ck_assert_msg(strstr(b.s, want[k]) != NULL, "no '%s' in\n%s", want[k], b.s);
 	/* every arena tensor is named once in its mode's list */
@@ -295,8 +332,16 @@ START_TEST(figures_optimizers)
 		ck_assert_int_eq(f.optimizer_bytes, cases[c].state * f.params_bytes + cases[c].extra);
 		ck_assert_int_eq(f.total_bytes, f.arena_bytes + f.params_bytes + f.frozen_bytes +
 		                                    f.optimizer_bytes);
+		/* 12 + 16 parameters, 12 trainable; per sample 12 + 16 multiply-adds
+		 * forward, and backward dh = F^T do (16) and dW = dz x^T (12), but
+		 * no dF: the frozen layer prunes its own gradient */
+		ck_assert_int_eq(f.params_count, 28);
+		ck_assert_int_eq(f.trainable_count, 12);
+		ck_assert_int_eq(f.macs, 2 * (28 + 16 + 12));
 		Graph *i = build(str_fmt(base, cases[c].opt), MODE_INFER, 0);
 		Figures fi = figures(i, false), fl = figures(i, true);
+		ck_assert_int_eq(fi.macs, 2 * 28);
+		ck_assert_int_eq(fi.params_count, 28);
 		ck_assert_int_eq(fi.optimizer_bytes, 0);
 		ck_assert_int_eq(fl.total_bytes, fl.arena_bytes);
 	}

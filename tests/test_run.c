@@ -1,6 +1,7 @@
 /* test_run.c: `gradc run` against the reference evaluator.
  *
- * For every model in models/ and both dtypes: random inputs (labels in
+ * For every model in models/ (and the convolutional ones of tests/models/)
+ * and both dtypes: random inputs (labels in
  * range, I32 and I64) and parameters are written to an IN file, cmd_run
  * builds and runs the generated code (with $CC) at a batch other than the
  * model's, and every tensor of OUT (outputs, objective, each gradient, the
@@ -20,8 +21,10 @@
 #include "gradc_safetensors.h"
 #include "testutil.h"
 
-static const char *const models[] = {"mlp", "iris", "cancer", "ops", "wide", "deep"};
-enum { N_MODELS = 6, BATCH = 3, STEPS = 3 };
+static const char *const models[] = {"mlp",  "iris", "cancer", "ops", "wide", "deep",
+				     "../tests/models/conv_pad", "../tests/models/conv_dw",
+				     "../tests/models/conv_frozen"};
+enum { N_MODELS = 9, BATCH = 3, STEPS = 3 };
 
 static uint64_t rng;
 static double urand(void) /* xorshift64, [0, 1) */

@@ -132,6 +132,48 @@ START_TEST(target_row)
 		if (g->node[i].sto == STO_ARENA)
 			ck_assert_int_eq(g->node[i].offset % t->align, 0);
 	ck_assert_int_eq(pack_rows(t, DT_F32), 2 * t->vec_bytes / 4);
+	g = built(seed, MODE_TRAIN, (Options){.target = "cortex-m4"});
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].sto == STO_ARENA)
+			ck_assert_int_eq(g->node[i].offset % 8, 0);
+	ck_assert_int_eq(g->target->align, 8);
+}
+END_TEST
+
+/* Each register shape gets its own tile, from the row's fields: portable
+ * carries three (AVX-512, scalar FPU, AVX2), the first its forms; a row
+ * carries its own; a scalar FPU never packs and tiles 3-5 x 4 scalars; AVX2
+ * holds half the accumulators of AVX-512. */
+START_TEST(tiles)
+{
+	const char *rows[] = {"portable", "x86-64-v4", "x86-64-v3", "cortex-m4", "native"};
+	for (int r = 0; r < 5; r++) {
+		const Target *tv[MAX_VARIANTS];
+		int nv = target_variants(find_target(rows[r], NULL), tv);
+		Graph *g = built(seed, MODE_TRAIN, (Options){.target = rows[r]});
+		for (int i = 0; i < g->n_node; i++) {
+			const Matmul *mm = &g->node[i].mm;
+			if (g->node[i].op != OP_MATMUL)
+				continue;
+			ck_assert_int_eq(mm->n_tile, nv);
+			ck_assert_int_eq(mm->tile[0].form, mm->form);
+			for (int k = 0; k < nv; k++) {
+				const struct Tile *t = &mm->tile[k];
+				ck_assert_int_eq(t->kernels, tv[k]->kernels);
+				ck_assert_int_gt(t->kernels, 0);
+				if (tv[k]->tile_bytes == 4) {  /* scalar */
+					ck_assert(t->form != FORM_PACKED && t->form != FORM_XT);
+					ck_assert_int_eq(t->v, 1);
+				}
+				if (t->form == FORM_TILE || t->form == FORM_XT || t->form == FORM_LANE) {
+					ck_assert_int_ge(t->mr, 1);
+					ck_assert_int_ge(t->nr, 1);
+					ck_assert_int_le(t->mr * t->nr, tv[k]->vec_regs / 2 + 4);
+				}
+			}
+		}
+	}
+	ck_assert_int_eq(pack_rows(find_target("cortex-m4", NULL), DT_F32), 0);
 }
 END_TEST
 
@@ -162,6 +204,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, forms);
 	tcase_add_test(tc, side_sums);
 	tcase_add_test(tc, target_row);
+	tcase_add_test(tc, tiles);
 	tcase_add_test(tc, dtypes);
 	suite_add_tcase(s, tc);
 	return s;

@@ -442,6 +442,8 @@ local function finish(A, K, sig, params)
       if K.sdecl[n.id] then
         lines:add(fmt("\t%s *%s = (%s *)(void *)(%s + %d);  /* scratch of %s */", A.T, K.sdecl[n.id],
           A.T, K:iname("mem"), n.scratch_offset, kernels.label(K, n.id)))
+        -- a portable file's scalar kernels read X in place (select.c)
+        if #((n.mm or {}).tiles or {}) > 1 then lines:add(fmt("\t(void)%s;", K.sdecl[n.id])) end
       end
     end
   end

@@ -19,8 +19,12 @@
 --   simple  one scalar dot or one row of V accumulators per row: small or
 --           repeated products, and every product of a --no-fuse build
 --           (the naive baseline).
--- V = K.block, the target's vector (16 f32, 8 f64 on the portable and
--- AVX-512 rows of target.c).  Every inner loop is unit-stride and exactly
+-- Each product is printed once per register shape of the target (Matmul
+-- tiles from select.c: one, or portable's three under #if GRADC_KERNELS;
+-- matmul_group), with V = K.block the shape's lanes (16 f32 on AVX-512,
+-- 8 on AVX2, 1 on a scalar FPU, where a "vector" is one float register
+-- and the tiles are 4 x 4 scalars) and the register tile select.c chose
+-- (K.tile.mr, nr, mb, kc).  Every inner loop is unit-stride and exactly
 -- one vector wide with independent lanes, so gcc and clang vectorize it at
 -- -O2/-O3 without -ffast-math and keep the accumulators in registers; sums
 -- differ from the simple forms by reassociation only.  Short innermost
@@ -177,6 +181,26 @@ end
 -- Sum the V lanes of row a (C text: "sum", "d[t]") by halves in place
 -- down to 4 (loops over lane variable l), and return the C text adding
 -- the last four: a fixed tree, the same in every kernel.
+local function last4(K, a)
+  if K.block < 4 then  -- scalar tiles: one lane (or two)
+    return K.block == 1 and fmt("%s[0]", a) or fmt("(%s[0] + %s[1])", a, a)
+  end
+  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", a, a, a, a)
+end
+
+-- A loop over the lanes of one of the form's vectors (n <= K.block).  In
+-- the packed form on registers of fewer than 16 lanes (AVX2's 8), GCC
+-- unrolls these loops and vectorizes the loop around them through
+-- shuffles instead (digits at 3x OpenBLAS), so they carry GRADC_VECTOR
+-- there (select.c now gives such shapes the lane form instead; this
+-- stays for a row that packs on them); in the lane form the pragma costs
+-- 40% more instructions (mnist1), in the tile form it changes nothing,
+-- and AVX-512's loops are left as they are.
+local function lanes(K, l, n)
+  local reg = K.tile.reg or K.block
+  K:loop(l, n, K.tile.form == "packed" and reg > 1 and reg < 16)
+end
+
 local function halves(K, a, l)
   local w = K.block
   while w > 4 do
@@ -185,7 +209,7 @@ local function halves(K, a, l)
     K:line(fmt("%s[%s] += %s[%s + %d];", a, l, a, l, w))
     K:close()
   end
-  return fmt("(%s[0] + %s[2]) + (%s[1] + %s[3])", a, a, a, a)
+  return last4(K, a)
 end
 
 -- Index variables of C's element (row, column): the epilogue's vars.
@@ -259,12 +283,13 @@ end
 local function lane_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
-  local MR = mm.m >= 2 and 2 or 1
-  local NR = divisor(mm.n, 5, 8) or math.min(mm.n, 8)
+  local MR, NR = K.tile.mr, K.tile.nr  -- select.c
   local kfull = mm.k - mm.k % V
   local S = p.side >= 0 and K:node(p.side) or nil  -- select.c, step 2
   local total, sq = nil, K:iname("sq")
-  if S then
+  if S and K.sq[S.id] then  -- another register shape's kernel declared it
+    total = K.sq[S.id]
+  elseif S then
     total = K:iname("ssq_" .. label(K, S.inputs[1]))
     K.sq[S.id] = total
     K.fdecl[#K.fdecl + 1] = fmt("%s %s = %s;  /* sumsq(%s), summed in the product's kernel */", T,
@@ -278,13 +303,13 @@ local function lane_product(K, root, members, p)
       K:line(fmt("%s %s[%d][%d];", T, d, nt, V))
       if S then K:line(fmt("%s %s[%d][%d];", T, sq, nr, V)) end
       K:loop(t, nt)
-      K:loop(l, V)
+      lanes(K, l, V)
       K:line(fmt("%s[%s][%s] = %s;", d, t, l, K:lit(0)))
       if S and nt == nr then K:line(fmt("%s[%s][%s] = %s;", sq, t, l, K:lit(0))) end
       K:close()
       K:close()
       local function step(k0, width)
-        K:loop(l, width)
+        lanes(K, l, width)
         local kk = k0 == "0" and l or fmt("%s + %s", k0, l)
         for a = 0, mr - 1 do
           K:line(fmt("const %s %s = %s;", T, K:iname("x" .. a), L(plus(i0, a), kk)))
@@ -305,23 +330,55 @@ local function lane_product(K, root, members, p)
         end
         K:close()
       end
-      if kfull == V then
+      -- scalar f32 tiles: two values of k per step, each pair one load
+      -- (GRADC_LOAD2), the terms of each accumulator still in k order
+      local function step2(k0)
+        local xs, ws = {}, {}
+        for a = 0, mr - 1 do
+          xs[a] = {K:iname("x" .. a), K:iname("y" .. a)}
+          K:line(fmt("%s %s, %s;", T, xs[a][1], xs[a][2]))
+          K:line(fmt("GRADC_LOAD2(%s, %s, &%s);", xs[a][1], xs[a][2], L(plus(i0, a), k0)))
+        end
+        for b = 0, nr - 1 do
+          ws[b] = {K:iname("w" .. b), K:iname("u" .. b)}
+          K:line(fmt("%s %s, %s;", T, ws[b][1], ws[b][2]))
+          K:line(fmt("GRADC_LOAD2(%s, %s, &%s);", ws[b][1], ws[b][2], R(k0, plus(j0, b))))
+        end
+        for h = 1, 2 do
+          for a = 0, mr - 1 do
+            for b = 0, nr - 1 do
+              K:line(fmt("%s[%d][0] += %s * %s;", d, a * nr + b, xs[a][h], ws[b][h]))
+            end
+          end
+          for b = 0, S and nr - 1 or -1 do
+            K:line(fmt("%s[%d][0] += %s * %s;", sq, b, ws[b][h], ws[b][h]))
+          end
+        end
+      end
+      local arrays = L(plus(i0, 0), q):match("%]$") and R(q, plus(j0, 0)):match("%]$")
+      if V == 1 and mr == 1 and not K.f64 and mm.k >= 2 and arrays then
+        local k2 = mm.k - mm.k % 2
+        K:open(fmt("for (int %s = 0; %s < %d; %s += 2)", q, q, k2, q))
+        step2(q)
+        K:close()
+        if k2 < mm.k then step(cfmt.int(k2), 1) end
+      elseif kfull == V then
         step("0", V)
       elseif kfull > 0 then
         K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", q, q, kfull, q, V))
         step(q, V)
         K:close()
       end
-      if kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
+      if V > 1 and kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
       if S then  -- the tile's squares into the total: rows, then lanes by halves
         local ss = K:iname("sqs")
         K:line(fmt("%s %s[%d];", T, ss, V))
-        K:loop(l, V)
+        lanes(K, l, V)
         K:line(fmt("%s[%s] = %s[0][%s];", ss, l, sq, l))
         K:close()
         if nr > 1 then
           K:open(fmt("for (int %s = 1; %s < %d; %s++)", t, t, nr, t))
-          K:loop(l, V)
+          lanes(K, l, V)
           K:line(fmt("%s[%s] += %s[%s][%s];", ss, l, sq, t, l))
           K:close()
           K:close()
@@ -354,13 +411,24 @@ local function lane_product(K, root, members, p)
         epilogue(function(ti) return fmt("%s[%s]", r, ti) end, nr >= 4)
         K:directive("#else")
       end
+      if V == 1 then  -- scalar tiles: element by element, as tile_loops
+        for a = 0, mr - 1 do
+          for b = 0, nr - 1 do
+            K:open("")
+            group_body(K, root, members, c_vars(mm, plus(i0, a), plus(j0, b)), p.id,
+              fmt("%s[%d][0]", d, a * nr + b))
+            K:close()
+          end
+        end
+        if not inloop then K:close() end
+        return
+      end
       K:loop(t, nt)
       halves(K, fmt("%s[%s]", d, t), l)
       K:close()
       epilogue(function(ti)
         local val = K:iname("v")
-        K:line(fmt("const %s %s = (%s[%s][0] + %s[%s][2]) + (%s[%s][1] + %s[%s][3]);", T, val,
-          d, ti, d, ti, d, ti, d, ti))
+        K:line(fmt("const %s %s = %s;", T, val, last4(K, fmt("%s[%s]", d, ti))))
         return val
       end)
       if vec then K:directive("#endif") end
@@ -389,16 +457,14 @@ end
 local function tile_loops(K, root, members, p, v)
   local T, V = K.T, K.block
   local L, R = v.L, v.R
-  local MR = divisor(v.m, 4, 8) or math.min(v.m, 8)
-  local G = math.max(1, math.min(4, (16 + MR - 1) // MR))
-  if v.n < G * V then G = math.max(1, v.n // V) end
+  local MR, G = K.tile.mr, K.tile.nr  -- select.c
   local function tile(j0, nr, i0, mr)
     local g = nr > V and nr // V or 1
     local w = nr > V and V or nr
     local a, l, q, ii, t = K:iname("a"), K:iname("l"), K:iname("k"), K:iname("ii"), K:iname("t")
     K:line(fmt("%s %s[%d][%d];", T, a, mr * g, w))
     K:loop(t, mr * g)
-    K:loop(l, w)
+    lanes(K, l, w)
     K:line(fmt("%s[%s][%s] = %s;", a, t, l, K:lit(0)))
     K:close()
     K:close()
@@ -406,7 +472,7 @@ local function tile_loops(K, root, members, p, v)
       for r = 0, mr - 1 do
         K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(plus(i0, r), kq)))
       end
-      K:loop(l, w)
+      lanes(K, l, w)
       for c = 0, g - 1 do
         local rv = K:iname(g > 1 and "r" .. c or "r")
         local col = plus(j0, c * V)
@@ -425,7 +491,20 @@ local function tile_loops(K, root, members, p, v)
     else
       body("0")
     end
-    -- the epilogue, row by row (column j = c * V + l of the tile)
+    -- the epilogue, row by row (column j = c * V + l of the tile);
+    -- scalar tiles: element by element, so the accumulators stay in
+    -- registers (a loop over them would keep them in memory)
+    if V == 1 then
+      for r = 0, mr - 1 do
+        for c = 0, g - 1 do
+          K:open("")
+          group_body(K, root, members, v.vars(plus(i0, r), plus(j0, c)), p.id,
+            fmt("%s[%d][0]", a, r * g + c))
+          K:close()
+        end
+      end
+      return
+    end
     if mr > 1 then K:loop(ii, mr) end
     local cv = g > 1 and K:iname("c") or nil
     if cv then K:loop(cv, g) end
@@ -507,7 +586,7 @@ end
 local function packed_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
-  local MB, KC, MR = mm.mb, mm.kc, mm.mr  -- the panel and tile select.c chose
+  local MB, KC, MR = K.tile.mb, K.tile.kc, K.tile.mr  -- the panel and tile select.c chose
   local pk, cp, l, kk, k0, ib, i, ii, a = K:iname("pk"), K:iname("cp"), K:iname("l"),
     K:iname("kk"), K:iname("k0"), K:iname("ib"), K:iname("i"), K:iname("ii"), K:iname("a")
   local ibv = mm.m > MB and ib or nil
@@ -517,7 +596,7 @@ local function packed_product(K, root, members, p)
     K:line(fmt("%s %s[%d][%d];", T, pk, KC, V))
     K:line(fmt("%s %s[%d][%d];", T, cp, MB, V))
     K:loop(i, MB)
-    K:loop(l, V)
+    lanes(K, l, V)
     K:line(fmt("%s[%s][%s] = %s;", cp, i, l, K:lit(0)))
     K:close()
     K:close()
@@ -534,7 +613,7 @@ local function packed_product(K, root, members, p)
     -- pack: pk[kk][l] = R[j0 + l][k0 + kk], rows of pk inside (GCC
     -- transposes through permutes: 4x fewer instructions than column order)
     K:loop(kk, KC)
-    K:loop(l, w)
+    lanes(K, l, w)
     local col = j0 == 0 and l or fmt("(%s + %s)", j0, l)
     K:line(fmt("%s[%s][%s] = %s;", pk, kk, l, R(kexpr, col)))
     K:close()
@@ -547,7 +626,7 @@ local function packed_product(K, root, members, p)
       return r == 0 and iv or fmt("%s + %d", iv, r)
     end
     K:line(fmt("%s %s[%d][%d];", T, a, MR, V))
-    K:loop(l, V)
+    lanes(K, l, V)
     for r = 0, MR - 1 do
       K:line(fmt("%s[%d][%s] = %s[%s][%s];", a, r, l, cp, crow(r), l))
     end
@@ -559,7 +638,7 @@ local function packed_product(K, root, members, p)
       if row:find(" ") then row = "(" .. row .. ")" end
       K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(row, kexpr)))
     end
-    K:loop(l, V)
+    lanes(K, l, V)
     local rv = K:iname("r")
     K:line(fmt("const %s %s = %s[%s][%s];", T, rv, pk, kk, l))
     for r = 0, MR - 1 do
@@ -567,7 +646,7 @@ local function packed_product(K, root, members, p)
     end
     K:close()
     K:close()
-    K:loop(l, V)
+    lanes(K, l, V)
     for r = 0, MR - 1 do
       K:line(fmt("%s[%s][%s] = %s[%d][%s];", cp, crow(r), l, a, r, l))
     end
@@ -576,7 +655,7 @@ local function packed_product(K, root, members, p)
     if kv then K:close() end
     -- the epilogue on the block's sums
     K:loop(i, MB)
-    K:loop(l, w)
+    lanes(K, l, w)
     local row = ibv and fmt("(%s + %s)", ib, i) or i
     local c = j0 == 0 and l or fmt("(%s + %s)", j0, l)
     group_body(K, root, members, c_vars(mm, row, c), p.id, fmt("%s[%s][%s]", cp, i, l))
@@ -590,8 +669,7 @@ end
 -- The form of a product: "lane", "tile" or "simple" (see above).  The
 -- blocked forms pay once the product has some size; tiny products and
 -- the --no-fuse baseline keep the simple loops.
-local function matmul_group(K, root, members, p)
-  local form = p.mm.form  -- chosen by select.c
+local function matmul_form(K, root, members, p, form)
   if form == "xt" then
     xt_product(K, root, members, p)
   elseif form == "packed" then
@@ -603,6 +681,29 @@ local function matmul_group(K, root, members, p)
   else
     simple_product(K, root, members, p)
   end
+end
+
+-- The kernel of each register shape select.c chose a tile for (mm.tiles:
+-- one, or portable's three, each under `#if GRADC_KERNELS == N`, the
+-- last under #else so that every compiler gets one); K.block and K.tile
+-- are the shape's while it is printed.
+local function matmul_group(K, root, members, p)
+  local mm = p.mm
+  local tiles = mm.tiles
+  if not tiles or #tiles == 0 then  -- no select pass (hand-made tables, unit tests)
+    tiles = {{form = mm.form, v = K.block, mr = mm.mr, nr = 0, mb = mm.mb, kc = mm.kc}}
+  end
+  local block = K.block
+  for i, t in ipairs(tiles) do
+    if #tiles > 1 then
+      K:directive(i == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
+        i < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
+    end
+    K.block, K.tile = t.v, t
+    matmul_form(K, root, members, p, t.form)
+  end
+  if #tiles > 1 then K:directive("#endif") end
+  K.block, K.tile = block, nil
 end
 
 M.matmul_group, M.halves = matmul_group, halves

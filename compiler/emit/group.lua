@@ -70,6 +70,10 @@ F.exp = function(K, n, a) return K:math("EXP", a) end
 F.log = function(K, n, a) return K:math("LOG", a) end
 F.sqrt = function(K, n, a) return K:math("SQRT", a) end
 F.abs = function(K, n, a) return fmt("%s < 0 ? -%s : %s", a, a, a) end
+F.clip = function(K, n, a)  -- NaN stays NaN, as torch.clamp
+  local lo, hi = atom(K:lit(n.attr[1])), atom(K:lit(n.attr[2]))
+  return fmt("%s < %s ? %s : %s > %s ? %s : %s", a, lo, lo, a, hi, hi, a)
+end
 F.expand = function(K, n, a) return a end
 -- backward rules: (dy, saved)
 F.relu_grad = function(K, n, dy, y)
@@ -86,6 +90,10 @@ F.tanh_grad = function(K, n, dy, y)
 end
 F.sqrt_grad = function(K, n, dy, y)
   return fmt("%s / (%s * %s)", dy, K:lit(2), y)
+end
+F.clip_grad = function(K, n, dy, x)  -- 1 where lo <= x <= hi, as torch.clamp
+  return fmt("%s >= %s && %s <= %s ? %s : %s", x, atom(K:lit(n.attr[1])), x,
+    atom(K:lit(n.attr[2])), dy, K:lit(0))
 end
 F.abs_grad = function(K, n, dy, x)
   return fmt("%s > 0 ? %s : %s < 0 ? -%s : %s", x, dy, x, dy, K:lit(0))
@@ -125,6 +133,21 @@ local function expr(K, n)
   if n.op == "scale" then return fmt("%g * %s", n.attr[1], a[1]) end
   if n.op == "leaky_relu" or n.op == "leaky_relu_grad" then
     a[#a + 1] = fmt("%g", n.attr[1])
+  end
+  if n.op == "clip" or n.op == "clip_grad" then
+    a[#a + 1] = fmt("%g, %g", n.attr[1], n.attr[2])
+  end
+  local w = n.win
+  if w then  -- the window, as the model wrote it
+    local t = {fmt("kernel (%d, %d)", w.kh, w.kw)}
+    if w.sh ~= 1 or w.sw ~= 1 then t[#t + 1] = fmt("stride (%d, %d)", w.sh, w.sw) end
+    if w.pt + w.pl + w.pb + w.pr > 0 then
+      t[#t + 1] = fmt("padding (%d, %d, %d, %d)", w.pt, w.pl, w.pb, w.pr)
+    end
+    if w.dh ~= 1 or w.dw ~= 1 then t[#t + 1] = fmt("dilation (%d, %d)", w.dh, w.dw) end
+    if w.groups > 1 then t[#t + 1] = fmt("groups %d", w.groups) end
+    if n.op:sub(1, 7) == "avgpool" and not w.count_pad then t[#t + 1] = "count_include_pad 0" end
+    a[#a + 1] = table.concat(t, ", ")
   end
   return n.op .. "(" .. table.concat(a, ", ") .. ")"
 end

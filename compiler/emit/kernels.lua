@@ -2,10 +2,11 @@
 --
 -- A root is a node that is not fused (Node.fuse == -1) and is no leaf.
 -- Its group is the root plus every node fused into it (optimize.c): a tree
--- of elementwise nodes and at most one matrix product.  M.emit_root emits
--- the group as one loop nest:
+-- of elementwise nodes and at most one contraction (F_CONTRACT: a matrix
+-- product or a convolution).  M.emit_root emits the group as one loop nest:
 --   1. with a product: gemm.lua, in the form select.c chose, the
---      elementwise nodes as the epilogue on the finished sums;
+--      elementwise nodes as the epilogue on the finished sums; with a
+--      convolution likewise conv.lua;
 --   2. without: group.lua's ew_group, nested loops over the root's index
 --      space, the dimensions every operand walks contiguously merged;
 --   3. a root that is no elementwise op or update: its kernel below, one
@@ -19,6 +20,7 @@
 local cfmt = require "cfmt"
 local group = require "group"
 local gemm = require "gemm"
+local conv = require "conv"
 
 local M = {}
 for k, v in pairs(group) do M[k] = v end  -- emitter.lua's view: one module
@@ -35,6 +37,7 @@ local halves, matmul_group = gemm.halves, gemm.matmul_group
 -- go through the group emitters above.
 local kernel = {}
 M.kernel = kernel
+for op, f in pairs(conv.kernel) do kernel[op] = f end  -- pools, reshape, concat, slice
 
 -- Loops over the rows of a [.., m] index space; calls body(vars, jvar)
 -- where vars(j) gives the index vars for column expression j.
@@ -410,12 +413,14 @@ end
 -- (ascending ids), preceded by its comment.
 function M.emit_root(K, root, members)
   M.comment(K, root, members)
-  local p = root.op == "matmul" and root or nil
+  local p = root.contract and root or nil
   for _, m in ipairs(members) do
-    if m.op == "matmul" then p = m end
+    if m.contract then p = m end
   end
-  if p then
+  if p and p.op == "matmul" then
     matmul_group(K, root, members, p)
+  elseif p then
+    conv.conv_group(K, root, members, p)
   elseif root.ew or root.update then
     ew_group(K, root, members)
   elseif kernel[root.op] and #members == 0 then

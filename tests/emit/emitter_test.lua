@@ -20,6 +20,7 @@ local function node(t)
   t.kind = t.kind or "other"
   if t.ew == nil then t.ew = t.kind == "unary" or t.kind == "binary" or t.kind == "grad" end
   t.update = t.update or t.op == "sgd_step" or t.op == "adam_step"
+  if t.contract == nil then t.contract = t.op == "matmul" end  -- F_CONTRACT (emit.c)
   t.shape = t.shape or {}
   t.inputs = t.inputs or {}
   t.attr = t.attr or {0, 0}

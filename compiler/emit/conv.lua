@@ -1,0 +1,499 @@
+-- conv.lua: the kernels of the spatial ops (spatial.c, SPEC 1): conv2d
+-- and its two gradients, the pools and theirs, reshape, concat, slice.
+--
+-- Direct loops with every bound a constant, no im2col buffer.  A
+-- convolution sums one output row at a time into a local accumulator row
+-- (each tap an axpy along the row: unit stride when the stride is 1, so it
+-- vectorizes), then runs the group's elementwise epilogue (bias,
+-- activation, the optimizer update: group.lua's group_body) on each
+-- finished sum, as gemm.lua does for products.  Padding is a clipped range
+-- of the row loop, computed here per kernel column, never a test per
+-- element.  Each output element sums its taps in the order (c, u, v) of
+-- spatial.c's reference loops; the weight gradient sums over (b, ho, wo).
+--
+-- Naming: b sample, o output channel, c input channel, i/j output row and
+-- column, hi/wi input row and column, u/v kernel row and column.
+
+local cfmt = require "cfmt"
+local group = require "group"
+
+local M = {}
+local fmt = string.format
+local group_body = group.group_body
+
+-- The geometry of node n's window (spatial.c's Geo): input [c, h, w],
+-- output [co, ho, wo] of the forward op, nb samples, cg/og channels per
+-- group.
+local function geometry(K, n)
+  local inp, out = n, n
+  if n.op == "conv2d" or n.op == "maxpool2d" or n.op == "avgpool2d" then
+    inp = K:node(n.inputs[1])
+  elseif n.op == "conv2d_dw" then
+    inp, out = K:node(n.inputs[2]), K:node(n.inputs[1])
+  else  -- conv2d_dx, maxpool2d_grad, avgpool2d_grad
+    out = K:node(n.inputs[1])
+  end
+  local w = n.win
+  local q = {nb = out.batched and K.batch or 1, c = inp.shape[1], h = inp.shape[2],
+             w = inp.shape[3], co = out.shape[1], ho = out.shape[2], wo = out.shape[3], k = w}
+  q.cg, q.og = q.c // w.groups, q.co // w.groups
+  q.xb, q.yb = inp.batched, out.batched
+  return q
+end
+
+-- The output columns j in [j0, j1) whose tap v reads an input column in
+-- [0, w): j sw - pl + v dw in range.
+local function col_range(q, v)
+  local k = q.k
+  local off = v * k.dw - k.pl
+  local j0 = off >= 0 and 0 or (-off + k.sw - 1) // k.sw
+  local j1 = math.min(q.wo, (q.w - 1 - off) // k.sw + 1)
+  return j0, math.max(j1, j0), off
+end
+
+-- "for (int v = a; v < b; v++)" or nothing for an empty range; returns
+-- whether a loop was opened.
+local function range_loop(K, v, a, b)
+  if b <= a then return false end
+  K:open(fmt("for (int %s = %d; %s < %d; %s++)", v, a, v, b, v))
+  return true
+end
+
+-- Statements stmt(e) for e = every j in [j0, j1): chunks of w lanes (the
+-- target's vector, then halves of it down to 4) as inner loops of constant
+-- length, which GCC vectorizes at -O2 (GRADC_VECTOR), then the rest (at
+-- most 3) one by one.  stmt gets an index expression and the lane
+-- variable (nil in the tail).
+local function lanes(K, j, j0, j1, stmt)
+  local at_, w = j0, K.block
+  while j1 - at_ >= 4 and w >= 4 do
+    while w > j1 - at_ do w = w // 2 end
+    if w < 4 then break end
+    local count = (j1 - at_) // w
+    local jj, l = K:iname("jj"), K:iname("l")
+    if count > 1 then
+      K:open(fmt("for (int %s = %d; %s < %d; %s += %d)", jj, at_, jj, at_ + count * w, jj, w))
+    else
+      K:open("")
+    end
+    K:loop(l, w, true)
+    local e = count > 1 and fmt("(%s + %s)", jj, l) or (at_ > 0 and fmt("(%s + %d)", l, at_) or l)
+    stmt(e, l)
+    K:close()
+    K:close()
+    at_ = at_ + count * w
+  end
+  if at_ < j1 then
+    K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, at_, j, j1, j))
+    stmt(j, nil)
+    K:close()
+  end
+end
+
+-- A loop over n values of v, or a plain block when n == 1 (v unused).
+local function loop0(K, v, n)
+  if n > 1 then K:loop(v, n) else K:open("") end
+end
+
+local function sum(t)
+  return cfmt.sum(t)
+end
+
+-- "e + c" or "e - c" for an integer c (nothing for 0).
+local function plus(e, c)
+  if c == 0 then return e end
+  if e == "0" then return tostring(c) end
+  return fmt("%s %s %d", e, c < 0 and "-" or "+", math.abs(c))
+end
+
+-- Row-major offset of (index expressions) in dims, dropping zero terms.
+local function at(idx, dims)
+  local t, stride = {}, 1
+  for k = #dims, 1, -1 do
+    t[#t + 1] = cfmt.term(idx[k], stride)
+    stride = stride * dims[k]
+  end
+  local r = {}
+  for k = #t, 1, -1 do r[#r + 1] = t[k] end
+  return sum(r)
+end
+
+-- The epilogue of row 'acc' (len elements along the last var): group_body
+-- on each element, vars naming the root's index space.
+local function epilogue(K, root, members, p, vars, acc, last, len)
+  local j = last.e
+  K:loop(j, len)
+  group_body(K, root, members, vars, p.id, fmt("%s[%s]", acc, j))
+  K:close()
+end
+
+-- The index vars over a node's [B?, d1, d2, ...] for group_body: 'bname'
+-- for the batch, names[k] for dimension k.
+local function vars_of(K, n, bname, names)
+  local vars, full, e = {}, {}, {}
+  if n.batched then full[1], e[1] = K.batch, bname end
+  for k, d in ipairs(n.shape) do full[#full + 1], e[#e + 1] = d, names[k] end
+  local stride = 1
+  for k = #full, 1, -1 do
+    vars[k] = {e = e[k], n = full[k], w = stride}
+    stride = stride * full[k]
+  end
+  return vars
+end
+
+------------------------------------------------------------------ conv2d
+
+-- e / a * b: the first channel, b per group, of the group of channel e
+-- (a per group).
+local function regroup(e, a, b)
+  if a == 1 then return cfmt.term(e, b) end
+  return fmt("%s / %d * %d", e, a, b)
+end
+
+-- The input channel of group-local channel cv (nil: the group's only one)
+-- of the group starting at c0.
+local function channel(k, c0, cv)
+  if k.groups == 1 then return cv end
+  return cv and fmt("(%s + %s)", c0, cv) or c0
+end
+
+-- y[b, o, i, :] = sum over c, u, v of W[o, c, u, v] x[b, c0 + c, hi, :]:
+-- one accumulator row per (b, o, i).
+local function conv_forward(K, root, members, p)
+  local q = geometry(K, p)
+  local k = q.k
+  local x, wt = p.inputs[1], p.inputs[2]
+  local b, o, i, j, c, u = K:iname("b"), K:iname("o"), K:iname("i"), K:iname("j"),
+    K:iname("c"), K:iname("u")
+  local acc, hi, c0 = K:iname("acc"), K:iname("hi"), K:iname("c0")
+  loop0(K, b, q.nb)
+  K:loop(o, q.co)
+  if k.groups > 1 then K:line(fmt("const int %s = %s;", c0, regroup(o, q.og, q.cg))) end
+  K:loop(i, q.ho)
+  K:line(fmt("%s %s[%d];", K.T, acc, q.wo))
+  K:loop(j, q.wo)
+  K:line(fmt("%s[%s] = %s;", acc, j, K:lit(0)))
+  K:close()
+  local cv = q.cg > 1 and c or nil  -- depthwise: one input channel per output
+  loop0(K, c, q.cg)
+  K:loop(u, k.kh)
+  K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(u, k.dh)}), -k.pt)))
+  local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
+  if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
+  local cc = channel(k, c0, cv)
+  local xrow = at({q.xb and q.nb > 1 and b or nil, cc, hi, nil}, {q.nb, q.c, q.h, q.w})
+  local wrow = at({o, cv, u, nil}, {q.co, q.cg, k.kh, k.kw})
+  for v = 0, k.kw - 1 do
+    local j0, j1, off = col_range(q, v)
+    if j1 > j0 then
+      local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v > 0 and tostring(v) or nil}))
+      lanes(K, j, j0, j1, function(e)
+        local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
+        K:line(fmt("%s[%s] += %s * %s;", acc, e, w, K:read(x, xi)))
+      end)
+    end
+  end
+  K:close()
+  K:close()
+  local vars = vars_of(K, root, b, {o, i, j})
+  epilogue(K, root, members, p, vars, acc, vars[#vars], q.wo)
+  K:close()
+  K:close()
+  K:close()
+end
+
+-- dx[b, c, hi, :] = sum over the output channels of c's group and the
+-- taps (u, v) reaching row hi of W[o, c', u, v] dy[b, o, i, j]: one
+-- accumulator row per (b, c, hi), scattered to along j (stride sw).
+local function conv_dx(K, root, members, p)
+  local q = geometry(K, p)
+  local k = q.k
+  local dy, wt = p.inputs[1], p.inputs[2]
+  local b, c, hi, wi, oo, u, t, i = K:iname("b"), K:iname("c"), K:iname("hi"), K:iname("wi"),
+    K:iname("oo"), K:iname("u"), K:iname("t"), K:iname("i")
+  local j, acc, o0 = K:iname("j"), K:iname("acc"), K:iname("o0")
+  loop0(K, b, q.nb)
+  K:loop(c, q.c)
+  if k.groups > 1 then K:line(fmt("const int %s = %s;", o0, regroup(c, q.cg, q.og))) end
+  K:loop(hi, q.h)
+  K:line(fmt("%s %s[%d];", K.T, acc, q.w))
+  K:loop(wi, q.w)
+  K:line(fmt("%s[%s] = %s;", acc, wi, K:lit(0)))
+  K:close()
+  K:loop(oo, q.og)
+  K:loop(u, k.kh)
+  -- the output row i whose tap u reads row hi: i sh = hi + pt - u dh
+  K:line(fmt("const int %s = %s - %s;", t, plus(hi, k.pt), cfmt.term(u, k.dh)))
+  if k.sh > 1 then
+    K:line(fmt("if (%s < 0 || %s %% %d != 0) continue;", t, t, k.sh))
+    K:line(fmt("const int %s = %s / %d;", i, t, k.sh))
+  else
+    K:line(fmt("if (%s < 0) continue;", t))
+    K:line(fmt("const int %s = %s;", i, t))
+  end
+  K:line(fmt("if (%s >= %d) continue;", i, q.ho))
+  local oc = k.groups > 1 and fmt("(%s + %s)", o0, oo) or oo
+  local cl = q.cg == 1 and nil or k.groups > 1 and fmt("(%s %% %d)", c, q.cg) or c
+  local dyrow = at({q.yb and q.nb > 1 and b or nil, oc, i, nil}, {q.nb, q.co, q.ho, q.wo})
+  local wrow = at({oc, cl, u, nil}, {q.co, q.cg, k.kh, k.kw})
+  for v = 0, k.kw - 1 do
+    local j0, j1, off = col_range(q, v)
+    if j1 > j0 then
+      local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v > 0 and tostring(v) or nil}))
+      lanes(K, j, j0, j1, function(e)
+        K:line(fmt("%s[%s] += %s * %s;", acc, plus(cfmt.term(e, k.sw), off), w,
+          K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e}))))
+      end)
+    end
+  end
+  K:close()
+  K:close()
+  local vars = vars_of(K, root, b, {c, hi, wi})
+  epilogue(K, root, members, p, vars, acc, vars[#vars], q.w)
+  K:close()
+  K:close()
+  K:close()
+end
+
+-- dW[o, c, u, v] = sum over b, i, j of dy[b, o, i, j] x[b, c0 + c, hi, wi]:
+-- for each (o, c, u), one accumulator of a vector's lanes per kernel column
+-- v (lane l sums the j of its chunks' lane l; the rest goes to lane 0).
+local function conv_dw(K, root, members, p)
+  local q = geometry(K, p)
+  local k = q.k
+  local dy, x = p.inputs[1], p.inputs[2]
+  local o, c, u, v, b, i, j, hi = K:iname("o"), K:iname("c"), K:iname("u"), K:iname("v"),
+    K:iname("b"), K:iname("i"), K:iname("j"), K:iname("hi")
+  local acc, c0, l, sums = K:iname("acc"), K:iname("c0"), K:iname("l"), K:iname("sums")
+  local L = K.block  -- lanes: each sum runs in L independent parts
+  K:loop(o, q.co)
+  if k.groups > 1 then K:line(fmt("const int %s = %s;", c0, regroup(o, q.og, q.cg))) end
+  local cv = q.cg > 1 and c or nil  -- depthwise: one input channel per output
+  loop0(K, c, q.cg)
+  K:loop(u, k.kh)
+  K:line(fmt("%s %s[%d][%d];", K.T, acc, k.kw, L))
+  K:loop(v, k.kw)
+  K:loop(l, L)
+  K:line(fmt("%s[%s][%s] = %s;", acc, v, l, K:lit(0)))
+  K:close()
+  K:close()
+  loop0(K, b, q.nb)
+  K:loop(i, q.ho)
+  K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(u, k.dh)}), -k.pt)))
+  local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
+  if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
+  local cc = channel(k, c0, cv)
+  local xrow = at({q.xb and q.nb > 1 and b or nil, cc, hi, nil}, {q.nb, q.c, q.h, q.w})
+  local dyrow = at({q.yb and q.nb > 1 and b or nil, o, i, nil}, {q.nb, q.co, q.ho, q.wo})
+  for vv = 0, k.kw - 1 do
+    local j0, j1, off = col_range(q, vv)
+    if j1 > j0 then
+      lanes(K, j, j0, j1, function(e, lane)
+        local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
+        K:line(fmt("%s[%d][%s] += %s * %s;", acc, vv, lane or "0",
+          K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e})), K:read(x, xi)))
+      end)
+    end
+  end
+  K:close()
+  K:close()
+  -- the lanes summed in order, then the epilogue on each kernel column's sum
+  K:line(fmt("%s %s[%d];", K.T, sums, k.kw))
+  K:loop(v, k.kw)
+  K:line(fmt("%s[%s] = %s[%s][0];", sums, v, acc, v))
+  K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, L, l))
+  K:line(fmt("%s[%s] += %s[%s][%s];", sums, v, acc, v, l))
+  K:close()
+  K:close()
+  local vars = vars_of(K, root, nil, {o, cv or "0", u, v})
+  epilogue(K, root, members, p, vars, sums, vars[#vars], k.kw)
+  K:close()
+  K:close()
+  K:close()
+end
+
+local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
+
+-- The group of a convolution p (the root or fused into it).
+function M.conv_group(K, root, members, p)
+  CONV[p.op](K, root, members, p)
+end
+
+------------------------------------------------------------------ pools
+
+-- Loops over the windows of pool node n (or its gradient): body(base,
+-- oi, ha, hb, wa, wb) with the C expressions of the sample-channel plane's
+-- offset in x, the output element's offset, and the window clipped to the
+-- input: rows [ha, hb), columns [wa, wb).
+local function windows(K, n, q, body)
+  local k = q.k
+  local b, c, i, j = K:iname("b"), K:iname("c"), K:iname("i"), K:iname("j")
+  loop0(K, b, q.nb)
+  K:loop(c, q.c)
+  K:loop(i, q.ho)
+  K:loop(j, q.wo)
+  local function clip(v, s, pad, kk, size, lo_pad, hi_pad, name)
+    local a, e = K:iname(name .. "a"), K:iname(name .. "b")
+    local start = plus(cfmt.term(v, s), -pad)
+    if lo_pad > 0 then
+      K:line(fmt("const int %s = %s < 0 ? 0 : %s;", a, start, start))
+    else
+      K:line(fmt("const int %s = %s;", a, start))
+    end
+    if hi_pad > 0 then
+      K:line(fmt("const int %s = %s + %d > %d ? %d : %s + %d;", e, start, kk, size, size, start, kk))
+    else
+      K:line(fmt("const int %s = %s + %d;", e, start, kk))
+    end
+    return a, e
+  end
+  local ha, hb = clip(i, k.sh, k.pt, k.kh, q.h, k.pt, k.pb, "h")
+  local wa, wb = clip(j, k.sw, k.pl, k.kw, q.w, k.pl, k.pr, "w")
+  local base = at({q.xb and q.nb > 1 and b or nil, c, nil, nil}, {q.nb, q.c, q.h, q.w})
+  local oi = at({n.batched and q.nb > 1 and b or nil, c, i, j}, {q.nb, q.c, q.ho, q.wo})
+  body(base ~= "0" and base or nil, oi, ha, hb, wa, wb)
+  for _ = 1, 4 do K:close() end
+end
+
+-- The element (r, s) of the plane at 'base' with w columns.
+local function tap(base, r, s, w)
+  return sum({base, cfmt.term(r, w), s})
+end
+
+local function zero(K, n)
+  local e = K:iname("e")
+  K:loop(e, cfmt.numel(cfmt.full(n, K.batch)))
+  K:line(fmt("%s[%s] = %s;", K:ptr(n.id), e, K:lit(0)))
+  K:close()
+end
+
+local kernel = {}
+M.kernel = kernel
+
+-- y = the first maximum of each window (padding never wins).
+kernel.maxpool2d = function(K, n)
+  local q = geometry(K, n)
+  local x = n.inputs[1]
+  windows(K, n, q, function(base, oi, ha, hb, wa, wb)
+    local m, r, s = K:iname("m"), K:iname("r"), K:iname("s")
+    K:line(fmt("%s %s = %s;", K.T, m, K:read(x, tap(base, ha, wa, q.w))))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", r, ha, r, hb, r))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", s, wa, s, wb, s))
+    local xv = K:read(x, tap(base, r, s, q.w))
+    K:open(fmt("if (%s > %s)", xv, m))
+    K:line(fmt("%s = %s;", m, xv))
+    K:close()
+    K:close()
+    K:close()
+    K:line(fmt("%s[%s] = %s;", K:ptr(n.id), oi, m))
+  end)
+end
+
+-- dx: each window's dy added at its first maximum (as the forward found it).
+kernel.maxpool2d_grad = function(K, n)
+  local q = geometry(K, n)
+  local dy, x = n.inputs[1], n.inputs[2]
+  zero(K, n)
+  windows(K, n, q, function(base, oi, ha, hb, wa, wb)
+    local m, at_, r, s = K:iname("m"), K:iname("at"), K:iname("r"), K:iname("s")
+    local first = tap(base, ha, wa, q.w)
+    K:line(fmt("int %s = %s;", at_, first))
+    K:line(fmt("%s %s = %s;", K.T, m, K:read(x, at_)))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", r, ha, r, hb, r))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", s, wa, s, wb, s))
+    local xi = tap(base, r, s, q.w)
+    K:open(fmt("if (%s > %s)", K:read(x, xi), m))
+    K:line(fmt("%s = %s;", m, K:read(x, xi)))
+    K:line(fmt("%s = %s;", at_, xi))
+    K:close()
+    K:close()
+    K:close()
+    K:line(fmt("%s[%s] += %s;", K:ptr(n.id), at_, K:read(dy, oi)))
+  end)
+end
+
+-- The divisor of a window: its whole size, or the elements inside.
+local function count(K, q, ha, hb, wa, wb)
+  if q.k.count_pad then return K:lit(q.k.kh * q.k.kw) end
+  return fmt("(%s)((%s - %s) * (%s - %s))", K.T, hb, ha, wb, wa)
+end
+
+-- y = the mean of each window.
+kernel.avgpool2d = function(K, n)
+  local q = geometry(K, n)
+  local x = n.inputs[1]
+  windows(K, n, q, function(base, oi, ha, hb, wa, wb)
+    local a, r, s = K:iname("sum"), K:iname("r"), K:iname("s")
+    K:line(fmt("%s %s = %s;", K.T, a, K:lit(0)))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", r, ha, r, hb, r))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", s, wa, s, wb, s))
+    K:line(fmt("%s += %s;", a, K:read(x, tap(base, r, s, q.w))))
+    K:close()
+    K:close()
+    K:line(fmt("%s[%s] = %s / %s;", K:ptr(n.id), oi, a, count(K, q, ha, hb, wa, wb)))
+  end)
+end
+
+-- dx: each window's dy / count added to its elements.
+kernel.avgpool2d_grad = function(K, n)
+  local q = geometry(K, n)
+  local dy = n.inputs[1]
+  zero(K, n)
+  windows(K, n, q, function(base, oi, ha, hb, wa, wb)
+    local d, r, s = K:iname("d"), K:iname("r"), K:iname("s")
+    K:line(fmt("const %s %s = %s / %s;", K.T, d, K:read(dy, oi), count(K, q, ha, hb, wa, wb)))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", r, ha, r, hb, r))
+    K:open(fmt("for (int %s = %s; %s < %s; %s++)", s, wa, s, wb, s))
+    K:line(fmt("%s[%s] += %s;", K:ptr(n.id), tap(base, r, s, q.w), d))
+    K:close()
+    K:close()
+  end)
+end
+
+------------------------------------------------------------------ copies
+
+-- Copy 'count' elements per sample: y[b * ystride + yoff + e] =
+-- x[b * xstride + xoff + e] (xstride 0: x unbatched).
+local function copy(K, y, yoff, ystride, x, xoff, xstride, count, nb)
+  local b, e = K:iname("b"), K:iname("e")
+  loop0(K, b, nb)
+  K:loop(e, count)
+  local ys = sum({nb > 1 and cfmt.term(b, ystride) or nil, yoff > 0 and tostring(yoff) or nil, e})
+  local xs = sum({nb > 1 and cfmt.term(b, xstride) or nil, xoff > 0 and tostring(xoff) or nil, e})
+  K:line(fmt("%s[%s] = %s;", K:ptr(y), ys, K:read(x, xs)))
+  K:close()
+  K:close()
+end
+
+-- The same elements in another shape: nothing to do in place.
+kernel.reshape = function(K, n)
+  local x = K:node(n.inputs[1])
+  if n.sto == "arena" and x.sto == "arena" and n.offset == x.offset then
+    K:line(fmt("/* in place: %s already holds these elements */", K:name(n.id)))
+    return
+  end
+  local m = cfmt.numel(cfmt.full(n, K.batch))
+  copy(K, n.id, 0, 0, x.id, 0, 0, m, 1)
+end
+
+-- Each input's elements after the previous ones', sample by sample.
+kernel.concat = function(K, n)
+  local nb = n.batched and K.batch or 1
+  local total, off = cfmt.numel(n.shape), 0
+  for _, id in ipairs(n.inputs) do
+    local x = K:node(id)
+    local m = cfmt.numel(x.shape)
+    copy(K, n.id, off, total, id, 0, x.batched and m or 0, m, nb)
+    off = off + m
+  end
+end
+
+-- This node's elements of each sample of the input from attr[1] on.
+kernel.slice = function(K, n)
+  local x = K:node(n.inputs[1])
+  local nb = n.batched and K.batch or 1
+  local m = cfmt.numel(n.shape)
+  copy(K, n.id, 0, m, x.id, math.tointeger(n.attr[1]), x.batched and cfmt.numel(x.shape) or 0, m, nb)
+end
+
+return M
