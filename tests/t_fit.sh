@@ -176,6 +176,17 @@ st=$("$GRADC" report "$M" --budget "$min32" --fit --json | grep -o '"stack_bytes
 [ -n "$su" ] && [ "$su" -gt 0 ] && [ "$st" -ge "$su" ] && [ "$st" -le $((su + 1536)) ] ||
 	fail "fitmicro: stack $st vs -fstack-usage train_step + micro_step_ $su"
 
+# a CNN (models/cnn.nn): its convolutions recomputed, bit for bit the plain run
+M="$ROOT/models/cnn.nn"
+mkst "$T/cin.st" x:F32:32,1,8,8:rand7 y:I32:32:mod10
+"$GRADC" report "$M" --sweep-budget "$T/c.svg" >"$T/c.sweep" || fail "cnn: sweep"
+cb=$(grep -E '^ +[0-9]+ +[0-9]+ .* recomputed' "$T/c.sweep" | grep -v micro | tail -n 1 | awk '{print $1}')
+[ -n "$cb" ] || fail "cnn: no recomputation on the curve: $(cat "$T/c.sweep")"
+"$GRADC" run "$M" --in "$T/cin.st" --out "$T/cp.st" --steps 2 || fail "cnn: plain run"
+"$GRADC" run "$M" --in "$T/cin.st" --out "$T/cf.st" --steps 2 --budget "$cb" --fit ||
+	fail "cnn: fitted run at $cb"
+cmp -s "$T/cp.st" "$T/cf.st" || fail "cnn: the fitted run at $cb differs from the plain run"
+
 # usage
 "$GRADC" compile "$ROOT/models/mlp.nn" --fit -o "$T/z" 2>/dev/null
 [ $? -eq 2 ] || fail "--fit without --budget: want status 2"
