@@ -136,6 +136,8 @@ cat >"$Q/main.c" <<'EOF'
 #include "mlp.h" /* m.nn says 'model mlp': the default NAME */
 int main(void) { printf("%a\n", (double)baked_baked.W1[0]); return mlp_N_PARAMS != 2; }
 EOF
+# the FIT target's program: its one model (m.h) alone
+printf '#include "m.h"\nint main(void) { return m_N_PARAMS != 2; }\n' >"$Q/fit.c"
 cat >"$Q/CMakeLists.txt" <<EOF
 cmake_minimum_required(VERSION 3.16)
 project(proj C)
@@ -146,7 +148,7 @@ gradc_add_model(app m.nn)
 gradc_add_model(app m.nn NAME baked INFER_ONLY PARAMS p.st BATCH 1)
 add_executable(over EXCLUDE_FROM_ALL main.c)
 gradc_add_model(over m.nn NAME m BUDGET 1K)
-add_executable(fit EXCLUDE_FROM_ALL main.c)
+add_executable(fit EXCLUDE_FROM_ALL fit.c)
 gradc_add_model(fit m.nn NAME m BUDGET 64K FIT GRADC_TARGET cortex-m4)
 EOF
 cmake -S "$Q" -B "$Q/b" -DCMAKE_PREFIX_PATH="$P" >"$W/proj.configure.log" 2>&1 ||
