@@ -34,12 +34,13 @@
  * inference its own, training the worse of the step and the gradients. */
 void set_stacks(Graph *const *modes, int n, const Options *o)
 {
-	int64_t st[3];
-	entry_stacks(modes, n, o, st);
+	int64_t st[3], by[3][3];
+	entry_stacks(modes, n, o, st, by);
 	int64_t t = st[1] > st[2] ? st[1] : st[2];
 	for (int k = 0; k < n; k++) {
 		modes[k]->stack_bytes = modes[k]->mode == MODE_INFER ? st[0] : t;
 		memcpy(modes[k]->entry_stack, st, sizeof st);
+		memcpy(modes[k]->shape_stack, by, sizeof by);
 	}
 }
 

@@ -324,6 +324,7 @@ typedef struct Graph {
 	int64_t unshared_bytes;  /* sum of all arena allocations */
 	int64_t stack_bytes;     /* worst-case stack of its entry point (stack.c), 0: unknown */
 	int64_t entry_stack[3];  /* of NAME_infer, NAME_train_step, NAME_grad (set_stacks) */
+	int64_t shape_stack[3][3]; /* the same by register shape, GRADC_KERNELS 1, 2, 3 */
 	/* fitbuild.c, micro-batches: the training step at the micro-batch,
 	 * which NAME_train_step and NAME_grad call 'micro' times per batch,
 	 * its updates summing the gradients into a parameter struct at arena
@@ -657,10 +658,10 @@ extern int fit_all_max;
  * type 'real' of 'real_bytes'), with its callees among fns[0..nf); -1 if
  * not defined there.  */
 int64_t c_stack(const char *c, const char *fn, const char *real, int real_bytes,
-                const char *const *fns, int nf);
+                const char *const *fns, int nf, int shape);
 /* The worst-case stack of each entry point (infer, train_step, grad; 0 if
  * not built), from emitting 'modes'.  */
-void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3]);
+void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3], int64_t by[3][3]);
 
 /* --------------------------------------------------------- fitbuild.c */
 

@@ -278,6 +278,15 @@ static void notes(Buf *b, const Graph *train, const Figures *t, const Graph *inf
 			buf_printf(b, "%s%s_%s %lld%s", n++ ? ", " : "worst-case stack: ", g->model,
 			           entry[k], (long long)g->entry_stack[k],
 			           k == 2 || !g->entry_stack[k + 1] ? " bytes\n" : "");
+	/* the register shapes a portable file carries (GRADC_KERNELS) */
+	for (int k = 0, n = 0; k < 3; k++)
+		if (g->entry_stack[k] && (g->shape_stack[k][0] != g->shape_stack[k][2] ||
+		                          g->shape_stack[k][1] != g->shape_stack[k][2]))
+			buf_printf(b, "%s%s_%s %lld / %lld / %lld%s",
+			           n++ ? ", " : "  by kernel shape (GRADC_KERNELS 1 / 2 / 3): ", g->model,
+			           entry[k], (long long)g->shape_stack[k][0],
+			           (long long)g->shape_stack[k][1], (long long)g->shape_stack[k][2],
+			           k == 2 || !g->entry_stack[k + 1] ? "\n" : "");
 }
 
 static void buffer_list(Buf *b, const Graph *g, const Buffer *buf, int nb)

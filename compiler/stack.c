@@ -12,8 +12,14 @@
  * tests/t_fit.sh.  A function that calls another generated function adds
  * the callee's worst case (the micro-batch loop calls its step).
  *
+ * The portable target's file carries each product's kernel for every
+ * register shape, under `#if GRADC_KERNELS == N` (target.c): the scan
+ * keeps one shape's lines at a time, and a build's figure is the largest
+ * over the shapes (the device's compiler picks one; report lists each).
+ *
  * Limits: a text scan of the emitter's own output (one declaration per
- * line, comments in slash-star form), not a C parser.
+ * line, comments in slash-star form, GRADC_KERNELS the only conditional
+ * inside functions), not a C parser.
  */
 #include "gradc.h"
 
@@ -40,6 +46,48 @@ static char *strip_comments(const char *c)
 			i = j + 1;
 		}
 	return s;
+}
+
+/* Blank (keeping newlines) the lines of s outside register shape
+ * 'shape': the other `#if GRADC_KERNELS == N` branches and the directives. */
+static void keep_shape(char *s, int shape)
+{
+	enum { MAX_IF = 32 };
+	struct {
+		bool k, taken, on;
+	} st[MAX_IF];
+	int n = 0;
+	for (char *p = s; *p;) {
+		char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+		bool blank = false, k = strstr(p, "GRADC_KERNELS") && strstr(p, "GRADC_KERNELS") < p + len;
+		const char *eq = k ? strstr(p, "==") : NULL;
+		int v = eq && eq < p + len ? atoi(eq + 2) : -1;
+		if (!strncmp(p, "#if", 3)) {
+			if (n == MAX_IF)
+				die("stack: conditionals nested deeper than %d", MAX_IF);
+			st[n].k = k;
+			st[n].on = !k || v == shape;
+			st[n].taken = st[n].on;
+			n++;
+			blank = k;
+		} else if (!strncmp(p, "#elif", 5) && n && st[n - 1].k) {
+			st[n - 1].on = !st[n - 1].taken && v == shape;
+			st[n - 1].taken |= st[n - 1].on;
+			blank = true;
+		} else if (!strncmp(p, "#else", 5) && n && st[n - 1].k) {
+			st[n - 1].on = !st[n - 1].taken;
+			st[n - 1].taken = true;
+			blank = true;
+		} else if (!strncmp(p, "#endif", 6) && n) {
+			blank = st[--n].k;
+		}
+		for (int i = 0; i < n && !blank; i++)
+			blank = st[i].k && !st[i].on;
+		if (blank)
+			memset(p, ' ', len);
+		p = eol ? eol + 1 : p + len;
+	}
 }
 
 /* Bytes of the array declared by the line at p ("T name[a][b];"), or 0. */
@@ -87,9 +135,10 @@ static int64_t array_decl(const char *p, const char *real, int real_bytes)
  * type is 'real' ('real_bytes' each); callees among fns[0..nf) add theirs.
  * -1 if 'fn' is not defined there. */
 int64_t c_stack(const char *c, const char *fn, const char *real, int real_bytes,
-                const char *const *fns, int nf)
+                const char *const *fns, int nf, int shape)
 {
 	char *s = strip_comments(c);
+	keep_shape(s, shape);
 	const char *def = NULL;
 	size_t l = strlen(fn);
 	for (const char *p = s; (p = strstr(p, fn)) != NULL; p++) {
@@ -121,7 +170,7 @@ int64_t c_stack(const char *c, const char *fn, const char *real, int real_bytes,
 			for (int k = 0; k < nf; k++) {
 				size_t fl = strlen(fns[k]);
 				if (strcmp(fns[k], fn) && (size_t)(p - def) >= fl && !strncmp(p - fl, fns[k], fl)) {
-					int64_t x = c_stack(c, fns[k], real, real_bytes, fns, nf);
+					int64_t x = c_stack(c, fns[k], real, real_bytes, fns, nf, shape);
 					callee = x > callee ? x : callee;
 				}
 			}
@@ -131,8 +180,9 @@ int64_t c_stack(const char *c, const char *fn, const char *real, int real_bytes,
 }
 
 /* The worst-case stack of each entry point of a build (infer, train_step,
- * grad; 0 where it is not built), from emitting 'modes'. */
-void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3])
+ * grad; 0 where it is not built), from emitting 'modes': the largest over
+ * the register shapes, and by shape (GRADC_KERNELS 1, 2, 3) in by[][]. */
+void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3], int64_t by[3][3])
 {
 	Buf h = {0}, c = {0};
 	emit(&h, &c, modes, n, o);
@@ -142,7 +192,11 @@ void entry_stacks(Graph *const *modes, int n, const Options *o, int64_t st[3])
 	const char *real = str_fmt("%s_real", P);
 	int rb = modes[0]->f64 ? 8 : 4;
 	for (int k = 0; k < 3; k++) {
-		int64_t x = c_stack(c.s, fns[k], real, rb, fns, 4);
-		st[k] = x < 0 ? 0 : x;
+		st[k] = 0;
+		for (int shape = 1; shape <= 3; shape++) {
+			int64_t x = c_stack(c.s, fns[k], real, rb, fns, 4, shape);
+			by[k][shape - 1] = x < 0 ? 0 : x;
+			st[k] = by[k][shape - 1] > st[k] ? by[k][shape - 1] : st[k];
+		}
 	}
 }

@@ -136,7 +136,8 @@ cat >"$Q/main.c" <<'EOF'
 #include "mlp.h" /* m.nn says 'model mlp': the default NAME */
 int main(void) { printf("%a\n", (double)baked_baked.W1[0]); return mlp_N_PARAMS != 2; }
 EOF
-printf '#include "m.h"\nint main(void) { return m_N_PARAMS != 2; }\n' >"$Q/one.c"
+# the FIT target's program: its one model (m.h) alone
+printf '#include "m.h"\nint main(void) { return m_N_PARAMS != 2; }\n' >"$Q/fit.c"
 cat >"$Q/CMakeLists.txt" <<EOF
 cmake_minimum_required(VERSION 3.16)
 project(proj C)
@@ -145,9 +146,9 @@ add_executable(app main.c)
 target_link_libraries(app m)   # the plain signature: gradc_add_model must not clash
 gradc_add_model(app m.nn)
 gradc_add_model(app m.nn NAME baked INFER_ONLY PARAMS p.st BATCH 1)
-add_executable(over EXCLUDE_FROM_ALL one.c)
+add_executable(over EXCLUDE_FROM_ALL main.c)
 gradc_add_model(over m.nn NAME m BUDGET 1K)
-add_executable(fit EXCLUDE_FROM_ALL one.c)
+add_executable(fit EXCLUDE_FROM_ALL fit.c)
 gradc_add_model(fit m.nn NAME m BUDGET 64K FIT GRADC_TARGET cortex-m4)
 EOF
 cmake -S "$Q" -B "$Q/b" -DCMAKE_PREFIX_PATH="$P" >"$W/proj.configure.log" 2>&1 ||
@@ -166,8 +167,8 @@ else
 	grep -q "gradc: error: training needs [0-9]* bytes of RAM .*over the budget of 1024" \
 		"$W/proj.over.log" || bad "project: the overrun's message is not gradc's: $(grep -m 3 error "$W/proj.over.log")"
 fi
-# FIT / GRADC_TARGET reach gradc's command line (a gradc without them would
-# fail with its own usage message)
+# FIT / GRADC_TARGET are other issues' options: passed on; a gradc without
+# them fails with its own usage message
 if cmake --build "$Q/b" --target fit -v >"$W/proj.fit.log" 2>&1; then
 	echo "FIT and GRADC_TARGET: gradc accepts them"
 else

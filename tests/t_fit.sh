@@ -176,6 +176,17 @@ st=$("$GRADC" report "$M" --budget "$min32" --fit --json | grep -o '"stack_bytes
 [ -n "$su" ] && [ "$su" -gt 0 ] && [ "$st" -ge "$su" ] && [ "$st" -le $((su + 1536)) ] ||
 	fail "fitmicro: stack $st vs -fstack-usage train_step + micro_step_ $su"
 
+# a CNN (models/cnn.nn): its convolutions recomputed, bit for bit the plain run
+M="$ROOT/models/cnn.nn"
+mkst "$T/cin.st" x:F32:32,1,8,8:rand7 y:I32:32:mod10
+"$GRADC" report "$M" --sweep-budget "$T/c.svg" >"$T/c.sweep" || fail "cnn: sweep"
+cb=$(grep -E '^ +[0-9]+ +[0-9]+ .* recomputed' "$T/c.sweep" | grep -v micro | tail -n 1 | awk '{print $1}')
+[ -n "$cb" ] || fail "cnn: no recomputation on the curve: $(cat "$T/c.sweep")"
+"$GRADC" run "$M" --in "$T/cin.st" --out "$T/cp.st" --steps 2 || fail "cnn: plain run"
+"$GRADC" run "$M" --in "$T/cin.st" --out "$T/cf.st" --steps 2 --budget "$cb" --fit ||
+	fail "cnn: fitted run at $cb"
+cmp -s "$T/cp.st" "$T/cf.st" || fail "cnn: the fitted run at $cb differs from the plain run"
+
 # usage
 "$GRADC" compile "$ROOT/models/mlp.nn" --fit -o "$T/z" 2>/dev/null
 [ $? -eq 2 ] || fail "--fit without --budget: want status 2"
@@ -196,32 +207,35 @@ printf 'model inf\ninput x[4]\nparam W[2, 4] ~ he\no = W @ x\noutput o\n' >"$T/i
 [ $? -eq 1 ] && grep -q "^gradc: error: training needs [0-9]* bytes of RAM, over the budget of 1024 (--fit may find a way)" "$T/e" &&
 	[ ! -e "$T/o.st" ] || fail "run over the budget without --fit: $(cat "$T/e")"
 
-# the stack report's figures bound GCC's own (-O2), within 1 KiB, for the
-# target compiled: the portable file holds every register shape's kernels
-# (its figure is the largest of them), so the Cortex-M4F build is checked with
-# --target cortex-m4
-# su_check WHAT TARGET CC FLAGS...: the largest frame of the training entry
-# points, then inference's, against the report's stack of TARGET
-su_check() {
-	what=$1 target=$2
-	shift 2
-	rm -rf "$T/s"
-	"$GRADC" compile "$ROOT/models/mlp.nn" --target "$target" -o "$T/s" || fail "mlp compile"
-	json=$("$GRADC" report "$ROOT/models/mlp.nn" --target "$target" --json)
-	st_train=$(echo "$json" | grep -o '"stack_bytes": [0-9]*' | sed -n 1p | grep -o '[0-9]*$')
-	st_infer=$(echo "$json" | grep -o '"stack_bytes": [0-9]*' | sed -n 2p | grep -o '[0-9]*$')
-	(cd "$T/s" && "$@" -std=c99 -O2 -fstack-usage -I"$ROOT/runtime" -c mlp.c -o mlp.o) ||
-		{ fail "$what: cannot compile"; return; }
-	tr=$(grep -E ':mlp_(train_step|grad)\s' "$T/s/mlp.su" | awk '{print $2}' | sort -n | tail -n 1)
-	inf=$(grep -E ':mlp_infer\s' "$T/s/mlp.su" | awk '{print $2}')
-	[ -n "$tr" ] && [ "$st_train" -ge "$tr" ] && [ "$st_train" -le $((tr + 1024)) ] ||
-		fail "$what: training stack $st_train vs -fstack-usage $tr"
-	[ -n "$inf" ] && [ "$st_infer" -ge "$inf" ] && [ "$st_infer" -le $((inf + 1024)) ] ||
-		fail "$what: inference stack $st_infer vs -fstack-usage $inf"
+# the stack report's figures bound GCC's own (-O2), within 1 KiB, for each
+# register shape of the portable file (GRADC_KERNELS 1, 2, 3)
+"$GRADC" compile "$ROOT/models/mlp.nn" -o "$T/s" || fail "mlp compile"
+"$GRADC" report "$ROOT/models/mlp.nn" >"$T/sr.txt" || fail "mlp report"
+grep -q "^worst-case stack: mlp_infer [0-9]*, mlp_train_step [0-9]*, mlp_grad [0-9]* bytes" "$T/sr.txt" ||
+	fail "report: no worst-case stack line"
+# ours ENTRY SHAPE: the report's figure of mlp_ENTRY for that shape
+ours() {
+	sed -n 's/^  by kernel shape (GRADC_KERNELS 1 \/ 2 \/ 3): //p' "$T/sr.txt" | tr ',' '\n' |
+		awk -v e="mlp_$1" -v k="$2" '$1 == e { print $(1 + 2 * k - 1) }'
 }
-su_check gcc x86-64-v4 gcc -march=x86-64-v4
+# su_check WHAT SHAPE CC FLAGS...
+su_check() {
+	what=$1 shape=$2
+	shift 2
+	(cd "$T/s" && "$@" -std=c99 -O2 -fstack-usage -DGRADC_KERNELS="$shape" -I"$ROOT/runtime" \
+		-c mlp.c -o mlp.o) || { fail "$what: cannot compile"; return; }
+	for e in infer train_step grad; do
+		su=$(awk -v e="mlp_$e" '{ n = split($1, a, ":") } a[n] == e { print $2 }' "$T/s/mlp.su")
+		st=$(ours "$e" "$shape")
+		[ -n "$su" ] && [ -n "$st" ] && [ "$st" -ge "$su" ] && [ "$st" -le $((su + 1024)) ] ||
+			fail "$what, shape $shape: mlp_$e stack '$st' vs -fstack-usage '$su'"
+	done
+}
+for k in 1 2 3; do
+	su_check gcc "$k" gcc
+done
 if command -v arm-none-eabi-gcc >/dev/null 2>&1; then
-	su_check arm-none-eabi-gcc cortex-m4 arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb \
-		-mfpu=fpv4-sp-d16 -mfloat-abi=hard --specs=picolibc.specs
+	su_check arm-none-eabi-gcc 1 arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 \
+		-mfloat-abi=hard --specs=picolibc.specs
 fi
 [ "$fails" -eq 0 ]
