@@ -23,8 +23,8 @@
 
 static const char *const models[] = {"mlp",  "iris", "cancer", "ops", "wide", "deep",
 				     "../tests/models/conv_pad", "../tests/models/conv_dw",
-				     "../tests/models/conv_frozen"};
-enum { N_MODELS = 9, BATCH = 3, STEPS = 3 };
+				     "../tests/models/conv_frozen", "../tests/models/conv_wide"};
+enum { N_MODELS = 10, BATCH = 3, STEPS = 3 };
 
 static uint64_t rng;
 static double urand(void) /* xorshift64, [0, 1) */

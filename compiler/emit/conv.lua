@@ -106,6 +106,48 @@ local function plus(e, c)
   return fmt("%s %s %d", e, c < 0 and "-" or "+", math.abs(c))
 end
 
+-- Kernel columns unrolled, each with its column range clipped at compile
+-- time; a wider kernel loops over its columns with the range computed at
+-- run time (so a 1 x 60000 kernel does not print 60000 loops).
+local UNROLL = 16
+
+-- body(v, j0, j1, off) for each kernel column v whose output columns
+-- [j0, j1) read input columns j sw + off inside the row: numbers when
+-- unrolled, C expressions (inside a loop over v) otherwise.
+local function columns(K, q, body)
+  local k = q.k
+  if k.kw <= UNROLL then
+    for v = 0, k.kw - 1 do
+      local j0, j1, off = col_range(q, v)
+      if j1 > j0 then body(v, j0, j1, off) end
+    end
+    return
+  end
+  local v, off, j0, j1 = K:iname("v"), K:iname("off"), K:iname("j0"), K:iname("j1")
+  K:loop(v, k.kw)
+  K:line(fmt("const int %s = %s;", off, plus(cfmt.term(v, k.dw), -k.pl)))
+  K:line(fmt("const int %s = %s >= 0 ? 0 : (%d - %s) / %d;", j0, off, k.sw - 1, off, k.sw))
+  K:line(fmt("const int %s = %s > %d ? 0 : (%d - %s) / %d + 1;", j1, off, q.w - 1, q.w - 1, off,
+    k.sw))
+  body(v, j0, fmt("(%s < %d ? %s : %d)", j1, q.wo, j1, q.wo), off)
+  K:close()
+end
+
+-- stmt(e) for j in [j0, j1): lanes() for constant bounds, a plain loop for
+-- run-time ones.
+local function row(K, j, j0, j1, stmt)
+  if type(j0) == "number" then return lanes(K, j, j0, j1, stmt) end
+  K:open(fmt("for (int %s = %s; %s < %s; %s++)", j, j0, j, j1, j))
+  stmt(j, nil)
+  K:close()
+end
+
+-- e + off for a constant or C expression off.
+local function add(e, off)
+  if type(off) == "number" then return plus(e, off) end
+  return fmt("%s + %s", e, off)
+end
+
 -- Row-major offset of (index expressions) in dims, dropping zero terms.
 local function at(idx, dims)
   local t, stride = {}, 1
@@ -183,16 +225,13 @@ local function conv_forward(K, root, members, p)
   local cc = channel(k, c0, cv)
   local xrow = at({q.xb and q.nb > 1 and b or nil, cc, hi, nil}, {q.nb, q.c, q.h, q.w})
   local wrow = at({o, cv, u, nil}, {q.co, q.cg, k.kh, k.kw})
-  for v = 0, k.kw - 1 do
-    local j0, j1, off = col_range(q, v)
-    if j1 > j0 then
-      local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v > 0 and tostring(v) or nil}))
-      lanes(K, j, j0, j1, function(e)
-        local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
-        K:line(fmt("%s[%s] += %s * %s;", acc, e, w, K:read(x, xi)))
-      end)
-    end
-  end
+  columns(K, q, function(v, j0, j1, off)
+    local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v ~= 0 and tostring(v) or nil}))
+    row(K, j, j0, j1, function(e)
+      local xi = add(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
+      K:line(fmt("%s[%s] += %s * %s;", acc, e, w, K:read(x, xi)))
+    end)
+  end)
   K:close()
   K:close()
   local vars = vars_of(K, root, b, {o, i, j})
@@ -236,16 +275,13 @@ local function conv_dx(K, root, members, p)
   local cl = q.cg == 1 and nil or k.groups > 1 and fmt("(%s %% %d)", c, q.cg) or c
   local dyrow = at({q.yb and q.nb > 1 and b or nil, oc, i, nil}, {q.nb, q.co, q.ho, q.wo})
   local wrow = at({oc, cl, u, nil}, {q.co, q.cg, k.kh, k.kw})
-  for v = 0, k.kw - 1 do
-    local j0, j1, off = col_range(q, v)
-    if j1 > j0 then
-      local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v > 0 and tostring(v) or nil}))
-      lanes(K, j, j0, j1, function(e)
-        K:line(fmt("%s[%s] += %s * %s;", acc, plus(cfmt.term(e, k.sw), off), w,
-          K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e}))))
-      end)
-    end
-  end
+  columns(K, q, function(v, j0, j1, off)
+    local w = K:read(wt, sum({wrow ~= "0" and wrow or nil, v ~= 0 and tostring(v) or nil}))
+    row(K, j, j0, j1, function(e)
+      K:line(fmt("%s[%s] += %s * %s;", acc, add(cfmt.term(e, k.sw), off), w,
+        K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e}))))
+    end)
+  end)
   K:close()
   K:close()
   local vars = vars_of(K, root, b, {c, hi, wi})
@@ -285,16 +321,13 @@ local function conv_dw(K, root, members, p)
   local cc = channel(k, c0, cv)
   local xrow = at({q.xb and q.nb > 1 and b or nil, cc, hi, nil}, {q.nb, q.c, q.h, q.w})
   local dyrow = at({q.yb and q.nb > 1 and b or nil, o, i, nil}, {q.nb, q.co, q.ho, q.wo})
-  for vv = 0, k.kw - 1 do
-    local j0, j1, off = col_range(q, vv)
-    if j1 > j0 then
-      lanes(K, j, j0, j1, function(e, lane)
-        local xi = plus(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
-        K:line(fmt("%s[%d][%s] += %s * %s;", acc, vv, lane or "0",
-          K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e})), K:read(x, xi)))
-      end)
-    end
-  end
+  columns(K, q, function(vv, j0, j1, off)
+    row(K, j, j0, j1, function(e, lane)
+      local xi = add(sum({xrow ~= "0" and xrow or nil, cfmt.term(e, k.sw)}), off)
+      K:line(fmt("%s[%s][%s] += %s * %s;", acc, vv, lane or "0",
+        K:read(dy, sum({dyrow ~= "0" and dyrow or nil, e})), K:read(x, xi)))
+    end)
+  end)
   K:close()
   K:close()
   -- the lanes summed in order, then the epilogue on each kernel column's sum
