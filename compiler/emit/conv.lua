@@ -272,7 +272,8 @@ local function conv_dx(K, root, members, p)
   end
   K:line(fmt("if (%s >= %d) continue;", i, q.ho))
   local oc = k.groups > 1 and fmt("(%s + %s)", o0, oo) or oo
-  local cl = q.cg == 1 and nil or k.groups > 1 and fmt("(%s %% %d)", c, q.cg) or c
+  local cl = c  -- c's channel within its group (none when each group has one)
+  if q.cg == 1 then cl = nil elseif k.groups > 1 then cl = fmt("(%s %% %d)", c, q.cg) end
   local dyrow = at({q.yb and q.nb > 1 and b or nil, oc, i, nil}, {q.nb, q.co, q.ho, q.wo})
   local wrow = at({oc, cl, u, nil}, {q.co, q.cg, k.kh, k.kw})
   columns(K, q, function(v, j0, j1, off)
