@@ -43,7 +43,7 @@ LUAS    := $(sort $(wildcard compiler/emit/*.lua))
 RT_SRCS := $(wildcard runtime/*.c runtime/host/*.c)
 RT_HDRS := $(wildcard runtime/*.h runtime/host/*.h)
 HDRS    := compiler/gradc.h compiler/parser.h compiler/ops.def $(BUILD)/lua_scripts.h $(RT_HDRS) \
-	   $(BUILD)/runtime_src.h $(BUILD)/trainer_src.h
+	   $(BUILD)/runtime_src.h $(BUILD)/trainer_src.h $(BUILD)/q8_src.h
 OBJS    := $(SRCS:compiler/%.c=$(BUILD)/obj/%.o) $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
 RT_TOBJS := $(RT_SRCS:%.c=$(BUILD)/tobj/%.o)
 TOBJS   := $(LIBSRCS:compiler/%.c=$(BUILD)/tobj/%.o) $(RT_TOBJS)
@@ -92,6 +92,10 @@ $(BUILD)/lua_scripts.h: $(BUILD)/embed $(LUAS)
 # build the generated code from any directory (entry 0 the header, 1 the .c)
 $(BUILD)/runtime_src.h: $(BUILD)/embed runtime/gradc_rt.h runtime/gradc_rt.c
 	$(BUILD)/embed runtime/gradc_rt.h runtime/gradc_rt.c > $@.tmp && mv $@.tmp $@
+
+# quant_run.c: the int8 arithmetic header, for `gradc run --quantize int8`
+$(BUILD)/q8_src.h: $(BUILD)/embed runtime/gradc_q8.h
+	$(BUILD)/embed runtime/gradc_q8.h | sed '2s/lua_scripts/q8_src/' > $@.tmp && mv $@.tmp $@
 
 # train.c: the driver of `gradc train` / `gradc eval`, embedded the same way
 $(BUILD)/trainer_src.h: $(BUILD)/embed compiler/harness/trainer.c

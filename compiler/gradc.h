@@ -457,6 +457,8 @@ typedef struct Options {
 	bool budget_set;     /* --budget BYTES given (compile, report, run, check) */
 	int64_t budget;      /* its bytes */
 	bool fit;            /* --fit: meet the budget (fitbuild.c) */
+	const char *quantize; /* --quantize int8, or NULL: float (quant.c) */
+	const char *calib;   /* --calib C.safetensors: calibration inputs */
 } Options;
 
 /* Parse a model into its forward graph (MODE_FWD), with per-sample shapes

@@ -11,6 +11,7 @@
  * o optimize, s schedule, m plan (memory).
  */
 #include "gradc.h"
+#include "quant.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 static const char usage[] =
 	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
 	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
-	"                     [--fit] [--target T]\n"
+	"                     [--fit] [--target T] [--quantize int8 --calib C.safetensors]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"                     [--budget BYTES [--fit]] [--sweep-budget CURVE.svg] [--no-fuse] [--no-pack]\n"
 	"       gradc dot MODEL.nn [--batch N] [--dtype f32|f64]\n"
@@ -35,6 +36,8 @@ static const char usage[] =
 	"                    [--loss cross_entropy|mse] [--optimizer OPT]\n"
 	"every command takes MODEL.onnx for MODEL.nn (imported, its initializers the parameters)\n"
 	"compile -MD also writes DIR/NAME.d, a Make/Ninja depfile; gradc --version\n"
+	"int8:   --quantize int8 --calib C.safetensors (compile --infer-only --params P, report\n"
+	"                    --params P, run): int8 inference calibrated on C's inputs\n"
 	"common: --target T  shape the code for a target (report, run, check too)\n"
 	"        --budget BYTES --fit  meet a training-RAM budget by recomputation and\n"
 	"                    micro-batches (compile, report, run, check)\n"
@@ -74,12 +77,12 @@ static const struct {
 	const char *cmd, *opts;
 } cmd_opts[] = {
 	{"compile", " -o --batch --infer-only --params --name --dtype --budget --fit --no-fuse "
-	            "--no-pack --target -MD -d "},
+	            "--no-pack --target -MD -d --quantize --calib "},
 	{"report", " --batch --dtype --json --sweep-batch --sweep-budget --budget --fit --no-fuse "
-	           "--no-pack --target -d "},
+	           "--no-pack --target -d --quantize --calib --params "},
 	{"dot", " --batch --dtype -d "},
 	{"run", " --in --out --batch --dtype --steps --seed --name --no-fuse --no-pack --params "
-	        "--budget --fit --target -d "},
+	        "--budget --fit --target -d --quantize --calib "},
 	{"check", " --batch --name --no-fuse --no-pack --budget --fit --target -d "},
 };
 
@@ -104,6 +107,30 @@ static int64_t parse_bytes(const char *s)
 	return parse_int(digits, "byte count", 0, INT64_MAX / mul) * mul;
 }
 
+/* The combinations of --quantize (quant_run.c) that make sense. */
+static void check_quantize(const Args *a)
+{
+	const Options *o = &a->opt;
+	if (o->calib && !o->quantize)
+		bad_usage("%s", "'--calib' goes with '--quantize int8'");
+	if (!o->quantize)
+		return;
+	if (strcmp(o->quantize, "int8"))
+		bad_usage("unknown --quantize kind '%s' (int8)", o->quantize);
+	if (!o->calib)
+		bad_usage("%s", "'--quantize int8' needs '--calib C.safetensors' (calibration inputs)");
+	if (!strcmp(a->cmd, "compile") && (!o->infer_only || (!o->params && !is_onnx(a->model))))
+		bad_usage("%s", "'compile --quantize int8' builds inference with baked parameters: "
+			        "it needs '--infer-only' and '--params P.safetensors'");
+	if (!strcmp(a->cmd, "report") && !o->params && !is_onnx(a->model))
+		bad_usage("%s", "'report --quantize int8' needs '--params P.safetensors' (the "
+			        "weights quantized)");
+	if (o->f64 || o->budget_set || o->no_fuse || o->no_pack || o->target || a->steps
+	    || a->sweep || a->sweep_svg)
+		bad_usage("%s", "'--quantize int8' takes none of --dtype f64, --budget, --fit, "
+			        "--no-fuse, --no-pack, --target, --steps, --sweep-*");
+}
+
 static Args parse_args(int argc, char **argv)
 {
 	Args a = {.budget = -1, .outdir = "."};
@@ -118,7 +145,7 @@ static Args parse_args(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (s[0] == '-' && s[1] && strstr(" -o --batch --infer-only --params --name --dtype "
 						  "--budget --fit --no-fuse --no-pack --json --sweep-batch --sweep-budget "
-						  "--in --out --steps --seed --target -MD -d ",
+						  "--in --out --steps --seed --target -MD -d --quantize --calib ",
 						  str_fmt(" %s ", s))
 		    && !strstr(allowed, str_fmt(" %s ", s)))
 			bad_usage(str_fmt("option '%%s' does not belong to '%s'", a.cmd), s);
@@ -172,6 +199,10 @@ static Args parse_args(int argc, char **argv)
 					  a.opt.dump);
 		} else if (!strcmp(s, "--target"))
 			a.opt.target = VAL();
+		else if (!strcmp(s, "--quantize"))
+			a.opt.quantize = VAL();
+		else if (!strcmp(s, "--calib"))
+			a.opt.calib = VAL();
 		else if (s[0] == '-' && s[1])
 			bad_usage("unknown option '%s'", s);
 		else if (!a.model)
@@ -195,6 +226,7 @@ static Args parse_args(int argc, char **argv)
 		bad_usage("%s", "'--fit' needs '--budget BYTES'");
 	if (a.opt.fit && a.opt.infer_only)
 		bad_usage("%s", "'--fit' fits a training build (not with '--infer-only')");
+	check_quantize(&a);
 	if (!strcmp(a.cmd, "check"))
 		a.opt.f64 = true; /* check builds in f64: literals are read as such */
 	return a;
@@ -355,7 +387,13 @@ int main(int argc, char **argv)
 	if (is_onnx(a.model) && !a.opt.params && strcmp(a.cmd, "check"))
 		a.opt.params = a.model; /* the initializers (read_tensors) */
 	int rc;
-	if (!strcmp(a.cmd, "compile"))
+	if (a.opt.quantize && !strcmp(a.cmd, "compile"))
+		rc = quant_compile(a.outdir, front_end(src, &a.opt), &a.opt, a.depfile, a.model);
+	else if (a.opt.quantize && !strcmp(a.cmd, "report"))
+		rc = quant_report(front_end(src, &a.opt), &a.opt, a.json);
+	else if (a.opt.quantize)
+		rc = quant_run(a.model, front_end(src, &a.opt), &a.opt, a.in, a.out, a.seed);
+	else if (!strcmp(a.cmd, "compile"))
 		rc = cmd_compile(&a, front_end(src, &a.opt));
 	else if (!strcmp(a.cmd, "report"))
 		rc = cmd_report(&a, front_end(src, &a.opt), src);
