@@ -356,7 +356,8 @@ int quant_run(const char *path, const Graph *fwd, const Options *o, const char *
 	Graph *vals = copy_graph(fwd);
 	for (int i = 0; i < fwd->n_node && !msg; i++) {
 		const Node *n = &fwd->node[i];
-		const gradc_st_tensor *t = gradc_st_find(&f, n->name);
+		bool leaf = n->op == OP_INPUT || n->op == OP_PARAM;
+		const gradc_st_tensor *t = leaf ? gradc_st_find(&f, n->name) : NULL;
 		if (n->op == OP_INPUT && !dt_is_int(n->dtype) && !t)
 			msg = str_fmt("missing input '%s' (F32 or F64 of shape [B%s%s)", n->name,
 				      n->shape.rank ? ", " : "]",
