@@ -271,7 +271,11 @@ static void build_fc(QB *b, int id)
 	int out = new_val(b, true, rows);
 	QVal *yv = &b->q->val[out];
 	choose_qparams(b->lo[last], b->hi[last], &yv->scale, &yv->zp);
-	QLayer *l = new_layer(b, Q_FC, &g->node[last], "fully connected");
+	QLayer *l = new_layer(b, Q_FC, &g->node[last],
+			      act == OP_RELU   ? (bias ? "fully connected + bias + relu" : "fully connected + relu")
+			      : act == OP_CLIP ? (bias ? "fully connected + bias + clip" : "fully connected + clip")
+			      : bias           ? "fully connected + bias"
+					       : "fully connected");
 	l->node = n;
 	l->in[0] = xin;
 	l->n_in = 1;
@@ -333,7 +337,8 @@ static void build_add(QB *b, int id)
 	int out = new_val(b, true, shape_numel(n->shape));
 	QVal *yv = &b->q->val[out];
 	choose_qparams(b->lo[last], b->hi[last], &yv->scale, &yv->zp);
-	QLayer *l = new_layer(b, Q_ADD, &g->node[last], "add");
+	QLayer *l = new_layer(b, Q_ADD, &g->node[last],
+			      act == OP_RELU ? "add + relu" : act == OP_CLIP ? "add + clip" : "add");
 	l->node = n;
 	l->in[0] = a0;
 	l->in[1] = a1;
@@ -362,38 +367,41 @@ static void build_float(QB *b, int id)
 	bool ok = k == K_UNARY || k == K_ROW || k == K_BINARY;
 	if (!ok || (k == K_ROW && n->n_in != 1))
 		no_form(g, n, "has no int8 form yet (and no float fallback in an int8 build)");
-	QLayer *l = new_layer(b, Q_FLOAT, n, op_name[n->op]);
-	l->op = n->op;
-	memcpy(l->attr, n->attr, sizeof l->attr);
+	/* the inputs first: a dequantize they need comes before the layer */
+	QLayer t = {.kind = Q_FLOAT, .node = n, .what = op_name[n->op], .op = n->op,
+		    .in = {-1, -1}};
+	memcpy(t.attr, n->attr, sizeof t.attr);
 	if (k == K_ROW)
-		l->row = n->shape.rank ? n->shape.dim[n->shape.rank - 1] : 1;
+		t.row = n->shape.rank ? n->shape.dim[n->shape.rank - 1] : 1;
 	if (k == K_BINARY) {
 		const Node *a = &g->node[n->in[0]], *c = &g->node[n->in[1]];
 		if (a->batched && c->batched) {
 			if (!shape_eq(a->shape, c->shape))
 				no_form(g, n, "broadcasts two activations: no int8 build of that yet");
-			l->in[0] = val_f(b, n->in[0]);
-			l->in[1] = val_f(b, n->in[1]);
-			l->n_in = 2;
+			t.in[0] = val_f(b, n->in[0]);
+			t.in[1] = val_f(b, n->in[1]);
+			t.n_in = 2;
 		} else {
-			l->pside = a->batched ? 1 : 0;
-			int act = n->in[1 - l->pside], cid = n->in[l->pside];
-			const double *v = const_values(g, cid, &l->pn);
+			t.pside = a->batched ? 1 : 0;
+			int act = n->in[1 - t.pside], cid = n->in[t.pside];
+			const double *v = const_values(g, cid, &t.pn);
 			if (!v || !g->node[act].batched
-			    || (l->pn != 1 && !shape_eq(g->node[cid].shape, g->node[act].shape)))
+			    || (t.pn != 1 && !shape_eq(g->node[cid].shape, g->node[act].shape)))
 				no_form(g, n, "combines values of shapes the int8 build does not "
 					      "broadcast yet");
-			l->pv = alloc(sizeof(float) * (size_t)l->pn);
-			for (int64_t i = 0; i < l->pn; i++)
-				l->pv[i] = (float)v[i];
-			b->q->weight_bytes += 4 * l->pn;
-			l->in[0] = val_f(b, act);
-			l->n_in = 1;
+			t.pv = alloc(sizeof(float) * (size_t)t.pn);
+			for (int64_t i = 0; i < t.pn; i++)
+				t.pv[i] = (float)v[i];
+			b->q->weight_bytes += 4 * t.pn;
+			t.in[0] = val_f(b, act);
+			t.n_in = 1;
 		}
 	} else {
-		l->in[0] = val_f(b, n->in[0]);
-		l->n_in = 1;
+		t.in[0] = val_f(b, n->in[0]);
+		t.n_in = 1;
 	}
+	QLayer *l = new_layer(b, Q_FLOAT, n, op_name[n->op]);
+	*l = t;
 	l->out = new_val(b, false, shape_numel(n->shape));
 	b->fval[id] = l->out;
 	buf_printf(&b->q->notes, "%s:%d: '%s' (%s) runs in float between a dequantize and a "
