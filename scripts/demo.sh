@@ -11,7 +11,10 @@
 #   4. compile an inference-only build with the trained parameters baked in
 #      as const (as a firmware would ship; it takes raw pixels) and check it
 #      predicts the same
-#   5. end with the line "test accuracy: 0.XXXX"
+#   5. the int8 build of the same model (--quantize int8, calibrated on a
+#      quarter of the training images): its accuracy beside the float
+#      build's, flash and RAM of both
+#   6. end with the line "test accuracy: 0.XXXX"
 # Settings (make variables or environment): MODEL (mlp | cnn: the seed
 # network or models/cnn.nn, the small convolutional network), EPOCHS (20),
 # BATCH (32), LR (the model's), LAMBDA (the model's 1e-4), OPT (sgd | adam,
@@ -91,5 +94,24 @@ else
 	echo "   (install graphviz for the computational graph as SVG: gradc dot $model | dot -Tsvg)"
 fi
 echo "   loss and accuracy curve: $OUT/curve.svg (per epoch: $OUT/log.csv)"
+
+echo
+echo "== 5. the int8 firmware build: gradc compile --quantize int8, calibrated on training images"
+awk 'NR % 4 == 0' "$OUT/train.csv" > "$OUT/calib.csv"
+if "$GRADC" compile "$model" --infer-only --params "$OUT/$MODEL.safetensors" --batch 1 \
+	--name digits8 --quantize int8 --calib "$OUT/calib.csv" -o "$OUT/fw"; then
+	$CC -std=c99 -O2 -Iruntime -Iruntime/host -I"$OUT/fw" -o "$OUT/infer_int8" \
+		examples/digits/infer_int8.c "$OUT/fw/digits.c" "$OUT/fw/digits8.c" $RT -lm
+	$CC -std=c99 -O2 -Iruntime -c -o "$OUT/digits8.o" "$OUT/fw/digits8.c"
+	echo "   calibrated on $(wc -l < "$OUT/calib.csv") training images (every fourth)"
+	if command -v size >/dev/null 2>&1; then
+		size "$OUT/digits.o" "$OUT/digits8.o" | awk 'NR == 2 { f = $1; r = $2 + $3 }
+			NR == 3 { printf "   flash: float build %d bytes, int8 build %d bytes (text + const parameters, host -O2)\n", f, $1
+				  printf "   RAM:   float build %d bytes, int8 build %d bytes (data + bss: the static arena)\n", r, $2 + $3 }'
+	fi
+	"$OUT/infer_int8" "$OUT/test.csv"
+else
+	echo "   (no int8 build of $model: see the error above)"
+fi
 echo
 "$OUT/infer" "$OUT/test.csv" "$OUT/pred.csv"
