@@ -24,7 +24,10 @@
  * 3. Layers, walking the graph in order: a product of a baked weight and an
  *    activation vector, its bias add and relu/clip -> one Q_FC; an add of
  *    two activations (and its relu) -> Q_ADD; relu/clip alone -> Q_CLAMP
- *    (same scale); reshape/flatten -> the same value.  Every other
+ *    (same scale); reshape/flatten -> the same value; conv2d (any groups,
+ *    stride, padding, dilation) with its bias and relu/clip -> Q_CONV;
+ *    maxpool2d/avgpool2d (global_avgpool) -> a pool in the input's scale;
+ *    concat -> each input requantized to the output's scale.  Every other
  *    operator with a float form (elementwise, softmax, the standardization
  *    of the inputs) runs in float between a dequantize and a quantize,
  *    noted in QModel.notes.  Quantize and dequantize layers are inserted
@@ -33,7 +36,9 @@
  *    plan_intervals (int8 values take 1 byte an element).
  *
  * Limits: products only of a weight [M, K] (or [K, N]) with a per-sample
- * vector; convolutions and pools have no int8 form yet (an error).
+ * vector, convolutions only with a parameter as the weight; operators
+ * without an int8 or a float form here (transpose, the losses) are an
+ * error naming them.
  */
 #include "quant.h"
 #include "gradc_q8.h"
@@ -131,7 +136,7 @@ static QLayer *new_layer(QB *b, QKind kind, const Node *n, const char *what)
 		b->cap_layer = nc;
 	}
 	QLayer *l = &q->layer[q->n_layer++];
-	*l = (QLayer){.kind = kind, .node = n, .what = what, .out = -1, .in = {-1, -1}};
+	*l = (QLayer){.kind = kind, .node = n, .what = what, .out = -1};
 	return l;
 }
 
@@ -215,6 +220,90 @@ static NORETURN void no_form(const Graph *g, const Node *n, const char *why)
 	error_at(n->loc, "--quantize int8: '%s' %s", op_name[n->op], why);
 }
 
+/* What follows node 'id' (rows channels, the first axis) that its kernel
+ * folds in: a bias add of an unbatched operand with one value per channel
+ * (or one), then relu or clip.  Returns the last node folded; *bias
+ * (per channel, or NULL), *act (OP_ADD: none) and actc set. */
+static int fold_tail(QB *b, int id, int64_t rows, const double **bias, Op *act, double actc[2])
+{
+	const Graph *g = b->g;
+	int last = id;
+	*bias = NULL;
+	*act = OP_ADD;
+	int c = only_consumer(b, last);
+	if (c >= 0 && g->node[c].op == OP_ADD) {
+		int o = g->node[c].in[0] == last ? g->node[c].in[1] : g->node[c].in[0];
+		int64_t nb = 0;
+		const double *bv = g->node[o].batched ? NULL : const_values(g, o, &nb);
+		bool per_channel = nb == 1 || (nb == rows && g->node[o].shape.dim[0] == rows);
+		if (bv && per_channel && shape_eq(g->node[c].shape, g->node[id].shape)) {
+			double *full = alloc(sizeof(double) * (size_t)rows);
+			for (int64_t r = 0; r < rows; r++)
+				full[r] = bv[nb == 1 ? 0 : r];
+			*bias = full;
+			b->done[c] = true;
+			last = c;
+		}
+	}
+	c = only_consumer(b, last);
+	if (c >= 0 && (g->node[c].op == OP_RELU || g->node[c].op == OP_CLIP)) {
+		*act = g->node[c].op;
+		memcpy(actc, g->node[c].attr, sizeof(double) * 2);
+		b->done[c] = true;
+		last = c;
+	}
+	return last;
+}
+
+static const char *layer_name(const char *base, bool bias, Op act)
+{
+	return str_fmt("%s%s%s", base, bias ? " + bias" : "",
+		       act == OP_RELU ? " + relu" : act == OP_CLIP ? " + clip" : "");
+}
+
+/* l's int8 weights from W (rows x cols; element (r, k) at r * cols + k if
+ * 'wrows', else k * rows + r), per-channel scales, the int32 bias (with
+ * -zp_x sum(w) folded in if 'fold'), multipliers and shifts; node n for
+ * messages. */
+static void quant_weights(QB *b, QLayer *l, const Node *n, const double *W, bool wrows,
+			  const double *bias, QVal xv, QVal yv, bool fold)
+{
+	int64_t rows = l->rows, cols = l->cols;
+	if (cols * 128 * 128 >= INT32_MAX / 2)
+		no_form(b->g, n, "sums too many products for an int32 accumulator");
+	l->w = alloc((size_t)(rows * cols));
+	l->wscale = alloc(sizeof(float) * (size_t)rows);
+	l->bias = alloc(sizeof(int32_t) * (size_t)rows);
+	l->mult = alloc(sizeof(int32_t) * (size_t)rows);
+	l->shift = alloc(sizeof(int32_t) * (size_t)rows);
+	for (int64_t r = 0; r < rows; r++) {
+		double amax = 0;
+		for (int64_t k = 0; k < cols; k++) {
+			double v = W[wrows ? r * cols + k : k * rows + r];
+			amax = fabs(v) > amax ? fabs(v) : amax;
+		}
+		float ws = (float)(amax > 0 ? amax / 127 : 1.0);
+		l->wscale[r] = ws;
+		int64_t sum = 0;
+		for (int64_t k = 0; k < cols; k++) {
+			double v = W[wrows ? r * cols + k : k * rows + r];
+			long q = lround(v / (double)ws);
+			q = q < -127 ? -127 : q > 127 ? 127 : q;
+			l->w[r * cols + k] = (int8_t)q;
+			sum += q;
+		}
+		double bs = (double)xv.scale * (double)ws;
+		double bq = bias ? round(bias[r] / bs) : 0;
+		double full = bq - (fold ? (double)xv.zp * (double)sum : 0);
+		if (!(fabs(full) < (double)INT32_MAX / 2))
+			no_form(b->g, n, "has a bias too large for int32 at its scale");
+		l->bias[r] = (int32_t)full;
+		if (!quant_multiplier(bs / (double)yv.scale, &l->mult[r], &l->shift[r]))
+			no_form(b->g, n, "needs a requantization multiplier out of range");
+	}
+	b->q->weight_bytes += rows * cols + 3 * 4 * rows;
+}
+
 /* Node 'id' = W @ x or x @ W with a baked weight: one Q_FC, with the bias
  * add and relu/clip that follow folded in. */
 static void build_fc(QB *b, int id)
@@ -238,83 +327,115 @@ static void build_fc(QB *b, int id)
 		    (long long)cols, (long long)rows);
 	if (!W->value)
 		die("quant: parameter '%s' without values", W->name);
-	if (cols * 128 * 128 >= INT32_MAX / 2)
-		no_form(g, n, "sums too many products for an int32 accumulator");
-	/* fold: + bias, then relu or clip */
-	int last = id;
-	const double *bias = NULL;
-	int c = only_consumer(b, last);
-	if (c >= 0 && g->node[c].op == OP_ADD) {
-		int o = g->node[c].in[0] == last ? g->node[c].in[1] : g->node[c].in[0];
-		int64_t nb;
-		const double *bv = g->node[o].batched ? NULL : const_values(g, o, &nb);
-		if (bv && (nb == rows || nb == 1) && shape_eq(g->node[c].shape, n->shape)) {
-			double *full = alloc(sizeof(double) * (size_t)rows);
-			for (int64_t r = 0; r < rows; r++)
-				full[r] = bv[nb == 1 ? 0 : r];
-			bias = full;
-			b->done[c] = true;
-			last = c;
-		}
-	}
-	Op act = OP_ADD; /* none */
+	const double *bias;
+	Op act;
 	double actc[2] = {0, 0};
-	c = only_consumer(b, last);
-	if (c >= 0 && (g->node[c].op == OP_RELU || g->node[c].op == OP_CLIP)) {
-		act = g->node[c].op;
-		memcpy(actc, g->node[c].attr, sizeof actc);
-		b->done[c] = true;
-		last = c;
-	}
+	int last = fold_tail(b, id, rows, &bias, &act, actc);
 	int xin = val_q(b, x);
 	QVal xv = b->q->val[xin];
 	int out = new_val(b, true, rows);
 	QVal *yv = &b->q->val[out];
 	choose_qparams(b->lo[last], b->hi[last], &yv->scale, &yv->zp);
-	QLayer *l = new_layer(b, Q_FC, &g->node[last],
-			      act == OP_RELU   ? (bias ? "fully connected + bias + relu" : "fully connected + relu")
-			      : act == OP_CLIP ? (bias ? "fully connected + bias + clip" : "fully connected + clip")
-			      : bias           ? "fully connected + bias"
-					       : "fully connected");
-	l->node = n;
+	QLayer *l = new_layer(b, Q_FC, &g->node[last], layer_name("fully connected", bias, act));
 	l->in[0] = xin;
 	l->n_in = 1;
 	l->out = out;
 	l->rows = rows;
 	l->cols = cols;
-	l->w = alloc((size_t)(rows * cols));
-	l->wscale = alloc(sizeof(float) * (size_t)rows);
-	l->bias = alloc(sizeof(int32_t) * (size_t)rows);
-	l->mult = alloc(sizeof(int32_t) * (size_t)rows);
-	l->shift = alloc(sizeof(int32_t) * (size_t)rows);
 	act_range(act, actc, yv->scale, yv->zp, &l->lo, &l->hi);
-	for (int64_t r = 0; r < rows; r++) {
-		double amax = 0;
-		for (int64_t k = 0; k < cols; k++) {
-			double v = W->value[wrows ? r * cols + k : k * rows + r];
-			amax = fabs(v) > amax ? fabs(v) : amax;
-		}
-		float ws = (float)(amax > 0 ? amax / 127 : 1.0);
-		l->wscale[r] = ws;
-		int64_t sum = 0;
-		for (int64_t k = 0; k < cols; k++) {
-			double v = W->value[wrows ? r * cols + k : k * rows + r];
-			long q = lround(v / (double)ws);
-			q = q < -127 ? -127 : q > 127 ? 127 : q;
-			l->w[r * cols + k] = (int8_t)q;
-			sum += q;
-		}
-		double bs = (double)xv.scale * (double)ws;
-		double bq = bias ? round(bias[r] / bs) : 0;
-		double full = bq - (double)xv.zp * (double)sum;
-		if (!(fabs(full) < (double)INT32_MAX / 2))
-			no_form(g, n, "has a bias too large for int32 at its scale");
-		l->bias[r] = (int32_t)full;
-		if (!quant_multiplier(bs / (double)yv->scale, &l->mult[r], &l->shift[r]))
+	quant_weights(b, l, n, W->value, wrows, bias, xv, *yv, true);
+	b->qval[last] = out;
+}
+
+/* The geometry of spatial node n (its input x) into l. */
+static void set_geometry(const Graph *g, QLayer *l, const Node *n, const Node *x)
+{
+	l->win = n->win;
+	l->c = x->shape.dim[0], l->h = x->shape.dim[1], l->w_ = x->shape.dim[2];
+	l->co = n->shape.dim[0], l->ho = n->shape.dim[1], l->wo = n->shape.dim[2];
+	int64_t gr = n->win.groups > 0 ? n->win.groups : 1;
+	l->cg = l->c / gr, l->og = l->co / gr;
+	(void)g;
+}
+
+/* Node 'id' = conv2d(x, W) with a baked W: one Q_CONV, bias and relu/clip
+ * folded in. */
+static void build_conv(QB *b, int id)
+{
+	const Graph *g = b->g;
+	const Node *n = &g->node[id];
+	const Node *W = &g->node[n->in[1]];
+	if (W->op != OP_PARAM || !g->node[n->in[0]].batched)
+		no_form(g, n, "has an int8 form only with a parameter as its weight");
+	const double *bias;
+	Op act;
+	double actc[2] = {0, 0};
+	int64_t rows = n->shape.dim[0];
+	int last = fold_tail(b, id, rows, &bias, &act, actc);
+	int xin = val_q(b, n->in[0]);
+	QVal xv = b->q->val[xin];
+	int out = new_val(b, true, shape_numel(n->shape));
+	QVal *yv = &b->q->val[out];
+	choose_qparams(b->lo[last], b->hi[last], &yv->scale, &yv->zp);
+	QLayer *l = new_layer(b, Q_CONV, &g->node[last],
+			      layer_name(n->win.groups > 1 ? "conv2d (grouped)" : "conv2d", bias, act));
+	l->in[0] = xin;
+	l->n_in = 1;
+	l->out = out;
+	set_geometry(g, l, n, &g->node[n->in[0]]);
+	l->xzp = xv.zp;
+	l->rows = rows;
+	l->cols = l->cg * n->win.kh * n->win.kw;
+	act_range(act, actc, yv->scale, yv->zp, &l->lo, &l->hi);
+	quant_weights(b, l, n, W->value, true, bias, xv, *yv, false);
+	b->qval[last] = out;
+}
+
+/* Node 'id' = maxpool2d or avgpool2d of an activation: int8 in the input's
+ * scale (max and mean commute with the affine map). */
+static void build_pool(QB *b, int id)
+{
+	const Graph *g = b->g;
+	const Node *n = &g->node[id];
+	int xin = val_q(b, n->in[0]);
+	QVal xv = b->q->val[xin];
+	int out = new_val(b, true, shape_numel(n->shape));
+	b->q->val[out].scale = xv.scale;
+	b->q->val[out].zp = xv.zp;
+	QLayer *l = new_layer(b, n->op == OP_MAXPOOL2D ? Q_MAXPOOL : Q_AVGPOOL, n, op_name[n->op]);
+	l->in[0] = xin;
+	l->n_in = 1;
+	l->out = out;
+	l->xzp = xv.zp;
+	set_geometry(g, l, n, &g->node[n->in[0]]);
+	b->qval[id] = out;
+}
+
+/* Node 'id' = concat of activations: each requantized to the output's scale. */
+static void build_concat(QB *b, int id)
+{
+	const Graph *g = b->g;
+	const Node *n = &g->node[id];
+	int ins[MAX_IN];
+	for (int k = 0; k < n->n_in; k++) {
+		if (!g->node[n->in[k]].batched)
+			no_form(g, n, "joins a parameter: no int8 form for that");
+		ins[k] = val_q(b, n->in[k]);
+	}
+	int out = new_val(b, true, shape_numel(n->shape));
+	QVal *yv = &b->q->val[out];
+	choose_qparams(b->lo[id], b->hi[id], &yv->scale, &yv->zp);
+	QLayer *l = new_layer(b, Q_CONCAT, n, "concat");
+	l->n_in = n->n_in;
+	l->out = out;
+	for (int k = 0; k < n->n_in; k++) {
+		l->in[k] = ins[k];
+		QVal xv = b->q->val[ins[k]];
+		if (!quant_multiplier((double)xv.scale / (double)yv->scale, &l->cmult[k],
+				      &l->cshift[k]))
 			no_form(g, n, "needs a requantization multiplier out of range");
 	}
-	b->q->weight_bytes += rows * cols + 3 * 4 * rows;
-	b->qval[last] = out;
+	b->qval[id] = out;
 }
 
 /* Node 'id' = a + b of two activations of one shape: Q_ADD (relu folded). */
@@ -337,8 +458,7 @@ static void build_add(QB *b, int id)
 	int out = new_val(b, true, shape_numel(n->shape));
 	QVal *yv = &b->q->val[out];
 	choose_qparams(b->lo[last], b->hi[last], &yv->scale, &yv->zp);
-	QLayer *l = new_layer(b, Q_ADD, &g->node[last],
-			      act == OP_RELU ? "add + relu" : act == OP_CLIP ? "add + clip" : "add");
+	QLayer *l = new_layer(b, Q_ADD, &g->node[last], layer_name("add", false, act));
 	l->node = n;
 	l->in[0] = a0;
 	l->in[1] = a1;
@@ -368,8 +488,7 @@ static void build_float(QB *b, int id)
 	if (!ok || (k == K_ROW && n->n_in != 1))
 		no_form(g, n, "has no int8 form yet (and no float fallback in an int8 build)");
 	/* the inputs first: a dequantize they need comes before the layer */
-	QLayer t = {.kind = Q_FLOAT, .node = n, .what = op_name[n->op], .op = n->op,
-		    .in = {-1, -1}};
+	QLayer t = {.kind = Q_FLOAT, .node = n, .what = op_name[n->op], .op = n->op};
 	memcpy(t.attr, n->attr, sizeof t.attr);
 	if (k == K_ROW)
 		t.row = n->shape.rank ? n->shape.dim[n->shape.rank - 1] : 1;
@@ -431,6 +550,15 @@ static void build_node(QB *b, int id)
 		return;
 	case OP_RESHAPE:
 		b->alias[id] = n->in[0];
+		return;
+	case OP_CONV2D:
+		build_conv(b, id);
+		return;
+	case OP_MAXPOOL2D: case OP_AVGPOOL2D:
+		build_pool(b, id);
+		return;
+	case OP_CONCAT:
+		build_concat(b, id);
 		return;
 	case OP_ADD:
 		if (g->node[n->in[0]].batched && g->node[n->in[1]].batched
@@ -596,116 +724,4 @@ QModel *quantize(const Graph *g, const Graph *cal, const Data *cd, const Options
 	}
 	plan_values(q);
 	return q;
-}
-
-/* ---- the reference: the integer arithmetic of the generated code */
-
-static float float_op(Op op, float x, float y, const double c[2])
-{
-	switch (op) {
-	case OP_ADD: return x + y;
-	case OP_SUB: return x - y;
-	case OP_MUL: return x * y;
-	case OP_DIV: return x / y;
-	case OP_NEG: return -x;
-	case OP_SCALE: return (float)c[0] * x;
-	case OP_RELU: return x > 0 ? x : 0;
-	case OP_LEAKY_RELU: return x > 0 ? x : (float)c[0] * x;
-	case OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
-	case OP_TANH: return tanhf(x);
-	case OP_EXP: return expf(x);
-	case OP_LOG: return logf(x);
-	case OP_SQRT: return sqrtf(x);
-	case OP_ABS: return fabsf(x);
-	case OP_CLIP: return x < (float)c[0] ? (float)c[0] : x > (float)c[1] ? (float)c[1] : x;
-	default: die("quant: no float form of '%s'", op_name[op]);
-	}
-}
-
-/* softmax / log_softmax of one row, in the generated code's order */
-static void float_row(Op op, const float *x, float *y, int64_t n)
-{
-	float m = x[0];
-	for (int64_t i = 1; i < n; i++)
-		m = x[i] > m ? x[i] : m;
-	float s = 0;
-	for (int64_t i = 0; i < n; i++)
-		s += expf(x[i] - m);
-	float ls = logf(s);
-	for (int64_t i = 0; i < n; i++)
-		y[i] = op == OP_SOFTMAX ? expf(x[i] - m) / s : x[i] - m - ls;
-}
-
-static void eval_layer(const QModel *q, const QLayer *l, void *const *p)
-{
-	int64_t B = q->batch;
-	const QVal *yv = &q->val[l->out], *xv = &q->val[l->in[0]];
-	int64_t n = yv->numel * B;
-	const int8_t *xq = p[l->in[0]];
-	const float *xf = p[l->in[0]];
-	int8_t *yq = p[l->out];
-	float *yf = p[l->out];
-	switch (l->kind) {
-	case Q_QUANTIZE:
-		for (int64_t i = 0; i < n; i++)
-			yq[i] = gradc_q8_quantize(xf[i], yv->scale, yv->zp);
-		break;
-	case Q_DEQUANTIZE:
-		for (int64_t i = 0; i < n; i++)
-			yf[i] = xv->i8 ? gradc_q8_dequantize(xq[i], xv->zp, xv->scale) : xf[i];
-		break;
-	case Q_FC:
-		for (int64_t s = 0; s < B; s++)
-			for (int64_t o = 0; o < l->rows; o++) {
-				int32_t acc = l->bias[o];
-				for (int64_t k = 0; k < l->cols; k++)
-					acc += (int32_t)xq[s * l->cols + k] * l->w[o * l->cols + k];
-				yq[s * l->rows + o] = gradc_q8_requant(acc, l->mult[o], (int)l->shift[o],
-								       yv->zp, l->lo, l->hi);
-			}
-		break;
-	case Q_ADD: {
-		const int8_t *bq = p[l->in[1]];
-		for (int64_t i = 0; i < n; i++)
-			yq[i] = gradc_q8_add(xq[i], bq[i], l->add, l->lo, l->hi);
-		break;
-	}
-	case Q_CLAMP:
-		for (int64_t i = 0; i < n; i++)
-			yq[i] = gradc_q8_clamp(xq[i], l->lo, l->hi);
-		break;
-	case Q_FLOAT:
-		if (op_kind[l->op] == K_ROW) {
-			for (int64_t r = 0; r < n / l->row; r++)
-				float_row(l->op, xf + r * l->row, yf + r * l->row, l->row);
-		} else if (l->n_in == 2) {
-			const float *bf = p[l->in[1]];
-			for (int64_t i = 0; i < n; i++)
-				yf[i] = float_op(l->op, xf[i], bf[i], l->attr);
-		} else if (l->pv) {
-			for (int64_t i = 0; i < n; i++) {
-				float c = l->pv[l->pn == 1 ? 0 : i % l->pn];
-				yf[i] = l->pside ? float_op(l->op, xf[i], c, l->attr)
-						 : float_op(l->op, c, xf[i], l->attr);
-			}
-		} else {
-			for (int64_t i = 0; i < n; i++)
-				yf[i] = float_op(l->op, xf[i], 0, l->attr);
-		}
-		break;
-	}
-}
-
-void quant_eval(const QModel *q, const float *const *in, float *const *out)
-{
-	void **p = alloc(sizeof(void *) * (size_t)q->n_val);
-	char *arena = alloc((size_t)q->arena_bytes + 16);
-	for (int v = 0; v < q->n_val; v++) {
-		const QVal *x = &q->val[v];
-		p[v] = x->input >= 0    ? (void *)in[x->input]
-		       : x->output >= 0 ? (void *)out[x->output]
-					: (void *)(arena + x->offset);
-	}
-	for (int s = 0; s < q->n_layer; s++)
-		eval_layer(q, &q->layer[s], p);
 }

@@ -16,6 +16,10 @@ typedef enum QKind {
 	Q_ADD,        /* int8 a + b, each requantized to the output's scale */
 	Q_CLAMP,      /* relu or clip on an int8 value: a clamp in its scale */
 	Q_FLOAT,      /* an op without an int8 form, in float (Node.op) */
+	Q_CONV,       /* int8 conv2d (any groups), bias and relu/clip folded */
+	Q_MAXPOOL,    /* int8 max over each window (the input's scale) */
+	Q_AVGPOOL,    /* int8 mean over each window (the input's scale) */
+	Q_CONCAT,     /* int8 inputs requantized to the output's scale, joined */
 } QKind;
 
 /* A tensor of the int8 program: int8 or float, B * numel elements. */
@@ -32,7 +36,7 @@ typedef struct QVal {
 
 typedef struct QLayer {
 	QKind kind;
-	int out, in[2], n_in;  /* value ids */
+	int out, in[MAX_IN], n_in;  /* value ids */
 	const Node *node;      /* the graph node computed (its text and line) */
 	const char *what;      /* the operation, for the comment */
 	/* Q_FC: y[b, o] = requant(sum_i W[o, i] x[b, i] + bias[o]) */
@@ -43,6 +47,15 @@ typedef struct QLayer {
 	int32_t *mult, *shift; /* per row */
 	int32_t lo, hi;        /* FC, ADD, CLAMP: activation range of the output */
 	int32_t add[9];        /* Q_ADD: see gradc_q8_add */
+	/* Q_CONV, Q_*POOL: the window and the geometry per sample: input
+	 * [c, h, w], output [co, ho, wo], cg input and og output channels per
+	 * group; Q_CONV's w is [co, cg * kh * kw] and its accumulator sums
+	 * (x - xzp) * w over the taps inside the image (padding is real 0) */
+	Window win;
+	int64_t c, h, w_, co, ho, wo, cg, og;
+	int32_t xzp;
+	/* Q_CONCAT: per input, its multiplier and shift to the output's scale */
+	int32_t cmult[MAX_IN], cshift[MAX_IN];
 	/* Q_FLOAT */
 	Op op;
 	double attr[2];

@@ -12,7 +12,8 @@
 
 static const char *const kind_name[] = {
 	[Q_QUANTIZE] = "quantize", [Q_DEQUANTIZE] = "dequantize", [Q_FC] = "fc",
-	[Q_ADD] = "add", [Q_CLAMP] = "clamp", [Q_FLOAT] = "float",
+	[Q_ADD] = "add", [Q_CLAMP] = "clamp", [Q_FLOAT] = "float", [Q_CONV] = "conv",
+	[Q_MAXPOOL] = "maxpool", [Q_AVGPOOL] = "avgpool", [Q_CONCAT] = "concat",
 };
 
 static void set_int(lua_State *L, const char *k, int64_t v)
@@ -61,8 +62,7 @@ static void push_layer(lua_State *L, const QModel *q, const QLayer *l)
 	set_str(L, "kind", kind_name[l->kind]);
 	set_str(L, "what", l->what);
 	set_int(L, "out", l->out);
-	int32_t in[2] = {l->in[0], l->in[1]};
-	set_i32s(L, "ins", in, l->n_in);
+	set_i32s(L, "ins", l->in, l->n_in);
 	if (l->node) {
 		set_str(L, "text", l->node->text);
 		set_int(L, "line", l->node->loc.line);
@@ -70,7 +70,19 @@ static void push_layer(lua_State *L, const QModel *q, const QLayer *l)
 	}
 	set_int(L, "lo", l->lo);
 	set_int(L, "hi", l->hi);
-	if (l->kind == Q_FC) {
+	if (l->kind == Q_CONV || l->kind == Q_MAXPOOL || l->kind == Q_AVGPOOL) {
+		const Window *k = &l->win;
+		int32_t geo[] = {(int32_t)l->c, (int32_t)l->h, (int32_t)l->w_, (int32_t)l->co,
+				 (int32_t)l->ho, (int32_t)l->wo, (int32_t)l->cg, (int32_t)l->og,
+				 k->kh, k->kw, k->sh, k->sw, k->dh, k->dw, k->pt, k->pl,
+				 k->count_pad, l->xzp};
+		set_i32s(L, "geo", geo, 18);
+	}
+	if (l->kind == Q_CONCAT) {
+		set_i32s(L, "cmult", l->cmult, l->n_in);
+		set_i32s(L, "cshift", l->cshift, l->n_in);
+	}
+	if (l->kind == Q_FC || l->kind == Q_CONV) {
 		set_int(L, "rows", l->rows);
 		set_int(L, "cols", l->cols);
 		int64_t n = l->rows * l->cols;

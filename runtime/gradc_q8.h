@@ -97,4 +97,13 @@ static inline int8_t gradc_q8_add(int32_t a, int32_t b, const int32_t p[9], int3
 	return gradc_q8_requant(x + y, p[7], (int)p[8], p[6], lo, hi);
 }
 
+/* The mean of a pool window in int8: acc = the sum of (q - zp) over the
+ * window's inputs, n the divisor; rounded half away from zero, zp added
+ * back, saturated (TFLite's average pool; the scale is the input's). */
+static inline int8_t gradc_q8_avg(int32_t acc, int32_t n, int32_t zp)
+{
+	int32_t r = acc >= 0 ? (acc + n / 2) / n : (acc - n / 2) / n;
+	return gradc_q8_clamp(r + zp, -128, 127);
+}
+
 #endif

@@ -139,12 +139,113 @@ local function print_fc(Q, c, i, l)
   c:add("\t}")
 end
 
+-- geometry names of the "geo" list (quant_emit.c)
+local GEO = {"c", "h", "w", "co", "ho", "wo", "cg", "og", "kh", "kw", "sh", "sw", "dh", "dw",
+  "pt", "pl", "count_pad", "xzp"}
+local function geo(l)
+  local g = {}
+  for k, name in ipairs(GEO) do g[name] = l.geo[k] end
+  return g
+end
+
+-- "i * 2 - 1 + u", the input row or column of output i and tap u
+local function tap(o, s, p, u, d)
+  local t = s == 1 and o or fmt("%s * %d", o, s)
+  if p ~= 0 then t = fmt("%s - %d", t, p) end
+  return d == 1 and fmt("%s + %s", t, u) or fmt("%s + %s * %d", t, u, d)
+end
+
+-- conv2d as quant_eval.c's eval_conv: per channel, per output pixel, the
+-- taps inside the image
+local function print_conv(Q, c, i, l)
+  local P, x, y, g = Q.prefix, vname(Q, l.ins[1]), vname(Q, l.out), geo(l)
+  local zp = Q.vals[l.out + 1].zp
+  c:addf("\tfor (int bi = 0; bi < %d; bi++) {", Q.batch)
+  c:addf("\t\tfor (int ch = 0; ch < %d; ch++) {", g.co)
+  c:addf("\t\t\tconst int8_t *xs = %s + (bi * %d + ch / %d * %d) * %d;", x, g.c, g.og, g.cg,
+    g.h * g.w)
+  c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, l.cols)
+  c:addf("\t\t\tfor (int oy = 0; oy < %d; oy++) {", g.ho)
+  c:addf("\t\t\t\tfor (int ox = 0; ox < %d; ox++) {", g.wo)
+  c:addf("\t\t\t\t\tint32_t acc = %s_b%d[ch];", P, i)
+  c:addf("\t\t\t\t\tfor (int ci = 0; ci < %d; ci++) {", g.cg)
+  c:addf("\t\t\t\t\t\tfor (int u = 0; u < %d; u++) {", g.kh)
+  c:addf("\t\t\t\t\t\t\tint iy = %s;", tap("oy", g.sh, g.pt, "u", g.dh))
+  c:addf("\t\t\t\t\t\t\tif (iy < 0 || iy >= %d)", g.h)
+  c:add("\t\t\t\t\t\t\t\tcontinue;")
+  c:addf("\t\t\t\t\t\t\tfor (int v = 0; v < %d; v++) {", g.kw)
+  c:addf("\t\t\t\t\t\t\t\tint ix = %s;", tap("ox", g.sw, g.pl, "v", g.dw))
+  c:addf("\t\t\t\t\t\t\t\tif (ix < 0 || ix >= %d)", g.w)
+  c:add("\t\t\t\t\t\t\t\t\tcontinue;")
+  c:addf("\t\t\t\t\t\t\t\tacc += ((int32_t)xs[(ci * %d + iy) * %d + ix] - %d) *", g.h, g.w,
+    g.xzp)
+  c:addf("\t\t\t\t\t\t\t\t       (int32_t)wr[(ci * %d + u) * %d + v];", g.kh, g.kw)
+  c:add("\t\t\t\t\t\t\t}")
+  c:add("\t\t\t\t\t\t}")
+  c:add("\t\t\t\t\t}")
+  c:addf("\t\t\t\t\t%s[((bi * %d + ch) * %d + oy) * %d + ox] =", y, g.co, g.ho, g.wo)
+  c:addf("\t\t\t\t\t\tgradc_q8_requant(acc, %s_m%d[ch], %s_s%d[ch], %d, %d, %d);", P, i, P, i,
+    zp, l.lo, l.hi)
+  c:add("\t\t\t\t}")
+  c:add("\t\t\t}")
+  c:add("\t\t}")
+  c:add("\t}")
+end
+
+-- the pools as quant_eval.c's eval_pool
+local function print_pool(Q, c, i, l)
+  local x, y, g = vname(Q, l.ins[1]), vname(Q, l.out), geo(l)
+  c:addf("\tfor (int sc = 0; sc < %d; sc++) {", Q.batch * g.c)
+  c:addf("\t\tfor (int oy = 0; oy < %d; oy++) {", g.ho)
+  c:addf("\t\t\tfor (int ox = 0; ox < %d; ox++) {", g.wo)
+  c:add("\t\t\t\tint32_t best = -128, acc = 0, n = 0;")
+  c:addf("\t\t\t\tfor (int u = 0; u < %d; u++) {", g.kh)
+  c:addf("\t\t\t\t\tint iy = %s;", tap("oy", g.sh, g.pt, "u", 1))
+  c:addf("\t\t\t\t\tif (iy < 0 || iy >= %d)", g.h)
+  c:add("\t\t\t\t\t\tcontinue;")
+  c:addf("\t\t\t\t\tfor (int v = 0; v < %d; v++) {", g.kw)
+  c:addf("\t\t\t\t\t\tint ix = %s;", tap("ox", g.sw, g.pl, "v", 1))
+  c:addf("\t\t\t\t\t\tif (ix < 0 || ix >= %d)", g.w)
+  c:add("\t\t\t\t\t\t\tcontinue;")
+  c:addf("\t\t\t\t\t\tint32_t e = %s[(sc * %d + iy) * %d + ix];", x, g.h, g.w)
+  c:add("\t\t\t\t\t\tbest = e > best ? e : best;")
+  c:addf("\t\t\t\t\t\tacc += e - %d;", g.xzp)
+  c:add("\t\t\t\t\t\tn++;")
+  c:add("\t\t\t\t\t}")
+  c:add("\t\t\t\t}")
+  local out = l.kind == "maxpool" and "(int8_t)best"
+    or fmt("gradc_q8_avg(acc, %s, %d)", g.count_pad == 1 and fmt("%d", g.kh * g.kw) or "n", g.xzp)
+  if l.kind == "maxpool" then c:add("\t\t\t\t(void)acc;") end
+  c:addf("\t\t\t\t%s[(sc * %d + oy) * %d + ox] = %s;", y, g.ho, g.wo, out)
+  c:add("\t\t\t}")
+  c:add("\t\t}")
+  c:add("\t}")
+end
+
+-- concat: each input requantized to the output's scale, sample by sample
+local function print_concat(Q, c, i, l)
+  local y, zp, at = vname(Q, l.out), Q.vals[l.out + 1].zp, 0
+  local total = Q.vals[l.out + 1].numel
+  c:addf("\tfor (int bi = 0; bi < %d; bi++) {", Q.batch)
+  for k, v in ipairs(l.ins) do
+    local a = Q.vals[v + 1]
+    c:addf("\t\tfor (int e = 0; e < %d; e++)", a.numel)
+    c:addf("\t\t\t%s[bi * %d + %d + e] = gradc_q8_requant(%s[bi * %d + e] - %d, %d, %d, %d, -128, 127);",
+      y, total, at, vname(Q, v), a.numel, a.zp, l.cmult[k], l.cshift[k], zp)
+    at = at + a.numel
+  end
+  c:add("\t}")
+end
+
 local function print_layer(Q, c, i, l)
   layer_comment(Q, c, i, l)
   local y, yv = vname(Q, l.out), Q.vals[l.out + 1]
   local x, xv = vname(Q, l.ins[1]), Q.vals[l.ins[1] + 1]
   local n = yv.numel * Q.batch
   if l.kind == "fc" then return print_fc(Q, c, i, l) end
+  if l.kind == "conv" then return print_conv(Q, c, i, l) end
+  if l.kind == "maxpool" or l.kind == "avgpool" then return print_pool(Q, c, i, l) end
+  if l.kind == "concat" then return print_concat(Q, c, i, l) end
   if l.kind == "float" and l.row > 0 then
     c:addf("\tfor (int ri = 0; ri < %d; ri++) {", n // l.row)
     c:addf("\t\tconst float *xr = %s + ri * %d;", x, l.row)
@@ -189,10 +290,11 @@ end
 local function constants(Q, c)
   local P = Q.prefix
   for i, l in ipairs(Q.layers) do
-    if l.kind == "fc" then
-      c:addf("/* %d. %s: int8 weights [%d, %d] (per output channel), int32 biases with the",
-        i, l.name or "fully connected", l.rows, l.cols)
-      c:add(" * input's zero point folded in, requantization multipliers and shifts */")
+    if l.kind == "fc" or l.kind == "conv" then
+      c:addf("/* %d. %s: int8 weights [%d, %d] (per output channel), int32 biases%s,",
+        i, l.name or l.what, l.rows, l.cols,
+        l.kind == "fc" and " with the input's\n * zero point folded in" or "")
+      c:add(" * requantization multipliers and shifts */")
       array(c, "int8_t", fmt("%s_w%d", P, i), l.w)
       array(c, "int32_t", fmt("%s_b%d", P, i), l.bias)
       array(c, "int32_t", fmt("%s_m%d", P, i), l.mult)
@@ -253,7 +355,8 @@ end
 function M.emit(Q)
   local taken = {p = true, arena = true, mem = true, bi = true, ch = true, e = true, kk = true,
     ri = true, wr = true, xs = true, acc = true, xr = true, yr = true, mx = true, sm = true,
-    lsm = true}
+    lsm = true, oy = true, ox = true, ci = true, u = true, v = true, iy = true, ix = true,
+    sc = true, best = true, n = true}
   local args = {fmt("const %s_params *p", Q.prefix)}
   Q.vnames = {}
   local ins, outs = {}, {}
