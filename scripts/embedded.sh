@@ -188,6 +188,47 @@ printf '%-9s %-13s %5s %9s %9s %9s %9s %7s %7s %12s %12s  %s\n' \
 	model build batch flash arena params state stk.st stk.run insns/step insns/infer \
 	"host vs device" >>"$REPORT"
 
+# issue 20: int8 builds (--quantize int8): int8_variant MODEL NAME DIR BATCH
+# compiles DIR/int8 from DIR/params.safetensors, runs it as the "int8"
+# variant (inference only) and adds its cost row and m4-cost line
+INT8_MODELS=${INT8_MODELS-mlp cnn kws_dscnn vww_mobilenet ic_resnet8 ad_autoencoder}
+$CC -std=c99 -O1 -Iruntime/host -o "$OUT/mkst" tests/mkst.c runtime/host/gradc_safetensors.c ||
+	die "cannot build tests/mkst.c"
+int8_variant() {
+	model=$1 name=$2 d=$3 batch=$4
+	mkdir -p "$d/int8"
+	# shellcheck disable=SC2046 # one NAME:F32:16,DIMS:rand7 word per float input
+	"$OUT/mkst" "$d/calib.safetensors" $(awk '/^input [A-Za-z_0-9]+\[/ {
+		n = $2; sub(/\[.*/, "", n); s = $0; sub(/^[^[]*\[/, "", s); sub(/\].*/, "", s)
+		gsub(/ /, "", s); printf "%s:F32:16,%s:rand7 ", n, s }' "$model") >>"$d/gradc.log" 2>&1 &&
+		"$GRADC" compile "$model" --infer-only --params "$d/params.safetensors" --quantize int8 \
+			--calib "$d/calib.safetensors" ${batch:+--batch $batch} -o "$d/int8" >>"$d/gradc.log" 2>&1 ||
+		{ fail "gradc-int8"; return; }
+	cp "$d/train/glue.h" "$d/int8/glue.h"
+	r=$(variant "$d" int8 "$d/int8" "$name" "$STEP_FLAGS -DEMB_INFER_ONLY" "-lm")
+	[ -z "$r" ] || { fail "$r"; return; }
+	elf="$d/int8.elf"
+	flash=$(($(flash_of "$elf") - BASE_FLASH))
+	arena=$(sym_size "$elf" "${name}_arena_")
+	sst=$(awk -v ROOTS="${name}_infer" -f embedded/stack.awk "$d/int8.o/$name.ci" "$d/int8.o/gradc_rt.ci" |
+		awk '{ print $2 }')
+	printf '%-9s %-13s %5s %9s %9s %9s %9s %7s %7s %12s %12s  %s\n' "$name" int8 \
+		"${batch:-$(awk -v k="${name}_BATCH" '$1 == "#define" && $2 == k { print $3 }' "$d/int8/$name.h")}" \
+		"$flash" "$arena" 0 0 "$sst" "$(stack_of "$d" int8 infer)" - "$(insn_of "$d" int8 infer)" \
+		"$(cat "$d/int8.compare")" >>"$INT8_REPORT"
+	c=$(cost_of "$d" int8 infer)
+	m=$(macs_of infer "$model" ${batch:+--batch $batch})
+	if [ "$c" != - ] && [ -n "$m" ]; then
+		echo "m4-cost $name int8 ${c%% *} $m" >>"$INT8_COSTS"
+		echo "$name int8 $c macs $m" | awk '{ printf "  %-9s %-5s %5.2f instructions/MAC, %5.2f cycles/MAC (estimated): fp %d, ldst %d, ldm %d, branch %d, other %d, cycles %d\n",
+			$1, $2, $3 / $17, $15 / $17, $5, $7, $9, $11, $13, $15 }' >>"$INT8_COSTS"
+	fi
+}
+INT8_REPORT="$OUT/int8_report.txt"
+INT8_COSTS="$OUT/int8_costs.txt"
+: >"$INT8_REPORT"
+: >"$INT8_COSTS"
+
 MODELS=$*
 # issue 18: builds fitted by --fit to their smallest RAM reachable (recomputation;
 # fitmicro: micro-batches too)
@@ -266,6 +307,12 @@ for model in $MODELS; do
 		r=$(cat "$d/$v.result")
 		[ -z "$r" ] || fail "$r"
 	done
+
+	# issue 20: the int8 build of the same initial parameters (calibrated on
+	# 16 inputs of mkst's rand7), its device run bit for bit the host's
+	case " $INT8_MODELS " in *" $name "*)
+		[ $ok = 1 ] && int8_variant "$model" "$name" "$d" "$batch" ;;
+	esac
 
 	# the baked parameters are the initial ones: the inference-only build's
 	# results are the training build's first inference, bit for bit
@@ -352,6 +399,17 @@ done
 	echo "Cortex-M4F cost per multiply-add (train: a libm-free training step; infer: an inference):"
 	cat "$COSTS"
 } >>"$REPORT"
+if [ -s "$INT8_REPORT" ]; then
+	{
+		echo
+		echo "int8 builds (--quantize int8; flash: code + int8 weights beyond the harness;"
+		echo "arena: the int8 build's static arena; host vs device bit for bit):"
+		cat "$INT8_REPORT"
+		echo
+		echo "Cortex-M4F cost per multiply-add of the int8 inference:"
+		cat "$INT8_COSTS"
+	} >>"$REPORT"
+fi
 echo
 cat "$REPORT"
 [ "$failed" -gt 0 ] && echo "failed:$failures"

@@ -94,6 +94,7 @@ local function header(Q)
       cfmt.numel(v.shape), v.name)
   end
   h:addf("#define %s_INFER_ARENA_BYTES %d /* arena of %s_infer (int8 values) */", P, Q.arena, P)
+  h:addf("#define %s_PARAMS_BYTES 0 /* no parameter struct: the int8 weights are baked */", P)
   h:add("")
   h:addf("typedef float %s_real;", P)
   h:addf("/* the parameters are baked into %s.c as int8: nothing to pass */", P)
@@ -215,7 +216,8 @@ local function print_pool(Q, c, i, l)
   c:add("\t\t\t\t}")
   local out = l.kind == "maxpool" and "(int8_t)best"
     or fmt("gradc_q8_avg(acc, %s, %d)", g.count_pad == 1 and fmt("%d", g.kh * g.kw) or "n", g.xzp)
-  if l.kind == "maxpool" then c:add("\t\t\t\t(void)acc;") end
+  if l.kind == "maxpool" then c:add("\t\t\t\t(void)acc;") else c:add("\t\t\t\t(void)best;") end
+  if l.kind == "maxpool" or g.count_pad == 1 then c:add("\t\t\t\t(void)n;") end
   c:addf("\t\t\t\t%s[(sc * %d + oy) * %d + ox] = %s;", y, g.ho, g.wo, out)
   c:add("\t\t\t}")
   c:add("\t\t}")
