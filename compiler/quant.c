@@ -342,6 +342,7 @@ static void build_fc(QB *b, int id)
 	l->out = out;
 	l->rows = rows;
 	l->cols = cols;
+	l->block = 4;
 	act_range(act, actc, yv->scale, yv->zp, &l->lo, &l->hi);
 	quant_weights(b, l, n, W->value, wrows, bias, xv, *yv, true);
 	b->qval[last] = out;

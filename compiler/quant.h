@@ -41,6 +41,9 @@ typedef struct QLayer {
 	const char *what;      /* the operation, for the comment */
 	/* Q_FC: y[b, o] = requant(sum_i W[o, i] x[b, i] + bias[o]) */
 	int64_t rows, cols;    /* output channels, inputs */
+	int block;             /* Q_FC: output channels computed together (one load
+	                        * of x feeds them: four accumulators and x fit the
+	                        * registers of every target) */
 	int8_t *w;             /* [rows, cols], symmetric per row */
 	float *wscale;         /* per row */
 	int32_t *bias;         /* per row, the input's zero point folded in */

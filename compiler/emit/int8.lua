@@ -124,19 +124,44 @@ local function layer_comment(Q, c, i, l)
   c:addf("\t/* %d. %s -> %s [%s]   %s */", i, l.what, vname(Q, l.out), ty, src)
 end
 
+-- the product, l.block output channels at a time (one load of x feeds
+-- them all), then the rest one by one; integer sums, so any grouping gives
+-- quant_eval.c's bits
 local function print_fc(Q, c, i, l)
   local P, x, y = Q.prefix, vname(Q, l.ins[1]), vname(Q, l.out)
-  local zp = Q.vals[l.out + 1].zp
+  local zp, nb = Q.vals[l.out + 1].zp, l.block
+  local full = l.rows - l.rows % nb
   c:addf("\tfor (int bi = 0; bi < %d; bi++) {", Q.batch)
-  c:addf("\t\tfor (int ch = 0; ch < %d; ch++) {", l.rows)
-  c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, l.cols)
-  c:addf("\t\t\tconst int8_t *xs = %s + bi * %d;", x, l.cols)
-  c:addf("\t\t\tint32_t acc = %s_b%d[ch];", P, i)
-  c:addf("\t\t\tfor (int kk = 0; kk < %d; kk++)", l.cols)
-  c:add("\t\t\t\tacc += (int32_t)xs[kk] * (int32_t)wr[kk];")
-  c:addf("\t\t\t%s[bi * %d + ch] = gradc_q8_requant(acc, %s_m%d[ch], %s_s%d[ch], %d, %d, %d);",
-    y, l.rows, P, i, P, i, zp, l.lo, l.hi)
-  c:add("\t\t}")
+  c:addf("\t\tconst int8_t *xs = %s + bi * %d;", x, l.cols)
+  local function store(ch, acc, ind)
+    c:addf("%s%s[bi * %d + %s] = gradc_q8_requant(%s, %s_m%d[%s], %s_s%d[%s], %d, %d, %d);",
+      ind, y, l.rows, ch, acc, P, i, ch, P, i, ch, zp, l.lo, l.hi)
+  end
+  if full > 0 and nb > 1 then
+    c:addf("\t\tfor (int ch = 0; ch < %d; ch += %d) {", full, nb)
+    c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, l.cols)
+    local accs = {}
+    for r = 0, nb - 1 do accs[#accs + 1] = fmt("a%d = %s_b%d[ch + %d]", r, P, i, r) end
+    c:addf("\t\t\tint32_t %s;", table.concat(accs, ", "))
+    c:addf("\t\t\tfor (int kk = 0; kk < %d; kk++) {", l.cols)
+    c:add("\t\t\t\tint32_t xk = xs[kk];")
+    for r = 0, nb - 1 do
+      c:addf("\t\t\t\ta%d += xk * (int32_t)wr[%d + kk];", r, r * l.cols)
+    end
+    c:add("\t\t\t}")
+    for r = 0, nb - 1 do store(fmt("ch + %d", r), fmt("a%d", r), "\t\t\t") end
+    c:add("\t\t}")
+  end
+  local from = nb > 1 and full or 0
+  if from < l.rows then
+    c:addf("\t\tfor (int ch = %d; ch < %d; ch++) {", from, l.rows)
+    c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, l.cols)
+    c:addf("\t\t\tint32_t acc = %s_b%d[ch];", P, i)
+    c:addf("\t\t\tfor (int kk = 0; kk < %d; kk++)", l.cols)
+    c:add("\t\t\t\tacc += (int32_t)xs[kk] * (int32_t)wr[kk];")
+    store("ch", "acc", "\t\t\t")
+    c:add("\t\t}")
+  end
   c:add("\t}")
 end
 
@@ -168,20 +193,33 @@ local function print_conv(Q, c, i, l)
   c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, l.cols)
   c:addf("\t\t\tfor (int oy = 0; oy < %d; oy++) {", g.ho)
   c:addf("\t\t\t\tfor (int ox = 0; ox < %d; ox++) {", g.wo)
+  local fast = g.dw == 1 -- the columns inside the image once per pixel
+  if fast then
+    c:addf("\t\t\t\t\tint ix0 = %s;", tap("ox", g.sw, g.pl, "0", 1):gsub(" %+ 0$", ""))
+    c:add("\t\t\t\t\tint v0 = ix0 < 0 ? -ix0 : 0;")
+    c:addf("\t\t\t\t\tint v1 = %d - ix0 < %d ? %d - ix0 : %d;", g.w, g.kw, g.w, g.kw)
+  end
   c:addf("\t\t\t\t\tint32_t acc = %s_b%d[ch];", P, i)
   c:addf("\t\t\t\t\tfor (int ci = 0; ci < %d; ci++) {", g.cg)
   c:addf("\t\t\t\t\t\tfor (int u = 0; u < %d; u++) {", g.kh)
   c:addf("\t\t\t\t\t\t\tint iy = %s;", tap("oy", g.sh, g.pt, "u", g.dh))
   c:addf("\t\t\t\t\t\t\tif (iy < 0 || iy >= %d)", g.h)
   c:add("\t\t\t\t\t\t\t\tcontinue;")
-  c:addf("\t\t\t\t\t\t\tfor (int v = 0; v < %d; v++) {", g.kw)
-  c:addf("\t\t\t\t\t\t\t\tint ix = %s;", tap("ox", g.sw, g.pl, "v", g.dw))
-  c:addf("\t\t\t\t\t\t\t\tif (ix < 0 || ix >= %d)", g.w)
-  c:add("\t\t\t\t\t\t\t\t\tcontinue;")
-  c:addf("\t\t\t\t\t\t\t\tacc += ((int32_t)xs[(ci * %d + iy) * %d + ix] - %d) *", g.h, g.w,
-    g.xzp)
-  c:addf("\t\t\t\t\t\t\t\t       (int32_t)wr[(ci * %d + u) * %d + v];", g.kh, g.kw)
-  c:add("\t\t\t\t\t\t\t}")
+  if fast then
+    c:addf("\t\t\t\t\t\t\tconst int8_t *xr = xs + (ci * %d + iy) * %d;", g.h, g.w)
+    c:addf("\t\t\t\t\t\t\tconst int8_t *wk = wr + (ci * %d + u) * %d;", g.kh, g.kw)
+    c:add("\t\t\t\t\t\t\tfor (int v = v0; v < v1; v++)")
+    c:addf("\t\t\t\t\t\t\t\tacc += ((int32_t)xr[ix0 + v] - %d) * (int32_t)wk[v];", g.xzp)
+  else
+    c:addf("\t\t\t\t\t\t\tfor (int v = 0; v < %d; v++) {", g.kw)
+    c:addf("\t\t\t\t\t\t\t\tint ix = %s;", tap("ox", g.sw, g.pl, "v", g.dw))
+    c:addf("\t\t\t\t\t\t\t\tif (ix < 0 || ix >= %d)", g.w)
+    c:add("\t\t\t\t\t\t\t\t\tcontinue;")
+    c:addf("\t\t\t\t\t\t\t\tacc += ((int32_t)xs[(ci * %d + iy) * %d + ix] - %d) *", g.h, g.w,
+      g.xzp)
+    c:addf("\t\t\t\t\t\t\t\t       (int32_t)wr[(ci * %d + u) * %d + v];", g.kh, g.kw)
+    c:add("\t\t\t\t\t\t\t}")
+  end
   c:add("\t\t\t\t\t\t}")
   c:add("\t\t\t\t\t}")
   c:addf("\t\t\t\t\t%s[((bi * %d + ch) * %d + oy) * %d + ox] =", y, g.co, g.ho, g.wo)
@@ -357,7 +395,7 @@ end
 function M.emit(Q)
   local taken = {p = true, arena = true, mem = true, bi = true, ch = true, e = true, kk = true,
     ri = true, wr = true, xs = true, acc = true, xr = true, yr = true, mx = true, sm = true,
-    lsm = true, oy = true, ox = true, ci = true, u = true, v = true, iy = true, ix = true,
+    lsm = true, xk = true, a0 = true, a1 = true, a2 = true, a3 = true, oy = true, ox = true, ix0 = true, v0 = true, v1 = true, xr = true, wk = true, ci = true, u = true, v = true, iy = true, ix = true,
     sc = true, best = true, n = true}
   local args = {fmt("const %s_params *p", Q.prefix)}
   Q.vnames = {}
