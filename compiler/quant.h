@@ -66,6 +66,8 @@ typedef struct QLayer {
 	float *pv;             /* a binary op's unbatched operand, float */
 	int64_t pn;            /* its elements: 1 or numel */
 	int pside;             /* it is input 0 or 1 of the op */
+	bool fused;            /* Q_FLOAT elementwise: computed inside the next
+	                        * layer's loop (its only reader), no buffer */
 } QLayer;
 
 typedef struct QModel {

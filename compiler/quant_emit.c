@@ -69,6 +69,8 @@ static void push_layer(lua_State *L, const QModel *q, const QLayer *l)
 		set_str(L, "name", l->node->name);
 	}
 	set_int(L, "lo", l->lo);
+	lua_pushboolean(L, l->fused);
+	lua_setfield(L, -2, "fused");
 	set_int(L, "hi", l->hi);
 	if (l->kind == Q_CONV || l->kind == Q_MAXPOOL || l->kind == Q_AVGPOOL) {
 		const Window *k = &l->win;

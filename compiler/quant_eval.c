@@ -188,8 +188,10 @@ void quant_eval(const QModel *q, const float *const *in, float *const *out)
 	char *arena = alloc((size_t)q->arena_bytes + 16);
 	for (int v = 0; v < q->n_val; v++) {
 		const QVal *x = &q->val[v];
+		bool fused = x->first >= 0 && q->layer[x->first].fused;
 		p[v] = x->input >= 0    ? (void *)in[x->input]
 		       : x->output >= 0 ? (void *)out[x->output]
+		       : fused		? alloc(sizeof(float) * (size_t)(x->numel * q->batch))
 					: (void *)(arena + x->offset);
 	}
 	for (int s = 0; s < q->n_layer; s++)

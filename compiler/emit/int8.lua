@@ -277,7 +277,31 @@ local function print_concat(Q, c, i, l)
   c:add("\t}")
 end
 
+local float_elem
+-- the C expression of value v (0-based) at element "e": its buffer, or the
+-- expression of the fused layer that makes it
+local function elem(Q, v)
+  local pl = Q.producer[v + 1]
+  if pl and Q.layers[pl].fused then return "(" .. float_elem(Q, pl, Q.layers[pl]) .. ")" end
+  return vname(Q, v) .. "[e]"
+end
+
+-- a float elementwise layer's expression at element "e"
+float_elem = function(Q, i, l)
+  local xe = elem(Q, l.ins[1])
+  if #l.ins == 2 then return float_expr(l, xe, elem(Q, l.ins[2])) end
+  if l.pv then
+    local cv = fmt("%s_c%d[%s]", Q.prefix, i, #l.pv == 1 and "0" or fmt("e %% %d", #l.pv))
+    return l.pside == 1 and float_expr(l, xe, cv) or float_expr(l, cv, xe)
+  end
+  return float_expr(l, xe)
+end
+
 local function print_layer(Q, c, i, l)
+  if l.fused then
+    c:addf("\t/* %d. %s: computed in the loop of %d */", i, l.what, i + 1)
+    return
+  end
   layer_comment(Q, c, i, l)
   local y, yv = vname(Q, l.out), Q.vals[l.out + 1]
   local x, xv = vname(Q, l.ins[1]), Q.vals[l.ins[1] + 1]
@@ -306,7 +330,7 @@ local function print_layer(Q, c, i, l)
   c:addf("\tfor (int e = 0; e < %d; e++) {", n)
   local ex
   if l.kind == "quantize" then
-    ex = fmt("gradc_q8_quantize(%s[e], %s, %d)", x, flit(yv.scale), yv.zp)
+    ex = fmt("gradc_q8_quantize(%s, %s, %d)", elem(Q, l.ins[1]), flit(yv.scale), yv.zp)
   elseif l.kind == "dequantize" then
     ex = xv.i8 and fmt("gradc_q8_dequantize(%s[e], %d, %s)", x, xv.zp, flit(xv.scale))
       or fmt("%s[e]", x)
@@ -315,13 +339,8 @@ local function print_layer(Q, c, i, l)
       l.lo, l.hi)
   elseif l.kind == "clamp" then
     ex = fmt("gradc_q8_clamp(%s[e], %d, %d)", x, l.lo, l.hi)
-  elseif #l.ins == 2 then
-    ex = float_expr(l, x .. "[e]", vname(Q, l.ins[2]) .. "[e]")
-  elseif l.pv then
-    local cv = fmt("%s_c%d[%s]", Q.prefix, i, #l.pv == 1 and "0" or fmt("e %% %d", #l.pv))
-    ex = l.pside == 1 and float_expr(l, x .. "[e]", cv) or float_expr(l, cv, x .. "[e]")
   else
-    ex = float_expr(l, x .. "[e]")
+    ex = float_elem(Q, i, l)
   end
   c:addf("\t\t%s[e] = %s;", y, ex)
   c:add("\t}")
@@ -378,7 +397,8 @@ local function source(Q)
   c:add("\tif (!mem)")
   c:add("\t\treturn GRADC_ENOARENA;")
   for v, x in ipairs(Q.vals) do
-    if x.input < 0 and x.output < 0 then
+    local pl = Q.producer[v]
+    if x.input < 0 and x.output < 0 and not (pl and Q.layers[pl].fused) then
       local t = x.i8 and "int8_t" or "float"
       c:addf("\t%s *%s = (%s *)(void *)(mem + %d);", t, Q.vnames[v], t, x.offset)
     end
@@ -410,6 +430,8 @@ function M.emit(Q)
   end
   args[#args + 1] = "void *arena"
   Q.sig = table.concat(args, ", ")
+  Q.producer = {}
+  for i, l in ipairs(Q.layers) do Q.producer[l.out + 1] = i end
   for v, x in ipairs(Q.vals) do
     Q.vnames[v] = x.input >= 0 and ins[x.input + 1] or x.output >= 0 and outs[x.output + 1]
       or cfmt.cname(fmt("v%d", v - 1), taken, Q.prefix)
