@@ -1,8 +1,9 @@
 #!/bin/bash
 # t_quant.sh: int8 inference (--quantize int8, SPEC 4), the way a user
 # drives it.
-#   1. `run --quantize int8` on tests/models/q8_ops.nn (every int8 form and
-#      the float fallback) and models/mlp.nn: gradc itself checks the
+#   1. `run --quantize int8` on tests/models/q8_ops.nn (the dense int8 forms
+#      and the float fallback), tests/models/q8_conv.nn (the spatial ones)
+#      and models/mlp.nn: gradc itself checks the
 #      generated code against its integer evaluator bit for bit (a
 #      difference aborts); here OUT is checked against the float build's
 #      (close: within 0.06) and for its tensors.
@@ -33,6 +34,19 @@ for o in o t s; do
 		awk '{ d = $1 - $2; d = d < 0 ? -d : d; if (d > m) m = d } END { print m + 0 }')
 	awk -v d="$d" 'BEGIN { exit !(d < 0.06) }' || fail "q8_ops: int8 '$o' differs from float by $d"
 	echo "q8_ops: int8 '$o' within $d of float"
+done
+# the spatial forms: convolutions (groups, stride, padding, dilation), pools, residual
+# add, concat, global_avgpool
+mkst "$T/cin.st" x:F32:3,2,9,8:rand1
+mkst "$T/ccal.st" x:F32:20,2,9,8:rand2
+"$GRADC" run tests/models/q8_conv.nn --in "$T/cin.st" --out "$T/cq.st" --quantize int8 \
+	--calib "$T/ccal.st" || fail "run --quantize int8 q8_conv"
+"$GRADC" run tests/models/q8_conv.nn --in "$T/cin.st" --out "$T/cf.st" || fail "run q8_conv"
+for o in o g; do
+	d=$(paste <(mkst -p "$T/cq.st" $o) <(mkst -p "$T/cf.st" $o) |
+		awk '{ d = $1 - $2; d = d < 0 ? -d : d; if (d > m) m = d } END { print m + 0 }')
+	awk -v d="$d" 'BEGIN { exit !(d < 0.1) }' || fail "q8_conv: int8 '$o' differs from float by $d"
+	echo "q8_conv: int8 '$o' within $d of float"
 done
 mkst "$T/in2.st" x:F32:5,64:rand1
 mkst "$T/cal2.st" x:F32:50,64:rand2
