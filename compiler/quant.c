@@ -387,6 +387,10 @@ static void build_conv(QB *b, int id)
 	l->xzp = xv.zp;
 	l->rows = rows;
 	l->cols = l->cg * n->win.kh * n->win.kw;
+	const Window *k = &n->win;
+	l->pointwise = k->kh == 1 && k->kw == 1 && k->sh == 1 && k->sw == 1 && k->pt == 0
+		       && k->pl == 0 && k->pb == 0 && k->pr == 0 && l->cg == l->c;
+	l->block = 4;
 	act_range(act, actc, yv->scale, yv->zp, &l->lo, &l->hi);
 	quant_weights(b, l, n, W->value, true, bias, xv, *yv, false);
 	b->qval[last] = out;

@@ -41,7 +41,10 @@ typedef struct QLayer {
 	const char *what;      /* the operation, for the comment */
 	/* Q_FC: y[b, o] = requant(sum_i W[o, i] x[b, i] + bias[o]) */
 	int64_t rows, cols;    /* output channels, inputs */
-	int block;             /* Q_FC: output channels computed together (one load
+	bool pointwise;        /* Q_CONV 1x1, stride 1, no padding, one group: a
+	                        * product over the channels, printed as one */
+	int block;             /* Q_FC, pointwise Q_CONV: output channels computed
+	                        * together (one load
 	                        * of x feeds them: four accumulators and x fit the
 	                        * registers of every target) */
 	int8_t *w;             /* [rows, cols], symmetric per row */

@@ -88,6 +88,8 @@ static void push_layer(lua_State *L, const QModel *q, const QLayer *l)
 		set_int(L, "rows", l->rows);
 		set_int(L, "cols", l->cols);
 		set_int(L, "block", l->block);
+		lua_pushboolean(L, l->pointwise);
+		lua_setfield(L, -2, "pointwise");
 		int64_t n = l->rows * l->cols;
 		int32_t *w = alloc(sizeof(int32_t) * (size_t)n);
 		for (int64_t i = 0; i < n; i++)

@@ -231,6 +231,51 @@ local function print_conv(Q, c, i, l)
   c:add("\t}")
 end
 
+-- a pointwise convolution: per pixel, a product over the channels, l.block
+-- output channels per load of x (then the rest one by one)
+local function print_pointwise(Q, c, i, l)
+  local P, x, y, g = Q.prefix, vname(Q, l.ins[1]), vname(Q, l.out), geo(l)
+  local zp, nb, hw = Q.vals[l.out + 1].zp, l.block, g.h * g.w
+  local full = g.co - g.co % nb
+  c:addf("\tfor (int bi = 0; bi < %d; bi++) {", Q.batch)
+  c:addf("\t\tconst int8_t *xs = %s + bi * %d;", x, g.c * hw)
+  if full > 0 then
+    c:addf("\t\tfor (int ch = 0; ch < %d; ch += %d) {", full, nb)
+    c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, g.c)
+    c:addf("\t\t\tfor (int px = 0; px < %d; px++) {", hw)
+    local accs = {}
+    for r = 0, nb - 1 do accs[#accs + 1] = fmt("a%d = %s_b%d[ch + %d]", r, P, i, r) end
+    c:addf("\t\t\t\tint32_t %s;", table.concat(accs, ", "))
+    c:addf("\t\t\t\tfor (int ci = 0; ci < %d; ci++) {", g.c)
+    c:addf("\t\t\t\t\tint32_t xk = (int32_t)xs[ci * %d + px] - %d;", hw, g.xzp)
+    for r = 0, nb - 1 do
+      c:addf("\t\t\t\t\ta%d += xk * (int32_t)wr[%d + ci];", r, r * g.c)
+    end
+    c:add("\t\t\t\t}")
+    c:add("\t\t\t\t{")
+    for r = 0, nb - 1 do
+      c:addf("\t\t\t\t\t%s[(bi * %d + ch + %d) * %d + px] = gradc_q8_requant(a%d, %s_m%d[ch + %d], %s_s%d[ch + %d], %d, %d, %d);",
+        y, g.co, r, hw, r, P, i, r, P, i, r, zp, l.lo, l.hi)
+    end
+    c:add("\t\t\t\t}")
+    c:add("\t\t\t}")
+    c:add("\t\t}")
+  end
+  if full < g.co then
+    c:addf("\t\tfor (int ch = %d; ch < %d; ch++) {", full, g.co)
+    c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, g.c)
+    c:addf("\t\t\tfor (int px = 0; px < %d; px++) {", hw)
+    c:addf("\t\t\t\tint32_t acc = %s_b%d[ch];", P, i)
+    c:addf("\t\t\t\tfor (int ci = 0; ci < %d; ci++)", g.c)
+    c:addf("\t\t\t\t\tacc += ((int32_t)xs[ci * %d + px] - %d) * (int32_t)wr[ci];", hw, g.xzp)
+    c:addf("\t\t\t\t%s[(bi * %d + ch) * %d + px] = gradc_q8_requant(acc, %s_m%d[ch], %s_s%d[ch], %d, %d, %d);",
+      y, g.co, hw, P, i, P, i, zp, l.lo, l.hi)
+    c:add("\t\t\t}")
+    c:add("\t\t}")
+  end
+  c:add("\t}")
+end
+
 -- the pools as quant_eval.c's eval_pool
 local function print_pool(Q, c, i, l)
   local x, y, g = vname(Q, l.ins[1]), vname(Q, l.out), geo(l)
@@ -307,6 +352,7 @@ local function print_layer(Q, c, i, l)
   local x, xv = vname(Q, l.ins[1]), Q.vals[l.ins[1] + 1]
   local n = yv.numel * Q.batch
   if l.kind == "fc" then return print_fc(Q, c, i, l) end
+  if l.kind == "conv" and l.pointwise then return print_pointwise(Q, c, i, l) end
   if l.kind == "conv" then return print_conv(Q, c, i, l) end
   if l.kind == "maxpool" or l.kind == "avgpool" then return print_pool(Q, c, i, l) end
   if l.kind == "concat" then return print_concat(Q, c, i, l) end
@@ -415,7 +461,7 @@ end
 function M.emit(Q)
   local taken = {p = true, arena = true, mem = true, bi = true, ch = true, e = true, kk = true,
     ri = true, wr = true, xs = true, acc = true, xr = true, yr = true, mx = true, sm = true,
-    lsm = true, xk = true, a0 = true, a1 = true, a2 = true, a3 = true, oy = true, ox = true, ix0 = true, v0 = true, v1 = true, xr = true, wk = true, ci = true, u = true, v = true, iy = true, ix = true,
+    lsm = true, xk = true, a0 = true, a1 = true, a2 = true, a3 = true, px = true, oy = true, ox = true, ix0 = true, v0 = true, v1 = true, xr = true, wk = true, ci = true, u = true, v = true, iy = true, ix = true,
     sc = true, best = true, n = true}
   local args = {fmt("const %s_params *p", Q.prefix)}
   Q.vnames = {}
