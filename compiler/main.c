@@ -113,6 +113,8 @@ static void check_quantize(const Args *a)
 	const Options *o = &a->opt;
 	if (o->calib && !o->quantize)
 		bad_usage("%s", "'--calib' goes with '--quantize int8'");
+	if (!strcmp(a->cmd, "report") && o->params && !o->quantize)
+		bad_usage("%s", "'report --params' goes with '--quantize int8'");
 	if (!o->quantize)
 		return;
 	if (strcmp(o->quantize, "int8"))

@@ -137,5 +137,6 @@ expect2 compile models/mlp.nn --infer-only $P --quantize int8 --calib "$T/cal2.s
 expect2 run models/mlp.nn --in "$T/in2.st" --out "$T/bad.st" --quantize int8 --calib "$T/cal2.st" --steps 2
 expect2 report models/mlp.nn --quantize int8 --calib "$T/cal2.st"
 expect2 dot models/mlp.nn --quantize int8
+expect2 report models/mlp.nn $P
 [ "$fails" -eq 0 ] || exit 1
 echo "t_quant: ok"
