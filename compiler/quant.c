@@ -32,8 +32,13 @@
  *    of the inputs) runs in float between a dequantize and a quantize,
  *    noted in QModel.notes.  Quantize and dequantize layers are inserted
  *    where a value is needed in the other type.
- * 4. Arena: one interval per arena value, planned by live.c's
- *    plan_intervals (int8 values take 1 byte an element).
+ * 4. Kernel shapes: products and pointwise convolutions compute four output
+ *    channels per load of the input (QLayer.block); a float elementwise layer
+ *    read only by the next quantize is computed inside its loop
+ *    (QLayer.fused: the standardized input never needs a float buffer).
+ * 5. Arena: one interval per arena value, planned by live.c's
+ *    plan_intervals (int8 values take 1 byte an element; float-fallback
+ *    layers and clamps write over a dying input).
  *
  * Limits: products only of a weight [M, K] (or [K, N]) with a per-sample
  * vector, convolutions only with a parameter as the weight; operators

@@ -7,7 +7,9 @@
 # the inference-only build with baked parameters, fed raw pixels, predicts
 # what the training build predicted.  Then the same with MODEL=cnn
 # (models/cnn.nn, issue 15): the same checks, and a test accuracy above the
-# seed network's after the same 5 epochs.  A MODEL or OPT the demo does not
+# seed network's after the same 5 epochs.  Both print the int8 build's
+# accuracy before the last line, within one point of the float build's
+# (issue 20).  A MODEL or OPT the demo does not
 # have is a usage error (status 2, "demo: ...").
 set -eu
 cd "$ROOT"
@@ -20,6 +22,12 @@ demo_acc() {
 		{ echo "$*: reload check missing" >&2; tail -30 "$log" >&2; return 1; }
 	grep -q "predicts the same class as the training build on 360 of 360" "$log" ||
 		{ echo "$*: baked inference build disagrees" >&2; tail -30 "$log" >&2; return 1; }
+	# issue 20: the int8 build, within one point of the float one
+	local a8 af
+	a8=$(sed -n 's/^int8 test accuracy: \(0\.[0-9]\{4\}\)$/\1/p' "$log")
+	af=$(sed -n 's/^  float test accuracy: \(0\.[0-9]\{4\}\)$/\1/p' "$log")
+	[ -n "$a8" ] && [ -n "$af" ] && awk -v a="$a8" -v b="$af" 'BEGIN { d = a - b; exit !(d > -0.01) }' ||
+		{ echo "$*: int8 accuracy '$a8' not within a point of float '$af'" >&2; return 1; }
 	local last acc
 	last=$(tail -n 1 "$log")
 	acc=$(echo "$last" | sed -n 's/^test accuracy: \(0\.[0-9]\{4\}\)$/\1/p')
