@@ -231,6 +231,51 @@ local function print_conv(Q, c, i, l)
   c:add("\t}")
 end
 
+-- conv2d, l.block output channels of one group at a time (one load of x
+-- feeds them), the columns inside the image once per pixel; for dilation 1
+-- along the rows and output channels per group a multiple of the block
+local function print_conv_block(Q, c, i, l)
+  local P, x, y, g = Q.prefix, vname(Q, l.ins[1]), vname(Q, l.out), geo(l)
+  local zp, nb = Q.vals[l.out + 1].zp, l.block
+  c:addf("\tfor (int bi = 0; bi < %d; bi++) {", Q.batch)
+  c:addf("\t\tfor (int ch = 0; ch < %d; ch += %d) {", g.co, nb)
+  c:addf("\t\t\tconst int8_t *xs = %s + (bi * %d + ch / %d * %d) * %d;", x, g.c, g.og, g.cg,
+    g.h * g.w)
+  c:addf("\t\t\tconst int8_t *wr = %s_w%d + ch * %d;", P, i, l.cols)
+  c:addf("\t\t\tfor (int oy = 0; oy < %d; oy++) {", g.ho)
+  c:addf("\t\t\t\tfor (int ox = 0; ox < %d; ox++) {", g.wo)
+  c:addf("\t\t\t\t\tint ix0 = %s;", tap("ox", g.sw, g.pl, "0", 1):gsub(" %+ 0$", ""))
+  c:add("\t\t\t\t\tint v0 = ix0 < 0 ? -ix0 : 0;")
+  c:addf("\t\t\t\t\tint v1 = %d - ix0 < %d ? %d - ix0 : %d;", g.w, g.kw, g.w, g.kw)
+  local accs = {}
+  for r = 0, nb - 1 do accs[#accs + 1] = fmt("a%d = %s_b%d[ch + %d]", r, P, i, r) end
+  c:addf("\t\t\t\t\tint32_t %s;", table.concat(accs, ", "))
+  c:addf("\t\t\t\t\tfor (int ci = 0; ci < %d; ci++) {", g.cg)
+  c:addf("\t\t\t\t\t\tfor (int u = 0; u < %d; u++) {", g.kh)
+  c:addf("\t\t\t\t\t\t\tint iy = %s;", tap("oy", g.sh, g.pt, "u", g.dh))
+  c:addf("\t\t\t\t\t\t\tif (iy < 0 || iy >= %d)", g.h)
+  c:add("\t\t\t\t\t\t\t\tcontinue;")
+  c:addf("\t\t\t\t\t\t\tconst int8_t *xr = xs + (ci * %d + iy) * %d;", g.h, g.w)
+  c:addf("\t\t\t\t\t\t\tconst int8_t *wk = wr + (ci * %d + u) * %d;", g.kh, g.kw)
+  c:add("\t\t\t\t\t\t\tfor (int v = v0; v < v1; v++) {")
+  c:addf("\t\t\t\t\t\t\t\tint32_t xk = (int32_t)xr[ix0 + v] - %d;", g.xzp)
+  for r = 0, nb - 1 do
+    c:addf("\t\t\t\t\t\t\t\ta%d += xk * (int32_t)wk[%d + v];", r, r * l.cols)
+  end
+  c:add("\t\t\t\t\t\t\t}")
+  c:add("\t\t\t\t\t\t}")
+  c:add("\t\t\t\t\t}")
+  for r = 0, nb - 1 do
+    c:addf("\t\t\t\t\t%s[((bi * %d + ch + %d) * %d + oy) * %d + ox] =", y, g.co, r, g.ho, g.wo)
+    c:addf("\t\t\t\t\t\tgradc_q8_requant(a%d, %s_m%d[ch + %d], %s_s%d[ch + %d], %d, %d, %d);", r,
+      P, i, r, P, i, r, zp, l.lo, l.hi)
+  end
+  c:add("\t\t\t\t}")
+  c:add("\t\t\t}")
+  c:add("\t\t}")
+  c:add("\t}")
+end
+
 -- a pointwise convolution: per pixel, a product over the channels, l.block
 -- output channels per load of x (then the rest one by one)
 local function print_pointwise(Q, c, i, l)
@@ -353,6 +398,9 @@ local function print_layer(Q, c, i, l)
   local n = yv.numel * Q.batch
   if l.kind == "fc" then return print_fc(Q, c, i, l) end
   if l.kind == "conv" and l.pointwise then return print_pointwise(Q, c, i, l) end
+  if l.kind == "conv" and l.block > 1 and geo(l).dw == 1 and geo(l).og % l.block == 0 then
+    return print_conv_block(Q, c, i, l)
+  end
   if l.kind == "conv" then return print_conv(Q, c, i, l) end
   if l.kind == "maxpool" or l.kind == "avgpool" then return print_pool(Q, c, i, l) end
   if l.kind == "concat" then return print_concat(Q, c, i, l) end
