@@ -650,10 +650,12 @@ static void plan_values(QModel *q)
 	for (int v = 0; v < q->n_val; v++) {
 		QVal *x = &q->val[v];
 		at[v] = -1;
-		if (x->input >= 0 || x->output >= 0 || q->layer[x->first].fused)
+		if (x->input >= 0 || x->output >= 0)
 			continue;
 		if (x->first < 0)
 			die("quant: value %d is never written", v);
+		if (q->layer[x->first].fused)
+			continue;
 		int src = in_place(q, x->first);
 		iv[n] = (Interval){.bytes = x->numel * q->batch * (x->i8 ? 1 : 4),
 				   .first = x->first,
