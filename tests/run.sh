@@ -33,13 +33,13 @@ with_timeout() {
 	fi
 }
 
-# report NAME STATUS LOG: print the result of one test
+# report NAME STATUS LOG SECONDS: print the result of one test
 report() {
-	name=$1 status=$2 log=$3
+	name=$1 status=$2 log=$3 secs=$4
 	if [ "$status" -eq 0 ]; then
 		passed=$((passed + 1))
 		summary=$(grep -E '^[0-9]+%: Checks:' "$log" | tail -n 1)
-		echo "PASS  $name${summary:+  ($summary)}"
+		echo "PASS  $name  ${secs}s${summary:+  ($summary)}"
 	else
 		failed=$((failed + 1))
 		failures="$failures $name"
@@ -54,19 +54,21 @@ for t in "$@"; do
 	log="$LOGDIR/$name.log"
 	if [ ! -x "$t" ]; then
 		echo "$t was not built (see the build errors above)" >"$log"
-		report "$name" 127 "$log"
+		report "$name" 127 "$log" 0
 		continue
 	fi
+	start=$(date +%s)
 	with_timeout "$t" >"$log" 2>&1
-	report "$name" $? "$log"
+	report "$name" $? "$log" $(($(date +%s) - start))
 done
 
 for s in tests/t_*.sh; do
 	[ -e "$s" ] || continue
 	name=$(basename "$s" .sh)
 	log="$LOGDIR/$name.log"
+	start=$(date +%s)
 	with_timeout bash "$s" >"$log" 2>&1
-	report "$name" $? "$log"
+	report "$name" $? "$log" $(($(date +%s) - start))
 done
 
 [ "$failed" -gt 0 ] && echo "failed:$failures"
