@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/run.sh: run the check executables given as arguments, then every
-# tests/t_*.sh script; print one line per test and, last, the plain line
+# tests/t_*.sh script; print one line per test (with its wall-clock
+# seconds) and, last, the plain line
 # "N passed, N failed".  Exit status 1 if anything failed.
 #
 # Run from the repository root (`make test` does).  Each test's output goes
