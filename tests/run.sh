@@ -58,7 +58,7 @@ fi
 
 # the longest first, so that the last to end is a short one
 tests=""
-for s in tests/t_generated.sh tests/t_embedded.sh tests/t_golden.sh tests/t_demo.sh; do
+for s in tests/t_generated_conv.sh tests/t_generated.sh tests/t_embedded.sh tests/t_golden.sh tests/t_demo.sh; do
 	[ -e "$s" ] && tests="$tests $s"
 done
 for s in "$@" tests/t_*.sh; do
