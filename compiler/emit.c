@@ -339,6 +339,31 @@ static void push_target(lua_State *L, const Target *t)
 	set_int(L, "kernels", t->kernels);
 }
 
+/* The API's rules (api.c) as model.api = {inputs = {{name, infer,
+ * classes}, ...}, params = {name, ...}}, each in declaration order. */
+static void push_api(lua_State *L, Graph *const *modes, int n_modes, const char *prefix)
+{
+	Api *a = api_describe(modes[0], modes[0], prefix);
+	api_classes(a, modes, n_modes);
+	lua_createtable(L, 0, 2);
+	lua_createtable(L, a->n_in, 0);
+	for (int k = 0; k < a->n_in; k++) {
+		lua_createtable(L, 0, 3);
+		set_str(L, "name", a->in[k].name);
+		set_bool(L, "infer", a->in[k].infer);
+		if (a->in[k].classes)
+			set_int(L, "classes", a->in[k].classes);
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_setfield(L, -2, "inputs");
+	lua_createtable(L, a->n_param, 0);
+	for (int k = 0; k < a->n_param; k++) {
+		lua_pushstring(L, a->param[k].name);
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_setfield(L, -2, "params");
+}
+
 /* The table handed to emitter.emit(): flags, then one table per mode. */
 static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Options *opt)
 {
@@ -367,6 +392,8 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	lua_setfield(L, -2, "modes");
 	push_values(L, modes, n_modes, opt);
 	lua_setfield(L, -2, "values");
+	push_api(L, modes, n_modes, opt->name ? opt->name : g0->model);
+	lua_setfield(L, -2, "api");
 }
 
 /* ---- the Lua state */

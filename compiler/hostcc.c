@@ -8,7 +8,7 @@
  * signal.  The files in it are flat (no subdirectories).
  */
 #define _XOPEN_SOURCE 700
-#include "gradc.h"
+#include "host.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -61,6 +61,9 @@ local function tiny(fuse, mm, n)
     target = {name = "portable", vec_bytes = 64, vec_regs = 32, stack_bytes = 4096, align = 64,
       fma = true, int8_dot = false},
     values = {},
+    -- the API's rules, decided in C (api.c): declaration order, what
+    -- inference takes, label classes
+    api = {inputs = {{name = "x", infer = true}}, params = {"W", "b"}},
     modes = {{mode = "infer", batch = 2, loss = -1, objective = -1, out = {5}, track = {},
       track_mean = {}, arena_bytes = 128, lower_bound = 128, unshared_bytes = 128,
       opt = {kind = "sgd", lr = 0.1, momentum = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8,
