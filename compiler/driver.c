@@ -331,25 +331,29 @@ static Bytes make_in(const Run *r, bool eval)
 }
 
 /* Run steps 2-3 with the temporary directory removed on every exit. */
+/* What run_driver's temporary directory is for. */
+typedef struct DriverJob {
+	Run *r;
+	Bytes in;  /* IN.bin */
+	size_t *n; /* OUT.bin's bytes */
+	char *out; /* OUT.bin */
+} DriverJob;
+
+static void driver_body(void *arg)
+{
+	DriverJob *j = arg;
+	j->out = build_and_run(j->r, &j->in, j->n);
+}
+
 char *run_driver(Run *r, bool eval, size_t *n)
 {
-	Bytes in = make_in(r, eval);
-	jmp_buf jb, *prev = err_jmp;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		err_jmp = prev;
-		drop_tmpdir();
-		longjmp(*prev, 1);
-	}
-	make_tmpdir();
-	char *out = build_and_run(r, &in, n);
-	drop_tmpdir();
-	err_jmp = prev;
+	DriverJob j = {r, make_in(r, eval), n, NULL};
+	in_tmpdir(driver_body, &j);
+	char *out = j.out;
 	const double *v = (const double *)out;
 	if (v[0] != 0) {
-		const char *what = v[0] == 1   ? "a label is outside its range"
-				   : v[0] == 2 ? "the objective is not finite (a smaller --lr?)"
-					       : "an error";
+		const char *what = v[0] == 2 ? "the objective is not finite (a smaller --lr?)"
+					     : api_status_what((int)v[0]);
 		error_plain(
 			"%s: %s (status %d %s)", r->a->model, what, (int)v[0],
 			v[1] < 0 ? "in an evaluation pass"

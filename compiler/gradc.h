@@ -379,6 +379,9 @@ int full_dims(const Graph *g, const Node *n, int64_t dim[MAX_RANK + 1]);
 int bcast_strides(const Graph *g, const Node *out, const Node *in,
                   int64_t stride[MAX_RANK + 1]);
 const char *node_label(const Graph *g, int id);  /* name, or "op#id" */
+/* A user error at 'loc' if node 'a' is an int (a class label): every
+ * operator but the losses' labels takes floats. */
+void check_float(const Graph *g, int a, Loc loc);
 /* Multiply-adds of one call of node n's kernel over the whole batch (the
  * contractions: products and convolutions; 0 for other ops), and their
  * sum over a graph (SPEC 2: the report's `macs`). */
@@ -693,6 +696,14 @@ void fit_report(Buf *b, const Fit *r);
 /* `report --sweep-budget CURVE.svg`: the table on b, the plot in the file. */
 void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg);
 
+
+/* ----------------------------------------------------------- kernel.c */
+
+/* The loop nest of the elementwise group of root 'r' (its fused members
+ * 'first'..r-1): the extents, outermost first, into loop[] (returns how
+ * many); *unroll: unroll the innermost.  'lanes': of one target vector. */
+int ew_loops(const Graph *g, int first, int r, int lanes, int64_t loop[MAX_RANK + 1],
+             bool *unroll);
 
 /* ------------------------------------------------------------- emit.c */
 

@@ -36,6 +36,9 @@ void put_file(const char *name, const char *text, size_t len);
 void put_runtime(void);
 void cleanup(void);
 void drop_tmpdir(void);
+/* body(arg) in a fresh temporary directory, removed when body returns and
+ * when it raises an error (which then goes on to the caller's err_jmp). */
+void in_tmpdir(void (*body)(void *), void *arg);
 const char *sh_quote(const char *s);                /* quoted for sh */
 const char *log_tail(const char *name, size_t max); /* a file's end, for messages */
 

@@ -147,3 +147,18 @@ void drop_tmpdir(void)
 	cleanup();
 	guard_signals(false);
 }
+
+void in_tmpdir(void (*body)(void *), void *arg)
+{
+	jmp_buf jb, *prev = err_jmp;
+	err_jmp = &jb;
+	if (setjmp(jb)) {
+		err_jmp = prev;
+		drop_tmpdir();
+		longjmp(*prev, 1);
+	}
+	make_tmpdir();
+	body(arg);
+	drop_tmpdir();
+	err_jmp = prev;
+}

@@ -97,30 +97,6 @@ static const char harness_common[] =
 	"typedef %s_real real;\n"
 	"static FILE *fin, *fout;\n"
 	"\n"
-	"static void rd(real *d, long n)\n"
-	"{\n"
-	"\tdouble v;\n"
-	"\tfor (long i = 0; i < n; i++) {\n"
-	"\t\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
-	"\t\t\tfputs(\"harness: short input\\n\", stderr);\n"
-	"\t\t\texit(4);\n"
-	"\t\t}\n"
-	"\t\td[i] = (real)v;\n"
-	"\t}\n"
-	"}\n"
-	"\n"
-	"static void rdi(int32_t *d, long n)\n"
-	"{\n"
-	"\tdouble v;\n"
-	"\tfor (long i = 0; i < n; i++) {\n"
-	"\t\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
-	"\t\t\tfputs(\"harness: short input\\n\", stderr);\n"
-	"\t\t\texit(4);\n"
-	"\t\t}\n"
-	"\t\td[i] = (int32_t)v;\n"
-	"\t}\n"
-	"}\n"
-	"\n"
 	"static double rd1(void)\n"
 	"{\n"
 	"\tdouble v;\n"
@@ -129,6 +105,18 @@ static const char harness_common[] =
 	"\t\texit(4);\n"
 	"\t}\n"
 	"\treturn v;\n"
+	"}\n"
+	"\n"
+	"static void rd(real *d, long n)\n"
+	"{\n"
+	"\tfor (long i = 0; i < n; i++)\n"
+	"\t\td[i] = (real)rd1();\n"
+	"}\n"
+	"\n"
+	"static void rdi(int32_t *d, long n)\n"
+	"{\n"
+	"\tfor (long i = 0; i < n; i++)\n"
+	"\t\td[i] = (int32_t)rd1();\n"
 	"}\n"
 	"\n"
 	"static void wr1(double v)\n"
@@ -400,30 +388,38 @@ static const char *status_msg(const Job *j, int status, int where)
 /* Run the steps 1-5 of the top comment with cleanup on every exit path:
  * 'fill' writes in.bin's values once the graphs are built.  The results
  * (after the status pair) in *res, *n_res.  */
-void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
-		    double **res, size_t *n_res)
+typedef struct RunJob {
+	Job *j;
+	const Source *src;
+	const Options *o;
+	void (*fill)(Job *, Doubles *);
+	double **res;
+	size_t *n_res;
+} RunJob;
+
+/* Steps 1-4 in the temporary directory (in_tmpdir's body, 'arg' a RunJob). */
+static void run_body(void *arg)
 {
-	jmp_buf jb, *prev = err_jmp;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		err_jmp = prev;
-		drop_tmpdir();
-		longjmp(*prev, 1);
-	}
-	make_tmpdir();
-	generate(j, src, o);
+	RunJob *r = arg;
+	Job *j = r->j;
+	generate(j, r->src, r->o);
 	Doubles in = {0};
-	fill(j, &in);
+	r->fill(j, &in);
 	write_harness(j);
 	build(j);
-	double *v = execute(j, &in, n_res);
+	double *v = execute(j, &in, r->n_res);
 	if (v[0] != 0)
 		error_plain("%s: %s", j->check ? j->path : j->in,
 			    status_msg(j, (int)v[0], (int)v[1]));
-	*res = v + 2;
-	*n_res -= 2;
-	drop_tmpdir();
-	err_jmp = prev;
+	*r->res = v + 2;
+	*r->n_res -= 2;
+}
+
+void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
+		    double **res, size_t *n_res)
+{
+	RunJob rj = {j, src, o, fill, res, n_res};
+	in_tmpdir(run_body, &rj);
 }
 
 /* ---- gradc run */

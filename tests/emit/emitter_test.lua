@@ -50,10 +50,12 @@ local function tiny(fuse, mm, n)
       fuse = fuse and 4 or -1, sto = fuse and "none" or "arena", offset = 0, line = 7, text = "z = W @ x"},
     node{id = 4, op = "add", kind = "binary", shape = {n}, batched = true, inputs = {3, 2},
       bcast = {{n, 1}, {0, 1}}, fuse = fuse and 5 or -1, sto = fuse and "none" or "arena",
-      offset = fuse and 0 or 64, line = 8, text = "h = relu(z + b)"},
+      offset = fuse and 0 or 64, line = 8, text = "h = relu(z + b)",
+      loops = not fuse and {2, n} or nil, unroll = true},  -- kernel.c's loop nest (b broadcast)
     node{id = 5, op = "relu", kind = "unary", name = "h", shape = {n}, batched = true,
       inputs = {4}, bcast = {{n, 1}}, sto = "output", line = 8, text = "h = relu(z + b)",
-      members = fuse and {3, 4} or nil},  -- emit.c lists a root's fused nodes
+      members = fuse and {3, 4} or nil,  -- emit.c lists a root's fused nodes
+      loops = not fuse and {2 * n} or nil, unroll = false},
   }
   return {
     name = "tiny", model = "tiny", source = "tiny.nn", version = "test", batch = 2,
