@@ -15,7 +15,8 @@
 #      clang++, also -march=native); compiling twice gives identical bytes;
 #   2. no trailing whitespace; every global symbol the .c defines starts
 #      with the model's prefix (generated/ is tests/t_golden.sh);
-#   3. a harness generated from the header (tests/gen_harness.py) links the
+#   3. the comparison harness of gradc (compile --harness compare, printed
+#      from the API's rules in compiler/api.c by compiler/glue.c) links the
 #      default, --no-fuse and f64 builds into one program, built with
 #      ASan/UBSan (clang -O0 where installed, else cc -O1; without -g: GCC's
 #      variable tracking on the unrolled kernels would take ten times as
@@ -30,7 +31,7 @@
 #      of parameters, gradients, objective, outputs) are equal.
 # The models with convolutions are tests/t_generated_conv.sh's (this script
 # with GENERATED_SET=conv), so that the two halves run side by side.
-# Environment: GRADC (default build/gradc), ROOT.  Needs python3 for step 3.
+# Environment: GRADC (default build/gradc), ROOT.
 set -u
 ROOT=${ROOT:-$(pwd)}
 GRADC=${GRADC:-$ROOT/build/gradc}
@@ -124,15 +125,16 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	fi
 
 	# the harness: fused vs --no-fuse vs f64, status paths, save/load
-	command -v python3 >/dev/null 2>&1 || { bad "python3 is missing (scripts/deps.sh test installs it)"; continue; }
 	grep -q "${name}_train_step" "$d/def/$name.h" || continue
 	h="$d/h"
 	mkdir -p "$h"
-	cp "$d/def/$name."[ch] "$d/nf/${name}_nf."[ch] "$d/f64/${name}_d."[ch] "$h/"
-	if ! python3 "$ROOT/tests/gen_harness.py" "$h" "$name" >"$h/harness.c" 2>"$h/err.txt"; then
-		bad "$name: harness generation: $(cat "$h/err.txt")"
+	cp "$d/nf/${name}_nf."[ch] "$d/f64/${name}_d."[ch] "$h/"
+	if ! "$GRADC" compile "$m" -o "$h" --harness compare 2>"$h/err.txt"; then
+		bad "$name: compile --harness compare: $(cat "$h/err.txt")"
 		continue
 	fi
+	cmp -s "$d/def/$name.c" "$h/$name.c" || bad "$name: --harness changed NAME.c"
+	mv "$h/${name}_compare.c" "$h/harness.c"
 	if ! $hcc -std=c99 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-I"$RT" -I"$h" "$h/harness.c" "$h/$name.c" "$h/${name}_nf.c" "$h/${name}_d.c" \
 		"$RT/gradc_rt.c" -lm -o "$h/harness" 2>"$h/cc.txt"; then
