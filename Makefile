@@ -42,7 +42,7 @@ LIBSRCS := $(filter-out compiler/main.c,$(SRCS))
 LUAS    := $(sort $(wildcard compiler/emit/*.lua))
 RT_SRCS := $(wildcard runtime/*.c runtime/host/*.c)
 RT_HDRS := $(wildcard runtime/*.h runtime/host/*.h)
-HDRS    := compiler/gradc.h compiler/parser.h compiler/ops.def $(BUILD)/lua_scripts.h $(RT_HDRS) \
+HDRS    := compiler/gradc.h compiler/host.h compiler/parser.h compiler/ops.def $(BUILD)/lua_scripts.h $(RT_HDRS) \
 	   $(BUILD)/runtime_src.h $(BUILD)/trainer_src.h $(BUILD)/q8_src.h
 OBJS    := $(SRCS:compiler/%.c=$(BUILD)/obj/%.o) $(RT_SRCS:%.c=$(BUILD)/obj/%.o)
 RT_TOBJS := $(RT_SRCS:%.c=$(BUILD)/tobj/%.o)

@@ -12,7 +12,7 @@
  * over those elements (J the objective at the point checked) and the
  * absolute error ||g_fd - g||.
  */
-#include "gradc.h"
+#include "host.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -31,7 +31,7 @@
  * Limits: the whole data set is held in memory as doubles.  CSV holds at
  * most one int label; .npz is not read (np.save each array instead).
  */
-#include "gradc.h"
+#include "host.h"
 #include "gradc_rt.h"
 #include "gradc_safetensors.h"
 

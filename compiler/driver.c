@@ -17,7 +17,7 @@
  *      gradc's (the progress lines), and it writes OUT.bin.
  */
 #define _POSIX_C_SOURCE 200809L
-#include "gradc.h"
+#include "host.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -72,6 +72,23 @@ static void put_values(Bytes *b, const Run *r, const double *v, int64_t n, bool 
 	}
 }
 
+/* The driver's name of each argument of an entry point (api.c's order). */
+static const char *glue_arg(const Api *a, ApiArg arg, int k, const void *ctx)
+{
+	(void)ctx;
+	switch (arg) {
+	case ARG_P: return "p";
+	case ARG_S: return "s";
+	case ARG_IN:
+		return str_fmt("(const %s *)in[%d]", a->in[k].is_int ? "int32_t" : "real", k);
+	case ARG_OUT: return str_fmt("m_out%d", k);
+	case ARG_GRAD: return "&m_grad_buf";
+	case ARG_ST: return "st";
+	case ARG_ARENA: return "NULL";
+	}
+	die("glue_arg: %d", arg);
+}
+
 /* glue.h: the driver's m_* names for this model. */
 static void write_glue(const Run *r, Graph *infer)
 {
@@ -119,43 +136,25 @@ static void write_glue(const Run *r, Graph *infer)
 	for (int k = 0; k < g->n_out; k++)
 		buf_printf(&b, "m_out%d, ", k);
 	buf_printf(&b, "0};\nstatic m_params m_grad_buf;\n\n");
-	/* the entry points' arguments */
-	Buf all = {0}, inf = {0};
-	buf_printf(&all, "%s", "");
-	buf_printf(&inf, "%s", "");
-	for (int k = 0; k < r->n_in; k++) {
-		const Node *n = &g->node[r->ins[k]];
-		const char *arg =
-			str_fmt("(const %s *)in[%d], ", dt_is_int(n->dtype) ? "int32_t" : "real", k);
-		buf_printf(&all, "%s", arg);
-		int id = find_name(infer, n->name);
-		bool used = id >= 0 && infer->node[id].n_use > 0;
-		for (int o = 0; id >= 0 && o < infer->n_out; o++)
-			used = used || infer->out[o] == id;
-		if (used)
-			buf_printf(&inf, "%s", arg);
-	}
+	/* the entry points, called in api.c's order */
+	const Api *api = api_describe(g, infer, P);
 	buf_printf(&b,
 		   "static void m_init(m_params *p, m_state *s, uint32_t seed)\n{\n"
 		   "\t%s_init(p, s, seed);\n}\n",
 		   P);
 	buf_printf(&b,
 		   "static int m_step(m_params *p, m_state *s, void *const *in, m_stats *st)\n"
-		   "{\n\treturn %s_train_step(p, s, %sst, NULL);\n}\n",
-		   P, all.s);
+		   "{\n\treturn %s;\n}\n",
+		   api_call(api, API_TRAIN, glue_arg, NULL));
 	buf_printf(&b,
 		   "static int m_eval(const m_params *p, void *const *in, m_stats *st)\n"
-		   "{\n\treturn %s_grad(p, %s&m_grad_buf, st, NULL);\n}\n",
-		   P, all.s);
+		   "{\n\treturn %s;\n}\n",
+		   api_call(api, API_GRAD, glue_arg, NULL));
 	buf_printf(&b, "static int m_infer(const m_params *p, void *const *in)\n{\n");
-	if (g->n_out) {
-		buf_printf(&b, "\treturn %s_infer(p, %s", P, inf.s);
-		for (int k = 0; k < g->n_out; k++)
-			buf_printf(&b, "m_out%d, ", k);
-		buf_printf(&b, "NULL);\n}\n");
-	} else {
+	if (g->n_out)
+		buf_printf(&b, "\treturn %s;\n}\n", api_call(api, API_INFER, glue_arg, NULL));
+	else
 		buf_printf(&b, "\t(void)p;\n\t(void)in;\n\treturn 0;\n}\n");
-	}
 	buf_printf(&b,
 		   "static real *m_param(m_params *p, int i)\n{\n"
 		   "\treturn %s_param_values(p, i);\n}\n",
@@ -332,25 +331,29 @@ static Bytes make_in(const Run *r, bool eval)
 }
 
 /* Run steps 2-3 with the temporary directory removed on every exit. */
+/* What run_driver's temporary directory is for. */
+typedef struct DriverJob {
+	Run *r;
+	Bytes in;  /* IN.bin */
+	size_t *n; /* OUT.bin's bytes */
+	char *out; /* OUT.bin */
+} DriverJob;
+
+static void driver_body(void *arg)
+{
+	DriverJob *j = arg;
+	j->out = build_and_run(j->r, &j->in, j->n);
+}
+
 char *run_driver(Run *r, bool eval, size_t *n)
 {
-	Bytes in = make_in(r, eval);
-	jmp_buf jb, *prev = err_jmp;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		err_jmp = prev;
-		drop_tmpdir();
-		longjmp(*prev, 1);
-	}
-	make_tmpdir();
-	char *out = build_and_run(r, &in, n);
-	drop_tmpdir();
-	err_jmp = prev;
+	DriverJob j = {r, make_in(r, eval), n, NULL};
+	in_tmpdir(driver_body, &j);
+	char *out = j.out;
 	const double *v = (const double *)out;
 	if (v[0] != 0) {
-		const char *what = v[0] == 1   ? "a label is outside its range"
-				   : v[0] == 2 ? "the objective is not finite (a smaller --lr?)"
-					       : "an error";
+		const char *what = v[0] == 2 ? "the objective is not finite (a smaller --lr?)"
+					     : api_status_what((int)v[0]);
 		error_plain(
 			"%s: %s (status %d %s)", r->a->model, what, (int)v[0],
 			v[1] < 0 ? "in an evaluation pass"

@@ -252,17 +252,27 @@ static void push_optim(lua_State *L, const Optim *o)
 
 /* Root r's kernel: the ids of the nodes fused into it, in schedule order
  * (verify_schedule keeps them contiguous right before r), as r.members. */
-static void push_members(lua_State *L, const int *root, int r)
+static void push_members(lua_State *L, const Graph *g, const int *root, int r)
 {
 	int first = r;
 	while (first > 0 && root[first - 1] == r)
 		first--;
 	lua_createtable(L, r - first, 0);
+	bool contract = op_is(g->node[r].op, F_CONTRACT);
 	for (int j = first; j < r; j++) {
 		lua_pushinteger(L, j);
 		lua_rawseti(L, -2, j - first + 1);
+		contract = contract || op_is(g->node[j].op, F_CONTRACT);
 	}
 	lua_setfield(L, -2, "members");
+	/* an elementwise group's loop nest (kernel.c), as r.loops, r.unroll */
+	if (!contract && (op_is(g->node[r].op, F_EW) || op_is(g->node[r].op, F_UPDATE))) {
+		int64_t loop[MAX_RANK + 1];
+		bool unroll;
+		int lanes = g->target->vec_bytes / (g->f64 ? 8 : 4);
+		set_ints(L, "loops", loop, ew_loops(g, first, r, lanes, loop, &unroll));
+		set_bool(L, "unroll", unroll);
+	}
 }
 
 static void push_graph(lua_State *L, const Graph *g)
@@ -294,8 +304,9 @@ static void push_graph(lua_State *L, const Graph *g)
 	lua_createtable(L, g->n_node, 0);
 	for (int i = 0; i < g->n_node; i++) {
 		push_node(L, g, i);
+		set_int(L, "step", root[i]); /* the root that computes it, -1: a leaf */
 		if (root[i] == i)
-			push_members(L, root, i);
+			push_members(L, g, root, i);
 		lua_rawseti(L, -2, i + 1);
 	}
 	lua_setfield(L, -2, "nodes");
@@ -339,6 +350,31 @@ static void push_target(lua_State *L, const Target *t)
 	set_int(L, "kernels", t->kernels);
 }
 
+/* The API's rules (api.c) as model.api = {inputs = {{name, infer,
+ * classes}, ...}, params = {name, ...}}, each in declaration order. */
+static void push_api(lua_State *L, Graph *const *modes, int n_modes, const char *prefix)
+{
+	Api *a = api_describe(modes[0], modes[0], prefix);
+	api_classes(a, modes, n_modes);
+	lua_createtable(L, 0, 2);
+	lua_createtable(L, a->n_in, 0);
+	for (int k = 0; k < a->n_in; k++) {
+		lua_createtable(L, 0, 3);
+		set_str(L, "name", a->in[k].name);
+		set_bool(L, "infer", a->in[k].infer);
+		if (a->in[k].classes)
+			set_int(L, "classes", a->in[k].classes);
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_setfield(L, -2, "inputs");
+	lua_createtable(L, a->n_param, 0);
+	for (int k = 0; k < a->n_param; k++) {
+		lua_pushstring(L, a->param[k].name);
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_setfield(L, -2, "params");
+}
+
 /* The table handed to emitter.emit(): flags, then one table per mode. */
 static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Options *opt)
 {
@@ -367,6 +403,8 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	lua_setfield(L, -2, "modes");
 	push_values(L, modes, n_modes, opt);
 	lua_setfield(L, -2, "values");
+	push_api(L, modes, n_modes, opt->name ? opt->name : g0->model);
+	lua_setfield(L, -2, "api");
 }
 
 /* ---- the Lua state */

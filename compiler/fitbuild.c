@@ -24,7 +24,7 @@
  *   4. No plan fits: status 1, naming the smallest RAM reachable and what
  *      it takes.
  */
-#include "gradc.h"
+#include "host.h"
 
 #include <errno.h>
 #include <stdlib.h>

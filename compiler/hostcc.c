@@ -8,7 +8,7 @@
  * signal.  The files in it are flat (no subdirectories).
  */
 #define _XOPEN_SOURCE 700
-#include "gradc.h"
+#include "host.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -146,4 +146,19 @@ void drop_tmpdir(void)
 {
 	cleanup();
 	guard_signals(false);
+}
+
+void in_tmpdir(void (*body)(void *), void *arg)
+{
+	jmp_buf jb, *prev = err_jmp;
+	err_jmp = &jb;
+	if (setjmp(jb)) {
+		err_jmp = prev;
+		drop_tmpdir();
+		longjmp(*prev, 1);
+	}
+	make_tmpdir();
+	body(arg);
+	drop_tmpdir();
+	err_jmp = prev;
 }

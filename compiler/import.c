@@ -735,35 +735,28 @@ static const char *with_ext(const char *path, const char *ext)
 	return str_fmt("%.*s%s", (int)n, path, ext);
 }
 
-/* Import 'model' and write OUT.nn 'out' and its parameters 'stp'. */
-static void write_import(const char *model, const char *out, const char *stp,
-			 const ImportOptions *o)
-{
-	size_t n;
-	char *bytes = read_or_fail(model, &n);
-	Imported im = import_onnx(model, bytes, n, o);
-	/* the parameters first: a model is never left without its values */
-	if (write_file_atomic(stp, im.params, im.params_len) != 0)
-		error_plain("cannot write '%s': %s", stp, strerror(errno));
-	if (write_file_atomic(out, im.src->text, im.src->len) != 0) {
-		int e = errno;
-		remove(stp);
-		error_plain("cannot write '%s': %s", out, strerror(e));
-	}
-}
+/* What `gradc import` reads and writes. */
+typedef struct ImportJob {
+	const char *model, *out, *stp; /* MODEL.onnx, OUT.nn, its parameters */
+	const ImportOptions *o;
+} ImportJob;
 
-static int run_import(const char *model, const char *out, const char *stp,
-		      const ImportOptions *o)
+/* Import j->model and write OUT.nn and its parameters (run_command's
+ * body, 'arg' an ImportJob).  */
+static int write_import(void *arg)
 {
-	jmp_buf jb;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		fputs(err_msg, stderr);
-		free_all();
-		return 1;
+	const ImportJob *j = arg;
+	size_t n;
+	char *bytes = read_or_fail(j->model, &n);
+	Imported im = import_onnx(j->model, bytes, n, j->o);
+	/* the parameters first: a model is never left without its values */
+	if (write_file_atomic(j->stp, im.params, im.params_len) != 0)
+		error_plain("cannot write '%s': %s", j->stp, strerror(errno));
+	if (write_file_atomic(j->out, im.src->text, im.src->len) != 0) {
+		int e = errno;
+		remove(j->stp);
+		error_plain("cannot write '%s': %s", j->out, strerror(e));
 	}
-	write_import(model, out, stp, o);
-	free_all();
 	return 0;
 }
 
@@ -813,5 +806,6 @@ int import_main(int argc, char **argv)
 	o.params_path = stp;
 	if (!strcmp(stp, out) || !strcmp(stp, model) || !strcmp(out, model))
 		import_usage_exit("-o '%s' would overwrite an input or its own parameters", out);
-	return run_import(model, out, stp, &o);
+	ImportJob j = {model, out, stp, &o};
+	return run_command(write_import, &j);
 }

@@ -247,9 +247,10 @@ static int fill_like(Graph *g, int like, double v)
 
 /* ---- operators */
 
-static void check_float(Graph *g, int a, Loc loc)
+/* (gradc.h) */
+void check_float(const Graph *g, int a, Loc loc)
 {
-	Node *n = &g->node[a];
+	const Node *n = &g->node[a];
 	if (dt_is_int(n->dtype))
 		error_at(loc, "'%s' is an int (a class label) and cannot be used as a float",
 		         node_label(g, a));

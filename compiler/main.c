@@ -10,7 +10,7 @@
  * `-d LETTERS` dumps the graph after passes: p parse, l lower, a autodiff,
  * o optimize, s schedule, m plan (memory).
  */
-#include "gradc.h"
+#include "host.h"
 #include "quant.h"
 
 #include <errno.h>
@@ -21,7 +21,8 @@
 static const char usage[] =
 	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
 	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
-	"                     [--fit] [--target T] [--quantize int8 --calib C.safetensors]\n"
+	"                     [--fit] [--target T] [--harness compare|embedded]\n"
+	"                     [--quantize int8 --calib C.safetensors]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"                     [--budget BYTES [--fit]] [--sweep-budget CURVE.svg] [--no-fuse] [--no-pack]\n"
 	"       gradc dot MODEL.nn [--batch N] [--dtype f32|f64]\n"
@@ -53,6 +54,7 @@ static NORETURN void bad_usage(const char *fmt, const char *arg)
 
 typedef struct Args {
 	const char *cmd, *model, *outdir, *in, *out, *sweep, *sweep_svg;
+	const char *harness; /* compile --harness KIND (glue.c), or NULL */
 	bool json, depfile;
 	int64_t budget;  /* -1: none */
 	int steps;
@@ -77,7 +79,7 @@ static const struct {
 	const char *cmd, *opts;
 } cmd_opts[] = {
 	{"compile", " -o --batch --infer-only --params --name --dtype --budget --fit --no-fuse "
-	            "--no-pack --target -MD -d --quantize --calib "},
+	            "--no-pack --target --harness -MD -d --quantize --calib "},
 	{"report", " --batch --dtype --json --sweep-batch --sweep-budget --budget --fit --no-fuse "
 	           "--no-pack --target -d --quantize --calib --params "},
 	{"dot", " --batch --dtype -d "},
@@ -147,7 +149,7 @@ static Args parse_args(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (s[0] == '-' && s[1] && strstr(" -o --batch --infer-only --params --name --dtype "
 						  "--budget --fit --no-fuse --no-pack --json --sweep-batch --sweep-budget "
-						  "--in --out --steps --seed --target -MD -d --quantize --calib ",
+						  "--in --out --steps --seed --target --harness -MD -d --quantize --calib ",
 						  str_fmt(" %s ", s))
 		    && !strstr(allowed, str_fmt(" %s ", s)))
 			bad_usage(str_fmt("option '%%s' does not belong to '%s'", a.cmd), s);
@@ -201,6 +203,11 @@ static Args parse_args(int argc, char **argv)
 					  a.opt.dump);
 		} else if (!strcmp(s, "--target"))
 			a.opt.target = VAL();
+		else if (!strcmp(s, "--harness")) {
+			a.harness = VAL();
+			if (strcmp(a.harness, "compare") && strcmp(a.harness, "embedded"))
+				bad_usage("bad --harness '%s' (compare or embedded)", a.harness);
+		}
 		else if (!strcmp(s, "--quantize"))
 			a.opt.quantize = VAL();
 		else if (!strcmp(s, "--calib"))
@@ -286,8 +293,12 @@ static int cmd_compile(Args *a, const Graph *fwd)
 	int n = build_modes(a, fwd, modes);
 	if (a->opt.params)
 		load_params(a->opt.params, modes, n);
-	Buf h = {0}, c = {0};
+	Buf h = {0}, c = {0}, t = {0};
 	emit(&h, &c, modes, n, &a->opt);
+	/* glue.c: a harness of the API beside the model */
+	const char *tname = a->harness ? harness_text(a->harness, fwd, modes[0], fwd->model, &t) : NULL;
+	if (tname)
+		tname = str_fmt("%s/%s", a->outdir, tname);
 	if (make_dirs(a->outdir) != 0)
 		error_plain("cannot create '%s': %s", a->outdir, strerror(errno));
 	const char *hp = str_fmt("%s/%s.h", a->outdir, fwd->model);
@@ -298,6 +309,12 @@ static int cmd_compile(Args *a, const Graph *fwd)
 		int e = errno;
 		remove(hp);
 		error_plain("cannot write '%s': %s", cp, strerror(e));
+	}
+	if (tname && write_file_atomic(tname, t.s, t.len) != 0) {
+		int e = errno;
+		remove(hp);
+		remove(cp);
+		error_plain("cannot write '%s': %s", tname, strerror(e));
 	}
 	const char *dp = str_fmt("%s/%s.d", a->outdir, fwd->model);
 	/* an imported model's parameters come from the model itself */
@@ -363,6 +380,8 @@ static int cmd_dot(Args *a, const Graph *fwd)
 	return 0;
 }
 
+static int run_cmd(void *arg);
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -378,13 +397,13 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "import"))
 		return import_main(argc, argv); /* import.c: ONNX in */
 	Args a = parse_args(argc, argv);
-	jmp_buf jb;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		fputs(err_msg, stderr);
-		free_all();
-		return 1;
-	}
+	return run_command(run_cmd, &a);
+}
+
+/* The command of 'arg' (its Args): status 0, or 1 by run_command. */
+static int run_cmd(void *arg)
+{
+	Args a = *(Args *)arg;
 	Source *src = load_model(a.model);
 	if (is_onnx(a.model) && !a.opt.params && strcmp(a.cmd, "check"))
 		a.opt.params = a.model; /* the initializers (read_tensors) */
@@ -405,6 +424,5 @@ int main(int argc, char **argv)
 		rc = cmd_run(a.model, front_end(src, &a.opt), &a.opt, a.in, a.out, a.steps, a.seed);
 	else
 		rc = cmd_check(a.model, front_end(src, &a.opt), &a.opt);
-	free_all();
 	return rc;
 }

@@ -8,7 +8,7 @@
 #ifndef GRADC_ONNX_H
 #define GRADC_ONNX_H
 
-#include "gradc.h"
+#include "host.h"
 
 /* ---------------------------------------------------------- protobuf.c */
 

@@ -15,7 +15,7 @@
  * name are ignored (an OUT file of `gradc run`, with its grad.* and outputs,
  * can be used as parameters).
  */
-#include "gradc.h"
+#include "host.h"
 
 #include <math.h>
 #include "gradc_safetensors.h"
@@ -69,24 +69,6 @@ const char *param_tensor(const struct gradc_st_tensor *t, const Node *n, double 
 		v[i] = st_elem(t, i);
 	*values = v;
 	return NULL;
-}
-
-/* The number of classes the int input 'id' of forward graph 'g' indexes:
- * the smallest logit count of the cross_entropy nodes that use it, or
- * INT32_MAX if none does.  */
-int64_t label_classes(const Graph *g, int id)
-{
-	int64_t classes = INT32_MAX;
-	for (int i = 0; i < g->n_node; i++) {
-		const Node *n = &g->node[i];
-		if (n->op == OP_CROSS_ENTROPY && n->in[1] == id) {
-			const Node *lo = &g->node[n->in[0]];
-			int64_t c = lo->shape.rank ? lo->shape.dim[lo->shape.rank - 1] : 1;
-			if (c < classes)
-				classes = c;
-		}
-	}
-	return classes;
 }
 
 /* Check tensor 't' against input node 'n' of forward graph 'g': F32/F64

@@ -7,7 +7,7 @@
 #ifndef QUANT_H
 #define QUANT_H
 
-#include "gradc.h"
+#include "host.h"
 
 typedef enum QKind {
 	Q_QUANTIZE,   /* float value -> int8 (scale, zero point of the output) */

@@ -39,7 +39,7 @@
  * host's byte order (it runs on the same machine).
  */
 #define _XOPEN_SOURCE 700
-#include "gradc.h"
+#include "host.h"
 #include "gradc_safetensors.h"
 
 #include <errno.h>
@@ -70,29 +70,21 @@ static const char *in_type(const Job *j, const Node *n)
 	return dt_is_int(n->dtype) ? "int32_t" : str_fmt("%s_real", j->prefix);
 }
 
-/* The input arguments of an entry point, in declaration order: every
- * input for the training step and the gradients ('infer' false); for
- * inference, those the inference graph uses or outputs (as the emitter
- * decides).  "gradc_hin0, gradc_hin1, " (by declaration index) */
-static const char *input_args(const Job *j, bool infer)
+/* The harness's name of each argument of an entry point (api.c's order);
+ * 'ctx' the gradients' struct.  */
+static const char *harness_arg(const Api *a, ApiArg arg, int k, const void *ctx)
 {
-	Buf b = {0};
-	buf_printf(&b, "%s", "");
-	int n;
-	int *ids = declared_nodes(j->fwd, OP_INPUT, &n);
-	for (int k = 0; k < n; k++) {
-		const char *name = j->fwd->node[ids[k]].name;
-		bool used = !infer;
-		int id = infer ? find_name(j->infer, name) : -1;
-		if (id >= 0) {
-			used = j->infer->node[id].n_use > 0;
-			for (int o = 0; o < j->infer->n_out; o++)
-				used = used || j->infer->out[o] == id;
-		}
-		if (used)
-			buf_printf(&b, "gradc_hin%d, ", k);
+	(void)a;
+	switch (arg) {
+	case ARG_P: return "&p";
+	case ARG_S: return "&s";
+	case ARG_IN: return str_fmt("gradc_hin%d", k);
+	case ARG_OUT: return str_fmt("gradc_hout%d", k);
+	case ARG_GRAD: return ctx;
+	case ARG_ST: return "&st";
+	case ARG_ARENA: return "NULL";
 	}
-	return b.s;
+	die("harness_arg: %d", arg);
 }
 
 static const char harness_common[] =
@@ -105,30 +97,6 @@ static const char harness_common[] =
 	"typedef %s_real real;\n"
 	"static FILE *fin, *fout;\n"
 	"\n"
-	"static void rd(real *d, long n)\n"
-	"{\n"
-	"\tdouble v;\n"
-	"\tfor (long i = 0; i < n; i++) {\n"
-	"\t\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
-	"\t\t\tfputs(\"harness: short input\\n\", stderr);\n"
-	"\t\t\texit(4);\n"
-	"\t\t}\n"
-	"\t\td[i] = (real)v;\n"
-	"\t}\n"
-	"}\n"
-	"\n"
-	"static void rdi(int32_t *d, long n)\n"
-	"{\n"
-	"\tdouble v;\n"
-	"\tfor (long i = 0; i < n; i++) {\n"
-	"\t\tif (fread(&v, sizeof v, 1, fin) != 1) {\n"
-	"\t\t\tfputs(\"harness: short input\\n\", stderr);\n"
-	"\t\t\texit(4);\n"
-	"\t\t}\n"
-	"\t\td[i] = (int32_t)v;\n"
-	"\t}\n"
-	"}\n"
-	"\n"
 	"static double rd1(void)\n"
 	"{\n"
 	"\tdouble v;\n"
@@ -137,6 +105,18 @@ static const char harness_common[] =
 	"\t\texit(4);\n"
 	"\t}\n"
 	"\treturn v;\n"
+	"}\n"
+	"\n"
+	"static void rd(real *d, long n)\n"
+	"{\n"
+	"\tfor (long i = 0; i < n; i++)\n"
+	"\t\td[i] = (real)rd1();\n"
+	"}\n"
+	"\n"
+	"static void rdi(int32_t *d, long n)\n"
+	"{\n"
+	"\tfor (long i = 0; i < n; i++)\n"
+	"\t\td[i] = (int32_t)rd1();\n"
 	"}\n"
 	"\n"
 	"static void wr1(double v)\n"
@@ -208,17 +188,14 @@ static void write_harness(const Job *j)
 			buf_printf(&b, "\trd(%s_param_values(&p, %d), %lld); /* %s */\n", P, k,
 				   (long long)shape_numel(n->shape), n->name);
 	}
-	if (!j->check && fwd->n_out) {
-		buf_printf(&b, "\trc = %s_infer(&p, %s", P, input_args(j, true));
-		for (int k = 0; k < fwd->n_out; k++)
-			buf_printf(&b, "gradc_hout%d, ", k);
-		buf_printf(&b, "NULL);\n\tif (rc)\n\t\tfail(rc, 0);\n");
-	}
-	const char *args = input_args(j, false);
+	const Api *api = api_describe(j->fwd, j->infer, P);
+	if (!j->check && fwd->n_out)
+		buf_printf(&b, "\trc = %s;\n\tif (rc)\n\t\tfail(rc, 0);\n",
+			   api_call(api, API_INFER, harness_arg, NULL));
 	if (j->grad)
-		buf_printf(&b,
-			   "\trc = %s_grad(&p, %s&g, &st, NULL);\n\tif (rc)\n\t\tfail(rc, 1);\n", P,
-			   args);
+		buf_printf(&b, "\trc = %s;\n\tif (rc)\n\t\tfail(rc, 1);\n",
+			   api_call(api, API_GRAD, harness_arg, "&g"));
+	const char *fd_grad = api_call(api, API_GRAD, harness_arg, "&g2");
 	buf_printf(&b, "\twr1(0);\n\twr1(0);\n");
 	if (j->check) {
 		/* the objective J; per trainable parameter: n and n indices in;
@@ -242,11 +219,11 @@ static void write_harness(const Job *j)
 				   "\t\t\t\tv = w[i];\n"
 				   "\t\t\t\th = 1e-5 * (fabs(v) > 1 ? fabs(v) : 1);\n"
 				   "\t\t\t\tw[i] = v + h;\n"
-				   "\t\t\t\trc = %s_grad(&p, %s&g2, &st, NULL);\n"
+				   "\t\t\t\trc = %s;\n"
 				   "\t\t\t\tif (rc)\n\t\t\t\t\tfail(rc, 2);\n"
 				   "\t\t\t\tjp = st.objective;\n"
 				   "\t\t\t\tw[i] = v - h;\n"
-				   "\t\t\t\trc = %s_grad(&p, %s&g2, &st, NULL);\n"
+				   "\t\t\t\trc = %s;\n"
 				   "\t\t\t\tif (rc)\n\t\t\t\t\tfail(rc, 2);\n"
 				   "\t\t\t\tjm = st.objective;\n"
 				   "\t\t\t\tw[i] = v;\n"
@@ -259,7 +236,7 @@ static void write_harness(const Job *j)
 				   "\t\t\twr1((double)n);\n\t\t\twr1(se);\n\t\t\twr1(sg);\n"
 				   "\t\t\twr1(sf);\n"
 				   "\t\t}\n",
-				   P, args, P, args);
+				   fd_grad, fd_grad);
 		}
 		buf_printf(&b, "\t}\n");
 	} else {
@@ -281,7 +258,8 @@ static void write_harness(const Job *j)
 		if (j->train && j->steps > 0) {
 			buf_printf(&b, "\t{\n\t\tlong k;\n\t\tfor (k = 0; k < %d; k++) {\n",
 				   j->steps);
-			buf_printf(&b, "\t\t\trc = %s_train_step(&p, &s, %s&st, NULL);\n", P, args);
+			buf_printf(&b, "\t\t\trc = %s;\n",
+				   api_call(api, API_TRAIN, harness_arg, NULL));
 			buf_printf(&b, "\t\t\tif (rc) {\n\t\t\t\tfseek(fout, 0, SEEK_SET);\n"
 				       "\t\t\t\tfail(rc, 2 + (int)k);\n\t\t\t}\n\t\t}\n\t}\n");
 		}
@@ -404,39 +382,44 @@ static const char *status_msg(const Job *j, int status, int where)
 			   : where == 1 ? str_fmt("%s_grad", j->prefix)
 			   : j->check   ? str_fmt("%s_grad (finite differences)", j->prefix)
 					: str_fmt("%s_train_step (step %d)", j->prefix, where - 1);
-	const char *what = status == 1   ? "a label is outside its range"
-			   : status == 2 ? "the objective is not finite"
-					 : "an error";
-	return str_fmt("%s (status %d from %s)", what, status, call);
+	return str_fmt("%s (status %d from %s)", api_status_what(status), status, call);
 }
 
 /* Run the steps 1-5 of the top comment with cleanup on every exit path:
  * 'fill' writes in.bin's values once the graphs are built.  The results
  * (after the status pair) in *res, *n_res.  */
-void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
-		    double **res, size_t *n_res)
+typedef struct RunJob {
+	Job *j;
+	const Source *src;
+	const Options *o;
+	void (*fill)(Job *, Doubles *);
+	double **res;
+	size_t *n_res;
+} RunJob;
+
+/* Steps 1-4 in the temporary directory (in_tmpdir's body, 'arg' a RunJob). */
+static void run_body(void *arg)
 {
-	jmp_buf jb, *prev = err_jmp;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		err_jmp = prev;
-		drop_tmpdir();
-		longjmp(*prev, 1);
-	}
-	make_tmpdir();
-	generate(j, src, o);
+	RunJob *r = arg;
+	Job *j = r->j;
+	generate(j, r->src, r->o);
 	Doubles in = {0};
-	fill(j, &in);
+	r->fill(j, &in);
 	write_harness(j);
 	build(j);
-	double *v = execute(j, &in, n_res);
+	double *v = execute(j, &in, r->n_res);
 	if (v[0] != 0)
 		error_plain("%s: %s", j->check ? j->path : j->in,
 			    status_msg(j, (int)v[0], (int)v[1]));
-	*res = v + 2;
-	*n_res -= 2;
-	drop_tmpdir();
-	err_jmp = prev;
+	*r->res = v + 2;
+	*r->n_res -= 2;
+}
+
+void run_job(Job *j, const Source *src, const Options *o, void (*fill)(Job *, Doubles *),
+		    double **res, size_t *n_res)
+{
+	RunJob rj = {j, src, o, fill, res, n_res};
+	in_tmpdir(run_body, &rj);
 }
 
 /* ---- gradc run */

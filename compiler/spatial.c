@@ -27,16 +27,9 @@
 
 /* ---- shapes */
 
-static void need_float(Graph *g, int a, const char *op, Loc loc)
-{
-	if (dt_is_int(g->node[a].dtype))
-		error_at(loc, "'%s' expects a float tensor, got the int '%s' (a class label)", op,
-		         node_label(g, a));
-}
-
 static void need_image(Graph *g, int x, const char *op, Loc loc)
 {
-	need_float(g, x, op, loc);
+	check_float(g, x, loc);
 	Shape s = g->node[x].shape;
 	if (s.rank != 3)
 		error_at(loc, "'%s' expects an input [C, H, W] (channels, height, width), got %s%s",
@@ -76,7 +69,7 @@ int new_window_grad(Graph *g, Op op, int n_in, const int *in, const Node *f, Sha
 int new_conv2d(Graph *g, int x, int w, Window win, Loc loc)
 {
 	need_image(g, x, "conv2d", loc);
-	need_float(g, w, "conv2d", loc);
+	check_float(g, w, loc);
 	Node *xn = &g->node[x], *wn = &g->node[w];
 	Shape xs = xn->shape, ws = wn->shape;
 	if (ws.rank != 4)
@@ -154,7 +147,7 @@ int new_global_avgpool(Graph *g, int x, Loc loc)
 
 int new_reshape(Graph *g, int x, Shape s, Loc loc)
 {
-	need_float(g, x, "reshape", loc);
+	check_float(g, x, loc);
 	Node *xn = &g->node[x];
 	if (shape_numel(s) != shape_numel(xn->shape))
 		error_at(loc, "'reshape' cannot make %s (%lld elements) of %s (%lld elements)",
@@ -183,7 +176,7 @@ int new_concat(Graph *g, int n, const int *in, Loc loc)
 	Shape s = g->node[in[0]].shape;
 	bool batched = false;
 	for (int k = 0; k < n; k++) {
-		need_float(g, in[k], "concat", loc);
+		check_float(g, in[k], loc);
 		Node *a = &g->node[in[k]];
 		batched |= a->batched;
 		if (a->shape.rank == 0)
@@ -206,7 +199,7 @@ int new_concat(Graph *g, int n, const int *in, Loc loc)
 
 int new_clip(Graph *g, int x, double lo, double hi, Loc loc)
 {
-	need_float(g, x, "clip", loc);
+	check_float(g, x, loc);
 	if (!(lo <= hi))
 		error_at(loc, "'clip' needs lo <= hi, got lo = %g, hi = %g", lo, hi);
 	Node *xn = &g->node[x];

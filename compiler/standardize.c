@@ -21,7 +21,7 @@
  * The arithmetic is the host's (v - mean) / std in the build's precision,
  * so both sides agree bit for bit.
  */
-#include "gradc.h"
+#include "host.h"
 #include "gradc_safetensors.h"
 
 #include <string.h>

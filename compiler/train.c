@@ -19,7 +19,7 @@
  * clock is the throughput it prints).
  */
 #define _POSIX_C_SOURCE 200809L
-#include "gradc.h"
+#include "host.h"
 #include "gradc_safetensors.h"
 
 #include <errno.h>
@@ -509,16 +509,18 @@ static int cmd_eval(Run *r)
 	return 0;
 }
 
+static int train_cmd(void *arg);
+
 int train_main(int argc, char **argv)
 {
 	Targs a = parse_targs(argc, argv);
-	jmp_buf jb;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		fputs(err_msg, stderr);
-		free_all();
-		return 1;
-	}
+	return run_command(train_cmd, &a);
+}
+
+/* train or eval with the arguments 'arg' (a Targs); run_command's body. */
+static int train_cmd(void *arg)
+{
+	Targs a = *(Targs *)arg;
 	Source *src = load_model(a.model);
 	if (is_onnx(a.model) && !a.init && !a.params)
 		a.init = a.model; /* the initializers (read_tensors) */
@@ -529,7 +531,5 @@ int train_main(int argc, char **argv)
 		error_plain("--pred: '%s' is no classifier (no int label with an output of its "
 			    "classes)",
 			    a.model);
-	int rc = !strcmp(a.cmd, "train") ? cmd_train(&r) : cmd_eval(&r);
-	free_all();
-	return rc;
+	return !strcmp(a.cmd, "train") ? cmd_train(&r) : cmd_eval(&r);
 }

@@ -120,6 +120,20 @@ void free_all(void)
 	}
 }
 
+int run_command(int (*body)(void *), void *arg)
+{
+	jmp_buf jb;
+	err_jmp = &jb;
+	if (setjmp(jb)) {
+		fputs(err_msg, stderr);
+		free_all();
+		return 1;
+	}
+	int rc = body(arg);
+	free_all();
+	return rc;
+}
+
 char *str_ndup(const char *s, size_t n)
 {
 	char *p = alloc(n + 1);

@@ -15,8 +15,8 @@
  * comparison (scripts/embedded.sh) checks the decimals to a relative
  * tolerance and reports whether the bits agree as well.
  *
- * The model is reached through glue.h, which scripts/embedded.sh writes for
- * each model from the prototypes in its header (inputs and outputs differ):
+ * The model is reached through glue.h, which gradc writes for each model
+ * (compile --harness embedded, from the API's rules in compiler/api.c):
  * GLUE(x) pastes the model prefix; glue_fill() fills the inputs;
  * GLUE_TRAIN(p, s, st) and GLUE_INFER(p) call the entry points on them;
  * glue_outputs() prints the outputs' checksums.

@@ -11,7 +11,7 @@ want() { for p in "$@"; do have_pkg "$p" || need="$need $p"; done; }
 
 case "$1" in
 build) want gcc libc6-dev liblua5.4-dev pkg-config ;;
-# python3: the tests' harness generator and JSON checks (tests/t_generated.sh);
+# python3: the tests' JSON and reference checks (t_report, t_fit, t_mlperf, t_conv_ref);
 # cmake: the examples built against a staged install (tests/t_cmake.sh)
 test) want gcc libc6-dev liblua5.4-dev pkg-config check clang python3 cmake ;;
 demo) want gcc libc6-dev liblua5.4-dev pkg-config ;;

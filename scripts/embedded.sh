@@ -7,8 +7,8 @@
 # Called by `make embedded` after `deps.sh embedded`; tests/t_embedded.sh
 # runs it in `make test`.  Needs build/gradc.  Work goes to build/embedded/.
 #
-# For each model NAME (embedded/harness.c is the program, glue.awk adapts it
-# to the model's inputs):
+# For each model NAME (embedded/harness.c is the program; its glue.h, which
+# adapts it to the model's inputs, is gradc compile --harness embedded's):
 #   1. gradc compile: the training build, and the --infer-only build with
 #      the initial parameters (drawn by NAME_init on the host) baked in with
 #      --params (const, in flash).  Big models (parameters over 256 KiB:
@@ -258,18 +258,17 @@ for model in $MODELS; do
 		"$GRADC" report "$model" $fit | grep -q "packing: off" && nopack="--no-pack" ;;
 	esac
 	# shellcheck disable=SC2086 # $fit: two options or none
-	if ! "$GRADC" compile "$model" $fit -o "$d/train" >"$d/gradc.log" 2>&1; then
+	if ! "$GRADC" compile "$model" $fit --harness embedded -o "$d/train" >"$d/gradc.log" 2>&1; then
 		fail "gradc-compile"
 	else
 		pb=$(awk -v k="${name}_PARAMS_BYTES" '$1 == "#define" && $2 == k { print $3 }' "$d/train/$name.h")
 		if [ "${pb:-0}" -gt $BIG ]; then
 			batch=1
-			"$GRADC" compile "$model" --batch 1 -o "$d/train" >"$d/gradc.log" 2>&1 ||
+			"$GRADC" compile "$model" --batch 1 --harness embedded -o "$d/train" >"$d/gradc.log" 2>&1 ||
 				fail "gradc-compile"
 		fi
 	fi
-	awk -v M="$name" -f embedded/glue.awk "$d/train/$name.h" >"$d/train/glue.h" 2>>"$d/gradc.log" ||
-		fail glue
+	cp "$d/train/${name}_glue.h" "$d/train/glue.h" 2>>"$d/gradc.log" || fail glue
 	cp "$d/train/glue.h" "$d/infer/glue.h"
 
 	# the initial parameters, from the host

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gradc.h"
+#include "host.h"
 
 #define CHECK(c)                                                                       \
 	do {                                                                           \

@@ -15,10 +15,12 @@
 #      clang++, also -march=native); compiling twice gives identical bytes;
 #   2. no trailing whitespace; every global symbol the .c defines starts
 #      with the model's prefix (generated/ is tests/t_golden.sh);
-#   3. a harness generated from the header (tests/gen_harness.py) links the
+#   3. the comparison harness of gradc (compile --harness compare, printed
+#      from the API's rules in compiler/api.c by compiler/glue.c) links the
 #      default, --no-fuse and f64 builds into one program, built with
-#      ASan/UBSan (without -g: GCC's variable tracking on the unrolled
-#      kernels would take ten times as long), and checks that they agree (outputs, objective, tracked
+#      ASan/UBSan (clang -O0 where installed, else cc -O1; without -g: GCC's
+#      variable tracking on the unrolled kernels would take ten times as
+#      long), and checks that they agree (outputs, objective, tracked
 #      means, gradients, parameters after three steps), the status paths
 #      (bad label, non-finite objective: parameters bit-identical) and
 #      save/load (round trip; corrupted or truncated blob refused);
@@ -27,7 +29,9 @@
 #      -march=native (AVX-512): the harness built that way with and without
 #      them (-DGRADC_NO_VECTOR_EXT): both pass and their digests (the bits
 #      of parameters, gradients, objective, outputs) are equal.
-# Environment: GRADC (default build/gradc), ROOT.  Needs python3 for step 3.
+# The models with convolutions are tests/t_generated_conv.sh's (this script
+# with GENERATED_SET=conv), so that the two halves run side by side.
+# Environment: GRADC (default build/gradc), ROOT.
 set -u
 ROOT=${ROOT:-$(pwd)}
 GRADC=${GRADC:-$ROOT/build/gradc}
@@ -66,9 +70,18 @@ rowsum=0
 printf '#include "gradc_rt.h"\n#ifndef GRADC_ROWSUM16\n#error no\n#endif\n' >"$tmp/rs.c"
 ${CC:-cc} -march=native -I"$RT" -c "$tmp/rs.c" -o "$tmp/rs.o" 2>/dev/null && rowsum=1
 
+# the harness: clang builds it with the sanitizers at -O0 in a fifth of the
+# time GCC takes at -O1 (UBSan's checks on the unrolled kernels)
+hcc="${CC:-cc} -O1"
+command -v clang >/dev/null 2>&1 && hcc="clang -O0"
+
 for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/models/l2one.nn \
 	"$ROOT"/tests/models/wdecay.nn "$ROOT"/tests/models/sgd1.nn "$ROOT"/tests/models/conv_*.nn; do
+	# GENERATED_SET=conv: the models with convolutions (t_generated_conv.sh), else the others
+	if grep -q 'conv2d(' "$m"; then [ "${GENERATED_SET:-}" = conv ] || continue
+	else [ "${GENERATED_SET:-}" != conv ] || continue; fi
 	name=$(basename "$m" .nn)
+	echo "$name: $(date +%T)"
 	d="$tmp/$name"
 	compile_variant "$name" "$d/def" || continue
 	compile_variant "$name" "$d/f64" --dtype f64 --name "${name}_d"
@@ -112,17 +125,17 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	fi
 
 	# the harness: fused vs --no-fuse vs f64, status paths, save/load
-	command -v python3 >/dev/null 2>&1 || { bad "python3 is missing (scripts/deps.sh test installs it)"; continue; }
 	grep -q "${name}_train_step" "$d/def/$name.h" || continue
 	h="$d/h"
 	mkdir -p "$h"
-	cp "$d/def/$name."[ch] "$d/nf/${name}_nf."[ch] "$d/f64/${name}_d."[ch] "$h/"
-	if ! python3 "$ROOT/tests/gen_harness.py" "$h" "$name" >"$h/harness.c" 2>"$h/err.txt"; then
-		bad "$name: harness generation: $(cat "$h/err.txt")"
+	cp "$d/nf/${name}_nf."[ch] "$d/f64/${name}_d."[ch] "$h/"
+	if ! "$GRADC" compile "$m" -o "$h" --harness compare 2>"$h/err.txt"; then
+		bad "$name: compile --harness compare: $(cat "$h/err.txt")"
 		continue
 	fi
-	cc=${CC:-cc}
-	if ! $cc -std=c99 -Wall -Wextra -Werror -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	cmp -s "$d/def/$name.c" "$h/$name.c" || bad "$name: --harness changed NAME.c"
+	mv "$h/${name}_compare.c" "$h/harness.c"
+	if ! $hcc -std=c99 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
 		-I"$RT" -I"$h" "$h/harness.c" "$h/$name.c" "$h/${name}_nf.c" "$h/${name}_d.c" \
 		"$RT/gradc_rt.c" -lm -o "$h/harness" 2>"$h/cc.txt"; then
 		bad "$name: harness build: $(head -10 "$h/cc.txt")"
@@ -135,6 +148,7 @@ for m in "$ROOT"/models/*.nn "$ROOT"/tests/models/packtail.nn "$ROOT"/tests/mode
 	# the vector-extension row sums (gradc_rt.h, AVX-512 only) give the bits
 	# of the plain C: the harness with -march=native, with and without them
 	[ "$rowsum" = 1 ] && grep -q GRADC_ROWSUM16 "$h/$name.c" || continue
+	cc=${CC:-cc}
 	for v in vec plain; do
 		flag=
 		[ $v = plain ] && flag=-DGRADC_NO_VECTOR_EXT

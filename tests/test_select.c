@@ -3,7 +3,8 @@
  *
  * optimize's step 0 (the SGD one-factor step, the L2 term folded out of
  * the gradient, textbook steps without fusion), select.c's product forms
- * and side sums (ordered by the scheduler), and the target row they read.
+ * and side sums (ordered by the scheduler), the target row they read, and
+ * kernel.c's loop nests of elementwise groups.
  */
 #include "testutil.h"
 
@@ -193,6 +194,33 @@ START_TEST(dtypes)
 }
 END_TEST
 
+/* kernel.c's loop nests: a broadcast operand keeps its dimensions apart,
+ * contiguous ones merge, a short innermost loop is unrolled. */
+START_TEST(ew_loop_nests)
+{
+	const char *text = "model t\nbatch 4\ninput x[3, 5]\nparam b[5] ~ zeros\n"
+	                   "y = relu(x + b)\nz = exp(x)\noutput y, z\n";
+	Graph *g = built(text, MODE_INFER, (Options){.infer_only = true, .no_fuse = true});
+	int64_t loop[MAX_RANK + 1];
+	bool unroll;
+	int lanes = g->target->vec_bytes / 4, seen = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		Op op = g->node[i].op;
+		if (op == OP_ADD) {  /* x + b: [4, 3, 5], b strides (0, 0, 1) */
+			ck_assert_int_eq(ew_loops(g, i, i, lanes, loop, &unroll), 2);
+			ck_assert(loop[0] == 12 && loop[1] == 5 && unroll);
+			seen++;
+		}
+		if (op == OP_EXP || op == OP_RELU) {  /* one contiguous loop of 60 */
+			ck_assert_int_eq(ew_loops(g, i, i, lanes, loop, &unroll), 1);
+			ck_assert(loop[0] == 60 && !unroll);
+			seen++;
+		}
+	}
+	ck_assert_int_eq(seen, 3);
+}
+END_TEST
+
 static Suite *select_suite(void)
 {
 	Suite *s = suite_create("select");
@@ -206,6 +234,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, target_row);
 	tcase_add_test(tc, tiles);
 	tcase_add_test(tc, dtypes);
+	tcase_add_test(tc, ew_loop_nests);
 	suite_add_tcase(s, tc);
 	return s;
 }

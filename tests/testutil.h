@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gradc.h"
+#include "host.h" /* gradc.h and the host commands */
 
 /* Run every test of 's' (forking, as check does by default) and return the
  * process exit status: 0 if all passed.  */

@@ -6,9 +6,11 @@
 -- the documentation of the API), the banner, the static arena, the
 -- parameter table, initialization, save/load and baked parameters.
 --
--- Declaration order is source order: inputs and parameters are sorted by
--- their (line, column) in the model file, never by node id, which the
--- scheduler may change.
+-- Declaration order (source order, never node ids, which the scheduler
+-- may change), the inputs NAME_infer takes and the labels' class counts
+-- come from C (compiler/api.c, handed over as model.api): the harnesses
+-- gradc prints (run, train, the tests', the embedded runs') call the
+-- entry points by the same rules.
 
 local cfmt = require "cfmt"
 
@@ -33,12 +35,6 @@ local function dims_product(shape)
   return table.concat(t, " * ")
 end
 
-local function by_position(a, b)
-  if a.line ~= b.line then return a.line < b.line end
-  if a.col ~= b.col then return a.col < b.col end
-  return a.name < b.name
-end
-
 ------------------------------------------------------------------ collect
 
 -- The API summary A: prefix, types, inputs, outputs, params, tracks.
@@ -54,15 +50,22 @@ function M.collect(model)
   local infer = model.modes[1]
   A.training = modes.train ~= nil
 
-  -- parameters and inputs, from the inference graph (it keeps every leaf)
-  A.params, A.inputs = {}, {}
+  -- parameters and inputs in declaration order, which inputs inference
+  -- takes and the labels' class counts: the API's rules, decided in C
+  -- (api.c, model.api); the nodes from the inference graph (it keeps every
+  -- leaf)
+  local leaf = {}
   for _, n in ipairs(infer.nodes) do
-    local e = {name = n.name, line = n.line or 0, col = n.col or 0, node = n}
-    if n.op == "param" then A.params[#A.params + 1] = e end
-    if n.op == "input" then A.inputs[#A.inputs + 1] = e end
+    if n.op == "param" or n.op == "input" then leaf[n.op .. " " .. n.name] = n end
   end
-  table.sort(A.params, by_position)
-  table.sort(A.inputs, by_position)
+  A.params, A.inputs = {}, {}
+  for i, name in ipairs(model.api.params) do
+    A.params[i] = {name = name, node = leaf["param " .. name]}
+  end
+  for i, e in ipairs(model.api.inputs) do
+    A.inputs[i] = {name = e.name, node = leaf["input " .. e.name], classes = e.classes,
+      infer = e.infer}
+  end
   local members = {}
   for i, pa in ipairs(A.params) do
     local n = pa.node
@@ -89,26 +92,12 @@ function M.collect(model)
     if not pa.frozen then A.trainable[#A.trainable + 1] = pa end
   end
 
-  -- label inputs: the smallest class count among their cross_entropy uses
-  local classes = {}
-  for _, g in ipairs(model.modes) do
-    for _, n in ipairs(g.nodes) do
-      if n.op == "cross_entropy" then
-        local lab, lo = g.nodes[n.inputs[2] + 1], g.nodes[n.inputs[1] + 1]
-        local c = lo.shape[1]
-        if not classes[lab.name] or c < classes[lab.name] then classes[lab.name] = c end
-      end
-    end
-  end
-  local outs = {}
-  for _, id in ipairs(infer.out) do outs[id] = true end
   A.infer_inputs = {}
   for _, inp in ipairs(A.inputs) do
     local n = inp.node
     inp.int = n.type == "int"
     inp.size = cfmt.numel(n.shape)
-    inp.classes = classes[inp.name]
-    if (n.n_use or 0) > 0 or outs[n.id] then A.infer_inputs[#A.infer_inputs + 1] = inp end
+    if inp.infer then A.infer_inputs[#A.infer_inputs + 1] = inp end
     inp.node = nil
   end
 

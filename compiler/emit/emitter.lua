@@ -190,10 +190,7 @@ end
 -- Where node id's value becomes available: the step of the root that
 -- computes it, or -1 for leaves.
 local function exec_step(g, id)
-  local n = g.nodes[id + 1]
-  if n.kind == "leaf" then return -1 end
-  while n.fuse and n.fuse >= 0 do n = g.nodes[n.fuse + 1] end
-  return n.id
+  return g.nodes[id + 1].step  -- (emit.c, from the scheduled graph)
 end
 
 -- if (y[b] < 0 || y[b] >= classes) return GRADC_EBADLABEL; for every label
@@ -653,8 +650,7 @@ local function plan_comment(A, g, out)
   for _, n in ipairs(g.nodes) do
     if (n.scratch or 0) > 0 then
       local K = {node = function(_, id) return g.nodes[id + 1] end}
-      local s = n
-      while s.fuse >= 0 do s = g.nodes[s.fuse + 1] end
+      local s = g.nodes[n.step + 1]
       rows[#rows + 1] = {fmt("scratch(%s)", kernels.label(K, n.id)), "pack",
         fmt("[%d,%d]", n.mm.k, n.mm.pack), cfmt.int(n.scratch_offset), cfmt.int(n.scratch),
         fmt("%d..%d", s.id, s.id)}

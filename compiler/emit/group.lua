@@ -344,30 +344,18 @@ end
 
 local LOOP_NAMES = {"i", "j", "k", "l", "i4", "i5"}
 
--- An elementwise group without a product (or an update): loops over the
--- root's index space, contiguous dimensions merged.
+-- An elementwise group without a product (or an update): the loop nest
+-- kernel.c chose (root.loops: the root's index space, contiguous
+-- dimensions merged; root.unroll: the innermost unrolled).
 local function ew_group(K, root, members)
-  local dims = full(K, root)
-  local lists = {cfmt.contiguous(dims)}
-  local inside = {}
-  for _, m in ipairs(members) do inside[m.id] = true end
-  local function collect(n)
-    for k, id in ipairs(n.inputs) do
-      if not inside[id] and not is_literal(K:node(id)) then
-        lists[#lists + 1] = bcast(K, n, k)
-      end
-    end
-  end
-  for _, m in ipairs(members) do collect(m) end
-  collect(root)
-  local D = cfmt.merge_dims(dims, lists)
+  local D = root.loops or error(fmt("group.lua: no loop nest for %s#%d", root.op, root.id), 0)
   local P = cfmt.contiguous(D)
   local vars = {}
   if #D == 0 then K:open("") end
   for k = 1, #D do
     local v = K:iname(LOOP_NAMES[k])
     vars[k] = {e = v, n = D[k], w = P[k]}
-    K:loop(v, D[k], k == #D and k > 1 and D[k] <= 2 * K.block)
+    K:loop(v, D[k], k == #D and root.unroll)
   end
   group_body(K, root, members, vars)
   for _ = 1, math.max(#D, 1) do K:close() end

@@ -50,10 +50,12 @@ local function tiny(fuse, mm, n)
       fuse = fuse and 4 or -1, sto = fuse and "none" or "arena", offset = 0, line = 7, text = "z = W @ x"},
     node{id = 4, op = "add", kind = "binary", shape = {n}, batched = true, inputs = {3, 2},
       bcast = {{n, 1}, {0, 1}}, fuse = fuse and 5 or -1, sto = fuse and "none" or "arena",
-      offset = fuse and 0 or 64, line = 8, text = "h = relu(z + b)"},
+      offset = fuse and 0 or 64, line = 8, text = "h = relu(z + b)",
+      loops = not fuse and {2, n} or nil, unroll = true},  -- kernel.c's loop nest (b broadcast)
     node{id = 5, op = "relu", kind = "unary", name = "h", shape = {n}, batched = true,
       inputs = {4}, bcast = {{n, 1}}, sto = "output", line = 8, text = "h = relu(z + b)",
-      members = fuse and {3, 4} or nil},  -- emit.c lists a root's fused nodes
+      members = fuse and {3, 4} or nil,  -- emit.c lists a root's fused nodes
+      loops = not fuse and {2 * n} or nil, unroll = false},
   }
   return {
     name = "tiny", model = "tiny", source = "tiny.nn", version = "test", batch = 2,
@@ -61,6 +63,9 @@ local function tiny(fuse, mm, n)
     target = {name = "portable", vec_bytes = 64, vec_regs = 32, stack_bytes = 4096, align = 64,
       fma = true, int8_dot = false},
     values = {},
+    -- the API's rules, decided in C (api.c): declaration order, what
+    -- inference takes, label classes
+    api = {inputs = {{name = "x", infer = true}}, params = {"W", "b"}},
     modes = {{mode = "infer", batch = 2, loss = -1, objective = -1, out = {5}, track = {},
       track_mean = {}, arena_bytes = 128, lower_bound = 128, unshared_bytes = 128,
       opt = {kind = "sgd", lr = 0.1, momentum = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8,

@@ -1,0 +1,74 @@
+/* kernel.c: kernel records, the loop decisions the emitter prints.
+ *
+ * Requires: a scheduled graph (each root's fused members right before it,
+ *           verify_schedule) and its target row.
+ * Fills:    nothing in the graph; emit.c hands each record to Lua with
+ *           its root (Node table fields 'loops' and 'unroll').
+ *
+ * An elementwise group (a root that is elementwise or an optimizer update,
+ * no product or convolution among its members) runs as one loop nest over
+ * the root's full index space (batch first).  ew_loops chooses its shape:
+ *   1. the dimensions of extent 1 go;
+ *   2. two neighbouring dimensions merge into one loop when the root and
+ *      every operand read from outside the group (literals are folded into
+ *      the formula) are laid out contiguously across them (NumPy strides,
+ *      bcast_strides: a broadcast operand's zero strides keep its
+ *      dimensions apart);
+ *   3. in a nest of two or more loops, the innermost is unrolled when it
+ *      spans at most two vectors of the target (the compiler then keeps
+ *      the rows in registers).
+ * The Lua emitter (group.lua, ew_group) prints the nest it is given; the
+ * operands' offsets within it are its own arithmetic on the strides.
+ *
+ * Limits: the products' and convolutions' loops are select.c's tiles and
+ * conv.lua's own.
+ */
+#include "gradc.h"
+
+/* Is node 'id' a literal the formula folds in (no array to index)? */
+static bool is_literal(const Graph *g, int id)
+{
+	return g->node[id].op == OP_CONST || g->node[id].op == OP_FILL;
+}
+
+int ew_loops(const Graph *g, int first, int r, int lanes, int64_t loop[MAX_RANK + 1],
+	     bool *unroll)
+{
+	int64_t dim[MAX_RANK + 1];
+	int rank = full_dims(g, &g->node[r], dim);
+	/* the strides of every array the group reads or writes, per dimension */
+	int cap = 1 + (r - first + 1) * MAX_IN, n_list = 0;
+	int64_t(*list)[MAX_RANK + 1] = alloc(sizeof *list * (size_t)cap);
+	int64_t acc = 1;
+	for (int k = rank - 1; k >= 0; k--) {
+		list[0][k] = acc;
+		acc *= dim[k];
+	}
+	n_list = 1;
+	for (int m = first; m <= r; m++) {
+		const Node *n = &g->node[m];
+		for (int k = 0; k < n->n_in; k++)
+			if (!(n->in[k] >= first && n->in[k] < r) && !is_literal(g, n->in[k]))
+				bcast_strides(g, n, &g->node[n->in[k]], list[n_list++]);
+	}
+	/* merge: loop[n - 1] absorbs dimension k when every array steps
+	 * over it by its stride there times the extent (s[l] holds each
+	 * array's stride of the innermost loop so far) */
+	int64_t *s = alloc(sizeof *s * (size_t)n_list);
+	int n = 0;
+	for (int k = 0; k < rank; k++) {
+		if (dim[k] == 1)
+			continue;
+		bool merge = n > 0;
+		for (int l = 0; l < n_list && merge; l++)
+			merge = s[l] == list[l][k] * dim[k];
+		if (merge)
+			loop[n - 1] *= dim[k];
+		else
+			loop[n++] = dim[k];
+		for (int l = 0; l < n_list; l++)
+			s[l] = list[l][k];
+	}
+	*unroll = n > 1 && loop[n - 1] <= 2 * lanes;
+	return n;
+}
