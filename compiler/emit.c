@@ -275,6 +275,34 @@ static void push_members(lua_State *L, const Graph *g, const int *root, int r)
 	}
 }
 
+/* The class labels the graph reads, in the order of their first
+ * cross_entropy (or its gradient), each with its class count: the smallest
+ * logit count of the nodes reading it.  Lua checks them on entry. */
+static void push_labels(lua_State *L, const Graph *g)
+{
+	int64_t *lab = alloc(sizeof(int64_t) * (size_t)(g->n_node + 1));
+	int64_t *classes = alloc(sizeof(int64_t) * (size_t)(g->n_node + 1));
+	int n = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Node *nd = &g->node[i];
+		int y = nd->op == OP_CROSS_ENTROPY ? nd->in[1] : nd->op == OP_CE_GRAD ? nd->in[2] : -1;
+		if (y < 0)
+			continue;
+		int64_t c = g->node[nd->in[nd->op == OP_CROSS_ENTROPY ? 0 : 1]].shape.dim[0];
+		int k = 0;
+		while (k < n && lab[k] != y)
+			k++;
+		if (k == n) {
+			lab[n] = y;
+			classes[n++] = c;
+		} else if (c < classes[k]) {
+			classes[k] = c;
+		}
+	}
+	set_ints(L, "labels", lab, n);
+	set_ints(L, "label_classes", classes, n);
+}
+
 static void push_graph(lua_State *L, const Graph *g)
 {
 	lua_createtable(L, 0, 20);
@@ -293,6 +321,7 @@ static void push_graph(lua_State *L, const Graph *g)
 	set_str_list(L, "out_name", g->out_name, g->n_out);
 	set_str_list(L, "track_name", g->track_name, g->n_track);
 	set_bool(L, "has_minimize", g->has_minimize);
+	push_labels(L, g);
 	set_int(L, "arena_bytes", g->arena_bytes);
 	set_int(L, "lower_bound", g->lower_bound);
 	set_int(L, "unshared_bytes", g->unshared_bytes);

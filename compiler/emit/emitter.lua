@@ -5,6 +5,7 @@
 --   infer_only, no_fuse, params, align, values = {{name, text}},
 --   modes = { graph, ... }: MODE_INFER first, then train and grad; each
 --   graph has mode, batch, loss, objective, out, track, track_mean, opt,
+--   labels and label_classes (the class labels it checks on entry),
 --   arena_bytes, lower_bound, unshared_bytes and nodes[id + 1] (ids are
 --   0-based, as in C).
 --
@@ -196,25 +197,14 @@ end
 -- if (y[b] < 0 || y[b] >= classes) return GRADC_EBADLABEL; for every label
 -- input this graph reads.
 local function label_checks(K)
-  local classes, order = {}, {}
-  for _, n in ipairs(K.g.nodes) do
-    local lab, lo
-    if n.op == "cross_entropy" then lab, lo = n.inputs[2], n.inputs[1] end
-    if n.op == "cross_entropy_grad" then lab, lo = n.inputs[3], n.inputs[2] end
-    if lab then
-      local c = K:node(lo).shape[1]
-      if not classes[lab] then order[#order + 1] = lab end
-      if not classes[lab] or c < classes[lab] then classes[lab] = c end
-    end
-  end
-  for _, lab in ipairs(order) do
-    local y = K:node(lab)
+  for i, lab in ipairs(K.g.labels or {}) do  -- none in hand-made test graphs
+    local y, classes = K:node(lab), K.g.label_classes[i]
     local nb = y.batched and K.batch or 1
     local b = K:iname("b")
-    K:line(fmt("/* class labels in [0, %d), before anything changes */", classes[lab]))
+    K:line(fmt("/* class labels in [0, %d), before anything changes */", classes))
     local at = nb > 1 and fmt("%s[%s]", K:ptr(lab), b) or K:ptr(lab) .. "[0]"
     if nb > 1 then K:loop(b, nb) else K:open("") end
-    K:open(fmt("if (%s < 0 || %s >= %d)", at, at, classes[lab]))
+    K:open(fmt("if (%s < 0 || %s >= %d)", at, at, classes))
     K:line("return GRADC_EBADLABEL;")
     K:close()
     K:close()
