@@ -16,7 +16,11 @@
  * vectors of the buffer, MR x NR multiply-adds, no clipping, no
  * horizontal sums.  The input gradient of a stride-1 convolution is the
  * same form: a convolution of dy by the transposed, flipped weights (read
- * in place, no copy), padded kh - 1 - pt above (and so on).
+ * in place, no copy), padded kh - 1 - pt above (and so on).  The weight
+ * gradient (conv2d_dw) sums over pixels: tiles of MR output channels by
+ * the kw taps of one (c, u), V lanes along the output row, a padded input
+ * row on the stack; MR = half the registers / kw (AVX-512 5 for 3x3,
+ * AVX2 2, a scalar FPU 5).
  *
  * Chosen when the kernel is fused (not --no-fuse), has one group (the
  * depthwise and grouped ones keep the row form), the buffer fits twice the
@@ -57,6 +61,21 @@ static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, 
 		tl->mr = co;
 }
 
+/* conv2d_dw: MR output channels by the kernel's kw columns of V-lane
+ * accumulators, within half the registers (its buffer is one padded row) */
+static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
+{
+	int64_t es = dt_bytes(n->dtype), co = g->node[n->in[0]].shape.dim[0];
+	for (int k = 0; k < nv; k++) {
+		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		int64_t mr = v[k]->vec_regs / 2 / n->win.kw;
+		mr = mr < 1 ? 1 : mr > co ? co : mr;
+		n->mm.tile[k] = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = mr, .nr = 1,
+		                              .kernels = v[k]->kernels};
+	}
+	n->mm.n_tile = nv;
+}
+
 void select_conv(Graph *g, bool fuse)
 {
 	const Target *v[MAX_VARIANTS];
@@ -64,11 +83,15 @@ void select_conv(Graph *g, bool fuse)
 	for (int i = 0; i < g->n_node; i++) {
 		Node *n = &g->node[i];
 		const Window *w = &n->win;
-		if (n->op != OP_CONV2D && n->op != OP_CONV2D_DX)
+		if (n->op != OP_CONV2D && n->op != OP_CONV2D_DX && n->op != OP_CONV2D_DW)
 			continue;
 		n->mm.n_tile = 0;
 		if (!fuse || w->groups != 1)
 			continue;
+		if (n->op == OP_CONV2D_DW) {
+			weight_tiles(g, n, v, nv);
+			continue;
+		}
 		/* x: the tile form's input (conv2d_dx: dy), y: its output */
 		const Node *x = &g->node[n->in[0]], *y = n;
 		int64_t sw = w->sw, pl = w->pl, pr = w->pr;

@@ -518,6 +518,123 @@ local function dx_geometry(K, p)
     end}
 end
 
+-- The weight gradient in the tile form (select_conv.c: t.v lanes, t.mr
+-- output channels): dW[o][c][u][v] = sum over (b, i, j) of dy[b, o, i, j]
+-- x[b, c, hi, j sw + v dw - pl].  For each block of MR output channels
+-- and each (c, u), MR x kw accumulators of V lanes sum over the samples
+-- and output rows; input row hi is copied into a zero-padded, phase-split
+-- row (as the forward's; the padding is zeroed once, the copies never
+-- write it), so every tap reads unit-stride vectors along j; each chunk
+-- of lanes loads MR values of dy and kw of the row for MR x kw
+-- multiply-adds.  The lanes are summed in order at the end, then the
+-- epilogue (the SGD update) runs on each weight's sum.
+local function tile_dw(K, root, members, p, t)
+  local q = geometry(K, p)
+  local k = q.k
+  local T, V, MR = K.T, t.v, t.mr
+  local dy, x = p.inputs[1], p.inputs[2]
+  local sw = k.sw
+  local NP = (q.w + k.pl + k.pr + sw - 1) // sw
+  local ROW = sw * NP
+  local nl = math.min(V, q.wo)
+  local b, i, c, u, e, wi, hi, l = K:iname("b"), K:iname("i"), K:iname("c"), K:iname("u"),
+    K:iname("e"), K:iname("wi"), K:iname("hi"), K:iname("l")
+  local xr, a, s_ = K:iname("xr"), K:iname("a"), K:iname("sum")
+  K:open("")
+  K:line(fmt("%s %s[%d];", T, xr, ROW))
+  K:loop(e, ROW)
+  K:line(fmt("%s[%s] = %s;", xr, e, K:lit(0)))
+  K:close()
+  local function block(o0, mr)
+    loop0(K, c, q.c)
+    loop0(K, u, k.kh)
+    local cv, uv = q.c > 1 and c or nil, k.kh > 1 and u or "0"
+    K:line(fmt("%s %s[%d][%d];", T, a, mr * k.kw, nl))
+    K:loop(e, mr * k.kw)
+    if nl > 1 then K:loop(l, nl, true) else K:open("") end
+    K:line(fmt("%s[%s][%s] = %s;", a, e, nl > 1 and l or "0", K:lit(0)))
+    K:close()
+    K:close()
+    loop0(K, b, q.nb)
+    K:loop(i, q.ho)
+    K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(uv, k.dh)}),
+      -k.pt)))
+    local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
+    if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
+    K:loop(wi, q.w)
+    local src = at({q.xb and q.nb > 1 and b or nil, cv, hi, wi}, {q.nb, q.c, q.h, q.w})
+    local dst = plus(wi, k.pl)
+    if sw > 1 then dst = fmt("(%s) %% %d * %d + (%s) / %d", dst, sw, NP, dst, sw) end
+    K:line(fmt("%s[%s] = %s;", xr, dst, K:read(x, src)))
+    K:close()
+    -- chunks of nl columns, then the rest
+    local function chunk(j0, n)
+      local lv = n > 1 and l or "0"
+      if n > 1 then K:loop(l, n, true) else K:open("") end
+      local jl = sum({j0 ~= "0" and j0 or nil, lv ~= "0" and lv or nil})
+      for r = 0, mr - 1 do
+        local o = plus(o0, r)
+        if o:find(" ") then o = "(" .. o .. ")" end
+        local di = at({q.yb and q.nb > 1 and b or nil, o, i, nil}, {q.nb, q.co, q.ho, q.wo})
+        K:line(fmt("const %s %s = %s;", T, K:iname("d" .. r), K:read(dy, sum({di ~= "0" and di or
+          nil, jl ~= "0" and jl or nil}))))
+      end
+      for v = 0, k.kw - 1 do
+        local ph, off = v * k.dw % sw, v * k.dw // sw
+        local xv = K:iname("x" .. v)
+        K:line(fmt("const %s %s = %s[%s];", T, xv, xr, sum({tostring(ph * NP + off),
+          jl ~= "0" and jl or nil})))
+        for r = 0, mr - 1 do
+          K:line(fmt("%s[%d][%s] += %s * %s;", a, r * k.kw + v, lv, K:iname("d" .. r), xv))
+        end
+      end
+      K:close()
+    end
+    local full = q.wo // nl
+    if full > 1 then
+      local j0 = K:iname("j0")
+      K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", j0, j0, full * nl, j0, nl))
+      chunk(j0, nl)
+      K:close()
+    else
+      chunk("0", nl)
+    end
+    if q.wo % nl > 0 then chunk(tostring(full * nl), q.wo % nl) end
+    K:close()
+    K:close()
+    -- each weight's lanes summed in order, then the epilogue
+    for r = 0, mr - 1 do
+      for v = 0, k.kw - 1 do
+        K:open("")
+        K:line(fmt("%s %s = %s[%d][0];", T, s_, a, r * k.kw + v))
+        if nl > 1 then
+          K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, nl, l))
+          K:line(fmt("%s += %s[%d][%s];", s_, a, r * k.kw + v, l))
+          K:close()
+        end
+        local o = plus(o0, r)
+        if o:find(" ") then o = "(" .. o .. ")" end
+        group_body(K, root, members, vars_of(K, root, nil, {o, cv or "0", uv, tostring(v)}), p.id,
+          s_)
+        K:close()
+      end
+    end
+    K:close()
+    K:close()
+  end
+  local full = q.co // MR
+  if full > 1 then
+    local o0 = K:iname("o0")
+    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", o0, o0, full * MR, o0, MR))
+    block(o0, MR)
+    K:close()
+  elseif full == 1 then
+    block("0", MR)
+  end
+  if q.co % MR > 0 then block(tostring(full * MR), q.co % MR) end
+  K:close()
+end
+
 local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
 local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}
 
@@ -533,7 +650,9 @@ function M.conv_group(K, root, members, p)
       K:directive(n == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
         n < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
     end
-    if t.form == "tile" then
+    if t.form == "tile" and p.op == "conv2d_dw" then
+      tile_dw(K, root, members, p, t)
+    elseif t.form == "tile" then
       tile_conv(K, root, members, p, t, TILE_GEO[p.op](K, p))
     else
       CONV[p.op](K, root, members, p)
