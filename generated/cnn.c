@@ -3232,46 +3232,543 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 *   sum over b, ho, wo of dJ/d(conv2d#13) p1 (a correlation)   [fused]
 	 * W2 = (1 - lr 0.001) W2 - lr G   (dJ/dW2 = sum over b, ho, wo of dJ/d(conv2d#13) p1 (a correlation) + 0.001 W2 = G + 0.001 W2)   [32,16,3,3] x [32,16,3,3]   (cnn.nn:30)
 	 */
-	for (int o_ = 0; o_ < 32; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][4];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
+								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
+								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 4; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[0][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[1][l] += t36[b * 512 + o_ * 16 + i * 4 + l] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[2][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real g = sums[v];
-					p->W2[o_ * 144 + c * 9 + u * 3 + v] = (1.0f - lr * 0.001f) * p->W2[o_ * 144 + c * 9 + u * 3 + v] - lr * g;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							for (int j0 = 0; j0 < 4; j0 += 1) {
+								{
+									const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + j0];
+									const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + j0];
+									const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + j0];
+									const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + j0];
+									const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][1];
+				for (int e = 0; e < 6; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+						for (int j0 = 0; j0 < 4; j0 += 1) {
+							{
+								const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + j0];
+								const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								a[3][0] += d1 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								a[4][0] += d1 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+								a[5][0] += d1 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 32; o0 += 2) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][4];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh1 = maxpool2d_grad(dp1, h1, kernel (2, 2), stride (2, 2))   [B,16,4,4] x [B,16,8,8] -> [B,16,8,8]   (cnn.nn:20)
 	 *   dJ/dh1 = dJ/dp1 routed to the first maximum of each window of h1
@@ -3314,56 +3811,496 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 *   sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation)   [fused]
 	 * W1 = (1 - lr 0.001) W1 - lr G   (dJ/dW1 = sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation) + 0.001 W1 = G + 0.001 W1)   [16,1,3,3] x [16,1,3,3]   (cnn.nn:30)
 	 */
-	for (int o_ = 0; o_ < 16; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
+								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
+								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real g = sums[v];
-					p->W1[o_ * 9 + u * 3 + v] = (1.0f - lr * 0.001f) * p->W1[o_ * 9 + u * 3 + v] - lr * g;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + j0];
+									const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + j0];
+									const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + j0];
+									const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + j0];
+									const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][1];
+				for (int e = 0; e < 3; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 16; o0 += 2) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(relu_grad#43)   [B,16,8,8] -> [16,1,1]   (cnn.nn:19)
 	 *   dJ/db1 = dJ/d(add#10)
@@ -5120,46 +6057,543 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * dW2 = conv2d_dw#38 + scale#37   [32,16,3,3] x [32,16,3,3] -> [32,16,3,3]   (cnn.nn:21)
 	 *   dJ/dW2 = sum over b, ho, wo of dJ/d(conv2d#13) p1 (a correlation) + 0.001 W2
 	 */
-	for (int o_ = 0; o_ < 32; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][4];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
+								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
+								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 0];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 4; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[0][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[1][l] += t36[b * 512 + o_ * 16 + i * 4 + l] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[2][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real t37 = 0.001f * p->W2[o_ * 144 + c * 9 + u * 3 + v];
-					grad->W2[o_ * 144 + c * 9 + u * 3 + v] = sums[v] + t37;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							for (int j0 = 0; j0 < 4; j0 += 1) {
+								{
+									const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + j0];
+									const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + j0];
+									const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + j0];
+									const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + j0];
+									const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 0];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][1];
+				for (int e = 0; e < 6; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+						for (int j0 = 0; j0 < 4; j0 += 1) {
+							{
+								const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + j0];
+								const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								a[3][0] += d1 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								a[4][0] += d1 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+								a[5][0] += d1 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[3][0];
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[4][0];
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[5][0];
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 32; o0 += 2) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][4];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 0];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db2 = reduce_to(relu_grad#36)   [B,32,4,4] -> [32,1,1]   (cnn.nn:21)
 	 *   dJ/db2 = dJ/d(add#14)
@@ -5473,56 +6907,496 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * dW1 = conv2d_dw#46 + scale#45   [16,1,3,3] x [16,1,3,3] -> [16,1,3,3]   (cnn.nn:19)
 	 *   dJ/dW1 = sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation) + 0.001 W1
 	 */
-	for (int o_ = 0; o_ < 16; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
+								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
+								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 0];
+						grad->W1[o0 * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 1];
+						grad->W1[o0 * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 2];
+						grad->W1[o0 * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
+					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real t45 = 0.001f * p->W1[o_ * 9 + u * 3 + v];
-					grad->W1[o_ * 9 + u * 3 + v] = sums[v] + t45;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
+					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
+					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + j0];
+									const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + j0];
+									const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + j0];
+									const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + j0];
+									const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 0];
+						grad->W1[o0 * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 1];
+						grad->W1[o0 * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 2];
+						grad->W1[o0 * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][1];
+				for (int e = 0; e < 3; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
+					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
+					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
+					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 16; o0 += 2) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 0];
+						grad->W1[o0 * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 1];
+						grad->W1[o0 * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 2];
+						grad->W1[o0 * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {

@@ -6664,56 +6664,637 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	 *   dL/dW7 = sum over b, ho, wo of dL/d(conv2d#44) y3 (a correlation)   [fused]
 	 * W7 -= sgd step(dL/dW7)   [64,64,3,3] x [64,64,3,3]   (ic_resnet8.nn:55)
 	 */
-	for (int o_ = 0; o_ < 64; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
+								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
+								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								a_[6][l] += d2 * x0_;
+								a_[9][l] += d3 * x0_;
+								a_[12][l] += d4 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								a_[7][l] += d2 * x1_;
+								a_[10][l] += d3 * x1_;
+								a_[13][l] += d4 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
+								a_[11][l] += d3 * x2_;
+								a_[14][l] += d4 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[9][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[10][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[11][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[12][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[13][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[14][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				ic_resnet8_real a_[12][8];
+				for (int e = 0; e < 12; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
 					}
 				}
 				{
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += dz3[o_ * 64 + i * 8 + (l + 1)] * y3[c * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
+							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
+							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
+							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[0 + l];
+							a_[0][l] += d0 * x0_;
+							a_[3][l] += d1 * x0_;
+							a_[6][l] += d2 * x0_;
+							a_[9][l] += d3 * x0_;
+							const ic_resnet8_real x1_ = xr[1 + l];
+							a_[1][l] += d0 * x1_;
+							a_[4][l] += d1 * x1_;
+							a_[7][l] += d2 * x1_;
+							a_[10][l] += d3 * x1_;
+							const ic_resnet8_real x2_ = xr[2 + l];
+							a_[2][l] += d0 * x2_;
+							a_[5][l] += d1 * x2_;
+							a_[8][l] += d2 * x2_;
+							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
-				ic_resnet8_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
 					}
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 0] -= lr * g;
 				}
-				for (int v = 0; v < 3; v++) {
-					const ic_resnet8_real g = sums[v];
-					p->W7[o_ * 576 + c * 9 + u * 3 + v] -= lr * g;
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[3][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[4][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[5][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[6][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[7][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[8][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[9][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[10][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[11][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + j0];
+									const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + j0];
+									const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + j0];
+									const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + j0];
+									const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + j0];
+									const ic_resnet8_real x0_ = xr[0 + j0];
+									a_[0][0] += d0 * x0_;
+									a_[3][0] += d1 * x0_;
+									a_[6][0] += d2 * x0_;
+									a_[9][0] += d3 * x0_;
+									a_[12][0] += d4 * x0_;
+									const ic_resnet8_real x1_ = xr[1 + j0];
+									a_[1][0] += d0 * x1_;
+									a_[4][0] += d1 * x1_;
+									a_[7][0] += d2 * x1_;
+									a_[10][0] += d3 * x1_;
+									a_[13][0] += d4 * x1_;
+									const ic_resnet8_real x2_ = xr[2 + j0];
+									a_[2][0] += d0 * x2_;
+									a_[5][0] += d1 * x2_;
+									a_[8][0] += d2 * x2_;
+									a_[11][0] += d3 * x2_;
+									a_[14][0] += d4 * x2_;
+								}
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[12][1];
+				for (int e = 0; e < 12; e++) {
+					{
+						a_[e][0] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + j0];
+								const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + j0];
+								const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + j0];
+								const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + j0];
+								const ic_resnet8_real x0_ = xr[0 + j0];
+								a_[0][0] += d0 * x0_;
+								a_[3][0] += d1 * x0_;
+								a_[6][0] += d2 * x0_;
+								a_[9][0] += d3 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + j0];
+								a_[1][0] += d0 * x1_;
+								a_[4][0] += d1 * x1_;
+								a_[7][0] += d2 * x1_;
+								a_[10][0] += d3 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + j0];
+								a_[2][0] += d0 * x2_;
+								a_[5][0] += d1 * x2_;
+								a_[8][0] += d2 * x2_;
+								a_[11][0] += d3 * x2_;
+							}
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+			}
+		}
+	}
+#else
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 64; o0 += 2) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db7 = reduce_to(dz3)   [B,64,8,8] -> [64,1,1]   (ic_resnet8.nn:45)
 	 *   dL/db7 = dL/dz3
@@ -10095,55 +10676,577 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	/* dW7 = conv2d_dw(dz3, y3, kernel (3, 3), padding (1, 1, 1, 1))   [B,64,8,8] x [B,64,8,8] -> [64,64,3,3]   (ic_resnet8.nn:45)
 	 *   dL/dW7 = sum over b, ho, wo of dL/d(conv2d#44) y3 (a correlation)
 	 */
-	for (int o_ = 0; o_ < 64; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
+								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
+								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								a_[6][l] += d2 * x0_;
+								a_[9][l] += d3 * x0_;
+								a_[12][l] += d4 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								a_[7][l] += d2 * x1_;
+								a_[10][l] += d3 * x1_;
+								a_[13][l] += d4 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
+								a_[11][l] += d3 * x2_;
+								a_[14][l] += d4 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[9][l];
+						}
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[10][l];
+						}
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[11][l];
+						}
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[12][l];
+						}
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[13][l];
+						}
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[14][l];
+						}
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				ic_resnet8_real a_[12][8];
+				for (int e = 0; e < 12; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
 					}
 				}
 				{
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += dz3[o_ * 64 + i * 8 + (l + 1)] * y3[c * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
+							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
+							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
+							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[0 + l];
+							a_[0][l] += d0 * x0_;
+							a_[3][l] += d1 * x0_;
+							a_[6][l] += d2 * x0_;
+							a_[9][l] += d3 * x0_;
+							const ic_resnet8_real x1_ = xr[1 + l];
+							a_[1][l] += d0 * x1_;
+							a_[4][l] += d1 * x1_;
+							a_[7][l] += d2 * x1_;
+							a_[10][l] += d3 * x1_;
+							const ic_resnet8_real x2_ = xr[2 + l];
+							a_[2][l] += d0 * x2_;
+							a_[5][l] += d1 * x2_;
+							a_[8][l] += d2 * x2_;
+							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
-				ic_resnet8_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
 					}
+					grad->W7[60 * 576 + c * 9 + u * 3 + 0] = sum;
 				}
-				for (int v = 0; v < 3; v++) {
-					grad->W7[o_ * 576 + c * 9 + u * 3 + v] = sums[v];
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					grad->W7[60 * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					grad->W7[60 * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[3][l];
+					}
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[4][l];
+					}
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[5][l];
+					}
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[6][l];
+					}
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[7][l];
+					}
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[8][l];
+					}
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[9][l];
+					}
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[10][l];
+					}
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[11][l];
+					}
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + j0];
+									const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + j0];
+									const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + j0];
+									const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + j0];
+									const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + j0];
+									const ic_resnet8_real x0_ = xr[0 + j0];
+									a_[0][0] += d0 * x0_;
+									a_[3][0] += d1 * x0_;
+									a_[6][0] += d2 * x0_;
+									a_[9][0] += d3 * x0_;
+									a_[12][0] += d4 * x0_;
+									const ic_resnet8_real x1_ = xr[1 + j0];
+									a_[1][0] += d0 * x1_;
+									a_[4][0] += d1 * x1_;
+									a_[7][0] += d2 * x1_;
+									a_[10][0] += d3 * x1_;
+									a_[13][0] += d4 * x1_;
+									const ic_resnet8_real x2_ = xr[2 + j0];
+									a_[2][0] += d0 * x2_;
+									a_[5][0] += d1 * x2_;
+									a_[8][0] += d2 * x2_;
+									a_[11][0] += d3 * x2_;
+									a_[14][0] += d4 * x2_;
+								}
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[12][1];
+				for (int e = 0; e < 12; e++) {
+					{
+						a_[e][0] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + j0];
+								const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + j0];
+								const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + j0];
+								const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + j0];
+								const ic_resnet8_real x0_ = xr[0 + j0];
+								a_[0][0] += d0 * x0_;
+								a_[3][0] += d1 * x0_;
+								a_[6][0] += d2 * x0_;
+								a_[9][0] += d3 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + j0];
+								a_[1][0] += d0 * x1_;
+								a_[4][0] += d1 * x1_;
+								a_[7][0] += d2 * x1_;
+								a_[10][0] += d3 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + j0];
+								a_[2][0] += d0 * x2_;
+								a_[5][0] += d1 * x2_;
+								a_[8][0] += d2 * x2_;
+								a_[11][0] += d3 * x2_;
+							}
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					grad->W7[60 * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					grad->W7[60 * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					grad->W7[60 * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+			}
+		}
+	}
+#else
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 64; o0 += 2) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_L[0])) {
