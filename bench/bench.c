@@ -41,7 +41,13 @@
 
 #include <valgrind/callgrind.h>
 
+#ifdef BENCH_CNN
+#include "cnnref.h"  /* the convolutional models' reference (bench/cnnref.c) */
+typedef ref_cnn ref_impl;
+#else
 #include "ref.h"
+typedef ref_mlp ref_impl;
+#endif
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -70,7 +76,7 @@ static G(_params) p __attribute__((aligned(64))), p0;
 static G(_state) s;
 static NF(_params) pn __attribute__((aligned(64)));
 static NF(_state) sn;
-static ref_mlp R;
+static ref_impl R;
 static float *x;      /* [NBATCH][XN] */
 static int32_t *y;    /* [NBATCH][BATCH] */
 static float out[ON];
@@ -401,7 +407,24 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(1);
 	G(_init)(&p0, &s, 1);
 	NF(_init)(&pn, &sn, 1);
-	int nl = NP, dim[REF_MAX_LAYERS + 1];
+	int nl = NP;
+#ifdef BENCH_CNN
+	/* the convolutional models: the reference builds its network by name */
+	if (ref_cnn_new(&R, STR(MODEL), BATCH, s.lr) || R.np != NP) {
+		fprintf(stderr, "bench: no reference network for %s\n", STR(MODEL));
+		return 1;
+	}
+	for (int i = 0; i < NP; i++)
+		if (R.count[i] != G(_param_table)[i].count) {
+			fprintf(stderr, "bench: parameter %d: %d elements, the reference has %d\n", i,
+			        (int)G(_param_table)[i].count, R.count[i]);
+			return 1;
+		}
+	flops_train = R.flops_train;
+	flops_infer = R.flops_infer;
+	const int classes = R.classes;
+#else
+	int dim[REF_MAX_LAYERS + 1];
 	if (nl > REF_MAX_LAYERS) {
 		fprintf(stderr, "bench: too many layers\n");
 		return 1;
@@ -415,6 +438,8 @@ int main(int argc, char **argv)
 		flops_train += f * (i > 0 ? 3 : 2);  /* forward, dW, and dX but for the input */
 	}
 	ref_new(&R, nl, dim, BATCH, LAMBDA, s.lr);
+	const int classes = dim[nl];
+#endif
 	size_t np = 0;
 	for (int i = 0; i < nl; i++)
 		np += (size_t)G(_param_table)[i].count;
@@ -433,10 +458,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < XN * NBATCH; i++)
 		x[i] = (float)(next() >> 8) / 16777216.0f;
 	for (int i = 0; i < BATCH * NBATCH; i++)
-		y[i] = (int32_t)(next() % (uint32_t)dim[nl]);
+		y[i] = (int32_t)(next() % (uint32_t)classes);
 	printf("== %s: ", STR(MODEL));
+#ifdef BENCH_CNN
+	printf("%d convolutional layers", R.nop - 2);
+#else
 	for (int i = 0; i <= nl; i++)
 		printf("%d%s", dim[i], i < nl ? "-" : "");
+#endif
 	printf(", batch %d; per call: train %.3f MFLOP, infer %.3f MFLOP\n", BATCH,
 	       flops_train * 1e-6, flops_infer * 1e-6);
 	int fail = check();

@@ -2,7 +2,8 @@
 # bench.sh [MODEL...]: `make bench`.  For each model of bench/models/ (or
 # those named), in one process: the generated training step and inference
 # against the same model emitted with --no-fuse and against a hand-written
-# OpenBLAS reference (bench/ref.c), checked to compute the same step, then
+# OpenBLAS reference (bench/ref.c; for the convolutional models dscnn and
+# resnet8, bench/cnnref.c: im2col + sgemm), checked to compute the same step, then
 # timed (bench/bench.c says how) with a floor (the bare passes over the
 # parameters every step makes); for the small models, the instructions of
 # one call under callgrind.  Ends with one line per model:
@@ -36,7 +37,8 @@ CC=${CC:-gcc}
 B=${BENCH_DIR:-$ROOT/build/bench}
 TARGET=${BENCH_TARGET:-portable}
 CG_MODELS=${CG_MODELS:-tiny digits mnist1}
-MODELS=${*:-tiny digits mnist1 mnist32 wide64 deep32}
+MODELS=${*:-tiny digits mnist1 mnist32 wide64 deep32 dscnn resnet8}
+CNN_MODELS="dscnn resnet8"  # against bench/cnnref.c (im2col + sgemm), not ref.c
 export OPENBLAS_NUM_THREADS=1
 mkdir -p "$B"
 summary="$B/summary.txt"
@@ -47,8 +49,13 @@ status=0
 build() {
 	name=$1 outbin=$2 peak=$3
 	shift 3
+	case " $CNN_MODELS " in
+	*" $name "*) ref="-DBENCH_CNN $ROOT/bench/cnnref.c" ;;
+	*) ref=$ROOT/bench/ref.c ;;
+	esac
+	# shellcheck disable=SC2086
 	$CC -O3 "$@" -DMODEL="$name" -DPEAK_GFLOPS="$peak" -I"$ROOT/runtime" \
-		-I"$B/$name" -I"$ROOT/bench" -o "$outbin" "$ROOT/bench/bench.c" "$ROOT/bench/ref.c" \
+		-I"$B/$name" -I"$ROOT/bench" -o "$outbin" "$ROOT/bench/bench.c" $ref \
 		"$B/$name/$name.c" "$B/$name/${name}_nf.c" "$ROOT/runtime/gradc_rt.c" -lopenblas -lm
 }
 

@@ -172,7 +172,7 @@ static void push_node(lua_State *L, const Graph *g, int id)
 		lua_rawseti(L, -2, i + 1);
 	}
 	lua_setfield(L, -2, "attr");
-	if (n->op == OP_MATMUL) {
+	if (n->op == OP_MATMUL || n->mm.n_tile > 0) {  /* conv: select_conv.c's tiles */
 		push_matmul(L, &n->mm);
 		lua_setfield(L, -2, "mm");
 	}

@@ -246,7 +246,8 @@ typedef struct Node {
 	bool batched;        /* has the implicit leading batch dimension */
 	DType dtype;         /* element type (float: the build's; labels: DT_I32) */
 	double attr[2];      /* op constants (see ops.def) */
-	Matmul mm;           /* OP_MATMUL, filled by lower / autodiff */
+	Matmul mm;           /* OP_MATMUL, filled by lower / autodiff; conv2d and
+	                      * conv2d_dx: only tile, n_tile (select_conv.c) */
 	Window win;          /* the convolutions and pools */
 	const char *name;    /* user's name, or derived ("dW2"); NULL: anonymous */
 	Loc loc;             /* defining line, or the forward node's for gradients */
@@ -521,6 +522,9 @@ void optimize(Graph *g, bool fuse, bool pack);
 /* Matmul.form (and panels) of every product for g's target, Node.side:
  * what the emitter prints for each kernel.  'fuse', 'pack': as optimize. */
 void select_kernels(Graph *g, bool fuse, bool pack);
+/* select_conv.c: the register tiles of conv2d and conv2d_dx nodes, in
+ * their Node.mm.tile (n_tile; 0: the row form). */
+void select_conv(Graph *g, bool fuse);
 
 /* -------------------------------------------------------- schedule.c */
 

@@ -47,6 +47,7 @@ Graph *build_mode(const Graph *fwd, Mode mode, const Options *o)
 	optimize(g, !o->no_fuse, !o->no_fuse && !o->no_pack);
 	dump(o, 'o', "optimize", g);
 	select_kernels(g, !o->no_fuse, !o->no_fuse && !o->no_pack);
+	select_conv(g, !o->no_fuse);
 	schedule(g);
 	dump(o, 's', "schedule", g);
 	plan(g);

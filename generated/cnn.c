@@ -136,47 +136,403 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 	 * add#9 = conv2d#8 + b1   [B,16,8,8] x [16,1,1] -> [B,16,8,8]   (cnn.nn:19)   [fused]
 	 * h1 = relu(add#9)   [B,16,8,8] -> [B,16,8,8]   (cnn.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int b = 0; b < 32; b++) {
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 8; i++) {
-				cnn_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
 				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
-						}
-						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W1[o_ * 9 + u * 3 + 1] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + j + 1];
+					cnn_real a[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 8; j++) {
-					const cnn_real t9 = acc[j] + p->b1[o_];
-					h1[b * 1024 + o_ * 64 + i * 8 + j] = t9 < 0 ? 0.0f : t9;
+					{
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + 0 * 30 + u * 10;
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[0][l] + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[1][l] + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[2][l] + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[3][l] + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[4][l] + p->b1[(o0 + 4)];
+						h1[b * 1024 + (o0 + 4) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[5][l] + p->b1[(o0 + 5)];
+						h1[b * 1024 + (o0 + 5) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[6][l] + p->b1[(o0 + 6)];
+						h1[b * 1024 + (o0 + 6) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[7][l] + p->b1[(o0 + 7)];
+						h1[b * 1024 + (o0 + 7) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 8; j0 += 4) {
+					{
+						cnn_real a[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a[e][0] = 0.0f;
+							}
+						}
+						{
+							for (int u = 0; u < 3; u++) {
+								const cnn_real *xs = xr + 0 * 30 + u * 10;
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+									{
+										const cnn_real x0 = xs[j0];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 1];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 2];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 3];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+									{
+										const cnn_real x0 = xs[j0 + 1];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 2];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 3];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 4];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+									{
+										const cnn_real x0 = xs[j0 + 2];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 3];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 4];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 5];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+							}
+						}
+						{
+							const cnn_real t9 = a[0][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[1][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[2][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[3][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[4][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[5][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[6][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[7][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[8][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[9][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[10][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[11][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[12][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[13][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[14][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
+						}
+						{
+							const cnn_real t9 = a[15][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + 0 * 30 + u * 10;
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[0][l] + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[1][l] + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[2][l] + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t9 = a[3][l] + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (0 + l)] = t9 < 0 ? 0.0f : t9;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* p1 = maxpool2d(h1, kernel (2, 2), stride (2, 2))   [B,16,8,8] -> [B,16,4,4]   (cnn.nn:20: p1 = maxpool2d(h1, 2)) */
 	for (int b = 0; b < 32; b++) {
@@ -205,37 +561,401 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 	 * add#13 = conv2d#12 + b2   [B,32,4,4] x [32,1,1] -> [B,32,4,4]   (cnn.nn:21)   [fused]
 	 * h2 = relu(add#13)   [B,32,4,4] -> [B,32,4,4]   (cnn.nn:21)
 	 */
+#if GRADC_KERNELS == 3
 	for (int b = 0; b < 32; b++) {
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 4; i++) {
-				cnn_real acc[4];
-				for (int j = 0; j < 4; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					cnn_real a[8][4];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 4; j++) {
-					const cnn_real t13 = acc[j] + p->b2[o_];
-					h2[b * 512 + o_ * 16 + i * 4 + j] = t13 < 0 ? 0.0f : t13;
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[0][l] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[1][l] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[2][l] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[3][l] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[4][l] + p->b2[(o0 + 4)];
+						h2[b * 512 + (o0 + 4) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[5][l] + p->b2[(o0 + 5)];
+						h2[b * 512 + (o0 + 5) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[6][l] + p->b2[(o0 + 6)];
+						h2[b * 512 + (o0 + 6) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[7][l] + p->b2[(o0 + 7)];
+						h2[b * 512 + (o0 + 7) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					cnn_real a[16][1];
+					for (int e = 0; e < 16; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								{
+									const cnn_real x0 = xs[0];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[1];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[2];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[3];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								{
+									const cnn_real x0 = xs[1];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[2];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[3];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[4];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								{
+									const cnn_real x0 = xs[2];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[3];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[4];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[5];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+						}
+					}
+					{
+						const cnn_real t13 = a[0][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[1][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[2][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[3][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[4][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[5][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[6][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[7][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[8][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[9][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[10][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[11][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[12][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[13][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[14][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
+					}
+					{
+						const cnn_real t13 = a[15][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					cnn_real a[4][4];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[0][l] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[1][l] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[2][l] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t13 = a[3][l] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + (0 + l)] = t13 < 0 ? 0.0f : t13;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* f = reshape(h2)   [B,32,4,4] -> [B,512]   (cnn.nn:22: f = flatten(h2)) */
 	/* in place: f already holds these elements */
@@ -553,47 +1273,403 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 * add#10 = conv2d#9 + b1   [B,16,8,8] x [16,1,1] -> [B,16,8,8]   (cnn.nn:19)   [fused]
 	 * h1 = relu(add#10)   [B,16,8,8] -> [B,16,8,8]   (cnn.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int b = 0; b < 32; b++) {
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 8; i++) {
-				cnn_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
 				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
-						}
-						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W1[o_ * 9 + u * 3 + 1] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + j + 1];
+					cnn_real a[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 8; j++) {
-					const cnn_real t10 = acc[j] + p->b1[o_];
-					h1[b * 1024 + o_ * 64 + i * 8 + j] = t10 < 0 ? 0.0f : t10;
+					{
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + 0 * 30 + u * 10;
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[0][l] + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[1][l] + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[2][l] + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[3][l] + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[4][l] + p->b1[(o0 + 4)];
+						h1[b * 1024 + (o0 + 4) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[5][l] + p->b1[(o0 + 5)];
+						h1[b * 1024 + (o0 + 5) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[6][l] + p->b1[(o0 + 6)];
+						h1[b * 1024 + (o0 + 6) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[7][l] + p->b1[(o0 + 7)];
+						h1[b * 1024 + (o0 + 7) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 8; j0 += 4) {
+					{
+						cnn_real a[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a[e][0] = 0.0f;
+							}
+						}
+						{
+							for (int u = 0; u < 3; u++) {
+								const cnn_real *xs = xr + 0 * 30 + u * 10;
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+									{
+										const cnn_real x0 = xs[j0];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 1];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 2];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 3];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+									{
+										const cnn_real x0 = xs[j0 + 1];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 2];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 3];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 4];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+									{
+										const cnn_real x0 = xs[j0 + 2];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 3];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 4];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 5];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+							}
+						}
+						{
+							const cnn_real t10 = a[0][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[1][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[2][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[3][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[4][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[5][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[6][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[7][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[8][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[9][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[10][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[11][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[12][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[13][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[14][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
+						}
+						{
+							const cnn_real t10 = a[15][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + 0 * 30 + u * 10;
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[0][l] + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[1][l] + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[2][l] + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t10 = a[3][l] + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (0 + l)] = t10 < 0 ? 0.0f : t10;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* p1 = maxpool2d(h1, kernel (2, 2), stride (2, 2))   [B,16,8,8] -> [B,16,4,4]   (cnn.nn:20: p1 = maxpool2d(h1, 2)) */
 	for (int b = 0; b < 32; b++) {
@@ -622,37 +1698,401 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 * add#14 = conv2d#13 + b2   [B,32,4,4] x [32,1,1] -> [B,32,4,4]   (cnn.nn:21)   [fused]
 	 * h2 = relu(add#14)   [B,32,4,4] -> [B,32,4,4]   (cnn.nn:21)
 	 */
+#if GRADC_KERNELS == 3
 	for (int b = 0; b < 32; b++) {
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 4; i++) {
-				cnn_real acc[4];
-				for (int j = 0; j < 4; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					cnn_real a[8][4];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 4; j++) {
-					const cnn_real t14 = acc[j] + p->b2[o_];
-					h2[b * 512 + o_ * 16 + i * 4 + j] = t14 < 0 ? 0.0f : t14;
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[0][l] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[1][l] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[2][l] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[3][l] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[4][l] + p->b2[(o0 + 4)];
+						h2[b * 512 + (o0 + 4) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[5][l] + p->b2[(o0 + 5)];
+						h2[b * 512 + (o0 + 5) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[6][l] + p->b2[(o0 + 6)];
+						h2[b * 512 + (o0 + 6) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[7][l] + p->b2[(o0 + 7)];
+						h2[b * 512 + (o0 + 7) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					cnn_real a[16][1];
+					for (int e = 0; e < 16; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								{
+									const cnn_real x0 = xs[0];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[1];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[2];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[3];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								{
+									const cnn_real x0 = xs[1];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[2];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[3];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[4];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								{
+									const cnn_real x0 = xs[2];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[3];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[4];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[5];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+						}
+					}
+					{
+						const cnn_real t14 = a[0][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[1][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[2][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[3][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[4][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[5][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[6][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[7][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[8][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[9][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[10][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[11][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[12][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[13][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[14][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
+					}
+					{
+						const cnn_real t14 = a[15][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					cnn_real a[4][4];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[0][l] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[1][l] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[2][l] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t14 = a[3][l] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + (0 + l)] = t14 < 0 ? 0.0f : t14;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* f = reshape(h2)   [B,32,4,4] -> [B,512]   (cnn.nn:22: f = flatten(h2)) */
 	{
@@ -1551,6 +2991,126 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	/* dp1 = conv2d_dx(relu_grad#36, W2, kernel (3, 3), padding (1, 1, 1, 1))   [B,32,4,4] x [32,16,3,3] -> [B,16,4,4]   (cnn.nn:21)
 	 *   dJ/dp1 = conv2d^T(dJ/d(conv2d#13), W2)
 	 */
+#if GRADC_KERNELS == 3
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[576];
+			for (int cu = 0; cu < 96; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = t36[b * 512 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					cnn_real a[8][4];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 8];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 8];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 8];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 8];
+								const cnn_real w4 = p->W2[c * 144 + (o0 + 4) * 9 + u * -3 + 8];
+								const cnn_real w5 = p->W2[c * 144 + (o0 + 5) * 9 + u * -3 + 8];
+								const cnn_real w6 = p->W2[c * 144 + (o0 + 6) * 9 + u * -3 + 8];
+								const cnn_real w7 = p->W2[c * 144 + (o0 + 7) * 9 + u * -3 + 8];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 7];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 7];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 7];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 7];
+								const cnn_real w4 = p->W2[c * 144 + (o0 + 4) * 9 + u * -3 + 7];
+								const cnn_real w5 = p->W2[c * 144 + (o0 + 5) * 9 + u * -3 + 7];
+								const cnn_real w6 = p->W2[c * 144 + (o0 + 6) * 9 + u * -3 + 7];
+								const cnn_real w7 = p->W2[c * 144 + (o0 + 7) * 9 + u * -3 + 7];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 6];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 6];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 6];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 6];
+								const cnn_real w4 = p->W2[c * 144 + (o0 + 4) * 9 + u * -3 + 6];
+								const cnn_real w5 = p->W2[c * 144 + (o0 + 5) * 9 + u * -3 + 6];
+								const cnn_real w6 = p->W2[c * 144 + (o0 + 6) * 9 + u * -3 + 6];
+								const cnn_real w7 = p->W2[c * 144 + (o0 + 7) * 9 + u * -3 + 6];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + o0 * 16 + i * 4 + (0 + l)] = a[0][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + (0 + l)] = a[1][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + (0 + l)] = a[2][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + (0 + l)] = a[3][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 4) * 16 + i * 4 + (0 + l)] = a[4][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 5) * 16 + i * 4 + (0 + l)] = a[5][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 6) * 16 + i * 4 + (0 + l)] = a[6][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 7) * 16 + i * 4 + (0 + l)] = a[7][l];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int c = 0; c < 16; c++) {
 			for (int hi = 0; hi < 4; hi++) {
@@ -1583,51 +3143,632 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 			}
 		}
 	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[576];
+			for (int cu = 0; cu < 96; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = t36[b * 512 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a[4][4];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 8];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 8];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 8];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 8];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 7];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 7];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 7];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 7];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 6];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 6];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 6];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 6];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + o0 * 16 + i * 4 + (0 + l)] = a[0][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + (0 + l)] = a[1][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + (0 + l)] = a[2][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + (0 + l)] = a[3][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d_dw#40 = conv2d_dw(relu_grad#36, p1, kernel (3, 3), padding (1, 1, 1, 1))   [B,32,4,4] x [B,16,4,4] -> [32,16,3,3]   (cnn.nn:21)
 	 *   sum over b, ho, wo of dJ/d(conv2d#13) p1 (a correlation)   [fused]
 	 * W2 = (1 - lr 0.001) W2 - lr G   (dJ/dW2 = sum over b, ho, wo of dJ/d(conv2d#13) p1 (a correlation) + 0.001 W2 = G + 0.001 W2)   [32,16,3,3] x [32,16,3,3]   (cnn.nn:30)
 	 */
-	for (int o_ = 0; o_ < 32; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][4];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
+								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
+								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 4; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[0][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[1][l] += t36[b * 512 + o_ * 16 + i * 4 + l] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[2][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real g = sums[v];
-					p->W2[o_ * 144 + c * 9 + u * 3 + v] = (1.0f - lr * 0.001f) * p->W2[o_ * 144 + c * 9 + u * 3 + v] - lr * g;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							for (int j0 = 0; j0 < 4; j0 += 1) {
+								{
+									const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + j0];
+									const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + j0];
+									const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + j0];
+									const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + j0];
+									const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real g = sum;
+						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][1];
+				for (int e = 0; e < 6; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+						for (int j0 = 0; j0 < 4; j0 += 1) {
+							{
+								const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + j0];
+								const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								a[3][0] += d1 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								a[4][0] += d1 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+								a[5][0] += d1 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 32; o0 += 2) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][4];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W2[o0 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[o0 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh1 = maxpool2d_grad(dp1, h1, kernel (2, 2), stride (2, 2))   [B,16,4,4] x [B,16,8,8] -> [B,16,8,8]   (cnn.nn:20)
 	 *   dJ/dh1 = dJ/dp1 routed to the first maximum of each window of h1
@@ -1670,56 +3811,496 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 *   sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation)   [fused]
 	 * W1 = (1 - lr 0.001) W1 - lr G   (dJ/dW1 = sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation) + 0.001 W1 = G + 0.001 W1)   [16,1,3,3] x [16,1,3,3]   (cnn.nn:30)
 	 */
-	for (int o_ = 0; o_ < 16; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
+								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
+								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real g = sums[v];
-					p->W1[o_ * 9 + u * 3 + v] = (1.0f - lr * 0.001f) * p->W1[o_ * 9 + u * 3 + v] - lr * g;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + j0];
+									const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + j0];
+									const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + j0];
+									const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + j0];
+									const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 3) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 3) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real g = sum;
+						p->W1[(o0 + 4) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][1];
+				for (int e = 0; e < 3; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 16; o0 += 2) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real g = sum;
+						p->W1[o0 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[o0 * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db1 = reduce_to(relu_grad#43)   [B,16,8,8] -> [16,1,1]   (cnn.nn:19)
 	 *   dJ/db1 = dJ/d(add#10)
@@ -1884,47 +4465,403 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * add#16 = conv2d#15 + b1   [B,16,8,8] x [16,1,1] -> [B,16,8,8]   (cnn.nn:19)   [fused]
 	 * h1 = relu(add#16)   [B,16,8,8] -> [B,16,8,8]   (cnn.nn:19)
 	 */
+#if GRADC_KERNELS == 3
 	for (int b = 0; b < 32; b++) {
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 8; i++) {
-				cnn_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
 				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
-						}
-						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W1[o_ * 9 + u * 3] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W1[o_ * 9 + u * 3 + 1] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W1[o_ * 9 + u * 3 + 2] * x[b * 64 + hi * 8 + j + 1];
+					cnn_real a[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 8; j++) {
-					const cnn_real t16 = acc[j] + p->b1[o_];
-					h1[b * 1024 + o_ * 64 + i * 8 + j] = t16 < 0 ? 0.0f : t16;
+					{
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + 0 * 30 + u * 10;
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w4 = p->W1[(o0 + 4) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w5 = p->W1[(o0 + 5) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w6 = p->W1[(o0 + 6) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w7 = p->W1[(o0 + 7) * 9 + 0 * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[0][l] + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[1][l] + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[2][l] + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[3][l] + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[4][l] + p->b1[(o0 + 4)];
+						h1[b * 1024 + (o0 + 4) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[5][l] + p->b1[(o0 + 5)];
+						h1[b * 1024 + (o0 + 5) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[6][l] + p->b1[(o0 + 6)];
+						h1[b * 1024 + (o0 + 6) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[7][l] + p->b1[(o0 + 7)];
+						h1[b * 1024 + (o0 + 7) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 8; j0 += 4) {
+					{
+						cnn_real a[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a[e][0] = 0.0f;
+							}
+						}
+						{
+							for (int u = 0; u < 3; u++) {
+								const cnn_real *xs = xr + 0 * 30 + u * 10;
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+									{
+										const cnn_real x0 = xs[j0];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 1];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 2];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 3];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+									{
+										const cnn_real x0 = xs[j0 + 1];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 2];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 3];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 4];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+								{
+									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+									{
+										const cnn_real x0 = xs[j0 + 2];
+										a[0][0] += w0 * x0;
+										a[4][0] += w1 * x0;
+										a[8][0] += w2 * x0;
+										a[12][0] += w3 * x0;
+										const cnn_real x1 = xs[j0 + 3];
+										a[1][0] += w0 * x1;
+										a[5][0] += w1 * x1;
+										a[9][0] += w2 * x1;
+										a[13][0] += w3 * x1;
+										const cnn_real x2 = xs[j0 + 4];
+										a[2][0] += w0 * x2;
+										a[6][0] += w1 * x2;
+										a[10][0] += w2 * x2;
+										a[14][0] += w3 * x2;
+										const cnn_real x3 = xs[j0 + 5];
+										a[3][0] += w0 * x3;
+										a[7][0] += w1 * x3;
+										a[11][0] += w2 * x3;
+										a[15][0] += w3 * x3;
+									}
+								}
+							}
+						}
+						{
+							const cnn_real t16 = a[0][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[1][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[2][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[3][0] + p->b1[o0];
+							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[4][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[5][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[6][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[7][0] + p->b1[(o0 + 1)];
+							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[8][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[9][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[10][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[11][0] + p->b1[(o0 + 2)];
+							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[12][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[13][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[14][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
+						}
+						{
+							const cnn_real t16 = a[15][0] + p->b1[(o0 + 3)];
+							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 8; i++) {
+			cnn_real xr[30];
+			for (int cu = 0; cu < 3; cu++) {
+				cnn_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = x[b * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + 0 * 30 + u * 10;
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[0][l] + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[1][l] + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[2][l] + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t16 = a[3][l] + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (0 + l)] = t16 < 0 ? 0.0f : t16;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* p1 = maxpool2d(h1, kernel (2, 2), stride (2, 2))   [B,16,8,8] -> [B,16,4,4]   (cnn.nn:20: p1 = maxpool2d(h1, 2)) */
 	for (int b = 0; b < 32; b++) {
@@ -1953,37 +4890,401 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * add#20 = conv2d#19 + b2   [B,32,4,4] x [32,1,1] -> [B,32,4,4]   (cnn.nn:21)   [fused]
 	 * h2 = relu(add#20)   [B,32,4,4] -> [B,32,4,4]   (cnn.nn:21)
 	 */
+#if GRADC_KERNELS == 3
 	for (int b = 0; b < 32; b++) {
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 4; i++) {
-				cnn_real acc[4];
-				for (int j = 0; j < 4; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					cnn_real a[8][4];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 4; j++) {
-					const cnn_real t20 = acc[j] + p->b2[o_];
-					h2[b * 512 + o_ * 16 + i * 4 + j] = t20 < 0 ? 0.0f : t20;
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[0][l] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[1][l] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[2][l] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[3][l] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[4][l] + p->b2[(o0 + 4)];
+						h2[b * 512 + (o0 + 4) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[5][l] + p->b2[(o0 + 5)];
+						h2[b * 512 + (o0 + 5) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[6][l] + p->b2[(o0 + 6)];
+						h2[b * 512 + (o0 + 6) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[7][l] + p->b2[(o0 + 7)];
+						h2[b * 512 + (o0 + 7) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					cnn_real a[16][1];
+					for (int e = 0; e < 16; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								{
+									const cnn_real x0 = xs[0];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[1];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[2];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[3];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								{
+									const cnn_real x0 = xs[1];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[2];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[3];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[4];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								{
+									const cnn_real x0 = xs[2];
+									a[0][0] += w0 * x0;
+									a[4][0] += w1 * x0;
+									a[8][0] += w2 * x0;
+									a[12][0] += w3 * x0;
+									const cnn_real x1 = xs[3];
+									a[1][0] += w0 * x1;
+									a[5][0] += w1 * x1;
+									a[9][0] += w2 * x1;
+									a[13][0] += w3 * x1;
+									const cnn_real x2 = xs[4];
+									a[2][0] += w0 * x2;
+									a[6][0] += w1 * x2;
+									a[10][0] += w2 * x2;
+									a[14][0] += w3 * x2;
+									const cnn_real x3 = xs[5];
+									a[3][0] += w0 * x3;
+									a[7][0] += w1 * x3;
+									a[11][0] += w2 * x3;
+									a[15][0] += w3 * x3;
+								}
+							}
+						}
+					}
+					{
+						const cnn_real t20 = a[0][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[1][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[2][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[3][0] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[4][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[5][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[6][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[7][0] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[8][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[9][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[10][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[11][0] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[12][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[13][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[14][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
+					}
+					{
+						const cnn_real t20 = a[15][0] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
+					}
+				}
+			}
+		}
+	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[288];
+			for (int cu = 0; cu < 48; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					cnn_real a[4][4];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[0][l] + p->b2[o0];
+						h2[b * 512 + o0 * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[1][l] + p->b2[(o0 + 1)];
+						h2[b * 512 + (o0 + 1) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[2][l] + p->b2[(o0 + 2)];
+						h2[b * 512 + (o0 + 2) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						const cnn_real t20 = a[3][l] + p->b2[(o0 + 3)];
+						h2[b * 512 + (o0 + 3) * 16 + i * 4 + (0 + l)] = t20 < 0 ? 0.0f : t20;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* f = reshape(h2)   [B,32,4,4] -> [B,512]   (cnn.nn:22: f = flatten(h2)) */
 	{
@@ -2756,46 +6057,543 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * dW2 = conv2d_dw#38 + scale#37   [32,16,3,3] x [32,16,3,3] -> [32,16,3,3]   (cnn.nn:21)
 	 *   dJ/dW2 = sum over b, ho, wo of dJ/d(conv2d#13) p1 (a correlation) + 0.001 W2
 	 */
-	for (int o_ = 0; o_ < 32; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][4];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
+								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
+								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 0];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 4; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[0][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j - 1];
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[1][l] += t36[b * 512 + o_ * 16 + i * 4 + l] * p1[b * 256 + c * 16 + hi * 4 + l];
-							}
-						}
-						for (int j = 0; j < 3; j++) {
-							acc[2][0] += t36[b * 512 + o_ * 16 + i * 4 + j] * p1[b * 256 + c * 16 + hi * 4 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real t37 = 0.001f * p->W2[o_ * 144 + c * 9 + u * 3 + v];
-					grad->W2[o_ * 144 + c * 9 + u * 3 + v] = sums[v] + t37;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 30; o0 += 5) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							for (int j0 = 0; j0 < 4; j0 += 1) {
+								{
+									const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + j0];
+									const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + j0];
+									const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + j0];
+									const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + j0];
+									const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 0];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][1];
+				for (int e = 0; e < 6; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+						for (int j0 = 0; j0 < 4; j0 += 1) {
+							{
+								const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + j0];
+								const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								a[3][0] += d1 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								a[4][0] += d1 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+								a[5][0] += d1 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[3][0];
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[4][0];
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[5][0];
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[6];
+		for (int e = 0; e < 6; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 32; o0 += 2) {
+			for (int c = 0; c < 16; c++) {
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][4];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
+							for (int wi = 0; wi < 4; wi++) {
+								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 4; l++) {
+								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
+								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 0];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+						grad->W2[o0 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db2 = reduce_to(relu_grad#36)   [B,32,4,4] -> [32,1,1]   (cnn.nn:21)
 	 *   dJ/db2 = dJ/d(add#14)
@@ -2814,6 +6612,126 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	/* dp1 = conv2d_dx(relu_grad#36, W2, kernel (3, 3), padding (1, 1, 1, 1))   [B,32,4,4] x [32,16,3,3] -> [B,16,4,4]   (cnn.nn:21)
 	 *   dJ/dp1 = conv2d^T(dJ/d(conv2d#13), W2)
 	 */
+#if GRADC_KERNELS == 3
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[576];
+			for (int cu = 0; cu < 96; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = t36[b * 512 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					cnn_real a[8][4];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 8];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 8];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 8];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 8];
+								const cnn_real w4 = p->W2[c * 144 + (o0 + 4) * 9 + u * -3 + 8];
+								const cnn_real w5 = p->W2[c * 144 + (o0 + 5) * 9 + u * -3 + 8];
+								const cnn_real w6 = p->W2[c * 144 + (o0 + 6) * 9 + u * -3 + 8];
+								const cnn_real w7 = p->W2[c * 144 + (o0 + 7) * 9 + u * -3 + 8];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 7];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 7];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 7];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 7];
+								const cnn_real w4 = p->W2[c * 144 + (o0 + 4) * 9 + u * -3 + 7];
+								const cnn_real w5 = p->W2[c * 144 + (o0 + 5) * 9 + u * -3 + 7];
+								const cnn_real w6 = p->W2[c * 144 + (o0 + 6) * 9 + u * -3 + 7];
+								const cnn_real w7 = p->W2[c * 144 + (o0 + 7) * 9 + u * -3 + 7];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 6];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 6];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 6];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 6];
+								const cnn_real w4 = p->W2[c * 144 + (o0 + 4) * 9 + u * -3 + 6];
+								const cnn_real w5 = p->W2[c * 144 + (o0 + 5) * 9 + u * -3 + 6];
+								const cnn_real w6 = p->W2[c * 144 + (o0 + 6) * 9 + u * -3 + 6];
+								const cnn_real w7 = p->W2[c * 144 + (o0 + 7) * 9 + u * -3 + 6];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+									a[4][l] += w4 * x0;
+									a[5][l] += w5 * x0;
+									a[6][l] += w6 * x0;
+									a[7][l] += w7 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + o0 * 16 + i * 4 + (0 + l)] = a[0][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + (0 + l)] = a[1][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + (0 + l)] = a[2][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + (0 + l)] = a[3][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 4) * 16 + i * 4 + (0 + l)] = a[4][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 5) * 16 + i * 4 + (0 + l)] = a[5][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 6) * 16 + i * 4 + (0 + l)] = a[6][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 7) * 16 + i * 4 + (0 + l)] = a[7][l];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int c = 0; c < 16; c++) {
 			for (int hi = 0; hi < 4; hi++) {
@@ -2846,6 +6764,90 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 			}
 		}
 	}
+#else
+	for (int b = 0; b < 32; b++) {
+		for (int i = 0; i < 4; i++) {
+			cnn_real xr[576];
+			for (int cu = 0; cu < 96; cu++) {
+				cnn_real *d = xr + cu * 6;
+				for (int e = 0; e < 6; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 4) continue;
+				for (int wi = 0; wi < 4; wi++) {
+					d[wi + 1] = t36[b * 512 + (cu / 3) * 16 + hi * 4 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a[4][4];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const cnn_real *xs = xr + c * 18 + u * 6;
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 8];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 8];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 8];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 8];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[0 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 7];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 7];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 7];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 7];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[1 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+							{
+								const cnn_real w0 = p->W2[c * 144 + o0 * 9 + u * -3 + 6];
+								const cnn_real w1 = p->W2[c * 144 + (o0 + 1) * 9 + u * -3 + 6];
+								const cnn_real w2 = p->W2[c * 144 + (o0 + 2) * 9 + u * -3 + 6];
+								const cnn_real w3 = p->W2[c * 144 + (o0 + 3) * 9 + u * -3 + 6];
+								GRADC_VECTOR for (int l = 0; l < 4; l++) {
+									const cnn_real x0 = xs[2 + l];
+									a[0][l] += w0 * x0;
+									a[1][l] += w1 * x0;
+									a[2][l] += w2 * x0;
+									a[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + o0 * 16 + i * 4 + (0 + l)] = a[0][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + (0 + l)] = a[1][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + (0 + l)] = a[2][l];
+					}
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + (0 + l)] = a[3][l];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* dh1 = maxpool2d_grad(dp1, h1, kernel (2, 2), stride (2, 2))   [B,16,4,4] x [B,16,8,8] -> [B,16,8,8]   (cnn.nn:20)
 	 *   dJ/dh1 = dJ/dp1 routed to the first maximum of each window of h1
@@ -2905,56 +6907,496 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 * dW1 = conv2d_dw#46 + scale#45   [16,1,3,3] x [16,1,3,3] -> [16,1,3,3]   (cnn.nn:19)
 	 *   dJ/dW1 = sum over b, ho, wo of dJ/d(conv2d#9) x (a correlation) + 0.001 W1
 	 */
-	for (int o_ = 0; o_ < 16; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
+								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
+								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
+								a[9][l] += d3 * x0;
+								a[12][l] += d4 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
+								a[10][l] += d3 * x1;
+								a[13][l] += d4 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
+								a[11][l] += d3 * x2;
+								a[14][l] += d4 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 0];
+						grad->W1[o0 * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 1];
+						grad->W1[o0 * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 2];
+						grad->W1[o0 * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[9][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[10][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[11][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[12][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[13][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[14][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
 					}
 				}
 				for (int b = 0; b < 32; b++) {
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += t43[b * 1024 + o_ * 64 + i * 8 + (l + 1)] * x[b * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += t43[b * 1024 + o_ * 64 + i * 8 + l] * x[b * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += t43[b * 1024 + o_ * 64 + i * 8 + j] * x[b * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[2 + l];
+							a[2][l] += d0 * x2;
 						}
 					}
 				}
-				cnn_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
 					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
+					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
 				}
-				for (int v = 0; v < 3; v++) {
-					const cnn_real t45 = 0.001f * p->W1[o_ * 9 + u * 3 + v];
-					grad->W1[o_ * 9 + u * 3 + v] = sums[v] + t45;
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
+					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
+					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 15; o0 += 5) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a[e][0] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + j0];
+									const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + j0];
+									const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + j0];
+									const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + j0];
+									const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + j0];
+									const cnn_real x0 = xr[0 + j0];
+									a[0][0] += d0 * x0;
+									a[3][0] += d1 * x0;
+									a[6][0] += d2 * x0;
+									a[9][0] += d3 * x0;
+									a[12][0] += d4 * x0;
+									const cnn_real x1 = xr[1 + j0];
+									a[1][0] += d0 * x1;
+									a[4][0] += d1 * x1;
+									a[7][0] += d2 * x1;
+									a[10][0] += d3 * x1;
+									a[13][0] += d4 * x1;
+									const cnn_real x2 = xr[2 + j0];
+									a[2][0] += d0 * x2;
+									a[5][0] += d1 * x2;
+									a[8][0] += d2 * x2;
+									a[11][0] += d3 * x2;
+									a[14][0] += d4 * x2;
+								}
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 0];
+						grad->W1[o0 * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[1][0];
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 1];
+						grad->W1[o0 * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[2][0];
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 2];
+						grad->W1[o0 * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[3][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[4][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[5][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[6][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[7][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[8][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[9][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[10][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[11][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 3) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 3) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[12][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[13][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[14][0];
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 4) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][1];
+				for (int e = 0; e < 3; e++) {
+					{
+						a[e][0] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + j0];
+								const cnn_real x0 = xr[0 + j0];
+								a[0][0] += d0 * x0;
+								const cnn_real x1 = xr[1 + j0];
+								a[1][0] += d0 * x1;
+								const cnn_real x2 = xr[2 + j0];
+								a[2][0] += d0 * x2;
+							}
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
+					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
+				}
+				{
+					cnn_real sum = a[1][0];
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
+					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[2][0];
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
+					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
+				}
+			}
+		}
+	}
+#else
+	{
+		cnn_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 16; o0 += 2) {
+			{
+				for (int u = 0; u < 3; u++) {
+					cnn_real a[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a[e][l] = 0.0f;
+						}
+					}
+					for (int b = 0; b < 32; b++) {
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
+								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[0 + l];
+								a[0][l] += d0 * x0;
+								a[3][l] += d1 * x0;
+								const cnn_real x1 = xr[1 + l];
+								a[1][l] += d0 * x1;
+								a[4][l] += d1 * x1;
+								const cnn_real x2 = xr[2 + l];
+								a[2][l] += d0 * x2;
+								a[5][l] += d1 * x2;
+							}
+						}
+					}
+					{
+						cnn_real sum = a[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[0][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 0];
+						grad->W1[o0 * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[1][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 1];
+						grad->W1[o0 * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[2][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[o0 * 9 + u * 3 + 2];
+						grad->W1[o0 * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[3][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[4][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[5][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_J[0])) {

@@ -206,72 +206,687 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	 * add#23 = conv2d#22 + b0   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:36)   [fused]
 	 * x0 = relu(add#23)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:36)
 	 */
+#if GRADC_KERNELS == 3
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 3; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + (jj + l)];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + l + 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
-						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + j + 1];
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real t23 = acc[j] + p->b0[o_];
-					x0[o_ * 1024 + i * 32 + j] = t23 < 0 ? 0.0f : t23;
+					for (int c = 0; c < 3; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[0][l] + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[1][l] + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[2][l] + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[3][l] + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[4][l] + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[5][l] + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[6][l] + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[7][l] + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[8][l] + p->b0[(o0 + 4)];
+						x0[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[9][l] + p->b0[(o0 + 4)];
+						x0[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[10][l] + p->b0[(o0 + 5)];
+						x0[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[11][l] + p->b0[(o0 + 5)];
+						x0[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[12][l] + p->b0[(o0 + 6)];
+						x0[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[13][l] + p->b0[(o0 + 6)];
+						x0[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[14][l] + p->b0[(o0 + 7)];
+						x0[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t23 = a_[15][l] + p->b0[(o0 + 7)];
+						x0[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t23 < 0 ? 0.0f : t23;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									{
+										const ic_resnet8_real x0_ = xs[j0 + 1];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 2];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 3];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 4];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									{
+										const ic_resnet8_real x0_ = xs[j0 + 2];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 3];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 4];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 5];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							const ic_resnet8_real t23 = a_[0][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[1][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[2][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[3][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[4][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[5][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[6][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[7][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[8][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[9][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[10][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[11][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[12][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[13][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[14][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
+						}
+						{
+							const ic_resnet8_real t23 = a_[15][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[0][l] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[1][l] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[2][l] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[3][l] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[4][l] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[5][l] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[6][l] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t23 = a_[7][l] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t23 < 0 ? 0.0f : t23;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#25 = conv2d(x0, W1, kernel (3, 3), padding (1, 1, 1, 1))   [B,16,32,32] x [16,16,3,3] -> [B,16,32,32]   (ic_resnet8.nn:37: y1 = relu(conv2d(x0, W1, padding = 1) + b1))   [fused]
 	 * add#26 = conv2d#25 + b1   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:37)   [fused]
 	 * y1 = relu(add#26)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:37)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x0[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[0][l] + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[1][l] + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[2][l] + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[3][l] + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[4][l] + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[5][l] + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[6][l] + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[7][l] + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[8][l] + p->b1[(o0 + 4)];
+						y1[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[9][l] + p->b1[(o0 + 4)];
+						y1[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[10][l] + p->b1[(o0 + 5)];
+						y1[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[11][l] + p->b1[(o0 + 5)];
+						y1[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[12][l] + p->b1[(o0 + 6)];
+						y1[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[13][l] + p->b1[(o0 + 6)];
+						y1[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[14][l] + p->b1[(o0 + 7)];
+						y1[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t26 = a_[15][l] + p->b1[(o0 + 7)];
+						y1[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t26 < 0 ? 0.0f : t26;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
 			for (int i = 0; i < 32; i++) {
@@ -333,12 +948,336 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x0[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[0][l] + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[1][l] + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[2][l] + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[3][l] + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[4][l] + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[5][l] + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[6][l] + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t26 = a_[7][l] + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t26 < 0 ? 0.0f : t26;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#28 = conv2d(y1, W2, kernel (3, 3), padding (1, 1, 1, 1))   [B,16,32,32] x [16,16,3,3] -> [B,16,32,32]   (ic_resnet8.nn:38: z1 = conv2d(y1, W2, padding = 1) + b2)   [fused]
 	 * z1 = conv2d#28 + b2   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:38)   [fused]
 	 * add#30 = x0 + z1   [B,16,32,32] x [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:39: x1 = relu(x0 + z1))   [fused]
 	 * x1 = relu(add#30)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:39)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = y1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[0][l] + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (0 + l)] + z1;
+						x1[o0 * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[1][l] + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (16 + l)] + z1;
+						x1[o0 * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[2][l] + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[3][l] + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[4][l] + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[5][l] + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[6][l] + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[7][l] + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[8][l] + p->b2[(o0 + 4)];
+						const ic_resnet8_real t30 = x0[(o0 + 4) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[9][l] + p->b2[(o0 + 4)];
+						const ic_resnet8_real t30 = x0[(o0 + 4) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[10][l] + p->b2[(o0 + 5)];
+						const ic_resnet8_real t30 = x0[(o0 + 5) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[11][l] + p->b2[(o0 + 5)];
+						const ic_resnet8_real t30 = x0[(o0 + 5) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[12][l] + p->b2[(o0 + 6)];
+						const ic_resnet8_real t30 = x0[(o0 + 6) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[13][l] + p->b2[(o0 + 6)];
+						const ic_resnet8_real t30 = x0[(o0 + 6) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[14][l] + p->b2[(o0 + 7)];
+						const ic_resnet8_real t30 = x0[(o0 + 7) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[15][l] + p->b2[(o0 + 7)];
+						const ic_resnet8_real t30 = x0[(o0 + 7) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
 			for (int i = 0; i < 32; i++) {
@@ -401,11 +1340,268 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = y1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[0][l] + p->b2[o0];
+							const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[1][l] + p->b2[o0];
+							const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[2][l] + p->b2[(o0 + 1)];
+							const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[3][l] + p->b2[(o0 + 1)];
+							const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[4][l] + p->b2[(o0 + 2)];
+							const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[5][l] + p->b2[(o0 + 2)];
+							const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[6][l] + p->b2[(o0 + 3)];
+							const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[7][l] + p->b2[(o0 + 3)];
+							const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t30 < 0 ? 0.0f : t30;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#32 = conv2d(x1, W3, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1))   [B,16,32,32] x [32,16,3,3] -> [B,32,16,16]   (ic_resnet8.nn:40: y2 = relu(conv2d(x1, W3, stride = 2, padding = (0, 0, 1, 1)) + b3))   [fused]
 	 * add#33 = conv2d#32 + b3   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:40)   [fused]
 	 * y2 = relu(add#33)   [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:40)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[17 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[0][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[1][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[2][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[3][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[4][l] + p->b3[(o0 + 4)];
+						y2[(o0 + 4) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[5][l] + p->b3[(o0 + 5)];
+						y2[(o0 + 5) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[6][l] + p->b3[(o0 + 6)];
+						y2[(o0 + 6) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t33 = a_[7][l] + p->b3[(o0 + 7)];
+						y2[(o0 + 7) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
 			for (int i = 0; i < 16; i++) {
@@ -449,39 +1645,533 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 			}
 		}
 	}
-
-	/* conv2d#35 = conv2d(x1, W5, kernel (1, 1), stride (2, 2))   [B,16,32,32] x [32,16,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42: s2 = conv2d(x1, W5, stride = 2) + b5)   [fused]
-	 * s2 = conv2d#35 + b5   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42)
-	 */
+#else
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i * 2 + u;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + l * 2];
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[17 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[25 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[9 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 16; j++) {
-					s2[o_ * 256 + i * 16 + j] = acc[j] + p->b5[o_];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[0][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[1][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (8 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[2][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[3][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (8 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[4][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[5][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (8 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[6][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t33 < 0 ? 0.0f : t33;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t33 = a_[7][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (8 + l)] = t33 < 0 ? 0.0f : t33;
+					}
 				}
 			}
 		}
 	}
+#endif
+
+	/* conv2d#35 = conv2d(x1, W5, kernel (1, 1), stride (2, 2))   [B,16,32,32] x [32,16,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42: s2 = conv2d(x1, W5, stride = 2) + b5)   [fused]
+	 * s2 = conv2d#35 + b5   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42)
+	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							{
+								const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+								const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+								const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+								const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+								const ic_resnet8_real w4 = p->W5[(o0 + 4) * 16 + c + 0];
+								const ic_resnet8_real w5 = p->W5[(o0 + 5) * 16 + c + 0];
+								const ic_resnet8_real w6 = p->W5[(o0 + 6) * 16 + c + 0];
+								const ic_resnet8_real w7 = p->W5[(o0 + 7) * 16 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[o0 * 256 + i * 16 + (0 + l)] = a_[0][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (0 + l)] = a_[1][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (0 + l)] = a_[2][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (0 + l)] = a_[3][l] + p->b5[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 4) * 256 + i * 16 + (0 + l)] = a_[4][l] + p->b5[(o0 + 4)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 5) * 256 + i * 16 + (0 + l)] = a_[5][l] + p->b5[(o0 + 5)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 6) * 256 + i * 16 + (0 + l)] = a_[6][l] + p->b5[(o0 + 6)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 7) * 256 + i * 16 + (0 + l)] = a_[7][l] + p->b5[(o0 + 7)];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				for (int j0 = 0; j0 < 16; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							{
+								const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+								{
+									const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+									const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+									const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+									const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							s2[o0 * 256 + i * 16 + j0] = a_[0][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 1)] = a_[1][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 2)] = a_[2][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 3)] = a_[3][0] + p->b5[o0];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + j0] = a_[4][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a_[5][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a_[6][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a_[7][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + j0] = a_[8][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a_[9][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a_[10][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a_[11][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + j0] = a_[12][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a_[13][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a_[14][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a_[15][0] + p->b5[(o0 + 3)];
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							{
+								const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+								const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+								const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+								const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[o0 * 256 + i * 16 + (0 + l)] = a_[0][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[o0 * 256 + i * 16 + (8 + l)] = a_[1][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (0 + l)] = a_[2][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (8 + l)] = a_[3][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (0 + l)] = a_[4][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (8 + l)] = a_[5][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (0 + l)] = a_[6][l] + p->b5[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (8 + l)] = a_[7][l] + p->b5[(o0 + 3)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#37 = conv2d(y2, W4, kernel (3, 3), padding (1, 1, 1, 1))   [B,32,16,16] x [32,32,3,3] -> [B,32,16,16]   (ic_resnet8.nn:41: z2 = conv2d(y2, W4, padding = 1) + b4)   [fused]
 	 * z2 = conv2d#37 + b4   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:41)   [fused]
 	 * add#39 = s2 + z2   [B,32,16,16] x [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:43: x2 = relu(s2 + z2))   [fused]
 	 * x2 = relu(add#39)   [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:43)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 1] = y2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[0][l] + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + (0 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[1][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[2][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[3][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[4][l] + p->b4[(o0 + 4)];
+						const ic_resnet8_real t39 = s2[(o0 + 4) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 4) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[5][l] + p->b4[(o0 + 5)];
+						const ic_resnet8_real t39 = s2[(o0 + 5) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 5) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[6][l] + p->b4[(o0 + 6)];
+						const ic_resnet8_real t39 = s2[(o0 + 6) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 6) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[7][l] + p->b4[(o0 + 7)];
+						const ic_resnet8_real t39 = s2[(o0 + 7) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 7) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
 			for (int i = 0; i < 16; i++) {
@@ -534,11 +2224,266 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 1] = y2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[9 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[10 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[0][l] + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + (0 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[1][l] + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + (8 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (8 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[2][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[3][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (8 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[4][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[5][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (8 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[6][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[7][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (8 + l)] = t39 < 0 ? 0.0f : t39;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#41 = conv2d(x2, W6, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1))   [B,32,16,16] x [64,32,3,3] -> [B,64,8,8]   (ic_resnet8.nn:44: y3 = relu(conv2d(x2, W6, stride = 2, padding = (0, 0, 1, 1)) + b6))   [fused]
 	 * add#42 = conv2d#41 + b6   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:44)   [fused]
 	 * y3 = relu(add#42)   [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:44)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[9 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[0][l] + p->b6[o0];
+						y3[o0 * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[1][l] + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[2][l] + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[3][l] + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[4][l] + p->b6[(o0 + 4)];
+						y3[(o0 + 4) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[5][l] + p->b6[(o0 + 5)];
+						y3[(o0 + 5) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[6][l] + p->b6[(o0 + 6)];
+						y3[(o0 + 6) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[7][l] + p->b6[(o0 + 7)];
+						y3[(o0 + 7) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
 			for (int i = 0; i < 8; i++) {
@@ -577,39 +2522,485 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 			}
 		}
 	}
-
-	/* conv2d#44 = conv2d(x2, W8, kernel (1, 1), stride (2, 2))   [B,32,16,16] x [64,32,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46: s3 = conv2d(x2, W8, stride = 2) + b8)   [fused]
-	 * s3 = conv2d#44 + b8   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46)
-	 */
+#else
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i * 2 + u;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + l * 2];
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[9 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 8; j++) {
-					s3[o_ * 64 + i * 8 + j] = acc[j] + p->b8[o_];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[0][l] + p->b6[o0];
+						y3[o0 * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[1][l] + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[2][l] + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t42 = a_[3][l] + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t42 < 0 ? 0.0f : t42;
+					}
 				}
 			}
 		}
 	}
+#endif
+
+	/* conv2d#44 = conv2d(x2, W8, kernel (1, 1), stride (2, 2))   [B,32,16,16] x [64,32,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46: s3 = conv2d(x2, W8, stride = 2) + b8)   [fused]
+	 * s3 = conv2d#44 + b8   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46)
+	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							{
+								const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+								const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+								const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+								const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+								const ic_resnet8_real w4 = p->W8[(o0 + 4) * 32 + c + 0];
+								const ic_resnet8_real w5 = p->W8[(o0 + 5) * 32 + c + 0];
+								const ic_resnet8_real w6 = p->W8[(o0 + 6) * 32 + c + 0];
+								const ic_resnet8_real w7 = p->W8[(o0 + 7) * 32 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[o0 * 64 + i * 8 + (0 + l)] = a_[0][l] + p->b8[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 1) * 64 + i * 8 + (0 + l)] = a_[1][l] + p->b8[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 2) * 64 + i * 8 + (0 + l)] = a_[2][l] + p->b8[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 3) * 64 + i * 8 + (0 + l)] = a_[3][l] + p->b8[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 4) * 64 + i * 8 + (0 + l)] = a_[4][l] + p->b8[(o0 + 4)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 5) * 64 + i * 8 + (0 + l)] = a_[5][l] + p->b8[(o0 + 5)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 6) * 64 + i * 8 + (0 + l)] = a_[6][l] + p->b8[(o0 + 6)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 7) * 64 + i * 8 + (0 + l)] = a_[7][l] + p->b8[(o0 + 7)];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				for (int j0 = 0; j0 < 8; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 32; c++) {
+							{
+								const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+								{
+									const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+									const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+									const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+									const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							s3[o0 * 64 + i * 8 + j0] = a_[0][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 1)] = a_[1][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 2)] = a_[2][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 3)] = a_[3][0] + p->b8[o0];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + j0] = a_[4][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a_[5][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a_[6][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a_[7][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + j0] = a_[8][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a_[9][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a_[10][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a_[11][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + j0] = a_[12][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a_[13][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a_[14][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a_[15][0] + p->b8[(o0 + 3)];
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							{
+								const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+								const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+								const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+								const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[o0 * 64 + i * 8 + (0 + l)] = a_[0][l] + p->b8[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 1) * 64 + i * 8 + (0 + l)] = a_[1][l] + p->b8[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 2) * 64 + i * 8 + (0 + l)] = a_[2][l] + p->b8[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 3) * 64 + i * 8 + (0 + l)] = a_[3][l] + p->b8[(o0 + 3)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#46 = conv2d(y3, W7, kernel (3, 3), padding (1, 1, 1, 1))   [B,64,8,8] x [64,64,3,3] -> [B,64,8,8]   (ic_resnet8.nn:45: z3 = conv2d(y3, W7, padding = 1) + b7)   [fused]
 	 * z3 = conv2d#46 + b7   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:45)   [fused]
 	 * add#48 = s3 + z3   [B,64,8,8] x [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:47: x3 = relu(s3 + z3))   [fused]
 	 * x3 = relu(add#48)   [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:47)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1920];
+			for (int cu = 0; cu < 192; cu++) {
+				ic_resnet8_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = y3[(cu / 3) * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 64; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 30 + u * 10;
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[0][l] + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + (0 + l)] + z3;
+						x3[o0 * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[1][l] + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[2][l] + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[3][l] + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[4][l] + p->b7[(o0 + 4)];
+						const ic_resnet8_real t48 = s3[(o0 + 4) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 4) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[5][l] + p->b7[(o0 + 5)];
+						const ic_resnet8_real t48 = s3[(o0 + 5) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 5) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[6][l] + p->b7[(o0 + 6)];
+						const ic_resnet8_real t48 = s3[(o0 + 6) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 6) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[7][l] + p->b7[(o0 + 7)];
+						const ic_resnet8_real t48 = s3[(o0 + 7) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 7) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
 			for (int i = 0; i < 8; i++) {
@@ -652,6 +3043,98 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1920];
+			for (int cu = 0; cu < 192; cu++) {
+				ic_resnet8_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = y3[(cu / 3) * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 64; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 30 + u * 10;
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[0][l] + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + (0 + l)] + z3;
+						x3[o0 * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[1][l] + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[2][l] + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[3][l] + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(x3, kernel (8, 8), stride (8, 8))   [B,64,8,8] -> [B,64,1,1]   (ic_resnet8.nn:48: a = avgpool2d(x3, 8)) */
 	{
@@ -855,72 +3338,687 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	 * add#24 = conv2d#23 + b0   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:36)   [fused]
 	 * x0 = relu(add#24)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:36)
 	 */
+#if GRADC_KERNELS == 3
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 3; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + (jj + l)];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + l + 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
-						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + j + 1];
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real t24 = acc[j] + p->b0[o_];
-					x0[o_ * 1024 + i * 32 + j] = t24 < 0 ? 0.0f : t24;
+					for (int c = 0; c < 3; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[0][l] + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[1][l] + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[2][l] + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[3][l] + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[4][l] + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[5][l] + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[6][l] + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[7][l] + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[8][l] + p->b0[(o0 + 4)];
+						x0[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[9][l] + p->b0[(o0 + 4)];
+						x0[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[10][l] + p->b0[(o0 + 5)];
+						x0[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[11][l] + p->b0[(o0 + 5)];
+						x0[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[12][l] + p->b0[(o0 + 6)];
+						x0[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[13][l] + p->b0[(o0 + 6)];
+						x0[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[14][l] + p->b0[(o0 + 7)];
+						x0[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[15][l] + p->b0[(o0 + 7)];
+						x0[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									{
+										const ic_resnet8_real x0_ = xs[j0 + 1];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 2];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 3];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 4];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									{
+										const ic_resnet8_real x0_ = xs[j0 + 2];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 3];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 4];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 5];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							const ic_resnet8_real t24 = a_[0][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[1][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[2][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[3][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[0][l] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[1][l] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[2][l] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[3][l] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[4][l] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[5][l] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[6][l] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[7][l] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#26 = conv2d(x0, W1, kernel (3, 3), padding (1, 1, 1, 1))   [B,16,32,32] x [16,16,3,3] -> [B,16,32,32]   (ic_resnet8.nn:37: y1 = relu(conv2d(x0, W1, padding = 1) + b1))   [fused]
 	 * add#27 = conv2d#26 + b1   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:37)   [fused]
 	 * y1 = relu(add#27)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:37)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x0[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[0][l] + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[1][l] + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[2][l] + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[3][l] + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[4][l] + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[5][l] + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[6][l] + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[7][l] + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[8][l] + p->b1[(o0 + 4)];
+						y1[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[9][l] + p->b1[(o0 + 4)];
+						y1[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[10][l] + p->b1[(o0 + 5)];
+						y1[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[11][l] + p->b1[(o0 + 5)];
+						y1[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[12][l] + p->b1[(o0 + 6)];
+						y1[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[13][l] + p->b1[(o0 + 6)];
+						y1[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[14][l] + p->b1[(o0 + 7)];
+						y1[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[15][l] + p->b1[(o0 + 7)];
+						y1[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
 			for (int i = 0; i < 32; i++) {
@@ -982,12 +4080,336 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x0[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[0][l] + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[1][l] + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[2][l] + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[3][l] + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[4][l] + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[5][l] + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[6][l] + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[7][l] + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#29 = conv2d(y1, W2, kernel (3, 3), padding (1, 1, 1, 1))   [B,16,32,32] x [16,16,3,3] -> [B,16,32,32]   (ic_resnet8.nn:38: z1 = conv2d(y1, W2, padding = 1) + b2)   [fused]
 	 * z1 = conv2d#29 + b2   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:38)   [fused]
 	 * add#31 = x0 + z1   [B,16,32,32] x [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:39: x1 = relu(x0 + z1))   [fused]
 	 * x1 = relu(add#31)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:39)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = y1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[0][l] + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (0 + l)] + z1;
+						x1[o0 * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[1][l] + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (16 + l)] + z1;
+						x1[o0 * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[2][l] + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[3][l] + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[4][l] + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[5][l] + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[6][l] + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[7][l] + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[8][l] + p->b2[(o0 + 4)];
+						const ic_resnet8_real t31 = x0[(o0 + 4) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[9][l] + p->b2[(o0 + 4)];
+						const ic_resnet8_real t31 = x0[(o0 + 4) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[10][l] + p->b2[(o0 + 5)];
+						const ic_resnet8_real t31 = x0[(o0 + 5) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[11][l] + p->b2[(o0 + 5)];
+						const ic_resnet8_real t31 = x0[(o0 + 5) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[12][l] + p->b2[(o0 + 6)];
+						const ic_resnet8_real t31 = x0[(o0 + 6) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[13][l] + p->b2[(o0 + 6)];
+						const ic_resnet8_real t31 = x0[(o0 + 6) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[14][l] + p->b2[(o0 + 7)];
+						const ic_resnet8_real t31 = x0[(o0 + 7) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[15][l] + p->b2[(o0 + 7)];
+						const ic_resnet8_real t31 = x0[(o0 + 7) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
 			for (int i = 0; i < 32; i++) {
@@ -1050,11 +4472,268 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = y1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[0][l] + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[1][l] + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[2][l] + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[3][l] + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[4][l] + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[5][l] + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[6][l] + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[7][l] + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#33 = conv2d(x1, W3, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1))   [B,16,32,32] x [32,16,3,3] -> [B,32,16,16]   (ic_resnet8.nn:40: y2 = relu(conv2d(x1, W3, stride = 2, padding = (0, 0, 1, 1)) + b3))   [fused]
 	 * add#34 = conv2d#33 + b3   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:40)   [fused]
 	 * y2 = relu(add#34)   [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:40)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[17 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[0][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[1][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[2][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[3][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[4][l] + p->b3[(o0 + 4)];
+						y2[(o0 + 4) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[5][l] + p->b3[(o0 + 5)];
+						y2[(o0 + 5) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[6][l] + p->b3[(o0 + 6)];
+						y2[(o0 + 6) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[7][l] + p->b3[(o0 + 7)];
+						y2[(o0 + 7) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
 			for (int i = 0; i < 16; i++) {
@@ -1098,39 +4777,533 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
-
-	/* conv2d#36 = conv2d(x1, W5, kernel (1, 1), stride (2, 2))   [B,16,32,32] x [32,16,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42: s2 = conv2d(x1, W5, stride = 2) + b5)   [fused]
-	 * s2 = conv2d#36 + b5   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42)
-	 */
+#else
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i * 2 + u;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + l * 2];
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[17 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[25 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[9 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 16; j++) {
-					s2[o_ * 256 + i * 16 + j] = acc[j] + p->b5[o_];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[0][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[1][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[2][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[3][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[4][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[5][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[6][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[7][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
 				}
 			}
 		}
 	}
+#endif
+
+	/* conv2d#36 = conv2d(x1, W5, kernel (1, 1), stride (2, 2))   [B,16,32,32] x [32,16,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42: s2 = conv2d(x1, W5, stride = 2) + b5)   [fused]
+	 * s2 = conv2d#36 + b5   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42)
+	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							{
+								const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+								const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+								const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+								const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+								const ic_resnet8_real w4 = p->W5[(o0 + 4) * 16 + c + 0];
+								const ic_resnet8_real w5 = p->W5[(o0 + 5) * 16 + c + 0];
+								const ic_resnet8_real w6 = p->W5[(o0 + 6) * 16 + c + 0];
+								const ic_resnet8_real w7 = p->W5[(o0 + 7) * 16 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[o0 * 256 + i * 16 + (0 + l)] = a_[0][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (0 + l)] = a_[1][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (0 + l)] = a_[2][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (0 + l)] = a_[3][l] + p->b5[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 4) * 256 + i * 16 + (0 + l)] = a_[4][l] + p->b5[(o0 + 4)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 5) * 256 + i * 16 + (0 + l)] = a_[5][l] + p->b5[(o0 + 5)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 6) * 256 + i * 16 + (0 + l)] = a_[6][l] + p->b5[(o0 + 6)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 7) * 256 + i * 16 + (0 + l)] = a_[7][l] + p->b5[(o0 + 7)];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				for (int j0 = 0; j0 < 16; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							{
+								const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+								{
+									const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+									const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+									const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+									const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							s2[o0 * 256 + i * 16 + j0] = a_[0][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 1)] = a_[1][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 2)] = a_[2][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 3)] = a_[3][0] + p->b5[o0];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + j0] = a_[4][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a_[5][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a_[6][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a_[7][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + j0] = a_[8][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a_[9][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a_[10][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a_[11][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + j0] = a_[12][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a_[13][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a_[14][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a_[15][0] + p->b5[(o0 + 3)];
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							{
+								const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+								const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+								const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+								const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[o0 * 256 + i * 16 + (0 + l)] = a_[0][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[o0 * 256 + i * 16 + (8 + l)] = a_[1][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (0 + l)] = a_[2][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (8 + l)] = a_[3][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (0 + l)] = a_[4][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (8 + l)] = a_[5][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (0 + l)] = a_[6][l] + p->b5[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (8 + l)] = a_[7][l] + p->b5[(o0 + 3)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#38 = conv2d(y2, W4, kernel (3, 3), padding (1, 1, 1, 1))   [B,32,16,16] x [32,32,3,3] -> [B,32,16,16]   (ic_resnet8.nn:41: z2 = conv2d(y2, W4, padding = 1) + b4)   [fused]
 	 * z2 = conv2d#38 + b4   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:41)   [fused]
 	 * add#40 = s2 + z2   [B,32,16,16] x [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:43: x2 = relu(s2 + z2))   [fused]
 	 * x2 = relu(add#40)   [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:43)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 1] = y2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[0][l] + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (0 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[1][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[2][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[3][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[4][l] + p->b4[(o0 + 4)];
+						const ic_resnet8_real t40 = s2[(o0 + 4) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 4) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[5][l] + p->b4[(o0 + 5)];
+						const ic_resnet8_real t40 = s2[(o0 + 5) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 5) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[6][l] + p->b4[(o0 + 6)];
+						const ic_resnet8_real t40 = s2[(o0 + 6) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 6) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[7][l] + p->b4[(o0 + 7)];
+						const ic_resnet8_real t40 = s2[(o0 + 7) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 7) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
 			for (int i = 0; i < 16; i++) {
@@ -1183,11 +5356,266 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 1] = y2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[9 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[10 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[0][l] + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (0 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[1][l] + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (8 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[2][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[3][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[4][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[5][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[6][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[7][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#42 = conv2d(x2, W6, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1))   [B,32,16,16] x [64,32,3,3] -> [B,64,8,8]   (ic_resnet8.nn:44: y3 = relu(conv2d(x2, W6, stride = 2, padding = (0, 0, 1, 1)) + b6))   [fused]
 	 * add#43 = conv2d#42 + b6   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:44)   [fused]
 	 * y3 = relu(add#43)   [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:44)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[9 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[0][l] + p->b6[o0];
+						y3[o0 * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[1][l] + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[2][l] + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[3][l] + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[4][l] + p->b6[(o0 + 4)];
+						y3[(o0 + 4) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[5][l] + p->b6[(o0 + 5)];
+						y3[(o0 + 5) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[6][l] + p->b6[(o0 + 6)];
+						y3[(o0 + 6) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[7][l] + p->b6[(o0 + 7)];
+						y3[(o0 + 7) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
 			for (int i = 0; i < 8; i++) {
@@ -1226,39 +5654,485 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
-
-	/* conv2d#45 = conv2d(x2, W8, kernel (1, 1), stride (2, 2))   [B,32,16,16] x [64,32,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46: s3 = conv2d(x2, W8, stride = 2) + b8)   [fused]
-	 * s3 = conv2d#45 + b8   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46)
-	 */
+#else
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i * 2 + u;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + l * 2];
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[9 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 8; j++) {
-					s3[o_ * 64 + i * 8 + j] = acc[j] + p->b8[o_];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[0][l] + p->b6[o0];
+						y3[o0 * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[1][l] + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[2][l] + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[3][l] + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
 				}
 			}
 		}
 	}
+#endif
+
+	/* conv2d#45 = conv2d(x2, W8, kernel (1, 1), stride (2, 2))   [B,32,16,16] x [64,32,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46: s3 = conv2d(x2, W8, stride = 2) + b8)   [fused]
+	 * s3 = conv2d#45 + b8   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46)
+	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							{
+								const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+								const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+								const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+								const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+								const ic_resnet8_real w4 = p->W8[(o0 + 4) * 32 + c + 0];
+								const ic_resnet8_real w5 = p->W8[(o0 + 5) * 32 + c + 0];
+								const ic_resnet8_real w6 = p->W8[(o0 + 6) * 32 + c + 0];
+								const ic_resnet8_real w7 = p->W8[(o0 + 7) * 32 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[o0 * 64 + i * 8 + (0 + l)] = a_[0][l] + p->b8[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 1) * 64 + i * 8 + (0 + l)] = a_[1][l] + p->b8[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 2) * 64 + i * 8 + (0 + l)] = a_[2][l] + p->b8[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 3) * 64 + i * 8 + (0 + l)] = a_[3][l] + p->b8[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 4) * 64 + i * 8 + (0 + l)] = a_[4][l] + p->b8[(o0 + 4)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 5) * 64 + i * 8 + (0 + l)] = a_[5][l] + p->b8[(o0 + 5)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 6) * 64 + i * 8 + (0 + l)] = a_[6][l] + p->b8[(o0 + 6)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 7) * 64 + i * 8 + (0 + l)] = a_[7][l] + p->b8[(o0 + 7)];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				for (int j0 = 0; j0 < 8; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 32; c++) {
+							{
+								const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+								{
+									const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+									const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+									const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+									const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							s3[o0 * 64 + i * 8 + j0] = a_[0][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 1)] = a_[1][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 2)] = a_[2][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 3)] = a_[3][0] + p->b8[o0];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + j0] = a_[4][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a_[5][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a_[6][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a_[7][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + j0] = a_[8][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a_[9][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a_[10][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a_[11][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + j0] = a_[12][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a_[13][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a_[14][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a_[15][0] + p->b8[(o0 + 3)];
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							{
+								const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+								const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+								const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+								const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[o0 * 64 + i * 8 + (0 + l)] = a_[0][l] + p->b8[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 1) * 64 + i * 8 + (0 + l)] = a_[1][l] + p->b8[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 2) * 64 + i * 8 + (0 + l)] = a_[2][l] + p->b8[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 3) * 64 + i * 8 + (0 + l)] = a_[3][l] + p->b8[(o0 + 3)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#47 = conv2d(y3, W7, kernel (3, 3), padding (1, 1, 1, 1))   [B,64,8,8] x [64,64,3,3] -> [B,64,8,8]   (ic_resnet8.nn:45: z3 = conv2d(y3, W7, padding = 1) + b7)   [fused]
 	 * z3 = conv2d#47 + b7   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:45)   [fused]
 	 * add#49 = s3 + z3   [B,64,8,8] x [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:47: x3 = relu(s3 + z3))   [fused]
 	 * x3 = relu(add#49)   [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:47)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1920];
+			for (int cu = 0; cu < 192; cu++) {
+				ic_resnet8_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = y3[(cu / 3) * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 64; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 30 + u * 10;
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[0][l] + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + (0 + l)] + z3;
+						x3[o0 * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[1][l] + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[2][l] + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[3][l] + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[4][l] + p->b7[(o0 + 4)];
+						const ic_resnet8_real t49 = s3[(o0 + 4) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 4) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[5][l] + p->b7[(o0 + 5)];
+						const ic_resnet8_real t49 = s3[(o0 + 5) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 5) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[6][l] + p->b7[(o0 + 6)];
+						const ic_resnet8_real t49 = s3[(o0 + 6) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 6) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[7][l] + p->b7[(o0 + 7)];
+						const ic_resnet8_real t49 = s3[(o0 + 7) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 7) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
 			for (int i = 0; i < 8; i++) {
@@ -1301,6 +6175,98 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1920];
+			for (int cu = 0; cu < 192; cu++) {
+				ic_resnet8_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = y3[(cu / 3) * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 64; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 30 + u * 10;
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[0][l] + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + (0 + l)] + z3;
+						x3[o0 * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[1][l] + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[2][l] + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[3][l] + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(x3, kernel (8, 8), stride (8, 8))   [B,64,8,8] -> [B,64,1,1]   (ic_resnet8.nn:48: a = avgpool2d(x3, 8)) */
 	{
@@ -1698,56 +6664,637 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	 *   dL/dW7 = sum over b, ho, wo of dL/d(conv2d#44) y3 (a correlation)   [fused]
 	 * W7 -= sgd step(dL/dW7)   [64,64,3,3] x [64,64,3,3]   (ic_resnet8.nn:55)
 	 */
-	for (int o_ = 0; o_ < 64; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
+								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
+								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								a_[6][l] += d2 * x0_;
+								a_[9][l] += d3 * x0_;
+								a_[12][l] += d4 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								a_[7][l] += d2 * x1_;
+								a_[10][l] += d3 * x1_;
+								a_[13][l] += d4 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
+								a_[11][l] += d3 * x2_;
+								a_[14][l] += d4 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[9][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[10][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[11][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[12][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[13][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[14][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				ic_resnet8_real a_[12][8];
+				for (int e = 0; e < 12; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
 					}
 				}
 				{
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += dz3[o_ * 64 + i * 8 + (l + 1)] * y3[c * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
+							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
+							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
+							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[0 + l];
+							a_[0][l] += d0 * x0_;
+							a_[3][l] += d1 * x0_;
+							a_[6][l] += d2 * x0_;
+							a_[9][l] += d3 * x0_;
+							const ic_resnet8_real x1_ = xr[1 + l];
+							a_[1][l] += d0 * x1_;
+							a_[4][l] += d1 * x1_;
+							a_[7][l] += d2 * x1_;
+							a_[10][l] += d3 * x1_;
+							const ic_resnet8_real x2_ = xr[2 + l];
+							a_[2][l] += d0 * x2_;
+							a_[5][l] += d1 * x2_;
+							a_[8][l] += d2 * x2_;
+							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
-				ic_resnet8_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
 					}
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 0] -= lr * g;
 				}
-				for (int v = 0; v < 3; v++) {
-					const ic_resnet8_real g = sums[v];
-					p->W7[o_ * 576 + c * 9 + u * 3 + v] -= lr * g;
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[3][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[4][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[5][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[6][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[7][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[8][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[9][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[10][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[11][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + j0];
+									const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + j0];
+									const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + j0];
+									const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + j0];
+									const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + j0];
+									const ic_resnet8_real x0_ = xr[0 + j0];
+									a_[0][0] += d0 * x0_;
+									a_[3][0] += d1 * x0_;
+									a_[6][0] += d2 * x0_;
+									a_[9][0] += d3 * x0_;
+									a_[12][0] += d4 * x0_;
+									const ic_resnet8_real x1_ = xr[1 + j0];
+									a_[1][0] += d0 * x1_;
+									a_[4][0] += d1 * x1_;
+									a_[7][0] += d2 * x1_;
+									a_[10][0] += d3 * x1_;
+									a_[13][0] += d4 * x1_;
+									const ic_resnet8_real x2_ = xr[2 + j0];
+									a_[2][0] += d0 * x2_;
+									a_[5][0] += d1 * x2_;
+									a_[8][0] += d2 * x2_;
+									a_[11][0] += d3 * x2_;
+									a_[14][0] += d4 * x2_;
+								}
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[12][1];
+				for (int e = 0; e < 12; e++) {
+					{
+						a_[e][0] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + j0];
+								const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + j0];
+								const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + j0];
+								const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + j0];
+								const ic_resnet8_real x0_ = xr[0 + j0];
+								a_[0][0] += d0 * x0_;
+								a_[3][0] += d1 * x0_;
+								a_[6][0] += d2 * x0_;
+								a_[9][0] += d3 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + j0];
+								a_[1][0] += d0 * x1_;
+								a_[4][0] += d1 * x1_;
+								a_[7][0] += d2 * x1_;
+								a_[10][0] += d3 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + j0];
+								a_[2][0] += d0 * x2_;
+								a_[5][0] += d1 * x2_;
+								a_[8][0] += d2 * x2_;
+								a_[11][0] += d3 * x2_;
+							}
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					const ic_resnet8_real g = sum;
+					p->W7[60 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					const ic_resnet8_real g = sum;
+					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+				}
+			}
+		}
+	}
+#else
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 64; o0 += 2) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[o0 * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* db7 = reduce_to(dz3)   [B,64,8,8] -> [64,1,1]   (ic_resnet8.nn:45)
 	 *   dL/db7 = dL/dz3
@@ -1807,72 +7354,687 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	 * add#24 = conv2d#23 + b0   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:36)   [fused]
 	 * x0 = relu(add#24)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:36)
 	 */
+#if GRADC_KERNELS == 3
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 3; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 1024 + hi * 32 + (jj + l)];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + l + 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
-						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 1024 + hi * 32 + j + 1];
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
 						}
 					}
-				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real t24 = acc[j] + p->b0[o_];
-					x0[o_ * 1024 + i * 32 + j] = t24 < 0 ? 0.0f : t24;
+					for (int c = 0; c < 3; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W0[(o0 + 4) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W0[(o0 + 5) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W0[(o0 + 6) * 27 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W0[(o0 + 7) * 27 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[0][l] + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[1][l] + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[2][l] + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[3][l] + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[4][l] + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[5][l] + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[6][l] + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[7][l] + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[8][l] + p->b0[(o0 + 4)];
+						x0[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[9][l] + p->b0[(o0 + 4)];
+						x0[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[10][l] + p->b0[(o0 + 5)];
+						x0[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[11][l] + p->b0[(o0 + 5)];
+						x0[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[12][l] + p->b0[(o0 + 6)];
+						x0[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[13][l] + p->b0[(o0 + 6)];
+						x0[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[14][l] + p->b0[(o0 + 7)];
+						x0[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t24 = a_[15][l] + p->b0[(o0 + 7)];
+						x0[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t24 < 0 ? 0.0f : t24;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									{
+										const ic_resnet8_real x0_ = xs[j0 + 1];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 2];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 3];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 4];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									{
+										const ic_resnet8_real x0_ = xs[j0 + 2];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 3];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 4];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 5];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							const ic_resnet8_real t24 = a_[0][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[1][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[2][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[3][0] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
+						}
+						{
+							const ic_resnet8_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[306];
+			for (int cu = 0; cu < 9; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[0][l] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[1][l] + p->b0[o0];
+							x0[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[2][l] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[3][l] + p->b0[(o0 + 1)];
+							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[4][l] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[5][l] + p->b0[(o0 + 2)];
+							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[6][l] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t24 = a_[7][l] + p->b0[(o0 + 3)];
+							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t24 < 0 ? 0.0f : t24;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#26 = conv2d(x0, W1, kernel (3, 3), padding (1, 1, 1, 1))   [B,16,32,32] x [16,16,3,3] -> [B,16,32,32]   (ic_resnet8.nn:37: y1 = relu(conv2d(x0, W1, padding = 1) + b1))   [fused]
 	 * add#27 = conv2d#26 + b1   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:37)   [fused]
 	 * y1 = relu(add#27)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:37)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x0[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W1[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W1[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W1[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W1[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[0][l] + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[1][l] + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[2][l] + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[3][l] + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[4][l] + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[5][l] + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[6][l] + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[7][l] + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[8][l] + p->b1[(o0 + 4)];
+						y1[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[9][l] + p->b1[(o0 + 4)];
+						y1[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[10][l] + p->b1[(o0 + 5)];
+						y1[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[11][l] + p->b1[(o0 + 5)];
+						y1[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[12][l] + p->b1[(o0 + 6)];
+						y1[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[13][l] + p->b1[(o0 + 6)];
+						y1[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[14][l] + p->b1[(o0 + 7)];
+						y1[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t27 = a_[15][l] + p->b1[(o0 + 7)];
+						y1[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t27 < 0 ? 0.0f : t27;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
 			for (int i = 0; i < 32; i++) {
@@ -1934,12 +8096,336 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = x0[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W1[o0 * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W1[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W1[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W1[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[0][l] + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[1][l] + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[2][l] + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[3][l] + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[4][l] + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[5][l] + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[6][l] + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real t27 = a_[7][l] + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t27 < 0 ? 0.0f : t27;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#29 = conv2d(y1, W2, kernel (3, 3), padding (1, 1, 1, 1))   [B,16,32,32] x [16,16,3,3] -> [B,16,32,32]   (ic_resnet8.nn:38: z1 = conv2d(y1, W2, padding = 1) + b2)   [fused]
 	 * z1 = conv2d#29 + b2   [B,16,32,32] x [16,1,1] -> [B,16,32,32]   (ic_resnet8.nn:38)   [fused]
 	 * add#31 = x0 + z1   [B,16,32,32] x [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:39: x1 = relu(x0 + z1))   [fused]
 	 * x1 = relu(add#31)   [B,16,32,32] -> [B,16,32,32]   (ic_resnet8.nn:39)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = y1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 8) {
+				{
+					ic_resnet8_real a_[16][16];
+					for (int e = 0; e < 16; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[16 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[17 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W2[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									a_[8][l] += w4 * x0_;
+									a_[10][l] += w5 * x0_;
+									a_[12][l] += w6 * x0_;
+									a_[14][l] += w7 * x0_;
+									const ic_resnet8_real x1_ = xs[18 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+									a_[9][l] += w4 * x1_;
+									a_[11][l] += w5 * x1_;
+									a_[13][l] += w6 * x1_;
+									a_[15][l] += w7 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[0][l] + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (0 + l)] + z1;
+						x1[o0 * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[1][l] + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (16 + l)] + z1;
+						x1[o0 * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[2][l] + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[3][l] + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[4][l] + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[5][l] + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[6][l] + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[7][l] + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[8][l] + p->b2[(o0 + 4)];
+						const ic_resnet8_real t31 = x0[(o0 + 4) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 4) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[9][l] + p->b2[(o0 + 4)];
+						const ic_resnet8_real t31 = x0[(o0 + 4) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 4) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[10][l] + p->b2[(o0 + 5)];
+						const ic_resnet8_real t31 = x0[(o0 + 5) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 5) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[11][l] + p->b2[(o0 + 5)];
+						const ic_resnet8_real t31 = x0[(o0 + 5) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 5) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[12][l] + p->b2[(o0 + 6)];
+						const ic_resnet8_real t31 = x0[(o0 + 6) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 6) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[13][l] + p->b2[(o0 + 6)];
+						const ic_resnet8_real t31 = x0[(o0 + 6) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 6) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[14][l] + p->b2[(o0 + 7)];
+						const ic_resnet8_real t31 = x0[(o0 + 7) * 1024 + i * 32 + (0 + l)] + z1;
+						x1[(o0 + 7) * 1024 + i * 32 + (0 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z1 = a_[15][l] + p->b2[(o0 + 7)];
+						const ic_resnet8_real t31 = x0[(o0 + 7) * 1024 + i * 32 + (16 + l)] + z1;
+						x1[(o0 + 7) * 1024 + i * 32 + (16 + l)] = t31 < 0 ? 0.0f : t31;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 16; o_++) {
 			for (int i = 0; i < 32; i++) {
@@ -2002,11 +8488,268 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 32; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[wi + 1] = y1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				for (int j0 = 0; j0 < 32; j0 += 16) {
+					{
+						ic_resnet8_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							for (int u = 0; u < 3; u++) {
+								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+								{
+									const ic_resnet8_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+									const ic_resnet8_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const ic_resnet8_real x0_ = xs[j0 + 2 + l];
+										a_[0][l] += w0 * x0_;
+										a_[2][l] += w1 * x0_;
+										a_[4][l] += w2 * x0_;
+										a_[6][l] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 10 + l];
+										a_[1][l] += w0 * x1_;
+										a_[3][l] += w1 * x1_;
+										a_[5][l] += w2 * x1_;
+										a_[7][l] += w3 * x1_;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[0][l] + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[1][l] + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[2][l] + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[3][l] + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[4][l] + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[5][l] + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[6][l] + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + l)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real z1 = a_[7][l] + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 8 + l)] = t31 < 0 ? 0.0f : t31;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#33 = conv2d(x1, W3, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1))   [B,16,32,32] x [32,16,3,3] -> [B,32,16,16]   (ic_resnet8.nn:40: y2 = relu(conv2d(x1, W3, stride = 2, padding = (0, 0, 1, 1)) + b3))   [fused]
 	 * add#34 = conv2d#33 + b3   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:40)   [fused]
 	 * y2 = relu(add#34)   [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:40)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[17 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W3[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W3[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W3[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W3[(o0 + 7) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[0][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[1][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[2][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[3][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[4][l] + p->b3[(o0 + 4)];
+						y2[(o0 + 4) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[5][l] + p->b3[(o0 + 5)];
+						y2[(o0 + 5) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[6][l] + p->b3[(o0 + 6)];
+						y2[(o0 + 6) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real t34 = a_[7][l] + p->b3[(o0 + 7)];
+						y2[(o0 + 7) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
 			for (int i = 0; i < 16; i++) {
@@ -2050,39 +8793,533 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
-
-	/* conv2d#36 = conv2d(x1, W5, kernel (1, 1), stride (2, 2))   [B,16,32,32] x [32,16,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42: s2 = conv2d(x1, W5, stride = 2) + b5)   [fused]
-	 * s2 = conv2d#36 + b5   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42)
-	 */
+#else
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1632];
+			for (int cu = 0; cu < 48; cu++) {
+				ic_resnet8_real *d = xr + cu * 34;
+				for (int e = 0; e < 34; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i * 2 + u;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W5[o_ * 16 + c + u] * x1[c * 1024 + hi * 32 + l * 2];
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[17 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[25 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W3[o0 * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W3[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W3[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W3[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[9 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 16; j++) {
-					s2[o_ * 256 + i * 16 + j] = acc[j] + p->b5[o_];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[0][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[1][l] + p->b3[o0];
+						y2[o0 * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[2][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[3][l] + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[4][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[5][l] + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[6][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t34 < 0 ? 0.0f : t34;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t34 = a_[7][l] + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + (8 + l)] = t34 < 0 ? 0.0f : t34;
+					}
 				}
 			}
 		}
 	}
+#endif
+
+	/* conv2d#36 = conv2d(x1, W5, kernel (1, 1), stride (2, 2))   [B,16,32,32] x [32,16,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42: s2 = conv2d(x1, W5, stride = 2) + b5)   [fused]
+	 * s2 = conv2d#36 + b5   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:42)
+	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							{
+								const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+								const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+								const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+								const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+								const ic_resnet8_real w4 = p->W5[(o0 + 4) * 16 + c + 0];
+								const ic_resnet8_real w5 = p->W5[(o0 + 5) * 16 + c + 0];
+								const ic_resnet8_real w6 = p->W5[(o0 + 6) * 16 + c + 0];
+								const ic_resnet8_real w7 = p->W5[(o0 + 7) * 16 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[o0 * 256 + i * 16 + (0 + l)] = a_[0][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (0 + l)] = a_[1][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (0 + l)] = a_[2][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (0 + l)] = a_[3][l] + p->b5[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 4) * 256 + i * 16 + (0 + l)] = a_[4][l] + p->b5[(o0 + 4)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 5) * 256 + i * 16 + (0 + l)] = a_[5][l] + p->b5[(o0 + 5)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 6) * 256 + i * 16 + (0 + l)] = a_[6][l] + p->b5[(o0 + 6)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						s2[(o0 + 7) * 256 + i * 16 + (0 + l)] = a_[7][l] + p->b5[(o0 + 7)];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				for (int j0 = 0; j0 < 16; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 16; c++) {
+							{
+								const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+								{
+									const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+									const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+									const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+									const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							s2[o0 * 256 + i * 16 + j0] = a_[0][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 1)] = a_[1][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 2)] = a_[2][0] + p->b5[o0];
+						}
+						{
+							s2[o0 * 256 + i * 16 + (j0 + 3)] = a_[3][0] + p->b5[o0];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + j0] = a_[4][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a_[5][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a_[6][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a_[7][0] + p->b5[(o0 + 1)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + j0] = a_[8][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a_[9][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a_[10][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a_[11][0] + p->b5[(o0 + 2)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + j0] = a_[12][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a_[13][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a_[14][0] + p->b5[(o0 + 3)];
+						}
+						{
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a_[15][0] + p->b5[(o0 + 3)];
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 16; cu++) {
+				ic_resnet8_real *d = xr + cu * 32;
+				for (int e = 0; e < 32; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 32) continue;
+				for (int wi = 0; wi < 32; wi++) {
+					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 16; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							{
+								const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
+								const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
+								const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
+								const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[o0 * 256 + i * 16 + (0 + l)] = a_[0][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[o0 * 256 + i * 16 + (8 + l)] = a_[1][l] + p->b5[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (0 + l)] = a_[2][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 1) * 256 + i * 16 + (8 + l)] = a_[3][l] + p->b5[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (0 + l)] = a_[4][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 2) * 256 + i * 16 + (8 + l)] = a_[5][l] + p->b5[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (0 + l)] = a_[6][l] + p->b5[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s2[(o0 + 3) * 256 + i * 16 + (8 + l)] = a_[7][l] + p->b5[(o0 + 3)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#38 = conv2d(y2, W4, kernel (3, 3), padding (1, 1, 1, 1))   [B,32,16,16] x [32,32,3,3] -> [B,32,16,16]   (ic_resnet8.nn:41: z2 = conv2d(y2, W4, padding = 1) + b4)   [fused]
 	 * z2 = conv2d#38 + b4   [B,32,16,16] x [32,1,1] -> [B,32,16,16]   (ic_resnet8.nn:41)   [fused]
 	 * add#40 = s2 + z2   [B,32,16,16] x [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:43: x2 = relu(s2 + z2))   [fused]
 	 * x2 = relu(add#40)   [B,32,16,16] -> [B,32,16,16]   (ic_resnet8.nn:43)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 1] = y2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][16];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W4[(o0 + 4) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W4[(o0 + 5) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W4[(o0 + 6) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W4[(o0 + 7) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 16; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[0][l] + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (0 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[1][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[2][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[3][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[4][l] + p->b4[(o0 + 4)];
+						const ic_resnet8_real t40 = s2[(o0 + 4) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 4) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[5][l] + p->b4[(o0 + 5)];
+						const ic_resnet8_real t40 = s2[(o0 + 5) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 5) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[6][l] + p->b4[(o0 + 6)];
+						const ic_resnet8_real t40 = s2[(o0 + 6) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 6) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						const ic_resnet8_real z2 = a_[7][l] + p->b4[(o0 + 7)];
+						const ic_resnet8_real t40 = s2[(o0 + 7) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 7) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 32; o_++) {
 			for (int i = 0; i < 16; i++) {
@@ -2135,11 +9372,266 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 16; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 1] = y2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[8 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[9 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W4[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W4[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W4[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W4[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[2][l] += w1 * x0_;
+									a_[4][l] += w2 * x0_;
+									a_[6][l] += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[10 + l];
+									a_[1][l] += w0 * x1_;
+									a_[3][l] += w1 * x1_;
+									a_[5][l] += w2 * x1_;
+									a_[7][l] += w3 * x1_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[0][l] + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (0 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[1][l] + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (8 + l)] + z2;
+						x2[o0 * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[2][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[3][l] + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[4][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[5][l] + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[6][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (0 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (0 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z2 = a_[7][l] + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (8 + l)] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + (8 + l)] = t40 < 0 ? 0.0f : t40;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#42 = conv2d(x2, W6, kernel (3, 3), stride (2, 2), padding (0, 0, 1, 1))   [B,32,16,16] x [64,32,3,3] -> [B,64,8,8]   (ic_resnet8.nn:44: y3 = relu(conv2d(x2, W6, stride = 2, padding = (0, 0, 1, 1)) + b6))   [fused]
 	 * add#43 = conv2d#42 + b6   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:44)   [fused]
 	 * y3 = relu(add#43)   [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:44)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[9 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W6[(o0 + 4) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W6[(o0 + 5) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W6[(o0 + 6) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W6[(o0 + 7) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[0][l] + p->b6[o0];
+						y3[o0 * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[1][l] + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[2][l] + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[3][l] + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[4][l] + p->b6[(o0 + 4)];
+						y3[(o0 + 4) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[5][l] + p->b6[(o0 + 5)];
+						y3[(o0 + 5) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[6][l] + p->b6[(o0 + 6)];
+						y3[(o0 + 6) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[7][l] + p->b6[(o0 + 7)];
+						y3[(o0 + 7) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
 			for (int i = 0; i < 8; i++) {
@@ -2178,39 +9670,485 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
-
-	/* conv2d#45 = conv2d(x2, W8, kernel (1, 1), stride (2, 2))   [B,32,16,16] x [64,32,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46: s3 = conv2d(x2, W8, stride = 2) + b8)   [fused]
-	 * s3 = conv2d#45 + b8   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46)
-	 */
+#else
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1728];
+			for (int cu = 0; cu < 96; cu++) {
+				ic_resnet8_real *d = xr + cu * 18;
+				for (int e = 0; e < 18; e++) {
+					d[e] = 0.0f;
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 1; u++) {
-						const int hi = i * 2 + u;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W8[o_ * 32 + c + u] * x2[c * 256 + hi * 16 + l * 2];
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 54 + u * 18;
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[9 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W6[o0 * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W6[(o0 + 1) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W6[(o0 + 2) * 288 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W6[(o0 + 3) * 288 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 8; j++) {
-					s3[o_ * 64 + i * 8 + j] = acc[j] + p->b8[o_];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[0][l] + p->b6[o0];
+						y3[o0 * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[1][l] + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[2][l] + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real t43 = a_[3][l] + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t43 < 0 ? 0.0f : t43;
+					}
 				}
 			}
 		}
 	}
+#endif
+
+	/* conv2d#45 = conv2d(x2, W8, kernel (1, 1), stride (2, 2))   [B,32,16,16] x [64,32,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46: s3 = conv2d(x2, W8, stride = 2) + b8)   [fused]
+	 * s3 = conv2d#45 + b8   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:46)
+	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							{
+								const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+								const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+								const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+								const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+								const ic_resnet8_real w4 = p->W8[(o0 + 4) * 32 + c + 0];
+								const ic_resnet8_real w5 = p->W8[(o0 + 5) * 32 + c + 0];
+								const ic_resnet8_real w6 = p->W8[(o0 + 6) * 32 + c + 0];
+								const ic_resnet8_real w7 = p->W8[(o0 + 7) * 32 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[o0 * 64 + i * 8 + (0 + l)] = a_[0][l] + p->b8[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 1) * 64 + i * 8 + (0 + l)] = a_[1][l] + p->b8[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 2) * 64 + i * 8 + (0 + l)] = a_[2][l] + p->b8[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 3) * 64 + i * 8 + (0 + l)] = a_[3][l] + p->b8[(o0 + 3)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 4) * 64 + i * 8 + (0 + l)] = a_[4][l] + p->b8[(o0 + 4)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 5) * 64 + i * 8 + (0 + l)] = a_[5][l] + p->b8[(o0 + 5)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 6) * 64 + i * 8 + (0 + l)] = a_[6][l] + p->b8[(o0 + 6)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 7) * 64 + i * 8 + (0 + l)] = a_[7][l] + p->b8[(o0 + 7)];
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				for (int j0 = 0; j0 < 8; j0 += 4) {
+					{
+						ic_resnet8_real a_[16][1];
+						for (int e = 0; e < 16; e++) {
+							{
+								a_[e][0] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 32; c++) {
+							{
+								const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+								{
+									const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+									const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+									const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+									const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+									{
+										const ic_resnet8_real x0_ = xs[j0];
+										a_[0][0] += w0 * x0_;
+										a_[4][0] += w1 * x0_;
+										a_[8][0] += w2 * x0_;
+										a_[12][0] += w3 * x0_;
+										const ic_resnet8_real x1_ = xs[j0 + 1];
+										a_[1][0] += w0 * x1_;
+										a_[5][0] += w1 * x1_;
+										a_[9][0] += w2 * x1_;
+										a_[13][0] += w3 * x1_;
+										const ic_resnet8_real x2_ = xs[j0 + 2];
+										a_[2][0] += w0 * x2_;
+										a_[6][0] += w1 * x2_;
+										a_[10][0] += w2 * x2_;
+										a_[14][0] += w3 * x2_;
+										const ic_resnet8_real x3_ = xs[j0 + 3];
+										a_[3][0] += w0 * x3_;
+										a_[7][0] += w1 * x3_;
+										a_[11][0] += w2 * x3_;
+										a_[15][0] += w3 * x3_;
+									}
+								}
+							}
+						}
+						{
+							s3[o0 * 64 + i * 8 + j0] = a_[0][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 1)] = a_[1][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 2)] = a_[2][0] + p->b8[o0];
+						}
+						{
+							s3[o0 * 64 + i * 8 + (j0 + 3)] = a_[3][0] + p->b8[o0];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + j0] = a_[4][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a_[5][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a_[6][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a_[7][0] + p->b8[(o0 + 1)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + j0] = a_[8][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a_[9][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a_[10][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a_[11][0] + p->b8[(o0 + 2)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + j0] = a_[12][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a_[13][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a_[14][0] + p->b8[(o0 + 3)];
+						}
+						{
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a_[15][0] + p->b8[(o0 + 3)];
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[512];
+			for (int cu = 0; cu < 32; cu++) {
+				ic_resnet8_real *d = xr + cu * 16;
+				for (int e = 0; e < 16; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2;
+				if (hi < 0 || hi >= 16) continue;
+				for (int wi = 0; wi < 16; wi++) {
+					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 32; c++) {
+						{
+							const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							{
+								const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
+								const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
+								const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
+								const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[o0 * 64 + i * 8 + (0 + l)] = a_[0][l] + p->b8[o0];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 1) * 64 + i * 8 + (0 + l)] = a_[1][l] + p->b8[(o0 + 1)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 2) * 64 + i * 8 + (0 + l)] = a_[2][l] + p->b8[(o0 + 2)];
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						s3[(o0 + 3) * 64 + i * 8 + (0 + l)] = a_[3][l] + p->b8[(o0 + 3)];
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#47 = conv2d(y3, W7, kernel (3, 3), padding (1, 1, 1, 1))   [B,64,8,8] x [64,64,3,3] -> [B,64,8,8]   (ic_resnet8.nn:45: z3 = conv2d(y3, W7, padding = 1) + b7)   [fused]
 	 * z3 = conv2d#47 + b7   [B,64,8,8] x [64,1,1] -> [B,64,8,8]   (ic_resnet8.nn:45)   [fused]
 	 * add#49 = s3 + z3   [B,64,8,8] x [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:47: x3 = relu(s3 + z3))   [fused]
 	 * x3 = relu(add#49)   [B,64,8,8] -> [B,64,8,8]   (ic_resnet8.nn:47)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1920];
+			for (int cu = 0; cu < 192; cu++) {
+				ic_resnet8_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = y3[(cu / 3) * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
+				{
+					ic_resnet8_real a_[8][8];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 64; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 30 + u * 10;
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w4 = p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w5 = p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w6 = p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w7 = p->W7[(o0 + 7) * 576 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+									a_[4][l] += w4 * x0_;
+									a_[5][l] += w5 * x0_;
+									a_[6][l] += w6 * x0_;
+									a_[7][l] += w7 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[0][l] + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + (0 + l)] + z3;
+						x3[o0 * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[1][l] + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[2][l] + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[3][l] + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[4][l] + p->b7[(o0 + 4)];
+						const ic_resnet8_real t49 = s3[(o0 + 4) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 4) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[5][l] + p->b7[(o0 + 5)];
+						const ic_resnet8_real t49 = s3[(o0 + 5) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 5) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[6][l] + p->b7[(o0 + 6)];
+						const ic_resnet8_real t49 = s3[(o0 + 6) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 6) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[7][l] + p->b7[(o0 + 7)];
+						const ic_resnet8_real t49 = s3[(o0 + 7) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 7) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 64; o_++) {
 			for (int i = 0; i < 8; i++) {
@@ -2253,6 +10191,98 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 8; i++) {
+			ic_resnet8_real xr[1920];
+			for (int cu = 0; cu < 192; cu++) {
+				ic_resnet8_real *d = xr + cu * 10;
+				for (int e = 0; e < 10; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i + (cu % 3) - 1;
+				if (hi < 0 || hi >= 8) continue;
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 1] = y3[(cu / 3) * 64 + hi * 8 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a_[4][8];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					for (int c = 0; c < 64; c++) {
+						for (int u = 0; u < 3; u++) {
+							const ic_resnet8_real *xs = xr + c * 30 + u * 10;
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[0 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[1 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+							{
+								const ic_resnet8_real w0 = p->W7[o0 * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w1 = p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w2 = p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2];
+								const ic_resnet8_real w3 = p->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									const ic_resnet8_real x0_ = xs[2 + l];
+									a_[0][l] += w0 * x0_;
+									a_[1][l] += w1 * x0_;
+									a_[2][l] += w2 * x0_;
+									a_[3][l] += w3 * x0_;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[0][l] + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + (0 + l)] + z3;
+						x3[o0 * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[1][l] + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[2][l] + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const ic_resnet8_real z3 = a_[3][l] + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + (0 + l)] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + (0 + l)] = t49 < 0 ? 0.0f : t49;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a = avgpool2d(x3, kernel (8, 8), stride (8, 8))   [B,64,8,8] -> [B,64,1,1]   (ic_resnet8.nn:48: a = avgpool2d(x3, 8)) */
 	{
@@ -2646,55 +10676,577 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	/* dW7 = conv2d_dw(dz3, y3, kernel (3, 3), padding (1, 1, 1, 1))   [B,64,8,8] x [B,64,8,8] -> [64,64,3,3]   (ic_resnet8.nn:45)
 	 *   dL/dW7 = sum over b, ho, wo of dL/d(conv2d#44) y3 (a correlation)
 	 */
-	for (int o_ = 0; o_ < 64; o_++) {
+#if GRADC_KERNELS == 3
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][8];
+					for (int e = 0; e < 15; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
+								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
+								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								a_[6][l] += d2 * x0_;
+								a_[9][l] += d3 * x0_;
+								a_[12][l] += d4 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								a_[7][l] += d2 * x1_;
+								a_[10][l] += d3 * x1_;
+								a_[13][l] += d4 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
+								a_[11][l] += d3 * x2_;
+								a_[14][l] += d4 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[9][l];
+						}
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[10][l];
+						}
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[11][l];
+						}
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[12][l];
+						}
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[13][l];
+						}
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[14][l];
+						}
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real acc[3][16];
-				for (int v = 0; v < 3; v++) {
-					for (int l = 0; l < 16; l++) {
-						acc[v][l] = 0.0f;
+				ic_resnet8_real a_[12][8];
+				for (int e = 0; e < 12; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
 					}
 				}
 				{
 					for (int i = 0; i < 8; i++) {
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[0][l] += dz3[o_ * 64 + i * 8 + (l + 1)] * y3[c * 64 + hi * 8 + (l + 1) - 1];
-							}
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
-						for (int j = 5; j < 8; j++) {
-							acc[0][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[1][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[2][l] += dz3[o_ * 64 + i * 8 + l] * y3[c * 64 + hi * 8 + l + 1];
-							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[2][0] += dz3[o_ * 64 + i * 8 + j] * y3[c * 64 + hi * 8 + j + 1];
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
+							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
+							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
+							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[0 + l];
+							a_[0][l] += d0 * x0_;
+							a_[3][l] += d1 * x0_;
+							a_[6][l] += d2 * x0_;
+							a_[9][l] += d3 * x0_;
+							const ic_resnet8_real x1_ = xr[1 + l];
+							a_[1][l] += d0 * x1_;
+							a_[4][l] += d1 * x1_;
+							a_[7][l] += d2 * x1_;
+							a_[10][l] += d3 * x1_;
+							const ic_resnet8_real x2_ = xr[2 + l];
+							a_[2][l] += d0 * x2_;
+							a_[5][l] += d1 * x2_;
+							a_[8][l] += d2 * x2_;
+							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
-				ic_resnet8_real sums[3];
-				for (int v = 0; v < 3; v++) {
-					sums[v] = acc[v][0];
-					for (int l = 1; l < 16; l++) {
-						sums[v] += acc[v][l];
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
 					}
+					grad->W7[60 * 576 + c * 9 + u * 3 + 0] = sum;
 				}
-				for (int v = 0; v < 3; v++) {
-					grad->W7[o_ * 576 + c * 9 + u * 3 + v] = sums[v];
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					grad->W7[60 * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					grad->W7[60 * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[3][l];
+					}
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[4][l];
+					}
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[5][l];
+					}
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[6][l];
+					}
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[7][l];
+					}
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[8][l];
+					}
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[9][l];
+					}
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[10][l];
+					}
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[11][l];
+					}
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 60; o0 += 5) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[15][1];
+					for (int e = 0; e < 15; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							for (int j0 = 0; j0 < 8; j0 += 1) {
+								{
+									const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + j0];
+									const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + j0];
+									const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + j0];
+									const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + j0];
+									const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + j0];
+									const ic_resnet8_real x0_ = xr[0 + j0];
+									a_[0][0] += d0 * x0_;
+									a_[3][0] += d1 * x0_;
+									a_[6][0] += d2 * x0_;
+									a_[9][0] += d3 * x0_;
+									a_[12][0] += d4 * x0_;
+									const ic_resnet8_real x1_ = xr[1 + j0];
+									a_[1][0] += d0 * x1_;
+									a_[4][0] += d1 * x1_;
+									a_[7][0] += d2 * x1_;
+									a_[10][0] += d3 * x1_;
+									a_[13][0] += d4 * x1_;
+									const ic_resnet8_real x2_ = xr[2 + j0];
+									a_[2][0] += d0 * x2_;
+									a_[5][0] += d1 * x2_;
+									a_[8][0] += d2 * x2_;
+									a_[11][0] += d3 * x2_;
+									a_[14][0] += d4 * x2_;
+								}
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[9][0];
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[10][0];
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[11][0];
+						grad->W7[(o0 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[12][0];
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[13][0];
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[14][0];
+						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[12][1];
+				for (int e = 0; e < 12; e++) {
+					{
+						a_[e][0] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+						for (int j0 = 0; j0 < 8; j0 += 1) {
+							{
+								const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + j0];
+								const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + j0];
+								const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + j0];
+								const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + j0];
+								const ic_resnet8_real x0_ = xr[0 + j0];
+								a_[0][0] += d0 * x0_;
+								a_[3][0] += d1 * x0_;
+								a_[6][0] += d2 * x0_;
+								a_[9][0] += d3 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + j0];
+								a_[1][0] += d0 * x1_;
+								a_[4][0] += d1 * x1_;
+								a_[7][0] += d2 * x1_;
+								a_[10][0] += d3 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + j0];
+								a_[2][0] += d0 * x2_;
+								a_[5][0] += d1 * x2_;
+								a_[8][0] += d2 * x2_;
+								a_[11][0] += d3 * x2_;
+							}
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					grad->W7[60 * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					grad->W7[60 * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					grad->W7[60 * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[3][0];
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[4][0];
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[5][0];
+					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[6][0];
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[7][0];
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[8][0];
+					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[9][0];
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[10][0];
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[11][0];
+					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+				}
+			}
+		}
+	}
+#else
+	{
+		ic_resnet8_real xr[10];
+		for (int e = 0; e < 10; e++) {
+			xr[e] = 0.0f;
+		}
+		for (int o0 = 0; o0 < 64; o0 += 2) {
+			for (int c = 0; c < 64; c++) {
+				for (int u = 0; u < 3; u++) {
+					ic_resnet8_real a_[6][8];
+					for (int e = 0; e < 6; e++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
+							for (int wi = 0; wi < 8; wi++) {
+								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
+								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[0 + l];
+								a_[0][l] += d0 * x0_;
+								a_[3][l] += d1 * x0_;
+								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[1][l] += d0 * x1_;
+								a_[4][l] += d1 * x1_;
+								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[2][l] += d0 * x2_;
+								a_[5][l] += d1 * x2_;
+							}
+						}
+					}
+					{
+						ic_resnet8_real sum = a_[0][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[0][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[1][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[1][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[2][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[2][l];
+						}
+						grad->W7[o0 * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[3][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[3][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[4][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[4][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[5][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[5][l];
+						}
+						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* a non-finite objective changes nothing */
 	if (!GRADC_ISFINITE(mean_L[0])) {

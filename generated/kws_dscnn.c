@@ -206,52 +206,544 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#23 = conv2d#22 + b0   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:35)   [fused]
 	 * h0 = relu(add#23)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
 				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
 				{
-					for (int u = 0; u < 10; u++) {
-						const int hi = i * 2 + u - 4;
-						if (hi < 0 || hi >= 49) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W0[o_ * 40 + u * 4] * x[hi * 10 + (l + 1) * 2 - 1];
+					kws_dscnn_real a_[8][5];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 5; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[0 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + l * 2];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 1];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[6 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + j * 2];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + l * 2 + 1];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 2];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[1 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + j * 2 + 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 3] * x[hi * 10 + l * 2 + 2];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 3];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[7 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t23 = acc[j] + p->b0[o_];
-					h0[o_ * 125 + i * 5 + j] = t23 < 0 ? 0.0f : t23;
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[0][l] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[1][l] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[2][l] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[3][l] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[4][l] + p->b0[(o0 + 4)];
+						h0[(o0 + 4) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[5][l] + p->b0[(o0 + 5)];
+						h0[(o0 + 5) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[6][l] + p->b0[(o0 + 6)];
+						h0[(o0 + 6) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[7][l] + p->b0[(o0 + 7)];
+						h0[(o0 + 7) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					kws_dscnn_real a_[16][1];
+					for (int e = 0; e < 16; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								{
+									const kws_dscnn_real x0 = xs[0];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[1];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[2];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[3];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								{
+									const kws_dscnn_real x0 = xs[6];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[7];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[8];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[9];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								{
+									const kws_dscnn_real x0 = xs[1];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[2];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[3];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[4];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								{
+									const kws_dscnn_real x0 = xs[7];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[8];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[9];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[10];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+						}
+					}
+					{
+						const kws_dscnn_real t23 = a_[0][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[1][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[2][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[3][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[4][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[5][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[6][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[7][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[8][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[9][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[10][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[11][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[12][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[13][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[14][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[15][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+				}
+				{
+					kws_dscnn_real a_[4][1];
+					for (int e = 0; e < 4; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								{
+									const kws_dscnn_real x0 = xs[4];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								{
+									const kws_dscnn_real x0 = xs[4 + 6];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								{
+									const kws_dscnn_real x0 = xs[4 + 1];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								{
+									const kws_dscnn_real x0 = xs[4 + 7];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+						}
+					}
+					{
+						const kws_dscnn_real t23 = a_[0][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[1][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[2][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const kws_dscnn_real t23 = a_[3][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					kws_dscnn_real a_[4][5];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 5; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[0 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[6 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[1 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[7 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[0][l] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[1][l] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[2][l] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t23 = a_[3][l] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + (0 + l)] = t23 < 0 ? 0.0f : t23;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#25 = conv2d(h0, Wd1, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:36: d1 = relu(conv2d(h0, Wd1, padding = 1, groups = 64) + bd1))   [fused]
 	 * add#26 = conv2d#25 + bd1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:36)   [fused]
@@ -2066,52 +2558,544 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#24 = conv2d#23 + b0   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:35)   [fused]
 	 * h0 = relu(add#24)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
 				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
 				{
-					for (int u = 0; u < 10; u++) {
-						const int hi = i * 2 + u - 4;
-						if (hi < 0 || hi >= 49) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W0[o_ * 40 + u * 4] * x[hi * 10 + (l + 1) * 2 - 1];
+					kws_dscnn_real a_[8][5];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 5; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[0 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + l * 2];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 1];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[6 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + j * 2];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + l * 2 + 1];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 2];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[1 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + j * 2 + 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 3] * x[hi * 10 + l * 2 + 2];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 3];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[7 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t24 = acc[j] + p->b0[o_];
-					h0[o_ * 125 + i * 5 + j] = t24 < 0 ? 0.0f : t24;
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[0][l] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[1][l] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[2][l] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[3][l] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[4][l] + p->b0[(o0 + 4)];
+						h0[(o0 + 4) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[5][l] + p->b0[(o0 + 5)];
+						h0[(o0 + 5) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[6][l] + p->b0[(o0 + 6)];
+						h0[(o0 + 6) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[7][l] + p->b0[(o0 + 7)];
+						h0[(o0 + 7) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					kws_dscnn_real a_[16][1];
+					for (int e = 0; e < 16; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								{
+									const kws_dscnn_real x0 = xs[0];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[1];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[2];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[3];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								{
+									const kws_dscnn_real x0 = xs[6];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[7];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[8];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[9];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								{
+									const kws_dscnn_real x0 = xs[1];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[2];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[3];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[4];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								{
+									const kws_dscnn_real x0 = xs[7];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[8];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[9];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[10];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+						}
+					}
+					{
+						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[1][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[2][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[3][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+				{
+					kws_dscnn_real a_[4][1];
+					for (int e = 0; e < 4; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								{
+									const kws_dscnn_real x0 = xs[4];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								{
+									const kws_dscnn_real x0 = xs[4 + 6];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								{
+									const kws_dscnn_real x0 = xs[4 + 1];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								{
+									const kws_dscnn_real x0 = xs[4 + 7];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+						}
+					}
+					{
+						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[1][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[2][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[3][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					kws_dscnn_real a_[4][5];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 5; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[0 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[6 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[1 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[7 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[0][l] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[1][l] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[2][l] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[3][l] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#26 = conv2d(h0, Wd1, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:36: d1 = relu(conv2d(h0, Wd1, padding = 1, groups = 64) + bd1))   [fused]
 	 * add#27 = conv2d#26 + bd1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:36)   [fused]
@@ -4409,52 +5393,544 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#24 = conv2d#23 + b0   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:35)   [fused]
 	 * h0 = relu(add#24)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:35)
 	 */
+#if GRADC_KERNELS == 3
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
 				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 8) {
 				{
-					for (int u = 0; u < 10; u++) {
-						const int hi = i * 2 + u - 4;
-						if (hi < 0 || hi >= 49) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W0[o_ * 40 + u * 4] * x[hi * 10 + (l + 1) * 2 - 1];
+					kws_dscnn_real a_[8][5];
+					for (int e = 0; e < 8; e++) {
+						GRADC_VECTOR for (int l = 0; l < 5; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[0 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + l * 2];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 1];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[6 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + u * 4 + 1] * x[hi * 10 + j * 2];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + l * 2 + 1];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 2];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[1 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->W0[o_ * 40 + u * 4 + 2] * x[hi * 10 + j * 2 + 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W0[o_ * 40 + u * 4 + 3] * x[hi * 10 + l * 2 + 2];
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w4 = p->W0[(o0 + 4) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w5 = p->W0[(o0 + 5) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w6 = p->W0[(o0 + 6) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w7 = p->W0[(o0 + 7) * 40 + 0 * 40 + u * 4 + 3];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[7 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+									a_[4][l] += w4 * x0;
+									a_[5][l] += w5 * x0;
+									a_[6][l] += w6 * x0;
+									a_[7][l] += w7 * x0;
+								}
 							}
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t24 = acc[j] + p->b0[o_];
-					h0[o_ * 125 + i * 5 + j] = t24 < 0 ? 0.0f : t24;
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[0][l] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[1][l] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[2][l] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[3][l] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[4][l] + p->b0[(o0 + 4)];
+						h0[(o0 + 4) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[5][l] + p->b0[(o0 + 5)];
+						h0[(o0 + 5) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[6][l] + p->b0[(o0 + 6)];
+						h0[(o0 + 6) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[7][l] + p->b0[(o0 + 7)];
+						h0[(o0 + 7) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	{
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					kws_dscnn_real a_[16][1];
+					for (int e = 0; e < 16; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								{
+									const kws_dscnn_real x0 = xs[0];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[1];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[2];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[3];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								{
+									const kws_dscnn_real x0 = xs[6];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[7];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[8];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[9];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								{
+									const kws_dscnn_real x0 = xs[1];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[2];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[3];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[4];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								{
+									const kws_dscnn_real x0 = xs[7];
+									a_[0][0] += w0 * x0;
+									a_[4][0] += w1 * x0;
+									a_[8][0] += w2 * x0;
+									a_[12][0] += w3 * x0;
+									const kws_dscnn_real x1 = xs[8];
+									a_[1][0] += w0 * x1;
+									a_[5][0] += w1 * x1;
+									a_[9][0] += w2 * x1;
+									a_[13][0] += w3 * x1;
+									const kws_dscnn_real x2 = xs[9];
+									a_[2][0] += w0 * x2;
+									a_[6][0] += w1 * x2;
+									a_[10][0] += w2 * x2;
+									a_[14][0] += w3 * x2;
+									const kws_dscnn_real x3 = xs[10];
+									a_[3][0] += w0 * x3;
+									a_[7][0] += w1 * x3;
+									a_[11][0] += w2 * x3;
+									a_[15][0] += w3 * x3;
+								}
+							}
+						}
+					}
+					{
+						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[1][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[2][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[3][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+				{
+					kws_dscnn_real a_[4][1];
+					for (int e = 0; e < 4; e++) {
+						{
+							a_[e][0] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								{
+									const kws_dscnn_real x0 = xs[4];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								{
+									const kws_dscnn_real x0 = xs[4 + 6];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								{
+									const kws_dscnn_real x0 = xs[4 + 1];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								{
+									const kws_dscnn_real x0 = xs[4 + 7];
+									a_[0][0] += w0 * x0;
+									a_[1][0] += w1 * x0;
+									a_[2][0] += w2 * x0;
+									a_[3][0] += w3 * x0;
+								}
+							}
+						}
+					}
+					{
+						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[1][0] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[2][0] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const kws_dscnn_real t24 = a_[3][0] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+			}
+		}
+	}
+#else
+	{
+		for (int i = 0; i < 25; i++) {
+			kws_dscnn_real xr[120];
+			for (int cu = 0; cu < 10; cu++) {
+				kws_dscnn_real *d = xr + cu * 12;
+				for (int e = 0; e < 12; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 10) - 4;
+				if (hi < 0 || hi >= 49) continue;
+				for (int wi = 0; wi < 10; wi++) {
+					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					kws_dscnn_real a_[4][5];
+					for (int e = 0; e < 4; e++) {
+						GRADC_VECTOR for (int l = 0; l < 5; l++) {
+							a_[e][l] = 0.0f;
+						}
+					}
+					{
+						for (int u = 0; u < 10; u++) {
+							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[0 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[6 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[1 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+							{
+								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
+								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
+								GRADC_VECTOR for (int l = 0; l < 5; l++) {
+									const kws_dscnn_real x0 = xs[7 + l];
+									a_[0][l] += w0 * x0;
+									a_[1][l] += w1 * x0;
+									a_[2][l] += w2 * x0;
+									a_[3][l] += w3 * x0;
+								}
+							}
+						}
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[0][l] + p->b0[o0];
+						h0[o0 * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[1][l] + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[2][l] + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+					GRADC_VECTOR for (int l = 0; l < 5; l++) {
+						const kws_dscnn_real t24 = a_[3][l] + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 125 + i * 5 + (0 + l)] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#26 = conv2d(h0, Wd1, kernel (3, 3), padding (1, 1, 1, 1), groups 64)   [B,64,25,5] x [64,1,3,3] -> [B,64,25,5]   (kws_dscnn.nn:36: d1 = relu(conv2d(h0, Wd1, padding = 1, groups = 64) + bd1))   [fused]
 	 * add#27 = conv2d#26 + bd1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:36)   [fused]

@@ -422,6 +422,299 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	 * add#59 = conv2d#58 + b0   [B,8,48,48] x [8,1,1] -> [B,8,48,48]   (vww_mobilenet.nn:72)   [fused]
 	 * h0 = relu(add#59)   [B,8,48,48] -> [B,8,48,48]   (vww_mobilenet.nn:72)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 48; i++) {
+			vww_mobilenet_real xr[882];
+			for (int cu = 0; cu < 9; cu++) {
+				vww_mobilenet_real *d = xr + cu * 98;
+				for (int e = 0; e < 98; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 96) continue;
+				for (int wi = 0; wi < 96; wi++) {
+					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				}
+			}
+			{
+				vww_mobilenet_real a_[16][16];
+				for (int e = 0; e < 16; e++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				for (int c = 0; c < 3; c++) {
+					for (int u = 0; u < 3; u++) {
+						const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[0 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[16 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[49 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[65 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[1 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[17 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[0][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[1][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[2][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[3][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[4][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[5][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[6][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[7][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[8][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[9][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[10][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[11][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[12][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[13][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[14][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (0 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[15][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (16 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+			}
+			{
+				vww_mobilenet_real a_[8][16];
+				for (int e = 0; e < 8; e++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				for (int c = 0; c < 3; c++) {
+					for (int u = 0; u < 3; u++) {
+						const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + 49 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + 1 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[0][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[1][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[2][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[3][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[4][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[5][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[6][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t59 = a_[7][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (32 + l)] = t59 < 0 ? 0.0f : t59;
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 8; o_++) {
 			for (int i = 0; i < 48; i++) {
@@ -470,6 +763,127 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 48; i++) {
+			vww_mobilenet_real xr[882];
+			for (int cu = 0; cu < 9; cu++) {
+				vww_mobilenet_real *d = xr + cu * 98;
+				for (int e = 0; e < 98; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 96) continue;
+				for (int wi = 0; wi < 96; wi++) {
+					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 8; o0 += 4) {
+				for (int j0 = 0; j0 < 48; j0 += 16) {
+					{
+						vww_mobilenet_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + 49 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 57 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[0][l] + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[1][l] + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 8 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[2][l] + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[3][l] + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 8 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[4][l] + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[5][l] + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 8 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[6][l] + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t59 = a_[7][l] + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 8 + l)] = t59 < 0 ? 0.0f : t59;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#61 = conv2d(h0, Wd1, kernel (3, 3), padding (1, 1, 1, 1), groups 8)   [B,8,48,48] x [8,1,3,3] -> [B,8,48,48]   (vww_mobilenet.nn:73: d1 = relu(conv2d(h0, Wd1, padding = 1, groups = 8) + bd1))   [fused]
 	 * add#62 = conv2d#61 + bd1   [B,8,48,48] x [8,1,1] -> [B,8,48,48]   (vww_mobilenet.nn:73)   [fused]
@@ -4365,6 +4779,299 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	 * add#60 = conv2d#59 + b0   [B,8,48,48] x [8,1,1] -> [B,8,48,48]   (vww_mobilenet.nn:72)   [fused]
 	 * h0 = relu(add#60)   [B,8,48,48] -> [B,8,48,48]   (vww_mobilenet.nn:72)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 48; i++) {
+			vww_mobilenet_real xr[882];
+			for (int cu = 0; cu < 9; cu++) {
+				vww_mobilenet_real *d = xr + cu * 98;
+				for (int e = 0; e < 98; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 96) continue;
+				for (int wi = 0; wi < 96; wi++) {
+					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				}
+			}
+			{
+				vww_mobilenet_real a_[16][16];
+				for (int e = 0; e < 16; e++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				for (int c = 0; c < 3; c++) {
+					for (int u = 0; u < 3; u++) {
+						const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[0 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[16 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[49 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[65 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[1 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[17 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[0][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[1][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[2][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[3][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[4][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[5][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[6][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[7][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[8][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[9][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[10][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[11][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[12][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[13][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[14][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[15][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+			}
+			{
+				vww_mobilenet_real a_[8][16];
+				for (int e = 0; e < 8; e++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				for (int c = 0; c < 3; c++) {
+					for (int u = 0; u < 3; u++) {
+						const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + 49 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + 1 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[0][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[1][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[2][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[3][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[4][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[5][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[6][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[7][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 8; o_++) {
 			for (int i = 0; i < 48; i++) {
@@ -4413,6 +5120,127 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 48; i++) {
+			vww_mobilenet_real xr[882];
+			for (int cu = 0; cu < 9; cu++) {
+				vww_mobilenet_real *d = xr + cu * 98;
+				for (int e = 0; e < 98; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 96) continue;
+				for (int wi = 0; wi < 96; wi++) {
+					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 8; o0 += 4) {
+				for (int j0 = 0; j0 < 48; j0 += 16) {
+					{
+						vww_mobilenet_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + 49 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 57 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[0][l] + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[1][l] + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[2][l] + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[3][l] + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[4][l] + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[5][l] + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[6][l] + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[7][l] + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#62 = conv2d(h0, Wd1, kernel (3, 3), padding (1, 1, 1, 1), groups 8)   [B,8,48,48] x [8,1,3,3] -> [B,8,48,48]   (vww_mobilenet.nn:73: d1 = relu(conv2d(h0, Wd1, padding = 1, groups = 8) + bd1))   [fused]
 	 * add#63 = conv2d#62 + bd1   [B,8,48,48] x [8,1,1] -> [B,8,48,48]   (vww_mobilenet.nn:73)   [fused]
@@ -8597,6 +9425,299 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	 * add#60 = conv2d#59 + b0   [B,8,48,48] x [8,1,1] -> [B,8,48,48]   (vww_mobilenet.nn:72)   [fused]
 	 * h0 = relu(add#60)   [B,8,48,48] -> [B,8,48,48]   (vww_mobilenet.nn:72)
 	 */
+#if GRADC_KERNELS == 3
+	{
+		for (int i = 0; i < 48; i++) {
+			vww_mobilenet_real xr[882];
+			for (int cu = 0; cu < 9; cu++) {
+				vww_mobilenet_real *d = xr + cu * 98;
+				for (int e = 0; e < 98; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 96) continue;
+				for (int wi = 0; wi < 96; wi++) {
+					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				}
+			}
+			{
+				vww_mobilenet_real a_[16][16];
+				for (int e = 0; e < 16; e++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				for (int c = 0; c < 3; c++) {
+					for (int u = 0; u < 3; u++) {
+						const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[0 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[16 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[49 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[65 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[1 + l];
+								a_[0][l] += w0 * x0;
+								a_[2][l] += w1 * x0;
+								a_[4][l] += w2 * x0;
+								a_[6][l] += w3 * x0;
+								a_[8][l] += w4 * x0;
+								a_[10][l] += w5 * x0;
+								a_[12][l] += w6 * x0;
+								a_[14][l] += w7 * x0;
+								const vww_mobilenet_real x1 = xs[17 + l];
+								a_[1][l] += w0 * x1;
+								a_[3][l] += w1 * x1;
+								a_[5][l] += w2 * x1;
+								a_[7][l] += w3 * x1;
+								a_[9][l] += w4 * x1;
+								a_[11][l] += w5 * x1;
+								a_[13][l] += w6 * x1;
+								a_[15][l] += w7 * x1;
+							}
+						}
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[0][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[1][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[2][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[3][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[4][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[5][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[6][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[7][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[8][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[9][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[10][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[11][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[12][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[13][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[14][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (0 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[15][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (16 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+			}
+			{
+				vww_mobilenet_real a_[8][16];
+				for (int e = 0; e < 8; e++) {
+					GRADC_VECTOR for (int l = 0; l < 16; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				for (int c = 0; c < 3; c++) {
+					for (int u = 0; u < 3; u++) {
+						const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 1];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + 49 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+						{
+							const vww_mobilenet_real w0 = p->W0[0 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w1 = p->W0[1 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w2 = p->W0[2 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w3 = p->W0[3 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w4 = p->W0[4 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w5 = p->W0[5 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w6 = p->W0[6 * 27 + c * 9 + u * 3 + 2];
+							const vww_mobilenet_real w7 = p->W0[7 * 27 + c * 9 + u * 3 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								const vww_mobilenet_real x0 = xs[32 + 1 + l];
+								a_[0][l] += w0 * x0;
+								a_[1][l] += w1 * x0;
+								a_[2][l] += w2 * x0;
+								a_[3][l] += w3 * x0;
+								a_[4][l] += w4 * x0;
+								a_[5][l] += w5 * x0;
+								a_[6][l] += w6 * x0;
+								a_[7][l] += w7 * x0;
+							}
+						}
+					}
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[0][l] + p->b0[0];
+					h0[0 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[1][l] + p->b0[1];
+					h0[1 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[2][l] + p->b0[2];
+					h0[2 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[3][l] + p->b0[3];
+					h0[3 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[4][l] + p->b0[4];
+					h0[4 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[5][l] + p->b0[5];
+					h0[5 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[6][l] + p->b0[6];
+					h0[6 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const vww_mobilenet_real t60 = a_[7][l] + p->b0[7];
+					h0[7 * 2304 + i * 48 + (32 + l)] = t60 < 0 ? 0.0f : t60;
+				}
+			}
+		}
+	}
+#elif GRADC_KERNELS == 1
 	{
 		for (int o_ = 0; o_ < 8; o_++) {
 			for (int i = 0; i < 48; i++) {
@@ -8645,6 +9766,127 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 			}
 		}
 	}
+#else
+	{
+		for (int i = 0; i < 48; i++) {
+			vww_mobilenet_real xr[882];
+			for (int cu = 0; cu < 9; cu++) {
+				vww_mobilenet_real *d = xr + cu * 98;
+				for (int e = 0; e < 98; e++) {
+					d[e] = 0.0f;
+				}
+				const int hi = i * 2 + (cu % 3);
+				if (hi < 0 || hi >= 96) continue;
+				for (int wi = 0; wi < 96; wi++) {
+					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				}
+			}
+			for (int o0 = 0; o0 < 8; o0 += 4) {
+				for (int j0 = 0; j0 < 48; j0 += 16) {
+					{
+						vww_mobilenet_real a_[8][8];
+						for (int e = 0; e < 8; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						for (int c = 0; c < 3; c++) {
+							for (int u = 0; u < 3; u++) {
+								const vww_mobilenet_real *xs = xr + c * 294 + u * 98;
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 8 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + 49 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 57 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+								{
+									const vww_mobilenet_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
+									const vww_mobilenet_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
+									GRADC_VECTOR for (int l = 0; l < 8; l++) {
+										const vww_mobilenet_real x0 = xs[j0 + 1 + l];
+										a_[0][l] += w0 * x0;
+										a_[2][l] += w1 * x0;
+										a_[4][l] += w2 * x0;
+										a_[6][l] += w3 * x0;
+										const vww_mobilenet_real x1 = xs[j0 + 9 + l];
+										a_[1][l] += w0 * x1;
+										a_[3][l] += w1 * x1;
+										a_[5][l] += w2 * x1;
+										a_[7][l] += w3 * x1;
+									}
+								}
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[0][l] + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[1][l] + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[2][l] + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[3][l] + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[4][l] + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[5][l] + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[6][l] + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const vww_mobilenet_real t60 = a_[7][l] + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 8 + l)] = t60 < 0 ? 0.0f : t60;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* conv2d#62 = conv2d(h0, Wd1, kernel (3, 3), padding (1, 1, 1, 1), groups 8)   [B,8,48,48] x [8,1,3,3] -> [B,8,48,48]   (vww_mobilenet.nn:73: d1 = relu(conv2d(h0, Wd1, padding = 1, groups = 8) + bd1))   [fused]
 	 * add#63 = conv2d#62 + bd1   [B,8,48,48] x [8,1,1] -> [B,8,48,48]   (vww_mobilenet.nn:73)   [fused]

@@ -1,6 +1,7 @@
 #!/bin/bash
 # t_bench_smoke.sh: the benchmark's correctness half, no timing.  For the
-# bench models tiny and digits, builds bench/bench.c as bench/bench.sh does
+# bench models tiny and digits, and the convolutional dscnn and resnet8
+# (against bench/cnnref.c's im2col + sgemm step, to 1e-4), builds bench/bench.c as bench/bench.sh does
 # and runs its check: one training step of the generated code, of the
 # --no-fuse build and of the OpenBLAS reference give the same parameters,
 # objective and inference outputs.  Skipped (passes) without OpenBLAS.
@@ -18,7 +19,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
-for name in tiny digits; do
+for name in tiny digits dscnn resnet8; do
+	ref=$ROOT/bench/ref.c
+	case $name in dscnn | resnet8) ref="-DBENCH_CNN $ROOT/bench/cnnref.c" ;; esac
 	d="$tmp/$name"
 	mkdir -p "$d"
 	"$GRADC" compile "$ROOT/bench/models/$name.nn" -o "$d" &&
@@ -28,7 +31,7 @@ for name in tiny digits; do
 		continue
 	}
 	if ! $CC -O2 -DMODEL="$name" -I"$ROOT/runtime" -I"$d" -I"$ROOT/bench" -o "$d/bench" \
-		"$ROOT/bench/bench.c" "$ROOT/bench/ref.c" "$d/$name.c" "$d/${name}_nf.c" \
+		"$ROOT/bench/bench.c" $ref "$d/$name.c" "$d/${name}_nf.c" \
 		"$ROOT/runtime/gradc_rt.c" -lopenblas -lm 2>"$d/cc.txt"; then
 		echo "t_bench_smoke: $name: build failed: $(head -5 "$d/cc.txt")"
 		fail=1

@@ -346,11 +346,319 @@ local function conv_dw(K, root, members, p)
   K:close()
 end
 
-local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
 
--- The group of a convolution p (the root or fused into it).
+------------------------------------------------------------------ tile form
+
+-- The tile form of a convolution (select_conv.c chose it and its register
+-- tile t: t.v lanes, t.mr output channels by t.nr vectors of columns; on
+-- a scalar FPU t.v = 1 and the "vectors" are single columns).  An
+-- implicit GEMM, one output row i at a time: the cin x kh input rows the
+-- row reads are copied into xr, zero-padded and split by stride phase
+-- (input column p of the padded row at xr[p % sw][p / sw]), so that tap v
+-- of output columns j.. reads xr[v dw % sw][j + v dw / sw ..], unit
+-- stride, never out of range.  Then each tile sums over (c, u, v) in
+-- registers: MR weights broadcast, NR vectors loaded, MR x NR
+-- multiply-adds a step; the epilogue runs on the finished sums.  Sums in
+-- the order (c, u, v), as the row form's.
+--
+-- g: the geometry of the convolution the form computes: nb samples, its
+-- input (node x: cin channels, h x w, xb batched) and output (co, ho, wo),
+-- the window (kh, kw, sh, sw, dh, dw, pt, pl, pr), widx(r, c, u, v): the
+-- weight of output channel r, input channel c, tap (u, v) as an index
+-- of node wt, and names: the epilogue's index names of (o, i, j).
+local function tile_conv(K, root, members, p, t, g)
+  local T, V, MR, NR = K.T, t.v, t.mr, t.nr
+  local sw = g.sw
+  local NP = (g.w + g.pl + g.pr + sw - 1) // sw
+  local ROW = sw * NP
+  local b, i, cu, c, u, e, wi, hi = K:iname("b"), K:iname("i"), K:iname("cu"), K:iname("c"),
+    K:iname("u"), K:iname("e"), K:iname("wi"), K:iname("hi")
+  local xr, d, xs, a, l = K:iname("xr"), K:iname("d"), K:iname("xs"), K:iname("a"), K:iname("l")
+  loop0(K, b, g.nb)
+  K:loop(i, g.ho)
+  -- the padded input rows of output row i
+  K:line(fmt("%s %s[%d];", T, xr, g.cin * g.kh * ROW))
+  K:loop(cu, g.cin * g.kh)
+  K:line(fmt("%s *%s = %s + %s;", T, d, xr, cfmt.term(cu, ROW)))
+  K:loop(e, ROW)
+  K:line(fmt("%s[%s] = %s;", d, e, K:lit(0)))
+  K:close()
+  local ce, ue = cu, "0"
+  if g.kh > 1 then ce, ue = fmt("%s / %d", cu, g.kh), fmt("%s %% %d", cu, g.kh) end
+  K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, g.sh), ue ~= "0" and
+    cfmt.term("(" .. ue .. ")", g.dh) or nil}), -g.pt)))
+  K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, g.h))
+  K:loop(wi, g.w)
+  local src = at({g.xb and g.nb > 1 and b or nil, g.cin > 1 and "(" .. ce .. ")" or nil, hi, wi},
+    {g.nb, g.cin, g.h, g.w})
+  local dst = plus(wi, g.pl)
+  if sw > 1 then dst = fmt("(%s) %% %d * %d + (%s) / %d", dst, sw, NP, dst, sw) end
+  K:line(fmt("%s[%s] = %s;", d, dst, K:read(g.x, src)))
+  K:close()
+  K:close()
+  -- one tile: output channels o0 .. o0 + mr - 1, columns j0 + cc V + l
+  -- (cc < ng, l < nl)
+  local function tile(o0, mr, j0, ng, nl)
+    K:open("")
+    K:line(fmt("%s %s[%d][%d];", T, a, mr * ng, nl))
+    -- lane loops carry GRADC_VECTOR: unrolled first, an 8-lane loop on
+    -- AVX-512 became scalar code (resnet8's 8 x 8 layers at 3% of peak)
+    local function lanes(body)
+      if nl == 1 then K:open("") else K:loop(l, nl, true) end
+      body(nl == 1 and "0" or l)
+      K:close()
+    end
+    K:loop(e, mr * ng)
+    lanes(function(lv) K:line(fmt("%s[%s][%s] = %s;", a, e, lv, K:lit(0))) end)
+    K:close()
+    loop0(K, c, g.cin)
+    loop0(K, u, g.kh)
+    local cv, uv = g.cin > 1 and c or "0", g.kh > 1 and u or "0"
+    K:line(fmt("const %s *%s = %s + %s;", T, xs, xr,
+      sum({cfmt.term(cv, g.kh * ROW), cfmt.term(uv, ROW)})))
+    for v = 0, g.kw - 1 do
+      local ph, off = v * g.dw % sw, v * g.dw // sw
+      K:open("")
+      for r = 0, mr - 1 do
+        local o = plus(o0, r)
+        if o:find(" ") then o = "(" .. o .. ")" end
+        K:line(fmt("const %s %s = %s;", T, K:iname("w" .. r), K:read(g.wt, g.widx(o, cv, uv, v))))
+      end
+      lanes(function(lv)
+        for cc = 0, ng - 1 do
+          local xv = K:iname("x" .. cc)
+          K:line(fmt("const %s %s = %s[%s];", T, xv, xs, sum({plus(j0, ph * NP + off + cc * V),
+            lv ~= "0" and lv or nil})))
+          for r = 0, mr - 1 do
+            K:line(fmt("%s[%d][%s] += %s * %s;", a, r * ng + cc, lv, K:iname("w" .. r), xv))
+          end
+        end
+      end)
+      K:close()
+    end
+    K:close()
+    K:close()
+    -- the epilogue (scalar tiles element by element: the sums stay in registers)
+    for r = 0, mr - 1 do
+      for cc = 0, ng - 1 do
+        lanes(function(lv)
+          local j = sum({plus(j0, cc * V), lv ~= "0" and lv or nil})
+          if j:find(" ") then j = "(" .. j .. ")" end
+          local o = plus(o0, r)
+          if o:find(" ") then o = "(" .. o .. ")" end
+          group_body(K, root, members, vars_of(K, root, b, {o, i, j}), p.id,
+            fmt("%s[%d][%s]", a, r * ng + cc, lv))
+        end)
+      end
+    end
+    K:close()
+  end
+  -- the row's columns: blocks of NR vectors, then whole vectors, then the rest
+  local function columns_of(o0, mr)
+    local span = NR * V
+    local full = g.wo // span
+    if full > 1 then
+      local j0 = K:iname("j0")
+      K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", j0, j0, full * span, j0, span))
+      tile(o0, mr, j0, NR, V)
+      K:close()
+    elseif full == 1 then
+      tile(o0, mr, "0", NR, V)
+    end
+    local at_, rest = full * span, g.wo - full * span
+    if rest >= V then
+      tile(o0, mr, tostring(at_), rest // V, V)
+      at_, rest = at_ + rest // V * V, rest % V
+    end
+    if rest > 0 then tile(o0, mr, tostring(at_), 1, rest) end
+  end
+  local full = g.co // MR
+  if full > 1 then
+    local o0 = K:iname("o0")
+    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", o0, o0, full * MR, o0, MR))
+    columns_of(o0, MR)
+    K:close()
+  elseif full == 1 then
+    columns_of("0", MR)
+  end
+  if g.co % MR > 0 then columns_of(tostring(full * MR), g.co % MR) end
+  K:close()
+  K:close()
+end
+
+-- The tile form's geometry of conv2d p: the convolution itself.
+local function forward_geometry(K, p)
+  local q = geometry(K, p)
+  local k = q.k
+  local KK = q.cg * k.kh * k.kw
+  return {nb = q.nb, xb = q.xb, x = p.inputs[1], wt = p.inputs[2], cin = q.c, h = q.h, w = q.w,
+    co = q.co, ho = q.ho, wo = q.wo, kh = k.kh, kw = k.kw, sh = k.sh, sw = k.sw, dh = k.dh,
+    dw = k.dw, pt = k.pt, pl = k.pl, pr = k.pr,
+    widx = function(r, c, u, v)
+      return sum({cfmt.term(r, KK), cfmt.term(c, k.kh * k.kw), cfmt.term(u, k.kw),
+        v ~= 0 and tostring(v) or nil})
+    end}
+end
+
+-- conv2d_dx p (stride and dilation 1) as the tile form's convolution: of
+-- dy [co, ho, wo] by the transposed, flipped weights W'[c][o][u][v] =
+-- W[o][c][kh - 1 - u][kw - 1 - v], padded kh - 1 - pt above and kw - 1 -
+-- pl left, into dx [c, h, w].
+local function dx_geometry(K, p)
+  local q = geometry(K, p)
+  local k = q.k
+  local pl = k.kw - 1 - k.pl
+  return {nb = q.nb, xb = q.yb, x = p.inputs[1], wt = p.inputs[2], cin = q.co, h = q.ho,
+    w = q.wo, co = q.c, ho = q.h, wo = q.w, kh = k.kh, kw = k.kw, sh = 1, sw = 1, dh = 1, dw = 1,
+    pt = k.kh - 1 - k.pt, pl = pl, pr = q.w - 1 + k.kw - q.wo - pl,
+    widx = function(r, c, u, v)
+      -- o = c, the flipped tap (kh - 1 - u, kw - 1 - v) of channel r
+      return plus(sum({cfmt.term(c, q.c * k.kh * k.kw), cfmt.term(r, k.kh * k.kw),
+        u ~= "0" and cfmt.term(u, -k.kw) or nil}), (k.kh - 1) * k.kw + k.kw - 1 - v)
+    end}
+end
+
+-- The weight gradient in the tile form (select_conv.c: t.v lanes, t.mr
+-- output channels): dW[o][c][u][v] = sum over (b, i, j) of dy[b, o, i, j]
+-- x[b, c, hi, j sw + v dw - pl].  For each block of MR output channels
+-- and each (c, u), MR x kw accumulators of V lanes sum over the samples
+-- and output rows; input row hi is copied into a zero-padded, phase-split
+-- row (as the forward's; the padding is zeroed once, the copies never
+-- write it), so every tap reads unit-stride vectors along j; each chunk
+-- of lanes loads MR values of dy and kw of the row for MR x kw
+-- multiply-adds.  The lanes are summed in order at the end, then the
+-- epilogue (the SGD update) runs on each weight's sum.
+local function tile_dw(K, root, members, p, t)
+  local q = geometry(K, p)
+  local k = q.k
+  local T, V, MR = K.T, t.v, t.mr
+  local dy, x = p.inputs[1], p.inputs[2]
+  local sw = k.sw
+  local NP = (q.w + k.pl + k.pr + sw - 1) // sw
+  local ROW = sw * NP
+  local nl = math.min(V, q.wo)
+  local b, i, c, u, e, wi, hi, l = K:iname("b"), K:iname("i"), K:iname("c"), K:iname("u"),
+    K:iname("e"), K:iname("wi"), K:iname("hi"), K:iname("l")
+  local xr, a, s_ = K:iname("xr"), K:iname("a"), K:iname("sum")
+  K:open("")
+  K:line(fmt("%s %s[%d];", T, xr, ROW))
+  K:loop(e, ROW)
+  K:line(fmt("%s[%s] = %s;", xr, e, K:lit(0)))
+  K:close()
+  local function block(o0, mr)
+    loop0(K, c, q.c)
+    loop0(K, u, k.kh)
+    local cv, uv = q.c > 1 and c or nil, k.kh > 1 and u or "0"
+    K:line(fmt("%s %s[%d][%d];", T, a, mr * k.kw, nl))
+    K:loop(e, mr * k.kw)
+    if nl > 1 then K:loop(l, nl, true) else K:open("") end
+    K:line(fmt("%s[%s][%s] = %s;", a, e, nl > 1 and l or "0", K:lit(0)))
+    K:close()
+    K:close()
+    loop0(K, b, q.nb)
+    K:loop(i, q.ho)
+    K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(uv, k.dh)}),
+      -k.pt)))
+    local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
+    if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
+    K:loop(wi, q.w)
+    local src = at({q.xb and q.nb > 1 and b or nil, cv, hi, wi}, {q.nb, q.c, q.h, q.w})
+    local dst = plus(wi, k.pl)
+    if sw > 1 then dst = fmt("(%s) %% %d * %d + (%s) / %d", dst, sw, NP, dst, sw) end
+    K:line(fmt("%s[%s] = %s;", xr, dst, K:read(x, src)))
+    K:close()
+    -- chunks of nl columns, then the rest
+    local function chunk(j0, n)
+      local lv = n > 1 and l or "0"
+      if n > 1 then K:loop(l, n, true) else K:open("") end
+      local jl = sum({j0 ~= "0" and j0 or nil, lv ~= "0" and lv or nil})
+      for r = 0, mr - 1 do
+        local o = plus(o0, r)
+        if o:find(" ") then o = "(" .. o .. ")" end
+        local di = at({q.yb and q.nb > 1 and b or nil, o, i, nil}, {q.nb, q.co, q.ho, q.wo})
+        K:line(fmt("const %s %s = %s;", T, K:iname("d" .. r), K:read(dy, sum({di ~= "0" and di or
+          nil, jl ~= "0" and jl or nil}))))
+      end
+      for v = 0, k.kw - 1 do
+        local ph, off = v * k.dw % sw, v * k.dw // sw
+        local xv = K:iname("x" .. v)
+        K:line(fmt("const %s %s = %s[%s];", T, xv, xr, sum({tostring(ph * NP + off),
+          jl ~= "0" and jl or nil})))
+        for r = 0, mr - 1 do
+          K:line(fmt("%s[%d][%s] += %s * %s;", a, r * k.kw + v, lv, K:iname("d" .. r), xv))
+        end
+      end
+      K:close()
+    end
+    local full = q.wo // nl
+    if full > 1 then
+      local j0 = K:iname("j0")
+      K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", j0, j0, full * nl, j0, nl))
+      chunk(j0, nl)
+      K:close()
+    else
+      chunk("0", nl)
+    end
+    if q.wo % nl > 0 then chunk(tostring(full * nl), q.wo % nl) end
+    K:close()
+    K:close()
+    -- each weight's lanes summed in order, then the epilogue
+    for r = 0, mr - 1 do
+      for v = 0, k.kw - 1 do
+        K:open("")
+        K:line(fmt("%s %s = %s[%d][0];", T, s_, a, r * k.kw + v))
+        if nl > 1 then
+          K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, nl, l))
+          K:line(fmt("%s += %s[%d][%s];", s_, a, r * k.kw + v, l))
+          K:close()
+        end
+        local o = plus(o0, r)
+        if o:find(" ") then o = "(" .. o .. ")" end
+        group_body(K, root, members, vars_of(K, root, nil, {o, cv or "0", uv, tostring(v)}), p.id,
+          s_)
+        K:close()
+      end
+    end
+    K:close()
+    K:close()
+  end
+  local full = q.co // MR
+  if full > 1 then
+    local o0 = K:iname("o0")
+    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", o0, o0, full * MR, o0, MR))
+    block(o0, MR)
+    K:close()
+  elseif full == 1 then
+    block("0", MR)
+  end
+  if q.co % MR > 0 then block(tostring(full * MR), q.co % MR) end
+  K:close()
+end
+
+local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
+local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}
+
+-- The group of a convolution p (the root or fused into it): the row form,
+-- or the kernel of each register shape select_conv.c chose a record for
+-- (p.mm.tiles: one, or portable's three under #if GRADC_KERNELS), the
+-- tile form or the row form.
 function M.conv_group(K, root, members, p)
-  CONV[p.op](K, root, members, p)
+  local tiles = p.mm and p.mm.tiles or {}
+  if #tiles == 0 then return CONV[p.op](K, root, members, p) end
+  for n, t in ipairs(tiles) do
+    if #tiles > 1 then
+      K:directive(n == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
+        n < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
+    end
+    if t.form == "tile" and p.op == "conv2d_dw" then
+      tile_dw(K, root, members, p, t)
+    elseif t.form == "tile" then
+      tile_conv(K, root, members, p, t, TILE_GEO[p.op](K, p))
+    else
+      CONV[p.op](K, root, members, p)
+    end
+  end
+  if #tiles > 1 then K:directive("#endif") end
 end
 
 ------------------------------------------------------------------ pools

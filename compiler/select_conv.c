@@ -1,0 +1,128 @@
+/* select_conv.c: the register tiles of the convolutions, for the target.
+ *
+ * Requires: select_kernels (pointwise convolutions are products by then).
+ * Fills:    for a conv2d and a conv2d_dx computed in the tile form, one
+ *           kernel record per register shape of the target in Node.mm.tile
+ *           (n_tile; form FORM_TILE, lanes v, register tile mr x nr, the
+ *           GRADC_KERNELS it is compiled under).  n_tile 0: the row form.
+ *           emit/conv.lua prints what is chosen here and decides nothing.
+ *
+ * The tile form is an implicit GEMM on one output row at a time: the
+ * input rows that row reads (C_in x kh of them) are copied once into a
+ * zero-padded stack buffer, split by stride phase so that every tap reads
+ * unit-stride vectors; then tiles of MR output channels by NR vectors of V
+ * output columns keep MR x NR accumulators in registers over the whole
+ * reduction (c, u, v): each step broadcasts MR weights and loads NR
+ * vectors of the buffer, MR x NR multiply-adds, no clipping, no
+ * horizontal sums.  The input gradient of a stride-1 convolution is the
+ * same form: a convolution of dy by the transposed, flipped weights (read
+ * in place, no copy), padded kh - 1 - pt above (and so on).  The weight
+ * gradient (conv2d_dw) sums over pixels: tiles of MR output channels by
+ * the kw taps of one (c, u), V lanes along the output row, a padded input
+ * row on the stack; MR = half the registers / kw (AVX-512 5 for 3x3,
+ * AVX2 2, a scalar FPU 5).
+ *
+ * Chosen when the kernel is fused (not --no-fuse), has one group (the
+ * depthwise and grouped ones keep the row form), the buffer fits twice the
+ * shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape where
+ * it does not keeps the row form, FORM_SIMPLE in its record) and, for
+ * conv2d_dx, stride and dilation are 1.  Tiles (accumulators: half the
+ * registers):
+ *   vectors (V > 1)  MR = 8 channels by NR = 2 vectors on 32 registers
+ *                    (AVX-512), 4 by 2 on 16 (AVX2); NR no more than the
+ *                    row's vectors;
+ *   scalar FPU       MR = 3 to 5 channels (a divisor of C_out, else 4) by
+ *                    NR = 4 columns: 20 accumulators of the 32 single
+ *                    registers at most, the 4 + 4 operands beside them.
+ */
+#include "gradc.h"
+
+/* The register tile on shape t of a convolution with co output channels
+ * and rows of wo columns. */
+static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, int64_t wo)
+{
+	int64_t V = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	int64_t acc = t->vec_regs / 2;
+	*tl = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .kernels = t->kernels};
+	if (V == 1) {
+		tl->mr = 4;
+		for (int64_t d = 5; d >= 3; d--)
+			if (co % d == 0) {
+				tl->mr = d;
+				break;
+			}
+		tl->nr = 4;
+	} else {
+		tl->mr = acc / 2;
+		int64_t vecs = (wo + V - 1) / V;
+		tl->nr = vecs < 2 ? vecs : 2;
+	}
+	if (tl->mr > co)
+		tl->mr = co;
+}
+
+/* conv2d_dw: MR output channels by the kernel's kw columns of V-lane
+ * accumulators, within half the registers (its buffer is one padded row) */
+static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
+{
+	int64_t es = dt_bytes(n->dtype), co = g->node[n->in[0]].shape.dim[0];
+	for (int k = 0; k < nv; k++) {
+		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		int64_t mr = v[k]->vec_regs / 2 / n->win.kw;
+		mr = mr < 1 ? 1 : mr > co ? co : mr;
+		n->mm.tile[k] = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = mr, .nr = 1,
+		                              .kernels = v[k]->kernels};
+	}
+	n->mm.n_tile = nv;
+}
+
+void select_conv(Graph *g, bool fuse)
+{
+	const Target *v[MAX_VARIANTS];
+	int nv = target_variants(g->target, v);
+	for (int i = 0; i < g->n_node; i++) {
+		Node *n = &g->node[i];
+		const Window *w = &n->win;
+		if (n->op != OP_CONV2D && n->op != OP_CONV2D_DX && n->op != OP_CONV2D_DW)
+			continue;
+		n->mm.n_tile = 0;
+		if (!fuse || w->groups != 1)
+			continue;
+		if (n->op == OP_CONV2D_DW) {
+			weight_tiles(g, n, v, nv);
+			continue;
+		}
+		/* x: the tile form's input (conv2d_dx: dy), y: its output */
+		const Node *x = &g->node[n->in[0]], *y = n;
+		int64_t sw = w->sw, pl = w->pl, pr = w->pr;
+		int64_t kh = w->kh;
+		if (n->op == OP_CONV2D_DX) {
+			if (w->sh != 1 || w->sw != 1 || w->dh != 1 || w->dw != 1)
+				continue;
+			/* padded as the transposed convolution: kw - 1 - pl left and the
+			 * rest right, so that the output is dx's width */
+			pl = w->kw - 1 - w->pl;
+			pr = y->shape.dim[2] - 1 + w->kw - x->shape.dim[2] - pl;
+			int64_t pt = w->kh - 1 - w->pt;
+			int64_t pb = y->shape.dim[1] - 1 + w->kh - x->shape.dim[1] - pt;
+			if (pl < 0 || pr < 0 || pt < 0 || pb < 0)
+				continue;
+		}
+		int64_t es = dt_bytes(n->dtype);
+		int64_t cin = x->shape.dim[0], win = x->shape.dim[2];
+		int64_t np = (win + pl + pr + sw - 1) / sw;  /* per phase */
+		int64_t buf = cin * kh * sw * np * es;
+		int64_t co = y->shape.dim[0], wo = y->shape.dim[2];
+		bool any = false;
+		for (int k = 0; k < nv; k++) {
+			struct Tile *tl = &n->mm.tile[k];
+			if (buf <= 2 * v[k]->stack_bytes) {
+				conv_tile(tl, v[k], es, co, wo);
+				any = true;
+			} else {  /* the row form on this shape */
+				*tl = (struct Tile){.form = FORM_SIMPLE, .kernels = v[k]->kernels};
+			}
+		}
+		n->mm.n_tile = any ? nv : 0;
+	}
+}
