@@ -41,7 +41,7 @@ static const char *const dtype_name[] = {
 };
 static const char *const form_name[] = {
 	[FORM_SIMPLE] = "simple", [FORM_XT] = "xt", [FORM_PACKED] = "packed",
-	[FORM_LANE] = "lane", [FORM_TILE] = "tile",
+	[FORM_LANE] = "lane", [FORM_TILE] = "tile", [FORM_PANEL] = "panel",
 };
 static const char *const init_name[] = {
 	[INIT_ZEROS] = "zeros", [INIT_ONES] = "ones", [INIT_CONSTANT] = "constant",

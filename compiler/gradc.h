@@ -190,7 +190,7 @@ typedef enum Init {  /* parameter initializers, SPEC 1 */
  * stored [K,M] if ta else [M,K]; R is stored [N,K] if tb else [K,N]; C is
  * [M,N].  acc: the nb products are summed into one C (sc == 0).  */
 typedef enum Form {  /* how a product's kernel is computed (select.c) */
-	FORM_SIMPLE, FORM_XT, FORM_PACKED, FORM_LANE, FORM_TILE
+	FORM_SIMPLE, FORM_XT, FORM_PACKED, FORM_LANE, FORM_TILE, FORM_PANEL
 } Form;
 
 typedef struct Matmul {
@@ -211,7 +211,7 @@ typedef struct Matmul {
 		int64_t reg;     /* elements of one register of the shape */
 		int64_t mr, nr;  /* register tile: rows, and columns (lane form) or
 		                  * vectors of columns (tile, xt forms) */
-		int64_t mb, kc;  /* FORM_PACKED's panel */
+		int64_t mb, kc;  /* FORM_PACKED's panel; FORM_PANEL: kc = k */
 		int kernels;     /* the GRADC_KERNELS it is compiled under */
 	} tile[MAX_VARIANTS];
 	int n_tile;

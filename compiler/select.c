@@ -14,11 +14,18 @@
  *      xt      C = X W^T with Matmul.pack (optimize.c): packed X^T blocks;
  *      packed  C = L R^T with a short k (<= 128), 16+ rows, 8+ columns and
  *              a panel of KC x V plus MB x V elements within the target's
- *              stack (not with --no-pack), on 32 vector registers (with 16,
- *              AVX2, the lane form measured faster: digits 1.23x / 1.86x
- *              OpenBLAS packed, 1.07x / 1.52x lane);
+ *              stack (not with --no-pack), on 32 vector registers;
+ *      panel   the same on 16 registers (AVX2), where the packed form's
+ *              partial sums spill: k x 2+ vectors of R^T packed to the
+ *              stack whole, then the tile form over every row (panel_tile;
+ *              with fewer than 2 vectors of columns, blocks of X^T and
+ *              the xt form's tiles instead), else the lane form (digits
+ *              AVX2 1.07x / 1.52x OpenBLAS with the lane form, 0.76x /
+ *              0.85x panel);
  *      lane    C = L R^T otherwise with k >= V (batch 1 and small batches);
- *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds.
+ *      tile    C = L R or L^T R with k == 1 or 512+ multiply-adds; L^T R
+ *              with rows of L 2 KiB apart or more by blocks of L^T copied
+ *              to the stack (lt_block: wide64's dW on AVX2 2.7x -> 1.15x).
  *    and, for each register shape of the target (target_variants), the
  *    register tile (Matmul.tile: choose_tile); portable carries three.
  * 0. Pointwise convolutions (a 1x1 kernel, stride 1, no padding, one
@@ -44,6 +51,7 @@ static int64_t divisor(int64_t n, int64_t lo, int64_t hi)
 }
 
 enum { PACK_MR = 8 };  /* rows of the packed form's register tile */
+enum { XT_L1 = 32768 };  /* bytes of xt block a tile reads from L1 (xt_tile) */
 
 /* The packed form's panel: MB rows of C and KC values of k per block, both
  * stored in V-element vectors within the target's stack.  false: none. */
@@ -60,6 +68,14 @@ static bool pack_shape(const Target *t, struct Tile *tl, const Matmul *mm, int64
 	return true;
 }
 
+/* The panel form's R^T panel: k values by two vectors at least, within
+ * the target's stack (with one vector, GCC 12 unrolls the tile's lane
+ * loop early and vectorizes the loop over k through shuffles instead). */
+static bool panel_fits(const Target *t, const Matmul *mm, int64_t V, int64_t es)
+{
+	return (mm->n >= 2 * V || mm->m >= 2 * V) && mm->k * 2 * V * es <= t->stack_bytes;
+}
+
 /* The form of a product on the target's first register shape (portable:
  * x86-64-v4's, which also decides the arena's scratch); es: the bytes of
  * one element of the product. */
@@ -71,9 +87,12 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
 		return FORM_SIMPLE;
 	if (mm->pack > 0)
 		return FORM_XT;
-	if (V > 1 && t->vec_regs >= 32 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 &&
-	    mm->k <= 128 && pack && pack_shape(t, tl, mm, V, es))
+	bool shortk = V > 1 && !mm->ta && mm->tb && mm->m >= 16 && mm->n >= 8 && mm->k <= 128 &&
+	              pack;
+	if (shortk && t->vec_regs >= 32 && pack_shape(t, tl, mm, V, es))
 		return FORM_PACKED;
+	if (shortk && t->vec_regs < 32 && panel_fits(t, mm, V, es))
+		return FORM_PANEL;
 	if (!mm->ta && (mm->tb || mm->n == 1))
 		return mm->k >= V ? FORM_LANE : FORM_SIMPLE;
 	if (!mm->tb && mm->n > 1 && (mm->k == 1 || mm->m * mm->n * mm->k >= 512))
@@ -112,7 +131,7 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 		tl->nr = divisor(n, (5 * nrmax + 7) / 8, nrmax);
 		if (!tl->nr)
 			tl->nr = n < nrmax ? n : nrmax;
-	} else if (tl->form == FORM_TILE || tl->form == FORM_XT) {
+	} else if (tl->form == FORM_TILE || tl->form == FORM_XT || tl->form == FORM_PANEL) {
 		/* with 16 registers the xt form takes 2 rows by 4 vectors: its
 		 * rows are broadcasts from rows of W, k apart, and fewer such
 		 * streams win there (mnist32 AVX2 inference 1.5x to 1.0x
@@ -126,6 +145,68 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 		if (n < tl->nr * V)
 			tl->nr = n / V > 1 ? n / V : 1;
 	}
+}
+
+/* The tile form's block of L^T (C = L^T R, the weight gradient dz^T x):
+ * row q of L^T's tile is L[q][i0..], m elements apart, so with m * es
+ * of 2 KiB or more the k values of one tile fall in a few L1 sets (4 KiB
+ * apart: one set; wide64's dW on AVX2 ran 2.7x OpenBLAS).  Then blocks of
+ * MB rows of C (a multiple of MR; k MB elements within the stack) are
+ * copied to the stack first, and the tiles read them MB apart. */
+static void lt_block(struct Tile *tl, const Target *t, int64_t es, const Matmul *mm)
+{
+	int64_t cap = t->stack_bytes / (mm->k * es);
+	if (tl->v <= 1 || !mm->ta || mm->m * es < 2048 || mm->k < 16 || cap < 2 * tl->mr)
+		return;
+	int64_t mb = cap / tl->mr * tl->mr;
+	for (int64_t d = mb; d >= 2 * tl->mr; d -= tl->mr)
+		if (mm->m % d == 0) {
+			mb = d;
+			break;
+		}
+	tl->mb = mb;
+}
+
+/* The xt form's tile, over blocks of mm->pack rows of X (optimize.c, the
+ * first shape's); on 16 registers, a long k (the block past 32 KiB, an L1
+ * cache: each tile streams it from L2) takes blocks of fewer rows within
+ * the same scratch (Tile.mb), MR rows by what is left of the
+ * accumulators. */
+static void xt_tile(struct Tile *tl, const Target *t, int64_t es, const Matmul *mm)
+{
+	int64_t V = t->tile_bytes / es, P = mm->pack;
+	tl->mb = 0;
+	if (t->vec_regs < 32 && V > 1)
+		while (P > 2 * V && P % 2 == 0 && mm->k * P * es > XT_L1)
+			P /= 2;
+	choose_tile(tl, t, es, mm->n, P);
+	if (P == mm->pack)
+		return;
+	tl->mb = P;
+	int64_t mr = t->vec_regs / 2 / tl->nr;
+	tl->mr = divisor(mm->n, mr / 2, mr) ? divisor(mm->n, mr / 2, mr) : mr;
+}
+
+/* The panel form's tile: the tile form's, its columns (the panel, k by
+ * NR vectors) within the stack; kc: the panel's k (all of it). */
+static void panel_tile(struct Tile *tl, const Target *t, int64_t es, const Matmul *mm)
+{
+	int64_t V = t->tile_bytes / es;
+	tl->kc = mm->k;
+	tl->mb = 0;
+	if (mm->n < 2 * V) {  /* few columns: blocks of X^T (the xt form on the stack) */
+		int64_t mb = mm->m / V * V < 4 * V ? mm->m / V * V : 4 * V;
+		while (mb > 2 * V && mm->k * mb * es > t->stack_bytes)
+			mb -= V;
+		tl->form = FORM_XT;
+		choose_tile(tl, t, es, mm->n, mb);
+		tl->form = FORM_PANEL;
+		tl->mb = mb;
+		return;
+	}
+	choose_tile(tl, t, es, mm->m, mm->n);
+	while (tl->nr > 2 && mm->k * tl->nr * tl->v * es > t->stack_bytes)
+		tl->nr--;
 }
 
 /* Every register shape's kernel of product mm: the first's form, except
@@ -147,13 +228,18 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 			*tl = (struct Tile){.form = t0->form, .mb = t0->mb, .kc = t0->kc, .mr = t0->mr};
 			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))
 				tl->form = FORM_LANE;
-			if (tl->form == FORM_PACKED && v[i]->vec_regs < 32)
-				tl->form = FORM_LANE;  /* see product_form */
+			if (tl->form == FORM_PACKED && v[i]->vec_regs < 32)  /* see product_form */
+				tl->form = panel_fits(v[i], mm, reg, es) ? FORM_PANEL : FORM_LANE;
 		}
 		if (tl->form == FORM_XT) {
-			choose_tile(tl, v[i], es, mm->n, mm->pack);
+			xt_tile(tl, v[i], es, mm);
+		} else if (tl->form == FORM_PANEL) {
+			panel_tile(tl, v[i], es, mm);
 		} else if (tl->form != FORM_PACKED) {
 			choose_tile(tl, v[i], es, mm->m, mm->n);
+			tl->mb = tl->kc = 0;
+			if (tl->form == FORM_TILE && mm->k > 1)
+				lt_block(tl, v[i], es, mm);
 		} else {  /* the first shape's panel and lanes, MR rows within the registers */
 			tl->v = t0->v;
 			tl->mr = v[i]->vec_regs / 4 < PACK_MR ? v[i]->vec_regs / 4 : PACK_MR;

@@ -279,13 +279,13 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 784; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t6[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -295,25 +295,25 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 			for (int k = 0; k < 784; k++) {
 				const deep_real x0 = p->W1[i0 * 784 + k];
 				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t6[k * 32 + l];
+					const deep_real r0 = xt_t6[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t6[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t6[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t6[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t6[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -465,13 +465,13 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 512; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t8[k * 32 + i] = h1[(ib + i) * 512 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t8[k * 16 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -481,25 +481,25 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W2[i0 * 512 + k];
 				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t8[k * 32 + l];
+					const deep_real r0 = xt_t8[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t8[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t8[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t8[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t8[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -651,13 +651,13 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 512; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t10[k * 32 + i] = h2[(ib + i) * 512 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t10[k * 16 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -667,25 +667,25 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W3[i0 * 512 + k];
 				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t10[k * 32 + l];
+					const deep_real r0 = xt_t10[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t10[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t10[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t10[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t10[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1144,13 +1144,13 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 784; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1160,25 +1160,25 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			for (int k = 0; k < 784; k++) {
 				const deep_real x0 = p->W1[i0 * 784 + k];
 				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t7[k * 32 + l];
+					const deep_real r0 = xt_t7[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t7[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t7[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t7[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t7[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1330,13 +1330,13 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 512; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t9[k * 16 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1346,25 +1346,25 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W2[i0 * 512 + k];
 				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t9[k * 32 + l];
+					const deep_real r0 = xt_t9[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t9[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t9[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t9[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t9[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1516,13 +1516,13 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 512; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t11[k * 16 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1532,25 +1532,25 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W3[i0 * 512 + k];
 				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t11[k * 32 + l];
+					const deep_real r0 = xt_t11[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t11[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t11[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t11[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t11[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -2677,52 +2677,60 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * W3 -= sgd step(dJ/dW3)   [512,512] x [512,512]   (deep.nn:24)
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 512; i0 += 8) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t28[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t28[k * 512 + i0];
-				const deep_real x1 = t28[k * 512 + (i0 + 1)];
-				const deep_real x2 = t28[k * 512 + (i0 + 2)];
-				const deep_real x3 = t28[k * 512 + (i0 + 3)];
-				const deep_real x4 = t28[k * 512 + (i0 + 4)];
-				const deep_real x5 = t28[k * 512 + (i0 + 5)];
-				const deep_real x6 = t28[k * 512 + (i0 + 6)];
-				const deep_real x7 = t28[k * 512 + (i0 + 7)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r0 = h2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const deep_real r1 = h2[k * 512 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				deep_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)];
-						const deep_real dW3 = a[ii * 2 + c][l] + t35;
-						const deep_real g = dW3;
-						s->mom_W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] + g;
-						p->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					const deep_real x4 = la[k * 16 + (i0 + 4)];
+					const deep_real x5 = la[k * 16 + (i0 + 5)];
+					const deep_real x6 = la[k * 16 + (i0 + 6)];
+					const deep_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const deep_real r0 = h2[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const deep_real r1 = h2[k * 512 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const deep_real t35 = 0.0005f * p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)];
+							const deep_real dW3 = a[ii * 2 + c][l] + t35;
+							const deep_real g = dW3;
+							s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] + g;
+							p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)];
+						}
 					}
 				}
 			}
@@ -2880,40 +2888,48 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t28[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t28[k * 512 + i0];
-				const deep_real x1 = t28[k * 512 + (i0 + 1)];
-				const deep_real x2 = t28[k * 512 + (i0 + 2)];
-				const deep_real x3 = t28[k * 512 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = h2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				deep_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t35 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						const deep_real dW3 = a[ii * 2 + c][l] + t35;
-						const deep_real g = dW3;
-						s->mom_W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] + g;
-						p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const deep_real r0 = h2[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t35 = 0.0005f * p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+							const deep_real dW3 = a[ii * 2 + c][l] + t35;
+							const deep_real g = dW3;
+							s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] + g;
+							p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+						}
 					}
 				}
 			}
@@ -3108,92 +3124,100 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * W1 -= sgd step(dJ/dW1)   [512,784] x [512,784]   (deep.nn:24)
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 768; j0 += 32) {
-		for (int i0 = 0; i0 < 512; i0 += 8) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t40[kk * 512 + (ib + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 768; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				deep_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					const deep_real x4 = la[k * 16 + (i0 + 4)];
+					const deep_real x5 = la[k * 16 + (i0 + 5)];
+					const deep_real x6 = la[k * 16 + (i0 + 6)];
+					const deep_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const deep_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const deep_real r1 = x[k * 784 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const deep_real t41 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)];
+							const deep_real dW1 = a[ii * 2 + c][l] + t41;
+							const deep_real g = dW1;
+							s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)] = 0.9f * s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)] + g;
+							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)] -= lr * s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)];
+						}
+					}
+				}
+			}
+		}
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t40[k * 512 + i0];
-				const deep_real x1 = t40[k * 512 + (i0 + 1)];
-				const deep_real x2 = t40[k * 512 + (i0 + 2)];
-				const deep_real x3 = t40[k * 512 + (i0 + 3)];
-				const deep_real x4 = t40[k * 512 + (i0 + 4)];
-				const deep_real x5 = t40[k * 512 + (i0 + 5)];
-				const deep_real x6 = t40[k * 512 + (i0 + 6)];
-				const deep_real x7 = t40[k * 512 + (i0 + 7)];
+				const deep_real x0 = la[k * 16 + i0];
+				const deep_real x1 = la[k * 16 + (i0 + 1)];
+				const deep_real x2 = la[k * 16 + (i0 + 2)];
+				const deep_real x3 = la[k * 16 + (i0 + 3)];
+				const deep_real x4 = la[k * 16 + (i0 + 4)];
+				const deep_real x5 = la[k * 16 + (i0 + 5)];
+				const deep_real x6 = la[k * 16 + (i0 + 6)];
+				const deep_real x7 = la[k * 16 + (i0 + 7)];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const deep_real r1 = x[k * 784 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+					const deep_real r = x[k * 784 + 768 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)];
-						const deep_real dW1 = a[ii * 2 + c][l] + t41;
-						const deep_real g = dW1;
-						s->mom_W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] + g;
-						p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 16 + l)];
-					}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const deep_real t41 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (768 + l)];
+					const deep_real dW1 = a[ii][l] + t41;
+					const deep_real g = dW1;
+					s->mom_W1[(ib + (i0 + ii)) * 784 + (768 + l)] = 0.9f * s->mom_W1[(ib + (i0 + ii)) * 784 + (768 + l)] + g;
+					p->W1[(ib + (i0 + ii)) * 784 + (768 + l)] -= lr * s->mom_W1[(ib + (i0 + ii)) * 784 + (768 + l)];
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 512; i0 += 8) {
-		deep_real a[8][16];
-		for (int t = 0; t < 8; t++) {
-			for (int l = 0; l < 16; l++) {
-				a[t][l] = 0.0f;
-			}
-		}
-		for (int k = 0; k < 64; k++) {
-			const deep_real x0 = t40[k * 512 + i0];
-			const deep_real x1 = t40[k * 512 + (i0 + 1)];
-			const deep_real x2 = t40[k * 512 + (i0 + 2)];
-			const deep_real x3 = t40[k * 512 + (i0 + 3)];
-			const deep_real x4 = t40[k * 512 + (i0 + 4)];
-			const deep_real x5 = t40[k * 512 + (i0 + 5)];
-			const deep_real x6 = t40[k * 512 + (i0 + 6)];
-			const deep_real x7 = t40[k * 512 + (i0 + 7)];
-			for (int l = 0; l < 16; l++) {
-				const deep_real r = x[k * 784 + 768 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
-				a[4][l] += x4 * r;
-				a[5][l] += x5 * r;
-				a[6][l] += x6 * r;
-				a[7][l] += x7 * r;
-			}
-		}
-		for (int ii = 0; ii < 8; ii++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (768 + l)];
-				const deep_real dW1 = a[ii][l] + t41;
-				const deep_real g = dW1;
-				s->mom_W1[(i0 + ii) * 784 + (768 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (768 + l)] + g;
-				p->W1[(i0 + ii) * 784 + (768 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (768 + l)];
 			}
 		}
 	}
@@ -3349,40 +3373,48 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t40[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t40[k * 512 + i0];
-				const deep_real x1 = t40[k * 512 + (i0 + 1)];
-				const deep_real x2 = t40[k * 512 + (i0 + 2)];
-				const deep_real x3 = t40[k * 512 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = x[k * 784 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				deep_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t41 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)];
-						const deep_real dW1 = a[ii * 2 + c][l] + t41;
-						const deep_real g = dW1;
-						s->mom_W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] + g;
-						p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] -= lr * s->mom_W1[(i0 + ii) * 784 + (j0 + c * 8 + l)];
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const deep_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const deep_real r1 = x[k * 784 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t41 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)];
+							const deep_real dW1 = a[ii * 2 + c][l] + t41;
+							const deep_real g = dW1;
+							s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = 0.9f * s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] + g;
+							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] -= lr * s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)];
+						}
 					}
 				}
 			}
@@ -3399,52 +3431,60 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	 * W2 -= sgd step(dJ/dW2)   [512,512] x [512,512]   (deep.nn:24)
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 512; i0 += 8) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t34[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t34[k * 512 + i0];
-				const deep_real x1 = t34[k * 512 + (i0 + 1)];
-				const deep_real x2 = t34[k * 512 + (i0 + 2)];
-				const deep_real x3 = t34[k * 512 + (i0 + 3)];
-				const deep_real x4 = t34[k * 512 + (i0 + 4)];
-				const deep_real x5 = t34[k * 512 + (i0 + 5)];
-				const deep_real x6 = t34[k * 512 + (i0 + 6)];
-				const deep_real x7 = t34[k * 512 + (i0 + 7)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r0 = h1[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const deep_real r1 = h1[k * 512 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				deep_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)];
-						const deep_real dW2 = a[ii * 2 + c][l] + t45;
-						const deep_real g = dW2;
-						s->mom_W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] + g;
-						p->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 16 + l)];
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					const deep_real x4 = la[k * 16 + (i0 + 4)];
+					const deep_real x5 = la[k * 16 + (i0 + 5)];
+					const deep_real x6 = la[k * 16 + (i0 + 6)];
+					const deep_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const deep_real r0 = h1[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const deep_real r1 = h1[k * 512 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const deep_real t45 = 0.0005f * p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)];
+							const deep_real dW2 = a[ii * 2 + c][l] + t45;
+							const deep_real g = dW2;
+							s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] = 0.9f * s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] + g;
+							p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] -= lr * s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)];
+						}
 					}
 				}
 			}
@@ -3602,40 +3642,48 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t34[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t34[k * 512 + i0];
-				const deep_real x1 = t34[k * 512 + (i0 + 1)];
-				const deep_real x2 = t34[k * 512 + (i0 + 2)];
-				const deep_real x3 = t34[k * 512 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = h1[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				deep_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t45 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						const deep_real dW2 = a[ii * 2 + c][l] + t45;
-						const deep_real g = dW2;
-						s->mom_W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] + g;
-						p->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W2[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const deep_real r0 = h1[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t45 = 0.0005f * p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+							const deep_real dW2 = a[ii * 2 + c][l] + t45;
+							const deep_real g = dW2;
+							s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] + g;
+							p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+						}
 					}
 				}
 			}
@@ -3827,13 +3875,13 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 784; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -3843,25 +3891,25 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			for (int k = 0; k < 784; k++) {
 				const deep_real x0 = p->W1[i0 * 784 + k];
 				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t7[k * 32 + l];
+					const deep_real r0 = xt_t7[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t7[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t7[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t7[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t7[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -4013,13 +4061,13 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 512; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t9[k * 32 + i] = h1[(ib + i) * 512 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t9[k * 16 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -4029,25 +4077,25 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W2[i0 * 512 + k];
 				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t9[k * 32 + l];
+					const deep_real r0 = xt_t9[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t9[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t9[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t9[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t9[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -4199,13 +4247,13 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 512; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t11[k * 32 + i] = h2[(ib + i) * 512 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t11[k * 16 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 2) {
+		for (int i0 = 0; i0 < 512; i0 += 4) {
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -4215,25 +4263,25 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W3[i0 * 512 + k];
 				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
 				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t11[k * 32 + l];
+					const deep_real r0 = xt_t11[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = xt_t11[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const deep_real r1 = xt_t11[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = xt_t11[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = xt_t11[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 4 + c][l] < 0 ? 0.0f : a[ii * 4 + c][l];
+						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -5109,49 +5157,57 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 *   dJ/dW3 = dJ/d(matmul#11) h2^T + 0.0005 W3
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 512; i0 += 8) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t31[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t31[k * 512 + i0];
-				const deep_real x1 = t31[k * 512 + (i0 + 1)];
-				const deep_real x2 = t31[k * 512 + (i0 + 2)];
-				const deep_real x3 = t31[k * 512 + (i0 + 3)];
-				const deep_real x4 = t31[k * 512 + (i0 + 4)];
-				const deep_real x5 = t31[k * 512 + (i0 + 5)];
-				const deep_real x6 = t31[k * 512 + (i0 + 6)];
-				const deep_real x7 = t31[k * 512 + (i0 + 7)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r0 = h2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const deep_real r1 = h2[k * 512 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				deep_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)];
-						grad->W3[(i0 + ii) * 512 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t32;
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					const deep_real x4 = la[k * 16 + (i0 + 4)];
+					const deep_real x5 = la[k * 16 + (i0 + 5)];
+					const deep_real x6 = la[k * 16 + (i0 + 6)];
+					const deep_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const deep_real r0 = h2[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const deep_real r1 = h2[k * 512 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const deep_real t32 = 0.0005f * p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)];
+							grad->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t32;
+						}
 					}
 				}
 			}
@@ -5261,37 +5317,45 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t31[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t31[k * 512 + i0];
-				const deep_real x1 = t31[k * 512 + (i0 + 1)];
-				const deep_real x2 = t31[k * 512 + (i0 + 2)];
-				const deep_real x3 = t31[k * 512 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = h2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				deep_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t32 = 0.0005f * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						grad->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t32;
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const deep_real r0 = h2[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t32 = 0.0005f * p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+							grad->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t32;
+						}
 					}
 				}
 			}
@@ -5485,49 +5549,57 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 *   dJ/dW2 = dJ/d(matmul#9) h1^T + 0.0005 W2
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 512; i0 += 8) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
-				for (int l = 0; l < 16; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t36[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t36[k * 512 + i0];
-				const deep_real x1 = t36[k * 512 + (i0 + 1)];
-				const deep_real x2 = t36[k * 512 + (i0 + 2)];
-				const deep_real x3 = t36[k * 512 + (i0 + 3)];
-				const deep_real x4 = t36[k * 512 + (i0 + 4)];
-				const deep_real x5 = t36[k * 512 + (i0 + 5)];
-				const deep_real x6 = t36[k * 512 + (i0 + 6)];
-				const deep_real x7 = t36[k * 512 + (i0 + 7)];
-				for (int l = 0; l < 16; l++) {
-					const deep_real r0 = h1[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const deep_real r1 = h1[k * 512 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				deep_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)];
-						grad->W2[(i0 + ii) * 512 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t37;
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					const deep_real x4 = la[k * 16 + (i0 + 4)];
+					const deep_real x5 = la[k * 16 + (i0 + 5)];
+					const deep_real x6 = la[k * 16 + (i0 + 6)];
+					const deep_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const deep_real r0 = h1[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const deep_real r1 = h1[k * 512 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const deep_real t37 = 0.0005f * p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)];
+							grad->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t37;
+						}
 					}
 				}
 			}
@@ -5637,37 +5709,45 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t36[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t36[k * 512 + i0];
-				const deep_real x1 = t36[k * 512 + (i0 + 1)];
-				const deep_real x2 = t36[k * 512 + (i0 + 2)];
-				const deep_real x3 = t36[k * 512 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = h1[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				deep_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t37 = 0.0005f * p->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						grad->W2[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t37;
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const deep_real r0 = h1[k * 512 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t37 = 0.0005f * p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+							grad->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t37;
+						}
 					}
 				}
 			}
@@ -5861,86 +5941,94 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	 *   dJ/dW1 = dJ/d(matmul#7) x^T + 0.0005 W1
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 768; j0 += 32) {
-		for (int i0 = 0; i0 < 512; i0 += 8) {
-			deep_real a[16][16];
-			for (int t = 0; t < 16; t++) {
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t41[kk * 512 + (ib + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 768; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				deep_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					const deep_real x4 = la[k * 16 + (i0 + 4)];
+					const deep_real x5 = la[k * 16 + (i0 + 5)];
+					const deep_real x6 = la[k * 16 + (i0 + 6)];
+					const deep_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const deep_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const deep_real r1 = x[k * 784 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const deep_real t42 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)];
+							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t42;
+						}
+					}
+				}
+			}
+		}
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			deep_real a[8][16];
+			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t41[k * 512 + i0];
-				const deep_real x1 = t41[k * 512 + (i0 + 1)];
-				const deep_real x2 = t41[k * 512 + (i0 + 2)];
-				const deep_real x3 = t41[k * 512 + (i0 + 3)];
-				const deep_real x4 = t41[k * 512 + (i0 + 4)];
-				const deep_real x5 = t41[k * 512 + (i0 + 5)];
-				const deep_real x6 = t41[k * 512 + (i0 + 6)];
-				const deep_real x7 = t41[k * 512 + (i0 + 7)];
+				const deep_real x0 = la[k * 16 + i0];
+				const deep_real x1 = la[k * 16 + (i0 + 1)];
+				const deep_real x2 = la[k * 16 + (i0 + 2)];
+				const deep_real x3 = la[k * 16 + (i0 + 3)];
+				const deep_real x4 = la[k * 16 + (i0 + 4)];
+				const deep_real x5 = la[k * 16 + (i0 + 5)];
+				const deep_real x6 = la[k * 16 + (i0 + 6)];
+				const deep_real x7 = la[k * 16 + (i0 + 7)];
 				for (int l = 0; l < 16; l++) {
-					const deep_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const deep_real r1 = x[k * 784 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+					const deep_real r = x[k * 784 + 768 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)];
-						grad->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] = a[ii * 2 + c][l] + t42;
-					}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const deep_real t42 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (768 + l)];
+					grad->W1[(ib + (i0 + ii)) * 784 + (768 + l)] = a[ii][l] + t42;
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 512; i0 += 8) {
-		deep_real a[8][16];
-		for (int t = 0; t < 8; t++) {
-			for (int l = 0; l < 16; l++) {
-				a[t][l] = 0.0f;
-			}
-		}
-		for (int k = 0; k < 64; k++) {
-			const deep_real x0 = t41[k * 512 + i0];
-			const deep_real x1 = t41[k * 512 + (i0 + 1)];
-			const deep_real x2 = t41[k * 512 + (i0 + 2)];
-			const deep_real x3 = t41[k * 512 + (i0 + 3)];
-			const deep_real x4 = t41[k * 512 + (i0 + 4)];
-			const deep_real x5 = t41[k * 512 + (i0 + 5)];
-			const deep_real x6 = t41[k * 512 + (i0 + 6)];
-			const deep_real x7 = t41[k * 512 + (i0 + 7)];
-			for (int l = 0; l < 16; l++) {
-				const deep_real r = x[k * 784 + 768 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
-				a[4][l] += x4 * r;
-				a[5][l] += x5 * r;
-				a[6][l] += x6 * r;
-				a[7][l] += x7 * r;
-			}
-		}
-		for (int ii = 0; ii < 8; ii++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (768 + l)];
-				grad->W1[(i0 + ii) * 784 + (768 + l)] = a[ii][l] + t42;
 			}
 		}
 	}
@@ -6048,37 +6136,45 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 512; ib += 16) {
+		deep_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t41[kk * 512 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = t41[k * 512 + i0];
-				const deep_real x1 = t41[k * 512 + (i0 + 1)];
-				const deep_real x2 = t41[k * 512 + (i0 + 2)];
-				const deep_real x3 = t41[k * 512 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = x[k * 784 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				deep_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t42 = 0.0005f * p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)];
-						grad->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t42;
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 16 + i0];
+					const deep_real x1 = la[k * 16 + (i0 + 1)];
+					const deep_real x2 = la[k * 16 + (i0 + 2)];
+					const deep_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const deep_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const deep_real r1 = x[k * 784 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t42 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)];
+							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t42;
+						}
 					}
 				}
 			}

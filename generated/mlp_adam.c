@@ -266,41 +266,44 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 4) {
-		for (int i0 = 0; i0 < 32; i0 += 2) {
-			mlp_adam_real d[8][8];
+	for (int jp = 0; jp < 32; jp += 16) {
+		mlp_adam_real pk[64][16];
+		const mlp_adam_real *pkp = &pk[0][0];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				pk[kk][l] = p->W1[(jp + l) * 64 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 64; k0 += 8) {
+			for (int k = 0; k < 64; k++) {
+				const mlp_adam_real x0 = x[i0 * 64 + k];
+				const mlp_adam_real x1 = x[(i0 + 1) * 64 + k];
+				const mlp_adam_real x2 = x[(i0 + 2) * 64 + k];
+				const mlp_adam_real x3 = x[(i0 + 3) * 64 + k];
 				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
-					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
-					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
-					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
-					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
-					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x1 * w0;
-					d[5][l] += x1 * w1;
-					d[6][l] += x1 * w2;
-					d[7][l] += x1 * w3;
+					const mlp_adam_real r0 = pkp[k * 16 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = pkp[k * 16 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
-					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h[(i0 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -515,73 +518,45 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 8; j0 += 4) {
-		for (int i0 = 0; i0 < 32; i0 += 2) {
-			mlp_adam_real d[8][8];
+	{
+		mlp_adam_real xb[32][32];
+		const mlp_adam_real *xbp = &xb[0][0];
+		for (int k = 0; k < 32; k++) {
+			for (int i = 0; i < 32; i++) {
+				xb[k][i] = h[i * 32 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			mlp_adam_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = p->W2[i0 * 32 + k];
+				const mlp_adam_real x1 = p->W2[(i0 + 1) * 32 + k];
 				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
-					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
-					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
-					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
-					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
-					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x1 * w0;
-					d[5][l] += x1 * w1;
-					d[6][l] += x1 * w2;
-					d[7][l] += x1 * w3;
-				}
-			}
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
+					const mlp_adam_real r0 = xbp[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const mlp_adam_real r1 = xbp[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const mlp_adam_real r2 = xbp[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const mlp_adam_real r3 = xbp[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
 			}
 			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						o[(c * 8 + l) * 10 + (i0 + ii)] = a[ii * 4 + c][l];
+					}
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 32; i0 += 2) {
-		mlp_adam_real d[4][8];
-		for (int t = 0; t < 4; t++) {
-			for (int l = 0; l < 8; l++) {
-				d[t][l] = 0.0f;
-			}
-		}
-		for (int k0 = 0; k0 < 32; k0 += 8) {
-			for (int l = 0; l < 8; l++) {
-				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
-				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
-				const mlp_adam_real w0 = p->W2[256 + k0 + l];
-				const mlp_adam_real w1 = p->W2[288 + k0 + l];
-				d[0][l] += x0 * w0;
-				d[1][l] += x0 * w1;
-				d[2][l] += x1 * w0;
-				d[3][l] += x1 * w1;
-			}
-		}
-		for (int t = 0; t < 4; t++) {
-			for (int l = 0; l < 4; l++) {
-				d[t][l] += d[t][l + 4];
-			}
-		}
-		for (int ii = 0; ii < 2; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
 			}
 		}
 	}
@@ -777,41 +752,44 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 4) {
-		for (int i0 = 0; i0 < 32; i0 += 2) {
-			mlp_adam_real d[8][8];
+	for (int jp = 0; jp < 32; jp += 16) {
+		mlp_adam_real pk[64][16];
+		const mlp_adam_real *pkp = &pk[0][0];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				pk[kk][l] = p->W1[(jp + l) * 64 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 64; k0 += 8) {
+			for (int k = 0; k < 64; k++) {
+				const mlp_adam_real x0 = x[i0 * 64 + k];
+				const mlp_adam_real x1 = x[(i0 + 1) * 64 + k];
+				const mlp_adam_real x2 = x[(i0 + 2) * 64 + k];
+				const mlp_adam_real x3 = x[(i0 + 3) * 64 + k];
 				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
-					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
-					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
-					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
-					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
-					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x1 * w0;
-					d[5][l] += x1 * w1;
-					d[6][l] += x1 * w2;
-					d[7][l] += x1 * w3;
+					const mlp_adam_real r0 = pkp[k * 16 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = pkp[k * 16 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
-					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h[(i0 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -1026,73 +1004,45 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 8; j0 += 4) {
-		for (int i0 = 0; i0 < 32; i0 += 2) {
-			mlp_adam_real d[8][8];
+	{
+		mlp_adam_real xb[32][32];
+		const mlp_adam_real *xbp = &xb[0][0];
+		for (int k = 0; k < 32; k++) {
+			for (int i = 0; i < 32; i++) {
+				xb[k][i] = h[i * 32 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			mlp_adam_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = p->W2[i0 * 32 + k];
+				const mlp_adam_real x1 = p->W2[(i0 + 1) * 32 + k];
 				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
-					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
-					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
-					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
-					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
-					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x1 * w0;
-					d[5][l] += x1 * w1;
-					d[6][l] += x1 * w2;
-					d[7][l] += x1 * w3;
-				}
-			}
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
+					const mlp_adam_real r0 = xbp[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const mlp_adam_real r1 = xbp[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const mlp_adam_real r2 = xbp[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const mlp_adam_real r3 = xbp[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
 			}
 			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						o[(c * 8 + l) * 10 + (i0 + ii)] = a[ii * 4 + c][l];
+					}
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 32; i0 += 2) {
-		mlp_adam_real d[4][8];
-		for (int t = 0; t < 4; t++) {
-			for (int l = 0; l < 8; l++) {
-				d[t][l] = 0.0f;
-			}
-		}
-		for (int k0 = 0; k0 < 32; k0 += 8) {
-			for (int l = 0; l < 8; l++) {
-				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
-				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
-				const mlp_adam_real w0 = p->W2[256 + k0 + l];
-				const mlp_adam_real w1 = p->W2[288 + k0 + l];
-				d[0][l] += x0 * w0;
-				d[1][l] += x0 * w1;
-				d[2][l] += x1 * w0;
-				d[3][l] += x1 * w1;
-			}
-		}
-		for (int t = 0; t < 4; t++) {
-			for (int l = 0; l < 4; l++) {
-				d[t][l] += d[t][l + 4];
-			}
-		}
-		for (int ii = 0; ii < 2; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
 			}
 		}
 	}
@@ -2230,41 +2180,44 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 32; j0 += 4) {
-		for (int i0 = 0; i0 < 32; i0 += 2) {
-			mlp_adam_real d[8][8];
+	for (int jp = 0; jp < 32; jp += 16) {
+		mlp_adam_real pk[64][16];
+		const mlp_adam_real *pkp = &pk[0][0];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				pk[kk][l] = p->W1[(jp + l) * 64 + kk];
+			}
+		}
+		for (int i0 = 0; i0 < 32; i0 += 4) {
+			mlp_adam_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 64; k0 += 8) {
+			for (int k = 0; k < 64; k++) {
+				const mlp_adam_real x0 = x[i0 * 64 + k];
+				const mlp_adam_real x1 = x[(i0 + 1) * 64 + k];
+				const mlp_adam_real x2 = x[(i0 + 2) * 64 + k];
+				const mlp_adam_real x3 = x[(i0 + 3) * 64 + k];
 				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real x0 = x[i0 * 64 + k0 + l];
-					const mlp_adam_real x1 = x[(i0 + 1) * 64 + k0 + l];
-					const mlp_adam_real w0 = p->W1[j0 * 64 + k0 + l];
-					const mlp_adam_real w1 = p->W1[(j0 + 1) * 64 + k0 + l];
-					const mlp_adam_real w2 = p->W1[(j0 + 2) * 64 + k0 + l];
-					const mlp_adam_real w3 = p->W1[(j0 + 3) * 64 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x1 * w0;
-					d[5][l] += x1 * w1;
-					d[6][l] += x1 * w2;
-					d[7][l] += x1 * w3;
+					const mlp_adam_real r0 = pkp[k * 16 + l];
+					a[0][l] += x0 * r0;
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const mlp_adam_real r1 = pkp[k * 16 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
-				}
-			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
-					h[(i0 + ii) * 32 + (j0 + jj)] = v < 0 ? 0.0f : v;
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h[(i0 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
 				}
 			}
 		}
@@ -2479,73 +2432,45 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 8; j0 += 4) {
-		for (int i0 = 0; i0 < 32; i0 += 2) {
-			mlp_adam_real d[8][8];
+	{
+		mlp_adam_real xb[32][32];
+		const mlp_adam_real *xbp = &xb[0][0];
+		for (int k = 0; k < 32; k++) {
+			for (int i = 0; i < 32; i++) {
+				xb[k][i] = h[i * 32 + k];
+			}
+		}
+		for (int i0 = 0; i0 < 10; i0 += 2) {
+			mlp_adam_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
-					d[t][l] = 0.0f;
+					a[t][l] = 0.0f;
 				}
 			}
-			for (int k0 = 0; k0 < 32; k0 += 8) {
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = p->W2[i0 * 32 + k];
+				const mlp_adam_real x1 = p->W2[(i0 + 1) * 32 + k];
 				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
-					const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
-					const mlp_adam_real w0 = p->W2[j0 * 32 + k0 + l];
-					const mlp_adam_real w1 = p->W2[(j0 + 1) * 32 + k0 + l];
-					const mlp_adam_real w2 = p->W2[(j0 + 2) * 32 + k0 + l];
-					const mlp_adam_real w3 = p->W2[(j0 + 3) * 32 + k0 + l];
-					d[0][l] += x0 * w0;
-					d[1][l] += x0 * w1;
-					d[2][l] += x0 * w2;
-					d[3][l] += x0 * w3;
-					d[4][l] += x1 * w0;
-					d[5][l] += x1 * w1;
-					d[6][l] += x1 * w2;
-					d[7][l] += x1 * w3;
-				}
-			}
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 4; l++) {
-					d[t][l] += d[t][l + 4];
+					const mlp_adam_real r0 = xbp[k * 32 + l];
+					a[0][l] += x0 * r0;
+					a[4][l] += x1 * r0;
+					const mlp_adam_real r1 = xbp[k * 32 + 8 + l];
+					a[1][l] += x0 * r1;
+					a[5][l] += x1 * r1;
+					const mlp_adam_real r2 = xbp[k * 32 + 16 + l];
+					a[2][l] += x0 * r2;
+					a[6][l] += x1 * r2;
+					const mlp_adam_real r3 = xbp[k * 32 + 24 + l];
+					a[3][l] += x0 * r3;
+					a[7][l] += x1 * r3;
 				}
 			}
 			for (int ii = 0; ii < 2; ii++) {
-				for (int jj = 0; jj < 4; jj++) {
-					const mlp_adam_real v = (d[ii * 4 + jj][0] + d[ii * 4 + jj][2]) + (d[ii * 4 + jj][1] + d[ii * 4 + jj][3]);
-					o[(i0 + ii) * 10 + (j0 + jj)] = v;
+				for (int c = 0; c < 4; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						o[(c * 8 + l) * 10 + (i0 + ii)] = a[ii * 4 + c][l];
+					}
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 32; i0 += 2) {
-		mlp_adam_real d[4][8];
-		for (int t = 0; t < 4; t++) {
-			for (int l = 0; l < 8; l++) {
-				d[t][l] = 0.0f;
-			}
-		}
-		for (int k0 = 0; k0 < 32; k0 += 8) {
-			for (int l = 0; l < 8; l++) {
-				const mlp_adam_real x0 = h[i0 * 32 + k0 + l];
-				const mlp_adam_real x1 = h[(i0 + 1) * 32 + k0 + l];
-				const mlp_adam_real w0 = p->W2[256 + k0 + l];
-				const mlp_adam_real w1 = p->W2[288 + k0 + l];
-				d[0][l] += x0 * w0;
-				d[1][l] += x0 * w1;
-				d[2][l] += x1 * w0;
-				d[3][l] += x1 * w1;
-			}
-		}
-		for (int t = 0; t < 4; t++) {
-			for (int l = 0; l < 4; l++) {
-				d[t][l] += d[t][l + 4];
-			}
-		}
-		for (int ii = 0; ii < 2; ii++) {
-			for (int jj = 0; jj < 2; jj++) {
-				const mlp_adam_real v = (d[ii * 2 + jj][0] + d[ii * 2 + jj][2]) + (d[ii * 2 + jj][1] + d[ii * 2 + jj][3]);
-				o[(i0 + ii) * 10 + (8 + jj)] = v;
 			}
 		}
 	}

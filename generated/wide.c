@@ -257,13 +257,13 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 784; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t6[k * 32 + i] = x[(ib + i) * 784 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t6[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 1024; i0 += 2) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -273,25 +273,25 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 			for (int k = 0; k < 784; k++) {
 				const wide_real x0 = p->W1[i0 * 784 + k];
 				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
 				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = xt_t6[k * 32 + l];
+					const wide_real r0 = xt_t6[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const wide_real r1 = xt_t6[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = xt_t6[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const wide_real r2 = xt_t6[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const wide_real r3 = xt_t6[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real t7 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						const wide_real t7 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
 						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
 					}
 				}
@@ -758,13 +758,13 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 784; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 1024; i0 += 2) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -774,25 +774,25 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 			for (int k = 0; k < 784; k++) {
 				const wide_real x0 = p->W1[i0 * 784 + k];
 				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
 				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = xt_t7[k * 32 + l];
+					const wide_real r0 = xt_t7[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const wide_real r1 = xt_t7[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = xt_t7[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const wide_real r2 = xt_t7[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const wide_real r3 = xt_t7[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real t8 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
 						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
 					}
 				}
@@ -1328,86 +1328,94 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	 * W1 -= sgd step(dL/dW1)   [1024,784] x [1024,784]   (wide.nn:19)
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 768; j0 += 32) {
-		for (int i0 = 0; i0 < 1024; i0 += 8) {
-			wide_real a[16][16];
-			for (int t = 0; t < 16; t++) {
+	for (int ib = 0; ib < 1024; ib += 16) {
+		wide_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t18[kk * 1024 + (ib + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 768; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				wide_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const wide_real x0 = la[k * 16 + i0];
+					const wide_real x1 = la[k * 16 + (i0 + 1)];
+					const wide_real x2 = la[k * 16 + (i0 + 2)];
+					const wide_real x3 = la[k * 16 + (i0 + 3)];
+					const wide_real x4 = la[k * 16 + (i0 + 4)];
+					const wide_real x5 = la[k * 16 + (i0 + 5)];
+					const wide_real x6 = la[k * 16 + (i0 + 6)];
+					const wide_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const wide_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const wide_real r1 = x[k * 784 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							const wide_real g = a[ii * 2 + c][l];
+							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)] -= lr * g;
+						}
+					}
+				}
+			}
+		}
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			wide_real a[8][16];
+			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = t18[k * 1024 + i0];
-				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
-				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
-				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
-				const wide_real x4 = t18[k * 1024 + (i0 + 4)];
-				const wide_real x5 = t18[k * 1024 + (i0 + 5)];
-				const wide_real x6 = t18[k * 1024 + (i0 + 6)];
-				const wide_real x7 = t18[k * 1024 + (i0 + 7)];
+				const wide_real x0 = la[k * 16 + i0];
+				const wide_real x1 = la[k * 16 + (i0 + 1)];
+				const wide_real x2 = la[k * 16 + (i0 + 2)];
+				const wide_real x3 = la[k * 16 + (i0 + 3)];
+				const wide_real x4 = la[k * 16 + (i0 + 4)];
+				const wide_real x5 = la[k * 16 + (i0 + 5)];
+				const wide_real x6 = la[k * 16 + (i0 + 6)];
+				const wide_real x7 = la[k * 16 + (i0 + 7)];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const wide_real r1 = x[k * 784 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+					const wide_real r = x[k * 784 + 768 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						const wide_real g = a[ii * 2 + c][l];
-						p->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] -= lr * g;
-					}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					const wide_real g = a[ii][l];
+					p->W1[(ib + (i0 + ii)) * 784 + (768 + l)] -= lr * g;
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 1024; i0 += 8) {
-		wide_real a[8][16];
-		for (int t = 0; t < 8; t++) {
-			for (int l = 0; l < 16; l++) {
-				a[t][l] = 0.0f;
-			}
-		}
-		for (int k = 0; k < 64; k++) {
-			const wide_real x0 = t18[k * 1024 + i0];
-			const wide_real x1 = t18[k * 1024 + (i0 + 1)];
-			const wide_real x2 = t18[k * 1024 + (i0 + 2)];
-			const wide_real x3 = t18[k * 1024 + (i0 + 3)];
-			const wide_real x4 = t18[k * 1024 + (i0 + 4)];
-			const wide_real x5 = t18[k * 1024 + (i0 + 5)];
-			const wide_real x6 = t18[k * 1024 + (i0 + 6)];
-			const wide_real x7 = t18[k * 1024 + (i0 + 7)];
-			for (int l = 0; l < 16; l++) {
-				const wide_real r = x[k * 784 + 768 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
-				a[4][l] += x4 * r;
-				a[5][l] += x5 * r;
-				a[6][l] += x6 * r;
-				a[7][l] += x7 * r;
-			}
-		}
-		for (int ii = 0; ii < 8; ii++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				const wide_real g = a[ii][l];
-				p->W1[(i0 + ii) * 784 + (768 + l)] -= lr * g;
 			}
 		}
 	}
@@ -1515,37 +1523,45 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 1024; i0 += 4) {
-			wide_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 1024; ib += 16) {
+		wide_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t18[kk * 1024 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = t18[k * 1024 + i0];
-				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
-				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
-				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = x[k * 784 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				wide_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real g = a[ii * 2 + c][l];
-						p->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] -= lr * g;
+				for (int k = 0; k < 64; k++) {
+					const wide_real x0 = la[k * 16 + i0];
+					const wide_real x1 = la[k * 16 + (i0 + 1)];
+					const wide_real x2 = la[k * 16 + (i0 + 2)];
+					const wide_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const wide_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const wide_real r1 = x[k * 784 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const wide_real g = a[ii * 2 + c][l];
+							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] -= lr * g;
+						}
 					}
 				}
 			}
@@ -1977,13 +1993,13 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 64; ib += 32) {
+	for (int ib = 0; ib < 64; ib += 16) {
 		for (int k = 0; k < 784; k++) {
-			for (int i = 0; i < 32; i++) {
-				xt_t7[k * 32 + i] = x[(ib + i) * 784 + k];
+			for (int i = 0; i < 16; i++) {
+				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 1024; i0 += 2) {
+		for (int i0 = 0; i0 < 1024; i0 += 4) {
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1993,25 +2009,25 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 			for (int k = 0; k < 784; k++) {
 				const wide_real x0 = p->W1[i0 * 784 + k];
 				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
 				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = xt_t7[k * 32 + l];
+					const wide_real r0 = xt_t7[k * 16 + l];
 					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const wide_real r1 = xt_t7[k * 32 + 8 + l];
+					a[2][l] += x1 * r0;
+					a[4][l] += x2 * r0;
+					a[6][l] += x3 * r0;
+					const wide_real r1 = xt_t7[k * 16 + 8 + l];
 					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const wide_real r2 = xt_t7[k * 32 + 16 + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const wide_real r3 = xt_t7[k * 32 + 24 + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+					a[3][l] += x1 * r1;
+					a[5][l] += x2 * r1;
+					a[7][l] += x3 * r1;
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real t8 = a[ii * 4 + c][l] + p->b1[(i0 + ii)];
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
 						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
 					}
 				}
@@ -2743,84 +2759,92 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	 *   dL/dW1 = dL/d(matmul#6) x^T
 	 */
 #if GRADC_KERNELS == 3
-	for (int j0 = 0; j0 < 768; j0 += 32) {
-		for (int i0 = 0; i0 < 1024; i0 += 8) {
-			wide_real a[16][16];
-			for (int t = 0; t < 16; t++) {
+	for (int ib = 0; ib < 1024; ib += 16) {
+		wide_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t18[kk * 1024 + (ib + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 768; j0 += 32) {
+			for (int i0 = 0; i0 < 16; i0 += 8) {
+				wide_real a[16][16];
+				for (int t = 0; t < 16; t++) {
+					for (int l = 0; l < 16; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const wide_real x0 = la[k * 16 + i0];
+					const wide_real x1 = la[k * 16 + (i0 + 1)];
+					const wide_real x2 = la[k * 16 + (i0 + 2)];
+					const wide_real x3 = la[k * 16 + (i0 + 3)];
+					const wide_real x4 = la[k * 16 + (i0 + 4)];
+					const wide_real x5 = la[k * 16 + (i0 + 5)];
+					const wide_real x6 = la[k * 16 + (i0 + 6)];
+					const wide_real x7 = la[k * 16 + (i0 + 7)];
+					for (int l = 0; l < 16; l++) {
+						const wide_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						a[8][l] += x4 * r0;
+						a[10][l] += x5 * r0;
+						a[12][l] += x6 * r0;
+						a[14][l] += x7 * r0;
+						const wide_real r1 = x[k * 784 + (j0 + 16) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+						a[9][l] += x4 * r1;
+						a[11][l] += x5 * r1;
+						a[13][l] += x6 * r1;
+						a[15][l] += x7 * r1;
+					}
+				}
+				for (int ii = 0; ii < 8; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 16 + l)] = a[ii * 2 + c][l];
+						}
+					}
+				}
+			}
+		}
+		for (int i0 = 0; i0 < 16; i0 += 8) {
+			wide_real a[8][16];
+			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 16; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = t18[k * 1024 + i0];
-				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
-				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
-				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
-				const wide_real x4 = t18[k * 1024 + (i0 + 4)];
-				const wide_real x5 = t18[k * 1024 + (i0 + 5)];
-				const wide_real x6 = t18[k * 1024 + (i0 + 6)];
-				const wide_real x7 = t18[k * 1024 + (i0 + 7)];
+				const wide_real x0 = la[k * 16 + i0];
+				const wide_real x1 = la[k * 16 + (i0 + 1)];
+				const wide_real x2 = la[k * 16 + (i0 + 2)];
+				const wide_real x3 = la[k * 16 + (i0 + 3)];
+				const wide_real x4 = la[k * 16 + (i0 + 4)];
+				const wide_real x5 = la[k * 16 + (i0 + 5)];
+				const wide_real x6 = la[k * 16 + (i0 + 6)];
+				const wide_real x7 = la[k * 16 + (i0 + 7)];
 				for (int l = 0; l < 16; l++) {
-					const wide_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					a[8][l] += x4 * r0;
-					a[10][l] += x5 * r0;
-					a[12][l] += x6 * r0;
-					a[14][l] += x7 * r0;
-					const wide_real r1 = x[k * 784 + (j0 + 16) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
-					a[9][l] += x4 * r1;
-					a[11][l] += x5 * r1;
-					a[13][l] += x6 * r1;
-					a[15][l] += x7 * r1;
+					const wide_real r = x[k * 784 + 768 + l];
+					a[0][l] += x0 * r;
+					a[1][l] += x1 * r;
+					a[2][l] += x2 * r;
+					a[3][l] += x3 * r;
+					a[4][l] += x4 * r;
+					a[5][l] += x5 * r;
+					a[6][l] += x6 * r;
+					a[7][l] += x7 * r;
 				}
 			}
 			for (int ii = 0; ii < 8; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 16; l++) {
-						grad->W1[(i0 + ii) * 784 + (j0 + c * 16 + l)] = a[ii * 2 + c][l];
-					}
+				GRADC_VECTOR for (int l = 0; l < 16; l++) {
+					grad->W1[(ib + (i0 + ii)) * 784 + (768 + l)] = a[ii][l];
 				}
-			}
-		}
-	}
-	for (int i0 = 0; i0 < 1024; i0 += 8) {
-		wide_real a[8][16];
-		for (int t = 0; t < 8; t++) {
-			for (int l = 0; l < 16; l++) {
-				a[t][l] = 0.0f;
-			}
-		}
-		for (int k = 0; k < 64; k++) {
-			const wide_real x0 = t18[k * 1024 + i0];
-			const wide_real x1 = t18[k * 1024 + (i0 + 1)];
-			const wide_real x2 = t18[k * 1024 + (i0 + 2)];
-			const wide_real x3 = t18[k * 1024 + (i0 + 3)];
-			const wide_real x4 = t18[k * 1024 + (i0 + 4)];
-			const wide_real x5 = t18[k * 1024 + (i0 + 5)];
-			const wide_real x6 = t18[k * 1024 + (i0 + 6)];
-			const wide_real x7 = t18[k * 1024 + (i0 + 7)];
-			for (int l = 0; l < 16; l++) {
-				const wide_real r = x[k * 784 + 768 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
-				a[4][l] += x4 * r;
-				a[5][l] += x5 * r;
-				a[6][l] += x6 * r;
-				a[7][l] += x7 * r;
-			}
-		}
-		for (int ii = 0; ii < 8; ii++) {
-			GRADC_VECTOR for (int l = 0; l < 16; l++) {
-				grad->W1[(i0 + ii) * 784 + (768 + l)] = a[ii][l];
 			}
 		}
 	}
@@ -2912,36 +2936,44 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 784; j0 += 16) {
-		for (int i0 = 0; i0 < 1024; i0 += 4) {
-			wide_real a[8][8];
-			for (int t = 0; t < 8; t++) {
-				for (int l = 0; l < 8; l++) {
-					a[t][l] = 0.0f;
-				}
+	for (int ib = 0; ib < 1024; ib += 16) {
+		wide_real la[1024];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 16; l++) {
+				la[kk * 16 + l] = t18[kk * 1024 + (ib + l)];
 			}
-			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = t18[k * 1024 + i0];
-				const wide_real x1 = t18[k * 1024 + (i0 + 1)];
-				const wide_real x2 = t18[k * 1024 + (i0 + 2)];
-				const wide_real x3 = t18[k * 1024 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = x[k * 784 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = x[k * 784 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			for (int i0 = 0; i0 < 16; i0 += 4) {
+				wide_real a[8][8];
+				for (int t = 0; t < 8; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
 				}
-			}
-			for (int ii = 0; ii < 4; ii++) {
-				for (int c = 0; c < 2; c++) {
-					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						grad->W1[(i0 + ii) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+				for (int k = 0; k < 64; k++) {
+					const wide_real x0 = la[k * 16 + i0];
+					const wide_real x1 = la[k * 16 + (i0 + 1)];
+					const wide_real x2 = la[k * 16 + (i0 + 2)];
+					const wide_real x3 = la[k * 16 + (i0 + 3)];
+					for (int l = 0; l < 8; l++) {
+						const wide_real r0 = x[k * 784 + j0 + l];
+						a[0][l] += x0 * r0;
+						a[2][l] += x1 * r0;
+						a[4][l] += x2 * r0;
+						a[6][l] += x3 * r0;
+						const wide_real r1 = x[k * 784 + (j0 + 8) + l];
+						a[1][l] += x0 * r1;
+						a[3][l] += x1 * r1;
+						a[5][l] += x2 * r1;
+						a[7][l] += x3 * r1;
+					}
+				}
+				for (int ii = 0; ii < 4; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+						}
 					}
 				}
 			}

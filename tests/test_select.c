@@ -178,6 +178,71 @@ START_TEST(tiles)
 }
 END_TEST
 
+/* AVX2 (16 registers): the seed's forward products (k 64 and 32, batch
+ * 32) take the panel form, their panel (k x NR vectors, or X^T's block of
+ * MB rows for the 10-column o) within the stack, the 10 x 32 product as
+ * the xt form's tile; AVX-512 keeps the packed form; with no packing
+ * (--no-pack) the lane form.  A wide layer's weight gradient dz^T x (rows
+ * of dz 4 KiB apart) copies blocks of dz^T first (Tile.mb, a multiple of
+ * MR, k MB within the stack), on every vector shape, never the scalar. */
+START_TEST(panels)
+{
+	const Target *v3 = find_target("x86-64-v3", NULL);
+	Graph *g = built(seed, MODE_INFER, (Options){.target = "portable"});
+	int n_panel = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Matmul *mm = &g->node[i].mm;
+		if (g->node[i].op != OP_MATMUL)
+			continue;
+		ck_assert_int_eq(mm->tile[0].form, FORM_PACKED);
+		const struct Tile *t = &mm->tile[2];  /* the AVX2 shape */
+		ck_assert_int_eq(t->kernels, 2);
+		ck_assert_int_eq(t->form, FORM_PANEL);
+		ck_assert_int_eq(t->kc, mm->k);
+		if (mm->n >= 16) {
+			ck_assert_int_eq(t->mb, 0);
+			ck_assert_int_ge(t->nr, 2);
+			ck_assert_int_le(mm->k * t->nr * t->v * 4, v3->stack_bytes);
+		} else {
+			ck_assert_int_eq(t->mb, 32);
+			ck_assert_int_le(mm->k * t->mb * 4, v3->stack_bytes);
+		}
+		ck_assert_int_le(t->mr * t->nr, v3->vec_regs / 2);
+		n_panel++;
+	}
+	ck_assert_int_eq(n_panel, 2);
+	g = built(seed, MODE_INFER, (Options){.target = "x86-64-v3", .no_pack = true});
+	for (int i = 0; i < g->n_node; i++)
+		if (g->node[i].op == OP_MATMUL)
+			ck_assert_int_eq(g->node[i].mm.form, FORM_LANE);
+	const char *wide =
+		"model w\nbatch 64\ninput x[784]\ninput y int\nparam W1[1024, 784] ~ he\n"
+		"param W2[10, 1024] ~ xavier\nz = W1 @ x\nh = relu(z)\no = W2 @ h\n"
+		"L = cross_entropy(o, y)\noutput o\nminimize L with sgd(lr = 0.1)\n";
+	g = built(wide, MODE_TRAIN, (Options){.target = "portable"});
+	int blocked = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Matmul *mm = &g->node[i].mm;
+		if (g->node[i].op != OP_MATMUL || !mm->ta || mm->m != 1024)
+			continue;
+		for (int k = 0; k < mm->n_tile; k++) {
+			const struct Tile *t = &mm->tile[k];
+			ck_assert_int_eq(t->form, FORM_TILE);
+			if (t->v == 1) {
+				ck_assert_int_eq(t->mb, 0);
+				continue;
+			}
+			ck_assert_int_gt(t->mb, 0);
+			ck_assert_int_eq(t->mb % t->mr, 0);
+			ck_assert_int_eq(mm->m % t->mb, 0);
+			ck_assert_int_le(mm->k * t->mb * 4, 4096);
+			blocked++;
+		}
+	}
+	ck_assert_int_eq(blocked, 2);  /* dW1 on AVX-512 and AVX2 */
+}
+END_TEST
+
 /* Every node carries its element type: the build's float type, i32 labels;
  * sizes follow it. */
 START_TEST(dtypes)
@@ -233,6 +298,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, side_sums);
 	tcase_add_test(tc, target_row);
 	tcase_add_test(tc, tiles);
+	tcase_add_test(tc, panels);
 	tcase_add_test(tc, dtypes);
 	tcase_add_test(tc, ew_loop_nests);
 	suite_add_tcase(s, tc);

@@ -13,9 +13,15 @@
 --   packed  the same with a short k, 16+ rows and few columns: panels of
 --           R^T packed into a stack buffer (Matmul.mb, kc: within the
 --           target's stack), rank-1 tiles (not with --no-pack);
+--   panel   the packed form's case on 16 registers (AVX2): R^T packed
+--           whole (k x NR vectors) to the stack, then the tile form over
+--           every row; with few columns, X^T's blocks (the xt form with
+--           its block on the stack, Tile.mb rows);
 --   tile    C = L R or L^T R (backward dY W, dY^T X): MR rows x G V
 --           columns of accumulators, rank-1 updates over k (k == 1: the
---           outer product, straight into the epilogue);
+--           outer product, straight into the epilogue); with Tile.mb,
+--           L^T R by blocks of MB rows, L^T's block copied to the stack
+--           first (select.c's lt_block: rows of L 2 KiB apart and more);
 --   simple  one scalar dot or one row of V accumulators per row: small or
 --           repeated products, and every product of a --no-fuse build
 --           (the naive baseline).
@@ -538,6 +544,30 @@ local function tile_product(K, root, members, p)
   local mm = p.mm
   if mm.k == 1 then return outer_product(K, root, members, p) end
   local L, R = operands(K, p)
+  local MB = K.tile.mb or 0
+  if MB > 0 then  -- C = L^T R by blocks of MB rows, L^T's block copied (select.c)
+    blocks(K, "ib", mm.m, MB, function(ib, mb, inloop)
+      if not inloop then K:open("") end
+      local la, q, r = K:iname("la"), K:iname("kk"), K:iname("l")
+      local function row(e) return plus(ib, 0) == "0" and e or fmt("(%s + %s)", ib, e) end
+      K:line(fmt("%s %s[%d];", K.T, la, mm.k * mb))
+      K:loop(q, mm.k)
+      K:loop(r, mb)
+      K:line(fmt("%s[%s] = %s;", la, cfmt.sum({cfmt.term(q, mb), r}, 2), L(row(r), q)))
+      K:close()
+      K:close()
+      tile_loops(K, root, members, p, {m = mb, n = mm.n, k = mm.k,
+        L = function(rw, kq) return fmt("%s[%s]", la, cfmt.sum({times(kq, mb), times(rw, 1)}, 2)) end,
+        R = R,
+        vars = function(rw, col)
+          local i = row(rw)
+          if i:find(" ") and not i:match("^%b()$") then i = "(" .. i .. ")" end
+          return c_vars(mm, i, col)
+        end})
+      if not inloop then K:close() end
+    end)
+    return
+  end
   tile_loops(K, root, members, p, {m = mm.m, n = mm.n, k = mm.k, L = L, R = R,
     vars = function(row, col) return c_vars(mm, row, col) end})
 end
@@ -549,17 +579,43 @@ end
 -- unit-stride vectors of xt along the rows of C, so no horizontal sums
 -- (the lane form's cost) and no packing of W.  The epilogue writes C[i][j]
 -- at stride n.  Packing costs one copy of X; W is read once a block.
-local function xt_product(K, root, members, p)
+-- A stack panel name[k][n] (declared here) that the tiles read through
+-- the pointer returned, one index k n + col: so written, GCC 12 keeps the
+-- tile's accumulators in registers; indexed name[q][col] or as one
+-- dimension it either unrolls the tile's lane loops early and vectorizes
+-- its k loop through shuffles (an in-order reduction: 7x OpenBLAS on
+-- AVX2), or keeps the accumulators in memory (3x), depending on the
+-- function around it.
+local function stack_panel(K, name, k, n)
+  local ptr = K:iname(name .. "p")
+  K:line(fmt("%s %s[%d][%d];", K.T, name, k, n))
+  K:line(fmt("const %s *%s = &%s[0][0];", K.T, ptr, name))
+  return ptr
+end
+
+-- stack: the panel form's variant for few columns (select.c: Tile.mb
+-- rows of X per block, X^T's block in a stack array of k P elements).
+local function xt_product(K, root, members, p, stack)
   local mm = p.mm
   local L, R = operands(K, p)
-  local xt, P = K:scratch(p.id), mm.pack
+  local xt = not stack and K:scratch(p.id)
+  local P = (K.tile.mb or 0) > 0 and K.tile.mb or mm.pack
   blocks(K, "ib", mm.m, P, function(ib, pb, inloop)
     if not inloop then K:open("") end
+    local xw = nil
+    if stack then
+      xw = K:iname("xb")
+      xt = stack_panel(K, xw, mm.k, pb)
+    end
     local q, i = K:iname("k"), K:iname("i")
     K:loop(q, mm.k)
     K:loop(i, pb)
-    K:line(fmt("%s[%s] = %s;", xt, cfmt.sum({cfmt.term(q, pb), i}, 2), L(plus(ib, 0) == "0" and i or
-      fmt("(%s + %s)", ib, i), q)))
+    local src = L(plus(ib, 0) == "0" and i or fmt("(%s + %s)", ib, i), q)
+    if xw then
+      K:line(fmt("%s[%s][%s] = %s;", xw, q, i, src))
+    else
+      K:line(fmt("%s[%s] = %s;", xt, cfmt.sum({cfmt.term(q, pb), i}, 2), src))
+    end
     K:close()
     K:close()
     tile_loops(K, root, members, p, {m = mm.n, n = pb, k = mm.k,
@@ -666,6 +722,39 @@ local function packed_product(K, root, members, p)
   if ibv then K:close() end
 end
 
+-- Panel form, for C = L R^T with a short k (the forward product X W^T at
+-- a batch of 16 or more) on shapes of 16 registers, where the packed
+-- form's partial sums do not fit: per panel of NB = NR vectors of
+-- columns, R^T is packed whole into a stack buffer pk[K][NB] (K NB
+-- elements within the target's stack, select.c), and the tile form runs
+-- over all rows of C against it (broadcasts of L, unit-stride pk), its
+-- epilogue on the finished sums.  Packing costs one copy of R.
+local function panel_product(K, root, members, p)
+  local mm, T, V = p.mm, K.T, K.block
+  if (K.tile.mb or 0) > 0 then return xt_product(K, root, members, p, true) end
+  local L, R = operands(K, p)
+  local NB = K.tile.nr * V
+  blocks(K, "jp", mm.n, NB, function(j0, nb, inloop)
+    if not inloop then K:open("") end
+    local pk, q, l = K:iname("pk"), K:iname("kk"), K:iname("l")
+    local pr = stack_panel(K, pk, mm.k, nb)
+    -- rows of pk inside (GCC transposes through permutes)
+    K:loop(q, mm.k)
+    K:loop(l, nb)
+    K:line(fmt("%s[%s][%s] = %s;", pk, q, l, R(q, j0 == 0 and l or fmt("(%s + %s)", j0, l))))
+    K:close()
+    K:close()
+    tile_loops(K, root, members, p, {m = mm.m, n = nb, k = mm.k, L = L,
+      R = function(kq, col) return fmt("%s[%s]", pr, cfmt.sum({times(kq, nb), col}, 2)) end,
+      vars = function(row, col)
+        local c = j0 == 0 and col or fmt("%s + %s", j0, col)
+        if c:find(" ") and not c:match("^%b()$") then c = "(" .. c .. ")" end
+        return c_vars(mm, row, c)
+      end})
+    if not inloop then K:close() end
+  end)
+end
+
 -- The form of a product: "lane", "tile" or "simple" (see above).  The
 -- blocked forms pay once the product has some size; tiny products and
 -- the --no-fuse baseline keep the simple loops.
@@ -674,6 +763,8 @@ local function matmul_form(K, root, members, p, form)
     xt_product(K, root, members, p)
   elseif form == "packed" then
     packed_product(K, root, members, p)
+  elseif form == "panel" then
+    panel_product(K, root, members, p)
   elseif form == "lane" then
     lane_product(K, root, members, p)
   elseif form == "tile" then
