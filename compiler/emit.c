@@ -54,13 +54,13 @@ static const char *const mode_name[] = {
 
 /* ---- table building: each helper sets t[key] of the table on top */
 
-static void set_int(lua_State *L, const char *key, int64_t v)
+void set_int(lua_State *L, const char *key, int64_t v)
 {
 	lua_pushinteger(L, (lua_Integer)v);
 	lua_setfield(L, -2, key);
 }
 
-static void set_num(lua_State *L, const char *key, double v)
+void set_num(lua_State *L, const char *key, double v)
 {
 	lua_pushnumber(L, v);
 	lua_setfield(L, -2, key);
@@ -72,7 +72,7 @@ static void set_bool(lua_State *L, const char *key, bool v)
 	lua_setfield(L, -2, key);
 }
 
-static void set_str(lua_State *L, const char *key, const char *s)
+void set_str(lua_State *L, const char *key, const char *s)
 {
 	if (!s)
 		return;
@@ -496,7 +496,7 @@ void emit_lua_call(lua_State *L, const char *module, const char *fn, int nret)
 	lua_remove(L, arg);
 }
 
-static void take_string(lua_State *L, int idx, Buf *b)
+void take_string(lua_State *L, int idx, Buf *b)
 {
 	size_t n;
 	const char *s = lua_tolstring(L, idx, &n);

@@ -732,6 +732,12 @@ const char *bake_values(const double *v, int64_t n, bool f64, const char *path,
 struct lua_State;
 struct lua_State *emit_lua_state(void);
 void emit_lua_call(struct lua_State *L, const char *module, const char *fn, int nret);
+/* t[key] = v of the table on top of the stack (set_str: nothing if NULL);
+ * a string result of the emitter (at 'idx') into 'b'.  For quant_emit.c. */
+void set_int(struct lua_State *L, const char *key, int64_t v);
+void set_num(struct lua_State *L, const char *key, double v);
+void set_str(struct lua_State *L, const char *key, const char *s);
+void take_string(struct lua_State *L, int idx, Buf *b);
 
 /* -------------------------------------------------------- pipeline.c */
 

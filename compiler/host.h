@@ -41,6 +41,8 @@ void drop_tmpdir(void);
 void in_tmpdir(void (*body)(void *), void *arg);
 const char *sh_quote(const char *s);                /* quoted for sh */
 const char *log_tail(const char *name, size_t max); /* a file's end, for messages */
+/* $CC -O2 on gradc_harness.c, PREFIX.c and the runtime -> gradc_harness */
+void build_harness(const char *path, const char *prefix, const char *what);
 
 /* ------------------------------------------------------------ glue.c */
 

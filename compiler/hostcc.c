@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #pragma GCC diagnostic push
@@ -129,6 +130,27 @@ const char *log_tail(const char *name, size_t max)
 	if (!s || !n)
 		return "";
 	return n > max ? str_fmt("...%s", s + n - max) : s;
+}
+
+/* Build gradc_harness.c, PREFIX.c and the runtime of the directory into
+ * gradc_harness with $CC (default cc) -std=c99 -O2; on failure an error
+ * naming 'path' and 'what' (the kind of code) with the compiler's last
+ * words. */
+void build_harness(const char *path, const char *prefix, const char *what)
+{
+	const char *cc = getenv("CC");
+	if (!cc || !*cc)
+		cc = "cc";
+	const char *cmd = str_fmt("%s -std=c99 -O2 -o %s %s %s %s -lm >%s 2>&1", cc,
+				  sh_quote(tmp_path("gradc_harness")),
+				  sh_quote(tmp_path("gradc_harness.c")),
+				  sh_quote(tmp_path(str_fmt("%s.c", prefix))),
+				  sh_quote(tmp_path("gradc_rt.c")), sh_quote(tmp_path("cc.log")));
+	int st = system(cmd);
+	if (st != 0)
+		error_plain("%s: the generated %s did not build with '%s' (status %d):\n%s",
+			    path, what, cc, WIFEXITED(st) ? WEXITSTATUS(st) : st,
+			    log_tail("cc.log", 4000));
 }
 
 /* The runtime (embedded in gradc) into the directory. */

@@ -16,26 +16,6 @@ static const char *const kind_name[] = {
 	[Q_MAXPOOL] = "maxpool", [Q_AVGPOOL] = "avgpool", [Q_CONCAT] = "concat",
 };
 
-static void set_int(lua_State *L, const char *k, int64_t v)
-{
-	lua_pushinteger(L, (lua_Integer)v);
-	lua_setfield(L, -2, k);
-}
-
-static void set_num(lua_State *L, const char *k, double v)
-{
-	lua_pushnumber(L, v);
-	lua_setfield(L, -2, k);
-}
-
-static void set_str(lua_State *L, const char *k, const char *s)
-{
-	if (!s)
-		return;
-	lua_pushstring(L, s);
-	lua_setfield(L, -2, k);
-}
-
 static void set_i32s(lua_State *L, const char *k, const int32_t *v, int64_t n)
 {
 	lua_createtable(L, (int)n, 0);
@@ -168,23 +148,12 @@ static void push_qmodel(lua_State *L, const QModel *q, const Options *o)
 	lua_setfield(L, -2, "layers");
 }
 
-static void take(lua_State *L, int idx, Buf *b)
-{
-	size_t n;
-	const char *s = lua_tolstring(L, idx, &n);
-	if (!s)
-		die("lua: int8 emitter returned no string");
-	b->s = alloc(n + 1);
-	memcpy(b->s, s, n);
-	b->len = n;
-}
-
 void quant_emit(Buf *h, Buf *c, const QModel *q, const Options *o)
 {
 	lua_State *L = emit_lua_state();
 	push_qmodel(L, q, o);
 	emit_lua_call(L, "int8", "emit", 2);
-	take(L, -2, h);
-	take(L, -1, c);
+	take_string(L, -2, h);
+	take_string(L, -1, c);
 	lua_close(L);
 }

@@ -23,7 +23,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverlength-strings"
@@ -309,26 +308,15 @@ static void run_generated(const QModel *q, const char *path, float *buf, int64_t
 				 (long long)n_in, q->prefix, args.s, (long long)n_in,
 				 (long long)n_all);
 	put_file("gradc_harness.c", hs, strlen(hs));
-	const char *cc = getenv("CC");
-	if (!cc || !*cc)
-		cc = "cc";
-	const char *cmd = str_fmt("%s -std=c99 -O2 -o %s %s %s %s -lm >%s 2>&1", cc,
-				  sh_quote(tmp_path("gradc_harness")),
-				  sh_quote(tmp_path("gradc_harness.c")),
-				  sh_quote(tmp_path(str_fmt("%s.c", q->prefix))),
-				  sh_quote(tmp_path("gradc_rt.c")), sh_quote(tmp_path("cc.log")));
-	int st = system(cmd);
-	if (st != 0)
-		error_plain("%s: the generated int8 code did not build with '%s':\n%s", path, cc,
-			    log_tail("cc.log", 4000));
+	build_harness(path, q->prefix, "int8 code");
 	Doubles d = {0};
 	for (int64_t i = 0; i < n_in; i++)
 		push_double(&d, buf[i]);
 	put_file("in.bin", (const char *)d.v, d.n * sizeof(double));
-	cmd = str_fmt("%s %s %s >%s 2>&1", sh_quote(tmp_path("gradc_harness")),
-		      sh_quote(tmp_path("in.bin")), sh_quote(tmp_path("out.bin")),
-		      sh_quote(tmp_path("run.log")));
-	st = system(cmd);
+	const char *cmd = str_fmt("%s %s %s >%s 2>&1", sh_quote(tmp_path("gradc_harness")),
+				  sh_quote(tmp_path("in.bin")), sh_quote(tmp_path("out.bin")),
+				  sh_quote(tmp_path("run.log")));
+	int st = system(cmd);
 	size_t len = 0;
 	char *res = st == 0 ? read_file(tmp_path("out.bin"), &len) : NULL;
 	if (!res || len != (size_t)(n_all - n_in) * sizeof(double))

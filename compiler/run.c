@@ -314,23 +314,6 @@ static void generate(Job *j, const Source *src, const Options *o)
 	put_runtime();
 }
 
-/* Compile the harness with $CC. */
-static void build(const Job *j)
-{
-	const char *cc = getenv("CC");
-	if (!cc || !*cc)
-		cc = "cc";
-	const char *cmd = str_fmt("%s -std=c99 -O2 -o %s %s %s %s -lm >%s 2>&1", cc,
-				  sh_quote(tmp_path("gradc_harness")),
-				  sh_quote(tmp_path("gradc_harness.c")),
-				  sh_quote(tmp_path(str_fmt("%s.c", j->prefix))),
-				  sh_quote(tmp_path("gradc_rt.c")), sh_quote(tmp_path("cc.log")));
-	int st = system(cmd);
-	if (st != 0)
-		error_plain("%s: the generated code did not build with '%s' (status %d):\n%s",
-			    j->path, cc, WIFEXITED(st) ? WEXITSTATUS(st) : st,
-			    log_tail("cc.log", 4000));
-}
 
 /* Run the harness on in.bin; return out.bin's doubles (*n of them). */
 static double *execute(const Job *j, const Doubles *in, size_t *n)
@@ -406,7 +389,7 @@ static void run_body(void *arg)
 	Doubles in = {0};
 	r->fill(j, &in);
 	write_harness(j);
-	build(j);
+	build_harness(j->path, j->prefix, "code");
 	double *v = execute(j, &in, r->n_res);
 	if (v[0] != 0)
 		error_plain("%s: %s", j->check ? j->path : j->in,
