@@ -100,6 +100,10 @@ char *read_file(const char *path, size_t *len);
 /* Write atomically: a temporary beside 'path', then rename.  0 on success. */
 int write_file_atomic(const char *path, const char *data, size_t len);
 int make_dirs(const char *path);
+/* DIR/PREFIX.h then DIR/PREFIX.c (DIR created), atomically; an error
+ * (error_plain) leaves neither behind.  Their paths in *hp and *cp. */
+void write_model_files(const char *dir, const char *prefix, const Buf *h, const Buf *c,
+		       const char **hp, const char **cp);
 
 /* ------------------------------------------------------------ ops.def */
 

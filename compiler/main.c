@@ -299,17 +299,8 @@ static int cmd_compile(Args *a, const Graph *fwd)
 	const char *tname = a->harness ? harness_text(a->harness, fwd, modes[0], fwd->model, &t) : NULL;
 	if (tname)
 		tname = str_fmt("%s/%s", a->outdir, tname);
-	if (make_dirs(a->outdir) != 0)
-		error_plain("cannot create '%s': %s", a->outdir, strerror(errno));
-	const char *hp = str_fmt("%s/%s.h", a->outdir, fwd->model);
-	const char *cp = str_fmt("%s/%s.c", a->outdir, fwd->model);
-	if (write_file_atomic(hp, h.s, h.len) != 0)
-		error_plain("cannot write '%s': %s", hp, strerror(errno));
-	if (write_file_atomic(cp, c.s, c.len) != 0) {
-		int e = errno;
-		remove(hp);
-		error_plain("cannot write '%s': %s", cp, strerror(e));
-	}
+	const char *hp, *cp;
+	write_model_files(a->outdir, fwd->model, &h, &c, &hp, &cp);
 	if (tname && write_file_atomic(tname, t.s, t.len) != 0) {
 		int e = errno;
 		remove(hp);

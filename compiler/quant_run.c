@@ -135,17 +135,8 @@ int quant_compile(const char *outdir, const Graph *fwd, const Options *o, bool d
 	QModel *q = build(fwd, fwd->batch, o, NULL);
 	Buf h = {0}, c = {0};
 	quant_emit(&h, &c, q, o);
-	if (make_dirs(outdir) != 0)
-		error_plain("cannot create '%s': %s", outdir, strerror(errno));
-	const char *hp = str_fmt("%s/%s.h", outdir, q->prefix);
-	const char *cp = str_fmt("%s/%s.c", outdir, q->prefix);
-	if (write_file_atomic(hp, h.s, h.len) != 0)
-		error_plain("cannot write '%s': %s", hp, strerror(errno));
-	if (write_file_atomic(cp, c.s, c.len) != 0) {
-		int e = errno;
-		remove(hp);
-		error_plain("cannot write '%s': %s", cp, strerror(e));
-	}
+	const char *hp, *cp;
+	write_model_files(outdir, q->prefix, &h, &c, &hp, &cp);
 	const char *inputs[] = {model_path, o->params != model_path ? o->params : NULL, o->calib};
 	if (depfile && write_depfile(str_fmt("%s/%s.d", outdir, q->prefix), hp, cp, inputs, 3)) {
 		int e = errno;
@@ -273,21 +264,27 @@ static const char harness[] =
 	"\treturn fclose(fout) != 0 || st != 0;\n"
 	"}\n";
 
-/* Build and run the generated code on 'buf' (inputs, then room for the
- * outputs, floats); the outputs land in buf after the inputs. */
-static void run_generated(const QModel *q, const char *path, float *buf, int64_t n_in,
-			  int64_t n_all, const Options *o)
+/* A run of the generated code: 'buf' holds the inputs, then room for the
+ * outputs (floats). */
+typedef struct {
+	const QModel *q;
+	const char *path;
+	float *buf;
+	int64_t n_in, n_all;
+	const Options *o;
+} QJob;
+
+/* Build and run the generated code in a temporary directory (in_tmpdir);
+ * the outputs land in buf after the inputs. */
+static void run_in_tmpdir(void *arg)
 {
-	jmp_buf jb, *prev = err_jmp;
-	err_jmp = &jb;
-	if (setjmp(jb)) {
-		err_jmp = prev;
-		drop_tmpdir();
-		longjmp(*prev, 1);
-	}
-	make_tmpdir();
+	const QJob *j = arg;
+	const QModel *q = j->q;
+	const char *path = j->path;
+	float *buf = j->buf;
+	int64_t n_in = j->n_in, n_all = j->n_all;
 	Buf h = {0}, c = {0};
-	quant_emit(&h, &c, q, o);
+	quant_emit(&h, &c, q, j->o);
 	put_file(str_fmt("%s.h", q->prefix), h.s, h.len);
 	put_file(str_fmt("%s.c", q->prefix), c.s, c.len);
 	put_runtime();
@@ -327,8 +324,6 @@ static void run_generated(const QModel *q, const char *path, float *buf, int64_t
 		memcpy(&v, res + (size_t)(i - n_in) * sizeof v, sizeof v);
 		buf[i] = (float)v;
 	}
-	drop_tmpdir();
-	err_jmp = prev;
 }
 
 int quant_run(const char *path, const Graph *fwd, const Options *o, const char *in,
@@ -413,7 +408,7 @@ int quant_run(const char *path, const Graph *fwd, const Options *o, const char *
 		at += batch * shape_numel(q->out_shape[k]);
 	}
 	quant_eval(q, ins, outs);
-	run_generated(q, path, buf, n_in, n_all, o);
+	in_tmpdir(run_in_tmpdir, &(QJob){q, path, buf, n_in, n_all, o});
 	for (int64_t i = n_in; i < n_all; i++)
 		if (memcmp(&buf[i], &ref[i], sizeof(float)))
 			die("int8: the generated code gives %.9g, the evaluator %.9g (result %lld)",

@@ -318,6 +318,22 @@ char *read_file(const char *path, size_t *len)
 	return s;
 }
 
+void write_model_files(const char *dir, const char *prefix, const Buf *h, const Buf *c,
+		       const char **hp, const char **cp)
+{
+	if (make_dirs(dir) != 0)
+		error_plain("cannot create '%s': %s", dir, strerror(errno));
+	*hp = str_fmt("%s/%s.h", dir, prefix);
+	*cp = str_fmt("%s/%s.c", dir, prefix);
+	if (write_file_atomic(*hp, h->s, h->len) != 0)
+		error_plain("cannot write '%s': %s", *hp, strerror(errno));
+	if (write_file_atomic(*cp, c->s, c->len) != 0) {
+		int e = errno;
+		remove(*hp);
+		error_plain("cannot write '%s': %s", *cp, strerror(e));
+	}
+}
+
 int write_file_atomic(const char *path, const char *data, size_t len)
 {
 	char *tmp = str_fmt("%s.tmp%ld", path, (long)getpid());
