@@ -190,7 +190,8 @@ printf '%-9s %-13s %5s %9s %9s %9s %9s %7s %7s %12s %12s  %s\n' \
 
 # issue 20: int8 builds (--quantize int8): int8_variant MODEL NAME DIR BATCH
 # compiles DIR/int8 from DIR/params.safetensors, runs it as the "int8"
-# variant (inference only) and adds its cost row and m4-cost line
+# variant (inference only) and adds its cost row and m4-cost line; `gradc
+# report`'s code estimate of the build must be within 20% of its .text
 INT8_MODELS=${INT8_MODELS-mlp cnn kws_dscnn vww_mobilenet ic_resnet8 ad_autoencoder}
 $CC -std=c99 -O1 -Iruntime/host -o "$OUT/mkst" tests/mkst.c runtime/host/gradc_safetensors.c ||
 	die "cannot build tests/mkst.c"
@@ -216,6 +217,14 @@ int8_variant() {
 		"${batch:-$(awk -v k="${name}_BATCH" '$1 == "#define" && $2 == k { print $3 }' "$d/int8/$name.h")}" \
 		"$flash" "$arena" 0 0 "$sst" "$(stack_of "$d" int8 infer)" - "$(insn_of "$d" int8 infer)" \
 		"$(cat "$d/int8.compare")" >>"$INT8_REPORT"
+	# report's code estimate against the model's measured .text: within 20%
+	text=$(arm-none-eabi-size -A "$d/int8.o/$name.o" | awk '$1 ~ /^\.text/ { t += $2 } END { print t + 0 }')
+	est=$("$GRADC" report "$model" --params "$d/params.safetensors" --quantize int8 \
+		--calib "$d/calib.safetensors" ${batch:+--batch $batch} --json 2>>"$d/gradc.log" |
+		sed -n 's/.*"code_estimate_bytes": \([0-9]*\).*/\1/p')
+	echo "  $name int8 code: $text bytes measured, $est estimated by gradc report" >>"$INT8_COSTS"
+	awk -v t="$text" -v e="${est:-0}" 'BEGIN { exit !(t > 0 && e >= 0.8 * t && e <= 1.2 * t) }' ||
+		fail "int8 code estimate $est vs $text measured"
 	c=$(cost_of "$d" int8 infer)
 	m=$(macs_of infer "$model" ${batch:+--batch $batch})
 	if [ "$c" != - ] && [ -n "$m" ]; then

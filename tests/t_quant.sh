@@ -11,7 +11,7 @@
 #      -Werror; the digits network trained for 3 epochs, int8 beside float
 #      (examples/digits/infer_int8.c): the same class on >= 97% of the 360
 #      test digits.
-#   3. `report --quantize int8` (text and --json).
+#   3. `report --quantize int8` (text and --json, with the code estimate).
 #   4. bad calibration data (wrong shape, empty, NaN, Inf, missing tensor,
 #      not a file) and unsupported graphs: status 1, a clear message,
 #      nothing written; bad usage: status 2.
@@ -81,8 +81,9 @@ echo "$r"
 echo "$r" | grep -q "^flash: baked parameters (bytes) *[0-9]* *[0-9]*$" || fail "report: no flash line"
 echo "$r" | grep -q "^RAM: inference arena (bytes) *[0-9]* *[0-9]*$" || fail "report: no RAM line"
 echo "$r" | grep -q "(div) runs in float" || fail "report: no note of the float layers"
+echo "$r" | grep -q "^flash: code, estimate (bytes) *- *[1-9][0-9]*$" || fail "report: no code estimate"
 j=$("$GRADC" report models/mlp.nn --params "$T/p.st" --quantize int8 --calib "$T/train.csv" --json)
-echo "$j" | grep -q '"int8": {"weights_bytes": [0-9]*, "arena_bytes": [0-9]*' ||
+echo "$j" | grep -q '"int8": {"weights_bytes": [0-9]*, "arena_bytes": [0-9]*, "layers": [0-9]*, "code_estimate_bytes": [1-9][0-9]*}' ||
 	fail "report --json: $j"
 
 # -- 4. bad input: status 1, a message, nothing written
