@@ -348,6 +348,7 @@ static void build_fc(QB *b, int id)
 	l->rows = rows;
 	l->cols = cols;
 	l->block = 4;
+	l->dot4 = cols % 4 == 0;
 	act_range(act, actc, yv->scale, yv->zp, &l->lo, &l->hi);
 	quant_weights(b, l, n, W->value, wrows, bias, xv, *yv, true);
 	b->qval[last] = out;

@@ -47,6 +47,9 @@ typedef struct QLayer {
 	                        * together (one load
 	                        * of x feeds them: four accumulators and x fit the
 	                        * registers of every target) */
+	bool dot4;             /* Q_FC: the block's sums four values of k at a time
+				  by the Cortex-M4's SMLAD where the C compiler has
+				  it (GRADC_Q8_DSP; cols a multiple of 4) */
 	int8_t *w;             /* [rows, cols], symmetric per row */
 	float *wscale;         /* per row */
 	int32_t *bias;         /* per row, the input's zero point folded in */

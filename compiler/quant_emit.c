@@ -68,6 +68,8 @@ static void push_layer(lua_State *L, const QModel *q, const QLayer *l)
 		set_int(L, "rows", l->rows);
 		set_int(L, "cols", l->cols);
 		set_int(L, "block", l->block);
+		lua_pushboolean(L, l->dot4);
+		lua_setfield(L, -2, "dot4");
 		lua_pushboolean(L, l->pointwise);
 		lua_setfield(L, -2, "pointwise");
 		int64_t n = l->rows * l->cols;

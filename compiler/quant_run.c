@@ -151,7 +151,8 @@ int quant_compile(const char *outdir, const Graph *fwd, const Options *o, bool d
 
 /* Bytes of Cortex-M4F code (arm-none-eabi-gcc -O2, .text) per layer:
  * fitted to the six int8 builds of `make embedded` (mlp, cnn, kws_dscnn,
- * vww_mobilenet, ic_resnet8, ad_autoencoder: each within 5%); the kinds
+ * vww_mobilenet, ic_resnet8, ad_autoencoder: each within 8% since the
+ * products' SMLAD form); the kinds
  * those builds lack (clamp, float, concat) take the size of the nearest
  * kind (quantize, quantize, add).  An estimate: the compiler decides. */
 static const int code_bytes[] = {
@@ -208,7 +209,7 @@ int quant_report(const Graph *fwd, const Options *o, bool json)
 		buf_printf(&b, "%-34s %12s %12lld\n", "flash: code, estimate (bytes)", "-",
 			   (long long)code_estimate(q));
 		buf_printf(&b, "code estimate: per layer, Cortex-M4F at -O2 (fitted to make embedded's "
-			       "int8 builds, within 5%%); `size` of a compiled object measures either "
+			       "int8 builds, within 8%%); `size` of a compiled object measures either "
 			       "build (make demo prints both)\n");
 		if (q->notes.len)
 			buf_printf(&b, "float layers (no int8 form yet):\n%s", q->notes.s);

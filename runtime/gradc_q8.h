@@ -19,6 +19,33 @@
 #define GRADC_Q8_H
 
 #include <stdint.h>
+#include <string.h>
+
+/* The Cortex-M4's (ARMv7E-M, and later cores') packed 16-bit multiply-adds
+ * through the ACLE (arm_acle.h): GRADC_Q8_DSP is 1 where the compiler has
+ * them (-DGRADC_NO_DSP turns them off); the products' block sums then take
+ * four values of k a step.  Integer sums: the same bits either way. */
+#if defined(__ARM_FEATURE_SIMD32) && !defined(GRADC_NO_DSP)
+#include <arm_acle.h>
+#define GRADC_Q8_DSP 1
+#else
+#define GRADC_Q8_DSP 0
+#endif
+
+/* four int8 values as one word (little-endian, any alignment) */
+static inline int32_t gradc_q8_load4(const int8_t *p)
+{
+	int32_t v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* v rotated right by 8 bits: the odd bytes where __sxtb16 reads */
+static inline int32_t gradc_q8_ror8(int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+	return (int32_t)((u >> 8) | (u << 24));
+}
 
 /* (a * b * 2) >> 32, rounded to nearest (ties away from zero), saturated:
  * gemmlowp's SaturatingRoundingDoublingHighMul. */

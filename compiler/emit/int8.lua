@@ -143,12 +143,27 @@ local function print_fc(Q, c, i, l)
     local accs = {}
     for r = 0, nb - 1 do accs[#accs + 1] = fmt("a%d = %s_b%d[ch + %d]", r, P, i, r) end
     c:addf("\t\t\tint32_t %s;", table.concat(accs, ", "))
+    if l.dot4 then
+      -- two 16-bit products a step (SMLAD) on the even bytes, then the odd
+      c:add("#if GRADC_Q8_DSP")
+      c:addf("\t\t\tfor (int kk = 0; kk < %d; kk += 4) {", l.cols)
+      c:add("\t\t\t\tint32_t xw = gradc_q8_load4(xs + kk), w;")
+      c:add("\t\t\t\tint32_t xe = __sxtb16(xw), xo = __sxtb16(gradc_q8_ror8(xw));")
+      for r = 0, nb - 1 do
+        c:addf("\t\t\t\tw = gradc_q8_load4(wr + %d + kk);", r * l.cols)
+        c:addf("\t\t\t\ta%d = __smlad(xo, __sxtb16(gradc_q8_ror8(w)), __smlad(xe, __sxtb16(w), a%d));",
+          r, r)
+      end
+      c:add("\t\t\t}")
+      c:add("#else")
+    end
     c:addf("\t\t\tfor (int kk = 0; kk < %d; kk++) {", l.cols)
     c:add("\t\t\t\tint32_t xk = xs[kk];")
     for r = 0, nb - 1 do
       c:addf("\t\t\t\ta%d += xk * (int32_t)wr[%d + kk];", r, r * l.cols)
     end
     c:add("\t\t\t}")
+    if l.dot4 then c:add("#endif") end
     for r = 0, nb - 1 do store(fmt("ch + %d", r), fmt("a%d", r), "\t\t\t") end
     c:add("\t\t}")
   end
