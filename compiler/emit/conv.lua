@@ -95,6 +95,21 @@ local function loop0(K, v, n)
   if n > 1 then K:loop(v, n) else K:open("") end
 end
 
+-- body(o0, mr) for the output channels in blocks of 'mr' (a loop over
+-- the full blocks, or one block inline), then body(rest) for the last ones
+local function channel_blocks(K, co, mr, body)
+  local full = co // mr
+  if full > 1 then
+    local o0 = K:iname("o0")
+    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", o0, o0, full * mr, o0, mr))
+    body(o0, mr)
+    K:close()
+  elseif full == 1 then
+    body("0", mr)
+  end
+  if co % mr > 0 then body(tostring(full * mr), co % mr) end
+end
+
 local function sum(t)
   return cfmt.sum(t)
 end
@@ -472,16 +487,7 @@ local function tile_conv(K, root, members, p, t, g)
     end
     if rest > 0 then tile(o0, mr, tostring(at_), 1, rest) end
   end
-  local full = g.co // MR
-  if full > 1 then
-    local o0 = K:iname("o0")
-    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", o0, o0, full * MR, o0, MR))
-    columns_of(o0, MR)
-    K:close()
-  elseif full == 1 then
-    columns_of("0", MR)
-  end
-  if g.co % MR > 0 then columns_of(tostring(full * MR), g.co % MR) end
+  channel_blocks(K, g.co, MR, columns_of)
   K:close()
   K:close()
 end
@@ -622,16 +628,7 @@ local function tile_dw(K, root, members, p, t)
     K:close()
     K:close()
   end
-  local full = q.co // MR
-  if full > 1 then
-    local o0 = K:iname("o0")
-    K:open(fmt("for (int %s = 0; %s < %d; %s += %d)", o0, o0, full * MR, o0, MR))
-    block(o0, MR)
-    K:close()
-  elseif full == 1 then
-    block("0", MR)
-  end
-  if q.co % MR > 0 then block(tostring(full * MR), q.co % MR) end
+  channel_blocks(K, q.co, MR, block)
   K:close()
 end
 
