@@ -216,6 +216,8 @@ typedef struct Matmul {
 		int64_t mr, nr;  /* register tile: rows, and columns (lane form) or
 		                  * vectors of columns (tile, xt forms) */
 		int64_t mb, kc;  /* FORM_PACKED's panel; FORM_PANEL: kc = k */
+		bool rows;       /* tile, xt, panel forms: each row's broadcast then
+		                  * its FMAs, row after row (select.c's rows_tile) */
 		int kernels;     /* the GRADC_KERNELS it is compiled under */
 	} tile[MAX_VARIANTS];
 	int n_tile;

@@ -100,6 +100,27 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
 	return FORM_SIMPLE;
 }
 
+/* The tile of 16 vector registers (AVX2) for the tile form and the xt
+ * form with a long k: RT_MR rows by 2 vectors, 12 accumulators.  Eight
+ * (the 4 x 2 tile before) are just the FMAs in flight at two a cycle
+ * and 4 cycles each, with none to spare; 12 is BLIS's and OpenBLAS's
+ * Haswell kernel (6 x 16).  They fit only in this order (Tile.rows):
+ * the 2 vectors of R loaded first, then each row's broadcast and its 2
+ * FMAs (15 registers); with the broadcasts first, as the other tiles
+ * load them, GCC spills (6 x 2: wide64 training 1.37x OpenBLAS).  Wide64
+ * AVX2 training 1.04x -> 0.95x, deep32 1.0x -> 0.86x.  false: fewer than
+ * 2 vectors of columns, or not 16 vector registers. */
+enum { RT_MR = 6 };
+static bool rows_tile(struct Tile *tl, const Target *t, int64_t m, int64_t n)
+{
+	if (tl->v <= 1 || t->vec_regs != 16 || n < 2 * tl->v)
+		return false;
+	tl->mr = m < RT_MR ? m : RT_MR;
+	tl->nr = 2;
+	tl->rows = true;
+	return true;
+}
+
 /* The register tile of tl->form on register shape t.  A tile holds about
  * half the registers in accumulators (the rest: operands; AVX-512 16,
  * AVX2 8, a scalar FPU 16 single floats) and loads each operand once into
@@ -131,6 +152,8 @@ static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m,
 		tl->nr = divisor(n, (5 * nrmax + 7) / 8, nrmax);
 		if (!tl->nr)
 			tl->nr = n < nrmax ? n : nrmax;
+	} else if ((tl->form == FORM_TILE || tl->form == FORM_PANEL) && rows_tile(tl, t, m, n)) {
+		return;
 	} else if (tl->form == FORM_TILE || tl->form == FORM_XT || tl->form == FORM_PANEL) {
 		/* with 16 registers the xt form takes 2 rows by 4 vectors: its
 		 * rows are broadcasts from rows of W, k apart, and fewer such
@@ -183,6 +206,8 @@ static void xt_tile(struct Tile *tl, const Target *t, int64_t es, const Matmul *
 	if (P == mm->pack)
 		return;
 	tl->mb = P;
+	if (rows_tile(tl, t, mm->n, P))
+		return;
 	int64_t mr = t->vec_regs / 2 / tl->nr;
 	tl->mr = divisor(mm->n, mr / 2, mr) ? divisor(mm->n, mr / 2, mr) : mr;
 }

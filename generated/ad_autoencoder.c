@@ -3075,28 +3075,22 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 128; j0 += 32) {
+	for (int j0 = 0; j0 < 128; j0 += 16) {
 		{
-			ad_autoencoder_real a[4][8];
-			for (int t = 0; t < 4; t++) {
+			ad_autoencoder_real a[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 640; k++) {
 				const ad_autoencoder_real x0 = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
-					a[0][l] += x0 * r0;
-					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W10[k * 128 + j0 + l];
+					a[1][l] += x0 * p->W10[k * 128 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					t57[(j0 + c * 8 + l)] = h9[(j0 + c * 8 + l)] > 0 ? a[c][l] : 0.0f;
 				}
@@ -4703,28 +4697,22 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 128; j0 += 32) {
+	for (int j0 = 0; j0 < 128; j0 += 16) {
 		{
-			ad_autoencoder_real a[4][8];
-			for (int t = 0; t < 4; t++) {
+			ad_autoencoder_real a[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 640; k++) {
 				const ad_autoencoder_real x0 = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
-					a[0][l] += x0 * r0;
-					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W10[k * 128 + j0 + l];
+					a[1][l] += x0 * p->W10[k * 128 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					t57[(j0 + c * 8 + l)] = h9[(j0 + c * 8 + l)] > 0 ? a[c][l] : 0.0f;
 				}

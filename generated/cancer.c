@@ -1200,44 +1200,58 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 		}
 	}
 #else
-	for (int i0 = 0; i0 < 8; i0 += 4) {
-		cancer_real a[8][8];
-		for (int t_ = 0; t_ < 8; t_++) {
+	{
+		cancer_real a[12][8];
+		for (int t_ = 0; t_ < 12; t_++) {
 			for (int l = 0; l < 8; l++) {
 				a[t_][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 8; k++) {
-			const cancer_real x0 = t28[k * 8 + i0];
-			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
-			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
-			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
-			for (int l = 0; l < 8; l++) {
-				const cancer_real r0 = u[k * 30 + l];
-				a[0][l] += x0 * r0;
-				a[2][l] += x1 * r0;
-				a[4][l] += x2 * r0;
-				a[6][l] += x3 * r0;
-				const cancer_real r1 = u[k * 30 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[3][l] += x1 * r1;
-				a[5][l] += x2 * r1;
-				a[7][l] += x3 * r1;
+			const cancer_real x0 = t28[k * 8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + l];
+				a[1][l] += x0 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x1 = t28[k * 8 + 1];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * u[k * 30 + l];
+				a[3][l] += x1 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x2 = t28[k * 8 + 2];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * u[k * 30 + l];
+				a[5][l] += x2 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x3 = t28[k * 8 + 3];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[6][l] += x3 * u[k * 30 + l];
+				a[7][l] += x3 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x4 = t28[k * 8 + 4];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[8][l] += x4 * u[k * 30 + l];
+				a[9][l] += x4 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x5 = t28[k * 8 + 5];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[10][l] += x5 * u[k * 30 + l];
+				a[11][l] += x5 * u[k * 30 + 8 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + c * 8 + l];
+					const cancer_real t29 = 0.002f * p->W1[ii * 30 + c * 8 + l];
 					const cancer_real dW1 = a[ii * 2 + c][l] + t29;
-					const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + c * 8 + l];
-					s->mom_W1[(i0 + ii) * 30 + c * 8 + l] = 0.9f * s->mom_W1[(i0 + ii) * 30 + c * 8 + l] + g;
-					p->W1[(i0 + ii) * 30 + c * 8 + l] -= lr * s->mom_W1[(i0 + ii) * 30 + c * 8 + l];
+					const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + c * 8 + l];
+					s->mom_W1[ii * 30 + c * 8 + l] = 0.9f * s->mom_W1[ii * 30 + c * 8 + l] + g;
+					p->W1[ii * 30 + c * 8 + l] -= lr * s->mom_W1[ii * 30 + c * 8 + l];
 				}
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 8; i0 += 4) {
+	{
 		cancer_real a[4][8];
 		for (int t_ = 0; t_ < 4; t_++) {
 			for (int l = 0; l < 8; l++) {
@@ -1245,55 +1259,166 @@ int cancer_train_step(cancer_params *p, cancer_state *s, const cancer_real *x, c
 			}
 		}
 		for (int k = 0; k < 8; k++) {
-			const cancer_real x0 = t28[k * 8 + i0];
-			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
-			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
-			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
-			for (int l = 0; l < 8; l++) {
-				const cancer_real r = u[k * 30 + 16 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
+			const cancer_real x0 = t28[k * 8 + 6];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + l];
+				a[1][l] += x0 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x1 = t28[k * 8 + 7];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * u[k * 30 + l];
+				a[3][l] += x1 * u[k * 30 + 8 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + (16 + l)];
-				const cancer_real dW1 = a[ii][l] + t29;
-				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + (16 + l)];
-				s->mom_W1[(i0 + ii) * 30 + (16 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 30 + (16 + l)] + g;
-				p->W1[(i0 + ii) * 30 + (16 + l)] -= lr * s->mom_W1[(i0 + ii) * 30 + (16 + l)];
+		for (int ii = 0; ii < 2; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const cancer_real t29 = 0.002f * p->W1[(6 + ii) * 30 + c * 8 + l];
+					const cancer_real dW1 = a[ii * 2 + c][l] + t29;
+					const cancer_real g = dW1 + 0.0001f * p->W1[(6 + ii) * 30 + c * 8 + l];
+					s->mom_W1[(6 + ii) * 30 + c * 8 + l] = 0.9f * s->mom_W1[(6 + ii) * 30 + c * 8 + l] + g;
+					p->W1[(6 + ii) * 30 + c * 8 + l] -= lr * s->mom_W1[(6 + ii) * 30 + c * 8 + l];
+				}
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 8; i0 += 4) {
-		cancer_real a[4][6];
-		for (int t_ = 0; t_ < 4; t_++) {
+	{
+		cancer_real a[6][8];
+		for (int t_ = 0; t_ < 6; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x1 = t28[k * 8 + 1];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[1][l] += x1 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x2 = t28[k * 8 + 2];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x2 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x3 = t28[k * 8 + 3];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[3][l] += x3 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x4 = t28[k * 8 + 4];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x4 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x5 = t28[k * 8 + 5];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[5][l] += x5 * u[k * 30 + 16 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const cancer_real t29 = 0.002f * p->W1[ii * 30 + (16 + l)];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + (16 + l)];
+				s->mom_W1[ii * 30 + (16 + l)] = 0.9f * s->mom_W1[ii * 30 + (16 + l)] + g;
+				p->W1[ii * 30 + (16 + l)] -= lr * s->mom_W1[ii * 30 + (16 + l)];
+			}
+		}
+	}
+	{
+		cancer_real a[2][8];
+		for (int t_ = 0; t_ < 2; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8 + 6];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x1 = t28[k * 8 + 7];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[1][l] += x1 * u[k * 30 + 16 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const cancer_real t29 = 0.002f * p->W1[(6 + ii) * 30 + (16 + l)];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(6 + ii) * 30 + (16 + l)];
+				s->mom_W1[(6 + ii) * 30 + (16 + l)] = 0.9f * s->mom_W1[(6 + ii) * 30 + (16 + l)] + g;
+				p->W1[(6 + ii) * 30 + (16 + l)] -= lr * s->mom_W1[(6 + ii) * 30 + (16 + l)];
+			}
+		}
+	}
+	{
+		cancer_real a[6][6];
+		for (int t_ = 0; t_ < 6; t_++) {
 			for (int l = 0; l < 6; l++) {
 				a[t_][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 8; k++) {
-			const cancer_real x0 = t28[k * 8 + i0];
-			const cancer_real x1 = t28[k * 8 + (i0 + 1)];
-			const cancer_real x2 = t28[k * 8 + (i0 + 2)];
-			const cancer_real x3 = t28[k * 8 + (i0 + 3)];
-			for (int l = 0; l < 6; l++) {
-				const cancer_real r = u[k * 30 + 24 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
+			const cancer_real x0 = t28[k * 8];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[0][l] += x0 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x1 = t28[k * 8 + 1];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[1][l] += x1 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x2 = t28[k * 8 + 2];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[2][l] += x2 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x3 = t28[k * 8 + 3];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[3][l] += x3 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x4 = t28[k * 8 + 4];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[4][l] += x4 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x5 = t28[k * 8 + 5];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[5][l] += x5 * u[k * 30 + 24 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 6; l++) {
-				const cancer_real t29 = 0.002f * p->W1[(i0 + ii) * 30 + (24 + l)];
+				const cancer_real t29 = 0.002f * p->W1[ii * 30 + (24 + l)];
 				const cancer_real dW1 = a[ii][l] + t29;
-				const cancer_real g = dW1 + 0.0001f * p->W1[(i0 + ii) * 30 + (24 + l)];
-				s->mom_W1[(i0 + ii) * 30 + (24 + l)] = 0.9f * s->mom_W1[(i0 + ii) * 30 + (24 + l)] + g;
-				p->W1[(i0 + ii) * 30 + (24 + l)] -= lr * s->mom_W1[(i0 + ii) * 30 + (24 + l)];
+				const cancer_real g = dW1 + 0.0001f * p->W1[ii * 30 + (24 + l)];
+				s->mom_W1[ii * 30 + (24 + l)] = 0.9f * s->mom_W1[ii * 30 + (24 + l)] + g;
+				p->W1[ii * 30 + (24 + l)] -= lr * s->mom_W1[ii * 30 + (24 + l)];
+			}
+		}
+	}
+	{
+		cancer_real a[2][6];
+		for (int t_ = 0; t_ < 2; t_++) {
+			for (int l = 0; l < 6; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t28[k * 8 + 6];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[0][l] += x0 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x1 = t28[k * 8 + 7];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[1][l] += x1 * u[k * 30 + 24 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				const cancer_real t29 = 0.002f * p->W1[(6 + ii) * 30 + (24 + l)];
+				const cancer_real dW1 = a[ii][l] + t29;
+				const cancer_real g = dW1 + 0.0001f * p->W1[(6 + ii) * 30 + (24 + l)];
+				s->mom_W1[(6 + ii) * 30 + (24 + l)] = 0.9f * s->mom_W1[(6 + ii) * 30 + (24 + l)] + g;
+				p->W1[(6 + ii) * 30 + (24 + l)] -= lr * s->mom_W1[(6 + ii) * 30 + (24 + l)];
 			}
 		}
 	}
@@ -2091,41 +2216,55 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 		}
 	}
 #else
-	for (int i0 = 0; i0 < 8; i0 += 4) {
-		cancer_real a[8][8];
-		for (int t_ = 0; t_ < 8; t_++) {
+	{
+		cancer_real a[12][8];
+		for (int t_ = 0; t_ < 12; t_++) {
 			for (int l = 0; l < 8; l++) {
 				a[t_][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 8; k++) {
-			const cancer_real x0 = t25[k * 8 + i0];
-			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
-			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
-			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
-			for (int l = 0; l < 8; l++) {
-				const cancer_real r0 = u[k * 30 + l];
-				a[0][l] += x0 * r0;
-				a[2][l] += x1 * r0;
-				a[4][l] += x2 * r0;
-				a[6][l] += x3 * r0;
-				const cancer_real r1 = u[k * 30 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[3][l] += x1 * r1;
-				a[5][l] += x2 * r1;
-				a[7][l] += x3 * r1;
+			const cancer_real x0 = t25[k * 8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + l];
+				a[1][l] += x0 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x1 = t25[k * 8 + 1];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * u[k * 30 + l];
+				a[3][l] += x1 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x2 = t25[k * 8 + 2];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * u[k * 30 + l];
+				a[5][l] += x2 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x3 = t25[k * 8 + 3];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[6][l] += x3 * u[k * 30 + l];
+				a[7][l] += x3 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x4 = t25[k * 8 + 4];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[8][l] += x4 * u[k * 30 + l];
+				a[9][l] += x4 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x5 = t25[k * 8 + 5];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[10][l] += x5 * u[k * 30 + l];
+				a[11][l] += x5 * u[k * 30 + 8 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + c * 8 + l];
-					grad->W1[(i0 + ii) * 30 + c * 8 + l] = a[ii * 2 + c][l] + t26;
+					const cancer_real t26 = 0.002f * p->W1[ii * 30 + c * 8 + l];
+					grad->W1[ii * 30 + c * 8 + l] = a[ii * 2 + c][l] + t26;
 				}
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 8; i0 += 4) {
+	{
 		cancer_real a[4][8];
 		for (int t_ = 0; t_ < 4; t_++) {
 			for (int l = 0; l < 8; l++) {
@@ -2133,49 +2272,151 @@ int cancer_grad(const cancer_params *p, const cancer_real *x, const cancer_real 
 			}
 		}
 		for (int k = 0; k < 8; k++) {
-			const cancer_real x0 = t25[k * 8 + i0];
-			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
-			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
-			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
-			for (int l = 0; l < 8; l++) {
-				const cancer_real r = u[k * 30 + 16 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
+			const cancer_real x0 = t25[k * 8 + 6];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + l];
+				a[1][l] += x0 * u[k * 30 + 8 + l];
+			}
+			const cancer_real x1 = t25[k * 8 + 7];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * u[k * 30 + l];
+				a[3][l] += x1 * u[k * 30 + 8 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
-			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + (16 + l)];
-				grad->W1[(i0 + ii) * 30 + (16 + l)] = a[ii][l] + t26;
+		for (int ii = 0; ii < 2; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					const cancer_real t26 = 0.002f * p->W1[(6 + ii) * 30 + c * 8 + l];
+					grad->W1[(6 + ii) * 30 + c * 8 + l] = a[ii * 2 + c][l] + t26;
+				}
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 8; i0 += 4) {
-		cancer_real a[4][6];
-		for (int t_ = 0; t_ < 4; t_++) {
+	{
+		cancer_real a[6][8];
+		for (int t_ = 0; t_ < 6; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x1 = t25[k * 8 + 1];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[1][l] += x1 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x2 = t25[k * 8 + 2];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x2 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x3 = t25[k * 8 + 3];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[3][l] += x3 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x4 = t25[k * 8 + 4];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x4 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x5 = t25[k * 8 + 5];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[5][l] += x5 * u[k * 30 + 16 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const cancer_real t26 = 0.002f * p->W1[ii * 30 + (16 + l)];
+				grad->W1[ii * 30 + (16 + l)] = a[ii][l] + t26;
+			}
+		}
+	}
+	{
+		cancer_real a[2][8];
+		for (int t_ = 0; t_ < 2; t_++) {
+			for (int l = 0; l < 8; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8 + 6];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * u[k * 30 + 16 + l];
+			}
+			const cancer_real x1 = t25[k * 8 + 7];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[1][l] += x1 * u[k * 30 + 16 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const cancer_real t26 = 0.002f * p->W1[(6 + ii) * 30 + (16 + l)];
+				grad->W1[(6 + ii) * 30 + (16 + l)] = a[ii][l] + t26;
+			}
+		}
+	}
+	{
+		cancer_real a[6][6];
+		for (int t_ = 0; t_ < 6; t_++) {
 			for (int l = 0; l < 6; l++) {
 				a[t_][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 8; k++) {
-			const cancer_real x0 = t25[k * 8 + i0];
-			const cancer_real x1 = t25[k * 8 + (i0 + 1)];
-			const cancer_real x2 = t25[k * 8 + (i0 + 2)];
-			const cancer_real x3 = t25[k * 8 + (i0 + 3)];
-			for (int l = 0; l < 6; l++) {
-				const cancer_real r = u[k * 30 + 24 + l];
-				a[0][l] += x0 * r;
-				a[1][l] += x1 * r;
-				a[2][l] += x2 * r;
-				a[3][l] += x3 * r;
+			const cancer_real x0 = t25[k * 8];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[0][l] += x0 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x1 = t25[k * 8 + 1];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[1][l] += x1 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x2 = t25[k * 8 + 2];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[2][l] += x2 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x3 = t25[k * 8 + 3];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[3][l] += x3 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x4 = t25[k * 8 + 4];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[4][l] += x4 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x5 = t25[k * 8 + 5];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[5][l] += x5 * u[k * 30 + 24 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 6; l++) {
-				const cancer_real t26 = 0.002f * p->W1[(i0 + ii) * 30 + (24 + l)];
-				grad->W1[(i0 + ii) * 30 + (24 + l)] = a[ii][l] + t26;
+				const cancer_real t26 = 0.002f * p->W1[ii * 30 + (24 + l)];
+				grad->W1[ii * 30 + (24 + l)] = a[ii][l] + t26;
+			}
+		}
+	}
+	{
+		cancer_real a[2][6];
+		for (int t_ = 0; t_ < 2; t_++) {
+			for (int l = 0; l < 6; l++) {
+				a[t_][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 8; k++) {
+			const cancer_real x0 = t25[k * 8 + 6];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[0][l] += x0 * u[k * 30 + 24 + l];
+			}
+			const cancer_real x1 = t25[k * 8 + 7];
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				a[1][l] += x1 * u[k * 30 + 24 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 6; l++) {
+				const cancer_real t26 = 0.002f * p->W1[(6 + ii) * 30 + (24 + l)];
+				grad->W1[(6 + ii) * 30 + (24 + l)] = a[ii][l] + t26;
 			}
 		}
 	}

@@ -2701,35 +2701,76 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			cnn_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			cnn_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 10; k++) {
 				const cnn_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
 				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
 				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W3[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W3[k * 512 + (j0 + 8) + l];
+				}
 				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const cnn_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const cnn_real r1 = p->W3[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W3[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W3[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W3[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W3[k * 512 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						df[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			cnn_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const cnn_real x0 = do_[300 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x1 = do_[310 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						df[(30 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -2918,8 +2959,56 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		{
+			cnn_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const cnn_real x0 = do_[k * 10];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * f[k * 512 + j0 + l];
+					a[1][l] += x0 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * f[k * 512 + j0 + l];
+					a[3][l] += x1 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * f[k * 512 + j0 + l];
+					a[5][l] += x2 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * f[k * 512 + j0 + l];
+					a[7][l] += x3 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * f[k * 512 + j0 + l];
+					a[9][l] += x4 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * f[k * 512 + j0 + l];
+					a[11][l] += x5 * f[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real g = a[ii * 2 + c][l];
+						p->W3[ii * 512 + (j0 + c * 8 + l)] = (1.0f - lr * 0.001f) * p->W3[ii * 512 + (j0 + c * 8 + l)] - lr * g;
+					}
+				}
+			}
+		}
+		{
 			cnn_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2927,28 +3016,32 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 				}
 			}
 			for (int k = 0; k < 32; k++) {
-				const cnn_real x0 = do_[k * 10 + i0];
-				const cnn_real x1 = do_[k * 10 + (i0 + 1)];
-				for (int l = 0; l < 8; l++) {
-					const cnn_real r0 = f[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const cnn_real r1 = f[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const cnn_real r2 = f[k * 512 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const cnn_real r3 = f[k * 512 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+				const cnn_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * f[k * 512 + j0 + l];
+					a[1][l] += x0 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * f[k * 512 + j0 + l];
+					a[3][l] += x1 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * f[k * 512 + j0 + l];
+					a[5][l] += x2 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * f[k * 512 + j0 + l];
+					a[7][l] += x3 * f[k * 512 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const cnn_real g = a[ii * 4 + c][l];
-						p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = (1.0f - lr * 0.001f) * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] - lr * g;
+						const cnn_real g = a[ii * 2 + c][l];
+						p->W3[(6 + ii) * 512 + (j0 + c * 8 + l)] = (1.0f - lr * 0.001f) * p->W3[(6 + ii) * 512 + (j0 + c * 8 + l)] - lr * g;
 					}
 				}
 			}
@@ -5783,8 +5876,56 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		{
+			cnn_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const cnn_real x0 = do_[k * 10];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * f[k * 512 + j0 + l];
+					a[1][l] += x0 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * f[k * 512 + j0 + l];
+					a[3][l] += x1 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * f[k * 512 + j0 + l];
+					a[5][l] += x2 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * f[k * 512 + j0 + l];
+					a[7][l] += x3 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * f[k * 512 + j0 + l];
+					a[9][l] += x4 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * f[k * 512 + j0 + l];
+					a[11][l] += x5 * f[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const cnn_real t27 = 0.001f * p->W3[ii * 512 + (j0 + c * 8 + l)];
+						grad->W3[ii * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t27;
+					}
+				}
+			}
+		}
+		{
 			cnn_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -5792,28 +5933,32 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 				}
 			}
 			for (int k = 0; k < 32; k++) {
-				const cnn_real x0 = do_[k * 10 + i0];
-				const cnn_real x1 = do_[k * 10 + (i0 + 1)];
-				for (int l = 0; l < 8; l++) {
-					const cnn_real r0 = f[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const cnn_real r1 = f[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const cnn_real r2 = f[k * 512 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const cnn_real r3 = f[k * 512 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+				const cnn_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * f[k * 512 + j0 + l];
+					a[1][l] += x0 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * f[k * 512 + j0 + l];
+					a[3][l] += x1 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * f[k * 512 + j0 + l];
+					a[5][l] += x2 * f[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * f[k * 512 + j0 + l];
+					a[7][l] += x3 * f[k * 512 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const cnn_real t27 = 0.001f * p->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						grad->W3[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 4 + c][l] + t27;
+						const cnn_real t27 = 0.001f * p->W3[(6 + ii) * 512 + (j0 + c * 8 + l)];
+						grad->W3[(6 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t27;
 					}
 				}
 			}
@@ -6002,35 +6147,76 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			cnn_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			cnn_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 10; k++) {
 				const cnn_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
 				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
 				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W3[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W3[k * 512 + (j0 + 8) + l];
+				}
 				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const cnn_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const cnn_real r1 = p->W3[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W3[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W3[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W3[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W3[k * 512 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						df[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			cnn_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const cnn_real x0 = do_[300 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const cnn_real x1 = do_[310 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						df[(30 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
 					}
 				}
 			}

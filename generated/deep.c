@@ -285,35 +285,76 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				xt_t6[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 784; k++) {
 				const deep_real x0 = p->W1[i0 * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t6[k * 16 + l];
+					a[1][l] += x0 * xt_t6[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t6[k * 16 + l];
+					a[3][l] += x1 * xt_t6[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t6[k * 16 + l];
+					a[5][l] += x2 * xt_t6[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t6[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t6[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t6[k * 16 + l];
+					a[7][l] += x3 * xt_t6[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W1[(i0 + 4) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t6[k * 16 + l];
+					a[9][l] += x4 * xt_t6[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W1[(i0 + 5) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t6[k * 16 + l];
+					a[11][l] += x5 * xt_t6[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[399840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t6[k * 16 + l];
+					a[1][l] += x0 * xt_t6[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W1[400624 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t6[k * 16 + l];
+					a[3][l] += x1 * xt_t6[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -471,35 +512,76 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				xt_t8[k * 16 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W2[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t8[k * 16 + l];
+					a[1][l] += x0 * xt_t8[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t8[k * 16 + l];
+					a[3][l] += x1 * xt_t8[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t8[k * 16 + l];
+					a[5][l] += x2 * xt_t8[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t8[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t8[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t8[k * 16 + l];
+					a[7][l] += x3 * xt_t8[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W2[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t8[k * 16 + l];
+					a[9][l] += x4 * xt_t8[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W2[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t8[k * 16 + l];
+					a[11][l] += x5 * xt_t8[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[261120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t8[k * 16 + l];
+					a[1][l] += x0 * xt_t8[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W2[261632 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t8[k * 16 + l];
+					a[3][l] += x1 * xt_t8[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -657,35 +739,76 @@ int deep_infer(const deep_params *p, const deep_real *x, deep_real *o, void *are
 				xt_t10[k * 16 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W3[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t10[k * 16 + l];
+					a[1][l] += x0 * xt_t10[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t10[k * 16 + l];
+					a[3][l] += x1 * xt_t10[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t10[k * 16 + l];
+					a[5][l] += x2 * xt_t10[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t10[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t10[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t10[k * 16 + l];
+					a[7][l] += x3 * xt_t10[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W3[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t10[k * 16 + l];
+					a[9][l] += x4 * xt_t10[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W3[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t10[k * 16 + l];
+					a[11][l] += x5 * xt_t10[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[261120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t10[k * 16 + l];
+					a[1][l] += x0 * xt_t10[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W3[261632 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t10[k * 16 + l];
+					a[3][l] += x1 * xt_t10[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1150,35 +1273,76 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 784; k++) {
 				const deep_real x0 = p->W1[i0 * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t7[k * 16 + l];
+					a[5][l] += x2 * xt_t7[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t7[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t7[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t7[k * 16 + l];
+					a[7][l] += x3 * xt_t7[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W1[(i0 + 4) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t7[k * 16 + l];
+					a[9][l] += x4 * xt_t7[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W1[(i0 + 5) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t7[k * 16 + l];
+					a[11][l] += x5 * xt_t7[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[399840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W1[400624 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1336,35 +1500,76 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				xt_t9[k * 16 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W2[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t9[k * 16 + l];
+					a[1][l] += x0 * xt_t9[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t9[k * 16 + l];
+					a[3][l] += x1 * xt_t9[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t9[k * 16 + l];
+					a[5][l] += x2 * xt_t9[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t9[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t9[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t9[k * 16 + l];
+					a[7][l] += x3 * xt_t9[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W2[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t9[k * 16 + l];
+					a[9][l] += x4 * xt_t9[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W2[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t9[k * 16 + l];
+					a[11][l] += x5 * xt_t9[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[261120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t9[k * 16 + l];
+					a[1][l] += x0 * xt_t9[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W2[261632 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t9[k * 16 + l];
+					a[3][l] += x1 * xt_t9[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1522,35 +1727,76 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				xt_t11[k * 16 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W3[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t11[k * 16 + l];
+					a[1][l] += x0 * xt_t11[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t11[k * 16 + l];
+					a[3][l] += x1 * xt_t11[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t11[k * 16 + l];
+					a[5][l] += x2 * xt_t11[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t11[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t11[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t11[k * 16 + l];
+					a[7][l] += x3 * xt_t11[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W3[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t11[k * 16 + l];
+					a[9][l] += x4 * xt_t11[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W3[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t11[k * 16 + l];
+					a[11][l] += x5 * xt_t11[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[261120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t11[k * 16 + l];
+					a[1][l] += x0 * xt_t11[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W3[261632 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t11[k * 16 + l];
+					a[3][l] += x1 * xt_t11[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -2160,7 +2406,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W4[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W4[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W4[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W4[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W4[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W4[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t28[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2168,27 +2461,31 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				}
 			}
 			for (int k = 0; k < 10; k++) {
-				const deep_real x0 = do_[i0 * 10 + k];
-				const deep_real x1 = do_[(i0 + 1) * 10 + k];
-				const deep_real x2 = do_[(i0 + 2) * 10 + k];
-				const deep_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = p->W4[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = p->W4[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const deep_real x0 = do_[600 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W4[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[610 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W4[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[620 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W4[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[630 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W4[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W4[k * 512 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t28[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t28[(60 + ii) * 512 + (j0 + c * 8 + l)] = h3[(60 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -2449,8 +2746,59 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		{
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h3[k * 512 + j0 + l];
+					a[1][l] += x0 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h3[k * 512 + j0 + l];
+					a[3][l] += x1 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h3[k * 512 + j0 + l];
+					a[5][l] += x2 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h3[k * 512 + j0 + l];
+					a[7][l] += x3 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * h3[k * 512 + j0 + l];
+					a[9][l] += x4 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * h3[k * 512 + j0 + l];
+					a[11][l] += x5 * h3[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t29 = 0.0005f * p->W4[ii * 512 + (j0 + c * 8 + l)];
+						const deep_real dW4 = a[ii * 2 + c][l] + t29;
+						const deep_real g = dW4;
+						s->mom_W4[ii * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W4[ii * 512 + (j0 + c * 8 + l)] + g;
+						p->W4[ii * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W4[ii * 512 + (j0 + c * 8 + l)];
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2458,31 +2806,35 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = do_[k * 10 + i0];
-				const deep_real x1 = do_[k * 10 + (i0 + 1)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = h3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = h3[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = h3[k * 512 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = h3[k * 512 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+				const deep_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h3[k * 512 + j0 + l];
+					a[1][l] += x0 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h3[k * 512 + j0 + l];
+					a[3][l] += x1 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h3[k * 512 + j0 + l];
+					a[5][l] += x2 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h3[k * 512 + j0 + l];
+					a[7][l] += x3 * h3[k * 512 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t29 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						const deep_real dW4 = a[ii * 4 + c][l] + t29;
+						const deep_real t29 = 0.0005f * p->W4[(6 + ii) * 512 + (j0 + c * 8 + l)];
+						const deep_real dW4 = a[ii * 2 + c][l] + t29;
 						const deep_real g = dW4;
-						s->mom_W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] + g;
-						p->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W4[(i0 + ii) * 512 + (j0 + c * 8 + l)];
+						s->mom_W4[(6 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W4[(6 + ii) * 512 + (j0 + c * 8 + l)] + g;
+						p->W4[(6 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W4[(6 + ii) * 512 + (j0 + c * 8 + l)];
 					}
 				}
 			}
@@ -2632,7 +2984,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t28[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t28[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t28[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W3[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t28[(i0 + 3) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W3[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = t28[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W3[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = t28[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W3[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t34[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2640,27 +3039,31 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				}
 			}
 			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t28[i0 * 512 + k];
-				const deep_real x1 = t28[(i0 + 1) * 512 + k];
-				const deep_real x2 = t28[(i0 + 2) * 512 + k];
-				const deep_real x3 = t28[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = p->W3[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const deep_real x0 = t28[30720 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t28[31232 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t28[31744 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W3[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t28[32256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W3[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W3[k * 512 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t34[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t34[(60 + ii) * 512 + (j0 + c * 8 + l)] = h2[(60 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -2888,40 +3291,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 512; ib += 16) {
-		deep_real la[1024];
+	for (int ib = 0; ib < 504; ib += 12) {
+		deep_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t28[kk * 512 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t28[kk * 512 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 512; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
 					for (int l = 0; l < 8; l++) {
 						a[t][l] = 0.0f;
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const deep_real x0 = la[k * 16 + i0];
-					const deep_real x1 = la[k * 16 + (i0 + 1)];
-					const deep_real x2 = la[k * 16 + (i0 + 2)];
-					const deep_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = h2[k * 512 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const deep_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h2[k * 512 + j0 + l];
+						a[1][l] += x0 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h2[k * 512 + j0 + l];
+						a[3][l] += x1 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h2[k * 512 + j0 + l];
+						a[5][l] += x2 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h2[k * 512 + j0 + l];
+						a[7][l] += x3 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h2[k * 512 + j0 + l];
+						a[9][l] += x4 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h2[k * 512 + j0 + l];
+						a[11][l] += x5 * h2[k * 512 + (j0 + 8) + l];
 					}
 				}
-				for (int ii = 0; ii < 4; ii++) {
+				for (int ii = 0; ii < 6; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const deep_real t35 = 0.0005f * p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
@@ -2929,6 +3346,98 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 							const deep_real g = dW3;
 							s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] + g;
 							p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		deep_real la[512];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 8; l++) {
+				la[kk * 8 + l] = t28[kk * 512 + (504 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			{
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h2[k * 512 + j0 + l];
+						a[1][l] += x0 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h2[k * 512 + j0 + l];
+						a[3][l] += x1 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 8 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h2[k * 512 + j0 + l];
+						a[5][l] += x2 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 8 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h2[k * 512 + j0 + l];
+						a[7][l] += x3 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 8 + 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h2[k * 512 + j0 + l];
+						a[9][l] += x4 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 8 + 5];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h2[k * 512 + j0 + l];
+						a[11][l] += x5 * h2[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t35 = 0.0005f * p->W3[(504 + ii) * 512 + (j0 + c * 8 + l)];
+							const deep_real dW3 = a[ii * 2 + c][l] + t35;
+							const deep_real g = dW3;
+							s->mom_W3[(504 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W3[(504 + ii) * 512 + (j0 + c * 8 + l)] + g;
+							p->W3[(504 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W3[(504 + ii) * 512 + (j0 + c * 8 + l)];
+						}
+					}
+				}
+			}
+			{
+				deep_real a[4][8];
+				for (int t = 0; t < 4; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8 + 6];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h2[k * 512 + j0 + l];
+						a[1][l] += x0 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 7];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h2[k * 512 + j0 + l];
+						a[3][l] += x1 * h2[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 2; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t35 = 0.0005f * p->W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)];
+							const deep_real dW3 = a[ii * 2 + c][l] + t35;
+							const deep_real g = dW3;
+							s->mom_W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] + g;
+							p->W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)];
 						}
 					}
 				}
@@ -3079,7 +3588,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t34[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t34[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t34[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t34[(i0 + 3) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = t34[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W2[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = t34[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W2[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t40[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -3087,27 +3643,31 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 				}
 			}
 			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t34[i0 * 512 + k];
-				const deep_real x1 = t34[(i0 + 1) * 512 + k];
-				const deep_real x2 = t34[(i0 + 2) * 512 + k];
-				const deep_real x3 = t34[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = p->W2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = p->W2[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const deep_real x0 = t34[30720 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t34[31232 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t34[31744 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t34[32256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 512 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t40[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t40[(60 + ii) * 512 + (j0 + c * 8 + l)] = h1[(60 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -3373,40 +3933,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 512; ib += 16) {
-		deep_real la[1024];
+	for (int ib = 0; ib < 504; ib += 12) {
+		deep_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t40[kk * 512 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t40[kk * 512 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 784; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
 					for (int l = 0; l < 8; l++) {
 						a[t][l] = 0.0f;
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const deep_real x0 = la[k * 16 + i0];
-					const deep_real x1 = la[k * 16 + (i0 + 1)];
-					const deep_real x2 = la[k * 16 + (i0 + 2)];
-					const deep_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = x[k * 784 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = x[k * 784 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const deep_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * x[k * 784 + j0 + l];
+						a[9][l] += x4 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * x[k * 784 + j0 + l];
+						a[11][l] += x5 * x[k * 784 + (j0 + 8) + l];
 					}
 				}
-				for (int ii = 0; ii < 4; ii++) {
+				for (int ii = 0; ii < 6; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const deep_real t41 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)];
@@ -3414,6 +3988,98 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 							const deep_real g = dW1;
 							s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = 0.9f * s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] + g;
 							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] -= lr * s->mom_W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)];
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		deep_real la[512];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 8; l++) {
+				la[kk * 8 + l] = t40[kk * 512 + (504 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			{
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 8 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 8 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 8 + 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * x[k * 784 + j0 + l];
+						a[9][l] += x4 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 8 + 5];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * x[k * 784 + j0 + l];
+						a[11][l] += x5 * x[k * 784 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t41 = 0.0005f * p->W1[(504 + ii) * 784 + (j0 + c * 8 + l)];
+							const deep_real dW1 = a[ii * 2 + c][l] + t41;
+							const deep_real g = dW1;
+							s->mom_W1[(504 + ii) * 784 + (j0 + c * 8 + l)] = 0.9f * s->mom_W1[(504 + ii) * 784 + (j0 + c * 8 + l)] + g;
+							p->W1[(504 + ii) * 784 + (j0 + c * 8 + l)] -= lr * s->mom_W1[(504 + ii) * 784 + (j0 + c * 8 + l)];
+						}
+					}
+				}
+			}
+			{
+				deep_real a[4][8];
+				for (int t = 0; t < 4; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8 + 6];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 7];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 2; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t41 = 0.0005f * p->W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)];
+							const deep_real dW1 = a[ii * 2 + c][l] + t41;
+							const deep_real g = dW1;
+							s->mom_W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)] = 0.9f * s->mom_W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)] + g;
+							p->W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)] -= lr * s->mom_W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)];
 						}
 					}
 				}
@@ -3642,40 +4308,54 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 512; ib += 16) {
-		deep_real la[1024];
+	for (int ib = 0; ib < 504; ib += 12) {
+		deep_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t34[kk * 512 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t34[kk * 512 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 512; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
 					for (int l = 0; l < 8; l++) {
 						a[t][l] = 0.0f;
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const deep_real x0 = la[k * 16 + i0];
-					const deep_real x1 = la[k * 16 + (i0 + 1)];
-					const deep_real x2 = la[k * 16 + (i0 + 2)];
-					const deep_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = h1[k * 512 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const deep_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h1[k * 512 + j0 + l];
+						a[1][l] += x0 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h1[k * 512 + j0 + l];
+						a[3][l] += x1 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h1[k * 512 + j0 + l];
+						a[5][l] += x2 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h1[k * 512 + j0 + l];
+						a[7][l] += x3 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h1[k * 512 + j0 + l];
+						a[9][l] += x4 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h1[k * 512 + j0 + l];
+						a[11][l] += x5 * h1[k * 512 + (j0 + 8) + l];
 					}
 				}
-				for (int ii = 0; ii < 4; ii++) {
+				for (int ii = 0; ii < 6; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const deep_real t45 = 0.0005f * p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
@@ -3683,6 +4363,98 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 							const deep_real g = dW2;
 							s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] + g;
 							p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		deep_real la[512];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 8; l++) {
+				la[kk * 8 + l] = t34[kk * 512 + (504 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			{
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h1[k * 512 + j0 + l];
+						a[1][l] += x0 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h1[k * 512 + j0 + l];
+						a[3][l] += x1 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 8 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h1[k * 512 + j0 + l];
+						a[5][l] += x2 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 8 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h1[k * 512 + j0 + l];
+						a[7][l] += x3 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 8 + 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h1[k * 512 + j0 + l];
+						a[9][l] += x4 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 8 + 5];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h1[k * 512 + j0 + l];
+						a[11][l] += x5 * h1[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t45 = 0.0005f * p->W2[(504 + ii) * 512 + (j0 + c * 8 + l)];
+							const deep_real dW2 = a[ii * 2 + c][l] + t45;
+							const deep_real g = dW2;
+							s->mom_W2[(504 + ii) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W2[(504 + ii) * 512 + (j0 + c * 8 + l)] + g;
+							p->W2[(504 + ii) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W2[(504 + ii) * 512 + (j0 + c * 8 + l)];
+						}
+					}
+				}
+			}
+			{
+				deep_real a[4][8];
+				for (int t = 0; t < 4; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8 + 6];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h1[k * 512 + j0 + l];
+						a[1][l] += x0 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 7];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h1[k * 512 + j0 + l];
+						a[3][l] += x1 * h1[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 2; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t45 = 0.0005f * p->W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)];
+							const deep_real dW2 = a[ii * 2 + c][l] + t45;
+							const deep_real g = dW2;
+							s->mom_W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] = 0.9f * s->mom_W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] + g;
+							p->W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] -= lr * s->mom_W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)];
 						}
 					}
 				}
@@ -3881,35 +4653,76 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 784; k++) {
 				const deep_real x0 = p->W1[i0 * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W1[(i0 + 1) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W1[(i0 + 2) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t7[k * 16 + l];
+					a[5][l] += x2 * xt_t7[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W1[(i0 + 3) * 784 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t7[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t7[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t7[k * 16 + l];
+					a[7][l] += x3 * xt_t7[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W1[(i0 + 4) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t7[k * 16 + l];
+					a[9][l] += x4 * xt_t7[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W1[(i0 + 5) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t7[k * 16 + l];
+					a[11][l] += x5 * xt_t7[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h1[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const deep_real x0 = p->W1[399840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W1[400624 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h1[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -4067,35 +4880,76 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				xt_t9[k * 16 + i] = h1[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W2[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t9[k * 16 + l];
+					a[1][l] += x0 * xt_t9[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W2[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t9[k * 16 + l];
+					a[3][l] += x1 * xt_t9[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W2[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t9[k * 16 + l];
+					a[5][l] += x2 * xt_t9[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W2[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t9[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t9[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t9[k * 16 + l];
+					a[7][l] += x3 * xt_t9[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W2[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t9[k * 16 + l];
+					a[9][l] += x4 * xt_t9[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W2[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t9[k * 16 + l];
+					a[11][l] += x5 * xt_t9[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h2[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W2[261120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t9[k * 16 + l];
+					a[1][l] += x0 * xt_t9[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W2[261632 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t9[k * 16 + l];
+					a[3][l] += x1 * xt_t9[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h2[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -4253,35 +5107,76 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				xt_t11[k * 16 + i] = h2[(ib + i) * 512 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 512; i0 += 4) {
-			deep_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 510; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 512; k++) {
 				const deep_real x0 = p->W3[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t11[k * 16 + l];
+					a[1][l] += x0 * xt_t11[k * 16 + 8 + l];
+				}
 				const deep_real x1 = p->W3[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t11[k * 16 + l];
+					a[3][l] += x1 * xt_t11[k * 16 + 8 + l];
+				}
 				const deep_real x2 = p->W3[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t11[k * 16 + l];
+					a[5][l] += x2 * xt_t11[k * 16 + 8 + l];
+				}
 				const deep_real x3 = p->W3[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = xt_t11[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = xt_t11[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t11[k * 16 + l];
+					a[7][l] += x3 * xt_t11[k * 16 + 8 + l];
+				}
+				const deep_real x4 = p->W3[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t11[k * 16 + l];
+					a[9][l] += x4 * xt_t11[k * 16 + 8 + l];
+				}
+				const deep_real x5 = p->W3[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t11[k * 16 + l];
+					a[11][l] += x5 * xt_t11[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h3[(ib + c * 8 + l) * 512 + (i0 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			deep_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = p->W3[261120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t11[k * 16 + l];
+					a[1][l] += x0 * xt_t11[k * 16 + 8 + l];
+				}
+				const deep_real x1 = p->W3[261632 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t11[k * 16 + l];
+					a[3][l] += x1 * xt_t11[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h3[(ib + c * 8 + l) * 512 + (510 + ii)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -4933,8 +5828,56 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 512; j0 += 32) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
+	for (int j0 = 0; j0 < 512; j0 += 16) {
+		{
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const deep_real x0 = do_[k * 10];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h3[k * 512 + j0 + l];
+					a[1][l] += x0 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h3[k * 512 + j0 + l];
+					a[3][l] += x1 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h3[k * 512 + j0 + l];
+					a[5][l] += x2 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h3[k * 512 + j0 + l];
+					a[7][l] += x3 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * h3[k * 512 + j0 + l];
+					a[9][l] += x4 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * h3[k * 512 + j0 + l];
+					a[11][l] += x5 * h3[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const deep_real t27 = 0.0005f * p->W4[ii * 512 + (j0 + c * 8 + l)];
+						grad->W4[ii * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t27;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -4942,28 +5885,32 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const deep_real x0 = do_[k * 10 + i0];
-				const deep_real x1 = do_[k * 10 + (i0 + 1)];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = h3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const deep_real r1 = h3[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const deep_real r2 = h3[k * 512 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const deep_real r3 = h3[k * 512 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+				const deep_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h3[k * 512 + j0 + l];
+					a[1][l] += x0 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h3[k * 512 + j0 + l];
+					a[3][l] += x1 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h3[k * 512 + j0 + l];
+					a[5][l] += x2 * h3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h3[k * 512 + j0 + l];
+					a[7][l] += x3 * h3[k * 512 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const deep_real t27 = 0.0005f * p->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)];
-						grad->W4[(i0 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 4 + c][l] + t27;
+						const deep_real t27 = 0.0005f * p->W4[(6 + ii) * 512 + (j0 + c * 8 + l)];
+						grad->W4[(6 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t27;
 					}
 				}
 			}
@@ -5113,7 +6060,54 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const deep_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W4[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W4[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W4[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[(i0 + 3) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W4[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W4[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W4[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t31[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -5121,27 +6115,31 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 10; k++) {
-				const deep_real x0 = do_[i0 * 10 + k];
-				const deep_real x1 = do_[(i0 + 1) * 10 + k];
-				const deep_real x2 = do_[(i0 + 2) * 10 + k];
-				const deep_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = p->W4[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = p->W4[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const deep_real x0 = do_[600 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W4[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = do_[610 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W4[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = do_[620 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W4[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W4[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = do_[630 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W4[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W4[k * 512 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t31[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h3[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t31[(60 + ii) * 512 + (j0 + c * 8 + l)] = h3[(60 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -5317,44 +6315,144 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 512; ib += 16) {
-		deep_real la[1024];
+	for (int ib = 0; ib < 504; ib += 12) {
+		deep_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t31[kk * 512 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t31[kk * 512 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 512; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
 					for (int l = 0; l < 8; l++) {
 						a[t][l] = 0.0f;
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const deep_real x0 = la[k * 16 + i0];
-					const deep_real x1 = la[k * 16 + (i0 + 1)];
-					const deep_real x2 = la[k * 16 + (i0 + 2)];
-					const deep_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = h2[k * 512 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = h2[k * 512 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const deep_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h2[k * 512 + j0 + l];
+						a[1][l] += x0 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h2[k * 512 + j0 + l];
+						a[3][l] += x1 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h2[k * 512 + j0 + l];
+						a[5][l] += x2 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h2[k * 512 + j0 + l];
+						a[7][l] += x3 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h2[k * 512 + j0 + l];
+						a[9][l] += x4 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h2[k * 512 + j0 + l];
+						a[11][l] += x5 * h2[k * 512 + (j0 + 8) + l];
 					}
 				}
-				for (int ii = 0; ii < 4; ii++) {
+				for (int ii = 0; ii < 6; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const deep_real t32 = 0.0005f * p->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
 							grad->W3[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t32;
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		deep_real la[512];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 8; l++) {
+				la[kk * 8 + l] = t31[kk * 512 + (504 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			{
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h2[k * 512 + j0 + l];
+						a[1][l] += x0 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h2[k * 512 + j0 + l];
+						a[3][l] += x1 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 8 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h2[k * 512 + j0 + l];
+						a[5][l] += x2 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 8 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h2[k * 512 + j0 + l];
+						a[7][l] += x3 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 8 + 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h2[k * 512 + j0 + l];
+						a[9][l] += x4 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 8 + 5];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h2[k * 512 + j0 + l];
+						a[11][l] += x5 * h2[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t32 = 0.0005f * p->W3[(504 + ii) * 512 + (j0 + c * 8 + l)];
+							grad->W3[(504 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t32;
+						}
+					}
+				}
+			}
+			{
+				deep_real a[4][8];
+				for (int t = 0; t < 4; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8 + 6];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h2[k * 512 + j0 + l];
+						a[1][l] += x0 * h2[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 7];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h2[k * 512 + j0 + l];
+						a[3][l] += x1 * h2[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 2; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t32 = 0.0005f * p->W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)];
+							grad->W3[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t32;
 						}
 					}
 				}
@@ -5505,7 +6603,54 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t31[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t31[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t31[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W3[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t31[(i0 + 3) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W3[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = t31[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W3[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = t31[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W3[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t36[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -5513,27 +6658,31 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t31[i0 * 512 + k];
-				const deep_real x1 = t31[(i0 + 1) * 512 + k];
-				const deep_real x2 = t31[(i0 + 2) * 512 + k];
-				const deep_real x3 = t31[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = p->W3[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const deep_real x0 = t31[30720 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W3[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t31[31232 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W3[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t31[31744 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W3[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W3[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t31[32256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W3[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W3[k * 512 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t36[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h2[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t36[(60 + ii) * 512 + (j0 + c * 8 + l)] = h2[(60 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -5709,44 +6858,144 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 512; ib += 16) {
-		deep_real la[1024];
+	for (int ib = 0; ib < 504; ib += 12) {
+		deep_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t36[kk * 512 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t36[kk * 512 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 512; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
 					for (int l = 0; l < 8; l++) {
 						a[t][l] = 0.0f;
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const deep_real x0 = la[k * 16 + i0];
-					const deep_real x1 = la[k * 16 + (i0 + 1)];
-					const deep_real x2 = la[k * 16 + (i0 + 2)];
-					const deep_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = h1[k * 512 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = h1[k * 512 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const deep_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h1[k * 512 + j0 + l];
+						a[1][l] += x0 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h1[k * 512 + j0 + l];
+						a[3][l] += x1 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h1[k * 512 + j0 + l];
+						a[5][l] += x2 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h1[k * 512 + j0 + l];
+						a[7][l] += x3 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h1[k * 512 + j0 + l];
+						a[9][l] += x4 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h1[k * 512 + j0 + l];
+						a[11][l] += x5 * h1[k * 512 + (j0 + 8) + l];
 					}
 				}
-				for (int ii = 0; ii < 4; ii++) {
+				for (int ii = 0; ii < 6; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const deep_real t37 = 0.0005f * p->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)];
 							grad->W2[(ib + (i0 + ii)) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t37;
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		deep_real la[512];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 8; l++) {
+				la[kk * 8 + l] = t36[kk * 512 + (504 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 512; j0 += 16) {
+			{
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h1[k * 512 + j0 + l];
+						a[1][l] += x0 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h1[k * 512 + j0 + l];
+						a[3][l] += x1 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 8 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * h1[k * 512 + j0 + l];
+						a[5][l] += x2 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 8 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * h1[k * 512 + j0 + l];
+						a[7][l] += x3 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 8 + 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * h1[k * 512 + j0 + l];
+						a[9][l] += x4 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 8 + 5];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * h1[k * 512 + j0 + l];
+						a[11][l] += x5 * h1[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t37 = 0.0005f * p->W2[(504 + ii) * 512 + (j0 + c * 8 + l)];
+							grad->W2[(504 + ii) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t37;
+						}
+					}
+				}
+			}
+			{
+				deep_real a[4][8];
+				for (int t = 0; t < 4; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8 + 6];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * h1[k * 512 + j0 + l];
+						a[1][l] += x0 * h1[k * 512 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 7];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * h1[k * 512 + j0 + l];
+						a[3][l] += x1 * h1[k * 512 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 2; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t37 = 0.0005f * p->W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)];
+							grad->W2[(504 + (6 + ii)) * 512 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t37;
 						}
 					}
 				}
@@ -5897,7 +7146,54 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 	}
 #else
 	for (int j0 = 0; j0 < 512; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			deep_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 512; k++) {
+				const deep_real x0 = t36[i0 * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t36[(i0 + 1) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t36[(i0 + 2) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t36[(i0 + 3) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x4 = t36[(i0 + 4) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W2[k * 512 + j0 + l];
+					a[9][l] += x4 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x5 = t36[(i0 + 5) * 512 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W2[k * 512 + j0 + l];
+					a[11][l] += x5 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t41[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			deep_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -5905,27 +7201,31 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 				}
 			}
 			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t36[i0 * 512 + k];
-				const deep_real x1 = t36[(i0 + 1) * 512 + k];
-				const deep_real x2 = t36[(i0 + 2) * 512 + k];
-				const deep_real x3 = t36[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 8; l++) {
-					const deep_real r0 = p->W2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const deep_real r1 = p->W2[k * 512 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const deep_real x0 = t36[30720 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 512 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x1 = t36[31232 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 512 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x2 = t36[31744 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 512 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 512 + (j0 + 8) + l];
+				}
+				const deep_real x3 = t36[32256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 512 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 512 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t41[(i0 + ii) * 512 + (j0 + c * 8 + l)] = h1[(i0 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t41[(60 + ii) * 512 + (j0 + c * 8 + l)] = h1[(60 + ii) * 512 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -6136,44 +7436,144 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 512; ib += 16) {
-		deep_real la[1024];
+	for (int ib = 0; ib < 504; ib += 12) {
+		deep_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t41[kk * 512 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t41[kk * 512 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 784; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
-				deep_real a[8][8];
-				for (int t = 0; t < 8; t++) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
 					for (int l = 0; l < 8; l++) {
 						a[t][l] = 0.0f;
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const deep_real x0 = la[k * 16 + i0];
-					const deep_real x1 = la[k * 16 + (i0 + 1)];
-					const deep_real x2 = la[k * 16 + (i0 + 2)];
-					const deep_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const deep_real r0 = x[k * 784 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const deep_real r1 = x[k * 784 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const deep_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * x[k * 784 + j0 + l];
+						a[9][l] += x4 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * x[k * 784 + j0 + l];
+						a[11][l] += x5 * x[k * 784 + (j0 + 8) + l];
 					}
 				}
-				for (int ii = 0; ii < 4; ii++) {
+				for (int ii = 0; ii < 6; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const deep_real t42 = 0.0005f * p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)];
 							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t42;
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		deep_real la[512];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 8; l++) {
+				la[kk * 8 + l] = t41[kk * 512 + (504 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			{
+				deep_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x2 = la[k * 8 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x3 = la[k * 8 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x4 = la[k * 8 + 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * x[k * 784 + j0 + l];
+						a[9][l] += x4 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x5 = la[k * 8 + 5];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * x[k * 784 + j0 + l];
+						a[11][l] += x5 * x[k * 784 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t42 = 0.0005f * p->W1[(504 + ii) * 784 + (j0 + c * 8 + l)];
+							grad->W1[(504 + ii) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t42;
+						}
+					}
+				}
+			}
+			{
+				deep_real a[4][8];
+				for (int t = 0; t < 4; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const deep_real x0 = la[k * 8 + 6];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const deep_real x1 = la[k * 8 + 7];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 2; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const deep_real t42 = 0.0005f * p->W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)];
+							grad->W1[(504 + (6 + ii)) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t42;
 						}
 					}
 				}

@@ -6566,28 +6566,22 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 64; j0 += 32) {
+	for (int j0 = 0; j0 < 64; j0 += 16) {
 		{
-			ic_resnet8_real a_[4][8];
-			for (int t = 0; t < 4; t++) {
+			ic_resnet8_real a_[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 10; k++) {
 				const ic_resnet8_real x0_ = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0_ * r0;
-					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
-					a_[1][l] += x0_ * r1;
-					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
-					a_[2][l] += x0_ * r2;
-					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
-					a_[3][l] += x0_ * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0_ * p->Wfc[k * 64 + j0 + l];
+					a_[1][l] += x0_ * p->Wfc[k * 64 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					df[(j0 + c * 8 + l)] = a_[c][l];
 				}
@@ -10571,28 +10565,22 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 64; j0 += 32) {
+	for (int j0 = 0; j0 < 64; j0 += 16) {
 		{
-			ic_resnet8_real a_[4][8];
-			for (int t = 0; t < 4; t++) {
+			ic_resnet8_real a_[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 10; k++) {
 				const ic_resnet8_real x0_ = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0_ * r0;
-					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
-					a_[1][l] += x0_ * r1;
-					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
-					a_[2][l] += x0_ * r2;
-					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
-					a_[3][l] += x0_ * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0_ * p->Wfc[k * 64 + j0 + l];
+					a_[1][l] += x0_ * p->Wfc[k * 64 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					df[(j0 + c * 8 + l)] = a_[c][l];
 				}

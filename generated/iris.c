@@ -752,7 +752,54 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 		}
 	}
 #else
-	for (int i0 = 0; i0 < 16; i0 += 4) {
+	for (int i0 = 0; i0 < 12; i0 += 6) {
+		iris_real a[12][8];
+		for (int t = 0; t < 12; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 3; k++) {
+			const iris_real x0 = do_[i0 * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * p->W2[k * 16 + l];
+				a[1][l] += x0 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x1 = do_[(i0 + 1) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * p->W2[k * 16 + l];
+				a[3][l] += x1 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x2 = do_[(i0 + 2) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * p->W2[k * 16 + l];
+				a[5][l] += x2 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x3 = do_[(i0 + 3) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[6][l] += x3 * p->W2[k * 16 + l];
+				a[7][l] += x3 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x4 = do_[(i0 + 4) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[8][l] += x4 * p->W2[k * 16 + l];
+				a[9][l] += x4 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x5 = do_[(i0 + 5) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[10][l] += x5 * p->W2[k * 16 + l];
+				a[11][l] += x5 * p->W2[k * 16 + 8 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					t18[(i0 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(i0 + ii) * 16 + c * 8 + l] * h[(i0 + ii) * 16 + c * 8 + l]);
+				}
+			}
+		}
+	}
+	{
 		iris_real a[8][8];
 		for (int t = 0; t < 8; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -760,27 +807,31 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 			}
 		}
 		for (int k = 0; k < 3; k++) {
-			const iris_real x0 = do_[i0 * 3 + k];
-			const iris_real x1 = do_[(i0 + 1) * 3 + k];
-			const iris_real x2 = do_[(i0 + 2) * 3 + k];
-			const iris_real x3 = do_[(i0 + 3) * 3 + k];
-			for (int l = 0; l < 8; l++) {
-				const iris_real r0 = p->W2[k * 16 + l];
-				a[0][l] += x0 * r0;
-				a[2][l] += x1 * r0;
-				a[4][l] += x2 * r0;
-				a[6][l] += x3 * r0;
-				const iris_real r1 = p->W2[k * 16 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[3][l] += x1 * r1;
-				a[5][l] += x2 * r1;
-				a[7][l] += x3 * r1;
+			const iris_real x0 = do_[36 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * p->W2[k * 16 + l];
+				a[1][l] += x0 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x1 = do_[39 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * p->W2[k * 16 + l];
+				a[3][l] += x1 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x2 = do_[42 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * p->W2[k * 16 + l];
+				a[5][l] += x2 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x3 = do_[45 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[6][l] += x3 * p->W2[k * 16 + l];
+				a[7][l] += x3 * p->W2[k * 16 + 8 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					t18[(i0 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(i0 + ii) * 16 + c * 8 + l] * h[(i0 + ii) * 16 + c * 8 + l]);
+					t18[(12 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(12 + ii) * 16 + c * 8 + l] * h[(12 + ii) * 16 + c * 8 + l]);
 				}
 			}
 		}
@@ -1142,17 +1193,19 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 		}
 		for (int k = 0; k < 16; k++) {
 			const iris_real x0 = do_[k * 3];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * h[k * 16 + l];
+				a[1][l] += x0 * h[k * 16 + 8 + l];
+			}
 			const iris_real x1 = do_[k * 3 + 1];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * h[k * 16 + l];
+				a[3][l] += x1 * h[k * 16 + 8 + l];
+			}
 			const iris_real x2 = do_[k * 3 + 2];
-			for (int l = 0; l < 8; l++) {
-				const iris_real r0 = h[k * 16 + l];
-				a[0][l] += x0 * r0;
-				a[2][l] += x1 * r0;
-				a[4][l] += x2 * r0;
-				const iris_real r1 = h[k * 16 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[3][l] += x1 * r1;
-				a[5][l] += x2 * r1;
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * h[k * 16 + l];
+				a[5][l] += x2 * h[k * 16 + 8 + l];
 			}
 		}
 		for (int ii = 0; ii < 3; ii++) {
@@ -1576,17 +1629,19 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 		}
 		for (int k = 0; k < 16; k++) {
 			const iris_real x0 = do_[k * 3];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * h[k * 16 + l];
+				a[1][l] += x0 * h[k * 16 + 8 + l];
+			}
 			const iris_real x1 = do_[k * 3 + 1];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * h[k * 16 + l];
+				a[3][l] += x1 * h[k * 16 + 8 + l];
+			}
 			const iris_real x2 = do_[k * 3 + 2];
-			for (int l = 0; l < 8; l++) {
-				const iris_real r0 = h[k * 16 + l];
-				a[0][l] += x0 * r0;
-				a[2][l] += x1 * r0;
-				a[4][l] += x2 * r0;
-				const iris_real r1 = h[k * 16 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[3][l] += x1 * r1;
-				a[5][l] += x2 * r1;
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * h[k * 16 + l];
+				a[5][l] += x2 * h[k * 16 + 8 + l];
 			}
 		}
 		for (int ii = 0; ii < 3; ii++) {
@@ -1727,7 +1782,54 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 		}
 	}
 #else
-	for (int i0 = 0; i0 < 16; i0 += 4) {
+	for (int i0 = 0; i0 < 12; i0 += 6) {
+		iris_real a[12][8];
+		for (int t = 0; t < 12; t++) {
+			for (int l = 0; l < 8; l++) {
+				a[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 3; k++) {
+			const iris_real x0 = do_[i0 * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * p->W2[k * 16 + l];
+				a[1][l] += x0 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x1 = do_[(i0 + 1) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * p->W2[k * 16 + l];
+				a[3][l] += x1 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x2 = do_[(i0 + 2) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * p->W2[k * 16 + l];
+				a[5][l] += x2 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x3 = do_[(i0 + 3) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[6][l] += x3 * p->W2[k * 16 + l];
+				a[7][l] += x3 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x4 = do_[(i0 + 4) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[8][l] += x4 * p->W2[k * 16 + l];
+				a[9][l] += x4 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x5 = do_[(i0 + 5) * 3 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[10][l] += x5 * p->W2[k * 16 + l];
+				a[11][l] += x5 * p->W2[k * 16 + 8 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			for (int c = 0; c < 2; c++) {
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					t18[(i0 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(i0 + ii) * 16 + c * 8 + l] * h[(i0 + ii) * 16 + c * 8 + l]);
+				}
+			}
+		}
+	}
+	{
 		iris_real a[8][8];
 		for (int t = 0; t < 8; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -1735,27 +1837,31 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 			}
 		}
 		for (int k = 0; k < 3; k++) {
-			const iris_real x0 = do_[i0 * 3 + k];
-			const iris_real x1 = do_[(i0 + 1) * 3 + k];
-			const iris_real x2 = do_[(i0 + 2) * 3 + k];
-			const iris_real x3 = do_[(i0 + 3) * 3 + k];
-			for (int l = 0; l < 8; l++) {
-				const iris_real r0 = p->W2[k * 16 + l];
-				a[0][l] += x0 * r0;
-				a[2][l] += x1 * r0;
-				a[4][l] += x2 * r0;
-				a[6][l] += x3 * r0;
-				const iris_real r1 = p->W2[k * 16 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[3][l] += x1 * r1;
-				a[5][l] += x2 * r1;
-				a[7][l] += x3 * r1;
+			const iris_real x0 = do_[36 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[0][l] += x0 * p->W2[k * 16 + l];
+				a[1][l] += x0 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x1 = do_[39 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[2][l] += x1 * p->W2[k * 16 + l];
+				a[3][l] += x1 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x2 = do_[42 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[4][l] += x2 * p->W2[k * 16 + l];
+				a[5][l] += x2 * p->W2[k * 16 + 8 + l];
+			}
+			const iris_real x3 = do_[45 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a[6][l] += x3 * p->W2[k * 16 + l];
+				a[7][l] += x3 * p->W2[k * 16 + 8 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					t18[(i0 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(i0 + ii) * 16 + c * 8 + l] * h[(i0 + ii) * 16 + c * 8 + l]);
+					t18[(12 + ii) * 16 + c * 8 + l] = a[ii * 2 + c][l] * (1.0f - h[(12 + ii) * 16 + c * 8 + l] * h[(12 + ii) * 16 + c * 8 + l]);
 				}
 			}
 		}

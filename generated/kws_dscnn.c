@@ -1054,32 +1054,46 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 125 + j0 + l];
+					a_[1][l] += x0 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 125 + j0 + l];
+					a_[3][l] += x1 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 125 + j0 + l];
+					a_[5][l] += x2 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 125 + j0 + l];
+					a_[7][l] += x3 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d1[k * 125 + j0 + l];
+					a_[9][l] += x4 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d1[k * 125 + j0 + l];
+					a_[11][l] += x5 * d1[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t29 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
@@ -1088,8 +1102,86 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 125 + j0 + l];
+					a_[1][l] += x0 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp1[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 125 + j0 + l];
+					a_[3][l] += x1 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp1[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 125 + j0 + l];
+					a_[5][l] += x2 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp1[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 125 + j0 + l];
+					a_[7][l] += x3 * d1[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t29 = a_[ii * 2 + c][l] + p->bp1[(60 + ii)];
+						p1[(60 + ii) * 125 + (j0 + c * 8 + l)] = t29 < 0 ? 0.0f : t29;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d1[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -1097,26 +1189,71 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp1[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
-				p1[(i0 + ii) * 125 + (112 + l)] = t29 < 0 ? 0.0f : t29;
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(60 + ii)];
+				p1[(60 + ii) * 125 + (112 + l)] = t29 < 0 ? 0.0f : t29;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d1[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (120 + l)] = t29 < 0 ? 0.0f : t29;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -1124,22 +1261,27 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp1[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(i0 + ii)];
-				p1[(i0 + ii) * 125 + (120 + l)] = t29 < 0 ? 0.0f : t29;
+				const kws_dscnn_real t29 = a_[ii][l] + p->bp1[(60 + ii)];
+				p1[(60 + ii) * 125 + (120 + l)] = t29 < 0 ? 0.0f : t29;
 			}
 		}
 	}
@@ -1454,32 +1596,46 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 125 + j0 + l];
+					a_[1][l] += x0 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 125 + j0 + l];
+					a_[3][l] += x1 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 125 + j0 + l];
+					a_[5][l] += x2 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 125 + j0 + l];
+					a_[7][l] += x3 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d2[k * 125 + j0 + l];
+					a_[9][l] += x4 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d2[k * 125 + j0 + l];
+					a_[11][l] += x5 * d2[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t35 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
@@ -1488,8 +1644,86 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 125 + j0 + l];
+					a_[1][l] += x0 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp2[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 125 + j0 + l];
+					a_[3][l] += x1 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp2[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 125 + j0 + l];
+					a_[5][l] += x2 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp2[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 125 + j0 + l];
+					a_[7][l] += x3 * d2[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t35 = a_[ii * 2 + c][l] + p->bp2[(60 + ii)];
+						p2[(60 + ii) * 125 + (j0 + c * 8 + l)] = t35 < 0 ? 0.0f : t35;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d2[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -1497,26 +1731,71 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp2[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
-				p2[(i0 + ii) * 125 + (112 + l)] = t35 < 0 ? 0.0f : t35;
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(60 + ii)];
+				p2[(60 + ii) * 125 + (112 + l)] = t35 < 0 ? 0.0f : t35;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d2[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (120 + l)] = t35 < 0 ? 0.0f : t35;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -1524,22 +1803,27 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp2[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(i0 + ii)];
-				p2[(i0 + ii) * 125 + (120 + l)] = t35 < 0 ? 0.0f : t35;
+				const kws_dscnn_real t35 = a_[ii][l] + p->bp2[(60 + ii)];
+				p2[(60 + ii) * 125 + (120 + l)] = t35 < 0 ? 0.0f : t35;
 			}
 		}
 	}
@@ -1854,32 +2138,46 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 125 + j0 + l];
+					a_[1][l] += x0 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 125 + j0 + l];
+					a_[3][l] += x1 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 125 + j0 + l];
+					a_[5][l] += x2 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 125 + j0 + l];
+					a_[7][l] += x3 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d3[k * 125 + j0 + l];
+					a_[9][l] += x4 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d3[k * 125 + j0 + l];
+					a_[11][l] += x5 * d3[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t41 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
@@ -1888,8 +2186,86 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 125 + j0 + l];
+					a_[1][l] += x0 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp3[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 125 + j0 + l];
+					a_[3][l] += x1 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp3[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 125 + j0 + l];
+					a_[5][l] += x2 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp3[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 125 + j0 + l];
+					a_[7][l] += x3 * d3[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t41 = a_[ii * 2 + c][l] + p->bp3[(60 + ii)];
+						p3[(60 + ii) * 125 + (j0 + c * 8 + l)] = t41 < 0 ? 0.0f : t41;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d3[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -1897,26 +2273,71 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp3[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
-				p3[(i0 + ii) * 125 + (112 + l)] = t41 < 0 ? 0.0f : t41;
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(60 + ii)];
+				p3[(60 + ii) * 125 + (112 + l)] = t41 < 0 ? 0.0f : t41;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d3[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (120 + l)] = t41 < 0 ? 0.0f : t41;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -1924,22 +2345,27 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp3[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(i0 + ii)];
-				p3[(i0 + ii) * 125 + (120 + l)] = t41 < 0 ? 0.0f : t41;
+				const kws_dscnn_real t41 = a_[ii][l] + p->bp3[(60 + ii)];
+				p3[(60 + ii) * 125 + (120 + l)] = t41 < 0 ? 0.0f : t41;
 			}
 		}
 	}
@@ -2254,32 +2680,46 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 125 + j0 + l];
+					a_[1][l] += x0 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 125 + j0 + l];
+					a_[3][l] += x1 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 125 + j0 + l];
+					a_[5][l] += x2 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 125 + j0 + l];
+					a_[7][l] += x3 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d4[k * 125 + j0 + l];
+					a_[9][l] += x4 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d4[k * 125 + j0 + l];
+					a_[11][l] += x5 * d4[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t47 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
@@ -2288,8 +2728,86 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 125 + j0 + l];
+					a_[1][l] += x0 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp4[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 125 + j0 + l];
+					a_[3][l] += x1 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp4[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 125 + j0 + l];
+					a_[5][l] += x2 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp4[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 125 + j0 + l];
+					a_[7][l] += x3 * d4[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t47 = a_[ii * 2 + c][l] + p->bp4[(60 + ii)];
+						p4[(60 + ii) * 125 + (j0 + c * 8 + l)] = t47 < 0 ? 0.0f : t47;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d4[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -2297,26 +2815,71 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp4[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
-				p4[(i0 + ii) * 125 + (112 + l)] = t47 < 0 ? 0.0f : t47;
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(60 + ii)];
+				p4[(60 + ii) * 125 + (112 + l)] = t47 < 0 ? 0.0f : t47;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d4[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (120 + l)] = t47 < 0 ? 0.0f : t47;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -2324,22 +2887,27 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp4[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(i0 + ii)];
-				p4[(i0 + ii) * 125 + (120 + l)] = t47 < 0 ? 0.0f : t47;
+				const kws_dscnn_real t47 = a_[ii][l] + p->bp4[(60 + ii)];
+				p4[(60 + ii) * 125 + (120 + l)] = t47 < 0 ? 0.0f : t47;
 			}
 		}
 	}
@@ -3406,32 +3974,46 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 125 + j0 + l];
+					a_[1][l] += x0 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 125 + j0 + l];
+					a_[3][l] += x1 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 125 + j0 + l];
+					a_[5][l] += x2 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 125 + j0 + l];
+					a_[7][l] += x3 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d1[k * 125 + j0 + l];
+					a_[9][l] += x4 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d1[k * 125 + j0 + l];
+					a_[11][l] += x5 * d1[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
@@ -3440,8 +4022,86 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 125 + j0 + l];
+					a_[1][l] += x0 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp1[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 125 + j0 + l];
+					a_[3][l] += x1 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp1[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 125 + j0 + l];
+					a_[5][l] += x2 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp1[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 125 + j0 + l];
+					a_[7][l] += x3 * d1[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(60 + ii)];
+						p1[(60 + ii) * 125 + (j0 + c * 8 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d1[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -3449,26 +4109,71 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp1[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
-				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(60 + ii)];
+				p1[(60 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d1[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -3476,22 +4181,27 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp1[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
-				p1[(i0 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(60 + ii)];
+				p1[(60 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
 			}
 		}
 	}
@@ -3806,32 +4516,46 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 125 + j0 + l];
+					a_[1][l] += x0 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 125 + j0 + l];
+					a_[3][l] += x1 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 125 + j0 + l];
+					a_[5][l] += x2 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 125 + j0 + l];
+					a_[7][l] += x3 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d2[k * 125 + j0 + l];
+					a_[9][l] += x4 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d2[k * 125 + j0 + l];
+					a_[11][l] += x5 * d2[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
@@ -3840,8 +4564,86 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 125 + j0 + l];
+					a_[1][l] += x0 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp2[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 125 + j0 + l];
+					a_[3][l] += x1 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp2[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 125 + j0 + l];
+					a_[5][l] += x2 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp2[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 125 + j0 + l];
+					a_[7][l] += x3 * d2[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(60 + ii)];
+						p2[(60 + ii) * 125 + (j0 + c * 8 + l)] = t36 < 0 ? 0.0f : t36;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d2[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -3849,26 +4651,71 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp2[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
-				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(60 + ii)];
+				p2[(60 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d2[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -3876,22 +4723,27 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp2[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
-				p2[(i0 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(60 + ii)];
+				p2[(60 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
 			}
 		}
 	}
@@ -4206,32 +5058,46 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 125 + j0 + l];
+					a_[1][l] += x0 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 125 + j0 + l];
+					a_[3][l] += x1 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 125 + j0 + l];
+					a_[5][l] += x2 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 125 + j0 + l];
+					a_[7][l] += x3 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d3[k * 125 + j0 + l];
+					a_[9][l] += x4 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d3[k * 125 + j0 + l];
+					a_[11][l] += x5 * d3[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
@@ -4240,8 +5106,86 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 125 + j0 + l];
+					a_[1][l] += x0 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp3[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 125 + j0 + l];
+					a_[3][l] += x1 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp3[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 125 + j0 + l];
+					a_[5][l] += x2 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp3[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 125 + j0 + l];
+					a_[7][l] += x3 * d3[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(60 + ii)];
+						p3[(60 + ii) * 125 + (j0 + c * 8 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d3[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -4249,26 +5193,71 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp3[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
-				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(60 + ii)];
+				p3[(60 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d3[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -4276,22 +5265,27 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp3[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
-				p3[(i0 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(60 + ii)];
+				p3[(60 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
 			}
 		}
 	}
@@ -4606,32 +5600,46 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 125 + j0 + l];
+					a_[1][l] += x0 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 125 + j0 + l];
+					a_[3][l] += x1 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 125 + j0 + l];
+					a_[5][l] += x2 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 125 + j0 + l];
+					a_[7][l] += x3 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d4[k * 125 + j0 + l];
+					a_[9][l] += x4 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d4[k * 125 + j0 + l];
+					a_[11][l] += x5 * d4[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
@@ -4640,8 +5648,86 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 125 + j0 + l];
+					a_[1][l] += x0 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp4[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 125 + j0 + l];
+					a_[3][l] += x1 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp4[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 125 + j0 + l];
+					a_[5][l] += x2 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp4[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 125 + j0 + l];
+					a_[7][l] += x3 * d4[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(60 + ii)];
+						p4[(60 + ii) * 125 + (j0 + c * 8 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d4[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -4649,26 +5735,71 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp4[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
-				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(60 + ii)];
+				p4[(60 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d4[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -4676,22 +5807,27 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp4[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
-				p4[(i0 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(60 + ii)];
+				p4[(60 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
 			}
 		}
 	}
@@ -5006,28 +6142,22 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 64; j0 += 32) {
+	for (int j0 = 0; j0 < 64; j0 += 16) {
 		{
-			kws_dscnn_real a_[4][8];
-			for (int t = 0; t < 4; t++) {
+			kws_dscnn_real a_[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 12; k++) {
 				const kws_dscnn_real x0 = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
-					a_[2][l] += x0 * r2;
-					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
-					a_[3][l] += x0 * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * p->Wfc[k * 64 + j0 + l];
+					a_[1][l] += x0 * p->Wfc[k * 64 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					df[(j0 + c * 8 + l)] = a_[c][l];
 				}
@@ -6241,32 +7371,46 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 125 + j0 + l];
+					a_[1][l] += x0 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 125 + j0 + l];
+					a_[3][l] += x1 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 125 + j0 + l];
+					a_[5][l] += x2 * d1[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 125 + j0 + l];
+					a_[7][l] += x3 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d1[k * 125 + j0 + l];
+					a_[9][l] += x4 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d1[k * 125 + j0 + l];
+					a_[11][l] += x5 * d1[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
@@ -6275,8 +7419,86 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp1[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 125 + j0 + l];
+					a_[1][l] += x0 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp1[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 125 + j0 + l];
+					a_[3][l] += x1 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp1[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 125 + j0 + l];
+					a_[5][l] += x2 * d1[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp1[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 125 + j0 + l];
+					a_[7][l] += x3 * d1[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t30 = a_[ii * 2 + c][l] + p->bp1[(60 + ii)];
+						p1[(60 + ii) * 125 + (j0 + c * 8 + l)] = t30 < 0 ? 0.0f : t30;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d1[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -6284,26 +7506,71 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp1[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
-				p1[(i0 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(60 + ii)];
+				p1[(60 + ii) * 125 + (112 + l)] = t30 < 0 ? 0.0f : t30;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp1[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp1[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d1[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
+				p1[(i0 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -6311,22 +7578,27 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp1[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp1[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp1[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d1[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp1[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d1[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(i0 + ii)];
-				p1[(i0 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
+				const kws_dscnn_real t30 = a_[ii][l] + p->bp1[(60 + ii)];
+				p1[(60 + ii) * 125 + (120 + l)] = t30 < 0 ? 0.0f : t30;
 			}
 		}
 	}
@@ -6641,32 +7913,46 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 125 + j0 + l];
+					a_[1][l] += x0 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 125 + j0 + l];
+					a_[3][l] += x1 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 125 + j0 + l];
+					a_[5][l] += x2 * d2[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 125 + j0 + l];
+					a_[7][l] += x3 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d2[k * 125 + j0 + l];
+					a_[9][l] += x4 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d2[k * 125 + j0 + l];
+					a_[11][l] += x5 * d2[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
@@ -6675,8 +7961,86 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp2[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 125 + j0 + l];
+					a_[1][l] += x0 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp2[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 125 + j0 + l];
+					a_[3][l] += x1 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp2[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 125 + j0 + l];
+					a_[5][l] += x2 * d2[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp2[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 125 + j0 + l];
+					a_[7][l] += x3 * d2[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t36 = a_[ii * 2 + c][l] + p->bp2[(60 + ii)];
+						p2[(60 + ii) * 125 + (j0 + c * 8 + l)] = t36 < 0 ? 0.0f : t36;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d2[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -6684,26 +8048,71 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp2[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
-				p2[(i0 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(60 + ii)];
+				p2[(60 + ii) * 125 + (112 + l)] = t36 < 0 ? 0.0f : t36;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp2[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp2[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d2[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
+				p2[(i0 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -6711,22 +8120,27 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp2[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp2[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp2[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d2[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp2[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d2[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(i0 + ii)];
-				p2[(i0 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
+				const kws_dscnn_real t36 = a_[ii][l] + p->bp2[(60 + ii)];
+				p2[(60 + ii) * 125 + (120 + l)] = t36 < 0 ? 0.0f : t36;
 			}
 		}
 	}
@@ -7041,32 +8455,46 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 125 + j0 + l];
+					a_[1][l] += x0 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 125 + j0 + l];
+					a_[3][l] += x1 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 125 + j0 + l];
+					a_[5][l] += x2 * d3[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 125 + j0 + l];
+					a_[7][l] += x3 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d3[k * 125 + j0 + l];
+					a_[9][l] += x4 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d3[k * 125 + j0 + l];
+					a_[11][l] += x5 * d3[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
@@ -7075,8 +8503,86 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp3[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 125 + j0 + l];
+					a_[1][l] += x0 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp3[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 125 + j0 + l];
+					a_[3][l] += x1 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp3[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 125 + j0 + l];
+					a_[5][l] += x2 * d3[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp3[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 125 + j0 + l];
+					a_[7][l] += x3 * d3[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t42 = a_[ii * 2 + c][l] + p->bp3[(60 + ii)];
+						p3[(60 + ii) * 125 + (j0 + c * 8 + l)] = t42 < 0 ? 0.0f : t42;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d3[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -7084,26 +8590,71 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp3[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
-				p3[(i0 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(60 + ii)];
+				p3[(60 + ii) * 125 + (112 + l)] = t42 < 0 ? 0.0f : t42;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp3[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp3[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d3[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
+				p3[(i0 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -7111,22 +8662,27 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp3[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp3[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp3[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d3[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp3[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d3[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(i0 + ii)];
-				p3[(i0 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
+				const kws_dscnn_real t42 = a_[ii][l] + p->bp3[(60 + ii)];
+				p3[(60 + ii) * 125 + (120 + l)] = t42 < 0 ? 0.0f : t42;
 			}
 		}
 	}
@@ -7441,32 +8997,46 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 112; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
-			kws_dscnn_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			kws_dscnn_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 125 + j0 + l];
+					a_[1][l] += x0 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 125 + j0 + l];
+					a_[3][l] += x1 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 125 + j0 + l];
+					a_[5][l] += x2 * d4[k * 125 + (j0 + 8) + l];
+				}
 				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 125 + j0 + l];
+					a_[7][l] += x3 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d4[k * 125 + j0 + l];
+					a_[9][l] += x4 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d4[k * 125 + j0 + l];
+					a_[11][l] += x5 * d4[k * 125 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
@@ -7475,8 +9045,86 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 			}
 		}
+		{
+			kws_dscnn_real a_[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const kws_dscnn_real x0 = p->Wp4[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 125 + j0 + l];
+					a_[1][l] += x0 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x1 = p->Wp4[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 125 + j0 + l];
+					a_[3][l] += x1 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x2 = p->Wp4[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 125 + j0 + l];
+					a_[5][l] += x2 * d4[k * 125 + (j0 + 8) + l];
+				}
+				const kws_dscnn_real x3 = p->Wp4[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 125 + j0 + l];
+					a_[7][l] += x3 * d4[k * 125 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const kws_dscnn_real t48 = a_[ii * 2 + c][l] + p->bp4[(60 + ii)];
+						p4[(60 + ii) * 125 + (j0 + c * 8 + l)] = t48 < 0 ? 0.0f : t48;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][8];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 8; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[4][l] += x4 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[5][l] += x5 * d4[k * 125 + 112 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][8];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 8; l++) {
@@ -7484,26 +9132,71 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 112 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp4[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 112 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 8; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 112 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 8; l++) {
-				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
-				p4[(i0 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(60 + ii)];
+				p4[(60 + ii) * 125 + (112 + l)] = t48 < 0 ? 0.0f : t48;
 			}
 		}
 	}
-	for (int i0 = 0; i0 < 64; i0 += 4) {
+	for (int i0 = 0; i0 < 60; i0 += 6) {
+		kws_dscnn_real a_[6][5];
+		for (int t = 0; t < 6; t++) {
+			for (int l = 0; l < 5; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x4 = p->Wp4[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[4][l] += x4 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x5 = p->Wp4[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[5][l] += x5 * d4[k * 125 + 120 + l];
+			}
+		}
+		for (int ii = 0; ii < 6; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
+				p4[(i0 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
+			}
+		}
+	}
+	{
 		kws_dscnn_real a_[4][5];
 		for (int t = 0; t < 4; t++) {
 			for (int l = 0; l < 5; l++) {
@@ -7511,22 +9204,27 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 			}
 		}
 		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 120 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			const kws_dscnn_real x0 = p->Wp4[3840 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[0][l] += x0 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x1 = p->Wp4[3904 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[1][l] += x1 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x2 = p->Wp4[3968 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[2][l] += x2 * d4[k * 125 + 120 + l];
+			}
+			const kws_dscnn_real x3 = p->Wp4[4032 + k];
+			GRADC_VECTOR for (int l = 0; l < 5; l++) {
+				a_[3][l] += x3 * d4[k * 125 + 120 + l];
 			}
 		}
 		for (int ii = 0; ii < 4; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 5; l++) {
-				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(i0 + ii)];
-				p4[(i0 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
+				const kws_dscnn_real t48 = a_[ii][l] + p->bp4[(60 + ii)];
+				p4[(60 + ii) * 125 + (120 + l)] = t48 < 0 ? 0.0f : t48;
 			}
 		}
 	}
@@ -7830,28 +9528,22 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 64; j0 += 32) {
+	for (int j0 = 0; j0 < 64; j0 += 16) {
 		{
-			kws_dscnn_real a_[4][8];
-			for (int t = 0; t < 4; t++) {
+			kws_dscnn_real a_[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 12; k++) {
 				const kws_dscnn_real x0 = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 16) + l];
-					a_[2][l] += x0 * r2;
-					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 24) + l];
-					a_[3][l] += x0 * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * p->Wfc[k * 64 + j0 + l];
+					a_[1][l] += x0 * p->Wfc[k * 64 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					df[(j0 + c * 8 + l)] = a_[c][l];
 				}

@@ -274,35 +274,76 @@ int mlp_adam_infer(const mlp_adam_params *p, const mlp_adam_real *x, mlp_adam_re
 				pk[kk][l] = p->W1[(jp + l) * 64 + kk];
 			}
 		}
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const mlp_adam_real x0 = x[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * pkp[k * 16 + l];
+					a[1][l] += x0 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x1 = x[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * pkp[k * 16 + l];
+					a[3][l] += x1 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x2 = x[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * pkp[k * 16 + l];
+					a[5][l] += x2 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x3 = x[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = pkp[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = pkp[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * pkp[k * 16 + l];
+					a[7][l] += x3 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x4 = x[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * pkp[k * 16 + l];
+					a[9][l] += x4 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x5 = x[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * pkp[k * 16 + l];
+					a[11][l] += x5 * pkp[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h[(i0 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const mlp_adam_real x0 = x[1920 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * pkp[k * 16 + l];
+					a[1][l] += x0 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x1 = x[1984 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * pkp[k * 16 + l];
+					a[3][l] += x1 * pkp[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h[(30 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -760,35 +801,76 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 				pk[kk][l] = p->W1[(jp + l) * 64 + kk];
 			}
 		}
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const mlp_adam_real x0 = x[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * pkp[k * 16 + l];
+					a[1][l] += x0 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x1 = x[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * pkp[k * 16 + l];
+					a[3][l] += x1 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x2 = x[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * pkp[k * 16 + l];
+					a[5][l] += x2 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x3 = x[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = pkp[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = pkp[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * pkp[k * 16 + l];
+					a[7][l] += x3 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x4 = x[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * pkp[k * 16 + l];
+					a[9][l] += x4 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x5 = x[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * pkp[k * 16 + l];
+					a[11][l] += x5 * pkp[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h[(i0 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const mlp_adam_real x0 = x[1920 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * pkp[k * 16 + l];
+					a[1][l] += x0 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x1 = x[1984 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * pkp[k * 16 + l];
+					a[3][l] += x1 * pkp[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h[(30 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -1321,35 +1403,76 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 10; k++) {
 				const mlp_adam_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 32 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 32 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 32 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 32 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 32 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 32 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 32 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W2[k * 32 + j0 + l];
+					a[9][l] += x4 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W2[k * 32 + j0 + l];
+					a[11][l] += x5 * p->W2[k * 32 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						dz[(i0 + ii) * 32 + (j0 + c * 8 + l)] = h[(i0 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_adam_real x0 = do_[300 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 32 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = do_[310 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 32 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						dz[(30 + ii) * 32 + (j0 + c * 8 + l)] = h[(30 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -1592,32 +1715,46 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 	}
 #else
 	for (int j0 = 0; j0 < 64; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 32; k++) {
 				const mlp_adam_real x0 = dz[k * 32 + i0];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * x[k * 64 + j0 + l];
+					a[1][l] += x0 * x[k * 64 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x1 = dz[k * 32 + (i0 + 1)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * x[k * 64 + j0 + l];
+					a[3][l] += x1 * x[k * 64 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x2 = dz[k * 32 + (i0 + 2)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * x[k * 64 + j0 + l];
+					a[5][l] += x2 * x[k * 64 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x3 = dz[k * 32 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = x[k * 64 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = x[k * 64 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * x[k * 64 + j0 + l];
+					a[7][l] += x3 * x[k * 64 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x4 = dz[k * 32 + (i0 + 4)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * x[k * 64 + j0 + l];
+					a[9][l] += x4 * x[k * 64 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x5 = dz[k * 32 + (i0 + 5)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * x[k * 64 + j0 + l];
+					a[11][l] += x5 * x[k * 64 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)];
@@ -1626,6 +1763,38 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 						s->m_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] += 0.1f * (g - s->m_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)]);
 						s->v_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] = 0.999f * s->v_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] + 0.001f * g * g;
 						p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] -= step * s->m_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] / (GRADC_SQRTF(s->v_W1[(i0 + ii) * 64 + (j0 + c * 8 + l)]) / bc2s + 1e-08f);
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = dz[k * 32 + 30];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * x[k * 64 + j0 + l];
+					a[1][l] += x0 * x[k * 64 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = dz[k * 32 + 31];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * x[k * 64 + j0 + l];
+					a[3][l] += x1 * x[k * 64 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t19 = 0.0001f * p->W1[(30 + ii) * 64 + (j0 + c * 8 + l)];
+						const mlp_adam_real dW1 = a[ii * 2 + c][l] + t19;
+						const mlp_adam_real g = dW1;
+						s->m_W1[(30 + ii) * 64 + (j0 + c * 8 + l)] += 0.1f * (g - s->m_W1[(30 + ii) * 64 + (j0 + c * 8 + l)]);
+						s->v_W1[(30 + ii) * 64 + (j0 + c * 8 + l)] = 0.999f * s->v_W1[(30 + ii) * 64 + (j0 + c * 8 + l)] + 0.001f * g * g;
+						p->W1[(30 + ii) * 64 + (j0 + c * 8 + l)] -= step * s->m_W1[(30 + ii) * 64 + (j0 + c * 8 + l)] / (GRADC_SQRTF(s->v_W1[(30 + ii) * 64 + (j0 + c * 8 + l)]) / bc2s + 1e-08f);
 					}
 				}
 			}
@@ -1888,40 +2057,98 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 		}
 	}
 #else
-	for (int i0 = 0; i0 < 10; i0 += 2) {
-		mlp_adam_real a[8][8];
-		for (int t = 0; t < 8; t++) {
-			for (int l = 0; l < 8; l++) {
-				a[t][l] = 0.0f;
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		{
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
 			}
-		}
-		for (int k = 0; k < 32; k++) {
-			const mlp_adam_real x0 = do_[k * 10 + i0];
-			const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
-			for (int l = 0; l < 8; l++) {
-				const mlp_adam_real r0 = h[k * 32 + l];
-				a[0][l] += x0 * r0;
-				a[4][l] += x1 * r0;
-				const mlp_adam_real r1 = h[k * 32 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[5][l] += x1 * r1;
-				const mlp_adam_real r2 = h[k * 32 + 16 + l];
-				a[2][l] += x0 * r2;
-				a[6][l] += x1 * r2;
-				const mlp_adam_real r3 = h[k * 32 + 24 + l];
-				a[3][l] += x0 * r3;
-				a[7][l] += x1 * r3;
-			}
-		}
-		for (int ii = 0; ii < 2; ii++) {
-			for (int c = 0; c < 4; c++) {
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = do_[k * 10];
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const mlp_adam_real t23 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 8 + l];
-					const mlp_adam_real dW2 = a[ii * 4 + c][l] + t23;
-					const mlp_adam_real g = dW2;
-					s->m_W2[(i0 + ii) * 32 + c * 8 + l] += 0.1f * (g - s->m_W2[(i0 + ii) * 32 + c * 8 + l]);
-					s->v_W2[(i0 + ii) * 32 + c * 8 + l] = 0.999f * s->v_W2[(i0 + ii) * 32 + c * 8 + l] + 0.001f * g * g;
-					p->W2[(i0 + ii) * 32 + c * 8 + l] -= step * s->m_W2[(i0 + ii) * 32 + c * 8 + l] / (GRADC_SQRTF(s->v_W2[(i0 + ii) * 32 + c * 8 + l]) / bc2s + 1e-08f);
+					a[0][l] += x0 * h[k * 32 + j0 + l];
+					a[1][l] += x0 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 32 + j0 + l];
+					a[3][l] += x1 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 32 + j0 + l];
+					a[5][l] += x2 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 32 + j0 + l];
+					a[7][l] += x3 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * h[k * 32 + j0 + l];
+					a[9][l] += x4 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * h[k * 32 + j0 + l];
+					a[11][l] += x5 * h[k * 32 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t23 = 0.0001f * p->W2[ii * 32 + (j0 + c * 8 + l)];
+						const mlp_adam_real dW2 = a[ii * 2 + c][l] + t23;
+						const mlp_adam_real g = dW2;
+						s->m_W2[ii * 32 + (j0 + c * 8 + l)] += 0.1f * (g - s->m_W2[ii * 32 + (j0 + c * 8 + l)]);
+						s->v_W2[ii * 32 + (j0 + c * 8 + l)] = 0.999f * s->v_W2[ii * 32 + (j0 + c * 8 + l)] + 0.001f * g * g;
+						p->W2[ii * 32 + (j0 + c * 8 + l)] -= step * s->m_W2[ii * 32 + (j0 + c * 8 + l)] / (GRADC_SQRTF(s->v_W2[ii * 32 + (j0 + c * 8 + l)]) / bc2s + 1e-08f);
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h[k * 32 + j0 + l];
+					a[1][l] += x0 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 32 + j0 + l];
+					a[3][l] += x1 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 32 + j0 + l];
+					a[5][l] += x2 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 32 + j0 + l];
+					a[7][l] += x3 * h[k * 32 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t23 = 0.0001f * p->W2[(6 + ii) * 32 + (j0 + c * 8 + l)];
+						const mlp_adam_real dW2 = a[ii * 2 + c][l] + t23;
+						const mlp_adam_real g = dW2;
+						s->m_W2[(6 + ii) * 32 + (j0 + c * 8 + l)] += 0.1f * (g - s->m_W2[(6 + ii) * 32 + (j0 + c * 8 + l)]);
+						s->v_W2[(6 + ii) * 32 + (j0 + c * 8 + l)] = 0.999f * s->v_W2[(6 + ii) * 32 + (j0 + c * 8 + l)] + 0.001f * g * g;
+						p->W2[(6 + ii) * 32 + (j0 + c * 8 + l)] -= step * s->m_W2[(6 + ii) * 32 + (j0 + c * 8 + l)] / (GRADC_SQRTF(s->v_W2[(6 + ii) * 32 + (j0 + c * 8 + l)]) / bc2s + 1e-08f);
+					}
 				}
 			}
 		}
@@ -2188,35 +2415,76 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 				pk[kk][l] = p->W1[(jp + l) * 64 + kk];
 			}
 		}
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const mlp_adam_real x0 = x[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * pkp[k * 16 + l];
+					a[1][l] += x0 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x1 = x[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * pkp[k * 16 + l];
+					a[3][l] += x1 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x2 = x[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * pkp[k * 16 + l];
+					a[5][l] += x2 * pkp[k * 16 + 8 + l];
+				}
 				const mlp_adam_real x3 = x[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = pkp[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = pkp[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * pkp[k * 16 + l];
+					a[7][l] += x3 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x4 = x[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * pkp[k * 16 + l];
+					a[9][l] += x4 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x5 = x[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * pkp[k * 16 + l];
+					a[11][l] += x5 * pkp[k * 16 + 8 + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						h[(i0 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const mlp_adam_real x0 = x[1920 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * pkp[k * 16 + l];
+					a[1][l] += x0 * pkp[k * 16 + 8 + l];
+				}
+				const mlp_adam_real x1 = x[1984 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * pkp[k * 16 + l];
+					a[3][l] += x1 * pkp[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						h[(30 + ii) * 32 + (jp + c * 8 + l)] = a[ii * 2 + c][l] < 0 ? 0.0f : a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -2683,36 +2951,90 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 		}
 	}
 #else
-	for (int i0 = 0; i0 < 10; i0 += 2) {
-		mlp_adam_real a[8][8];
-		for (int t = 0; t < 8; t++) {
-			for (int l = 0; l < 8; l++) {
-				a[t][l] = 0.0f;
+	for (int j0 = 0; j0 < 32; j0 += 16) {
+		{
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
 			}
-		}
-		for (int k = 0; k < 32; k++) {
-			const mlp_adam_real x0 = do_[k * 10 + i0];
-			const mlp_adam_real x1 = do_[k * 10 + (i0 + 1)];
-			for (int l = 0; l < 8; l++) {
-				const mlp_adam_real r0 = h[k * 32 + l];
-				a[0][l] += x0 * r0;
-				a[4][l] += x1 * r0;
-				const mlp_adam_real r1 = h[k * 32 + 8 + l];
-				a[1][l] += x0 * r1;
-				a[5][l] += x1 * r1;
-				const mlp_adam_real r2 = h[k * 32 + 16 + l];
-				a[2][l] += x0 * r2;
-				a[6][l] += x1 * r2;
-				const mlp_adam_real r3 = h[k * 32 + 24 + l];
-				a[3][l] += x0 * r3;
-				a[7][l] += x1 * r3;
-			}
-		}
-		for (int ii = 0; ii < 2; ii++) {
-			for (int c = 0; c < 4; c++) {
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = do_[k * 10];
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
-					const mlp_adam_real t14 = 0.0001f * p->W2[(i0 + ii) * 32 + c * 8 + l];
-					grad->W2[(i0 + ii) * 32 + c * 8 + l] = a[ii * 4 + c][l] + t14;
+					a[0][l] += x0 * h[k * 32 + j0 + l];
+					a[1][l] += x0 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 32 + j0 + l];
+					a[3][l] += x1 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 32 + j0 + l];
+					a[5][l] += x2 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 32 + j0 + l];
+					a[7][l] += x3 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * h[k * 32 + j0 + l];
+					a[9][l] += x4 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * h[k * 32 + j0 + l];
+					a[11][l] += x5 * h[k * 32 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t14 = 0.0001f * p->W2[ii * 32 + (j0 + c * 8 + l)];
+						grad->W2[ii * 32 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t14;
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[8][8];
+			for (int t = 0; t < 8; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h[k * 32 + j0 + l];
+					a[1][l] += x0 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 32 + j0 + l];
+					a[3][l] += x1 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 32 + j0 + l];
+					a[5][l] += x2 * h[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 32 + j0 + l];
+					a[7][l] += x3 * h[k * 32 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t14 = 0.0001f * p->W2[(6 + ii) * 32 + (j0 + c * 8 + l)];
+						grad->W2[(6 + ii) * 32 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t14;
+					}
 				}
 			}
 		}
@@ -2859,35 +3181,76 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 10; k++) {
 				const mlp_adam_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 32 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 32 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 32 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 32 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 32 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 32 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 32 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W2[k * 32 + j0 + l];
+					a[9][l] += x4 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W2[k * 32 + j0 + l];
+					a[11][l] += x5 * p->W2[k * 32 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						dz[(i0 + ii) * 32 + (j0 + c * 8 + l)] = h[(i0 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const mlp_adam_real x0 = do_[300 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 32 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = do_[310 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 32 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 32 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						dz[(30 + ii) * 32 + (j0 + c * 8 + l)] = h[(30 + ii) * 32 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -3056,36 +3419,78 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 	}
 #else
 	for (int j0 = 0; j0 < 64; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			mlp_adam_real a[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			mlp_adam_real a[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 32; k++) {
 				const mlp_adam_real x0 = dz[k * 32 + i0];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * x[k * 64 + j0 + l];
+					a[1][l] += x0 * x[k * 64 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x1 = dz[k * 32 + (i0 + 1)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * x[k * 64 + j0 + l];
+					a[3][l] += x1 * x[k * 64 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x2 = dz[k * 32 + (i0 + 2)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * x[k * 64 + j0 + l];
+					a[5][l] += x2 * x[k * 64 + (j0 + 8) + l];
+				}
 				const mlp_adam_real x3 = dz[k * 32 + (i0 + 3)];
-				for (int l = 0; l < 8; l++) {
-					const mlp_adam_real r0 = x[k * 64 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const mlp_adam_real r1 = x[k * 64 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * x[k * 64 + j0 + l];
+					a[7][l] += x3 * x[k * 64 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x4 = dz[k * 32 + (i0 + 4)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * x[k * 64 + j0 + l];
+					a[9][l] += x4 * x[k * 64 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x5 = dz[k * 32 + (i0 + 5)];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * x[k * 64 + j0 + l];
+					a[11][l] += x5 * x[k * 64 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const mlp_adam_real t19 = 0.0001f * p->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)];
 						grad->W1[(i0 + ii) * 64 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t19;
+					}
+				}
+			}
+		}
+		{
+			mlp_adam_real a[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const mlp_adam_real x0 = dz[k * 32 + 30];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * x[k * 64 + j0 + l];
+					a[1][l] += x0 * x[k * 64 + (j0 + 8) + l];
+				}
+				const mlp_adam_real x1 = dz[k * 32 + 31];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * x[k * 64 + j0 + l];
+					a[3][l] += x1 * x[k * 64 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const mlp_adam_real t19 = 0.0001f * p->W1[(30 + ii) * 64 + (j0 + c * 8 + l)];
+						grad->W1[(30 + ii) * 64 + (j0 + c * 8 + l)] = a[ii * 2 + c][l] + t19;
 					}
 				}
 			}

@@ -1110,7 +1110,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 2304; j0 += 16) {
-		for (int i0 = 0; i0 < 16; i0 += 4) {
+		for (int i0 = 0; i0 < 12; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 2304 + j0 + l];
+					a_[1][l] += x0 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 2304 + j0 + l];
+					a_[3][l] += x1 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 2304 + j0 + l];
+					a_[5][l] += x2 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 2304 + j0 + l];
+					a_[7][l] += x3 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp1[(i0 + 4) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d1[k * 2304 + j0 + l];
+					a_[9][l] += x4 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp1[(i0 + 5) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d1[k * 2304 + j0 + l];
+					a_[11][l] += x5 * d1[k * 2304 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t65 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t65 < 0 ? 0.0f : t65;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1118,28 +1166,32 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 			for (int k = 0; k < 8; k++) {
-				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
-				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
-				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
-				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp1[96 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 2304 + j0 + l];
+					a_[1][l] += x0 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp1[104 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 2304 + j0 + l];
+					a_[3][l] += x1 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp1[112 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 2304 + j0 + l];
+					a_[5][l] += x2 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp1[120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 2304 + j0 + l];
+					a_[7][l] += x3 * d1[k * 2304 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t65 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
-						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t65 < 0 ? 0.0f : t65;
+						const vww_mobilenet_real t65 = a_[ii * 2 + c][l] + p->bp1[(12 + ii)];
+						p1[(12 + ii) * 2304 + (j0 + c * 8 + l)] = t65 < 0 ? 0.0f : t65;
 					}
 				}
 			}
@@ -1364,36 +1416,78 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 576; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 16; k++) {
 				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 576 + j0 + l];
+					a_[1][l] += x0 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 576 + j0 + l];
+					a_[3][l] += x1 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 576 + j0 + l];
+					a_[5][l] += x2 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 576 + j0 + l];
+					a_[7][l] += x3 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp2[(i0 + 4) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d2[k * 576 + j0 + l];
+					a_[9][l] += x4 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp2[(i0 + 5) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d2[k * 576 + j0 + l];
+					a_[11][l] += x5 * d2[k * 576 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t71 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
 						p2[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t71 < 0 ? 0.0f : t71;
+					}
+				}
+			}
+		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[480 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 576 + j0 + l];
+					a_[1][l] += x0 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp2[496 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 576 + j0 + l];
+					a_[3][l] += x1 * d2[k * 576 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t71 = a_[ii * 2 + c][l] + p->bp2[(30 + ii)];
+						p2[(30 + ii) * 576 + (j0 + c * 8 + l)] = t71 < 0 ? 0.0f : t71;
 					}
 				}
 			}
@@ -1621,36 +1715,78 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 576; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 32; k++) {
 				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 576 + j0 + l];
+					a_[1][l] += x0 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 576 + j0 + l];
+					a_[3][l] += x1 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 576 + j0 + l];
+					a_[5][l] += x2 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 576 + j0 + l];
+					a_[7][l] += x3 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp3[(i0 + 4) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d3[k * 576 + j0 + l];
+					a_[9][l] += x4 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp3[(i0 + 5) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d3[k * 576 + j0 + l];
+					a_[11][l] += x5 * d3[k * 576 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t77 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
 						p3[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t77 < 0 ? 0.0f : t77;
+					}
+				}
+			}
+		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[960 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 576 + j0 + l];
+					a_[1][l] += x0 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp3[992 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 576 + j0 + l];
+					a_[3][l] += x1 * d3[k * 576 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t77 = a_[ii * 2 + c][l] + p->bp3[(30 + ii)];
+						p3[(30 + ii) * 576 + (j0 + c * 8 + l)] = t77 < 0 ? 0.0f : t77;
 					}
 				}
 			}
@@ -1905,7 +2041,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 144; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 144 + j0 + l];
+					a_[1][l] += x0 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 144 + j0 + l];
+					a_[3][l] += x1 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 144 + j0 + l];
+					a_[5][l] += x2 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 144 + j0 + l];
+					a_[7][l] += x3 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d4[k * 144 + j0 + l];
+					a_[9][l] += x4 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d4[k * 144 + j0 + l];
+					a_[11][l] += x5 * d4[k * 144 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t83 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t83 < 0 ? 0.0f : t83;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1913,28 +2097,32 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp4[1920 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 144 + j0 + l];
+					a_[1][l] += x0 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp4[1952 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 144 + j0 + l];
+					a_[3][l] += x1 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp4[1984 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 144 + j0 + l];
+					a_[5][l] += x2 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp4[2016 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 144 + j0 + l];
+					a_[7][l] += x3 * d4[k * 144 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t83 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
-						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t83 < 0 ? 0.0f : t83;
+						const vww_mobilenet_real t83 = a_[ii * 2 + c][l] + p->bp4[(60 + ii)];
+						p4[(60 + ii) * 144 + (j0 + c * 8 + l)] = t83 < 0 ? 0.0f : t83;
 					}
 				}
 			}
@@ -2187,7 +2375,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 144; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d5[k * 144 + j0 + l];
+					a_[1][l] += x0 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d5[k * 144 + j0 + l];
+					a_[3][l] += x1 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d5[k * 144 + j0 + l];
+					a_[5][l] += x2 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d5[k * 144 + j0 + l];
+					a_[7][l] += x3 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d5[k * 144 + j0 + l];
+					a_[9][l] += x4 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d5[k * 144 + j0 + l];
+					a_[11][l] += x5 * d5[k * 144 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t89 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t89 < 0 ? 0.0f : t89;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2195,28 +2431,32 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp5[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d5[k * 144 + j0 + l];
+					a_[1][l] += x0 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp5[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d5[k * 144 + j0 + l];
+					a_[3][l] += x1 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp5[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d5[k * 144 + j0 + l];
+					a_[5][l] += x2 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp5[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d5[k * 144 + j0 + l];
+					a_[7][l] += x3 * d5[k * 144 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t89 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
-						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t89 < 0 ? 0.0f : t89;
+						const vww_mobilenet_real t89 = a_[ii * 2 + c][l] + p->bp5[(60 + ii)];
+						p5[(60 + ii) * 144 + (j0 + c * 8 + l)] = t89 < 0 ? 0.0f : t89;
 					}
 				}
 			}
@@ -2465,32 +2705,46 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d6[k * 36 + j0 + l];
+					a_[1][l] += x0 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d6[k * 36 + j0 + l];
+					a_[3][l] += x1 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d6[k * 36 + j0 + l];
+					a_[5][l] += x2 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d6[k * 36 + j0 + l];
+					a_[7][l] += x3 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d6[k * 36 + j0 + l];
+					a_[9][l] += x4 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d6[k * 36 + j0 + l];
+					a_[11][l] += x5 * d6[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t95 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
@@ -2499,31 +2753,96 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[8064 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d6[k * 36 + j0 + l];
+					a_[1][l] += x0 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp6[8128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d6[k * 36 + j0 + l];
+					a_[3][l] += x1 * d6[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t95 = a_[ii * 2 + c][l] + p->bp6[(126 + ii)];
+						p6[(126 + ii) * 36 + (j0 + c * 8 + l)] = t95 < 0 ? 0.0f : t95;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 64; k++) {
 			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d6[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t95 = a_[ii][l] + p->bp6[(i0 + ii)];
 				p6[(i0 + ii) * 36 + (32 + l)] = t95 < 0 ? 0.0f : t95;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[8064 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp6[8128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d6[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t95 = a_[ii][l] + p->bp6[(126 + ii)];
+				p6[(126 + ii) * 36 + (32 + l)] = t95 < 0 ? 0.0f : t95;
 			}
 		}
 	}
@@ -2770,32 +3089,46 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d7[k * 36 + j0 + l];
+					a_[1][l] += x0 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d7[k * 36 + j0 + l];
+					a_[3][l] += x1 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d7[k * 36 + j0 + l];
+					a_[5][l] += x2 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d7[k * 36 + j0 + l];
+					a_[7][l] += x3 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d7[k * 36 + j0 + l];
+					a_[9][l] += x4 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d7[k * 36 + j0 + l];
+					a_[11][l] += x5 * d7[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t101 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
@@ -2804,31 +3137,96 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d7[k * 36 + j0 + l];
+					a_[1][l] += x0 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp7[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d7[k * 36 + j0 + l];
+					a_[3][l] += x1 * d7[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t101 = a_[ii * 2 + c][l] + p->bp7[(126 + ii)];
+						p7[(126 + ii) * 36 + (j0 + c * 8 + l)] = t101 < 0 ? 0.0f : t101;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d7[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t101 = a_[ii][l] + p->bp7[(i0 + ii)];
 				p7[(i0 + ii) * 36 + (32 + l)] = t101 < 0 ? 0.0f : t101;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp7[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d7[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t101 = a_[ii][l] + p->bp7[(126 + ii)];
+				p7[(126 + ii) * 36 + (32 + l)] = t101 < 0 ? 0.0f : t101;
 			}
 		}
 	}
@@ -3075,32 +3473,46 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d8[k * 36 + j0 + l];
+					a_[1][l] += x0 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d8[k * 36 + j0 + l];
+					a_[3][l] += x1 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d8[k * 36 + j0 + l];
+					a_[5][l] += x2 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d8[k * 36 + j0 + l];
+					a_[7][l] += x3 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d8[k * 36 + j0 + l];
+					a_[9][l] += x4 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d8[k * 36 + j0 + l];
+					a_[11][l] += x5 * d8[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t107 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
@@ -3109,31 +3521,96 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d8[k * 36 + j0 + l];
+					a_[1][l] += x0 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp8[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d8[k * 36 + j0 + l];
+					a_[3][l] += x1 * d8[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t107 = a_[ii * 2 + c][l] + p->bp8[(126 + ii)];
+						p8[(126 + ii) * 36 + (j0 + c * 8 + l)] = t107 < 0 ? 0.0f : t107;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d8[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t107 = a_[ii][l] + p->bp8[(i0 + ii)];
 				p8[(i0 + ii) * 36 + (32 + l)] = t107 < 0 ? 0.0f : t107;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp8[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d8[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t107 = a_[ii][l] + p->bp8[(126 + ii)];
+				p8[(126 + ii) * 36 + (32 + l)] = t107 < 0 ? 0.0f : t107;
 			}
 		}
 	}
@@ -3380,32 +3857,46 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d9[k * 36 + j0 + l];
+					a_[1][l] += x0 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d9[k * 36 + j0 + l];
+					a_[3][l] += x1 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d9[k * 36 + j0 + l];
+					a_[5][l] += x2 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d9[k * 36 + j0 + l];
+					a_[7][l] += x3 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d9[k * 36 + j0 + l];
+					a_[9][l] += x4 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d9[k * 36 + j0 + l];
+					a_[11][l] += x5 * d9[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t113 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
@@ -3414,31 +3905,96 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d9[k * 36 + j0 + l];
+					a_[1][l] += x0 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp9[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d9[k * 36 + j0 + l];
+					a_[3][l] += x1 * d9[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t113 = a_[ii * 2 + c][l] + p->bp9[(126 + ii)];
+						p9[(126 + ii) * 36 + (j0 + c * 8 + l)] = t113 < 0 ? 0.0f : t113;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d9[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t113 = a_[ii][l] + p->bp9[(i0 + ii)];
 				p9[(i0 + ii) * 36 + (32 + l)] = t113 < 0 ? 0.0f : t113;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp9[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d9[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t113 = a_[ii][l] + p->bp9[(126 + ii)];
+				p9[(126 + ii) * 36 + (32 + l)] = t113 < 0 ? 0.0f : t113;
 			}
 		}
 	}
@@ -3685,32 +4241,46 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d10[k * 36 + j0 + l];
+					a_[1][l] += x0 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d10[k * 36 + j0 + l];
+					a_[3][l] += x1 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d10[k * 36 + j0 + l];
+					a_[5][l] += x2 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d10[k * 36 + j0 + l];
+					a_[7][l] += x3 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d10[k * 36 + j0 + l];
+					a_[9][l] += x4 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d10[k * 36 + j0 + l];
+					a_[11][l] += x5 * d10[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t119 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
@@ -3719,31 +4289,96 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d10[k * 36 + j0 + l];
+					a_[1][l] += x0 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp10[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d10[k * 36 + j0 + l];
+					a_[3][l] += x1 * d10[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t119 = a_[ii * 2 + c][l] + p->bp10[(126 + ii)];
+						p10[(126 + ii) * 36 + (j0 + c * 8 + l)] = t119 < 0 ? 0.0f : t119;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d10[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t119 = a_[ii][l] + p->bp10[(i0 + ii)];
 				p10[(i0 + ii) * 36 + (32 + l)] = t119 < 0 ? 0.0f : t119;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp10[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d10[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t119 = a_[ii][l] + p->bp10[(126 + ii)];
+				p10[(126 + ii) * 36 + (32 + l)] = t119 < 0 ? 0.0f : t119;
 			}
 		}
 	}
@@ -3990,32 +4625,46 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d11[k * 36 + j0 + l];
+					a_[1][l] += x0 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d11[k * 36 + j0 + l];
+					a_[3][l] += x1 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d11[k * 36 + j0 + l];
+					a_[5][l] += x2 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d11[k * 36 + j0 + l];
+					a_[7][l] += x3 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d11[k * 36 + j0 + l];
+					a_[9][l] += x4 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d11[k * 36 + j0 + l];
+					a_[11][l] += x5 * d11[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t125 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
@@ -4024,31 +4673,96 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d11[k * 36 + j0 + l];
+					a_[1][l] += x0 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp11[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d11[k * 36 + j0 + l];
+					a_[3][l] += x1 * d11[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t125 = a_[ii * 2 + c][l] + p->bp11[(126 + ii)];
+						p11[(126 + ii) * 36 + (j0 + c * 8 + l)] = t125 < 0 ? 0.0f : t125;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d11[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t125 = a_[ii][l] + p->bp11[(i0 + ii)];
 				p11[(i0 + ii) * 36 + (32 + l)] = t125 < 0 ? 0.0f : t125;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp11[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d11[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t125 = a_[ii][l] + p->bp11[(126 + ii)];
+				p11[(126 + ii) * 36 + (32 + l)] = t125 < 0 ? 0.0f : t125;
 			}
 		}
 	}
@@ -5467,7 +6181,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 2304; j0 += 16) {
-		for (int i0 = 0; i0 < 16; i0 += 4) {
+		for (int i0 = 0; i0 < 12; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 2304 + j0 + l];
+					a_[1][l] += x0 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 2304 + j0 + l];
+					a_[3][l] += x1 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 2304 + j0 + l];
+					a_[5][l] += x2 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 2304 + j0 + l];
+					a_[7][l] += x3 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp1[(i0 + 4) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d1[k * 2304 + j0 + l];
+					a_[9][l] += x4 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp1[(i0 + 5) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d1[k * 2304 + j0 + l];
+					a_[11][l] += x5 * d1[k * 2304 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -5475,28 +6237,32 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 			for (int k = 0; k < 8; k++) {
-				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
-				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
-				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
-				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp1[96 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 2304 + j0 + l];
+					a_[1][l] += x0 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp1[104 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 2304 + j0 + l];
+					a_[3][l] += x1 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp1[112 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 2304 + j0 + l];
+					a_[5][l] += x2 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp1[120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 2304 + j0 + l];
+					a_[7][l] += x3 * d1[k * 2304 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
-						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(12 + ii)];
+						p1[(12 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
 					}
 				}
 			}
@@ -5721,36 +6487,78 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 576; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 16; k++) {
 				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 576 + j0 + l];
+					a_[1][l] += x0 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 576 + j0 + l];
+					a_[3][l] += x1 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 576 + j0 + l];
+					a_[5][l] += x2 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 576 + j0 + l];
+					a_[7][l] += x3 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp2[(i0 + 4) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d2[k * 576 + j0 + l];
+					a_[9][l] += x4 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp2[(i0 + 5) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d2[k * 576 + j0 + l];
+					a_[11][l] += x5 * d2[k * 576 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
 						p2[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t72 < 0 ? 0.0f : t72;
+					}
+				}
+			}
+		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[480 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 576 + j0 + l];
+					a_[1][l] += x0 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp2[496 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 576 + j0 + l];
+					a_[3][l] += x1 * d2[k * 576 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(30 + ii)];
+						p2[(30 + ii) * 576 + (j0 + c * 8 + l)] = t72 < 0 ? 0.0f : t72;
 					}
 				}
 			}
@@ -5978,36 +6786,78 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 576; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 32; k++) {
 				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 576 + j0 + l];
+					a_[1][l] += x0 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 576 + j0 + l];
+					a_[3][l] += x1 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 576 + j0 + l];
+					a_[5][l] += x2 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 576 + j0 + l];
+					a_[7][l] += x3 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp3[(i0 + 4) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d3[k * 576 + j0 + l];
+					a_[9][l] += x4 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp3[(i0 + 5) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d3[k * 576 + j0 + l];
+					a_[11][l] += x5 * d3[k * 576 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
 						p3[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t78 < 0 ? 0.0f : t78;
+					}
+				}
+			}
+		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[960 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 576 + j0 + l];
+					a_[1][l] += x0 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp3[992 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 576 + j0 + l];
+					a_[3][l] += x1 * d3[k * 576 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(30 + ii)];
+						p3[(30 + ii) * 576 + (j0 + c * 8 + l)] = t78 < 0 ? 0.0f : t78;
 					}
 				}
 			}
@@ -6262,7 +7112,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 144; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 144 + j0 + l];
+					a_[1][l] += x0 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 144 + j0 + l];
+					a_[3][l] += x1 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 144 + j0 + l];
+					a_[5][l] += x2 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 144 + j0 + l];
+					a_[7][l] += x3 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d4[k * 144 + j0 + l];
+					a_[9][l] += x4 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d4[k * 144 + j0 + l];
+					a_[11][l] += x5 * d4[k * 144 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -6270,28 +7168,32 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp4[1920 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 144 + j0 + l];
+					a_[1][l] += x0 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp4[1952 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 144 + j0 + l];
+					a_[3][l] += x1 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp4[1984 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 144 + j0 + l];
+					a_[5][l] += x2 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp4[2016 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 144 + j0 + l];
+					a_[7][l] += x3 * d4[k * 144 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
-						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(60 + ii)];
+						p4[(60 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
 					}
 				}
 			}
@@ -6544,7 +7446,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 144; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d5[k * 144 + j0 + l];
+					a_[1][l] += x0 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d5[k * 144 + j0 + l];
+					a_[3][l] += x1 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d5[k * 144 + j0 + l];
+					a_[5][l] += x2 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d5[k * 144 + j0 + l];
+					a_[7][l] += x3 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d5[k * 144 + j0 + l];
+					a_[9][l] += x4 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d5[k * 144 + j0 + l];
+					a_[11][l] += x5 * d5[k * 144 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -6552,28 +7502,32 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp5[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d5[k * 144 + j0 + l];
+					a_[1][l] += x0 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp5[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d5[k * 144 + j0 + l];
+					a_[3][l] += x1 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp5[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d5[k * 144 + j0 + l];
+					a_[5][l] += x2 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp5[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d5[k * 144 + j0 + l];
+					a_[7][l] += x3 * d5[k * 144 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
-						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(60 + ii)];
+						p5[(60 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
 					}
 				}
 			}
@@ -6822,32 +7776,46 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d6[k * 36 + j0 + l];
+					a_[1][l] += x0 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d6[k * 36 + j0 + l];
+					a_[3][l] += x1 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d6[k * 36 + j0 + l];
+					a_[5][l] += x2 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d6[k * 36 + j0 + l];
+					a_[7][l] += x3 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d6[k * 36 + j0 + l];
+					a_[9][l] += x4 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d6[k * 36 + j0 + l];
+					a_[11][l] += x5 * d6[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
@@ -6856,31 +7824,96 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[8064 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d6[k * 36 + j0 + l];
+					a_[1][l] += x0 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp6[8128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d6[k * 36 + j0 + l];
+					a_[3][l] += x1 * d6[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(126 + ii)];
+						p6[(126 + ii) * 36 + (j0 + c * 8 + l)] = t96 < 0 ? 0.0f : t96;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 64; k++) {
 			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d6[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(i0 + ii)];
 				p6[(i0 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[8064 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp6[8128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d6[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(126 + ii)];
+				p6[(126 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
 			}
 		}
 	}
@@ -7127,32 +8160,46 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d7[k * 36 + j0 + l];
+					a_[1][l] += x0 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d7[k * 36 + j0 + l];
+					a_[3][l] += x1 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d7[k * 36 + j0 + l];
+					a_[5][l] += x2 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d7[k * 36 + j0 + l];
+					a_[7][l] += x3 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d7[k * 36 + j0 + l];
+					a_[9][l] += x4 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d7[k * 36 + j0 + l];
+					a_[11][l] += x5 * d7[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
@@ -7161,31 +8208,96 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d7[k * 36 + j0 + l];
+					a_[1][l] += x0 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp7[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d7[k * 36 + j0 + l];
+					a_[3][l] += x1 * d7[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(126 + ii)];
+						p7[(126 + ii) * 36 + (j0 + c * 8 + l)] = t102 < 0 ? 0.0f : t102;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d7[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(i0 + ii)];
 				p7[(i0 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp7[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d7[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(126 + ii)];
+				p7[(126 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
 			}
 		}
 	}
@@ -7432,32 +8544,46 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d8[k * 36 + j0 + l];
+					a_[1][l] += x0 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d8[k * 36 + j0 + l];
+					a_[3][l] += x1 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d8[k * 36 + j0 + l];
+					a_[5][l] += x2 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d8[k * 36 + j0 + l];
+					a_[7][l] += x3 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d8[k * 36 + j0 + l];
+					a_[9][l] += x4 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d8[k * 36 + j0 + l];
+					a_[11][l] += x5 * d8[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
@@ -7466,31 +8592,96 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d8[k * 36 + j0 + l];
+					a_[1][l] += x0 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp8[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d8[k * 36 + j0 + l];
+					a_[3][l] += x1 * d8[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(126 + ii)];
+						p8[(126 + ii) * 36 + (j0 + c * 8 + l)] = t108 < 0 ? 0.0f : t108;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d8[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(i0 + ii)];
 				p8[(i0 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp8[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d8[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(126 + ii)];
+				p8[(126 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
 			}
 		}
 	}
@@ -7737,32 +8928,46 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d9[k * 36 + j0 + l];
+					a_[1][l] += x0 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d9[k * 36 + j0 + l];
+					a_[3][l] += x1 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d9[k * 36 + j0 + l];
+					a_[5][l] += x2 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d9[k * 36 + j0 + l];
+					a_[7][l] += x3 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d9[k * 36 + j0 + l];
+					a_[9][l] += x4 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d9[k * 36 + j0 + l];
+					a_[11][l] += x5 * d9[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
@@ -7771,31 +8976,96 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d9[k * 36 + j0 + l];
+					a_[1][l] += x0 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp9[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d9[k * 36 + j0 + l];
+					a_[3][l] += x1 * d9[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(126 + ii)];
+						p9[(126 + ii) * 36 + (j0 + c * 8 + l)] = t114 < 0 ? 0.0f : t114;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d9[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(i0 + ii)];
 				p9[(i0 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp9[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d9[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(126 + ii)];
+				p9[(126 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
 			}
 		}
 	}
@@ -8042,32 +9312,46 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d10[k * 36 + j0 + l];
+					a_[1][l] += x0 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d10[k * 36 + j0 + l];
+					a_[3][l] += x1 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d10[k * 36 + j0 + l];
+					a_[5][l] += x2 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d10[k * 36 + j0 + l];
+					a_[7][l] += x3 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d10[k * 36 + j0 + l];
+					a_[9][l] += x4 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d10[k * 36 + j0 + l];
+					a_[11][l] += x5 * d10[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
@@ -8076,31 +9360,96 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d10[k * 36 + j0 + l];
+					a_[1][l] += x0 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp10[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d10[k * 36 + j0 + l];
+					a_[3][l] += x1 * d10[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(126 + ii)];
+						p10[(126 + ii) * 36 + (j0 + c * 8 + l)] = t120 < 0 ? 0.0f : t120;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d10[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(i0 + ii)];
 				p10[(i0 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp10[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d10[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(126 + ii)];
+				p10[(126 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
 			}
 		}
 	}
@@ -8347,32 +9696,46 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d11[k * 36 + j0 + l];
+					a_[1][l] += x0 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d11[k * 36 + j0 + l];
+					a_[3][l] += x1 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d11[k * 36 + j0 + l];
+					a_[5][l] += x2 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d11[k * 36 + j0 + l];
+					a_[7][l] += x3 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d11[k * 36 + j0 + l];
+					a_[9][l] += x4 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d11[k * 36 + j0 + l];
+					a_[11][l] += x5 * d11[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
@@ -8381,31 +9744,96 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d11[k * 36 + j0 + l];
+					a_[1][l] += x0 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp11[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d11[k * 36 + j0 + l];
+					a_[3][l] += x1 * d11[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(126 + ii)];
+						p11[(126 + ii) * 36 + (j0 + c * 8 + l)] = t126 < 0 ? 0.0f : t126;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d11[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(i0 + ii)];
 				p11[(i0 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp11[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d11[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(126 + ii)];
+				p11[(126 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
 			}
 		}
 	}
@@ -9216,28 +10644,22 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 256; j0 += 32) {
+	for (int j0 = 0; j0 < 256; j0 += 16) {
 		{
-			vww_mobilenet_real a_[4][8];
-			for (int t = 0; t < 4; t++) {
+			vww_mobilenet_real a_[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 2; k++) {
 				const vww_mobilenet_real x0 = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 16) + l];
-					a_[2][l] += x0 * r2;
-					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 24) + l];
-					a_[3][l] += x0 * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * p->Wfc[k * 256 + j0 + l];
+					a_[1][l] += x0 * p->Wfc[k * 256 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					df[(j0 + c * 8 + l)] = a_[c][l];
 				}
@@ -10113,7 +11535,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 2304; j0 += 16) {
-		for (int i0 = 0; i0 < 16; i0 += 4) {
+		for (int i0 = 0; i0 < 12; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 8; k++) {
+				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 2304 + j0 + l];
+					a_[1][l] += x0 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 2304 + j0 + l];
+					a_[3][l] += x1 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 2304 + j0 + l];
+					a_[5][l] += x2 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 2304 + j0 + l];
+					a_[7][l] += x3 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp1[(i0 + 4) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d1[k * 2304 + j0 + l];
+					a_[9][l] += x4 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp1[(i0 + 5) * 8 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d1[k * 2304 + j0 + l];
+					a_[11][l] += x5 * d1[k * 2304 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
+						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -10121,28 +11591,32 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 			for (int k = 0; k < 8; k++) {
-				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
-				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
-				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
-				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp1[96 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d1[k * 2304 + j0 + l];
+					a_[1][l] += x0 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp1[104 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d1[k * 2304 + j0 + l];
+					a_[3][l] += x1 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp1[112 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d1[k * 2304 + j0 + l];
+					a_[5][l] += x2 * d1[k * 2304 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp1[120 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d1[k * 2304 + j0 + l];
+					a_[7][l] += x3 * d1[k * 2304 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(i0 + ii)];
-						p1[(i0 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
+						const vww_mobilenet_real t66 = a_[ii * 2 + c][l] + p->bp1[(12 + ii)];
+						p1[(12 + ii) * 2304 + (j0 + c * 8 + l)] = t66 < 0 ? 0.0f : t66;
 					}
 				}
 			}
@@ -10367,36 +11841,78 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 576; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 16; k++) {
 				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 576 + j0 + l];
+					a_[1][l] += x0 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 576 + j0 + l];
+					a_[3][l] += x1 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d2[k * 576 + j0 + l];
+					a_[5][l] += x2 * d2[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d2[k * 576 + j0 + l];
+					a_[7][l] += x3 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp2[(i0 + 4) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d2[k * 576 + j0 + l];
+					a_[9][l] += x4 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp2[(i0 + 5) * 16 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d2[k * 576 + j0 + l];
+					a_[11][l] += x5 * d2[k * 576 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(i0 + ii)];
 						p2[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t72 < 0 ? 0.0f : t72;
+					}
+				}
+			}
+		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 16; k++) {
+				const vww_mobilenet_real x0 = p->Wp2[480 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d2[k * 576 + j0 + l];
+					a_[1][l] += x0 * d2[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp2[496 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d2[k * 576 + j0 + l];
+					a_[3][l] += x1 * d2[k * 576 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t72 = a_[ii * 2 + c][l] + p->bp2[(30 + ii)];
+						p2[(30 + ii) * 576 + (j0 + c * 8 + l)] = t72 < 0 ? 0.0f : t72;
 					}
 				}
 			}
@@ -10624,36 +12140,78 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 576; j0 += 16) {
-		for (int i0 = 0; i0 < 32; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 30; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 32; k++) {
 				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 576 + j0 + l];
+					a_[1][l] += x0 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 576 + j0 + l];
+					a_[3][l] += x1 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d3[k * 576 + j0 + l];
+					a_[5][l] += x2 * d3[k * 576 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d3[k * 576 + j0 + l];
+					a_[7][l] += x3 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp3[(i0 + 4) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d3[k * 576 + j0 + l];
+					a_[9][l] += x4 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp3[(i0 + 5) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d3[k * 576 + j0 + l];
+					a_[11][l] += x5 * d3[k * 576 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(i0 + ii)];
 						p3[(i0 + ii) * 576 + (j0 + c * 8 + l)] = t78 < 0 ? 0.0f : t78;
+					}
+				}
+			}
+		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp3[960 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d3[k * 576 + j0 + l];
+					a_[1][l] += x0 * d3[k * 576 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp3[992 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d3[k * 576 + j0 + l];
+					a_[3][l] += x1 * d3[k * 576 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t78 = a_[ii * 2 + c][l] + p->bp3[(30 + ii)];
+						p3[(30 + ii) * 576 + (j0 + c * 8 + l)] = t78 < 0 ? 0.0f : t78;
 					}
 				}
 			}
@@ -10908,7 +12466,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 144; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 32; k++) {
+				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 144 + j0 + l];
+					a_[1][l] += x0 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 144 + j0 + l];
+					a_[3][l] += x1 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 144 + j0 + l];
+					a_[5][l] += x2 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 144 + j0 + l];
+					a_[7][l] += x3 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp4[(i0 + 4) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d4[k * 144 + j0 + l];
+					a_[9][l] += x4 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp4[(i0 + 5) * 32 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d4[k * 144 + j0 + l];
+					a_[11][l] += x5 * d4[k * 144 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
+						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -10916,28 +12522,32 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp4[1920 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d4[k * 144 + j0 + l];
+					a_[1][l] += x0 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp4[1952 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d4[k * 144 + j0 + l];
+					a_[3][l] += x1 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp4[1984 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d4[k * 144 + j0 + l];
+					a_[5][l] += x2 * d4[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp4[2016 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d4[k * 144 + j0 + l];
+					a_[7][l] += x3 * d4[k * 144 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(i0 + ii)];
-						p4[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
+						const vww_mobilenet_real t84 = a_[ii * 2 + c][l] + p->bp4[(60 + ii)];
+						p4[(60 + ii) * 144 + (j0 + c * 8 + l)] = t84 < 0 ? 0.0f : t84;
 					}
 				}
 			}
@@ -11190,7 +12800,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 144; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d5[k * 144 + j0 + l];
+					a_[1][l] += x0 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d5[k * 144 + j0 + l];
+					a_[3][l] += x1 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d5[k * 144 + j0 + l];
+					a_[5][l] += x2 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d5[k * 144 + j0 + l];
+					a_[7][l] += x3 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp5[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d5[k * 144 + j0 + l];
+					a_[9][l] += x4 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp5[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d5[k * 144 + j0 + l];
+					a_[11][l] += x5 * d5[k * 144 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
+						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
+					}
+				}
+			}
+		}
+		{
 			vww_mobilenet_real a_[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -11198,28 +12856,32 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				const vww_mobilenet_real x0 = p->Wp5[3840 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d5[k * 144 + j0 + l];
+					a_[1][l] += x0 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp5[3904 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d5[k * 144 + j0 + l];
+					a_[3][l] += x1 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x2 = p->Wp5[3968 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d5[k * 144 + j0 + l];
+					a_[5][l] += x2 * d5[k * 144 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x3 = p->Wp5[4032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d5[k * 144 + j0 + l];
+					a_[7][l] += x3 * d5[k * 144 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(i0 + ii)];
-						p5[(i0 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
+						const vww_mobilenet_real t90 = a_[ii * 2 + c][l] + p->bp5[(60 + ii)];
+						p5[(60 + ii) * 144 + (j0 + c * 8 + l)] = t90 < 0 ? 0.0f : t90;
 					}
 				}
 			}
@@ -11468,32 +13130,46 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 64; k++) {
 				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d6[k * 36 + j0 + l];
+					a_[1][l] += x0 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d6[k * 36 + j0 + l];
+					a_[3][l] += x1 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d6[k * 36 + j0 + l];
+					a_[5][l] += x2 * d6[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d6[k * 36 + j0 + l];
+					a_[7][l] += x3 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d6[k * 36 + j0 + l];
+					a_[9][l] += x4 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d6[k * 36 + j0 + l];
+					a_[11][l] += x5 * d6[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(i0 + ii)];
@@ -11502,31 +13178,96 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const vww_mobilenet_real x0 = p->Wp6[8064 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d6[k * 36 + j0 + l];
+					a_[1][l] += x0 * d6[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp6[8128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d6[k * 36 + j0 + l];
+					a_[3][l] += x1 * d6[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t96 = a_[ii * 2 + c][l] + p->bp6[(126 + ii)];
+						p6[(126 + ii) * 36 + (j0 + c * 8 + l)] = t96 < 0 ? 0.0f : t96;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 64; k++) {
 			const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d6[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d6[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp6[(i0 + 4) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp6[(i0 + 5) * 64 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d6[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(i0 + ii)];
 				p6[(i0 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 64; k++) {
+			const vww_mobilenet_real x0 = p->Wp6[8064 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d6[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp6[8128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d6[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t96 = a_[ii][l] + p->bp6[(126 + ii)];
+				p6[(126 + ii) * 36 + (32 + l)] = t96 < 0 ? 0.0f : t96;
 			}
 		}
 	}
@@ -11773,32 +13514,46 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d7[k * 36 + j0 + l];
+					a_[1][l] += x0 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d7[k * 36 + j0 + l];
+					a_[3][l] += x1 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d7[k * 36 + j0 + l];
+					a_[5][l] += x2 * d7[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d7[k * 36 + j0 + l];
+					a_[7][l] += x3 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d7[k * 36 + j0 + l];
+					a_[9][l] += x4 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d7[k * 36 + j0 + l];
+					a_[11][l] += x5 * d7[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(i0 + ii)];
@@ -11807,31 +13562,96 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp7[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d7[k * 36 + j0 + l];
+					a_[1][l] += x0 * d7[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp7[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d7[k * 36 + j0 + l];
+					a_[3][l] += x1 * d7[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t102 = a_[ii * 2 + c][l] + p->bp7[(126 + ii)];
+						p7[(126 + ii) * 36 + (j0 + c * 8 + l)] = t102 < 0 ? 0.0f : t102;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d7[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d7[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp7[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp7[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d7[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(i0 + ii)];
 				p7[(i0 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp7[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d7[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp7[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d7[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t102 = a_[ii][l] + p->bp7[(126 + ii)];
+				p7[(126 + ii) * 36 + (32 + l)] = t102 < 0 ? 0.0f : t102;
 			}
 		}
 	}
@@ -12078,32 +13898,46 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d8[k * 36 + j0 + l];
+					a_[1][l] += x0 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d8[k * 36 + j0 + l];
+					a_[3][l] += x1 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d8[k * 36 + j0 + l];
+					a_[5][l] += x2 * d8[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d8[k * 36 + j0 + l];
+					a_[7][l] += x3 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d8[k * 36 + j0 + l];
+					a_[9][l] += x4 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d8[k * 36 + j0 + l];
+					a_[11][l] += x5 * d8[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(i0 + ii)];
@@ -12112,31 +13946,96 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp8[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d8[k * 36 + j0 + l];
+					a_[1][l] += x0 * d8[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp8[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d8[k * 36 + j0 + l];
+					a_[3][l] += x1 * d8[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t108 = a_[ii * 2 + c][l] + p->bp8[(126 + ii)];
+						p8[(126 + ii) * 36 + (j0 + c * 8 + l)] = t108 < 0 ? 0.0f : t108;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d8[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d8[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp8[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp8[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d8[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(i0 + ii)];
 				p8[(i0 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp8[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d8[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp8[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d8[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t108 = a_[ii][l] + p->bp8[(126 + ii)];
+				p8[(126 + ii) * 36 + (32 + l)] = t108 < 0 ? 0.0f : t108;
 			}
 		}
 	}
@@ -12383,32 +14282,46 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d9[k * 36 + j0 + l];
+					a_[1][l] += x0 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d9[k * 36 + j0 + l];
+					a_[3][l] += x1 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d9[k * 36 + j0 + l];
+					a_[5][l] += x2 * d9[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d9[k * 36 + j0 + l];
+					a_[7][l] += x3 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d9[k * 36 + j0 + l];
+					a_[9][l] += x4 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d9[k * 36 + j0 + l];
+					a_[11][l] += x5 * d9[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(i0 + ii)];
@@ -12417,31 +14330,96 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp9[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d9[k * 36 + j0 + l];
+					a_[1][l] += x0 * d9[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp9[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d9[k * 36 + j0 + l];
+					a_[3][l] += x1 * d9[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t114 = a_[ii * 2 + c][l] + p->bp9[(126 + ii)];
+						p9[(126 + ii) * 36 + (j0 + c * 8 + l)] = t114 < 0 ? 0.0f : t114;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d9[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d9[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp9[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp9[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d9[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(i0 + ii)];
 				p9[(i0 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp9[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d9[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp9[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d9[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t114 = a_[ii][l] + p->bp9[(126 + ii)];
+				p9[(126 + ii) * 36 + (32 + l)] = t114 < 0 ? 0.0f : t114;
 			}
 		}
 	}
@@ -12688,32 +14666,46 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d10[k * 36 + j0 + l];
+					a_[1][l] += x0 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d10[k * 36 + j0 + l];
+					a_[3][l] += x1 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d10[k * 36 + j0 + l];
+					a_[5][l] += x2 * d10[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d10[k * 36 + j0 + l];
+					a_[7][l] += x3 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d10[k * 36 + j0 + l];
+					a_[9][l] += x4 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d10[k * 36 + j0 + l];
+					a_[11][l] += x5 * d10[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(i0 + ii)];
@@ -12722,31 +14714,96 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp10[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d10[k * 36 + j0 + l];
+					a_[1][l] += x0 * d10[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp10[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d10[k * 36 + j0 + l];
+					a_[3][l] += x1 * d10[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t120 = a_[ii * 2 + c][l] + p->bp10[(126 + ii)];
+						p10[(126 + ii) * 36 + (j0 + c * 8 + l)] = t120 < 0 ? 0.0f : t120;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d10[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d10[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp10[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp10[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d10[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(i0 + ii)];
 				p10[(i0 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp10[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d10[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp10[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d10[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t120 = a_[ii][l] + p->bp10[(126 + ii)];
+				p10[(126 + ii) * 36 + (32 + l)] = t120 < 0 ? 0.0f : t120;
 			}
 		}
 	}
@@ -12993,32 +15050,46 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #else
 	for (int j0 = 0; j0 < 32; j0 += 16) {
-		for (int i0 = 0; i0 < 128; i0 += 4) {
-			vww_mobilenet_real a_[8][8];
-			for (int t = 0; t < 8; t++) {
+		for (int i0 = 0; i0 < 126; i0 += 6) {
+			vww_mobilenet_real a_[12][8];
+			for (int t = 0; t < 12; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 128; k++) {
 				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d11[k * 36 + j0 + l];
+					a_[1][l] += x0 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d11[k * 36 + j0 + l];
+					a_[3][l] += x1 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[4][l] += x2 * d11[k * 36 + j0 + l];
+					a_[5][l] += x2 * d11[k * 36 + (j0 + 8) + l];
+				}
 				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[2][l] += x1 * r0;
-					a_[4][l] += x2 * r0;
-					a_[6][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					a_[3][l] += x1 * r1;
-					a_[5][l] += x2 * r1;
-					a_[7][l] += x3 * r1;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[6][l] += x3 * d11[k * 36 + j0 + l];
+					a_[7][l] += x3 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[8][l] += x4 * d11[k * 36 + j0 + l];
+					a_[9][l] += x4 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[10][l] += x5 * d11[k * 36 + j0 + l];
+					a_[11][l] += x5 * d11[k * 36 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 4; ii++) {
+			for (int ii = 0; ii < 6; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(i0 + ii)];
@@ -13027,31 +15098,96 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 			}
 		}
+		{
+			vww_mobilenet_real a_[4][8];
+			for (int t = 0; t < 4; t++) {
+				for (int l = 0; l < 8; l++) {
+					a_[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 128; k++) {
+				const vww_mobilenet_real x0 = p->Wp11[16128 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * d11[k * 36 + j0 + l];
+					a_[1][l] += x0 * d11[k * 36 + (j0 + 8) + l];
+				}
+				const vww_mobilenet_real x1 = p->Wp11[16256 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[2][l] += x1 * d11[k * 36 + j0 + l];
+					a_[3][l] += x1 * d11[k * 36 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 2; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const vww_mobilenet_real t126 = a_[ii * 2 + c][l] + p->bp11[(126 + ii)];
+						p11[(126 + ii) * 36 + (j0 + c * 8 + l)] = t126 < 0 ? 0.0f : t126;
+					}
+				}
+			}
+		}
 	}
-	for (int i0 = 0; i0 < 128; i0 += 4) {
-		vww_mobilenet_real a_[4][4];
-		for (int t = 0; t < 4; t++) {
+	for (int i0 = 0; i0 < 126; i0 += 6) {
+		vww_mobilenet_real a_[6][4];
+		for (int t = 0; t < 6; t++) {
 			for (int l = 0; l < 4; l++) {
 				a_[t][l] = 0.0f;
 			}
 		}
 		for (int k = 0; k < 128; k++) {
 			const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[2][l] += x2 * d11[k * 36 + 32 + l];
+			}
 			const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 4; l++) {
-				const vww_mobilenet_real r = d11[k * 36 + 32 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[3][l] += x3 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x4 = p->Wp11[(i0 + 4) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[4][l] += x4 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x5 = p->Wp11[(i0 + 5) * 128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[5][l] += x5 * d11[k * 36 + 32 + l];
 			}
 		}
-		for (int ii = 0; ii < 4; ii++) {
+		for (int ii = 0; ii < 6; ii++) {
 			GRADC_VECTOR for (int l = 0; l < 4; l++) {
 				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(i0 + ii)];
 				p11[(i0 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
+			}
+		}
+	}
+	{
+		vww_mobilenet_real a_[2][4];
+		for (int t = 0; t < 2; t++) {
+			for (int l = 0; l < 4; l++) {
+				a_[t][l] = 0.0f;
+			}
+		}
+		for (int k = 0; k < 128; k++) {
+			const vww_mobilenet_real x0 = p->Wp11[16128 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[0][l] += x0 * d11[k * 36 + 32 + l];
+			}
+			const vww_mobilenet_real x1 = p->Wp11[16256 + k];
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				a_[1][l] += x1 * d11[k * 36 + 32 + l];
+			}
+		}
+		for (int ii = 0; ii < 2; ii++) {
+			GRADC_VECTOR for (int l = 0; l < 4; l++) {
+				const vww_mobilenet_real t126 = a_[ii][l] + p->bp11[(126 + ii)];
+				p11[(126 + ii) * 36 + (32 + l)] = t126 < 0 ? 0.0f : t126;
 			}
 		}
 	}
@@ -13851,28 +15987,22 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 256; j0 += 32) {
+	for (int j0 = 0; j0 < 256; j0 += 16) {
 		{
-			vww_mobilenet_real a_[4][8];
-			for (int t = 0; t < 4; t++) {
+			vww_mobilenet_real a_[2][8];
+			for (int t = 0; t < 2; t++) {
 				for (int l = 0; l < 8; l++) {
 					a_[t][l] = 0.0f;
 				}
 			}
 			for (int k = 0; k < 2; k++) {
 				const vww_mobilenet_real x0 = do_[k];
-				for (int l = 0; l < 8; l++) {
-					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 8) + l];
-					a_[1][l] += x0 * r1;
-					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 16) + l];
-					a_[2][l] += x0 * r2;
-					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 24) + l];
-					a_[3][l] += x0 * r3;
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a_[0][l] += x0 * p->Wfc[k * 256 + j0 + l];
+					a_[1][l] += x0 * p->Wfc[k * 256 + (j0 + 8) + l];
 				}
 			}
-			for (int c = 0; c < 4; c++) {
+			for (int c = 0; c < 2; c++) {
 				GRADC_VECTOR for (int l = 0; l < 8; l++) {
 					df[(j0 + c * 8 + l)] = a_[c][l];
 				}

@@ -263,7 +263,55 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 				xt_t6[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 1024; i0 += 4) {
+		for (int i0 = 0; i0 < 1020; i0 += 6) {
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t6[k * 16 + l];
+					a[1][l] += x0 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t6[k * 16 + l];
+					a[3][l] += x1 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t6[k * 16 + l];
+					a[5][l] += x2 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t6[k * 16 + l];
+					a[7][l] += x3 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x4 = p->W1[(i0 + 4) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t6[k * 16 + l];
+					a[9][l] += x4 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x5 = p->W1[(i0 + 5) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t6[k * 16 + l];
+					a[11][l] += x5 * xt_t6[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t7 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -271,28 +319,32 @@ int wide_infer(const wide_params *p, const wide_real *x, wide_real *o, void *are
 				}
 			}
 			for (int k = 0; k < 784; k++) {
-				const wide_real x0 = p->W1[i0 * 784 + k];
-				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
-				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
-				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = xt_t6[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = xt_t6[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const wide_real x0 = p->W1[799680 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t6[k * 16 + l];
+					a[1][l] += x0 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x1 = p->W1[800464 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t6[k * 16 + l];
+					a[3][l] += x1 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x2 = p->W1[801248 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t6[k * 16 + l];
+					a[5][l] += x2 * xt_t6[k * 16 + 8 + l];
+				}
+				const wide_real x3 = p->W1[802032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t6[k * 16 + l];
+					a[7][l] += x3 * xt_t6[k * 16 + 8 + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real t7 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
-						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t7 < 0 ? 0.0f : t7;
+						const wide_real t7 = a[ii * 2 + c][l] + p->b1[(1020 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (1020 + ii)] = t7 < 0 ? 0.0f : t7;
 					}
 				}
 			}
@@ -764,7 +816,55 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 1024; i0 += 4) {
+		for (int i0 = 0; i0 < 1020; i0 += 6) {
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t7[k * 16 + l];
+					a[5][l] += x2 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t7[k * 16 + l];
+					a[7][l] += x3 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x4 = p->W1[(i0 + 4) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t7[k * 16 + l];
+					a[9][l] += x4 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x5 = p->W1[(i0 + 5) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t7[k * 16 + l];
+					a[11][l] += x5 * xt_t7[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -772,28 +872,32 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				}
 			}
 			for (int k = 0; k < 784; k++) {
-				const wide_real x0 = p->W1[i0 * 784 + k];
-				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
-				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
-				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = xt_t7[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = xt_t7[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const wide_real x0 = p->W1[799680 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x1 = p->W1[800464 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x2 = p->W1[801248 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t7[k * 16 + l];
+					a[5][l] += x2 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x3 = p->W1[802032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t7[k * 16 + l];
+					a[7][l] += x3 * xt_t7[k * 16 + 8 + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
-						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(1020 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (1020 + ii)] = t8 < 0 ? 0.0f : t8;
 					}
 				}
 			}
@@ -1287,7 +1391,54 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 	}
 #else
 	for (int j0 = 0; j0 < 1024; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 1024 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 1024 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 1024 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 1024 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W2[k * 1024 + j0 + l];
+					a[9][l] += x4 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W2[k * 1024 + j0 + l];
+					a[11][l] += x5 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t18[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1295,27 +1446,31 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				}
 			}
 			for (int k = 0; k < 10; k++) {
-				const wide_real x0 = do_[i0 * 10 + k];
-				const wide_real x1 = do_[(i0 + 1) * 10 + k];
-				const wide_real x2 = do_[(i0 + 2) * 10 + k];
-				const wide_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = p->W2[k * 1024 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = p->W2[k * 1024 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const wide_real x0 = do_[600 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 1024 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[610 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 1024 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[620 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 1024 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[630 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 1024 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 1024 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t18[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t18[(60 + ii) * 1024 + (j0 + c * 8 + l)] = h[(60 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -1523,15 +1678,73 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		}
 	}
 #else
-	for (int ib = 0; ib < 1024; ib += 16) {
-		wide_real la[1024];
+	for (int ib = 0; ib < 1020; ib += 12) {
+		wide_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t18[kk * 1024 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t18[kk * 1024 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 784; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				wide_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const wide_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * x[k * 784 + j0 + l];
+						a[9][l] += x4 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * x[k * 784 + j0 + l];
+						a[11][l] += x5 * x[k * 784 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const wide_real g = a[ii * 2 + c][l];
+							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] -= lr * g;
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		wide_real la[256];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 4; l++) {
+				la[kk * 4 + l] = t18[kk * 1024 + (1020 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			{
 				wide_real a[8][8];
 				for (int t = 0; t < 8; t++) {
 					for (int l = 0; l < 8; l++) {
@@ -1539,28 +1752,32 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const wide_real x0 = la[k * 16 + i0];
-					const wide_real x1 = la[k * 16 + (i0 + 1)];
-					const wide_real x2 = la[k * 16 + (i0 + 2)];
-					const wide_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const wide_real r0 = x[k * 784 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const wide_real r1 = x[k * 784 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const wide_real x0 = la[k * 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x1 = la[k * 4 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x2 = la[k * 4 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x3 = la[k * 4 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
 					}
 				}
 				for (int ii = 0; ii < 4; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const wide_real g = a[ii * 2 + c][l];
-							p->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] -= lr * g;
+							p->W1[(1020 + ii) * 784 + (j0 + c * 8 + l)] -= lr * g;
 						}
 					}
 				}
@@ -1750,8 +1967,56 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 1024; j0 += 32) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		{
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h[k * 1024 + j0 + l];
+					a[1][l] += x0 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 1024 + j0 + l];
+					a[3][l] += x1 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 1024 + j0 + l];
+					a[5][l] += x2 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 1024 + j0 + l];
+					a[7][l] += x3 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * h[k * 1024 + j0 + l];
+					a[9][l] += x4 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * h[k * 1024 + j0 + l];
+					a[11][l] += x5 * h[k * 1024 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real g = a[ii * 2 + c][l];
+						p->W2[ii * 1024 + (j0 + c * 8 + l)] -= lr * g;
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -1759,28 +2024,32 @@ int wide_train_step(wide_params *p, wide_state *s, const wide_real *x, const int
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = do_[k * 10 + i0];
-				const wide_real x1 = do_[k * 10 + (i0 + 1)];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = h[k * 1024 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const wide_real r1 = h[k * 1024 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const wide_real r2 = h[k * 1024 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const wide_real r3 = h[k * 1024 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+				const wide_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h[k * 1024 + j0 + l];
+					a[1][l] += x0 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 1024 + j0 + l];
+					a[3][l] += x1 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 1024 + j0 + l];
+					a[5][l] += x2 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 1024 + j0 + l];
+					a[7][l] += x3 * h[k * 1024 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real g = a[ii * 4 + c][l];
-						p->W2[(i0 + ii) * 1024 + (j0 + c * 8 + l)] -= lr * g;
+						const wide_real g = a[ii * 2 + c][l];
+						p->W2[(6 + ii) * 1024 + (j0 + c * 8 + l)] -= lr * g;
 					}
 				}
 			}
@@ -1999,7 +2268,55 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				xt_t7[k * 16 + i] = x[(ib + i) * 784 + k];
 			}
 		}
-		for (int i0 = 0; i0 < 1024; i0 += 4) {
+		for (int i0 = 0; i0 < 1020; i0 += 6) {
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 784; k++) {
+				const wide_real x0 = p->W1[i0 * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t7[k * 16 + l];
+					a[5][l] += x2 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t7[k * 16 + l];
+					a[7][l] += x3 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x4 = p->W1[(i0 + 4) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * xt_t7[k * 16 + l];
+					a[9][l] += x4 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x5 = p->W1[(i0 + 5) * 784 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * xt_t7[k * 16 + l];
+					a[11][l] += x5 * xt_t7[k * 16 + 8 + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2007,28 +2324,32 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				}
 			}
 			for (int k = 0; k < 784; k++) {
-				const wide_real x0 = p->W1[i0 * 784 + k];
-				const wide_real x1 = p->W1[(i0 + 1) * 784 + k];
-				const wide_real x2 = p->W1[(i0 + 2) * 784 + k];
-				const wide_real x3 = p->W1[(i0 + 3) * 784 + k];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = xt_t7[k * 16 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = xt_t7[k * 16 + 8 + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const wide_real x0 = p->W1[799680 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * xt_t7[k * 16 + l];
+					a[1][l] += x0 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x1 = p->W1[800464 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * xt_t7[k * 16 + l];
+					a[3][l] += x1 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x2 = p->W1[801248 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * xt_t7[k * 16 + l];
+					a[5][l] += x2 * xt_t7[k * 16 + 8 + l];
+				}
+				const wide_real x3 = p->W1[802032 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * xt_t7[k * 16 + l];
+					a[7][l] += x3 * xt_t7[k * 16 + 8 + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(i0 + ii)];
-						h[(ib + c * 8 + l) * 1024 + (i0 + ii)] = t8 < 0 ? 0.0f : t8;
+						const wide_real t8 = a[ii * 2 + c][l] + p->b1[(1020 + ii)];
+						h[(ib + c * 8 + l) * 1024 + (1020 + ii)] = t8 < 0 ? 0.0f : t8;
 					}
 				}
 			}
@@ -2528,8 +2849,55 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		}
 	}
 #else
-	for (int j0 = 0; j0 < 1024; j0 += 32) {
-		for (int i0 = 0; i0 < 10; i0 += 2) {
+	for (int j0 = 0; j0 < 1024; j0 += 16) {
+		{
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 64; k++) {
+				const wide_real x0 = do_[k * 10];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h[k * 1024 + j0 + l];
+					a[1][l] += x0 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[k * 10 + 1];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 1024 + j0 + l];
+					a[3][l] += x1 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[k * 10 + 2];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 1024 + j0 + l];
+					a[5][l] += x2 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[k * 10 + 3];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 1024 + j0 + l];
+					a[7][l] += x3 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x4 = do_[k * 10 + 4];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * h[k * 1024 + j0 + l];
+					a[9][l] += x4 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x5 = do_[k * 10 + 5];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * h[k * 1024 + j0 + l];
+					a[11][l] += x5 * h[k * 1024 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						grad->W2[ii * 1024 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2537,27 +2905,31 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				}
 			}
 			for (int k = 0; k < 64; k++) {
-				const wide_real x0 = do_[k * 10 + i0];
-				const wide_real x1 = do_[k * 10 + (i0 + 1)];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = h[k * 1024 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					const wide_real r1 = h[k * 1024 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					const wide_real r2 = h[k * 1024 + (j0 + 16) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					const wide_real r3 = h[k * 1024 + (j0 + 24) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
+				const wide_real x0 = do_[k * 10 + 6];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * h[k * 1024 + j0 + l];
+					a[1][l] += x0 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[k * 10 + 7];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * h[k * 1024 + j0 + l];
+					a[3][l] += x1 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[k * 10 + 8];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * h[k * 1024 + j0 + l];
+					a[5][l] += x2 * h[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[k * 10 + 9];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * h[k * 1024 + j0 + l];
+					a[7][l] += x3 * h[k * 1024 + (j0 + 8) + l];
 				}
 			}
-			for (int ii = 0; ii < 2; ii++) {
-				for (int c = 0; c < 4; c++) {
+			for (int ii = 0; ii < 4; ii++) {
+				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						grad->W2[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = a[ii * 4 + c][l];
+						grad->W2[(6 + ii) * 1024 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
 					}
 				}
 			}
@@ -2707,7 +3079,54 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 	}
 #else
 	for (int j0 = 0; j0 < 1024; j0 += 16) {
-		for (int i0 = 0; i0 < 64; i0 += 4) {
+		for (int i0 = 0; i0 < 60; i0 += 6) {
+			wide_real a[12][8];
+			for (int t = 0; t < 12; t++) {
+				for (int l = 0; l < 8; l++) {
+					a[t][l] = 0.0f;
+				}
+			}
+			for (int k = 0; k < 10; k++) {
+				const wide_real x0 = do_[i0 * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 1024 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[(i0 + 1) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 1024 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[(i0 + 2) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 1024 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[(i0 + 3) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 1024 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x4 = do_[(i0 + 4) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[8][l] += x4 * p->W2[k * 1024 + j0 + l];
+					a[9][l] += x4 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x5 = do_[(i0 + 5) * 10 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[10][l] += x5 * p->W2[k * 1024 + j0 + l];
+					a[11][l] += x5 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+			}
+			for (int ii = 0; ii < 6; ii++) {
+				for (int c = 0; c < 2; c++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						t18[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+					}
+				}
+			}
+		}
+		{
 			wide_real a[8][8];
 			for (int t = 0; t < 8; t++) {
 				for (int l = 0; l < 8; l++) {
@@ -2715,27 +3134,31 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 				}
 			}
 			for (int k = 0; k < 10; k++) {
-				const wide_real x0 = do_[i0 * 10 + k];
-				const wide_real x1 = do_[(i0 + 1) * 10 + k];
-				const wide_real x2 = do_[(i0 + 2) * 10 + k];
-				const wide_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 8; l++) {
-					const wide_real r0 = p->W2[k * 1024 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[2][l] += x1 * r0;
-					a[4][l] += x2 * r0;
-					a[6][l] += x3 * r0;
-					const wide_real r1 = p->W2[k * 1024 + (j0 + 8) + l];
-					a[1][l] += x0 * r1;
-					a[3][l] += x1 * r1;
-					a[5][l] += x2 * r1;
-					a[7][l] += x3 * r1;
+				const wide_real x0 = do_[600 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[0][l] += x0 * p->W2[k * 1024 + j0 + l];
+					a[1][l] += x0 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x1 = do_[610 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[2][l] += x1 * p->W2[k * 1024 + j0 + l];
+					a[3][l] += x1 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x2 = do_[620 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[4][l] += x2 * p->W2[k * 1024 + j0 + l];
+					a[5][l] += x2 * p->W2[k * 1024 + (j0 + 8) + l];
+				}
+				const wide_real x3 = do_[630 + k];
+				GRADC_VECTOR for (int l = 0; l < 8; l++) {
+					a[6][l] += x3 * p->W2[k * 1024 + j0 + l];
+					a[7][l] += x3 * p->W2[k * 1024 + (j0 + 8) + l];
 				}
 			}
 			for (int ii = 0; ii < 4; ii++) {
 				for (int c = 0; c < 2; c++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
-						t18[(i0 + ii) * 1024 + (j0 + c * 8 + l)] = h[(i0 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
+						t18[(60 + ii) * 1024 + (j0 + c * 8 + l)] = h[(60 + ii) * 1024 + (j0 + c * 8 + l)] > 0 ? a[ii * 2 + c][l] : 0.0f;
 					}
 				}
 			}
@@ -2936,15 +3359,72 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 		}
 	}
 #else
-	for (int ib = 0; ib < 1024; ib += 16) {
-		wide_real la[1024];
+	for (int ib = 0; ib < 1020; ib += 12) {
+		wide_real la[768];
 		for (int kk = 0; kk < 64; kk++) {
-			for (int l = 0; l < 16; l++) {
-				la[kk * 16 + l] = t18[kk * 1024 + (ib + l)];
+			for (int l = 0; l < 12; l++) {
+				la[kk * 12 + l] = t18[kk * 1024 + (ib + l)];
 			}
 		}
 		for (int j0 = 0; j0 < 784; j0 += 16) {
-			for (int i0 = 0; i0 < 16; i0 += 4) {
+			for (int i0 = 0; i0 < 12; i0 += 6) {
+				wide_real a[12][8];
+				for (int t = 0; t < 12; t++) {
+					for (int l = 0; l < 8; l++) {
+						a[t][l] = 0.0f;
+					}
+				}
+				for (int k = 0; k < 64; k++) {
+					const wide_real x0 = la[k * 12 + i0];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x1 = la[k * 12 + (i0 + 1)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x2 = la[k * 12 + (i0 + 2)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x3 = la[k * 12 + (i0 + 3)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x4 = la[k * 12 + (i0 + 4)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[8][l] += x4 * x[k * 784 + j0 + l];
+						a[9][l] += x4 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x5 = la[k * 12 + (i0 + 5)];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[10][l] += x5 * x[k * 784 + j0 + l];
+						a[11][l] += x5 * x[k * 784 + (j0 + 8) + l];
+					}
+				}
+				for (int ii = 0; ii < 6; ii++) {
+					for (int c = 0; c < 2; c++) {
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+						}
+					}
+				}
+			}
+		}
+	}
+	{
+		wide_real la[256];
+		for (int kk = 0; kk < 64; kk++) {
+			for (int l = 0; l < 4; l++) {
+				la[kk * 4 + l] = t18[kk * 1024 + (1020 + l)];
+			}
+		}
+		for (int j0 = 0; j0 < 784; j0 += 16) {
+			{
 				wide_real a[8][8];
 				for (int t = 0; t < 8; t++) {
 					for (int l = 0; l < 8; l++) {
@@ -2952,27 +3432,31 @@ int wide_grad(const wide_params *p, const wide_real *x, const int32_t *y, wide_p
 					}
 				}
 				for (int k = 0; k < 64; k++) {
-					const wide_real x0 = la[k * 16 + i0];
-					const wide_real x1 = la[k * 16 + (i0 + 1)];
-					const wide_real x2 = la[k * 16 + (i0 + 2)];
-					const wide_real x3 = la[k * 16 + (i0 + 3)];
-					for (int l = 0; l < 8; l++) {
-						const wide_real r0 = x[k * 784 + j0 + l];
-						a[0][l] += x0 * r0;
-						a[2][l] += x1 * r0;
-						a[4][l] += x2 * r0;
-						a[6][l] += x3 * r0;
-						const wide_real r1 = x[k * 784 + (j0 + 8) + l];
-						a[1][l] += x0 * r1;
-						a[3][l] += x1 * r1;
-						a[5][l] += x2 * r1;
-						a[7][l] += x3 * r1;
+					const wide_real x0 = la[k * 4];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[0][l] += x0 * x[k * 784 + j0 + l];
+						a[1][l] += x0 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x1 = la[k * 4 + 1];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[2][l] += x1 * x[k * 784 + j0 + l];
+						a[3][l] += x1 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x2 = la[k * 4 + 2];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[4][l] += x2 * x[k * 784 + j0 + l];
+						a[5][l] += x2 * x[k * 784 + (j0 + 8) + l];
+					}
+					const wide_real x3 = la[k * 4 + 3];
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[6][l] += x3 * x[k * 784 + j0 + l];
+						a[7][l] += x3 * x[k * 784 + (j0 + 8) + l];
 					}
 				}
 				for (int ii = 0; ii < 4; ii++) {
 					for (int c = 0; c < 2; c++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							grad->W1[(ib + (i0 + ii)) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
+							grad->W1[(1020 + ii) * 784 + (j0 + c * 8 + l)] = a[ii * 2 + c][l];
 						}
 					}
 				}

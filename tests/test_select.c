@@ -171,6 +171,12 @@ START_TEST(tiles)
 					ck_assert_int_ge(t->nr, 1);
 					ck_assert_int_le(t->mr * t->nr, tv[k]->vec_regs / 2 + 4);
 				}
+				/* rows tiles: 16 registers, 2 vectors and a broadcast free */
+				if (t->rows) {
+					ck_assert_int_eq(tv[k]->vec_regs, 16);
+					ck_assert_int_eq(t->nr, 2);
+					ck_assert_int_le(t->mr * t->nr + t->nr + 1, tv[k]->vec_regs);
+				}
 			}
 		}
 	}
@@ -207,7 +213,12 @@ START_TEST(panels)
 			ck_assert_int_eq(t->mb, 32);
 			ck_assert_int_le(mm->k * t->mb * 4, v3->stack_bytes);
 		}
-		ck_assert_int_le(t->mr * t->nr, v3->vec_regs / 2);
+		/* 2 vectors of columns: the rows tile (12 accumulators, 2
+		 * vectors loaded, one broadcast); else at most half the registers */
+		if (t->rows)
+			ck_assert_int_le(t->mr * t->nr + t->nr + 1, v3->vec_regs);
+		else
+			ck_assert_int_le(t->mr * t->nr, v3->vec_regs / 2);
 		n_panel++;
 	}
 	ck_assert_int_eq(n_panel, 2);
@@ -234,12 +245,29 @@ START_TEST(panels)
 			}
 			ck_assert_int_gt(t->mb, 0);
 			ck_assert_int_eq(t->mb % t->mr, 0);
-			ck_assert_int_eq(mm->m % t->mb, 0);
+			/* AVX2's rows tile, 6 rows: blocks of 12 and a tail of 4 */
+			if (t->rows)
+				ck_assert(t->mr == 6 && t->nr == 2 && t->mb == 12);
+			else
+				ck_assert_int_eq(mm->m % t->mb, 0);
 			ck_assert_int_le(mm->k * t->mb * 4, 4096);
 			blocked++;
 		}
 	}
 	ck_assert_int_eq(blocked, 2);  /* dW1 on AVX-512 and AVX2 */
+	/* AVX2's forward z = x W1^T (k 784): xt blocks of 16 rows (2
+	 * vectors) and the rows tile; AVX-512 keeps its tile */
+	int xt = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Matmul *mm = &g->node[i].mm;
+		if (g->node[i].op != OP_MATMUL || mm->form != FORM_XT || mm->k != 784)
+			continue;
+		ck_assert(!mm->tile[0].rows);
+		const struct Tile *t = &mm->tile[2];
+		ck_assert(t->form == FORM_XT && t->rows && t->mb == 16 && t->mr == 6 && t->nr == 2);
+		xt++;
+	}
+	ck_assert_int_eq(xt, 1);
 }
 END_TEST
 

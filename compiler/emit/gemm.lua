@@ -474,16 +474,30 @@ local function tile_loops(K, root, members, p, v)
     K:line(fmt("%s[%s][%s] = %s;", a, t, l, K:lit(0)))
     K:close()
     K:close()
+    local function col_of(c)
+      local col = plus(j0, c * V)
+      return (col == "0") and l or fmt("%s + %s", col, l)
+    end
     local function body(kq)
+      if K.tile.rows then  -- select.c's rows_tile: row by row, each its own lane loop
+        for r = 0, mr - 1 do
+          local xr = K:iname("x" .. r)
+          K:line(fmt("const %s %s = %s;", T, xr, L(plus(i0, r), kq)))
+          K:loop(l, w, true)
+          for c = 0, g - 1 do
+            K:line(fmt("%s[%d][%s] += %s * %s;", a, r * g + c, l, xr, R(kq, col_of(c))))
+          end
+          K:close()
+        end
+        return
+      end
       for r = 0, mr - 1 do
         K:line(fmt("const %s %s = %s;", T, K:iname("x" .. r), L(plus(i0, r), kq)))
       end
       lanes(K, l, w)
       for c = 0, g - 1 do
         local rv = K:iname(g > 1 and "r" .. c or "r")
-        local col = plus(j0, c * V)
-        col = (col == "0") and l or fmt("%s + %s", col, l)
-        K:line(fmt("const %s %s = %s;", T, rv, R(kq, col)))
+        K:line(fmt("const %s %s = %s;", T, rv, R(kq, col_of(c))))
         for r = 0, mr - 1 do
           K:line(fmt("%s[%d][%s] += %s * %s;", a, r * g + c, l, K:iname("x" .. r), rv))
         end
