@@ -134,6 +134,9 @@ static bool rows_tile(struct Tile *tl, const Target *t, int64_t m, int64_t n)
  *            half the accumulators (on a scalar FPU 3 to 5 rows dividing
  *            m, else 4, by 4 columns: 5 x 4 takes 29 of the 32 registers),
  *            NR vectors filling the rest, at most 4, within the columns;
+ *            on 16 registers with 2 vectors of columns or more (the tile
+ *            and panel forms, the xt form with a long k), 6 x 2 row by
+ *            row instead (rows_tile, Tile.rows);
  *   packed   MR rows (a quarter of the registers, at most 8) of one
  *            vector of the first shape's lanes (the panel: pack_shape; on
  *            AVX2 4 rows of 16 lanes, two registers each).

@@ -455,7 +455,13 @@ end
 -- 16 FMAs; with G = 1, GCC folds each broadcast into its FMA (one load an
 -- FMA) and with G = 4 the vector loads (measured on Zen 4: 8 x 2 runs at
 -- 96% of peak, 16 x 1 at 42%).  Fewer rows: more columns, about 16
--- accumulators.
+-- accumulators.  With Tile.rows (select.c's rows_tile: 16 registers, 6 x
+-- 2), each step is written row by row instead, each row's broadcast then
+-- its own lane loop over the G vectors of R (GRADC_VECTOR, or GCC
+-- unrolls it and vectorizes the k loop through shuffles), so that GCC
+-- loads the G vectors first and keeps one broadcast at a time: 12
+-- accumulators, 2 vectors and a broadcast in 16 registers (written as
+-- the other tiles are, all broadcasts first, GCC spills).
 --
 -- The loops work on a view v of the product: its sizes v.m, v.n, v.k, the
 -- operands v.L(row, q) and v.R(q, col), and v.vars(row, col), the
