@@ -415,6 +415,9 @@ bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
 /* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
  * the reference formulas, shared by folding and eval; c: Node.attr.  */
 double apply_ew(Op op, double x, double y, const double c[2]);
+/* The same formulas in float, in the generated code's order (quant_eval.c's
+ * float fallback; ew_formula.h holds the one text of both).  */
+float apply_ew_f(Op op, float x, float y, const double c[2]);
 
 /* --------------------------------------------------------- spatial.c */
 
