@@ -516,7 +516,7 @@ local function gen_micro(A, g)
   -- the parameters whose gradients the step sums (an update each)
   local summed = {}
   for _, n in ipairs(g.nodes) do
-    if n.update then summed[g.nodes[n.inputs[1] + 1].name] = n.inputs[1] end
+    if n.update then summed[n.operands[1].name] = n.operands[1].id end
   end
 
   -- the loop over the micro-batches, summing into 'into' ("acc" or "grad")
@@ -577,7 +577,8 @@ local function gen_micro(A, g)
     if pid then
       E:line(fmt("/* %s: the step on the mean of the micro-batches' gradients */", cfmt.comment(pa.name)))
       E:loop(i, pa.count, false)
-      group.update(E, {op = kind, inputs = {pid}}, {{e = i, n = pa.count, w = 1}},
+      group.update(E, {op = kind, inputs = {pid}, operands = {{id = pid, name = pa.name}}},
+        {{e = i, n = pa.count, w = 1}},
         fmt("acc->%s[%s] / %s", pa.member, i, E:lit(m)))
       E:close()
     end
