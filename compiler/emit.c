@@ -310,6 +310,15 @@ static void push_members(lua_State *L, const Graph *g, const int *root, int r)
 		set_ints(L, "loops", loop, ew_loops(g, first, r, lanes, loop, &unroll));
 		set_bool(L, "unroll", unroll);
 	}
+	/* a reduction's loops (kernel.c): r.loops of reduce_to, r.groups of the
+	 * per-sample sums */
+	const Node *n = &g->node[r];
+	int64_t loop[MAX_RANK + 1];
+	if (n->op == OP_REDUCE_TO)
+		set_ints(L, "loops", loop, reduce_loops(g, n, loop));
+	if (n->op == OP_SUM || n->op == OP_MEAN || n->op == OP_SUMSQ)
+		set_int(L, "groups", reduce_groups(shape_numel(g->node[n->in[0]].shape),
+						   g->target->vec_bytes / (g->f64 ? 8 : 4)));
 }
 
 /* The class labels the graph reads, in the order of their first
@@ -458,6 +467,12 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	set_bool(L, "no_fuse", opt->no_fuse);
 	set_bool(L, "no_pack", opt->no_pack);
 	set_str(L, "params", opt->params);
+	const char *ew[N_OP];
+	int n_ew = 0;
+	for (int op = 0; op < N_OP; op++)
+		if (op_is((Op)op, F_EW))
+			ew[n_ew++] = op_name[op];
+	set_str_list(L, "ew_ops", ew, n_ew); /* each needs its formula in group.lua */
 	push_target(L, g0->target);
 	lua_setfield(L, -2, "target");
 	set_int(L, "align", g0->target->align);

@@ -717,6 +717,12 @@ void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg);
  * many); *unroll: unroll the innermost.  'lanes': of one target vector. */
 int ew_loops(const Graph *g, int first, int r, int lanes, int64_t loop[MAX_RANK + 1],
              bool *unroll);
+/* reduce_to node n's loop nest over its input's index space (the input
+ * and n's strides over it both contiguous across merged dimensions).  */
+int reduce_loops(const Graph *g, const Node *n, int64_t loop[MAX_RANK + 1]);
+/* A per-sample sum of m elements: how many groups of 'lanes' independent
+ * sums it keeps (0: one plain sum).  */
+int reduce_groups(int64_t m, int lanes);
 
 /* ------------------------------------------------------------- emit.c */
 

@@ -663,6 +663,14 @@ end
 
 -- emit(model) -> NAME.h text, NAME.c text.
 function M.emit(model)
+  -- every elementwise op of ops.def (F_EW, emit.c's model.ew_ops) has its
+  -- expression in group.lua's F: a new one is named here, not met mid-kernel
+  for _, op in ipairs(model.ew_ops or {}) do
+    if not group.formula[op] then
+      error(fmt("group.lua: no formula for the elementwise op '%s' (ops.def F_EW): add F.%s",
+        op, op), 0)
+    end
+  end
   local A = api.collect(model)
   local c = cfmt.lines()
   api.banner(A, c, "c")

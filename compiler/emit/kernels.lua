@@ -199,9 +199,10 @@ local function lane_sum(K, m, g, term)
   return halves(K, s, l)
 end
 
--- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones (at
--- least 2 V elements) sum in independent lanes (lane_sum): V of them, 4 V
--- past 8 V elements, so several vector additions are in flight.
+-- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones sum in
+-- n.groups groups of V independent lanes (lane_sum; kernel.c's
+-- reduce_groups: 1 from 2 V elements, 4 past 8 V), so several vector
+-- additions are in flight.
 local function reduction(K, n)
   if K.sq[n.id] then  -- summed by the product reading the same weights (lane_product)
     K:line(fmt("%s[0] = %s;", K:ptr(n.id), K.sq[n.id]))
@@ -219,8 +220,8 @@ local function reduction(K, n)
     return v
   end
   local sum
-  if m >= 2 * K.block then
-    sum = lane_sum(K, m, m >= 8 * K.block and 4 or 1, term)
+  if n.groups > 0 then  -- kernel.c's reduce_groups
+    sum = lane_sum(K, m, n.groups, term)
   else
     K:line(fmt("%s %s = %s;", K.T, acc, K:lit(0)))
     if m > 1 then K:loop(e, m) end
@@ -270,7 +271,7 @@ kernel.reduce_to = function(K, n)
   else
     K:line(fmt("%s[0] = %s;", y, K:lit(0)))
   end
-  local D = cfmt.merge_dims(xd, {cfmt.contiguous(xd), x.into})
+  local D = n.loops  -- kernel.c's reduce_loops: contiguous dimensions merged
   local P = cfmt.contiguous(D)
   local vars = {}
   for k = 1, #D do

@@ -139,4 +139,12 @@ test("output is byte-identical from run to run", function()
   assert(h1 == h2 and c1 == c2, "two runs differ")
 end)
 
+test("an elementwise op of ops.def without a formula in group.lua is named", function()
+  local m = tiny(true)
+  m.ew_ops = {"relu", "softplus"}  -- emit.c lists every F_EW op
+  local ok, err = pcall(emitter.emit, m)
+  assert(not ok, "no error")
+  has(err, "no formula for the elementwise op 'softplus' (ops.def F_EW): add F.softplus")
+end)
+
 return T
