@@ -2,7 +2,9 @@
  * with the integer arithmetic of runtime/gradc_q8.h, the same the
  * generated code (emit/int8.lua) uses, loop for loop, so `gradc run
  * --quantize int8` can insist on bit-for-bit agreement.  Float-fallback
- * layers use the same float expressions in the same order.
+ * layers use the same float expressions in the same order: apply_ew_f, the
+ * float instance of ir.c's formulas (ew_formula.h), which int8.lua prints
+ * from group.lua's table in that order.
  */
 #include "quant.h"
 #include "gradc_q8.h"
