@@ -2,7 +2,8 @@
 -- nodes fused into it (optimize.c), the elementwise formulas they compute,
 -- the comment that says what the kernel does, the optimizer step -- and
 -- the loop nest of a group without a product (ew_group).  gemm.lua and
--- kernels.lua build on it; emitter.lua reaches it through kernels.lua.
+-- kernels.lua build on it; emitter.lua reaches it through kernels.lua;
+-- int8.lua prints the formulas F for its float fallback.
 --
 -- A kernel reads nothing of the graph but its own nodes' tables: what it
 -- prints of the nodes they read is in each node's operand records
