@@ -5,6 +5,11 @@
  *   NAME.{h,c}      the generated code (gradc compile)
  *   NAME_nf.{h,c}   the same model with --no-fuse --name NAME_nf (naive)
  *   ref.c           hand-written C on OpenBLAS cblas_sgemm (one thread)
+ * The generated builds are called through NAME_bench.h (gradc compile
+ * --harness bench: the API's rules of compiler/api.c, as every harness):
+ * it holds the inputs of a cycle of random batches (filled in declaration
+ * order by bench_real and bench_label below) and the calls of both builds
+ * on batch i; the reference takes its feature input and its label.
  * The layer sizes of the reference come from the generated parameter
  * table (every parameter is a weight [out, in] of a bias-free MLP).
  *
@@ -56,8 +61,25 @@ typedef ref_mlp ref_impl;
 #define G(x) CAT(MODEL, x)
 #define NF(x) CAT(CAT(MODEL, _nf), x)
 
-#include STR(MODEL.h)
-#include STR(CAT(MODEL, _nf).h)
+static uint32_t rng = 12345;
+static uint32_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+/* the inputs' values: features in [0, 1), labels in [0, classes) */
+static float bench_real(void)
+{
+	return (float)(next() >> 8) / 16777216.0f;
+}
+static int32_t bench_label(int64_t classes)
+{
+	return (int32_t)(next() % (uint32_t)classes);
+}
+
+#include STR(CAT(MODEL, _bench).h)
 
 #ifndef PEAK_GFLOPS
 #define PEAK_GFLOPS 117.0
@@ -65,8 +87,6 @@ typedef ref_mlp ref_impl;
 #define LAMBDA 1e-4f  /* every bench model's weight decay */
 #define NBATCH 16     /* distinct random batches cycled through */
 #define BATCH G(_BATCH)
-#define XN (BATCH * G(_X_SIZE))
-#define ON (BATCH * G(_O_SIZE))
 #define NP G(_N_PARAMS)
 
 void openblas_set_num_threads(int);
@@ -77,9 +97,6 @@ static G(_state) s;
 static NF(_params) pn __attribute__((aligned(64)));
 static NF(_state) sn;
 static ref_impl R;
-static float *x;      /* [NBATCH][XN] */
-static int32_t *y;    /* [NBATCH][BATCH] */
-static float out[ON];
 static double flops_train, flops_infer;
 static float *fw;          /* the floor's copy of the parameters */
 static size_t fwn;         /* its length, a multiple of FLOOR_LANES */
@@ -91,15 +108,6 @@ static double now_us(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec * 1e-3;
-}
-
-static uint32_t rng = 12345;
-static uint32_t next(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 17;
-	rng ^= rng << 5;
-	return rng;
 }
 
 /* every implementation's parameters from p0 */
@@ -120,31 +128,29 @@ static int bad_status;
 static void gen_train(int i)
 {
 	G(_stats) st;
-	bad_status |= G(_train_step)(&p, &s, x + (size_t)(i % NBATCH) * XN, y + (i % NBATCH) * BATCH,
-	                             &st, NULL);
+	bad_status |= BENCH_TRAIN(GEN, &p, &s, i % NBATCH, &st);
 }
 static void nf_train(int i)
 {
 	NF(_stats) st;
-	bad_status |= NF(_train_step)(&pn, &sn, x + (size_t)(i % NBATCH) * XN,
-	                              y + (i % NBATCH) * BATCH, &st, NULL);
+	bad_status |= BENCH_TRAIN(NF, &pn, &sn, i % NBATCH, &st);
 }
 static void ref_train(int i)
 {
 	float obj[3];
-	bad_status |= ref_train_step(&R, x + (size_t)(i % NBATCH) * XN, y + (i % NBATCH) * BATCH, obj);
+	bad_status |= ref_train_step(&R, BENCH_X(i % NBATCH), BENCH_Y(i % NBATCH), obj);
 }
 static void gen_infer(int i)
 {
-	bad_status |= G(_infer)(&p, x + (size_t)(i % NBATCH) * XN, out, NULL);
+	bad_status |= BENCH_INFER(GEN, &p, i % NBATCH, 0);
 }
 static void nf_infer(int i)
 {
-	bad_status |= NF(_infer)(&pn, x + (size_t)(i % NBATCH) * XN, out, NULL);
+	bad_status |= BENCH_INFER(NF, &pn, i % NBATCH, 1);
 }
 static void ref_infer_(int i)
 {
-	ref_infer(&R, x + (size_t)(i % NBATCH) * XN, out);
+	ref_infer(&R, BENCH_X(i % NBATCH), BENCH_O(0));
 }
 static void ref_train_vec(int i)
 {
@@ -202,9 +208,9 @@ static int check(void)
 	G(_stats) st;
 	NF(_stats) stn;
 	float obj[3];
-	int e = G(_train_step)(&p, &s, x, y, &st, NULL);
-	e |= NF(_train_step)(&pn, &sn, x, y, &stn, NULL);
-	e |= ref_train_step(&R, x, y, obj);
+	int e = BENCH_TRAIN(GEN, &p, &s, 0, &st);
+	e |= BENCH_TRAIN(NF, &pn, &sn, 0, &stn);
+	e |= ref_train_step(&R, BENCH_X(0), BENCH_Y(0), obj);
 	if (e) {
 		printf("check: a training step failed (status %d)\n", e);
 		return 1;
@@ -231,10 +237,10 @@ static int check(void)
 	double ob = fmax(fabs(st.objective - obj[0]), fabs(stn.objective - obj[0])) /
 	            fmax(fabs(obj[0]), 1e-30);
 	reset();
-	float o_ref[ON], o_nf[ON];
-	e = G(_infer)(&p, x, out, NULL) | NF(_infer)(&pn, x, o_nf, NULL);
-	ref_infer(&R, x, o_ref);
-	double oi = fmax(rel(out, o_ref, ON), rel(o_nf, o_ref, ON));
+	static float o_ref[BENCH_ON];
+	e = BENCH_INFER(GEN, &p, 0, 0) | BENCH_INFER(NF, &pn, 0, 1);
+	ref_infer(&R, BENCH_X(0), o_ref);
+	double oi = fmax(rel(BENCH_O(0), o_ref, BENCH_ON), rel(BENCH_O(1), o_ref, BENCH_ON));
 	printf("check: after one step, parameters vs OpenBLAS: generated %.1e, no-fuse %.1e; "
 	       "updates %.1e, %.1e; objective %.1e; inference outputs %.1e\n",
 	       wp, np_, wd, nd, ob, oi);
@@ -440,6 +446,11 @@ int main(int argc, char **argv)
 	ref_new(&R, nl, dim, BATCH, LAMBDA, s.lr);
 	const int classes = dim[nl];
 #endif
+	if (classes != BENCH_CLASSES) {
+		fprintf(stderr, "bench: the reference has %d classes, the model %d\n", classes,
+		        (int)BENCH_CLASSES);
+		return 1;
+	}
 	size_t np = 0;
 	for (int i = 0; i < nl; i++)
 		np += (size_t)G(_param_table)[i].count;
@@ -453,12 +464,10 @@ int main(int argc, char **argv)
 	for (int i = 0, o = 0; i < nl; o += G(_param_table)[i].count, i++)
 		memcpy(fw + o, G(_param_values)(&p0, i),
 		       (size_t)G(_param_table)[i].count * sizeof(float));
-	x = malloc(sizeof(float) * XN * NBATCH);
-	y = malloc(sizeof(int32_t) * BATCH * NBATCH);
-	for (int i = 0; i < XN * NBATCH; i++)
-		x[i] = (float)(next() >> 8) / 16777216.0f;
-	for (int i = 0; i < BATCH * NBATCH; i++)
-		y[i] = (int32_t)(next() % (uint32_t)classes);
+	if (bench_inputs(NBATCH)) {
+		fprintf(stderr, "bench: out of memory\n");
+		return 1;
+	}
 	printf("== %s: ", STR(MODEL));
 #ifdef BENCH_CNN
 	printf("%d convolutional layers", R.nop - 2);
@@ -477,7 +486,6 @@ int main(int argc, char **argv)
 		timing();
 	ref_free(&R);
 	free(fw);
-	free(x);
-	free(y);
+	bench_free_inputs();
 	return fail;
 }

@@ -86,7 +86,7 @@ for name in $MODELS; do
 	nn="$ROOT/bench/models/$name.nn"
 	[ -f "$nn" ] || { echo "bench: no model $nn" >&2; exit 2; }
 	mkdir -p "$B/$name"
-	"$GRADC" compile "$nn" -o "$B/$name" --target "$TARGET"
+	"$GRADC" compile "$nn" -o "$B/$name" --target "$TARGET" --harness bench
 	"$GRADC" compile "$nn" -o "$B/$name" --no-fuse --name "${name}_nf"
 	build "$name" "$B/$name/bench" "$PEAK_native" -march=native
 	echo

@@ -9,7 +9,8 @@
  *    `require "kernels"` works from any directory.
  * 2. Convert each graph to plain Lua tables (emit_model_table): one table
  *    per node with every field a kernel may need, ids kept 0-based as in
- *    the C graph, and the broadcast strides of each input (bcast_strides).
+ *    the C graph, and each input's operand record (push_operands: its
+ *    literal value, shape, broadcast strides, label, clobber flag).
  * 3. Call require("emitter").emit(model) and copy the two strings it returns.
  *
  * Errors raised in Lua are compiler bugs: die() with the Lua traceback.
@@ -152,10 +153,54 @@ static void push_window(lua_State *L, const Window *w)
 	set_bool(L, "count_pad", w->count_pad);
 }
 
+/* Node n's operand records, one per input, as n.operands: all that its
+ * kernel prints of the nodes it reads (kernels.lua and group.lua read no
+ * other node's table):
+ *   id        the input (K:read/K:ptr name its buffer);
+ *   lit       a literal's value (const, fill: folded into the formula, no
+ *             array), else nil;
+ *   shape, batched, full   its per-sample shape, batch flag, full dims;
+ *   bcast     its strides over n's full index space (bcast_strides: 0
+ *             where it is broadcast);
+ *   into      reduce_to only: n's strides over the input's index space
+ *             (the sum's target element of each input element);
+ *   int       a class label (int32);
+ *   label     how comments show it: a literal's value, its name, op#id;
+ *   name      its name (the member of an accumulated gradient);
+ *   clobber   Node.clobber (a loss that left its exps in its logits'
+ *             buffer: the gradient reads them, optimize.c step 5).  */
+static void push_operands(lua_State *L, const Graph *g, const Node *n)
+{
+	int64_t v[MAX_RANK + 1];
+	lua_createtable(L, n->n_in, 0);
+	for (int k = 0; k < n->n_in; k++) {
+		int id = n->in[k];
+		const Node *x = &g->node[id];
+		bool lit = x->op == OP_CONST || x->op == OP_FILL;
+		lua_createtable(L, 0, 12);
+		set_int(L, "id", id);
+		if (lit)
+			set_num(L, "lit", x->attr[0]);
+		set_ints(L, "shape", x->shape.dim, x->shape.rank);
+		set_bool(L, "batched", x->batched);
+		set_ints(L, "full", v, full_dims(g, x, v));
+		set_ints(L, "bcast", v, bcast_strides(g, n, x, v));
+		if (n->op == OP_REDUCE_TO)
+			set_ints(L, "into", v, bcast_strides(g, x, n, v));
+		set_bool(L, "int", dt_is_int(x->dtype));
+		set_str(L, "label", lit       ? str_fmt("%g", x->attr[0])
+				    : x->name ? x->name
+					      : str_fmt("%s#%d", op_name[x->op], id));
+		set_str(L, "name", x->name);
+		set_int(L, "clobber", x->clobber);
+		lua_rawseti(L, -2, k + 1);
+	}
+}
+
 static void push_node(lua_State *L, const Graph *g, int id)
 {
 	const Node *n = &g->node[id];
-	int64_t dim[MAX_RANK + 1], st[MAX_RANK + 1];
+	int64_t dim[MAX_RANK + 1];
 	lua_createtable(L, 0, 40);
 	set_int(L, "id", id);
 	set_str(L, "op", op_name[n->op]);
@@ -182,19 +227,11 @@ static void push_node(lua_State *L, const Graph *g, int id)
 		lua_setfield(L, -2, "win");
 	}
 	set_id_list(L, "inputs", n->in, n->n_in);
-	int r = full_dims(g, n, dim);
-	set_ints(L, "full", dim, r);
-	lua_createtable(L, n->n_in, 0);
-	for (int k = 0; k < n->n_in; k++) {
-		int rr = bcast_strides(g, n, &g->node[n->in[k]], st);
-		lua_createtable(L, rr, 0);
-		for (int i = 0; i < rr; i++) {
-			lua_pushinteger(L, (lua_Integer)st[i]);
-			lua_rawseti(L, -2, i + 1);
-		}
-		lua_rawseti(L, -2, k + 1);
+	set_ints(L, "full", dim, full_dims(g, n, dim));
+	if (n->n_in > 0) {
+		push_operands(L, g, n);
+		lua_setfield(L, -2, "operands");
 	}
-	lua_setfield(L, -2, "bcast");
 	set_str(L, "name", n->name);
 	set_int(L, "line", n->loc.line);
 	set_int(L, "col", n->loc.col);
@@ -274,6 +311,15 @@ static void push_members(lua_State *L, const Graph *g, const int *root, int r)
 		set_ints(L, "loops", loop, ew_loops(g, first, r, lanes, loop, &unroll));
 		set_bool(L, "unroll", unroll);
 	}
+	/* a reduction's loops (kernel.c): r.loops of reduce_to, r.groups of the
+	 * per-sample sums */
+	const Node *n = &g->node[r];
+	int64_t loop[MAX_RANK + 1];
+	if (n->op == OP_REDUCE_TO)
+		set_ints(L, "loops", loop, reduce_loops(g, n, loop));
+	if (n->op == OP_SUM || n->op == OP_MEAN || n->op == OP_SUMSQ)
+		set_int(L, "groups", reduce_groups(shape_numel(g->node[n->in[0]].shape),
+						   g->target->vec_bytes / (g->f64 ? 8 : 4)));
 }
 
 /* The class labels the graph reads, in the order of their first
@@ -422,6 +468,12 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	set_bool(L, "no_fuse", opt->no_fuse);
 	set_bool(L, "no_pack", opt->no_pack);
 	set_str(L, "params", opt->params);
+	const char *ew[N_OP];
+	int n_ew = 0;
+	for (int op = 0; op < N_OP; op++)
+		if (op_is((Op)op, F_EW))
+			ew[n_ew++] = op_name[op];
+	set_str_list(L, "ew_ops", ew, n_ew); /* each needs its formula in group.lua */
 	push_target(L, g0->target);
 	lua_setfield(L, -2, "target");
 	set_int(L, "align", g0->target->align);

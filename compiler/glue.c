@@ -21,6 +21,8 @@
  *                  each leaving parameters and state bit-identical; a saved
  *                  blob loads back, a corrupted or truncated one is refused.
  *             Exit status 0 when everything agrees; a line per failure.
+ *   bench     NAME_bench.h, bench/bench.c's view of the model and of its
+ *             --no-fuse build NAME_nf (bench_glue below).
  *   embedded  NAME_glue.h, embedded/harness.c's view of the model (GLUE(x)
  *             pastes the prefix; glue_fill() fills the inputs in
  *             declaration order from the harness's LCG; GLUE_TRAIN(p, s,
@@ -324,6 +326,100 @@ static void embedded_glue(Buf *o, const Api *a, double lr)
 	buf_printf(o, "};\n");
 }
 
+/* ---- bench */
+
+/* bench/bench.c's arguments: batch 'i' of the inputs' cycle, output copy
+ * 'w' (0 the generated build's, 1 the --no-fuse build's).  */
+static const char *bench_arg(const Api *a, ApiArg arg, int k, const void *ctx)
+{
+	(void)ctx;
+	switch (arg) {
+	case ARG_P: return "p";
+	case ARG_S: return "s";
+	case ARG_ST: return "st";
+	case ARG_ARENA: return "NULL";
+	case ARG_IN: return str_fmt("bench_in%d + (size_t)(i) * %lld", k, (long long)a->in[k].numel);
+	case ARG_OUT: return str_fmt("bench_out%d[w]", k);
+	case ARG_GRAD: break;
+	}
+	die("bench_arg: %d", arg);
+}
+
+/* The index of the first input that is (is_int) or is not a label, or -1. */
+static int first_input(const Api *a, bool is_int)
+{
+	for (int k = 0; k < a->n_in; k++)
+		if (a->in[k].is_int == is_int)
+			return k;
+	return -1;
+}
+
+/* NAME_bench.h: bench/bench.c's view of the model (NAME) and of its
+ * --no-fuse build (NAME_nf): the inputs of 'cycle' batches filled in
+ * declaration order by bench.c's bench_real() and bench_label(classes),
+ * the entry points' calls on batch i (BENCH_TRAIN(W, p, s, i, st),
+ * BENCH_INFER(W, p, i, w); W is GEN or NF), and the reference's view (the
+ * hand-written OpenBLAS networks take one feature input and one label):
+ * BENCH_X(i), BENCH_Y(i), the first output BENCH_O(w).  */
+static void bench_glue(Buf *o, const Api *a)
+{
+	const char *P = a->prefix;
+	int x = first_input(a, false), y = first_input(a, true);
+	buf_printf(o, "/* %s_bench.h: bench/bench.c's view of model '%s' and of its --no-fuse build "
+		      "%s_nf\n * (gradc compile --harness bench, glue.c) */\n", P, P, P);
+	buf_printf(o, "#include <stdlib.h>\n#include \"%s.h\"\n#include \"%s_nf.h\"\n", P, P);
+	for (int k = 0; k < a->n_in; k++)
+		buf_printf(o, "static %s *bench_in%d; /* %s: the cycle's batches, %lld elements each */\n",
+			   a->in[k].is_int ? "int32_t" : "float", k, a->in[k].name,
+			   (long long)a->in[k].numel);
+	for (int k = 0; k < a->n_out; k++)
+		buf_printf(o, "static float bench_out%d[2][%lld]; /* %s */\n", k,
+			   (long long)a->out[k].numel, a->out[k].name);
+	buf_printf(o, "/* the inputs of 'cycle' batches; 0, or -1 out of memory */\n");
+	buf_printf(o, "static int bench_inputs(int cycle)\n{\n");
+	for (int k = 0; k < a->n_in; k++) {
+		long long n = (long long)a->in[k].numel;
+		buf_printf(o, "\tbench_in%d = malloc(sizeof *bench_in%d * %lld * (size_t)cycle);\n", k, k, n);
+		buf_printf(o, "\tif (!bench_in%d)\n\t\treturn -1;\n", k);
+		buf_printf(o, "\tfor (size_t i = 0; i < %lld * (size_t)cycle; i++)\n", n);
+		if (a->in[k].is_int)
+			buf_printf(o, "\t\tbench_in%d[i] = bench_label(%lld);\n", k,
+				   (long long)(a->in[k].classes ? a->in[k].classes : 1));
+		else
+			buf_printf(o, "\t\tbench_in%d[i] = bench_real();\n", k);
+	}
+	buf_printf(o, "\treturn 0;\n}\n");
+	buf_printf(o, "static void bench_free_inputs(void)\n{\n");
+	for (int k = 0; k < a->n_in; k++)
+		buf_printf(o, "\tfree(bench_in%d);\n", k);
+	buf_printf(o, "}\n");
+	static const char *const sfx[] = {"", "_nf"};
+	static const char *const which[] = {"GEN", "NF"};
+	for (int b = 0; b < 2; b++) {
+		Api ab = *a;
+		ab.prefix = str_fmt("%s%s", P, sfx[b]);
+		buf_printf(o, "#define BENCH_TRAIN_%s(p, s, i, st) %s\n", which[b],
+			   api_call(&ab, API_TRAIN, bench_arg, NULL));
+		buf_printf(o, "#define BENCH_INFER_%s(p, i, w) %s\n", which[b],
+			   api_call(&ab, API_INFER, bench_arg, NULL));
+	}
+	buf_printf(o, "#define BENCH_TRAIN(W, p, s, i, st) BENCH_TRAIN_##W(p, s, i, st)\n");
+	buf_printf(o, "#define BENCH_INFER(W, p, i, w) BENCH_INFER_##W(p, i, w)\n");
+	if (x < 0 || y < 0 || a->n_out < 1) {
+		buf_printf(o, "#error \"bench: the reference networks take a feature input and a label "
+			      "and return an output\"\n");
+		return;
+	}
+	buf_printf(o, "#define BENCH_X(i) (bench_in%d + (size_t)(i) * %lld) /* %s */\n", x,
+		   (long long)a->in[x].numel, a->in[x].name);
+	buf_printf(o, "#define BENCH_Y(i) (bench_in%d + (size_t)(i) * %lld) /* %s */\n", y,
+		   (long long)a->in[y].numel, a->in[y].name);
+	buf_printf(o, "#define BENCH_O(w) bench_out0[w] /* %s */\n#define BENCH_ON %lld\n",
+		   a->out[0].name, (long long)a->out[0].numel);
+	buf_printf(o, "#define BENCH_CLASSES %lld /* %s */\n",
+		   (long long)(a->in[y].classes ? a->in[y].classes : 1), a->in[y].name);
+}
+
 /* ---- the command */
 
 const char *harness_text(const char *kind, const Graph *fwd, const Graph *infer,
@@ -335,6 +431,10 @@ const char *harness_text(const char *kind, const Graph *fwd, const Graph *infer,
 	if (!strcmp(kind, "compare")) {
 		compare_harness(out, a);
 		return str_fmt("%s_compare.c", prefix);
+	}
+	if (!strcmp(kind, "bench")) {
+		bench_glue(out, a);
+		return str_fmt("%s_bench.h", prefix);
 	}
 	embedded_glue(out, a, fwd->opt.lr);
 	return str_fmt("%s_glue.h", prefix);

@@ -417,6 +417,9 @@ bool valid_name(const char *s);  /* a C identifier of at most MAX_NAME chars */
 /* The elementwise ops on one element, (x), (a, b) or (dy, saved), attr 'c':
  * the reference formulas, shared by folding and eval; c: Node.attr.  */
 double apply_ew(Op op, double x, double y, const double c[2]);
+/* The same formulas in float, in the generated code's order (quant_eval.c's
+ * float fallback; ew_formula.h holds the one text of both).  */
+float apply_ew_f(Op op, float x, float y, const double c[2]);
 
 /* --------------------------------------------------------- spatial.c */
 
@@ -716,6 +719,12 @@ void fit_sweep(Buf *b, const Graph *fwd, const Options *o, const char *svg);
  * many); *unroll: unroll the innermost.  'lanes': of one target vector. */
 int ew_loops(const Graph *g, int first, int r, int lanes, int64_t loop[MAX_RANK + 1],
              bool *unroll);
+/* reduce_to node n's loop nest over its input's index space (the input
+ * and n's strides over it both contiguous across merged dimensions).  */
+int reduce_loops(const Graph *g, const Node *n, int64_t loop[MAX_RANK + 1]);
+/* A per-sample sum of m elements: how many groups of 'lanes' independent
+ * sums it keeps (0: one plain sum).  */
+int reduce_groups(int64_t m, int lanes);
 
 /* ------------------------------------------------------------- emit.c */
 

@@ -46,9 +46,9 @@ void build_harness(const char *path, const char *prefix, const char *what);
 
 /* ------------------------------------------------------------ glue.c */
 
-/* `compile --harness KIND` (compare, embedded): the harness of the
+/* `compile --harness KIND` (compare, embedded, bench): the harness of the
  * training build of 'fwd' (inference graph 'infer') into 'out'; returns
- * its file name (NAME_compare.c, NAME_glue.h).  */
+ * its file name (NAME_compare.c, NAME_glue.h, NAME_bench.h).  */
 const char *harness_text(const char *kind, const Graph *fwd, const Graph *infer,
                          const char *prefix, Buf *out);
 

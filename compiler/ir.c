@@ -256,49 +256,29 @@ void check_float(const Graph *g, int a, Loc loc)
 		         node_label(g, a));
 }
 
-/* The reference formula of an elementwise op on one element (folding and
- * the evaluator): x, y the operands -- (x) for K_UNARY, (a, b) for
- * K_BINARY, (dy, saved) for K_GRAD --, c = Node.attr.  Exhaustive: a new
- * elementwise row of ops.def is listed by -Wswitch until it is here.  */
-double apply_ew(Op op, double x, double y, const double c[2])
-{
-	switch (op) {
-	case OP_ADD: return x + y;
-	case OP_SUB: return x - y;
-	case OP_MUL: return x * y;
-	case OP_DIV: return x / y;
-	case OP_NEG: return -x;
-	case OP_SCALE: return c[0] * x;
-	case OP_RELU: return x < 0 ? 0 : x;  /* NaN stays NaN, as in PyTorch */
-	case OP_LEAKY_RELU: return x < 0 ? c[0] * x : x;
-	case OP_CLIP: return x < c[0] ? c[0] : x > c[1] ? c[1] : x;  /* NaN stays NaN */
-	case OP_SIGMOID: return 1 / (1 + exp(-x));
-	case OP_TANH: return tanh(x);
-	case OP_EXP: return exp(x);
-	case OP_LOG: return log(x);
-	case OP_SQRT: return sqrt(x);
-	case OP_ABS: return fabs(x);
-	case OP_EXPAND: return x;
-	/* backward rules: x = dy, y = the saved forward value */
-	case OP_RELU_GRAD: return y > 0 ? x : 0;
-	case OP_LEAKY_RELU_GRAD: return y > 0 ? x : c[0] * x;
-	case OP_CLIP_GRAD: return y >= c[0] && y <= c[1] ? x : 0;  /* as torch.clamp */
-	case OP_SIGMOID_GRAD: return x * y * (1 - y);
-	case OP_TANH_GRAD: return x * (1 - y * y);
-	case OP_SQRT_GRAD: return x / (2 * y);
-	case OP_ABS_GRAD: return y > 0 ? x : y < 0 ? -x : 0;
-	case OP_INPUT: case OP_PARAM: case OP_CONST: case OP_FILL:
-	case OP_SOFTMAX: case OP_LOG_SOFTMAX: case OP_SUM: case OP_MEAN: case OP_SUMSQ:
-	case OP_MATMUL: case OP_TRANSPOSE: case OP_CROSS_ENTROPY: case OP_MSE:
-	case OP_REDUCE_TO: case OP_BATCH_MEAN: case OP_SOFTMAX_GRAD: case OP_LOG_SOFTMAX_GRAD:
-	case OP_CE_GRAD: case OP_MSE_GRAD: case OP_SGD_STEP: case OP_ADAM_STEP:
-	case OP_CONV2D: case OP_MAXPOOL2D: case OP_AVGPOOL2D: case OP_RESHAPE: case OP_CONCAT:
-	case OP_SLICE: case OP_CONV2D_DX: case OP_CONV2D_DW: case OP_MAXPOOL2D_GRAD:
-	case OP_AVGPOOL2D_GRAD: case N_OP:
-		break;  /* no per-element formula (mse_grad: eval.c's loss kernels) */
-	}
-	die("apply_ew: %s", op < N_OP ? op_name[op] : "?");
-}
+/* The formula of an elementwise op on one element, in double (folding and
+ * the evaluator) and in float (quant_eval.c's float fallback): one text,
+ * ew_formula.h, included twice.  */
+#define EW_T double
+#define EW_NAME apply_ew
+#define EW_EXP exp
+#define EW_TANH tanh
+#define EW_LOG log
+#define EW_SQRT sqrt
+#include "ew_formula.h"
+#undef EW_T
+#undef EW_NAME
+#undef EW_EXP
+#undef EW_TANH
+#undef EW_LOG
+#undef EW_SQRT
+#define EW_T float
+#define EW_NAME apply_ew_f
+#define EW_EXP expf
+#define EW_TANH tanhf
+#define EW_LOG logf
+#define EW_SQRT sqrtf
+#include "ew_formula.h"
 
 static const char *op_symbol(Op op)
 {

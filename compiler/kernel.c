@@ -3,7 +3,7 @@
  * Requires: a scheduled graph (each root's fused members right before it,
  *           verify_schedule) and its target row.
  * Fills:    nothing in the graph; emit.c hands each record to Lua with
- *           its root (Node table fields 'loops' and 'unroll').
+ *           its root (Node table fields 'loops', 'unroll', 'groups').
  *
  * An elementwise group (a root that is elementwise or an optimizer update,
  * no product or convolution among its members) runs as one loop nest over
@@ -20,6 +20,13 @@
  * The Lua emitter (group.lua, ew_group) prints the nest it is given; the
  * operands' offsets within it are its own arithmetic on the strides.
  *
+ * Reductions: reduce_to sums its input into its shape over the input's
+ * index space, its dimensions merged likewise (reduce_loops); a per-sample
+ * sum, mean or sum of squares of m elements keeps 4 groups of a vector of
+ * independent sums past 8 vectors, one group from 2, a plain sum below
+ * (reduce_groups: several vector additions in flight, kernels.lua's
+ * lane_sum).
+ *
  * Limits: the products' and convolutions' loops are select.c's tiles and
  * conv.lua's own.
  */
@@ -29,6 +36,31 @@
 static bool is_literal(const Graph *g, int id)
 {
 	return g->node[id].op == OP_CONST || g->node[id].op == OP_FILL;
+}
+
+/* Merge the dimensions dim[0..rank) into loops: the dimensions of extent 1
+ * go, and loop[n - 1] absorbs dimension k when each of the n_list arrays
+ * (strides list[l]) steps over it by its stride there times the extent;
+ * returns the loop count.  */
+static int merge_loops(int rank, const int64_t *dim, int64_t (*list)[MAX_RANK + 1], int n_list,
+		       int64_t loop[MAX_RANK + 1])
+{
+	int64_t *s = alloc(sizeof *s * (size_t)n_list); /* each array's innermost stride so far */
+	int n = 0;
+	for (int k = 0; k < rank; k++) {
+		if (dim[k] == 1)
+			continue;
+		bool merge = n > 0;
+		for (int l = 0; l < n_list && merge; l++)
+			merge = s[l] == list[l][k] * dim[k];
+		if (merge)
+			loop[n - 1] *= dim[k];
+		else
+			loop[n++] = dim[k];
+		for (int l = 0; l < n_list; l++)
+			s[l] = list[l][k];
+	}
+	return n;
 }
 
 int ew_loops(const Graph *g, int first, int r, int lanes, int64_t loop[MAX_RANK + 1],
@@ -51,24 +83,26 @@ int ew_loops(const Graph *g, int first, int r, int lanes, int64_t loop[MAX_RANK 
 			if (!(n->in[k] >= first && n->in[k] < r) && !is_literal(g, n->in[k]))
 				bcast_strides(g, n, &g->node[n->in[k]], list[n_list++]);
 	}
-	/* merge: loop[n - 1] absorbs dimension k when every array steps
-	 * over it by its stride there times the extent (s[l] holds each
-	 * array's stride of the innermost loop so far) */
-	int64_t *s = alloc(sizeof *s * (size_t)n_list);
-	int n = 0;
-	for (int k = 0; k < rank; k++) {
-		if (dim[k] == 1)
-			continue;
-		bool merge = n > 0;
-		for (int l = 0; l < n_list && merge; l++)
-			merge = s[l] == list[l][k] * dim[k];
-		if (merge)
-			loop[n - 1] *= dim[k];
-		else
-			loop[n++] = dim[k];
-		for (int l = 0; l < n_list; l++)
-			s[l] = list[l][k];
-	}
+	int n = merge_loops(rank, dim, list, n_list, loop);
 	*unroll = n > 1 && loop[n - 1] <= 2 * lanes;
 	return n;
+}
+
+int reduce_loops(const Graph *g, const Node *n, int64_t loop[MAX_RANK + 1])
+{
+	const Node *x = &g->node[n->in[0]];
+	int64_t dim[MAX_RANK + 1], list[2][MAX_RANK + 1];
+	int rank = full_dims(g, x, dim);
+	int64_t acc = 1;
+	for (int k = rank - 1; k >= 0; k--) {
+		list[0][k] = acc;
+		acc *= dim[k];
+	}
+	bcast_strides(g, x, n, list[1]);
+	return merge_loops(rank, dim, list, 2, loop);
+}
+
+int reduce_groups(int64_t m, int lanes)
+{
+	return m >= 8 * lanes ? 4 : m >= 2 * lanes ? 1 : 0;
 }

@@ -21,7 +21,7 @@
 static const char usage[] =
 	"usage: gradc compile MODEL.nn [-o DIR] [--batch N] [--infer-only] [--params P.safetensors]\n"
 	"                     [--name NAME] [--dtype f32|f64] [--budget BYTES] [--no-fuse] [--no-pack]\n"
-	"                     [--fit] [--target T] [--harness compare|embedded]\n"
+	"                     [--fit] [--target T] [--harness compare|embedded|bench]\n"
 	"                     [--quantize int8 --calib C.safetensors]\n"
 	"       gradc report MODEL.nn [--batch N] [--dtype f32|f64] [--json] [--sweep-batch N,N,...]\n"
 	"                     [--budget BYTES [--fit]] [--sweep-budget CURVE.svg] [--no-fuse] [--no-pack]\n"
@@ -205,8 +205,9 @@ static Args parse_args(int argc, char **argv)
 			a.opt.target = VAL();
 		else if (!strcmp(s, "--harness")) {
 			a.harness = VAL();
-			if (strcmp(a.harness, "compare") && strcmp(a.harness, "embedded"))
-				bad_usage("bad --harness '%s' (compare or embedded)", a.harness);
+			if (strcmp(a.harness, "compare") && strcmp(a.harness, "embedded") &&
+			    strcmp(a.harness, "bench"))
+				bad_usage("bad --harness '%s' (compare, embedded or bench)", a.harness);
 		}
 		else if (!strcmp(s, "--quantize"))
 			a.opt.quantize = VAL();

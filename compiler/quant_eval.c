@@ -2,35 +2,15 @@
  * with the integer arithmetic of runtime/gradc_q8.h, the same the
  * generated code (emit/int8.lua) uses, loop for loop, so `gradc run
  * --quantize int8` can insist on bit-for-bit agreement.  Float-fallback
- * layers use the same float expressions in the same order.
+ * layers use the same float expressions in the same order: apply_ew_f, the
+ * float instance of ir.c's formulas (ew_formula.h), which int8.lua prints
+ * from group.lua's table in that order.
  */
 #include "quant.h"
 #include "gradc_q8.h"
 
 #include <math.h>
 #include <string.h>
-
-static float float_op(Op op, float x, float y, const double c[2])
-{
-	switch (op) {
-	case OP_ADD: return x + y;
-	case OP_SUB: return x - y;
-	case OP_MUL: return x * y;
-	case OP_DIV: return x / y;
-	case OP_NEG: return -x;
-	case OP_SCALE: return (float)c[0] * x;
-	case OP_RELU: return x > 0 ? x : 0;
-	case OP_LEAKY_RELU: return x > 0 ? x : (float)c[0] * x;
-	case OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
-	case OP_TANH: return tanhf(x);
-	case OP_EXP: return expf(x);
-	case OP_LOG: return logf(x);
-	case OP_SQRT: return sqrtf(x);
-	case OP_ABS: return fabsf(x);
-	case OP_CLIP: return x < (float)c[0] ? (float)c[0] : x > (float)c[1] ? (float)c[1] : x;
-	default: die("quant: no float form of '%s'", op_name[op]);
-	}
-}
 
 /* softmax / log_softmax of one row, in the generated code's order */
 static void float_row(Op op, const float *x, float *y, int64_t n)
@@ -167,16 +147,16 @@ static void eval_layer(const QModel *q, const QLayer *l, void *const *p)
 		} else if (l->n_in == 2) {
 			const float *bf = p[l->in[1]];
 			for (int64_t i = 0; i < n; i++)
-				yf[i] = float_op(l->op, xf[i], bf[i], l->attr);
+				yf[i] = apply_ew_f(l->op, xf[i], bf[i], l->attr);
 		} else if (l->pv) {
 			for (int64_t i = 0; i < n; i++) {
 				float c = l->pv[l->pn == 1 ? 0 : i % l->pn];
-				yf[i] = l->pside ? float_op(l->op, xf[i], c, l->attr)
-						 : float_op(l->op, c, xf[i], l->attr);
+				yf[i] = l->pside ? apply_ew_f(l->op, xf[i], c, l->attr)
+						 : apply_ew_f(l->op, c, xf[i], l->attr);
 			}
 		} else {
 			for (int64_t i = 0; i < n; i++)
-				yf[i] = float_op(l->op, xf[i], 0, l->attr);
+				yf[i] = apply_ew_f(l->op, xf[i], 0, l->attr);
 		}
 		break;
 	}

@@ -24,7 +24,7 @@ for name in tiny digits dscnn resnet8; do
 	case $name in dscnn | resnet8) ref="-DBENCH_CNN $ROOT/bench/cnnref.c" ;; esac
 	d="$tmp/$name"
 	mkdir -p "$d"
-	"$GRADC" compile "$ROOT/bench/models/$name.nn" -o "$d" &&
+	"$GRADC" compile "$ROOT/bench/models/$name.nn" -o "$d" --harness bench &&
 		"$GRADC" compile "$ROOT/bench/models/$name.nn" -o "$d" --no-fuse --name "${name}_nf" || {
 		echo "t_bench_smoke: $name: compile failed"
 		fail=1

@@ -7,6 +7,8 @@
 #     the harness builds with -Werror and passes; a NAME_nf of another
 #     learning rate makes it fail (it compares, it does not just run);
 #   embedded: NAME_glue.h drives embedded/harness.c on the host (mlp);
+#   bench: NAME_bench.h's calls (bench/bench.c's) in the API's order, built
+#     with -Werror and run on both builds;
 #   errors: an unknown kind is a usage error (2); a model without
 #     'minimize' an error (1) that writes nothing.
 set -eu
@@ -66,11 +68,48 @@ $CC -std=c99 -Wall -Wextra -Werror -O1 -I"$RT" -I"$e" "$ROOT/embedded/harness.c"
 grep -q '^status infer 0' "$e/out.txt" || fail "no inference status"
 [ "$(grep -c '^status step' "$e/out.txt")" -ge 3 ] || fail "fewer than 3 steps: $(head "$e/out.txt")"
 
+# bench: bench/bench.c's calls of the model and its --no-fuse build, in the
+# API's order (two: the label first, inference reads x alone); the
+# reference's view: the first feature input and the label
+"$GRADC" compile "$tmp/two.nn" -o "$d" --harness bench
+b="$d/two_bench.h"
+grep -q '#define BENCH_INFER_GEN(p, i, w) two_infer(p, bench_in2 + (size_t)(i) \* 20, bench_out0\[w\], NULL)' "$b" ||
+	fail "BENCH_INFER_GEN: $(grep BENCH_INFER_GEN "$b")"
+grep -q '#define BENCH_TRAIN_NF(p, s, i, st) two_nf_train_step(p, s, bench_in0 + (size_t)(i) \* 4, bench_in1 + (size_t)(i) \* 12, bench_in2 + (size_t)(i) \* 20, st, NULL)' "$b" ||
+	fail "BENCH_TRAIN_NF: $(grep BENCH_TRAIN_NF "$b")"
+grep -q '#define BENCH_X(i) (bench_in1 ' "$b" && grep -q '#define BENCH_Y(i) (bench_in0 ' "$b" &&
+	grep -q '#define BENCH_CLASSES 3 ' "$b" || fail "the reference's view: $(grep 'BENCH_[XYC]' "$b")"
+"$GRADC" compile "$tmp/two.nn" -o "$d" --no-fuse --name two_nf
+cat >"$d/b.c" <<'EOC'
+#include <stdint.h>
+static unsigned seed = 1;
+static float bench_real(void) { return (float)((seed = seed * 1103515245u + 12345u) >> 16) / 65536.0f; }
+static int32_t bench_label(int64_t n) { return (int32_t)(seed++ % (unsigned)n); }
+#include "two_bench.h"
+int main(void)
+{
+	static two_params p; static two_state s; static two_stats st;
+	static two_nf_params pn; static two_nf_state sn; static two_nf_stats stn;
+	if (bench_inputs(2)) return 1;
+	two_init(&p, &s, 1);
+	two_nf_init(&pn, &sn, 1);
+	int e = BENCH_TRAIN(GEN, &p, &s, 1, &st) | BENCH_TRAIN(NF, &pn, &sn, 1, &stn);
+	e |= BENCH_INFER(GEN, &p, 1, 0) | BENCH_INFER(NF, &pn, 1, 1);
+	for (int k = 0; k < BENCH_ON; k++)
+		if (!(BENCH_O(0)[k] - BENCH_O(1)[k] < 1e-4f && BENCH_O(1)[k] - BENCH_O(0)[k] < 1e-4f)) e = 9;
+	bench_free_inputs();
+	return e;
+}
+EOC
+$CC -std=c99 -Wall -Wextra -Werror -O1 -I"$RT" -I"$d" "$d/b.c" "$d/two.c" "$d/two_nf.c" \
+	"$RT/gradc_rt.c" -lm -o "$d/b" || fail "the bench glue does not build"
+"$d/b" || fail "the bench glue's calls: status $?"
+
 # errors
 set +e
 "$GRADC" compile "$ROOT/models/mlp.nn" -o "$tmp/u" --harness bogus 2>"$tmp/err"
 [ $? -eq 2 ] || fail "--harness bogus: not a usage error"
-grep -q "bad --harness 'bogus' (compare or embedded)" "$tmp/err" || fail "usage message: $(head -1 "$tmp/err")"
+grep -q "bad --harness 'bogus' (compare, embedded or bench)" "$tmp/err" || fail "usage message: $(head -1 "$tmp/err")"
 printf 'model f\ninput x[3]\nparam W[2, 3] ~ he\ny = relu(W @ x)\noutput y\n' >"$tmp/f.nn"
 "$GRADC" compile "$tmp/f.nn" --infer-only -o "$tmp/f" --harness compare 2>"$tmp/err"
 [ $? -eq 1 ] || fail "--harness on an inference model: not status 1"

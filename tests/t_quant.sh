@@ -3,7 +3,8 @@
 # drives it.
 #   1. `run --quantize int8` on tests/models/q8_ops.nn (the dense int8 forms
 #      and the float fallback), tests/models/q8_conv.nn (the spatial ones)
-#      and models/mlp.nn: gradc itself checks the
+#      models/mlp.nn and tests/models/q8_float.nn (every float-fallback
+#      formula): gradc itself checks the
 #      generated code against its integer evaluator bit for bit (a
 #      difference aborts); here OUT is checked against the float build's
 #      (close: within 0.06) and for its tensors.
@@ -53,6 +54,10 @@ mkst "$T/cal2.st" x:F32:50,64:rand2
 "$GRADC" run models/mlp.nn --in "$T/in2.st" --out "$T/q2.st" --quantize int8 --calib "$T/cal2.st" \
 	--seed 3 || fail "run --quantize int8 mlp"
 [ "$(mkst -l "$T/q2.st")" = "o F32 [5, 10]" ] || fail "mlp OUT: $(mkst -l "$T/q2.st")"
+# every float-fallback formula (abs, leaky_relu, tanh, exp, sqrt, log, clip,
+# sigmoid, neg, scale): run insists on the evaluator's bits
+"$GRADC" run tests/models/q8_float.nn --in "$T/in.st" --out "$T/qf.st" --quantize int8 \
+	--calib "$T/cal.st" || fail "run --quantize int8 q8_float"
 
 # -- 2. compile: the digits, float vs int8
 awk 'NR % 5 != 1' data/digits.csv > "$T/train.csv"

@@ -371,4 +371,35 @@ function M.table(rows, indent)
   return out
 end
 
+-- A header's opening after its banner: the include guard, the includes
+-- (each "<name>" or "\"name\"": a blank line between the system and the
+-- local ones) and extern "C" for C++; header_close ends it.  api.lua's
+-- NAME.h and int8.lua's both.
+function M.header_open(h, guard, includes)
+  h:addf("#ifndef %s", guard)
+  h:addf("#define %s", guard)
+  h:add("")
+  local sys = true
+  for _, inc in ipairs(includes) do
+    if sys and inc:sub(1, 1) == '"' then
+      h:add("")
+      sys = false
+    end
+    h:add("#include " .. inc)
+  end
+  h:add("")
+  h:add("#ifdef __cplusplus")
+  h:add("extern \"C\" {")
+  h:add("#endif")
+  h:add("")
+end
+
+function M.header_close(h, guard)
+  h:add("#ifdef __cplusplus")
+  h:add("}")
+  h:add("#endif")
+  h:add("")
+  h:addf("#endif /* %s */", guard)
+end
+
 return M

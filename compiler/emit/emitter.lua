@@ -516,7 +516,7 @@ local function gen_micro(A, g)
   -- the parameters whose gradients the step sums (an update each)
   local summed = {}
   for _, n in ipairs(g.nodes) do
-    if n.update then summed[g.nodes[n.inputs[1] + 1].name] = n.inputs[1] end
+    if n.update then summed[n.operands[1].name] = n.operands[1].id end
   end
 
   -- the loop over the micro-batches, summing into 'into' ("acc" or "grad")
@@ -577,7 +577,8 @@ local function gen_micro(A, g)
     if pid then
       E:line(fmt("/* %s: the step on the mean of the micro-batches' gradients */", cfmt.comment(pa.name)))
       E:loop(i, pa.count, false)
-      group.update(E, {op = kind, inputs = {pid}}, {{e = i, n = pa.count, w = 1}},
+      group.update(E, {op = kind, inputs = {pid}, operands = {{id = pid, name = pa.name}}},
+        {{e = i, n = pa.count, w = 1}},
         fmt("acc->%s[%s] / %s", pa.member, i, E:lit(m)))
       E:close()
     end
@@ -662,6 +663,14 @@ end
 
 -- emit(model) -> NAME.h text, NAME.c text.
 function M.emit(model)
+  -- every elementwise op of ops.def (F_EW, emit.c's model.ew_ops) has its
+  -- expression in group.lua's F: a new one is named here, not met mid-kernel
+  for _, op in ipairs(model.ew_ops or {}) do
+    if not group.formula[op] then
+      error(fmt("group.lua: no formula for the elementwise op '%s' (ops.def F_EW): add F.%s",
+        op, op), 0)
+    end
+  end
   local A = api.collect(model)
   local c = cfmt.lines()
   api.banner(A, c, "c")

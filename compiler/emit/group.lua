@@ -2,10 +2,16 @@
 -- nodes fused into it (optimize.c), the elementwise formulas they compute,
 -- the comment that says what the kernel does, the optimizer step -- and
 -- the loop nest of a group without a product (ew_group).  gemm.lua and
--- kernels.lua build on it; emitter.lua reaches it through kernels.lua.
+-- kernels.lua build on it; emitter.lua reaches it through kernels.lua;
+-- int8.lua prints the formulas F for its float fallback.
+--
+-- A kernel reads nothing of the graph but its own nodes' tables: what it
+-- prints of the nodes they read is in each node's operand records
+-- (n.operands[k], emit.c's push_operands: id, lit, shape, batched, full,
+-- bcast, into, int, label, name, clobber).
 --
 -- The context K (emitter.lua) gives: K.T (element type), K:lit(v),
--- K:math(F, x), K:node(id), K:name(id), K:ptr(id), K:read(id, off),
+-- K:math(F, x), K:name(id), K:ptr(id), K:read(id, off),
 -- K:scratch(id), K:iname(base), K:line(s), K:directive(s), K:open(s),
 -- K:close(), K:loop(v, n, vec), K.batch, K.opt (optimizer), K:state(prefix, param
 -- id), K.upd (update locals), K.target (the target row of target.c).
@@ -37,10 +43,9 @@ local function full(K, n)
 end
 M.full = full
 
--- Strides of input k of node n over n's full index space.
+-- Strides of input k of node n over n's full index space (its record).
 local function bcast(K, n, k)
-  if n.bcast and n.bcast[k] then return n.bcast[k] end
-  return cfmt.bcast(n, K:node(n.inputs[k]))
+  return n.operands[k].bcast
 end
 
 ------------------------------------------------------------------ formulas
@@ -105,21 +110,26 @@ end
 
 ------------------------------------------------------------------ comments
 
--- How node 'id' is shown in comments: its name, a literal's value, or
--- "op#id".
-local function label(K, id)
+-- How a kernel's node is shown in comments: its name, or "op#id" (an
+-- operand's record has its label, emit.c).
+local function own_label(n)
+  return n.name or (n.op .. "#" .. n.id)
+end
+
+-- The same of node 'id', looked up: for gemm.lua (the sumsq side product's
+-- weights); the kernels of this file and kernels.lua read records instead.
+function M.label(K, id)
   local n = K:node(id)
   if is_literal(n) then return fmt("%g", n.attr[1]) end
-  return n.name or (n.op .. "#" .. id)
+  return own_label(n)
 end
-M.label = label
 
 local SYM = {add = "+", sub = "-", mul = "*", div = "/"}
 
 -- The node's computation as an expression of its inputs' labels.
 local function expr(K, n)
   local a = {}
-  for k, id in ipairs(n.inputs) do a[k] = label(K, id) end
+  for k, o in ipairs(n.operands or {}) do a[k] = o.label end
   if SYM[n.op] then return a[1] .. " " .. SYM[n.op] .. " " .. a[2] end
   if n.op == "matmul" then
     local mm = n.mm
@@ -163,9 +173,8 @@ end
 -- "[B,64] x [32,64] -> [B,32]": the non-literal inputs, then the result.
 local function shapes(K, n)
   local t = {}
-  for _, id in ipairs(n.inputs) do
-    local x = K:node(id)
-    if not is_literal(x) and x.type ~= "int" then t[#t + 1] = full_shape(K, x) end
+  for _, o in ipairs(n.operands or {}) do
+    if not o.lit and not o.int then t[#t + 1] = full_shape(K, o) end
   end
   local s = table.concat(t, " x ")
   if n.update then return s end
@@ -193,7 +202,7 @@ local function describe(K, n, prefix, shown)
   if src and shown then
     if shown[n.line] then src = nil else shown[n.line] = true end
   end
-  local head = fmt("%s%s = %s   %s", prefix, label(K, n.id), expr(K, n), shapes(K, n))
+  local head = fmt("%s%s = %s   %s", prefix, own_label(n), expr(K, n), shapes(K, n))
   if n.update then head = fmt("%s%s   %s", prefix, n.deriv or expr(K, n), shapes(K, n)) end
   if where and not n.backward and src then
     head = head .. fmt("   (%s: %s)", where, src)
@@ -253,15 +262,14 @@ local function group_body(K, root, members, vars, mmid, mmval, lrval)
   local val = {}
   if mmid then val[mmid] = mmval end
   local function operand(n, k)
-    local id = n.inputs[k]
-    if val[id] then return val[id] end
-    local x = K:node(id)
-    if is_literal(x) then return atom(K:lit(x.attr[1])) end
-    return K:read(id, cfmt.offset(vars, full(K, n), bcast(K, n, k)))
+    local o = n.operands[k]
+    if val[o.id] then return val[o.id] end
+    if o.lit then return atom(K:lit(o.lit)) end
+    return K:read(o.id, cfmt.offset(vars, full(K, n), o.bcast))
   end
   local function args(n)
     local t = {}
-    for k = 1, #n.inputs do t[k] = operand(n, k) end
+    for k = 1, #n.operands do t[k] = operand(n, k) end
     return unpack(t)
   end
   for _, m in ipairs(members) do
@@ -292,11 +300,11 @@ end
 -- of a fused build only).
 function M.update(K, u, vars, grad, decay, lrgrad)
   local o, T = K.opt, K.T
-  local pid = u.inputs[1]
+  local pid = u.operands[1].id
   local idx = cfmt.linear(vars)
   local w = fmt("%s[%s]", K:ptr(pid), idx)
   if K.accum then  -- a micro-batch (emitter.lua): sum dJ/dW (decay: its L2 term) into acc
-    local a = fmt("acc->%s[%s]", K.A.member[K:node(pid).name], idx)
+    local a = fmt("acc->%s[%s]", K.A.member[u.operands[1].name], idx)
     local g = decay and decay ~= 0 and fmt("%s + %s * %s", grad, atom(K:lit(decay)), w) or grad
     K:line(fmt("%s = first ? %s : %s + (%s);", a, g, a, g))
     return

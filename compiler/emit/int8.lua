@@ -13,6 +13,7 @@
 --    model line, the value types and the scales.
 
 local cfmt = require "cfmt"
+local group = require "group"
 local fmt = string.format
 
 local M = {}
@@ -33,27 +34,18 @@ local function array(out, ctype, name, vals, f)
   out:add("};")
 end
 
--- The C expression of float op 'op' on x (and y), as quant.c's float_op.
+-- The C expression of float op l.op on x (and y): group.lua's formula (the
+-- float build's, which quant_eval.c's apply_ew_f computes too), its
+-- literals in float and its math the C library's (the int8 build does
+-- not use gradc_rt.h's GRADC_EXPF, so the host and a device agree).
+local MATH = {EXP = "expf", TANH = "tanhf", LOG = "logf", SQRT = "sqrtf"}
+local FK = {
+  lit = function(_, v) return flit(v) end,
+  math = function(_, f, x) return MATH[f] .. "(" .. x .. ")" end,
+}
 local function float_expr(l, x, y)
-  local op, c0, c1 = l.op, flit(l.c0), flit(l.c1)
-  if op == "add" then return x .. " + " .. y end
-  if op == "sub" then return x .. " - " .. y end
-  if op == "mul" then return x .. " * " .. y end
-  if op == "div" then return x .. " / " .. y end
-  if op == "neg" then return "-" .. x end
-  if op == "scale" then return c0 .. " * " .. x end
-  if op == "relu" then return fmt("%s > 0 ? %s : 0.0f", x, x) end
-  if op == "leaky_relu" then return fmt("%s > 0 ? %s : %s * %s", x, x, c0, x) end
-  if op == "sigmoid" then return fmt("1.0f / (1.0f + expf(-%s))", x) end
-  if op == "tanh" then return fmt("tanhf(%s)", x) end
-  if op == "exp" then return fmt("expf(%s)", x) end
-  if op == "log" then return fmt("logf(%s)", x) end
-  if op == "sqrt" then return fmt("sqrtf(%s)", x) end
-  if op == "abs" then return fmt("fabsf(%s)", x) end
-  if op == "clip" then
-    return fmt("%s < %s ? %s : %s > %s ? %s : %s", x, c0, c0, x, c1, c1, x)
-  end
-  error("int8.lua: no float form of " .. tostring(op), 0)
+  local f = group.formula[l.op] or error("int8.lua: no float form of " .. tostring(l.op), 0)
+  return f(FK, {attr = {l.c0, l.c1}}, x, y)
 end
 
 local function header(Q)
@@ -72,17 +64,7 @@ local function header(Q)
   h:addf(" * out sample by sample.  Arena: NULL uses a static one; or pass %s_INFER_ARENA_BYTES", P)
   h:add(" * bytes aligned to 4.  Returns GRADC_OK.")
   h:add(" */")
-  h:addf("#ifndef %s_H", P)
-  h:addf("#define %s_H", P)
-  h:add("")
-  h:add("#include <stdint.h>")
-  h:add("")
-  h:add("#include \"gradc_rt.h\"")
-  h:add("")
-  h:add("#ifdef __cplusplus")
-  h:add("extern \"C\" {")
-  h:add("#endif")
-  h:add("")
+  cfmt.header_open(h, P .. "_H", {"<stdint.h>", '"gradc_rt.h"'})
   h:addf("#define %s_BATCH %d", P, Q.batch)
   h:addf("#define %s_INT8 1 /* an int8 build */", P)
   for _, v in ipairs(Q.inputs) do
@@ -105,11 +87,7 @@ local function header(Q)
   h:add("")
   h:addf("int %s_infer(%s);", P, Q.sig)
   h:add("")
-  h:add("#ifdef __cplusplus")
-  h:add("}")
-  h:add("#endif")
-  h:add("")
-  h:addf("#endif /* %s_H */", P)
+  cfmt.header_close(h, P .. "_H")
   return h:text()
 end
 

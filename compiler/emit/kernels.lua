@@ -15,6 +15,8 @@
 -- Each fused node becomes a `const` local in the loop body, named after the
 -- node, so the body reads like the math; operands are array reads at
 -- offsets derived from the broadcast strides (cfmt.offset), or literals.
+-- What a kernel prints of the nodes it reads comes from its node's operand
+-- records (n.operands, emit.c): no kernel here looks another node up.
 -- The context K is emitter.lua's (see group.lua's header).
 
 local cfmt = require "cfmt"
@@ -27,7 +29,7 @@ for k, v in pairs(group) do M[k] = v end  -- emitter.lua's view: one module
 local fmt = string.format
 local atom, bcast, ew_group, expr, full = group.atom, group.bcast, group.ew_group,
   group.expr, group.full
-local is_literal, label, LOOP_NAMES = group.is_literal, group.label, group.LOOP_NAMES
+local LOOP_NAMES = group.LOOP_NAMES
 local halves, matmul_group = gemm.halves, gemm.matmul_group
 
 ------------------------------------------------------------------ kernels
@@ -59,8 +61,7 @@ end
 
 -- x[..] of input k of n at the element given by vars.
 local function at(K, n, k, vars)
-  local id = n.inputs[k]
-  return K:read(id, cfmt.offset(vars, full(K, n), bcast(K, n, k)))
+  return K:read(n.operands[k].id, cfmt.offset(vars, full(K, n), bcast(K, n, k)))
 end
 
 -- mx = max over the row of input k (numerically stable softmax).
@@ -198,15 +199,16 @@ local function lane_sum(K, m, g, term)
   return halves(K, s, l)
 end
 
--- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones (at
--- least 2 V elements) sum in independent lanes (lane_sum): V of them, 4 V
--- past 8 V elements, so several vector additions are in flight.
+-- Per-sample reductions to a scalar: sum, mean, sumsq.  Long ones sum in
+-- n.groups groups of V independent lanes (lane_sum; kernel.c's
+-- reduce_groups: 1 from 2 V elements, 4 past 8 V), so several vector
+-- additions are in flight.
 local function reduction(K, n)
   if K.sq[n.id] then  -- summed by the product reading the same weights (lane_product)
     K:line(fmt("%s[0] = %s;", K:ptr(n.id), K.sq[n.id]))
     return
   end
-  local x = K:node(n.inputs[1])
+  local x = n.operands[1]
   local m = cfmt.numel(x.shape)
   local nrow = cfmt.numel(full(K, n))
   local b, e, acc = K:iname("b"), K:iname("j"), K:iname("acc")
@@ -218,8 +220,8 @@ local function reduction(K, n)
     return v
   end
   local sum
-  if m >= 2 * K.block then
-    sum = lane_sum(K, m, m >= 8 * K.block and 4 or 1, term)
+  if n.groups > 0 then  -- kernel.c's reduce_groups
+    sum = lane_sum(K, m, n.groups, term)
   else
     K:line(fmt("%s %s = %s;", K.T, acc, K:lit(0)))
     if m > 1 then K:loop(e, m) end
@@ -240,7 +242,7 @@ kernel.sumsq = reduction
 
 -- The mean over the batch, element by element of the per-sample shape.
 kernel.batch_mean = function(K, n)
-  local x = K:node(n.inputs[1])
+  local x = n.operands[1]
   local m = cfmt.numel(n.shape)
   local nb = x.batched and K.batch or 1
   local e, b, acc = K:iname("j"), K:iname("b"), K:iname("acc")
@@ -257,8 +259,8 @@ end
 -- Sum the input down to this node's shape: zero, then accumulate over the
 -- input's index space in order (eval.c's order, so results match it).
 kernel.reduce_to = function(K, n)
-  local x = K:node(n.inputs[1])
-  local xd = full(K, x)
+  local x = n.operands[1]
+  local xd = x.full
   local out = cfmt.numel(full(K, n))
   local y = K:ptr(n.id)
   local z = K:iname("i")
@@ -269,7 +271,7 @@ kernel.reduce_to = function(K, n)
   else
     K:line(fmt("%s[0] = %s;", y, K:lit(0)))
   end
-  local D = cfmt.merge_dims(xd, {cfmt.contiguous(xd), cfmt.bcast(x, n)})
+  local D = n.loops  -- kernel.c's reduce_loops: contiguous dimensions merged
   local P = cfmt.contiguous(D)
   local vars = {}
   for k = 1, #D do
@@ -277,14 +279,14 @@ kernel.reduce_to = function(K, n)
     K:loop(vars[k].e, D[k])
   end
   if #D == 0 then K:open("") end
-  K:line(fmt("%s[%s] += %s;", y, cfmt.offset(vars, xd, cfmt.bcast(x, n)),
+  K:line(fmt("%s[%s] += %s;", y, cfmt.offset(vars, xd, x.into),
     K:read(x.id, cfmt.linear(vars))))
   for _ = 1, math.max(#D, 1) do K:close() end
 end
 
 -- Per-sample 2-D transpose.
 kernel.transpose = function(K, n)
-  local x = K:node(n.inputs[1])
+  local x = n.operands[1]
   local a, c = x.shape[1], x.shape[2]
   local nb = n.batched and K.batch or 1
   local b, i, j = K:iname("b"), K:iname("i"), K:iname("j")
@@ -300,14 +302,14 @@ kernel.transpose = function(K, n)
   K:close()
 end
 
--- Loops over the samples of a per-sample loss: body(b or nil, label expr).
+-- Loops over the samples of a per-sample loss: body(b or nil, label expr);
+-- 'lab' the label's operand record.
 local function per_sample(K, n, lab, body)
   local nb = n.batched and K.batch or 1
   local b = nb > 1 and K:iname("b") or nil
   if b then K:loop(b, nb) else K:open("") end
-  local yl = K:node(lab)
   local c = K:iname("c")
-  K:line(fmt("const int32_t %s = %s;", c, K:read(lab, yl.batched and b or "0")))
+  K:line(fmt("const int32_t %s = %s;", c, K:read(lab.id, lab.batched and b or "0")))
   body(b, c)
   K:close()
 end
@@ -317,8 +319,8 @@ end
 -- x's buffer and its gradient needs no exp (PyTorch keeps the softmax
 -- likewise).
 kernel.cross_entropy = function(K, n)
-  local lo, lab = n.inputs[1], n.inputs[2]
-  local x = K:node(lo)
+  local x, lab = n.operands[1], n.operands[2]
+  local lo = x.id
   local m = x.shape[1]
   local share = n.clobber == 1
   per_sample(K, n, lab, function(b, c)
@@ -355,10 +357,10 @@ end
 -- max) in x's buffer (no exp; the sum before any write, so the gradient
 -- may overwrite x).
 kernel.cross_entropy_grad = function(K, n)
-  local lo, lab, loss = n.inputs[2], n.inputs[3], n.inputs[4]
-  local x = K:node(lo)
+  local x, lab, loss = n.operands[2], n.operands[3], n.operands[4]
+  local lo = x.id
   local m = x.shape[1]
-  local shared = K:node(loss).clobber == 1
+  local shared = loss.clobber == 1
   per_sample(K, n, lab, function(b, c)
     local base = x.batched and b and cfmt.term(b, m) or nil
     local function xr(jj) return K:read(lo, cfmt.sum({base, jj}, 2)) end
@@ -371,15 +373,15 @@ kernel.cross_entropy_grad = function(K, n)
       K:close()
       p = fmt("%s / %s", xr(j), sum)
     else
-      local ln = K:node(loss)
-      K:line(fmt("const %s %s = %s + %s;", K.T, lse, K:read(loss, ln.batched and b or "0"), xr(c)))
+      K:line(fmt("const %s %s = %s + %s;", K.T, lse, K:read(loss.id, loss.batched and b or "0"),
+        xr(c)))
       p = K:math("EXP", xr(j) .. " - " .. lse)
     end
     local vars = {}
     if b then vars[1] = {e = b, n = K.batch, w = m} end
     vars[#vars + 1] = {e = j, n = m, w = 1}
-    local dl = K:node(n.inputs[1])
-    local dlv = is_literal(dl) and atom(K:lit(dl.attr[1])) or at(K, n, 1, vars)
+    local dl = n.operands[1]
+    local dlv = dl.lit and atom(K:lit(dl.lit)) or at(K, n, 1, vars)
     K:loop(j, m, true)
     K:line(fmt("%s[%s] = %s * (%s - (%s)(%s == %s));", K:ptr(n.id), cfmt.linear(vars),
       dlv, p, K.T, j, c))
@@ -389,7 +391,7 @@ end
 
 -- E = mean((a - b)^2) per sample.
 kernel.mse = function(K, n)
-  local a, bn = K:node(n.inputs[1]), K:node(n.inputs[2])
+  local a, bn = n.operands[1], n.operands[2]
   local m = cfmt.numel(a.shape)
   local nb = n.batched and K.batch or 1
   local s, e, acc, d = K:iname("b"), K:iname("j"), K:iname("acc"), K:iname("d")

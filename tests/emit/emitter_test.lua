@@ -1,6 +1,7 @@
 -- emitter_test.lua: the emitter on hand-made graphs (plain tables, as
 -- emit.c builds them), run by tests/test_emit.c.  Returns {name, fn} pairs.
 local emitter = require "emitter"
+local cfmt = require "cfmt"
 
 local T = {}
 local function test(name, fn) T[#T + 1] = {name, fn} end
@@ -34,6 +35,22 @@ local function node(t)
   return t
 end
 
+-- Each node's operand records, as emit.c's push_operands makes them (the
+-- kernels read no other node's table).
+local function operands(nodes)
+  for _, n in ipairs(nodes) do
+    n.operands = {}
+    for k, id in ipairs(n.inputs) do
+      local x = nodes[id + 1]
+      local lit = x.op == "const" or x.op == "fill"
+      n.operands[k] = {id = id, lit = lit and x.attr[1] or nil, shape = x.shape,
+        batched = x.batched, full = cfmt.full(x, 2), bcast = n.bcast and n.bcast[k] or cfmt.bcast(n, x),
+        int = x.type == "int", label = lit and string.format("%g", x.attr[1]) or x.name or
+        (x.op .. "#" .. id), name = x.name, clobber = x.clobber or -1}
+    end
+  end
+end
+
 -- h = relu(W @ x + b) over a batch of 2, as one inference graph; 'fuse'
 -- decides whether the product and the add run in the relu's loop, 'mm'
 -- overrides the product's layout.
@@ -57,6 +74,7 @@ local function tiny(fuse, mm, n)
       members = fuse and {3, 4} or nil,  -- emit.c lists a root's fused nodes
       loops = not fuse and {2 * n} or nil, unroll = false},
   }
+  operands(nodes)
   return {
     name = "tiny", model = "tiny", source = "tiny.nn", version = "test", batch = 2,
     batch_flag = 0, f64 = false, infer_only = true, no_fuse = not fuse, align = 64,
@@ -119,6 +137,14 @@ test("output is byte-identical from run to run", function()
   local h1, c1 = emitter.emit(tiny(true))
   local h2, c2 = emitter.emit(tiny(true))
   assert(h1 == h2 and c1 == c2, "two runs differ")
+end)
+
+test("an elementwise op of ops.def without a formula in group.lua is named", function()
+  local m = tiny(true)
+  m.ew_ops = {"relu", "softplus"}  -- emit.c lists every F_EW op
+  local ok, err = pcall(emitter.emit, m)
+  assert(not ok, "no error")
+  has(err, "no formula for the elementwise op 'softplus' (ops.def F_EW): add F.softplus")
 end)
 
 return T
