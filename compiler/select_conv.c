@@ -76,6 +76,70 @@ static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
 	n->mm.n_tile = nv;
 }
 
+/* The strided input gradient's geometry (conv2d_dx with a stride or a
+ * dilation other than 1; emit/conv_dx.lua computes the same): dx column
+ * wi = sw m - pl + r for phase r < sw and m in [mlo, mhi); tap v feeds
+ * phase v dw % sw from dy column m - v dw / sw.  The buffer holds, for
+ * each of the co channels of dy, nu rows of dy (the most taps u any dx
+ * row takes: u dh = hi + pt mod sh) padded p zeros left: row = p +
+ * max(wo, mhi) elements. */
+static int64_t strided_dx_row(const Window *w, int64_t wi_, int64_t wo, int64_t *nu)
+{
+	int64_t mlo = w->pl / w->sw, mhi = (wi_ + w->pl + w->sw - 1) / w->sw;
+	int64_t smax = (int64_t)(w->kw - 1) * w->dw / w->sw;
+	int64_t p = smax > mlo ? smax - mlo : 0;
+	*nu = 0;
+	for (int t = 0; t < w->sh; t++) {
+		int64_t k = 0;
+		for (int u = 0; u < w->kh; u++)
+			k += (t - (int64_t)u * w->dh) % w->sh == 0;
+		if (k > *nu)
+			*nu = k;
+	}
+	return p + (wo > mhi ? wo : mhi);
+}
+
+/* conv2d_dx with a stride or a dilation (the stride-phase tile,
+ * emit/conv_dx.lua): each tap adds to one of the sw column phases, so the
+ * tile is MR input channels by sw phases by NR vectors (columns on a
+ * scalar FPU) of each phase: vectors NR = 1 and MR = half the registers /
+ * sw (AVX-512 8 for stride 2, AVX2 4); scalar NR = 4 / sw columns (at
+ * least 1) and MR = 3-5 (a divisor of C_in), within 20 accumulators.
+ * The buffer (co x nu padded rows of dy) within twice the shape's stack,
+ * else the row form on that shape.  Returns whether any shape has it. */
+static bool strided_dx_tiles(const Graph *g, Node *n, const Target **v, int nv)
+{
+	const Node *dy = &g->node[n->in[0]];
+	int64_t es = dt_bytes(n->dtype), sw = n->win.sw;
+	int64_t c = n->shape.dim[0], co = dy->shape.dim[0], nu;
+	int64_t row = strided_dx_row(&n->win, n->shape.dim[2], dy->shape.dim[2], &nu);
+	bool any = false;
+	for (int k = 0; k < nv; k++) {
+		struct Tile *tl = &n->mm.tile[k];
+		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		*tl = (struct Tile){.form = FORM_SIMPLE, .kernels = v[k]->kernels};
+		if (co * nu * row * es > 2 * v[k]->stack_bytes)
+			continue;
+		*tl = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .nr = 1,
+		                    .kernels = v[k]->kernels};
+		if (V > 1) {
+			tl->mr = v[k]->vec_regs / 2 / sw;
+		} else {
+			tl->nr = 4 / sw > 1 ? 4 / sw : 1;
+			int64_t cols = sw * tl->nr;
+			tl->mr = 20 / cols < 4 ? 20 / cols : 4;
+			for (int64_t d = 5; d >= 3; d--)
+				if (c % d == 0 && d * cols <= 20) {
+					tl->mr = d;
+					break;
+				}
+		}
+		tl->mr = tl->mr < 1 ? 1 : tl->mr > c ? c : tl->mr;
+		any = true;
+	}
+	return any;
+}
+
 void select_conv(Graph *g, bool fuse)
 {
 	const Target *v[MAX_VARIANTS];
@@ -97,8 +161,10 @@ void select_conv(Graph *g, bool fuse)
 		int64_t sw = w->sw, pl = w->pl, pr = w->pr;
 		int64_t kh = w->kh;
 		if (n->op == OP_CONV2D_DX) {
-			if (w->sh != 1 || w->sw != 1 || w->dh != 1 || w->dw != 1)
+			if (w->sh != 1 || w->sw != 1 || w->dh != 1 || w->dw != 1) {
+				n->mm.n_tile = strided_dx_tiles(g, n, v, nv) ? nv : 0;
 				continue;
+			}
 			/* padded as the transposed convolution: kw - 1 - pl left and the
 			 * rest right, so that the output is dx's width */
 			pl = w->kw - 1 - w->pl;

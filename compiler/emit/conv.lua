@@ -632,6 +632,10 @@ local function tile_dw(K, root, members, p, t)
   K:close()
 end
 
+-- for conv_dx.lua (the strided input gradient's tile form)
+M.helpers = {geometry = geometry, at = at, plus = plus, vars_of = vars_of, loop0 = loop0,
+  channel_blocks = channel_blocks}
+
 local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
 local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}
 
@@ -647,8 +651,11 @@ function M.conv_group(K, root, members, p)
       K:directive(n == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
         n < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
     end
+    local k = p.win
     if t.form == "tile" and p.op == "conv2d_dw" then
       tile_dw(K, root, members, p, t)
+    elseif t.form == "tile" and p.op == "conv2d_dx" and k.sh * k.sw * k.dh * k.dw > 1 then
+      require("conv_dx").tile_dx(K, root, members, p, t, M.helpers)
     elseif t.form == "tile" then
       tile_conv(K, root, members, p, t, TILE_GEO[p.op](K, p))
     else
