@@ -65,13 +65,21 @@ static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, 
  * accumulators, within half the registers (its buffer is one padded row) */
 static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
 {
-	int64_t es = dt_bytes(n->dtype), co = g->node[n->in[0]].shape.dim[0];
+	const Window *w = &n->win;
+	const Node *dy = &g->node[n->in[0]], *x = &g->node[n->in[1]];
+	int64_t es = dt_bytes(n->dtype), co = dy->shape.dim[0], ho = dy->shape.dim[1];
+	int64_t row = (x->shape.dim[2] + w->pl + w->pr + w->sw - 1) / w->sw * w->sw;
 	for (int k = 0; k < nv; k++) {
 		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
 		int64_t mr = v[k]->vec_regs / 2 / n->win.kw;
 		mr = mr < 1 ? 1 : mr > co ? co : mr;
 		n->mm.tile[k] = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = mr, .nr = 1,
 		                              .kernels = v[k]->kernels};
+		/* vectors: a sample's ho padded rows buffered at once (kc), so no
+		 * row is read right after its copy (a store-forwarding stall on
+		 * x86), where they fit within twice the shape's stack */
+		if (V > 1 && ho * row * es <= 2 * v[k]->stack_bytes)
+			n->mm.tile[k].kc = ho;
 	}
 	n->mm.n_tile = nv;
 }

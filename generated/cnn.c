@@ -3234,8 +3234,8 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 30; o0 += 5) {
@@ -3252,27 +3252,31 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
 								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
 								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
@@ -3417,18 +3421,22 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						for (int wi = 0; wi < 4; wi++) {
-							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
 							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
 							a[0][l] += d0 * x0;
 							a[3][l] += d1 * x0;
-							const cnn_real x1 = xr[1 + l];
+							const cnn_real x1 = xr[i * 6 + 1 + l];
 							a[1][l] += d0 * x1;
 							a[4][l] += d1 * x1;
-							const cnn_real x2 = xr[2 + l];
+							const cnn_real x2 = xr[i * 6 + 2 + l];
 							a[2][l] += d0 * x2;
 							a[5][l] += d1 * x2;
 						}
@@ -3681,8 +3689,8 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	}
 #else
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 32; o0 += 2) {
@@ -3699,18 +3707,22 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 							}
@@ -3813,8 +3825,8 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 15; o0 += 5) {
@@ -3831,27 +3843,31 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
 								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
 								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
@@ -3996,15 +4012,19 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
 							a[0][l] += d0 * x0;
-							const cnn_real x1 = xr[1 + l];
+							const cnn_real x1 = xr[i * 10 + 1 + l];
 							a[1][l] += d0 * x1;
-							const cnn_real x2 = xr[2 + l];
+							const cnn_real x2 = xr[i * 10 + 2 + l];
 							a[2][l] += d0 * x2;
 						}
 					}
@@ -4213,8 +4233,8 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	}
 #else
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 16; o0 += 2) {
@@ -4231,18 +4251,22 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 							}
@@ -6059,8 +6083,8 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 30; o0 += 5) {
@@ -6077,27 +6101,31 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
 								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
 								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
@@ -6242,18 +6270,22 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						for (int wi = 0; wi < 4; wi++) {
-							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
 							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
 							a[0][l] += d0 * x0;
 							a[3][l] += d1 * x0;
-							const cnn_real x1 = xr[1 + l];
+							const cnn_real x1 = xr[i * 6 + 1 + l];
 							a[1][l] += d0 * x1;
 							a[4][l] += d1 * x1;
-							const cnn_real x2 = xr[2 + l];
+							const cnn_real x2 = xr[i * 6 + 2 + l];
 							a[2][l] += d0 * x2;
 							a[5][l] += d1 * x2;
 						}
@@ -6506,8 +6538,8 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	}
 #else
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 32; o0 += 2) {
@@ -6524,18 +6556,22 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 							}
@@ -6909,8 +6945,8 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 15; o0 += 5) {
@@ -6927,27 +6963,31 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
 								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
 								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
@@ -7092,15 +7132,19 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
 							a[0][l] += d0 * x0;
-							const cnn_real x1 = xr[1 + l];
+							const cnn_real x1 = xr[i * 10 + 1 + l];
 							a[1][l] += d0 * x1;
-							const cnn_real x2 = xr[2 + l];
+							const cnn_real x2 = xr[i * 10 + 2 + l];
 							a[2][l] += d0 * x2;
 						}
 					}
@@ -7309,8 +7353,8 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	}
 #else
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 16; o0 += 2) {
@@ -7327,18 +7371,22 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 							}

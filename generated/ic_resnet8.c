@@ -1485,8 +1485,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -1656,8 +1659,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -1779,8 +1785,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -1856,8 +1865,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -1966,8 +1978,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -2367,8 +2382,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -2533,8 +2551,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -2625,8 +2646,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -2702,8 +2726,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -2812,8 +2839,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -4617,8 +4647,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -4788,8 +4821,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -4911,8 +4947,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -4988,8 +5027,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -5098,8 +5140,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -5499,8 +5544,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -5665,8 +5713,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -5757,8 +5808,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -5834,8 +5888,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -5944,8 +6001,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -6666,8 +6726,8 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	 */
 #if GRADC_KERNELS == 3
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 60; o0 += 5) {
@@ -6684,27 +6744,31 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
 								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
 								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
 								a_[6][l] += d2 * x0_;
 								a_[9][l] += d3 * x0_;
 								a_[12][l] += d4 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
 								a_[7][l] += d2 * x1_;
 								a_[10][l] += d3 * x1_;
 								a_[13][l] += d4 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 								a_[8][l] += d2 * x2_;
@@ -6849,24 +6913,28 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
 							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
 							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
 							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
-							const ic_resnet8_real x0_ = xr[0 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 							a_[0][l] += d0 * x0_;
 							a_[3][l] += d1 * x0_;
 							a_[6][l] += d2 * x0_;
 							a_[9][l] += d3 * x0_;
-							const ic_resnet8_real x1_ = xr[1 + l];
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 							a_[1][l] += d0 * x1_;
 							a_[4][l] += d1 * x1_;
 							a_[7][l] += d2 * x1_;
 							a_[10][l] += d3 * x1_;
-							const ic_resnet8_real x2_ = xr[2 + l];
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 							a_[2][l] += d0 * x2_;
 							a_[5][l] += d1 * x2_;
 							a_[8][l] += d2 * x2_;
@@ -7207,8 +7275,8 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #else
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 64; o0 += 2) {
@@ -7225,18 +7293,22 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 							}
@@ -8633,8 +8705,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -8804,8 +8879,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -8927,8 +9005,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -9004,8 +9085,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -9114,8 +9198,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -9515,8 +9602,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -9681,8 +9771,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -9773,8 +9866,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -9850,8 +9946,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -9960,8 +10059,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -10678,8 +10780,8 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	 */
 #if GRADC_KERNELS == 3
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 60; o0 += 5) {
@@ -10696,27 +10798,31 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
 								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
 								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
 								a_[6][l] += d2 * x0_;
 								a_[9][l] += d3 * x0_;
 								a_[12][l] += d4 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
 								a_[7][l] += d2 * x1_;
 								a_[10][l] += d3 * x1_;
 								a_[13][l] += d4 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 								a_[8][l] += d2 * x2_;
@@ -10846,24 +10952,28 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
 							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
 							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
 							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
-							const ic_resnet8_real x0_ = xr[0 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 							a_[0][l] += d0 * x0_;
 							a_[3][l] += d1 * x0_;
 							a_[6][l] += d2 * x0_;
 							a_[9][l] += d3 * x0_;
-							const ic_resnet8_real x1_ = xr[1 + l];
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 							a_[1][l] += d0 * x1_;
 							a_[4][l] += d1 * x1_;
 							a_[7][l] += d2 * x1_;
 							a_[10][l] += d3 * x1_;
-							const ic_resnet8_real x2_ = xr[2 + l];
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 							a_[2][l] += d0 * x2_;
 							a_[5][l] += d1 * x2_;
 							a_[8][l] += d2 * x2_;
@@ -11165,8 +11275,8 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #else
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
 		for (int o0 = 0; o0 < 64; o0 += 2) {
@@ -11183,18 +11293,22 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 							}

@@ -217,8 +217,11 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -365,8 +368,11 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -654,8 +660,11 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -2569,8 +2578,11 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -2717,8 +2729,11 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -3006,8 +3021,11 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -5404,8 +5422,11 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -5552,8 +5573,11 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -5841,8 +5865,11 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {

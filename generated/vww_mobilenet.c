@@ -433,8 +433,11 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			{
@@ -774,8 +777,11 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 8; o0 += 4) {
@@ -4790,8 +4796,11 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			{
@@ -5131,8 +5140,11 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 8; o0 += 4) {
@@ -9436,8 +9448,11 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			{
@@ -9777,8 +9792,11 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 8; o0 += 4) {
