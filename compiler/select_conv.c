@@ -52,6 +52,7 @@ static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, 
 				break;
 			}
 		tl->nr = 4;
+		tl->mb = 1;  /* reads its input in place: no buffer */
 	} else {
 		tl->mr = acc / 2;
 		int64_t vecs = (wo + V - 1) / V;
@@ -190,7 +191,7 @@ void select_conv(Graph *g, bool fuse)
 		bool any = false;
 		for (int k = 0; k < nv; k++) {
 			struct Tile *tl = &n->mm.tile[k];
-			if (buf <= 2 * v[k]->stack_bytes) {
+			if (buf <= 2 * v[k]->stack_bytes || v[k]->tile_bytes <= es) {
 				conv_tile(tl, v[k], es, co, wo);
 				any = true;
 			} else {  /* the row form on this shape */

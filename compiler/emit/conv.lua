@@ -521,7 +521,7 @@ local function forward_geometry(K, p)
   local KK = q.cg * k.kh * k.kw
   return {nb = q.nb, xb = q.xb, x = p.inputs[1], wt = p.inputs[2], cin = q.c, h = q.h, w = q.w,
     co = q.co, ho = q.ho, wo = q.wo, kh = k.kh, kw = k.kw, sh = k.sh, sw = k.sw, dh = k.dh,
-    dw = k.dw, pt = k.pt, pl = k.pl, pr = k.pr,
+    dw = k.dw, pt = k.pt, pl = k.pl, pr = k.pr, wv = 1,
     widx = function(r, c, u, v)
       return sum({cfmt.term(r, KK), cfmt.term(c, k.kh * k.kw), cfmt.term(u, k.kw),
         v ~= 0 and tostring(v) or nil})
@@ -538,7 +538,7 @@ local function dx_geometry(K, p)
   local pl = k.kw - 1 - k.pl
   return {nb = q.nb, xb = q.yb, x = p.inputs[1], wt = p.inputs[2], cin = q.co, h = q.ho,
     w = q.wo, co = q.c, ho = q.h, wo = q.w, kh = k.kh, kw = k.kw, sh = 1, sw = 1, dh = 1, dw = 1,
-    pt = k.kh - 1 - k.pt, pl = pl, pr = q.w - 1 + k.kw - q.wo - pl,
+    pt = k.kh - 1 - k.pt, pl = pl, pr = q.w - 1 + k.kw - q.wo - pl, wv = -1,
     widx = function(r, c, u, v)
       -- o = c, the flipped tap (kh - 1 - u, kw - 1 - v) of channel r
       return plus(sum({cfmt.term(c, q.c * k.kh * k.kw), cfmt.term(r, k.kh * k.kw),
@@ -585,17 +585,18 @@ local function tile_dw(K, root, members, p, t)
     K:close()
     K:close()
     loop0(K, b, q.nb)
-    local function row_i()
+    local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
+    local function row_i(copy)
       K:loop(i, q.ho)
+      if not copy and not need then return end
       K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(uv, k.dh)}),
         -k.pt)))
-      local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
       if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
     end
     -- input row hi into row i of the buffer (ROWS > 1: the sample's rows
     -- first, then the sums: a row read right after it is written made
     -- every load wait for the copy's stores on x86, ~10% of resnet8's step)
-    row_i()
+    row_i(true)
     split_row(K, wi, q.w, k.pl, sw, NP, function(dst, col)
       local src = at({q.xb and q.nb > 1 and b or nil, cv, hi, col}, {q.nb, q.c, q.h, q.w})
       if ROWS > 1 then dst = sum({cfmt.term(i, ROW), dst}) end
@@ -603,7 +604,7 @@ local function tile_dw(K, root, members, p, t)
     end)
     if ROWS > 1 then
       K:close()
-      row_i()
+      row_i(false)
     end
     -- chunks of nl columns, then the rest
     local function chunk(j0, n)
@@ -689,6 +690,8 @@ function M.conv_group(K, root, members, p)
       tile_dw(K, root, members, p, t)
     elseif t.form == "tile" and p.op == "conv2d_dx" and k.sh * k.sw * k.dh * k.dw > 1 then
       require("conv_dx").tile_dx(K, root, members, p, t, M.helpers)
+    elseif t.form == "tile" and t.mb == 1 then  -- a scalar FPU's, reading in place
+      require("conv_scalar").tile_direct(K, root, members, p, t, TILE_GEO[p.op](K, p), M.helpers)
     elseif t.form == "tile" then
       tile_conv(K, root, members, p, t, TILE_GEO[p.op](K, p))
     else

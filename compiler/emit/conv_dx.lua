@@ -77,7 +77,7 @@ function M.tile_dx(K, root, members, p, t, h)
   h.loop0(K, b, q.nb)
   K:loop(hi, q.h)
   -- the taps u of row hi and their dy rows
-  K:line(fmt("int %s[%d];", us, g.NU))
+  K:line(fmt("int %s[%d] = {0};", us, g.NU))
   K:line(fmt("int %s = 0;", nu))
   K:loop(uu, k.kh)
   K:line(fmt("const int %s = %s;", tt, plus(fmt("%s - %s", hi, cfmt.term(uu, k.dh)), k.pt)))
