@@ -1,9 +1,10 @@
 /* select_conv.c: the register tiles of the convolutions, for the target.
  *
  * Requires: select_kernels (pointwise convolutions are products by then).
- * Fills:    for a conv2d and a conv2d_dx computed in the tile form, one
- *           kernel record per register shape of the target in Node.mm.tile
- *           (n_tile; form FORM_TILE, lanes v, register tile mr x nr, the
+ * Fills:    for a conv2d, conv2d_dx and conv2d_dw computed in the tile
+ *           form, one kernel record per register shape of the target in
+ *           Node.mm.tile (n_tile; form FORM_TILE, lanes v, register tile
+ *           mr x nr, mb 1: read in place, kc: rows buffered, the
  *           GRADC_KERNELS it is compiled under).  n_tile 0: the row form.
  *           emit/conv.lua prints what is chosen here and decides nothing.
  *
@@ -19,15 +20,28 @@
  * in place, no copy), padded kh - 1 - pt above (and so on).  The weight
  * gradient (conv2d_dw) sums over pixels: tiles of MR output channels by
  * the kw taps of one (c, u), V lanes along the output row, a padded input
- * row on the stack; MR = half the registers / kw (AVX-512 5 for 3x3,
- * AVX2 2, a scalar FPU 5).
+ * row on the stack; MR = (registers - 1) / (kw + 1) on vectors (AVX-512
+ * 7 for 3x3, AVX2 3: MR x kw sums, MR values of dy and one of the row in
+ * registers; AVX2 was 2, 20% slower), half the registers / kw on a scalar
+ * FPU (5).
+ *
+ * On a vector shape the weight gradient buffers all ho rows of a sample
+ * (kc = ho) where they fit twice the shape's stack, so that no row is
+ * read right after its copy (a store-forwarding stall on x86).
+ *
+ * The input gradient of a strided or dilated convolution is its own tile
+ * (strided_dx_tiles, emit/conv_dx.lua): a stride-phase decomposition, each
+ * dx column phase a stride-1 correlation of dy with its sub-kernel.
+ *
+ * On a scalar FPU (V = 1) the forward and stride-1 dx tiles read their
+ * input in place (mb = 1, emit/conv_scalar.lua): no buffer (scalar loads
+ * take any stride or offset), so every layer has the tile form there.
  *
  * Chosen when the kernel is fused (not --no-fuse), has one group (the
- * depthwise and grouped ones keep the row form), the buffer fits twice the
- * shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape where
- * it does not keeps the row form, FORM_SIMPLE in its record) and, for
- * conv2d_dx, stride and dilation are 1.  Tiles (accumulators: half the
- * registers):
+ * depthwise and grouped ones keep the row form) and the buffer fits twice
+ * the shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape
+ * where it does not keeps the row form, FORM_SIMPLE in its record).
+ * Tiles (accumulators: half the registers):
  *   vectors (V > 1)  MR = 8 channels by NR = 2 vectors on 32 registers
  *                    (AVX-512), 4 by 2 on 16 (AVX2); NR no more than the
  *                    row's vectors;
@@ -72,7 +86,9 @@ static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
 	int64_t row = (x->shape.dim[2] + w->pl + w->pr + w->sw - 1) / w->sw * w->sw;
 	for (int k = 0; k < nv; k++) {
 		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
-		int64_t mr = v[k]->vec_regs / 2 / n->win.kw;
+		/* vectors: MR x kw accumulators, MR values of dy and one of the
+		 * row in the registers; a scalar FPU: half its registers */
+		int64_t mr = V > 1 ? (v[k]->vec_regs - 1) / (n->win.kw + 1) : v[k]->vec_regs / 2 / n->win.kw;
 		mr = mr < 1 ? 1 : mr > co ? co : mr;
 		n->mm.tile[k] = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = mr, .nr = 1,
 		                              .kernels = v[k]->kernels};

@@ -3643,11 +3643,11 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 30; o0 += 5) {
+		for (int o0 = 0; o0 < 28; o0 += 7) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][4];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][4];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -3669,24 +3669,32 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
 								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
+								const cnn_real d5 = t36[b * 512 + (o0 + 5) * 16 + i * 4 + l];
+								const cnn_real d6 = t36[b * 512 + (o0 + 6) * 16 + i * 4 + l];
 								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
 								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
 								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -3810,13 +3818,61 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[6][4];
-				for (int e = 0; e < 6; e++) {
+				cnn_real a[12][4];
+				for (int e = 0; e < 12; e++) {
 					GRADC_VECTOR for (int l = 0; l < 4; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -3833,17 +3889,25 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
-							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
-							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real d0 = t36[b * 512 + 28 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (28 + 1) * 16 + i * 4 + l];
+							const cnn_real d2 = t36[b * 512 + (28 + 2) * 16 + i * 4 + l];
+							const cnn_real d3 = t36[b * 512 + (28 + 3) * 16 + i * 4 + l];
 							const cnn_real x0 = xr[i * 6 + 0 + l];
 							a[0][l] += d0 * x0;
 							a[3][l] += d1 * x0;
+							a[6][l] += d2 * x0;
+							a[9][l] += d3 * x0;
 							const cnn_real x1 = xr[i * 6 + 1 + l];
 							a[1][l] += d0 * x1;
 							a[4][l] += d1 * x1;
+							a[7][l] += d2 * x1;
+							a[10][l] += d3 * x1;
 							const cnn_real x2 = xr[i * 6 + 2 + l];
 							a[2][l] += d0 * x2;
 							a[5][l] += d1 * x2;
+							a[8][l] += d2 * x2;
+							a[11][l] += d3 * x2;
 						}
 					}
 				}
@@ -3853,7 +3917,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[0][l];
 					}
 					const cnn_real g = sum;
-					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					p->W2[28 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[28 * 144 + c * 9 + u * 3 + 0] - lr * g;
 				}
 				{
 					cnn_real sum = a[1][0];
@@ -3861,7 +3925,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[1][l];
 					}
 					const cnn_real g = sum;
-					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					p->W2[28 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[28 * 144 + c * 9 + u * 3 + 1] - lr * g;
 				}
 				{
 					cnn_real sum = a[2][0];
@@ -3869,7 +3933,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[2][l];
 					}
 					const cnn_real g = sum;
-					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					p->W2[28 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[28 * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 				{
 					cnn_real sum = a[3][0];
@@ -3877,7 +3941,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[3][l];
 					}
 					const cnn_real g = sum;
-					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
 				}
 				{
 					cnn_real sum = a[4][0];
@@ -3885,7 +3949,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[4][l];
 					}
 					const cnn_real g = sum;
-					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
 				}
 				{
 					cnn_real sum = a[5][0];
@@ -3893,7 +3957,55 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[5][l];
 					}
 					const cnn_real g = sum;
-					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[6][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[6][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[7][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[7][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[8][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[8][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[9][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[9][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[10][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[10][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[11][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[11][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -4098,11 +4210,11 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 32; o0 += 2) {
+		for (int o0 = 0; o0 < 30; o0 += 3) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][4];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][4];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -4121,15 +4233,19 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
 								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
 								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -4181,6 +4297,114 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[i * 6 + 1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[i * 6 + 2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -4234,11 +4458,11 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 15; o0 += 5) {
+		for (int o0 = 0; o0 < 14; o0 += 7) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][8];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -4260,24 +4484,32 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
 								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
+								const cnn_real d5 = t43[b * 1024 + (o0 + 5) * 64 + i * 8 + l];
+								const cnn_real d6 = t43[b * 1024 + (o0 + 6) * 64 + i * 8 + l];
 								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
 								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
 								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -4401,13 +4633,61 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W1[(o0 + 4) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 5) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 5) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 5) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 5) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 5) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 5) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 6) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 6) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 6) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 6) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 6) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 6) * 9 + u * 3 + 2] - lr * g;
+					}
 				}
 			}
 		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[3][8];
-				for (int e = 0; e < 3; e++) {
+				cnn_real a[6][8];
+				for (int e = 0; e < 6; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -4424,13 +4704,17 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real d0 = t43[b * 1024 + 14 * 64 + i * 8 + l];
+							const cnn_real d1 = t43[b * 1024 + (14 + 1) * 64 + i * 8 + l];
 							const cnn_real x0 = xr[i * 10 + 0 + l];
 							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
 							const cnn_real x1 = xr[i * 10 + 1 + l];
 							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
 							const cnn_real x2 = xr[i * 10 + 2 + l];
 							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
@@ -4440,7 +4724,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[0][l];
 					}
 					const cnn_real g = sum;
-					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
+					p->W1[14 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[14 * 9 + u * 3 + 0] - lr * g;
 				}
 				{
 					cnn_real sum = a[1][0];
@@ -4448,7 +4732,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[1][l];
 					}
 					const cnn_real g = sum;
-					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+					p->W1[14 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[14 * 9 + u * 3 + 1] - lr * g;
 				}
 				{
 					cnn_real sum = a[2][0];
@@ -4456,7 +4740,31 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[2][l];
 					}
 					const cnn_real g = sum;
-					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
+					p->W1[14 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[14 * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real g = sum;
+					p->W1[(14 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(14 + 1) * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real g = sum;
+					p->W1[(14 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(14 + 1) * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real g = sum;
+					p->W1[(14 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(14 + 1) * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -4642,11 +4950,11 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 16; o0 += 2) {
+		for (int o0 = 0; o0 < 15; o0 += 3) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][8];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -4665,15 +4973,19 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
 								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
 								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -4725,6 +5037,86 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[i * 10 + 1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[i * 10 + 2 + l];
+							a[2][l] += d0 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -6635,11 +7027,11 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 30; o0 += 5) {
+		for (int o0 = 0; o0 < 28; o0 += 7) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][4];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][4];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -6661,24 +7053,32 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
 								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
+								const cnn_real d5 = t36[b * 512 + (o0 + 5) * 16 + i * 4 + l];
+								const cnn_real d6 = t36[b * 512 + (o0 + 6) * 16 + i * 4 + l];
 								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
 								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
 								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -6802,13 +7202,61 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
 						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[6][4];
-				for (int e = 0; e < 6; e++) {
+				cnn_real a[12][4];
+				for (int e = 0; e < 12; e++) {
 					GRADC_VECTOR for (int l = 0; l < 4; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -6825,17 +7273,25 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
-							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
-							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real d0 = t36[b * 512 + 28 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (28 + 1) * 16 + i * 4 + l];
+							const cnn_real d2 = t36[b * 512 + (28 + 2) * 16 + i * 4 + l];
+							const cnn_real d3 = t36[b * 512 + (28 + 3) * 16 + i * 4 + l];
 							const cnn_real x0 = xr[i * 6 + 0 + l];
 							a[0][l] += d0 * x0;
 							a[3][l] += d1 * x0;
+							a[6][l] += d2 * x0;
+							a[9][l] += d3 * x0;
 							const cnn_real x1 = xr[i * 6 + 1 + l];
 							a[1][l] += d0 * x1;
 							a[4][l] += d1 * x1;
+							a[7][l] += d2 * x1;
+							a[10][l] += d3 * x1;
 							const cnn_real x2 = xr[i * 6 + 2 + l];
 							a[2][l] += d0 * x2;
 							a[5][l] += d1 * x2;
+							a[8][l] += d2 * x2;
+							a[11][l] += d3 * x2;
 						}
 					}
 				}
@@ -6844,48 +7300,96 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 					for (int l = 1; l < 4; l++) {
 						sum += a[0][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
-					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[28 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[28 * 144 + c * 9 + u * 3 + 0] = sum + t37;
 				}
 				{
 					cnn_real sum = a[1][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[1][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
-					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[28 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[28 * 144 + c * 9 + u * 3 + 1] = sum + t37;
 				}
 				{
 					cnn_real sum = a[2][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[2][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
-					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[28 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[28 * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 				{
 					cnn_real sum = a[3][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[3][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
-					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
 				}
 				{
 					cnn_real sum = a[4][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[4][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
-					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
 				}
 				{
 					cnn_real sum = a[5][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[5][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
-					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[6][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[6][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[7][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[7][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[8][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[8][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[9][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[9][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[10][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[10][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[11][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[11][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 			}
 		}
@@ -7090,11 +7594,11 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 32; o0 += 2) {
+		for (int o0 = 0; o0 < 30; o0 += 3) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][4];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][4];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -7113,15 +7617,19 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
 								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
 								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -7173,6 +7681,114 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
 						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[i * 6 + 1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[i * 6 + 2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 			}
 		}
@@ -7616,11 +8232,11 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 15; o0 += 5) {
+		for (int o0 = 0; o0 < 14; o0 += 7) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][8];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -7642,24 +8258,32 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
 								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
+								const cnn_real d5 = t43[b * 1024 + (o0 + 5) * 64 + i * 8 + l];
+								const cnn_real d6 = t43[b * 1024 + (o0 + 6) * 64 + i * 8 + l];
 								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
 								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
 								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -7783,13 +8407,61 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 2];
 						grad->W1[(o0 + 4) * 9 + u * 3 + 2] = sum + t45;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 5) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 5) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 5) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 5) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 5) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 5) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 6) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 6) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 6) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 6) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 6) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 6) * 9 + u * 3 + 2] = sum + t45;
+					}
 				}
 			}
 		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[3][8];
-				for (int e = 0; e < 3; e++) {
+				cnn_real a[6][8];
+				for (int e = 0; e < 6; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -7806,13 +8478,17 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real d0 = t43[b * 1024 + 14 * 64 + i * 8 + l];
+							const cnn_real d1 = t43[b * 1024 + (14 + 1) * 64 + i * 8 + l];
 							const cnn_real x0 = xr[i * 10 + 0 + l];
 							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
 							const cnn_real x1 = xr[i * 10 + 1 + l];
 							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
 							const cnn_real x2 = xr[i * 10 + 2 + l];
 							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
@@ -7821,24 +8497,48 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 					for (int l = 1; l < 8; l++) {
 						sum += a[0][l];
 					}
-					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
-					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
+					const cnn_real t45 = 0.001f * p->W1[14 * 9 + u * 3 + 0];
+					grad->W1[14 * 9 + u * 3 + 0] = sum + t45;
 				}
 				{
 					cnn_real sum = a[1][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a[1][l];
 					}
-					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
-					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+					const cnn_real t45 = 0.001f * p->W1[14 * 9 + u * 3 + 1];
+					grad->W1[14 * 9 + u * 3 + 1] = sum + t45;
 				}
 				{
 					cnn_real sum = a[2][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a[2][l];
 					}
-					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
-					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
+					const cnn_real t45 = 0.001f * p->W1[14 * 9 + u * 3 + 2];
+					grad->W1[14 * 9 + u * 3 + 2] = sum + t45;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[(14 + 1) * 9 + u * 3 + 0];
+					grad->W1[(14 + 1) * 9 + u * 3 + 0] = sum + t45;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[(14 + 1) * 9 + u * 3 + 1];
+					grad->W1[(14 + 1) * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[(14 + 1) * 9 + u * 3 + 2];
+					grad->W1[(14 + 1) * 9 + u * 3 + 2] = sum + t45;
 				}
 			}
 		}
@@ -8024,11 +8724,11 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 16; o0 += 2) {
+		for (int o0 = 0; o0 < 15; o0 += 3) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][8];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -8047,15 +8747,19 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
+								a[6][l] += d2 * x0;
 								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
+								a[7][l] += d2 * x1;
 								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -8107,6 +8811,86 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
 						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[i * 10 + 1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[i * 10 + 2 + l];
+							a[2][l] += d0 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
+					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
+					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
+					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
 				}
 			}
 		}

@@ -12120,11 +12120,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 60; o0 += 5) {
+		for (int o0 = 0; o0 < 63; o0 += 7) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[15][8];
-					for (int e = 0; e < 15; e++) {
+					ic_resnet8_real a_[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -12146,24 +12146,32 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
 								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
+								const ic_resnet8_real d5 = dz3[(o0 + 5) * 64 + i * 8 + l];
+								const ic_resnet8_real d6 = dz3[(o0 + 6) * 64 + i * 8 + l];
 								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
 								a_[6][l] += d2 * x0_;
 								a_[9][l] += d3 * x0_;
 								a_[12][l] += d4 * x0_;
+								a_[15][l] += d5 * x0_;
+								a_[18][l] += d6 * x0_;
 								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
 								a_[7][l] += d2 * x1_;
 								a_[10][l] += d3 * x1_;
 								a_[13][l] += d4 * x1_;
+								a_[16][l] += d5 * x1_;
+								a_[19][l] += d6 * x1_;
 								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 								a_[8][l] += d2 * x2_;
 								a_[11][l] += d3 * x2_;
 								a_[14][l] += d4 * x2_;
+								a_[17][l] += d5 * x2_;
+								a_[20][l] += d6 * x2_;
 							}
 						}
 					}
@@ -12287,13 +12295,61 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const ic_resnet8_real g = sum;
 						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] -= lr * g;
 					}
+					{
+						ic_resnet8_real sum = a_[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[15][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[16][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[17][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[18][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[19][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[20][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real a_[12][8];
-				for (int e = 0; e < 12; e++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a_[e][l] = 0.0f;
 					}
@@ -12310,25 +12366,13 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
-							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
-							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
-							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
 							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 							a_[0][l] += d0 * x0_;
-							a_[3][l] += d1 * x0_;
-							a_[6][l] += d2 * x0_;
-							a_[9][l] += d3 * x0_;
 							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 							a_[1][l] += d0 * x1_;
-							a_[4][l] += d1 * x1_;
-							a_[7][l] += d2 * x1_;
-							a_[10][l] += d3 * x1_;
 							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 							a_[2][l] += d0 * x2_;
-							a_[5][l] += d1 * x2_;
-							a_[8][l] += d2 * x2_;
-							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
@@ -12338,7 +12382,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						sum += a_[0][l];
 					}
 					const ic_resnet8_real g = sum;
-					p->W7[60 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					p->W7[63 * 576 + c * 9 + u * 3 + 0] -= lr * g;
 				}
 				{
 					ic_resnet8_real sum = a_[1][0];
@@ -12346,7 +12390,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						sum += a_[1][l];
 					}
 					const ic_resnet8_real g = sum;
-					p->W7[60 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					p->W7[63 * 576 + c * 9 + u * 3 + 1] -= lr * g;
 				}
 				{
 					ic_resnet8_real sum = a_[2][0];
@@ -12354,79 +12398,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						sum += a_[2][l];
 					}
 					const ic_resnet8_real g = sum;
-					p->W7[60 * 576 + c * 9 + u * 3 + 2] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[3][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[3][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[4][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[4][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[5][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[5][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[6][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[6][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[7][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[7][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[8][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[8][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[9][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[9][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[10][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[10][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[11][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[11][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					p->W7[63 * 576 + c * 9 + u * 3 + 2] -= lr * g;
 				}
 			}
 		}
@@ -12669,11 +12641,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 64; o0 += 2) {
+		for (int o0 = 0; o0 < 63; o0 += 3) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[6][8];
-					for (int e = 0; e < 6; e++) {
+					ic_resnet8_real a_[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -12692,15 +12664,19 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
+								a_[6][l] += d2 * x0_;
 								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
+								a_[7][l] += d2 * x1_;
 								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
 							}
 						}
 					}
@@ -12752,6 +12728,86 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const ic_resnet8_real g = sum;
 						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
 					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
+							a_[0][l] += d0 * x0_;
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
+							a_[1][l] += d0 * x1_;
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
+							a_[2][l] += d0 * x2_;
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[63 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[63 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[63 * 576 + c * 9 + u * 3 + 2] -= lr * g;
 				}
 			}
 		}
@@ -18869,11 +18925,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 60; o0 += 5) {
+		for (int o0 = 0; o0 < 63; o0 += 7) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[15][8];
-					for (int e = 0; e < 15; e++) {
+					ic_resnet8_real a_[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -18895,24 +18951,32 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
 								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
+								const ic_resnet8_real d5 = dz3[(o0 + 5) * 64 + i * 8 + l];
+								const ic_resnet8_real d6 = dz3[(o0 + 6) * 64 + i * 8 + l];
 								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
 								a_[6][l] += d2 * x0_;
 								a_[9][l] += d3 * x0_;
 								a_[12][l] += d4 * x0_;
+								a_[15][l] += d5 * x0_;
+								a_[18][l] += d6 * x0_;
 								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
 								a_[7][l] += d2 * x1_;
 								a_[10][l] += d3 * x1_;
 								a_[13][l] += d4 * x1_;
+								a_[16][l] += d5 * x1_;
+								a_[19][l] += d6 * x1_;
 								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 								a_[8][l] += d2 * x2_;
 								a_[11][l] += d3 * x2_;
 								a_[14][l] += d4 * x2_;
+								a_[17][l] += d5 * x2_;
+								a_[20][l] += d6 * x2_;
 							}
 						}
 					}
@@ -19021,13 +19085,55 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						}
 						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] = sum;
 					}
+					{
+						ic_resnet8_real sum = a_[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[15][l];
+						}
+						grad->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[16][l];
+						}
+						grad->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[17][l];
+						}
+						grad->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[18][l];
+						}
+						grad->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[19][l];
+						}
+						grad->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[20][l];
+						}
+						grad->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real a_[12][8];
-				for (int e = 0; e < 12; e++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a_[e][l] = 0.0f;
 					}
@@ -19044,25 +19150,13 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
-							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
-							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
-							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
 							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 							a_[0][l] += d0 * x0_;
-							a_[3][l] += d1 * x0_;
-							a_[6][l] += d2 * x0_;
-							a_[9][l] += d3 * x0_;
 							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 							a_[1][l] += d0 * x1_;
-							a_[4][l] += d1 * x1_;
-							a_[7][l] += d2 * x1_;
-							a_[10][l] += d3 * x1_;
 							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 							a_[2][l] += d0 * x2_;
-							a_[5][l] += d1 * x2_;
-							a_[8][l] += d2 * x2_;
-							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
@@ -19071,84 +19165,21 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int l = 1; l < 8; l++) {
 						sum += a_[0][l];
 					}
-					grad->W7[60 * 576 + c * 9 + u * 3 + 0] = sum;
+					grad->W7[63 * 576 + c * 9 + u * 3 + 0] = sum;
 				}
 				{
 					ic_resnet8_real sum = a_[1][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a_[1][l];
 					}
-					grad->W7[60 * 576 + c * 9 + u * 3 + 1] = sum;
+					grad->W7[63 * 576 + c * 9 + u * 3 + 1] = sum;
 				}
 				{
 					ic_resnet8_real sum = a_[2][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a_[2][l];
 					}
-					grad->W7[60 * 576 + c * 9 + u * 3 + 2] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[3][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[3][l];
-					}
-					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[4][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[4][l];
-					}
-					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[5][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[5][l];
-					}
-					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[6][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[6][l];
-					}
-					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[7][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[7][l];
-					}
-					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[8][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[8][l];
-					}
-					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[9][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[9][l];
-					}
-					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[10][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[10][l];
-					}
-					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[11][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[11][l];
-					}
-					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+					grad->W7[63 * 576 + c * 9 + u * 3 + 2] = sum;
 				}
 			}
 		}
@@ -19364,11 +19395,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 64; o0 += 2) {
+		for (int o0 = 0; o0 < 63; o0 += 3) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[6][8];
-					for (int e = 0; e < 6; e++) {
+					ic_resnet8_real a_[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -19387,15 +19418,19 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
+								a_[6][l] += d2 * x0_;
 								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
+								a_[7][l] += d2 * x1_;
 								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
 							}
 						}
 					}
@@ -19441,6 +19476,80 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						}
 						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
 					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
+							a_[0][l] += d0 * x0_;
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
+							a_[1][l] += d0 * x1_;
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
+							a_[2][l] += d0 * x2_;
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
+					}
+					grad->W7[63 * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					grad->W7[63 * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					grad->W7[63 * 576 + c * 9 + u * 3 + 2] = sum;
 				}
 			}
 		}

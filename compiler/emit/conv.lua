@@ -676,7 +676,9 @@ local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}
 -- The group of a convolution p (the root or fused into it): the row form,
 -- or the kernel of each register shape select_conv.c chose a record for
 -- (p.mm.tiles: one, or portable's three under #if GRADC_KERNELS), the
--- tile form or the row form.
+-- tile form or the row form.  The strided (or dilated) input gradient's
+-- tile is conv_dx.lua's, a scalar FPU's in-place tile (mb 1)
+-- conv_scalar.lua's.
 function M.conv_group(K, root, members, p)
   local tiles = p.mm and p.mm.tiles or {}
   if #tiles == 0 then return CONV[p.op](K, root, members, p) end
