@@ -1,9 +1,10 @@
 /* select_conv.c: the register tiles of the convolutions, for the target.
  *
  * Requires: select_kernels (pointwise convolutions are products by then).
- * Fills:    for a conv2d and a conv2d_dx computed in the tile form, one
- *           kernel record per register shape of the target in Node.mm.tile
- *           (n_tile; form FORM_TILE, lanes v, register tile mr x nr, the
+ * Fills:    for a conv2d, conv2d_dx and conv2d_dw computed in the tile
+ *           form, one kernel record per register shape of the target in
+ *           Node.mm.tile (n_tile; form FORM_TILE, lanes v, register tile
+ *           mr x nr, mb 1: read in place, kc: rows buffered, the
  *           GRADC_KERNELS it is compiled under).  n_tile 0: the row form.
  *           emit/conv.lua prints what is chosen here and decides nothing.
  *
@@ -19,15 +20,28 @@
  * in place, no copy), padded kh - 1 - pt above (and so on).  The weight
  * gradient (conv2d_dw) sums over pixels: tiles of MR output channels by
  * the kw taps of one (c, u), V lanes along the output row, a padded input
- * row on the stack; MR = half the registers / kw (AVX-512 5 for 3x3,
- * AVX2 2, a scalar FPU 5).
+ * row on the stack; MR = (registers - 1) / (kw + 1) on vectors (AVX-512
+ * 7 for 3x3, AVX2 3: MR x kw sums, MR values of dy and one of the row in
+ * registers; AVX2 was 2, 20% slower), half the registers / kw on a scalar
+ * FPU (5).
+ *
+ * On a vector shape the weight gradient buffers all ho rows of a sample
+ * (kc = ho) where they fit twice the shape's stack, so that no row is
+ * read right after its copy (a store-forwarding stall on x86).
+ *
+ * The input gradient of a strided or dilated convolution is its own tile
+ * (strided_dx_tiles, emit/conv_dx.lua): a stride-phase decomposition, each
+ * dx column phase a stride-1 correlation of dy with its sub-kernel.
+ *
+ * On a scalar FPU (V = 1) the forward and stride-1 dx tiles read their
+ * input in place (mb = 1, emit/conv_scalar.lua): no buffer (scalar loads
+ * take any stride or offset), so every layer has the tile form there.
  *
  * Chosen when the kernel is fused (not --no-fuse), has one group (the
- * depthwise and grouped ones keep the row form), the buffer fits twice the
- * shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape where
- * it does not keeps the row form, FORM_SIMPLE in its record) and, for
- * conv2d_dx, stride and dilation are 1.  Tiles (accumulators: half the
- * registers):
+ * depthwise and grouped ones keep the row form) and the buffer fits twice
+ * the shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape
+ * where it does not keeps the row form, FORM_SIMPLE in its record).
+ * Tiles (accumulators: half the registers):
  *   vectors (V > 1)  MR = 8 channels by NR = 2 vectors on 32 registers
  *                    (AVX-512), 4 by 2 on 16 (AVX2); NR no more than the
  *                    row's vectors;
@@ -52,6 +66,7 @@ static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, 
 				break;
 			}
 		tl->nr = 4;
+		tl->mb = 1;  /* reads its input in place: no buffer */
 	} else {
 		tl->mr = acc / 2;
 		int64_t vecs = (wo + V - 1) / V;
@@ -65,15 +80,89 @@ static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, 
  * accumulators, within half the registers (its buffer is one padded row) */
 static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
 {
-	int64_t es = dt_bytes(n->dtype), co = g->node[n->in[0]].shape.dim[0];
+	const Window *w = &n->win;
+	const Node *dy = &g->node[n->in[0]], *x = &g->node[n->in[1]];
+	int64_t es = dt_bytes(n->dtype), co = dy->shape.dim[0], ho = dy->shape.dim[1];
+	int64_t row = (x->shape.dim[2] + w->pl + w->pr + w->sw - 1) / w->sw * w->sw;
 	for (int k = 0; k < nv; k++) {
 		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
-		int64_t mr = v[k]->vec_regs / 2 / n->win.kw;
+		/* vectors: MR x kw accumulators, MR values of dy and one of the
+		 * row in the registers; a scalar FPU: half its registers */
+		int64_t mr = V > 1 ? (v[k]->vec_regs - 1) / (n->win.kw + 1) : v[k]->vec_regs / 2 / n->win.kw;
 		mr = mr < 1 ? 1 : mr > co ? co : mr;
 		n->mm.tile[k] = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = mr, .nr = 1,
 		                              .kernels = v[k]->kernels};
+		/* vectors: a sample's ho padded rows buffered at once (kc), so no
+		 * row is read right after its copy (a store-forwarding stall on
+		 * x86), where they fit within twice the shape's stack */
+		if (V > 1 && ho * row * es <= 2 * v[k]->stack_bytes)
+			n->mm.tile[k].kc = ho;
 	}
 	n->mm.n_tile = nv;
+}
+
+/* The strided input gradient's geometry (conv2d_dx with a stride or a
+ * dilation other than 1; emit/conv_dx.lua computes the same): dx column
+ * wi = sw m - pl + r for phase r < sw and m in [mlo, mhi); tap v feeds
+ * phase v dw % sw from dy column m - v dw / sw.  The buffer holds, for
+ * each of the co channels of dy, nu rows of dy (the most taps u any dx
+ * row takes: u dh = hi + pt mod sh) padded p zeros left: row = p +
+ * max(wo, mhi) elements. */
+static int64_t strided_dx_row(const Window *w, int64_t wi_, int64_t wo, int64_t *nu)
+{
+	int64_t mlo = w->pl / w->sw, mhi = (wi_ + w->pl + w->sw - 1) / w->sw;
+	int64_t smax = (int64_t)(w->kw - 1) * w->dw / w->sw;
+	int64_t p = smax > mlo ? smax - mlo : 0;
+	*nu = 0;
+	for (int t = 0; t < w->sh; t++) {
+		int64_t k = 0;
+		for (int u = 0; u < w->kh; u++)
+			k += (t - (int64_t)u * w->dh) % w->sh == 0;
+		if (k > *nu)
+			*nu = k;
+	}
+	return p + (wo > mhi ? wo : mhi);
+}
+
+/* conv2d_dx with a stride or a dilation (the stride-phase tile,
+ * emit/conv_dx.lua): each tap adds to one of the sw column phases, so the
+ * tile is MR input channels by sw phases by NR vectors (columns on a
+ * scalar FPU) of each phase: vectors NR = 1 and MR = half the registers /
+ * sw (AVX-512 8 for stride 2, AVX2 4); scalar NR = 4 / sw columns (at
+ * least 1) and MR = 3-5 (a divisor of C_in), within 20 accumulators.
+ * The buffer (co x nu padded rows of dy) within twice the shape's stack,
+ * else the row form on that shape.  Returns whether any shape has it. */
+static bool strided_dx_tiles(const Graph *g, Node *n, const Target **v, int nv)
+{
+	const Node *dy = &g->node[n->in[0]];
+	int64_t es = dt_bytes(n->dtype), sw = n->win.sw;
+	int64_t c = n->shape.dim[0], co = dy->shape.dim[0], nu;
+	int64_t row = strided_dx_row(&n->win, n->shape.dim[2], dy->shape.dim[2], &nu);
+	bool any = false;
+	for (int k = 0; k < nv; k++) {
+		struct Tile *tl = &n->mm.tile[k];
+		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		*tl = (struct Tile){.form = FORM_SIMPLE, .kernels = v[k]->kernels};
+		if (co * nu * row * es > 2 * v[k]->stack_bytes)
+			continue;
+		*tl = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .nr = 1,
+		                    .kernels = v[k]->kernels};
+		if (V > 1) {
+			tl->mr = v[k]->vec_regs / 2 / sw;
+		} else {
+			tl->nr = 4 / sw > 1 ? 4 / sw : 1;
+			int64_t cols = sw * tl->nr;
+			tl->mr = 20 / cols < 4 ? 20 / cols : 4;
+			for (int64_t d = 5; d >= 3; d--)
+				if (c % d == 0 && d * cols <= 20) {
+					tl->mr = d;
+					break;
+				}
+		}
+		tl->mr = tl->mr < 1 ? 1 : tl->mr > c ? c : tl->mr;
+		any = true;
+	}
+	return any;
 }
 
 void select_conv(Graph *g, bool fuse)
@@ -97,8 +186,10 @@ void select_conv(Graph *g, bool fuse)
 		int64_t sw = w->sw, pl = w->pl, pr = w->pr;
 		int64_t kh = w->kh;
 		if (n->op == OP_CONV2D_DX) {
-			if (w->sh != 1 || w->sw != 1 || w->dh != 1 || w->dw != 1)
+			if (w->sh != 1 || w->sw != 1 || w->dh != 1 || w->dw != 1) {
+				n->mm.n_tile = strided_dx_tiles(g, n, v, nv) ? nv : 0;
 				continue;
+			}
 			/* padded as the transposed convolution: kw - 1 - pl left and the
 			 * rest right, so that the output is dx's width */
 			pl = w->kw - 1 - w->pl;
@@ -116,7 +207,7 @@ void select_conv(Graph *g, bool fuse)
 		bool any = false;
 		for (int k = 0; k < nv; k++) {
 			struct Tile *tl = &n->mm.tile[k];
-			if (buf <= 2 * v[k]->stack_bytes) {
+			if (buf <= 2 * v[k]->stack_bytes || v[k]->tile_bytes <= es) {
 				conv_tile(tl, v[k], es, co, wo);
 				any = true;
 			} else {  /* the row form on this shape */

@@ -266,180 +266,335 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int i = 0; i < 8; i++) {
-			cnn_real xr[30];
-			for (int cu = 0; cu < 3; cu++) {
-				cnn_real *d = xr + cu * 10;
-				for (int e = 0; e < 10; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 8) continue;
-				for (int wi = 0; wi < 8; wi++) {
-					d[wi + 1] = x[b * 64 + hi * 8 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 8 - i < 2 ? 8 - i + 1 : 3;
 			for (int o0 = 0; o0 < 16; o0 += 4) {
-				for (int j0 = 0; j0 < 8; j0 += 4) {
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
 					{
-						cnn_real a[16][1];
-						for (int e = 0; e < 16; e++) {
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = x + b * 64 + (i + u - 1) * 8;
+							const cnn_real *wp0 = p->W1 + o0 * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp1 = p->W1 + (o0 + 1) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp2 = p->W1 + (o0 + 2) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp3 = p->W1 + (o0 + 3) * 9 + 0 * 9 + u * 3;
 							{
-								a[e][0] = 0.0f;
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[4];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 						}
-						{
-							for (int u = 0; u < 3; u++) {
-								const cnn_real *xs = xr + 0 * 30 + u * 10;
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
-									{
-										const cnn_real x0 = xs[j0];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 1];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 2];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 3];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
-									{
-										const cnn_real x0 = xs[j0 + 1];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 2];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 3];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 4];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
-									{
-										const cnn_real x0 = xs[j0 + 2];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 3];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 4];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 5];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
+					}
+					{
+						const cnn_real t9 = a0 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 0] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a1 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 1] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a2 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 2] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a3 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 3] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a4 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 0] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a5 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 1] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a6 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 2] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a7 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 3] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a8 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 0] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a9 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 1] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a10 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 2] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a11 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 3] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a12 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 0] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a13 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 1] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a14 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 2] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a15 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 3] = t9 < 0 ? 0.0f : t9;
+					}
+				}
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
+					{
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = x + b * 64 + (i + u - 1) * 8;
+							const cnn_real *wp0 = p->W1 + o0 * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp1 = p->W1 + (o0 + 1) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp2 = p->W1 + (o0 + 2) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp3 = p->W1 + (o0 + 3) * 9 + 0 * 9 + u * 3;
+							{
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x0 = xs[3];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[4];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[5];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[6];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[4];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[5];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[6];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[7];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[5];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[6];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[7];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
-						{
-							const cnn_real t9 = a[0][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[1][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[2][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[3][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[4][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[5][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[6][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[7][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[8][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[9][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[10][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[11][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[12][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + j0] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[13][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 1)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[14][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 2)] = t9 < 0 ? 0.0f : t9;
-						}
-						{
-							const cnn_real t9 = a[15][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 3)] = t9 < 0 ? 0.0f : t9;
-						}
+					}
+					{
+						const cnn_real t9 = a0 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 4] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a1 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 5] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a2 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 6] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a3 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 7] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a4 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 4] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a5 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 5] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a6 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 6] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a7 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 7] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a8 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 4] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a9 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 5] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a10 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 6] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a11 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 7] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a12 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 4] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a13 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 5] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a14 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 6] = t9 < 0 ? 0.0f : t9;
+					}
+					{
+						const cnn_real t9 = a15 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 7] = t9 < 0 ? 0.0f : t9;
 					}
 				}
 			}
@@ -691,177 +846,165 @@ int cnn_infer(const cnn_params *p, const cnn_real *x, cnn_real *o, void *arena)
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int i = 0; i < 4; i++) {
-			cnn_real xr[288];
-			for (int cu = 0; cu < 48; cu++) {
-				cnn_real *d = xr + cu * 6;
-				for (int e = 0; e < 6; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 4) continue;
-				for (int wi = 0; wi < 4; wi++) {
-					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 4 - i < 2 ? 4 - i + 1 : 3;
 			for (int o0 = 0; o0 < 32; o0 += 4) {
 				{
-					cnn_real a[16][1];
-					for (int e = 0; e < 16; e++) {
-						{
-							a[e][0] = 0.0f;
-						}
-					}
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
 					for (int c = 0; c < 16; c++) {
-						for (int u = 0; u < 3; u++) {
-							const cnn_real *xs = xr + c * 18 + u * 6;
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = p1 + b * 256 + c * 16 + (i + u - 1) * 4;
+							const cnn_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const cnn_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const cnn_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const cnn_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
-								{
-									const cnn_real x0 = xs[0];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[1];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[2];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[3];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
-								{
-									const cnn_real x0 = xs[1];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[2];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[3];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[4];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
-								{
-									const cnn_real x0 = xs[2];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[3];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[4];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[5];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
 					}
 					{
-						const cnn_real t13 = a[0][0] + p->b2[o0];
+						const cnn_real t13 = a0 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[1][0] + p->b2[o0];
+						const cnn_real t13 = a1 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[2][0] + p->b2[o0];
+						const cnn_real t13 = a2 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[3][0] + p->b2[o0];
+						const cnn_real t13 = a3 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[4][0] + p->b2[(o0 + 1)];
+						const cnn_real t13 = a4 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[5][0] + p->b2[(o0 + 1)];
+						const cnn_real t13 = a5 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[6][0] + p->b2[(o0 + 1)];
+						const cnn_real t13 = a6 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[7][0] + p->b2[(o0 + 1)];
+						const cnn_real t13 = a7 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[8][0] + p->b2[(o0 + 2)];
+						const cnn_real t13 = a8 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[9][0] + p->b2[(o0 + 2)];
+						const cnn_real t13 = a9 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[10][0] + p->b2[(o0 + 2)];
+						const cnn_real t13 = a10 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[11][0] + p->b2[(o0 + 2)];
+						const cnn_real t13 = a11 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[12][0] + p->b2[(o0 + 3)];
+						const cnn_real t13 = a12 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 0] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[13][0] + p->b2[(o0 + 3)];
+						const cnn_real t13 = a13 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 1] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[14][0] + p->b2[(o0 + 3)];
+						const cnn_real t13 = a14 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 2] = t13 < 0 ? 0.0f : t13;
 					}
 					{
-						const cnn_real t13 = a[15][0] + p->b2[(o0 + 3)];
+						const cnn_real t13 = a15 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 3] = t13 < 0 ? 0.0f : t13;
 					}
 				}
@@ -1403,180 +1546,335 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int i = 0; i < 8; i++) {
-			cnn_real xr[30];
-			for (int cu = 0; cu < 3; cu++) {
-				cnn_real *d = xr + cu * 10;
-				for (int e = 0; e < 10; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 8) continue;
-				for (int wi = 0; wi < 8; wi++) {
-					d[wi + 1] = x[b * 64 + hi * 8 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 8 - i < 2 ? 8 - i + 1 : 3;
 			for (int o0 = 0; o0 < 16; o0 += 4) {
-				for (int j0 = 0; j0 < 8; j0 += 4) {
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
 					{
-						cnn_real a[16][1];
-						for (int e = 0; e < 16; e++) {
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = x + b * 64 + (i + u - 1) * 8;
+							const cnn_real *wp0 = p->W1 + o0 * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp1 = p->W1 + (o0 + 1) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp2 = p->W1 + (o0 + 2) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp3 = p->W1 + (o0 + 3) * 9 + 0 * 9 + u * 3;
 							{
-								a[e][0] = 0.0f;
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[4];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 						}
-						{
-							for (int u = 0; u < 3; u++) {
-								const cnn_real *xs = xr + 0 * 30 + u * 10;
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
-									{
-										const cnn_real x0 = xs[j0];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 1];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 2];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 3];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
-									{
-										const cnn_real x0 = xs[j0 + 1];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 2];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 3];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 4];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
-									{
-										const cnn_real x0 = xs[j0 + 2];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 3];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 4];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 5];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
+					}
+					{
+						const cnn_real t10 = a0 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 0] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a1 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 1] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a2 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 2] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a3 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 3] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a4 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 0] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a5 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 1] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a6 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 2] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a7 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 3] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a8 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 0] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a9 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 1] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a10 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 2] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a11 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 3] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a12 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 0] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a13 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 1] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a14 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 2] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a15 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 3] = t10 < 0 ? 0.0f : t10;
+					}
+				}
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
+					{
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = x + b * 64 + (i + u - 1) * 8;
+							const cnn_real *wp0 = p->W1 + o0 * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp1 = p->W1 + (o0 + 1) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp2 = p->W1 + (o0 + 2) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp3 = p->W1 + (o0 + 3) * 9 + 0 * 9 + u * 3;
+							{
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x0 = xs[3];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[4];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[5];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[6];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[4];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[5];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[6];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[7];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[5];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[6];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[7];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
-						{
-							const cnn_real t10 = a[0][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[1][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[2][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[3][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[4][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[5][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[6][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[7][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[8][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[9][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[10][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[11][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[12][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + j0] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[13][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 1)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[14][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 2)] = t10 < 0 ? 0.0f : t10;
-						}
-						{
-							const cnn_real t10 = a[15][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 3)] = t10 < 0 ? 0.0f : t10;
-						}
+					}
+					{
+						const cnn_real t10 = a0 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 4] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a1 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 5] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a2 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 6] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a3 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 7] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a4 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 4] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a5 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 5] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a6 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 6] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a7 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 7] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a8 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 4] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a9 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 5] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a10 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 6] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a11 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 7] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a12 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 4] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a13 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 5] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a14 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 6] = t10 < 0 ? 0.0f : t10;
+					}
+					{
+						const cnn_real t10 = a15 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 7] = t10 < 0 ? 0.0f : t10;
 					}
 				}
 			}
@@ -1828,177 +2126,165 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int i = 0; i < 4; i++) {
-			cnn_real xr[288];
-			for (int cu = 0; cu < 48; cu++) {
-				cnn_real *d = xr + cu * 6;
-				for (int e = 0; e < 6; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 4) continue;
-				for (int wi = 0; wi < 4; wi++) {
-					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 4 - i < 2 ? 4 - i + 1 : 3;
 			for (int o0 = 0; o0 < 32; o0 += 4) {
 				{
-					cnn_real a[16][1];
-					for (int e = 0; e < 16; e++) {
-						{
-							a[e][0] = 0.0f;
-						}
-					}
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
 					for (int c = 0; c < 16; c++) {
-						for (int u = 0; u < 3; u++) {
-							const cnn_real *xs = xr + c * 18 + u * 6;
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = p1 + b * 256 + c * 16 + (i + u - 1) * 4;
+							const cnn_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const cnn_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const cnn_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const cnn_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
-								{
-									const cnn_real x0 = xs[0];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[1];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[2];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[3];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
-								{
-									const cnn_real x0 = xs[1];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[2];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[3];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[4];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
-								{
-									const cnn_real x0 = xs[2];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[3];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[4];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[5];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
 					}
 					{
-						const cnn_real t14 = a[0][0] + p->b2[o0];
+						const cnn_real t14 = a0 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[1][0] + p->b2[o0];
+						const cnn_real t14 = a1 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[2][0] + p->b2[o0];
+						const cnn_real t14 = a2 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[3][0] + p->b2[o0];
+						const cnn_real t14 = a3 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[4][0] + p->b2[(o0 + 1)];
+						const cnn_real t14 = a4 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[5][0] + p->b2[(o0 + 1)];
+						const cnn_real t14 = a5 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[6][0] + p->b2[(o0 + 1)];
+						const cnn_real t14 = a6 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[7][0] + p->b2[(o0 + 1)];
+						const cnn_real t14 = a7 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[8][0] + p->b2[(o0 + 2)];
+						const cnn_real t14 = a8 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[9][0] + p->b2[(o0 + 2)];
+						const cnn_real t14 = a9 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[10][0] + p->b2[(o0 + 2)];
+						const cnn_real t14 = a10 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[11][0] + p->b2[(o0 + 2)];
+						const cnn_real t14 = a11 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[12][0] + p->b2[(o0 + 3)];
+						const cnn_real t14 = a12 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 0] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[13][0] + p->b2[(o0 + 3)];
+						const cnn_real t14 = a13 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 1] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[14][0] + p->b2[(o0 + 3)];
+						const cnn_real t14 = a14 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 2] = t14 < 0 ? 0.0f : t14;
 					}
 					{
-						const cnn_real t14 = a[15][0] + p->b2[(o0 + 3)];
+						const cnn_real t14 = a15 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 3] = t14 < 0 ? 0.0f : t14;
 					}
 				}
@@ -3205,33 +3491,152 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	}
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
-		for (int c = 0; c < 16; c++) {
-			for (int hi = 0; hi < 4; hi++) {
-				cnn_real acc[4];
-				for (int wi = 0; wi < 4; wi++) {
-					acc[wi] = 0.0f;
-				}
-				for (int oo = 0; oo < 32; oo++) {
-					for (int u = 0; u < 3; u++) {
-						const int t = hi + 1 - u;
-						if (t < 0) continue;
-						const int i = t;
-						if (i >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[j - 1] += p->W2[oo * 144 + c * 9 + u * 3] * t36[b * 512 + oo * 16 + i * 4 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W2[oo * 144 + c * 9 + u * 3 + 1] * t36[b * 512 + oo * 16 + i * 4 + l];
+		for (int i = 0; i < 4; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 4 - i < 2 ? 4 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = t36 + b * 512 + c * 16 + (i + u - 1) * 4;
+							const cnn_real *wp0 = p->W2 + c * 144 + o0 * 9 + u * -3 + 8;
+							const cnn_real *wp1 = p->W2 + c * 144 + (o0 + 1) * 9 + u * -3 + 8;
+							const cnn_real *wp2 = p->W2 + c * 144 + (o0 + 2) * 9 + u * -3 + 8;
+							const cnn_real *wp3 = p->W2 + c * 144 + (o0 + 3) * 9 + u * -3 + 8;
+							{
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[-1];
+								const cnn_real w1 = wp1[-1];
+								const cnn_real w2 = wp2[-1];
+								const cnn_real w3 = wp3[-1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[-2];
+								const cnn_real w1 = wp1[-2];
+								const cnn_real w2 = wp2[-2];
+								const cnn_real w3 = wp3[-2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
-						for (int j = 0; j < 3; j++) {
-							acc[j + 1] += p->W2[oo * 144 + c * 9 + u * 3 + 2] * t36[b * 512 + oo * 16 + i * 4 + j];
-						}
 					}
-				}
-				for (int wi = 0; wi < 4; wi++) {
-					dp1[b * 256 + c * 16 + hi * 4 + wi] = acc[wi];
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 0] = a0;
+					}
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 1] = a1;
+					}
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 2] = a2;
+					}
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 3] = a3;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 0] = a4;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 1] = a5;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 2] = a6;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 3] = a7;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 0] = a8;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 1] = a9;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 2] = a10;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 3] = a11;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 0] = a12;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 1] = a13;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 2] = a14;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 3] = a15;
+					}
 				}
 			}
 		}
@@ -3327,15 +3732,15 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 30; o0 += 5) {
+		for (int o0 = 0; o0 < 28; o0 += 7) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][4];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][4];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -3345,32 +3750,44 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
 								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
 								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d5 = t36[b * 512 + (o0 + 5) * 16 + i * 4 + l];
+								const cnn_real d6 = t36[b * 512 + (o0 + 6) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -3494,13 +3911,61 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[6][4];
-				for (int e = 0; e < 6; e++) {
+				cnn_real a[12][4];
+				for (int e = 0; e < 12; e++) {
 					GRADC_VECTOR for (int l = 0; l < 4; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -3510,20 +3975,32 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						for (int wi = 0; wi < 4; wi++) {
-							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
-							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
-							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real d0 = t36[b * 512 + 28 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (28 + 1) * 16 + i * 4 + l];
+							const cnn_real d2 = t36[b * 512 + (28 + 2) * 16 + i * 4 + l];
+							const cnn_real d3 = t36[b * 512 + (28 + 3) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
 							a[0][l] += d0 * x0;
 							a[3][l] += d1 * x0;
-							const cnn_real x1 = xr[1 + l];
+							a[6][l] += d2 * x0;
+							a[9][l] += d3 * x0;
+							const cnn_real x1 = xr[i * 6 + 1 + l];
 							a[1][l] += d0 * x1;
 							a[4][l] += d1 * x1;
-							const cnn_real x2 = xr[2 + l];
+							a[7][l] += d2 * x1;
+							a[10][l] += d3 * x1;
+							const cnn_real x2 = xr[i * 6 + 2 + l];
 							a[2][l] += d0 * x2;
 							a[5][l] += d1 * x2;
+							a[8][l] += d2 * x2;
+							a[11][l] += d3 * x2;
 						}
 					}
 				}
@@ -3533,7 +4010,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[0][l];
 					}
 					const cnn_real g = sum;
-					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
+					p->W2[28 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[28 * 144 + c * 9 + u * 3 + 0] - lr * g;
 				}
 				{
 					cnn_real sum = a[1][0];
@@ -3541,7 +4018,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[1][l];
 					}
 					const cnn_real g = sum;
-					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+					p->W2[28 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[28 * 144 + c * 9 + u * 3 + 1] - lr * g;
 				}
 				{
 					cnn_real sum = a[2][0];
@@ -3549,7 +4026,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[2][l];
 					}
 					const cnn_real g = sum;
-					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+					p->W2[28 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[28 * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 				{
 					cnn_real sum = a[3][0];
@@ -3557,7 +4034,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[3][l];
 					}
 					const cnn_real g = sum;
-					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
 				}
 				{
 					cnn_real sum = a[4][0];
@@ -3565,7 +4042,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[4][l];
 					}
 					const cnn_real g = sum;
-					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
 				}
 				{
 					cnn_real sum = a[5][0];
@@ -3573,7 +4050,55 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[5][l];
 					}
 					const cnn_real g = sum;
-					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[6][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[6][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[7][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[7][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[8][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[8][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[9][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[9][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[10][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[10][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[11][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[11][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -3774,15 +4299,15 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	}
 #else
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 32; o0 += 2) {
+		for (int o0 = 0; o0 < 30; o0 += 3) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][4];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][4];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -3792,20 +4317,28 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[6][l] += d2 * x0;
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[7][l] += d2 * x1;
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -3857,6 +4390,114 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[i * 6 + 1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[i * 6 + 2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W2[30 * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[30 * 144 + c * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real g = sum;
+					p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -3906,15 +4547,15 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 15; o0 += 5) {
+		for (int o0 = 0; o0 < 14; o0 += 7) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][8];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -3924,32 +4565,44 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
 								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
 								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d5 = t43[b * 1024 + (o0 + 5) * 64 + i * 8 + l];
+								const cnn_real d6 = t43[b * 1024 + (o0 + 6) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -4073,13 +4726,61 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W1[(o0 + 4) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 4) * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 5) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 5) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 5) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 5) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 5) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 5) * 9 + u * 3 + 2] - lr * g;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 6) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 6) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 6) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 6) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 6) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 6) * 9 + u * 3 + 2] - lr * g;
+					}
 				}
 			}
 		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[3][8];
-				for (int e = 0; e < 3; e++) {
+				cnn_real a[6][8];
+				for (int e = 0; e < 6; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -4089,16 +4790,24 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real d0 = t43[b * 1024 + 14 * 64 + i * 8 + l];
+							const cnn_real d1 = t43[b * 1024 + (14 + 1) * 64 + i * 8 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
 							a[0][l] += d0 * x0;
-							const cnn_real x1 = xr[1 + l];
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[i * 10 + 1 + l];
 							a[1][l] += d0 * x1;
-							const cnn_real x2 = xr[2 + l];
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[i * 10 + 2 + l];
 							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
@@ -4108,7 +4817,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[0][l];
 					}
 					const cnn_real g = sum;
-					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
+					p->W1[14 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[14 * 9 + u * 3 + 0] - lr * g;
 				}
 				{
 					cnn_real sum = a[1][0];
@@ -4116,7 +4825,7 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[1][l];
 					}
 					const cnn_real g = sum;
-					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+					p->W1[14 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[14 * 9 + u * 3 + 1] - lr * g;
 				}
 				{
 					cnn_real sum = a[2][0];
@@ -4124,7 +4833,31 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						sum += a[2][l];
 					}
 					const cnn_real g = sum;
-					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
+					p->W1[14 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[14 * 9 + u * 3 + 2] - lr * g;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real g = sum;
+					p->W1[(14 + 1) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(14 + 1) * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real g = sum;
+					p->W1[(14 + 1) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(14 + 1) * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real g = sum;
+					p->W1[(14 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(14 + 1) * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -4306,15 +5039,15 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 	}
 #else
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 16; o0 += 2) {
+		for (int o0 = 0; o0 < 15; o0 += 3) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][8];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -4324,20 +5057,28 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[6][l] += d2 * x0;
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[7][l] += d2 * x1;
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -4389,6 +5130,86 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 						const cnn_real g = sum;
 						p->W1[(o0 + 1) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 1) * 9 + u * 3 + 2] - lr * g;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 0] - lr * g;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 1] - lr * g;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real g = sum;
+						p->W1[(o0 + 2) * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[(o0 + 2) * 9 + u * 3 + 2] - lr * g;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[i * 10 + 1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[i * 10 + 2 + l];
+							a[2][l] += d0 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 0] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 0] - lr * g;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 1] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 1] - lr * g;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real g = sum;
+					p->W1[15 * 9 + u * 3 + 2] = (1.0f - lr * 0.001f) * p->W1[15 * 9 + u * 3 + 2] - lr * g;
 				}
 			}
 		}
@@ -4688,180 +5509,335 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int i = 0; i < 8; i++) {
-			cnn_real xr[30];
-			for (int cu = 0; cu < 3; cu++) {
-				cnn_real *d = xr + cu * 10;
-				for (int e = 0; e < 10; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 8) continue;
-				for (int wi = 0; wi < 8; wi++) {
-					d[wi + 1] = x[b * 64 + hi * 8 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 8 - i < 2 ? 8 - i + 1 : 3;
 			for (int o0 = 0; o0 < 16; o0 += 4) {
-				for (int j0 = 0; j0 < 8; j0 += 4) {
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
 					{
-						cnn_real a[16][1];
-						for (int e = 0; e < 16; e++) {
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = x + b * 64 + (i + u - 1) * 8;
+							const cnn_real *wp0 = p->W1 + o0 * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp1 = p->W1 + (o0 + 1) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp2 = p->W1 + (o0 + 2) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp3 = p->W1 + (o0 + 3) * 9 + 0 * 9 + u * 3;
 							{
-								a[e][0] = 0.0f;
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[4];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 						}
-						{
-							for (int u = 0; u < 3; u++) {
-								const cnn_real *xs = xr + 0 * 30 + u * 10;
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3];
-									{
-										const cnn_real x0 = xs[j0];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 1];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 2];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 3];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 1];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 1];
-									{
-										const cnn_real x0 = xs[j0 + 1];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 2];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 3];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 4];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
-								{
-									const cnn_real w0 = p->W1[o0 * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w1 = p->W1[(o0 + 1) * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w2 = p->W1[(o0 + 2) * 9 + 0 * 9 + u * 3 + 2];
-									const cnn_real w3 = p->W1[(o0 + 3) * 9 + 0 * 9 + u * 3 + 2];
-									{
-										const cnn_real x0 = xs[j0 + 2];
-										a[0][0] += w0 * x0;
-										a[4][0] += w1 * x0;
-										a[8][0] += w2 * x0;
-										a[12][0] += w3 * x0;
-										const cnn_real x1 = xs[j0 + 3];
-										a[1][0] += w0 * x1;
-										a[5][0] += w1 * x1;
-										a[9][0] += w2 * x1;
-										a[13][0] += w3 * x1;
-										const cnn_real x2 = xs[j0 + 4];
-										a[2][0] += w0 * x2;
-										a[6][0] += w1 * x2;
-										a[10][0] += w2 * x2;
-										a[14][0] += w3 * x2;
-										const cnn_real x3 = xs[j0 + 5];
-										a[3][0] += w0 * x3;
-										a[7][0] += w1 * x3;
-										a[11][0] += w2 * x3;
-										a[15][0] += w3 * x3;
-									}
-								}
+					}
+					{
+						const cnn_real t16 = a0 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 0] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a1 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 1] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a2 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 2] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a3 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 3] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a4 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 0] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a5 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 1] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a6 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 2] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a7 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 3] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a8 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 0] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a9 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 1] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a10 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 2] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a11 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 3] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a12 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 0] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a13 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 1] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a14 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 2] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a15 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 3] = t16 < 0 ? 0.0f : t16;
+					}
+				}
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
+					{
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = x + b * 64 + (i + u - 1) * 8;
+							const cnn_real *wp0 = p->W1 + o0 * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp1 = p->W1 + (o0 + 1) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp2 = p->W1 + (o0 + 2) * 9 + 0 * 9 + u * 3;
+							const cnn_real *wp3 = p->W1 + (o0 + 3) * 9 + 0 * 9 + u * 3;
+							{
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x0 = xs[3];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[4];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[5];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[6];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[4];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[5];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[6];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[7];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[5];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[6];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[7];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
-						{
-							const cnn_real t16 = a[0][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[1][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[2][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[3][0] + p->b1[o0];
-							h1[b * 1024 + o0 * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[4][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[5][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[6][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[7][0] + p->b1[(o0 + 1)];
-							h1[b * 1024 + (o0 + 1) * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[8][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[9][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[10][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[11][0] + p->b1[(o0 + 2)];
-							h1[b * 1024 + (o0 + 2) * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[12][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + j0] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[13][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 1)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[14][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 2)] = t16 < 0 ? 0.0f : t16;
-						}
-						{
-							const cnn_real t16 = a[15][0] + p->b1[(o0 + 3)];
-							h1[b * 1024 + (o0 + 3) * 64 + i * 8 + (j0 + 3)] = t16 < 0 ? 0.0f : t16;
-						}
+					}
+					{
+						const cnn_real t16 = a0 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 4] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a1 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 5] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a2 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 6] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a3 + p->b1[o0];
+						h1[b * 1024 + o0 * 64 + i * 8 + 7] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a4 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 4] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a5 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 5] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a6 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 6] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a7 + p->b1[(o0 + 1)];
+						h1[b * 1024 + (o0 + 1) * 64 + i * 8 + 7] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a8 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 4] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a9 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 5] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a10 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 6] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a11 + p->b1[(o0 + 2)];
+						h1[b * 1024 + (o0 + 2) * 64 + i * 8 + 7] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a12 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 4] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a13 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 5] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a14 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 6] = t16 < 0 ? 0.0f : t16;
+					}
+					{
+						const cnn_real t16 = a15 + p->b1[(o0 + 3)];
+						h1[b * 1024 + (o0 + 3) * 64 + i * 8 + 7] = t16 < 0 ? 0.0f : t16;
 					}
 				}
 			}
@@ -5113,177 +6089,165 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
 		for (int i = 0; i < 4; i++) {
-			cnn_real xr[288];
-			for (int cu = 0; cu < 48; cu++) {
-				cnn_real *d = xr + cu * 6;
-				for (int e = 0; e < 6; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 4) continue;
-				for (int wi = 0; wi < 4; wi++) {
-					d[wi + 1] = p1[b * 256 + (cu / 3) * 16 + hi * 4 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 4 - i < 2 ? 4 - i + 1 : 3;
 			for (int o0 = 0; o0 < 32; o0 += 4) {
 				{
-					cnn_real a[16][1];
-					for (int e = 0; e < 16; e++) {
-						{
-							a[e][0] = 0.0f;
-						}
-					}
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
 					for (int c = 0; c < 16; c++) {
-						for (int u = 0; u < 3; u++) {
-							const cnn_real *xs = xr + c * 18 + u * 6;
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = p1 + b * 256 + c * 16 + (i + u - 1) * 4;
+							const cnn_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const cnn_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const cnn_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const cnn_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3];
-								{
-									const cnn_real x0 = xs[0];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[1];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[2];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[3];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 1];
-								{
-									const cnn_real x0 = xs[1];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[2];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[3];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[4];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[1];
+								const cnn_real w1 = wp1[1];
+								const cnn_real w2 = wp2[1];
+								const cnn_real w3 = wp3[1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
 							}
 							{
-								const cnn_real w0 = p->W2[o0 * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w1 = p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w2 = p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
-								const cnn_real w3 = p->W2[(o0 + 3) * 144 + c * 9 + u * 3 + 2];
-								{
-									const cnn_real x0 = xs[2];
-									a[0][0] += w0 * x0;
-									a[4][0] += w1 * x0;
-									a[8][0] += w2 * x0;
-									a[12][0] += w3 * x0;
-									const cnn_real x1 = xs[3];
-									a[1][0] += w0 * x1;
-									a[5][0] += w1 * x1;
-									a[9][0] += w2 * x1;
-									a[13][0] += w3 * x1;
-									const cnn_real x2 = xs[4];
-									a[2][0] += w0 * x2;
-									a[6][0] += w1 * x2;
-									a[10][0] += w2 * x2;
-									a[14][0] += w3 * x2;
-									const cnn_real x3 = xs[5];
-									a[3][0] += w0 * x3;
-									a[7][0] += w1 * x3;
-									a[11][0] += w2 * x3;
-									a[15][0] += w3 * x3;
-								}
+								const cnn_real w0 = wp0[2];
+								const cnn_real w1 = wp1[2];
+								const cnn_real w2 = wp2[2];
+								const cnn_real w3 = wp3[2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
 					}
 					{
-						const cnn_real t20 = a[0][0] + p->b2[o0];
+						const cnn_real t20 = a0 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[1][0] + p->b2[o0];
+						const cnn_real t20 = a1 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[2][0] + p->b2[o0];
+						const cnn_real t20 = a2 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[3][0] + p->b2[o0];
+						const cnn_real t20 = a3 + p->b2[o0];
 						h2[b * 512 + o0 * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[4][0] + p->b2[(o0 + 1)];
+						const cnn_real t20 = a4 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[5][0] + p->b2[(o0 + 1)];
+						const cnn_real t20 = a5 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[6][0] + p->b2[(o0 + 1)];
+						const cnn_real t20 = a6 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[7][0] + p->b2[(o0 + 1)];
+						const cnn_real t20 = a7 + p->b2[(o0 + 1)];
 						h2[b * 512 + (o0 + 1) * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[8][0] + p->b2[(o0 + 2)];
+						const cnn_real t20 = a8 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[9][0] + p->b2[(o0 + 2)];
+						const cnn_real t20 = a9 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[10][0] + p->b2[(o0 + 2)];
+						const cnn_real t20 = a10 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[11][0] + p->b2[(o0 + 2)];
+						const cnn_real t20 = a11 + p->b2[(o0 + 2)];
 						h2[b * 512 + (o0 + 2) * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[12][0] + p->b2[(o0 + 3)];
+						const cnn_real t20 = a12 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 0] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[13][0] + p->b2[(o0 + 3)];
+						const cnn_real t20 = a13 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 1] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[14][0] + p->b2[(o0 + 3)];
+						const cnn_real t20 = a14 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 2] = t20 < 0 ? 0.0f : t20;
 					}
 					{
-						const cnn_real t20 = a[15][0] + p->b2[(o0 + 3)];
+						const cnn_real t20 = a15 + p->b2[(o0 + 3)];
 						h2[b * 512 + (o0 + 3) * 16 + i * 4 + 3] = t20 < 0 ? 0.0f : t20;
 					}
 				}
@@ -6245,15 +7209,15 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 30; o0 += 5) {
+		for (int o0 = 0; o0 < 28; o0 += 7) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][4];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][4];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -6263,32 +7227,44 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
 								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
 								const cnn_real d3 = t36[b * 512 + (o0 + 3) * 16 + i * 4 + l];
 								const cnn_real d4 = t36[b * 512 + (o0 + 4) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d5 = t36[b * 512 + (o0 + 5) * 16 + i * 4 + l];
+								const cnn_real d6 = t36[b * 512 + (o0 + 6) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -6412,13 +7388,61 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t37 = 0.001f * p->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2];
 						grad->W2[(o0 + 4) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 5) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 6) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 16; c++) {
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[6][4];
-				for (int e = 0; e < 6; e++) {
+				cnn_real a[12][4];
+				for (int e = 0; e < 12; e++) {
 					GRADC_VECTOR for (int l = 0; l < 4; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -6428,20 +7452,32 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 4) continue;
 						for (int wi = 0; wi < 4; wi++) {
-							xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
-							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
-							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real d0 = t36[b * 512 + 28 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (28 + 1) * 16 + i * 4 + l];
+							const cnn_real d2 = t36[b * 512 + (28 + 2) * 16 + i * 4 + l];
+							const cnn_real d3 = t36[b * 512 + (28 + 3) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
 							a[0][l] += d0 * x0;
 							a[3][l] += d1 * x0;
-							const cnn_real x1 = xr[1 + l];
+							a[6][l] += d2 * x0;
+							a[9][l] += d3 * x0;
+							const cnn_real x1 = xr[i * 6 + 1 + l];
 							a[1][l] += d0 * x1;
 							a[4][l] += d1 * x1;
-							const cnn_real x2 = xr[2 + l];
+							a[7][l] += d2 * x1;
+							a[10][l] += d3 * x1;
+							const cnn_real x2 = xr[i * 6 + 2 + l];
 							a[2][l] += d0 * x2;
 							a[5][l] += d1 * x2;
+							a[8][l] += d2 * x2;
+							a[11][l] += d3 * x2;
 						}
 					}
 				}
@@ -6450,48 +7486,96 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 					for (int l = 1; l < 4; l++) {
 						sum += a[0][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
-					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[28 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[28 * 144 + c * 9 + u * 3 + 0] = sum + t37;
 				}
 				{
 					cnn_real sum = a[1][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[1][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
-					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[28 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[28 * 144 + c * 9 + u * 3 + 1] = sum + t37;
 				}
 				{
 					cnn_real sum = a[2][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[2][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
-					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[28 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[28 * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 				{
 					cnn_real sum = a[3][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[3][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
-					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(28 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
 				}
 				{
 					cnn_real sum = a[4][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[4][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
-					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(28 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
 				}
 				{
 					cnn_real sum = a[5][0];
 					for (int l = 1; l < 4; l++) {
 						sum += a[5][l];
 					}
-					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
-					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					const cnn_real t37 = 0.001f * p->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(28 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[6][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[6][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(28 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[7][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[7][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(28 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[8][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[8][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(28 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[9][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[9][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(28 + 3) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[10][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[10][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(28 + 3) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[11][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[11][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(28 + 3) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 			}
 		}
@@ -6692,15 +7776,15 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	}
 #else
 	{
-		cnn_real xr[6];
-		for (int e = 0; e < 6; e++) {
+		cnn_real xr[24];
+		for (int e = 0; e < 24; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 32; o0 += 2) {
+		for (int o0 = 0; o0 < 30; o0 += 3) {
 			for (int c = 0; c < 16; c++) {
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][4];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][4];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 4; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -6710,20 +7794,28 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 4) continue;
 							for (int wi = 0; wi < 4; wi++) {
-								xr[wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+								xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
 							}
+						}
+						for (int i = 0; i < 4; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 4) continue;
 							GRADC_VECTOR for (int l = 0; l < 4; l++) {
 								const cnn_real d0 = t36[b * 512 + o0 * 16 + i * 4 + l];
 								const cnn_real d1 = t36[b * 512 + (o0 + 1) * 16 + i * 4 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d2 = t36[b * 512 + (o0 + 2) * 16 + i * 4 + l];
+								const cnn_real x0 = xr[i * 6 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[6][l] += d2 * x0;
+								const cnn_real x1 = xr[i * 6 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[7][l] += d2 * x1;
+								const cnn_real x2 = xr[i * 6 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -6775,6 +7867,114 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t37 = 0.001f * p->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2];
 						grad->W2[(o0 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 4; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t37 = 0.001f * p->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2];
+						grad->W2[(o0 + 2) * 144 + c * 9 + u * 3 + 2] = sum + t37;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 16; c++) {
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[6][4];
+				for (int e = 0; e < 6; e++) {
+					GRADC_VECTOR for (int l = 0; l < 4; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						for (int wi = 0; wi < 4; wi++) {
+							xr[i * 6 + wi + 1] = p1[b * 256 + c * 16 + hi * 4 + wi];
+						}
+					}
+					for (int i = 0; i < 4; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 4) continue;
+						GRADC_VECTOR for (int l = 0; l < 4; l++) {
+							const cnn_real d0 = t36[b * 512 + 30 * 16 + i * 4 + l];
+							const cnn_real d1 = t36[b * 512 + (30 + 1) * 16 + i * 4 + l];
+							const cnn_real x0 = xr[i * 6 + 0 + l];
+							a[0][l] += d0 * x0;
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[i * 6 + 1 + l];
+							a[1][l] += d0 * x1;
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[i * 6 + 2 + l];
+							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 0];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 1];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[30 * 144 + c * 9 + u * 3 + 2];
+					grad->W2[30 * 144 + c * 9 + u * 3 + 2] = sum + t37;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 0] = sum + t37;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 1] = sum + t37;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 4; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real t37 = 0.001f * p->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2];
+					grad->W2[(30 + 1) * 144 + c * 9 + u * 3 + 2] = sum + t37;
 				}
 			}
 		}
@@ -6919,33 +8119,152 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	}
 #elif GRADC_KERNELS == 1
 	for (int b = 0; b < 32; b++) {
-		for (int c = 0; c < 16; c++) {
-			for (int hi = 0; hi < 4; hi++) {
-				cnn_real acc[4];
-				for (int wi = 0; wi < 4; wi++) {
-					acc[wi] = 0.0f;
-				}
-				for (int oo = 0; oo < 32; oo++) {
-					for (int u = 0; u < 3; u++) {
-						const int t = hi + 1 - u;
-						if (t < 0) continue;
-						const int i = t;
-						if (i >= 4) continue;
-						for (int j = 1; j < 4; j++) {
-							acc[j - 1] += p->W2[oo * 144 + c * 9 + u * 3] * t36[b * 512 + oo * 16 + i * 4 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W2[oo * 144 + c * 9 + u * 3 + 1] * t36[b * 512 + oo * 16 + i * 4 + l];
+		for (int i = 0; i < 4; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 4 - i < 2 ? 4 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					cnn_real a0 = 0.0f;
+					cnn_real a1 = 0.0f;
+					cnn_real a2 = 0.0f;
+					cnn_real a3 = 0.0f;
+					cnn_real a4 = 0.0f;
+					cnn_real a5 = 0.0f;
+					cnn_real a6 = 0.0f;
+					cnn_real a7 = 0.0f;
+					cnn_real a8 = 0.0f;
+					cnn_real a9 = 0.0f;
+					cnn_real a10 = 0.0f;
+					cnn_real a11 = 0.0f;
+					cnn_real a12 = 0.0f;
+					cnn_real a13 = 0.0f;
+					cnn_real a14 = 0.0f;
+					cnn_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const cnn_real *xs = t36 + b * 512 + c * 16 + (i + u - 1) * 4;
+							const cnn_real *wp0 = p->W2 + c * 144 + o0 * 9 + u * -3 + 8;
+							const cnn_real *wp1 = p->W2 + c * 144 + (o0 + 1) * 9 + u * -3 + 8;
+							const cnn_real *wp2 = p->W2 + c * 144 + (o0 + 2) * 9 + u * -3 + 8;
+							const cnn_real *wp3 = p->W2 + c * 144 + (o0 + 3) * 9 + u * -3 + 8;
+							{
+								const cnn_real w0 = wp0[0];
+								const cnn_real w1 = wp1[0];
+								const cnn_real w2 = wp2[0];
+								const cnn_real w3 = wp3[0];
+								const cnn_real x1 = xs[0];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[1];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[2];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[-1];
+								const cnn_real w1 = wp1[-1];
+								const cnn_real w2 = wp2[-1];
+								const cnn_real w3 = wp3[-1];
+								const cnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[2];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const cnn_real x3 = xs[3];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const cnn_real w0 = wp0[-2];
+								const cnn_real w1 = wp1[-2];
+								const cnn_real w2 = wp2[-2];
+								const cnn_real w3 = wp3[-2];
+								const cnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const cnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const cnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
 							}
 						}
-						for (int j = 0; j < 3; j++) {
-							acc[j + 1] += p->W2[oo * 144 + c * 9 + u * 3 + 2] * t36[b * 512 + oo * 16 + i * 4 + j];
-						}
 					}
-				}
-				for (int wi = 0; wi < 4; wi++) {
-					dp1[b * 256 + c * 16 + hi * 4 + wi] = acc[wi];
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 0] = a0;
+					}
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 1] = a1;
+					}
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 2] = a2;
+					}
+					{
+						dp1[b * 256 + o0 * 16 + i * 4 + 3] = a3;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 0] = a4;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 1] = a5;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 2] = a6;
+					}
+					{
+						dp1[b * 256 + (o0 + 1) * 16 + i * 4 + 3] = a7;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 0] = a8;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 1] = a9;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 2] = a10;
+					}
+					{
+						dp1[b * 256 + (o0 + 2) * 16 + i * 4 + 3] = a11;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 0] = a12;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 1] = a13;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 2] = a14;
+					}
+					{
+						dp1[b * 256 + (o0 + 3) * 16 + i * 4 + 3] = a15;
+					}
 				}
 			}
 		}
@@ -7095,15 +8414,15 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	 */
 #if GRADC_KERNELS == 3
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 15; o0 += 5) {
+		for (int o0 = 0; o0 < 14; o0 += 7) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[15][8];
-					for (int e = 0; e < 15; e++) {
+					cnn_real a[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -7113,32 +8432,44 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
 								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
 								const cnn_real d3 = t43[b * 1024 + (o0 + 3) * 64 + i * 8 + l];
 								const cnn_real d4 = t43[b * 1024 + (o0 + 4) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d5 = t43[b * 1024 + (o0 + 5) * 64 + i * 8 + l];
+								const cnn_real d6 = t43[b * 1024 + (o0 + 6) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
 								a[6][l] += d2 * x0;
 								a[9][l] += d3 * x0;
 								a[12][l] += d4 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[15][l] += d5 * x0;
+								a[18][l] += d6 * x0;
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
 								a[7][l] += d2 * x1;
 								a[10][l] += d3 * x1;
 								a[13][l] += d4 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[16][l] += d5 * x1;
+								a[19][l] += d6 * x1;
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
 								a[8][l] += d2 * x2;
 								a[11][l] += d3 * x2;
 								a[14][l] += d4 * x2;
+								a[17][l] += d5 * x2;
+								a[20][l] += d6 * x2;
 							}
 						}
 					}
@@ -7262,13 +8593,61 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t45 = 0.001f * p->W1[(o0 + 4) * 9 + u * 3 + 2];
 						grad->W1[(o0 + 4) * 9 + u * 3 + 2] = sum + t45;
 					}
+					{
+						cnn_real sum = a[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[15][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 5) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 5) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[16][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 5) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 5) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[17][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 5) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 5) * 9 + u * 3 + 2] = sum + t45;
+					}
+					{
+						cnn_real sum = a[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[18][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 6) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 6) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[19][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 6) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 6) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[20][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 6) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 6) * 9 + u * 3 + 2] = sum + t45;
+					}
 				}
 			}
 		}
 		{
 			for (int u = 0; u < 3; u++) {
-				cnn_real a[3][8];
-				for (int e = 0; e < 3; e++) {
+				cnn_real a[6][8];
+				for (int e = 0; e < 6; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a[e][l] = 0.0f;
 					}
@@ -7278,16 +8657,24 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
-							const cnn_real x0 = xr[0 + l];
+							const cnn_real d0 = t43[b * 1024 + 14 * 64 + i * 8 + l];
+							const cnn_real d1 = t43[b * 1024 + (14 + 1) * 64 + i * 8 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
 							a[0][l] += d0 * x0;
-							const cnn_real x1 = xr[1 + l];
+							a[3][l] += d1 * x0;
+							const cnn_real x1 = xr[i * 10 + 1 + l];
 							a[1][l] += d0 * x1;
-							const cnn_real x2 = xr[2 + l];
+							a[4][l] += d1 * x1;
+							const cnn_real x2 = xr[i * 10 + 2 + l];
 							a[2][l] += d0 * x2;
+							a[5][l] += d1 * x2;
 						}
 					}
 				}
@@ -7296,24 +8683,48 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 					for (int l = 1; l < 8; l++) {
 						sum += a[0][l];
 					}
-					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
-					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
+					const cnn_real t45 = 0.001f * p->W1[14 * 9 + u * 3 + 0];
+					grad->W1[14 * 9 + u * 3 + 0] = sum + t45;
 				}
 				{
 					cnn_real sum = a[1][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a[1][l];
 					}
-					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
-					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+					const cnn_real t45 = 0.001f * p->W1[14 * 9 + u * 3 + 1];
+					grad->W1[14 * 9 + u * 3 + 1] = sum + t45;
 				}
 				{
 					cnn_real sum = a[2][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a[2][l];
 					}
-					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
-					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
+					const cnn_real t45 = 0.001f * p->W1[14 * 9 + u * 3 + 2];
+					grad->W1[14 * 9 + u * 3 + 2] = sum + t45;
+				}
+				{
+					cnn_real sum = a[3][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[3][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[(14 + 1) * 9 + u * 3 + 0];
+					grad->W1[(14 + 1) * 9 + u * 3 + 0] = sum + t45;
+				}
+				{
+					cnn_real sum = a[4][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[4][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[(14 + 1) * 9 + u * 3 + 1];
+					grad->W1[(14 + 1) * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[5][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[5][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[(14 + 1) * 9 + u * 3 + 2];
+					grad->W1[(14 + 1) * 9 + u * 3 + 2] = sum + t45;
 				}
 			}
 		}
@@ -7495,15 +8906,15 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 	}
 #else
 	{
-		cnn_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		cnn_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 16; o0 += 2) {
+		for (int o0 = 0; o0 < 15; o0 += 3) {
 			{
 				for (int u = 0; u < 3; u++) {
-					cnn_real a[6][8];
-					for (int e = 0; e < 6; e++) {
+					cnn_real a[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a[e][l] = 0.0f;
 						}
@@ -7513,20 +8924,28 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = x[b * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const cnn_real d0 = t43[b * 1024 + o0 * 64 + i * 8 + l];
 								const cnn_real d1 = t43[b * 1024 + (o0 + 1) * 64 + i * 8 + l];
-								const cnn_real x0 = xr[0 + l];
+								const cnn_real d2 = t43[b * 1024 + (o0 + 2) * 64 + i * 8 + l];
+								const cnn_real x0 = xr[i * 10 + 0 + l];
 								a[0][l] += d0 * x0;
 								a[3][l] += d1 * x0;
-								const cnn_real x1 = xr[1 + l];
+								a[6][l] += d2 * x0;
+								const cnn_real x1 = xr[i * 10 + 1 + l];
 								a[1][l] += d0 * x1;
 								a[4][l] += d1 * x1;
-								const cnn_real x2 = xr[2 + l];
+								a[7][l] += d2 * x1;
+								const cnn_real x2 = xr[i * 10 + 2 + l];
 								a[2][l] += d0 * x2;
 								a[5][l] += d1 * x2;
+								a[8][l] += d2 * x2;
 							}
 						}
 					}
@@ -7578,6 +8997,86 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 						const cnn_real t45 = 0.001f * p->W1[(o0 + 1) * 9 + u * 3 + 2];
 						grad->W1[(o0 + 1) * 9 + u * 3 + 2] = sum + t45;
 					}
+					{
+						cnn_real sum = a[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[6][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 0];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 0] = sum + t45;
+					}
+					{
+						cnn_real sum = a[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[7][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 1];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 1] = sum + t45;
+					}
+					{
+						cnn_real sum = a[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a[8][l];
+						}
+						const cnn_real t45 = 0.001f * p->W1[(o0 + 2) * 9 + u * 3 + 2];
+						grad->W1[(o0 + 2) * 9 + u * 3 + 2] = sum + t45;
+					}
+				}
+			}
+		}
+		{
+			for (int u = 0; u < 3; u++) {
+				cnn_real a[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a[e][l] = 0.0f;
+					}
+				}
+				for (int b = 0; b < 32; b++) {
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = x[b * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const cnn_real d0 = t43[b * 1024 + 15 * 64 + i * 8 + l];
+							const cnn_real x0 = xr[i * 10 + 0 + l];
+							a[0][l] += d0 * x0;
+							const cnn_real x1 = xr[i * 10 + 1 + l];
+							a[1][l] += d0 * x1;
+							const cnn_real x2 = xr[i * 10 + 2 + l];
+							a[2][l] += d0 * x2;
+						}
+					}
+				}
+				{
+					cnn_real sum = a[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[0][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 0];
+					grad->W1[15 * 9 + u * 3 + 0] = sum + t45;
+				}
+				{
+					cnn_real sum = a[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[1][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 1];
+					grad->W1[15 * 9 + u * 3 + 1] = sum + t45;
+				}
+				{
+					cnn_real sum = a[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a[2][l];
+					}
+					const cnn_real t45 = 0.001f * p->W1[15 * 9 + u * 3 + 2];
+					grad->W1[15 * 9 + u * 3 + 2] = sum + t45;
 				}
 			}
 		}

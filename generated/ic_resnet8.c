@@ -395,180 +395,506 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 32; i++) {
-			ic_resnet8_real xr[306];
-			for (int cu = 0; cu < 9; cu++) {
-				ic_resnet8_real *d = xr + cu * 34;
-				for (int e = 0; e < 34; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
 			for (int o0 = 0; o0 < 16; o0 += 4) {
-				for (int j0 = 0; j0 < 32; j0 += 4) {
-					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
 							{
-								a_[e][0] = 0.0f;
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
 						}
+					}
+					{
+						const ic_resnet8_real t23 = a0 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a1 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a2 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a3 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a4 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a5 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a6 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a7 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a8 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a9 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a10 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a11 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a12 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 0] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a13 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 1] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a14 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 2] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a15 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 3] = t23 < 0 ? 0.0f : t23;
+					}
+				}
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 3; c++) {
-							for (int u = 0; u < 3; u++) {
-								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
-									{
-										const ic_resnet8_real x0_ = xs[j0 + 1];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 2];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 3];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 4];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
-									{
-										const ic_resnet8_real x0_ = xs[j0 + 2];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 3];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 4];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 5];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							const ic_resnet8_real t23 = a_[0][0] + p->b0[o0];
+							const ic_resnet8_real t23 = a0 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[1][0] + p->b0[o0];
+							const ic_resnet8_real t23 = a1 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[2][0] + p->b0[o0];
+							const ic_resnet8_real t23 = a2 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[3][0] + p->b0[o0];
+							const ic_resnet8_real t23 = a3 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[4][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t23 = a4 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[5][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t23 = a5 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[6][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t23 = a6 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[7][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t23 = a7 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[8][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t23 = a8 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[9][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t23 = a9 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[10][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t23 = a10 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[11][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t23 = a11 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[12][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t23 = a12 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + j0] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[13][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t23 = a13 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[14][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t23 = a14 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t23 < 0 ? 0.0f : t23;
 						}
 						{
-							const ic_resnet8_real t23 = a_[15][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t23 = a15 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t23 < 0 ? 0.0f : t23;
 						}
+					}
+				}
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t23 = a0 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 28] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a1 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 29] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a2 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 30] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a3 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 31] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a4 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 28] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a5 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 29] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a6 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 30] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a7 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 31] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a8 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 28] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a9 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 29] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a10 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 30] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a11 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 31] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a12 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 28] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a13 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 29] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a14 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 30] = t23 < 0 ? 0.0f : t23;
+					}
+					{
+						const ic_resnet8_real t23 = a15 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 31] = t23 < 0 ? 0.0f : t23;
 					}
 				}
 			}
@@ -888,62 +1214,508 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t26 = a0 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 0] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a1 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 1] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a2 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 2] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a3 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 3] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a4 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 0] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a5 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 1] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a6 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 2] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a7 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 3] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a8 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 0] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a9 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 1] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a10 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 2] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a11 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 3] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a12 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 0] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a13 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 1] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a14 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 2] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a15 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 3] = t26 < 0 ? 0.0f : t26;
+					}
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
+							const ic_resnet8_real t26 = a0 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + j0] = t26 < 0 ? 0.0f : t26;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + (jj + l)];
-							}
+							const ic_resnet8_real t26 = a1 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 1)] = t26 < 0 ? 0.0f : t26;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + l + 1];
-							}
+							const ic_resnet8_real t26 = a2 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 2)] = t26 < 0 ? 0.0f : t26;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
+							const ic_resnet8_real t26 = a3 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 3)] = t26 < 0 ? 0.0f : t26;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
+							const ic_resnet8_real t26 = a4 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + j0] = t26 < 0 ? 0.0f : t26;
 						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + j + 1];
+						{
+							const ic_resnet8_real t26 = a5 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a6 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a7 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a8 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + j0] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a9 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a10 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a11 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a12 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + j0] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a13 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a14 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const ic_resnet8_real t26 = a15 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t26 < 0 ? 0.0f : t26;
 						}
 					}
 				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real t26 = acc[j] + p->b1[o_];
-					y1[o_ * 1024 + i * 32 + j] = t26 < 0 ? 0.0f : t26;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t26 = a0 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 28] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a1 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 29] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a2 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 30] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a3 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 31] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a4 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 28] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a5 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 29] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a6 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 30] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a7 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 31] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a8 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 28] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a9 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 29] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a10 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 30] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a11 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 31] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a12 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 28] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a13 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 29] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a14 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 30] = t26 < 0 ? 0.0f : t26;
+					}
+					{
+						const ic_resnet8_real t26 = a15 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 31] = t26 < 0 ? 0.0f : t26;
+					}
 				}
 			}
 		}
@@ -1279,63 +2051,556 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z1 = a0 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 0] + z1;
+						x1[o0 * 1024 + i * 32 + 0] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a1 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 1] + z1;
+						x1[o0 * 1024 + i * 32 + 1] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a2 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 2] + z1;
+						x1[o0 * 1024 + i * 32 + 2] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a3 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 3] + z1;
+						x1[o0 * 1024 + i * 32 + 3] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 0] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 1] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 2] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 3] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 0] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 1] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 2] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 3] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 0] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 1] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 2] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 3] = t30 < 0 ? 0.0f : t30;
+					}
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
+							const ic_resnet8_real z1 = a0 + p->b2[o0];
+							const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + j0] + z1;
+							x1[o0 * 1024 + i * 32 + j0] = t30 < 0 ? 0.0f : t30;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + (jj + l)];
-							}
+							const ic_resnet8_real z1 = a1 + p->b2[o0];
+							const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + l + 1];
-							}
+							const ic_resnet8_real z1 = a2 + p->b2[o0];
+							const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
+							const ic_resnet8_real z1 = a3 + p->b2[o0];
+							const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
+							const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + j0] = t30 < 0 ? 0.0f : t30;
 						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + j + 1];
+						{
+							const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + j0] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + j0] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t30 < 0 ? 0.0f : t30;
+						}
+						{
+							const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t30 < 0 ? 0.0f : t30;
 						}
 					}
 				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real z1 = acc[j] + p->b2[o_];
-					const ic_resnet8_real t30 = x0[o_ * 1024 + i * 32 + j] + z1;
-					x1[o_ * 1024 + i * 32 + j] = t30 < 0 ? 0.0f : t30;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z1 = a0 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 28] + z1;
+						x1[o0 * 1024 + i * 32 + 28] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a1 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 29] + z1;
+						x1[o0 * 1024 + i * 32 + 29] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a2 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 30] + z1;
+						x1[o0 * 1024 + i * 32 + 30] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a3 + p->b2[o0];
+						const ic_resnet8_real t30 = x0[o0 * 1024 + i * 32 + 31] + z1;
+						x1[o0 * 1024 + i * 32 + 31] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 28] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 29] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 30] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t30 = x0[(o0 + 1) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 31] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 28] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 29] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 30] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t30 = x0[(o0 + 2) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 31] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 28] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 29] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 30] = t30 < 0 ? 0.0f : t30;
+					}
+					{
+						const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t30 = x0[(o0 + 3) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 31] = t30 < 0 ? 0.0f : t30;
+					}
 				}
 			}
 		}
@@ -1485,8 +2750,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -1603,44 +2871,344 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + l * 2];
+		for (int i = 0; i < 16; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 31 - i * 2 < 2 ? 31 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				for (int j0 = 0; j0 < 12; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+								const ic_resnet8_real *wp0 = p->W3 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W3 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W3 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W3 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0 * 2 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 3];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 5];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 7];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 * 2 + 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 4];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 6];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 8];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + l * 2 + 1];
-							}
+							const ic_resnet8_real t33 = a0 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + j0] = t33 < 0 ? 0.0f : t33;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + l * 2 + 2];
-							}
+							const ic_resnet8_real t33 = a1 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 1)] = t33 < 0 ? 0.0f : t33;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + (l + 8) * 2 + 2];
-							}
+							const ic_resnet8_real t33 = a2 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 2)] = t33 < 0 ? 0.0f : t33;
 						}
-						for (int j = 12; j < 15; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + j * 2 + 2];
+						{
+							const ic_resnet8_real t33 = a3 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 3)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a4 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + j0] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a5 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a6 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a7 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a8 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + j0] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a9 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a10 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a11 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a12 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + j0] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a13 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a14 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const ic_resnet8_real t33 = a15 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = t33 < 0 ? 0.0f : t33;
 						}
 					}
 				}
-				for (int j = 0; j < 16; j++) {
-					const ic_resnet8_real t33 = acc[j] + p->b3[o_];
-					y2[o_ * 256 + i * 16 + j] = t33 < 0 ? 0.0f : t33;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+							const ic_resnet8_real *wp0 = p->W3 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W3 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W3 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W3 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[24];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[26];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[28];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[25];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[27];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[26];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t33 = a0 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 12] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a1 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 13] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a2 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 14] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a3 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 15] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a4 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 12] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a5 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 13] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a6 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 14] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a7 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 15] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a8 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 12] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a9 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 13] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a10 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 14] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a11 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 15] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a12 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 12] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a13 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 13] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a14 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 14] = t33 < 0 ? 0.0f : t33;
+					}
+					{
+						const ic_resnet8_real t33 = a15 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 15] = t33 < 0 ? 0.0f : t33;
+					}
 				}
 			}
 		}
@@ -1656,8 +3224,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -1779,8 +3350,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -1848,107 +3422,109 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 16; i++) {
-			ic_resnet8_real xr[512];
-			for (int cu = 0; cu < 16; cu++) {
-				ic_resnet8_real *d = xr + cu * 32;
-				for (int e = 0; e < 32; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2;
-				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
-				}
-			}
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 31 - i * 2 < 0 ? 31 - i * 2 + 1 : 1;
 			for (int o0 = 0; o0 < 32; o0 += 4) {
 				for (int j0 = 0; j0 < 16; j0 += 4) {
 					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
-							{
-								a_[e][0] = 0.0f;
-							}
-						}
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 16; c++) {
-							{
-								const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+								const ic_resnet8_real *wp0 = p->W5 + o0 * 16 + c + u;
+								const ic_resnet8_real *wp1 = p->W5 + (o0 + 1) * 16 + c + u;
+								const ic_resnet8_real *wp2 = p->W5 + (o0 + 2) * 16 + c + u;
+								const ic_resnet8_real *wp3 = p->W5 + (o0 + 3) * 16 + c + u;
 								{
-									const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
-									const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
-									const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
-									const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							s2[o0 * 256 + i * 16 + j0] = a_[0][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + j0] = a0 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 1)] = a_[1][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 1)] = a1 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 2)] = a_[2][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 2)] = a2 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 3)] = a_[3][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 3)] = a3 + p->b5[o0];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + j0] = a_[4][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + j0] = a4 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a_[5][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a5 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a_[6][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a6 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a_[7][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a7 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + j0] = a_[8][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + j0] = a8 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a_[9][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a9 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a_[10][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a10 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a_[11][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a11 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + j0] = a_[12][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + j0] = a12 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a_[13][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a13 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a_[14][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a14 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a_[15][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a15 + p->b5[(o0 + 3)];
 						}
 					}
 				}
@@ -1966,8 +3542,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -2173,53 +3752,556 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 16; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 16 - i < 2 ? 16 - i + 1 : 3;
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+							const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z2 = a0 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 0] + z2;
+						x2[o0 * 256 + i * 16 + 0] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a1 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 1] + z2;
+						x2[o0 * 256 + i * 16 + 1] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a2 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 2] + z2;
+						x2[o0 * 256 + i * 16 + 2] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a3 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 3] + z2;
+						x2[o0 * 256 + i * 16 + 3] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 0] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 1] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 2] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 3] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 0] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 1] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 2] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 3] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 0] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 1] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 2] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 3] = t39 < 0 ? 0.0f : t39;
+					}
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 16) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 1)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 12; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 32; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+								const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 9)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 9) - 1];
-							}
-						}
-						for (int j = 13; j < 16; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + j - 1];
+							const ic_resnet8_real z2 = a0 + p->b4[o0];
+							const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + j0] + z2;
+							x2[o0 * 256 + i * 16 + j0] = t39 < 0 ? 0.0f : t39;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + l];
-							}
+							const ic_resnet8_real z2 = a1 + p->b4[o0];
+							const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 1)] = t39 < 0 ? 0.0f : t39;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + l + 1];
-							}
+							const ic_resnet8_real z2 = a2 + p->b4[o0];
+							const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 2)] = t39 < 0 ? 0.0f : t39;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + (l + 8) + 1];
-							}
+							const ic_resnet8_real z2 = a3 + p->b4[o0];
+							const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 3)] = t39 < 0 ? 0.0f : t39;
 						}
-						for (int j = 12; j < 15; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + j + 1];
+						{
+							const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + j0] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + j0] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + j0] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = t39 < 0 ? 0.0f : t39;
 						}
 					}
 				}
-				for (int j = 0; j < 16; j++) {
-					const ic_resnet8_real z2 = acc[j] + p->b4[o_];
-					const ic_resnet8_real t39 = s2[o_ * 256 + i * 16 + j] + z2;
-					x2[o_ * 256 + i * 16 + j] = t39 < 0 ? 0.0f : t39;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+							const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[11];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[12];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[13];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[14];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[12];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[13];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[14];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[15];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[13];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[14];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[15];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z2 = a0 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 12] + z2;
+						x2[o0 * 256 + i * 16 + 12] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a1 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 13] + z2;
+						x2[o0 * 256 + i * 16 + 13] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a2 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 14] + z2;
+						x2[o0 * 256 + i * 16 + 14] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a3 + p->b4[o0];
+						const ic_resnet8_real t39 = s2[o0 * 256 + i * 16 + 15] + z2;
+						x2[o0 * 256 + i * 16 + 15] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 12] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 13] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 14] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t39 = s2[(o0 + 1) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 15] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 12] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 13] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 14] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t39 = s2[(o0 + 2) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 15] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 12] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 13] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 14] = t39 < 0 ? 0.0f : t39;
+					}
+					{
+						const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t39 = s2[(o0 + 3) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 15] = t39 < 0 ? 0.0f : t39;
+					}
 				}
 			}
 		}
@@ -2367,8 +4449,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -2485,39 +4570,342 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 16) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + l * 2];
+		for (int i = 0; i < 8; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 15 - i * 2 < 2 ? 15 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+							const ic_resnet8_real *wp0 = p->W6 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W6 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W6 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W6 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[4];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[6];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + l * 2 + 1];
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[3];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[5];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[7];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + l * 2 + 2];
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[2];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[4];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[6];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[8];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + j * 2 + 2];
 						}
 					}
+					{
+						const ic_resnet8_real t42 = a0 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 0] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a1 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 1] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a2 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 2] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a3 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 3] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a4 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 0] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a5 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 1] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a6 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 2] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a7 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 3] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a8 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 0] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a9 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 1] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a10 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 2] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a11 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 3] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a12 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 0] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a13 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 1] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a14 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 2] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a15 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 3] = t42 < 0 ? 0.0f : t42;
+					}
 				}
-				for (int j = 0; j < 8; j++) {
-					const ic_resnet8_real t42 = acc[j] + p->b6[o_];
-					y3[o_ * 64 + i * 8 + j] = t42 < 0 ? 0.0f : t42;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+							const ic_resnet8_real *wp0 = p->W6 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W6 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W6 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W6 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[8];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[10];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[12];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[14];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[9];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[11];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[13];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[15];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[10];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[12];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[14];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t42 = a0 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 4] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a1 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 5] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a2 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 6] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a3 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 7] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a4 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 4] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a5 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 5] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a6 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 6] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a7 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 7] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a8 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 4] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a9 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 5] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a10 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 6] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a11 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 7] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a12 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 4] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a13 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 5] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a14 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 6] = t42 < 0 ? 0.0f : t42;
+					}
+					{
+						const ic_resnet8_real t42 = a15 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 7] = t42 < 0 ? 0.0f : t42;
+					}
 				}
 			}
 		}
@@ -2533,8 +4921,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -2625,8 +5016,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -2694,107 +5088,109 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 8; i++) {
-			ic_resnet8_real xr[512];
-			for (int cu = 0; cu < 32; cu++) {
-				ic_resnet8_real *d = xr + cu * 16;
-				for (int e = 0; e < 16; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2;
-				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
-				}
-			}
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 15 - i * 2 < 0 ? 15 - i * 2 + 1 : 1;
 			for (int o0 = 0; o0 < 64; o0 += 4) {
 				for (int j0 = 0; j0 < 8; j0 += 4) {
 					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
-							{
-								a_[e][0] = 0.0f;
-							}
-						}
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 32; c++) {
-							{
-								const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+								const ic_resnet8_real *wp0 = p->W8 + o0 * 32 + c + u;
+								const ic_resnet8_real *wp1 = p->W8 + (o0 + 1) * 32 + c + u;
+								const ic_resnet8_real *wp2 = p->W8 + (o0 + 2) * 32 + c + u;
+								const ic_resnet8_real *wp3 = p->W8 + (o0 + 3) * 32 + c + u;
 								{
-									const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
-									const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
-									const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
-									const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							s3[o0 * 64 + i * 8 + j0] = a_[0][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + j0] = a0 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 1)] = a_[1][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 1)] = a1 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 2)] = a_[2][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 2)] = a2 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 3)] = a_[3][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 3)] = a3 + p->b8[o0];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + j0] = a_[4][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + j0] = a4 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a_[5][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a5 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a_[6][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a6 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a_[7][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a7 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + j0] = a_[8][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + j0] = a8 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a_[9][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a9 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a_[10][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a10 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a_[11][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a11 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + j0] = a_[12][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + j0] = a12 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a_[13][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a13 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a_[14][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a14 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a_[15][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a15 + p->b8[(o0 + 3)];
 						}
 					}
 				}
@@ -2812,8 +5208,11 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -3002,43 +5401,369 @@ int ic_resnet8_infer(const ic_resnet8_params *p, const ic_resnet8_real *x, ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+		for (int i = 0; i < 8; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 8 - i < 2 ? 8 - i + 1 : 3;
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 64; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y3 + c * 64 + (i + u - 1) * 8;
+							const ic_resnet8_real *wp0 = p->W7 + o0 * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W7 + (o0 + 1) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W7 + (o0 + 2) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W7 + (o0 + 3) * 576 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + l];
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + l + 1];
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
+					{
+						const ic_resnet8_real z3 = a0 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 0] + z3;
+						x3[o0 * 64 + i * 8 + 0] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a1 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 1] + z3;
+						x3[o0 * 64 + i * 8 + 1] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a2 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 2] + z3;
+						x3[o0 * 64 + i * 8 + 2] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a3 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 3] + z3;
+						x3[o0 * 64 + i * 8 + 3] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a4 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 0] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a5 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 1] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a6 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 2] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a7 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 3] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a8 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 0] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a9 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 1] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a10 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 2] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a11 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 3] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a12 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 0] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a13 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 1] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a14 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 2] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a15 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 3] = t48 < 0 ? 0.0f : t48;
+					}
 				}
-				for (int j = 0; j < 8; j++) {
-					const ic_resnet8_real z3 = acc[j] + p->b7[o_];
-					const ic_resnet8_real t48 = s3[o_ * 64 + i * 8 + j] + z3;
-					x3[o_ * 64 + i * 8 + j] = t48 < 0 ? 0.0f : t48;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 64; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y3 + c * 64 + (i + u - 1) * 8;
+							const ic_resnet8_real *wp0 = p->W7 + o0 * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W7 + (o0 + 1) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W7 + (o0 + 2) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W7 + (o0 + 3) * 576 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[3];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[4];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[5];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[6];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[4];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[5];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[6];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[7];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[5];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[6];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[7];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z3 = a0 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 4] + z3;
+						x3[o0 * 64 + i * 8 + 4] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a1 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 5] + z3;
+						x3[o0 * 64 + i * 8 + 5] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a2 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 6] + z3;
+						x3[o0 * 64 + i * 8 + 6] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a3 + p->b7[o0];
+						const ic_resnet8_real t48 = s3[o0 * 64 + i * 8 + 7] + z3;
+						x3[o0 * 64 + i * 8 + 7] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a4 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 4] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a5 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 5] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a6 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 6] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a7 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t48 = s3[(o0 + 1) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 7] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a8 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 4] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a9 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 5] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a10 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 6] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a11 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t48 = s3[(o0 + 2) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 7] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a12 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 4] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a13 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 5] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a14 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 6] = t48 < 0 ? 0.0f : t48;
+					}
+					{
+						const ic_resnet8_real z3 = a15 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t48 = s3[(o0 + 3) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 7] = t48 < 0 ? 0.0f : t48;
+					}
 				}
 			}
 		}
@@ -3527,180 +6252,506 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 32; i++) {
-			ic_resnet8_real xr[306];
-			for (int cu = 0; cu < 9; cu++) {
-				ic_resnet8_real *d = xr + cu * 34;
-				for (int e = 0; e < 34; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
 			for (int o0 = 0; o0 < 16; o0 += 4) {
-				for (int j0 = 0; j0 < 32; j0 += 4) {
-					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
 							{
-								a_[e][0] = 0.0f;
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
 						}
+					}
+					{
+						const ic_resnet8_real t24 = a0 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a1 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a2 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a3 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a4 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a5 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a6 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a7 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a8 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a9 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a10 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a11 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a12 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a13 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a14 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a15 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 3; c++) {
-							for (int u = 0; u < 3; u++) {
-								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
-									{
-										const ic_resnet8_real x0_ = xs[j0 + 1];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 2];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 3];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 4];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
-									{
-										const ic_resnet8_real x0_ = xs[j0 + 2];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 3];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 4];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 5];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							const ic_resnet8_real t24 = a_[0][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a0 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[1][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a1 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[2][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a2 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[3][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a3 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a4 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a5 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a6 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a7 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a8 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a9 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a10 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a11 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a12 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a13 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a14 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a15 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
+					}
+				}
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t24 = a0 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a1 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a2 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a3 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a4 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a5 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a6 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a7 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a8 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a9 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a10 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a11 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a12 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a13 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a14 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a15 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
 					}
 				}
 			}
@@ -4020,62 +7071,508 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t27 = a0 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a1 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a2 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a3 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a4 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a5 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a6 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a7 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a8 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a9 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a10 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a11 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a12 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a13 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a14 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a15 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
+							const ic_resnet8_real t27 = a0 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + (jj + l)];
-							}
+							const ic_resnet8_real t27 = a1 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + l + 1];
-							}
+							const ic_resnet8_real t27 = a2 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
+							const ic_resnet8_real t27 = a3 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
+							const ic_resnet8_real t27 = a4 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
 						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + j + 1];
+						{
+							const ic_resnet8_real t27 = a5 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a6 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a7 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a8 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a9 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a10 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a11 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a12 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a13 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a14 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a15 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
 						}
 					}
 				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real t27 = acc[j] + p->b1[o_];
-					y1[o_ * 1024 + i * 32 + j] = t27 < 0 ? 0.0f : t27;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t27 = a0 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a1 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a2 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a3 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a4 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a5 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a6 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a7 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a8 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a9 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a10 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a11 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a12 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a13 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a14 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a15 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
 				}
 			}
 		}
@@ -4411,63 +7908,556 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z1 = a0 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 0] + z1;
+						x1[o0 * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a1 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 1] + z1;
+						x1[o0 * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a2 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 2] + z1;
+						x1[o0 * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a3 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 3] + z1;
+						x1[o0 * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
+							const ic_resnet8_real z1 = a0 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + j0] + z1;
+							x1[o0 * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + (jj + l)];
-							}
+							const ic_resnet8_real z1 = a1 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + l + 1];
-							}
+							const ic_resnet8_real z1 = a2 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
+							const ic_resnet8_real z1 = a3 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
+							const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
 						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + j + 1];
+						{
+							const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
 						}
 					}
 				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real z1 = acc[j] + p->b2[o_];
-					const ic_resnet8_real t31 = x0[o_ * 1024 + i * 32 + j] + z1;
-					x1[o_ * 1024 + i * 32 + j] = t31 < 0 ? 0.0f : t31;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z1 = a0 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 28] + z1;
+						x1[o0 * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a1 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 29] + z1;
+						x1[o0 * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a2 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 30] + z1;
+						x1[o0 * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a3 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 31] + z1;
+						x1[o0 * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
 				}
 			}
 		}
@@ -4617,8 +8607,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -4735,44 +8728,344 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + l * 2];
+		for (int i = 0; i < 16; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 31 - i * 2 < 2 ? 31 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				for (int j0 = 0; j0 < 12; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+								const ic_resnet8_real *wp0 = p->W3 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W3 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W3 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W3 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0 * 2 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 3];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 5];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 7];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 * 2 + 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 4];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 6];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 8];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + l * 2 + 1];
-							}
+							const ic_resnet8_real t34 = a0 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + l * 2 + 2];
-							}
+							const ic_resnet8_real t34 = a1 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + (l + 8) * 2 + 2];
-							}
+							const ic_resnet8_real t34 = a2 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
 						}
-						for (int j = 12; j < 15; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + j * 2 + 2];
+						{
+							const ic_resnet8_real t34 = a3 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a4 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a5 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a6 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a7 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a8 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a9 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a10 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a11 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a12 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a13 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a14 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a15 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
 						}
 					}
 				}
-				for (int j = 0; j < 16; j++) {
-					const ic_resnet8_real t34 = acc[j] + p->b3[o_];
-					y2[o_ * 256 + i * 16 + j] = t34 < 0 ? 0.0f : t34;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+							const ic_resnet8_real *wp0 = p->W3 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W3 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W3 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W3 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[24];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[26];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[28];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[25];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[27];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[26];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t34 = a0 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a1 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a2 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a3 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a4 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a5 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a6 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a7 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a8 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a9 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a10 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a11 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a12 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a13 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a14 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a15 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
 				}
 			}
 		}
@@ -4788,8 +9081,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -4911,8 +9207,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -4980,107 +9279,109 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 16; i++) {
-			ic_resnet8_real xr[512];
-			for (int cu = 0; cu < 16; cu++) {
-				ic_resnet8_real *d = xr + cu * 32;
-				for (int e = 0; e < 32; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2;
-				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
-				}
-			}
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 31 - i * 2 < 0 ? 31 - i * 2 + 1 : 1;
 			for (int o0 = 0; o0 < 32; o0 += 4) {
 				for (int j0 = 0; j0 < 16; j0 += 4) {
 					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
-							{
-								a_[e][0] = 0.0f;
-							}
-						}
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 16; c++) {
-							{
-								const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+								const ic_resnet8_real *wp0 = p->W5 + o0 * 16 + c + u;
+								const ic_resnet8_real *wp1 = p->W5 + (o0 + 1) * 16 + c + u;
+								const ic_resnet8_real *wp2 = p->W5 + (o0 + 2) * 16 + c + u;
+								const ic_resnet8_real *wp3 = p->W5 + (o0 + 3) * 16 + c + u;
 								{
-									const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
-									const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
-									const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
-									const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							s2[o0 * 256 + i * 16 + j0] = a_[0][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + j0] = a0 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 1)] = a_[1][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 1)] = a1 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 2)] = a_[2][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 2)] = a2 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 3)] = a_[3][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 3)] = a3 + p->b5[o0];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + j0] = a_[4][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + j0] = a4 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a_[5][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a5 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a_[6][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a6 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a_[7][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a7 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + j0] = a_[8][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + j0] = a8 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a_[9][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a9 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a_[10][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a10 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a_[11][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a11 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + j0] = a_[12][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + j0] = a12 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a_[13][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a13 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a_[14][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a14 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a_[15][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a15 + p->b5[(o0 + 3)];
 						}
 					}
 				}
@@ -5098,8 +9399,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -5305,53 +9609,556 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 16; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 16 - i < 2 ? 16 - i + 1 : 3;
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+							const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z2 = a0 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 0] + z2;
+						x2[o0 * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a1 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 1] + z2;
+						x2[o0 * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a2 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 2] + z2;
+						x2[o0 * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a3 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 3] + z2;
+						x2[o0 * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 16) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 1)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 12; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 32; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+								const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 9)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 9) - 1];
-							}
-						}
-						for (int j = 13; j < 16; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + j - 1];
+							const ic_resnet8_real z2 = a0 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + j0] + z2;
+							x2[o0 * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + l];
-							}
+							const ic_resnet8_real z2 = a1 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + l + 1];
-							}
+							const ic_resnet8_real z2 = a2 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + (l + 8) + 1];
-							}
+							const ic_resnet8_real z2 = a3 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
 						}
-						for (int j = 12; j < 15; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + j + 1];
+						{
+							const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
 						}
 					}
 				}
-				for (int j = 0; j < 16; j++) {
-					const ic_resnet8_real z2 = acc[j] + p->b4[o_];
-					const ic_resnet8_real t40 = s2[o_ * 256 + i * 16 + j] + z2;
-					x2[o_ * 256 + i * 16 + j] = t40 < 0 ? 0.0f : t40;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+							const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[11];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[12];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[13];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[14];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[12];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[13];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[14];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[15];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[13];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[14];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[15];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z2 = a0 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 12] + z2;
+						x2[o0 * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a1 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 13] + z2;
+						x2[o0 * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a2 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 14] + z2;
+						x2[o0 * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a3 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 15] + z2;
+						x2[o0 * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
 				}
 			}
 		}
@@ -5499,8 +10306,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -5617,39 +10427,342 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 16) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + l * 2];
+		for (int i = 0; i < 8; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 15 - i * 2 < 2 ? 15 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+							const ic_resnet8_real *wp0 = p->W6 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W6 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W6 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W6 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[4];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[6];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + l * 2 + 1];
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[3];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[5];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[7];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + l * 2 + 2];
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[2];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[4];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[6];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[8];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + j * 2 + 2];
 						}
 					}
+					{
+						const ic_resnet8_real t43 = a0 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a1 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a2 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a3 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a4 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a5 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a6 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a7 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a8 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a9 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a10 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a11 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a12 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a13 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a14 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a15 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
 				}
-				for (int j = 0; j < 8; j++) {
-					const ic_resnet8_real t43 = acc[j] + p->b6[o_];
-					y3[o_ * 64 + i * 8 + j] = t43 < 0 ? 0.0f : t43;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+							const ic_resnet8_real *wp0 = p->W6 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W6 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W6 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W6 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[8];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[10];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[12];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[14];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[9];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[11];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[13];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[15];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[10];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[12];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[14];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t43 = a0 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a1 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a2 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a3 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a4 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a5 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a6 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a7 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a8 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a9 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a10 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a11 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a12 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a13 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a14 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a15 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
 				}
 			}
 		}
@@ -5665,8 +10778,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -5757,8 +10873,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -5826,107 +10945,109 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 8; i++) {
-			ic_resnet8_real xr[512];
-			for (int cu = 0; cu < 32; cu++) {
-				ic_resnet8_real *d = xr + cu * 16;
-				for (int e = 0; e < 16; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2;
-				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
-				}
-			}
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 15 - i * 2 < 0 ? 15 - i * 2 + 1 : 1;
 			for (int o0 = 0; o0 < 64; o0 += 4) {
 				for (int j0 = 0; j0 < 8; j0 += 4) {
 					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
-							{
-								a_[e][0] = 0.0f;
-							}
-						}
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 32; c++) {
-							{
-								const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+								const ic_resnet8_real *wp0 = p->W8 + o0 * 32 + c + u;
+								const ic_resnet8_real *wp1 = p->W8 + (o0 + 1) * 32 + c + u;
+								const ic_resnet8_real *wp2 = p->W8 + (o0 + 2) * 32 + c + u;
+								const ic_resnet8_real *wp3 = p->W8 + (o0 + 3) * 32 + c + u;
 								{
-									const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
-									const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
-									const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
-									const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							s3[o0 * 64 + i * 8 + j0] = a_[0][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + j0] = a0 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 1)] = a_[1][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 1)] = a1 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 2)] = a_[2][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 2)] = a2 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 3)] = a_[3][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 3)] = a3 + p->b8[o0];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + j0] = a_[4][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + j0] = a4 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a_[5][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a5 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a_[6][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a6 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a_[7][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a7 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + j0] = a_[8][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + j0] = a8 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a_[9][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a9 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a_[10][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a10 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a_[11][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a11 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + j0] = a_[12][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + j0] = a12 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a_[13][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a13 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a_[14][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a14 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a_[15][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a15 + p->b8[(o0 + 3)];
 						}
 					}
 				}
@@ -5944,8 +11065,11 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -6134,43 +11258,369 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+		for (int i = 0; i < 8; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 8 - i < 2 ? 8 - i + 1 : 3;
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 64; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y3 + c * 64 + (i + u - 1) * 8;
+							const ic_resnet8_real *wp0 = p->W7 + o0 * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W7 + (o0 + 1) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W7 + (o0 + 2) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W7 + (o0 + 3) * 576 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + l];
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + l + 1];
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
+					{
+						const ic_resnet8_real z3 = a0 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 0] + z3;
+						x3[o0 * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a1 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 1] + z3;
+						x3[o0 * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a2 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 2] + z3;
+						x3[o0 * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a3 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 3] + z3;
+						x3[o0 * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a4 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a5 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a6 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a7 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a8 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a9 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a10 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a11 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a12 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a13 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a14 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a15 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
 				}
-				for (int j = 0; j < 8; j++) {
-					const ic_resnet8_real z3 = acc[j] + p->b7[o_];
-					const ic_resnet8_real t49 = s3[o_ * 64 + i * 8 + j] + z3;
-					x3[o_ * 64 + i * 8 + j] = t49 < 0 ? 0.0f : t49;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 64; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y3 + c * 64 + (i + u - 1) * 8;
+							const ic_resnet8_real *wp0 = p->W7 + o0 * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W7 + (o0 + 1) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W7 + (o0 + 2) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W7 + (o0 + 3) * 576 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[3];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[4];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[5];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[6];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[4];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[5];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[6];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[7];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[5];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[6];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[7];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z3 = a0 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 4] + z3;
+						x3[o0 * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a1 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 5] + z3;
+						x3[o0 * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a2 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 6] + z3;
+						x3[o0 * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a3 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 7] + z3;
+						x3[o0 * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a4 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a5 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a6 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a7 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a8 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a9 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a10 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a11 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a12 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a13 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a14 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a15 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
 				}
 			}
 		}
@@ -6660,15 +12110,15 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	 */
 #if GRADC_KERNELS == 3
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 60; o0 += 5) {
+		for (int o0 = 0; o0 < 63; o0 += 7) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[15][8];
-					for (int e = 0; e < 15; e++) {
+					ic_resnet8_real a_[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -6678,32 +12128,44 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
 								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
 								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real d5 = dz3[(o0 + 5) * 64 + i * 8 + l];
+								const ic_resnet8_real d6 = dz3[(o0 + 6) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
 								a_[6][l] += d2 * x0_;
 								a_[9][l] += d3 * x0_;
 								a_[12][l] += d4 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[15][l] += d5 * x0_;
+								a_[18][l] += d6 * x0_;
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
 								a_[7][l] += d2 * x1_;
 								a_[10][l] += d3 * x1_;
 								a_[13][l] += d4 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[16][l] += d5 * x1_;
+								a_[19][l] += d6 * x1_;
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 								a_[8][l] += d2 * x2_;
 								a_[11][l] += d3 * x2_;
 								a_[14][l] += d4 * x2_;
+								a_[17][l] += d5 * x2_;
+								a_[20][l] += d6 * x2_;
 							}
 						}
 					}
@@ -6827,13 +12289,61 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const ic_resnet8_real g = sum;
 						p->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] -= lr * g;
 					}
+					{
+						ic_resnet8_real sum = a_[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[15][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[16][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[17][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[18][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[19][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[20][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real a_[12][8];
-				for (int e = 0; e < 12; e++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a_[e][l] = 0.0f;
 					}
@@ -6843,28 +12353,20 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
-							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
-							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
-							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
-							const ic_resnet8_real x0_ = xr[0 + l];
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 							a_[0][l] += d0 * x0_;
-							a_[3][l] += d1 * x0_;
-							a_[6][l] += d2 * x0_;
-							a_[9][l] += d3 * x0_;
-							const ic_resnet8_real x1_ = xr[1 + l];
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 							a_[1][l] += d0 * x1_;
-							a_[4][l] += d1 * x1_;
-							a_[7][l] += d2 * x1_;
-							a_[10][l] += d3 * x1_;
-							const ic_resnet8_real x2_ = xr[2 + l];
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 							a_[2][l] += d0 * x2_;
-							a_[5][l] += d1 * x2_;
-							a_[8][l] += d2 * x2_;
-							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
@@ -6874,7 +12376,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						sum += a_[0][l];
 					}
 					const ic_resnet8_real g = sum;
-					p->W7[60 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					p->W7[63 * 576 + c * 9 + u * 3 + 0] -= lr * g;
 				}
 				{
 					ic_resnet8_real sum = a_[1][0];
@@ -6882,7 +12384,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						sum += a_[1][l];
 					}
 					const ic_resnet8_real g = sum;
-					p->W7[60 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					p->W7[63 * 576 + c * 9 + u * 3 + 1] -= lr * g;
 				}
 				{
 					ic_resnet8_real sum = a_[2][0];
@@ -6890,79 +12392,7 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						sum += a_[2][l];
 					}
 					const ic_resnet8_real g = sum;
-					p->W7[60 * 576 + c * 9 + u * 3 + 2] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[3][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[3][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[4][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[4][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[5][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[5][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[6][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[6][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[7][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[7][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[8][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[8][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[9][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[9][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[10][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[10][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] -= lr * g;
-				}
-				{
-					ic_resnet8_real sum = a_[11][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[11][l];
-					}
-					const ic_resnet8_real g = sum;
-					p->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					p->W7[63 * 576 + c * 9 + u * 3 + 2] -= lr * g;
 				}
 			}
 		}
@@ -7201,15 +12631,15 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 	}
 #else
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 64; o0 += 2) {
+		for (int o0 = 0; o0 < 63; o0 += 3) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[6][8];
-					for (int e = 0; e < 6; e++) {
+					ic_resnet8_real a_[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -7219,20 +12649,28 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[6][l] += d2 * x0_;
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[7][l] += d2 * x1_;
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
 							}
 						}
 					}
@@ -7284,6 +12722,86 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 						const ic_resnet8_real g = sum;
 						p->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] -= lr * g;
 					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] -= lr * g;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						const ic_resnet8_real g = sum;
+						p->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] -= lr * g;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
+							a_[0][l] += d0 * x0_;
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
+							a_[1][l] += d0 * x1_;
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
+							a_[2][l] += d0 * x2_;
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[63 * 576 + c * 9 + u * 3 + 0] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[63 * 576 + c * 9 + u * 3 + 1] -= lr * g;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					const ic_resnet8_real g = sum;
+					p->W7[63 * 576 + c * 9 + u * 3 + 2] -= lr * g;
 				}
 			}
 		}
@@ -7537,180 +13055,506 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 32; i++) {
-			ic_resnet8_real xr[306];
-			for (int cu = 0; cu < 9; cu++) {
-				ic_resnet8_real *d = xr + cu * 34;
-				for (int e = 0; e < 34; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i + (cu % 3) - 1;
-				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[wi + 1] = x[(cu / 3) * 1024 + hi * 32 + wi];
-				}
-			}
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
 			for (int o0 = 0; o0 < 16; o0 += 4) {
-				for (int j0 = 0; j0 < 32; j0 += 4) {
-					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
 							{
-								a_[e][0] = 0.0f;
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
 						}
+					}
+					{
+						const ic_resnet8_real t24 = a0 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a1 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a2 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a3 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a4 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a5 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a6 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a7 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a8 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a9 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a10 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a11 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a12 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 0] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a13 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 1] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a14 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 2] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a15 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 3] = t24 < 0 ? 0.0f : t24;
+					}
+				}
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 3; c++) {
-							for (int u = 0; u < 3; u++) {
-								const ic_resnet8_real *xs = xr + c * 102 + u * 34;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 1];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 1];
-									{
-										const ic_resnet8_real x0_ = xs[j0 + 1];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 2];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 3];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 4];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 								{
-									const ic_resnet8_real w0 = p->W0[o0 * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w1 = p->W0[(o0 + 1) * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w2 = p->W0[(o0 + 2) * 27 + c * 9 + u * 3 + 2];
-									const ic_resnet8_real w3 = p->W0[(o0 + 3) * 27 + c * 9 + u * 3 + 2];
-									{
-										const ic_resnet8_real x0_ = xs[j0 + 2];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 3];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 4];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 5];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							const ic_resnet8_real t24 = a_[0][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a0 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[1][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a1 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[2][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a2 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[3][0] + p->b0[o0];
+							const ic_resnet8_real t24 = a3 + p->b0[o0];
 							x0[o0 * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a4 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a5 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a6 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+							const ic_resnet8_real t24 = a7 + p->b0[(o0 + 1)];
 							x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a8 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a9 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a10 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+							const ic_resnet8_real t24 = a11 + p->b0[(o0 + 2)];
 							x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a12 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + j0] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a13 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a14 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t24 < 0 ? 0.0f : t24;
 						}
 						{
-							const ic_resnet8_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+							const ic_resnet8_real t24 = a15 + p->b0[(o0 + 3)];
 							x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t24 < 0 ? 0.0f : t24;
 						}
+					}
+				}
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t24 = a0 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a1 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a2 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a3 + p->b0[o0];
+						x0[o0 * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a4 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a5 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a6 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a7 + p->b0[(o0 + 1)];
+						x0[(o0 + 1) * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a8 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a9 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a10 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a11 + p->b0[(o0 + 2)];
+						x0[(o0 + 2) * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a12 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 28] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a13 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 29] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a14 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 30] = t24 < 0 ? 0.0f : t24;
+					}
+					{
+						const ic_resnet8_real t24 = a15 + p->b0[(o0 + 3)];
+						x0[(o0 + 3) * 1024 + i * 32 + 31] = t24 < 0 ? 0.0f : t24;
 					}
 				}
 			}
@@ -8030,62 +13874,508 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t27 = a0 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a1 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a2 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a3 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a4 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a5 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a6 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a7 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a8 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a9 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a10 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a11 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a12 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 0] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a13 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 1] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a14 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 2] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a15 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 3] = t27 < 0 ? 0.0f : t27;
+					}
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
+							const ic_resnet8_real t27 = a0 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3] * x0[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W1[o_ * 144 + c * 9 + u * 3 + 1] * x0[c * 1024 + hi * 32 + (jj + l)];
-							}
+							const ic_resnet8_real t27 = a1 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + l + 1];
-							}
+							const ic_resnet8_real t27 = a2 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
+							const ic_resnet8_real t27 = a3 + p->b1[o0];
+							y1[o0 * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
+							const ic_resnet8_real t27 = a4 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
 						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W1[o_ * 144 + c * 9 + u * 3 + 2] * x0[c * 1024 + hi * 32 + j + 1];
+						{
+							const ic_resnet8_real t27 = a5 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a6 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a7 + p->b1[(o0 + 1)];
+							y1[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a8 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a9 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a10 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a11 + p->b1[(o0 + 2)];
+							y1[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a12 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + j0] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a13 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a14 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const ic_resnet8_real t27 = a15 + p->b1[(o0 + 3)];
+							y1[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t27 < 0 ? 0.0f : t27;
 						}
 					}
 				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real t27 = acc[j] + p->b1[o_];
-					y1[o_ * 1024 + i * 32 + j] = t27 < 0 ? 0.0f : t27;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x0 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W1 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W1 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W1 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W1 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t27 = a0 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a1 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a2 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a3 + p->b1[o0];
+						y1[o0 * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a4 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a5 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a6 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a7 + p->b1[(o0 + 1)];
+						y1[(o0 + 1) * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a8 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a9 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a10 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a11 + p->b1[(o0 + 2)];
+						y1[(o0 + 2) * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a12 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 28] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a13 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 29] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a14 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 30] = t27 < 0 ? 0.0f : t27;
+					}
+					{
+						const ic_resnet8_real t27 = a15 + p->b1[(o0 + 3)];
+						y1[(o0 + 3) * 1024 + i * 32 + 31] = t27 < 0 ? 0.0f : t27;
+					}
 				}
 			}
 		}
@@ -8421,63 +14711,556 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 16; o_++) {
-			for (int i = 0; i < 32; i++) {
-				ic_resnet8_real acc[32];
-				for (int j = 0; j < 32; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 32; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 32 - i < 2 ? 32 - i + 1 : 3;
+			for (int o0 = 0; o0 < 16; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z1 = a0 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 0] + z1;
+						x1[o0 * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a1 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 1] + z1;
+						x1[o0 * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a2 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 2] + z1;
+						x1[o0 * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a3 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 3] + z1;
+						x1[o0 * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 0] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 0] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 1] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 1] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 2] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 2] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 3] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 3] = t31 < 0 ? 0.0f : t31;
+					}
 				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(l + 1)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 28; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+								const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 17)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 17) - 1];
-							}
+							const ic_resnet8_real z1 = a0 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + j0] + z1;
+							x1[o0 * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 25)] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + (l + 25) - 1];
-							}
-						}
-						for (int j = 29; j < 32; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3] * y1[c * 1024 + hi * 32 + j - 1];
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W2[o_ * 144 + c * 9 + u * 3 + 1] * y1[c * 1024 + hi * 32 + (jj + l)];
-							}
+							const ic_resnet8_real z1 = a1 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + l + 1];
-							}
+							const ic_resnet8_real z1 = a2 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 16)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 16) + 1];
-							}
+							const ic_resnet8_real z1 = a3 + p->b2[o0];
+							const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[o0 * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 24)] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + (l + 24) + 1];
-							}
+							const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
 						}
-						for (int j = 28; j < 31; j++) {
-							acc[j] += p->W2[o_ * 144 + c * 9 + u * 3 + 2] * y1[c * 1024 + hi * 32 + j + 1];
+						{
+							const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+							const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 1) * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+							const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 2) * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + j0] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + j0] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 1)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 2)] = t31 < 0 ? 0.0f : t31;
+						}
+						{
+							const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+							const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] + z1;
+							x1[(o0 + 3) * 1024 + i * 32 + (j0 + 3)] = t31 < 0 ? 0.0f : t31;
 						}
 					}
 				}
-				for (int j = 0; j < 32; j++) {
-					const ic_resnet8_real z1 = acc[j] + p->b2[o_];
-					const ic_resnet8_real t31 = x0[o_ * 1024 + i * 32 + j] + z1;
-					x1[o_ * 1024 + i * 32 + j] = t31 < 0 ? 0.0f : t31;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y1 + c * 1024 + (i + u - 1) * 32;
+							const ic_resnet8_real *wp0 = p->W2 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W2 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W2 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W2 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[27];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[28];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[29];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[29];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[30];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[31];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z1 = a0 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 28] + z1;
+						x1[o0 * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a1 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 29] + z1;
+						x1[o0 * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a2 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 30] + z1;
+						x1[o0 * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a3 + p->b2[o0];
+						const ic_resnet8_real t31 = x0[o0 * 1024 + i * 32 + 31] + z1;
+						x1[o0 * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a4 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a5 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a6 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a7 + p->b2[(o0 + 1)];
+						const ic_resnet8_real t31 = x0[(o0 + 1) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 1) * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a8 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a9 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a10 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a11 + p->b2[(o0 + 2)];
+						const ic_resnet8_real t31 = x0[(o0 + 2) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 2) * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a12 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 28] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 28] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a13 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 29] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 29] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a14 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 30] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 30] = t31 < 0 ? 0.0f : t31;
+					}
+					{
+						const ic_resnet8_real z1 = a15 + p->b2[(o0 + 3)];
+						const ic_resnet8_real t31 = x0[(o0 + 3) * 1024 + i * 32 + 31] + z1;
+						x1[(o0 + 3) * 1024 + i * 32 + 31] = t31 < 0 ? 0.0f : t31;
+					}
 				}
 			}
 		}
@@ -8627,8 +15410,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -8745,44 +15531,344 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 16; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 32) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3] * x1[c * 1024 + hi * 32 + l * 2];
+		for (int i = 0; i < 16; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 31 - i * 2 < 2 ? 31 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				for (int j0 = 0; j0 < 12; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 16; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+								const ic_resnet8_real *wp0 = p->W3 + o0 * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W3 + (o0 + 1) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W3 + (o0 + 2) * 144 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W3 + (o0 + 3) * 144 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0 * 2 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 3];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 5];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 7];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 * 2 + 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 4];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 6];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 8];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 1] * x1[c * 1024 + hi * 32 + l * 2 + 1];
-							}
+							const ic_resnet8_real t34 = a0 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + l * 2 + 2];
-							}
+							const ic_resnet8_real t34 = a1 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + (l + 8) * 2 + 2];
-							}
+							const ic_resnet8_real t34 = a2 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
 						}
-						for (int j = 12; j < 15; j++) {
-							acc[j] += p->W3[o_ * 144 + c * 9 + u * 3 + 2] * x1[c * 1024 + hi * 32 + j * 2 + 2];
+						{
+							const ic_resnet8_real t34 = a3 + p->b3[o0];
+							y2[o0 * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a4 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a5 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a6 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a7 + p->b3[(o0 + 1)];
+							y2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a8 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a9 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a10 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a11 + p->b3[(o0 + 2)];
+							y2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a12 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + j0] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a13 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a14 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = t34 < 0 ? 0.0f : t34;
+						}
+						{
+							const ic_resnet8_real t34 = a15 + p->b3[(o0 + 3)];
+							y2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = t34 < 0 ? 0.0f : t34;
 						}
 					}
 				}
-				for (int j = 0; j < 16; j++) {
-					const ic_resnet8_real t34 = acc[j] + p->b3[o_];
-					y2[o_ * 256 + i * 16 + j] = t34 < 0 ? 0.0f : t34;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 16; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+							const ic_resnet8_real *wp0 = p->W3 + o0 * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W3 + (o0 + 1) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W3 + (o0 + 2) * 144 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W3 + (o0 + 3) * 144 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[24];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[26];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[28];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[30];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[25];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[27];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[29];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[31];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[26];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[28];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[30];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t34 = a0 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a1 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a2 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a3 + p->b3[o0];
+						y2[o0 * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a4 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a5 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a6 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a7 + p->b3[(o0 + 1)];
+						y2[(o0 + 1) * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a8 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a9 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a10 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a11 + p->b3[(o0 + 2)];
+						y2[(o0 + 2) * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a12 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 12] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a13 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 13] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a14 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 14] = t34 < 0 ? 0.0f : t34;
+					}
+					{
+						const ic_resnet8_real t34 = a15 + p->b3[(o0 + 3)];
+						y2[(o0 + 3) * 256 + i * 16 + 15] = t34 < 0 ? 0.0f : t34;
+					}
 				}
 			}
 		}
@@ -8798,8 +15884,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 17 + (wi) / 2] = x1[(cu / 3) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 17] = x1[(cu / 3) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -8921,8 +16010,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 8) {
@@ -8990,107 +16082,109 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 16; i++) {
-			ic_resnet8_real xr[512];
-			for (int cu = 0; cu < 16; cu++) {
-				ic_resnet8_real *d = xr + cu * 32;
-				for (int e = 0; e < 32; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2;
-				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
-				}
-			}
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 31 - i * 2 < 0 ? 31 - i * 2 + 1 : 1;
 			for (int o0 = 0; o0 < 32; o0 += 4) {
 				for (int j0 = 0; j0 < 16; j0 += 4) {
 					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
-							{
-								a_[e][0] = 0.0f;
-							}
-						}
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 16; c++) {
-							{
-								const ic_resnet8_real *xs = xr + c * 32 + 0 * 32;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x1 + c * 1024 + (i * 2 + u) * 32;
+								const ic_resnet8_real *wp0 = p->W5 + o0 * 16 + c + u;
+								const ic_resnet8_real *wp1 = p->W5 + (o0 + 1) * 16 + c + u;
+								const ic_resnet8_real *wp2 = p->W5 + (o0 + 2) * 16 + c + u;
+								const ic_resnet8_real *wp3 = p->W5 + (o0 + 3) * 16 + c + u;
 								{
-									const ic_resnet8_real w0 = p->W5[o0 * 16 + c + 0];
-									const ic_resnet8_real w1 = p->W5[(o0 + 1) * 16 + c + 0];
-									const ic_resnet8_real w2 = p->W5[(o0 + 2) * 16 + c + 0];
-									const ic_resnet8_real w3 = p->W5[(o0 + 3) * 16 + c + 0];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							s2[o0 * 256 + i * 16 + j0] = a_[0][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + j0] = a0 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 1)] = a_[1][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 1)] = a1 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 2)] = a_[2][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 2)] = a2 + p->b5[o0];
 						}
 						{
-							s2[o0 * 256 + i * 16 + (j0 + 3)] = a_[3][0] + p->b5[o0];
+							s2[o0 * 256 + i * 16 + (j0 + 3)] = a3 + p->b5[o0];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + j0] = a_[4][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + j0] = a4 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a_[5][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = a5 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a_[6][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = a6 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a_[7][0] + p->b5[(o0 + 1)];
+							s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = a7 + p->b5[(o0 + 1)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + j0] = a_[8][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + j0] = a8 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a_[9][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = a9 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a_[10][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = a10 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a_[11][0] + p->b5[(o0 + 2)];
+							s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = a11 + p->b5[(o0 + 2)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + j0] = a_[12][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + j0] = a12 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a_[13][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = a13 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a_[14][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = a14 + p->b5[(o0 + 3)];
 						}
 						{
-							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a_[15][0] + p->b5[(o0 + 3)];
+							s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = a15 + p->b5[(o0 + 3)];
 						}
 					}
 				}
@@ -9108,8 +16202,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 32) continue;
-				for (int wi = 0; wi < 32; wi++) {
-					d[(wi) % 2 * 16 + (wi) / 2] = x1[(cu) * 1024 + hi * 32 + wi];
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi] = x1[(cu) * 1024 + hi * 32 + wi * 2];
+				}
+				for (int wi = 0; wi < 16; wi++) {
+					d[wi + 16] = x1[(cu) * 1024 + hi * 32 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 32; o0 += 4) {
@@ -9315,53 +16412,556 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 32; o_++) {
-			for (int i = 0; i < 16; i++) {
-				ic_resnet8_real acc[16];
-				for (int j = 0; j < 16; j++) {
-					acc[j] = 0.0f;
+		for (int i = 0; i < 16; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 16 - i < 2 ? 16 - i + 1 : 3;
+			for (int o0 = 0; o0 < 32; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+							const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z2 = a0 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 0] + z2;
+						x2[o0 * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a1 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 1] + z2;
+						x2[o0 * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a2 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 2] + z2;
+						x2[o0 * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a3 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 3] + z2;
+						x2[o0 * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 0] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 0] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 1] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 1] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 2] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 2] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 3] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 3] = t40 < 0 ? 0.0f : t40;
+					}
 				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 16) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 1)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 1) - 1];
+				for (int j0 = 4; j0 < 12; j0 += 4) {
+					{
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
+						for (int c = 0; c < 32; c++) {
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+								const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+								const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+								{
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 - 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 1];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 2];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[1];
+									const ic_resnet8_real w1 = wp1[1];
+									const ic_resnet8_real w2 = wp2[1];
+									const ic_resnet8_real w3 = wp3[1];
+									const ic_resnet8_real x0_ = xs[j0];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 1];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 2];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 3];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
+								{
+									const ic_resnet8_real w0 = wp0[2];
+									const ic_resnet8_real w1 = wp1[2];
+									const ic_resnet8_real w2 = wp2[2];
+									const ic_resnet8_real w3 = wp3[2];
+									const ic_resnet8_real x0_ = xs[j0 + 1];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 + 3];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 + 4];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 9)] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + (l + 9) - 1];
-							}
-						}
-						for (int j = 13; j < 16; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3] * y2[c * 256 + hi * 16 + j - 1];
+							const ic_resnet8_real z2 = a0 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + j0] + z2;
+							x2[o0 * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 1] * y2[c * 256 + hi * 16 + l];
-							}
+							const ic_resnet8_real z2 = a1 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + l + 1];
-							}
+							const ic_resnet8_real z2 = a2 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 8)] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + (l + 8) + 1];
-							}
+							const ic_resnet8_real z2 = a3 + p->b4[o0];
+							const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[o0 * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
 						}
-						for (int j = 12; j < 15; j++) {
-							acc[j] += p->W4[o_ * 288 + c * 9 + u * 3 + 2] * y2[c * 256 + hi * 16 + j + 1];
+						{
+							const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+							const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 1) * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+							const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 2) * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + j0] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + j0] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 1)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 2)] = t40 < 0 ? 0.0f : t40;
+						}
+						{
+							const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+							const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] + z2;
+							x2[(o0 + 3) * 256 + i * 16 + (j0 + 3)] = t40 < 0 ? 0.0f : t40;
 						}
 					}
 				}
-				for (int j = 0; j < 16; j++) {
-					const ic_resnet8_real z2 = acc[j] + p->b4[o_];
-					const ic_resnet8_real t40 = s2[o_ * 256 + i * 16 + j] + z2;
-					x2[o_ * 256 + i * 16 + j] = t40 < 0 ? 0.0f : t40;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y2 + c * 256 + (i + u - 1) * 16;
+							const ic_resnet8_real *wp0 = p->W4 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W4 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W4 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W4 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[11];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[12];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[13];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[14];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[12];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[13];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[14];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[15];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[13];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[14];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[15];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z2 = a0 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 12] + z2;
+						x2[o0 * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a1 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 13] + z2;
+						x2[o0 * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a2 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 14] + z2;
+						x2[o0 * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a3 + p->b4[o0];
+						const ic_resnet8_real t40 = s2[o0 * 256 + i * 16 + 15] + z2;
+						x2[o0 * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a4 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a5 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a6 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a7 + p->b4[(o0 + 1)];
+						const ic_resnet8_real t40 = s2[(o0 + 1) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 1) * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a8 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a9 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a10 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a11 + p->b4[(o0 + 2)];
+						const ic_resnet8_real t40 = s2[(o0 + 2) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 2) * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a12 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 12] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 12] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a13 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 13] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 13] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a14 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 14] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 14] = t40 < 0 ? 0.0f : t40;
+					}
+					{
+						const ic_resnet8_real z2 = a15 + p->b4[(o0 + 3)];
+						const ic_resnet8_real t40 = s2[(o0 + 3) * 256 + i * 16 + 15] + z2;
+						x2[(o0 + 3) * 256 + i * 16 + 15] = t40 < 0 ? 0.0f : t40;
+					}
 				}
 			}
 		}
@@ -9509,8 +17109,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -9627,39 +17230,342 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 32; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 16) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3] * x2[c * 256 + hi * 16 + l * 2];
+		for (int i = 0; i < 8; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 15 - i * 2 < 2 ? 15 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+							const ic_resnet8_real *wp0 = p->W6 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W6 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W6 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W6 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[4];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[6];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 1] * x2[c * 256 + hi * 16 + l * 2 + 1];
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[3];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[5];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[7];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + l * 2 + 2];
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[2];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[4];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[6];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[8];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W6[o_ * 288 + c * 9 + u * 3 + 2] * x2[c * 256 + hi * 16 + j * 2 + 2];
 						}
 					}
+					{
+						const ic_resnet8_real t43 = a0 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a1 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a2 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a3 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a4 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a5 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a6 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a7 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a8 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a9 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a10 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a11 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a12 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 0] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a13 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 1] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a14 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 2] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a15 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 3] = t43 < 0 ? 0.0f : t43;
+					}
 				}
-				for (int j = 0; j < 8; j++) {
-					const ic_resnet8_real t43 = acc[j] + p->b6[o_];
-					y3[o_ * 64 + i * 8 + j] = t43 < 0 ? 0.0f : t43;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 32; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+							const ic_resnet8_real *wp0 = p->W6 + o0 * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W6 + (o0 + 1) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W6 + (o0 + 2) * 288 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W6 + (o0 + 3) * 288 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[8];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[10];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[12];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[14];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[9];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[11];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[13];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[15];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[10];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[12];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[14];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real t43 = a0 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a1 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a2 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a3 + p->b6[o0];
+						y3[o0 * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a4 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a5 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a6 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a7 + p->b6[(o0 + 1)];
+						y3[(o0 + 1) * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a8 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a9 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a10 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a11 + p->b6[(o0 + 2)];
+						y3[(o0 + 2) * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a12 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 4] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a13 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 5] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a14 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 6] = t43 < 0 ? 0.0f : t43;
+					}
+					{
+						const ic_resnet8_real t43 = a15 + p->b6[(o0 + 3)];
+						y3[(o0 + 3) * 64 + i * 8 + 7] = t43 < 0 ? 0.0f : t43;
+					}
 				}
 			}
 		}
@@ -9675,8 +17581,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 9 + (wi) / 2] = x2[(cu / 3) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu / 3) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 9] = x2[(cu / 3) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -9767,8 +17676,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -9836,107 +17748,109 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 8; i++) {
-			ic_resnet8_real xr[512];
-			for (int cu = 0; cu < 32; cu++) {
-				ic_resnet8_real *d = xr + cu * 16;
-				for (int e = 0; e < 16; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2;
-				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
-				}
-			}
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 15 - i * 2 < 0 ? 15 - i * 2 + 1 : 1;
 			for (int o0 = 0; o0 < 64; o0 += 4) {
 				for (int j0 = 0; j0 < 8; j0 += 4) {
 					{
-						ic_resnet8_real a_[16][1];
-						for (int e = 0; e < 16; e++) {
-							{
-								a_[e][0] = 0.0f;
-							}
-						}
+						ic_resnet8_real a0 = 0.0f;
+						ic_resnet8_real a1 = 0.0f;
+						ic_resnet8_real a2 = 0.0f;
+						ic_resnet8_real a3 = 0.0f;
+						ic_resnet8_real a4 = 0.0f;
+						ic_resnet8_real a5 = 0.0f;
+						ic_resnet8_real a6 = 0.0f;
+						ic_resnet8_real a7 = 0.0f;
+						ic_resnet8_real a8 = 0.0f;
+						ic_resnet8_real a9 = 0.0f;
+						ic_resnet8_real a10 = 0.0f;
+						ic_resnet8_real a11 = 0.0f;
+						ic_resnet8_real a12 = 0.0f;
+						ic_resnet8_real a13 = 0.0f;
+						ic_resnet8_real a14 = 0.0f;
+						ic_resnet8_real a15 = 0.0f;
 						for (int c = 0; c < 32; c++) {
-							{
-								const ic_resnet8_real *xs = xr + c * 16 + 0 * 16;
+							for (int u = u0; u < u1; u++) {
+								const ic_resnet8_real *xs = x2 + c * 256 + (i * 2 + u) * 16;
+								const ic_resnet8_real *wp0 = p->W8 + o0 * 32 + c + u;
+								const ic_resnet8_real *wp1 = p->W8 + (o0 + 1) * 32 + c + u;
+								const ic_resnet8_real *wp2 = p->W8 + (o0 + 2) * 32 + c + u;
+								const ic_resnet8_real *wp3 = p->W8 + (o0 + 3) * 32 + c + u;
 								{
-									const ic_resnet8_real w0 = p->W8[o0 * 32 + c + 0];
-									const ic_resnet8_real w1 = p->W8[(o0 + 1) * 32 + c + 0];
-									const ic_resnet8_real w2 = p->W8[(o0 + 2) * 32 + c + 0];
-									const ic_resnet8_real w3 = p->W8[(o0 + 3) * 32 + c + 0];
-									{
-										const ic_resnet8_real x0_ = xs[j0];
-										a_[0][0] += w0 * x0_;
-										a_[4][0] += w1 * x0_;
-										a_[8][0] += w2 * x0_;
-										a_[12][0] += w3 * x0_;
-										const ic_resnet8_real x1_ = xs[j0 + 1];
-										a_[1][0] += w0 * x1_;
-										a_[5][0] += w1 * x1_;
-										a_[9][0] += w2 * x1_;
-										a_[13][0] += w3 * x1_;
-										const ic_resnet8_real x2_ = xs[j0 + 2];
-										a_[2][0] += w0 * x2_;
-										a_[6][0] += w1 * x2_;
-										a_[10][0] += w2 * x2_;
-										a_[14][0] += w3 * x2_;
-										const ic_resnet8_real x3_ = xs[j0 + 3];
-										a_[3][0] += w0 * x3_;
-										a_[7][0] += w1 * x3_;
-										a_[11][0] += w2 * x3_;
-										a_[15][0] += w3 * x3_;
-									}
+									const ic_resnet8_real w0 = wp0[0];
+									const ic_resnet8_real w1 = wp1[0];
+									const ic_resnet8_real w2 = wp2[0];
+									const ic_resnet8_real w3 = wp3[0];
+									const ic_resnet8_real x0_ = xs[j0 * 2];
+									a0 += w0 * x0_;
+									a4 += w1 * x0_;
+									a8 += w2 * x0_;
+									a12 += w3 * x0_;
+									const ic_resnet8_real x1_ = xs[j0 * 2 + 2];
+									a1 += w0 * x1_;
+									a5 += w1 * x1_;
+									a9 += w2 * x1_;
+									a13 += w3 * x1_;
+									const ic_resnet8_real x2_ = xs[j0 * 2 + 4];
+									a2 += w0 * x2_;
+									a6 += w1 * x2_;
+									a10 += w2 * x2_;
+									a14 += w3 * x2_;
+									const ic_resnet8_real x3_ = xs[j0 * 2 + 6];
+									a3 += w0 * x3_;
+									a7 += w1 * x3_;
+									a11 += w2 * x3_;
+									a15 += w3 * x3_;
 								}
 							}
 						}
 						{
-							s3[o0 * 64 + i * 8 + j0] = a_[0][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + j0] = a0 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 1)] = a_[1][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 1)] = a1 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 2)] = a_[2][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 2)] = a2 + p->b8[o0];
 						}
 						{
-							s3[o0 * 64 + i * 8 + (j0 + 3)] = a_[3][0] + p->b8[o0];
+							s3[o0 * 64 + i * 8 + (j0 + 3)] = a3 + p->b8[o0];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + j0] = a_[4][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + j0] = a4 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a_[5][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 1)] = a5 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a_[6][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 2)] = a6 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a_[7][0] + p->b8[(o0 + 1)];
+							s3[(o0 + 1) * 64 + i * 8 + (j0 + 3)] = a7 + p->b8[(o0 + 1)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + j0] = a_[8][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + j0] = a8 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a_[9][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 1)] = a9 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a_[10][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 2)] = a10 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a_[11][0] + p->b8[(o0 + 2)];
+							s3[(o0 + 2) * 64 + i * 8 + (j0 + 3)] = a11 + p->b8[(o0 + 2)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + j0] = a_[12][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + j0] = a12 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a_[13][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 1)] = a13 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a_[14][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 2)] = a14 + p->b8[(o0 + 3)];
 						}
 						{
-							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a_[15][0] + p->b8[(o0 + 3)];
+							s3[(o0 + 3) * 64 + i * 8 + (j0 + 3)] = a15 + p->b8[(o0 + 3)];
 						}
 					}
 				}
@@ -9954,8 +17868,11 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 				}
 				const int hi = i * 2;
 				if (hi < 0 || hi >= 16) continue;
-				for (int wi = 0; wi < 16; wi++) {
-					d[(wi) % 2 * 8 + (wi) / 2] = x2[(cu) * 256 + hi * 16 + wi];
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi] = x2[(cu) * 256 + hi * 16 + wi * 2];
+				}
+				for (int wi = 0; wi < 8; wi++) {
+					d[wi + 8] = x2[(cu) * 256 + hi * 16 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -10144,43 +18061,369 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			for (int i = 0; i < 8; i++) {
-				ic_resnet8_real acc[8];
-				for (int j = 0; j < 8; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 64; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 8) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + (l + 1) - 1];
+		for (int i = 0; i < 8; i++) {
+			const int u0 = 1 - i > 0 ? 1 - i : 0;
+			const int u1 = 8 - i < 2 ? 8 - i + 1 : 3;
+			for (int o0 = 0; o0 < 64; o0 += 4) {
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 64; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y3 + c * 64 + (i + u - 1) * 8;
+							const ic_resnet8_real *wp0 = p->W7 + o0 * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W7 + (o0 + 1) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W7 + (o0 + 2) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W7 + (o0 + 3) * 576 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x1_ = xs[0];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[1];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[2];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 5; j < 8; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3] * y3[c * 64 + hi * 8 + j - 1];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 1] * y3[c * 64 + hi * 8 + l];
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[0];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[1];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[2];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[3];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + l + 1];
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[1];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[2];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[3];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[4];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
 							}
-						}
-						for (int j = 4; j < 7; j++) {
-							acc[j] += p->W7[o_ * 576 + c * 9 + u * 3 + 2] * y3[c * 64 + hi * 8 + j + 1];
 						}
 					}
+					{
+						const ic_resnet8_real z3 = a0 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 0] + z3;
+						x3[o0 * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a1 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 1] + z3;
+						x3[o0 * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a2 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 2] + z3;
+						x3[o0 * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a3 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 3] + z3;
+						x3[o0 * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a4 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a5 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a6 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a7 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a8 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a9 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a10 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a11 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a12 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 0] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 0] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a13 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 1] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 1] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a14 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 2] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 2] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a15 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 3] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 3] = t49 < 0 ? 0.0f : t49;
+					}
 				}
-				for (int j = 0; j < 8; j++) {
-					const ic_resnet8_real z3 = acc[j] + p->b7[o_];
-					const ic_resnet8_real t49 = s3[o_ * 64 + i * 8 + j] + z3;
-					x3[o_ * 64 + i * 8 + j] = t49 < 0 ? 0.0f : t49;
+				{
+					ic_resnet8_real a0 = 0.0f;
+					ic_resnet8_real a1 = 0.0f;
+					ic_resnet8_real a2 = 0.0f;
+					ic_resnet8_real a3 = 0.0f;
+					ic_resnet8_real a4 = 0.0f;
+					ic_resnet8_real a5 = 0.0f;
+					ic_resnet8_real a6 = 0.0f;
+					ic_resnet8_real a7 = 0.0f;
+					ic_resnet8_real a8 = 0.0f;
+					ic_resnet8_real a9 = 0.0f;
+					ic_resnet8_real a10 = 0.0f;
+					ic_resnet8_real a11 = 0.0f;
+					ic_resnet8_real a12 = 0.0f;
+					ic_resnet8_real a13 = 0.0f;
+					ic_resnet8_real a14 = 0.0f;
+					ic_resnet8_real a15 = 0.0f;
+					for (int c = 0; c < 64; c++) {
+						for (int u = u0; u < u1; u++) {
+							const ic_resnet8_real *xs = y3 + c * 64 + (i + u - 1) * 8;
+							const ic_resnet8_real *wp0 = p->W7 + o0 * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp1 = p->W7 + (o0 + 1) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp2 = p->W7 + (o0 + 2) * 576 + c * 9 + u * 3;
+							const ic_resnet8_real *wp3 = p->W7 + (o0 + 3) * 576 + c * 9 + u * 3;
+							{
+								const ic_resnet8_real w0 = wp0[0];
+								const ic_resnet8_real w1 = wp1[0];
+								const ic_resnet8_real w2 = wp2[0];
+								const ic_resnet8_real w3 = wp3[0];
+								const ic_resnet8_real x0_ = xs[3];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[4];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[5];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[6];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[1];
+								const ic_resnet8_real w1 = wp1[1];
+								const ic_resnet8_real w2 = wp2[1];
+								const ic_resnet8_real w3 = wp3[1];
+								const ic_resnet8_real x0_ = xs[4];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[5];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[6];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+								const ic_resnet8_real x3_ = xs[7];
+								a3 += w0 * x3_;
+								a7 += w1 * x3_;
+								a11 += w2 * x3_;
+								a15 += w3 * x3_;
+							}
+							{
+								const ic_resnet8_real w0 = wp0[2];
+								const ic_resnet8_real w1 = wp1[2];
+								const ic_resnet8_real w2 = wp2[2];
+								const ic_resnet8_real w3 = wp3[2];
+								const ic_resnet8_real x0_ = xs[5];
+								a0 += w0 * x0_;
+								a4 += w1 * x0_;
+								a8 += w2 * x0_;
+								a12 += w3 * x0_;
+								const ic_resnet8_real x1_ = xs[6];
+								a1 += w0 * x1_;
+								a5 += w1 * x1_;
+								a9 += w2 * x1_;
+								a13 += w3 * x1_;
+								const ic_resnet8_real x2_ = xs[7];
+								a2 += w0 * x2_;
+								a6 += w1 * x2_;
+								a10 += w2 * x2_;
+								a14 += w3 * x2_;
+							}
+						}
+					}
+					{
+						const ic_resnet8_real z3 = a0 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 4] + z3;
+						x3[o0 * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a1 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 5] + z3;
+						x3[o0 * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a2 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 6] + z3;
+						x3[o0 * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a3 + p->b7[o0];
+						const ic_resnet8_real t49 = s3[o0 * 64 + i * 8 + 7] + z3;
+						x3[o0 * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a4 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a5 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a6 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a7 + p->b7[(o0 + 1)];
+						const ic_resnet8_real t49 = s3[(o0 + 1) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 1) * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a8 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a9 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a10 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a11 + p->b7[(o0 + 2)];
+						const ic_resnet8_real t49 = s3[(o0 + 2) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 2) * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a12 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 4] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 4] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a13 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 5] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 5] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a14 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 6] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 6] = t49 < 0 ? 0.0f : t49;
+					}
+					{
+						const ic_resnet8_real z3 = a15 + p->b7[(o0 + 3)];
+						const ic_resnet8_real t49 = s3[(o0 + 3) * 64 + i * 8 + 7] + z3;
+						x3[(o0 + 3) * 64 + i * 8 + 7] = t49 < 0 ? 0.0f : t49;
+					}
 				}
 			}
 		}
@@ -10666,15 +18909,15 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	 */
 #if GRADC_KERNELS == 3
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 60; o0 += 5) {
+		for (int o0 = 0; o0 < 63; o0 += 7) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[15][8];
-					for (int e = 0; e < 15; e++) {
+					ic_resnet8_real a_[21][8];
+					for (int e = 0; e < 21; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -10684,32 +18927,44 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
 								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
 								const ic_resnet8_real d3 = dz3[(o0 + 3) * 64 + i * 8 + l];
 								const ic_resnet8_real d4 = dz3[(o0 + 4) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real d5 = dz3[(o0 + 5) * 64 + i * 8 + l];
+								const ic_resnet8_real d6 = dz3[(o0 + 6) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
 								a_[6][l] += d2 * x0_;
 								a_[9][l] += d3 * x0_;
 								a_[12][l] += d4 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[15][l] += d5 * x0_;
+								a_[18][l] += d6 * x0_;
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
 								a_[7][l] += d2 * x1_;
 								a_[10][l] += d3 * x1_;
 								a_[13][l] += d4 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[16][l] += d5 * x1_;
+								a_[19][l] += d6 * x1_;
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
 								a_[8][l] += d2 * x2_;
 								a_[11][l] += d3 * x2_;
 								a_[14][l] += d4 * x2_;
+								a_[17][l] += d5 * x2_;
+								a_[20][l] += d6 * x2_;
 							}
 						}
 					}
@@ -10818,13 +19073,55 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						}
 						grad->W7[(o0 + 4) * 576 + c * 9 + u * 3 + 2] = sum;
 					}
+					{
+						ic_resnet8_real sum = a_[15][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[15][l];
+						}
+						grad->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[16][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[16][l];
+						}
+						grad->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[17][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[17][l];
+						}
+						grad->W7[(o0 + 5) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[18][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[18][l];
+						}
+						grad->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[19][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[19][l];
+						}
+						grad->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[20][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[20][l];
+						}
+						grad->W7[(o0 + 6) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
 				}
 			}
 		}
 		for (int c = 0; c < 64; c++) {
 			for (int u = 0; u < 3; u++) {
-				ic_resnet8_real a_[12][8];
-				for (int e = 0; e < 12; e++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
 					GRADC_VECTOR for (int l = 0; l < 8; l++) {
 						a_[e][l] = 0.0f;
 					}
@@ -10834,28 +19131,20 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						const int hi = i + u - 1;
 						if (hi < 0 || hi >= 8) continue;
 						for (int wi = 0; wi < 8; wi++) {
-							xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
-							const ic_resnet8_real d0 = dz3[60 * 64 + i * 8 + l];
-							const ic_resnet8_real d1 = dz3[(60 + 1) * 64 + i * 8 + l];
-							const ic_resnet8_real d2 = dz3[(60 + 2) * 64 + i * 8 + l];
-							const ic_resnet8_real d3 = dz3[(60 + 3) * 64 + i * 8 + l];
-							const ic_resnet8_real x0_ = xr[0 + l];
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 							a_[0][l] += d0 * x0_;
-							a_[3][l] += d1 * x0_;
-							a_[6][l] += d2 * x0_;
-							a_[9][l] += d3 * x0_;
-							const ic_resnet8_real x1_ = xr[1 + l];
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 							a_[1][l] += d0 * x1_;
-							a_[4][l] += d1 * x1_;
-							a_[7][l] += d2 * x1_;
-							a_[10][l] += d3 * x1_;
-							const ic_resnet8_real x2_ = xr[2 + l];
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 							a_[2][l] += d0 * x2_;
-							a_[5][l] += d1 * x2_;
-							a_[8][l] += d2 * x2_;
-							a_[11][l] += d3 * x2_;
 						}
 					}
 				}
@@ -10864,84 +19153,21 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					for (int l = 1; l < 8; l++) {
 						sum += a_[0][l];
 					}
-					grad->W7[60 * 576 + c * 9 + u * 3 + 0] = sum;
+					grad->W7[63 * 576 + c * 9 + u * 3 + 0] = sum;
 				}
 				{
 					ic_resnet8_real sum = a_[1][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a_[1][l];
 					}
-					grad->W7[60 * 576 + c * 9 + u * 3 + 1] = sum;
+					grad->W7[63 * 576 + c * 9 + u * 3 + 1] = sum;
 				}
 				{
 					ic_resnet8_real sum = a_[2][0];
 					for (int l = 1; l < 8; l++) {
 						sum += a_[2][l];
 					}
-					grad->W7[60 * 576 + c * 9 + u * 3 + 2] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[3][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[3][l];
-					}
-					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 0] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[4][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[4][l];
-					}
-					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 1] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[5][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[5][l];
-					}
-					grad->W7[(60 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[6][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[6][l];
-					}
-					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[7][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[7][l];
-					}
-					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[8][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[8][l];
-					}
-					grad->W7[(60 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[9][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[9][l];
-					}
-					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 0] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[10][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[10][l];
-					}
-					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 1] = sum;
-				}
-				{
-					ic_resnet8_real sum = a_[11][0];
-					for (int l = 1; l < 8; l++) {
-						sum += a_[11][l];
-					}
-					grad->W7[(60 + 3) * 576 + c * 9 + u * 3 + 2] = sum;
+					grad->W7[63 * 576 + c * 9 + u * 3 + 2] = sum;
 				}
 			}
 		}
@@ -11153,15 +19379,15 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 	}
 #else
 	{
-		ic_resnet8_real xr[10];
-		for (int e = 0; e < 10; e++) {
+		ic_resnet8_real xr[80];
+		for (int e = 0; e < 80; e++) {
 			xr[e] = 0.0f;
 		}
-		for (int o0 = 0; o0 < 64; o0 += 2) {
+		for (int o0 = 0; o0 < 63; o0 += 3) {
 			for (int c = 0; c < 64; c++) {
 				for (int u = 0; u < 3; u++) {
-					ic_resnet8_real a_[6][8];
-					for (int e = 0; e < 6; e++) {
+					ic_resnet8_real a_[9][8];
+					for (int e = 0; e < 9; e++) {
 						GRADC_VECTOR for (int l = 0; l < 8; l++) {
 							a_[e][l] = 0.0f;
 						}
@@ -11171,20 +19397,28 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 							const int hi = i + u - 1;
 							if (hi < 0 || hi >= 8) continue;
 							for (int wi = 0; wi < 8; wi++) {
-								xr[wi + 1] = y3[c * 64 + hi * 8 + wi];
+								xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
 							}
+						}
+						for (int i = 0; i < 8; i++) {
+							const int hi = i + u - 1;
+							if (hi < 0 || hi >= 8) continue;
 							GRADC_VECTOR for (int l = 0; l < 8; l++) {
 								const ic_resnet8_real d0 = dz3[o0 * 64 + i * 8 + l];
 								const ic_resnet8_real d1 = dz3[(o0 + 1) * 64 + i * 8 + l];
-								const ic_resnet8_real x0_ = xr[0 + l];
+								const ic_resnet8_real d2 = dz3[(o0 + 2) * 64 + i * 8 + l];
+								const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
 								a_[0][l] += d0 * x0_;
 								a_[3][l] += d1 * x0_;
-								const ic_resnet8_real x1_ = xr[1 + l];
+								a_[6][l] += d2 * x0_;
+								const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
 								a_[1][l] += d0 * x1_;
 								a_[4][l] += d1 * x1_;
-								const ic_resnet8_real x2_ = xr[2 + l];
+								a_[7][l] += d2 * x1_;
+								const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
 								a_[2][l] += d0 * x2_;
 								a_[5][l] += d1 * x2_;
+								a_[8][l] += d2 * x2_;
 							}
 						}
 					}
@@ -11230,6 +19464,80 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 						}
 						grad->W7[(o0 + 1) * 576 + c * 9 + u * 3 + 2] = sum;
 					}
+					{
+						ic_resnet8_real sum = a_[6][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[6][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 0] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[7][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[7][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 1] = sum;
+					}
+					{
+						ic_resnet8_real sum = a_[8][0];
+						for (int l = 1; l < 8; l++) {
+							sum += a_[8][l];
+						}
+						grad->W7[(o0 + 2) * 576 + c * 9 + u * 3 + 2] = sum;
+					}
+				}
+			}
+		}
+		for (int c = 0; c < 64; c++) {
+			for (int u = 0; u < 3; u++) {
+				ic_resnet8_real a_[3][8];
+				for (int e = 0; e < 3; e++) {
+					GRADC_VECTOR for (int l = 0; l < 8; l++) {
+						a_[e][l] = 0.0f;
+					}
+				}
+				{
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						for (int wi = 0; wi < 8; wi++) {
+							xr[i * 10 + wi + 1] = y3[c * 64 + hi * 8 + wi];
+						}
+					}
+					for (int i = 0; i < 8; i++) {
+						const int hi = i + u - 1;
+						if (hi < 0 || hi >= 8) continue;
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							const ic_resnet8_real d0 = dz3[63 * 64 + i * 8 + l];
+							const ic_resnet8_real x0_ = xr[i * 10 + 0 + l];
+							a_[0][l] += d0 * x0_;
+							const ic_resnet8_real x1_ = xr[i * 10 + 1 + l];
+							a_[1][l] += d0 * x1_;
+							const ic_resnet8_real x2_ = xr[i * 10 + 2 + l];
+							a_[2][l] += d0 * x2_;
+						}
+					}
+				}
+				{
+					ic_resnet8_real sum = a_[0][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[0][l];
+					}
+					grad->W7[63 * 576 + c * 9 + u * 3 + 0] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[1][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[1][l];
+					}
+					grad->W7[63 * 576 + c * 9 + u * 3 + 1] = sum;
+				}
+				{
+					ic_resnet8_real sum = a_[2][0];
+					for (int l = 1; l < 8; l++) {
+						sum += a_[2][l];
+					}
+					grad->W7[63 * 576 + c * 9 + u * 3 + 2] = sum;
 				}
 			}
 		}

@@ -217,8 +217,11 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -357,286 +360,260 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 25; i++) {
-			kws_dscnn_real xr[120];
-			for (int cu = 0; cu < 10; cu++) {
-				kws_dscnn_real *d = xr + cu * 12;
-				for (int e = 0; e < 12; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2 + (cu % 10) - 4;
-				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
-				}
-			}
+			const int u0 = 4 - i * 2 > 0 ? 4 - i * 2 : 0;
+			const int u1 = 52 - i * 2 < 9 ? 52 - i * 2 + 1 : 10;
 			for (int o0 = 0; o0 < 64; o0 += 4) {
 				{
-					kws_dscnn_real a_[16][1];
-					for (int e = 0; e < 16; e++) {
-						{
-							a_[e][0] = 0.0f;
+					kws_dscnn_real a0 = 0.0f;
+					kws_dscnn_real a1 = 0.0f;
+					kws_dscnn_real a2 = 0.0f;
+					kws_dscnn_real a3 = 0.0f;
+					kws_dscnn_real a4 = 0.0f;
+					kws_dscnn_real a5 = 0.0f;
+					kws_dscnn_real a6 = 0.0f;
+					kws_dscnn_real a7 = 0.0f;
+					kws_dscnn_real a8 = 0.0f;
+					kws_dscnn_real a9 = 0.0f;
+					kws_dscnn_real a10 = 0.0f;
+					kws_dscnn_real a11 = 0.0f;
+					kws_dscnn_real a12 = 0.0f;
+					kws_dscnn_real a13 = 0.0f;
+					kws_dscnn_real a14 = 0.0f;
+					kws_dscnn_real a15 = 0.0f;
+					{
+						for (int u = u0; u < u1; u++) {
+							const kws_dscnn_real *xs = x + (i * 2 + u - 4) * 10;
+							const kws_dscnn_real *wp0 = p->W0 + o0 * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp1 = p->W0 + (o0 + 1) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp2 = p->W0 + (o0 + 2) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp3 = p->W0 + (o0 + 3) * 40 + 0 * 40 + u * 4;
+							{
+								const kws_dscnn_real w0 = wp0[0];
+								const kws_dscnn_real w1 = wp1[0];
+								const kws_dscnn_real w2 = wp2[0];
+								const kws_dscnn_real w3 = wp3[0];
+								const kws_dscnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[5];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[1];
+								const kws_dscnn_real w1 = wp1[1];
+								const kws_dscnn_real w2 = wp2[1];
+								const kws_dscnn_real w3 = wp3[1];
+								const kws_dscnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[4];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[6];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[2];
+								const kws_dscnn_real w1 = wp1[2];
+								const kws_dscnn_real w2 = wp2[2];
+								const kws_dscnn_real w3 = wp3[2];
+								const kws_dscnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[3];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[5];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[7];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[3];
+								const kws_dscnn_real w1 = wp1[3];
+								const kws_dscnn_real w2 = wp2[3];
+								const kws_dscnn_real w3 = wp3[3];
+								const kws_dscnn_real x0 = xs[2];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[4];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[6];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[8];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
 						}
 					}
 					{
-						for (int u = 0; u < 10; u++) {
-							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
-								{
-									const kws_dscnn_real x0 = xs[0];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[1];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[2];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[3];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
-								{
-									const kws_dscnn_real x0 = xs[6];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[7];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[8];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[9];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
-								{
-									const kws_dscnn_real x0 = xs[1];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[2];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[3];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[4];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
-								{
-									const kws_dscnn_real x0 = xs[7];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[8];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[9];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[10];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-						}
-					}
-					{
-						const kws_dscnn_real t23 = a_[0][0] + p->b0[o0];
+						const kws_dscnn_real t23 = a0 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[1][0] + p->b0[o0];
+						const kws_dscnn_real t23 = a1 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[2][0] + p->b0[o0];
+						const kws_dscnn_real t23 = a2 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[3][0] + p->b0[o0];
+						const kws_dscnn_real t23 = a3 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[4][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t23 = a4 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[5][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t23 = a5 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[6][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t23 = a6 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[7][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t23 = a7 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[8][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t23 = a8 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[9][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t23 = a9 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[10][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t23 = a10 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[11][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t23 = a11 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[12][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t23 = a12 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 0] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[13][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t23 = a13 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 1] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[14][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t23 = a14 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 2] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[15][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t23 = a15 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 3] = t23 < 0 ? 0.0f : t23;
 					}
 				}
 				{
-					kws_dscnn_real a_[4][1];
-					for (int e = 0; e < 4; e++) {
-						{
-							a_[e][0] = 0.0f;
-						}
-					}
+					kws_dscnn_real a0 = 0.0f;
+					kws_dscnn_real a1 = 0.0f;
+					kws_dscnn_real a2 = 0.0f;
+					kws_dscnn_real a3 = 0.0f;
 					{
-						for (int u = 0; u < 10; u++) {
-							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+						for (int u = u0; u < u1; u++) {
+							const kws_dscnn_real *xs = x + (i * 2 + u - 4) * 10;
+							const kws_dscnn_real *wp0 = p->W0 + o0 * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp1 = p->W0 + (o0 + 1) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp2 = p->W0 + (o0 + 2) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp3 = p->W0 + (o0 + 3) * 40 + 0 * 40 + u * 4;
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
-								{
-									const kws_dscnn_real x0 = xs[4];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[0];
+								const kws_dscnn_real w1 = wp1[0];
+								const kws_dscnn_real w2 = wp2[0];
+								const kws_dscnn_real w3 = wp3[0];
+								const kws_dscnn_real x0 = xs[7];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
-								{
-									const kws_dscnn_real x0 = xs[4 + 6];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[1];
+								const kws_dscnn_real w1 = wp1[1];
+								const kws_dscnn_real w2 = wp2[1];
+								const kws_dscnn_real w3 = wp3[1];
+								const kws_dscnn_real x0 = xs[8];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
-								{
-									const kws_dscnn_real x0 = xs[4 + 1];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
-								{
-									const kws_dscnn_real x0 = xs[4 + 7];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[2];
+								const kws_dscnn_real w1 = wp1[2];
+								const kws_dscnn_real w2 = wp2[2];
+								const kws_dscnn_real w3 = wp3[2];
+								const kws_dscnn_real x0 = xs[9];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 						}
 					}
 					{
-						const kws_dscnn_real t23 = a_[0][0] + p->b0[o0];
+						const kws_dscnn_real t23 = a0 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[1][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t23 = a1 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[2][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t23 = a2 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
 					}
 					{
-						const kws_dscnn_real t23 = a_[3][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t23 = a3 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 4] = t23 < 0 ? 0.0f : t23;
 					}
 				}
@@ -654,8 +631,11 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -3137,8 +3117,11 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -3277,286 +3260,260 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 25; i++) {
-			kws_dscnn_real xr[120];
-			for (int cu = 0; cu < 10; cu++) {
-				kws_dscnn_real *d = xr + cu * 12;
-				for (int e = 0; e < 12; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2 + (cu % 10) - 4;
-				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
-				}
-			}
+			const int u0 = 4 - i * 2 > 0 ? 4 - i * 2 : 0;
+			const int u1 = 52 - i * 2 < 9 ? 52 - i * 2 + 1 : 10;
 			for (int o0 = 0; o0 < 64; o0 += 4) {
 				{
-					kws_dscnn_real a_[16][1];
-					for (int e = 0; e < 16; e++) {
-						{
-							a_[e][0] = 0.0f;
+					kws_dscnn_real a0 = 0.0f;
+					kws_dscnn_real a1 = 0.0f;
+					kws_dscnn_real a2 = 0.0f;
+					kws_dscnn_real a3 = 0.0f;
+					kws_dscnn_real a4 = 0.0f;
+					kws_dscnn_real a5 = 0.0f;
+					kws_dscnn_real a6 = 0.0f;
+					kws_dscnn_real a7 = 0.0f;
+					kws_dscnn_real a8 = 0.0f;
+					kws_dscnn_real a9 = 0.0f;
+					kws_dscnn_real a10 = 0.0f;
+					kws_dscnn_real a11 = 0.0f;
+					kws_dscnn_real a12 = 0.0f;
+					kws_dscnn_real a13 = 0.0f;
+					kws_dscnn_real a14 = 0.0f;
+					kws_dscnn_real a15 = 0.0f;
+					{
+						for (int u = u0; u < u1; u++) {
+							const kws_dscnn_real *xs = x + (i * 2 + u - 4) * 10;
+							const kws_dscnn_real *wp0 = p->W0 + o0 * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp1 = p->W0 + (o0 + 1) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp2 = p->W0 + (o0 + 2) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp3 = p->W0 + (o0 + 3) * 40 + 0 * 40 + u * 4;
+							{
+								const kws_dscnn_real w0 = wp0[0];
+								const kws_dscnn_real w1 = wp1[0];
+								const kws_dscnn_real w2 = wp2[0];
+								const kws_dscnn_real w3 = wp3[0];
+								const kws_dscnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[5];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[1];
+								const kws_dscnn_real w1 = wp1[1];
+								const kws_dscnn_real w2 = wp2[1];
+								const kws_dscnn_real w3 = wp3[1];
+								const kws_dscnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[4];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[6];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[2];
+								const kws_dscnn_real w1 = wp1[2];
+								const kws_dscnn_real w2 = wp2[2];
+								const kws_dscnn_real w3 = wp3[2];
+								const kws_dscnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[3];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[5];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[7];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[3];
+								const kws_dscnn_real w1 = wp1[3];
+								const kws_dscnn_real w2 = wp2[3];
+								const kws_dscnn_real w3 = wp3[3];
+								const kws_dscnn_real x0 = xs[2];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[4];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[6];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[8];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
 						}
 					}
 					{
-						for (int u = 0; u < 10; u++) {
-							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
-								{
-									const kws_dscnn_real x0 = xs[0];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[1];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[2];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[3];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
-								{
-									const kws_dscnn_real x0 = xs[6];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[7];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[8];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[9];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
-								{
-									const kws_dscnn_real x0 = xs[1];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[2];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[3];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[4];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
-								{
-									const kws_dscnn_real x0 = xs[7];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[8];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[9];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[10];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-						}
-					}
-					{
-						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a0 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[1][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a1 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[2][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a2 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[3][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a3 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a4 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a5 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a6 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a7 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a8 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a9 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a10 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a11 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a12 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a13 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a14 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a15 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 				}
 				{
-					kws_dscnn_real a_[4][1];
-					for (int e = 0; e < 4; e++) {
-						{
-							a_[e][0] = 0.0f;
-						}
-					}
+					kws_dscnn_real a0 = 0.0f;
+					kws_dscnn_real a1 = 0.0f;
+					kws_dscnn_real a2 = 0.0f;
+					kws_dscnn_real a3 = 0.0f;
 					{
-						for (int u = 0; u < 10; u++) {
-							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+						for (int u = u0; u < u1; u++) {
+							const kws_dscnn_real *xs = x + (i * 2 + u - 4) * 10;
+							const kws_dscnn_real *wp0 = p->W0 + o0 * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp1 = p->W0 + (o0 + 1) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp2 = p->W0 + (o0 + 2) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp3 = p->W0 + (o0 + 3) * 40 + 0 * 40 + u * 4;
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
-								{
-									const kws_dscnn_real x0 = xs[4];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[0];
+								const kws_dscnn_real w1 = wp1[0];
+								const kws_dscnn_real w2 = wp2[0];
+								const kws_dscnn_real w3 = wp3[0];
+								const kws_dscnn_real x0 = xs[7];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
-								{
-									const kws_dscnn_real x0 = xs[4 + 6];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[1];
+								const kws_dscnn_real w1 = wp1[1];
+								const kws_dscnn_real w2 = wp2[1];
+								const kws_dscnn_real w3 = wp3[1];
+								const kws_dscnn_real x0 = xs[8];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
-								{
-									const kws_dscnn_real x0 = xs[4 + 1];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
-								{
-									const kws_dscnn_real x0 = xs[4 + 7];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[2];
+								const kws_dscnn_real w1 = wp1[2];
+								const kws_dscnn_real w2 = wp2[2];
+								const kws_dscnn_real w3 = wp3[2];
+								const kws_dscnn_real x0 = xs[9];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 						}
 					}
 					{
-						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a0 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[1][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a1 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[2][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a2 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[3][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a3 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 				}
@@ -3574,8 +3531,11 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {
@@ -6534,8 +6494,11 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 8) {
@@ -6674,286 +6637,260 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 #elif GRADC_KERNELS == 1
 	{
 		for (int i = 0; i < 25; i++) {
-			kws_dscnn_real xr[120];
-			for (int cu = 0; cu < 10; cu++) {
-				kws_dscnn_real *d = xr + cu * 12;
-				for (int e = 0; e < 12; e++) {
-					d[e] = 0.0f;
-				}
-				const int hi = i * 2 + (cu % 10) - 4;
-				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
-				}
-			}
+			const int u0 = 4 - i * 2 > 0 ? 4 - i * 2 : 0;
+			const int u1 = 52 - i * 2 < 9 ? 52 - i * 2 + 1 : 10;
 			for (int o0 = 0; o0 < 64; o0 += 4) {
 				{
-					kws_dscnn_real a_[16][1];
-					for (int e = 0; e < 16; e++) {
-						{
-							a_[e][0] = 0.0f;
+					kws_dscnn_real a0 = 0.0f;
+					kws_dscnn_real a1 = 0.0f;
+					kws_dscnn_real a2 = 0.0f;
+					kws_dscnn_real a3 = 0.0f;
+					kws_dscnn_real a4 = 0.0f;
+					kws_dscnn_real a5 = 0.0f;
+					kws_dscnn_real a6 = 0.0f;
+					kws_dscnn_real a7 = 0.0f;
+					kws_dscnn_real a8 = 0.0f;
+					kws_dscnn_real a9 = 0.0f;
+					kws_dscnn_real a10 = 0.0f;
+					kws_dscnn_real a11 = 0.0f;
+					kws_dscnn_real a12 = 0.0f;
+					kws_dscnn_real a13 = 0.0f;
+					kws_dscnn_real a14 = 0.0f;
+					kws_dscnn_real a15 = 0.0f;
+					{
+						for (int u = u0; u < u1; u++) {
+							const kws_dscnn_real *xs = x + (i * 2 + u - 4) * 10;
+							const kws_dscnn_real *wp0 = p->W0 + o0 * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp1 = p->W0 + (o0 + 1) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp2 = p->W0 + (o0 + 2) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp3 = p->W0 + (o0 + 3) * 40 + 0 * 40 + u * 4;
+							{
+								const kws_dscnn_real w0 = wp0[0];
+								const kws_dscnn_real w1 = wp1[0];
+								const kws_dscnn_real w2 = wp2[0];
+								const kws_dscnn_real w3 = wp3[0];
+								const kws_dscnn_real x1 = xs[1];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[3];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[5];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[1];
+								const kws_dscnn_real w1 = wp1[1];
+								const kws_dscnn_real w2 = wp2[1];
+								const kws_dscnn_real w3 = wp3[1];
+								const kws_dscnn_real x0 = xs[0];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[2];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[4];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[6];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[2];
+								const kws_dscnn_real w1 = wp1[2];
+								const kws_dscnn_real w2 = wp2[2];
+								const kws_dscnn_real w3 = wp3[2];
+								const kws_dscnn_real x0 = xs[1];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[3];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[5];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[7];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const kws_dscnn_real w0 = wp0[3];
+								const kws_dscnn_real w1 = wp1[3];
+								const kws_dscnn_real w2 = wp2[3];
+								const kws_dscnn_real w3 = wp3[3];
+								const kws_dscnn_real x0 = xs[2];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const kws_dscnn_real x1 = xs[4];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const kws_dscnn_real x2 = xs[6];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const kws_dscnn_real x3 = xs[8];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
 						}
 					}
 					{
-						for (int u = 0; u < 10; u++) {
-							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
-								{
-									const kws_dscnn_real x0 = xs[0];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[1];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[2];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[3];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
-								{
-									const kws_dscnn_real x0 = xs[6];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[7];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[8];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[9];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
-								{
-									const kws_dscnn_real x0 = xs[1];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[2];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[3];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[4];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
-								{
-									const kws_dscnn_real x0 = xs[7];
-									a_[0][0] += w0 * x0;
-									a_[4][0] += w1 * x0;
-									a_[8][0] += w2 * x0;
-									a_[12][0] += w3 * x0;
-									const kws_dscnn_real x1 = xs[8];
-									a_[1][0] += w0 * x1;
-									a_[5][0] += w1 * x1;
-									a_[9][0] += w2 * x1;
-									a_[13][0] += w3 * x1;
-									const kws_dscnn_real x2 = xs[9];
-									a_[2][0] += w0 * x2;
-									a_[6][0] += w1 * x2;
-									a_[10][0] += w2 * x2;
-									a_[14][0] += w3 * x2;
-									const kws_dscnn_real x3 = xs[10];
-									a_[3][0] += w0 * x3;
-									a_[7][0] += w1 * x3;
-									a_[11][0] += w2 * x3;
-									a_[15][0] += w3 * x3;
-								}
-							}
-						}
-					}
-					{
-						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a0 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[1][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a1 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[2][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a2 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[3][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a3 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[4][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a4 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[5][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a5 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[6][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a6 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[7][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a7 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[8][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a8 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[9][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a9 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[10][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a10 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[11][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a11 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[12][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a12 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 0] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[13][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a13 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 1] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[14][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a14 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 2] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[15][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a15 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 3] = t24 < 0 ? 0.0f : t24;
 					}
 				}
 				{
-					kws_dscnn_real a_[4][1];
-					for (int e = 0; e < 4; e++) {
-						{
-							a_[e][0] = 0.0f;
-						}
-					}
+					kws_dscnn_real a0 = 0.0f;
+					kws_dscnn_real a1 = 0.0f;
+					kws_dscnn_real a2 = 0.0f;
+					kws_dscnn_real a3 = 0.0f;
 					{
-						for (int u = 0; u < 10; u++) {
-							const kws_dscnn_real *xs = xr + 0 * 120 + u * 12;
+						for (int u = u0; u < u1; u++) {
+							const kws_dscnn_real *xs = x + (i * 2 + u - 4) * 10;
+							const kws_dscnn_real *wp0 = p->W0 + o0 * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp1 = p->W0 + (o0 + 1) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp2 = p->W0 + (o0 + 2) * 40 + 0 * 40 + u * 4;
+							const kws_dscnn_real *wp3 = p->W0 + (o0 + 3) * 40 + 0 * 40 + u * 4;
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4];
-								{
-									const kws_dscnn_real x0 = xs[4];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[0];
+								const kws_dscnn_real w1 = wp1[0];
+								const kws_dscnn_real w2 = wp2[0];
+								const kws_dscnn_real w3 = wp3[0];
+								const kws_dscnn_real x0 = xs[7];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 1];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 1];
-								{
-									const kws_dscnn_real x0 = xs[4 + 6];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[1];
+								const kws_dscnn_real w1 = wp1[1];
+								const kws_dscnn_real w2 = wp2[1];
+								const kws_dscnn_real w3 = wp3[1];
+								const kws_dscnn_real x0 = xs[8];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 2];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 2];
-								{
-									const kws_dscnn_real x0 = xs[4 + 1];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
-							}
-							{
-								const kws_dscnn_real w0 = p->W0[o0 * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w1 = p->W0[(o0 + 1) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w2 = p->W0[(o0 + 2) * 40 + 0 * 40 + u * 4 + 3];
-								const kws_dscnn_real w3 = p->W0[(o0 + 3) * 40 + 0 * 40 + u * 4 + 3];
-								{
-									const kws_dscnn_real x0 = xs[4 + 7];
-									a_[0][0] += w0 * x0;
-									a_[1][0] += w1 * x0;
-									a_[2][0] += w2 * x0;
-									a_[3][0] += w3 * x0;
-								}
+								const kws_dscnn_real w0 = wp0[2];
+								const kws_dscnn_real w1 = wp1[2];
+								const kws_dscnn_real w2 = wp2[2];
+								const kws_dscnn_real w3 = wp3[2];
+								const kws_dscnn_real x0 = xs[9];
+								a0 += w0 * x0;
+								a1 += w1 * x0;
+								a2 += w2 * x0;
+								a3 += w3 * x0;
 							}
 						}
 					}
 					{
-						const kws_dscnn_real t24 = a_[0][0] + p->b0[o0];
+						const kws_dscnn_real t24 = a0 + p->b0[o0];
 						h0[o0 * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[1][0] + p->b0[(o0 + 1)];
+						const kws_dscnn_real t24 = a1 + p->b0[(o0 + 1)];
 						h0[(o0 + 1) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[2][0] + p->b0[(o0 + 2)];
+						const kws_dscnn_real t24 = a2 + p->b0[(o0 + 2)];
 						h0[(o0 + 2) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 					{
-						const kws_dscnn_real t24 = a_[3][0] + p->b0[(o0 + 3)];
+						const kws_dscnn_real t24 = a3 + p->b0[(o0 + 3)];
 						h0[(o0 + 3) * 125 + i * 5 + 4] = t24 < 0 ? 0.0f : t24;
 					}
 				}
@@ -6971,8 +6908,11 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				}
 				const int hi = i * 2 + (cu % 10) - 4;
 				if (hi < 0 || hi >= 49) continue;
-				for (int wi = 0; wi < 10; wi++) {
-					d[(wi + 1) % 2 * 6 + (wi + 1) / 2] = x[hi * 10 + wi];
+				for (int wi = 1; wi < 6; wi++) {
+					d[wi] = x[hi * 10 + wi * 2 - 1];
+				}
+				for (int wi = 0; wi < 5; wi++) {
+					d[wi + 6] = x[hi * 10 + wi * 2];
 				}
 			}
 			for (int o0 = 0; o0 < 64; o0 += 4) {

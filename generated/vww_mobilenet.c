@@ -433,8 +433,11 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			{
@@ -716,49 +719,344 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 8; o_++) {
-			for (int i = 0; i < 48; i++) {
-				vww_mobilenet_real acc[48];
-				for (int j = 0; j < 48; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 3; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 96) continue;
-						for (int jj = 0; jj < 48; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + (jj + l) * 2];
-							}
-						}
-						for (int jj = 0; jj < 48; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 1];
-							}
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 2];
+		for (int i = 0; i < 48; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 95 - i * 2 < 2 ? 95 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 8; o0 += 4) {
+				for (int j0 = 0; j0 < 44; j0 += 4) {
+					{
+						vww_mobilenet_real a0 = 0.0f;
+						vww_mobilenet_real a1 = 0.0f;
+						vww_mobilenet_real a2 = 0.0f;
+						vww_mobilenet_real a3 = 0.0f;
+						vww_mobilenet_real a4 = 0.0f;
+						vww_mobilenet_real a5 = 0.0f;
+						vww_mobilenet_real a6 = 0.0f;
+						vww_mobilenet_real a7 = 0.0f;
+						vww_mobilenet_real a8 = 0.0f;
+						vww_mobilenet_real a9 = 0.0f;
+						vww_mobilenet_real a10 = 0.0f;
+						vww_mobilenet_real a11 = 0.0f;
+						vww_mobilenet_real a12 = 0.0f;
+						vww_mobilenet_real a13 = 0.0f;
+						vww_mobilenet_real a14 = 0.0f;
+						vww_mobilenet_real a15 = 0.0f;
+						for (int c = 0; c < 3; c++) {
+							for (int u = u0; u < u1; u++) {
+								const vww_mobilenet_real *xs = x + c * 9216 + (i * 2 + u) * 96;
+								const vww_mobilenet_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+								{
+									const vww_mobilenet_real w0 = wp0[0];
+									const vww_mobilenet_real w1 = wp1[0];
+									const vww_mobilenet_real w2 = wp2[0];
+									const vww_mobilenet_real w3 = wp3[0];
+									const vww_mobilenet_real x0 = xs[j0 * 2];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 2];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 4];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 6];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
+								{
+									const vww_mobilenet_real w0 = wp0[1];
+									const vww_mobilenet_real w1 = wp1[1];
+									const vww_mobilenet_real w2 = wp2[1];
+									const vww_mobilenet_real w3 = wp3[1];
+									const vww_mobilenet_real x0 = xs[j0 * 2 + 1];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 3];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 5];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 7];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
+								{
+									const vww_mobilenet_real w0 = wp0[2];
+									const vww_mobilenet_real w1 = wp1[2];
+									const vww_mobilenet_real w2 = wp2[2];
+									const vww_mobilenet_real w3 = wp3[2];
+									const vww_mobilenet_real x0 = xs[j0 * 2 + 2];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 4];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 6];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 8];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 32)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 32) * 2 + 2];
-							}
+							const vww_mobilenet_real t59 = a0 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + j0] = t59 < 0 ? 0.0f : t59;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 40)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 40) * 2 + 2];
-							}
+							const vww_mobilenet_real t59 = a1 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 1)] = t59 < 0 ? 0.0f : t59;
 						}
-						for (int j = 44; j < 47; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + j * 2 + 2];
+						{
+							const vww_mobilenet_real t59 = a2 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 2)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a3 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 3)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a4 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + j0] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a5 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 1)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a6 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 2)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a7 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 3)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a8 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + j0] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a9 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 1)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a10 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 2)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a11 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 3)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a12 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + j0] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a13 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 1)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a14 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 2)] = t59 < 0 ? 0.0f : t59;
+						}
+						{
+							const vww_mobilenet_real t59 = a15 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 3)] = t59 < 0 ? 0.0f : t59;
 						}
 					}
 				}
-				for (int j = 0; j < 48; j++) {
-					const vww_mobilenet_real t59 = acc[j] + p->b0[o_];
-					h0[o_ * 2304 + i * 48 + j] = t59 < 0 ? 0.0f : t59;
+				{
+					vww_mobilenet_real a0 = 0.0f;
+					vww_mobilenet_real a1 = 0.0f;
+					vww_mobilenet_real a2 = 0.0f;
+					vww_mobilenet_real a3 = 0.0f;
+					vww_mobilenet_real a4 = 0.0f;
+					vww_mobilenet_real a5 = 0.0f;
+					vww_mobilenet_real a6 = 0.0f;
+					vww_mobilenet_real a7 = 0.0f;
+					vww_mobilenet_real a8 = 0.0f;
+					vww_mobilenet_real a9 = 0.0f;
+					vww_mobilenet_real a10 = 0.0f;
+					vww_mobilenet_real a11 = 0.0f;
+					vww_mobilenet_real a12 = 0.0f;
+					vww_mobilenet_real a13 = 0.0f;
+					vww_mobilenet_real a14 = 0.0f;
+					vww_mobilenet_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const vww_mobilenet_real *xs = x + c * 9216 + (i * 2 + u) * 96;
+							const vww_mobilenet_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+							{
+								const vww_mobilenet_real w0 = wp0[0];
+								const vww_mobilenet_real w1 = wp1[0];
+								const vww_mobilenet_real w2 = wp2[0];
+								const vww_mobilenet_real w3 = wp3[0];
+								const vww_mobilenet_real x0 = xs[88];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[90];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[92];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const vww_mobilenet_real x3 = xs[94];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const vww_mobilenet_real w0 = wp0[1];
+								const vww_mobilenet_real w1 = wp1[1];
+								const vww_mobilenet_real w2 = wp2[1];
+								const vww_mobilenet_real w3 = wp3[1];
+								const vww_mobilenet_real x0 = xs[89];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[91];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[93];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const vww_mobilenet_real x3 = xs[95];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const vww_mobilenet_real w0 = wp0[2];
+								const vww_mobilenet_real w1 = wp1[2];
+								const vww_mobilenet_real w2 = wp2[2];
+								const vww_mobilenet_real w3 = wp3[2];
+								const vww_mobilenet_real x0 = xs[90];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[92];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[94];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+							}
+						}
+					}
+					{
+						const vww_mobilenet_real t59 = a0 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 44] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a1 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 45] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a2 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 46] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a3 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 47] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a4 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 44] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a5 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 45] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a6 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 46] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a7 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 47] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a8 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 44] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a9 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 45] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a10 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 46] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a11 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 47] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a12 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 44] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a13 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 45] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a14 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 46] = t59 < 0 ? 0.0f : t59;
+					}
+					{
+						const vww_mobilenet_real t59 = a15 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 47] = t59 < 0 ? 0.0f : t59;
+					}
 				}
 			}
 		}
@@ -774,8 +1072,11 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 8; o0 += 4) {
@@ -5504,8 +5805,11 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			{
@@ -5787,49 +6091,344 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 8; o_++) {
-			for (int i = 0; i < 48; i++) {
-				vww_mobilenet_real acc[48];
-				for (int j = 0; j < 48; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 3; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 96) continue;
-						for (int jj = 0; jj < 48; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + (jj + l) * 2];
-							}
-						}
-						for (int jj = 0; jj < 48; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 1];
-							}
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 2];
+		for (int i = 0; i < 48; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 95 - i * 2 < 2 ? 95 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 8; o0 += 4) {
+				for (int j0 = 0; j0 < 44; j0 += 4) {
+					{
+						vww_mobilenet_real a0 = 0.0f;
+						vww_mobilenet_real a1 = 0.0f;
+						vww_mobilenet_real a2 = 0.0f;
+						vww_mobilenet_real a3 = 0.0f;
+						vww_mobilenet_real a4 = 0.0f;
+						vww_mobilenet_real a5 = 0.0f;
+						vww_mobilenet_real a6 = 0.0f;
+						vww_mobilenet_real a7 = 0.0f;
+						vww_mobilenet_real a8 = 0.0f;
+						vww_mobilenet_real a9 = 0.0f;
+						vww_mobilenet_real a10 = 0.0f;
+						vww_mobilenet_real a11 = 0.0f;
+						vww_mobilenet_real a12 = 0.0f;
+						vww_mobilenet_real a13 = 0.0f;
+						vww_mobilenet_real a14 = 0.0f;
+						vww_mobilenet_real a15 = 0.0f;
+						for (int c = 0; c < 3; c++) {
+							for (int u = u0; u < u1; u++) {
+								const vww_mobilenet_real *xs = x + c * 9216 + (i * 2 + u) * 96;
+								const vww_mobilenet_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+								{
+									const vww_mobilenet_real w0 = wp0[0];
+									const vww_mobilenet_real w1 = wp1[0];
+									const vww_mobilenet_real w2 = wp2[0];
+									const vww_mobilenet_real w3 = wp3[0];
+									const vww_mobilenet_real x0 = xs[j0 * 2];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 2];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 4];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 6];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
+								{
+									const vww_mobilenet_real w0 = wp0[1];
+									const vww_mobilenet_real w1 = wp1[1];
+									const vww_mobilenet_real w2 = wp2[1];
+									const vww_mobilenet_real w3 = wp3[1];
+									const vww_mobilenet_real x0 = xs[j0 * 2 + 1];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 3];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 5];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 7];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
+								{
+									const vww_mobilenet_real w0 = wp0[2];
+									const vww_mobilenet_real w1 = wp1[2];
+									const vww_mobilenet_real w2 = wp2[2];
+									const vww_mobilenet_real w3 = wp3[2];
+									const vww_mobilenet_real x0 = xs[j0 * 2 + 2];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 4];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 6];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 8];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 32)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 32) * 2 + 2];
-							}
+							const vww_mobilenet_real t60 = a0 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 40)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 40) * 2 + 2];
-							}
+							const vww_mobilenet_real t60 = a1 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
 						}
-						for (int j = 44; j < 47; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + j * 2 + 2];
+						{
+							const vww_mobilenet_real t60 = a2 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a3 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a4 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a5 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a6 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a7 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a8 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a9 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a10 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a11 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a12 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a13 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a14 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a15 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
 						}
 					}
 				}
-				for (int j = 0; j < 48; j++) {
-					const vww_mobilenet_real t60 = acc[j] + p->b0[o_];
-					h0[o_ * 2304 + i * 48 + j] = t60 < 0 ? 0.0f : t60;
+				{
+					vww_mobilenet_real a0 = 0.0f;
+					vww_mobilenet_real a1 = 0.0f;
+					vww_mobilenet_real a2 = 0.0f;
+					vww_mobilenet_real a3 = 0.0f;
+					vww_mobilenet_real a4 = 0.0f;
+					vww_mobilenet_real a5 = 0.0f;
+					vww_mobilenet_real a6 = 0.0f;
+					vww_mobilenet_real a7 = 0.0f;
+					vww_mobilenet_real a8 = 0.0f;
+					vww_mobilenet_real a9 = 0.0f;
+					vww_mobilenet_real a10 = 0.0f;
+					vww_mobilenet_real a11 = 0.0f;
+					vww_mobilenet_real a12 = 0.0f;
+					vww_mobilenet_real a13 = 0.0f;
+					vww_mobilenet_real a14 = 0.0f;
+					vww_mobilenet_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const vww_mobilenet_real *xs = x + c * 9216 + (i * 2 + u) * 96;
+							const vww_mobilenet_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+							{
+								const vww_mobilenet_real w0 = wp0[0];
+								const vww_mobilenet_real w1 = wp1[0];
+								const vww_mobilenet_real w2 = wp2[0];
+								const vww_mobilenet_real w3 = wp3[0];
+								const vww_mobilenet_real x0 = xs[88];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[90];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[92];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const vww_mobilenet_real x3 = xs[94];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const vww_mobilenet_real w0 = wp0[1];
+								const vww_mobilenet_real w1 = wp1[1];
+								const vww_mobilenet_real w2 = wp2[1];
+								const vww_mobilenet_real w3 = wp3[1];
+								const vww_mobilenet_real x0 = xs[89];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[91];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[93];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const vww_mobilenet_real x3 = xs[95];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const vww_mobilenet_real w0 = wp0[2];
+								const vww_mobilenet_real w1 = wp1[2];
+								const vww_mobilenet_real w2 = wp2[2];
+								const vww_mobilenet_real w3 = wp3[2];
+								const vww_mobilenet_real x0 = xs[90];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[92];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[94];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+							}
+						}
+					}
+					{
+						const vww_mobilenet_real t60 = a0 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a1 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a2 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a3 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a4 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a5 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a6 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a7 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a8 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a9 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a10 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a11 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a12 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a13 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a14 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a15 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
 				}
 			}
 		}
@@ -5845,8 +6444,11 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 8; o0 += 4) {
@@ -10858,8 +11460,11 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			{
@@ -11141,49 +11746,344 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 	}
 #elif GRADC_KERNELS == 1
 	{
-		for (int o_ = 0; o_ < 8; o_++) {
-			for (int i = 0; i < 48; i++) {
-				vww_mobilenet_real acc[48];
-				for (int j = 0; j < 48; j++) {
-					acc[j] = 0.0f;
-				}
-				for (int c = 0; c < 3; c++) {
-					for (int u = 0; u < 3; u++) {
-						const int hi = i * 2 + u;
-						if (hi < 0 || hi >= 96) continue;
-						for (int jj = 0; jj < 48; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3] * x[c * 9216 + hi * 96 + (jj + l) * 2];
-							}
-						}
-						for (int jj = 0; jj < 48; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 1] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 1];
-							}
-						}
-						for (int jj = 0; jj < 32; jj += 16) {
-							GRADC_VECTOR for (int l = 0; l < 16; l++) {
-								acc[(jj + l)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (jj + l) * 2 + 2];
+		for (int i = 0; i < 48; i++) {
+			const int u0 = 0 - i * 2 > 0 ? 0 - i * 2 : 0;
+			const int u1 = 95 - i * 2 < 2 ? 95 - i * 2 + 1 : 3;
+			for (int o0 = 0; o0 < 8; o0 += 4) {
+				for (int j0 = 0; j0 < 44; j0 += 4) {
+					{
+						vww_mobilenet_real a0 = 0.0f;
+						vww_mobilenet_real a1 = 0.0f;
+						vww_mobilenet_real a2 = 0.0f;
+						vww_mobilenet_real a3 = 0.0f;
+						vww_mobilenet_real a4 = 0.0f;
+						vww_mobilenet_real a5 = 0.0f;
+						vww_mobilenet_real a6 = 0.0f;
+						vww_mobilenet_real a7 = 0.0f;
+						vww_mobilenet_real a8 = 0.0f;
+						vww_mobilenet_real a9 = 0.0f;
+						vww_mobilenet_real a10 = 0.0f;
+						vww_mobilenet_real a11 = 0.0f;
+						vww_mobilenet_real a12 = 0.0f;
+						vww_mobilenet_real a13 = 0.0f;
+						vww_mobilenet_real a14 = 0.0f;
+						vww_mobilenet_real a15 = 0.0f;
+						for (int c = 0; c < 3; c++) {
+							for (int u = u0; u < u1; u++) {
+								const vww_mobilenet_real *xs = x + c * 9216 + (i * 2 + u) * 96;
+								const vww_mobilenet_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+								const vww_mobilenet_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+								{
+									const vww_mobilenet_real w0 = wp0[0];
+									const vww_mobilenet_real w1 = wp1[0];
+									const vww_mobilenet_real w2 = wp2[0];
+									const vww_mobilenet_real w3 = wp3[0];
+									const vww_mobilenet_real x0 = xs[j0 * 2];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 2];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 4];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 6];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
+								{
+									const vww_mobilenet_real w0 = wp0[1];
+									const vww_mobilenet_real w1 = wp1[1];
+									const vww_mobilenet_real w2 = wp2[1];
+									const vww_mobilenet_real w3 = wp3[1];
+									const vww_mobilenet_real x0 = xs[j0 * 2 + 1];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 3];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 5];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 7];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
+								{
+									const vww_mobilenet_real w0 = wp0[2];
+									const vww_mobilenet_real w1 = wp1[2];
+									const vww_mobilenet_real w2 = wp2[2];
+									const vww_mobilenet_real w3 = wp3[2];
+									const vww_mobilenet_real x0 = xs[j0 * 2 + 2];
+									a0 += w0 * x0;
+									a4 += w1 * x0;
+									a8 += w2 * x0;
+									a12 += w3 * x0;
+									const vww_mobilenet_real x1 = xs[j0 * 2 + 4];
+									a1 += w0 * x1;
+									a5 += w1 * x1;
+									a9 += w2 * x1;
+									a13 += w3 * x1;
+									const vww_mobilenet_real x2 = xs[j0 * 2 + 6];
+									a2 += w0 * x2;
+									a6 += w1 * x2;
+									a10 += w2 * x2;
+									a14 += w3 * x2;
+									const vww_mobilenet_real x3 = xs[j0 * 2 + 8];
+									a3 += w0 * x3;
+									a7 += w1 * x3;
+									a11 += w2 * x3;
+									a15 += w3 * x3;
+								}
 							}
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 8; l++) {
-								acc[(l + 32)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 32) * 2 + 2];
-							}
+							const vww_mobilenet_real t60 = a0 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
 						}
 						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 40)] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + (l + 40) * 2 + 2];
-							}
+							const vww_mobilenet_real t60 = a1 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
 						}
-						for (int j = 44; j < 47; j++) {
-							acc[j] += p->W0[o_ * 27 + c * 9 + u * 3 + 2] * x[c * 9216 + hi * 96 + j * 2 + 2];
+						{
+							const vww_mobilenet_real t60 = a2 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a3 + p->b0[o0];
+							h0[o0 * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a4 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a5 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a6 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a7 + p->b0[(o0 + 1)];
+							h0[(o0 + 1) * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a8 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a9 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a10 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a11 + p->b0[(o0 + 2)];
+							h0[(o0 + 2) * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a12 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + j0] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a13 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 1)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a14 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 2)] = t60 < 0 ? 0.0f : t60;
+						}
+						{
+							const vww_mobilenet_real t60 = a15 + p->b0[(o0 + 3)];
+							h0[(o0 + 3) * 2304 + i * 48 + (j0 + 3)] = t60 < 0 ? 0.0f : t60;
 						}
 					}
 				}
-				for (int j = 0; j < 48; j++) {
-					const vww_mobilenet_real t60 = acc[j] + p->b0[o_];
-					h0[o_ * 2304 + i * 48 + j] = t60 < 0 ? 0.0f : t60;
+				{
+					vww_mobilenet_real a0 = 0.0f;
+					vww_mobilenet_real a1 = 0.0f;
+					vww_mobilenet_real a2 = 0.0f;
+					vww_mobilenet_real a3 = 0.0f;
+					vww_mobilenet_real a4 = 0.0f;
+					vww_mobilenet_real a5 = 0.0f;
+					vww_mobilenet_real a6 = 0.0f;
+					vww_mobilenet_real a7 = 0.0f;
+					vww_mobilenet_real a8 = 0.0f;
+					vww_mobilenet_real a9 = 0.0f;
+					vww_mobilenet_real a10 = 0.0f;
+					vww_mobilenet_real a11 = 0.0f;
+					vww_mobilenet_real a12 = 0.0f;
+					vww_mobilenet_real a13 = 0.0f;
+					vww_mobilenet_real a14 = 0.0f;
+					vww_mobilenet_real a15 = 0.0f;
+					for (int c = 0; c < 3; c++) {
+						for (int u = u0; u < u1; u++) {
+							const vww_mobilenet_real *xs = x + c * 9216 + (i * 2 + u) * 96;
+							const vww_mobilenet_real *wp0 = p->W0 + o0 * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp1 = p->W0 + (o0 + 1) * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp2 = p->W0 + (o0 + 2) * 27 + c * 9 + u * 3;
+							const vww_mobilenet_real *wp3 = p->W0 + (o0 + 3) * 27 + c * 9 + u * 3;
+							{
+								const vww_mobilenet_real w0 = wp0[0];
+								const vww_mobilenet_real w1 = wp1[0];
+								const vww_mobilenet_real w2 = wp2[0];
+								const vww_mobilenet_real w3 = wp3[0];
+								const vww_mobilenet_real x0 = xs[88];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[90];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[92];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const vww_mobilenet_real x3 = xs[94];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const vww_mobilenet_real w0 = wp0[1];
+								const vww_mobilenet_real w1 = wp1[1];
+								const vww_mobilenet_real w2 = wp2[1];
+								const vww_mobilenet_real w3 = wp3[1];
+								const vww_mobilenet_real x0 = xs[89];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[91];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[93];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+								const vww_mobilenet_real x3 = xs[95];
+								a3 += w0 * x3;
+								a7 += w1 * x3;
+								a11 += w2 * x3;
+								a15 += w3 * x3;
+							}
+							{
+								const vww_mobilenet_real w0 = wp0[2];
+								const vww_mobilenet_real w1 = wp1[2];
+								const vww_mobilenet_real w2 = wp2[2];
+								const vww_mobilenet_real w3 = wp3[2];
+								const vww_mobilenet_real x0 = xs[90];
+								a0 += w0 * x0;
+								a4 += w1 * x0;
+								a8 += w2 * x0;
+								a12 += w3 * x0;
+								const vww_mobilenet_real x1 = xs[92];
+								a1 += w0 * x1;
+								a5 += w1 * x1;
+								a9 += w2 * x1;
+								a13 += w3 * x1;
+								const vww_mobilenet_real x2 = xs[94];
+								a2 += w0 * x2;
+								a6 += w1 * x2;
+								a10 += w2 * x2;
+								a14 += w3 * x2;
+							}
+						}
+					}
+					{
+						const vww_mobilenet_real t60 = a0 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a1 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a2 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a3 + p->b0[o0];
+						h0[o0 * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a4 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a5 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a6 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a7 + p->b0[(o0 + 1)];
+						h0[(o0 + 1) * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a8 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a9 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a10 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a11 + p->b0[(o0 + 2)];
+						h0[(o0 + 2) * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a12 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 44] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a13 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 45] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a14 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 46] = t60 < 0 ? 0.0f : t60;
+					}
+					{
+						const vww_mobilenet_real t60 = a15 + p->b0[(o0 + 3)];
+						h0[(o0 + 3) * 2304 + i * 48 + 47] = t60 < 0 ? 0.0f : t60;
+					}
 				}
 			}
 		}
@@ -11199,8 +12099,11 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				}
 				const int hi = i * 2 + (cu % 3);
 				if (hi < 0 || hi >= 96) continue;
-				for (int wi = 0; wi < 96; wi++) {
-					d[(wi) % 2 * 49 + (wi) / 2] = x[(cu / 3) * 9216 + hi * 96 + wi];
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi] = x[(cu / 3) * 9216 + hi * 96 + wi * 2];
+				}
+				for (int wi = 0; wi < 48; wi++) {
+					d[wi + 49] = x[(cu / 3) * 9216 + hi * 96 + wi * 2 + 1];
 				}
 			}
 			for (int o0 = 0; o0 < 8; o0 += 4) {

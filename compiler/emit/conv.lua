@@ -364,6 +364,30 @@ end
 
 ------------------------------------------------------------------ tile form
 
+-- The copy of an input row of w columns into a zero-padded, phase-split
+-- row: column wi at padded column wi + pl = ph + sw m, stored at ph NP + m.
+-- line(dst, col) prints one element's copy (index expressions); one loop
+-- over wi when sw is 1, else one per phase ph over its m (strided reads,
+-- unit-stride writes: one loop with % and / per element did not vectorize
+-- and took a tenth of resnet8's step on AVX2).
+local function split_row(K, wi, w, pl, sw, NP, line)
+  if sw == 1 then
+    K:loop(wi, w)
+    line(plus(wi, pl), wi)
+    K:close()
+    return
+  end
+  for ph = 0, sw - 1 do
+    local m0 = math.max(0, (pl - ph + sw - 1) // sw)
+    local m1 = (w - 1 + pl - ph) // sw + 1
+    if m1 > m0 then
+      K:open(fmt("for (int %s = %d; %s < %d; %s++)", wi, m0, wi, m1, wi))
+      line(plus(wi, ph * NP), plus(cfmt.term(wi, sw), ph - pl))
+      K:close()
+    end
+  end
+end
+
 -- The tile form of a convolution (select_conv.c chose it and its register
 -- tile t: t.v lanes, t.mr output channels by t.nr vectors of columns; on
 -- a scalar FPU t.v = 1 and the "vectors" are single columns).  An
@@ -403,13 +427,11 @@ local function tile_conv(K, root, members, p, t, g)
   K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, g.sh), ue ~= "0" and
     cfmt.term("(" .. ue .. ")", g.dh) or nil}), -g.pt)))
   K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, g.h))
-  K:loop(wi, g.w)
-  local src = at({g.xb and g.nb > 1 and b or nil, g.cin > 1 and "(" .. ce .. ")" or nil, hi, wi},
-    {g.nb, g.cin, g.h, g.w})
-  local dst = plus(wi, g.pl)
-  if sw > 1 then dst = fmt("(%s) %% %d * %d + (%s) / %d", dst, sw, NP, dst, sw) end
-  K:line(fmt("%s[%s] = %s;", d, dst, K:read(g.x, src)))
-  K:close()
+  split_row(K, wi, g.w, g.pl, sw, NP, function(dst, col)
+    local src = at({g.xb and g.nb > 1 and b or nil, g.cin > 1 and "(" .. ce .. ")" or nil, hi,
+      col}, {g.nb, g.cin, g.h, g.w})
+    K:line(fmt("%s[%s] = %s;", d, dst, K:read(g.x, src)))
+  end)
   K:close()
   -- one tile: output channels o0 .. o0 + mr - 1, columns j0 + cc V + l
   -- (cc < ng, l < nl)
@@ -499,7 +521,7 @@ local function forward_geometry(K, p)
   local KK = q.cg * k.kh * k.kw
   return {nb = q.nb, xb = q.xb, x = p.inputs[1], wt = p.inputs[2], cin = q.c, h = q.h, w = q.w,
     co = q.co, ho = q.ho, wo = q.wo, kh = k.kh, kw = k.kw, sh = k.sh, sw = k.sw, dh = k.dh,
-    dw = k.dw, pt = k.pt, pl = k.pl, pr = k.pr,
+    dw = k.dw, pt = k.pt, pl = k.pl, pr = k.pr, wv = 1,
     widx = function(r, c, u, v)
       return sum({cfmt.term(r, KK), cfmt.term(c, k.kh * k.kw), cfmt.term(u, k.kw),
         v ~= 0 and tostring(v) or nil})
@@ -516,7 +538,7 @@ local function dx_geometry(K, p)
   local pl = k.kw - 1 - k.pl
   return {nb = q.nb, xb = q.yb, x = p.inputs[1], wt = p.inputs[2], cin = q.co, h = q.ho,
     w = q.wo, co = q.c, ho = q.h, wo = q.w, kh = k.kh, kw = k.kw, sh = 1, sw = 1, dh = 1, dw = 1,
-    pt = k.kh - 1 - k.pt, pl = pl, pr = q.w - 1 + k.kw - q.wo - pl,
+    pt = k.kh - 1 - k.pt, pl = pl, pr = q.w - 1 + k.kw - q.wo - pl, wv = -1,
     widx = function(r, c, u, v)
       -- o = c, the flipped tap (kh - 1 - u, kw - 1 - v) of channel r
       return plus(sum({cfmt.term(c, q.c * k.kh * k.kw), cfmt.term(r, k.kh * k.kw),
@@ -543,12 +565,13 @@ local function tile_dw(K, root, members, p, t)
   local NP = (q.w + k.pl + k.pr + sw - 1) // sw
   local ROW = sw * NP
   local nl = math.min(V, q.wo)
+  local ROWS = t.kc > 1 and t.kc or 1  -- rows buffered: 1, or every output row's
   local b, i, c, u, e, wi, hi, l = K:iname("b"), K:iname("i"), K:iname("c"), K:iname("u"),
     K:iname("e"), K:iname("wi"), K:iname("hi"), K:iname("l")
   local xr, a, s_ = K:iname("xr"), K:iname("a"), K:iname("sum")
   K:open("")
-  K:line(fmt("%s %s[%d];", T, xr, ROW))
-  K:loop(e, ROW)
+  K:line(fmt("%s %s[%d];", T, xr, ROWS * ROW))
+  K:loop(e, ROWS * ROW)
   K:line(fmt("%s[%s] = %s;", xr, e, K:lit(0)))
   K:close()
   local function block(o0, mr)
@@ -562,17 +585,27 @@ local function tile_dw(K, root, members, p, t)
     K:close()
     K:close()
     loop0(K, b, q.nb)
-    K:loop(i, q.ho)
-    K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(uv, k.dh)}),
-      -k.pt)))
     local need = k.pt > 0 or (q.ho - 1) * k.sh + (k.kh - 1) * k.dh - k.pt >= q.h
-    if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
-    K:loop(wi, q.w)
-    local src = at({q.xb and q.nb > 1 and b or nil, cv, hi, wi}, {q.nb, q.c, q.h, q.w})
-    local dst = plus(wi, k.pl)
-    if sw > 1 then dst = fmt("(%s) %% %d * %d + (%s) / %d", dst, sw, NP, dst, sw) end
-    K:line(fmt("%s[%s] = %s;", xr, dst, K:read(x, src)))
-    K:close()
+    local function row_i(copy)
+      K:loop(i, q.ho)
+      if not copy and not need then return end
+      K:line(fmt("const int %s = %s;", hi, plus(sum({cfmt.term(i, k.sh), cfmt.term(uv, k.dh)}),
+        -k.pt)))
+      if need then K:line(fmt("if (%s < 0 || %s >= %d) continue;", hi, hi, q.h)) end
+    end
+    -- input row hi into row i of the buffer (ROWS > 1: the sample's rows
+    -- first, then the sums: a row read right after it is written made
+    -- every load wait for the copy's stores on x86, ~10% of resnet8's step)
+    row_i(true)
+    split_row(K, wi, q.w, k.pl, sw, NP, function(dst, col)
+      local src = at({q.xb and q.nb > 1 and b or nil, cv, hi, col}, {q.nb, q.c, q.h, q.w})
+      if ROWS > 1 then dst = sum({cfmt.term(i, ROW), dst}) end
+      K:line(fmt("%s[%s] = %s;", xr, dst, K:read(x, src)))
+    end)
+    if ROWS > 1 then
+      K:close()
+      row_i(false)
+    end
     -- chunks of nl columns, then the rest
     local function chunk(j0, n)
       local lv = n > 1 and l or "0"
@@ -588,8 +621,9 @@ local function tile_dw(K, root, members, p, t)
       for v = 0, k.kw - 1 do
         local ph, off = v * k.dw % sw, v * k.dw // sw
         local xv = K:iname("x" .. v)
-        K:line(fmt("const %s %s = %s[%s];", T, xv, xr, sum({tostring(ph * NP + off),
-          jl ~= "0" and jl or nil})))
+        local xi = sum({tostring(ph * NP + off), jl ~= "0" and jl or nil})
+        if ROWS > 1 then xi = cfmt.term(i, ROW) .. " + " .. xi end
+        K:line(fmt("const %s %s = %s[%s];", T, xv, xr, xi))
         for r = 0, mr - 1 do
           K:line(fmt("%s[%d][%s] += %s * %s;", a, r * k.kw + v, lv, K:iname("d" .. r), xv))
         end
@@ -632,13 +666,19 @@ local function tile_dw(K, root, members, p, t)
   K:close()
 end
 
+-- for conv_dx.lua (the strided input gradient's tile form)
+M.helpers = {geometry = geometry, at = at, plus = plus, vars_of = vars_of, loop0 = loop0,
+  channel_blocks = channel_blocks}
+
 local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
 local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}
 
 -- The group of a convolution p (the root or fused into it): the row form,
 -- or the kernel of each register shape select_conv.c chose a record for
 -- (p.mm.tiles: one, or portable's three under #if GRADC_KERNELS), the
--- tile form or the row form.
+-- tile form or the row form.  The strided (or dilated) input gradient's
+-- tile is conv_dx.lua's, a scalar FPU's in-place tile (mb 1)
+-- conv_scalar.lua's.
 function M.conv_group(K, root, members, p)
   local tiles = p.mm and p.mm.tiles or {}
   if #tiles == 0 then return CONV[p.op](K, root, members, p) end
@@ -647,8 +687,13 @@ function M.conv_group(K, root, members, p)
       K:directive(n == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
         n < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
     end
+    local k = p.win
     if t.form == "tile" and p.op == "conv2d_dw" then
       tile_dw(K, root, members, p, t)
+    elseif t.form == "tile" and p.op == "conv2d_dx" and k.sh * k.sw * k.dh * k.dw > 1 then
+      require("conv_dx").tile_dx(K, root, members, p, t, M.helpers)
+    elseif t.form == "tile" and t.mb == 1 then  -- a scalar FPU's, reading in place
+      require("conv_scalar").tile_direct(K, root, members, p, t, TILE_GEO[p.op](K, p), M.helpers)
     elseif t.form == "tile" then
       tile_conv(K, root, members, p, t, TILE_GEO[p.op](K, p))
     else
