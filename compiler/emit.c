@@ -451,6 +451,35 @@ static void push_api(lua_State *L, Graph *const *modes, int n_modes, const char 
 	lua_setfield(L, -2, "params");
 }
 
+/* The options that regenerate this output, for the banner's "Regenerate:"
+ * line (what the command line was, so the printers need not read flags). */
+static void push_regenerate(lua_State *L, const Graph *g0, const Options *opt)
+{
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	const char *sep = "";
+#define FLAG(...) (luaL_addstring(&b, sep), lua_pushfstring(L, __VA_ARGS__), luaL_addvalue(&b), sep = " ")
+	if (opt->batch > 0)
+		FLAG("--batch %d", (int)opt->batch);
+	if (opt->f64)
+		FLAG("--dtype f64");
+	if (opt->infer_only)
+		FLAG("--infer-only");
+	if (opt->no_fuse)
+		FLAG("--no-fuse");
+	if (strcmp(g0->target->name, "portable") != 0)
+		FLAG("--target %s", g0->target->name);
+	if (opt->params)
+		FLAG("--params %s", opt->params);
+	if (opt->name && strcmp(opt->name, g0->model) != 0)
+		FLAG("--name %s", opt->name);
+#undef FLAG
+	luaL_pushresult(&b);
+	lua_setfield(L, -2, "regenerate");
+	set_str(L, "fusion", opt->no_fuse ? "no fusion (one loop nest per graph node)"
+	                                  : "elementwise chains fused into their producers");
+}
+
 /* The table handed to emitter.emit(): flags, then one table per mode. */
 static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Options *opt)
 {
@@ -462,12 +491,10 @@ static void push_model(lua_State *L, Graph *const *modes, int n_modes, const Opt
 	set_str(L, "source", g0->src ? g0->src->path : "model.nn");
 	set_str(L, "version", GRADC_VERSION);
 	set_int(L, "batch", g0->batch);
-	set_int(L, "batch_flag", opt->batch);
 	set_bool(L, "f64", opt->f64);
 	set_bool(L, "infer_only", opt->infer_only);
-	set_bool(L, "no_fuse", opt->no_fuse);
-	set_bool(L, "no_pack", opt->no_pack);
 	set_str(L, "params", opt->params);
+	push_regenerate(L, g0, opt);
 	const char *ew[N_OP];
 	int n_ew = 0;
 	for (int op = 0; op < N_OP; op++)

@@ -1,8 +1,9 @@
 -- emitter.lua: the emitter's entry, emit(model) -> header text, C text.
 --
 -- 'model' is the table emit.c builds (plain data; tests build it by hand):
---   name (symbol prefix), model, source, version, batch, batch_flag, f64,
---   infer_only, no_fuse, params, align, values = {{name, text}},
+--   name (symbol prefix), model, source, version, batch, f64, infer_only,
+--   params, regenerate and fusion (the banner's options and fusion text),
+--   align, values = {{name, text}},
 --   modes = { graph, ... }: MODE_INFER first, then train and grad; each
 --   graph has mode, batch, loss, objective, out, track, track_mean, opt,
 --   labels and label_classes (the class labels it checks on entry),

@@ -77,7 +77,10 @@ local function tiny(fuse, mm, n)
   operands(nodes)
   return {
     name = "tiny", model = "tiny", source = "tiny.nn", version = "test", batch = 2,
-    batch_flag = 0, f64 = false, infer_only = true, no_fuse = not fuse, align = 64,
+    f64 = false, infer_only = true, align = 64,
+    regenerate = fuse and "--infer-only" or "--infer-only --no-fuse",
+    fusion = fuse and "elementwise chains fused into their producers"
+      or "no fusion (one loop nest per graph node)",
     target = {name = "portable", vec_bytes = 64, vec_regs = 32, stack_bytes = 4096, align = 64,
       fma = true, int8_dot = false},
     values = {},
