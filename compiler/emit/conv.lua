@@ -16,6 +16,7 @@
 
 local cfmt = require "cfmt"
 local group = require "group"
+local dwconv = require "dwconv"
 
 local M = {}
 local fmt = string.format
@@ -633,6 +634,8 @@ local function tile_dw(K, root, members, p, t)
 end
 
 local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
+-- what dwconv.lua (the depthwise tile form) prints with
+local HELP = {geometry = geometry, at = at, vars_of = vars_of, plus = plus, loop0 = loop0}
 local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}
 
 -- The group of a convolution p (the root or fused into it): the row form,
@@ -647,7 +650,9 @@ function M.conv_group(K, root, members, p)
       K:directive(n == 1 and fmt("#if GRADC_KERNELS == %d", t.kernels) or
         n < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
     end
-    if t.form == "tile" and p.op == "conv2d_dw" then
+    if t.form == "tile" and p.win.groups > 1 then
+      dwconv.print(K, HELP, root, members, p, t)
+    elseif t.form == "tile" and p.op == "conv2d_dw" then
       tile_dw(K, root, members, p, t)
     elseif t.form == "tile" then
       tile_conv(K, root, members, p, t, TILE_GEO[p.op](K, p))
