@@ -23,11 +23,12 @@
  * AVX2 2, a scalar FPU 5).
  *
  * Chosen when the kernel is fused (not --no-fuse), has one group (the
- * depthwise and grouped ones keep the row form), the buffer fits twice the
- * shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape where
- * it does not keeps the row form, FORM_SIMPLE in its record) and, for
- * conv2d_dx, stride and dilation are 1.  Tiles (accumulators: half the
- * registers):
+ * depthwise ones, one input channel per group, take depthwise_tiles'
+ * form below; grouped ones with several keep the row form), the buffer
+ * fits twice the shape's stack (8 KiB on x86, 2 KiB on the Cortex-M
+ * rows; a shape where it does not keeps the row form, FORM_SIMPLE in its
+ * record) and, for conv2d_dx, stride and dilation are 1.  Tiles
+ * (accumulators: half the registers):
  *   vectors (V > 1)  MR = 8 channels by NR = 2 vectors on 32 registers
  *                    (AVX-512), 4 by 2 on 16 (AVX2); NR no more than the
  *                    row's vectors;

@@ -760,15 +760,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -1127,25 +1121,10 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -1168,6 +1147,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -1465,6 +1453,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -1603,15 +1600,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -2431,15 +2422,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -2798,25 +2783,10 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -2839,6 +2809,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -3136,6 +3115,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -3274,15 +3262,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -4102,15 +4084,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -4469,25 +4445,10 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -4510,6 +4471,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -4807,6 +4777,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -4945,15 +4924,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -5773,15 +5746,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -6140,25 +6107,10 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -6181,6 +6133,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -6478,6 +6439,15 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -6616,15 +6586,9 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -8196,15 +8160,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -8563,25 +8521,10 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -8604,6 +8547,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -8901,6 +8853,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -9039,15 +9000,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -9867,15 +9822,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -10234,25 +10183,10 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -10275,6 +10209,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -10572,6 +10515,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -10710,15 +10662,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -11538,15 +11484,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -11905,25 +11845,10 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -11946,6 +11871,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -12243,6 +12177,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -12381,15 +12324,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -13209,15 +13146,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -13576,25 +13507,10 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -13617,6 +13533,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -13914,6 +13839,15 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -14052,15 +13986,9 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -16115,15 +16043,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -16482,25 +16404,10 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -16523,6 +16430,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -16820,6 +16736,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -16958,15 +16883,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
@@ -17786,15 +17705,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -18153,25 +18066,10 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -18194,6 +18092,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -18491,6 +18398,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -18629,15 +18545,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
@@ -19457,15 +19367,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -19824,25 +19728,10 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -19865,6 +19754,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -20162,6 +20060,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -20300,15 +20207,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
@@ -21128,15 +21029,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -21495,25 +21390,10 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
-				const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
-				const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
-				const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
-				const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
-				const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
-				const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
-				const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
-				const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
@@ -21536,6 +21416,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 							a_[12] = 0.0f;
 							a_[13] = 0.0f;
 							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 							{
 								const kws_dscnn_real xv = xr[ib * 6];
 								a_[0] += w0_0 * xv;
@@ -21833,6 +21722,15 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 						a_[2] = 0.0f;
 						a_[3] = 0.0f;
 						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
 						{
 							const kws_dscnn_real xv = xr[24 * 6];
 							a_[0] += w0_0 * xv;
@@ -21971,15 +21869,9 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 27; r++) {
+					for (int r = 1; r < 26; r++) {
 						const int hi = r - 1;
 						kws_dscnn_real *d = xr + r * 6;
-						if (hi < 0 || hi >= 25) {
-							for (int wi = 0; wi < 5; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 5; wi++) {
 							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}

@@ -1865,17 +1865,17 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					}
 				}
 				{
-					for (int r = 0; r < 12; r++) {
-						const int hi = 38 + r - 1;
+					for (int r = 0; r < 11; r++) {
+						const int hi = r + 37;
 						vww_mobilenet_real *d = xr + r * 49;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 11; r < 12; r++) {
+						vww_mobilenet_real *d = xr + r * 49;
+						for (int wi = 0; wi < 48; wi++) {
+							d[wi + 1] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 30; f0 += 15) {
@@ -2449,15 +2449,6 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 8; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd1[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd1[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd1[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd1[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd1[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd1[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd1[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd1[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd1[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 48; i0 += 4) {
 					{
 						for (int r = 0; r < 6; r++) {
@@ -2489,6 +2480,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd1[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd1[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd1[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd1[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd1[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd1[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd1[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd1[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd1[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 49 + jb];
 										a_[0] += w0_0 * xv;
@@ -3245,17 +3245,17 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					}
 				}
 				{
-					for (int r = 0; r < 12; r++) {
-						const int hi = 38 + r - 1;
+					for (int r = 0; r < 11; r++) {
+						const int hi = r + 37;
 						vww_mobilenet_real *d = xr + r * 49;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 11; r < 12; r++) {
+						vww_mobilenet_real *d = xr + r * 49;
+						for (int wi = 0; wi < 48; wi++) {
+							d[wi + 1] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 56; f0 += 8) {
@@ -3975,12 +3975,6 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 						}
@@ -4390,17 +4384,17 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					}
 				}
 				{
-					for (int r = 0; r < 19; r++) {
-						const int hi = 15 * 2 + r;
+					for (int r = 0; r < 18; r++) {
+						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 18; r < 19; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
+						for (int wi = 0; wi < 48; wi++) {
+							d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
 						}
 					}
 					{
@@ -4912,15 +4906,6 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 16; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 24; i0 += 2) {
 					{
 						for (int r = 0; r < 5; r++) {
@@ -4951,6 +4936,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 								a_[9] = 0.0f;
 								a_[10] = 0.0f;
 								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
 								{
 									const vww_mobilenet_real xv = xr[jb];
 									a_[0] += w0_0 * xv;
@@ -5323,12 +5317,6 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 						}
@@ -5863,17 +5851,17 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					}
 				}
 				{
-					for (int r = 0; r < 19; r++) {
-						const int hi = 15 * 2 + r;
+					for (int r = 0; r < 18; r++) {
+						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 18; r < 19; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
+						for (int wi = 0; wi < 48; wi++) {
+							d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 8) {
@@ -6530,15 +6518,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 26; r++) {
+					for (int r = 1; r < 25; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 25;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
 						}
@@ -7384,15 +7366,6 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 24; i0 += 8) {
 					{
 						for (int r = 0; r < 10; r++) {
@@ -7424,6 +7397,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 25 + jb];
 										a_[0] += w0_0 * xv;
@@ -7695,15 +7677,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 26; r++) {
+					for (int r = 1; r < 25; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 25;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
 						}
@@ -8332,15 +8308,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 25; r++) {
+					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 174 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
 						}
@@ -8699,15 +8669,6 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 12; i0 += 6) {
 					{
 						for (int r = 0; r < 13; r++) {
@@ -8739,6 +8700,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 13 + jb];
 										a_[0] += w0_0 * xv;
@@ -9109,15 +9079,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 25; r++) {
+					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 174 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
 						}
@@ -9841,15 +9805,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -10208,25 +10166,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd5[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd5[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd5[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd5[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd5[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd5[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd5[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd5[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd5[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -10247,6 +10190,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 								a_[9] = 0.0f;
 								a_[10] = 0.0f;
 								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd5[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd5[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd5[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd5[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd5[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd5[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd5[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd5[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd5[o_ * 9 + 8];
 								{
 									const vww_mobilenet_real xv = xr[ib * 13 + jb];
 									a_[0] += w0_0 * xv;
@@ -10517,15 +10469,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -11249,15 +11195,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 56 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -11406,25 +11346,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd6[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd6[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd6[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd6[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd6[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd6[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd6[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd6[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd6[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 98 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 49 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 49 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -11444,6 +11369,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd6[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd6[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd6[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd6[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd6[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd6[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd6[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd6[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd6[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -11812,15 +11746,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 56 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -12322,15 +12250,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -12479,25 +12401,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd7[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd7[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd7[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd7[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd7[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd7[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd7[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd7[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd7[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -12517,6 +12424,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd7[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd7[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd7[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd7[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd7[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd7[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd7[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd7[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd7[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -12777,15 +12693,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -13287,15 +13197,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -13444,25 +13348,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd8[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd8[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd8[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd8[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd8[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd8[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd8[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd8[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd8[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -13482,6 +13371,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd8[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd8[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd8[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd8[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd8[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd8[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd8[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd8[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd8[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -13742,15 +13640,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -14252,15 +14144,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -14409,25 +14295,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd9[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd9[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd9[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd9[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd9[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd9[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd9[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd9[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd9[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -14447,6 +14318,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd9[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd9[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd9[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd9[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd9[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd9[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd9[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd9[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd9[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -14707,15 +14587,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -15217,15 +15091,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -15374,25 +15242,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd10[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd10[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd10[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd10[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd10[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd10[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd10[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd10[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd10[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -15412,6 +15265,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd10[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd10[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd10[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd10[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd10[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd10[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd10[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd10[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd10[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -15672,15 +15534,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -16182,15 +16038,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -16339,25 +16189,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd11[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd11[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd11[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd11[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd11[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd11[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd11[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd11[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd11[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -16377,6 +16212,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd11[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd11[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd11[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd11[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd11[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd11[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd11[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd11[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd11[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -16637,15 +16481,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -17147,15 +16985,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 21 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -17244,25 +17076,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd12[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd12[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd12[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd12[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd12[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd12[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd12[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd12[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd12[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 32 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 16 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 16 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -17278,6 +17095,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 						a_[6] = 0.0f;
 						a_[7] = 0.0f;
 						a_[8] = 0.0f;
+						const vww_mobilenet_real w0_0 = p->Wd12[o_ * 9];
+						const vww_mobilenet_real w0_1 = p->Wd12[o_ * 9 + 1];
+						const vww_mobilenet_real w0_2 = p->Wd12[o_ * 9 + 2];
+						const vww_mobilenet_real w1_0 = p->Wd12[o_ * 9 + 3];
+						const vww_mobilenet_real w1_1 = p->Wd12[o_ * 9 + 4];
+						const vww_mobilenet_real w1_2 = p->Wd12[o_ * 9 + 5];
+						const vww_mobilenet_real w2_0 = p->Wd12[o_ * 9 + 6];
+						const vww_mobilenet_real w2_1 = p->Wd12[o_ * 9 + 7];
+						const vww_mobilenet_real w2_2 = p->Wd12[o_ * 9 + 8];
 						{
 							const vww_mobilenet_real xv = xr[0];
 							a_[0] += w0_0 * xv;
@@ -17558,15 +17384,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 21 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -17930,15 +17750,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -18027,25 +17841,10 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd13[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd13[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd13[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd13[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd13[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd13[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd13[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd13[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd13[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -18061,6 +17860,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 						a_[6] = 0.0f;
 						a_[7] = 0.0f;
 						a_[8] = 0.0f;
+						const vww_mobilenet_real w0_0 = p->Wd13[o_ * 9];
+						const vww_mobilenet_real w0_1 = p->Wd13[o_ * 9 + 1];
+						const vww_mobilenet_real w0_2 = p->Wd13[o_ * 9 + 2];
+						const vww_mobilenet_real w1_0 = p->Wd13[o_ * 9 + 3];
+						const vww_mobilenet_real w1_1 = p->Wd13[o_ * 9 + 4];
+						const vww_mobilenet_real w1_2 = p->Wd13[o_ * 9 + 5];
+						const vww_mobilenet_real w2_0 = p->Wd13[o_ * 9 + 6];
+						const vww_mobilenet_real w2_1 = p->Wd13[o_ * 9 + 7];
+						const vww_mobilenet_real w2_2 = p->Wd13[o_ * 9 + 8];
 						{
 							const vww_mobilenet_real xv = xr[0];
 							a_[0] += w0_0 * xv;
@@ -18257,15 +18065,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -20238,17 +20040,17 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					}
 				}
 				{
-					for (int r = 0; r < 12; r++) {
-						const int hi = 38 + r - 1;
+					for (int r = 0; r < 11; r++) {
+						const int hi = r + 37;
 						vww_mobilenet_real *d = xr + r * 49;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 11; r < 12; r++) {
+						vww_mobilenet_real *d = xr + r * 49;
+						for (int wi = 0; wi < 48; wi++) {
+							d[wi + 1] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 30; f0 += 15) {
@@ -20822,15 +20624,6 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 8; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd1[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd1[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd1[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd1[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd1[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd1[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd1[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd1[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd1[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 48; i0 += 4) {
 					{
 						for (int r = 0; r < 6; r++) {
@@ -20862,6 +20655,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd1[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd1[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd1[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd1[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd1[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd1[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd1[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd1[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd1[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 49 + jb];
 										a_[0] += w0_0 * xv;
@@ -21618,17 +21420,17 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					}
 				}
 				{
-					for (int r = 0; r < 12; r++) {
-						const int hi = 38 + r - 1;
+					for (int r = 0; r < 11; r++) {
+						const int hi = r + 37;
 						vww_mobilenet_real *d = xr + r * 49;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 11; r < 12; r++) {
+						vww_mobilenet_real *d = xr + r * 49;
+						for (int wi = 0; wi < 48; wi++) {
+							d[wi + 1] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 56; f0 += 8) {
@@ -22348,12 +22150,6 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 						}
@@ -22763,17 +22559,17 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					}
 				}
 				{
-					for (int r = 0; r < 19; r++) {
-						const int hi = 15 * 2 + r;
+					for (int r = 0; r < 18; r++) {
+						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 18; r < 19; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
+						for (int wi = 0; wi < 48; wi++) {
+							d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
 						}
 					}
 					{
@@ -23285,15 +23081,6 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 16; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 24; i0 += 2) {
 					{
 						for (int r = 0; r < 5; r++) {
@@ -23324,6 +23111,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 								a_[9] = 0.0f;
 								a_[10] = 0.0f;
 								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
 								{
 									const vww_mobilenet_real xv = xr[jb];
 									a_[0] += w0_0 * xv;
@@ -23696,12 +23492,6 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 						}
@@ -24236,17 +24026,17 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					}
 				}
 				{
-					for (int r = 0; r < 19; r++) {
-						const int hi = 15 * 2 + r;
+					for (int r = 0; r < 18; r++) {
+						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 18; r < 19; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
+						for (int wi = 0; wi < 48; wi++) {
+							d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 8) {
@@ -24903,15 +24693,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 26; r++) {
+					for (int r = 1; r < 25; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 25;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
 						}
@@ -25757,15 +25541,6 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 24; i0 += 8) {
 					{
 						for (int r = 0; r < 10; r++) {
@@ -25797,6 +25572,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 25 + jb];
 										a_[0] += w0_0 * xv;
@@ -26068,15 +25852,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 26; r++) {
+					for (int r = 1; r < 25; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 25;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
 						}
@@ -26705,15 +26483,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 25; r++) {
+					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 174 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
 						}
@@ -27072,15 +26844,6 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 12; i0 += 6) {
 					{
 						for (int r = 0; r < 13; r++) {
@@ -27112,6 +26875,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 13 + jb];
 										a_[0] += w0_0 * xv;
@@ -27482,15 +27254,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 25; r++) {
+					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 174 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
 						}
@@ -28214,15 +27980,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -28581,25 +28341,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd5[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd5[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd5[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd5[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd5[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd5[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd5[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd5[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd5[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -28620,6 +28365,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 								a_[9] = 0.0f;
 								a_[10] = 0.0f;
 								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd5[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd5[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd5[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd5[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd5[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd5[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd5[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd5[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd5[o_ * 9 + 8];
 								{
 									const vww_mobilenet_real xv = xr[ib * 13 + jb];
 									a_[0] += w0_0 * xv;
@@ -28890,15 +28644,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -29622,15 +29370,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 56 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -29779,25 +29521,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd6[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd6[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd6[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd6[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd6[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd6[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd6[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd6[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd6[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 98 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 49 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 49 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -29817,6 +29544,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd6[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd6[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd6[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd6[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd6[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd6[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd6[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd6[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd6[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -30185,15 +29921,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 56 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -30695,15 +30425,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -30852,25 +30576,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd7[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd7[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd7[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd7[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd7[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd7[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd7[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd7[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd7[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -30890,6 +30599,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd7[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd7[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd7[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd7[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd7[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd7[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd7[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd7[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd7[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -31150,15 +30868,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -31660,15 +31372,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -31817,25 +31523,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd8[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd8[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd8[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd8[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd8[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd8[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd8[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd8[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd8[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -31855,6 +31546,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd8[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd8[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd8[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd8[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd8[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd8[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd8[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd8[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd8[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -32115,15 +31815,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -32625,15 +32319,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -32782,25 +32470,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd9[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd9[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd9[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd9[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd9[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd9[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd9[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd9[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd9[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -32820,6 +32493,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd9[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd9[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd9[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd9[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd9[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd9[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd9[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd9[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd9[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -33080,15 +32762,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -33590,15 +33266,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -33747,25 +33417,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd10[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd10[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd10[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd10[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd10[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd10[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd10[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd10[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd10[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -33785,6 +33440,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd10[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd10[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd10[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd10[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd10[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd10[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd10[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd10[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd10[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -34045,15 +33709,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -34555,15 +34213,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -34712,25 +34364,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd11[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd11[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd11[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd11[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd11[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd11[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd11[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd11[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd11[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -34750,6 +34387,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd11[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd11[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd11[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd11[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd11[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd11[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd11[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd11[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd11[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -35010,15 +34656,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -35520,15 +35160,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 21 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -35617,25 +35251,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd12[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd12[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd12[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd12[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd12[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd12[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd12[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd12[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd12[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 32 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 16 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 16 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -35651,6 +35270,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 						a_[6] = 0.0f;
 						a_[7] = 0.0f;
 						a_[8] = 0.0f;
+						const vww_mobilenet_real w0_0 = p->Wd12[o_ * 9];
+						const vww_mobilenet_real w0_1 = p->Wd12[o_ * 9 + 1];
+						const vww_mobilenet_real w0_2 = p->Wd12[o_ * 9 + 2];
+						const vww_mobilenet_real w1_0 = p->Wd12[o_ * 9 + 3];
+						const vww_mobilenet_real w1_1 = p->Wd12[o_ * 9 + 4];
+						const vww_mobilenet_real w1_2 = p->Wd12[o_ * 9 + 5];
+						const vww_mobilenet_real w2_0 = p->Wd12[o_ * 9 + 6];
+						const vww_mobilenet_real w2_1 = p->Wd12[o_ * 9 + 7];
+						const vww_mobilenet_real w2_2 = p->Wd12[o_ * 9 + 8];
 						{
 							const vww_mobilenet_real xv = xr[0];
 							a_[0] += w0_0 * xv;
@@ -35931,15 +35559,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 21 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -36303,15 +35925,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -36400,25 +36016,10 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd13[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd13[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd13[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd13[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd13[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd13[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd13[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd13[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd13[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -36434,6 +36035,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 						a_[6] = 0.0f;
 						a_[7] = 0.0f;
 						a_[8] = 0.0f;
+						const vww_mobilenet_real w0_0 = p->Wd13[o_ * 9];
+						const vww_mobilenet_real w0_1 = p->Wd13[o_ * 9 + 1];
+						const vww_mobilenet_real w0_2 = p->Wd13[o_ * 9 + 2];
+						const vww_mobilenet_real w1_0 = p->Wd13[o_ * 9 + 3];
+						const vww_mobilenet_real w1_1 = p->Wd13[o_ * 9 + 4];
+						const vww_mobilenet_real w1_2 = p->Wd13[o_ * 9 + 5];
+						const vww_mobilenet_real w2_0 = p->Wd13[o_ * 9 + 6];
+						const vww_mobilenet_real w2_1 = p->Wd13[o_ * 9 + 7];
+						const vww_mobilenet_real w2_2 = p->Wd13[o_ * 9 + 8];
 						{
 							const vww_mobilenet_real xv = xr[0];
 							a_[0] += w0_0 * xv;
@@ -36630,15 +36240,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -38900,17 +38504,17 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					}
 				}
 				{
-					for (int r = 0; r < 12; r++) {
-						const int hi = 38 + r - 1;
+					for (int r = 0; r < 11; r++) {
+						const int hi = r + 37;
 						vww_mobilenet_real *d = xr + r * 49;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 11; r < 12; r++) {
+						vww_mobilenet_real *d = xr + r * 49;
+						for (int wi = 0; wi < 48; wi++) {
+							d[wi + 1] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 30; f0 += 15) {
@@ -39484,15 +39088,6 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 8; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd1[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd1[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd1[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd1[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd1[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd1[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd1[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd1[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd1[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 48; i0 += 4) {
 					{
 						for (int r = 0; r < 6; r++) {
@@ -39524,6 +39119,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd1[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd1[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd1[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd1[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd1[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd1[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd1[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd1[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd1[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 49 + jb];
 										a_[0] += w0_0 * xv;
@@ -40280,17 +39884,17 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					}
 				}
 				{
-					for (int r = 0; r < 12; r++) {
-						const int hi = 38 + r - 1;
+					for (int r = 0; r < 11; r++) {
+						const int hi = r + 37;
 						vww_mobilenet_real *d = xr + r * 49;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 11; r < 12; r++) {
+						vww_mobilenet_real *d = xr + r * 49;
+						for (int wi = 0; wi < 48; wi++) {
+							d[wi + 1] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 56; f0 += 8) {
@@ -41010,12 +40614,6 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 						}
@@ -41425,17 +41023,17 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					}
 				}
 				{
-					for (int r = 0; r < 19; r++) {
-						const int hi = 15 * 2 + r;
+					for (int r = 0; r < 18; r++) {
+						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 18; r < 19; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
+						for (int wi = 0; wi < 48; wi++) {
+							d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
 						}
 					}
 					{
@@ -41947,15 +41545,6 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 16; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 24; i0 += 2) {
 					{
 						for (int r = 0; r < 5; r++) {
@@ -41986,6 +41575,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 								a_[9] = 0.0f;
 								a_[10] = 0.0f;
 								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
 								{
 									const vww_mobilenet_real xv = xr[jb];
 									a_[0] += w0_0 * xv;
@@ -42358,12 +41956,6 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 						}
@@ -42898,17 +42490,17 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					}
 				}
 				{
-					for (int r = 0; r < 19; r++) {
-						const int hi = 15 * 2 + r;
+					for (int r = 0; r < 18; r++) {
+						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						if (hi < 0 || hi >= 48) {
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 48; wi++) {
 							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						}
+					}
+					for (int r = 18; r < 19; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
+						for (int wi = 0; wi < 48; wi++) {
+							d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 8) {
@@ -43565,15 +43157,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 26; r++) {
+					for (int r = 1; r < 25; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 25;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
 						}
@@ -44419,15 +44005,6 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 24; i0 += 8) {
 					{
 						for (int r = 0; r < 10; r++) {
@@ -44459,6 +44036,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 25 + jb];
 										a_[0] += w0_0 * xv;
@@ -44730,15 +44316,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 26; r++) {
+					for (int r = 1; r < 25; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 25;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
 						}
@@ -45367,15 +44947,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 25; r++) {
+					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 174 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
 						}
@@ -45734,15 +45308,6 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 				for (int i0 = 0; i0 < 12; i0 += 6) {
 					{
 						for (int r = 0; r < 13; r++) {
@@ -45774,6 +45339,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 									a_[9] = 0.0f;
 									a_[10] = 0.0f;
 									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 									{
 										const vww_mobilenet_real xv = xr[ib * 13 + jb];
 										a_[0] += w0_0 * xv;
@@ -46144,15 +45718,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
 				{
-					for (int r = 0; r < 25; r++) {
+					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						if (hi < 0 || hi >= 24) {
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 174 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 24; wi++) {
 							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
 						}
@@ -46876,15 +46444,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -47243,25 +46805,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd5[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd5[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd5[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd5[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd5[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd5[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd5[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd5[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd5[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -47282,6 +46829,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 								a_[9] = 0.0f;
 								a_[10] = 0.0f;
 								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd5[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd5[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd5[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd5[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd5[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd5[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd5[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd5[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd5[o_ * 9 + 8];
 								{
 									const vww_mobilenet_real xv = xr[ib * 13 + jb];
 									a_[0] += w0_0 * xv;
@@ -47552,15 +47108,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 14; r++) {
+					for (int r = 1; r < 13; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 13;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[wi + 1] = p4[o_ * 144 + hi * 12 + wi];
 						}
@@ -48284,15 +47834,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 56 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -48441,25 +47985,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd6[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd6[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd6[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd6[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd6[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd6[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd6[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd6[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd6[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 98 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 49 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 49 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -48479,6 +48008,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd6[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd6[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd6[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd6[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd6[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd6[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd6[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd6[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd6[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -48847,15 +48385,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int r = 0; r < 13; r++) {
+					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						if (hi < 0 || hi >= 12) {
-							for (int wi = 0; wi < 12; wi++) {
-								d[(wi) % 2 * 56 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 12; wi++) {
 							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
 						}
@@ -49357,15 +48889,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -49514,25 +49040,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd7[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd7[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd7[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd7[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd7[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd7[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd7[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd7[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd7[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -49552,6 +49063,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd7[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd7[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd7[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd7[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd7[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd7[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd7[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd7[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd7[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -49812,15 +49332,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p6[o_ * 36 + hi * 6 + wi];
 						}
@@ -50322,15 +49836,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -50479,25 +49987,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd8[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd8[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd8[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd8[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd8[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd8[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd8[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd8[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd8[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -50517,6 +50010,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd8[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd8[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd8[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd8[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd8[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd8[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd8[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd8[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd8[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -50777,15 +50279,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p7[o_ * 36 + hi * 6 + wi];
 						}
@@ -51287,15 +50783,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -51444,25 +50934,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd9[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd9[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd9[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd9[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd9[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd9[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd9[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd9[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd9[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -51482,6 +50957,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd9[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd9[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd9[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd9[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd9[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd9[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd9[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd9[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd9[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -51742,15 +51226,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p8[o_ * 36 + hi * 6 + wi];
 						}
@@ -52252,15 +51730,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -52409,25 +51881,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd10[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd10[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd10[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd10[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd10[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd10[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd10[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd10[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd10[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -52447,6 +51904,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd10[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd10[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd10[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd10[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd10[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd10[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd10[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd10[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd10[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -52707,15 +52173,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p9[o_ * 36 + hi * 6 + wi];
 						}
@@ -53217,15 +52677,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -53374,25 +52828,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd11[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd11[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd11[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd11[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd11[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd11[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd11[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd11[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd11[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -53412,6 +52851,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							a_[9] = 0.0f;
 							a_[10] = 0.0f;
 							a_[11] = 0.0f;
+							const vww_mobilenet_real w0_0 = p->Wd11[o_ * 9];
+							const vww_mobilenet_real w0_1 = p->Wd11[o_ * 9 + 1];
+							const vww_mobilenet_real w0_2 = p->Wd11[o_ * 9 + 2];
+							const vww_mobilenet_real w1_0 = p->Wd11[o_ * 9 + 3];
+							const vww_mobilenet_real w1_1 = p->Wd11[o_ * 9 + 4];
+							const vww_mobilenet_real w1_2 = p->Wd11[o_ * 9 + 5];
+							const vww_mobilenet_real w2_0 = p->Wd11[o_ * 9 + 6];
+							const vww_mobilenet_real w2_1 = p->Wd11[o_ * 9 + 7];
+							const vww_mobilenet_real w2_2 = p->Wd11[o_ * 9 + 8];
 							{
 								const vww_mobilenet_real xv = xr[ib * 7];
 								a_[0] += w0_0 * xv;
@@ -53672,15 +53120,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 8; r++) {
+					for (int r = 1; r < 7; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 7;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[wi + 1] = p10[o_ * 36 + hi * 6 + wi];
 						}
@@ -54182,15 +53624,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 21 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -54279,25 +53715,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd12[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd12[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd12[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd12[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd12[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd12[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd12[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd12[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd12[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 32 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 16 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 16 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -54313,6 +53734,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 						a_[6] = 0.0f;
 						a_[7] = 0.0f;
 						a_[8] = 0.0f;
+						const vww_mobilenet_real w0_0 = p->Wd12[o_ * 9];
+						const vww_mobilenet_real w0_1 = p->Wd12[o_ * 9 + 1];
+						const vww_mobilenet_real w0_2 = p->Wd12[o_ * 9 + 2];
+						const vww_mobilenet_real w1_0 = p->Wd12[o_ * 9 + 3];
+						const vww_mobilenet_real w1_1 = p->Wd12[o_ * 9 + 4];
+						const vww_mobilenet_real w1_2 = p->Wd12[o_ * 9 + 5];
+						const vww_mobilenet_real w2_0 = p->Wd12[o_ * 9 + 6];
+						const vww_mobilenet_real w2_1 = p->Wd12[o_ * 9 + 7];
+						const vww_mobilenet_real w2_2 = p->Wd12[o_ * 9 + 8];
 						{
 							const vww_mobilenet_real xv = xr[0];
 							a_[0] += w0_0 * xv;
@@ -54593,15 +54023,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 128; o_++) {
 				{
-					for (int r = 0; r < 7; r++) {
+					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						if (hi < 0 || hi >= 6) {
-							for (int wi = 0; wi < 6; wi++) {
-								d[(wi) % 2 * 21 + (wi) / 2] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 6; wi++) {
 							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
 						}
@@ -54965,15 +54389,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -55062,25 +54480,10 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
-				const vww_mobilenet_real w0_0 = p->Wd13[o_ * 9];
-				const vww_mobilenet_real w0_1 = p->Wd13[o_ * 9 + 1];
-				const vww_mobilenet_real w0_2 = p->Wd13[o_ * 9 + 2];
-				const vww_mobilenet_real w1_0 = p->Wd13[o_ * 9 + 3];
-				const vww_mobilenet_real w1_1 = p->Wd13[o_ * 9 + 4];
-				const vww_mobilenet_real w1_2 = p->Wd13[o_ * 9 + 5];
-				const vww_mobilenet_real w2_0 = p->Wd13[o_ * 9 + 6];
-				const vww_mobilenet_real w2_1 = p->Wd13[o_ * 9 + 7];
-				const vww_mobilenet_real w2_2 = p->Wd13[o_ * 9 + 8];
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}
@@ -55096,6 +54499,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 						a_[6] = 0.0f;
 						a_[7] = 0.0f;
 						a_[8] = 0.0f;
+						const vww_mobilenet_real w0_0 = p->Wd13[o_ * 9];
+						const vww_mobilenet_real w0_1 = p->Wd13[o_ * 9 + 1];
+						const vww_mobilenet_real w0_2 = p->Wd13[o_ * 9 + 2];
+						const vww_mobilenet_real w1_0 = p->Wd13[o_ * 9 + 3];
+						const vww_mobilenet_real w1_1 = p->Wd13[o_ * 9 + 4];
+						const vww_mobilenet_real w1_2 = p->Wd13[o_ * 9 + 5];
+						const vww_mobilenet_real w2_0 = p->Wd13[o_ * 9 + 6];
+						const vww_mobilenet_real w2_1 = p->Wd13[o_ * 9 + 7];
+						const vww_mobilenet_real w2_2 = p->Wd13[o_ * 9 + 8];
 						{
 							const vww_mobilenet_real xv = xr[0];
 							a_[0] += w0_0 * xv;
@@ -55292,15 +54704,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		{
 			for (int o_ = 0; o_ < 256; o_++) {
 				{
-					for (int r = 0; r < 5; r++) {
+					for (int r = 1; r < 4; r++) {
 						const int hi = r - 1;
 						vww_mobilenet_real *d = xr + r * 4;
-						if (hi < 0 || hi >= 3) {
-							for (int wi = 0; wi < 3; wi++) {
-								d[wi + 1] = 0.0f;
-							}
-							continue;
-						}
 						for (int wi = 0; wi < 3; wi++) {
 							d[wi + 1] = p12[o_ * 9 + hi * 3 + wi];
 						}

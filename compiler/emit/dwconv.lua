@@ -93,34 +93,60 @@ local function tap_off(g, ps, u, v)
 end
 
 -- Copy the rows band i0 (C text, output rows) reads of input channel ch
--- of sample b into xr (sizes s, rows of the band: rb).
-local function copy_band(K, H, g, s, b, ch, i0, rb)
+-- of sample b into xr (sizes s, rows of the band: rb).  A band at a
+-- constant row copies a constant range of rows and zeroes the rest, which
+-- the only band (single) may skip: nothing else writes them.
+local function copy_band(K, H, g, s, b, ch, i0, rb, single)
   local r, hi, wi, d = K:iname("r"), K:iname("hi"), K:iname("wi"), K:iname("d")
   local xr = K:iname("xr")
   local rows = (rb - 1) * g.sh + (g.kh - 1) * g.dh + 1
-  K:loop(r, rows)
-  K:line(fmt("const int %s = %s;", hi, H.plus(S(i0 ~= "0" and cfmt.term(i0, g.sh) or nil, r),
-    -g.pt)))
-  if g.sh == 1 then
-    K:line(fmt("%s *%s = %s + %s;", K.T, d, xr, cfmt.term(r, g.wq)))
-  else
-    K:line(fmt("%s *%s = %s + %s %% %d * %d + %s / %d * %d;", K.T, d, xr, r, g.sh, g.sw * s.ps, r,
-      g.sh, g.wq))
-  end
   local col = H.plus(wi, g.pl)
   if g.sw > 1 then col = fmt("(%s) %% %d * %d + (%s) / %d", col, g.sw, s.ps, col, g.sw) end
-  K:open(fmt("if (%s < 0 || %s >= %d)", hi, hi, g.h))
-  K:loop(wi, g.w)
-  K:line(fmt("%s[%s] = %s;", d, col, K:lit(0)))
-  K:close()
-  K:line("continue;")
-  K:close()
+  local function row_ptr()
+    if g.sh == 1 then
+      K:line(fmt("%s *%s = %s + %s;", K.T, d, xr, cfmt.term(r, g.wq)))
+    else
+      K:line(fmt("%s *%s = %s + %s %% %d * %d + %s / %d * %d;", K.T, d, xr, r, g.sh,
+        g.sw * s.ps, r, g.sh, g.wq))
+    end
+  end
+  local function zero_rows(a, e)
+    if e <= a then return end
+    K:open(fmt("for (int %s = %d; %s < %d; %s++)", r, a, r, e, r))
+    row_ptr()
+    K:loop(wi, g.w)
+    K:line(fmt("%s[%s] = %s;", d, col, K:lit(0)))
+    K:close()
+    K:close()
+  end
+  local start = math.tointeger(tonumber(i0))
+  local r0, r1
+  if start then  -- the rows inside the image: hi = start sh - pt + r in [0, h)
+    r0 = math.max(0, g.pt - start * g.sh)
+    r1 = math.min(rows, g.h + g.pt - start * g.sh)
+    if not single then zero_rows(0, r0) end
+    K:open(fmt("for (int %s = %d; %s < %d; %s++)", r, r0, r, r1, r))
+  else
+    K:loop(r, rows)
+  end
+  K:line(fmt("const int %s = %s;", hi, H.plus(S(not start and cfmt.term(i0, g.sh) or nil, r),
+    -g.pt + (start or 0) * g.sh)))
+  row_ptr()
+  if not start then
+    K:open(fmt("if (%s < 0 || %s >= %d)", hi, hi, g.h))
+    K:loop(wi, g.w)
+    K:line(fmt("%s[%s] = %s;", d, col, K:lit(0)))
+    K:close()
+    K:line("continue;")
+    K:close()
+  end
   K:loop(wi, g.w)
   local src = H.at({g.xb and g.nb > 1 and b or nil, g.c > 1 and ch or nil, hi, wi},
     {g.nb, g.c, g.h, g.w})
   K:line(fmt("%s[%s] = %s;", d, col, K:read(g.x, src)))
   K:close()
   K:close()
+  if start and not single then zero_rows(r1, rows) end
 end
 
 -- Blocks of 'step' of [0, n): body(start, width), the full blocks in a
@@ -205,6 +231,11 @@ local function scalar_band(K, H, root, members, p, g, s, t, b, o, i0, rb, w)
       K:open("")
       K:line(fmt("%s %s[%d];", T, a, mr * nc))
       for e = 0, mr * nc - 1 do K:line(fmt("%s[%d] = %s;", a, e, K:lit(0))) end
+      for u = 0, g.kh - 1 do
+        for v = 0, g.kw - 1 do
+          K:line(fmt("const %s %s = %s;", T, w[u * g.kw + v + 1], K:read(g.wt, g.widx(o, u, v))))
+        end
+      end
       -- the tile's inputs, plane by plane, row by row: each loaded once
       local base = S(r0 ~= "0" and cfmt.term(r0, g.wq) or nil, c0 ~= "0" and c0 or nil)
       local uses = {}  -- offset -> list of {acc, tap}
@@ -265,18 +296,16 @@ local function forward(K, H, root, members, p, t)
   H.loop0(K, b, g.nb)
   K:loop(o, g.co)
   local w = {}
-  if V == 1 then  -- the taps' weights, in registers for the channel
+  if V == 1 then  -- the taps' weights, loaded in each tile
     for u = 0, g.kh - 1 do
       for v = 0, g.kw - 1 do
-        local name = K:iname(fmt("w%d_%d", u, v))
-        K:line(fmt("const %s %s = %s;", T, name, K:read(g.wt, g.widx(o, u, v))))
-        w[#w + 1] = name
+        w[#w + 1] = K:iname(fmt("w%d_%d", u, v))
       end
     end
   end
   blocks(K, i0, g.ho, t.mb, function(start, rb)
     K:open("")
-    copy_band(K, H, g, s, b, g.xch(o), start, rb)
+    copy_band(K, H, g, s, b, g.xch(o), start, rb, t.mb == g.ho)
     if V > 1 then
       vector_band(K, H, root, members, p, g, s, t, b, o, start, rb)
     else
@@ -319,7 +348,7 @@ local function weight(K, H, root, members, p, t)
   H.loop0(K, b, g.nb)
   blocks(K, i0, g.ho, t.mb, function(start, rb)
     K:open("")
-    copy_band(K, H, g, s, b, g.xch(o), start, rb)
+    copy_band(K, H, g, s, b, g.xch(o), start, rb, t.mb == g.ho)
     -- dy's rows of the band, flat (the columns between rows stay zero)
     local f = (rb - 1) * g.wq + g.wo
     local fpad = (f + V - 1) // V * V
