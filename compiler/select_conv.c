@@ -103,7 +103,7 @@ static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
  * buffers fit twice the shape's stack (vww_mobilenet's 48 x 48 maps on
  * the Cortex-M rows: bands of 8 rows); none: the row form. */
 static int64_t dw_bytes(int64_t rb, const Window *w, int64_t wd, int64_t wo, int64_t span,
-                        int64_t es)
+                        int64_t es, bool flat)
 {
 	int64_t wq = w->sw == 1 ? wd + (w->pl > w->pr ? w->pl : w->pr)
 	                        : (wd + w->pl + w->pr + w->sw - 1) / w->sw;
@@ -112,7 +112,7 @@ static int64_t dw_bytes(int64_t rb, const Window *w, int64_t wd, int64_t wo, int
 	int64_t f = (rb - 1) * wq + wo, fpad = (f + span - 1) / span * span;
 	int64_t maxoff = (w->kh - 1) * w->dh / w->sh * wq + (w->kw - 1) * w->dw / w->sw;
 	int64_t ps = hq * wq > fpad + maxoff ? hq * wq : fpad + maxoff;
-	return es * (w->sh * w->sw * ps + fpad);
+	return es * (w->sh * w->sw * ps + (flat ? fpad : 0));  /* flat: yf or dyf */
 }
 
 static void depthwise_tiles(const Graph *g, Node *n, const Target **v, int nv)
@@ -153,12 +153,13 @@ static void depthwise_tiles(const Graph *g, Node *n, const Target **v, int nv)
 			if (tl->mr > ho)
 				tl->mr = ho;
 		}
+		bool flat = V > 1 || n->op == OP_CONV2D_DW;
 		int64_t rb = ho;
-		while (rb > 1 && dw_bytes(rb, &w, wd, wo, V, es) > 2 * v[k]->stack_bytes)
+		while (rb > 1 && dw_bytes(rb, &w, wd, wo, V, es, flat) > 2 * v[k]->stack_bytes)
 			rb--;
 		if (rb < ho && rb > tl->mr)
 			rb -= rb % tl->mr;
-		if (dw_bytes(rb, &w, wd, wo, V, es) > 2 * v[k]->stack_bytes) {
+		if (dw_bytes(rb, &w, wd, wo, V, es, flat) > 2 * v[k]->stack_bytes) {
 			*tl = (struct Tile){.form = FORM_SIMPLE, .kernels = v[k]->kernels};
 			continue;
 		}

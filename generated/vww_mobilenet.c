@@ -2441,17 +2441,17 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 4 rows, rows 49 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 8 rows, rows 49 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[295];
-		for (int e = 0; e < 295; e++) {
+		vww_mobilenet_real xr[491];
+		for (int e = 0; e < 491; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 8; o_++) {
-				for (int i0 = 0; i0 < 48; i0 += 4) {
+				for (int i0 = 0; i0 < 48; i0 += 8) {
 					{
-						for (int r = 0; r < 6; r++) {
+						for (int r = 0; r < 10; r++) {
 							const int hi = i0 + r - 1;
 							vww_mobilenet_real *d = xr + r * 49;
 							if (hi < 0 || hi >= 48) {
@@ -2464,7 +2464,7 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 								d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
 							}
 						}
-						for (int ib = 0; ib < 4; ib += 2) {
+						for (int ib = 0; ib < 8; ib += 2) {
 							for (int jb = 0; jb < 48; jb += 6) {
 								{
 									vww_mobilenet_real a_[12];
@@ -4898,403 +4898,405 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 2 rows, rows 25 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 4 rows, rows 25 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[300];
-		for (int e = 0; e < 300; e++) {
+		vww_mobilenet_real xr[500];
+		for (int e = 0; e < 500; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 16; o_++) {
-				for (int i0 = 0; i0 < 24; i0 += 2) {
+				for (int i0 = 0; i0 < 24; i0 += 4) {
 					{
-						for (int r = 0; r < 5; r++) {
+						for (int r = 0; r < 9; r++) {
 							const int hi = i0 * 2 + r;
-							vww_mobilenet_real *d = xr + r % 2 * 150 + r / 2 * 25;
+							vww_mobilenet_real *d = xr + r % 2 * 250 + r / 2 * 25;
 							if (hi < 0 || hi >= 48) {
 								for (int wi = 0; wi < 48; wi++) {
-									d[(wi) % 2 * 75 + (wi) / 2] = 0.0f;
+									d[(wi) % 2 * 125 + (wi) / 2] = 0.0f;
 								}
 								continue;
 							}
 							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 75 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+								d[(wi) % 2 * 125 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 							}
 						}
-						for (int jb = 0; jb < 24; jb += 6) {
-							{
-								vww_mobilenet_real a_[12];
-								a_[0] = 0.0f;
-								a_[1] = 0.0f;
-								a_[2] = 0.0f;
-								a_[3] = 0.0f;
-								a_[4] = 0.0f;
-								a_[5] = 0.0f;
-								a_[6] = 0.0f;
-								a_[7] = 0.0f;
-								a_[8] = 0.0f;
-								a_[9] = 0.0f;
-								a_[10] = 0.0f;
-								a_[11] = 0.0f;
-								const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
-								const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
-								const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
-								const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
-								const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
-								const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
-								const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
-								const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
-								const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
-								{
-									const vww_mobilenet_real xv = xr[jb];
-									a_[0] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 1];
-									a_[0] += w0_2 * xv;
-									a_[1] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 2];
-									a_[1] += w0_2 * xv;
-									a_[2] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 3];
-									a_[2] += w0_2 * xv;
-									a_[3] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 4];
-									a_[3] += w0_2 * xv;
-									a_[4] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 5];
-									a_[4] += w0_2 * xv;
-									a_[5] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 6];
-									a_[5] += w0_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 25];
-									a_[0] += w2_0 * xv;
-									a_[6] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 26];
-									a_[0] += w2_2 * xv;
-									a_[1] += w2_0 * xv;
-									a_[6] += w0_2 * xv;
-									a_[7] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 27];
-									a_[1] += w2_2 * xv;
-									a_[2] += w2_0 * xv;
-									a_[7] += w0_2 * xv;
-									a_[8] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 28];
-									a_[2] += w2_2 * xv;
-									a_[3] += w2_0 * xv;
-									a_[8] += w0_2 * xv;
-									a_[9] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 29];
-									a_[3] += w2_2 * xv;
-									a_[4] += w2_0 * xv;
-									a_[9] += w0_2 * xv;
-									a_[10] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 30];
-									a_[4] += w2_2 * xv;
-									a_[5] += w2_0 * xv;
-									a_[10] += w0_2 * xv;
-									a_[11] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 31];
-									a_[5] += w2_2 * xv;
-									a_[11] += w0_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 50];
-									a_[6] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 51];
-									a_[6] += w2_2 * xv;
-									a_[7] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 52];
-									a_[7] += w2_2 * xv;
-									a_[8] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 53];
-									a_[8] += w2_2 * xv;
-									a_[9] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 54];
-									a_[9] += w2_2 * xv;
-									a_[10] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 55];
-									a_[10] += w2_2 * xv;
-									a_[11] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 56];
-									a_[11] += w2_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 75];
-									a_[0] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 76];
-									a_[1] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 77];
-									a_[2] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 78];
-									a_[3] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 79];
-									a_[4] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 80];
-									a_[5] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 100];
-									a_[0] += w2_1 * xv;
-									a_[6] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 101];
-									a_[1] += w2_1 * xv;
-									a_[7] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 102];
-									a_[2] += w2_1 * xv;
-									a_[8] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 103];
-									a_[3] += w2_1 * xv;
-									a_[9] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 104];
-									a_[4] += w2_1 * xv;
-									a_[10] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 105];
-									a_[5] += w2_1 * xv;
-									a_[11] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 125];
-									a_[6] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 126];
-									a_[7] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 127];
-									a_[8] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 128];
-									a_[9] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 129];
-									a_[10] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 130];
-									a_[11] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 150];
-									a_[0] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 151];
-									a_[0] += w1_2 * xv;
-									a_[1] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 152];
-									a_[1] += w1_2 * xv;
-									a_[2] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 153];
-									a_[2] += w1_2 * xv;
-									a_[3] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 154];
-									a_[3] += w1_2 * xv;
-									a_[4] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 155];
-									a_[4] += w1_2 * xv;
-									a_[5] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 156];
-									a_[5] += w1_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 175];
-									a_[6] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 176];
-									a_[6] += w1_2 * xv;
-									a_[7] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 177];
-									a_[7] += w1_2 * xv;
-									a_[8] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 178];
-									a_[8] += w1_2 * xv;
-									a_[9] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 179];
-									a_[9] += w1_2 * xv;
-									a_[10] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 180];
-									a_[10] += w1_2 * xv;
-									a_[11] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 181];
-									a_[11] += w1_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 225];
-									a_[0] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 226];
-									a_[1] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 227];
-									a_[2] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 228];
-									a_[3] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 229];
-									a_[4] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 230];
-									a_[5] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 250];
-									a_[6] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 251];
-									a_[7] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 252];
-									a_[8] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 253];
-									a_[9] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 254];
-									a_[10] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 255];
-									a_[11] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[0] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + jb] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[1] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 1)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[2] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 2)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[3] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 3)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[4] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 4)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[5] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 5)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[6] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + jb] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[7] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 1)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[8] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 2)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[9] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 3)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[10] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 4)] = t68 < 0 ? 0.0f : t68;
-								}
-								{
-									const vww_mobilenet_real t68 = a_[11] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 5)] = t68 < 0 ? 0.0f : t68;
+						for (int ib = 0; ib < 4; ib += 2) {
+							for (int jb = 0; jb < 24; jb += 6) {
+								{
+									vww_mobilenet_real a_[12];
+									a_[0] = 0.0f;
+									a_[1] = 0.0f;
+									a_[2] = 0.0f;
+									a_[3] = 0.0f;
+									a_[4] = 0.0f;
+									a_[5] = 0.0f;
+									a_[6] = 0.0f;
+									a_[7] = 0.0f;
+									a_[8] = 0.0f;
+									a_[9] = 0.0f;
+									a_[10] = 0.0f;
+									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb];
+										a_[0] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+										a_[0] += w0_2 * xv;
+										a_[1] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+										a_[1] += w0_2 * xv;
+										a_[2] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+										a_[2] += w0_2 * xv;
+										a_[3] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+										a_[3] += w0_2 * xv;
+										a_[4] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+										a_[4] += w0_2 * xv;
+										a_[5] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+										a_[5] += w0_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+										a_[0] += w2_0 * xv;
+										a_[6] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+										a_[0] += w2_2 * xv;
+										a_[1] += w2_0 * xv;
+										a_[6] += w0_2 * xv;
+										a_[7] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+										a_[1] += w2_2 * xv;
+										a_[2] += w2_0 * xv;
+										a_[7] += w0_2 * xv;
+										a_[8] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+										a_[2] += w2_2 * xv;
+										a_[3] += w2_0 * xv;
+										a_[8] += w0_2 * xv;
+										a_[9] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+										a_[3] += w2_2 * xv;
+										a_[4] += w2_0 * xv;
+										a_[9] += w0_2 * xv;
+										a_[10] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+										a_[4] += w2_2 * xv;
+										a_[5] += w2_0 * xv;
+										a_[10] += w0_2 * xv;
+										a_[11] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+										a_[5] += w2_2 * xv;
+										a_[11] += w0_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+										a_[6] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+										a_[6] += w2_2 * xv;
+										a_[7] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+										a_[7] += w2_2 * xv;
+										a_[8] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+										a_[8] += w2_2 * xv;
+										a_[9] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+										a_[9] += w2_2 * xv;
+										a_[10] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+										a_[10] += w2_2 * xv;
+										a_[11] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+										a_[11] += w2_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 125];
+										a_[0] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 126];
+										a_[1] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 127];
+										a_[2] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 128];
+										a_[3] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 129];
+										a_[4] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 130];
+										a_[5] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 150];
+										a_[0] += w2_1 * xv;
+										a_[6] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 151];
+										a_[1] += w2_1 * xv;
+										a_[7] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 152];
+										a_[2] += w2_1 * xv;
+										a_[8] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 153];
+										a_[3] += w2_1 * xv;
+										a_[9] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 154];
+										a_[4] += w2_1 * xv;
+										a_[10] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 155];
+										a_[5] += w2_1 * xv;
+										a_[11] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 175];
+										a_[6] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 176];
+										a_[7] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 177];
+										a_[8] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 178];
+										a_[9] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 179];
+										a_[10] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 180];
+										a_[11] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 250];
+										a_[0] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 251];
+										a_[0] += w1_2 * xv;
+										a_[1] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 252];
+										a_[1] += w1_2 * xv;
+										a_[2] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 253];
+										a_[2] += w1_2 * xv;
+										a_[3] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 254];
+										a_[3] += w1_2 * xv;
+										a_[4] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 255];
+										a_[4] += w1_2 * xv;
+										a_[5] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 256];
+										a_[5] += w1_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 275];
+										a_[6] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 276];
+										a_[6] += w1_2 * xv;
+										a_[7] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 277];
+										a_[7] += w1_2 * xv;
+										a_[8] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 278];
+										a_[8] += w1_2 * xv;
+										a_[9] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 279];
+										a_[9] += w1_2 * xv;
+										a_[10] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 280];
+										a_[10] += w1_2 * xv;
+										a_[11] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 281];
+										a_[11] += w1_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 375];
+										a_[0] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 376];
+										a_[1] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 377];
+										a_[2] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 378];
+										a_[3] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 379];
+										a_[4] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 380];
+										a_[5] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 400];
+										a_[6] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 401];
+										a_[7] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 402];
+										a_[8] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 403];
+										a_[9] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 404];
+										a_[10] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 405];
+										a_[11] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[0] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + jb] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[1] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 1)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[2] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 2)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[3] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 3)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[4] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 4)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[5] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 5)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[6] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + jb] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[7] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 1)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[8] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 2)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[9] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 3)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[10] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 4)] = t68 < 0 ? 0.0f : t68;
+									}
+									{
+										const vww_mobilenet_real t68 = a_[11] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 5)] = t68 < 0 ? 0.0f : t68;
+									}
 								}
 							}
 						}
@@ -7358,306 +7360,599 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 8 rows, rows 25 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 18 rows, rows 25 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[251];
-		for (int e = 0; e < 251; e++) {
+		vww_mobilenet_real xr[501];
+		for (int e = 0; e < 501; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				for (int i0 = 0; i0 < 24; i0 += 8) {
-					{
-						for (int r = 0; r < 10; r++) {
-							const int hi = i0 + r - 1;
-							vww_mobilenet_real *d = xr + r * 25;
-							if (hi < 0 || hi >= 24) {
-								for (int wi = 0; wi < 24; wi++) {
-									d[wi + 1] = 0.0f;
+				{
+					for (int r = 0; r < 1; r++) {
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = 0.0f;
+						}
+					}
+					for (int r = 1; r < 20; r++) {
+						const int hi = r - 1;
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int ib = 0; ib < 18; ib += 2) {
+						for (int jb = 0; jb < 24; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb];
+									a_[0] += w0_0 * xv;
 								}
-								continue;
-							}
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+									a_[0] += w0_1 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_1 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_1 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_1 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_1 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+									a_[0] += w1_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+									a_[0] += w1_1 * xv;
+									a_[1] += w1_0 * xv;
+									a_[6] += w0_1 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_1 * xv;
+									a_[2] += w1_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_1 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_1 * xv;
+									a_[3] += w1_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_1 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_1 * xv;
+									a_[4] += w1_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_1 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_1 * xv;
+									a_[5] += w1_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_1 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_1 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
+									a_[5] += w1_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+									a_[0] += w2_0 * xv;
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+									a_[0] += w2_1 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w1_1 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_1 * xv;
+									a_[2] += w2_0 * xv;
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_1 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_1 * xv;
+									a_[3] += w2_0 * xv;
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_1 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_1 * xv;
+									a_[4] += w2_0 * xv;
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_1 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_1 * xv;
+									a_[5] += w2_0 * xv;
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_1 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_1 * xv;
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
+									a_[5] += w2_2 * xv;
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
+									a_[6] += w2_1 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_1 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_1 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_1 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_1 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[0] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + jb] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[1] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 1)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[2] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 2)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[3] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 3)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[4] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 4)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[5] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 5)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[6] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + jb] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[7] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 1)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[8] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 2)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[9] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 3)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[10] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 4)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[11] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 5)] = t74 < 0 ? 0.0f : t74;
+								}
 							}
 						}
-						for (int ib = 0; ib < 8; ib += 2) {
-							for (int jb = 0; jb < 24; jb += 6) {
+					}
+				}
+				{
+					for (int r = 0; r < 7; r++) {
+						const int hi = r + 17;
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int r = 7; r < 8; r++) {
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = 0.0f;
+						}
+					}
+					for (int ib = 0; ib < 6; ib += 2) {
+						for (int jb = 0; jb < 24; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 								{
-									vww_mobilenet_real a_[12];
-									a_[0] = 0.0f;
-									a_[1] = 0.0f;
-									a_[2] = 0.0f;
-									a_[3] = 0.0f;
-									a_[4] = 0.0f;
-									a_[5] = 0.0f;
-									a_[6] = 0.0f;
-									a_[7] = 0.0f;
-									a_[8] = 0.0f;
-									a_[9] = 0.0f;
-									a_[10] = 0.0f;
-									a_[11] = 0.0f;
-									const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
-									const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
-									const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
-									const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
-									const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
-									const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
-									const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
-									const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
-									const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb];
-										a_[0] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
-										a_[0] += w0_1 * xv;
-										a_[1] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
-										a_[0] += w0_2 * xv;
-										a_[1] += w0_1 * xv;
-										a_[2] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
-										a_[1] += w0_2 * xv;
-										a_[2] += w0_1 * xv;
-										a_[3] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
-										a_[2] += w0_2 * xv;
-										a_[3] += w0_1 * xv;
-										a_[4] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
-										a_[3] += w0_2 * xv;
-										a_[4] += w0_1 * xv;
-										a_[5] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
-										a_[4] += w0_2 * xv;
-										a_[5] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
-										a_[5] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
-										a_[0] += w1_0 * xv;
-										a_[6] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
-										a_[0] += w1_1 * xv;
-										a_[1] += w1_0 * xv;
-										a_[6] += w0_1 * xv;
-										a_[7] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
-										a_[0] += w1_2 * xv;
-										a_[1] += w1_1 * xv;
-										a_[2] += w1_0 * xv;
-										a_[6] += w0_2 * xv;
-										a_[7] += w0_1 * xv;
-										a_[8] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
-										a_[1] += w1_2 * xv;
-										a_[2] += w1_1 * xv;
-										a_[3] += w1_0 * xv;
-										a_[7] += w0_2 * xv;
-										a_[8] += w0_1 * xv;
-										a_[9] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
-										a_[2] += w1_2 * xv;
-										a_[3] += w1_1 * xv;
-										a_[4] += w1_0 * xv;
-										a_[8] += w0_2 * xv;
-										a_[9] += w0_1 * xv;
-										a_[10] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
-										a_[3] += w1_2 * xv;
-										a_[4] += w1_1 * xv;
-										a_[5] += w1_0 * xv;
-										a_[9] += w0_2 * xv;
-										a_[10] += w0_1 * xv;
-										a_[11] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
-										a_[4] += w1_2 * xv;
-										a_[5] += w1_1 * xv;
-										a_[10] += w0_2 * xv;
-										a_[11] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
-										a_[5] += w1_2 * xv;
-										a_[11] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
-										a_[0] += w2_0 * xv;
-										a_[6] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
-										a_[0] += w2_1 * xv;
-										a_[1] += w2_0 * xv;
-										a_[6] += w1_1 * xv;
-										a_[7] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
-										a_[0] += w2_2 * xv;
-										a_[1] += w2_1 * xv;
-										a_[2] += w2_0 * xv;
-										a_[6] += w1_2 * xv;
-										a_[7] += w1_1 * xv;
-										a_[8] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
-										a_[1] += w2_2 * xv;
-										a_[2] += w2_1 * xv;
-										a_[3] += w2_0 * xv;
-										a_[7] += w1_2 * xv;
-										a_[8] += w1_1 * xv;
-										a_[9] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
-										a_[2] += w2_2 * xv;
-										a_[3] += w2_1 * xv;
-										a_[4] += w2_0 * xv;
-										a_[8] += w1_2 * xv;
-										a_[9] += w1_1 * xv;
-										a_[10] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
-										a_[3] += w2_2 * xv;
-										a_[4] += w2_1 * xv;
-										a_[5] += w2_0 * xv;
-										a_[9] += w1_2 * xv;
-										a_[10] += w1_1 * xv;
-										a_[11] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
-										a_[4] += w2_2 * xv;
-										a_[5] += w2_1 * xv;
-										a_[10] += w1_2 * xv;
-										a_[11] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
-										a_[5] += w2_2 * xv;
-										a_[11] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
-										a_[6] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
-										a_[6] += w2_1 * xv;
-										a_[7] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
-										a_[6] += w2_2 * xv;
-										a_[7] += w2_1 * xv;
-										a_[8] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
-										a_[7] += w2_2 * xv;
-										a_[8] += w2_1 * xv;
-										a_[9] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
-										a_[8] += w2_2 * xv;
-										a_[9] += w2_1 * xv;
-										a_[10] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
-										a_[9] += w2_2 * xv;
-										a_[10] += w2_1 * xv;
-										a_[11] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
-										a_[10] += w2_2 * xv;
-										a_[11] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
-										a_[11] += w2_2 * xv;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[0] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + jb] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[1] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 1)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[2] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 2)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[3] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 3)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[4] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 4)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[5] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 5)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[6] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + jb] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[7] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 1)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[8] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 2)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[9] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 3)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[10] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 4)] = t74 < 0 ? 0.0f : t74;
-									}
-									{
-										const vww_mobilenet_real t74 = a_[11] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 5)] = t74 < 0 ? 0.0f : t74;
-									}
+									const vww_mobilenet_real xv = xr[ib * 25 + jb];
+									a_[0] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+									a_[0] += w0_1 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_1 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_1 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_1 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_1 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+									a_[0] += w1_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+									a_[0] += w1_1 * xv;
+									a_[1] += w1_0 * xv;
+									a_[6] += w0_1 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_1 * xv;
+									a_[2] += w1_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_1 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_1 * xv;
+									a_[3] += w1_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_1 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_1 * xv;
+									a_[4] += w1_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_1 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_1 * xv;
+									a_[5] += w1_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_1 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_1 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
+									a_[5] += w1_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+									a_[0] += w2_0 * xv;
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+									a_[0] += w2_1 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w1_1 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_1 * xv;
+									a_[2] += w2_0 * xv;
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_1 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_1 * xv;
+									a_[3] += w2_0 * xv;
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_1 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_1 * xv;
+									a_[4] += w2_0 * xv;
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_1 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_1 * xv;
+									a_[5] += w2_0 * xv;
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_1 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_1 * xv;
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
+									a_[5] += w2_2 * xv;
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
+									a_[6] += w2_1 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_1 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_1 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_1 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_1 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[0] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + jb] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[1] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 1)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[2] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 2)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[3] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 3)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[4] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 4)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[5] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 5)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[6] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + jb] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[7] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 1)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[8] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 2)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[9] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 3)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[10] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 4)] = t74 < 0 ? 0.0f : t74;
+								}
+								{
+									const vww_mobilenet_real t74 = a_[11] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 5)] = t74 < 0 ? 0.0f : t74;
 								}
 							}
 						}
@@ -8661,405 +8956,791 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 6 rows, rows 13 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 8 rows, rows 13 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[364];
-		for (int e = 0; e < 364; e++) {
+		vww_mobilenet_real xr[468];
+		for (int e = 0; e < 468; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				for (int i0 = 0; i0 < 12; i0 += 6) {
-					{
-						for (int r = 0; r < 13; r++) {
-							const int hi = i0 * 2 + r;
-							vww_mobilenet_real *d = xr + r % 2 * 182 + r / 2 * 13;
-							if (hi < 0 || hi >= 24) {
-								for (int wi = 0; wi < 24; wi++) {
-									d[(wi) % 2 * 91 + (wi) / 2] = 0.0f;
+				{
+					for (int r = 0; r < 17; r++) {
+						const int hi = r;
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int ib = 0; ib < 8; ib += 2) {
+						for (int jb = 0; jb < 12; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb];
+									a_[0] += w0_0 * xv;
 								}
-								continue;
-							}
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 91 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
+									a_[0] += w2_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_0 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
+									a_[5] += w2_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
+									a_[0] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
+									a_[1] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
+									a_[2] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
+									a_[3] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
+									a_[4] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 130];
+									a_[0] += w2_1 * xv;
+									a_[6] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 131];
+									a_[1] += w2_1 * xv;
+									a_[7] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 132];
+									a_[2] += w2_1 * xv;
+									a_[8] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 133];
+									a_[3] += w2_1 * xv;
+									a_[9] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 134];
+									a_[4] += w2_1 * xv;
+									a_[10] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 135];
+									a_[5] += w2_1 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 143];
+									a_[6] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 144];
+									a_[7] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 145];
+									a_[8] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 146];
+									a_[9] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 147];
+									a_[10] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 148];
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 234];
+									a_[0] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 235];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 236];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 237];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 238];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 239];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 240];
+									a_[5] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 247];
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 248];
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 249];
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 250];
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 251];
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 252];
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 253];
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 351];
+									a_[0] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 352];
+									a_[1] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 353];
+									a_[2] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 354];
+									a_[3] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 355];
+									a_[4] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 356];
+									a_[5] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 364];
+									a_[6] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 365];
+									a_[7] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 366];
+									a_[8] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 367];
+									a_[9] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 368];
+									a_[10] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 369];
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[0] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + jb] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[1] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 1)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[2] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 2)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[3] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 3)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[4] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 4)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[5] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 5)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[6] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + jb] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[7] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 1)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[8] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 2)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[9] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 3)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[10] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 4)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[11] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 5)] = t80 < 0 ? 0.0f : t80;
+								}
 							}
 						}
-						for (int ib = 0; ib < 6; ib += 2) {
-							for (int jb = 0; jb < 12; jb += 6) {
+					}
+				}
+				{
+					for (int r = 0; r < 8; r++) {
+						const int hi = r + 16;
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int r = 8; r < 9; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = 0.0f;
+						}
+					}
+					for (int ib = 0; ib < 4; ib += 2) {
+						for (int jb = 0; jb < 12; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 								{
-									vww_mobilenet_real a_[12];
-									a_[0] = 0.0f;
-									a_[1] = 0.0f;
-									a_[2] = 0.0f;
-									a_[3] = 0.0f;
-									a_[4] = 0.0f;
-									a_[5] = 0.0f;
-									a_[6] = 0.0f;
-									a_[7] = 0.0f;
-									a_[8] = 0.0f;
-									a_[9] = 0.0f;
-									a_[10] = 0.0f;
-									a_[11] = 0.0f;
-									const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
-									const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
-									const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
-									const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
-									const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
-									const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
-									const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
-									const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
-									const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb];
-										a_[0] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
-										a_[0] += w0_2 * xv;
-										a_[1] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
-										a_[1] += w0_2 * xv;
-										a_[2] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
-										a_[2] += w0_2 * xv;
-										a_[3] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
-										a_[3] += w0_2 * xv;
-										a_[4] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
-										a_[4] += w0_2 * xv;
-										a_[5] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
-										a_[5] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
-										a_[0] += w2_0 * xv;
-										a_[6] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
-										a_[0] += w2_2 * xv;
-										a_[1] += w2_0 * xv;
-										a_[6] += w0_2 * xv;
-										a_[7] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
-										a_[1] += w2_2 * xv;
-										a_[2] += w2_0 * xv;
-										a_[7] += w0_2 * xv;
-										a_[8] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
-										a_[2] += w2_2 * xv;
-										a_[3] += w2_0 * xv;
-										a_[8] += w0_2 * xv;
-										a_[9] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
-										a_[3] += w2_2 * xv;
-										a_[4] += w2_0 * xv;
-										a_[9] += w0_2 * xv;
-										a_[10] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
-										a_[4] += w2_2 * xv;
-										a_[5] += w2_0 * xv;
-										a_[10] += w0_2 * xv;
-										a_[11] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
-										a_[5] += w2_2 * xv;
-										a_[11] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
-										a_[6] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
-										a_[6] += w2_2 * xv;
-										a_[7] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
-										a_[7] += w2_2 * xv;
-										a_[8] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
-										a_[8] += w2_2 * xv;
-										a_[9] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
-										a_[9] += w2_2 * xv;
-										a_[10] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
-										a_[10] += w2_2 * xv;
-										a_[11] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
-										a_[11] += w2_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 91];
-										a_[0] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 92];
-										a_[1] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 93];
-										a_[2] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 94];
-										a_[3] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 95];
-										a_[4] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 96];
-										a_[5] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 104];
-										a_[0] += w2_1 * xv;
-										a_[6] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 105];
-										a_[1] += w2_1 * xv;
-										a_[7] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 106];
-										a_[2] += w2_1 * xv;
-										a_[8] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 107];
-										a_[3] += w2_1 * xv;
-										a_[9] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 108];
-										a_[4] += w2_1 * xv;
-										a_[10] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 109];
-										a_[5] += w2_1 * xv;
-										a_[11] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
-										a_[6] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
-										a_[7] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
-										a_[8] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
-										a_[9] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
-										a_[10] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
-										a_[11] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 182];
-										a_[0] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 183];
-										a_[0] += w1_2 * xv;
-										a_[1] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 184];
-										a_[1] += w1_2 * xv;
-										a_[2] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 185];
-										a_[2] += w1_2 * xv;
-										a_[3] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 186];
-										a_[3] += w1_2 * xv;
-										a_[4] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 187];
-										a_[4] += w1_2 * xv;
-										a_[5] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 188];
-										a_[5] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 195];
-										a_[6] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 196];
-										a_[6] += w1_2 * xv;
-										a_[7] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 197];
-										a_[7] += w1_2 * xv;
-										a_[8] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 198];
-										a_[8] += w1_2 * xv;
-										a_[9] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 199];
-										a_[9] += w1_2 * xv;
-										a_[10] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 200];
-										a_[10] += w1_2 * xv;
-										a_[11] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 201];
-										a_[11] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 273];
-										a_[0] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 274];
-										a_[1] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 275];
-										a_[2] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 276];
-										a_[3] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 277];
-										a_[4] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 278];
-										a_[5] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 286];
-										a_[6] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 287];
-										a_[7] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 288];
-										a_[8] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 289];
-										a_[9] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 290];
-										a_[10] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 291];
-										a_[11] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[0] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + jb] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[1] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 1)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[2] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 2)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[3] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 3)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[4] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 4)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[5] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 5)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[6] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + jb] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[7] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 1)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[8] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 2)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[9] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 3)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[10] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 4)] = t80 < 0 ? 0.0f : t80;
-									}
-									{
-										const vww_mobilenet_real t80 = a_[11] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 5)] = t80 < 0 ? 0.0f : t80;
-									}
+									const vww_mobilenet_real xv = xr[ib * 13 + jb];
+									a_[0] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
+									a_[0] += w2_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_0 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
+									a_[5] += w2_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
+									a_[0] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
+									a_[1] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
+									a_[2] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
+									a_[3] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
+									a_[4] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 130];
+									a_[0] += w2_1 * xv;
+									a_[6] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 131];
+									a_[1] += w2_1 * xv;
+									a_[7] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 132];
+									a_[2] += w2_1 * xv;
+									a_[8] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 133];
+									a_[3] += w2_1 * xv;
+									a_[9] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 134];
+									a_[4] += w2_1 * xv;
+									a_[10] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 135];
+									a_[5] += w2_1 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 143];
+									a_[6] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 144];
+									a_[7] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 145];
+									a_[8] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 146];
+									a_[9] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 147];
+									a_[10] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 148];
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 234];
+									a_[0] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 235];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 236];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 237];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 238];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 239];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 240];
+									a_[5] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 247];
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 248];
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 249];
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 250];
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 251];
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 252];
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 253];
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 351];
+									a_[0] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 352];
+									a_[1] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 353];
+									a_[2] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 354];
+									a_[3] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 355];
+									a_[4] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 356];
+									a_[5] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 364];
+									a_[6] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 365];
+									a_[7] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 366];
+									a_[8] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 367];
+									a_[9] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 368];
+									a_[10] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 369];
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[0] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + jb] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[1] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 1)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[2] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 2)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[3] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 3)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[4] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 4)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[5] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 5)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[6] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + jb] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[7] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 1)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[8] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 2)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[9] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 3)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[10] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 4)] = t80 < 0 ? 0.0f : t80;
+								}
+								{
+									const vww_mobilenet_real t80 = a_[11] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 5)] = t80 < 0 ? 0.0f : t80;
 								}
 							}
 						}
@@ -20616,17 +21297,17 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 4 rows, rows 49 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 8 rows, rows 49 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[295];
-		for (int e = 0; e < 295; e++) {
+		vww_mobilenet_real xr[491];
+		for (int e = 0; e < 491; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 8; o_++) {
-				for (int i0 = 0; i0 < 48; i0 += 4) {
+				for (int i0 = 0; i0 < 48; i0 += 8) {
 					{
-						for (int r = 0; r < 6; r++) {
+						for (int r = 0; r < 10; r++) {
 							const int hi = i0 + r - 1;
 							vww_mobilenet_real *d = xr + r * 49;
 							if (hi < 0 || hi >= 48) {
@@ -20639,7 +21320,7 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 								d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
 							}
 						}
-						for (int ib = 0; ib < 4; ib += 2) {
+						for (int ib = 0; ib < 8; ib += 2) {
 							for (int jb = 0; jb < 48; jb += 6) {
 								{
 									vww_mobilenet_real a_[12];
@@ -23073,403 +23754,405 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 2 rows, rows 25 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 4 rows, rows 25 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[300];
-		for (int e = 0; e < 300; e++) {
+		vww_mobilenet_real xr[500];
+		for (int e = 0; e < 500; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 16; o_++) {
-				for (int i0 = 0; i0 < 24; i0 += 2) {
+				for (int i0 = 0; i0 < 24; i0 += 4) {
 					{
-						for (int r = 0; r < 5; r++) {
+						for (int r = 0; r < 9; r++) {
 							const int hi = i0 * 2 + r;
-							vww_mobilenet_real *d = xr + r % 2 * 150 + r / 2 * 25;
+							vww_mobilenet_real *d = xr + r % 2 * 250 + r / 2 * 25;
 							if (hi < 0 || hi >= 48) {
 								for (int wi = 0; wi < 48; wi++) {
-									d[(wi) % 2 * 75 + (wi) / 2] = 0.0f;
+									d[(wi) % 2 * 125 + (wi) / 2] = 0.0f;
 								}
 								continue;
 							}
 							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 75 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+								d[(wi) % 2 * 125 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 							}
 						}
-						for (int jb = 0; jb < 24; jb += 6) {
-							{
-								vww_mobilenet_real a_[12];
-								a_[0] = 0.0f;
-								a_[1] = 0.0f;
-								a_[2] = 0.0f;
-								a_[3] = 0.0f;
-								a_[4] = 0.0f;
-								a_[5] = 0.0f;
-								a_[6] = 0.0f;
-								a_[7] = 0.0f;
-								a_[8] = 0.0f;
-								a_[9] = 0.0f;
-								a_[10] = 0.0f;
-								a_[11] = 0.0f;
-								const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
-								const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
-								const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
-								const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
-								const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
-								const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
-								const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
-								const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
-								const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
-								{
-									const vww_mobilenet_real xv = xr[jb];
-									a_[0] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 1];
-									a_[0] += w0_2 * xv;
-									a_[1] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 2];
-									a_[1] += w0_2 * xv;
-									a_[2] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 3];
-									a_[2] += w0_2 * xv;
-									a_[3] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 4];
-									a_[3] += w0_2 * xv;
-									a_[4] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 5];
-									a_[4] += w0_2 * xv;
-									a_[5] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 6];
-									a_[5] += w0_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 25];
-									a_[0] += w2_0 * xv;
-									a_[6] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 26];
-									a_[0] += w2_2 * xv;
-									a_[1] += w2_0 * xv;
-									a_[6] += w0_2 * xv;
-									a_[7] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 27];
-									a_[1] += w2_2 * xv;
-									a_[2] += w2_0 * xv;
-									a_[7] += w0_2 * xv;
-									a_[8] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 28];
-									a_[2] += w2_2 * xv;
-									a_[3] += w2_0 * xv;
-									a_[8] += w0_2 * xv;
-									a_[9] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 29];
-									a_[3] += w2_2 * xv;
-									a_[4] += w2_0 * xv;
-									a_[9] += w0_2 * xv;
-									a_[10] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 30];
-									a_[4] += w2_2 * xv;
-									a_[5] += w2_0 * xv;
-									a_[10] += w0_2 * xv;
-									a_[11] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 31];
-									a_[5] += w2_2 * xv;
-									a_[11] += w0_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 50];
-									a_[6] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 51];
-									a_[6] += w2_2 * xv;
-									a_[7] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 52];
-									a_[7] += w2_2 * xv;
-									a_[8] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 53];
-									a_[8] += w2_2 * xv;
-									a_[9] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 54];
-									a_[9] += w2_2 * xv;
-									a_[10] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 55];
-									a_[10] += w2_2 * xv;
-									a_[11] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 56];
-									a_[11] += w2_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 75];
-									a_[0] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 76];
-									a_[1] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 77];
-									a_[2] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 78];
-									a_[3] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 79];
-									a_[4] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 80];
-									a_[5] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 100];
-									a_[0] += w2_1 * xv;
-									a_[6] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 101];
-									a_[1] += w2_1 * xv;
-									a_[7] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 102];
-									a_[2] += w2_1 * xv;
-									a_[8] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 103];
-									a_[3] += w2_1 * xv;
-									a_[9] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 104];
-									a_[4] += w2_1 * xv;
-									a_[10] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 105];
-									a_[5] += w2_1 * xv;
-									a_[11] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 125];
-									a_[6] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 126];
-									a_[7] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 127];
-									a_[8] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 128];
-									a_[9] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 129];
-									a_[10] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 130];
-									a_[11] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 150];
-									a_[0] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 151];
-									a_[0] += w1_2 * xv;
-									a_[1] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 152];
-									a_[1] += w1_2 * xv;
-									a_[2] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 153];
-									a_[2] += w1_2 * xv;
-									a_[3] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 154];
-									a_[3] += w1_2 * xv;
-									a_[4] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 155];
-									a_[4] += w1_2 * xv;
-									a_[5] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 156];
-									a_[5] += w1_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 175];
-									a_[6] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 176];
-									a_[6] += w1_2 * xv;
-									a_[7] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 177];
-									a_[7] += w1_2 * xv;
-									a_[8] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 178];
-									a_[8] += w1_2 * xv;
-									a_[9] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 179];
-									a_[9] += w1_2 * xv;
-									a_[10] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 180];
-									a_[10] += w1_2 * xv;
-									a_[11] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 181];
-									a_[11] += w1_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 225];
-									a_[0] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 226];
-									a_[1] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 227];
-									a_[2] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 228];
-									a_[3] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 229];
-									a_[4] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 230];
-									a_[5] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 250];
-									a_[6] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 251];
-									a_[7] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 252];
-									a_[8] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 253];
-									a_[9] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 254];
-									a_[10] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 255];
-									a_[11] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[0] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + jb] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[1] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[2] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[3] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[4] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[5] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[6] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + jb] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[7] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[8] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[9] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[10] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[11] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
+						for (int ib = 0; ib < 4; ib += 2) {
+							for (int jb = 0; jb < 24; jb += 6) {
+								{
+									vww_mobilenet_real a_[12];
+									a_[0] = 0.0f;
+									a_[1] = 0.0f;
+									a_[2] = 0.0f;
+									a_[3] = 0.0f;
+									a_[4] = 0.0f;
+									a_[5] = 0.0f;
+									a_[6] = 0.0f;
+									a_[7] = 0.0f;
+									a_[8] = 0.0f;
+									a_[9] = 0.0f;
+									a_[10] = 0.0f;
+									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb];
+										a_[0] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+										a_[0] += w0_2 * xv;
+										a_[1] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+										a_[1] += w0_2 * xv;
+										a_[2] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+										a_[2] += w0_2 * xv;
+										a_[3] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+										a_[3] += w0_2 * xv;
+										a_[4] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+										a_[4] += w0_2 * xv;
+										a_[5] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+										a_[5] += w0_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+										a_[0] += w2_0 * xv;
+										a_[6] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+										a_[0] += w2_2 * xv;
+										a_[1] += w2_0 * xv;
+										a_[6] += w0_2 * xv;
+										a_[7] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+										a_[1] += w2_2 * xv;
+										a_[2] += w2_0 * xv;
+										a_[7] += w0_2 * xv;
+										a_[8] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+										a_[2] += w2_2 * xv;
+										a_[3] += w2_0 * xv;
+										a_[8] += w0_2 * xv;
+										a_[9] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+										a_[3] += w2_2 * xv;
+										a_[4] += w2_0 * xv;
+										a_[9] += w0_2 * xv;
+										a_[10] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+										a_[4] += w2_2 * xv;
+										a_[5] += w2_0 * xv;
+										a_[10] += w0_2 * xv;
+										a_[11] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+										a_[5] += w2_2 * xv;
+										a_[11] += w0_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+										a_[6] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+										a_[6] += w2_2 * xv;
+										a_[7] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+										a_[7] += w2_2 * xv;
+										a_[8] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+										a_[8] += w2_2 * xv;
+										a_[9] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+										a_[9] += w2_2 * xv;
+										a_[10] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+										a_[10] += w2_2 * xv;
+										a_[11] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+										a_[11] += w2_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 125];
+										a_[0] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 126];
+										a_[1] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 127];
+										a_[2] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 128];
+										a_[3] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 129];
+										a_[4] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 130];
+										a_[5] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 150];
+										a_[0] += w2_1 * xv;
+										a_[6] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 151];
+										a_[1] += w2_1 * xv;
+										a_[7] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 152];
+										a_[2] += w2_1 * xv;
+										a_[8] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 153];
+										a_[3] += w2_1 * xv;
+										a_[9] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 154];
+										a_[4] += w2_1 * xv;
+										a_[10] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 155];
+										a_[5] += w2_1 * xv;
+										a_[11] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 175];
+										a_[6] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 176];
+										a_[7] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 177];
+										a_[8] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 178];
+										a_[9] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 179];
+										a_[10] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 180];
+										a_[11] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 250];
+										a_[0] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 251];
+										a_[0] += w1_2 * xv;
+										a_[1] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 252];
+										a_[1] += w1_2 * xv;
+										a_[2] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 253];
+										a_[2] += w1_2 * xv;
+										a_[3] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 254];
+										a_[3] += w1_2 * xv;
+										a_[4] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 255];
+										a_[4] += w1_2 * xv;
+										a_[5] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 256];
+										a_[5] += w1_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 275];
+										a_[6] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 276];
+										a_[6] += w1_2 * xv;
+										a_[7] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 277];
+										a_[7] += w1_2 * xv;
+										a_[8] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 278];
+										a_[8] += w1_2 * xv;
+										a_[9] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 279];
+										a_[9] += w1_2 * xv;
+										a_[10] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 280];
+										a_[10] += w1_2 * xv;
+										a_[11] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 281];
+										a_[11] += w1_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 375];
+										a_[0] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 376];
+										a_[1] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 377];
+										a_[2] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 378];
+										a_[3] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 379];
+										a_[4] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 380];
+										a_[5] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 400];
+										a_[6] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 401];
+										a_[7] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 402];
+										a_[8] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 403];
+										a_[9] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 404];
+										a_[10] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 405];
+										a_[11] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[0] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + jb] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[1] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[2] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[3] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[4] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[5] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[6] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + jb] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[7] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[8] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[9] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[10] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[11] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
+									}
 								}
 							}
 						}
@@ -25533,306 +26216,599 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 8 rows, rows 25 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 18 rows, rows 25 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[251];
-		for (int e = 0; e < 251; e++) {
+		vww_mobilenet_real xr[501];
+		for (int e = 0; e < 501; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				for (int i0 = 0; i0 < 24; i0 += 8) {
-					{
-						for (int r = 0; r < 10; r++) {
-							const int hi = i0 + r - 1;
-							vww_mobilenet_real *d = xr + r * 25;
-							if (hi < 0 || hi >= 24) {
-								for (int wi = 0; wi < 24; wi++) {
-									d[wi + 1] = 0.0f;
+				{
+					for (int r = 0; r < 1; r++) {
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = 0.0f;
+						}
+					}
+					for (int r = 1; r < 20; r++) {
+						const int hi = r - 1;
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int ib = 0; ib < 18; ib += 2) {
+						for (int jb = 0; jb < 24; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb];
+									a_[0] += w0_0 * xv;
 								}
-								continue;
-							}
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+									a_[0] += w0_1 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_1 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_1 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_1 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_1 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+									a_[0] += w1_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+									a_[0] += w1_1 * xv;
+									a_[1] += w1_0 * xv;
+									a_[6] += w0_1 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_1 * xv;
+									a_[2] += w1_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_1 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_1 * xv;
+									a_[3] += w1_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_1 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_1 * xv;
+									a_[4] += w1_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_1 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_1 * xv;
+									a_[5] += w1_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_1 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_1 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
+									a_[5] += w1_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+									a_[0] += w2_0 * xv;
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+									a_[0] += w2_1 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w1_1 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_1 * xv;
+									a_[2] += w2_0 * xv;
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_1 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_1 * xv;
+									a_[3] += w2_0 * xv;
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_1 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_1 * xv;
+									a_[4] += w2_0 * xv;
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_1 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_1 * xv;
+									a_[5] += w2_0 * xv;
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_1 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_1 * xv;
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
+									a_[5] += w2_2 * xv;
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
+									a_[6] += w2_1 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_1 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_1 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_1 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_1 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[0] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[1] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[2] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[3] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[4] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[5] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[6] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[7] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[8] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[9] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[10] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[11] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
+								}
 							}
 						}
-						for (int ib = 0; ib < 8; ib += 2) {
-							for (int jb = 0; jb < 24; jb += 6) {
+					}
+				}
+				{
+					for (int r = 0; r < 7; r++) {
+						const int hi = r + 17;
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int r = 7; r < 8; r++) {
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = 0.0f;
+						}
+					}
+					for (int ib = 0; ib < 6; ib += 2) {
+						for (int jb = 0; jb < 24; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 								{
-									vww_mobilenet_real a_[12];
-									a_[0] = 0.0f;
-									a_[1] = 0.0f;
-									a_[2] = 0.0f;
-									a_[3] = 0.0f;
-									a_[4] = 0.0f;
-									a_[5] = 0.0f;
-									a_[6] = 0.0f;
-									a_[7] = 0.0f;
-									a_[8] = 0.0f;
-									a_[9] = 0.0f;
-									a_[10] = 0.0f;
-									a_[11] = 0.0f;
-									const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
-									const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
-									const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
-									const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
-									const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
-									const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
-									const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
-									const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
-									const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb];
-										a_[0] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
-										a_[0] += w0_1 * xv;
-										a_[1] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
-										a_[0] += w0_2 * xv;
-										a_[1] += w0_1 * xv;
-										a_[2] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
-										a_[1] += w0_2 * xv;
-										a_[2] += w0_1 * xv;
-										a_[3] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
-										a_[2] += w0_2 * xv;
-										a_[3] += w0_1 * xv;
-										a_[4] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
-										a_[3] += w0_2 * xv;
-										a_[4] += w0_1 * xv;
-										a_[5] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
-										a_[4] += w0_2 * xv;
-										a_[5] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
-										a_[5] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
-										a_[0] += w1_0 * xv;
-										a_[6] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
-										a_[0] += w1_1 * xv;
-										a_[1] += w1_0 * xv;
-										a_[6] += w0_1 * xv;
-										a_[7] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
-										a_[0] += w1_2 * xv;
-										a_[1] += w1_1 * xv;
-										a_[2] += w1_0 * xv;
-										a_[6] += w0_2 * xv;
-										a_[7] += w0_1 * xv;
-										a_[8] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
-										a_[1] += w1_2 * xv;
-										a_[2] += w1_1 * xv;
-										a_[3] += w1_0 * xv;
-										a_[7] += w0_2 * xv;
-										a_[8] += w0_1 * xv;
-										a_[9] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
-										a_[2] += w1_2 * xv;
-										a_[3] += w1_1 * xv;
-										a_[4] += w1_0 * xv;
-										a_[8] += w0_2 * xv;
-										a_[9] += w0_1 * xv;
-										a_[10] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
-										a_[3] += w1_2 * xv;
-										a_[4] += w1_1 * xv;
-										a_[5] += w1_0 * xv;
-										a_[9] += w0_2 * xv;
-										a_[10] += w0_1 * xv;
-										a_[11] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
-										a_[4] += w1_2 * xv;
-										a_[5] += w1_1 * xv;
-										a_[10] += w0_2 * xv;
-										a_[11] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
-										a_[5] += w1_2 * xv;
-										a_[11] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
-										a_[0] += w2_0 * xv;
-										a_[6] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
-										a_[0] += w2_1 * xv;
-										a_[1] += w2_0 * xv;
-										a_[6] += w1_1 * xv;
-										a_[7] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
-										a_[0] += w2_2 * xv;
-										a_[1] += w2_1 * xv;
-										a_[2] += w2_0 * xv;
-										a_[6] += w1_2 * xv;
-										a_[7] += w1_1 * xv;
-										a_[8] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
-										a_[1] += w2_2 * xv;
-										a_[2] += w2_1 * xv;
-										a_[3] += w2_0 * xv;
-										a_[7] += w1_2 * xv;
-										a_[8] += w1_1 * xv;
-										a_[9] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
-										a_[2] += w2_2 * xv;
-										a_[3] += w2_1 * xv;
-										a_[4] += w2_0 * xv;
-										a_[8] += w1_2 * xv;
-										a_[9] += w1_1 * xv;
-										a_[10] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
-										a_[3] += w2_2 * xv;
-										a_[4] += w2_1 * xv;
-										a_[5] += w2_0 * xv;
-										a_[9] += w1_2 * xv;
-										a_[10] += w1_1 * xv;
-										a_[11] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
-										a_[4] += w2_2 * xv;
-										a_[5] += w2_1 * xv;
-										a_[10] += w1_2 * xv;
-										a_[11] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
-										a_[5] += w2_2 * xv;
-										a_[11] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
-										a_[6] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
-										a_[6] += w2_1 * xv;
-										a_[7] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
-										a_[6] += w2_2 * xv;
-										a_[7] += w2_1 * xv;
-										a_[8] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
-										a_[7] += w2_2 * xv;
-										a_[8] += w2_1 * xv;
-										a_[9] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
-										a_[8] += w2_2 * xv;
-										a_[9] += w2_1 * xv;
-										a_[10] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
-										a_[9] += w2_2 * xv;
-										a_[10] += w2_1 * xv;
-										a_[11] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
-										a_[10] += w2_2 * xv;
-										a_[11] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
-										a_[11] += w2_2 * xv;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[0] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + jb] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[1] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[2] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[3] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[4] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[5] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[6] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + jb] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[7] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[8] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[9] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[10] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[11] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
-									}
+									const vww_mobilenet_real xv = xr[ib * 25 + jb];
+									a_[0] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+									a_[0] += w0_1 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_1 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_1 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_1 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_1 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+									a_[0] += w1_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+									a_[0] += w1_1 * xv;
+									a_[1] += w1_0 * xv;
+									a_[6] += w0_1 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_1 * xv;
+									a_[2] += w1_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_1 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_1 * xv;
+									a_[3] += w1_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_1 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_1 * xv;
+									a_[4] += w1_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_1 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_1 * xv;
+									a_[5] += w1_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_1 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_1 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
+									a_[5] += w1_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+									a_[0] += w2_0 * xv;
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+									a_[0] += w2_1 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w1_1 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_1 * xv;
+									a_[2] += w2_0 * xv;
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_1 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_1 * xv;
+									a_[3] += w2_0 * xv;
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_1 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_1 * xv;
+									a_[4] += w2_0 * xv;
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_1 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_1 * xv;
+									a_[5] += w2_0 * xv;
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_1 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_1 * xv;
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
+									a_[5] += w2_2 * xv;
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
+									a_[6] += w2_1 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_1 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_1 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_1 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_1 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[0] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[1] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[2] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[3] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[4] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[5] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[6] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[7] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[8] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[9] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[10] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[11] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
 								}
 							}
 						}
@@ -26836,405 +27812,791 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 6 rows, rows 13 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 8 rows, rows 13 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[364];
-		for (int e = 0; e < 364; e++) {
+		vww_mobilenet_real xr[468];
+		for (int e = 0; e < 468; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				for (int i0 = 0; i0 < 12; i0 += 6) {
-					{
-						for (int r = 0; r < 13; r++) {
-							const int hi = i0 * 2 + r;
-							vww_mobilenet_real *d = xr + r % 2 * 182 + r / 2 * 13;
-							if (hi < 0 || hi >= 24) {
-								for (int wi = 0; wi < 24; wi++) {
-									d[(wi) % 2 * 91 + (wi) / 2] = 0.0f;
+				{
+					for (int r = 0; r < 17; r++) {
+						const int hi = r;
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int ib = 0; ib < 8; ib += 2) {
+						for (int jb = 0; jb < 12; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb];
+									a_[0] += w0_0 * xv;
 								}
-								continue;
-							}
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 91 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
+									a_[0] += w2_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_0 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
+									a_[5] += w2_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
+									a_[0] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
+									a_[1] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
+									a_[2] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
+									a_[3] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
+									a_[4] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 130];
+									a_[0] += w2_1 * xv;
+									a_[6] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 131];
+									a_[1] += w2_1 * xv;
+									a_[7] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 132];
+									a_[2] += w2_1 * xv;
+									a_[8] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 133];
+									a_[3] += w2_1 * xv;
+									a_[9] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 134];
+									a_[4] += w2_1 * xv;
+									a_[10] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 135];
+									a_[5] += w2_1 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 143];
+									a_[6] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 144];
+									a_[7] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 145];
+									a_[8] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 146];
+									a_[9] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 147];
+									a_[10] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 148];
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 234];
+									a_[0] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 235];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 236];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 237];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 238];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 239];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 240];
+									a_[5] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 247];
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 248];
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 249];
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 250];
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 251];
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 252];
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 253];
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 351];
+									a_[0] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 352];
+									a_[1] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 353];
+									a_[2] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 354];
+									a_[3] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 355];
+									a_[4] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 356];
+									a_[5] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 364];
+									a_[6] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 365];
+									a_[7] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 366];
+									a_[8] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 367];
+									a_[9] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 368];
+									a_[10] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 369];
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[0] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[1] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[2] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[3] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[4] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[5] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[6] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[7] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[8] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[9] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[10] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[11] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
+								}
 							}
 						}
-						for (int ib = 0; ib < 6; ib += 2) {
-							for (int jb = 0; jb < 12; jb += 6) {
+					}
+				}
+				{
+					for (int r = 0; r < 8; r++) {
+						const int hi = r + 16;
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int r = 8; r < 9; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = 0.0f;
+						}
+					}
+					for (int ib = 0; ib < 4; ib += 2) {
+						for (int jb = 0; jb < 12; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 								{
-									vww_mobilenet_real a_[12];
-									a_[0] = 0.0f;
-									a_[1] = 0.0f;
-									a_[2] = 0.0f;
-									a_[3] = 0.0f;
-									a_[4] = 0.0f;
-									a_[5] = 0.0f;
-									a_[6] = 0.0f;
-									a_[7] = 0.0f;
-									a_[8] = 0.0f;
-									a_[9] = 0.0f;
-									a_[10] = 0.0f;
-									a_[11] = 0.0f;
-									const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
-									const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
-									const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
-									const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
-									const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
-									const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
-									const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
-									const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
-									const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb];
-										a_[0] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
-										a_[0] += w0_2 * xv;
-										a_[1] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
-										a_[1] += w0_2 * xv;
-										a_[2] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
-										a_[2] += w0_2 * xv;
-										a_[3] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
-										a_[3] += w0_2 * xv;
-										a_[4] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
-										a_[4] += w0_2 * xv;
-										a_[5] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
-										a_[5] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
-										a_[0] += w2_0 * xv;
-										a_[6] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
-										a_[0] += w2_2 * xv;
-										a_[1] += w2_0 * xv;
-										a_[6] += w0_2 * xv;
-										a_[7] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
-										a_[1] += w2_2 * xv;
-										a_[2] += w2_0 * xv;
-										a_[7] += w0_2 * xv;
-										a_[8] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
-										a_[2] += w2_2 * xv;
-										a_[3] += w2_0 * xv;
-										a_[8] += w0_2 * xv;
-										a_[9] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
-										a_[3] += w2_2 * xv;
-										a_[4] += w2_0 * xv;
-										a_[9] += w0_2 * xv;
-										a_[10] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
-										a_[4] += w2_2 * xv;
-										a_[5] += w2_0 * xv;
-										a_[10] += w0_2 * xv;
-										a_[11] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
-										a_[5] += w2_2 * xv;
-										a_[11] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
-										a_[6] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
-										a_[6] += w2_2 * xv;
-										a_[7] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
-										a_[7] += w2_2 * xv;
-										a_[8] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
-										a_[8] += w2_2 * xv;
-										a_[9] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
-										a_[9] += w2_2 * xv;
-										a_[10] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
-										a_[10] += w2_2 * xv;
-										a_[11] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
-										a_[11] += w2_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 91];
-										a_[0] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 92];
-										a_[1] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 93];
-										a_[2] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 94];
-										a_[3] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 95];
-										a_[4] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 96];
-										a_[5] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 104];
-										a_[0] += w2_1 * xv;
-										a_[6] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 105];
-										a_[1] += w2_1 * xv;
-										a_[7] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 106];
-										a_[2] += w2_1 * xv;
-										a_[8] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 107];
-										a_[3] += w2_1 * xv;
-										a_[9] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 108];
-										a_[4] += w2_1 * xv;
-										a_[10] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 109];
-										a_[5] += w2_1 * xv;
-										a_[11] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
-										a_[6] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
-										a_[7] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
-										a_[8] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
-										a_[9] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
-										a_[10] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
-										a_[11] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 182];
-										a_[0] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 183];
-										a_[0] += w1_2 * xv;
-										a_[1] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 184];
-										a_[1] += w1_2 * xv;
-										a_[2] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 185];
-										a_[2] += w1_2 * xv;
-										a_[3] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 186];
-										a_[3] += w1_2 * xv;
-										a_[4] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 187];
-										a_[4] += w1_2 * xv;
-										a_[5] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 188];
-										a_[5] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 195];
-										a_[6] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 196];
-										a_[6] += w1_2 * xv;
-										a_[7] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 197];
-										a_[7] += w1_2 * xv;
-										a_[8] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 198];
-										a_[8] += w1_2 * xv;
-										a_[9] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 199];
-										a_[9] += w1_2 * xv;
-										a_[10] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 200];
-										a_[10] += w1_2 * xv;
-										a_[11] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 201];
-										a_[11] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 273];
-										a_[0] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 274];
-										a_[1] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 275];
-										a_[2] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 276];
-										a_[3] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 277];
-										a_[4] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 278];
-										a_[5] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 286];
-										a_[6] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 287];
-										a_[7] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 288];
-										a_[8] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 289];
-										a_[9] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 290];
-										a_[10] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 291];
-										a_[11] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[0] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + jb] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[1] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[2] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[3] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[4] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[5] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[6] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + jb] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[7] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[8] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[9] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[10] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[11] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
-									}
+									const vww_mobilenet_real xv = xr[ib * 13 + jb];
+									a_[0] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
+									a_[0] += w2_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_0 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
+									a_[5] += w2_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
+									a_[0] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
+									a_[1] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
+									a_[2] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
+									a_[3] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
+									a_[4] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 130];
+									a_[0] += w2_1 * xv;
+									a_[6] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 131];
+									a_[1] += w2_1 * xv;
+									a_[7] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 132];
+									a_[2] += w2_1 * xv;
+									a_[8] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 133];
+									a_[3] += w2_1 * xv;
+									a_[9] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 134];
+									a_[4] += w2_1 * xv;
+									a_[10] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 135];
+									a_[5] += w2_1 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 143];
+									a_[6] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 144];
+									a_[7] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 145];
+									a_[8] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 146];
+									a_[9] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 147];
+									a_[10] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 148];
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 234];
+									a_[0] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 235];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 236];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 237];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 238];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 239];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 240];
+									a_[5] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 247];
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 248];
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 249];
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 250];
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 251];
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 252];
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 253];
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 351];
+									a_[0] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 352];
+									a_[1] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 353];
+									a_[2] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 354];
+									a_[3] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 355];
+									a_[4] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 356];
+									a_[5] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 364];
+									a_[6] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 365];
+									a_[7] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 366];
+									a_[8] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 367];
+									a_[9] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 368];
+									a_[10] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 369];
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[0] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[1] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[2] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[3] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[4] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[5] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[6] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[7] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[8] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[9] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[10] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[11] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
 								}
 							}
 						}
@@ -39080,17 +40442,17 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 4 rows, rows 49 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 8 rows, rows 49 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[295];
-		for (int e = 0; e < 295; e++) {
+		vww_mobilenet_real xr[491];
+		for (int e = 0; e < 491; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 8; o_++) {
-				for (int i0 = 0; i0 < 48; i0 += 4) {
+				for (int i0 = 0; i0 < 48; i0 += 8) {
 					{
-						for (int r = 0; r < 6; r++) {
+						for (int r = 0; r < 10; r++) {
 							const int hi = i0 + r - 1;
 							vww_mobilenet_real *d = xr + r * 49;
 							if (hi < 0 || hi >= 48) {
@@ -39103,7 +40465,7 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 								d[wi + 1] = h0[o_ * 2304 + hi * 48 + wi];
 							}
 						}
-						for (int ib = 0; ib < 4; ib += 2) {
+						for (int ib = 0; ib < 8; ib += 2) {
 							for (int jb = 0; jb < 48; jb += 6) {
 								{
 									vww_mobilenet_real a_[12];
@@ -41537,403 +42899,405 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 2 rows, rows 25 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 4 rows, rows 25 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[300];
-		for (int e = 0; e < 300; e++) {
+		vww_mobilenet_real xr[500];
+		for (int e = 0; e < 500; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 16; o_++) {
-				for (int i0 = 0; i0 < 24; i0 += 2) {
+				for (int i0 = 0; i0 < 24; i0 += 4) {
 					{
-						for (int r = 0; r < 5; r++) {
+						for (int r = 0; r < 9; r++) {
 							const int hi = i0 * 2 + r;
-							vww_mobilenet_real *d = xr + r % 2 * 150 + r / 2 * 25;
+							vww_mobilenet_real *d = xr + r % 2 * 250 + r / 2 * 25;
 							if (hi < 0 || hi >= 48) {
 								for (int wi = 0; wi < 48; wi++) {
-									d[(wi) % 2 * 75 + (wi) / 2] = 0.0f;
+									d[(wi) % 2 * 125 + (wi) / 2] = 0.0f;
 								}
 								continue;
 							}
 							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 75 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+								d[(wi) % 2 * 125 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
 							}
 						}
-						for (int jb = 0; jb < 24; jb += 6) {
-							{
-								vww_mobilenet_real a_[12];
-								a_[0] = 0.0f;
-								a_[1] = 0.0f;
-								a_[2] = 0.0f;
-								a_[3] = 0.0f;
-								a_[4] = 0.0f;
-								a_[5] = 0.0f;
-								a_[6] = 0.0f;
-								a_[7] = 0.0f;
-								a_[8] = 0.0f;
-								a_[9] = 0.0f;
-								a_[10] = 0.0f;
-								a_[11] = 0.0f;
-								const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
-								const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
-								const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
-								const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
-								const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
-								const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
-								const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
-								const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
-								const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
-								{
-									const vww_mobilenet_real xv = xr[jb];
-									a_[0] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 1];
-									a_[0] += w0_2 * xv;
-									a_[1] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 2];
-									a_[1] += w0_2 * xv;
-									a_[2] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 3];
-									a_[2] += w0_2 * xv;
-									a_[3] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 4];
-									a_[3] += w0_2 * xv;
-									a_[4] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 5];
-									a_[4] += w0_2 * xv;
-									a_[5] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 6];
-									a_[5] += w0_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 25];
-									a_[0] += w2_0 * xv;
-									a_[6] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 26];
-									a_[0] += w2_2 * xv;
-									a_[1] += w2_0 * xv;
-									a_[6] += w0_2 * xv;
-									a_[7] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 27];
-									a_[1] += w2_2 * xv;
-									a_[2] += w2_0 * xv;
-									a_[7] += w0_2 * xv;
-									a_[8] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 28];
-									a_[2] += w2_2 * xv;
-									a_[3] += w2_0 * xv;
-									a_[8] += w0_2 * xv;
-									a_[9] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 29];
-									a_[3] += w2_2 * xv;
-									a_[4] += w2_0 * xv;
-									a_[9] += w0_2 * xv;
-									a_[10] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 30];
-									a_[4] += w2_2 * xv;
-									a_[5] += w2_0 * xv;
-									a_[10] += w0_2 * xv;
-									a_[11] += w0_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 31];
-									a_[5] += w2_2 * xv;
-									a_[11] += w0_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 50];
-									a_[6] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 51];
-									a_[6] += w2_2 * xv;
-									a_[7] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 52];
-									a_[7] += w2_2 * xv;
-									a_[8] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 53];
-									a_[8] += w2_2 * xv;
-									a_[9] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 54];
-									a_[9] += w2_2 * xv;
-									a_[10] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 55];
-									a_[10] += w2_2 * xv;
-									a_[11] += w2_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 56];
-									a_[11] += w2_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 75];
-									a_[0] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 76];
-									a_[1] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 77];
-									a_[2] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 78];
-									a_[3] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 79];
-									a_[4] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 80];
-									a_[5] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 100];
-									a_[0] += w2_1 * xv;
-									a_[6] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 101];
-									a_[1] += w2_1 * xv;
-									a_[7] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 102];
-									a_[2] += w2_1 * xv;
-									a_[8] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 103];
-									a_[3] += w2_1 * xv;
-									a_[9] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 104];
-									a_[4] += w2_1 * xv;
-									a_[10] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 105];
-									a_[5] += w2_1 * xv;
-									a_[11] += w0_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 125];
-									a_[6] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 126];
-									a_[7] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 127];
-									a_[8] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 128];
-									a_[9] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 129];
-									a_[10] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 130];
-									a_[11] += w2_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 150];
-									a_[0] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 151];
-									a_[0] += w1_2 * xv;
-									a_[1] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 152];
-									a_[1] += w1_2 * xv;
-									a_[2] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 153];
-									a_[2] += w1_2 * xv;
-									a_[3] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 154];
-									a_[3] += w1_2 * xv;
-									a_[4] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 155];
-									a_[4] += w1_2 * xv;
-									a_[5] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 156];
-									a_[5] += w1_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 175];
-									a_[6] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 176];
-									a_[6] += w1_2 * xv;
-									a_[7] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 177];
-									a_[7] += w1_2 * xv;
-									a_[8] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 178];
-									a_[8] += w1_2 * xv;
-									a_[9] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 179];
-									a_[9] += w1_2 * xv;
-									a_[10] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 180];
-									a_[10] += w1_2 * xv;
-									a_[11] += w1_0 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 181];
-									a_[11] += w1_2 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 225];
-									a_[0] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 226];
-									a_[1] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 227];
-									a_[2] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 228];
-									a_[3] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 229];
-									a_[4] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 230];
-									a_[5] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 250];
-									a_[6] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 251];
-									a_[7] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 252];
-									a_[8] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 253];
-									a_[9] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 254];
-									a_[10] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real xv = xr[jb + 255];
-									a_[11] += w1_1 * xv;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[0] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + jb] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[1] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[2] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[3] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[4] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[5] + p->bd2[o_];
-									d2[o_ * 576 + i0 * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[6] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + jb] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[7] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[8] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[9] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[10] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
-								}
-								{
-									const vww_mobilenet_real t69 = a_[11] + p->bd2[o_];
-									d2[o_ * 576 + (i0 + 1) * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
+						for (int ib = 0; ib < 4; ib += 2) {
+							for (int jb = 0; jb < 24; jb += 6) {
+								{
+									vww_mobilenet_real a_[12];
+									a_[0] = 0.0f;
+									a_[1] = 0.0f;
+									a_[2] = 0.0f;
+									a_[3] = 0.0f;
+									a_[4] = 0.0f;
+									a_[5] = 0.0f;
+									a_[6] = 0.0f;
+									a_[7] = 0.0f;
+									a_[8] = 0.0f;
+									a_[9] = 0.0f;
+									a_[10] = 0.0f;
+									a_[11] = 0.0f;
+									const vww_mobilenet_real w0_0 = p->Wd2[o_ * 9];
+									const vww_mobilenet_real w0_1 = p->Wd2[o_ * 9 + 1];
+									const vww_mobilenet_real w0_2 = p->Wd2[o_ * 9 + 2];
+									const vww_mobilenet_real w1_0 = p->Wd2[o_ * 9 + 3];
+									const vww_mobilenet_real w1_1 = p->Wd2[o_ * 9 + 4];
+									const vww_mobilenet_real w1_2 = p->Wd2[o_ * 9 + 5];
+									const vww_mobilenet_real w2_0 = p->Wd2[o_ * 9 + 6];
+									const vww_mobilenet_real w2_1 = p->Wd2[o_ * 9 + 7];
+									const vww_mobilenet_real w2_2 = p->Wd2[o_ * 9 + 8];
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb];
+										a_[0] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+										a_[0] += w0_2 * xv;
+										a_[1] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+										a_[1] += w0_2 * xv;
+										a_[2] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+										a_[2] += w0_2 * xv;
+										a_[3] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+										a_[3] += w0_2 * xv;
+										a_[4] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+										a_[4] += w0_2 * xv;
+										a_[5] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+										a_[5] += w0_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+										a_[0] += w2_0 * xv;
+										a_[6] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+										a_[0] += w2_2 * xv;
+										a_[1] += w2_0 * xv;
+										a_[6] += w0_2 * xv;
+										a_[7] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+										a_[1] += w2_2 * xv;
+										a_[2] += w2_0 * xv;
+										a_[7] += w0_2 * xv;
+										a_[8] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+										a_[2] += w2_2 * xv;
+										a_[3] += w2_0 * xv;
+										a_[8] += w0_2 * xv;
+										a_[9] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+										a_[3] += w2_2 * xv;
+										a_[4] += w2_0 * xv;
+										a_[9] += w0_2 * xv;
+										a_[10] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+										a_[4] += w2_2 * xv;
+										a_[5] += w2_0 * xv;
+										a_[10] += w0_2 * xv;
+										a_[11] += w0_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+										a_[5] += w2_2 * xv;
+										a_[11] += w0_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+										a_[6] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+										a_[6] += w2_2 * xv;
+										a_[7] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+										a_[7] += w2_2 * xv;
+										a_[8] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+										a_[8] += w2_2 * xv;
+										a_[9] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+										a_[9] += w2_2 * xv;
+										a_[10] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+										a_[10] += w2_2 * xv;
+										a_[11] += w2_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+										a_[11] += w2_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 125];
+										a_[0] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 126];
+										a_[1] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 127];
+										a_[2] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 128];
+										a_[3] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 129];
+										a_[4] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 130];
+										a_[5] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 150];
+										a_[0] += w2_1 * xv;
+										a_[6] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 151];
+										a_[1] += w2_1 * xv;
+										a_[7] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 152];
+										a_[2] += w2_1 * xv;
+										a_[8] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 153];
+										a_[3] += w2_1 * xv;
+										a_[9] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 154];
+										a_[4] += w2_1 * xv;
+										a_[10] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 155];
+										a_[5] += w2_1 * xv;
+										a_[11] += w0_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 175];
+										a_[6] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 176];
+										a_[7] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 177];
+										a_[8] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 178];
+										a_[9] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 179];
+										a_[10] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 180];
+										a_[11] += w2_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 250];
+										a_[0] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 251];
+										a_[0] += w1_2 * xv;
+										a_[1] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 252];
+										a_[1] += w1_2 * xv;
+										a_[2] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 253];
+										a_[2] += w1_2 * xv;
+										a_[3] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 254];
+										a_[3] += w1_2 * xv;
+										a_[4] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 255];
+										a_[4] += w1_2 * xv;
+										a_[5] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 256];
+										a_[5] += w1_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 275];
+										a_[6] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 276];
+										a_[6] += w1_2 * xv;
+										a_[7] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 277];
+										a_[7] += w1_2 * xv;
+										a_[8] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 278];
+										a_[8] += w1_2 * xv;
+										a_[9] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 279];
+										a_[9] += w1_2 * xv;
+										a_[10] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 280];
+										a_[10] += w1_2 * xv;
+										a_[11] += w1_0 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 281];
+										a_[11] += w1_2 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 375];
+										a_[0] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 376];
+										a_[1] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 377];
+										a_[2] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 378];
+										a_[3] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 379];
+										a_[4] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 380];
+										a_[5] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 400];
+										a_[6] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 401];
+										a_[7] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 402];
+										a_[8] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 403];
+										a_[9] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 404];
+										a_[10] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real xv = xr[ib * 25 + jb + 405];
+										a_[11] += w1_1 * xv;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[0] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + jb] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[1] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[2] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[3] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[4] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[5] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib) * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[6] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + jb] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[7] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 1)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[8] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 2)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[9] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 3)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[10] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 4)] = t69 < 0 ? 0.0f : t69;
+									}
+									{
+										const vww_mobilenet_real t69 = a_[11] + p->bd2[o_];
+										d2[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 5)] = t69 < 0 ? 0.0f : t69;
+									}
 								}
 							}
 						}
@@ -43997,306 +45361,599 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 8 rows, rows 25 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 18 rows, rows 25 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[251];
-		for (int e = 0; e < 251; e++) {
+		vww_mobilenet_real xr[501];
+		for (int e = 0; e < 501; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				for (int i0 = 0; i0 < 24; i0 += 8) {
-					{
-						for (int r = 0; r < 10; r++) {
-							const int hi = i0 + r - 1;
-							vww_mobilenet_real *d = xr + r * 25;
-							if (hi < 0 || hi >= 24) {
-								for (int wi = 0; wi < 24; wi++) {
-									d[wi + 1] = 0.0f;
+				{
+					for (int r = 0; r < 1; r++) {
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = 0.0f;
+						}
+					}
+					for (int r = 1; r < 20; r++) {
+						const int hi = r - 1;
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int ib = 0; ib < 18; ib += 2) {
+						for (int jb = 0; jb < 24; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb];
+									a_[0] += w0_0 * xv;
 								}
-								continue;
-							}
-							for (int wi = 0; wi < 24; wi++) {
-								d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+									a_[0] += w0_1 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_1 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_1 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_1 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_1 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+									a_[0] += w1_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+									a_[0] += w1_1 * xv;
+									a_[1] += w1_0 * xv;
+									a_[6] += w0_1 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_1 * xv;
+									a_[2] += w1_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_1 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_1 * xv;
+									a_[3] += w1_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_1 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_1 * xv;
+									a_[4] += w1_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_1 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_1 * xv;
+									a_[5] += w1_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_1 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_1 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
+									a_[5] += w1_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+									a_[0] += w2_0 * xv;
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+									a_[0] += w2_1 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w1_1 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_1 * xv;
+									a_[2] += w2_0 * xv;
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_1 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_1 * xv;
+									a_[3] += w2_0 * xv;
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_1 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_1 * xv;
+									a_[4] += w2_0 * xv;
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_1 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_1 * xv;
+									a_[5] += w2_0 * xv;
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_1 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_1 * xv;
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
+									a_[5] += w2_2 * xv;
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
+									a_[6] += w2_1 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_1 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_1 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_1 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_1 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[0] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[1] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[2] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[3] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[4] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[5] + p->bd3[o_];
+									d3[o_ * 576 + ib * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[6] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[7] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[8] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[9] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[10] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[11] + p->bd3[o_];
+									d3[o_ * 576 + (ib + 1) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
+								}
 							}
 						}
-						for (int ib = 0; ib < 8; ib += 2) {
-							for (int jb = 0; jb < 24; jb += 6) {
+					}
+				}
+				{
+					for (int r = 0; r < 7; r++) {
+						const int hi = r + 17;
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = p2[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int r = 7; r < 8; r++) {
+						vww_mobilenet_real *d = xr + r * 25;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi + 1] = 0.0f;
+						}
+					}
+					for (int ib = 0; ib < 6; ib += 2) {
+						for (int jb = 0; jb < 24; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
 								{
-									vww_mobilenet_real a_[12];
-									a_[0] = 0.0f;
-									a_[1] = 0.0f;
-									a_[2] = 0.0f;
-									a_[3] = 0.0f;
-									a_[4] = 0.0f;
-									a_[5] = 0.0f;
-									a_[6] = 0.0f;
-									a_[7] = 0.0f;
-									a_[8] = 0.0f;
-									a_[9] = 0.0f;
-									a_[10] = 0.0f;
-									a_[11] = 0.0f;
-									const vww_mobilenet_real w0_0 = p->Wd3[o_ * 9];
-									const vww_mobilenet_real w0_1 = p->Wd3[o_ * 9 + 1];
-									const vww_mobilenet_real w0_2 = p->Wd3[o_ * 9 + 2];
-									const vww_mobilenet_real w1_0 = p->Wd3[o_ * 9 + 3];
-									const vww_mobilenet_real w1_1 = p->Wd3[o_ * 9 + 4];
-									const vww_mobilenet_real w1_2 = p->Wd3[o_ * 9 + 5];
-									const vww_mobilenet_real w2_0 = p->Wd3[o_ * 9 + 6];
-									const vww_mobilenet_real w2_1 = p->Wd3[o_ * 9 + 7];
-									const vww_mobilenet_real w2_2 = p->Wd3[o_ * 9 + 8];
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb];
-										a_[0] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
-										a_[0] += w0_1 * xv;
-										a_[1] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
-										a_[0] += w0_2 * xv;
-										a_[1] += w0_1 * xv;
-										a_[2] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
-										a_[1] += w0_2 * xv;
-										a_[2] += w0_1 * xv;
-										a_[3] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
-										a_[2] += w0_2 * xv;
-										a_[3] += w0_1 * xv;
-										a_[4] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
-										a_[3] += w0_2 * xv;
-										a_[4] += w0_1 * xv;
-										a_[5] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
-										a_[4] += w0_2 * xv;
-										a_[5] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
-										a_[5] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
-										a_[0] += w1_0 * xv;
-										a_[6] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
-										a_[0] += w1_1 * xv;
-										a_[1] += w1_0 * xv;
-										a_[6] += w0_1 * xv;
-										a_[7] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
-										a_[0] += w1_2 * xv;
-										a_[1] += w1_1 * xv;
-										a_[2] += w1_0 * xv;
-										a_[6] += w0_2 * xv;
-										a_[7] += w0_1 * xv;
-										a_[8] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
-										a_[1] += w1_2 * xv;
-										a_[2] += w1_1 * xv;
-										a_[3] += w1_0 * xv;
-										a_[7] += w0_2 * xv;
-										a_[8] += w0_1 * xv;
-										a_[9] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
-										a_[2] += w1_2 * xv;
-										a_[3] += w1_1 * xv;
-										a_[4] += w1_0 * xv;
-										a_[8] += w0_2 * xv;
-										a_[9] += w0_1 * xv;
-										a_[10] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
-										a_[3] += w1_2 * xv;
-										a_[4] += w1_1 * xv;
-										a_[5] += w1_0 * xv;
-										a_[9] += w0_2 * xv;
-										a_[10] += w0_1 * xv;
-										a_[11] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
-										a_[4] += w1_2 * xv;
-										a_[5] += w1_1 * xv;
-										a_[10] += w0_2 * xv;
-										a_[11] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
-										a_[5] += w1_2 * xv;
-										a_[11] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
-										a_[0] += w2_0 * xv;
-										a_[6] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
-										a_[0] += w2_1 * xv;
-										a_[1] += w2_0 * xv;
-										a_[6] += w1_1 * xv;
-										a_[7] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
-										a_[0] += w2_2 * xv;
-										a_[1] += w2_1 * xv;
-										a_[2] += w2_0 * xv;
-										a_[6] += w1_2 * xv;
-										a_[7] += w1_1 * xv;
-										a_[8] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
-										a_[1] += w2_2 * xv;
-										a_[2] += w2_1 * xv;
-										a_[3] += w2_0 * xv;
-										a_[7] += w1_2 * xv;
-										a_[8] += w1_1 * xv;
-										a_[9] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
-										a_[2] += w2_2 * xv;
-										a_[3] += w2_1 * xv;
-										a_[4] += w2_0 * xv;
-										a_[8] += w1_2 * xv;
-										a_[9] += w1_1 * xv;
-										a_[10] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
-										a_[3] += w2_2 * xv;
-										a_[4] += w2_1 * xv;
-										a_[5] += w2_0 * xv;
-										a_[9] += w1_2 * xv;
-										a_[10] += w1_1 * xv;
-										a_[11] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
-										a_[4] += w2_2 * xv;
-										a_[5] += w2_1 * xv;
-										a_[10] += w1_2 * xv;
-										a_[11] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
-										a_[5] += w2_2 * xv;
-										a_[11] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
-										a_[6] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
-										a_[6] += w2_1 * xv;
-										a_[7] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
-										a_[6] += w2_2 * xv;
-										a_[7] += w2_1 * xv;
-										a_[8] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
-										a_[7] += w2_2 * xv;
-										a_[8] += w2_1 * xv;
-										a_[9] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
-										a_[8] += w2_2 * xv;
-										a_[9] += w2_1 * xv;
-										a_[10] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
-										a_[9] += w2_2 * xv;
-										a_[10] += w2_1 * xv;
-										a_[11] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
-										a_[10] += w2_2 * xv;
-										a_[11] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
-										a_[11] += w2_2 * xv;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[0] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + jb] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[1] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[2] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[3] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[4] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[5] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[6] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + jb] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[7] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[8] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[9] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[10] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
-									}
-									{
-										const vww_mobilenet_real t75 = a_[11] + p->bd3[o_];
-										d3[o_ * 576 + (i0 + ib + 1) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
-									}
+									const vww_mobilenet_real xv = xr[ib * 25 + jb];
+									a_[0] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 1];
+									a_[0] += w0_1 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 2];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_1 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 3];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_1 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 4];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_1 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 5];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_1 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 6];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 7];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 25];
+									a_[0] += w1_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 26];
+									a_[0] += w1_1 * xv;
+									a_[1] += w1_0 * xv;
+									a_[6] += w0_1 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 27];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_1 * xv;
+									a_[2] += w1_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_1 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 28];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_1 * xv;
+									a_[3] += w1_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_1 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 29];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_1 * xv;
+									a_[4] += w1_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_1 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 30];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_1 * xv;
+									a_[5] += w1_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_1 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 31];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_1 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 32];
+									a_[5] += w1_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 50];
+									a_[0] += w2_0 * xv;
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 51];
+									a_[0] += w2_1 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w1_1 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 52];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_1 * xv;
+									a_[2] += w2_0 * xv;
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_1 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 53];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_1 * xv;
+									a_[3] += w2_0 * xv;
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_1 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 54];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_1 * xv;
+									a_[4] += w2_0 * xv;
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_1 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 55];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_1 * xv;
+									a_[5] += w2_0 * xv;
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_1 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 56];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_1 * xv;
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 57];
+									a_[5] += w2_2 * xv;
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 75];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 76];
+									a_[6] += w2_1 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 77];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_1 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 78];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_1 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 79];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_1 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 80];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_1 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 81];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 25 + jb + 82];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[0] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[1] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[2] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[3] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[4] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[5] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[6] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + jb] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[7] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 1)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[8] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 2)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[9] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 3)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[10] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 4)] = t75 < 0 ? 0.0f : t75;
+								}
+								{
+									const vww_mobilenet_real t75 = a_[11] + p->bd3[o_];
+									d3[o_ * 576 + (18 + ib + 1) * 24 + (jb + 5)] = t75 < 0 ? 0.0f : t75;
 								}
 							}
 						}
@@ -45300,405 +46957,791 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 		}
 	}
 #elif GRADC_KERNELS == 1
-	/* depthwise tile form: bands of 6 rows, rows 13 apart; tiles of 2 x 6 outputs */
+	/* depthwise tile form: bands of 8 rows, rows 13 apart; tiles of 2 x 6 outputs */
 	{
-		vww_mobilenet_real xr[364];
-		for (int e = 0; e < 364; e++) {
+		vww_mobilenet_real xr[468];
+		for (int e = 0; e < 468; e++) {
 			xr[e] = 0.0f;
 		}
 		{
 			for (int o_ = 0; o_ < 32; o_++) {
-				for (int i0 = 0; i0 < 12; i0 += 6) {
-					{
-						for (int r = 0; r < 13; r++) {
-							const int hi = i0 * 2 + r;
-							vww_mobilenet_real *d = xr + r % 2 * 182 + r / 2 * 13;
-							if (hi < 0 || hi >= 24) {
-								for (int wi = 0; wi < 24; wi++) {
-									d[(wi) % 2 * 91 + (wi) / 2] = 0.0f;
+				{
+					for (int r = 0; r < 17; r++) {
+						const int hi = r;
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int ib = 0; ib < 8; ib += 2) {
+						for (int jb = 0; jb < 12; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb];
+									a_[0] += w0_0 * xv;
 								}
-								continue;
-							}
-							for (int wi = 0; wi < 24; wi++) {
-								d[(wi) % 2 * 91 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
+									a_[0] += w2_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_0 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
+									a_[5] += w2_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
+									a_[0] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
+									a_[1] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
+									a_[2] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
+									a_[3] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
+									a_[4] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 130];
+									a_[0] += w2_1 * xv;
+									a_[6] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 131];
+									a_[1] += w2_1 * xv;
+									a_[7] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 132];
+									a_[2] += w2_1 * xv;
+									a_[8] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 133];
+									a_[3] += w2_1 * xv;
+									a_[9] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 134];
+									a_[4] += w2_1 * xv;
+									a_[10] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 135];
+									a_[5] += w2_1 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 143];
+									a_[6] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 144];
+									a_[7] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 145];
+									a_[8] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 146];
+									a_[9] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 147];
+									a_[10] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 148];
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 234];
+									a_[0] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 235];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 236];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 237];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 238];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 239];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 240];
+									a_[5] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 247];
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 248];
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 249];
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 250];
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 251];
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 252];
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 253];
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 351];
+									a_[0] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 352];
+									a_[1] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 353];
+									a_[2] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 354];
+									a_[3] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 355];
+									a_[4] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 356];
+									a_[5] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 364];
+									a_[6] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 365];
+									a_[7] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 366];
+									a_[8] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 367];
+									a_[9] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 368];
+									a_[10] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 369];
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[0] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[1] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[2] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[3] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[4] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[5] + p->bd4[o_];
+									d4[o_ * 144 + ib * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[6] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[7] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[8] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[9] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[10] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[11] + p->bd4[o_];
+									d4[o_ * 144 + (ib + 1) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
+								}
 							}
 						}
-						for (int ib = 0; ib < 6; ib += 2) {
-							for (int jb = 0; jb < 12; jb += 6) {
+					}
+				}
+				{
+					for (int r = 0; r < 8; r++) {
+						const int hi = r + 16;
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						}
+					}
+					for (int r = 8; r < 9; r++) {
+						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
+						for (int wi = 0; wi < 24; wi++) {
+							d[(wi) % 2 * 117 + (wi) / 2] = 0.0f;
+						}
+					}
+					for (int ib = 0; ib < 4; ib += 2) {
+						for (int jb = 0; jb < 12; jb += 6) {
+							{
+								vww_mobilenet_real a_[12];
+								a_[0] = 0.0f;
+								a_[1] = 0.0f;
+								a_[2] = 0.0f;
+								a_[3] = 0.0f;
+								a_[4] = 0.0f;
+								a_[5] = 0.0f;
+								a_[6] = 0.0f;
+								a_[7] = 0.0f;
+								a_[8] = 0.0f;
+								a_[9] = 0.0f;
+								a_[10] = 0.0f;
+								a_[11] = 0.0f;
+								const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
+								const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
+								const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
+								const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
+								const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
+								const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
+								const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
+								const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
+								const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
 								{
-									vww_mobilenet_real a_[12];
-									a_[0] = 0.0f;
-									a_[1] = 0.0f;
-									a_[2] = 0.0f;
-									a_[3] = 0.0f;
-									a_[4] = 0.0f;
-									a_[5] = 0.0f;
-									a_[6] = 0.0f;
-									a_[7] = 0.0f;
-									a_[8] = 0.0f;
-									a_[9] = 0.0f;
-									a_[10] = 0.0f;
-									a_[11] = 0.0f;
-									const vww_mobilenet_real w0_0 = p->Wd4[o_ * 9];
-									const vww_mobilenet_real w0_1 = p->Wd4[o_ * 9 + 1];
-									const vww_mobilenet_real w0_2 = p->Wd4[o_ * 9 + 2];
-									const vww_mobilenet_real w1_0 = p->Wd4[o_ * 9 + 3];
-									const vww_mobilenet_real w1_1 = p->Wd4[o_ * 9 + 4];
-									const vww_mobilenet_real w1_2 = p->Wd4[o_ * 9 + 5];
-									const vww_mobilenet_real w2_0 = p->Wd4[o_ * 9 + 6];
-									const vww_mobilenet_real w2_1 = p->Wd4[o_ * 9 + 7];
-									const vww_mobilenet_real w2_2 = p->Wd4[o_ * 9 + 8];
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb];
-										a_[0] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
-										a_[0] += w0_2 * xv;
-										a_[1] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
-										a_[1] += w0_2 * xv;
-										a_[2] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
-										a_[2] += w0_2 * xv;
-										a_[3] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
-										a_[3] += w0_2 * xv;
-										a_[4] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
-										a_[4] += w0_2 * xv;
-										a_[5] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
-										a_[5] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
-										a_[0] += w2_0 * xv;
-										a_[6] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
-										a_[0] += w2_2 * xv;
-										a_[1] += w2_0 * xv;
-										a_[6] += w0_2 * xv;
-										a_[7] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
-										a_[1] += w2_2 * xv;
-										a_[2] += w2_0 * xv;
-										a_[7] += w0_2 * xv;
-										a_[8] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
-										a_[2] += w2_2 * xv;
-										a_[3] += w2_0 * xv;
-										a_[8] += w0_2 * xv;
-										a_[9] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
-										a_[3] += w2_2 * xv;
-										a_[4] += w2_0 * xv;
-										a_[9] += w0_2 * xv;
-										a_[10] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
-										a_[4] += w2_2 * xv;
-										a_[5] += w2_0 * xv;
-										a_[10] += w0_2 * xv;
-										a_[11] += w0_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
-										a_[5] += w2_2 * xv;
-										a_[11] += w0_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
-										a_[6] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
-										a_[6] += w2_2 * xv;
-										a_[7] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
-										a_[7] += w2_2 * xv;
-										a_[8] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
-										a_[8] += w2_2 * xv;
-										a_[9] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
-										a_[9] += w2_2 * xv;
-										a_[10] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
-										a_[10] += w2_2 * xv;
-										a_[11] += w2_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
-										a_[11] += w2_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 91];
-										a_[0] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 92];
-										a_[1] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 93];
-										a_[2] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 94];
-										a_[3] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 95];
-										a_[4] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 96];
-										a_[5] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 104];
-										a_[0] += w2_1 * xv;
-										a_[6] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 105];
-										a_[1] += w2_1 * xv;
-										a_[7] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 106];
-										a_[2] += w2_1 * xv;
-										a_[8] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 107];
-										a_[3] += w2_1 * xv;
-										a_[9] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 108];
-										a_[4] += w2_1 * xv;
-										a_[10] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 109];
-										a_[5] += w2_1 * xv;
-										a_[11] += w0_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
-										a_[6] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
-										a_[7] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
-										a_[8] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
-										a_[9] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
-										a_[10] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
-										a_[11] += w2_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 182];
-										a_[0] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 183];
-										a_[0] += w1_2 * xv;
-										a_[1] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 184];
-										a_[1] += w1_2 * xv;
-										a_[2] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 185];
-										a_[2] += w1_2 * xv;
-										a_[3] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 186];
-										a_[3] += w1_2 * xv;
-										a_[4] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 187];
-										a_[4] += w1_2 * xv;
-										a_[5] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 188];
-										a_[5] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 195];
-										a_[6] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 196];
-										a_[6] += w1_2 * xv;
-										a_[7] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 197];
-										a_[7] += w1_2 * xv;
-										a_[8] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 198];
-										a_[8] += w1_2 * xv;
-										a_[9] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 199];
-										a_[9] += w1_2 * xv;
-										a_[10] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 200];
-										a_[10] += w1_2 * xv;
-										a_[11] += w1_0 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 201];
-										a_[11] += w1_2 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 273];
-										a_[0] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 274];
-										a_[1] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 275];
-										a_[2] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 276];
-										a_[3] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 277];
-										a_[4] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 278];
-										a_[5] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 286];
-										a_[6] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 287];
-										a_[7] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 288];
-										a_[8] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 289];
-										a_[9] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 290];
-										a_[10] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real xv = xr[ib * 13 + jb + 291];
-										a_[11] += w1_1 * xv;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[0] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + jb] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[1] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[2] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[3] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[4] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[5] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[6] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + jb] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[7] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[8] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[9] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[10] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
-									}
-									{
-										const vww_mobilenet_real t81 = a_[11] + p->bd4[o_];
-										d4[o_ * 144 + (i0 + ib + 1) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
-									}
+									const vww_mobilenet_real xv = xr[ib * 13 + jb];
+									a_[0] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 1];
+									a_[0] += w0_2 * xv;
+									a_[1] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 2];
+									a_[1] += w0_2 * xv;
+									a_[2] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 3];
+									a_[2] += w0_2 * xv;
+									a_[3] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 4];
+									a_[3] += w0_2 * xv;
+									a_[4] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 5];
+									a_[4] += w0_2 * xv;
+									a_[5] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 6];
+									a_[5] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 13];
+									a_[0] += w2_0 * xv;
+									a_[6] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 14];
+									a_[0] += w2_2 * xv;
+									a_[1] += w2_0 * xv;
+									a_[6] += w0_2 * xv;
+									a_[7] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 15];
+									a_[1] += w2_2 * xv;
+									a_[2] += w2_0 * xv;
+									a_[7] += w0_2 * xv;
+									a_[8] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 16];
+									a_[2] += w2_2 * xv;
+									a_[3] += w2_0 * xv;
+									a_[8] += w0_2 * xv;
+									a_[9] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 17];
+									a_[3] += w2_2 * xv;
+									a_[4] += w2_0 * xv;
+									a_[9] += w0_2 * xv;
+									a_[10] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 18];
+									a_[4] += w2_2 * xv;
+									a_[5] += w2_0 * xv;
+									a_[10] += w0_2 * xv;
+									a_[11] += w0_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 19];
+									a_[5] += w2_2 * xv;
+									a_[11] += w0_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 26];
+									a_[6] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 27];
+									a_[6] += w2_2 * xv;
+									a_[7] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 28];
+									a_[7] += w2_2 * xv;
+									a_[8] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 29];
+									a_[8] += w2_2 * xv;
+									a_[9] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 30];
+									a_[9] += w2_2 * xv;
+									a_[10] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 31];
+									a_[10] += w2_2 * xv;
+									a_[11] += w2_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 32];
+									a_[11] += w2_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 117];
+									a_[0] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 118];
+									a_[1] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 119];
+									a_[2] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 120];
+									a_[3] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 121];
+									a_[4] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 122];
+									a_[5] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 130];
+									a_[0] += w2_1 * xv;
+									a_[6] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 131];
+									a_[1] += w2_1 * xv;
+									a_[7] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 132];
+									a_[2] += w2_1 * xv;
+									a_[8] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 133];
+									a_[3] += w2_1 * xv;
+									a_[9] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 134];
+									a_[4] += w2_1 * xv;
+									a_[10] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 135];
+									a_[5] += w2_1 * xv;
+									a_[11] += w0_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 143];
+									a_[6] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 144];
+									a_[7] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 145];
+									a_[8] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 146];
+									a_[9] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 147];
+									a_[10] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 148];
+									a_[11] += w2_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 234];
+									a_[0] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 235];
+									a_[0] += w1_2 * xv;
+									a_[1] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 236];
+									a_[1] += w1_2 * xv;
+									a_[2] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 237];
+									a_[2] += w1_2 * xv;
+									a_[3] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 238];
+									a_[3] += w1_2 * xv;
+									a_[4] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 239];
+									a_[4] += w1_2 * xv;
+									a_[5] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 240];
+									a_[5] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 247];
+									a_[6] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 248];
+									a_[6] += w1_2 * xv;
+									a_[7] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 249];
+									a_[7] += w1_2 * xv;
+									a_[8] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 250];
+									a_[8] += w1_2 * xv;
+									a_[9] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 251];
+									a_[9] += w1_2 * xv;
+									a_[10] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 252];
+									a_[10] += w1_2 * xv;
+									a_[11] += w1_0 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 253];
+									a_[11] += w1_2 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 351];
+									a_[0] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 352];
+									a_[1] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 353];
+									a_[2] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 354];
+									a_[3] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 355];
+									a_[4] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 356];
+									a_[5] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 364];
+									a_[6] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 365];
+									a_[7] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 366];
+									a_[8] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 367];
+									a_[9] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 368];
+									a_[10] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real xv = xr[ib * 13 + jb + 369];
+									a_[11] += w1_1 * xv;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[0] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[1] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[2] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[3] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[4] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[5] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[6] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + jb] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[7] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 1)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[8] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 2)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[9] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 3)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[10] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 4)] = t81 < 0 ? 0.0f : t81;
+								}
+								{
+									const vww_mobilenet_real t81 = a_[11] + p->bd4[o_];
+									d4[o_ * 144 + (8 + ib + 1) * 12 + (jb + 5)] = t81 < 0 ? 0.0f : t81;
 								}
 							}
 						}
