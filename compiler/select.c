@@ -83,6 +83,11 @@ static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t e
                          bool pack)
 {
 	int64_t V = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	/* summed over the batch (a pointwise convolution's dW): the lane form,
+	 * its steps over k once per sample (dscnn's four dW at 55% of a
+	 * training step in the simple form's scalar dots) */
+	if (fuse && mm->nb > 1 && mm->acc && !mm->ta && mm->tb && mm->k >= V)
+		return FORM_LANE;
 	if (!fuse || mm->nb > 1 || (mm->ta && mm->tb))
 		return FORM_SIMPLE;
 	if (mm->pack > 0)

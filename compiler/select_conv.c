@@ -38,10 +38,11 @@
  * take any stride or offset), so every layer has the tile form there.
  *
  * Chosen when the kernel is fused (not --no-fuse), has one group (the
- * depthwise and grouped ones keep the row form) and the buffer fits twice
- * the shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows; a shape
- * where it does not keeps the row form, FORM_SIMPLE in its record).
- * Tiles (accumulators: half the registers):
+ * depthwise ones, one input channel per group, take depthwise_tiles'
+ * form below; grouped ones with several keep the row form) and the buffer
+ * fits twice the shape's stack (8 KiB on x86, 2 KiB on the Cortex-M rows;
+ * a shape where it does not keeps the row form, FORM_SIMPLE in its
+ * record).  Tiles (accumulators: half the registers):
  *   vectors (V > 1)  MR = 8 channels by NR = 2 vectors on 32 registers
  *                    (AVX-512), 4 by 2 on 16 (AVX2); NR no more than the
  *                    row's vectors;
@@ -165,6 +166,105 @@ static bool strided_dx_tiles(const Graph *g, Node *n, const Target **v, int nv)
 	return any;
 }
 
+/* The depthwise tile form (groups == C_in: one input channel per group;
+ * emit/dwconv.lua prints it).  Channels are independent, so a tile is
+ * one channel's outputs: the channel's input is copied, a band of MB
+ * output rows at a time, into a zero-padded stack buffer split by stride
+ * phase (sh x sw planes of rows Wq wide: Wq = W + max(pl, pr) with
+ * stride 1, the padding between two rows shared; else ceil((W + pl + pr)
+ * / sw)), so that output (i, j) of the band is flat position f = i Wq + j
+ * and tap (u, v) reads plane (u dh % sh, v dw % sw) at f + (u dh / sh) Wq
+ * + v dw / sw: unit stride, no clipping.
+ *   vectors (V > 1)  NR vectors of V flat positions (the Wq - Wo columns
+ *                    between rows are computed and dropped: dscnn's 25x5
+ *                    maps waste 1/6 instead of 11/16 of a vector along a
+ *                    5-wide row), one weight broadcast per tap, half the
+ *                    registers in accumulators; the sums go to a flat
+ *                    stack row, the epilogue reads them back;
+ *   scalar FPU       MR rows by NR columns of (i, j), no dropped columns,
+ *                    the kh kw weights in registers beside the 16 or
+ *                    fewer accumulators: each input value is loaded once
+ *                    per tile for every tap that reads it.
+ * The weight gradient sums dy (copied to a flat row with zeros between
+ * rows) times the buffer over the flat positions: kh kw accumulators of V
+ * lanes.  The input gradient of a stride-1 depthwise convolution is the
+ * forward form on dy with the flipped kernel.  MB: the most rows whose
+ * buffers fit twice the shape's stack (vww_mobilenet's 48 x 48 maps on
+ * the Cortex-M rows: bands of 8 rows); none: the row form. */
+static int64_t dw_bytes(int64_t rb, const Window *w, int64_t wd, int64_t wo, int64_t span,
+                        int64_t es, bool flat)
+{
+	int64_t wq = w->sw == 1 ? wd + (w->pl > w->pr ? w->pl : w->pr)
+	                        : (wd + w->pl + w->pr + w->sw - 1) / w->sw;
+	int64_t rows = (rb - 1) * w->sh + (w->kh - 1) * w->dh + 1;
+	int64_t hq = (rows + w->sh - 1) / w->sh;
+	int64_t f = (rb - 1) * wq + wo, fpad = (f + span - 1) / span * span;
+	int64_t maxoff = (w->kh - 1) * w->dh / w->sh * wq + (w->kw - 1) * w->dw / w->sw;
+	int64_t ps = hq * wq > fpad + maxoff ? hq * wq : fpad + maxoff;
+	return es * (w->sh * w->sw * ps + (flat ? fpad : 0));  /* flat: yf or dyf */
+}
+
+static void depthwise_tiles(const Graph *g, Node *n, const Target **v, int nv)
+{
+	Window w = n->win;
+	const Node *x = &g->node[n->in[n->op == OP_CONV2D_DW ? 1 : 0]];
+	const Node *y = n->op == OP_CONV2D_DW ? &g->node[n->in[0]] : n;
+	if (n->op == OP_CONV2D_DX) {  /* the forward form on dy: stride 1 */
+		if (w.sh != 1 || w.sw != 1 || x->shape.dim[0] != y->shape.dim[0])
+			return;
+		Window f = w;
+		f.pt = (w.kh - 1) * w.dh - w.pt;
+		f.pl = (w.kw - 1) * w.dw - w.pl;
+		f.pb = (int)(y->shape.dim[1] - x->shape.dim[1]) + (w.kh - 1) * w.dh - f.pt;
+		f.pr = (int)(y->shape.dim[2] - x->shape.dim[2]) + (w.kw - 1) * w.dw - f.pl;
+		if (f.pt < 0 || f.pl < 0 || f.pb < 0 || f.pr < 0)
+			return;
+		w = f;
+	}
+	int64_t es = dt_bytes(n->dtype), taps = (int64_t)w.kh * w.kw;
+	int64_t wd = x->shape.dim[2], ho = y->shape.dim[1], wo = y->shape.dim[2];
+	bool any = false;
+	for (int k = 0; k < nv; k++) {
+		struct Tile *tl = &n->mm.tile[k];
+		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		*tl = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = 1, .nr = 1,
+		                    .kernels = v[k]->kernels};
+		if (V == 1 && n->op != OP_CONV2D_DW) {  /* MR x NR of (i, j) beside the taps */
+			int64_t acc = 28 - taps < 16 ? 28 - taps : 16;
+			acc = acc < 4 ? 4 : acc;
+			tl->nr = wo <= 6 ? wo : 4;
+			for (int64_t d = 6; wo > 6 && d >= 3; d--)
+				if (wo % d == 0 && d <= acc) {
+					tl->nr = d;
+					break;
+				}
+			tl->mr = acc / tl->nr < 1 ? 1 : acc / tl->nr;
+			if (tl->mr > ho)
+				tl->mr = ho;
+		}
+		bool flat = V > 1 || n->op == OP_CONV2D_DW;
+		int64_t rb = ho;
+		while (rb > 1 && dw_bytes(rb, &w, wd, wo, V, es, flat) > 2 * v[k]->stack_bytes)
+			rb--;
+		if (rb < ho && rb > tl->mr)
+			rb -= rb % tl->mr;
+		if (dw_bytes(rb, &w, wd, wo, V, es, flat) > 2 * v[k]->stack_bytes) {
+			*tl = (struct Tile){.form = FORM_SIMPLE, .kernels = v[k]->kernels};
+			continue;
+		}
+		if (V > 1 && n->op != OP_CONV2D_DW) {  /* NR vectors of the band's flat run */
+			int64_t wq = w.sw == 1 ? wd + (w.pl > w.pr ? w.pl : w.pr)
+			                       : (wd + w.pl + w.pr + w.sw - 1) / w.sw;
+			int64_t nvec = ((rb - 1) * wq + wo + V - 1) / V, most = v[k]->vec_regs / 2;
+			int64_t nt = (nvec + most - 1) / most;
+			tl->nr = (nvec + nt - 1) / nt;
+		}
+		tl->mb = rb;
+		any = true;
+	}
+	n->mm.n_tile = any ? nv : 0;
+}
+
 void select_conv(Graph *g, bool fuse)
 {
 	const Target *v[MAX_VARIANTS];
@@ -175,8 +275,16 @@ void select_conv(Graph *g, bool fuse)
 		if (n->op != OP_CONV2D && n->op != OP_CONV2D_DX && n->op != OP_CONV2D_DW)
 			continue;
 		n->mm.n_tile = 0;
-		if (!fuse || w->groups != 1)
+		if (!fuse)
 			continue;
+		if (w->groups != 1) {
+			/* one input channel per group: the depthwise tile form */
+			const Node *x = &g->node[n->in[n->op == OP_CONV2D_DW ? 1 : 0]];
+			const Node *cx = n->op == OP_CONV2D_DX ? n : x;
+			if (cx->shape.dim[0] == w->groups)
+				depthwise_tiles(g, n, v, nv);
+			continue;
+		}
 		if (n->op == OP_CONV2D_DW) {
 			weight_tiles(g, n, v, nv);
 			continue;

@@ -729,45 +729,1307 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#26 = conv2d#25 + bd1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:36)   [fused]
 	 * d1 = relu(add#26)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:36)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t26 = acc[j] + p->bd1[o_];
-					d1[o_ * 125 + i * 5 + j] = t26 < 0 ? 0.0f : t26;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t26 = yf[il * 6 + j] + p->bd1[o_];
+							d1[o_ * 125 + il * 5 + j] = t26 < 0 ? 0.0f : t26;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t26 = a_[0] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 0] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[1] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 1] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[2] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 2] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[3] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 3] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[4] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 4] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[5] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 0] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[6] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 1] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[7] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 2] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[8] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 3] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[9] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 4] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[10] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 0] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[11] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 1] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[12] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 2] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[13] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 3] = t26 < 0 ? 0.0f : t26;
+							}
+							{
+								const kws_dscnn_real t26 = a_[14] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 4] = t26 < 0 ? 0.0f : t26;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t26 = a_[0] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 0] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const kws_dscnn_real t26 = a_[1] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 1] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const kws_dscnn_real t26 = a_[2] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 2] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const kws_dscnn_real t26 = a_[3] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 3] = t26 < 0 ? 0.0f : t26;
+						}
+						{
+							const kws_dscnn_real t26 = a_[4] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 4] = t26 < 0 ? 0.0f : t26;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t26 = yf[il * 6 + j] + p->bd1[o_];
+							d1[o_ * 125 + il * 5 + j] = t26 < 0 ? 0.0f : t26;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#28 = Wp1 @ d1   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
 	 * add#29 = matmul#28 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
@@ -1271,45 +2533,1307 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#32 = conv2d#31 + bd2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:38)   [fused]
 	 * d2 = relu(add#32)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:38)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t32 = acc[j] + p->bd2[o_];
-					d2[o_ * 125 + i * 5 + j] = t32 < 0 ? 0.0f : t32;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t32 = yf[il * 6 + j] + p->bd2[o_];
+							d2[o_ * 125 + il * 5 + j] = t32 < 0 ? 0.0f : t32;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t32 = a_[0] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 0] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[1] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 1] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[2] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 2] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[3] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 3] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[4] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 4] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[5] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 0] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[6] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 1] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[7] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 2] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[8] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 3] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[9] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 4] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[10] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 0] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[11] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 1] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[12] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 2] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[13] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 3] = t32 < 0 ? 0.0f : t32;
+							}
+							{
+								const kws_dscnn_real t32 = a_[14] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 4] = t32 < 0 ? 0.0f : t32;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t32 = a_[0] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 0] = t32 < 0 ? 0.0f : t32;
+						}
+						{
+							const kws_dscnn_real t32 = a_[1] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 1] = t32 < 0 ? 0.0f : t32;
+						}
+						{
+							const kws_dscnn_real t32 = a_[2] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 2] = t32 < 0 ? 0.0f : t32;
+						}
+						{
+							const kws_dscnn_real t32 = a_[3] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 3] = t32 < 0 ? 0.0f : t32;
+						}
+						{
+							const kws_dscnn_real t32 = a_[4] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 4] = t32 < 0 ? 0.0f : t32;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t32 = yf[il * 6 + j] + p->bd2[o_];
+							d2[o_ * 125 + il * 5 + j] = t32 < 0 ? 0.0f : t32;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#34 = Wp2 @ d2   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
 	 * add#35 = matmul#34 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
@@ -1813,45 +4337,1307 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#38 = conv2d#37 + bd3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:40)   [fused]
 	 * d3 = relu(add#38)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:40)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t38 = acc[j] + p->bd3[o_];
-					d3[o_ * 125 + i * 5 + j] = t38 < 0 ? 0.0f : t38;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t38 = yf[il * 6 + j] + p->bd3[o_];
+							d3[o_ * 125 + il * 5 + j] = t38 < 0 ? 0.0f : t38;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t38 = a_[0] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 0] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[1] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 1] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[2] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 2] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[3] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 3] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[4] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 4] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[5] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 0] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[6] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 1] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[7] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 2] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[8] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 3] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[9] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 4] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[10] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 0] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[11] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 1] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[12] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 2] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[13] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 3] = t38 < 0 ? 0.0f : t38;
+							}
+							{
+								const kws_dscnn_real t38 = a_[14] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 4] = t38 < 0 ? 0.0f : t38;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t38 = a_[0] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 0] = t38 < 0 ? 0.0f : t38;
+						}
+						{
+							const kws_dscnn_real t38 = a_[1] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 1] = t38 < 0 ? 0.0f : t38;
+						}
+						{
+							const kws_dscnn_real t38 = a_[2] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 2] = t38 < 0 ? 0.0f : t38;
+						}
+						{
+							const kws_dscnn_real t38 = a_[3] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 3] = t38 < 0 ? 0.0f : t38;
+						}
+						{
+							const kws_dscnn_real t38 = a_[4] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 4] = t38 < 0 ? 0.0f : t38;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t38 = yf[il * 6 + j] + p->bd3[o_];
+							d3[o_ * 125 + il * 5 + j] = t38 < 0 ? 0.0f : t38;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#40 = Wp3 @ d3   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
 	 * add#41 = matmul#40 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
@@ -2355,45 +6141,1307 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 	 * add#44 = conv2d#43 + bd4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:42)   [fused]
 	 * d4 = relu(add#44)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:42)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t44 = acc[j] + p->bd4[o_];
-					d4[o_ * 125 + i * 5 + j] = t44 < 0 ? 0.0f : t44;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t44 = yf[il * 6 + j] + p->bd4[o_];
+							d4[o_ * 125 + il * 5 + j] = t44 < 0 ? 0.0f : t44;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t44 = a_[0] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 0] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[1] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 1] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[2] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 2] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[3] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 3] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[4] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 4] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[5] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 0] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[6] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 1] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[7] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 2] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[8] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 3] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[9] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 4] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[10] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 0] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[11] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 1] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[12] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 2] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[13] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 3] = t44 < 0 ? 0.0f : t44;
+							}
+							{
+								const kws_dscnn_real t44 = a_[14] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 4] = t44 < 0 ? 0.0f : t44;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t44 = a_[0] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 0] = t44 < 0 ? 0.0f : t44;
+						}
+						{
+							const kws_dscnn_real t44 = a_[1] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 1] = t44 < 0 ? 0.0f : t44;
+						}
+						{
+							const kws_dscnn_real t44 = a_[2] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 2] = t44 < 0 ? 0.0f : t44;
+						}
+						{
+							const kws_dscnn_real t44 = a_[3] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 3] = t44 < 0 ? 0.0f : t44;
+						}
+						{
+							const kws_dscnn_real t44 = a_[4] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 4] = t44 < 0 ? 0.0f : t44;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t44 = yf[il * 6 + j] + p->bd4[o_];
+							d4[o_ * 125 + il * 5 + j] = t44 < 0 ? 0.0f : t44;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#46 = Wp4 @ d4   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
 	 * add#47 = matmul#46 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
@@ -3629,45 +8677,1307 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#27 = conv2d#26 + bd1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:36)   [fused]
 	 * d1 = relu(add#27)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:36)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t27 = acc[j] + p->bd1[o_];
-					d1[o_ * 125 + i * 5 + j] = t27 < 0 ? 0.0f : t27;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t27 = yf[il * 6 + j] + p->bd1[o_];
+							d1[o_ * 125 + il * 5 + j] = t27 < 0 ? 0.0f : t27;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t27 = a_[0] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 0] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[1] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 1] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[2] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 2] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[3] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 3] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[4] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 4] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[5] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 0] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[6] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 1] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[7] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 2] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[8] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 3] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[9] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 4] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[10] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 0] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[11] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 1] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[12] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 2] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[13] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 3] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[14] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 4] = t27 < 0 ? 0.0f : t27;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t27 = a_[0] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 0] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[1] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 1] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[2] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 2] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[3] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 3] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[4] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 4] = t27 < 0 ? 0.0f : t27;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t27 = yf[il * 6 + j] + p->bd1[o_];
+							d1[o_ * 125 + il * 5 + j] = t27 < 0 ? 0.0f : t27;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#29 = Wp1 @ d1   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
 	 * add#30 = matmul#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
@@ -4171,45 +10481,1307 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#33 = conv2d#32 + bd2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:38)   [fused]
 	 * d2 = relu(add#33)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:38)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t33 = acc[j] + p->bd2[o_];
-					d2[o_ * 125 + i * 5 + j] = t33 < 0 ? 0.0f : t33;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t33 = yf[il * 6 + j] + p->bd2[o_];
+							d2[o_ * 125 + il * 5 + j] = t33 < 0 ? 0.0f : t33;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t33 = a_[0] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 0] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[1] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 1] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[2] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 2] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[3] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 3] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[4] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 4] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[5] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 0] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[6] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 1] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[7] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 2] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[8] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 3] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[9] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 4] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[10] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 0] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[11] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 1] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[12] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 2] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[13] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 3] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[14] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 4] = t33 < 0 ? 0.0f : t33;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t33 = a_[0] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 0] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[1] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 1] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[2] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 2] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[3] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 3] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[4] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 4] = t33 < 0 ? 0.0f : t33;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t33 = yf[il * 6 + j] + p->bd2[o_];
+							d2[o_ * 125 + il * 5 + j] = t33 < 0 ? 0.0f : t33;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#35 = Wp2 @ d2   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
 	 * add#36 = matmul#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
@@ -4713,45 +12285,1307 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#39 = conv2d#38 + bd3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:40)   [fused]
 	 * d3 = relu(add#39)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:40)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t39 = acc[j] + p->bd3[o_];
-					d3[o_ * 125 + i * 5 + j] = t39 < 0 ? 0.0f : t39;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t39 = yf[il * 6 + j] + p->bd3[o_];
+							d3[o_ * 125 + il * 5 + j] = t39 < 0 ? 0.0f : t39;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t39 = a_[0] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 0] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[1] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 1] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[2] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 2] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[3] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 3] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[4] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 4] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[5] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 0] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[6] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 1] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[7] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 2] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[8] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 3] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[9] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 4] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[10] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 0] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[11] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 1] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[12] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 2] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[13] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 3] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[14] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 4] = t39 < 0 ? 0.0f : t39;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t39 = a_[0] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 0] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[1] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 1] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[2] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 2] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[3] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 3] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[4] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 4] = t39 < 0 ? 0.0f : t39;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t39 = yf[il * 6 + j] + p->bd3[o_];
+							d3[o_ * 125 + il * 5 + j] = t39 < 0 ? 0.0f : t39;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#41 = Wp3 @ d3   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
 	 * add#42 = matmul#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
@@ -5255,45 +14089,1307 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 	 * add#45 = conv2d#44 + bd4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:42)   [fused]
 	 * d4 = relu(add#45)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:42)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t45 = acc[j] + p->bd4[o_];
-					d4[o_ * 125 + i * 5 + j] = t45 < 0 ? 0.0f : t45;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t45 = yf[il * 6 + j] + p->bd4[o_];
+							d4[o_ * 125 + il * 5 + j] = t45 < 0 ? 0.0f : t45;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t45 = a_[0] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 0] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[1] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 1] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[2] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 2] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[3] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 3] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[4] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 4] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[5] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 0] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[6] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 1] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[7] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 2] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[8] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 3] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[9] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 4] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[10] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 0] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[11] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 1] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[12] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 2] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[13] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 3] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[14] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 4] = t45 < 0 ? 0.0f : t45;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t45 = a_[0] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 0] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[1] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 1] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[2] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 2] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[3] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 3] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[4] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 4] = t45 < 0 ? 0.0f : t45;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t45 = yf[il * 6 + j] + p->bd4[o_];
+							d4[o_ * 125 + il * 5 + j] = t45 < 0 ? 0.0f : t45;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#47 = Wp4 @ d4   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
 	 * add#48 = matmul#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]
@@ -7006,45 +17102,1307 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#27 = conv2d#26 + bd1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:36)   [fused]
 	 * d1 = relu(add#27)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:36)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd1[o_ * 9 + u * 3] * h0[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd1[o_ * 9 + u * 3 + 1] * h0[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd1[o_ * 9 + u * 3 + 2] * h0[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t27 = acc[j] + p->bd1[o_];
-					d1[o_ * 125 + i * 5 + j] = t27 < 0 ? 0.0f : t27;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t27 = yf[il * 6 + j] + p->bd1[o_];
+							d1[o_ * 125 + il * 5 + j] = t27 < 0 ? 0.0f : t27;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t27 = a_[0] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 0] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[1] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 1] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[2] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 2] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[3] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 3] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[4] + p->bd1[o_];
+								d1[o_ * 125 + ib * 5 + 4] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[5] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 0] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[6] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 1] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[7] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 2] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[8] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 3] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[9] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 1) * 5 + 4] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[10] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 0] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[11] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 1] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[12] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 2] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[13] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 3] = t27 < 0 ? 0.0f : t27;
+							}
+							{
+								const kws_dscnn_real t27 = a_[14] + p->bd1[o_];
+								d1[o_ * 125 + (ib + 2) * 5 + 4] = t27 < 0 ? 0.0f : t27;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd1[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd1[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd1[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd1[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd1[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd1[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd1[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd1[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd1[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t27 = a_[0] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 0] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[1] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 1] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[2] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 2] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[3] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 3] = t27 < 0 ? 0.0f : t27;
+						}
+						{
+							const kws_dscnn_real t27 = a_[4] + p->bd1[o_];
+							d1[o_ * 125 + 24 * 5 + 4] = t27 < 0 ? 0.0f : t27;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = h0[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd1[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t27 = yf[il * 6 + j] + p->bd1[o_];
+							d1[o_ * 125 + il * 5 + j] = t27 < 0 ? 0.0f : t27;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#29 = Wp1 @ d1   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:37: p1 = relu(conv2d(d1, Wp1) + bp1))   [fused]
 	 * add#30 = matmul#29 + bp1   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:37)   [fused]
@@ -7548,45 +18906,1307 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#33 = conv2d#32 + bd2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:38)   [fused]
 	 * d2 = relu(add#33)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:38)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd2[o_ * 9 + u * 3] * p1[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd2[o_ * 9 + u * 3 + 1] * p1[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd2[o_ * 9 + u * 3 + 2] * p1[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t33 = acc[j] + p->bd2[o_];
-					d2[o_ * 125 + i * 5 + j] = t33 < 0 ? 0.0f : t33;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t33 = yf[il * 6 + j] + p->bd2[o_];
+							d2[o_ * 125 + il * 5 + j] = t33 < 0 ? 0.0f : t33;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t33 = a_[0] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 0] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[1] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 1] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[2] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 2] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[3] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 3] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[4] + p->bd2[o_];
+								d2[o_ * 125 + ib * 5 + 4] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[5] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 0] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[6] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 1] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[7] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 2] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[8] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 3] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[9] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 1) * 5 + 4] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[10] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 0] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[11] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 1] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[12] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 2] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[13] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 3] = t33 < 0 ? 0.0f : t33;
+							}
+							{
+								const kws_dscnn_real t33 = a_[14] + p->bd2[o_];
+								d2[o_ * 125 + (ib + 2) * 5 + 4] = t33 < 0 ? 0.0f : t33;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd2[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd2[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd2[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd2[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd2[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd2[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd2[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd2[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd2[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t33 = a_[0] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 0] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[1] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 1] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[2] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 2] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[3] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 3] = t33 < 0 ? 0.0f : t33;
+						}
+						{
+							const kws_dscnn_real t33 = a_[4] + p->bd2[o_];
+							d2[o_ * 125 + 24 * 5 + 4] = t33 < 0 ? 0.0f : t33;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p1[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd2[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t33 = yf[il * 6 + j] + p->bd2[o_];
+							d2[o_ * 125 + il * 5 + j] = t33 < 0 ? 0.0f : t33;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#35 = Wp2 @ d2   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:39: p2 = relu(conv2d(d2, Wp2) + bp2))   [fused]
 	 * add#36 = matmul#35 + bp2   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:39)   [fused]
@@ -8090,45 +20710,1307 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#39 = conv2d#38 + bd3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:40)   [fused]
 	 * d3 = relu(add#39)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:40)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd3[o_ * 9 + u * 3] * p2[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd3[o_ * 9 + u * 3 + 1] * p2[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd3[o_ * 9 + u * 3 + 2] * p2[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t39 = acc[j] + p->bd3[o_];
-					d3[o_ * 125 + i * 5 + j] = t39 < 0 ? 0.0f : t39;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t39 = yf[il * 6 + j] + p->bd3[o_];
+							d3[o_ * 125 + il * 5 + j] = t39 < 0 ? 0.0f : t39;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t39 = a_[0] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 0] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[1] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 1] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[2] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 2] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[3] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 3] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[4] + p->bd3[o_];
+								d3[o_ * 125 + ib * 5 + 4] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[5] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 0] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[6] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 1] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[7] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 2] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[8] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 3] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[9] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 1) * 5 + 4] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[10] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 0] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[11] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 1] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[12] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 2] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[13] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 3] = t39 < 0 ? 0.0f : t39;
+							}
+							{
+								const kws_dscnn_real t39 = a_[14] + p->bd3[o_];
+								d3[o_ * 125 + (ib + 2) * 5 + 4] = t39 < 0 ? 0.0f : t39;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd3[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd3[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd3[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd3[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd3[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd3[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd3[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd3[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd3[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t39 = a_[0] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 0] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[1] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 1] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[2] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 2] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[3] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 3] = t39 < 0 ? 0.0f : t39;
+						}
+						{
+							const kws_dscnn_real t39 = a_[4] + p->bd3[o_];
+							d3[o_ * 125 + 24 * 5 + 4] = t39 < 0 ? 0.0f : t39;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p2[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd3[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t39 = yf[il * 6 + j] + p->bd3[o_];
+							d3[o_ * 125 + il * 5 + j] = t39 < 0 ? 0.0f : t39;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#41 = Wp3 @ d3   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:41: p3 = relu(conv2d(d3, Wp3) + bp3))   [fused]
 	 * add#42 = matmul#41 + bp3   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:41)   [fused]
@@ -8632,45 +22514,1307 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 	 * add#45 = conv2d#44 + bd4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:42)   [fused]
 	 * d4 = relu(add#45)   [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:42)
 	 */
+#if GRADC_KERNELS == 3
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 10 vectors of 16 */
 	{
-		for (int o_ = 0; o_ < 64; o_++) {
-			const int c0 = o_;
-			for (int i = 0; i < 25; i++) {
-				kws_dscnn_real acc[5];
-				for (int j = 0; j < 5; j++) {
-					acc[j] = 0.0f;
-				}
+		kws_dscnn_real xr[174];
+		kws_dscnn_real yf[160];
+		for (int e = 0; e < 174; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
 				{
-					for (int u = 0; u < 3; u++) {
-						const int hi = i + u - 1;
-						if (hi < 0 || hi >= 25) continue;
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[(l + 1)] += p->Wd4[o_ * 9 + u * 3] * p3[c0 * 125 + hi * 5 + (l + 1) - 1];
-							}
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + l];
-							}
-						}
-						for (int j = 4; j < 5; j++) {
-							acc[j] += p->Wd4[o_ * 9 + u * 3 + 1] * p3[c0 * 125 + hi * 5 + j];
-						}
-						{
-							GRADC_VECTOR for (int l = 0; l < 4; l++) {
-								acc[l] += p->Wd4[o_ * 9 + u * 3 + 2] * p3[c0 * 125 + hi * 5 + l + 1];
-							}
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
 						}
 					}
-				}
-				for (int j = 0; j < 5; j++) {
-					const kws_dscnn_real t45 = acc[j] + p->bd4[o_];
-					d4[o_ * 125 + i * 5 + j] = t45 < 0 ? 0.0f : t45;
+					{
+						kws_dscnn_real a_[10][16];
+						for (int e = 0; e < 10; e++) {
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[48 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[64 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[80 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[96 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[128 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[144 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[33 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[49 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[65 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[81 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[97 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[113 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[129 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[145 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[34 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[50 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[66 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[82 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[98 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[114 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[130 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[146 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[54 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[70 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[86 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[102 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[118 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[134 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[150 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[39 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[55 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[71 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[87 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[103 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[119 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[135 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[151 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[40 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[56 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[72 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[88 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[104 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[120 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[136 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[152 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[44 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[60 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[76 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[92 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[108 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[124 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[140 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[156 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[45 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[61 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[77 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[93 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[109 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[125 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[141 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[157 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[0][l] += w * xr[14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[1][l] += w * xr[30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[2][l] += w * xr[46 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[3][l] += w * xr[62 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[4][l] += w * xr[78 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[5][l] += w * xr[94 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[6][l] += w * xr[110 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[7][l] += w * xr[126 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[8][l] += w * xr[142 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 16; l++) {
+								a_[9][l] += w * xr[158 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[16 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[32 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[48 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[64 + l] = a_[4][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[80 + l] = a_[5][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[96 + l] = a_[6][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[112 + l] = a_[7][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[128 + l] = a_[8][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 16; l++) {
+							yf[144 + l] = a_[9][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t45 = yf[il * 6 + j] + p->bd4[o_];
+							d4[o_ * 125 + il * 5 + j] = t45 < 0 ? 0.0f : t45;
+						}
+					}
 				}
 			}
 		}
 	}
+#elif GRADC_KERNELS == 1
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 3 x 5 outputs */
+	{
+		kws_dscnn_real xr[163];
+		for (int e = 0; e < 163; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int ib = 0; ib < 24; ib += 3) {
+						{
+							kws_dscnn_real a_[15];
+							a_[0] = 0.0f;
+							a_[1] = 0.0f;
+							a_[2] = 0.0f;
+							a_[3] = 0.0f;
+							a_[4] = 0.0f;
+							a_[5] = 0.0f;
+							a_[6] = 0.0f;
+							a_[7] = 0.0f;
+							a_[8] = 0.0f;
+							a_[9] = 0.0f;
+							a_[10] = 0.0f;
+							a_[11] = 0.0f;
+							a_[12] = 0.0f;
+							a_[13] = 0.0f;
+							a_[14] = 0.0f;
+							const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+							const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+							const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+							const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+							const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+							const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+							const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+							const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+							const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
+							{
+								const kws_dscnn_real xv = xr[ib * 6];
+								a_[0] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 1];
+								a_[0] += w0_1 * xv;
+								a_[1] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 2];
+								a_[0] += w0_2 * xv;
+								a_[1] += w0_1 * xv;
+								a_[2] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 3];
+								a_[1] += w0_2 * xv;
+								a_[2] += w0_1 * xv;
+								a_[3] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 4];
+								a_[2] += w0_2 * xv;
+								a_[3] += w0_1 * xv;
+								a_[4] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 5];
+								a_[3] += w0_2 * xv;
+								a_[4] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 6];
+								a_[0] += w1_0 * xv;
+								a_[4] += w0_2 * xv;
+								a_[5] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 7];
+								a_[0] += w1_1 * xv;
+								a_[1] += w1_0 * xv;
+								a_[5] += w0_1 * xv;
+								a_[6] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 8];
+								a_[0] += w1_2 * xv;
+								a_[1] += w1_1 * xv;
+								a_[2] += w1_0 * xv;
+								a_[5] += w0_2 * xv;
+								a_[6] += w0_1 * xv;
+								a_[7] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 9];
+								a_[1] += w1_2 * xv;
+								a_[2] += w1_1 * xv;
+								a_[3] += w1_0 * xv;
+								a_[6] += w0_2 * xv;
+								a_[7] += w0_1 * xv;
+								a_[8] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 10];
+								a_[2] += w1_2 * xv;
+								a_[3] += w1_1 * xv;
+								a_[4] += w1_0 * xv;
+								a_[7] += w0_2 * xv;
+								a_[8] += w0_1 * xv;
+								a_[9] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 11];
+								a_[3] += w1_2 * xv;
+								a_[4] += w1_1 * xv;
+								a_[8] += w0_2 * xv;
+								a_[9] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 12];
+								a_[0] += w2_0 * xv;
+								a_[4] += w1_2 * xv;
+								a_[5] += w1_0 * xv;
+								a_[9] += w0_2 * xv;
+								a_[10] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 13];
+								a_[0] += w2_1 * xv;
+								a_[1] += w2_0 * xv;
+								a_[5] += w1_1 * xv;
+								a_[6] += w1_0 * xv;
+								a_[10] += w0_1 * xv;
+								a_[11] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 14];
+								a_[0] += w2_2 * xv;
+								a_[1] += w2_1 * xv;
+								a_[2] += w2_0 * xv;
+								a_[5] += w1_2 * xv;
+								a_[6] += w1_1 * xv;
+								a_[7] += w1_0 * xv;
+								a_[10] += w0_2 * xv;
+								a_[11] += w0_1 * xv;
+								a_[12] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 15];
+								a_[1] += w2_2 * xv;
+								a_[2] += w2_1 * xv;
+								a_[3] += w2_0 * xv;
+								a_[6] += w1_2 * xv;
+								a_[7] += w1_1 * xv;
+								a_[8] += w1_0 * xv;
+								a_[11] += w0_2 * xv;
+								a_[12] += w0_1 * xv;
+								a_[13] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 16];
+								a_[2] += w2_2 * xv;
+								a_[3] += w2_1 * xv;
+								a_[4] += w2_0 * xv;
+								a_[7] += w1_2 * xv;
+								a_[8] += w1_1 * xv;
+								a_[9] += w1_0 * xv;
+								a_[12] += w0_2 * xv;
+								a_[13] += w0_1 * xv;
+								a_[14] += w0_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 17];
+								a_[3] += w2_2 * xv;
+								a_[4] += w2_1 * xv;
+								a_[8] += w1_2 * xv;
+								a_[9] += w1_1 * xv;
+								a_[13] += w0_2 * xv;
+								a_[14] += w0_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 18];
+								a_[4] += w2_2 * xv;
+								a_[5] += w2_0 * xv;
+								a_[9] += w1_2 * xv;
+								a_[10] += w1_0 * xv;
+								a_[14] += w0_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 19];
+								a_[5] += w2_1 * xv;
+								a_[6] += w2_0 * xv;
+								a_[10] += w1_1 * xv;
+								a_[11] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 20];
+								a_[5] += w2_2 * xv;
+								a_[6] += w2_1 * xv;
+								a_[7] += w2_0 * xv;
+								a_[10] += w1_2 * xv;
+								a_[11] += w1_1 * xv;
+								a_[12] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 21];
+								a_[6] += w2_2 * xv;
+								a_[7] += w2_1 * xv;
+								a_[8] += w2_0 * xv;
+								a_[11] += w1_2 * xv;
+								a_[12] += w1_1 * xv;
+								a_[13] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 22];
+								a_[7] += w2_2 * xv;
+								a_[8] += w2_1 * xv;
+								a_[9] += w2_0 * xv;
+								a_[12] += w1_2 * xv;
+								a_[13] += w1_1 * xv;
+								a_[14] += w1_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 23];
+								a_[8] += w2_2 * xv;
+								a_[9] += w2_1 * xv;
+								a_[13] += w1_2 * xv;
+								a_[14] += w1_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 24];
+								a_[9] += w2_2 * xv;
+								a_[10] += w2_0 * xv;
+								a_[14] += w1_2 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 25];
+								a_[10] += w2_1 * xv;
+								a_[11] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 26];
+								a_[10] += w2_2 * xv;
+								a_[11] += w2_1 * xv;
+								a_[12] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 27];
+								a_[11] += w2_2 * xv;
+								a_[12] += w2_1 * xv;
+								a_[13] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 28];
+								a_[12] += w2_2 * xv;
+								a_[13] += w2_1 * xv;
+								a_[14] += w2_0 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 29];
+								a_[13] += w2_2 * xv;
+								a_[14] += w2_1 * xv;
+							}
+							{
+								const kws_dscnn_real xv = xr[ib * 6 + 30];
+								a_[14] += w2_2 * xv;
+							}
+							{
+								const kws_dscnn_real t45 = a_[0] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 0] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[1] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 1] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[2] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 2] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[3] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 3] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[4] + p->bd4[o_];
+								d4[o_ * 125 + ib * 5 + 4] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[5] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 0] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[6] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 1] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[7] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 2] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[8] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 3] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[9] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 1) * 5 + 4] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[10] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 0] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[11] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 1] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[12] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 2] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[13] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 3] = t45 < 0 ? 0.0f : t45;
+							}
+							{
+								const kws_dscnn_real t45 = a_[14] + p->bd4[o_];
+								d4[o_ * 125 + (ib + 2) * 5 + 4] = t45 < 0 ? 0.0f : t45;
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5];
+						a_[0] = 0.0f;
+						a_[1] = 0.0f;
+						a_[2] = 0.0f;
+						a_[3] = 0.0f;
+						a_[4] = 0.0f;
+						const kws_dscnn_real w0_0 = p->Wd4[o_ * 9];
+						const kws_dscnn_real w0_1 = p->Wd4[o_ * 9 + 1];
+						const kws_dscnn_real w0_2 = p->Wd4[o_ * 9 + 2];
+						const kws_dscnn_real w1_0 = p->Wd4[o_ * 9 + 3];
+						const kws_dscnn_real w1_1 = p->Wd4[o_ * 9 + 4];
+						const kws_dscnn_real w1_2 = p->Wd4[o_ * 9 + 5];
+						const kws_dscnn_real w2_0 = p->Wd4[o_ * 9 + 6];
+						const kws_dscnn_real w2_1 = p->Wd4[o_ * 9 + 7];
+						const kws_dscnn_real w2_2 = p->Wd4[o_ * 9 + 8];
+						{
+							const kws_dscnn_real xv = xr[24 * 6];
+							a_[0] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 1];
+							a_[0] += w0_1 * xv;
+							a_[1] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 2];
+							a_[0] += w0_2 * xv;
+							a_[1] += w0_1 * xv;
+							a_[2] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 3];
+							a_[1] += w0_2 * xv;
+							a_[2] += w0_1 * xv;
+							a_[3] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 4];
+							a_[2] += w0_2 * xv;
+							a_[3] += w0_1 * xv;
+							a_[4] += w0_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 5];
+							a_[3] += w0_2 * xv;
+							a_[4] += w0_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 6];
+							a_[0] += w1_0 * xv;
+							a_[4] += w0_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 7];
+							a_[0] += w1_1 * xv;
+							a_[1] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 8];
+							a_[0] += w1_2 * xv;
+							a_[1] += w1_1 * xv;
+							a_[2] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 9];
+							a_[1] += w1_2 * xv;
+							a_[2] += w1_1 * xv;
+							a_[3] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 10];
+							a_[2] += w1_2 * xv;
+							a_[3] += w1_1 * xv;
+							a_[4] += w1_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 11];
+							a_[3] += w1_2 * xv;
+							a_[4] += w1_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 12];
+							a_[0] += w2_0 * xv;
+							a_[4] += w1_2 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 13];
+							a_[0] += w2_1 * xv;
+							a_[1] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 14];
+							a_[0] += w2_2 * xv;
+							a_[1] += w2_1 * xv;
+							a_[2] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 15];
+							a_[1] += w2_2 * xv;
+							a_[2] += w2_1 * xv;
+							a_[3] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 16];
+							a_[2] += w2_2 * xv;
+							a_[3] += w2_1 * xv;
+							a_[4] += w2_0 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 17];
+							a_[3] += w2_2 * xv;
+							a_[4] += w2_1 * xv;
+						}
+						{
+							const kws_dscnn_real xv = xr[24 * 6 + 18];
+							a_[4] += w2_2 * xv;
+						}
+						{
+							const kws_dscnn_real t45 = a_[0] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 0] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[1] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 1] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[2] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 2] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[3] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 3] = t45 < 0 ? 0.0f : t45;
+						}
+						{
+							const kws_dscnn_real t45 = a_[4] + p->bd4[o_];
+							d4[o_ * 125 + 24 * 5 + 4] = t45 < 0 ? 0.0f : t45;
+						}
+					}
+				}
+			}
+		}
+	}
+#else
+	/* depthwise tile form: bands of 25 rows, rows 6 apart; tiles of 7 vectors of 8 */
+	{
+		kws_dscnn_real xr[166];
+		kws_dscnn_real yf[152];
+		for (int e = 0; e < 166; e++) {
+			xr[e] = 0.0f;
+		}
+		{
+			for (int o_ = 0; o_ < 64; o_++) {
+				{
+					for (int r = 1; r < 26; r++) {
+						const int hi = r - 1;
+						kws_dscnn_real *d = xr + r * 6;
+						for (int wi = 0; wi < 5; wi++) {
+							d[wi + 1] = p3[o_ * 125 + hi * 5 + wi];
+						}
+					}
+					for (int f0 = 0; f0 < 14; f0 += 7) {
+						{
+							kws_dscnn_real a_[7][8];
+							for (int e = 0; e < 7; e++) {
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[e][l] = 0.0f;
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 48 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 1 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 9 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 17 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 25 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 33 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 41 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 49 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 2 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 10 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 18 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 26 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 34 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 42 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 50 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 6 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 54 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 7 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 15 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 23 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 31 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 39 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 47 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 55 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 8 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 16 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 24 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 32 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 40 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 48 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 56 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 12 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 20 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 28 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 36 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 44 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 52 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 60 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 13 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 21 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 29 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 37 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 45 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 53 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 61 + l];
+								}
+							}
+							{
+								const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[0][l] += w * xr[f0 * 8 + 14 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[1][l] += w * xr[f0 * 8 + 22 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[2][l] += w * xr[f0 * 8 + 30 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[3][l] += w * xr[f0 * 8 + 38 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[4][l] += w * xr[f0 * 8 + 46 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[5][l] += w * xr[f0 * 8 + 54 + l];
+								}
+								GRADC_VECTOR for (int l = 0; l < 8; l++) {
+									a_[6][l] += w * xr[f0 * 8 + 62 + l];
+								}
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + l] = a_[0][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 8 + l] = a_[1][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 16 + l] = a_[2][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 24 + l] = a_[3][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 32 + l] = a_[4][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 40 + l] = a_[5][l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								yf[f0 * 8 + 48 + l] = a_[6][l];
+							}
+						}
+					}
+					{
+						kws_dscnn_real a_[5][8];
+						for (int e = 0; e < 5; e++) {
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[e][l] = 0.0f;
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 32 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 1];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 1 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 9 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 17 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 25 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 33 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 2];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 2 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 10 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 18 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 26 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 34 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 3];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 6 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 38 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 4];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 7 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 15 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 23 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 31 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 39 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 5];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 8 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 16 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 24 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 32 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 40 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 6];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 12 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 20 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 28 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 36 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 44 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 7];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 13 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 21 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 29 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 37 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 45 + l];
+							}
+						}
+						{
+							const kws_dscnn_real w = p->Wd4[o_ * 9 + 8];
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[0][l] += w * xr[112 + 14 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[1][l] += w * xr[112 + 22 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[2][l] += w * xr[112 + 30 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[3][l] += w * xr[112 + 38 + l];
+							}
+							GRADC_VECTOR for (int l = 0; l < 8; l++) {
+								a_[4][l] += w * xr[112 + 46 + l];
+							}
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + l] = a_[0][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 8 + l] = a_[1][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 16 + l] = a_[2][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 24 + l] = a_[3][l];
+						}
+						GRADC_VECTOR for (int l = 0; l < 8; l++) {
+							yf[112 + 32 + l] = a_[4][l];
+						}
+					}
+					for (int il = 0; il < 25; il++) {
+						for (int j = 0; j < 5; j++) {
+							const kws_dscnn_real t45 = yf[il * 6 + j] + p->bd4[o_];
+							d4[o_ * 125 + il * 5 + j] = t45 < 0 ? 0.0f : t45;
+						}
+					}
+				}
+			}
+		}
+	}
+#endif
 
 	/* matmul#47 = Wp4 @ d4   [64,64,1,1] x [B,64,25,5] -> [B,64,25,5]   (kws_dscnn.nn:43: p4 = relu(conv2d(d4, Wp4) + bp4))   [fused]
 	 * add#48 = matmul#47 + bp4   [B,64,25,5] x [64,1,1] -> [B,64,25,5]   (kws_dscnn.nn:43)   [fused]

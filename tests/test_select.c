@@ -271,6 +271,64 @@ START_TEST(panels)
 }
 END_TEST
 
+/* select_conv.c's depthwise_tiles: a depthwise layer's forward, weight
+ * gradient and stride-1 input gradient get a tile record per shape
+ * (vectors: NR vectors within half the registers; scalar: MR x NR
+ * outputs within 16 accumulators), bands of rows whose buffer fits twice
+ * the shape's stack (a 48 x 48 map on the Cortex-M rows: bands of 8); a
+ * strided input gradient and a grouped layer (2 input channels per group)
+ * none; and a pointwise dW at batch > 1 the lane form. */
+START_TEST(depthwise)
+{
+	const char *dw =
+		"model d\nbatch 2\ninput x[4, 48, 48]\ninput t[4]\nparam Wd[4, 1, 3, 3] ~ he\n"
+		"param We[4, 1, 3, 3] ~ he\nparam Ws[4, 1, 3, 3] ~ he\nparam Wg[4, 2, 3, 3] ~ he\n"
+		"param Wp[4, 4, 1, 1] ~ he\nd = conv2d(x, Wd, padding = 1, groups = 4)\n"
+		"e = conv2d(d, We, padding = 1, groups = 4)\n"
+		"s = conv2d(e, Ws, stride = 2, padding = 1, groups = 4)\n"
+		"g = conv2d(s, Wg, padding = 1, groups = 2)\np = conv2d(g, Wp)\n"
+		"E = mse(global_avgpool(p), t)\nminimize E with sgd(lr = 0.1)\n";
+	const Target *tv[MAX_VARIANTS];
+	int nv = target_variants(find_target("portable", NULL), tv);
+	Graph *g = built(dw, MODE_TRAIN, (Options){.target = "portable"});
+	int tiled = 0, lane = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Node *n = &g->node[i];
+		if (n->op == OP_MATMUL && n->mm.nb > 1 && n->mm.acc) {
+			ck_assert_int_eq(n->mm.form, FORM_LANE);
+			lane++;
+		}
+		if (n->op != OP_CONV2D && n->op != OP_CONV2D_DX && n->op != OP_CONV2D_DW)
+			continue;
+		bool grouped = n->win.groups == 2, strided_dx = n->op == OP_CONV2D_DX && n->win.sh > 1;
+		if (grouped || strided_dx) {
+			ck_assert_int_eq(n->mm.n_tile, 0);
+			continue;
+		}
+		ck_assert_int_eq(n->mm.n_tile, nv);
+		for (int k = 0; k < nv; k++) {
+			const struct Tile *t = &n->mm.tile[k];
+			ck_assert_int_eq(t->form, FORM_TILE);
+			ck_assert_int_eq(t->kernels, tv[k]->kernels);
+			ck_assert_int_ge(t->mb, 1);
+			int64_t ho = (n->op == OP_CONV2D_DW ? &g->node[n->in[0]] : n)->shape.dim[1];
+			ck_assert_int_le(t->mb, ho);
+			if (t->v > 1) {
+				ck_assert_int_le(t->nr, tv[k]->vec_regs / 2);
+			} else if (n->op != OP_CONV2D_DW) {
+				ck_assert_int_le(t->mr * t->nr, 16);
+				if (ho == 48)
+					ck_assert_int_eq(t->mb, 8);
+			}
+		}
+		tiled++;
+	}
+	/* d (on the input): forward, dW; e: forward, dW, dx; s: forward, dW */
+	ck_assert_int_eq(tiled, 7);
+	ck_assert_int_eq(lane, 1);
+}
+END_TEST
+
 /* Every node carries its element type: the build's float type, i32 labels;
  * sizes follow it. */
 START_TEST(dtypes)
@@ -327,6 +385,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, target_row);
 	tcase_add_test(tc, tiles);
 	tcase_add_test(tc, panels);
+	tcase_add_test(tc, depthwise);
 	tcase_add_test(tc, dtypes);
 	tcase_add_test(tc, ew_loop_nests);
 	suite_add_tcase(s, tc);

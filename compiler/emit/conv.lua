@@ -16,6 +16,7 @@
 
 local cfmt = require "cfmt"
 local group = require "group"
+local dwconv = require "dwconv"
 
 local M = {}
 local fmt = string.format
@@ -666,7 +667,8 @@ local function tile_dw(K, root, members, p, t)
   K:close()
 end
 
--- for conv_dx.lua (the strided input gradient's tile form)
+-- what conv_dx.lua, conv_scalar.lua and dwconv.lua (the strided input
+-- gradient's, the scalar FPU's and the depthwise tile forms) print with
 M.helpers = {geometry = geometry, at = at, plus = plus, vars_of = vars_of, loop0 = loop0,
   channel_blocks = channel_blocks}
 
@@ -688,7 +690,9 @@ function M.conv_group(K, root, members, p)
         n < #tiles and fmt("#elif GRADC_KERNELS == %d", t.kernels) or "#else")
     end
     local k = p.win
-    if t.form == "tile" and p.op == "conv2d_dw" then
+    if t.form == "tile" and k.groups > 1 then
+      dwconv.print(K, M.helpers, root, members, p, t)
+    elseif t.form == "tile" and p.op == "conv2d_dw" then
       tile_dw(K, root, members, p, t)
     elseif t.form == "tile" and p.op == "conv2d_dx" and k.sh * k.sw * k.dh * k.dw > 1 then
       require("conv_dx").tile_dx(K, root, members, p, t, M.helpers)

@@ -289,6 +289,18 @@ end
 local function lane_product(K, root, members, p)
   local mm, T, V = p.mm, K.T, K.block
   local L, R = operands(K, p)
+  -- summed over the batch (a pointwise convolution's dW = sum_b dy_b x_b^T,
+  -- select.c): every step over k runs for each sample r, L and R sl and sr
+  -- apart
+  local rb = mm.nb > 1 and K:iname("r") or nil
+  if rb then
+    L = function(row, q)
+      return K:read(p.inputs[1], cfmt.sum({cfmt.term(rb, mm.sl), times(row, mm.k), times(q, 1)}, 3))
+    end
+    R = function(q, col)
+      return K:read(p.inputs[2], cfmt.sum({cfmt.term(rb, mm.sr), times(col, mm.k), times(q, 1)}, 3))
+    end
+  end
   local MR, NR = K.tile.mr, K.tile.nr  -- select.c
   local kfull = mm.k - mm.k % V
   local S = p.side >= 0 and K:node(p.side) or nil  -- select.c, step 2
@@ -362,6 +374,7 @@ local function lane_product(K, root, members, p)
         end
       end
       local arrays = L(plus(i0, 0), q):match("%]$") and R(q, plus(j0, 0)):match("%]$")
+      if rb then K:loop(rb, mm.nb) end
       if V == 1 and mr == 1 and not K.f64 and mm.k >= 2 and arrays then
         local k2 = mm.k - mm.k % 2
         K:open(fmt("for (int %s = 0; %s < %d; %s += 2)", q, q, k2, q))
@@ -376,6 +389,7 @@ local function lane_product(K, root, members, p)
         K:close()
       end
       if V > 1 and kfull < mm.k then step(cfmt.int(kfull), mm.k - kfull) end
+      if rb then K:close() end
       if S then  -- the tile's squares into the total: rows, then lanes by halves
         local ss = K:iname("sqs")
         K:line(fmt("%s %s[%d];", T, ss, V))
