@@ -169,6 +169,14 @@ static void push_window(lua_State *L, const Window *w)
  *   name      its name (the member of an accumulated gradient);
  *   clobber   Node.clobber (a loss that left its exps in its logits'
  *             buffer: the gradient reads them, optimize.c step 5).  */
+static const char *operand_label(const Graph *g, int id)
+{
+	const Node *x = &g->node[id];
+	if (x->op == OP_CONST || x->op == OP_FILL)
+		return str_fmt("%g", x->attr[0]);
+	return x->name ? x->name : str_fmt("%s#%d", op_name[x->op], id);
+}
+
 static void push_operands(lua_State *L, const Graph *g, const Node *n)
 {
 	int64_t v[MAX_RANK + 1];
@@ -188,9 +196,7 @@ static void push_operands(lua_State *L, const Graph *g, const Node *n)
 		if (n->op == OP_REDUCE_TO)
 			set_ints(L, "into", v, bcast_strides(g, x, n, v));
 		set_bool(L, "int", dt_is_int(x->dtype));
-		set_str(L, "label", lit       ? str_fmt("%g", x->attr[0])
-				    : x->name ? x->name
-					      : str_fmt("%s#%d", op_name[x->op], id));
+		set_str(L, "label", operand_label(g, id));
 		set_str(L, "name", x->name);
 		set_int(L, "clobber", x->clobber);
 		lua_rawseti(L, -2, k + 1);
@@ -253,6 +259,13 @@ static void push_node(lua_State *L, const Graph *g, int id)
 	set_int(L, "fuse", n->fuse);
 	set_int(L, "clobber", n->clobber);
 	set_int(L, "side", n->side);
+	if (n->side >= 0)  /* the sumsq summed in this product: its operand's label */
+		set_str(L, "side_label", operand_label(g, g->node[n->side].in[0]));
+	if (n->op == OP_RESHAPE) {  /* the same bytes: nothing to copy */
+		const Node *x = &g->node[n->in[0]];
+		set_bool(L, "in_place", n->sto == STO_ARENA && x->sto == STO_ARENA &&
+		                        n->offset == x->offset);
+	}
 	set_str(L, "note", n->note);
 	set_int(L, "n_use", n->n_use);
 	set_str(L, "sto", sto_name[n->sto]);

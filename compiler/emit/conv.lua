@@ -26,13 +26,13 @@ local group_body = group.group_body
 -- output [co, ho, wo] of the forward op, nb samples, cg/og channels per
 -- group.
 local function geometry(K, n)
-  local inp, out = n, n
+  local inp, out, o = n, n, n.operands  -- emit.c's records of its inputs
   if n.op == "conv2d" or n.op == "maxpool2d" or n.op == "avgpool2d" then
-    inp = K:node(n.inputs[1])
+    inp = o[1]
   elseif n.op == "conv2d_dw" then
-    inp, out = K:node(n.inputs[2]), K:node(n.inputs[1])
+    inp, out = o[2], o[1]
   else  -- conv2d_dx, maxpool2d_grad, avgpool2d_grad
-    out = K:node(n.inputs[1])
+    out = o[1]
   end
   local w = n.win
   local q = {nb = out.batched and K.batch or 1, c = inp.shape[1], h = inp.shape[2],
@@ -855,8 +855,8 @@ end
 
 -- The same elements in another shape: nothing to do in place.
 kernel.reshape = function(K, n)
-  local x = K:node(n.inputs[1])
-  if n.sto == "arena" and x.sto == "arena" and n.offset == x.offset then
+  local x = n.operands[1]
+  if n.in_place then  -- emit.c: the planner gave both the same bytes
     K:line(fmt("/* in place: %s already holds these elements */", K:name(n.id)))
     return
   end
@@ -868,17 +868,16 @@ end
 kernel.concat = function(K, n)
   local nb = n.batched and K.batch or 1
   local total, off = cfmt.numel(n.shape), 0
-  for _, id in ipairs(n.inputs) do
-    local x = K:node(id)
+  for _, x in ipairs(n.operands) do
     local m = cfmt.numel(x.shape)
-    copy(K, n.id, off, total, id, 0, x.batched and m or 0, m, nb)
+    copy(K, n.id, off, total, x.id, 0, x.batched and m or 0, m, nb)
     off = off + m
   end
 end
 
 -- This node's elements of each sample of the input from attr[1] on.
 kernel.slice = function(K, n)
-  local x = K:node(n.inputs[1])
+  local x = n.operands[1]
   local nb = n.batched and K.batch or 1
   local m = cfmt.numel(n.shape)
   copy(K, n.id, 0, m, x.id, math.tointeger(n.attr[1]), x.batched and cfmt.numel(x.shape) or 0, m, nb)

@@ -51,7 +51,7 @@ local group = require "group"
 
 local M = {}
 local fmt = string.format
-local full, group_body, label, sgd_gradient = group.full, group.group_body, group.label,
+local full, group_body, sgd_gradient = group.full, group.group_body,
   group.sgd_gradient
 
 -- A group around a matrix product C = op(L) op(R) (Node.mm), nb times,
@@ -303,15 +303,15 @@ local function lane_product(K, root, members, p)
   end
   local MR, NR = K.tile.mr, K.tile.nr  -- select.c
   local kfull = mm.k - mm.k % V
-  local S = p.side >= 0 and K:node(p.side) or nil  -- select.c, step 2
+  local S = p.side >= 0 and p.side or nil  -- select.c, step 2
   local total, sq = nil, K:iname("sq")
-  if S and K.sq[S.id] then  -- another register shape's kernel declared it
-    total = K.sq[S.id]
+  if S and K.sq[S] then  -- another register shape's kernel declared it
+    total = K.sq[S]
   elseif S then
-    total = K:iname("ssq_" .. label(K, S.inputs[1]))
-    K.sq[S.id] = total
+    total = K:iname("ssq_" .. p.side_label)
+    K.sq[S] = total
     K.fdecl[#K.fdecl + 1] = fmt("%s %s = %s;  /* sumsq(%s), summed in the product's kernel */", T,
-      total, K:lit(0), label(K, S.inputs[1]))
+      total, K:lit(0), p.side_label)
   end
   blocks(K, "j0", mm.n, NR, function(j0, nr)
     blocks(K, "i0", mm.m, MR, function(i0, mr, inloop)

@@ -116,8 +116,8 @@ local function own_label(n)
   return n.name or (n.op .. "#" .. n.id)
 end
 
--- The same of node 'id', looked up: for gemm.lua (the sumsq side product's
--- weights); the kernels of this file and kernels.lua read records instead.
+-- The same of node 'id', looked up: for emitter.lua's comments (the arena
+-- table, the scratch packs); the kernels read their operand records.
 function M.label(K, id)
   local n = K:node(id)
   if is_literal(n) then return fmt("%g", n.attr[1]) end
