@@ -551,8 +551,30 @@ static int load_script(lua_State *L)
 	return 1;
 }
 
-/* A fresh state with the standard libraries and the embedded scripts
- * registered as modules.  */
+/* require("gradc").lane_chunks(j0, j1, lanes) -> {{start, count, width},
+ * ...}, rest: kernel.c's chunks of a row loop, for conv.lua.  */
+static int l_lane_chunks(lua_State *L)
+{
+	int64_t chunk[MAX_CHUNKS][3];
+	int n;
+	int64_t rest = lane_chunks(luaL_checkinteger(L, 1), luaL_checkinteger(L, 2),
+	                           luaL_checkinteger(L, 3), chunk, &n);
+	lua_createtable(L, n, 0);
+	for (int k = 0; k < n; k++) {
+		lua_createtable(L, 3, 0);
+		for (int i = 0; i < 3; i++) {
+			lua_pushinteger(L, chunk[k][i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		lua_rawseti(L, -2, k + 1);
+	}
+	lua_pushinteger(L, rest);
+	return 2;
+}
+
+/* A fresh state with the standard libraries, the embedded scripts
+ * registered as modules and the module "gradc" of the C decisions the
+ * printers ask for while printing (lane_chunks).  */
 lua_State *emit_lua_state(void)
 {
 	lua_State *L = luaL_newstate();
@@ -566,7 +588,12 @@ lua_State *emit_lua_state(void)
 		lua_pushcclosure(L, load_script, 1);
 		lua_setfield(L, -2, lua_scripts[i].name);
 	}
-	lua_pop(L, 2);
+	lua_getfield(L, -2, "loaded");
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, l_lane_chunks);
+	lua_setfield(L, -2, "lane_chunks");
+	lua_setfield(L, -2, "gradc");
+	lua_pop(L, 3);
 	return L;
 }
 

@@ -725,6 +725,11 @@ int reduce_loops(const Graph *g, const Node *n, int64_t loop[MAX_RANK + 1]);
 /* A per-sample sum of m elements: how many groups of 'lanes' independent
  * sums it keeps (0: one plain sum).  */
 int reduce_groups(int64_t m, int lanes);
+/* The chunks of a row loop over [j0, j1): chunk[k] = {start, count, width}
+ * (count inner loops of 'width' lanes each), *n of them (at most
+ * MAX_CHUNKS); returns where the rest, done one by one, starts.  */
+#define MAX_CHUNKS 8
+int64_t lane_chunks(int64_t j0, int64_t j1, int64_t lanes, int64_t chunk[][3], int *n);
 
 /* ------------------------------------------------------------- emit.c */
 

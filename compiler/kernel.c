@@ -27,8 +27,13 @@
  * (reduce_groups: several vector additions in flight, kernels.lua's
  * lane_sum).
  *
- * Limits: the products' and convolutions' loops are select.c's tiles and
- * conv.lua's own.
+ * A row form's range (conv.lua: the output columns a tap reads in range,
+ * a pool's columns) runs as inner loops of constant width, the target's
+ * vector and then halves of it down to 4, which GCC vectorizes
+ * (GRADC_VECTOR), then the rest, at most 3, one by one (lane_chunks).
+ *
+ * Limits: the products' and convolutions' tiles are select.c's and
+ * select_conv.c's.
  */
 #include "gradc.h"
 
@@ -105,4 +110,21 @@ int reduce_loops(const Graph *g, const Node *n, int64_t loop[MAX_RANK + 1])
 int reduce_groups(int64_t m, int lanes)
 {
 	return m >= 8 * lanes ? 4 : m >= 2 * lanes ? 1 : 0;
+}
+
+int64_t lane_chunks(int64_t j0, int64_t j1, int64_t lanes, int64_t chunk[][3], int *n)
+{
+	int64_t at = j0, w = lanes;
+	*n = 0;
+	while (j1 - at >= 4 && w >= 4) {
+		while (w > j1 - at)
+			w /= 2;
+		if (w < 4)
+			break;
+		int64_t count = (j1 - at) / w;
+		chunk[*n][0] = at, chunk[*n][1] = count, chunk[*n][2] = w;
+		(*n)++;
+		at += count * w;
+	}
+	return at;
 }

@@ -17,6 +17,7 @@
 local cfmt = require "cfmt"
 local group = require "group"
 local dwconv = require "dwconv"
+local lane_chunks = require("gradc").lane_chunks  -- kernel.c decides a row loop's chunks
 
 local M = {}
 local fmt = string.format
@@ -60,17 +61,15 @@ local function range_loop(K, v, a, b)
   return true
 end
 
--- Statements stmt(e) for e = every j in [j0, j1): chunks of w lanes (the
+-- Statements stmt(e) for e = every j in [j0, j1): kernel.c's chunks (the
 -- target's vector, then halves of it down to 4) as inner loops of constant
 -- length, which GCC vectorizes at -O2 (GRADC_VECTOR), then the rest (at
 -- most 3) one by one.  stmt gets an index expression and the lane
 -- variable (nil in the tail).
 local function lanes(K, j, j0, j1, stmt)
-  local at_, w = j0, K.block
-  while j1 - at_ >= 4 and w >= 4 do
-    while w > j1 - at_ do w = w // 2 end
-    if w < 4 then break end
-    local count = (j1 - at_) // w
+  local chunks, rest = lane_chunks(j0, j1, K.block)
+  for _, ch in ipairs(chunks) do
+    local at_, count, w = ch[1], ch[2], ch[3]
     local jj, l = K:iname("jj"), K:iname("l")
     if count > 1 then
       K:open(fmt("for (int %s = %d; %s < %d; %s += %d)", jj, at_, jj, at_ + count * w, jj, w))
@@ -82,10 +81,9 @@ local function lanes(K, j, j0, j1, stmt)
     stmt(e, l)
     K:close()
     K:close()
-    at_ = at_ + count * w
   end
-  if at_ < j1 then
-    K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, at_, j, j1, j))
+  if rest < j1 then
+    K:open(fmt("for (int %s = %d; %s < %d; %s++)", j, rest, j, j1, j))
     stmt(j, nil)
     K:close()
   end
