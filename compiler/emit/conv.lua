@@ -89,6 +89,17 @@ local function lanes(K, j, j0, j1, stmt)
   end
 end
 
+-- "T s = a[i][0];", then the other nl - 1 lanes of a[i] added in order
+-- (loop variable l): a weight gradient's accumulator summed.
+local function lane_total(K, s, a, i, nl, l)
+  K:line(fmt("%s %s = %s[%d][0];", K.T, s, a, i))
+  if nl > 1 then
+    K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, nl, l))
+    K:line(fmt("%s += %s[%d][%s];", s, a, i, l))
+    K:close()
+  end
+end
+
 -- A loop over n values of v, or a plain block when n == 1 (v unused).
 local function loop0(K, v, n)
   if n > 1 then K:loop(v, n) else K:open("") end
@@ -645,12 +656,7 @@ local function tile_dw(K, root, members, p, t)
     for r = 0, mr - 1 do
       for v = 0, k.kw - 1 do
         K:open("")
-        K:line(fmt("%s %s = %s[%d][0];", T, s_, a, r * k.kw + v))
-        if nl > 1 then
-          K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, nl, l))
-          K:line(fmt("%s += %s[%d][%s];", s_, a, r * k.kw + v, l))
-          K:close()
-        end
+        lane_total(K, s_, a, r * k.kw + v, nl, l)
         local o = plus(o0, r)
         if o:find(" ") then o = "(" .. o .. ")" end
         group_body(K, root, members, vars_of(K, root, nil, {o, cv or "0", uv, tostring(v)}), p.id,
@@ -668,7 +674,7 @@ end
 -- what conv_dx.lua, conv_scalar.lua and dwconv.lua (the strided input
 -- gradient's, the scalar FPU's and the depthwise tile forms) print with
 M.helpers = {geometry = geometry, at = at, plus = plus, vars_of = vars_of, loop0 = loop0,
-  channel_blocks = channel_blocks}
+  channel_blocks = channel_blocks, lane_total = lane_total}
 
 local CONV = {conv2d = conv_forward, conv2d_dx = conv_dx, conv2d_dw = conv_dw}
 local TILE_GEO = {conv2d = forward_geometry, conv2d_dx = dx_geometry}

@@ -385,12 +385,7 @@ local function weight(K, H, root, members, p, t)
   for u = 0, g.kh - 1 do
     for v = 0, g.kw - 1 do
       K:open("")
-      K:line(fmt("%s %s = %s[%d][0];", T, sm, a, u * g.kw + v))
-      if V > 1 then
-        K:open(fmt("for (int %s = 1; %s < %d; %s++)", l, l, V, l))
-        K:line(fmt("%s += %s[%d][%s];", sm, a, u * g.kw + v, l))
-        K:close()
-      end
+      H.lane_total(K, sm, a, u * g.kw + v, V, l)
       group_body(K, root, members, H.vars_of(K, root, nil, {o, "0", tostring(u), tostring(v)}),
         p.id, sm)
       K:close()
