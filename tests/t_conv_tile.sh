@@ -22,33 +22,6 @@ need_mkst
 RT="$ROOT/runtime"
 WARN="-std=c99 -Wall -Wextra -Wpedantic -Werror"
 
-# agree A B: two safetensors files within 1e-4 relative (as t_target.sh)
-agree() {
-	python3 - "$1" "$2" <<'EOF'
-import json, struct, sys
-def load(p):
-    b = open(p, 'rb').read()
-    n = struct.unpack('<Q', b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in h.items():
-        if k == '__metadata__':
-            continue
-        s, e = v['data_offsets']
-        f = {'F32': 'f', 'F64': 'd', 'I32': 'i', 'I64': 'q'}[v['dtype']]
-        raw = b[8 + n + s:8 + n + e]
-        out[k] = struct.unpack('<%d%s' % (len(raw) // struct.calcsize(f), f), raw)
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), (sorted(a), sorted(b))
-for k in a:
-    m = max([abs(x) for x in a[k]] + [1e-30])
-    d = max([abs(x - y) for x, y in zip(a[k], b[k])] + [0]) / m
-    if d > 1e-4:
-        print('%s: relative difference %.2e' % (k, d))
-        sys.exit(1)
-EOF
-}
 
 # section FILE SHAPE: the lines of FILE outside the other shapes' branches
 section() {

@@ -70,35 +70,7 @@ cmp -s "$T/p.i" "$T/v4.i" || fail "portable under GRADC_KERNELS 3 is not the x86
 cmp -s "$T/x86-64-v4/mlp.c" "$T/x86-64-v3/mlp.c" && fail "x86-64-v3 emits x86-64-v4's kernels"
 
 # ---- every row agrees with portable
-# agree A.st B.st: every tensor of B within 1e-4 of A (relative to A's largest value)
-agree() {
-	python3 - "$1" "$2" <<'EOF'
-import json, struct, sys
-def load(p):
-    b = open(p, 'rb').read()
-    n = struct.unpack('<Q', b[:8])[0]
-    h = json.loads(b[8:8 + n])
-    out = {}
-    for k, v in h.items():
-        if k == '__metadata__':
-            continue
-        s, e = v['data_offsets']
-        f = {'F32': 'f', 'F64': 'd', 'I32': 'i', 'I64': 'q'}[v['dtype']]
-        raw = b[8 + n + s:8 + n + e]
-        out[k] = struct.unpack('<%d%s' % (len(raw) // struct.calcsize(f), f), raw)
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), (sorted(a), sorted(b))
-worst = 0
-for k in a:
-    m = max([abs(x) for x in a[k]] + [1e-30])
-    d = max([abs(x - y) for x, y in zip(a[k], b[k])] + [0]) / m
-    worst = max(worst, d)
-    if d > 1e-4:
-        print('%s: relative difference %.2e' % (k, d))
-        sys.exit(1)
-EOF
-}
+# (agree: lib.sh)
 mkst "$T/mlp.in" x:F32:32,64:rand1 y:I32:32:mod10
 mkst "$T/mlp1.in" x:F32:1,64:rand2 y:I32:1:mod10
 mkst "$T/cancer.in" x:F32:8,30:rand3 t:F32:8,1:rand4
