@@ -154,6 +154,12 @@ typedef struct Target {
 	                   * 0: portable, which carries every shape's kernels */
 	const char *about;  /* one line for --help and the generated banner */
 } Target;
+/* The lanes of one register of t's register tiles for elements of es
+ * bytes: a vector's, or 1 on a scalar FPU. */
+static inline int64_t tile_lanes(const Target *t, int64_t es)
+{
+	return t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+}
 /* The row named 'name', or NULL; names_out (if given): the known names.
  * "native" is the row of the machine gradc runs on (cpuid). */
 const Target *find_target(const char *name, const char **names_out);

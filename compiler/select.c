@@ -82,7 +82,7 @@ static bool panel_fits(const Target *t, const Matmul *mm, int64_t V, int64_t es)
 static Form product_form(const Target *t, Matmul *mm, struct Tile *tl, int64_t es, bool fuse,
                          bool pack)
 {
-	int64_t V = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	int64_t V = tile_lanes(t, es);
 	/* summed over the batch (a pointwise convolution's dW): the lane form,
 	 * its steps over k once per sample (dscnn's four dW at 55% of a
 	 * training step in the simple form's scalar dots) */
@@ -148,7 +148,7 @@ static bool rows_tile(struct Tile *tl, const Target *t, int64_t m, int64_t n)
  * m, n: the rows and columns of the view the tile covers (xt: C^T). */
 static void choose_tile(struct Tile *tl, const Target *t, int64_t es, int64_t m, int64_t n)
 {
-	int64_t V = tl->v = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	int64_t V = tl->v = tile_lanes(t, es);
 	int64_t acc = t->vec_regs / 2;
 	tl->kernels = t->kernels;
 	if (tl->form == FORM_LANE) {
@@ -253,10 +253,10 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 	struct Tile *t0 = &mm->tile[0];
 	*t0 = (struct Tile){0};
 	t0->form = product_form(v[0], mm, t0, es, fuse, pack);
-	t0->v = v[0]->tile_bytes / es > 1 ? v[0]->tile_bytes / es : 1;
+	t0->v = tile_lanes(v[0], es);
 	for (int i = 0; i < mm->n_tile; i++) {
 		struct Tile *tl = &mm->tile[i];
-		int64_t reg = v[i]->tile_bytes / es > 1 ? v[i]->tile_bytes / es : 1;
+		int64_t reg = tile_lanes(v[i], es);
 		if (i > 0) {
 			*tl = (struct Tile){.form = t0->form, .mb = t0->mb, .kc = t0->kc, .mr = t0->mr};
 			if (v[i]->tile_bytes <= es && (tl->form == FORM_PACKED || tl->form == FORM_XT))

@@ -56,7 +56,7 @@
  * and rows of wo columns. */
 static void conv_tile(struct Tile *tl, const Target *t, int64_t es, int64_t co, int64_t wo)
 {
-	int64_t V = t->tile_bytes / es > 1 ? t->tile_bytes / es : 1;
+	int64_t V = tile_lanes(t, es);
 	int64_t acc = t->vec_regs / 2;
 	*tl = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .kernels = t->kernels};
 	if (V == 1) {
@@ -86,7 +86,7 @@ static void weight_tiles(const Graph *g, Node *n, const Target **v, int nv)
 	int64_t es = dt_bytes(n->dtype), co = dy->shape.dim[0], ho = dy->shape.dim[1];
 	int64_t row = (x->shape.dim[2] + w->pl + w->pr + w->sw - 1) / w->sw * w->sw;
 	for (int k = 0; k < nv; k++) {
-		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		int64_t V = tile_lanes(v[k], es);
 		/* vectors: MR x kw accumulators, MR values of dy and one of the
 		 * row in the registers; a scalar FPU: half its registers */
 		int64_t mr = V > 1 ? (v[k]->vec_regs - 1) / (n->win.kw + 1) : v[k]->vec_regs / 2 / n->win.kw;
@@ -142,7 +142,7 @@ static bool strided_dx_tiles(const Graph *g, Node *n, const Target **v, int nv)
 	bool any = false;
 	for (int k = 0; k < nv; k++) {
 		struct Tile *tl = &n->mm.tile[k];
-		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		int64_t V = tile_lanes(v[k], es);
 		*tl = (struct Tile){.form = FORM_SIMPLE, .kernels = v[k]->kernels};
 		if (co * nu * row * es > 2 * v[k]->stack_bytes)
 			continue;
@@ -191,11 +191,17 @@ static bool strided_dx_tiles(const Graph *g, Node *n, const Target **v, int nv)
  * forward form on dy with the flipped kernel.  MB: the most rows whose
  * buffers fit twice the shape's stack (vww_mobilenet's 48 x 48 maps on
  * the Cortex-M rows: bands of 8 rows); none: the row form. */
+/* Wq: the buffer's row stride (a plane's, when strided) */
+static int64_t dw_row(const Window *w, int64_t wd)
+{
+	return w->sw == 1 ? wd + (w->pl > w->pr ? w->pl : w->pr)
+	                  : (wd + w->pl + w->pr + w->sw - 1) / w->sw;
+}
+
 static int64_t dw_bytes(int64_t rb, const Window *w, int64_t wd, int64_t wo, int64_t span,
                         int64_t es, bool flat)
 {
-	int64_t wq = w->sw == 1 ? wd + (w->pl > w->pr ? w->pl : w->pr)
-	                        : (wd + w->pl + w->pr + w->sw - 1) / w->sw;
+	int64_t wq = dw_row(w, wd);
 	int64_t rows = (rb - 1) * w->sh + (w->kh - 1) * w->dh + 1;
 	int64_t hq = (rows + w->sh - 1) / w->sh;
 	int64_t f = (rb - 1) * wq + wo, fpad = (f + span - 1) / span * span;
@@ -226,7 +232,7 @@ static void depthwise_tiles(const Graph *g, Node *n, const Target **v, int nv)
 	bool any = false;
 	for (int k = 0; k < nv; k++) {
 		struct Tile *tl = &n->mm.tile[k];
-		int64_t V = v[k]->tile_bytes / es > 1 ? v[k]->tile_bytes / es : 1;
+		int64_t V = tile_lanes(v[k], es);
 		*tl = (struct Tile){.form = FORM_TILE, .v = V, .reg = V, .mr = 1, .nr = 1,
 		                    .kernels = v[k]->kernels};
 		if (V == 1 && n->op != OP_CONV2D_DW) {  /* MR x NR of (i, j) beside the taps */
@@ -253,8 +259,7 @@ static void depthwise_tiles(const Graph *g, Node *n, const Target **v, int nv)
 			continue;
 		}
 		if (V > 1 && n->op != OP_CONV2D_DW) {  /* NR vectors of the band's flat run */
-			int64_t wq = w.sw == 1 ? wd + (w.pl > w.pr ? w.pl : w.pr)
-			                       : (wd + w.pl + w.pr + w.sw - 1) / w.sw;
+			int64_t wq = dw_row(&w, wd);
 			int64_t nvec = ((rb - 1) * wq + wo + V - 1) / V, most = v[k]->vec_regs / 2;
 			int64_t nt = (nvec + most - 1) / most;
 			tl->nr = (nvec + nt - 1) / nt;
