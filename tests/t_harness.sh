@@ -115,4 +115,13 @@ printf 'model f\ninput x[3]\nparam W[2, 3] ~ he\ny = relu(W @ x)\noutput y\n' >"
 [ $? -eq 1 ] || fail "--harness on an inference model: not status 1"
 grep -q "needs a training build" "$tmp/err" || fail "message: $(head -1 "$tmp/err")"
 [ ! -e "$tmp/f/f.c" ] || fail "an error left f.c behind"
+# a model without a label: the bench glue says why it cannot serve
+printf 'model nl\ninput x[3]\nparam W[2, 3] ~ he\ny = relu(W @ x)\noutput y\nJ = sumsq(y)\nminimize J with sgd(lr = 0.1)\n' >"$tmp/nl.nn"
+"$GRADC" compile "$tmp/nl.nn" -o "$tmp/nl" --harness bench || fail "--harness bench on a label-free model"
+"$GRADC" compile "$tmp/nl.nn" -o "$tmp/nl" --no-fuse --name nl_nf || fail "nl_nf"
+printf '#include "nl.h"\n#include "nl_bench.h"\n' >"$tmp/nl/use.c"
+$CC -std=c99 -fsyntax-only -I"$RT" -I"$tmp/nl" "$tmp/nl/use.c" 2>"$tmp/err" &&
+	fail "the bench glue of a label-free model compiled"
+grep -q 'bench: the reference networks take a feature input and a label and return an output' "$tmp/err" ||
+	fail "bench glue message: $(grep error "$tmp/err" | head -1)"
 exit 0
