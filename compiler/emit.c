@@ -121,7 +121,7 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 	lua_createtable(L, mm->n_tile, 0);
 	for (int i = 0; i < mm->n_tile; i++) {
 		const struct Tile *t = &mm->tile[i];
-		lua_createtable(L, 0, 9);
+		lua_createtable(L, 0, 10);
 		set_str(L, "form", form_name[t->form]);
 		set_int(L, "v", t->v);
 		set_int(L, "reg", t->reg);
@@ -130,6 +130,7 @@ static void push_matmul(lua_State *L, const Matmul *mm)
 		set_int(L, "mb", t->mb);
 		set_int(L, "kc", t->kc);
 		set_bool(L, "rows", t->rows);
+		set_bool(L, "k2", t->k2);
 		set_int(L, "kernels", t->kernels);
 		lua_rawseti(L, -2, i + 1);
 	}

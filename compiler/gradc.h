@@ -224,6 +224,8 @@ typedef struct Matmul {
 		int64_t mb, kc;  /* FORM_PACKED's panel; FORM_PANEL: kc = k */
 		bool rows;       /* tile, xt, panel forms: each row's broadcast then
 		                  * its FMAs, row after row (select.c's rows_tile) */
+		bool k2;         /* tile form on a scalar FPU: two values of k a
+		                  * step, each row of L's pair one load (k2_tile) */
 		int kernels;     /* the GRADC_KERNELS it is compiled under */
 	} tile[MAX_VARIANTS];
 	int n_tile;

@@ -198,6 +198,19 @@ static void lt_block(struct Tile *tl, const Target *t, int64_t es, const Matmul 
 	tl->mb = mb;
 }
 
+/* The tile form on a scalar FPU (f32, L unit-stride along k, no block of
+ * L^T): two values of k a step, each row's pair of L one 64-bit load
+ * (GRADC_LOAD2), so that a 4 x 4 tile loads 4 + 8 values for 32
+ * multiply-adds instead of 16 for 16.  It fits the 32 registers only
+ * without GCC's first scheduling pass, which hoists the multiplications
+ * ahead of their additions (gradc_rt.h's GRADC_KERNEL_FILE turns it off):
+ * the Cortex-M4F loop 2.69 -> 2.47 instructions per multiply-add
+ * (vww_mobilenet's pointwise layers; with the pass on, 2.94). */
+static void k2_tile(struct Tile *tl, int64_t es, const Matmul *mm)
+{
+	tl->k2 = tl->form == FORM_TILE && tl->v == 1 && es == 4 && !mm->ta && !tl->mb && mm->k >= 2;
+}
+
 /* The xt form's tile, over blocks of mm->pack rows of X (optimize.c, the
  * first shape's); on 16 registers, a long k (the block past 32 KiB, an L1
  * cache: each tile streams it from L2) takes blocks of fewer rows within
@@ -273,6 +286,7 @@ static void select_tiles(const Graph *g, Matmul *mm, int64_t es, bool fuse, bool
 			tl->mb = tl->kc = 0;
 			if (tl->form == FORM_TILE && mm->k > 1)
 				lt_block(tl, v[i], es, mm);
+			k2_tile(tl, es, mm);
 		} else {  /* the first shape's panel and lanes, MR rows within the registers */
 			tl->v = t0->v;
 			tl->mr = v[i]->vec_regs / 4 < PACK_MR ? v[i]->vec_regs / 4 : PACK_MR;

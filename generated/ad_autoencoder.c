@@ -4,6 +4,7 @@
  * Batch 1, single precision, elementwise chains fused into their producers.
  */
 #include "ad_autoencoder.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 1024 bytes (lower bound 1024, 4160 without sharing).
  *   buffer  op    shape    offset  bytes  live
@@ -3047,18 +3048,25 @@ int ad_autoencoder_train_step(ad_autoencoder_params *p, ad_autoencoder_state *s,
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 640; k++) {
-				const ad_autoencoder_real x0 = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
-					a[0][l] += x0 * r0;
-					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-				}
+			for (int k = 0; k < 640; k += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[k]);
+				const ad_autoencoder_real r0 = p->W10[k * 128 + j0];
+				a[0][0] += x0 * r0;
+				const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				const ad_autoencoder_real s0 = p->W10[(k + 1) * 128 + j0];
+				a[0][0] += y0 * s0;
+				const ad_autoencoder_real s1 = p->W10[(k + 1) * 128 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				const ad_autoencoder_real s2 = p->W10[(k + 1) * 128 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				const ad_autoencoder_real s3 = p->W10[(k + 1) * 128 + (j0 + 3)];
+				a[3][0] += y0 * s3;
 			}
 			{
 				t57[j0] = h9[j0] > 0 ? a[0][0] : 0.0f;
@@ -4669,18 +4677,25 @@ int ad_autoencoder_grad(const ad_autoencoder_params *p, const ad_autoencoder_rea
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 640; k++) {
-				const ad_autoencoder_real x0 = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const ad_autoencoder_real r0 = p->W10[k * 128 + j0 + l];
-					a[0][l] += x0 * r0;
-					const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-				}
+			for (int k = 0; k < 640; k += 2) {
+				ad_autoencoder_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[k]);
+				const ad_autoencoder_real r0 = p->W10[k * 128 + j0];
+				a[0][0] += x0 * r0;
+				const ad_autoencoder_real r1 = p->W10[k * 128 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				const ad_autoencoder_real r2 = p->W10[k * 128 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				const ad_autoencoder_real r3 = p->W10[k * 128 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				const ad_autoencoder_real s0 = p->W10[(k + 1) * 128 + j0];
+				a[0][0] += y0 * s0;
+				const ad_autoencoder_real s1 = p->W10[(k + 1) * 128 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				const ad_autoencoder_real s2 = p->W10[(k + 1) * 128 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				const ad_autoencoder_real s3 = p->W10[(k + 1) * 128 + (j0 + 3)];
+				a[3][0] += y0 * s3;
 			}
 			{
 				t57[j0] = h9[j0] > 0 ? a[0][0] : 0.0f;

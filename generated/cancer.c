@@ -4,6 +4,7 @@
  * Batch 8, single precision, elementwise chains fused into their producers.
  */
 #include "cancer.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 1216 bytes (lower bound 1216, 1216 without sharing).
  *   buffer  op    shape   offset  bytes  live

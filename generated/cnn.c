@@ -4,6 +4,7 @@
  * Batch 32, single precision, elementwise chains fused into their producers.
  */
 #include "cnn.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 163840 bytes (lower bound 163840, 229376 without sharing).
  *   buffer  op         shape       offset  bytes   live
@@ -2907,33 +2908,55 @@ int cnn_train_step(cnn_params *p, cnn_state *s, const cnn_real *x, const int32_t
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const cnn_real x0 = do_[i0 * 10 + k];
-				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
-				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
-				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 1; l++) {
-					const cnn_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const cnn_real r1 = p->W3[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const cnn_real r2 = p->W3[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const cnn_real r3 = p->W3[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				cnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 10 + k]);
+				cnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 10 + k]);
+				cnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 10 + k]);
+				cnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 10 + k]);
+				const cnn_real r0 = p->W3[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const cnn_real r1 = p->W3[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const cnn_real r2 = p->W3[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const cnn_real r3 = p->W3[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const cnn_real s0 = p->W3[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const cnn_real s1 = p->W3[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const cnn_real s2 = p->W3[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const cnn_real s3 = p->W3[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				df[i0 * 512 + j0] = a[0][0];
@@ -7031,33 +7054,55 @@ int cnn_grad(const cnn_params *p, const cnn_real *x, const int32_t *y, cnn_param
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const cnn_real x0 = do_[i0 * 10 + k];
-				const cnn_real x1 = do_[(i0 + 1) * 10 + k];
-				const cnn_real x2 = do_[(i0 + 2) * 10 + k];
-				const cnn_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 1; l++) {
-					const cnn_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const cnn_real r1 = p->W3[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const cnn_real r2 = p->W3[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const cnn_real r3 = p->W3[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				cnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 10 + k]);
+				cnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 10 + k]);
+				cnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 10 + k]);
+				cnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 10 + k]);
+				const cnn_real r0 = p->W3[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const cnn_real r1 = p->W3[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const cnn_real r2 = p->W3[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const cnn_real r3 = p->W3[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const cnn_real s0 = p->W3[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const cnn_real s1 = p->W3[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const cnn_real s2 = p->W3[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const cnn_real s3 = p->W3[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				df[i0 * 512 + j0] = a[0][0];

@@ -4,6 +4,7 @@
  * Batch 64, single precision, elementwise chains fused into their producers.
  */
 #include "deep.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 327680 bytes (lower bound 327680, 624640 without sharing).
  *   buffer              op    shape     offset  bytes   live
@@ -2326,33 +2327,55 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const deep_real x0 = do_[i0 * 10 + k];
-				const deep_real x1 = do_[(i0 + 1) * 10 + k];
-				const deep_real x2 = do_[(i0 + 2) * 10 + k];
-				const deep_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 1; l++) {
-					const deep_real r0 = p->W4[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const deep_real r1 = p->W4[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const deep_real r2 = p->W4[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const deep_real r3 = p->W4[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				deep_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 10 + k]);
+				deep_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 10 + k]);
+				deep_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 10 + k]);
+				deep_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 10 + k]);
+				const deep_real r0 = p->W4[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const deep_real r1 = p->W4[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const deep_real r2 = p->W4[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const deep_real r3 = p->W4[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const deep_real s0 = p->W4[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const deep_real s1 = p->W4[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const deep_real s2 = p->W4[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const deep_real s3 = p->W4[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				t28[i0 * 512 + j0] = h3[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
@@ -2904,33 +2927,55 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t28[i0 * 512 + k];
-				const deep_real x1 = t28[(i0 + 1) * 512 + k];
-				const deep_real x2 = t28[(i0 + 2) * 512 + k];
-				const deep_real x3 = t28[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 1; l++) {
-					const deep_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const deep_real r1 = p->W3[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const deep_real r2 = p->W3[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const deep_real r3 = p->W3[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 512; k += 2) {
+				deep_real x0, y0;
+				GRADC_LOAD2(x0, y0, &t28[i0 * 512 + k]);
+				deep_real x1, y1;
+				GRADC_LOAD2(x1, y1, &t28[(i0 + 1) * 512 + k]);
+				deep_real x2, y2;
+				GRADC_LOAD2(x2, y2, &t28[(i0 + 2) * 512 + k]);
+				deep_real x3, y3;
+				GRADC_LOAD2(x3, y3, &t28[(i0 + 3) * 512 + k]);
+				const deep_real r0 = p->W3[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const deep_real r1 = p->W3[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const deep_real r2 = p->W3[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const deep_real r3 = p->W3[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const deep_real s0 = p->W3[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const deep_real s1 = p->W3[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const deep_real s2 = p->W3[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const deep_real s3 = p->W3[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				t34[i0 * 512 + j0] = h2[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
@@ -3508,33 +3553,55 @@ int deep_train_step(deep_params *p, deep_state *s, const deep_real *x, const int
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t34[i0 * 512 + k];
-				const deep_real x1 = t34[(i0 + 1) * 512 + k];
-				const deep_real x2 = t34[(i0 + 2) * 512 + k];
-				const deep_real x3 = t34[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 1; l++) {
-					const deep_real r0 = p->W2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const deep_real r1 = p->W2[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const deep_real r2 = p->W2[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const deep_real r3 = p->W2[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 512; k += 2) {
+				deep_real x0, y0;
+				GRADC_LOAD2(x0, y0, &t34[i0 * 512 + k]);
+				deep_real x1, y1;
+				GRADC_LOAD2(x1, y1, &t34[(i0 + 1) * 512 + k]);
+				deep_real x2, y2;
+				GRADC_LOAD2(x2, y2, &t34[(i0 + 2) * 512 + k]);
+				deep_real x3, y3;
+				GRADC_LOAD2(x3, y3, &t34[(i0 + 3) * 512 + k]);
+				const deep_real r0 = p->W2[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const deep_real r1 = p->W2[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const deep_real r2 = p->W2[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const deep_real r3 = p->W2[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const deep_real s0 = p->W2[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const deep_real s1 = p->W2[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const deep_real s2 = p->W2[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const deep_real s3 = p->W2[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				t40[i0 * 512 + j0] = h1[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
@@ -5980,33 +6047,55 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const deep_real x0 = do_[i0 * 10 + k];
-				const deep_real x1 = do_[(i0 + 1) * 10 + k];
-				const deep_real x2 = do_[(i0 + 2) * 10 + k];
-				const deep_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 1; l++) {
-					const deep_real r0 = p->W4[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const deep_real r1 = p->W4[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const deep_real r2 = p->W4[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const deep_real r3 = p->W4[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				deep_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 10 + k]);
+				deep_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 10 + k]);
+				deep_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 10 + k]);
+				deep_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 10 + k]);
+				const deep_real r0 = p->W4[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const deep_real r1 = p->W4[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const deep_real r2 = p->W4[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const deep_real r3 = p->W4[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const deep_real s0 = p->W4[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const deep_real s1 = p->W4[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const deep_real s2 = p->W4[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const deep_real s3 = p->W4[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				t31[i0 * 512 + j0] = h3[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
@@ -6523,33 +6612,55 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t31[i0 * 512 + k];
-				const deep_real x1 = t31[(i0 + 1) * 512 + k];
-				const deep_real x2 = t31[(i0 + 2) * 512 + k];
-				const deep_real x3 = t31[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 1; l++) {
-					const deep_real r0 = p->W3[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const deep_real r1 = p->W3[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const deep_real r2 = p->W3[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const deep_real r3 = p->W3[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 512; k += 2) {
+				deep_real x0, y0;
+				GRADC_LOAD2(x0, y0, &t31[i0 * 512 + k]);
+				deep_real x1, y1;
+				GRADC_LOAD2(x1, y1, &t31[(i0 + 1) * 512 + k]);
+				deep_real x2, y2;
+				GRADC_LOAD2(x2, y2, &t31[(i0 + 2) * 512 + k]);
+				deep_real x3, y3;
+				GRADC_LOAD2(x3, y3, &t31[(i0 + 3) * 512 + k]);
+				const deep_real r0 = p->W3[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const deep_real r1 = p->W3[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const deep_real r2 = p->W3[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const deep_real r3 = p->W3[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const deep_real s0 = p->W3[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const deep_real s1 = p->W3[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const deep_real s2 = p->W3[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const deep_real s3 = p->W3[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				t36[i0 * 512 + j0] = h2[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;
@@ -7066,33 +7177,55 @@ int deep_grad(const deep_params *p, const deep_real *x, const int32_t *y, deep_p
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 512; k++) {
-				const deep_real x0 = t36[i0 * 512 + k];
-				const deep_real x1 = t36[(i0 + 1) * 512 + k];
-				const deep_real x2 = t36[(i0 + 2) * 512 + k];
-				const deep_real x3 = t36[(i0 + 3) * 512 + k];
-				for (int l = 0; l < 1; l++) {
-					const deep_real r0 = p->W2[k * 512 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const deep_real r1 = p->W2[k * 512 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const deep_real r2 = p->W2[k * 512 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const deep_real r3 = p->W2[k * 512 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 512; k += 2) {
+				deep_real x0, y0;
+				GRADC_LOAD2(x0, y0, &t36[i0 * 512 + k]);
+				deep_real x1, y1;
+				GRADC_LOAD2(x1, y1, &t36[(i0 + 1) * 512 + k]);
+				deep_real x2, y2;
+				GRADC_LOAD2(x2, y2, &t36[(i0 + 2) * 512 + k]);
+				deep_real x3, y3;
+				GRADC_LOAD2(x3, y3, &t36[(i0 + 3) * 512 + k]);
+				const deep_real r0 = p->W2[k * 512 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const deep_real r1 = p->W2[k * 512 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const deep_real r2 = p->W2[k * 512 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const deep_real r3 = p->W2[k * 512 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const deep_real s0 = p->W2[(k + 1) * 512 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const deep_real s1 = p->W2[(k + 1) * 512 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const deep_real s2 = p->W2[(k + 1) * 512 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const deep_real s3 = p->W2[(k + 1) * 512 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				t41[i0 * 512 + j0] = h1[i0 * 512 + j0] > 0 ? a[0][0] : 0.0f;

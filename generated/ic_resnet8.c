@@ -4,6 +4,7 @@
  * Batch 1, single precision, elementwise chains fused into their producers.
  */
 #include "ic_resnet8.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 196608 bytes (lower bound 196608, 344320 without sharing).
  *   buffer  op         shape         offset  bytes  live
@@ -11988,18 +11989,25 @@ int ic_resnet8_train_step(ic_resnet8_params *p, ic_resnet8_state *s, const ic_re
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const ic_resnet8_real x0_ = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0_ * r0;
-					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
-					a_[1][l] += x0_ * r1;
-					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
-					a_[2][l] += x0_ * r2;
-					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
-					a_[3][l] += x0_ * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				ic_resnet8_real x0_, y0;
+				GRADC_LOAD2(x0_, y0, &do_[k]);
+				const ic_resnet8_real r0 = p->Wfc[k * 64 + j0];
+				a_[0][0] += x0_ * r0;
+				const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 1)];
+				a_[1][0] += x0_ * r1;
+				const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 2)];
+				a_[2][0] += x0_ * r2;
+				const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 3)];
+				a_[3][0] += x0_ * r3;
+				const ic_resnet8_real s0 = p->Wfc[(k + 1) * 64 + j0];
+				a_[0][0] += y0 * s0;
+				const ic_resnet8_real s1 = p->Wfc[(k + 1) * 64 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				const ic_resnet8_real s2_ = p->Wfc[(k + 1) * 64 + (j0 + 2)];
+				a_[2][0] += y0 * s2_;
+				const ic_resnet8_real s3_ = p->Wfc[(k + 1) * 64 + (j0 + 3)];
+				a_[3][0] += y0 * s3_;
 			}
 			{
 				df[j0] = a_[0][0];
@@ -18780,18 +18788,25 @@ int ic_resnet8_grad(const ic_resnet8_params *p, const ic_resnet8_real *x, const 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const ic_resnet8_real x0_ = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const ic_resnet8_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0_ * r0;
-					const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
-					a_[1][l] += x0_ * r1;
-					const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
-					a_[2][l] += x0_ * r2;
-					const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
-					a_[3][l] += x0_ * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				ic_resnet8_real x0_, y0;
+				GRADC_LOAD2(x0_, y0, &do_[k]);
+				const ic_resnet8_real r0 = p->Wfc[k * 64 + j0];
+				a_[0][0] += x0_ * r0;
+				const ic_resnet8_real r1 = p->Wfc[k * 64 + (j0 + 1)];
+				a_[1][0] += x0_ * r1;
+				const ic_resnet8_real r2 = p->Wfc[k * 64 + (j0 + 2)];
+				a_[2][0] += x0_ * r2;
+				const ic_resnet8_real r3 = p->Wfc[k * 64 + (j0 + 3)];
+				a_[3][0] += x0_ * r3;
+				const ic_resnet8_real s0 = p->Wfc[(k + 1) * 64 + j0];
+				a_[0][0] += y0 * s0;
+				const ic_resnet8_real s1 = p->Wfc[(k + 1) * 64 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				const ic_resnet8_real s2_ = p->Wfc[(k + 1) * 64 + (j0 + 2)];
+				a_[2][0] += y0 * s2_;
+				const ic_resnet8_real s3_ = p->Wfc[(k + 1) * 64 + (j0 + 3)];
+				a_[3][0] += y0 * s3_;
 			}
 			{
 				df[j0] = a_[0][0];

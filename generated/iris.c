@@ -4,6 +4,7 @@
  * Batch 16, single precision, elementwise chains fused into their producers.
  */
 #include "iris.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 1024 bytes (lower bound 1024, 1024 without sharing).
  *   buffer  op    shape   offset  bytes  live
@@ -673,33 +674,81 @@ int iris_train_step(iris_params *p, iris_state *s, const iris_real *x, const int
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 3; k++) {
-				const iris_real x0 = do_[i0 * 3 + k];
-				const iris_real x1 = do_[(i0 + 1) * 3 + k];
-				const iris_real x2 = do_[(i0 + 2) * 3 + k];
-				const iris_real x3 = do_[(i0 + 3) * 3 + k];
-				for (int l = 0; l < 1; l++) {
-					const iris_real r0 = p->W2[k * 16 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const iris_real r1 = p->W2[k * 16 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const iris_real r2 = p->W2[k * 16 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const iris_real r3 = p->W2[k * 16 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 2; k += 2) {
+				iris_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 3 + k]);
+				iris_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 3 + k]);
+				iris_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 3 + k]);
+				iris_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 3 + k]);
+				const iris_real r0 = p->W2[k * 16 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const iris_real r1 = p->W2[k * 16 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const iris_real r2 = p->W2[k * 16 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const iris_real r3 = p->W2[k * 16 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const iris_real s0 = p->W2[(k + 1) * 16 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const iris_real s1 = p->W2[(k + 1) * 16 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const iris_real s2 = p->W2[(k + 1) * 16 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const iris_real s3 = p->W2[(k + 1) * 16 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
+			}
+			const iris_real x0 = do_[i0 * 3 + 2];
+			const iris_real x1 = do_[(i0 + 1) * 3 + 2];
+			const iris_real x2 = do_[(i0 + 2) * 3 + 2];
+			const iris_real x3 = do_[(i0 + 3) * 3 + 2];
+			for (int l = 0; l < 1; l++) {
+				const iris_real r0 = p->W2[32 + j0 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				a[8][l] += x2 * r0;
+				a[12][l] += x3 * r0;
+				const iris_real r1 = p->W2[32 + (j0 + 1) + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				a[9][l] += x2 * r1;
+				a[13][l] += x3 * r1;
+				const iris_real r2 = p->W2[32 + (j0 + 2) + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				a[10][l] += x2 * r2;
+				a[14][l] += x3 * r2;
+				const iris_real r3 = p->W2[32 + (j0 + 3) + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+				a[11][l] += x2 * r3;
+				a[15][l] += x3 * r3;
 			}
 			{
 				t18[i0 * 16 + j0] = a[0][0] * (1.0f - h[i0 * 16 + j0] * h[i0 * 16 + j0]);
@@ -1703,33 +1752,81 @@ int iris_grad(const iris_params *p, const iris_real *x, const int32_t *y, iris_p
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 3; k++) {
-				const iris_real x0 = do_[i0 * 3 + k];
-				const iris_real x1 = do_[(i0 + 1) * 3 + k];
-				const iris_real x2 = do_[(i0 + 2) * 3 + k];
-				const iris_real x3 = do_[(i0 + 3) * 3 + k];
-				for (int l = 0; l < 1; l++) {
-					const iris_real r0 = p->W2[k * 16 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const iris_real r1 = p->W2[k * 16 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const iris_real r2 = p->W2[k * 16 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const iris_real r3 = p->W2[k * 16 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 2; k += 2) {
+				iris_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 3 + k]);
+				iris_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 3 + k]);
+				iris_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 3 + k]);
+				iris_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 3 + k]);
+				const iris_real r0 = p->W2[k * 16 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const iris_real r1 = p->W2[k * 16 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const iris_real r2 = p->W2[k * 16 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const iris_real r3 = p->W2[k * 16 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const iris_real s0 = p->W2[(k + 1) * 16 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const iris_real s1 = p->W2[(k + 1) * 16 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const iris_real s2 = p->W2[(k + 1) * 16 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const iris_real s3 = p->W2[(k + 1) * 16 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
+			}
+			const iris_real x0 = do_[i0 * 3 + 2];
+			const iris_real x1 = do_[(i0 + 1) * 3 + 2];
+			const iris_real x2 = do_[(i0 + 2) * 3 + 2];
+			const iris_real x3 = do_[(i0 + 3) * 3 + 2];
+			for (int l = 0; l < 1; l++) {
+				const iris_real r0 = p->W2[32 + j0 + l];
+				a[0][l] += x0 * r0;
+				a[4][l] += x1 * r0;
+				a[8][l] += x2 * r0;
+				a[12][l] += x3 * r0;
+				const iris_real r1 = p->W2[32 + (j0 + 1) + l];
+				a[1][l] += x0 * r1;
+				a[5][l] += x1 * r1;
+				a[9][l] += x2 * r1;
+				a[13][l] += x3 * r1;
+				const iris_real r2 = p->W2[32 + (j0 + 2) + l];
+				a[2][l] += x0 * r2;
+				a[6][l] += x1 * r2;
+				a[10][l] += x2 * r2;
+				a[14][l] += x3 * r2;
+				const iris_real r3 = p->W2[32 + (j0 + 3) + l];
+				a[3][l] += x0 * r3;
+				a[7][l] += x1 * r3;
+				a[11][l] += x2 * r3;
+				a[15][l] += x3 * r3;
 			}
 			{
 				t18[i0 * 16 + j0] = a[0][0] * (1.0f - h[i0 * 16 + j0] * h[i0 * 16 + j0]);

@@ -4,6 +4,7 @@
  * Batch 1, single precision, elementwise chains fused into their producers.
  */
 #include "kws_dscnn.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 64000 bytes (lower bound 64000, 288256 without sharing).
  *   buffer  op         shape        offset  bytes  live
@@ -2163,33 +2164,55 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d1[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d1[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d1[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d1[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d1[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t29 = a_[0][0] + p->bp1[i0];
@@ -2264,18 +2287,25 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d1[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d1[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t29 = a_[0][0] + p->bp1[i0];
@@ -3967,33 +3997,55 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d2[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d2[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d2[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d2[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d2[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t35 = a_[0][0] + p->bp2[i0];
@@ -4068,18 +4120,25 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d2[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d2[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t35 = a_[0][0] + p->bp2[i0];
@@ -5771,33 +5830,55 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d3[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d3[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d3[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d3[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d3[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t41 = a_[0][0] + p->bp3[i0];
@@ -5872,18 +5953,25 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d3[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d3[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t41 = a_[0][0] + p->bp3[i0];
@@ -7575,33 +7663,55 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d4[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d4[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d4[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d4[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d4[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t47 = a_[0][0] + p->bp4[i0];
@@ -7676,18 +7786,25 @@ int kws_dscnn_infer(const kws_dscnn_params *p, const kws_dscnn_real *x, kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d4[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d4[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t47 = a_[0][0] + p->bp4[i0];
@@ -10111,33 +10228,55 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d1[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d1[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d1[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d1[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d1[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
@@ -10212,18 +10351,25 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d1[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d1[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
@@ -11915,33 +12061,55 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d2[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d2[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d2[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d2[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d2[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
@@ -12016,18 +12184,25 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d2[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d2[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
@@ -13719,33 +13894,55 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d3[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d3[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d3[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d3[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d3[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
@@ -13820,18 +14017,25 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d3[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d3[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
@@ -15523,33 +15727,55 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d4[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d4[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d4[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d4[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d4[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
@@ -15624,18 +15850,25 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d4[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d4[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
@@ -16170,18 +16403,25 @@ int kws_dscnn_train_step(kws_dscnn_params *p, kws_dscnn_state *s, const kws_dscn
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 12; k++) {
-				const kws_dscnn_real x0 = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-				}
+			for (int k = 0; k < 12; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[k]);
+				const kws_dscnn_real r0 = p->Wfc[k * 64 + j0];
+				a_[0][0] += x0 * r0;
+				const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				const kws_dscnn_real s0 = p->Wfc[(k + 1) * 64 + j0];
+				a_[0][0] += y0 * s0;
+				const kws_dscnn_real s1 = p->Wfc[(k + 1) * 64 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				const kws_dscnn_real s2 = p->Wfc[(k + 1) * 64 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				const kws_dscnn_real s3 = p->Wfc[(k + 1) * 64 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
 			}
 			{
 				df[j0] = a_[0][0];
@@ -18536,33 +18776,55 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d1[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d1[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d1[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d1[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d1[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d1[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d1[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d1[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d1[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
@@ -18637,18 +18899,25 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp1[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp1[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp1[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp1[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d1[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d1[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d1[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t30 = a_[0][0] + p->bp1[i0];
@@ -20340,33 +20609,55 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d2[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d2[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d2[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d2[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d2[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d2[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d2[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d2[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d2[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
@@ -20441,18 +20732,25 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp2[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp2[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp2[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp2[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d2[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d2[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d2[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t36 = a_[0][0] + p->bp2[i0];
@@ -22144,33 +22442,55 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d3[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d3[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d3[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d3[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d3[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d3[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d3[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d3[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d3[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
@@ -22245,18 +22565,25 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp3[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp3[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp3[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp3[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d3[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d3[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d3[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t42 = a_[0][0] + p->bp3[i0];
@@ -23948,33 +24275,55 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-				const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-				const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-				const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = d4[k * 125 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 64 + k]);
+				kws_dscnn_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 64 + k]);
+				kws_dscnn_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 64 + k]);
+				kws_dscnn_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 64 + k]);
+				const kws_dscnn_real r0 = d4[k * 125 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const kws_dscnn_real r1 = d4[k * 125 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const kws_dscnn_real r2 = d4[k * 125 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const kws_dscnn_real r3 = d4[k * 125 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const kws_dscnn_real s0 = d4[(k + 1) * 125 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const kws_dscnn_real s1 = d4[(k + 1) * 125 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const kws_dscnn_real s2 = d4[(k + 1) * 125 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const kws_dscnn_real s3 = d4[(k + 1) * 125 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
@@ -24049,18 +24398,25 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 64; k++) {
-			const kws_dscnn_real x0 = p->Wp4[i0 * 64 + k];
-			const kws_dscnn_real x1 = p->Wp4[(i0 + 1) * 64 + k];
-			const kws_dscnn_real x2 = p->Wp4[(i0 + 2) * 64 + k];
-			const kws_dscnn_real x3 = p->Wp4[(i0 + 3) * 64 + k];
-			for (int l = 0; l < 1; l++) {
-				const kws_dscnn_real r = d4[k * 125 + 124 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 64; k += 2) {
+			kws_dscnn_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 64 + k]);
+			kws_dscnn_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 64 + k]);
+			kws_dscnn_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 64 + k]);
+			kws_dscnn_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 64 + k]);
+			const kws_dscnn_real r0 = d4[k * 125 + 124];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const kws_dscnn_real s0 = d4[(k + 1) * 125 + 124];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const kws_dscnn_real t48 = a_[0][0] + p->bp4[i0];
@@ -24584,18 +24940,25 @@ int kws_dscnn_grad(const kws_dscnn_params *p, const kws_dscnn_real *x, const int
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 12; k++) {
-				const kws_dscnn_real x0 = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const kws_dscnn_real r0 = p->Wfc[k * 64 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-				}
+			for (int k = 0; k < 12; k += 2) {
+				kws_dscnn_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[k]);
+				const kws_dscnn_real r0 = p->Wfc[k * 64 + j0];
+				a_[0][0] += x0 * r0;
+				const kws_dscnn_real r1 = p->Wfc[k * 64 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				const kws_dscnn_real r2 = p->Wfc[k * 64 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				const kws_dscnn_real r3 = p->Wfc[k * 64 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				const kws_dscnn_real s0 = p->Wfc[(k + 1) * 64 + j0];
+				a_[0][0] += y0 * s0;
+				const kws_dscnn_real s1 = p->Wfc[(k + 1) * 64 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				const kws_dscnn_real s2 = p->Wfc[(k + 1) * 64 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				const kws_dscnn_real s3 = p->Wfc[(k + 1) * 64 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
 			}
 			{
 				df[j0] = a_[0][0];

@@ -4,6 +4,7 @@
  * Batch 32, single precision, elementwise chains fused into their producers.
  */
 #include "mlp_adam.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 4096 bytes (lower bound 4096, 4096 without sharing).
  *   buffer  op    shape   offset  bytes  live
@@ -1323,33 +1324,55 @@ int mlp_adam_train_step(mlp_adam_params *p, mlp_adam_state *s, const mlp_adam_re
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const mlp_adam_real x0 = do_[i0 * 10 + k];
-				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
-				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
-				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 1; l++) {
-					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const mlp_adam_real r2 = p->W2[k * 32 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const mlp_adam_real r3 = p->W2[k * 32 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				mlp_adam_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 10 + k]);
+				mlp_adam_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 10 + k]);
+				mlp_adam_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 10 + k]);
+				mlp_adam_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 10 + k]);
+				const mlp_adam_real r0 = p->W2[k * 32 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const mlp_adam_real r2 = p->W2[k * 32 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const mlp_adam_real r3 = p->W2[k * 32 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const mlp_adam_real s0 = p->W2[(k + 1) * 32 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const mlp_adam_real s1 = p->W2[(k + 1) * 32 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const mlp_adam_real s2 = p->W2[(k + 1) * 32 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const mlp_adam_real s3 = p->W2[(k + 1) * 32 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				dz[i0 * 32 + j0] = h[i0 * 32 + j0] > 0 ? a[0][0] : 0.0f;
@@ -3101,33 +3124,55 @@ int mlp_adam_grad(const mlp_adam_params *p, const mlp_adam_real *x, const int32_
 					a[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 10; k++) {
-				const mlp_adam_real x0 = do_[i0 * 10 + k];
-				const mlp_adam_real x1 = do_[(i0 + 1) * 10 + k];
-				const mlp_adam_real x2 = do_[(i0 + 2) * 10 + k];
-				const mlp_adam_real x3 = do_[(i0 + 3) * 10 + k];
-				for (int l = 0; l < 1; l++) {
-					const mlp_adam_real r0 = p->W2[k * 32 + j0 + l];
-					a[0][l] += x0 * r0;
-					a[4][l] += x1 * r0;
-					a[8][l] += x2 * r0;
-					a[12][l] += x3 * r0;
-					const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 1) + l];
-					a[1][l] += x0 * r1;
-					a[5][l] += x1 * r1;
-					a[9][l] += x2 * r1;
-					a[13][l] += x3 * r1;
-					const mlp_adam_real r2 = p->W2[k * 32 + (j0 + 2) + l];
-					a[2][l] += x0 * r2;
-					a[6][l] += x1 * r2;
-					a[10][l] += x2 * r2;
-					a[14][l] += x3 * r2;
-					const mlp_adam_real r3 = p->W2[k * 32 + (j0 + 3) + l];
-					a[3][l] += x0 * r3;
-					a[7][l] += x1 * r3;
-					a[11][l] += x2 * r3;
-					a[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 10; k += 2) {
+				mlp_adam_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[i0 * 10 + k]);
+				mlp_adam_real x1, y1;
+				GRADC_LOAD2(x1, y1, &do_[(i0 + 1) * 10 + k]);
+				mlp_adam_real x2, y2;
+				GRADC_LOAD2(x2, y2, &do_[(i0 + 2) * 10 + k]);
+				mlp_adam_real x3, y3;
+				GRADC_LOAD2(x3, y3, &do_[(i0 + 3) * 10 + k]);
+				const mlp_adam_real r0 = p->W2[k * 32 + j0];
+				a[0][0] += x0 * r0;
+				a[4][0] += x1 * r0;
+				a[8][0] += x2 * r0;
+				a[12][0] += x3 * r0;
+				const mlp_adam_real r1 = p->W2[k * 32 + (j0 + 1)];
+				a[1][0] += x0 * r1;
+				a[5][0] += x1 * r1;
+				a[9][0] += x2 * r1;
+				a[13][0] += x3 * r1;
+				const mlp_adam_real r2 = p->W2[k * 32 + (j0 + 2)];
+				a[2][0] += x0 * r2;
+				a[6][0] += x1 * r2;
+				a[10][0] += x2 * r2;
+				a[14][0] += x3 * r2;
+				const mlp_adam_real r3 = p->W2[k * 32 + (j0 + 3)];
+				a[3][0] += x0 * r3;
+				a[7][0] += x1 * r3;
+				a[11][0] += x2 * r3;
+				a[15][0] += x3 * r3;
+				const mlp_adam_real s0 = p->W2[(k + 1) * 32 + j0];
+				a[0][0] += y0 * s0;
+				a[4][0] += y1 * s0;
+				a[8][0] += y2 * s0;
+				a[12][0] += y3 * s0;
+				const mlp_adam_real s1 = p->W2[(k + 1) * 32 + (j0 + 1)];
+				a[1][0] += y0 * s1;
+				a[5][0] += y1 * s1;
+				a[9][0] += y2 * s1;
+				a[13][0] += y3 * s1;
+				const mlp_adam_real s2 = p->W2[(k + 1) * 32 + (j0 + 2)];
+				a[2][0] += y0 * s2;
+				a[6][0] += y1 * s2;
+				a[10][0] += y2 * s2;
+				a[14][0] += y3 * s2;
+				const mlp_adam_real s3 = p->W2[(k + 1) * 32 + (j0 + 3)];
+				a[3][0] += y0 * s3;
+				a[7][0] += y1 * s3;
+				a[11][0] += y2 * s3;
+				a[15][0] += y3 * s3;
 			}
 			{
 				dz[i0 * 32 + j0] = h[i0 * 32 + j0] > 0 ? a[0][0] : 0.0f;

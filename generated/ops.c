@@ -4,6 +4,7 @@
  * Batch 3, single precision, elementwise chains fused into their producers.
  */
 #include "ops.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 320 bytes (lower bound 320, 1024 without sharing).
  *   buffer          op           shape    offset  bytes  live

@@ -4,6 +4,7 @@
  * Batch 1, single precision, elementwise chains fused into their producers.
  */
 #include "vww_mobilenet.h"
+GRADC_KERNEL_FILE
 
 /* Buffer plan, inference: arena 221184 bytes (lower bound 221184, 927232 without sharing).
  *   buffer  op         shape         offset  bytes   live
@@ -4125,33 +4126,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 8; k++) {
-				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
-				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
-				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
-				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 8; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 8 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 8 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 8 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 8 + k]);
+				const vww_mobilenet_real r0 = d1[k * 2304 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d1[(k + 1) * 2304 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d1[(k + 1) * 2304 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d1[(k + 1) * 2304 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d1[(k + 1) * 2304 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t65 = a_[0][0] + p->bp1[i0];
@@ -4328,8 +4351,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 410] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 12) {
@@ -4740,14 +4764,16 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 18; r++) {
 						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 410] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int r = 18; r < 19; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 410] = 0.0f;
 						}
 					}
 					{
@@ -5265,13 +5291,15 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 							const int hi = i0 * 2 + r;
 							vww_mobilenet_real *d = xr + r % 2 * 250 + r / 2 * 25;
 							if (hi < 0 || hi >= 48) {
-								for (int wi = 0; wi < 48; wi++) {
-									d[(wi) % 2 * 125 + (wi) / 2] = 0.0f;
+								for (int wi = 0; wi < 24; wi++) {
+									d[wi] = 0.0f;
+									d[wi + 125] = 0.0f;
 								}
 								continue;
 							}
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 125 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+							for (int wi = 0; wi < 24; wi++) {
+								d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+								d[wi + 125] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 							}
 						}
 						for (int ib = 0; ib < 4; ib += 2) {
@@ -5672,8 +5700,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 402] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 40; f0 += 8) {
@@ -6209,14 +6238,16 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 18; r++) {
 						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 402] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int r = 18; r < 19; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 402] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 8) {
@@ -6725,33 +6756,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 16; k++) {
-				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
-				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
-				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
-				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 16; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 16 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 16 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 16 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 16 + k]);
+				const vww_mobilenet_real r0 = d2[k * 576 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d2[(k + 1) * 576 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d2[(k + 1) * 576 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d2[(k + 1) * 576 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d2[(k + 1) * 576 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t71 = a_[0][0] + p->bp2[i0];
@@ -8850,33 +8903,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 32; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 32 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 32 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 32 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 32 + k]);
+				const vww_mobilenet_real r0 = d3[k * 576 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d3[(k + 1) * 576 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d3[(k + 1) * 576 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d3[(k + 1) * 576 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d3[(k + 1) * 576 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t77 = a_[0][0] + p->bp3[i0];
@@ -9043,8 +9118,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 174] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					{
@@ -9405,8 +9481,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 17; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 117] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int ib = 0; ib < 8; ib += 2) {
@@ -9793,14 +9870,16 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 8; r++) {
 						const int hi = r + 16;
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 117] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int r = 8; r < 9; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 117] = 0.0f;
 						}
 					}
 					for (int ib = 0; ib < 4; ib += 2) {
@@ -10200,8 +10279,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 174] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 14; f0 += 7) {
@@ -10775,33 +10855,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 32; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 32 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 32 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 32 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 32 + k]);
+				const vww_mobilenet_real r0 = d4[k * 144 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d4[(k + 1) * 144 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d4[(k + 1) * 144 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d4[(k + 1) * 144 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d4[(k + 1) * 144 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t83 = a_[0][0] + p->bp4[i0];
@@ -12217,33 +12319,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp5[i0 * 64 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp5[(i0 + 1) * 64 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp5[(i0 + 2) * 64 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp5[(i0 + 3) * 64 + k]);
+				const vww_mobilenet_real r0 = d5[k * 144 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d5[(k + 1) * 144 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d5[(k + 1) * 144 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d5[(k + 1) * 144 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d5[(k + 1) * 144 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t89 = a_[0][0] + p->bp5[i0];
@@ -12420,8 +12544,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 56] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					{
@@ -12572,8 +12697,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 98 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 49 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 49] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					for (int ib = 0; ib < 6; ib += 2) {
@@ -12971,8 +13097,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 56] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					{
@@ -13297,33 +13424,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp6[i0 * 64 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp6[(i0 + 1) * 64 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp6[(i0 + 2) * 64 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp6[(i0 + 3) * 64 + k]);
+				const vww_mobilenet_real r0 = d6[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d6[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d6[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d6[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d6[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t95 = a_[0][0] + p->bp6[i0];
@@ -14323,33 +14472,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp7[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp7[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp7[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp7[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d7[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d7[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d7[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d7[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d7[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t101 = a_[0][0] + p->bp7[i0];
@@ -15349,33 +15520,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp8[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp8[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp8[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp8[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d8[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d8[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d8[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d8[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d8[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t107 = a_[0][0] + p->bp8[i0];
@@ -16375,33 +16568,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp9[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp9[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp9[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp9[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d9[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d9[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d9[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d9[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d9[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t113 = a_[0][0] + p->bp9[i0];
@@ -17401,33 +17616,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp10[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp10[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp10[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp10[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d10[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d10[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d10[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d10[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d10[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t119 = a_[0][0] + p->bp10[i0];
@@ -18427,33 +18664,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp11[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp11[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp11[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp11[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d11[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d11[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d11[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d11[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d11[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t125 = a_[0][0] + p->bp11[i0];
@@ -18684,8 +18943,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 21] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -18776,8 +19036,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 32 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 16 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 16] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -19083,8 +19344,9 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 21] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -19243,33 +19505,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d12[k * 9 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp12[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp12[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp12[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp12[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d12[k * 9 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d12[(k + 1) * 9 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d12[(k + 1) * 9 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d12[(k + 1) * 9 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d12[(k + 1) * 9 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t131 = a_[0][0] + p->bp12[i0];
@@ -19344,18 +19628,25 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 128; k++) {
-			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
-			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
-			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
-			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 1; l++) {
-				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 128; k += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp12[i0 * 128 + k]);
+			vww_mobilenet_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp12[(i0 + 1) * 128 + k]);
+			vww_mobilenet_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp12[(i0 + 2) * 128 + k]);
+			vww_mobilenet_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp12[(i0 + 3) * 128 + k]);
+			const vww_mobilenet_real r0 = d12[k * 9 + 8];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const vww_mobilenet_real s0 = d12[(k + 1) * 9 + 8];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const vww_mobilenet_real t131 = a_[0][0] + p->bp12[i0];
@@ -19924,33 +20215,55 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 256; k++) {
-				const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
-				const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
-				const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
-				const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d13[k * 9 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 256; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp13[i0 * 256 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp13[(i0 + 1) * 256 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp13[(i0 + 2) * 256 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp13[(i0 + 3) * 256 + k]);
+				const vww_mobilenet_real r0 = d13[k * 9 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d13[(k + 1) * 9 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d13[(k + 1) * 9 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d13[(k + 1) * 9 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d13[(k + 1) * 9 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t137 = a_[0][0] + p->bp13[i0];
@@ -20025,18 +20338,25 @@ int vww_mobilenet_infer(const vww_mobilenet_params *p, const vww_mobilenet_real 
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 256; k++) {
-			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
-			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
-			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
-			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
-			for (int l = 0; l < 1; l++) {
-				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 256; k += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp13[i0 * 256 + k]);
+			vww_mobilenet_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp13[(i0 + 1) * 256 + k]);
+			vww_mobilenet_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp13[(i0 + 2) * 256 + k]);
+			vww_mobilenet_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp13[(i0 + 3) * 256 + k]);
+			const vww_mobilenet_real r0 = d13[k * 9 + 8];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const vww_mobilenet_real s0 = d13[(k + 1) * 9 + 8];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const vww_mobilenet_real t137 = a_[0][0] + p->bp13[i0];
@@ -23996,33 +24316,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 8; k++) {
-				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
-				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
-				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
-				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 8; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 8 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 8 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 8 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 8 + k]);
+				const vww_mobilenet_real r0 = d1[k * 2304 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d1[(k + 1) * 2304 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d1[(k + 1) * 2304 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d1[(k + 1) * 2304 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d1[(k + 1) * 2304 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t66 = a_[0][0] + p->bp1[i0];
@@ -24199,8 +24541,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 410] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 12) {
@@ -24611,14 +24954,16 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 18; r++) {
 						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 410] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int r = 18; r < 19; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 410] = 0.0f;
 						}
 					}
 					{
@@ -25136,13 +25481,15 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 							const int hi = i0 * 2 + r;
 							vww_mobilenet_real *d = xr + r % 2 * 250 + r / 2 * 25;
 							if (hi < 0 || hi >= 48) {
-								for (int wi = 0; wi < 48; wi++) {
-									d[(wi) % 2 * 125 + (wi) / 2] = 0.0f;
+								for (int wi = 0; wi < 24; wi++) {
+									d[wi] = 0.0f;
+									d[wi + 125] = 0.0f;
 								}
 								continue;
 							}
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 125 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+							for (int wi = 0; wi < 24; wi++) {
+								d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+								d[wi + 125] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 							}
 						}
 						for (int ib = 0; ib < 4; ib += 2) {
@@ -25543,8 +25890,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 402] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 40; f0 += 8) {
@@ -26080,14 +26428,16 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 18; r++) {
 						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 402] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int r = 18; r < 19; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 402] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 8) {
@@ -26596,33 +26946,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 16; k++) {
-				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
-				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
-				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
-				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 16; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 16 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 16 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 16 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 16 + k]);
+				const vww_mobilenet_real r0 = d2[k * 576 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d2[(k + 1) * 576 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d2[(k + 1) * 576 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d2[(k + 1) * 576 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d2[(k + 1) * 576 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t72 = a_[0][0] + p->bp2[i0];
@@ -28721,33 +29093,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 32; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 32 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 32 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 32 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 32 + k]);
+				const vww_mobilenet_real r0 = d3[k * 576 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d3[(k + 1) * 576 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d3[(k + 1) * 576 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d3[(k + 1) * 576 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d3[(k + 1) * 576 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t78 = a_[0][0] + p->bp3[i0];
@@ -28914,8 +29308,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 174] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					{
@@ -29276,8 +29671,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 17; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 117] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int ib = 0; ib < 8; ib += 2) {
@@ -29664,14 +30060,16 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 8; r++) {
 						const int hi = r + 16;
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 117] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int r = 8; r < 9; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 117] = 0.0f;
 						}
 					}
 					for (int ib = 0; ib < 4; ib += 2) {
@@ -30071,8 +30469,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 174] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 14; f0 += 7) {
@@ -30646,33 +31045,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 32; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 32 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 32 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 32 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 32 + k]);
+				const vww_mobilenet_real r0 = d4[k * 144 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d4[(k + 1) * 144 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d4[(k + 1) * 144 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d4[(k + 1) * 144 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d4[(k + 1) * 144 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t84 = a_[0][0] + p->bp4[i0];
@@ -32088,33 +32509,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp5[i0 * 64 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp5[(i0 + 1) * 64 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp5[(i0 + 2) * 64 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp5[(i0 + 3) * 64 + k]);
+				const vww_mobilenet_real r0 = d5[k * 144 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d5[(k + 1) * 144 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d5[(k + 1) * 144 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d5[(k + 1) * 144 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d5[(k + 1) * 144 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t90 = a_[0][0] + p->bp5[i0];
@@ -32291,8 +32734,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 56] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					{
@@ -32443,8 +32887,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 98 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 49 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 49] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					for (int ib = 0; ib < 6; ib += 2) {
@@ -32842,8 +33287,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 56] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					{
@@ -33168,33 +33614,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp6[i0 * 64 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp6[(i0 + 1) * 64 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp6[(i0 + 2) * 64 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp6[(i0 + 3) * 64 + k]);
+				const vww_mobilenet_real r0 = d6[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d6[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d6[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d6[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d6[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t96 = a_[0][0] + p->bp6[i0];
@@ -34194,33 +34662,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp7[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp7[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp7[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp7[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d7[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d7[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d7[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d7[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d7[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t102 = a_[0][0] + p->bp7[i0];
@@ -35220,33 +35710,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp8[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp8[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp8[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp8[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d8[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d8[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d8[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d8[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d8[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t108 = a_[0][0] + p->bp8[i0];
@@ -36246,33 +36758,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp9[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp9[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp9[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp9[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d9[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d9[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d9[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d9[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d9[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t114 = a_[0][0] + p->bp9[i0];
@@ -37272,33 +37806,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp10[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp10[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp10[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp10[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d10[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d10[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d10[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d10[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d10[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t120 = a_[0][0] + p->bp10[i0];
@@ -38298,33 +38854,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp11[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp11[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp11[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp11[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d11[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d11[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d11[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d11[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d11[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t126 = a_[0][0] + p->bp11[i0];
@@ -38555,8 +39133,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 21] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -38647,8 +39226,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 32 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 16 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 16] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -38954,8 +39534,9 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 21] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -39114,33 +39695,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d12[k * 9 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp12[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp12[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp12[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp12[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d12[k * 9 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d12[(k + 1) * 9 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d12[(k + 1) * 9 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d12[(k + 1) * 9 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d12[(k + 1) * 9 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
@@ -39215,18 +39818,25 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 128; k++) {
-			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
-			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
-			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
-			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 1; l++) {
-				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 128; k += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp12[i0 * 128 + k]);
+			vww_mobilenet_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp12[(i0 + 1) * 128 + k]);
+			vww_mobilenet_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp12[(i0 + 2) * 128 + k]);
+			vww_mobilenet_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp12[(i0 + 3) * 128 + k]);
+			const vww_mobilenet_real r0 = d12[k * 9 + 8];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const vww_mobilenet_real s0 = d12[(k + 1) * 9 + 8];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
@@ -39795,33 +40405,55 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 256; k++) {
-				const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
-				const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
-				const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
-				const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d13[k * 9 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 256; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp13[i0 * 256 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp13[(i0 + 1) * 256 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp13[(i0 + 2) * 256 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp13[(i0 + 3) * 256 + k]);
+				const vww_mobilenet_real r0 = d13[k * 9 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d13[(k + 1) * 9 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d13[(k + 1) * 9 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d13[(k + 1) * 9 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d13[(k + 1) * 9 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
@@ -39896,18 +40528,25 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 256; k++) {
-			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
-			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
-			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
-			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
-			for (int l = 0; l < 1; l++) {
-				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 256; k += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp13[i0 * 256 + k]);
+			vww_mobilenet_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp13[(i0 + 1) * 256 + k]);
+			vww_mobilenet_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp13[(i0 + 2) * 256 + k]);
+			vww_mobilenet_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp13[(i0 + 3) * 256 + k]);
+			const vww_mobilenet_real r0 = d13[k * 9 + 8];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const vww_mobilenet_real s0 = d13[(k + 1) * 9 + 8];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
@@ -40216,18 +40855,25 @@ int vww_mobilenet_train_step(vww_mobilenet_params *p, vww_mobilenet_state *s, co
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 2; k++) {
-				const vww_mobilenet_real x0 = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-				}
+			for (int k = 0; k < 2; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[k]);
+				const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0];
+				a_[0][0] += x0 * r0;
+				const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				const vww_mobilenet_real s0 = p->Wfc[(k + 1) * 256 + j0];
+				a_[0][0] += y0 * s0;
+				const vww_mobilenet_real s1 = p->Wfc[(k + 1) * 256 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				const vww_mobilenet_real s2 = p->Wfc[(k + 1) * 256 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				const vww_mobilenet_real s3 = p->Wfc[(k + 1) * 256 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
 			}
 			{
 				df[j0] = a_[0][0];
@@ -44150,33 +44796,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 8; k++) {
-				const vww_mobilenet_real x0 = p->Wp1[i0 * 8 + k];
-				const vww_mobilenet_real x1 = p->Wp1[(i0 + 1) * 8 + k];
-				const vww_mobilenet_real x2 = p->Wp1[(i0 + 2) * 8 + k];
-				const vww_mobilenet_real x3 = p->Wp1[(i0 + 3) * 8 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d1[k * 2304 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 8; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp1[i0 * 8 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp1[(i0 + 1) * 8 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp1[(i0 + 2) * 8 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp1[(i0 + 3) * 8 + k]);
+				const vww_mobilenet_real r0 = d1[k * 2304 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d1[k * 2304 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d1[k * 2304 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d1[k * 2304 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d1[(k + 1) * 2304 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d1[(k + 1) * 2304 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d1[(k + 1) * 2304 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d1[(k + 1) * 2304 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t66 = a_[0][0] + p->bp1[i0];
@@ -44353,8 +45021,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 410] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 12) {
@@ -44765,14 +45434,16 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 18; r++) {
 						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 410] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int r = 18; r < 19; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 820 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 410 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 410] = 0.0f;
 						}
 					}
 					{
@@ -45290,13 +45961,15 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 							const int hi = i0 * 2 + r;
 							vww_mobilenet_real *d = xr + r % 2 * 250 + r / 2 * 25;
 							if (hi < 0 || hi >= 48) {
-								for (int wi = 0; wi < 48; wi++) {
-									d[(wi) % 2 * 125 + (wi) / 2] = 0.0f;
+								for (int wi = 0; wi < 24; wi++) {
+									d[wi] = 0.0f;
+									d[wi + 125] = 0.0f;
 								}
 								continue;
 							}
-							for (int wi = 0; wi < 48; wi++) {
-								d[(wi) % 2 * 125 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+							for (int wi = 0; wi < 24; wi++) {
+								d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+								d[wi + 125] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 							}
 						}
 						for (int ib = 0; ib < 4; ib += 2) {
@@ -45697,8 +46370,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 31; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 402] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 40; f0 += 8) {
@@ -46234,14 +46908,16 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 18; r++) {
 						const int hi = r + 30;
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = p1[o_ * 2304 + hi * 48 + wi];
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = p1[o_ * 2304 + hi * 48 + wi * 2];
+							d[wi + 402] = p1[o_ * 2304 + hi * 48 + wi * 2 + 1];
 						}
 					}
 					for (int r = 18; r < 19; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 804 + r / 2 * 25;
-						for (int wi = 0; wi < 48; wi++) {
-							d[(wi) % 2 * 402 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 24; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 402] = 0.0f;
 						}
 					}
 					for (int f0 = 0; f0 < 24; f0 += 8) {
@@ -46750,33 +47426,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 16; k++) {
-				const vww_mobilenet_real x0 = p->Wp2[i0 * 16 + k];
-				const vww_mobilenet_real x1 = p->Wp2[(i0 + 1) * 16 + k];
-				const vww_mobilenet_real x2 = p->Wp2[(i0 + 2) * 16 + k];
-				const vww_mobilenet_real x3 = p->Wp2[(i0 + 3) * 16 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d2[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 16; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp2[i0 * 16 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp2[(i0 + 1) * 16 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp2[(i0 + 2) * 16 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp2[(i0 + 3) * 16 + k]);
+				const vww_mobilenet_real r0 = d2[k * 576 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d2[k * 576 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d2[k * 576 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d2[k * 576 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d2[(k + 1) * 576 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d2[(k + 1) * 576 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d2[(k + 1) * 576 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d2[(k + 1) * 576 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t72 = a_[0][0] + p->bp2[i0];
@@ -48875,33 +49573,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp3[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp3[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp3[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp3[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d3[k * 576 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 32; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp3[i0 * 32 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp3[(i0 + 1) * 32 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp3[(i0 + 2) * 32 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp3[(i0 + 3) * 32 + k]);
+				const vww_mobilenet_real r0 = d3[k * 576 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d3[k * 576 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d3[k * 576 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d3[k * 576 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d3[(k + 1) * 576 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d3[(k + 1) * 576 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d3[(k + 1) * 576 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d3[(k + 1) * 576 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t78 = a_[0][0] + p->bp3[i0];
@@ -49068,8 +49788,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 174] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					{
@@ -49430,8 +50151,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 17; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 117] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int ib = 0; ib < 8; ib += 2) {
@@ -49818,14 +50540,16 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 8; r++) {
 						const int hi = r + 16;
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 117] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int r = 8; r < 9; r++) {
 						vww_mobilenet_real *d = xr + r % 2 * 234 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 117 + (wi) / 2] = 0.0f;
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = 0.0f;
+							d[wi + 117] = 0.0f;
 						}
 					}
 					for (int ib = 0; ib < 4; ib += 2) {
@@ -50225,8 +50949,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 24; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 348 + r / 2 * 13;
-						for (int wi = 0; wi < 24; wi++) {
-							d[(wi) % 2 * 174 + (wi) / 2] = p3[o_ * 576 + hi * 24 + wi];
+						for (int wi = 0; wi < 12; wi++) {
+							d[wi] = p3[o_ * 576 + hi * 24 + wi * 2];
+							d[wi + 174] = p3[o_ * 576 + hi * 24 + wi * 2 + 1];
 						}
 					}
 					for (int f0 = 0; f0 < 14; f0 += 7) {
@@ -50800,33 +51525,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 32; k++) {
-				const vww_mobilenet_real x0 = p->Wp4[i0 * 32 + k];
-				const vww_mobilenet_real x1 = p->Wp4[(i0 + 1) * 32 + k];
-				const vww_mobilenet_real x2 = p->Wp4[(i0 + 2) * 32 + k];
-				const vww_mobilenet_real x3 = p->Wp4[(i0 + 3) * 32 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d4[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 32; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp4[i0 * 32 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp4[(i0 + 1) * 32 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp4[(i0 + 2) * 32 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp4[(i0 + 3) * 32 + k]);
+				const vww_mobilenet_real r0 = d4[k * 144 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d4[k * 144 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d4[k * 144 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d4[k * 144 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d4[(k + 1) * 144 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d4[(k + 1) * 144 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d4[(k + 1) * 144 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d4[(k + 1) * 144 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t84 = a_[0][0] + p->bp4[i0];
@@ -52242,33 +52989,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp5[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp5[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp5[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp5[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d5[k * 144 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp5[i0 * 64 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp5[(i0 + 1) * 64 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp5[(i0 + 2) * 64 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp5[(i0 + 3) * 64 + k]);
+				const vww_mobilenet_real r0 = d5[k * 144 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d5[k * 144 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d5[k * 144 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d5[k * 144 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d5[(k + 1) * 144 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d5[(k + 1) * 144 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d5[(k + 1) * 144 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d5[(k + 1) * 144 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t90 = a_[0][0] + p->bp5[i0];
@@ -52445,8 +53214,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 56] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					{
@@ -52597,8 +53367,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 98 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 49 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 49] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					for (int ib = 0; ib < 6; ib += 2) {
@@ -52996,8 +53767,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 12; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 112 + r / 2 * 7;
-						for (int wi = 0; wi < 12; wi++) {
-							d[(wi) % 2 * 56 + (wi) / 2] = p5[o_ * 144 + hi * 12 + wi];
+						for (int wi = 0; wi < 6; wi++) {
+							d[wi] = p5[o_ * 144 + hi * 12 + wi * 2];
+							d[wi + 56] = p5[o_ * 144 + hi * 12 + wi * 2 + 1];
 						}
 					}
 					{
@@ -53322,33 +54094,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 64; k++) {
-				const vww_mobilenet_real x0 = p->Wp6[i0 * 64 + k];
-				const vww_mobilenet_real x1 = p->Wp6[(i0 + 1) * 64 + k];
-				const vww_mobilenet_real x2 = p->Wp6[(i0 + 2) * 64 + k];
-				const vww_mobilenet_real x3 = p->Wp6[(i0 + 3) * 64 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d6[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 64; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp6[i0 * 64 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp6[(i0 + 1) * 64 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp6[(i0 + 2) * 64 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp6[(i0 + 3) * 64 + k]);
+				const vww_mobilenet_real r0 = d6[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d6[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d6[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d6[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d6[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d6[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d6[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d6[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t96 = a_[0][0] + p->bp6[i0];
@@ -54348,33 +55142,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp7[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp7[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp7[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp7[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d7[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp7[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp7[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp7[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp7[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d7[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d7[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d7[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d7[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d7[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d7[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d7[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d7[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t102 = a_[0][0] + p->bp7[i0];
@@ -55374,33 +56190,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp8[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp8[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp8[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp8[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d8[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp8[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp8[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp8[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp8[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d8[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d8[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d8[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d8[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d8[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d8[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d8[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d8[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t108 = a_[0][0] + p->bp8[i0];
@@ -56400,33 +57238,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp9[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp9[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp9[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp9[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d9[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp9[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp9[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp9[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp9[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d9[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d9[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d9[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d9[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d9[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d9[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d9[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d9[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t114 = a_[0][0] + p->bp9[i0];
@@ -57426,33 +58286,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp10[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp10[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp10[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp10[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d10[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp10[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp10[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp10[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp10[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d10[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d10[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d10[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d10[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d10[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d10[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d10[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d10[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t120 = a_[0][0] + p->bp10[i0];
@@ -58452,33 +59334,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp11[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp11[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp11[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp11[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d11[k * 36 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp11[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp11[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp11[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp11[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d11[k * 36 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d11[k * 36 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d11[k * 36 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d11[k * 36 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d11[(k + 1) * 36 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d11[(k + 1) * 36 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d11[(k + 1) * 36 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d11[(k + 1) * 36 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t126 = a_[0][0] + p->bp11[i0];
@@ -58709,8 +59613,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 21] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -58801,8 +59706,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 32 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 16 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 16] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -59108,8 +60014,9 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					for (int r = 0; r < 6; r++) {
 						const int hi = r;
 						vww_mobilenet_real *d = xr + r % 2 * 42 + r / 2 * 4;
-						for (int wi = 0; wi < 6; wi++) {
-							d[(wi) % 2 * 21 + (wi) / 2] = p11[o_ * 36 + hi * 6 + wi];
+						for (int wi = 0; wi < 3; wi++) {
+							d[wi] = p11[o_ * 36 + hi * 6 + wi * 2];
+							d[wi + 21] = p11[o_ * 36 + hi * 6 + wi * 2 + 1];
 						}
 					}
 					{
@@ -59268,33 +60175,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 128; k++) {
-				const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
-				const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
-				const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
-				const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d12[k * 9 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 128; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp12[i0 * 128 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp12[(i0 + 1) * 128 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp12[(i0 + 2) * 128 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp12[(i0 + 3) * 128 + k]);
+				const vww_mobilenet_real r0 = d12[k * 9 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d12[k * 9 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d12[k * 9 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d12[k * 9 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d12[(k + 1) * 9 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d12[(k + 1) * 9 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d12[(k + 1) * 9 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d12[(k + 1) * 9 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
@@ -59369,18 +60298,25 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 128; k++) {
-			const vww_mobilenet_real x0 = p->Wp12[i0 * 128 + k];
-			const vww_mobilenet_real x1 = p->Wp12[(i0 + 1) * 128 + k];
-			const vww_mobilenet_real x2 = p->Wp12[(i0 + 2) * 128 + k];
-			const vww_mobilenet_real x3 = p->Wp12[(i0 + 3) * 128 + k];
-			for (int l = 0; l < 1; l++) {
-				const vww_mobilenet_real r = d12[k * 9 + 8 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 128; k += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp12[i0 * 128 + k]);
+			vww_mobilenet_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp12[(i0 + 1) * 128 + k]);
+			vww_mobilenet_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp12[(i0 + 2) * 128 + k]);
+			vww_mobilenet_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp12[(i0 + 3) * 128 + k]);
+			const vww_mobilenet_real r0 = d12[k * 9 + 8];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const vww_mobilenet_real s0 = d12[(k + 1) * 9 + 8];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const vww_mobilenet_real t132 = a_[0][0] + p->bp12[i0];
@@ -59949,33 +60885,55 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 256; k++) {
-				const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
-				const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
-				const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
-				const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = d13[k * 9 + j0 + l];
-					a_[0][l] += x0 * r0;
-					a_[4][l] += x1 * r0;
-					a_[8][l] += x2 * r0;
-					a_[12][l] += x3 * r0;
-					const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					a_[5][l] += x1 * r1;
-					a_[9][l] += x2 * r1;
-					a_[13][l] += x3 * r1;
-					const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					a_[6][l] += x1 * r2;
-					a_[10][l] += x2 * r2;
-					a_[14][l] += x3 * r2;
-					const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-					a_[7][l] += x1 * r3;
-					a_[11][l] += x2 * r3;
-					a_[15][l] += x3 * r3;
-				}
+			for (int k = 0; k < 256; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &p->Wp13[i0 * 256 + k]);
+				vww_mobilenet_real x1, y1;
+				GRADC_LOAD2(x1, y1, &p->Wp13[(i0 + 1) * 256 + k]);
+				vww_mobilenet_real x2, y2;
+				GRADC_LOAD2(x2, y2, &p->Wp13[(i0 + 2) * 256 + k]);
+				vww_mobilenet_real x3, y3;
+				GRADC_LOAD2(x3, y3, &p->Wp13[(i0 + 3) * 256 + k]);
+				const vww_mobilenet_real r0 = d13[k * 9 + j0];
+				a_[0][0] += x0 * r0;
+				a_[4][0] += x1 * r0;
+				a_[8][0] += x2 * r0;
+				a_[12][0] += x3 * r0;
+				const vww_mobilenet_real r1 = d13[k * 9 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				a_[5][0] += x1 * r1;
+				a_[9][0] += x2 * r1;
+				a_[13][0] += x3 * r1;
+				const vww_mobilenet_real r2 = d13[k * 9 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				a_[6][0] += x1 * r2;
+				a_[10][0] += x2 * r2;
+				a_[14][0] += x3 * r2;
+				const vww_mobilenet_real r3 = d13[k * 9 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				a_[7][0] += x1 * r3;
+				a_[11][0] += x2 * r3;
+				a_[15][0] += x3 * r3;
+				const vww_mobilenet_real s0 = d13[(k + 1) * 9 + j0];
+				a_[0][0] += y0 * s0;
+				a_[4][0] += y1 * s0;
+				a_[8][0] += y2 * s0;
+				a_[12][0] += y3 * s0;
+				const vww_mobilenet_real s1 = d13[(k + 1) * 9 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				a_[5][0] += y1 * s1;
+				a_[9][0] += y2 * s1;
+				a_[13][0] += y3 * s1;
+				const vww_mobilenet_real s2 = d13[(k + 1) * 9 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				a_[6][0] += y1 * s2;
+				a_[10][0] += y2 * s2;
+				a_[14][0] += y3 * s2;
+				const vww_mobilenet_real s3 = d13[(k + 1) * 9 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
+				a_[7][0] += y1 * s3;
+				a_[11][0] += y2 * s3;
+				a_[15][0] += y3 * s3;
 			}
 			{
 				const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
@@ -60050,18 +61008,25 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 				a_[t][l] = 0.0f;
 			}
 		}
-		for (int k = 0; k < 256; k++) {
-			const vww_mobilenet_real x0 = p->Wp13[i0 * 256 + k];
-			const vww_mobilenet_real x1 = p->Wp13[(i0 + 1) * 256 + k];
-			const vww_mobilenet_real x2 = p->Wp13[(i0 + 2) * 256 + k];
-			const vww_mobilenet_real x3 = p->Wp13[(i0 + 3) * 256 + k];
-			for (int l = 0; l < 1; l++) {
-				const vww_mobilenet_real r = d13[k * 9 + 8 + l];
-				a_[0][l] += x0 * r;
-				a_[1][l] += x1 * r;
-				a_[2][l] += x2 * r;
-				a_[3][l] += x3 * r;
-			}
+		for (int k = 0; k < 256; k += 2) {
+			vww_mobilenet_real x0, y0;
+			GRADC_LOAD2(x0, y0, &p->Wp13[i0 * 256 + k]);
+			vww_mobilenet_real x1, y1;
+			GRADC_LOAD2(x1, y1, &p->Wp13[(i0 + 1) * 256 + k]);
+			vww_mobilenet_real x2, y2;
+			GRADC_LOAD2(x2, y2, &p->Wp13[(i0 + 2) * 256 + k]);
+			vww_mobilenet_real x3, y3;
+			GRADC_LOAD2(x3, y3, &p->Wp13[(i0 + 3) * 256 + k]);
+			const vww_mobilenet_real r0 = d13[k * 9 + 8];
+			a_[0][0] += x0 * r0;
+			a_[1][0] += x1 * r0;
+			a_[2][0] += x2 * r0;
+			a_[3][0] += x3 * r0;
+			const vww_mobilenet_real s0 = d13[(k + 1) * 9 + 8];
+			a_[0][0] += y0 * s0;
+			a_[1][0] += y1 * s0;
+			a_[2][0] += y2 * s0;
+			a_[3][0] += y3 * s0;
 		}
 		{
 			const vww_mobilenet_real t138 = a_[0][0] + p->bp13[i0];
@@ -60359,18 +61324,25 @@ int vww_mobilenet_grad(const vww_mobilenet_params *p, const vww_mobilenet_real *
 					a_[t][l] = 0.0f;
 				}
 			}
-			for (int k = 0; k < 2; k++) {
-				const vww_mobilenet_real x0 = do_[k];
-				for (int l = 0; l < 1; l++) {
-					const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0 + l];
-					a_[0][l] += x0 * r0;
-					const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 1) + l];
-					a_[1][l] += x0 * r1;
-					const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 2) + l];
-					a_[2][l] += x0 * r2;
-					const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 3) + l];
-					a_[3][l] += x0 * r3;
-				}
+			for (int k = 0; k < 2; k += 2) {
+				vww_mobilenet_real x0, y0;
+				GRADC_LOAD2(x0, y0, &do_[k]);
+				const vww_mobilenet_real r0 = p->Wfc[k * 256 + j0];
+				a_[0][0] += x0 * r0;
+				const vww_mobilenet_real r1 = p->Wfc[k * 256 + (j0 + 1)];
+				a_[1][0] += x0 * r1;
+				const vww_mobilenet_real r2 = p->Wfc[k * 256 + (j0 + 2)];
+				a_[2][0] += x0 * r2;
+				const vww_mobilenet_real r3 = p->Wfc[k * 256 + (j0 + 3)];
+				a_[3][0] += x0 * r3;
+				const vww_mobilenet_real s0 = p->Wfc[(k + 1) * 256 + j0];
+				a_[0][0] += y0 * s0;
+				const vww_mobilenet_real s1 = p->Wfc[(k + 1) * 256 + (j0 + 1)];
+				a_[1][0] += y0 * s1;
+				const vww_mobilenet_real s2 = p->Wfc[(k + 1) * 256 + (j0 + 2)];
+				a_[2][0] += y0 * s2;
+				const vww_mobilenet_real s3 = p->Wfc[(k + 1) * 256 + (j0 + 3)];
+				a_[3][0] += y0 * s3;
 			}
 			{
 				df[j0] = a_[0][0];

@@ -295,6 +295,22 @@ typedef double gradc_d2_ __attribute__((may_alias));
 	} while (0)
 #endif
 
+/* GRADC_KERNEL_FILE: the line after the #include of every generated .c.
+ * Under GCC for an ARM scalar FPU (GRADC_KERNELS 1) it turns off GCC's
+ * first instruction-scheduling pass for the file (-fno-schedule-insns):
+ * that pass hoists the multiplications of a register tile ahead of their
+ * additions, each needing a register of its own, and the 4 x 4 tiles that
+ * load two values of k a step (select.c's k2_tile) then spill (GCC 12,
+ * Cortex-M4F: 2.94 instructions per multiply-add where 2.47 fit).  The
+ * second pass, after register allocation, still schedules.  Elsewhere, and
+ * with GRADC_KEEP_SCHEDULE, nothing. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__ARM_ARCH) && GRADC_KERNELS == 1 && \
+	!defined(GRADC_KEEP_SCHEDULE)
+#define GRADC_KERNEL_FILE _Pragma("GCC optimize(\"no-schedule-insns\")")
+#else
+#define GRADC_KERNEL_FILE
+#endif
+
 /* GRADC_ROWSUM16: gradc_rowsum16_f32(d, n, out) sets out[t] to the sum of
  * the 16 lanes of accumulator row d[t], t < n <= 16 (the lane form's rows,
  * emit/kernels.lua).  The plain C of the kernels sums each row by halves

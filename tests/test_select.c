@@ -331,6 +331,41 @@ END_TEST
 
 /* Every node carries its element type: the build's float type, i32 labels;
  * sizes follow it. */
+/* The scalar FPU's tile form reads L two values of k a step (Tile.k2) in
+ * f32 when L is unit-stride along k: a pointwise convolution's forward
+ * product W x (k = C_in) on the cortex-m4 row and portable's scalar shape,
+ * not its input gradient W^T dy (L^T), not f64, never a vector shape. */
+START_TEST(scalar_k2)
+{
+	const char *pw =
+		"model p\nbatch 1\ninput x[8, 6, 6]\ninput t[16]\nparam Wa[8, 8, 3, 3] ~ he\n"
+		"param Wp[16, 8, 1, 1] ~ he\na = relu(conv2d(x, Wa, padding = 1))\n"
+		"p = conv2d(a, Wp)\nE = mse(global_avgpool(p), t)\nminimize E with sgd(lr = 0.1)\n";
+	const char *rows[] = {"cortex-m4", "portable"};
+	for (int r = 0; r < 2; r++)
+		for (int f64 = 0; f64 < 2; f64++) {
+			const Target *tv[MAX_VARIANTS];
+			int nv = target_variants(find_target(rows[r], NULL), tv);
+			Graph *g = built(pw, MODE_TRAIN, (Options){.target = rows[r], .f64 = f64});
+			int fwd = 0, dx = 0;
+			for (int i = 0; i < g->n_node; i++) {
+				const Matmul *mm = &g->node[i].mm;
+				if (g->node[i].op != OP_MATMUL || mm->n != 36 || mm->nb != 1)
+					continue;
+				for (int k = 0; k < nv; k++) {
+					bool scalar = tv[k]->tile_bytes == 4;
+					ck_assert_int_eq(mm->tile[k].k2, scalar && !f64 && !mm->ta);
+					if (scalar && !mm->ta)
+						ck_assert_int_eq(mm->tile[k].form, FORM_TILE);
+				}
+				fwd += !mm->ta, dx += mm->ta;
+			}
+			ck_assert_int_eq(fwd, 1);
+			ck_assert_int_eq(dx, 1);
+		}
+}
+END_TEST
+
 START_TEST(dtypes)
 {
 	for (int f64 = 0; f64 < 2; f64++) {
@@ -386,6 +421,7 @@ static Suite *select_suite(void)
 	tcase_add_test(tc, tiles);
 	tcase_add_test(tc, panels);
 	tcase_add_test(tc, depthwise);
+	tcase_add_test(tc, scalar_k2);
 	tcase_add_test(tc, dtypes);
 	tcase_add_test(tc, ew_loop_nests);
 	suite_add_tcase(s, tc);

@@ -100,8 +100,6 @@ local function copy_band(K, H, g, s, b, ch, i0, rb, single)
   local r, hi, wi, d = K:iname("r"), K:iname("hi"), K:iname("wi"), K:iname("d")
   local xr = K:iname("xr")
   local rows = (rb - 1) * g.sh + (g.kh - 1) * g.dh + 1
-  local col = H.plus(wi, g.pl)
-  if g.sw > 1 then col = fmt("(%s) %% %d * %d + (%s) / %d", col, g.sw, s.ps, col, g.sw) end
   local function row_ptr()
     if g.sh == 1 then
       K:line(fmt("%s *%s = %s + %s;", K.T, d, xr, cfmt.term(r, g.wq)))
@@ -110,13 +108,45 @@ local function copy_band(K, H, g, s, b, ch, i0, rb, single)
         g.sw * s.ps, r, g.sh, g.wq))
     end
   end
+  -- one input row into its planes, d[...] = val(column): stride 1 one
+  -- loop; else each plane's columns a unit-stride run (column w0 + sw q
+  -- of the row at q + (w0 + pl) / sw of plane (w0 + pl) % sw), the
+  -- planes' q in one loop, no division per element
+  local function put_row(val)
+    if g.sw == 1 then
+      K:loop(wi, g.w)
+      K:line(fmt("%s[%s] = %s;", d, H.plus(wi, g.pl), val(wi)))
+      K:close()
+      return
+    end
+    local runs, n = {}, g.w
+    for c = 0, g.sw - 1 do
+      local w0 = (c - g.pl) % g.sw
+      local f = {w0 = w0, n = g.w > w0 and (g.w - w0 + g.sw - 1) // g.sw or 0,
+        base = c * s.ps + (w0 + g.pl) // g.sw}
+      runs[#runs + 1] = f
+      n = math.min(n, f.n)
+    end
+    local function put(f, q)
+      local col = type(q) == "number" and tostring(q * g.sw + f.w0) or H.plus(cfmt.term(q, g.sw), f.w0)
+      local at = type(q) == "number" and tostring(q + f.base) or H.plus(q, f.base)
+      K:line(fmt("%s[%s] = %s;", d, at, val(col)))
+    end
+    if n > 0 then
+      K:loop(wi, n)
+      for _, f in ipairs(runs) do put(f, wi) end
+      K:close()
+    end
+    for _, f in ipairs(runs) do
+      for q = n, f.n - 1 do put(f, q) end
+    end
+  end
+  local function zero() return K:lit(0) end
   local function zero_rows(a, e)
     if e <= a then return end
     K:open(fmt("for (int %s = %d; %s < %d; %s++)", r, a, r, e, r))
     row_ptr()
-    K:loop(wi, g.w)
-    K:line(fmt("%s[%s] = %s;", d, col, K:lit(0)))
-    K:close()
+    put_row(zero)
     K:close()
   end
   local start = math.tointeger(tonumber(i0))
@@ -134,17 +164,14 @@ local function copy_band(K, H, g, s, b, ch, i0, rb, single)
   row_ptr()
   if not start then
     K:open(fmt("if (%s < 0 || %s >= %d)", hi, hi, g.h))
-    K:loop(wi, g.w)
-    K:line(fmt("%s[%s] = %s;", d, col, K:lit(0)))
-    K:close()
+    put_row(zero)
     K:line("continue;")
     K:close()
   end
-  K:loop(wi, g.w)
-  local src = H.at({g.xb and g.nb > 1 and b or nil, g.c > 1 and ch or nil, hi, wi},
-    {g.nb, g.c, g.h, g.w})
-  K:line(fmt("%s[%s] = %s;", d, col, K:read(g.x, src)))
-  K:close()
+  put_row(function(col)
+    return K:read(g.x, H.at({g.xb and g.nb > 1 and b or nil, g.c > 1 and ch or nil, hi, col},
+      {g.nb, g.c, g.h, g.w}))
+  end)
   K:close()
   if start and not single then zero_rows(r1, rows) end
 end

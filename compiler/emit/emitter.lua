@@ -676,6 +676,7 @@ function M.emit(model)
   local c = cfmt.lines()
   api.banner(A, c, "c")
   c:add(fmt("#include \"%s.h\"", A.prefix))
+  c:add("GRADC_KERNEL_FILE")
   for _, g in ipairs(model.modes) do plan_comment(A, g, c) end
   api.globals(A, c)
   local bodies = {}

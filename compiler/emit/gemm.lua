@@ -524,7 +524,31 @@ local function tile_loops(K, root, members, p, v)
       end
       K:close()
     end
-    if v.k > 1 then
+    -- select.c's k2_tile (a scalar FPU): two values of k a step, each
+    -- row's pair one load (GRADC_LOAD2), each accumulator's terms in k order
+    local function body2(kq)
+      for r = 0, mr - 1 do
+        local x, y = K:iname("x" .. r), K:iname("y" .. r)
+        K:line(fmt("%s %s, %s;", T, x, y))
+        K:line(fmt("GRADC_LOAD2(%s, %s, &%s);", x, y, L(plus(i0, r), kq)))
+      end
+      for h = 0, 1 do
+        for c = 0, g - 1 do
+          local rv = K:iname((h == 0 and "r" or "s") .. c)
+          K:line(fmt("const %s %s = %s;", T, rv, R(h == 0 and kq or fmt("(%s + 1)", kq), plus(j0, c))))
+          for r = 0, mr - 1 do
+            K:line(fmt("%s[%d][0] += %s * %s;", a, r * g + c, K:iname((h == 0 and "x" or "y") .. r), rv))
+          end
+        end
+      end
+    end
+    if K.tile.k2 then
+      local k2 = v.k - v.k % 2
+      K:open(fmt("for (int %s = 0; %s < %d; %s += 2)", q, q, k2, q))
+      body2(q)
+      K:close()
+      if k2 < v.k then body(cfmt.int(k2)) end
+    elseif v.k > 1 then
       K:loop(q, v.k)
       body(q)
       K:close()
