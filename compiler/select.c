@@ -214,20 +214,26 @@ static void k2_tile(struct Tile *tl, int64_t es, const Matmul *mm)
 /* The xt form's tile, over blocks of mm->pack rows of X (optimize.c, the
  * first shape's); on 16 registers, a long k (the block past 32 KiB, an L1
  * cache: each tile streams it from L2) takes blocks of fewer rows within
- * the same scratch (Tile.mb), MR rows by what is left of the
- * accumulators. */
+ * the same scratch (Tile.mb) and the rows tile, else MR rows by what is
+ * left of the accumulators.  A block of 2 vectors already (--target
+ * x86-64-v3: its own pack, 16 rows) takes the rows tile too: it kept a
+ * 2 x 2 tile before, 6x (wide64) to 10x OpenBLAS. */
 static void xt_tile(struct Tile *tl, const Target *t, int64_t es, const Matmul *mm)
 {
 	int64_t V = t->tile_bytes / es, P = mm->pack;
+	bool longk = t->vec_regs < 32 && V > 1 && mm->k * P * es > XT_L1;
 	tl->mb = 0;
-	if (t->vec_regs < 32 && V > 1)
-		while (P > 2 * V && P % 2 == 0 && mm->k * P * es > XT_L1)
-			P /= 2;
+	while (longk && P > 2 * V && P % 2 == 0 && mm->k * P * es > XT_L1)
+		P /= 2;
 	choose_tile(tl, t, es, mm->n, P);
-	if (P == mm->pack)
+	if (P != mm->pack)
+		tl->mb = P;
+	/* a block of 2 vectors: the rows tile whatever k (GCC 12 vectorizes
+	 * the 2 x 2 tile's k loop through shuffles: deep32's z2 at --target
+	 * x86-64-v3 ran 5x OpenBLAS) */
+	if ((longk || P == 2 * V) && rows_tile(tl, t, mm->n, P))
 		return;
-	tl->mb = P;
-	if (rows_tile(tl, t, mm->n, P))
+	if (!longk)
 		return;
 	int64_t mr = t->vec_regs / 2 / tl->nr;
 	tl->mr = divisor(mm->n, mr / 2, mr) ? divisor(mm->n, mr / 2, mr) : mr;

@@ -268,6 +268,19 @@ START_TEST(panels)
 		xt++;
 	}
 	ck_assert_int_eq(xt, 1);
+	/* the same on --target x86-64-v3, whose own pack is the 16 rows
+	 * already (no smaller block): the rows tile too */
+	g = built(wide, MODE_INFER, (Options){.target = "x86-64-v3"});
+	xt = 0;
+	for (int i = 0; i < g->n_node; i++) {
+		const Matmul *mm = &g->node[i].mm;
+		if (g->node[i].op != OP_MATMUL || mm->form != FORM_XT || mm->k != 784)
+			continue;
+		const struct Tile *t = &mm->tile[0];
+		ck_assert(mm->pack == 16 && t->rows && t->mb == 0 && t->mr == 6 && t->nr == 2);
+		xt++;
+	}
+	ck_assert_int_eq(xt, 1);
 }
 END_TEST
 
