@@ -542,7 +542,7 @@ local function tile_loops(K, root, members, p, v)
         end
       end
     end
-    if K.tile.k2 then
+    if K.tile.k2 and L(plus(i0, 0), q):match("%]$") then  -- (an element of an array)
       local k2 = v.k - v.k % 2
       K:open(fmt("for (int %s = 0; %s < %d; %s += 2)", q, q, k2, q))
       body2(q)
